@@ -1,0 +1,33 @@
+# StreamVault — the two commands: `make up` (run the suite) and `make test` (run the tests).
+SHELL := /bin/bash
+PY := .venv/bin/python
+
+.PHONY: up down test test-fast setup migrate rotate-key bench-processing clean
+
+setup:
+	@bash scripts/setup.sh
+
+up: setup
+	@$(PY) -m stack up
+
+down:
+	@$(PY) -m stack down
+
+test: setup
+	@$(PY) -m pytest
+
+# Without the browser and heavy cases, for a quick loop while coding.
+test-fast: setup
+	@$(PY) -m pytest -m "not browser and not heavy"
+
+migrate: setup
+	@$(PY) database/migrate.py
+
+rotate-key:
+	@set -a; source var/dev/stack.env; set +a; cd auth-svc && ../$(PY) -m flask --app "auth_svc:create_app()" rotate-key
+
+bench-processing: setup
+	@$(PY) bench/processing/run.py
+
+clean:
+	rm -rf var/test

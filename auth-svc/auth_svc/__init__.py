@@ -1,0 +1,64 @@
+"""auth-svc: accounts, roles, login pages, JWTs (ES256, JWKS), refresh rotation, DPoP
+device-bound tokens, login throttling, admin user management."""
+from __future__ import annotations
+
+import threading
+
+import click
+from flask import Flask
+
+from svcommon.jwks import JWKSVerifier
+from svcommon.service import configure, init_service
+
+from . import accounts
+from .extensions import db
+from .keys import KeyRing
+from .settings import SETTINGS
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__)
+    configure(app, "auth-svc", SETTINGS, test_config)
+    keyring = KeyRing(app.config["AUTH_KEY_ENCRYPTION_SECRET"], int(app.config["ACCESS_TOKEN_TTL"]))
+    app.extensions["auth.keyring"] = keyring
+    # auth-svc verifies its own tokens from its key ring, not over HTTP to itself.
+    init_service(app, db, JWKSVerifier(keyring.jwks, app.config["JWT_ISSUER"], app.config["JWT_AUDIENCE"],
+                                       min_refetch_interval=0))
+    _start_lazily(app, keyring)
+
+    from . import admin, api, devices, pages, wellknown
+    for mod in (api, pages, devices, admin, wellknown):
+        app.register_blueprint(mod.bp)
+
+    @app.get("/")
+    def index():
+        from flask import redirect
+        return redirect("/auth/login", 303)
+
+    @app.cli.command("rotate-key")
+    def rotate_key():
+        """Make a new signing key active; the old one stays published until its tokens expire."""
+        with db.standalone() as conn:
+            click.echo(f"new signing key: {keyring.rotate(conn)}")
+
+    return app
+
+def _start_lazily(app: Flask, keyring: KeyRing) -> None:
+    """Bootstrap admin + first signing key on the first request (the DB may not be up when
+    gunicorn imports us); afterwards reload keys periodically to see rotations."""
+    started = threading.Event()
+    lock = threading.Lock()
+
+    @app.before_request
+    def _ensure_started():
+        if started.is_set() and not keyring.stale():
+            return
+        with lock:
+            with db.standalone() as conn:
+                if not started.is_set():
+                    keyring.ensure(conn)
+                    cfg = app.config
+                    accounts.ensure_admin(conn, cfg["ADMIN_USERNAME"], cfg["ADMIN_EMAIL"], cfg["ADMIN_PASSWORD"])
+                    started.set()
+                elif keyring.stale():
+                    keyring.reload(conn)

@@ -1,0 +1,56 @@
+"""Account operations shared by the JSON API and the HTML pages."""
+from __future__ import annotations
+
+import uuid
+
+from flask import request
+
+from svcommon import events
+from svcommon.db import IntegrityError
+from svcommon.errors import APIError
+
+from . import repository as repo
+from . import throttle
+from .extensions import db
+from .passwords import DUMMY_HASH, hash_password, verify_password
+
+
+def register(username: str, email: str, password: str, role: str = "viewer") -> dict:
+    conn = db.conn()
+    uid = uuid.uuid4().hex
+    try:
+        repo.insert_user(conn, uid, username, email, hash_password(password), role)
+        conn.commit()
+    except IntegrityError:
+        conn.rollback()
+        raise APIError(409, "taken", "username or email is already registered")
+    return repo.user_by_id(conn, uid)
+
+
+def authenticate(username: str, password: str) -> dict:
+    """Check credentials under throttling; the same message for unknown user and bad password."""
+    conn = db.conn()
+    ip = request.remote_addr or "?"
+    throttle.check(conn, username, ip)
+    user = repo.user_by_username(conn, username)
+    ok = verify_password(password, user["password_hash"] if user else DUMMY_HASH)
+    if not ok or user is None:
+        throttle.failed(conn, username, ip)
+        events.record("login_failed", f"username={username[:64]!r}", user["id"] if user else None)
+        raise APIError(401, "invalid_credentials", "wrong username or password")
+    if user["disabled"]:
+        events.record("login_disabled", "login to a disabled account", user["id"])
+        raise APIError(403, "account_disabled", "this account is disabled")
+    throttle.succeeded(conn, username)
+    return user
+
+
+def ensure_admin(conn, username: str, email: str, password: str) -> None:
+    """Bootstrap admin from env on first start (never overwrites an existing account)."""
+    if not password or repo.user_by_username(conn, username):
+        return
+    try:
+        repo.insert_user(conn, uuid.uuid4().hex, username, email, hash_password(password), "admin")
+        conn.commit()
+    except IntegrityError:
+        conn.rollback()  # another replica created it first

@@ -1,0 +1,58 @@
+"""Admin: list users, change role, disable/enable."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from svcommon.auth import require_principal
+from svcommon.errors import APIError
+
+from . import repository as repo
+from . import tokens, validation
+from .extensions import db
+
+bp = Blueprint("admin", __name__, url_prefix="/api/admin/users")
+
+
+def _user_json(u: dict) -> dict:
+    return {**tokens.public_user(u), "disabled": bool(u["disabled"]),
+            "created_at": u["created_at"].strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+@bp.get("")
+def list_users():
+    require_principal(roles=("admin",))
+    try:
+        page = max(1, int(request.args.get("page", 1)))
+        per_page = min(200, max(1, int(request.args.get("per_page", 50))))
+    except ValueError:
+        raise APIError(400, "invalid_input", "page and per_page must be integers")
+    conn = db.conn()
+    total = repo.count_users(conn)
+    users = repo.list_users(conn, per_page, (page - 1) * per_page)
+    return jsonify(items=[_user_json(u) for u in users], page=page, pages=max(1, -(-total // per_page)), total=total)
+
+
+@bp.patch("/<user_id>")
+def update_user(user_id: str):
+    admin = require_principal(roles=("admin",))
+    data = validation.json_body()
+    role = data.get("role")
+    disabled = data.get("disabled")
+    if role is not None and role not in validation.ROLES:
+        raise APIError(400, "invalid_input", f"role must be one of {', '.join(validation.ROLES)}")
+    if disabled is not None and not isinstance(disabled, bool):
+        raise APIError(400, "invalid_input", "'disabled' must be true or false")
+    if role is None and disabled is None:
+        raise APIError(400, "invalid_input", "nothing to change: give 'role' and/or 'disabled'")
+    conn = db.conn()
+    user = repo.user_by_id(conn, user_id) if len(user_id) <= 64 else None
+    if user is None:
+        raise APIError(404, "not_found", "no such user")
+    losing_admin = user["role"] == "admin" and (disabled or (role is not None and role != "admin"))
+    if losing_admin and repo.count_active_admins(conn) <= 1:
+        raise APIError(409, "last_admin", "the last active admin cannot be demoted or disabled")
+    repo.update_user(conn, user_id, role, disabled)
+    if disabled:
+        repo.revoke_user_tokens(conn, user_id)  # logged out everywhere at the next refresh
+    conn.commit()
+    return jsonify(_user_json(repo.user_by_id(conn, user_id)))

@@ -1,0 +1,75 @@
+"""JSON API: register, login, refresh, logout, profile."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from svcommon.auth import REFRESH_COOKIE, csrf_ok, require_principal
+from svcommon.errors import APIError
+
+from . import accounts, cookies, tokens, validation
+from . import repository as repo
+from .extensions import db
+
+bp = Blueprint("api", __name__, url_prefix="/api/auth")
+
+
+@bp.post("/register")
+def register():
+    if not current_app.config["SIGNUP_ENABLED"]:
+        raise APIError(403, "signup_disabled", "sign-up is disabled on this server")
+    data = validation.json_body()
+    user = accounts.register(validation.username(data), validation.email(data), validation.new_password(data))
+    return jsonify(user=tokens.public_user(user)), 201
+
+
+@bp.post("/login")
+def login():
+    data = validation.json_body()
+    user = accounts.authenticate(validation.field(data, "username", 64), validation.field(data, "password", 256))
+    conn = db.conn()
+    pair = tokens.token_pair(conn, user)
+    conn.commit()
+    return jsonify(pair)
+
+
+@bp.post("/refresh")
+def refresh():
+    data = request.get_json(silent=True) or {}
+    token = data.get("refresh_token") if isinstance(data, dict) else None
+    from_cookie = token is None and REFRESH_COOKIE in request.cookies
+    if from_cookie:
+        if not csrf_ok():
+            raise APIError(403, "csrf_failed", "missing or wrong CSRF token")
+        token = request.cookies[REFRESH_COOKIE]
+    if token is None:
+        raise APIError(400, "invalid_input", "'refresh_token' is required")
+    pair = tokens.rotate_refresh_token(token)
+    resp = jsonify(pair)
+    if from_cookie:
+        cookies.set_session_cookies(resp, pair)
+    return resp
+
+
+@bp.post("/logout")
+def logout():
+    data = request.get_json(silent=True) or {}
+    token = data.get("refresh_token") if isinstance(data, dict) else None
+    resp = current_app.response_class(status=204)
+    if token is None and REFRESH_COOKIE in request.cookies:
+        if not csrf_ok():
+            raise APIError(403, "csrf_failed", "missing or wrong CSRF token")
+        token = request.cookies[REFRESH_COOKIE]
+        cookies.clear_session_cookies(resp)
+    if token is None:
+        raise APIError(400, "invalid_input", "'refresh_token' is required")
+    tokens.revoke_refresh_token(token)
+    return resp
+
+
+@bp.get("/profile")
+def profile():
+    p = require_principal()
+    user = repo.user_by_id(db.conn(), p.user_id)
+    if user is None or user["disabled"]:
+        raise APIError(401, "account_disabled", "account is disabled or gone")
+    return jsonify(tokens.public_user(user))

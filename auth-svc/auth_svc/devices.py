@@ -1,0 +1,93 @@
+"""Device-bound tokens (RFC 9449 DPoP) and the caller's device list."""
+from __future__ import annotations
+
+import json
+import uuid
+
+from flask import Blueprint, jsonify, request
+
+from svcommon import events
+from svcommon.auth import require_principal, verify_dpop_for_request
+from svcommon.db import IntegrityError
+from svcommon.errors import APIError
+from svcommon.jwks import TokenError
+
+from . import repository as repo
+from . import tokens, validation
+from .extensions import db
+
+bp = Blueprint("devices", __name__)
+
+FP_FIELDS = {"user_agent": 512, "screen": 32, "timezone": 64, "language": 35}
+
+
+def _fingerprint(data: dict) -> dict:
+    fp = data.get("fingerprint", {})
+    if not isinstance(fp, dict):
+        raise APIError(400, "invalid_input", "'fingerprint' must be an object")
+    out = {}
+    for name, max_len in FP_FIELDS.items():
+        value = fp.get(name, "")
+        if not isinstance(value, str) or len(value) > max_len:
+            raise APIError(400, "invalid_input", f"fingerprint.{name} must be a string of at most {max_len} characters")
+        out[name] = value
+    return out
+
+
+def _device_json(d: dict) -> dict:
+    return {"id": d["id"], "user_agent": d["user_agent"], "screen": d["screen"], "timezone": d["timezone"],
+            "language": d["language"], "first_seen": _iso(d["first_seen"]), "last_seen": _iso(d["last_seen"]),
+            "last_ip": d["last_ip"], "revoked": d["revoked_at"] is not None}
+
+
+def _iso(dt) -> str | None:
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ") if dt else None
+
+
+@bp.post("/api/auth/device-token")
+def device_token():
+    p = require_principal()
+    data = validation.json_body()
+    fp = _fingerprint(data)
+    try:
+        proof = verify_dpop_for_request()
+    except TokenError as exc:
+        events.record("dpop_replay" if exc.code == "dpop_replay" else "bad_proof", exc.reason, p.user_id)
+        raise APIError(401, exc.code, exc.reason, {"WWW-Authenticate": 'DPoP error="invalid_dpop_proof"'})
+    conn = db.conn()
+    user = repo.user_by_id(conn, p.user_id)
+    if user is None or user["disabled"]:
+        raise APIError(401, "account_disabled", "account is disabled or gone")
+    device = repo.device_by_key(conn, p.user_id, proof["jkt"])
+    if device is not None and device["revoked_at"] is not None:
+        events.record("revoked_device", "token requested for a revoked device", p.user_id)
+        raise APIError(403, "device_revoked", "this device was revoked; clear the site data to register anew")
+    if device is None:
+        did = uuid.uuid4().hex
+        try:
+            repo.insert_device(conn, did, p.user_id, proof["jkt"], json.dumps(proof["jwk"]), fp, request.remote_addr)
+        except IntegrityError:
+            conn.rollback()
+            raise APIError(409, "conflict", "device registered concurrently; retry")
+    else:
+        did = device["id"]
+        repo.touch_device(conn, did, fp, request.remote_addr)
+    conn.commit()
+    token, exp = tokens.issue_access_token(user, cnf_jkt=proof["jkt"], device_id=did)
+    return jsonify(access_token=token, token_type="DPoP", expires_at=tokens.iso(exp), device_id=did)
+
+
+@bp.get("/api/devices")
+def list_devices():
+    p = require_principal()
+    return jsonify(devices=[_device_json(d) for d in repo.devices_of(db.conn(), p.user_id)], current=p.device_id)
+
+
+@bp.delete("/api/devices/<device_id>")
+def revoke_device(device_id: str):
+    p = require_principal()
+    conn = db.conn()
+    if len(device_id) > 64 or repo.revoke_device(conn, device_id, p.user_id) == 0:
+        raise APIError(404, "not_found", "no such device")
+    conn.commit()
+    return "", 204

@@ -1,0 +1,144 @@
+"""All of auth-svc's SQL. Functions take a connection; callers own the transaction."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from svcommon.db import execute, query
+
+USER_COLS = "id, username, email, role, disabled, created_at"
+
+
+# ---- users -----------------------------------------------------------------------------
+def insert_user(conn, uid: str, username: str, email: str, password_hash: str, role: str) -> None:
+    execute(conn, "INSERT INTO users (id, username, email, password_hash, role) VALUES (%s, %s, %s, %s, %s)",
+            (uid, username, email, password_hash, role))
+
+
+def user_by_username(conn, username: str) -> dict | None:
+    return query(conn, f"SELECT {USER_COLS}, password_hash FROM users WHERE username = %s", (username,), one=True)
+
+
+def user_by_id(conn, uid: str) -> dict | None:
+    return query(conn, f"SELECT {USER_COLS} FROM users WHERE id = %s", (uid,), one=True)
+
+
+def list_users(conn, limit: int, offset: int) -> list[dict]:
+    return query(conn, f"SELECT {USER_COLS} FROM users ORDER BY created_at LIMIT %s OFFSET %s", (limit, offset))
+
+
+def count_users(conn) -> int:
+    return query(conn, "SELECT COUNT(*) AS n FROM users", one=True)["n"]
+
+
+def count_active_admins(conn) -> int:
+    return query(conn, "SELECT COUNT(*) AS n FROM users WHERE role='admin' AND disabled=0", one=True)["n"]
+
+
+def update_user(conn, uid: str, role: str | None, disabled: bool | None) -> None:
+    sets, params = [], []
+    if role is not None:
+        sets.append("role = %s")
+        params.append(role)
+    if disabled is not None:
+        sets.append("disabled = %s")
+        params.append(1 if disabled else 0)
+    sets.append("updated_at = UTC_TIMESTAMP(6)")
+    execute(conn, f"UPDATE users SET {', '.join(sets)} WHERE id = %s", (*params, uid))
+
+
+# ---- refresh tokens ----------------------------------------------------------------------
+def insert_refresh(conn, rid: str, token_hash: bytes, user_id: str, family_id: str, expires_at: datetime,
+                   ip: str | None, user_agent: str | None) -> None:
+    execute(conn, "INSERT INTO refresh_tokens (id, token_hash, user_id, family_id, expires_at, ip, user_agent) "
+                  "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (rid, token_hash, user_id, family_id, expires_at, ip, (user_agent or "")[:512]))
+
+
+def refresh_for_update(conn, token_hash: bytes) -> dict | None:
+    return query(conn, "SELECT id, user_id, family_id, expires_at, rotated_at, revoked_at FROM refresh_tokens "
+                       "WHERE token_hash = %s FOR UPDATE", (token_hash,), one=True)
+
+
+def mark_rotated(conn, rid: str) -> None:
+    execute(conn, "UPDATE refresh_tokens SET rotated_at = UTC_TIMESTAMP(6) WHERE id = %s", (rid,))
+
+
+def revoke_family(conn, family_id: str) -> int:
+    return execute(conn, "UPDATE refresh_tokens SET revoked_at = UTC_TIMESTAMP(6) "
+                         "WHERE family_id = %s AND revoked_at IS NULL", (family_id,))
+
+
+def revoke_user_tokens(conn, user_id: str) -> int:
+    return execute(conn, "UPDATE refresh_tokens SET revoked_at = UTC_TIMESTAMP(6) "
+                         "WHERE user_id = %s AND revoked_at IS NULL", (user_id,))
+
+
+# ---- signing keys ------------------------------------------------------------------------
+def signing_keys(conn) -> list[dict]:
+    return query(conn, "SELECT kid, private_key_enc, public_jwk, created_at, retired_at FROM signing_keys "
+                       "ORDER BY created_at DESC")
+
+
+def insert_signing_key(conn, kid: str, private_enc: bytes, public_jwk: str) -> None:
+    execute(conn, "INSERT INTO signing_keys (kid, private_key_enc, public_jwk) VALUES (%s, %s, %s)",
+            (kid, private_enc, public_jwk))
+
+
+def retire_keys_except(conn, kid: str) -> None:
+    execute(conn, "UPDATE signing_keys SET retired_at = UTC_TIMESTAMP(6) WHERE kid <> %s AND retired_at IS NULL",
+            (kid,))
+
+
+def lock_signing_keys(conn) -> None:
+    query(conn, "SELECT GET_LOCK('streamvault_signing_keys', 30) AS ok")
+
+
+def unlock_signing_keys(conn) -> None:
+    query(conn, "SELECT RELEASE_LOCK('streamvault_signing_keys') AS ok")
+
+
+# ---- devices -----------------------------------------------------------------------------
+DEVICE_COLS = "id, user_id, jkt, user_agent, screen, timezone, language, first_seen, last_seen, last_ip, revoked_at"
+
+
+def device_by_key(conn, user_id: str, jkt: str) -> dict | None:
+    return query(conn, f"SELECT {DEVICE_COLS} FROM devices WHERE user_id = %s AND jkt = %s", (user_id, jkt), one=True)
+
+
+def insert_device(conn, did: str, user_id: str, jkt: str, jwk: str, fp: dict, ip: str | None) -> None:
+    execute(conn, "INSERT INTO devices (id, user_id, jkt, public_jwk, user_agent, screen, timezone, language, last_ip) "
+                  "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (did, user_id, jkt, jwk, fp["user_agent"], fp["screen"], fp["timezone"], fp["language"], ip))
+
+
+def touch_device(conn, did: str, fp: dict, ip: str | None) -> None:
+    execute(conn, "UPDATE devices SET last_seen = UTC_TIMESTAMP(6), last_ip = %s, user_agent = %s, screen = %s, "
+                  "timezone = %s, language = %s WHERE id = %s",
+            (ip, fp["user_agent"], fp["screen"], fp["timezone"], fp["language"], did))
+
+
+def devices_of(conn, user_id: str) -> list[dict]:
+    return query(conn, f"SELECT {DEVICE_COLS} FROM devices WHERE user_id = %s ORDER BY last_seen DESC", (user_id,))
+
+
+def revoke_device(conn, did: str, user_id: str) -> int:
+    return execute(conn, "UPDATE devices SET revoked_at = UTC_TIMESTAMP(6) WHERE id = %s AND user_id = %s "
+                         "AND revoked_at IS NULL", (did, user_id))
+
+
+# ---- login throttling --------------------------------------------------------------------
+def throttle_row(conn, scope: str, subject: str) -> dict | None:
+    return query(conn, "SELECT failures, window_start, locked_until FROM login_throttle "
+                       "WHERE scope = %s AND subject = %s FOR UPDATE", (scope, subject), one=True)
+
+
+def upsert_throttle(conn, scope: str, subject: str, failures: int, window_start: datetime,
+                    locked_until: datetime | None) -> None:
+    execute(conn, "INSERT INTO login_throttle (scope, subject, failures, window_start, locked_until) "
+                  "VALUES (%s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE failures = VALUES(failures), "
+                  "window_start = VALUES(window_start), locked_until = VALUES(locked_until)",
+            (scope, subject, failures, window_start, locked_until))
+
+
+def clear_throttle(conn, scope: str, subject: str) -> None:
+    execute(conn, "DELETE FROM login_throttle WHERE scope = %s AND subject = %s", (scope, subject))

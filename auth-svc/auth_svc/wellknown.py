@@ -1,0 +1,38 @@
+"""Published signing keys and service-to-service tokens."""
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, current_app, jsonify
+
+from svcommon import events
+from svcommon.errors import APIError
+
+from . import tokens, validation
+
+bp = Blueprint("wellknown", __name__)
+
+SERVICE_AUDIENCE = "streamvault-internal"
+
+
+@bp.get("/.well-known/jwks.json")
+def jwks():
+    resp = jsonify(tokens.keyring().jwks())
+    resp.headers["Cache-Control"] = "public, max-age=60"
+    return resp
+
+
+@bp.post("/api/auth/service-token")
+def service_token():
+    """Client-credentials for our own services: ``{service, secret}`` → a 5-minute token with
+    audience streamvault-internal (file-svc accepts only those)."""
+    data = validation.json_body()
+    service = validation.field(data, "service", 32)
+    secret = validation.field(data, "secret", 256)
+    expected = current_app.config.get(f"SERVICE_SECRET_{service.upper()}", "") if service.isalpha() else ""
+    if not expected or not hmac.compare_digest(expected.encode(), secret.encode()):
+        events.record("bad_service_credentials", f"service={service[:32]!r}")
+        raise APIError(401, "invalid_client", "unknown service or wrong secret")
+    token, exp = tokens.issue_access_token({"id": f"svc:{service}", "username": service, "role": "service"},
+                                           audience=SERVICE_AUDIENCE)
+    return jsonify(access_token=token, token_type="Bearer", expires_at=tokens.iso(exp))

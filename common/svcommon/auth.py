@@ -1,0 +1,160 @@
+"""Who is calling: a ``Principal`` from a bearer token, a DPoP-bound token + proof, or the
+browser's access cookie (then CSRF-checked on state-changing methods)."""
+from __future__ import annotations
+
+import functools
+import hmac
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from flask import Flask, current_app, g, redirect, request
+
+from . import events
+from .dpop import db_replay_check, verify_proof
+from .errors import APIError
+from .jwks import JWKSVerifier, TokenError, http_fetcher
+
+ACCESS_COOKIE = "sv_access"
+REFRESH_COOKIE = "sv_refresh"
+CSRF_COOKIE = "sv_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+@dataclass
+class Principal:
+    user_id: str
+    username: str
+    role: str
+    via: str                      # "bearer" | "dpop" | "cookie"
+    jkt: str | None = None        # device key thumbprint when DPoP-bound
+    device_id: str | None = None
+    claims: dict = field(default_factory=dict)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def init_app(app: Flask, verifier: JWKSVerifier | None = None) -> None:
+    app.extensions["svcommon.verifier"] = verifier or JWKSVerifier(
+        http_fetcher(app.config["JWKS_URL"]), app.config["JWT_ISSUER"], app.config["JWT_AUDIENCE"])
+
+
+def verifier() -> JWKSVerifier:
+    return current_app.extensions["svcommon.verifier"]
+
+
+def _unauthorized(reason: str, code: str = "unauthorized", scheme: str = "Bearer"):
+    return APIError(401, code, reason, {"WWW-Authenticate": f'{scheme} error="invalid_token"'})
+
+
+def _refuse(kind: str, exc: TokenError, scheme: str = "Bearer"):
+    events.record(kind, exc.reason)
+    return _unauthorized(exc.reason, exc.code, scheme)
+
+
+def csrf_ok() -> bool:
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    sent = request.headers.get(CSRF_HEADER) or (request.form.get("csrf_token") if request.mimetype in (
+        "application/x-www-form-urlencoded", "multipart/form-data") else None) or ""
+    return bool(cookie) and hmac.compare_digest(cookie.encode(), sent.encode())
+
+
+def _principal_from_claims(claims: dict, via: str) -> Principal:
+    return Principal(user_id=claims["sub"], username=claims.get("name", ""), role=claims.get("role", "viewer"),
+                     via=via, jkt=(claims.get("cnf") or {}).get("jkt"), device_id=claims.get("did"), claims=claims)
+
+
+def _authenticate() -> Principal | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() == "bearer" and token:
+        try:
+            claims = verifier().verify(token)
+        except TokenError as exc:
+            raise _refuse("bad_token", exc)
+        if claims.get("cnf"):
+            raise _refuse("bad_token", TokenError("a DPoP-bound token must be sent with a DPoP proof"))
+        return _principal_from_claims(claims, "bearer")
+    if scheme.lower() == "dpop" and token:
+        try:
+            claims = verifier().verify(token)
+            jkt = (claims.get("cnf") or {}).get("jkt")
+            if not jkt:
+                raise TokenError("token is not DPoP-bound")
+            proof = verify_dpop_for_request(access_token=token)
+            if not hmac.compare_digest(proof["jkt"], jkt):
+                raise TokenError("DPoP proof signed by another key than the token is bound to", "invalid_dpop_proof")
+        except TokenError as exc:
+            raise _refuse("dpop_replay" if exc.code == "dpop_replay" else "bad_proof", exc, "DPoP")
+        return _principal_from_claims(claims, "dpop")
+    if header:
+        raise _unauthorized("unsupported Authorization header")
+    cookie = request.cookies.get(ACCESS_COOKIE)
+    if cookie:
+        try:
+            claims = verifier().verify(cookie)
+        except TokenError as exc:
+            if exc.code == "token_expired":
+                raise _unauthorized("session expired; please refresh or log in again", "token_expired")
+            raise _refuse("bad_token", exc)
+        if request.method not in SAFE_METHODS and not csrf_ok():
+            events.record("csrf_refused", f"{request.method} {request.path}", claims.get("sub"))
+            raise APIError(403, "csrf_failed", "missing or wrong CSRF token")
+        return _principal_from_claims(claims, "cookie")
+    return None
+
+
+def verify_dpop_for_request(access_token: str | None = None) -> dict:
+    from flask import current_app as app
+    db = app.extensions["svcommon.db"]
+    return verify_proof(request.headers.get("DPoP", ""), htm=request.method, htu=request.base_url,
+                        access_token=access_token, max_age=int(app.config.get("DPOP_MAX_AGE_SECONDS", 60)),
+                        replay_check=db_replay_check(db.conn()))
+
+
+def current_principal() -> Principal | None:
+    if "principal" not in g:
+        g.principal = _authenticate()
+    return g.principal
+
+
+def require_principal(roles: tuple[str, ...] | None = None) -> Principal:
+    p = current_principal()
+    if p is None:
+        raise _unauthorized("authentication required")
+    if roles and p.role not in roles:
+        raise APIError(403, "forbidden", "your role may not do this")
+    return p
+
+
+def login_required(fn=None, *, roles: tuple[str, ...] | None = None):
+    """API decorator: 401 JSON without credentials, 403 without the role."""
+    def deco(view):
+        @functools.wraps(view)
+        def wrapper(*a, **kw):
+            require_principal(roles)
+            return view(*a, **kw)
+        return wrapper
+    return deco(fn) if fn else deco
+
+
+def page_login_required(view):
+    """Page decorator: send the browser to the login page (or a silent refresh) and back."""
+    @functools.wraps(view)
+    def wrapper(*a, **kw):
+        target = request.full_path.rstrip("?")
+        try:
+            p = current_principal()
+        except APIError as err:
+            if err.code == "token_expired" and request.cookies.get(REFRESH_COOKIE):
+                return redirect("/auth/refresh?redirect=" + quote(target, safe=""), 303)
+            p = None
+        if p is None:
+            if request.cookies.get(REFRESH_COOKIE):
+                return redirect("/auth/refresh?redirect=" + quote(target, safe=""), 303)
+            return redirect("/auth/login?redirect=" + quote(target, safe=""), 303)
+        return view(*a, **kw)
+    return wrapper

@@ -1,0 +1,88 @@
+"""Settings from the environment, validated once at start-up.
+
+Each service declares its settings as a list of ``Setting``; ``load`` reads them from
+the environment (test_config overrides win), converts types and raises ``ConfigError``
+naming *every* missing or malformed variable at once, so a misconfigured container
+dies at boot with one clear message instead of failing on its first request.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+REQUIRED = object()
+
+
+class ConfigError(RuntimeError):
+    pass
+
+
+def as_bool(value: str) -> bool:
+    v = str(value).strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def as_list(value: str) -> list[str]:
+    return [p.strip() for p in str(value).split(",") if p.strip()]
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any = REQUIRED
+    cast: Callable[[str], Any] = str
+    help: str = ""
+
+
+# Settings every service shares: the database and how to verify tokens.
+DB_SETTINGS = [
+    Setting("DB_HOST", "127.0.0.1"),
+    Setting("DB_PORT", 3306, int),
+    Setting("DB_NAME", "streamvault"),
+    Setting("DB_USER", "streamvault"),
+    Setting("DB_PASSWORD", REQUIRED, help="MariaDB password for DB_USER"),
+    Setting("DB_POOL_SIZE", 8, int),
+]
+
+TOKEN_SETTINGS = [
+    Setting("JWT_ISSUER", "streamvault-auth"),
+    Setting("JWT_AUDIENCE", "streamvault"),
+    Setting("JWKS_URL", "http://127.0.0.1:8000/.well-known/jwks.json"),
+    Setting("COOKIE_SECURE", False, as_bool, "set true behind HTTPS"),
+    Setting("TRUSTED_PROXY_HOPS", 1, int, "reverse proxies in front (the gateway)"),
+    Setting("DPOP_MAX_AGE_SECONDS", 60, int),
+]
+
+
+def load(spec: list[Setting], overrides: Mapping[str, Any] | None = None,
+         environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    environ = os.environ if environ is None else environ
+    overrides = overrides or {}
+    out: dict[str, Any] = {}
+    problems: list[str] = []
+    for s in spec:
+        if s.name in overrides:
+            out[s.name] = overrides[s.name]
+            continue
+        raw = environ.get(s.name)
+        if raw is None or raw == "":
+            if s.default is REQUIRED:
+                problems.append(f"{s.name} is required" + (f" ({s.help})" if s.help else ""))
+            else:
+                out[s.name] = s.default
+            continue
+        try:
+            out[s.name] = s.cast(raw)
+        except (TypeError, ValueError) as exc:
+            problems.append(f"{s.name}={raw!r} is invalid: {exc}")
+    if problems:
+        raise ConfigError("configuration error: " + "; ".join(problems))
+    # Pass through extra test/override keys (e.g. TESTING) untouched.
+    for k, v in overrides.items():
+        out.setdefault(k, v)
+    return out

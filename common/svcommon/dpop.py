@@ -1,0 +1,101 @@
+"""DPoP proof verification (RFC 9449) with a database-backed replay store.
+
+A proof is a JWT signed by the client's device key (ES256, public JWK in its header).
+We check type, alg, signature, ``htm``/``htu`` against this request, ``iat`` freshness,
+``ath`` (hash of the presented access token) and single use of ``jti``."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from datetime import datetime, timedelta, timezone
+
+import jwt
+
+from .db import IntegrityError, execute
+from .jwks import TokenError
+
+PROOF_ALGS = ["ES256"]
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwk_thumbprint(jwk: dict) -> str:
+    """RFC 7638 SHA-256 thumbprint of an EC public JWK (required members, sorted, no spaces)."""
+    if jwk.get("kty") != "EC":
+        raise TokenError("DPoP key must be an EC key", "invalid_dpop_proof")
+    canonical = json.dumps({"crv": jwk["crv"], "kty": "EC", "x": jwk["x"], "y": jwk["y"]},
+                           separators=(",", ":"), sort_keys=True)
+    return b64url(hashlib.sha256(canonical.encode()).digest())
+
+
+def access_token_hash(token: str) -> str:
+    return b64url(hashlib.sha256(token.encode("ascii")).digest())
+
+
+def normalise_htu(url: str) -> str:
+    """Scheme, host and path only (RFC 9449 §4.3: no query or fragment)."""
+    return url.split("#", 1)[0].split("?", 1)[0]
+
+
+def verify_proof(proof: str, *, htm: str, htu: str, access_token: str | None = None,
+                 max_age: int = 60, replay_check=None) -> dict:
+    """Return ``{"jkt", "jwk", "jti", "iat"}`` or raise TokenError(code="invalid_dpop_proof")."""
+    def bad(reason):
+        return TokenError(reason, "invalid_dpop_proof")
+    if not proof or proof.count(".") != 2:
+        raise bad("missing or malformed DPoP proof")
+    try:
+        header = jwt.get_unverified_header(proof)
+    except jwt.PyJWTError as exc:
+        raise bad("malformed DPoP proof") from exc
+    if header.get("typ") != "dpop+jwt":
+        raise bad("DPoP proof must have typ dpop+jwt")
+    if header.get("alg") not in PROOF_ALGS:
+        raise bad("DPoP proof algorithm not allowed")
+    jwk = header.get("jwk")
+    if not isinstance(jwk, dict) or "d" in jwk or jwk.get("crv") != "P-256":
+        raise bad("DPoP proof must carry a public P-256 JWK")
+    try:
+        key = jwt.PyJWK(jwk, algorithm="ES256").key
+        claims = jwt.decode(proof, key, algorithms=PROOF_ALGS,
+                            options={"verify_aud": False, "require": ["jti", "htm", "htu", "iat"]})
+    except (jwt.PyJWTError, KeyError, ValueError) as exc:
+        raise bad(f"DPoP proof signature invalid: {exc}") from exc
+    if claims["htm"] != htm:
+        raise bad("DPoP proof is for another HTTP method")
+    if normalise_htu(str(claims["htu"])) != normalise_htu(htu):
+        raise bad("DPoP proof is for another URL")
+    iat = claims["iat"]
+    if not isinstance(iat, (int, float)) or abs(time.time() - iat) > max_age:
+        raise bad("DPoP proof is stale or from the future")
+    if access_token is not None:
+        if claims.get("ath") != access_token_hash(access_token):
+            raise bad("DPoP proof does not carry the hash of this access token (ath)")
+    jti = str(claims["jti"])
+    if not 8 <= len(jti) <= 256:
+        raise bad("DPoP proof jti has a bad length")
+    if replay_check is not None:
+        replay_check(jti, max_age)
+    return {"jkt": jwk_thumbprint(jwk), "jwk": jwk, "jti": jti, "iat": iat}
+
+
+def db_replay_check(conn):
+    """A replay check that records the jti in ``dpop_replay``; a second use is refused."""
+    def check(jti: str, max_age: int) -> None:
+        digest = hashlib.sha256(jti.encode()).digest()
+        expires = datetime.now(timezone.utc).replace(tzinfo=None) + timedelta(seconds=2 * max_age)
+        try:
+            execute(conn, "INSERT INTO dpop_replay (jti_hash, expires_at) VALUES (%s, %s)", (digest, expires))
+            conn.commit()
+        except IntegrityError as exc:
+            conn.rollback()
+            raise TokenError("DPoP proof replayed", "dpop_replay") from exc
+        # Opportunistic clean-up keeps the table small without a cron job.
+        if digest[0] == 0:
+            execute(conn, "DELETE FROM dpop_replay WHERE expires_at < UTC_TIMESTAMP()")
+            conn.commit()
+    return check

@@ -1,0 +1,120 @@
+"""Session fixtures shared by every test: a private MariaDB and SeaweedFS S3 (started with
+the same launcher code as `make up`, on ports +20000 so a running `make up` is untouched)
+and, for end-to-end tests, every service under gunicorn behind the nginx gateway."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+from stack import components, dbsetup  # noqa: E402
+from stack.environment import gunicorn_command, service_env  # noqa: E402
+from stack.layout import SERVICES, TEST  # noqa: E402
+from stack.secrets import load_or_create  # noqa: E402
+
+
+def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: process exited with {proc.returncode}")
+        try:
+            if requests.get(url, timeout=1).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up within {timeout:.0f} s")
+
+
+class Processes:
+    """Children we started, stopped by PID (never anything else on the machine)."""
+
+    def __init__(self, logdir: Path):
+        self.logdir = logdir
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, argv: list[str], env: dict | None = None, cwd: Path = ROOT) -> subprocess.Popen:
+        log = open(self.logdir / f"{name}.log", "ab")
+        proc = subprocess.Popen(argv, cwd=cwd, env={**os.environ, **(env or {})}, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append((name, proc))
+        return proc
+
+    def stop(self, name: str | None = None) -> None:
+        for n, proc in reversed(list(self.procs)):
+            if name is not None and n != name:
+                continue
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+            self.procs.remove((n, proc))
+
+
+@pytest.fixture(scope="session")
+def infra():
+    """Fresh MariaDB + SeaweedFS for this test session (var/test is wiped first: idempotent)."""
+    stack = TEST
+    if stack.var.exists():
+        shutil.rmtree(stack.var)
+    (stack.var / "logs").mkdir(parents=True)
+    secrets = load_or_create(stack.var / "secrets.env")
+    procs = Processes(stack.var / "logs")
+    components.mariadb_prepare(stack)
+    components.seaweed_prepare(stack, secrets)
+    procs.start("mariadb", components.mariadb_command(stack))
+    procs.start("seaweed", components.seaweed_command(stack))
+    try:
+        dbsetup.setup(stack, secrets["DB_PASSWORD"], out=lambda m: None)
+        deadline = time.monotonic() + 60
+        while True:  # S3 answers 403 to anonymous requests once it is up
+            try:
+                requests.get(stack.s3_endpoint, timeout=1)
+                break
+            except requests.RequestException:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("SeaweedFS S3 did not come up")
+                time.sleep(0.3)
+        yield {"stack": stack, "secrets": secrets, "procs": procs, "env": service_env(stack, secrets)}
+    finally:
+        procs.stop()
+
+
+@pytest.fixture(scope="session")
+def service_config(infra):
+    """test_config values for create_app() of any service, pointing at the test infra."""
+    env = dict(infra["env"])
+    env.update(TESTING=True, DB_PORT=int(env["DB_PORT"]), TRUSTED_PROXY_HOPS=1, LOG_LEVEL="WARNING")
+    return env
+
+
+@pytest.fixture(scope="session")
+def live_stack(infra):
+    """Every service under gunicorn + the nginx gateway, like `make up`, on test ports."""
+    stack = infra["stack"]
+    procs: Processes = infra["procs"]
+    env = dict(infra["env"], LOG_LEVEL="WARNING")
+    started = []
+    for name in SERVICES:
+        started.append((name, procs.start(name, gunicorn_command(stack, name, sys.executable), env)))
+    for name, proc in started:
+        _wait_http(f"{stack.url(name)}/healthz", proc)
+    components.nginx_prepare(stack)
+    gw = procs.start("gateway", components.nginx_command(stack))
+    _wait_http(f"{stack.gateway_url}/gateway/healthz", gw)
+    yield {"url": stack.gateway_url, "stack": stack, "env": env, "procs": procs}
+    for name in ["gateway", *SERVICES]:
+        procs.stop(name)

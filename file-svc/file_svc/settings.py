@@ -1,0 +1,4 @@
+"""file-svc settings (env)."""
+from svcommon.config import Setting
+
+SETTINGS: list[Setting] = []

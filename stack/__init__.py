@@ -1,0 +1,3 @@
+"""Native launcher: MariaDB, SeaweedFS S3, every service under gunicorn and nginx as the
+gateway, all on loopback, data under ``var/<stack>/``. ``make up`` runs it under honcho;
+the test fixtures reuse the same pieces on other ports."""

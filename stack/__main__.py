@@ -1,0 +1,135 @@
+"""``python -m stack up|down|gate|print-env``.
+
+up    prepare data folders, configs and secrets, write a Procfile and run it with honcho
+      (MariaDB, SeaweedFS, every service under gunicorn, nginx) until Ctrl-C.
+down  stop a running ``up`` (signals honcho, which stops its children).
+gate  wait for MariaDB, create the database/user, migrate, then exec the given command:
+      used in the Procfile so services start only on a ready, migrated database.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import socket
+import sys
+import time
+
+from . import components, dbsetup
+from .environment import gunicorn_command, service_env
+from .layout import DEV, ROOT, SERVICES, TEST, Stack
+from .secrets import load_or_create
+
+STACKS = {"dev": DEV, "test": TEST}
+
+
+def prepare(stack: Stack) -> dict:
+    (stack.var / "logs").mkdir(parents=True, exist_ok=True)
+    secrets = load_or_create(stack.var / "secrets.env")
+    components.mariadb_prepare(stack)
+    components.seaweed_prepare(stack, secrets)
+    components.nginx_prepare(stack)
+    return secrets
+
+
+def wait_tcp(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.3)
+    raise SystemExit(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
+
+
+def write_procfile(stack: Stack, secrets: dict) -> tuple[str, str]:
+    py = sys.executable
+    q = lambda argv: " ".join(shlex.quote(a) for a in argv)  # noqa: E731
+    gate = [py, "-m", "stack", "gate", "--stack", stack.name]
+    lines = [f"mariadb: {q(components.mariadb_command(stack))}",
+             f"s3: {q(components.seaweed_command(stack))}"]
+    for name in SERVICES:
+        waits = ["--wait-port", str(stack.weed_port("s3"))] if name == "file" else []
+        lines.append(f"{name}: {q(gate + waits + ['--', *gunicorn_command(stack, name, py)])}")
+    lines.append(f"gateway: {q(gate + ['--wait-port', str(stack.port('auth')), '--', *components.nginx_command(stack)])}")
+    procfile = stack.var / "Procfile"
+    procfile.write_text("\n".join(lines) + "\n")
+    envfile = stack.var / "stack.env"
+    env = service_env(stack, secrets)
+    envfile.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    envfile.chmod(0o600)
+    return str(procfile), str(envfile)
+
+
+def cmd_up(stack: Stack) -> int:
+    secrets = prepare(stack)
+    procfile, envfile = write_procfile(stack, secrets)
+    print(f"""
+  StreamVault is starting (logs follow; Ctrl-C or `make down` stops everything).
+    URL:    {stack.gateway_url}/  (login: {stack.gateway_url}/auth/login)
+    admin:  admin / {secrets['ADMIN_PASSWORD']}   (from {stack.var / 'secrets.env'})
+    data:   {stack.var}
+""", flush=True)
+    (stack.var / "up.pid").write_text(str(os.getpid()))
+    os.chdir(ROOT)
+    honcho = components.venv_bin("honcho")
+    os.execv(honcho, [honcho, "start", "-f", procfile, "-e", envfile, "-d", str(ROOT)])
+    return 0
+
+
+def cmd_down(stack: Stack) -> int:
+    pidfile = stack.var / "up.pid"
+    if not pidfile.exists():
+        print("StreamVault is not running (no pid file).")
+        return 0
+    pid = int(pidfile.read_text())
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        print("StreamVault was not running.")
+    else:
+        for _ in range(100):
+            try:
+                os.kill(pid, 0)
+                time.sleep(0.2)
+            except ProcessLookupError:
+                break
+        print("StreamVault stopped.")
+    pidfile.unlink(missing_ok=True)
+    return 0
+
+
+def cmd_gate(stack: Stack, wait_ports: list[int], command: list[str]) -> int:
+    secrets = load_or_create(stack.var / "secrets.env")
+    dbsetup.setup(stack, secrets["DB_PASSWORD"], out=lambda m: print(f"[migrate] {m}", flush=True))
+    for port in wait_ports:
+        wait_tcp(port)
+    os.execvp(command[0], command)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m stack")
+    ap.add_argument("command", choices=["up", "down", "gate", "prepare"])
+    ap.add_argument("--stack", default="dev", choices=sorted(STACKS))
+    ap.add_argument("--wait-port", type=int, action="append", default=[])
+    ap.add_argument("rest", nargs=argparse.REMAINDER)
+    args = ap.parse_args(argv)
+    stack = STACKS[args.stack]
+    if args.command == "up":
+        return cmd_up(stack)
+    if args.command == "down":
+        return cmd_down(stack)
+    if args.command == "prepare":
+        prepare(stack)
+        return 0
+    rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
+    if not rest:
+        ap.error("gate needs a command after --")
+    return cmd_gate(stack, args.wait_port, rest)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,88 @@
+"""Command lines and one-time preparation for MariaDB, SeaweedFS and nginx."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .layout import ROOT, Stack
+
+
+def venv_bin(name: str) -> str:
+    local = Path(sys.executable).parent / name
+    return str(local) if local.exists() else (shutil.which(name) or name)
+
+
+# ---- MariaDB ---------------------------------------------------------------------------
+def mariadb_prepare(stack: Stack) -> None:
+    datadir = stack.var / "mariadb"
+    if (datadir / "mysql").is_dir():
+        return  # second `make up`: reuse the data
+    datadir.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={datadir}", "--user=root",
+                    "--auth-root-authentication-method=normal", "--skip-test-db"],
+                   check=True, stdout=subprocess.DEVNULL)
+
+
+def mariadb_command(stack: Stack) -> list[str]:
+    return ["mariadbd", "--no-defaults", f"--datadir={stack.var / 'mariadb'}", f"--socket={stack.mariadb_socket}",
+            f"--port={stack.mariadb_port}", "--bind-address=127.0.0.1", "--user=root",
+            "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
+            f"--pid-file={stack.var / 'mariadb.pid'}", "--innodb-buffer-pool-size=256M",
+            "--max-connections=300", "--log-error=" + str(stack.var / "logs" / "mariadb.err")]
+
+
+# ---- SeaweedFS (real S3 server) -------------------------------------------------------
+def seaweed_prepare(stack: Stack, secrets: dict) -> Path:
+    (stack.var / "seaweed").mkdir(parents=True, exist_ok=True)
+    conf = stack.var / "s3-identities.json"
+    # With identities configured SeaweedFS refuses anonymous S3 requests (403).
+    conf.write_text(json.dumps({"identities": [{
+        "name": "streamvault",
+        "credentials": [{"accessKey": secrets["S3_ACCESS_KEY"], "secretKey": secrets["S3_SECRET_KEY"]}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+    conf.chmod(0o600)
+    return conf
+
+
+def seaweed_command(stack: Stack) -> list[str]:
+    p = stack.weed_port
+    return [venv_bin("weed"), "server", f"-dir={stack.var / 'seaweed'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            f"-master.port={p('master')}", f"-master.port.grpc={p('master_grpc')}",
+            f"-volume.port={p('volume')}", f"-volume.port.grpc={p('volume_grpc')}",
+            f"-filer.port={p('filer')}", f"-filer.port.grpc={p('filer_grpc')}",
+            f"-filer.localSocket={stack.var / 'filer.sock'}",
+            "-s3", f"-s3.port={p('s3')}", f"-s3.port.grpc={p('s3_grpc')}",
+            f"-s3.config={stack.var / 's3-identities.json'}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            f"-metricsPort={p('metrics')}", "-master.telemetry=false",
+            "-volume.max=0", "-master.volumeSizeLimitMB=1024"]
+
+
+# ---- nginx gateway ----------------------------------------------------------------------
+def nginx_prepare(stack: Stack) -> Path:
+    base = stack.var / "nginx"
+    for sub in ("logs", "tmp"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    template = (ROOT / "gateway" / "nginx.conf.template").read_text()
+    upstreams = "\n".join(
+        f"upstream {name}_svc {{ server 127.0.0.1:{stack.port(name)}; keepalive 16; }}"
+        for name in ("auth", "upload", "streaming", "watermark"))
+    conf = (template.replace("{{UPSTREAMS}}", upstreams)
+            .replace("{{LISTEN}}", f"127.0.0.1:{stack.gateway_port}")
+            .replace("{{RESOLVER}}", "")
+            .replace("{{USER}}", "user root;" if os.geteuid() == 0 else "")
+            .replace("{{TMP}}", str(base / "tmp"))
+            .replace("{{PID}}", str(base / "nginx.pid"))
+            .replace("{{ACCESS_LOG}}", str(base / "logs" / "access.log")))
+    path = base / "nginx.conf"
+    path.write_text(conf)
+    return path
+
+
+def nginx_command(stack: Stack) -> list[str]:
+    base = stack.var / "nginx"
+    return ["nginx", "-p", str(base), "-c", str(base / "nginx.conf"), "-e", str(base / "logs" / "error.log"),
+            "-g", "daemon off;"]

@@ -1,0 +1,39 @@
+"""The environment every native service process gets (the compose file sets the same
+variables; .env.example documents each)."""
+from __future__ import annotations
+
+from .layout import SERVICES, Stack
+
+
+def service_env(stack: Stack, secrets: dict, extra: dict | None = None) -> dict[str, str]:
+    env = {
+        "DB_HOST": "127.0.0.1", "DB_PORT": str(stack.mariadb_port), "DB_NAME": "streamvault",
+        "DB_USER": "streamvault", "DB_PASSWORD": secrets["DB_PASSWORD"],
+        "S3_ENDPOINT": stack.s3_endpoint, "S3_ACCESS_KEY": secrets["S3_ACCESS_KEY"],
+        "S3_SECRET_KEY": secrets["S3_SECRET_KEY"], "S3_BUCKET": "streamvault", "S3_REGION": "us-east-1",
+        "JWKS_URL": f"{stack.url('auth')}/.well-known/jwks.json",
+        "JWT_ISSUER": "streamvault-auth", "JWT_AUDIENCE": "streamvault",
+        "AUTH_KEY_ENCRYPTION_SECRET": secrets["AUTH_KEY_ENCRYPTION_SECRET"],
+        "ADMIN_USERNAME": "admin", "ADMIN_EMAIL": "admin@streamvault.local",
+        "ADMIN_PASSWORD": secrets["ADMIN_PASSWORD"],
+        "SIGNUP_ENABLED": "true", "COOKIE_SECURE": "false", "TRUSTED_PROXY_HOPS": "1",
+        "WATERMARK_SECRET": secrets["WATERMARK_SECRET"], "STREAM_MASTER_KEY": secrets["STREAM_MASTER_KEY"],
+        "SERVICE_SECRET_UPLOAD": secrets["SERVICE_SECRET_UPLOAD"],
+        "SERVICE_SECRET_STREAMING": secrets["SERVICE_SECRET_STREAMING"],
+        "SERVICE_SECRET_WATERMARK": secrets["SERVICE_SECRET_WATERMARK"],
+        "PUBLIC_URL": stack.gateway_url,
+        "LOG_LEVEL": "INFO",
+    }
+    for name in SERVICES:
+        env[f"{name.upper()}_SVC_URL"] = stack.url(name)
+    env.update(extra or {})
+    return env
+
+
+def gunicorn_command(stack: Stack, service: str, python: str = "python") -> list[str]:
+    folder, package, _ = SERVICES[service]
+    return [python, "-m", "gunicorn", "--chdir", folder, "--bind", f"127.0.0.1:{stack.port(service)}",
+            "--worker-class", "gthread", "--workers", "2", "--threads", "8", "--timeout", "120",
+            "--graceful-timeout", "10", "--access-logfile", "-", "--access-logformat",
+            '{"gunicorn":"access","status":%(s)s,"path":"%(U)s","ms":%(M)s}',
+            f"{package}:create_app()"]

@@ -1,0 +1,62 @@
+"""Ports and folders of one stack (``dev`` for ``make up``, ``test`` for pytest)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Service name -> (folder, python package, port) — ports as in seed 003.
+SERVICES = {
+    "auth": ("auth-svc", "auth_svc", 8000),
+    "upload": ("upload-svc", "upload_svc", 3000),
+    "file": ("file-svc", "file_svc", 4000),
+    "streaming": ("streaming-svc", "streaming_svc", 3100),
+    "watermark": ("watermark-svc", "watermark_svc", 5000),
+}
+
+
+@dataclass(frozen=True)
+class Stack:
+    name: str
+    offset: int          # added to every port, so a test stack never clashes with `make up`
+
+    @property
+    def var(self) -> Path:
+        return ROOT / "var" / self.name
+
+    def port(self, service: str) -> int:
+        return SERVICES[service][2] + self.offset
+
+    @property
+    def gateway_port(self) -> int:
+        return 8080 + self.offset
+
+    @property
+    def mariadb_port(self) -> int:
+        return 3307 + self.offset
+
+    @property
+    def mariadb_socket(self) -> Path:
+        return self.var / "mariadb.sock"
+
+    def weed_port(self, role: str) -> int:
+        # Every SeaweedFS listener pinned (gRPC too, which otherwise defaults to port+10000).
+        slots = {"master": 0, "master_grpc": 1, "volume": 2, "s3": 3, "volume_grpc": 4,
+                 "filer": 5, "filer_grpc": 6, "s3_grpc": 7, "metrics": 8}
+        return 8330 + self.offset + slots[role]
+
+    @property
+    def s3_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.weed_port('s3')}"
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.port(service)}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+
+DEV = Stack("dev", 0)
+TEST = Stack("test", 20000)

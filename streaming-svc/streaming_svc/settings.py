@@ -1,0 +1,4 @@
+"""streaming-svc settings (env)."""
+from svcommon.config import Setting
+
+SETTINGS: list[Setting] = []

@@ -1,0 +1,16 @@
+"""upload-svc: Upload web app and API (tus resumable uploads, metadata, live status). (Health endpoints only until its issue lands.)"""
+from __future__ import annotations
+
+from flask import Flask
+
+from svcommon.service import configure, init_service
+
+from .extensions import db
+from .settings import SETTINGS
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__)
+    configure(app, "upload-svc", SETTINGS, test_config)
+    init_service(app, db)
+    return app

@@ -1,0 +1,4 @@
+"""watermark-svc settings (env)."""
+from svcommon.config import Setting
+
+SETTINGS: list[Setting] = []
