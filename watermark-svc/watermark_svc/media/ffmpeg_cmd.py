@@ -1,0 +1,165 @@
+"""Build ffmpeg argv lists. Pure functions: nothing here runs a process.
+
+Keeping every command in one place makes the encoder settings auditable and lets
+the benchmark build the "plain ladder" baseline with exactly the same x264 and
+packaging options the watermark pipeline uses.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+
+from .ladder import Rung, h264_level
+
+FFMPEG = os.environ.get("FFMPEG", "ffmpeg")
+
+AUDIO_KBPS = 128
+AUDIO_RATE = 48000
+POSTER_QUALITY = 3          # mjpeg qscale: 2 best .. 31 worst
+THUMB_WIDTH = 320
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    """Everything that must be identical between the A and B encodes of a rung."""
+    fps: Fraction
+    frames_per_segment: int      # GOP length: one closed GOP per segment
+    preset: str = "fast"
+    threads: int = 0             # x264 threads per encoder; 0 = x264's own choice
+
+    @property
+    def segment_seconds(self) -> float:
+        return float(self.frames_per_segment / self.fps)
+
+
+# Encoded-but-unpackaged video goes through NUT, not MP4: an MP4 input makes the
+# packager write a measured-bitrate "btrt" box into init.mp4, which then differs
+# between A and B; NUT carries no bitrate and keeps exact rational timestamps
+# (MKV would round them to milliseconds).
+_INTERMEDIATE = ["-an", "-map_metadata", "-1", "-fflags", "+bitexact", "-f", "nut"]
+
+
+def _base() -> list[str]:
+    # -nostdin: never let ffmpeg eat our terminal; bitexact: no version strings or
+    # timestamps in headers, so A and B init segments come out byte-identical.
+    return [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error"]
+
+
+def _fps(fps: Fraction) -> str:
+    return f"{fps.numerator}/{fps.denominator}"
+
+
+def decode_raw_cmd(source: str, width: int, height: int, fps: Fraction) -> list[str]:
+    """Decode the first video stream once to constant-rate yuv420p frames on stdout.
+
+    The fps filter makes the frame rate constant (so frame n is at n/fps and
+    segment boundaries are frame counts); scaling here to the mezzanine size keeps
+    the pipe small for sources bigger than the top rung. ffmpeg autorotates.
+    """
+    vf = (f"scale={width}:{height}:flags=bicubic,setsar=1,"
+          f"fps={_fps(fps)},format=yuv420p")
+    return _base() + ["-i", source, "-map", "0:v:0", "-an", "-sn", "-dn",
+                      "-vf", vf, "-fps_mode", "passthrough",
+                      "-f", "rawvideo", "-pix_fmt", "yuv420p", "pipe:1"]
+
+
+def x264_args(rung: Rung, s: EncodeSettings) -> list[str]:
+    """x264 options shared by every encode of a rung (A, B and the plain baseline)."""
+    n = s.frames_per_segment
+    args = [
+        "-c:v", "libx264", "-preset", s.preset,
+        # High profile at the smallest level that fits: every browser and MSE
+        # implementation decodes it; codecs string becomes avc1.64XXYY.
+        "-profile:v", "high", "-level:v", h264_level(rung.width, rung.height, s.fps, rung.maxrate),
+        "-b:v", f"{rung.video_kbps}k", "-maxrate", f"{rung.maxrate}k",
+        "-bufsize", f"{rung.bufsize}k",
+        # One closed GOP per segment, key frames exactly on segment boundaries,
+        # never a scene-cut I-frame elsewhere: A and B (and all rungs) then split
+        # at the same frames and any mix of their segments decodes.
+        "-g", str(n), "-keyint_min", str(n), "-sc_threshold", "0",
+        "-force_key_frames", f"expr:eq(mod(n,{n}),0)", "-flags", "+cgop",
+        "-pix_fmt", "yuv420p",
+    ]
+    if s.threads:
+        args += ["-threads", str(s.threads)]
+    return args
+
+
+def scale_filter(rung: Rung, in_w: int, in_h: int) -> list[str]:
+    if (rung.width, rung.height) == (in_w, in_h):
+        return []
+    return ["-vf", f"scale={rung.width}:{rung.height}:flags=bicubic,setsar=1"]
+
+
+def encode_rung_cmd(rung: Rung, in_w: int, in_h: int, s: EncodeSettings,
+                    out_path: str) -> list[str]:
+    """Encode raw yuv420p frames (in_w x in_h) from stdin to one rung (NUT file)."""
+    return _base() + [
+        "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{in_w}x{in_h}",
+        "-framerate", _fps(s.fps), "-i", "pipe:0",
+        *scale_filter(rung, in_w, in_h), *x264_args(rung, s),
+        *_INTERMEDIATE, out_path,
+    ]
+
+
+def encode_audio_cmd(source: str, out_path: str) -> list[str]:
+    """AAC-LC stereo 48 kHz from the first audio stream, done once for all rungs."""
+    return _base() + ["-i", source, "-map", "0:a:0", "-vn", "-sn", "-dn",
+                      "-c:a", "aac", "-b:a", f"{AUDIO_KBPS}k", "-ac", "2",
+                      "-ar", str(AUDIO_RATE), "-map_metadata", "-1",
+                      "-fflags", "+bitexact", "-f", "mp4", out_path]
+
+
+def package_cmd(in_path: str, out_dir: str, segment_seconds: float) -> list[str]:
+    """Split an encoded file (no re-encode) into CMAF fMP4: init.mp4 + NNNNN.m4s.
+
+    The HLS muxer cuts at the first key frame at or after each multiple of
+    segment_seconds; since key frames sit exactly on the boundaries, every
+    rendition and variant is cut at the same frames. The playlist it writes is
+    only read back for segment durations (real manifests are per session).
+    """
+    return _base() + [
+        "-i", in_path, "-map", "0", "-c", "copy",
+        "-f", "hls", "-hls_time", f"{segment_seconds:.6f}",
+        "-hls_segment_type", "fmp4", "-hls_playlist_type", "vod",
+        "-hls_flags", "independent_segments", "-start_number", "0",
+        "-hls_fmp4_init_filename", "init.mp4",
+        "-hls_segment_filename", os.path.join(out_dir, "%05d.m4s"),
+        "-fflags", "+bitexact", "-flags", "+bitexact",
+        os.path.join(out_dir, "index.m3u8"),
+    ]
+
+
+def still_cmd(source: str, at_s: float, width: int, height: int, out_path: str) -> list[str]:
+    """One JPEG frame at at_s seconds (input seeking: fast, decodes from a key frame)."""
+    return _base() + ["-ss", f"{at_s:.3f}", "-i", source, "-map", "0:v:0",
+                      "-frames:v", "1", "-vf",
+                      f"scale={width}:{height}:flags=lanczos,setsar=1,format=yuvj420p",
+                      "-q:v", str(POSTER_QUALITY), "-update", "1", "-y", out_path]
+
+
+def poster_cmd(source: str, at_s: float, width: int, height: int, out_path: str) -> list[str]:
+    return still_cmd(source, at_s, width, height, out_path)
+
+
+def thumb_cmd(source: str, at_s: float, src_w: int, src_h: int, out_path: str) -> list[str]:
+    w = THUMB_WIDTH
+    h = max(2, int(round(w * src_h / src_w / 2)) * 2)
+    return still_cmd(source, at_s, w, h, out_path)
+
+
+def plain_ladder_cmd(source: str, rungs: list[Rung], mezz_w: int, mezz_h: int,
+                     s: EncodeSettings, out_paths: list[str]) -> list[str]:
+    """Baseline for the benchmark: one decode, split, same scale + x264 per rung."""
+    n = len(rungs)
+    chains = [f"[0:v:0]scale={mezz_w}:{mezz_h}:flags=bicubic,setsar=1,"
+              f"fps={_fps(s.fps)},format=yuv420p,split={n}" + "".join(f"[m{i}]" for i in range(n))]
+    for i, r in enumerate(rungs):
+        scale = ("" if (r.width, r.height) == (mezz_w, mezz_h)
+                 else f"scale={r.width}:{r.height}:flags=bicubic,setsar=1")
+        chains.append(f"[m{i}]{scale or 'null'}[v{i}]")
+    argv = _base() + ["-i", source, "-filter_complex", ";".join(chains)]
+    for i, (r, out) in enumerate(zip(rungs, out_paths)):
+        argv += ["-map", f"[v{i}]", *x264_args(r, s), *_INTERMEDIATE, out]
+    return argv

@@ -1,0 +1,54 @@
+"""Decisions derived from the probe that both the pipeline and the detector need.
+
+The forensic detector must regenerate exactly the watermark geometry the pipeline
+used (pattern size = mezzanine size, frames per segment, frame rate), so both
+compute it here rather than each on its own.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from .ladder import Rung, choose_ladder
+from .probe import ProbeResult
+
+MAX_OUTPUT_FPS = Fraction(60)   # 120 fps phone clips are halved: browsers and bitrate
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    fps: Fraction               # constant output frame rate
+    frames_per_segment: int     # = GOP length
+    mezz_width: int             # decode/watermark size = top rung size
+    mezz_height: int
+    rungs: tuple[Rung, ...]
+
+    @property
+    def segment_seconds(self) -> float:
+        return float(self.frames_per_segment / self.fps)
+
+
+def output_fps(source_fps: Fraction) -> Fraction:
+    fps = source_fps
+    while fps > MAX_OUTPUT_FPS:
+        fps /= 2
+    return fps
+
+
+def plan_job(p: ProbeResult, segment_seconds: float = 2.0,
+             rungs: list[Rung] | None = None) -> JobPlan:
+    """Watermark at the top rung's size: the largest picture any viewer receives.
+
+    Decoding straight to it (rather than to a bigger source size) keeps the raw
+    pipe and the per-frame numpy work as small as possible; lower rungs are
+    scaled from it by the encoders, carrying the same pattern, scaled.
+    """
+    if segment_seconds <= 0:
+        raise ValueError("segment_seconds must be positive")
+    rungs = list(rungs) if rungs else choose_ladder(p)
+    fps = output_fps(p.fps)
+    frames = max(1, int(round(fps * Fraction(segment_seconds).limit_denominator(1000))))
+    top = max(rungs, key=lambda r: r.width * r.height)
+    return JobPlan(fps=fps, frames_per_segment=frames, mezz_width=top.width,
+                   mezz_height=top.height,
+                   rungs=tuple(sorted(rungs, key=lambda r: -r.height)))
