@@ -115,8 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("command", choices=["up", "down", "gate", "prepare"])
     ap.add_argument("--stack", default="dev", choices=sorted(STACKS))
     ap.add_argument("--wait-port", type=int, action="append", default=[])
-    ap.add_argument("rest", nargs=argparse.REMAINDER)
-    args = ap.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    rest = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = ap.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     stack = STACKS[args.stack]
     if args.command == "up":
         return cmd_up(stack)
@@ -125,7 +126,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "prepare":
         prepare(stack)
         return 0
-    rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
     if not rest:
         ap.error("gate needs a command after --")
     return cmd_gate(stack, args.wait_port, rest)

@@ -34,6 +34,6 @@ def gunicorn_command(stack: Stack, service: str, python: str = "python") -> list
     folder, package, _ = SERVICES[service]
     return [python, "-m", "gunicorn", "--chdir", folder, "--bind", f"127.0.0.1:{stack.port(service)}",
             "--worker-class", "gthread", "--workers", "2", "--threads", "8", "--timeout", "120",
-            "--graceful-timeout", "10", "--access-logfile", "-", "--access-logformat",
+            "--graceful-timeout", "10", "--no-control-socket", "--access-logfile", "-", "--access-logformat",
             '{"gunicorn":"access","status":%(s)s,"path":"%(U)s","ms":%(M)s}',
             f"{package}:create_app()"]
