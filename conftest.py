@@ -44,9 +44,9 @@ class Processes:
         self.procs: list[tuple[str, subprocess.Popen]] = []
 
     def start(self, name: str, argv: list[str], env: dict | None = None, cwd: Path = ROOT) -> subprocess.Popen:
-        log = open(self.logdir / f"{name}.log", "ab")
-        proc = subprocess.Popen(argv, cwd=cwd, env={**os.environ, **(env or {})}, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        with open(self.logdir / f"{name}.log", "ab") as log:  # the child keeps its own handle
+            proc = subprocess.Popen(argv, cwd=cwd, env={**os.environ, **(env or {})}, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
         self.procs.append((name, proc))
         return proc
 

@@ -1,0 +1,81 @@
+"""flaskr-style fixtures for auth-svc, on the session's real MariaDB."""
+from __future__ import annotations
+
+import secrets
+import uuid
+
+import pytest
+
+from auth_svc import create_app
+
+ADMIN_PASSWORD = "admin-password-for-tests"
+
+
+@pytest.fixture(scope="session")
+def app(service_config):
+    app = create_app({**service_config, "ADMIN_USERNAME": "admin", "ADMIN_PASSWORD": ADMIN_PASSWORD,
+                      "ADMIN_EMAIL": "admin@example.test"})
+    with app.test_client() as c:  # first request bootstraps the admin and the signing key
+        assert c.get("/.well-known/jwks.json").status_code == 200
+    return app
+
+
+def random_ip() -> str:
+    return f"10.{secrets.randbelow(256)}.{secrets.randbelow(256)}.{secrets.randbelow(254) + 1}"
+
+
+@pytest.fixture
+def client(app):
+    c = app.test_client()
+    # A distinct client address per test keeps the per-IP login throttle from leaking between tests.
+    c.environ_base["HTTP_X_FORWARDED_FOR"] = random_ip()
+    return c
+
+
+class AuthActions:
+    def __init__(self, client):
+        self.client = client
+
+    def register(self, username=None, password="correct horse battery", email=None):
+        username = username or "u" + uuid.uuid4().hex[:10]
+        email = email or f"{username}@example.test"
+        resp = self.client.post("/api/auth/register", json={"username": username, "email": email, "password": password})
+        assert resp.status_code == 201, resp.get_json()
+        return {**resp.get_json()["user"], "password": password}
+
+    def login(self, username, password="correct horse battery"):
+        return self.client.post("/api/auth/login", json={"username": username, "password": password})
+
+    def user_with_token(self):
+        user = self.register()
+        pair = self.login(user["username"], user["password"]).get_json()
+        return user, pair
+
+    def admin_token(self):
+        resp = self.login("admin", ADMIN_PASSWORD)
+        assert resp.status_code == 200, resp.get_json()
+        return resp.get_json()["access_token"]
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)
+
+
+from tests.support.dpop import FINGERPRINT, DeviceKey  # noqa: E402
+
+
+@pytest.fixture
+def device_token(client, auth):
+    """(user, device key, DPoP-bound access token) through the real endpoint."""
+    def make(bearer=None, key=None):
+        if bearer is None:
+            _, pair = auth.user_with_token()
+            bearer = pair["access_token"]
+        key = key or DeviceKey()
+        resp = client.post("/api/auth/device-token", json={"fingerprint": FINGERPRINT},
+                           headers={"Authorization": f"Bearer {bearer}",
+                                    "DPoP": key.proof("POST", "http://localhost/api/auth/device-token")})
+        assert resp.status_code == 200, resp.get_json()
+        return key, resp.get_json()
+    return make

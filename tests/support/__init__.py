@@ -1,0 +1,1 @@
+"""Helpers shared by tests of several services (importable as ``tests.support``)."""
