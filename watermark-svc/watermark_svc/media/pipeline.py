@@ -82,6 +82,7 @@ def process(source_path: str | os.PathLike, out_dir: str | os.PathLike, video_id
         shutil.rmtree(staging / "work")
         meta = _metadata(video_id, info, plan, settings, strength, renditions, audio,
                          durations, time.monotonic() - started)
+        group.kill_all()            # all exited by now; closes their pipes
         _publish(staging, out)
     except BaseException:
         group.kill_all()

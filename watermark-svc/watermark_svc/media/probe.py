@@ -100,17 +100,27 @@ def _ffprobe_json(path: str) -> dict:
         raise InvalidMedia("probing the file timed out") from None
     err = proc.stderr.decode("utf-8", "replace")
     if proc.returncode != 0:
-        raise InvalidMedia(_explain_ffprobe_error(err))
+        raise InvalidMedia(_explain_ffprobe_error(err, _looks_like_mp4(path)))
     try:
         return json.loads(proc.stdout or b"{}")
     except ValueError:
         raise InvalidMedia("the file could not be analysed as media") from None
 
 
-def _explain_ffprobe_error(stderr: str) -> str:
+def _looks_like_mp4(path: str) -> bool:
+    """ISO-BMFF files start with a box header such as ....ftyp."""
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+    return len(head) >= 8 and head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")
+
+
+def _explain_ffprobe_error(stderr: str, mp4_header: bool) -> str:
     low = stderr.lower()
     if "moov atom not found" in low:
-        return "the file is truncated or incomplete (its MP4 index is missing)"
+        # ffprobe picks the MP4 demuxer from the ".mp4" name even for a text file.
+        if mp4_header:
+            return "the file is truncated or incomplete (its MP4 index is missing)"
+        return "not a recognised video file (the content is not a media container)"
     if "invalid data found" in low or "could not find codec parameters" in low:
         return "not a recognised video file (the content is not a media container)"
     if "end of file" in low:

@@ -51,6 +51,7 @@ class ProcessGroup:
             raise ProcessingError(step, f"{name} exited with status {rc}", tail(log))
 
     def kill_all(self) -> None:
+        """Close our pipe ends and kill whatever still runs (no-op for exited ones)."""
         for _, proc, _ in self._procs:
             for pipe in (proc.stdin, proc.stdout):
                 try:
