@@ -1,0 +1,66 @@
+"""Admin user management: list, role changes, disable; never by non-admins."""
+from __future__ import annotations
+
+import pytest
+
+
+def _h(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_admin_lists_and_promotes(client, auth):
+    admin = auth.admin_token()
+    user = auth.register()
+    listing = client.get("/api/admin/users?per_page=200", headers=_h(admin)).get_json()
+    assert any(u["id"] == user["id"] for u in listing["items"])
+    resp = client.patch(f"/api/admin/users/{user['id']}", json={"role": "uploader"}, headers=_h(admin))
+    assert resp.status_code == 200 and resp.get_json()["role"] == "uploader"
+    assert auth.login(user["username"]).get_json()["user"]["role"] == "uploader"
+
+
+def test_disable_blocks_login_and_refresh(client, auth):
+    admin = auth.admin_token()
+    user, pair = auth.user_with_token()
+    assert client.patch(f"/api/admin/users/{user['id']}", json={"disabled": True}, headers=_h(admin)).status_code == 200
+    assert auth.login(user["username"]).status_code == 403
+    assert client.post("/api/auth/refresh", json={"refresh_token": pair["refresh_token"]}).status_code == 401
+
+
+@pytest.mark.parametrize("body", [{"role": "superuser"}, {"disabled": "yes"}, {}, {"role": "' OR 1=1"}])
+def test_bad_patches(client, auth, body):
+    admin = auth.admin_token()
+    user = auth.register()
+    assert client.patch(f"/api/admin/users/{user['id']}", json=body, headers=_h(admin)).status_code == 400
+
+
+def test_non_admin_is_forbidden(client, auth):
+    _, pair = auth.user_with_token()
+    victim = auth.register()
+    assert client.get("/api/admin/users", headers=_h(pair["access_token"])).status_code == 403
+    resp = client.patch(f"/api/admin/users/{victim['id']}", json={"role": "admin"}, headers=_h(pair["access_token"]))
+    assert resp.status_code == 403
+
+
+def test_last_admin_cannot_demote_itself(client, auth):
+    admin = auth.admin_token()
+    me = client.get("/api/auth/profile", headers=_h(admin)).get_json()
+    resp = client.patch(f"/api/admin/users/{me['id']}", json={"role": "viewer"}, headers=_h(admin))
+    assert resp.status_code == 409
+
+
+def test_unknown_user_is_404(client, auth):
+    admin = auth.admin_token()
+    assert client.patch("/api/admin/users/nope", json={"role": "viewer"}, headers=_h(admin)).status_code == 404
+
+
+def test_service_token_requires_the_right_secret(app, client):
+    ok = client.post("/api/auth/service-token", json={"service": "upload", "secret": app.config["SERVICE_SECRET_UPLOAD"]})
+    assert ok.status_code == 200
+    import jwt
+    assert jwt.decode(ok.get_json()["access_token"], options={"verify_signature": False})["aud"] == "streamvault-internal"
+    for body in ({"service": "upload", "secret": "wrong"}, {"service": "root", "secret": "x"},
+                 {"service": "upload", "secret": app.config["SERVICE_SECRET_STREAMING"]}):
+        assert client.post("/api/auth/service-token", json=body).status_code == 401
+    # a service token is not a user token
+    svc = ok.get_json()["access_token"]
+    assert client.get("/api/auth/profile", headers=_h(svc)).status_code == 401
