@@ -1,15 +1,30 @@
-"""file-svc: The only service that talks to S3. (Health endpoints only until its issue lands.)"""
+"""file-svc: the only service that talks to S3. Internal only (the gateway never routes
+to it); every request carries a service token and may only touch its caller's prefixes."""
 from __future__ import annotations
 
 from flask import Flask
 
+from svcommon.health import add_ready_check
 from svcommon.service import configure, init_service
 
-from .settings import SETTINGS
+from .extensions import store
+from .settings import SETTINGS, validate
 
 
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
+    # Keys are validated, not normalised: 'a//b' must be refused, not redirected to 'a/b'.
+    app.url_map.merge_slashes = False
     configure(app, "file-svc", SETTINGS, test_config, uses_db=False)
+    validate(app.config)
     init_service(app)
+    s3store = store.init_app(app)
+
+    def s3_ready():
+        s3store.client.head_bucket(Bucket=s3store.bucket)
+        s3store.ensure_bucket()
+    add_ready_check(app, "s3", s3_ready)
+
+    from . import objects
+    app.register_blueprint(objects.bp)
     return app

@@ -1,4 +1,28 @@
-"""file-svc settings (env)."""
-from svcommon.config import Setting
+"""file-svc settings (env): the S3 store it fronts and how it streams."""
+from svcommon.config import REQUIRED, Setting
 
-SETTINGS: list[Setting] = []
+MiB = 1024 * 1024
+
+SETTINGS: list[Setting] = [
+    Setting("S3_ENDPOINT", REQUIRED, help="S3 endpoint URL, e.g. http://127.0.0.1:8333"),
+    Setting("S3_ACCESS_KEY", REQUIRED),
+    Setting("S3_SECRET_KEY", REQUIRED),
+    Setting("S3_BUCKET", "streamvault"),
+    Setting("S3_REGION", "us-east-1"),
+    # Streaming PUT: the request body is cut into parts of this size; at most
+    # PUT_CONCURRENCY parts are in flight plus one being read, so memory per upload is
+    # bounded by (PUT_CONCURRENCY + 1) * PART_SIZE whatever the object size.
+    Setting("FILE_PART_SIZE", 8 * MiB, int, "bytes per S3 part for streamed PUTs (>= 5 MiB)"),
+    Setting("FILE_PUT_CONCURRENCY", 2, int),
+    # Parts sent by callers through the multipart API are read into memory: cap them.
+    Setting("FILE_MAX_PART_BYTES", 64 * MiB, int),
+    Setting("S3_RETRY_AFTER_SECONDS", 5, int, "Retry-After sent when S3 is unreachable"),
+]
+
+
+def validate(cfg: dict) -> None:
+    from svcommon.config import ConfigError
+    if int(cfg["FILE_PART_SIZE"]) < 5 * MiB:
+        raise ConfigError("configuration error: FILE_PART_SIZE must be at least 5 MiB (S3 minimum part size)")
+    if int(cfg["FILE_PUT_CONCURRENCY"]) < 1:
+        raise ConfigError("configuration error: FILE_PUT_CONCURRENCY must be >= 1")

@@ -1,0 +1,203 @@
+"""Client for file-svc, the only service that talks to S3 (used by upload-svc, streaming-svc
+and the media workers).
+
+It fetches a short-lived service token from auth-svc (client credentials) and caches it
+until shortly before expiry; a 401 from file-svc (expired token, rotated key) refreshes it
+once. Bodies are streamed both ways: ``put_stream`` accepts any iterable of bytes or a file
+object, ``get`` returns a streaming ``requests.Response`` (Range passed through).
+
+Key layout shared by every service (file-svc enforces per-service prefixes):
+``originals/{video_id}/...`` uploaded sources, ``media/{video_id}/...`` everything derived
+(renditions, thumbnails), ``forensics/...`` watermark evidence.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Iterable, Iterator
+from urllib.parse import quote
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from .logs import current_request_id
+
+ORIGINALS = "originals/"
+MEDIA = "media/"
+FORENSICS = "forensics/"
+
+
+def original_prefix(video_id: str) -> str:
+    return f"{ORIGINALS}{video_id}/"
+
+
+def media_prefix(video_id: str) -> str:
+    return f"{MEDIA}{video_id}/"
+
+
+class FileStoreError(Exception):
+    """file-svc refused or failed; ``status``/``code``/``message`` come from its JSON error."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(f"file-svc {status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+    @property
+    def unavailable(self) -> bool:
+        return self.status in (502, 503, 504)
+
+
+class NotFound(FileStoreError):
+    pass
+
+
+def _error(resp: requests.Response) -> FileStoreError:
+    try:
+        body = resp.json()
+        code, message = body.get("code", "error"), body.get("error", resp.reason)
+    except ValueError:
+        code, message = "error", (resp.text[:200] or resp.reason or "")
+    cls = NotFound if resp.status_code == 404 else FileStoreError
+    return cls(resp.status_code, code, message)
+
+
+class FileStore:
+    def __init__(self, base_url: str, auth_url: str, service: str, secret: str, timeout: float = 30.0):
+        self.base_url = base_url.rstrip("/")
+        self.auth_url = auth_url.rstrip("/")
+        self.service = service
+        self._secret = secret
+        self.timeout = timeout
+        self._token: tuple[str, float] | None = None
+        self._lock = threading.Lock()
+        self.session = requests.Session()
+        self.session.mount("http://", HTTPAdapter(pool_maxsize=32))
+
+    @classmethod
+    def from_config(cls, cfg, service: str) -> "FileStore":
+        return cls(cfg["FILE_SVC_URL"], cfg["AUTH_SVC_URL"], service, cfg[f"SERVICE_SECRET_{service.upper()}"])
+
+    # ---- credentials ------------------------------------------------------------------
+    def token(self, force: bool = False) -> str:
+        with self._lock:
+            now = time.monotonic()
+            if not force and self._token and self._token[1] > now:
+                return self._token[0]
+            try:
+                resp = self.session.post(f"{self.auth_url}/api/auth/service-token", timeout=10,
+                                         json={"service": self.service, "secret": self._secret})
+            except requests.RequestException as exc:
+                raise FileStoreError(503, "auth_unavailable", f"cannot reach auth-svc for a service token: {exc}")
+            if resp.status_code != 200:
+                raise FileStoreError(503 if resp.status_code >= 500 else 500, "service_auth_failed",
+                                     f"auth-svc refused our service credentials ({resp.status_code})")
+            # Tokens live 5 minutes; renew a minute early so none expires in flight.
+            self._token = (resp.json()["access_token"], now + 240)
+            return self._token[0]
+
+    def auth_header(self) -> dict:
+        return {"Authorization": f"Bearer {self.token()}"}
+
+    def url(self, key: str) -> str:
+        return f"{self.base_url}/objects/{quote(key, safe='/')}"
+
+    # ---- transport --------------------------------------------------------------------
+    def _request(self, method: str, path: str, *, retry_auth: bool = True, ok=(200,), **kw) -> requests.Response:
+        headers = dict(kw.pop("headers", None) or {})
+        rid = current_request_id()
+        if rid:
+            headers.setdefault("X-Request-ID", rid)
+        kw.setdefault("timeout", self.timeout)
+        for attempt in (0, 1):
+            headers["Authorization"] = f"Bearer {self.token(force=attempt == 1)}"
+            try:
+                resp = self.session.request(method, self.base_url + path, headers=headers, **kw)
+            except requests.ConnectionError as exc:
+                raise FileStoreError(503, "file_svc_unavailable", f"cannot reach file-svc: {exc}")
+            except requests.Timeout as exc:
+                raise FileStoreError(504, "file_svc_timeout", f"file-svc did not answer in time: {exc}")
+            if resp.status_code == 401 and attempt == 0 and retry_auth:
+                resp.close()
+                continue
+            break
+        if resp.status_code not in ok:
+            err = _error(resp)
+            resp.close()
+            raise err
+        return resp
+
+    @staticmethod
+    def _path(kind: str, key: str) -> str:
+        return f"/{kind}/{quote(key, safe='/')}"
+
+    # ---- objects ----------------------------------------------------------------------
+    def put_stream(self, key: str, body: Iterable[bytes] | bytes, length: int | None = None,
+                   content_type: str = "application/octet-stream") -> dict:
+        """Stream ``body`` to the object ``key`` (chunked when ``length`` is unknown)."""
+        headers = {"Content-Type": content_type}
+        if length is not None:
+            headers["Content-Length"] = str(length)
+        # A streamed body cannot be replayed after a 401, so make sure the token is fresh.
+        self.token()
+        resp = self._request("PUT", self._path("objects", key), data=body, headers=headers, retry_auth=False,
+                             ok=(200, 201), timeout=(10, 600))
+        return resp.json()
+
+    def get(self, key: str, range_header: str | None = None, stream: bool = True) -> requests.Response:
+        headers = {"Range": range_header} if range_header else {}
+        return self._request("GET", self._path("objects", key), headers=headers, stream=stream, ok=(200, 206, 416))
+
+    def get_bytes(self, key: str) -> bytes:
+        resp = self.get(key, stream=False)
+        return resp.content
+
+    def head(self, key: str) -> dict | None:
+        try:
+            resp = self._request("HEAD", self._path("objects", key))
+        except NotFound:
+            return None
+        return {"size": int(resp.headers.get("Content-Length", 0)), "etag": resp.headers.get("ETag", ""),
+                "content_type": resp.headers.get("Content-Type", "")}
+
+    def delete(self, key: str) -> None:
+        self._request("DELETE", self._path("objects", key), ok=(204,))
+
+    def delete_prefix(self, prefix: str) -> int:
+        resp = self._request("DELETE", "/objects", params={"prefix": prefix}, ok=(200,))
+        return int(resp.json()["deleted"])
+
+    def list(self, prefix: str) -> Iterator[dict]:
+        token = None
+        while True:
+            params = {"prefix": prefix}
+            if token:
+                params["continuation"] = token
+            body = self._request("GET", "/objects", params=params).json()
+            yield from body["items"]
+            token = body.get("next")
+            if not token:
+                return
+
+    # ---- multipart assembly (resumable uploads) ---------------------------------------
+    def create_multipart(self, key: str, content_type: str = "application/octet-stream") -> str:
+        resp = self._request("POST", self._path("objects", key), params={"uploads": ""}, ok=(201,),
+                             headers={"Content-Type": content_type}, data=b"")
+        return resp.json()["upload_id"]
+
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
+        resp = self._request("PUT", self._path("objects", key), params={"upload_id": upload_id, "part": number},
+                             data=data, headers={"Content-Type": "application/octet-stream"}, timeout=(10, 300))
+        return resp.json()["etag"]
+
+    def complete_multipart(self, key: str, upload_id: str, parts: list[dict]) -> dict:
+        body = {"parts": [{"n": p["n"], "etag": p["etag"]} for p in parts]}
+        return self._request("POST", self._path("objects", key), params={"upload_id": upload_id}, json=body,
+                             timeout=(10, 300)).json()
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        try:
+            self._request("DELETE", self._path("objects", key), params={"upload_id": upload_id}, ok=(204,))
+        except NotFound:
+            pass  # already completed or aborted

@@ -1,0 +1,70 @@
+"""Multipart assembly for callers that receive an object in pieces (upload-svc's tus
+uploads), S3-style sub-resources of /objects/{key}:
+  POST   ?uploads                  create      -> 201 {upload_id}
+  PUT    ?upload_id=U&part=N       put part N  -> {n, etag, size}
+  POST   ?upload_id=U              complete    (JSON {parts:[{n, etag}]}) -> {key, size, etag}
+  DELETE ?upload_id=U              abort       -> 204
+The caller keeps the upload id and part ETags (in its database), so an upload survives
+restarts of either service. Views are dispatched from objects.py."""
+from __future__ import annotations
+
+from flask import Response, current_app, jsonify, request
+
+from svcommon.errors import APIError
+
+from . import storage
+from .callers import require
+from .keys import WRITE
+
+MAX_PARTS = 10000
+
+
+def _upload_id() -> str:
+    uid = request.args.get("upload_id")
+    if not isinstance(uid, str) or not uid or len(uid) > 1024:
+        raise APIError(400, "invalid_input", "'upload_id' is required")
+    return uid
+
+
+def create(key: str, content_type: str):
+    require(WRITE, key)
+    return jsonify(upload_id=storage.create_multipart(key, content_type), key=key), 201
+
+
+def put_part(key: str):
+    require(WRITE, key)
+    upload_id = _upload_id()
+    try:
+        number = int(request.args.get("part", ""))
+    except ValueError:
+        number = 0
+    if not 1 <= number <= MAX_PARTS:
+        raise APIError(400, "invalid_part_number", f"part number must be 1..{MAX_PARTS}")
+    limit = int(current_app.config["FILE_MAX_PART_BYTES"])
+    length = request.content_length
+    if length is None:
+        raise APIError(411, "length_required", "a part needs a Content-Length")
+    if length > limit:
+        raise APIError(413, "part_too_large", f"a part may be at most {limit} bytes")
+    data = storage.read_part(request.stream, length)
+    if len(data) != length:
+        raise APIError(400, "incomplete_body", "request body ended before Content-Length bytes")
+    return jsonify(storage.upload_part(key, upload_id, number, data))
+
+
+def complete(key: str):
+    require(WRITE, key)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("parts"), list) or not body["parts"]:
+        raise APIError(400, "invalid_input", "body must be {parts:[{n, etag}, ...]}")
+    try:
+        parts = [{"n": int(p["n"]), "etag": str(p["etag"])} for p in body["parts"]]
+    except (KeyError, TypeError, ValueError):
+        raise APIError(400, "invalid_input", "each part needs an integer 'n' and an 'etag'")
+    return jsonify(storage.complete_multipart(key, _upload_id(), parts))
+
+
+def abort(key: str):
+    require(WRITE, key)
+    storage.abort_multipart(key, _upload_id())
+    return Response(status=204)

@@ -1,0 +1,130 @@
+"""/objects: streaming PUT, ranged GET, HEAD, DELETE (one or by prefix), list by prefix."""
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
+
+from svcommon.errors import APIError
+
+from . import multipart, storage
+from .callers import authenticate, require
+from .keys import DELETE, READ, WRITE, validate_key, validate_prefix
+from .s3client import s3
+
+bp = Blueprint("objects", __name__)
+
+RANGE_RE = re.compile(r"^bytes=(\d+-\d*|-\d+)$")
+CONTENT_TYPE_RE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
+STREAM_CHUNK = 256 * 1024
+
+
+@bp.before_request
+def _caller():
+    authenticate()
+    s3().ensure_bucket()
+
+
+def _content_type() -> str:
+    ct = (request.headers.get("Content-Type") or "").split(";")[0].strip()
+    return ct if CONTENT_TYPE_RE.match(ct) else "application/octet-stream"
+
+
+@bp.put("/objects/<path:key>")
+def put_object(key: str):
+    validate_key(key)
+    if "upload_id" in request.args:
+        return multipart.put_part(key)
+    require(WRITE, key)
+    cfg = current_app.config
+    # request.stream is werkzeug's unbuffered input (Content-Length bounded, or chunked
+    # until EOF); storage.put_stream reads it one part at a time.
+    info = storage.put_stream(key, request.stream, _content_type(), int(cfg["FILE_PART_SIZE"]),
+                              int(cfg["FILE_PUT_CONCURRENCY"]))
+    if request.content_length is not None and info["size"] != request.content_length:
+        storage.delete(key)  # a short body means the caller died mid-way: keep nothing
+        raise APIError(400, "incomplete_body", "request body ended before Content-Length bytes")
+    return jsonify(info), 201
+
+
+def _object_headers(obj: dict) -> dict:
+    headers = {"Accept-Ranges": "bytes", "Content-Type": obj.get("ContentType") or "application/octet-stream",
+               "Content-Length": str(obj["ContentLength"])}
+    if obj.get("ETag"):
+        headers["ETag"] = obj["ETag"]
+    if obj.get("LastModified"):
+        headers["Last-Modified"] = obj["LastModified"].strftime("%a, %d %b %Y %H:%M:%S GMT")
+    return headers
+
+
+@bp.get("/objects/<path:key>")
+def get_object(key: str):
+    require(READ, validate_key(key))
+    rng = request.headers.get("Range", "").replace(" ", "")
+    rng = rng if RANGE_RE.match(rng) else None  # multi-range or junk: serve the whole object
+    if rng:
+        size = storage.head(key)["ContentLength"]
+        start = rng[6:].split("-")[0]
+        if (start and int(start) >= size) or rng == "bytes=-0" or size == 0:
+            raise APIError(416, "range_not_satisfiable", f"range {rng} is outside the object ({size} bytes)",
+                           {"Content-Range": f"bytes */{size}"})
+    obj = storage.get(key, rng)
+    body = obj["Body"]
+
+    def stream():
+        try:
+            yield from body.iter_chunks(STREAM_CHUNK)
+        finally:
+            body.close()
+
+    headers = _object_headers(obj)
+    status = 200
+    if rng and obj.get("ContentRange"):
+        status = 206
+        headers["Content-Range"] = obj["ContentRange"]
+    return Response(stream_with_context(stream()), status=status, headers=headers, direct_passthrough=True)
+
+
+@bp.post("/objects/<path:key>")
+def post_object(key: str):
+    validate_key(key)
+    if "uploads" in request.args:
+        return multipart.create(key, _content_type())
+    if "upload_id" in request.args:
+        return multipart.complete(key)
+    raise APIError(400, "invalid_input", "POST needs ?uploads (start a multipart upload) or ?upload_id (complete it)")
+
+
+@bp.route("/objects/<path:key>", methods=["HEAD"])
+def head_object(key: str):
+    require(READ, validate_key(key))
+    return Response(status=200, headers=_object_headers(storage.head(key)))
+
+
+@bp.delete("/objects/<path:key>")
+def delete_object(key: str):
+    validate_key(key)
+    if "upload_id" in request.args:
+        return multipart.abort(key)
+    require(DELETE, key)
+    storage.delete(key)
+    return Response(status=204)
+
+
+@bp.delete("/objects")
+def delete_by_prefix():
+    prefix = validate_prefix(request.args.get("prefix", ""))
+    require(DELETE, prefix)
+    return jsonify(deleted=storage.delete_prefix(prefix), prefix=prefix)
+
+
+@bp.get("/objects")
+def list_objects():
+    prefix = validate_prefix(request.args.get("prefix", ""))
+    require(READ, prefix)
+    try:
+        limit = max(1, min(1000, int(request.args.get("limit", 1000))))
+    except ValueError:
+        raise APIError(400, "invalid_input", "'limit' must be an integer")
+    items, nxt = storage.list_page(prefix, request.args.get("continuation") or None, limit)
+    return jsonify(items=items, next=nxt, prefix=prefix)

@@ -1,0 +1,113 @@
+"""The one boto3 client, and the translation of S3/network failures into clear API errors.
+Nothing else in StreamVault imports boto3."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError
+from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
+from flask import Flask, current_app
+
+from svcommon.errors import APIError
+
+log = logging.getLogger("file_svc.s3")
+
+NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
+UNAVAILABLE = {"ServiceUnavailable", "SlowDown", "InternalError", "503", "500", "RequestTimeout"}
+
+
+class S3Store:
+    """One app's boto3 client (thread-safe) and bucket; lives in ``app.extensions``."""
+
+    def __init__(self, cfg: dict):
+        self._bucket_ready = threading.Event()
+        self._lock = threading.Lock()
+        self.bucket = cfg["S3_BUCKET"]
+        self.client = boto3.session.Session().client(
+            "s3", endpoint_url=cfg["S3_ENDPOINT"], region_name=cfg["S3_REGION"],
+            aws_access_key_id=cfg["S3_ACCESS_KEY"], aws_secret_access_key=cfg["S3_SECRET_KEY"],
+            config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
+                          connect_timeout=3, read_timeout=60, max_pool_connections=64,
+                          retries={"max_attempts": 3, "mode": "standard"},
+                          # Only the checksums S3 requires: not every S3 (SeaweedFS, older
+                          # MinIO) understands the newer streaming-trailer checksums.
+                          request_checksum_calculation="when_required",
+                          response_checksum_validation="when_required"))
+
+    def ensure_bucket(self) -> None:
+        """Create the (private) bucket once; idempotent across replicas and restarts."""
+        if self._bucket_ready.is_set():
+            return
+        with self._lock, errors():
+            if self._bucket_ready.is_set():
+                return
+            try:
+                self.client.head_bucket(Bucket=self.bucket)
+            except ClientError as exc:
+                if error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
+                    raise
+                try:
+                    # No ACL grants and no policy: only our credentials can read it.
+                    self.client.create_bucket(Bucket=self.bucket)
+                    log.info("bucket created", extra={"bucket": self.bucket})
+                except ClientError as exc2:
+                    if error_code(exc2) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                        raise
+            self._bucket_ready.set()
+
+
+class S3:
+    """Flask extension, created unbound: ``init_app`` gives each app its own S3Store."""
+
+    def init_app(self, app: Flask) -> S3Store:
+        _RETRY_AFTER["seconds"] = int(app.config["S3_RETRY_AFTER_SECONDS"])
+        app.extensions["file.s3"] = S3Store(app.config)
+        return app.extensions["file.s3"]
+
+
+def s3() -> S3Store:
+    return current_app.extensions["file.s3"]
+
+
+# Module-level so errors() also works in part-upload threads, outside the app context.
+_RETRY_AFTER = {"seconds": 5}
+
+
+def _unavailable(detail: str) -> APIError:
+    retry = str(_RETRY_AFTER["seconds"])
+    return APIError(503, "storage_unavailable",
+                    f"object storage is unreachable or overloaded; retry in {retry} s ({detail})",
+                    {"Retry-After": retry})
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+@contextlib.contextmanager
+def errors(not_found: str = "no such object"):
+    """Translate boto errors: missing → 404, S3 down → 503 + Retry-After, rest → 502."""
+    try:
+        yield
+    except (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, BotoConnectionError) as exc:
+        log.error("S3 unreachable", extra={"error": str(exc)})
+        raise _unavailable(exc.__class__.__name__)
+    except ClientError as exc:
+        code = error_code(exc)
+        if code in NOT_FOUND:
+            raise APIError(404, "not_found", not_found)
+        if code == "NoSuchUpload":
+            raise APIError(404, "no_such_upload", "no such multipart upload (completed or aborted)")
+        if code in ("InvalidPart", "InvalidPartOrder", "EntityTooSmall"):
+            raise APIError(400, "invalid_parts", f"S3 refused the part list: {code}")
+        if code in UNAVAILABLE:
+            raise _unavailable(code)
+        log.error("S3 error", extra={"error": str(exc)})
+        raise APIError(502, "storage_error", f"object storage error: {code or 'unknown'}")
+    except BotoCoreError as exc:
+        log.error("S3 client error", extra={"error": str(exc)})
+        raise _unavailable(exc.__class__.__name__)

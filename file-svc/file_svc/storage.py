@@ -1,0 +1,177 @@
+"""Storage verbs on top of the boto3 client: streaming put (multipart, bounded memory),
+ranged get, head, delete (one / by prefix), list, and multipart assembly for callers that
+receive an object in pieces (tus uploads). Every multipart upload that fails is aborted,
+so S3 never keeps orphan parts."""
+from __future__ import annotations
+
+import logging
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import BinaryIO, Iterator
+
+from botocore.exceptions import ClientError
+
+from svcommon.errors import APIError
+
+from .s3client import error_code, errors, s3
+
+log = logging.getLogger("file_svc.storage")
+READ_CHUNK = 1024 * 1024
+
+
+def read_part(stream: BinaryIO, size: int) -> bytes:
+    """Read up to ``size`` bytes (less only at end of stream)."""
+    chunks, got = [], 0
+    while got < size:
+        piece = stream.read(min(READ_CHUNK, size - got))
+        if not piece:
+            break
+        chunks.append(piece)
+        got += len(piece)
+    return b"".join(chunks)
+
+
+def put_stream(key: str, stream: BinaryIO, content_type: str, part_size: int, concurrency: int,
+               max_bytes: int | None = None) -> dict:
+    """Store the stream as ``key``; one PUT when it fits in a part, else multipart with at
+    most ``concurrency`` parts in flight while the next one is read."""
+    store = s3()
+    first = read_part(stream, part_size)
+    if len(first) < part_size:
+        with errors():
+            resp = store.client.put_object(Bucket=store.bucket, Key=key, Body=first, ContentType=content_type)
+        return {"key": key, "size": len(first), "etag": resp.get("ETag", "").strip('"')}
+    with errors():
+        upload_id = store.client.create_multipart_upload(Bucket=store.bucket, Key=key,
+                                                         ContentType=content_type)["UploadId"]
+    total = 0
+    try:
+        parts: list[dict] = []
+        inflight: deque[Future] = deque()
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="s3part") as pool:
+            number, data = 1, first
+            while data:
+                total += len(data)
+                if max_bytes is not None and total > max_bytes:
+                    raise APIError(413, "too_large", f"object exceeds the {max_bytes}-byte limit")
+                inflight.append(pool.submit(_upload_part, store, key, upload_id, number, data))
+                del data  # the worker holds the only reference: memory is freed when it is sent
+                while len(inflight) >= concurrency:
+                    parts.append(inflight.popleft().result())
+                number += 1
+                data = read_part(stream, part_size)
+            while inflight:
+                parts.append(inflight.popleft().result())
+        with errors():
+            resp = store.client.complete_multipart_upload(
+                Bucket=store.bucket, Key=key, UploadId=upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": p["n"], "ETag": p["etag"]} for p in parts]})
+    except BaseException:
+        abort_quietly(key, upload_id)
+        raise
+    return {"key": key, "size": total, "etag": resp.get("ETag", "").strip('"')}
+
+
+def _upload_part(store, key: str, upload_id: str, number: int, data: bytes) -> dict:
+    # Runs in pool threads (no app context): the store is passed in.
+    with errors():
+        resp = store.client.upload_part(Bucket=store.bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                                        Body=data)
+    return {"n": number, "etag": resp["ETag"].strip('"'), "size": len(data)}
+
+
+def abort_quietly(key: str, upload_id: str) -> None:
+    store = s3()
+    try:
+        store.client.abort_multipart_upload(Bucket=store.bucket, Key=key, UploadId=upload_id)
+    except Exception as exc:  # best effort; S3 lifecycle rules are the backstop
+        log.error("could not abort multipart upload", extra={"key": key, "error": str(exc)})
+
+
+def get(key: str, range_header: str | None) -> dict:
+    store = s3()
+    kw = {"Range": range_header} if range_header else {}
+    try:
+        with errors():
+            return store.client.get_object(Bucket=store.bucket, Key=key, **kw)
+    except APIError:
+        raise
+    except ClientError as exc:  # pragma: no cover - errors() translates everything else
+        raise APIError(502, "storage_error", error_code(exc))
+
+
+def head(key: str) -> dict:
+    store = s3()
+    with errors():
+        return store.client.head_object(Bucket=store.bucket, Key=key)
+
+
+def delete(key: str) -> None:
+    store = s3()
+    with errors():
+        store.client.delete_object(Bucket=store.bucket, Key=key)
+
+
+def list_page(prefix: str, continuation: str | None, limit: int) -> tuple[list[dict], str | None]:
+    store = s3()
+    kw = {"Bucket": store.bucket, "Prefix": prefix, "MaxKeys": limit}
+    if continuation:
+        kw["ContinuationToken"] = continuation
+    with errors():
+        resp = store.client.list_objects_v2(**kw)
+    items = [{"key": o["Key"], "size": o["Size"], "etag": o.get("ETag", "").strip('"'),
+              "last_modified": o["LastModified"].strftime("%Y-%m-%dT%H:%M:%SZ")} for o in resp.get("Contents", [])]
+    return items, resp.get("NextContinuationToken") if resp.get("IsTruncated") else None
+
+
+def delete_prefix(prefix: str) -> int:
+    """Delete every object under ``prefix`` (and abort its unfinished multipart uploads)."""
+    store = s3()
+    deleted, token = 0, None
+    while True:
+        items, token = list_page(prefix, token, 1000)
+        if items:
+            with errors():
+                store.client.delete_objects(Bucket=store.bucket, Delete={
+                    "Objects": [{"Key": i["key"]} for i in items], "Quiet": True})
+            deleted += len(items)
+        if not token:
+            break
+    for up in list_multipart(prefix):
+        abort_quietly(up["key"], up["upload_id"])
+    return deleted
+
+
+def list_multipart(prefix: str) -> Iterator[dict]:
+    store = s3()
+    with errors():
+        resp = store.client.list_multipart_uploads(Bucket=store.bucket, Prefix=prefix)
+    for u in resp.get("Uploads", []):
+        yield {"key": u["Key"], "upload_id": u["UploadId"]}
+
+
+# ---- multipart assembly for callers -----------------------------------------------------
+def create_multipart(key: str, content_type: str) -> str:
+    store = s3()
+    with errors():
+        return store.client.create_multipart_upload(Bucket=store.bucket, Key=key, ContentType=content_type)["UploadId"]
+
+
+def upload_part(key: str, upload_id: str, number: int, data: bytes) -> dict:
+    return _upload_part(s3(), key, upload_id, number, data)
+
+
+def complete_multipart(key: str, upload_id: str, parts: list[dict]) -> dict:
+    store = s3()
+    with errors(not_found="no such multipart upload"):
+        resp = store.client.complete_multipart_upload(
+            Bucket=store.bucket, Key=key, UploadId=upload_id,
+            MultipartUpload={"Parts": [{"PartNumber": p["n"], "ETag": p["etag"]} for p in parts]})
+    info = head(key)
+    return {"key": key, "size": info["ContentLength"], "etag": resp.get("ETag", "").strip('"')}
+
+
+def abort_multipart(key: str, upload_id: str) -> None:
+    store = s3()
+    with errors(not_found="no such multipart upload"):
+        store.client.abort_multipart_upload(Bucket=store.bucket, Key=key, UploadId=upload_id)
