@@ -1,6 +1,7 @@
 """Account operations shared by the JSON API and the HTML pages."""
 from __future__ import annotations
 
+import secrets
 import uuid
 
 from flask import request
@@ -8,11 +9,14 @@ from flask import request
 from svcommon import events
 from svcommon.db import IntegrityError
 from svcommon.errors import APIError
+from svcommon.passwords import hash_password, verify_password
 
 from . import repository as repo
 from . import throttle
 from .extensions import db
-from .passwords import DUMMY_HASH, hash_password, verify_password
+
+# Verified against when the account does not exist, so timing does not reveal usernames.
+DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
 
 def register(username: str, email: str, password: str, role: str = "viewer") -> dict:

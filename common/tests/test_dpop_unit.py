@@ -1,0 +1,41 @@
+"""RFC 7638 thumbprint and DPoP proof checks that need no server."""
+from __future__ import annotations
+
+import pytest
+
+from svcommon.dpop import jwk_thumbprint, verify_proof
+from svcommon.jwks import TokenError
+from tests.support.dpop import DeviceKey
+
+
+def test_rfc7638_example_thumbprint_shape():
+    # RFC 7638 §3.1 gives an RSA example; for EC we check determinism and member selection.
+    key = DeviceKey()
+    noisy = dict(key.jwk, kid="ignored", use="sig", alg="ES256")
+    assert jwk_thumbprint(key.jwk) == jwk_thumbprint(noisy)
+    assert len(jwk_thumbprint(key.jwk)) == 43
+    assert jwk_thumbprint(key.jwk) != jwk_thumbprint(DeviceKey().jwk)
+
+
+def test_replay_check_is_called_with_jti():
+    key = DeviceKey()
+    seen = []
+    verify_proof(key.proof("GET", "http://h/x?q=1", jti="jti-0123456789"), htm="GET", htu="http://h/x",
+                 replay_check=lambda jti, age: seen.append(jti))
+    assert seen == ["jti-0123456789"]
+
+
+@pytest.mark.parametrize("jti", ["short", "x" * 300])
+def test_bad_jti_lengths(jti):
+    key = DeviceKey()
+    with pytest.raises(TokenError):
+        verify_proof(key.proof("GET", "http://h/x", jti=jti), htm="GET", htu="http://h/x")
+
+
+def test_hs256_proof_is_refused():
+    import jwt
+    key = DeviceKey()
+    forged = jwt.encode({"jti": "j" * 10, "htm": "GET", "htu": "http://h/x", "iat": 0}, "s" * 32, algorithm="HS256",
+                        headers={"typ": "dpop+jwt", "jwk": key.jwk})
+    with pytest.raises(TokenError):
+        verify_proof(forged, htm="GET", htu="http://h/x")
