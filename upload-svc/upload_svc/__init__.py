@@ -1,16 +1,36 @@
-"""upload-svc: Upload web app and API (tus resumable uploads, metadata, live status). (Health endpoints only until its issue lands.)"""
+"""upload-svc: the upload web app and API — tus resumable uploads and a plain streaming
+POST, validation (ffprobe), video metadata, the processing queue, live status (SSE)."""
 from __future__ import annotations
 
 from flask import Flask
 
+from svcommon.errors import error_response
+from svcommon.filestore import FileStoreError
 from svcommon.service import configure, init_service
 
-from .extensions import db
-from .settings import SETTINGS
+from .extensions import db, init_filestore
+from .settings import SETTINGS, validate
 
 
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
     configure(app, "upload-svc", SETTINGS, test_config)
+    validate(app.config)
     init_service(app, db)
+    init_filestore(app)
+
+    from . import events, ingest, pages, tus, videos
+    for mod in (tus, videos, events, pages):
+        app.register_blueprint(mod.bp)
+
+    @app.errorhandler(FileStoreError)
+    def _storage(exc: FileStoreError):
+        err = ingest.storage_error(exc)
+        return error_response(err.status, err.code, err.message, err.headers)
+
+    @app.get("/upload")
+    def _slash():
+        from flask import redirect
+        return redirect("/upload/", 308)
+
     return app

@@ -1,4 +1,29 @@
-"""upload-svc settings (env)."""
-from svcommon.config import Setting
+"""upload-svc settings (env), on top of the shared DB and token settings."""
+from svcommon.config import REQUIRED, Setting, as_bool
 
-SETTINGS: list[Setting] = []
+GiB = 1024 ** 3
+MiB = 1024 ** 2
+
+SETTINGS: list[Setting] = [
+    Setting("FILE_SVC_URL", "http://127.0.0.1:4000"),
+    Setting("AUTH_SVC_URL", "http://127.0.0.1:8000"),
+    Setting("SERVICE_SECRET_UPLOAD", REQUIRED, help="client secret for file-svc service tokens"),
+    Setting("UPLOAD_MAX_BYTES", 20 * GiB, int, "largest accepted video"),
+    Setting("UPLOAD_QUOTA_BYTES", 50 * GiB, int, "stored bytes per user (0 = unlimited; admins unlimited)"),
+    Setting("UPLOADS_REQUIRE_ROLE", False, as_bool, "true: only uploader/admin roles may upload"),
+    # tus bytes are stored as S3 parts of this size (S3 needs >= 5 MiB except the last);
+    # a request buffers at most two parts in memory.
+    Setting("TUS_PART_SIZE", 8 * MiB, int),
+    Setting("TUS_CHUNK_SIZE", 32 * MiB, int, "chunk size the web app's tus client uses"),
+    Setting("TUS_LEASE_SECONDS", 20, int, "write lease on an upload, renewed while a PATCH streams"),
+    Setting("UPLOAD_EXPIRY_HOURS", 72, int, "unfinished uploads idle this long are removed"),
+    Setting("PROBE_TIMEOUT_SECONDS", 120, int),
+    Setting("SSE_POLL_SECONDS", 1.0, float),
+    Setting("SSE_MAX_SECONDS", 600, int, "an event stream closes after this; EventSource reconnects"),
+]
+
+
+def validate(cfg: dict) -> None:
+    from svcommon.config import ConfigError
+    if int(cfg["TUS_PART_SIZE"]) < 5 * MiB:
+        raise ConfigError("configuration error: TUS_PART_SIZE must be at least 5 MiB (S3 minimum part size)")

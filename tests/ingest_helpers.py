@@ -1,0 +1,132 @@
+"""Helpers for the ingest tests (upload-svc, file-svc, end to end): users, generated test
+media (ffmpeg lavfi, in tmp dirs, never committed), tus calls, and direct looks into S3 and
+MariaDB to prove nothing was left behind."""
+from __future__ import annotations
+
+import base64
+import subprocess
+import uuid
+from pathlib import Path
+
+import boto3
+import mysql.connector
+import requests
+from botocore.config import Config
+
+TUS = {"Tus-Resumable": "1.0.0"}
+
+
+# ---- users -------------------------------------------------------------------------------
+def new_user(base_url: str, prefix: str = "up") -> dict:
+    """Register and log in a fresh user through the gateway; returns {id, username, token, headers}."""
+    name = f"{prefix}{uuid.uuid4().hex[:10]}"
+    pw = "correct horse battery"
+    r = requests.post(f"{base_url}/api/auth/register", json={"username": name, "email": f"{name}@example.test",
+                                                             "password": pw}, timeout=10)
+    assert r.status_code == 201, r.text
+    r = requests.post(f"{base_url}/api/auth/login", json={"username": name, "password": pw}, timeout=10)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    return {"id": body["user"]["id"], "username": name, "password": pw, "token": body["access_token"],
+            "headers": {"Authorization": f"Bearer {body['access_token']}"}}
+
+
+def set_role(env: dict, user_id: str, role: str) -> None:
+    with db_conn(env) as conn:
+        cur = conn.cursor()
+        cur.execute("UPDATE users SET role = %s WHERE id = %s", (role, user_id))
+        conn.commit()
+
+
+# ---- media -------------------------------------------------------------------------------
+def make_video(path: Path, seconds: float = 2, size: str = "320x240", extra: list[str] | None = None) -> Path:
+    """A small real H.264/AAC mp4 from ffmpeg's test sources."""
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration={seconds}",
+                    "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-c:v", "libx264",
+                    "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", *(extra or []),
+                    str(path)], check=True)
+    return path
+
+
+def make_noise_video(path: Path, seconds: float, size: str = "1280x720") -> Path:
+    """Incompressible-ish video (random noise), for files of a given size quickly."""
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"nullsrc=size={size}:rate=25:duration={seconds}",
+                    "-vf", "geq=random(1)*255:128:128", "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0",
+                    "-pix_fmt", "yuv420p", str(path)], check=True)
+    return path
+
+
+def pad_video(src: Path, dst: Path, total_bytes: int) -> Path:
+    """A valid mp4 made big: the source followed by junk up to total_bytes (demuxers stop at
+    the last box they know; ffprobe still reads it as the source video)."""
+    with open(dst, "wb") as out, open(src, "rb") as inp:
+        out.write(inp.read())
+        block = b"\0" * (8 * 1024 * 1024)
+        left = total_bytes - out.tell()
+        # one 'free' box announcing the padding keeps the file a well-formed ISO BMFF
+        if left > 8:
+            out.write(left.to_bytes(4, "big") if left < 2 ** 32 else (1).to_bytes(4, "big"))
+            out.write(b"free")
+            left -= 8
+            if total_bytes - 8 >= 2 ** 32:
+                raise ValueError("keep padded test files under 4 GiB")
+        while left > 0:
+            n = min(left, len(block))
+            out.write(block[:n])
+            left -= n
+    return dst
+
+
+# ---- tus -----------------------------------------------------------------------------------
+def tus_metadata(**values: str) -> str:
+    return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
+
+
+# ---- direct looks into S3 and MariaDB ------------------------------------------------------
+def s3_client(env: dict):
+    return boto3.client("s3", endpoint_url=env["S3_ENDPOINT"], region_name=env["S3_REGION"],
+                        aws_access_key_id=env["S3_ACCESS_KEY"], aws_secret_access_key=env["S3_SECRET_KEY"],
+                        config=Config(s3={"addressing_style": "path"}, request_checksum_calculation="when_required",
+                                      response_checksum_validation="when_required"))
+
+
+def s3_keys(env: dict, prefix: str) -> list[str]:
+    resp = s3_client(env).list_objects_v2(Bucket=env["S3_BUCKET"], Prefix=prefix)
+    return [o["Key"] for o in resp.get("Contents", [])]
+
+
+def s3_pending_multipart(env: dict, prefix: str) -> list[str]:
+    resp = s3_client(env).list_multipart_uploads(Bucket=env["S3_BUCKET"], Prefix=prefix)
+    return [u["Key"] for u in resp.get("Uploads", [])]
+
+
+class db_conn:
+    def __init__(self, env: dict):
+        self.conn = mysql.connector.connect(host=env["DB_HOST"], port=int(env["DB_PORT"]), user=env["DB_USER"],
+                                            password=env["DB_PASSWORD"], database=env["DB_NAME"], use_pure=True)
+
+    def __enter__(self):
+        return self.conn
+
+    def __exit__(self, *exc):
+        self.conn.close()
+
+
+def db_rows(env: dict, sql: str, params: tuple = ()) -> list[dict]:
+    with db_conn(env) as conn:
+        cur = conn.cursor(dictionary=True)
+        cur.execute(sql, params)
+        return cur.fetchall()
+
+
+def user_footprint(env: dict, user_id: str) -> dict:
+    """Everything a user's uploads left: rows and objects (the 'nothing left' check)."""
+    videos = db_rows(env, "SELECT id FROM videos WHERE owner_id = %s", (user_id,))
+    uploads = db_rows(env, "SELECT id FROM uploads WHERE owner_id = %s", (user_id,))
+    jobs = db_rows(env, "SELECT j.id FROM jobs j JOIN videos v ON v.id = j.video_id WHERE v.owner_id = %s", (user_id,))
+    return {"videos": len(videos), "uploads": len(uploads), "jobs": len(jobs)}
+
+
+def video_objects(env: dict, video_id: str) -> list[str]:
+    return (s3_keys(env, f"originals/{video_id}/") + s3_keys(env, f"media/{video_id}/")
+            + s3_pending_multipart(env, f"originals/{video_id}/"))

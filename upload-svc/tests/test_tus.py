@@ -1,0 +1,76 @@
+"""tus 1.0 against the real stack: creation, chunked PATCH (unaligned chunks → tail
+objects), resume from HEAD, completion → probe → queued + job, termination, refusals."""
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import pytest
+
+import ingest_helpers as h
+
+MiB = 1024 * 1024
+
+
+def test_options_advertises_extensions(client):
+    r = client.options("/api/uploads")
+    assert r.status_code == 204 and r.headers["Tus-Version"] == "1.0.0"
+    assert set(r.headers["Tus-Extension"].split(",")) >= {"creation", "termination", "checksum"}
+    assert int(r.headers["Tus-Max-Size"]) > 0
+
+
+def test_upload_in_unaligned_chunks_reaches_queued(tus, client, user, media, env):
+    # A 9 MiB+ file (real video + padding) in 3 MiB chunks: parts of 8 MiB and tails between.
+    padded = h.pad_video(media / "good.mp4", media / "padded9.mp4", 9 * MiB + 4321)
+    data = padded.read_bytes()
+    loc, resp = tus.upload(data, chunk=3 * MiB, filename="padded.mp4", title="Nine megs")
+    assert resp.status_code == 204 and int(resp.headers["Upload-Offset"]) == len(data)
+    vid = resp.headers["X-Video-Id"]
+    v = client.get(f"/api/videos/{vid}", headers=user["headers"]).json["video"]
+    assert v["status"] == "queued" and v["title"] == "Nine megs" and v["size"] == len(data)
+    assert v["duration"] > 1 and v["width"] == 320 and v["video_codec"] == "h264"
+    assert h.s3_keys(env, f"originals/{vid}/") == [f"originals/{vid}/original"]  # no tail left behind
+    assert h.s3_pending_multipart(env, f"originals/{vid}/") == []
+    body = h.s3_client(env).get_object(Bucket=env["S3_BUCKET"], Key=f"originals/{vid}/original")["Body"].read()
+    assert hashlib.sha256(body).digest() == hashlib.sha256(data).digest()
+    jobs = h.db_rows(env, "SELECT kind, status FROM jobs WHERE video_id = %s", (vid,))
+    assert jobs == [{"kind": "process", "status": "queued"}]
+    # HEAD after completion still answers with the full offset (a late resume is a no-op).
+    assert int(tus.head(loc).headers["Upload-Offset"]) == len(data)
+
+
+def test_resume_from_head_after_partial_chunk(tus, media, env):
+    data = h.pad_video(media / "good.mp4", media / "padded6.mp4", 6 * MiB).read_bytes()
+    r = tus.create(len(data), filename="x.mp4")
+    loc = r.headers["Location"]
+    assert tus.patch(loc, 0, data[:1000]).status_code == 204
+    assert int(tus.head(loc).headers["Upload-Offset"]) == 1000
+    r = tus.patch(loc, 0, data[:1000])                                  # stale offset
+    assert r.status_code == 409 and r.headers["Upload-Offset"] == "1000" and r.is_json
+    r = tus.patch(loc, 1000, data[1000:])
+    assert r.status_code == 204 and int(r.headers["Upload-Offset"]) == len(data)
+
+
+def test_checksum_verified(tus, media):
+    data = media.joinpath("good.mp4").read_bytes()
+    loc = tus.create(len(data), filename="c.mp4").headers["Location"]
+    bad = base64.b64encode(hashlib.sha1(b"other").digest()).decode()
+    r = tus.patch(loc, 0, data[:5000], **{"Upload-Checksum": f"sha1 {bad}"})
+    assert r.status_code == 460 and r.json["code"] == "checksum_mismatch"
+    assert tus.head(loc).headers["Upload-Offset"] == "0"
+    good = base64.b64encode(hashlib.sha1(data).digest()).decode()
+    r = tus.patch(loc, 0, data, **{"Upload-Checksum": f"sha1 {good}"})
+    assert r.status_code == 204
+
+
+def test_termination_removes_everything(tus, user, env, media):
+    data = h.pad_video(media / "good.mp4", media / "padded10.mp4", 10 * MiB).read_bytes()
+    r = tus.create(len(data), filename="t.mp4")
+    loc, vid = r.headers["Location"], r.headers["X-Video-Id"]
+    assert tus.patch(loc, 0, data[:9 * MiB]).status_code == 204      # one part + a tail stored
+    assert h.s3_keys(env, f"originals/{vid}/") and h.s3_pending_multipart(env, f"originals/{vid}/")
+    r = tus.client.delete(loc, headers={**h.TUS, **user["headers"]})
+    assert r.status_code == 204
+    assert h.video_objects(env, vid) == []
+    assert h.user_footprint(env, user["id"]) == {"videos": 0, "uploads": 0, "jobs": 0}
+    assert tus.head(loc).status_code == 404

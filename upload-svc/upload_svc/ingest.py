@@ -1,0 +1,81 @@
+"""The life of a video in upload-svc: created (status 'uploading'), finalised once every
+byte is stored (probe → 'queued' + a processing job, or removed with a clear reason),
+and deleted (every object under its prefixes, then its rows)."""
+from __future__ import annotations
+
+import logging
+import uuid
+
+from flask import current_app
+
+from svcommon.auth import Principal
+from svcommon.errors import APIError
+from svcommon.filestore import FileStoreError
+from svcommon.passwords import hash_password
+
+from . import access, keys
+from . import repository as repo
+from .extensions import db, filestore
+from .probe import NotAVideo, probe
+
+log = logging.getLogger("upload_svc.ingest")
+
+
+def new_video(conn, p: Principal, meta: dict, length: int) -> dict:
+    """Insert the video row after the size and quota checks; the caller commits."""
+    access.check_size(length)
+    repo.lock_owner(conn, p.user_id)
+    try:
+        access.check_quota(conn, p, length)
+        vid = uuid.uuid4().hex
+        row = {"id": vid, "owner_id": p.user_id, "title": meta["title"], "description": meta["description"],
+               "visibility": meta["visibility"],
+               "password_hash": hash_password(meta["password"]) if meta.get("password") else None,
+               "original_key": keys.original_key(vid), "original_filename": meta["filename"],
+               "content_type": meta["content_type"], "size_bytes": length}
+        repo.insert_video(conn, row)
+        conn.commit()
+    finally:
+        repo.unlock_owner(conn, p.user_id)
+    return row
+
+
+def finalize(video_id: str, size: int) -> dict:
+    """All bytes are in S3: check it is a video, then queue it for processing. Not a
+    video → everything about it is removed and the uploader gets a 422 with the reason."""
+    conn = db.conn()
+    key = keys.original_key(video_id)
+    try:
+        info = probe(filestore(), key, int(current_app.config["PROBE_TIMEOUT_SECONDS"]))
+    except NotAVideo as exc:
+        log.warning("upload rejected", extra={"video_id": video_id, "reason": str(exc)})
+        remove_video(video_id)
+        raise APIError(422, "not_a_video", f"upload failed: {exc}. Nothing was kept.")
+    repo.mark_probed(conn, video_id, size, info)
+    repo.insert_job(conn, uuid.uuid4().hex, video_id, "process")
+    conn.commit()
+    log.info("video queued", extra={"video_id": video_id, "bytes": size, **info})
+    return info
+
+
+def remove_video(video_id: str, upload: dict | None = None) -> None:
+    """Delete every object of the video (originals, tus tails, derived media), abort an
+    unfinished multipart upload, then the rows. Objects first: if storage is down the
+    rows stay and the delete can be retried, so nothing is ever orphaned in S3."""
+    fs = filestore()
+    conn = db.conn()
+    if upload is None:
+        upload = next((u for u in [repo.upload_for_video(conn, video_id)] if u), None)
+    if upload and upload["status"] != "done":
+        fs.abort_multipart(upload["object_key"], upload["s3_upload_id"])
+    for prefix in keys.video_prefixes(video_id):
+        fs.delete_prefix(prefix)
+    repo.delete_video(conn, video_id)
+    conn.commit()
+
+
+def storage_error(exc: FileStoreError) -> APIError:
+    if exc.unavailable:
+        return APIError(503, "storage_unavailable", "storage is temporarily unavailable; please retry shortly",
+                        {"Retry-After": "5"})
+    return APIError(502, "storage_error", f"storage refused the request: {exc.message}")

@@ -1,0 +1,148 @@
+"""All of upload-svc's SQL. Functions take a connection; callers own the transaction."""
+from __future__ import annotations
+
+import json
+
+from svcommon.db import execute, query
+
+VIDEO_COLS = ("v.id, v.owner_id, v.title, v.description, v.visibility, v.password_hash, v.status, v.status_message, "
+              "v.original_key, v.original_filename, v.content_type, v.size_bytes, v.duration, v.width, v.height, "
+              "v.video_codec, v.audio_codec, v.container, v.thumbnail_key, v.views, v.created_at, v.updated_at, "
+              "v.ready_at")
+# Progress comes from the upload while bytes arrive and from the newest job afterwards.
+PROGRESS_COLS = ("u.upload_offset, u.upload_length, "
+                 "(SELECT j.progress FROM jobs j WHERE j.video_id = v.id ORDER BY j.created_at DESC LIMIT 1) AS job_progress, "
+                 "(SELECT j.step FROM jobs j WHERE j.video_id = v.id ORDER BY j.created_at DESC LIMIT 1) AS job_step")
+VIDEO_FROM = "FROM videos v LEFT JOIN uploads u ON u.video_id = v.id"
+
+
+# ---- videos ------------------------------------------------------------------------------
+def insert_video(conn, v: dict) -> None:
+    execute(conn, "INSERT INTO videos (id, owner_id, title, description, visibility, password_hash, status, "
+                  "original_key, original_filename, content_type, size_bytes) "
+                  "VALUES (%s, %s, %s, %s, %s, %s, 'uploading', %s, %s, %s, %s)",
+            (v["id"], v["owner_id"], v["title"], v["description"], v["visibility"], v["password_hash"],
+             v["original_key"], v["original_filename"], v["content_type"], v["size_bytes"]))
+
+
+def video(conn, video_id: str, for_update: bool = False) -> dict | None:
+    lock = " FOR UPDATE" if for_update else ""
+    return query(conn, f"SELECT {VIDEO_COLS}, {PROGRESS_COLS} {VIDEO_FROM} WHERE v.id = %s{lock}",
+                 (video_id,), one=True)
+
+
+def videos_of(conn, owner_id: str, limit: int = 500) -> list[dict]:
+    return query(conn, f"SELECT {VIDEO_COLS}, {PROGRESS_COLS} {VIDEO_FROM} WHERE v.owner_id = %s "
+                       "ORDER BY v.created_at DESC LIMIT %s", (owner_id, limit))
+
+
+def update_video_meta(conn, video_id: str, fields: dict) -> None:
+    allowed = ("title", "description", "visibility", "password_hash")
+    sets = [f"{k} = %s" for k in fields if k in allowed]
+    params = [fields[k] for k in fields if k in allowed]
+    execute(conn, f"UPDATE videos SET {', '.join(sets + ['updated_at = UTC_TIMESTAMP(6)'])} WHERE id = %s",
+            (*params, video_id))
+
+
+def mark_probed(conn, video_id: str, size: int, info: dict) -> None:
+    execute(conn, "UPDATE videos SET status = 'queued', status_message = 'waiting for processing', size_bytes = %s, "
+                  "duration = %s, width = %s, height = %s, video_codec = %s, audio_codec = %s, container = %s, "
+                  "updated_at = UTC_TIMESTAMP(6) WHERE id = %s",
+            (size, info["duration"], info["width"], info["height"], info["video_codec"], info["audio_codec"],
+             info["container"], video_id))
+
+
+def delete_video(conn, video_id: str) -> int:
+    # uploads and jobs go with it (ON DELETE CASCADE)
+    return execute(conn, "DELETE FROM videos WHERE id = %s", (video_id,))
+
+
+def usage_bytes(conn, owner_id: str) -> int:
+    """Stored plus announced bytes: an upload in progress counts at its full length."""
+    row = query(conn, "SELECT COALESCE(SUM(size_bytes), 0) AS n FROM videos WHERE owner_id = %s", (owner_id,), one=True)
+    return int(row["n"])
+
+
+def lock_owner(conn, owner_id: str) -> None:
+    """Serialise quota checks of one user across replicas (released by unlock_owner)."""
+    query(conn, "SELECT GET_LOCK(%s, 10) AS ok", (f"sv_quota_{owner_id}",))
+
+
+def unlock_owner(conn, owner_id: str) -> None:
+    query(conn, "SELECT RELEASE_LOCK(%s) AS ok", (f"sv_quota_{owner_id}",))
+
+
+# ---- tus uploads -------------------------------------------------------------------------
+UPLOAD_COLS = ("id, video_id, owner_id, upload_length, upload_offset, metadata, object_key, s3_upload_id, part_size, "
+               "parts, tail_key, tail_size, status, lock_token, lock_expires_at, expires_at, created_at")
+
+
+def insert_upload(conn, u: dict) -> None:
+    execute(conn, "INSERT INTO uploads (id, video_id, owner_id, upload_length, metadata, object_key, s3_upload_id, "
+                  "part_size, parts, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, '[]', "
+                  "UTC_TIMESTAMP(6) + INTERVAL %s HOUR)",
+            (u["id"], u["video_id"], u["owner_id"], u["upload_length"], json.dumps(u["metadata"]), u["object_key"],
+             u["s3_upload_id"], u["part_size"], u["expiry_hours"]))
+
+
+def upload(conn, upload_id: str) -> dict | None:
+    row = query(conn, f"SELECT {UPLOAD_COLS} FROM uploads WHERE id = %s", (upload_id,), one=True)
+    if row:
+        row["parts"] = json.loads(row["parts"])
+        row["metadata"] = json.loads(row["metadata"])
+    return row
+
+
+def take_lease(conn, upload_id: str, token: str, seconds: int) -> bool:
+    n = execute(conn, "UPDATE uploads SET lock_token = %s, lock_expires_at = UTC_TIMESTAMP(6) + INTERVAL %s SECOND "
+                      "WHERE id = %s AND status = 'receiving' "
+                      "AND (lock_token IS NULL OR lock_expires_at < UTC_TIMESTAMP(6))", (token, seconds, upload_id))
+    return n == 1
+
+
+def renew_lease(conn, upload_id: str, token: str, seconds: int) -> bool:
+    n = execute(conn, "UPDATE uploads SET lock_expires_at = UTC_TIMESTAMP(6) + INTERVAL %s SECOND "
+                      "WHERE id = %s AND lock_token = %s", (seconds, upload_id, token))
+    return n == 1
+
+
+def release_lease(conn, upload_id: str, token: str) -> None:
+    execute(conn, "UPDATE uploads SET lock_token = NULL, lock_expires_at = NULL WHERE id = %s AND lock_token = %s",
+            (upload_id, token))
+
+
+def save_progress(conn, upload_id: str, token: str, offset: int, parts: list[dict], tail_key: str | None,
+                  tail_size: int, lease_seconds: int, expiry_hours: int, status: str = "receiving") -> bool:
+    """Record durable bytes, only while we still hold the lease (else someone took over)."""
+    n = execute(conn, "UPDATE uploads SET upload_offset = %s, parts = %s, tail_key = %s, tail_size = %s, status = %s, "
+                      "lock_expires_at = UTC_TIMESTAMP(6) + INTERVAL %s SECOND, updated_at = UTC_TIMESTAMP(6), "
+                      "expires_at = UTC_TIMESTAMP(6) + INTERVAL %s HOUR WHERE id = %s AND lock_token = %s",
+                (offset, json.dumps(parts), tail_key, tail_size, status, lease_seconds, expiry_hours, upload_id, token))
+    return n == 1
+
+
+def mark_upload_done(conn, upload_id: str) -> None:
+    execute(conn, "UPDATE uploads SET status = 'done', parts = '[]', tail_key = NULL, tail_size = 0, "
+                  "lock_token = NULL, lock_expires_at = NULL, updated_at = UTC_TIMESTAMP(6) WHERE id = %s", (upload_id,))
+
+
+def expired_uploads(conn, limit: int = 20) -> list[dict]:
+    return query(conn, "SELECT id, video_id, object_key, s3_upload_id FROM uploads WHERE status <> 'done' "
+                       "AND expires_at < UTC_TIMESTAMP(6) AND (lock_token IS NULL OR lock_expires_at < UTC_TIMESTAMP(6)) "
+                       "LIMIT %s", (limit,))
+
+
+# ---- jobs --------------------------------------------------------------------------------
+def insert_job(conn, job_id: str, video_id: str, kind: str = "process") -> None:
+    execute(conn, "INSERT INTO jobs (id, video_id, kind, status) VALUES (%s, %s, %s, 'queued')",
+            (job_id, video_id, kind))
+
+
+def jobs_of(conn, video_id: str) -> list[dict]:
+    return query(conn, "SELECT id, kind, status, progress, step, error, attempts FROM jobs WHERE video_id = %s "
+                       "ORDER BY created_at", (video_id,))
+
+
+def upload_for_video(conn, video_id: str) -> dict | None:
+    row = query(conn, "SELECT id FROM uploads WHERE video_id = %s", (video_id,), one=True)
+    return upload(conn, row["id"]) if row else None

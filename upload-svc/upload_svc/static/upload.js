@@ -1,0 +1,230 @@
+// StreamVault upload web app: resumable tus uploads (tus-js-client), live status over SSE,
+// edit and delete. Every piece of user data is inserted with textContent, never as HTML.
+(function () {
+  "use strict";
+  const app = document.getElementById("app");
+  const CHUNK = parseInt(app.dataset.chunkSize, 10);
+  const MAX_BYTES = parseInt(app.dataset.maxBytes, 10);
+  const $ = (sel, root) => (root || document).querySelector(sel);
+  const streams = new Map();   // video id -> EventSource
+
+  function csrf() {
+    const m = document.cookie.match(/(?:^|;\s*)sv_csrf=([^;]*)/);
+    return m ? decodeURIComponent(m[1]) : "";
+  }
+  $("#logout-csrf").value = csrf();
+  $("#logout-form").addEventListener("submit", () => { $("#logout-csrf").value = csrf(); });
+
+  // Access cookies live 5 minutes: refresh them while the page is open (uploads can take hours).
+  let refreshing = null;
+  function refreshSession() {
+    if (!refreshing) {
+      refreshing = fetch("/api/auth/refresh", { method: "POST", credentials: "same-origin",
+        headers: { "X-CSRF-Token": csrf() } })
+        .then((r) => { if (r.status === 401) { location.href = "/auth/login?redirect=/upload/"; } return r.ok; })
+        .catch(() => false)
+        .finally(() => { setTimeout(() => { refreshing = null; }, 1000); });
+    }
+    return refreshing;
+  }
+  setInterval(refreshSession, 4 * 60 * 1000);
+
+  async function api(method, url, body, retried) {
+    const headers = { "X-CSRF-Token": csrf(), "Accept": "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const r = await fetch(url, { method, credentials: "same-origin", headers,
+      body: body === undefined ? undefined : JSON.stringify(body) });
+    if (r.status === 401 && !retried) { await refreshSession(); return api(method, url, body, true); }
+    const data = r.status === 204 ? {} : await r.json().catch(() => ({}));
+    if (!r.ok) throw new Error(data.error || ("request failed (" + r.status + ")"));
+    return data;
+  }
+
+  function fmtBytes(n) {
+    const u = ["B", "KB", "MB", "GB", "TB"]; let i = 0;
+    while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+    return n.toFixed(i ? 1 : 0) + " " + u[i];
+  }
+  function fmtTime(s) {
+    if (!isFinite(s) || s < 0) return "";
+    s = Math.round(s);
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+    return (h ? h + "h " : "") + (h || m ? m + "m " : "") + sec + "s";
+  }
+  function serverError(err) {
+    try {
+      const body = err.originalResponse && err.originalResponse.getBody();
+      const parsed = body && JSON.parse(body);
+      if (parsed && parsed.error) return parsed.error;
+    } catch (e) { /* not JSON */ }
+    return (err && err.message) ? err.message.split("\n")[0] : "upload failed";
+  }
+
+  // ---- uploads --------------------------------------------------------------------------
+  function startUpload(file) {
+    const el = $("#transfer-tpl").content.firstElementChild.cloneNode(true);
+    $("#transfers").prepend(el);
+    $(".name", el).textContent = file.name;
+    const state = $(".state", el), bar = $("progress", el), err = $(".error", el);
+    const showError = (msg) => { err.textContent = msg; err.hidden = false; state.textContent = "failed"; el.dataset.state = "failed"; };
+    if (file.size === 0) { showError("The file is empty."); return; }
+    if (file.size > MAX_BYTES) { showError("The file is larger than the " + fmtBytes(MAX_BYTES) + " limit."); return; }
+    const vis = $("#new-visibility").value;
+    const meta = { filename: file.name, filetype: file.type || "application/octet-stream",
+                   title: $("#new-title").value || "", visibility: vis };
+    if (vis === "password") meta.password = $("#new-password").value;
+    let samples = [];   // [time, bytes] over the last seconds, for speed and ETA
+    const upload = new tus.Upload(file, {
+      endpoint: "/api/uploads",
+      chunkSize: CHUNK,
+      retryDelays: [1000, 2000, 3000, 5000, 10000, 15000, 20000, 30000, 30000, 30000],
+      metadata: meta,
+      storeFingerprintForResuming: true,
+      removeFingerprintOnSuccess: true,
+      onBeforeRequest(req) { req.setHeader("X-CSRF-Token", csrf()); },
+      onShouldRetry(e) {
+        const status = e.originalResponse ? e.originalResponse.getStatus() : 0;
+        if (status === 401) { refreshSession(); return true; }
+        return status === 0 || status === 409 || status === 423 || status >= 500;
+      },
+      onProgress(sent, total) {
+        const now = performance.now();
+        samples.push([now, sent]);
+        samples = samples.filter((s) => now - s[0] < 5000);
+        const pct = total ? (100 * sent / total) : 0;
+        bar.value = pct;
+        $(".percent", el).textContent = pct.toFixed(1) + "%";
+        el.dataset.percent = pct.toFixed(1);
+        if (samples.length > 1) {
+          const dt = (now - samples[0][0]) / 1000, db = sent - samples[0][1];
+          const speed = dt > 0 ? db / dt : 0;
+          $(".speed", el).textContent = fmtBytes(speed) + "/s";
+          $(".eta", el).textContent = speed > 0 ? "ETA " + fmtTime((total - sent) / speed) : "";
+        }
+        state.textContent = "uploading";
+      },
+      onSuccess() {
+        bar.value = 100; $(".percent", el).textContent = "100%";
+        state.textContent = "uploaded"; el.dataset.state = "done";
+        $(".actions", el).hidden = true;
+        loadVideos();
+      },
+      onError(e) { showError(serverError(e)); $(".actions", el).hidden = true; loadVideos(); },
+    });
+    $(".pause", el).addEventListener("click", () => {
+      upload.abort(); state.textContent = "paused"; el.dataset.state = "paused";
+      $(".pause", el).hidden = true; $(".resume", el).hidden = false; samples = [];
+    });
+    $(".resume", el).addEventListener("click", () => {
+      upload.start(); state.textContent = "uploading"; el.dataset.state = "uploading";
+      $(".pause", el).hidden = false; $(".resume", el).hidden = true;
+    });
+    $(".cancel", el).addEventListener("click", () => {
+      upload.abort(true).then(() => { el.remove(); loadVideos(); }).catch((e) => showError(serverError(e)));
+    });
+    state.textContent = "starting"; el.dataset.state = "uploading";
+    // Same file picked again (after a reload or a crash): continue where the server stopped.
+    upload.findPreviousUploads().then((previous) => {
+      if (previous.length) {
+        upload.resumeFromPreviousUpload(previous[0]);
+        state.textContent = "resuming";
+      }
+      upload.start();
+    });
+  }
+
+  const drop = $("#drop");
+  if (drop) {
+    ["dragenter", "dragover"].forEach((t) => drop.addEventListener(t, (e) => { e.preventDefault(); drop.classList.add("over"); }));
+    ["dragleave", "drop"].forEach((t) => drop.addEventListener(t, (e) => { e.preventDefault(); drop.classList.remove("over"); }));
+    drop.addEventListener("drop", (e) => { Array.from(e.dataTransfer.files).forEach(startUpload); });
+    $("#file-input").addEventListener("change", (e) => { Array.from(e.target.files).forEach(startUpload); e.target.value = ""; });
+    $("#new-visibility").addEventListener("change", (e) => { $("#new-password-row").hidden = e.target.value !== "password"; });
+  }
+
+  // ---- the uploader's videos --------------------------------------------------------------
+  function renderStatus(li, v) {
+    li.dataset.status = v.status;
+    const badge = $(".status", li);
+    badge.textContent = v.status;
+    badge.className = "badge status status-" + v.status;
+    $(".message", li).textContent = v.status === "uploading"
+      ? "Upload incomplete (" + v.progress + "%). Drop the same file again to resume." : (v.message || "");
+    const bar = $("progress", li);
+    bar.hidden = !(v.status === "processing" || v.status === "uploading");
+    bar.value = v.progress || 0;
+    $(".download", li).hidden = v.status === "uploading";
+  }
+
+  function follow(li, v) {
+    if (v.status === "ready" || v.status === "failed" || streams.has(v.id)) return;
+    const es = new EventSource("/api/videos/" + encodeURIComponent(v.id) + "/events");
+    streams.set(v.id, es);
+    es.addEventListener("status", (e) => {
+      const s = JSON.parse(e.data);
+      renderStatus(li, Object.assign(v, s));
+      if (s.status === "ready" || s.status === "failed") { es.close(); streams.delete(v.id); }
+    });
+    es.onerror = () => { if (es.readyState === EventSource.CLOSED) streams.delete(v.id); };
+  }
+
+  function renderVideo(v) {
+    const li = $("#video-tpl").content.firstElementChild.cloneNode(true);
+    li.dataset.id = v.id;
+    $(".title", li).textContent = v.title;
+    $(".description", li).textContent = v.description;
+    $(".visibility", li).textContent = v.visibility;
+    const bits = [fmtBytes(v.size)];
+    if (v.duration) bits.push(fmtTime(v.duration));
+    if (v.width) bits.push(v.width + "×" + v.height);
+    if (v.original_filename) bits.push(v.original_filename);
+    $(".meta", li).textContent = bits.join(" · ");
+    if (v.thumbnail_url) {
+      const img = document.createElement("img");
+      img.src = v.thumbnail_url; img.alt = ""; img.width = 160; img.height = 90;
+      $(".thumb", li).appendChild(img);
+    }
+    $(".download", li).href = "/api/videos/" + encodeURIComponent(v.id) + "/original";
+    renderStatus(li, v);
+    const form = $(".editor", li);
+    $(".edit", li).addEventListener("click", () => {
+      form.title.value = v.title; form.description.value = v.description; form.visibility.value = v.visibility;
+      form.password.value = ""; form.hidden = false;
+    });
+    $(".cancel-edit", li).addEventListener("click", () => { form.hidden = true; });
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const body = { title: form.title.value, description: form.description.value, visibility: form.visibility.value };
+      if (form.password.value) body.password = form.password.value;
+      try {
+        const r = await api("PATCH", "/api/videos/" + encodeURIComponent(v.id), body);
+        Object.assign(v, r.video); form.hidden = true;
+        $(".title", li).textContent = v.title; $(".description", li).textContent = v.description;
+        $(".visibility", li).textContent = v.visibility;
+      } catch (err) { $(".error", form).textContent = err.message; $(".error", form).hidden = false; }
+    });
+    $(".delete", li).addEventListener("click", async () => {
+      if (!confirm("Delete \u201c" + v.title + "\u201d and all its files? This cannot be undone.")) return;
+      try {
+        await api("DELETE", "/api/videos/" + encodeURIComponent(v.id));
+        const es = streams.get(v.id); if (es) { es.close(); streams.delete(v.id); }
+        li.remove();
+        $("#empty").hidden = $("#videos").children.length > 0;
+      } catch (err) { $(".message", li).textContent = err.message; }
+    });
+    follow(li, v);
+    return li;
+  }
+
+  async function loadVideos() {
+    try {
+      const data = await api("GET", "/api/videos/mine");
+      streams.forEach((es) => es.close());
+      streams.clear();
+      const list = $("#videos");
+      list.replaceChildren(...data.items.map(renderVideo));
+      $("#empty").hidden = data.items.length > 0;
+    } catch (err) { $("#empty").textContent = "Could not load your videos: " + err.message; $("#empty").hidden = false; }
+  }
+  loadVideos();
+})();

@@ -1,0 +1,164 @@
+"""Writing a tus PATCH body into S3 through file-svc, with bounded memory and no local disk.
+
+Bytes are cut into parts of ``part_size`` (S3 needs >= 5 MiB except the last part). Each
+full part is sent to file-svc while the next one is read (at most two parts in memory)
+and recorded in the uploads row as soon as it is stored, so a dropped connection or a
+killed process loses at most the bytes of one unfinished part. Bytes that do not fill a
+part when the request ends are kept as a small "tail" object and prepended to the next
+PATCH. With an Upload-Checksum nothing is recorded until the whole body is verified."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from flask import current_app, request
+
+from svcommon.errors import APIError
+from svcommon.filestore import FileStoreError, NotFound
+
+from . import keys
+from . import repository as repo
+from .extensions import db, filestore
+
+log = logging.getLogger("upload_svc.tus")
+READ_CHUNK = 1024 * 1024
+CHECKSUMS = {"sha1": hashlib.sha1, "md5": hashlib.md5, "sha256": hashlib.sha256}
+
+
+class LeaseLost(Exception):
+    pass
+
+
+def parse_checksum(header: str | None):
+    if not header:
+        return None
+    algo, _, digest = header.strip().partition(" ")
+    if algo not in CHECKSUMS:
+        raise APIError(400, "unsupported_checksum", f"checksum algorithm must be one of {', '.join(CHECKSUMS)}")
+    try:
+        expected = base64.b64decode(digest, validate=True)
+    except ValueError:
+        raise APIError(400, "invalid_checksum", "Upload-Checksum digest is not base64")
+    return CHECKSUMS[algo](), expected
+
+
+class PatchWriter:
+    def __init__(self, up: dict, token: str, checksum):
+        cfg = current_app.config
+        self.up = up
+        self.token = token
+        self.fs = filestore()
+        self.lease = int(cfg["TUS_LEASE_SECONDS"])
+        self.expiry = int(cfg["UPLOAD_EXPIRY_HOURS"])
+        self.part_size = int(up["part_size"])
+        self.parts: list[dict] = list(up["parts"])
+        self.checksum = checksum
+        self.conn = db.conn()
+        self.old_tail = up["tail_key"]
+        self.durable = sum(p["size"] for p in self.parts)   # bytes recorded as parts
+        self.pending: Future | None = None
+        self.last_renew = time.monotonic()
+
+    # ---- part pipeline -------------------------------------------------------------------
+    def _send(self, number: int, data: bytes) -> dict:
+        return {"n": number, "etag": self.fs.upload_part(self.up["object_key"], self.up["s3_upload_id"], number, data),
+                "size": len(data)}
+
+    def _settle(self) -> None:
+        """Wait for the part in flight and record it (unless a checksum must be verified first)."""
+        if self.pending is None:
+            return
+        part, self.pending = self.pending.result(), None
+        self.parts.append(part)
+        self.durable += part["size"]
+        if self.checksum is None:
+            # The old tail's bytes are now inside this part: the row no longer needs it.
+            self._record(self.durable, None, 0)
+
+    def _record(self, offset: int, tail_key: str | None, tail_size: int, status: str = "receiving") -> None:
+        ok = repo.save_progress(self.conn, self.up["id"], self.token, offset, self.parts, tail_key, tail_size,
+                                self.lease, self.expiry, status)
+        self.conn.commit()
+        self.last_renew = time.monotonic()
+        if not ok:
+            raise LeaseLost()
+
+    def _renew(self) -> None:
+        if time.monotonic() - self.last_renew > self.lease / 4:
+            ok = repo.renew_lease(self.conn, self.up["id"], self.token, self.lease)
+            self.conn.commit()
+            self.last_renew = time.monotonic()
+            if not ok:
+                raise LeaseLost()
+
+    # ---- the PATCH -----------------------------------------------------------------------
+    def write(self, stream, length: int | None) -> tuple[int, bool]:
+        """Returns (new offset, upload complete?)."""
+        offset0 = self.up["upload_offset"]
+        total = self.up["upload_length"]
+        buf = bytearray()
+        if self.up["tail_size"]:
+            buf += self.fs.get_bytes(self.old_tail)
+            if len(buf) != self.up["tail_size"]:
+                raise APIError(500, "tail_mismatch", "stored partial data is inconsistent; restart the upload")
+        received, disconnected = 0, False
+        hasher = self.checksum[0] if self.checksum else None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tuspart") as pool:
+            while length is None or received < length:
+                want = READ_CHUNK if length is None else min(READ_CHUNK, length - received)
+                try:
+                    chunk = stream.read(want)
+                except Exception as exc:  # client went away mid-body (ClientDisconnected, socket errors)
+                    log.info("client disconnected mid-PATCH", extra={"upload_id": self.up["id"], "error": str(exc)})
+                    disconnected = True
+                    break
+                if not chunk:
+                    disconnected = length is not None
+                    break
+                received += len(chunk)
+                if offset0 + received > total:
+                    raise APIError(400, "exceeds_length", "more bytes than the declared Upload-Length")
+                if hasher:
+                    hasher.update(chunk)
+                buf += chunk
+                while len(buf) >= self.part_size:
+                    self._settle()
+                    data = bytes(buf[:self.part_size])
+                    del buf[:self.part_size]
+                    self.pending = pool.submit(self._send, len(self.parts) + 1, data)
+                    del data
+                self._renew()
+            self._settle()
+        if disconnected and hasher:
+            return offset0, False  # a partial body cannot be verified: keep nothing
+        if hasher and hasher.digest() != self.checksum[1]:
+            raise APIError(460, "checksum_mismatch", "Upload-Checksum does not match the data; resend this chunk")
+        new_offset = offset0 + received
+        if new_offset == total:
+            if buf:
+                self.parts.append(self._send(len(self.parts) + 1, bytes(buf)))
+            self._record(total, None, 0, status="completing")
+            self._drop_tail(self.old_tail)
+            return total, True
+        new_tail = None
+        if buf:
+            new_tail = keys.tail_key(self.up["video_id"])
+            self.fs.put_stream(new_tail, bytes(buf), len(buf))
+        try:
+            self._record(new_offset, new_tail, len(buf))
+        except BaseException:
+            self._drop_tail(new_tail)
+            raise
+        self._drop_tail(self.old_tail)
+        return new_offset, False
+
+    def _drop_tail(self, key: str | None) -> None:
+        if not key:
+            return
+        try:
+            self.fs.delete(key)
+        except (NotFound, FileStoreError) as exc:  # the video prefix is swept on delete anyway
+            log.warning("could not delete tail object", extra={"key": key, "error": str(exc)})

@@ -1,0 +1,179 @@
+"""Video API: plain streaming upload for scripts, the owner's list, read/edit/delete, and
+download of the original (owner/admin; Range passed through to file-svc)."""
+from __future__ import annotations
+
+import logging
+from urllib.parse import quote
+
+from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
+
+from svcommon.auth import require_principal
+from svcommon.errors import APIError
+from svcommon.filestore import FileStoreError, NotFound
+from svcommon.passwords import hash_password
+
+from . import access, ingest, validation
+from . import repository as repo
+from .extensions import db, filestore
+from .formdata import FormStream
+from .present import video_json
+
+log = logging.getLogger("upload_svc.videos")
+bp = Blueprint("videos", __name__, url_prefix="/api/videos")
+
+
+class _Counter:
+    """Counts bytes on their way to file-svc and stops at the size limit."""
+
+    def __init__(self, chunks, limit: int):
+        self.chunks, self.limit, self.size = chunks, limit, 0
+
+    def __iter__(self):
+        for chunk in self.chunks:
+            self.size += len(chunk)
+            if self.size > self.limit:
+                raise APIError(413, "too_large", f"file exceeds the {self.limit}-byte limit")
+            yield chunk
+
+
+@bp.post("")
+def upload():
+    p = access.require_uploader()
+    if request.mimetype != "multipart/form-data":
+        raise APIError(415, "unsupported_media_type", "send multipart/form-data with a 'file' part")
+    cfg = current_app.config
+    announced = request.content_length
+    if announced is not None:
+        access.check_size(announced - 64 * 1024 if announced > 64 * 1024 else 0)
+    form = FormStream(request.stream, request.mimetype_params.get("boundary", ""))
+    filename, content_type = form.until_file()
+    filename = validation.display_filename(filename)
+    f = form.fields
+    vis = validation.visibility(f.get("visibility"))
+    meta = {"title": validation.title(f.get("title"), validation.title_from_filename(filename)),
+            "description": validation.description(f.get("description")), "visibility": vis,
+            "password": validation.password(f.get("password"), vis == "password"), "filename": filename,
+            "content_type": content_type[:100]}
+    conn = db.conn()
+    # Quota against the announced request size (whole body; the file is nearly all of it).
+    video = ingest.new_video(conn, p, meta, announced or 0)
+    vid = video["id"]
+    try:
+        counter = _Counter(form.file_chunks(), int(cfg["UPLOAD_MAX_BYTES"]))
+        filestore().put_stream(video["original_key"], iter(counter), content_type="application/octet-stream")
+        form.rest()
+        if counter.size == 0:
+            raise APIError(400, "empty_file", "the file is empty (0 bytes)")
+        if announced is None:  # chunked body: the quota could only be checked now
+            repo.lock_owner(conn, p.user_id)
+            try:
+                access.check_quota(conn, p, counter.size)
+            finally:
+                repo.unlock_owner(conn, p.user_id)
+        ingest.finalize(vid, counter.size)
+    except BaseException as exc:
+        conn.rollback()
+        if not (isinstance(exc, APIError) and exc.code == "not_a_video"):  # finalize already cleaned up
+            try:
+                ingest.remove_video(vid)
+            except Exception:
+                log.exception("cleanup after a failed upload failed", extra={"video_id": vid})
+        if isinstance(exc, FileStoreError):
+            raise ingest.storage_error(exc)
+        raise
+    return jsonify(video=video_json(repo.video(conn, vid))), 201
+
+
+@bp.get("/mine")
+def mine():
+    p = require_principal()
+    return jsonify(items=[video_json(v) for v in repo.videos_of(db.conn(), p.user_id)])
+
+
+@bp.get("/<video_id>")
+def read(video_id: str):
+    p = require_principal()
+    return jsonify(video=video_json(access.own_video(db.conn(), video_id, p)))
+
+
+@bp.patch("/<video_id>")
+def edit(video_id: str):
+    p = require_principal()
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise APIError(400, "invalid_json", "request body must be a JSON object")
+    unknown = set(data) - {"title", "description", "visibility", "password"}
+    if unknown:
+        raise APIError(400, "invalid_input", f"unknown field(s): {', '.join(sorted(unknown))[:100]}")
+    conn = db.conn()
+    row = access.own_video(conn, video_id, p, for_update=True)
+    fields: dict = {}
+    if "title" in data:
+        fields["title"] = validation.title(data["title"], row["title"])
+    if "description" in data:
+        fields["description"] = validation.description(data["description"])
+    vis = validation.visibility(data.get("visibility"), row["visibility"])
+    fields["visibility"] = vis
+    new_password = validation.password(data.get("password"), vis == "password" and not row["password_hash"])
+    if vis != "password":
+        fields["password_hash"] = None
+    elif new_password:
+        fields["password_hash"] = hash_password(new_password)
+    repo.update_video_meta(conn, video_id, fields)
+    conn.commit()
+    return jsonify(video=video_json(repo.video(conn, video_id)))
+
+
+@bp.delete("/<video_id>")
+def delete(video_id: str):
+    p = require_principal()
+    access.own_video(db.conn(), video_id, p)
+    try:
+        ingest.remove_video(video_id)
+    except FileStoreError as exc:
+        raise ingest.storage_error(exc)
+    log.info("video deleted", extra={"video_id": video_id, "by": p.user_id})
+    return Response(status=204)
+
+
+def _proxy(key: str, filename: str | None):
+    try:
+        upstream = filestore().get(key, request.headers.get("Range"))
+    except NotFound:
+        raise APIError(404, "not_found", "the file is not available")
+    except FileStoreError as exc:
+        raise ingest.storage_error(exc)
+    headers = {k: upstream.headers[k] for k in ("Content-Length", "Content-Range", "Accept-Ranges", "ETag",
+                                                "Last-Modified") if k in upstream.headers}
+    headers["Content-Type"] = "application/octet-stream" if filename else upstream.headers.get("Content-Type", "")
+    if filename:
+        # RFC 6266: an ASCII fallback plus the exact UTF-8 name; quotes and controls stripped.
+        ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename) or "video"
+        headers["Content-Disposition"] = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+    headers["Cache-Control"] = "private, no-store"
+
+    def body():
+        try:
+            yield from upstream.iter_content(256 * 1024)
+        finally:
+            upstream.close()
+    return Response(stream_with_context(body()), status=upstream.status_code, headers=headers,
+                    direct_passthrough=True)
+
+
+@bp.get("/<video_id>/original")
+def original(video_id: str):
+    p = require_principal()
+    row = access.own_video(db.conn(), video_id, p)
+    if row["status"] == "uploading":
+        raise APIError(409, "not_uploaded", "the upload of this video has not finished")
+    return _proxy(row["original_key"], row["original_filename"] or f"{video_id}.bin")
+
+
+@bp.get("/<video_id>/thumbnail")
+def thumbnail(video_id: str):
+    p = require_principal()
+    row = access.own_video(db.conn(), video_id, p)
+    if not row["thumbnail_key"]:
+        raise APIError(404, "no_thumbnail", "no thumbnail yet")
+    return _proxy(row["thumbnail_key"], None)
