@@ -17,7 +17,7 @@ import sys
 import time
 
 from . import components, dbsetup
-from .environment import gunicorn_command, service_env
+from .environment import WORKER_CWD, gunicorn_command, service_env, worker_command
 from .layout import DEV, ROOT, SERVICES, TEST, Stack
 from .secrets import load_or_create
 
@@ -53,6 +53,7 @@ def write_procfile(stack: Stack, secrets: dict) -> tuple[str, str]:
     for name in SERVICES:
         waits = ["--wait-port", str(stack.weed_port("s3"))] if name == "file" else []
         lines.append(f"{name}: {q(gate + waits + ['--', *gunicorn_command(stack, name, py)])}")
+    lines.append(f"worker: env PYTHONPATH={WORKER_CWD} {q(gate + ['--', *worker_command(py)])}")
     lines.append(f"gateway: {q(gate + ['--wait-port', str(stack.port('auth')), '--', *components.nginx_command(stack)])}")
     procfile = stack.var / "Procfile"
     procfile.write_text("\n".join(lines) + "\n")

@@ -37,3 +37,11 @@ def gunicorn_command(stack: Stack, service: str, python: str = "python") -> list
             "--graceful-timeout", "10", "--no-control-socket", "--access-logfile", "-", "--access-logformat",
             '{"gunicorn":"access","status":%(s)s,"path":"%(U)s","ms":%(M)s}',
             f"{package}:create_app()"]
+
+
+def worker_command(python: str = "python") -> list[str]:
+    """A media worker (watermark-svc); run with cwd watermark-svc/ (see ``WORKER_CWD``)."""
+    return [python, "-m", "watermark_svc.worker"]
+
+
+WORKER_CWD = "watermark-svc"

@@ -1,6 +1,7 @@
 """Ports and folders of one stack (``dev`` for ``make up``, ``test`` for pytest)."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,4 +60,5 @@ class Stack:
 
 
 DEV = Stack("dev", 0)
-TEST = Stack("test", 20000)
+# Tests run on ports +20000; SV_TEST_OFFSET/SV_TEST_STACK let two test runs share a machine.
+TEST = Stack(os.environ.get("SV_TEST_STACK", "test"), int(os.environ.get("SV_TEST_OFFSET", "20000")))

@@ -1,4 +1,15 @@
-"""watermark-svc settings (env)."""
-from svcommon.config import Setting
+"""watermark-svc settings (env): the API and the media workers share them."""
+from svcommon.config import REQUIRED, Setting
 
-SETTINGS: list[Setting] = []
+SETTINGS: list[Setting] = [
+    Setting("WATERMARK_SECRET", REQUIRED, help="keys the forensic A/B patterns and codewords; never change it"),
+    Setting("FILE_SVC_URL", "http://127.0.0.1:4000"),
+    Setting("AUTH_SVC_URL", "http://127.0.0.1:8000"),
+    Setting("SERVICE_SECRET_WATERMARK", REQUIRED, help="client secret for service tokens"),
+    Setting("WORKER_LEASE_SECONDS", 60, int, "a job whose lease lapses is retried by another worker"),
+    Setting("WORKER_POLL_SECONDS", 1.0, float),
+    Setting("WORKER_RETRY_BASE_SECONDS", 30, int, "backoff before retry n is base * 4^(n-1)"),
+    Setting("WORK_DIR", "/tmp", help="scratch space for one job at a time; always cleaned"),
+    Setting("X264_PRESET", "fast"),
+    Setting("WATERMARK_STRENGTH", 1.0, float, "grey levels RMS of the A/B luma pattern"),
+]

@@ -1,0 +1,87 @@
+"""Job handlers: fetch the original through file-svc, run the media pipeline, store every
+output under media/{video_id}/, record the ladder in the database, mark the video ready.
+On failure they remove partial outputs, mark the failed (or retry) state, then raise."""
+from __future__ import annotations
+
+import logging
+import mimetypes
+import tempfile
+from pathlib import Path
+
+from svcommon.filestore import FileStore, media_prefix
+
+from . import repository as repo
+from .jobs import Lease, LeaseLost, retry_delay
+from .media import pipeline
+from .media.errors import InvalidMedia
+from .media_keys import media_key
+
+log = logging.getLogger("watermark.handlers")
+CHUNK = 1024 * 1024
+
+
+def _download(fs: FileStore, key: str, dest: Path) -> int:
+    size = 0
+    with fs.get(key) as resp, open(dest, "wb") as out:
+        for chunk in resp.iter_content(CHUNK):
+            out.write(chunk)
+            size += len(chunk)
+    return size
+
+
+def _upload_tree(fs: FileStore, video_id: str, root: Path, lease: Lease) -> None:
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    for n, path in enumerate(files, 1):
+        rel = path.relative_to(root).as_posix()
+        ctype = "video/mp4" if path.suffix in (".mp4", ".m4s") else (mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+        with open(path, "rb") as body:
+            fs.put_stream(media_key(video_id, rel), body, length=path.stat().st_size, content_type=ctype)
+        lease.report(95 + 5 * n / len(files), "store")
+
+
+def process_video(app, db, fs: FileStore, job: dict, lease: Lease) -> None:
+    cfg = app.config
+    vid = job["video_id"]
+    with db.standalone() as conn:
+        video = repo.video(conn, vid)
+    if video is None or not video["original_key"]:
+        raise InvalidMedia("the video or its original no longer exists")
+    with tempfile.TemporaryDirectory(dir=cfg["WORK_DIR"], prefix=f"sv-job-{vid[:8]}-") as work:
+        work = Path(work)
+        lease.report(1, "fetch")
+        _download(fs, video["original_key"], work / "original")
+        # The pipeline reports 0-100; storing the outputs takes the last 5 %.
+        meta = pipeline.process(work / "original", work / "out", vid, cfg["WATERMARK_SECRET"].encode(),
+                                strength=float(cfg["WATERMARK_STRENGTH"]), preset=cfg["X264_PRESET"],
+                                progress=lambda pct, step: lease.report(pct * 0.95, step))
+        _upload_tree(fs, vid, work / "out", lease)
+    with db.standalone() as conn:
+        repo.publish_media(conn, vid, meta, media_key(vid, "thumb.jpg"))
+        if not repo.finish_job(conn, job["id"], lease.worker):
+            conn.rollback()
+            raise LeaseLost(job["id"])
+        conn.commit()
+
+
+def handle_failure(app, db, fs: FileStore, job: dict, exc: BaseException) -> None:
+    """Remove partial outputs; then retry later, or mark job and video failed with the reason."""
+    vid = job["video_id"]
+    if isinstance(exc, LeaseLost):
+        return  # another worker owns the job now; its outputs are its business
+    try:
+        fs.delete_prefix(media_prefix(vid))
+    except Exception as cleanup_exc:
+        log.error("could not remove partial outputs", extra={"video_id": vid, "error": str(cleanup_exc)})
+    permanent = isinstance(exc, InvalidMedia)
+    reason = exc.reason if permanent else f"processing error: {str(exc).splitlines()[0][:300]}"
+    with db.standalone() as conn:
+        if not permanent and job["attempts"] < job["max_attempts"]:
+            delay = retry_delay(int(app.config["WORKER_RETRY_BASE_SECONDS"]), job["attempts"])
+            repo.retry_job(conn, job["id"], str(exc), delay)
+            repo.set_video_status(conn, vid, "queued",
+                                  f"processing failed (attempt {job['attempts']} of {job['max_attempts']}); "
+                                  f"retrying in {delay} s")
+        else:
+            repo.fail_job(conn, job["id"], str(exc))
+            repo.set_video_status(conn, vid, "failed", reason)
+        conn.commit()

@@ -1,0 +1,78 @@
+"""The processing queue: claim with SELECT … FOR UPDATE SKIP LOCKED (many workers, no
+double claims), a lease the worker renews from a side thread, bounded retries with
+exponential backoff, then ``failed`` with the reason shown to the uploader."""
+from __future__ import annotations
+
+import logging
+import threading
+
+from . import repository as repo
+
+log = logging.getLogger("watermark.jobs")
+
+
+class LeaseLost(Exception):
+    """Another worker took the job over (our lease lapsed): stop without touching it."""
+
+
+def claim(db, worker: str, lease_seconds: int) -> dict | None:
+    with db.standalone() as conn:
+        conn.start_transaction()
+        job = repo.next_claimable_job(conn)
+        if job is None:
+            conn.rollback()
+            return None
+        if job["status"] == "running" and job["attempts"] >= job["max_attempts"]:
+            # Its last worker died holding the final attempt: give up loudly.
+            repo.fail_job(conn, job["id"], "the worker processing this video stopped responding too often")
+            repo.set_video_status(conn, job["video_id"], "failed", "processing failed repeatedly; please re-upload")
+            conn.commit()
+            return None
+        repo.start_job(conn, job["id"], worker, lease_seconds)
+        repo.set_video_status(conn, job["video_id"], "processing", "processing started")
+        conn.commit()
+        job["attempts"] += 1
+        return job
+
+
+class Lease:
+    """Keeps a claimed job's lease alive and publishes progress while the handler works."""
+
+    def __init__(self, db, job: dict, worker: str, lease_seconds: int):
+        self.db, self.job, self.worker, self.lease_seconds = db, job, worker, lease_seconds
+        self.progress, self.step = 0.0, "starting"
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{job['id'][:8]}", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(5)
+
+    def report(self, pct: float, step: str) -> None:
+        """Progress callback handed to the pipeline; also where a lost lease stops the work."""
+        self.progress, self.step = float(pct), step
+        if self.lost.is_set():
+            raise LeaseLost(self.job["id"])
+
+    def _run(self) -> None:
+        interval = max(1.0, min(5.0, self.lease_seconds / 3))
+        while not self._stop.wait(interval):
+            try:
+                with self.db.standalone() as conn:
+                    ok = repo.renew_lease(conn, self.job["id"], self.worker, self.lease_seconds,
+                                          round(self.progress, 1), self.step)
+                    conn.commit()
+                if not ok:
+                    self.lost.set()
+                    return
+            except Exception as exc:  # a DB blip: try again next tick; the lease has slack
+                log.warning("lease renewal failed", extra={"job": self.job["id"], "error": str(exc)})
+
+
+def retry_delay(base_seconds: int, attempt: int) -> int:
+    return base_seconds * 4 ** max(0, attempt - 1)

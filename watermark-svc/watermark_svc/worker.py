@@ -1,0 +1,65 @@
+"""Media worker process: ``python -m watermark_svc.worker``. Run as many as you like (and
+``docker compose up --scale watermark-worker=N``): jobs are claimed with SKIP LOCKED and
+leased, so a killed worker's job is picked up again when its lease lapses."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+
+from svcommon.filestore import FileStore
+
+from . import create_app
+from .extensions import db
+from .handlers import handle_failure, process_video
+from .jobs import Lease, claim
+
+log = logging.getLogger("watermark.worker")
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def run_once(app, fs: FileStore, worker: str) -> bool:
+    """Claim and process at most one job; True when a job was handled (ok or failed)."""
+    with app.app_context():
+        lease_seconds = int(app.config["WORKER_LEASE_SECONDS"])
+        job = claim(db, worker, lease_seconds)
+        if job is None:
+            return False
+        log.info("job claimed", extra={"job": job["id"], "video_id": job["video_id"], "attempt": job["attempts"]})
+        try:
+            with Lease(db, job, worker, lease_seconds) as lease:
+                process_video(app, db, fs, job, lease)
+            log.info("job done", extra={"job": job["id"], "video_id": job["video_id"]})
+        except Exception as exc:
+            log.exception("job failed", extra={"job": job["id"], "video_id": job["video_id"]})
+            handle_failure(app, db, fs, job, exc)
+        return True
+
+
+def main() -> int:
+    app = create_app()
+    fs = FileStore.from_config(app.config, "watermark")
+    me = worker_id()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info("worker started", extra={"worker": me})
+    while not stop.is_set():
+        try:
+            if not run_once(app, fs, me):
+                stop.wait(float(app.config["WORKER_POLL_SECONDS"]))
+        except Exception:
+            log.exception("worker loop error; backing off")
+            stop.wait(5)
+    log.info("worker stopped", extra={"worker": me})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
