@@ -26,6 +26,7 @@ from .procs import ProcessGroup
 from .wmpattern import QuantizedMark, embed_pair, ramp_weights, segment_pattern
 
 VARIANTS = ("a", "b")
+FAN_OUTS = ("per-variant", "per-rung")   # encoder processes: 2, or 2 x rungs
 QUEUE_FRAMES = 4          # per encoder; enough to ride out x264 lookahead bursts
 
 
@@ -83,20 +84,29 @@ def _read_exact(pipe, size: int) -> bytearray | None:
 
 def encode_ab_ladder(source: str, plan: JobPlan, settings: EncodeSettings,
                      secret: bytes, video_id: str, strength: float, work_dir: Path,
-                     group: ProcessGroup, on_frame: Callable[[int], None]) -> EncodedLadder:
+                     group: ProcessGroup, on_frame: Callable[[int], None],
+                     fan_out: str = "per-variant") -> EncodedLadder:
+    if fan_out not in FAN_OUTS:
+        raise ValueError(f"fan_out must be one of {FAN_OUTS}")
     w, h = plan.mezz_width, plan.mezz_height
     luma_size = w * h
     frame_size = luma_size * 3 // 2
     files: dict[tuple[str, str], Path] = {}
     writers: dict[str, list[_FrameWriter]] = {v: [] for v in VARIANTS}
-    for rung in plan.rungs:
+    # Rungs grouped per encoder process: all rungs of a variant in one ffmpeg
+    # (default, fewer pipe copies) or one process per rung.
+    groups = ([list(plan.rungs)] if fan_out == "per-variant"
+              else [[r] for r in plan.rungs])
+    for rungs in groups:
         for v in VARIANTS:
-            out = work_dir / f"{rung.name}-{v}.nut"
-            files[(rung.name, v)] = out
-            proc = group.start(f"encode-{rung.name}-{v}",
-                               ffmpeg_cmd.encode_rung_cmd(rung, w, h, settings, str(out)),
+            outs = [work_dir / f"{r.name}-{v}.nut" for r in rungs]
+            files.update({(r.name, v): o for r, o in zip(rungs, outs)})
+            label = f"{'+'.join(r.name for r in rungs)}-{v}"
+            proc = group.start(f"encode-{label}",
+                               ffmpeg_cmd.encode_rungs_cmd(rungs, w, h, settings,
+                                                           [str(o) for o in outs]),
                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
-            writers[v].append(_FrameWriter(f"{rung.name}-{v}", proc))
+            writers[v].append(_FrameWriter(label, proc))
     all_writers = writers["a"] + writers["b"]
     for t in all_writers:
         t.start()

@@ -51,7 +51,7 @@ def process(source_path: str | os.PathLike, out_dir: str | os.PathLike, video_id
             secret: bytes, *, segment_seconds: float = 2, strength: float = 1.0,
             progress: Progress = lambda pct, step: None,
             ladder: list[Rung] | None = None, preset: str | None = None,
-            x264_threads: int = 0) -> dict:
+            x264_threads: int = 0, fan_out: str = "per-variant") -> dict:
     """Build the full A/B ladder for `source_path` in `out_dir`; return its metadata.
 
     Raises InvalidMedia for inputs that are not usable videos, ProcessingError if
@@ -73,7 +73,7 @@ def process(source_path: str | os.PathLike, out_dir: str | os.PathLike, video_id
                                   preset=preset or DEFAULT_PRESET, threads=x264_threads)
         progress(_P_ENCODE[0], "encode")
         encoded, audio_mp4 = _encode(source, info, plan, settings, secret, video_id,
-                                     strength, staging / "work", group, progress)
+                                     strength, staging / "work", group, progress, fan_out)
         progress(_P_PACKAGE, "package")
         renditions, durations = _package_video(plan, encoded, staging, group)
         audio = _package_audio(audio_mp4, staging, group) if audio_mp4 else None
@@ -94,7 +94,7 @@ def process(source_path: str | os.PathLike, out_dir: str | os.PathLike, video_id
 
 def _encode(source: str, info: ProbeResult, plan: JobPlan, settings: EncodeSettings,
             secret: bytes, video_id: str, strength: float, work: Path,
-            group: ProcessGroup, progress: Progress):
+            group: ProcessGroup, progress: Progress, fan_out: str):
     audio_mp4 = work / "audio.mp4" if info.has_audio else None
     audio_proc = (group.start("audio", ffmpeg_cmd.encode_audio_cmd(source, str(audio_mp4)),
                               stdin=subprocess.DEVNULL)
@@ -110,7 +110,7 @@ def _encode(source: str, info: ProbeResult, plan: JobPlan, settings: EncodeSetti
             progress(pct, "encode")
 
     encoded = encode_ab_ladder(source, plan, settings, secret, video_id, strength,
-                               work, group, on_frame)
+                               work, group, on_frame, fan_out)
     if audio_proc is not None:
         group.wait_ok(audio_proc, "encode")
     return encoded, audio_mp4
