@@ -11,6 +11,9 @@ from svcommon.errors import APIError
 
 READ_CHUNK = 256 * 1024
 MAX_FIELDS_BYTES = 64 * 1024
+# Caps the decoder's own buffer (headers or preamble without a boundary in sight); events
+# are consumed after every read, so a well-formed body never comes close.
+MAX_BUFFER = 1024 * 1024
 
 
 class FormStream:
@@ -18,7 +21,7 @@ class FormStream:
         if not boundary:
             raise APIError(400, "invalid_form", "multipart/form-data needs a boundary")
         self.stream = stream
-        self.decoder = MultipartDecoder(boundary.encode("latin-1"), max_form_memory_size=MAX_FIELDS_BYTES)
+        self.decoder = MultipartDecoder(boundary.encode("latin-1"), max_form_memory_size=MAX_BUFFER)
         self.fields: dict[str, str] = {}
         self._field_bytes = 0
         self._events = self._iter_events()

@@ -1,0 +1,123 @@
+"""Every bad input is a clear 4xx JSON error and leaves nothing in S3 or MariaDB."""
+from __future__ import annotations
+
+import io
+
+import pytest
+
+import ingest_helpers as h
+
+MiB = 1024 * 1024
+
+
+def _nothing_left(env, user, vid=None):
+    assert h.user_footprint(env, user["id"]) == {"videos": 0, "uploads": 0, "jobs": 0}
+    if vid:
+        assert h.video_objects(env, vid) == []
+
+
+@pytest.mark.parametrize("name,reason", [("text.mp4", "not a video"), ("truncated.mp4", "not a video")])
+def test_tus_not_a_video(tus, user, env, media, name, reason):
+    data = (media / name).read_bytes()
+    r = tus.create(len(data), filename=name)
+    assert r.status_code == 201, r.get_data(as_text=True)
+    vid = r.headers["X-Video-Id"]
+    r = tus.patch(r.headers["Location"], 0, data)
+    assert r.status_code == 422 and r.is_json and r.json["code"] == "not_a_video" and reason in r.json["error"]
+    _nothing_left(env, user, vid)
+
+
+@pytest.mark.parametrize("name", ["text.mp4", "truncated.mp4", "empty.mp4"])
+def test_post_not_a_video(client, user, env, media, name):
+    r = client.post("/api/videos", headers=user["headers"], data={
+        "title": "bad", "file": (io.BytesIO((media / name).read_bytes()), name)})
+    assert r.status_code in (400, 422) and r.is_json
+    assert r.json["code"] in ("not_a_video", "empty_file")
+    _nothing_left(env, user)
+
+
+def test_zero_bytes_and_over_limit(make_app, user, env):
+    client = make_app(UPLOAD_MAX_BYTES=10 * MiB).test_client()
+    t = {**h.TUS, **user["headers"]}
+    r = client.post("/api/uploads", headers={**t, "Upload-Length": "0"})
+    assert r.status_code == 400 and r.json["code"] == "empty_file"
+    r = client.post("/api/uploads", headers={**t, "Upload-Length": str(10 * MiB + 1)})
+    assert r.status_code == 413 and r.json["code"] == "too_large"
+    # A hand-made body (the test client would spool a big form to a temp file it never closes).
+    body = (b"--BOUNDARY\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.mp4\"\r\n\r\n"
+            + b"\0" * (10 * MiB + 100) + b"\r\n--BOUNDARY--\r\n")
+    r = client.post("/api/videos", headers=user["headers"], data=body,
+                    content_type="multipart/form-data; boundary=BOUNDARY")
+    assert r.status_code == 413 and r.json["code"] == "too_large"
+    _nothing_left(env, user)
+
+
+def test_quota(make_app, user, env, media):
+    data = (media / "good.mp4").read_bytes()
+    client = make_app(UPLOAD_QUOTA_BYTES=len(data) + 1000).test_client()
+    tus_headers = {**h.TUS, **user["headers"]}
+    r = client.post("/api/uploads", headers={**tus_headers, "Upload-Length": str(len(data))})
+    assert r.status_code == 201
+    r = client.post("/api/uploads", headers={**tus_headers, "Upload-Length": "2000"})
+    assert r.status_code == 413 and r.json["code"] == "quota_exceeded"
+    assert h.user_footprint(env, user["id"])["videos"] == 1
+
+
+@pytest.mark.parametrize("headers,status,code", [
+    ({"Upload-Length": "abc"}, 400, "invalid_header"),
+    ({"Upload-Length": "-5"}, 400, "invalid_header"),
+    ({}, 400, "invalid_header"),
+    ({"Upload-Length": "100", "Tus-Resumable": "0.2.2"}, 412, "tus_version"),
+    ({"Upload-Length": "100", "Upload-Metadata": "filename !!notbase64"}, 400, "invalid_metadata"),
+    ({"Upload-Length": "100", "Upload-Metadata": h.tus_metadata(visibility="secret")}, 400, "invalid_input"),
+    ({"Upload-Length": "100", "Upload-Metadata": h.tus_metadata(visibility="password")}, 400, "invalid_input"),
+    ({"Upload-Length": "100", "Upload-Metadata": h.tus_metadata(title="x" * 300)}, 400, "invalid_input"),
+])
+def test_bad_creation(client, user, env, headers, status, code):
+    r = client.post("/api/uploads", headers={**h.TUS, **user["headers"], **headers})
+    assert r.status_code == status and r.is_json and r.json["code"] == code
+    _nothing_left(env, user)
+
+
+def test_wrong_offsets_and_unknown_uploads(tus, user, env):
+    r = tus.create(5000, filename="a.mp4")
+    loc = r.headers["Location"]
+    assert tus.patch(loc, 10, b"x" * 10).status_code == 409                         # ahead of the server
+    assert tus.patch(loc, 0, b"x" * 6000).status_code == 400                        # beyond Upload-Length
+    r = tus.client.patch(loc, data=b"x", headers={**h.TUS, **user["headers"], "Upload-Offset": "0",
+                                                  "Content-Type": "application/octet-stream"})
+    assert r.status_code == 415
+    r = tus.patch("/api/uploads/" + "0" * 32, 0, b"x")                              # PATCH without creation
+    assert r.status_code == 404 and r.is_json
+    assert tus.patch("/api/uploads/../../etc", 0, b"x").status_code == 404
+    assert tus.client.delete(loc, headers={**h.TUS, **user["headers"]}).status_code == 204
+    _nothing_left(env, user)
+
+
+def test_missing_auth_and_other_users(tus, client, user, other_user, env):
+    r = client.post("/api/uploads", headers={**h.TUS, "Upload-Length": "100"})
+    assert r.status_code == 401 and r.is_json
+    loc = tus.create(100, filename="a.mp4").headers["Location"]
+    r = client.patch(loc, data=b"x", headers={**h.TUS, **other_user["headers"], "Upload-Offset": "0",
+                                              "Content-Type": "application/offset+octet-stream"})
+    assert r.status_code == 404
+    assert client.head(loc, headers={**h.TUS, **other_user["headers"]}).status_code == 404
+    assert client.delete(loc, headers={**h.TUS, **other_user["headers"]}).status_code == 404
+    assert client.get("/api/videos/mine").status_code == 401
+    client.delete(loc, headers={**h.TUS, **user["headers"]})
+
+
+def test_cookie_auth_needs_csrf(client, user):
+    client.set_cookie("sv_access", user["token"])
+    client.set_cookie("sv_csrf", "tok123")
+    r = client.post("/api/uploads", headers={**h.TUS, "Upload-Length": "100"})
+    assert r.status_code == 403 and r.json["code"] == "csrf_failed"
+    r = client.post("/api/uploads", headers={**h.TUS, "Upload-Length": "100", "X-CSRF-Token": "tok123"})
+    assert r.status_code == 201
+    assert client.delete(r.headers["Location"], headers={**h.TUS, "X-CSRF-Token": "tok123"}).status_code == 204
+
+
+def test_uploads_require_role(make_app, user, env):
+    client = make_app(UPLOADS_REQUIRE_ROLE=True).test_client()
+    r = client.post("/api/uploads", headers={**h.TUS, **user["headers"], "Upload-Length": "100"})
+    assert r.status_code == 403 and "uploader" in r.json["error"]
