@@ -8,60 +8,16 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 
-import mysql.connector
 import pytest
-import requests
 
 from svcommon.db import query
-from svcommon.filestore import FileStore, media_prefix, original_prefix
+from svcommon.filestore import media_prefix
 from tests.support.media import make_clip
+from tests.support.videos import db, owner_id, queue_video, stores, worker_app  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.heavy
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-@pytest.fixture(scope="module")
-def worker_app(live_stack, service_config):
-    from watermark_svc import create_app
-    return create_app({**service_config, "WORKER_LEASE_SECONDS": 3, "WORKER_RETRY_BASE_SECONDS": 1})
-
-
-@pytest.fixture(scope="module")
-def stores(live_stack, service_config):
-    mk = lambda svc: FileStore.from_config(service_config, svc)  # noqa: E731
-    return {"upload": mk("upload"), "watermark": mk("watermark")}
-
-
-@pytest.fixture
-def db(service_config):
-    conn = mysql.connector.connect(host="127.0.0.1", port=service_config["DB_PORT"], user="streamvault",
-                                   password=service_config["DB_PASSWORD"], database="streamvault", autocommit=True)
-    yield conn
-    conn.close()
-
-
-@pytest.fixture(scope="module")
-def owner_id(live_stack):
-    gw = live_stack["url"]
-    name = "wk_" + uuid.uuid4().hex[:8]
-    requests.post(f"{gw}/api/auth/register", json={"username": name, "email": f"{name}@e.test", "password": "p" * 12})
-    tok = requests.post(f"{gw}/api/auth/login", json={"username": name, "password": "p" * 12}).json()["access_token"]
-    return requests.get(f"{gw}/api/auth/profile", headers={"Authorization": f"Bearer {tok}"}).json()["id"]
-
-
-def queue_video(db, stores, owner_id, original: bytes, max_attempts: int = 3) -> str:
-    """What upload-svc does on completion, minus its validation (so corrupt input reaches us)."""
-    vid = uuid.uuid4().hex
-    key = original_prefix(vid) + "source"
-    stores["upload"].put_stream(key, original, length=len(original), content_type="video/mp4")
-    cur = db.cursor()
-    cur.execute("INSERT INTO videos (id, owner_id, title, description, status, original_key, size_bytes) "
-                "VALUES (%s, %s, 'worker test', '', 'queued', %s, %s)", (vid, owner_id, key, len(original)))
-    cur.execute("INSERT INTO jobs (id, video_id, kind, max_attempts) VALUES (%s, %s, 'process', %s)",
-                (uuid.uuid4().hex, vid, max_attempts))
-    return vid
 
 
 def state(db, vid):

@@ -14,7 +14,7 @@ from . import repository as repo
 from .jobs import Lease, LeaseLost, retry_delay
 from .media import pipeline
 from .media.errors import InvalidMedia
-from .media_keys import media_key
+from svcommon.media_keys import media_key
 
 log = logging.getLogger("watermark.handlers")
 CHUNK = 1024 * 1024

@@ -1,7 +1,8 @@
-"""Pure key builders for a video's derived objects (under file-svc's media/ prefix)."""
+"""Pure key builders for a video's derived objects under media/{video_id}/: the layout the
+media workers write and streaming-svc reads."""
 from __future__ import annotations
 
-from svcommon.filestore import media_prefix
+from .filestore import media_prefix
 
 
 def media_key(video_id: str, relative: str) -> str:

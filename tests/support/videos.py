@@ -1,0 +1,74 @@
+"""Fixtures and helpers to get videos into the real stack for tests: a user, a queued video
+(what upload-svc does on completion, minus validation), and the real worker to process it."""
+from __future__ import annotations
+
+import uuid
+
+import mysql.connector
+import pytest
+import requests
+
+from svcommon.filestore import FileStore, original_prefix
+
+
+@pytest.fixture(scope="module")
+def worker_app(live_stack, service_config):
+    from watermark_svc import create_app
+    return create_app({**service_config, "WORKER_LEASE_SECONDS": 3, "WORKER_RETRY_BASE_SECONDS": 1})
+
+
+@pytest.fixture(scope="module")
+def stores(live_stack, service_config):
+    mk = lambda svc: FileStore.from_config(service_config, svc)  # noqa: E731
+    return {"upload": mk("upload"), "watermark": mk("watermark"), "streaming": mk("streaming")}
+
+
+@pytest.fixture
+def db(service_config):
+    conn = mysql.connector.connect(host="127.0.0.1", port=service_config["DB_PORT"], user="streamvault",
+                                   password=service_config["DB_PASSWORD"], database="streamvault", autocommit=True)
+    yield conn
+    conn.close()
+
+
+def register_user(gateway: str, prefix: str = "u") -> dict:
+    """Register + log in through the gateway; returns {id, username, password, access_token, refresh_token}."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    password = "test password " + name
+    r = requests.post(f"{gateway}/api/auth/register", json={"username": name, "email": f"{name}@e.test",
+                                                            "password": password})
+    assert r.status_code == 201, r.text
+    pair = requests.post(f"{gateway}/api/auth/login", json={"username": name, "password": password}).json()
+    return {**pair["user"], "password": password, "access_token": pair["access_token"],
+            "refresh_token": pair["refresh_token"]}
+
+
+@pytest.fixture(scope="module")
+def owner_id(live_stack):
+    return register_user(live_stack["url"], "owner")["id"]
+
+
+def queue_video(db, stores, owner_id: str, original: bytes, max_attempts: int = 3, title: str = "test video",
+                visibility: str = "public", password_hash: str | None = None) -> str:
+    vid = uuid.uuid4().hex
+    key = original_prefix(vid) + "source"
+    stores["upload"].put_stream(key, original, length=len(original), content_type="video/mp4")
+    cur = db.cursor()
+    cur.execute("INSERT INTO videos (id, owner_id, title, description, visibility, password_hash, status, "
+                "original_key, size_bytes) VALUES (%s, %s, %s, '', %s, %s, 'queued', %s, %s)",
+                (vid, owner_id, title, visibility, password_hash, key, len(original)))
+    cur.execute("INSERT INTO jobs (id, video_id, kind, max_attempts) VALUES (%s, %s, 'process', %s)",
+                (uuid.uuid4().hex, vid, max_attempts))
+    return vid
+
+
+def make_ready_video(worker_app, db, stores, owner_id: str, original: bytes, **kw) -> str:
+    """Queue a video and run the real worker until it is ready."""
+    from watermark_svc.worker import run_once
+    vid = queue_video(db, stores, owner_id, original, **kw)
+    assert run_once(worker_app, stores["watermark"], "test-worker-" + uuid.uuid4().hex[:6])
+    cur = db.cursor()
+    cur.execute("SELECT status, status_message FROM videos WHERE id = %s", (vid,))
+    status, message = cur.fetchone()
+    assert status == "ready", message
+    return vid
