@@ -1,0 +1,102 @@
+"""A person uploads through the /upload/ page in real Chromium: login redirect, progress,
+an interrupted transfer (connection dropped, then a page reload), resume from the server's
+offset, and the video reaching 'queued' — with hostile titles shown as text."""
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+
+from tests import ingest_helpers as h
+from tests.support.browser import chromium_page
+
+pytestmark = pytest.mark.browser
+MiB = 1024 * 1024
+
+
+def _login(page, gw, user):
+    page.goto(f"{gw}/upload/")
+    page.wait_for_url(re.compile(r".*/auth/login\?redirect=%2Fupload%2F$|.*/auth/login\?redirect=/upload/$"))
+    page.fill("input[name=username]", user["username"])
+    page.fill("input[name=password]", user["password"])
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{gw}/upload/")
+
+
+def test_upload_interrupt_reload_resume(live_stack, tmp_path):
+    gw, env = live_stack["url"], live_stack["env"]
+    user = h.new_user(gw, "br")
+    # Larger than the page's 32 MiB tus chunk, so the upload takes several PATCHes.
+    src = h.make_video(tmp_path / "src.mp4", seconds=2)
+    video = h.pad_video(src, tmp_path / "holiday.mp4", 72 * MiB)
+    title = f"<img src=x onerror=window.__xss=1> {uuid.uuid4().hex[:6]}"
+    with chromium_page() as page:
+        _login(page, gw, user)
+        patches = {"n": 0, "blocked": True}
+
+        def gate(route):
+            # First PATCH goes through; later ones fail like a dropped connection until released.
+            if route.request.method == "PATCH":
+                patches["n"] += 1
+                if patches["n"] > 1 and patches["blocked"]:
+                    return route.abort("connectionreset")
+            return route.continue_()
+
+        page.route("**/api/uploads/*", gate)
+        page.fill("#new-title", title)
+        page.set_input_files("#file-input", str(video))
+        page.wait_for_function("() => { const t = document.querySelector('.transfer');"
+                               " return t && parseFloat(t.dataset.percent || '0') > 0; }", timeout=30000)
+        page.wait_for_function("() => parseFloat(document.querySelector('.transfer').dataset.percent) >= 40",
+                               timeout=30000)
+        pct = float(page.get_attribute(".transfer", "data-percent"))
+        assert 0 < pct < 100
+        assert page.inner_text(".transfer .speed") and "%" in page.inner_text(".transfer .percent")
+        page.wait_for_timeout(1500)  # a retry or two hit the dropped connection
+        stored = h.db_rows(env, "SELECT upload_offset, upload_length FROM uploads WHERE owner_id = %s", (user["id"],))
+        assert len(stored) == 1 and 0 < stored[0]["upload_offset"] < stored[0]["upload_length"]
+        # The list shows the unfinished upload from the server's side.
+        page.reload()
+        page.wait_for_selector("li.video[data-status=uploading]")
+        page.unroute("**/api/uploads/*")
+        # Picking the same file again resumes from the stored offset instead of restarting.
+        page.set_input_files("#file-input", str(video))
+        page.wait_for_function("() => document.querySelector('.transfer').dataset.state === 'done'", timeout=60000)
+        page.wait_for_selector("li.video[data-status=queued]", timeout=30000)
+        assert page.inner_text("li.video .title") == title                  # shown as text
+        assert page.evaluate("window.__xss") is None                          # never executed
+        assert page.locator("li.video .title img").count() == 0
+    rows = h.db_rows(env, "SELECT id, status, size_bytes FROM videos WHERE owner_id = %s", (user["id"],))
+    assert len(rows) == 1 and rows[0]["status"] == "queued" and rows[0]["size_bytes"] == 72 * MiB
+    # only one upload was ever created: the second pick resumed it
+    assert len(h.db_rows(env, "SELECT id FROM uploads WHERE owner_id = %s", (user["id"],))) == 1
+    assert h.s3_keys(env, f"originals/{rows[0]['id']}/") == [f"originals/{rows[0]['id']}/original"]
+
+
+def test_edit_and_delete_in_page(live_stack, tmp_path):
+    gw, env = live_stack["url"], live_stack["env"]
+    user = h.new_user(gw, "br")
+    src = h.make_video(tmp_path / "clip.mp4", seconds=1)
+    with open(src, "rb") as f:
+        import requests
+        r = requests.post(f"{gw}/api/videos", headers=user["headers"], files={"file": ("clip.mp4", f)},
+                          data={"title": "Before"}, timeout=60)
+    assert r.status_code == 201
+    vid = r.json()["video"]["id"]
+    with chromium_page() as page:
+        _login(page, gw, user)
+        li = page.locator(f"li.video[data-id='{vid}']")
+        li.locator(".edit").click()
+        li.locator("input[name=title]").fill("After <script>window.__xss=2</script>")
+        li.locator("select[name=visibility]").select_option("password")
+        li.locator("input[name=password]").fill("letmein99")
+        li.locator("button[type=submit]").click()
+        page.wait_for_function(f"() => document.querySelector(\"li.video[data-id='{vid}'] .visibility\").textContent === 'password'")
+        assert li.locator(".title").inner_text() == "After <script>window.__xss=2</script>"
+        page.on("dialog", lambda d: d.accept())
+        li.locator(".delete").click()
+        page.wait_for_selector(f"li.video[data-id='{vid}']", state="detached")
+        assert page.evaluate("window.__xss") is None
+    assert h.user_footprint(env, user["id"]) == {"videos": 0, "uploads": 0, "jobs": 0}
+    assert h.video_objects(env, vid) == []

@@ -1,0 +1,97 @@
+"""Video API: streaming POST, list, read/edit/delete (owner/admin only), original download
+with Range, and live status over SSE."""
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+import ingest_helpers as h
+
+
+@pytest.fixture
+def posted(client, user, media):
+    r = client.post("/api/videos", headers=user["headers"], data={
+        "title": "<img src=x onerror=alert(1)>'; DROP TABLE videos; --", "description": "line1\nline2",
+        "visibility": "public", "file": (io.BytesIO((media / "good.mp4").read_bytes()), "vidéo ü.mp4")})
+    assert r.status_code == 201, r.get_data(as_text=True)
+    return r.json["video"]
+
+
+def test_post_streams_and_queues(posted, env, media):
+    v = posted
+    assert v["status"] == "queued" and v["title"].startswith("<img") and v["description"] == "line1\nline2"
+    assert v["original_filename"] == "vidéo ü.mp4" and v["size"] == (media / "good.mp4").stat().st_size
+    assert h.s3_keys(env, f"originals/{v['id']}/") == [f"originals/{v['id']}/original"]
+    assert h.db_rows(env, "SELECT title FROM videos WHERE id = %s", (v["id"],))[0]["title"] == v["title"]
+
+
+def test_mine_lists_only_own(client, user, other_user, posted):
+    ids = [v["id"] for v in client.get("/api/videos/mine", headers=user["headers"]).json["items"]]
+    assert posted["id"] in ids
+    assert client.get("/api/videos/mine", headers=other_user["headers"]).json["items"] == []
+
+
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
+def test_other_users_get_404(client, other_user, posted, method):
+    r = client.open(f"/api/videos/{posted['id']}", method=method, headers=other_user["headers"],
+                    json={"title": "mine now"} if method == "PATCH" else None)
+    assert r.status_code == 404 and r.json["code"] == "not_found"
+    assert client.get(f"/api/videos/{posted['id']}/original", headers=other_user["headers"]).status_code == 404
+
+
+def test_edit_and_password(client, user, posted, env):
+    url = f"/api/videos/{posted['id']}"
+    r = client.patch(url, headers=user["headers"], json={"visibility": "password"})
+    assert r.status_code == 400 and "password" in r.json["error"]
+    r = client.patch(url, headers=user["headers"], json={"visibility": "password", "password": "s3cret-pw",
+                                                          "title": "New title"})
+    assert r.status_code == 200 and r.json["video"]["has_password"] and r.json["video"]["title"] == "New title"
+    stored = h.db_rows(env, "SELECT password_hash FROM videos WHERE id = %s", (posted["id"],))[0]["password_hash"]
+    assert stored.startswith("scrypt$") and "s3cret-pw" not in stored
+    r = client.patch(url, headers=user["headers"], json={"visibility": "public"})
+    assert r.json["video"]["has_password"] is False
+    assert client.patch(url, headers=user["headers"], json={"owner_id": "x"}).status_code == 400
+    assert client.patch(url, headers=user["headers"], json={"visibility": "everyone"}).status_code == 400
+
+
+def test_download_original_with_range(client, user, posted, media):
+    data = (media / "good.mp4").read_bytes()
+    r = client.get(f"/api/videos/{posted['id']}/original", headers=user["headers"])
+    assert r.status_code == 200 and r.data == data
+    assert "filename*=UTF-8''vid%C3%A9o%20%C3%BC.mp4" in r.headers["Content-Disposition"]
+    r = client.get(f"/api/videos/{posted['id']}/original", headers={**user["headers"], "Range": "bytes=10-19"})
+    assert r.status_code == 206 and r.data == data[10:20]
+
+
+def test_delete_removes_objects_and_rows(client, user, posted, env):
+    vid = posted["id"]
+    # something derived, as the media workers will write it
+    h.s3_client(env).put_object(Bucket=env["S3_BUCKET"], Key=f"media/{vid}/720p/init.mp4", Body=b"x")
+    assert client.delete(f"/api/videos/{vid}", headers=user["headers"]).status_code == 204
+    assert h.video_objects(env, vid) == []
+    assert h.user_footprint(env, user["id"]) == {"videos": 0, "uploads": 0, "jobs": 0}
+    assert client.get(f"/api/videos/{vid}", headers=user["headers"]).status_code == 404
+
+
+def test_events_stream_until_final(make_app, user, posted, env):
+    client = make_app(SSE_POLL_SECONDS=0.1, SSE_MAX_SECONDS=10).test_client()
+    with h.db_conn(env) as conn:  # what the media workers will do
+        conn.cursor().execute("UPDATE videos SET status = 'ready', status_message = '' WHERE id = %s", (posted["id"],))
+        conn.commit()
+    r = client.get(f"/api/videos/{posted['id']}/events", headers=user["headers"])
+    assert r.status_code == 200 and r.mimetype == "text/event-stream"
+    assert r.headers["X-Accel-Buffering"] == "no"
+    events = [json.loads(line[5:]) for line in r.get_data(as_text=True).splitlines() if line.startswith("data:")]
+    assert events[-1] == {"status": "ready", "progress": 100.0, "message": "ready to watch"}
+
+
+def test_admin_may_manage_any_video(client, posted, live_stack, env):
+    admin = h.new_user(live_stack["url"], "adm")
+    h.set_role(env, admin["id"], "admin")
+    admin = {**admin, **h.new_user.__globals__["requests"].post(
+        f"{live_stack['url']}/api/auth/login", json={"username": admin["username"], "password": admin["password"]},
+        timeout=10).json()}
+    headers = {"Authorization": f"Bearer {admin['access_token']}"}
+    assert client.get(f"/api/videos/{posted['id']}", headers=headers).status_code == 200
