@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from watermark_svc.forensics import read_soft_bits
-from watermark_svc.media import InvalidMedia, ProcessingError, choose_ladder, probe, process
+from watermark_svc.media import (InvalidMedia, MediaError, ProcessingError, choose_ladder,
+                                 probe, process)
 
 try:
     from . import media_helpers as mh
@@ -129,12 +130,12 @@ def test_encoder_failure_leaves_nothing(tmp_path):
     assert not out.exists() and list((tmp_path / "job").iterdir()) == []
 
 
-def test_refuses_non_empty_output_dir(tmp_path, job480):
+def test_refuses_non_empty_output_dir(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("x")
-    with pytest.raises(Exception, match="not empty"):
-        process(job480[0], out, VIDEO_ID, SECRET)
+    with pytest.raises(MediaError, match="not empty"):        # checked before probing
+        process(tmp_path / "any.mp4", out, VIDEO_ID, SECRET)
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
 
 
