@@ -1,0 +1,61 @@
+#!/bin/bash
+# Gateway entrypoint (compose / swarm): render gateway/nginx.conf.template, then exec nginx.
+#
+# Upstreams are the services' DNS names (from AUTH_SVC_URL, UPLOAD_SVC_URL,
+# STREAMING_SVC_URL, WATERMARK_SVC_URL), resolved by nginx itself through Docker's DNS
+# (GATEWAY_RESOLVER, default 127.0.0.11) and cached GATEWAY_DNS_TTL (default 5s): every
+# `proxy_pass http://<name>_svc;` of the template becomes `proxy_pass http://$sv_upstream_<name>;`
+# (a variable makes nginx re-resolve at run time), so replicas added or removed with
+# `docker compose up --scale` are picked up without restarting the gateway, and a request
+# that cannot connect to one replica is retried on the next (proxy_next_upstream).
+#
+#   sv-gateway-entrypoint healthcheck   -> exit 0 when /gateway/healthz answers 200
+set -euo pipefail
+PREFIX=/var/lib/gateway
+PORT=${GATEWAY_LISTEN_PORT:-8080}
+
+if [ "${1:-}" = healthcheck ]; then
+  exec 3<>/dev/tcp/127.0.0.1/"$PORT" || exit 1
+  printf 'GET /gateway/healthz HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3
+  read -r -t 2 status <&3 || exit 1
+  case "$status" in "HTTP/1.1 200"*) exit 0 ;; *) exit 1 ;; esac
+fi
+
+hostport() {  # http://auth-svc:8000/ -> auth-svc:8000
+  local u=${1#*://}; u=${u%%/*}
+  [[ "$u" =~ ^[A-Za-z0-9._-]+:[0-9]+$ ]] || { echo "gateway: bad upstream URL '$1' (want http://host:port)" >&2; exit 2; }
+  printf '%s' "$u"
+}
+upstreams=""
+for name in auth upload streaming watermark; do
+  var="${name^^}_SVC_URL"
+  url=${!var:-http://${name}-svc:$(case $name in auth) echo 8000;; upload) echo 3000;; streaming) echo 3100;; watermark) echo 5000;; esac)}
+  upstreams+="map \$host \$sv_upstream_${name} { default \"$(hostport "$url")\"; }"$'\n    '
+done
+resolver="resolver ${GATEWAY_RESOLVER:-127.0.0.11} valid=${GATEWAY_DNS_TTL:-5s} ipv6=off;
+    resolver_timeout 3s;
+    # A stopped replica must not hold a request for long: fail fast, try the next one.
+    proxy_connect_timeout ${GATEWAY_CONNECT_TIMEOUT:-3s};
+    proxy_next_upstream error timeout http_502 http_503;
+    proxy_next_upstream_tries 3;"
+
+template=$(cat /etc/streamvault/nginx.conf.template)
+template=${template//'{{UPSTREAMS}}'/$upstreams}
+template=${template//'{{RESOLVER}}'/$resolver}
+template=${template//'{{LISTEN}}'/"0.0.0.0:$PORT"}
+template=${template//'{{USER}}'/}
+template=${template//'{{TMP}}'/$PREFIX/tmp}
+template=${template//'{{PID}}'/$PREFIX/nginx.pid}
+template=${template//'{{ACCESS_LOG}}'/\/dev\/stdout}
+conf=$(printf '%s\n' "$template" | sed -E 's#proxy_pass http://([a-z]+)_svc;#proxy_pass http://$sv_upstream_\1;#g')
+if grep -q '{{' <<<"$conf"; then
+  echo "gateway: unrendered placeholder in the template: $(grep -o '{{[A-Z_]*}}' <<<"$conf" | sort -u | tr '\n' ' ')" >&2; exit 2
+fi
+if grep -Eq 'proxy_pass http://[A-Za-z0-9_]+;' <<<"$conf"; then
+  echo "gateway: a proxy_pass to a static upstream is left (would not see scaled replicas):" >&2
+  grep -En 'proxy_pass http://[A-Za-z0-9_]+;' <<<"$conf" >&2; exit 2
+fi
+mkdir -p "$PREFIX/tmp"
+printf '%s\n' "$conf" > "$PREFIX/nginx.conf"
+nginx -q -t -p "$PREFIX" -c "$PREFIX/nginx.conf" -e stderr
+exec "$@"

@@ -1,0 +1,73 @@
+"""Phase 1 — what exists now, through the published gateway only: pages, accounts,
+tokens, JWKS; internal endpoints stay internal."""
+from __future__ import annotations
+
+import pytest
+
+from client import Gateway, User
+
+
+def test_gateway_health(gateway: Gateway):
+    r = gateway.get("/gateway/healthz")
+    assert r.status_code == 200 and r.text.strip() == "ok"
+    assert r.headers.get("X-Request-ID")
+    assert r.headers.get("X-Content-Type-Options") == "nosniff"
+
+
+def test_login_page(gateway: Gateway):
+    r = gateway.get("/auth/login?redirect=/upload/")
+    assert r.status_code == 200, r.text[:500]
+    assert "text/html" in r.headers["Content-Type"]
+    assert "<form" in r.text.lower() and "password" in r.text.lower()
+
+
+def test_register_login_profile(gateway: Gateway, user: User):
+    r = gateway.login(user)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["token_type"].lower() == "bearer" and body["refresh_token"]
+    assert body["user"]["username"] == user.username
+    r = gateway.profile(user)
+    assert r.status_code == 200, r.text
+    assert r.json()["username"] == user.username and r.json()["email"] == user.email
+
+
+def test_duplicate_register_is_409(gateway: Gateway, user: User):
+    assert gateway.register(user).status_code == 409
+
+
+def test_wrong_password_is_401(gateway: Gateway, user: User):
+    r = gateway.post("/api/auth/login", json={"username": user.username, "password": "wrong-" + user.password})
+    assert r.status_code == 401
+
+
+def test_profile_needs_a_token(gateway: Gateway):
+    assert gateway.get("/api/auth/profile").status_code == 401
+    r = gateway.get("/api/auth/profile", headers={"Authorization": "Bearer not.a.token"})
+    assert r.status_code == 401
+
+
+def test_jwks(gateway: Gateway, user: User):
+    r = gateway.get("/.well-known/jwks.json")
+    assert r.status_code == 200
+    keys = r.json()["keys"]
+    assert keys and all("d" not in k for k in keys), "JWKS must hold public keys only"
+    gateway.login(user)
+    import jwt  # PyJWT: the token's kid is published and verifies against the JWKS
+    header = jwt.get_unverified_header(user.access_token)
+    key = next(k for k in keys if k["kid"] == header["kid"])
+    claims = jwt.decode(user.access_token, jwt.PyJWK(key).key, algorithms=[header["alg"]],
+                        audience="streamvault", issuer="streamvault-auth")
+    assert claims["exp"] > claims["iat"]
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/objects", "/objects/x", "/objects?prefix="])
+def test_internal_endpoints_not_public(gateway: Gateway, path: str):
+    assert gateway.get(path).status_code == 404
+
+
+def test_file_svc_not_routed(gateway: Gateway):
+    # file-svc has no route through the gateway: its paths land on the viewer app (404),
+    # never on file-svc, and its name is not resolvable from outside the backend network.
+    r = gateway.get("/objects/anything", headers={"Host": "file-svc:4000"})
+    assert r.status_code == 404
