@@ -1,11 +1,13 @@
-"""streaming-svc: Viewer web app and secure playback sessions. (Health endpoints only until its issue lands.)"""
+"""streaming-svc: the viewer web app (library, watch page, password unlock) and secure
+playback: DPoP-bound sessions, ECDH key exchange, per-session manifests and AES-256-GCM
+segments carrying the session's forensic A/B codeword and metadata tag."""
 from __future__ import annotations
 
 from flask import Flask
 
 from svcommon.service import configure, init_service
 
-from .extensions import db
+from .extensions import db, playback
 from .settings import SETTINGS
 
 
@@ -13,4 +15,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
     configure(app, "streaming-svc", SETTINGS, test_config)
     init_service(app, db)
+    playback.init_app(app)
+
+    from . import delivery, library, pages, sessions
+    for mod in (pages, library, sessions, delivery):
+        app.register_blueprint(mod.bp)
     return app

@@ -1,4 +1,39 @@
-"""streaming-svc settings (env)."""
-from svcommon.config import Setting
+"""streaming-svc settings (env), validated at start (svcommon.config)."""
+from svcommon.config import REQUIRED, Setting
 
-SETTINGS: list[Setting] = []
+
+def secret_32(value: str) -> str:
+    """Secrets are high-entropy strings (the launcher makes 43-character token_urlsafe(32))."""
+    if len(value) < 32:
+        raise ValueError("must be at least 32 characters of random secret")
+    return value
+
+
+def positive(cast):
+    def check(value):
+        v = cast(value)
+        if v <= 0:
+            raise ValueError("must be positive")
+        return v
+    return check
+
+
+SETTINGS: list[Setting] = [
+    Setting("STREAM_MASTER_KEY", REQUIRED, secret_32, "seals per-session keys in the database"),
+    Setting("WATERMARK_SECRET", REQUIRED, secret_32, "keys the A/B codewords and metadata tags"),
+    Setting("FILE_SVC_URL", "http://127.0.0.1:4000"),
+    Setting("AUTH_SVC_URL", "http://127.0.0.1:8000"),
+    Setting("SERVICE_SECRET_STREAMING", REQUIRED, help="client secret for service tokens (file-svc)"),
+    Setting("SESSION_TTL_SECONDS", 300, positive(int), "a session lives this long past its last heartbeat"),
+    Setting("KEY_ROTATION_SECONDS", 300, positive(int), "a heartbeat after this long starts a new key epoch"),
+    Setting("KEY_GRACE_SECONDS", 60, positive(int), "the previous epoch's key stays valid this long"),
+    Setting("HEARTBEAT_SECONDS", 30, positive(int), "how often the player sends heartbeats"),
+    Setting("MAX_CONCURRENT_STREAMS", 3, positive(int), "live sessions per user"),
+    Setting("SESSION_CACHE_SECONDS", 1.0, float, "segment requests reuse a session lookup this long"),
+    Setting("SEGMENT_CACHE_MB", 256, positive(int), "plaintext segment LRU per process"),
+    Setting("UNLOCK_GRANT_SECONDS", 3600, positive(int), "a correct video password opens it this long"),
+    Setting("UNLOCK_MAX_FAILURES", 5, positive(int), "wrong passwords per user and video in the window"),
+    Setting("UNLOCK_WINDOW_SECONDS", 900, positive(int)),
+    Setting("UNLOCK_LOCK_SECONDS", 300, positive(int)),
+    Setting("LIBRARY_PAGE_SIZE", 24, positive(int)),
+]

@@ -1,0 +1,55 @@
+"""HTML pages: the library and the watch page (login required: the login page and back),
+plus the player script's vendored shaka-player build (installed from npm, never committed)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, current_app, render_template, send_from_directory
+
+from svcommon.auth import current_principal, page_login_required
+from svcommon.errors import APIError
+
+from . import access
+from . import repository as repo
+from .extensions import db
+
+bp = Blueprint("pages", __name__)
+
+SHAKA_DIST = Path(__file__).resolve().parents[1] / "node_modules" / "shaka-player" / "dist"
+CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; "
+       "script-src 'self'; connect-src 'self'; worker-src 'self' blob:; frame-ancestors 'none'")
+
+
+def _page(template: str, status: int = 200, **ctx):
+    resp = current_app.make_response((render_template(template, user=current_principal(), **ctx), status))
+    resp.headers["Content-Security-Policy"] = CSP
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.get("/")
+@page_login_required
+def library_page():
+    return _page("library.html")
+
+
+@bp.get("/watch/<video_id>")
+@page_login_required
+def watch_page(video_id: str):
+    p = current_principal()
+    conn = db.conn()
+    try:
+        video = access.visible_video(conn, p, video_id)
+        access.ready(video)
+    except APIError as err:
+        return _page("message.html", err.status, code=err.code, message=err.message)
+    locked = access.is_locked(p, video, repo.has_grant(conn, p.user_id, video_id))
+    cfg = current_app.config
+    return _page("watch.html", video=video, locked=locked, heartbeat=int(cfg["HEARTBEAT_SECONDS"]))
+
+
+@bp.get("/vendor/shaka-player.js")
+def shaka():
+    if not (SHAKA_DIST / "shaka-player.compiled.js").exists():
+        raise APIError(500, "missing_asset", "shaka-player is not installed; run scripts/setup.sh (npm install)")
+    return send_from_directory(SHAKA_DIST, "shaka-player.compiled.js", mimetype="text/javascript", max_age=3600)

@@ -1,0 +1,143 @@
+"""All SQL of streaming-svc. Times are naive UTC datetimes (connections run at +00:00)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from svcommon.db import execute, query
+
+VIDEO_COLS = ("v.id, v.owner_id, v.title, v.description, v.visibility, v.password_hash, v.status, "
+              "v.status_message, v.duration, v.width, v.height, v.thumbnail_key, v.views, v.created_at")
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+# ---- videos ----------------------------------------------------------------------------------
+def video_by_id(conn, video_id: str):
+    return query(conn, f"SELECT {VIDEO_COLS} FROM videos v WHERE v.id = %s", (video_id,), one=True)
+
+
+def _library_where(user_id: str, is_admin: bool, q: str):
+    where = ["v.status = 'ready'"]
+    params: list = []
+    if not is_admin:
+        where.append("(v.visibility IN ('public', 'password') OR v.owner_id = %s)")
+        params.append(user_id)
+    if q:
+        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append("(v.title LIKE %s OR v.description LIKE %s)")
+        params += [like, like]
+    return " AND ".join(where), params
+
+
+def library(conn, user_id: str, is_admin: bool, q: str, limit: int, offset: int):
+    where, params = _library_where(user_id, is_admin, q)
+    total = query(conn, f"SELECT COUNT(*) AS n FROM videos v WHERE {where}", tuple(params), one=True)["n"]
+    rows = query(conn, f"SELECT {VIDEO_COLS}, g.expires_at AS grant_expires FROM videos v "
+                       "LEFT JOIN video_access_grants g ON g.video_id = v.id AND g.user_id = %s "
+                       "AND g.expires_at > UTC_TIMESTAMP(6) "
+                       f"WHERE {where} ORDER BY v.ready_at DESC, v.created_at DESC, v.id LIMIT %s OFFSET %s",
+                 (user_id, *params, limit, offset))
+    return total, rows
+
+
+def media_of(conn, video_id: str):
+    return query(conn, "SELECT segment_count, duration, metadata FROM video_media WHERE video_id = %s",
+                 (video_id,), one=True)
+
+
+# ---- password grants and throttling ----------------------------------------------------------
+def has_grant(conn, user_id: str, video_id: str) -> bool:
+    return query(conn, "SELECT 1 AS ok FROM video_access_grants WHERE user_id = %s AND video_id = %s "
+                       "AND expires_at > UTC_TIMESTAMP(6)", (user_id, video_id), one=True) is not None
+
+
+def grant(conn, user_id: str, video_id: str, seconds: int) -> datetime:
+    expires = now() + timedelta(seconds=seconds)
+    execute(conn, "INSERT INTO video_access_grants (user_id, video_id, granted_at, expires_at) "
+                  "VALUES (%s, %s, UTC_TIMESTAMP(6), %s) ON DUPLICATE KEY UPDATE "
+                  "granted_at = UTC_TIMESTAMP(6), expires_at = VALUES(expires_at)", (user_id, video_id, expires))
+    return expires
+
+
+def unlock_state(conn, user_id: str, video_id: str, for_update: bool = True):
+    return query(conn, "SELECT failures, window_start, locked_until FROM unlock_throttle "
+                       "WHERE user_id = %s AND video_id = %s" + (" FOR UPDATE" if for_update else ""),
+                 (user_id, video_id), one=True)
+
+
+def unlock_failed(conn, user_id: str, video_id: str, failures: int, window_start: datetime,
+                  locked_until: datetime | None) -> None:
+    execute(conn, "INSERT INTO unlock_throttle (user_id, video_id, failures, window_start, locked_until) "
+                  "VALUES (%s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE failures = VALUES(failures), "
+                  "window_start = VALUES(window_start), locked_until = VALUES(locked_until)",
+            (user_id, video_id, failures, window_start, locked_until))
+
+
+def unlock_clear(conn, user_id: str, video_id: str) -> None:
+    execute(conn, "DELETE FROM unlock_throttle WHERE user_id = %s AND video_id = %s", (user_id, video_id))
+
+
+# ---- playback sessions -----------------------------------------------------------------------
+SESSION_COLS = ("s.id, s.video_id, s.user_id, s.device_id, s.jkt, s.ip, s.user_agent, s.kek_enc, s.cek_enc, "
+                "s.prev_cek_enc, s.key_epoch, s.epoch_started_at, s.codeword_length, s.tag_issued_at, "
+                "s.started_at, s.expires_at, s.last_heartbeat_at, s.ended_at, s.end_reason, s.position, "
+                "s.counted_view")
+
+
+def lock_user(conn, user_id: str) -> None:
+    """Serialises one user's session creations so the concurrent-stream limit holds under races."""
+    query(conn, "SELECT id FROM users WHERE id = %s FOR UPDATE", (user_id,))
+
+
+def live_sessions(conn, user_id: str, at: datetime) -> int:
+    return query(conn, "SELECT COUNT(*) AS n FROM playback_sessions WHERE user_id = %s AND ended_at IS NULL "
+                       "AND expires_at > %s", (user_id, at), one=True)["n"]
+
+
+def insert_session(conn, row: dict) -> None:
+    cols = ", ".join(row)
+    marks = ", ".join(["%s"] * len(row))
+    execute(conn, f"INSERT INTO playback_sessions ({cols}) VALUES ({marks})", tuple(row.values()))
+
+
+def session_by_id(conn, session_id: str, for_update: bool = False):
+    return query(conn, f"SELECT {SESSION_COLS} FROM playback_sessions s WHERE s.id = %s"
+                       + (" FOR UPDATE" if for_update else ""), (session_id,), one=True)
+
+
+def session_for_delivery(conn, session_id: str):
+    """The session with its video's current status: one indexed lookup per (cached) request."""
+    return query(conn, f"SELECT {SESSION_COLS}, v.status AS video_status FROM playback_sessions s "
+                       "JOIN videos v ON v.id = s.video_id WHERE s.id = %s", (session_id,), one=True)
+
+
+def renew_session(conn, session_id: str, expires_at: datetime, position: float, at: datetime) -> None:
+    execute(conn, "UPDATE playback_sessions SET expires_at = %s, position = %s, last_heartbeat_at = %s "
+                  "WHERE id = %s", (expires_at, position, at, session_id))
+
+
+def rotate_epoch(conn, session_id: str, epoch: int, cek_enc: bytes, prev_cek_enc: bytes, at: datetime) -> None:
+    execute(conn, "UPDATE playback_sessions SET key_epoch = %s, cek_enc = %s, prev_cek_enc = %s, "
+                  "epoch_started_at = %s WHERE id = %s", (epoch, cek_enc, prev_cek_enc, at, session_id))
+
+
+def count_view_once(conn, session_id: str, video_id: str) -> bool:
+    if execute(conn, "UPDATE playback_sessions SET counted_view = 1 WHERE id = %s AND counted_view = 0",
+               (session_id,)) != 1:
+        return False
+    execute(conn, "UPDATE videos SET views = views + 1 WHERE id = %s", (video_id,))
+    return True
+
+
+def end_session(conn, session_id: str, reason: str, at: datetime) -> int:
+    return execute(conn, "UPDATE playback_sessions SET ended_at = %s, end_reason = %s "
+                         "WHERE id = %s AND ended_at IS NULL", (at, reason, session_id))
+
+
+def device_revoked(conn, device_id: str | None, user_id: str) -> bool:
+    if not device_id:
+        return False
+    row = query(conn, "SELECT revoked_at FROM devices WHERE id = %s AND user_id = %s", (device_id, user_id), one=True)
+    return row is None or row["revoked_at"] is not None

@@ -1,0 +1,174 @@
+"""Playback sessions (API.md streaming-svc): open with one ECDH round trip, heartbeat
+(renewal + key-epoch rotation), end, and the security status page's data. Every call
+needs a device-bound token and a fresh DPoP proof from that device's key; the session is
+bound to that key (jkt), so a stolen token or session id is useless on another device."""
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta, timezone
+
+from flask import Blueprint, current_app, jsonify, request
+
+from svcommon import events
+from svcommon.auth import Principal, require_principal
+from svcommon.errors import APIError
+
+from . import access, keys
+from . import repository as repo
+from .delivery import base_url, media_of
+from .extensions import db, state
+
+bp = Blueprint("sessions", __name__, url_prefix="/api/stream/sessions")
+
+
+def iso(dt) -> str | None:
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z" if dt else None
+
+
+def device_principal() -> Principal:
+    p = require_principal()
+    if p.via != "dpop" or not p.jkt:
+        events.record("dpop_required", f"{request.method} {request.path} via {p.via}", p.user_id)
+        raise APIError(401, "dpop_required", "Streaming calls need a device-bound token (Authorization: DPoP) "
+                                             "and a DPoP proof.", {"WWW-Authenticate": 'DPoP error="invalid_token"'})
+    return p
+
+
+def json_body() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise APIError(400, "invalid_input", "expected a JSON object body")
+    return data
+
+
+@bp.post("")
+def open_session():
+    p = device_principal()
+    data = json_body()
+    video_id = data.get("video_id")
+    if not isinstance(video_id, str) or not video_id:
+        raise APIError(400, "invalid_input", "video_id is required")
+    conn = db.conn()
+    video = access.playable_video(conn, p, video_id)
+    media = media_of(conn, video_id)
+    if repo.device_revoked(conn, p.device_id, p.user_id):
+        events.record("revoked_device", "session requested from a revoked device", p.user_id)
+        raise APIError(403, "device_revoked", "This device was revoked.")
+    sid = uuid.uuid4().hex
+    try:
+        hs = keys.open_session(data.get("client_public_key"), sid)
+    except keys.KeyExchangeError as exc:
+        raise APIError(400, "invalid_public_key", str(exc))
+    cfg, master = current_app.config, state()["master"]
+    now = repo.now()
+    expires = now + timedelta(seconds=int(cfg["SESSION_TTL_SECONDS"]))
+    repo.lock_user(conn, p.user_id)
+    live = repo.live_sessions(conn, p.user_id, now)
+    limit = int(cfg["MAX_CONCURRENT_STREAMS"])
+    if live >= limit:
+        conn.rollback()
+        events.record("stream_limit", f"{live} live sessions (limit {limit}), video {video_id}", p.user_id)
+        raise APIError(429, "stream_limit", f"You are already watching on {live} screens, the limit is {limit}. "
+                                            "Stop playback elsewhere, or wait a few minutes for it to time out.",
+                       {"Retry-After": "30"})
+    repo.insert_session(conn, {
+        "id": sid, "video_id": video["id"], "user_id": p.user_id, "device_id": p.device_id, "jkt": p.jkt,
+        "ip": (request.remote_addr or "")[:64], "user_agent": request.headers.get("User-Agent", "")[:512],
+        "kek_enc": master.seal(hs.kek, sid, "kek"), "cek_enc": master.seal(hs.cek, sid, "cek:0"),
+        "key_epoch": 0, "epoch_started_at": now, "codeword_length": media.segment_count,
+        "tag_issued_at": int(now.replace(tzinfo=timezone.utc).timestamp()),
+        "started_at": now, "expires_at": expires})
+    conn.commit()
+    base = base_url(sid)
+    return jsonify(session_id=sid, server_public_key=hs.server_public_key, wrapped_cek=hs.wrapped_cek,
+                   key_epoch=0, expires_at=iso(expires), manifest_url=base + "manifest.mpd",
+                   hls_url=base + "master.m3u8", heartbeat_interval=int(cfg["HEARTBEAT_SECONDS"]),
+                   video={"id": video["id"], "title": video["title"], "duration": media.duration}), 201
+
+
+def owned_session(conn, p: Principal, sid: str, for_update: bool = False) -> dict:
+    s = repo.session_by_id(conn, sid, for_update) if len(sid) == 32 else None
+    if s is None or (s["user_id"] != p.user_id and not p.is_admin):
+        raise APIError(404, "not_found", "no such playback session")
+    if p.via == "dpop" and s["user_id"] == p.user_id and s["jkt"] != p.jkt:
+        events.record("session_device_mismatch", f"session {sid} used from another device key", p.user_id)
+        raise APIError(403, "wrong_device", "This playback session belongs to another device.")
+    return s
+
+
+def ensure_live(s: dict, now) -> None:
+    if s["ended_at"] is not None:
+        raise APIError(410, "session_ended", "This playback session has ended.")
+    if s["expires_at"] <= now:
+        raise APIError(410, "session_expired", "This playback session expired; start playback again.")
+
+
+@bp.post("/<sid>/heartbeat")
+def heartbeat(sid: str):
+    p = device_principal()
+    data = json_body()
+    position = data.get("position", 0)
+    if not isinstance(position, (int, float)) or isinstance(position, bool) or not 0 <= position < 1e7:
+        raise APIError(400, "invalid_input", "position must be a number of seconds")
+    conn, cfg, master = db.conn(), current_app.config, state()["master"]
+    s = owned_session(conn, p, sid, for_update=True)
+    now = repo.now()
+    ensure_live(s, now)
+    video = repo.video_by_id(conn, s["video_id"])
+    if video is None or video["status"] != "ready" or not access.may_list(p, video):
+        repo.end_session(conn, sid, "access_revoked", now)
+        conn.commit()
+        raise APIError(410, "video_unavailable", "This video is no longer available to you.")
+    expires = now + timedelta(seconds=int(cfg["SESSION_TTL_SECONDS"]))
+    repo.renew_session(conn, sid, expires, float(position), now)
+    out = {"expires_at": iso(expires), "key_epoch": s["key_epoch"], "heartbeat_interval": int(cfg["HEARTBEAT_SECONDS"])}
+    if (now - s["epoch_started_at"]).total_seconds() >= int(cfg["KEY_ROTATION_SECONDS"]):
+        epoch = s["key_epoch"] + 1
+        cek = keys.new_cek()
+        repo.rotate_epoch(conn, sid, epoch, master.seal(cek, sid, f"cek:{epoch}"), s["cek_enc"], now)
+        out.update(key_epoch=epoch, wrapped_cek=keys.wrap_cek(master.open(s["kek_enc"], sid, "kek"), cek, sid))
+    if position > 0 and not s["counted_view"]:
+        repo.count_view_once(conn, sid, s["video_id"])
+    conn.commit()
+    state()["sessions"].drop(sid)
+    return jsonify(out)
+
+
+@bp.delete("/<sid>")
+def end(sid: str):
+    p = device_principal()
+    conn = db.conn()
+    owned_session(conn, p, sid, for_update=True)
+    repo.end_session(conn, sid, "ended_by_client", repo.now())
+    conn.commit()
+    state()["sessions"].drop(sid)
+    return "", 204
+
+
+@bp.get("/<sid>/security")
+def security(sid: str):
+    p = require_principal()
+    conn, cfg = db.conn(), current_app.config
+    s = owned_session(conn, p, sid)
+    now = repo.now()
+    live = s["ended_at"] is None and s["expires_at"] > now
+    rotation = int(cfg["KEY_ROTATION_SECONDS"])
+    return jsonify(
+        session_id=sid, video_id=s["video_id"],
+        state="live" if live else ("ended" if s["ended_at"] else "expired"),
+        device={"id": s["device_id"], "key_thumbprint": s["jkt"], "bound": True,
+                "this_device": p.jkt == s["jkt"]},
+        started_at=iso(s["started_at"]), expires_at=iso(s["expires_at"]), ended_at=iso(s["ended_at"]),
+        last_heartbeat_at=iso(s["last_heartbeat_at"]), key_epoch=s["key_epoch"],
+        epoch_started_at=iso(s["epoch_started_at"]),
+        next_rotation_at=iso(s["epoch_started_at"] + timedelta(seconds=rotation)) if live else None,
+        protections={
+            "device_binding": "DPoP (RFC 9449): ES256 device key, non-extractable in the browser",
+            "key_exchange": "ephemeral ECDH P-256 + HKDF-SHA256, server key discarded (forward secrecy)",
+            "content_encryption": "AES-256-GCM per segment, AAD session:rendition:index",
+            "key_rotation_seconds": rotation,
+            "session_ttl_seconds": int(cfg["SESSION_TTL_SECONDS"]),
+            "concurrent_stream_limit": int(cfg["MAX_CONCURRENT_STREAMS"]),
+            "forensic_watermark": {"ab_codeword": True, "codeword_length": s["codeword_length"],
+                                   "metadata_tag": True},
+        })
