@@ -22,7 +22,8 @@ bp = Blueprint("library", __name__)
 
 def item_json(p, v: dict) -> dict:
     return {"id": v["id"], "title": v["title"], "description": v["description"],
-            "duration": v["duration"], "views": v["views"], "visibility": v["visibility"],
+            "duration": v["duration"] if v["duration"] is not None else v.get("media_duration"),
+            "views": v["views"], "visibility": v["visibility"],
             "thumbnail_url": f"/api/library/{v['id']}/thumbnail" if v["thumbnail_key"] else None,
             "poster_url": f"/api/library/{v['id']}/poster" if v["thumbnail_key"] else None,
             "locked": access.is_locked(p, v, v.get("grant_expires") is not None),

@@ -34,7 +34,8 @@ def _library_where(user_id: str, is_admin: bool, q: str):
 def library(conn, user_id: str, is_admin: bool, q: str, limit: int, offset: int):
     where, params = _library_where(user_id, is_admin, q)
     total = query(conn, f"SELECT COUNT(*) AS n FROM videos v WHERE {where}", tuple(params), one=True)["n"]
-    rows = query(conn, f"SELECT {VIDEO_COLS}, g.expires_at AS grant_expires FROM videos v "
+    rows = query(conn, f"SELECT {VIDEO_COLS}, g.expires_at AS grant_expires, m.duration AS media_duration "
+                       "FROM videos v LEFT JOIN video_media m ON m.video_id = v.id "
                        "LEFT JOIN video_access_grants g ON g.video_id = v.id AND g.user_id = %s "
                        "AND g.expires_at > UTC_TIMESTAMP(6) "
                        f"WHERE {where} ORDER BY v.ready_at DESC, v.created_at DESC, v.id LIMIT %s OFFSET %s",
