@@ -67,21 +67,32 @@ class PatchWriter:
         return {"n": number, "etag": self.fs.upload_part(self.up["object_key"], self.up["s3_upload_id"], number, data),
                 "size": len(data)}
 
+    def _send_and_record(self, app, number: int, data: bytes) -> dict:
+        """Pool thread: store the part, then record it at once (own connection), so a part
+        in S3 is durable even if the client stalls and the process dies before the next
+        read returns. Parts go one at a time, so self.parts is only read here."""
+        part = self._send(number, data)
+        if self.checksum is None:
+            # The old tail's bytes are now inside a part: the row no longer needs it.
+            with app.app_context(), db.standalone() as conn:
+                self._record(self.durable + part["size"], None, 0, conn=conn, parts=self.parts + [part])
+        return part
+
     def _settle(self) -> None:
-        """Wait for the part in flight and record it (unless a checksum must be verified first)."""
+        """Wait for the part in flight (recorded by its thread unless a checksum must be
+        verified first)."""
         if self.pending is None:
             return
         part, self.pending = self.pending.result(), None
         self.parts.append(part)
         self.durable += part["size"]
-        if self.checksum is None:
-            # The old tail's bytes are now inside this part: the row no longer needs it.
-            self._record(self.durable, None, 0)
 
-    def _record(self, offset: int, tail_key: str | None, tail_size: int, status: str = "receiving") -> None:
-        ok = repo.save_progress(self.conn, self.up["id"], self.token, offset, self.parts, tail_key, tail_size,
-                                self.lease, self.expiry, status)
-        self.conn.commit()
+    def _record(self, offset: int, tail_key: str | None, tail_size: int, status: str = "receiving",
+                conn=None, parts: list[dict] | None = None) -> None:
+        conn = conn or self.conn
+        ok = repo.save_progress(conn, self.up["id"], self.token, offset, self.parts if parts is None else parts,
+                                tail_key, tail_size, self.lease, self.expiry, status)
+        conn.commit()
         self.last_renew = time.monotonic()
         if not ok:
             raise LeaseLost()
@@ -106,6 +117,7 @@ class PatchWriter:
                 raise APIError(500, "tail_mismatch", "stored partial data is inconsistent; restart the upload")
         received, disconnected = 0, False
         hasher = self.checksum[0] if self.checksum else None
+        app = current_app._get_current_object()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tuspart") as pool:
             while length is None or received < length:
                 want = READ_CHUNK if length is None else min(READ_CHUNK, length - received)
@@ -128,7 +140,7 @@ class PatchWriter:
                     self._settle()
                     data = bytes(buf[:self.part_size])
                     del buf[:self.part_size]
-                    self.pending = pool.submit(self._send, len(self.parts) + 1, data)
+                    self.pending = pool.submit(self._send_and_record, app, len(self.parts) + 1, data)
                     del data
                 self._renew()
             self._settle()

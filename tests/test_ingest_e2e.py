@@ -1,0 +1,213 @@
+"""End to end through the gateway: curl-style uploads, file-svc unreachable from outside,
+upload-svc killed mid-upload and restarted (the upload resumes from the stored offset),
+and a >200 MB streaming POST with bounded memory (heavy)."""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from stack.environment import gunicorn_command
+from tests import ingest_helpers as h
+
+MiB = 1024 * 1024
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def _rss_mb(pid: int) -> float:
+    """RSS of a process and its children (gunicorn master + workers), in MB."""
+    total = 0
+    for p in [pid] + [int(k) for k in _read(f"/proc/{pid}/task/{pid}/children").split()]:
+        for line in _read(f"/proc/{p}/status").splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
+def _worker_peak(pid: int) -> float:
+    """Largest worker RSS under a gunicorn master, in MB."""
+    kids = [int(p) for p in _read(f"/proc/{pid}/task/{pid}/children").split()]
+    return max((_rss_mb(k) for k in kids), default=0.0)
+
+
+def _proc(live_stack, name):
+    return next(p for n, p in live_stack["procs"].procs if n == name)
+
+
+def test_file_svc_is_not_routed(live_stack):
+    r = requests.get(f"{live_stack['url']}/objects/originals/x/y", timeout=5)
+    assert r.status_code == 404
+
+
+def test_curl_style_post_through_gateway(live_stack, tmp_path):
+    gw, env = live_stack["url"], live_stack["env"]
+    user = h.new_user(gw)
+    clip = h.make_video(tmp_path / "clip.mp4", seconds=1)
+    with open(clip, "rb") as f:
+        r = requests.post(f"{gw}/api/videos", headers=user["headers"], files={"file": ("../../etc/passwd.mp4", f)},
+                          data={"title": "Über ✓ 日本", "visibility": "private"}, timeout=60)
+    assert r.status_code == 201, r.text
+    v = r.json()["video"]
+    assert v["status"] == "queued" and v["title"] == "Über ✓ 日本" and v["original_filename"] == "passwd.mp4"
+    assert h.s3_keys(env, f"originals/{v['id']}/") == [f"originals/{v['id']}/original"]  # our key, not theirs
+    events = requests.get(f"{gw}/api/videos/{v['id']}/events", headers=user["headers"], stream=True, timeout=10)
+    first = next(line for line in events.iter_lines() if line.startswith(b"data:"))
+    events.close()
+    assert b'"status": "queued"' in first
+
+
+def test_kill_upload_svc_mid_upload_and_resume(live_stack, tmp_path):
+    gw, env = live_stack["url"], live_stack["env"]
+    user = h.new_user(gw)
+    src = h.make_video(tmp_path / "s.mp4", seconds=2)
+    data = h.pad_video(src, tmp_path / "big.mp4", 48 * MiB).read_bytes()
+    t = {**h.TUS, **user["headers"]}
+    r = requests.post(f"{gw}/api/uploads", headers={**t, "Upload-Length": str(len(data)),
+                                                    "Upload-Metadata": h.tus_metadata(filename="big.mp4")}, timeout=10)
+    loc = gw + r.headers["Location"]
+    sent = threading.Event()
+
+    class Body:
+        """The whole file announced (Content-Length), but it stalls after 30 MiB."""
+        pos = 0
+
+        def __len__(self):
+            return len(data)
+
+        def read(self, n=-1):
+            if self.pos >= 30 * MiB:
+                sent.set()
+                time.sleep(60)  # hangs until upload-svc dies under it
+            n = min(n if n > 0 else len(data), 30 * MiB - self.pos if self.pos < 30 * MiB else len(data))
+            chunk = data[self.pos:self.pos + n]
+            self.pos += len(chunk)
+            return chunk
+
+    def patch():
+        try:
+            requests.patch(loc, data=Body(), headers={**t, "Upload-Offset": "0",
+                                                      "Content-Type": "application/offset+octet-stream"}, timeout=90)
+        except requests.RequestException:
+            pass
+    th = threading.Thread(target=patch, daemon=True)
+    th.start()
+    assert sent.wait(30)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:   # wait until the parts are recorded
+        row = h.db_rows(env, "SELECT upload_offset FROM uploads WHERE owner_id = %s", (user["id"],))[0]
+        if row["upload_offset"] >= 24 * MiB:
+            break
+        time.sleep(0.2)
+    # Crash upload-svc (SIGKILL, its whole process group: master and workers) and restart it.
+    proc = _proc(live_stack, "upload")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    live_stack["procs"].procs.remove(("upload", proc))
+    stack = live_stack["stack"]
+    live_stack["procs"].start("upload", gunicorn_command(stack, "upload", sys.executable), live_stack["env"])
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if requests.get(f"{stack.url('upload')}/healthz", timeout=1).ok:
+                break
+        except requests.RequestException:
+            pass
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    for _ in range(5):  # the gateway's pooled connections to the dead process fail once (like tus clients, retry)
+        r = requests.head(loc, headers=t, timeout=10)
+        if r.status_code == 200:
+            break
+        time.sleep(0.5)
+    offset = int(r.headers["Upload-Offset"])
+    assert 24 * MiB <= offset <= 30 * MiB      # whole parts survived the crash
+    deadline = time.monotonic() + 60
+    while True:  # the dead process's write lease runs out within TUS_LEASE_SECONDS
+        r = requests.patch(loc, data=data[offset:], headers={**t, "Upload-Offset": str(offset),
+                                                             "Content-Type": "application/offset+octet-stream"},
+                           timeout=60)
+        if r.status_code not in (423, 502) or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert r.status_code == 204, r.text
+    vid = r.headers["X-Video-Id"]
+    v = requests.get(f"{gw}/api/videos/{vid}", headers=user["headers"], timeout=10).json()["video"]
+    assert v["status"] == "queued" and v["size"] == len(data)
+    got = h.s3_client(env).get_object(Bucket=env["S3_BUCKET"], Key=f"originals/{vid}/original")["Body"].read()
+    assert got == data
+
+
+@pytest.mark.heavy
+def test_streaming_post_over_200mb_bounded_memory(live_stack, tmp_path):
+    gw, env = live_stack["url"], live_stack["env"]
+    user = h.new_user(gw)
+    src = h.make_video(tmp_path / "s.mp4", seconds=2)
+    size = 220 * MiB
+    big = h.pad_video(src, tmp_path / "big.mp4", size)
+    peaks = {"upload": 0.0, "file": 0.0}
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            for name in peaks:
+                peaks[name] = max(peaks[name], _worker_peak(_proc(live_stack, name).pid))
+            time.sleep(0.05)
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    base = {name: _worker_peak(_proc(live_stack, name).pid) for name in peaks}
+    # curl -F file=@big.mp4, streamed from disk by requests-toolbelt-free chunked generator
+    boundary = "streamvaultboundary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nBig one\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.mp4\"\r\n"
+            "Content-Type: video/mp4\r\n\r\n").encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+
+    class Body:
+        """head + file (read from disk as sent) + tail, with a known length, like curl -F."""
+
+        def __init__(self):
+            self.parts = [open(big, "rb"), None]
+            self.pending = [head, None, tail]
+
+        def __len__(self):
+            return len(head) + size + len(tail)
+
+        def read(self, n=-1):
+            while self.pending:
+                if self.pending[0] is None:  # the file
+                    chunk = self.parts[0].read(n if n > 0 else 1024 * 1024)
+                    if chunk:
+                        return chunk
+                    self.parts[0].close()
+                    self.pending.pop(0)
+                    continue
+                return self.pending.pop(0)
+            return b""
+    started = time.monotonic()
+    r = requests.post(f"{gw}/api/videos", data=Body(), timeout=300, headers={
+        **user["headers"], "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    elapsed = time.monotonic() - started
+    done.set()
+    th.join()
+    assert r.status_code == 201, r.text
+    v = r.json()["video"]
+    assert v["size"] == size and v["status"] == "queued"
+    head_obj = h.s3_client(env).head_object(Bucket=env["S3_BUCKET"], Key=f"originals/{v['id']}/original")
+    assert head_obj["ContentLength"] == size
+    print(f"\n220 MiB POST in {elapsed:.1f}s; worker RSS peak upload={peaks['upload']:.0f} MB "
+          f"(idle {base['upload']:.0f}), file={peaks['file']:.0f} MB (idle {base['file']:.0f})")
+    # Bounded: far below the file size (file-svc holds at most 3 parts of 8 MiB).
+    assert peaks["upload"] - base["upload"] < 60 and peaks["file"] - base["file"] < 80
+    assert peaks["upload"] < 150 and peaks["file"] < 150
