@@ -1,0 +1,291 @@
+"""Upload benchmark: a 1 GiB file through gateway → upload-svc → file-svc → S3 (the plain
+streaming POST, and tus in the web app's 32 MiB chunks) versus boto3 multipart straight
+to the same S3, in the same run on the same machine. Reports the throughput ratio and the
+peak RSS of each service (largest gunicorn worker, and master + workers).
+
+Usage: .venv/bin/python bench/upload/run.py [--size-mib 1024] [--rounds 2]
+Starts its own private stack (var/bench, ports +40000) and removes it afterwards.
+Writes bench/results/upload.json and bench/results/upload.md."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import requests
+from boto3.s3.transfer import TransferConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import ingest_helpers as h  # noqa: E402
+from stack import components, dbsetup  # noqa: E402
+from stack.environment import gunicorn_command, service_env  # noqa: E402
+from stack.layout import SERVICES, Stack  # noqa: E402
+from stack.secrets import load_or_create  # noqa: E402
+
+MiB = 1024 * 1024
+BENCH = Stack("bench", 40000)
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def rss_mb(pid: int) -> float:
+    for line in _read(f"/proc/{pid}/status").splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def children(pid: int) -> list[int]:
+    return [int(p) for p in _read(f"/proc/{pid}/task/{pid}/children").split()]
+
+
+class Sampler(threading.Thread):
+    """Peak RSS per process group while a transfer runs."""
+
+    def __init__(self, procs: dict[str, subprocess.Popen]):
+        super().__init__(daemon=True)
+        self.procs, self.stop = procs, threading.Event()
+        self.worker_peak = {n: 0.0 for n in procs}
+        self.total_peak = {n: 0.0 for n in procs}
+
+    def run(self):
+        while not self.stop.is_set():
+            for name, proc in self.procs.items():
+                kids = children(proc.pid)
+                worker = max((rss_mb(k) for k in kids), default=0.0)
+                total = rss_mb(proc.pid) + sum(rss_mb(k) for k in kids)
+                self.worker_peak[name] = max(self.worker_peak[name], worker)
+                self.total_peak[name] = max(self.total_peak[name], total)
+            time.sleep(0.05)
+
+
+class Stream:
+    """A multipart/form-data body read from disk as it is sent (like curl -F file=@...)."""
+
+    def __init__(self, path: Path, boundary: str):
+        self.head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nbench\r\n"
+                     f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bench.mp4\"\r\n"
+                     "Content-Type: video/mp4\r\n\r\n").encode()
+        self.tail = f"\r\n--{boundary}--\r\n".encode()
+        self.size = path.stat().st_size
+        self.f = open(path, "rb")
+        self.stage = 0
+
+    def __len__(self):
+        return len(self.head) + self.size + len(self.tail)
+
+    def read(self, n=-1):
+        if self.stage == 0:
+            self.stage = 1
+            return self.head
+        if self.stage == 1:
+            chunk = self.f.read(n if n and n > 0 else MiB)
+            if chunk:
+                return chunk
+            self.f.close()
+            self.stage = 2
+            return self.tail
+        return b""
+
+
+def start_stack(logdir: Path):
+    if BENCH.var.exists():
+        shutil.rmtree(BENCH.var)
+    (BENCH.var / "logs").mkdir(parents=True)
+    secrets = load_or_create(BENCH.var / "secrets.env")
+    procs: dict[str, subprocess.Popen] = {}
+
+    def start(name, argv, env=None):
+        log = open(BENCH.var / "logs" / f"{name}.log", "ab")
+        procs[name] = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+    components.mariadb_prepare(BENCH)
+    components.seaweed_prepare(BENCH, secrets)
+    start("mariadb", components.mariadb_command(BENCH))
+    start("seaweed", components.seaweed_command(BENCH))
+    dbsetup.setup(BENCH, secrets["DB_PASSWORD"], out=lambda m: None)
+    env = dict(service_env(BENCH, secrets), LOG_LEVEL="WARNING")
+    for _ in range(200):
+        try:
+            requests.get(BENCH.s3_endpoint, timeout=1)
+            break
+        except requests.RequestException:
+            time.sleep(0.3)
+    for name in SERVICES:
+        start(name, gunicorn_command(BENCH, name, sys.executable), env)
+    for name in SERVICES:
+        wait(f"{BENCH.url(name)}/healthz")
+    components.nginx_prepare(BENCH)
+    start("gateway", components.nginx_command(BENCH))
+    wait(f"{BENCH.gateway_url}/gateway/healthz")
+    return procs, env
+
+
+def wait(url: str, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=1).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not come up")
+
+
+def stop_stack(procs: dict[str, subprocess.Popen]):
+    for name, proc in reversed(list(procs.items())):
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
+def direct(env: dict, path: Path) -> float:
+    s3 = h.s3_client(env)
+    try:
+        s3.create_bucket(Bucket=env["S3_BUCKET"])
+    except s3.exceptions.ClientError:
+        pass
+    except Exception:
+        pass
+    t0 = time.monotonic()
+    s3.upload_file(str(path), env["S3_BUCKET"], "bench/direct.bin", Config=TransferConfig())
+    elapsed = time.monotonic() - t0
+    s3.delete_object(Bucket=env["S3_BUCKET"], Key="bench/direct.bin")
+    return elapsed
+
+
+def via_post(gw: str, user: dict, path: Path, procs) -> tuple[float, Sampler]:
+    sampler = Sampler({n: procs[n] for n in ("upload", "file", "gateway")})
+    sampler.start()
+    t0 = time.monotonic()
+    r = requests.post(f"{gw}/api/videos", data=Stream(path, "benchboundary"), timeout=1800, headers={
+        **user["headers"], "Content-Type": "multipart/form-data; boundary=benchboundary"})
+    elapsed = time.monotonic() - t0
+    sampler.stop.set()
+    sampler.join()
+    if r.status_code != 201:
+        raise SystemExit(f"POST failed: {r.status_code} {r.text[:300]}")
+    requests.delete(f"{gw}/api/videos/{r.json()['video']['id']}", headers=user["headers"], timeout=120)
+    return elapsed, sampler
+
+
+def via_tus(gw: str, user: dict, path: Path, procs, chunk: int = 32 * MiB) -> tuple[float, Sampler]:
+    size = path.stat().st_size
+    t = {**h.TUS, **user["headers"]}
+    sampler = Sampler({n: procs[n] for n in ("upload", "file", "gateway")})
+    sampler.start()
+    t0 = time.monotonic()
+    r = requests.post(f"{gw}/api/uploads", headers={**t, "Upload-Length": str(size),
+                                                    "Upload-Metadata": h.tus_metadata(filename="bench.mp4")}, timeout=30)
+    loc, offset = gw + r.headers["Location"], 0
+    with requests.Session() as s, open(path, "rb") as f:
+        while offset < size:
+            data = f.read(chunk)
+            r = s.patch(loc, data=data, headers={**t, "Upload-Offset": str(offset),
+                                                 "Content-Type": "application/offset+octet-stream"}, timeout=600)
+            if r.status_code != 204:
+                raise SystemExit(f"PATCH failed: {r.status_code} {r.text[:300]}")
+            offset = int(r.headers["Upload-Offset"])
+    elapsed = time.monotonic() - t0
+    sampler.stop.set()
+    sampler.join()
+    requests.delete(f"{gw}/api/videos/{r.headers['X-Video-Id']}", headers=user["headers"], timeout=120)
+    return elapsed, sampler
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size-mib", type=int, default=1024)
+    ap.add_argument("--rounds", type=int, default=2)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="sv-bench-"))
+    procs = {}
+    try:
+        src = h.make_video(tmp / "src.mp4", seconds=2)
+        path = h.pad_video(src, tmp / "bench.mp4", args.size_mib * MiB)
+        procs, env = start_stack(tmp)
+        gw = BENCH.gateway_url
+        user = h.new_user(gw, "bench")
+        size = path.stat().st_size
+        runs = {"direct_boto3": [], "gateway_post": [], "gateway_tus": []}
+        peaks = {"post": {}, "tus": {}}
+        for _ in range(args.rounds):
+            runs["direct_boto3"].append(direct(env, path))
+            t, s = via_post(gw, user, path, procs)
+            runs["gateway_post"].append(t)
+            for n in s.worker_peak:
+                peaks["post"][n] = max(peaks["post"].get(n, 0), s.worker_peak[n])
+                peaks["post"][n + "_total"] = max(peaks["post"].get(n + "_total", 0), s.total_peak[n])
+            t, s = via_tus(gw, user, path, procs)
+            runs["gateway_tus"].append(t)
+            for n in s.worker_peak:
+                peaks["tus"][n] = max(peaks["tus"].get(n, 0), s.worker_peak[n])
+                peaks["tus"][n + "_total"] = max(peaks["tus"].get(n + "_total", 0), s.total_peak[n])
+        best = {k: min(v) for k, v in runs.items()}
+        mbps = {k: round(size / MiB / v, 1) for k, v in best.items()}
+        result = {
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release()},
+            "file_bytes": size, "rounds": args.rounds,
+            "seconds": {k: [round(x, 2) for x in v] for k, v in runs.items()},
+            "best_mib_per_s": mbps,
+            "ratio_post_vs_direct": round(best["direct_boto3"] / best["gateway_post"], 3),
+            "ratio_tus_vs_direct": round(best["direct_boto3"] / best["gateway_tus"], 3),
+            "peak_rss_mb_worker": {m: {n: round(v, 1) for n, v in p.items() if not n.endswith("_total")}
+                                   for m, p in peaks.items()},
+            "peak_rss_mb_master_plus_workers": {m: {n[:-6]: round(v, 1) for n, v in p.items() if n.endswith("_total")}
+                                                for m, p in peaks.items()},
+            "notes": "direct = boto3 upload_file (TransferConfig defaults: 8 MiB parts, 10 threads) to the same "
+                     "SeaweedFS; gateway_post = curl-style multipart POST /api/videos; gateway_tus = tus PATCHes of "
+                     "32 MiB (the web app's chunk size). Timings include upload-svc's ffprobe check of the stored file.",
+        }
+        out = ROOT / "bench" / "results"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "upload.json").write_text(json.dumps(result, indent=2) + "\n")
+        w = result["peak_rss_mb_worker"]
+        md = [f"# Upload benchmark ({result['date']})", "",
+              f"{size / MiB:.0f} MiB file, {args.rounds} rounds (best shown), {os.cpu_count()} CPUs, everything on loopback.", "",
+              "| path | best time (s) | MiB/s | ratio vs direct |", "|---|---|---|---|",
+              f"| boto3 multipart straight to S3 | {best['direct_boto3']:.2f} | {mbps['direct_boto3']} | 1.00 |",
+              f"| gateway → upload-svc → file-svc → S3 (POST /api/videos) | {best['gateway_post']:.2f} | "
+              f"{mbps['gateway_post']} | {result['ratio_post_vs_direct']:.2f} |",
+              f"| gateway → upload-svc → file-svc → S3 (tus, 32 MiB PATCHes) | {best['gateway_tus']:.2f} | "
+              f"{mbps['gateway_tus']} | {result['ratio_tus_vs_direct']:.2f} |", "",
+              "Peak RSS of the largest gunicorn worker (MB):", "",
+              "| path | upload-svc | file-svc | nginx |", "|---|---|---|---|",
+              *[f"| {m} | {w[m].get('upload', 0)} | {w[m].get('file', 0)} | {w[m].get('gateway', 0)} |" for m in w], "",
+              result["notes"], ""]
+        (out / "upload.md").write_text("\n".join(md))
+        print("\n".join(md))
+    finally:
+        stop_stack(procs)
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(BENCH.var, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
