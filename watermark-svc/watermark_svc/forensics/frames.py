@@ -1,0 +1,78 @@
+"""Gray frames out of ffmpeg, resampled to the source's frame rate.
+
+Every analysis step works on luma only (the mark lives in luma) at a small size
+(the pattern is smooth). Resampling the suspect to the *source's* constant frame
+rate with the same `fps` filter the pipeline used makes "suspect frame k" and
+"source frame k + offset" show the same instant, whatever rate the leaker chose.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from fractions import Fraction
+from typing import Iterator
+
+import numpy as np
+
+FFMPEG = os.environ.get("FFMPEG", "ffmpeg")
+
+
+def gray_cmd(path: str, width: int, height: int, fps: Fraction, start_frame: int = 0,
+             max_frames: int | None = None) -> list[str]:
+    argv = [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error"]
+    if start_frame > 0:
+        # Input-side seek decodes from the previous key frame and drops up to the
+        # instant: frame `start_frame` of the fps-filtered timeline comes out first
+        # (checked against the fingerprint by the caller).
+        argv += ["-ss", f"{float(start_frame / fps):.6f}"]
+    argv += ["-i", path, "-map", "0:v:0", "-an", "-sn", "-dn",
+             "-vf", f"fps={fps.numerator}/{fps.denominator},scale={width}:{height}:flags=area,format=gray",
+             "-fps_mode", "passthrough"]
+    if max_frames is not None:
+        argv += ["-frames:v", str(max_frames)]
+    return argv + ["-f", "rawvideo", "-pix_fmt", "gray", "pipe:1"]
+
+
+class GrayFrames:
+    """Iterate uint8 (height, width) frames; always reaps ffmpeg (use as a context)."""
+
+    def __init__(self, path: str, width: int, height: int, fps: Fraction, start_frame: int = 0,
+                 max_frames: int | None = None):
+        self.shape = (height, width)
+        self.size = width * height
+        self.proc = subprocess.Popen(gray_cmd(path, width, height, fps, start_frame, max_frames),
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        self.stderr = ""
+
+    def __enter__(self) -> "GrayFrames":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        read = self.proc.stdout.read
+        while True:
+            data = read(self.size)
+            if len(data) < self.size:
+                return
+            yield np.frombuffer(data, dtype=np.uint8).reshape(self.shape)
+
+    def close(self) -> None:
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        if self.proc.poll() is None:
+            self.proc.kill()
+        _, err = self.proc.communicate()
+        self.stderr = (err or b"").decode("utf-8", "replace")[-2000:]
+
+
+def block_means(frame: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Area-average a frame down to (rows, cols) blocks (a remainder of a few edge
+    pixels is ignored when the size is not divisible)."""
+    h, w = frame.shape
+    bh, bw = h // rows, w // cols
+    oy, ox = (h - bh * rows) // 2, (w - bw * cols) // 2
+    core = frame[oy:oy + bh * rows, ox:ox + bw * cols]
+    return core.reshape(rows, bh, cols, bw).mean(axis=(1, 3), dtype=np.float32)

@@ -1,0 +1,159 @@
+"""Read one soft bit per segment from a registered suspect.
+
+One pass over the suspect (resampled to the source frame rate) and the matching
+stretch of the pristine source: per source segment s we accumulate the ramp-weighted
+sum of suspect frames (in the suspect's own geometry) and of source frames. The
+spatial placement is estimated afterwards from a few frame pairs kept on the way,
+and applied to the *sums* (resampling is linear), so frames are warped 60 times
+per 2 minutes instead of 3600.
+
+Each segment's residual (placed suspect sum - source sum, inside the visible area)
+is correlated with the keyed pattern; detector.segment_z turns it into a z-score
+against the residual's own correlation with far-shifted patterns. A final
+translation tweak picks the small shift (<= 2 px) with the most watermark energy,
+sum of z^2 over segments: that statistic ignores the bits' signs, so choosing it
+cannot favour any session's codeword (scoring.py relies on that).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..media.errors import InvalidMedia
+from ..media.wmpattern import blur_sigma, ramp_weights, resize_pattern, segment_pattern
+from .detector import NULL_GUARD_SIGMAS, SoftBit, WatermarkGeometry
+from .frames import GrayFrames
+from .spatial import Placement, full_frame, place, register
+from .timing import locate_frame
+
+REG_PAIRS = 16          # frame pairs kept for spatial registration
+SHIFT_RADIUS = 2        # +/- px of translation tweak by watermark energy
+SEEK_MARGIN = 8         # frames decoded before the window to verify the seek
+
+
+@dataclass
+class Readout:
+    bits: list[SoftBit]
+    placement: Placement
+    shift: tuple[int, int]
+    frames_compared: int
+    analysis_size: tuple[int, int]
+    energy: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def suspect_analysis_size(sus_w: int, sus_h: int, ah: int) -> tuple[int, int]:
+    h = min(ah, sus_h) & ~1
+    return max(2, int(round(h * sus_w / sus_h)) & ~1), max(2, h)
+
+
+def read_bits(suspect_path: str, source_path: str, video_id: str, secret: bytes,
+              geometry: WatermarkGeometry, source_fp: np.ndarray, offset: int,
+              suspect_frames: int, suspect_size: tuple[int, int], aw: int, ah: int,
+              progress=None, allow_crop: bool = True, suspect_fp: np.ndarray | None = None,
+              sus_from: int = 0, max_frames: int | None = None,
+              placement: Placement | None = None) -> Readout:
+    """Soft bits of every source segment the suspect covers. sus_from/max_frames limit the
+    read to a stretch of the suspect (needs suspect_fp to verify the suspect's seek)."""
+    n_seg = geometry.frames_per_segment
+    weights = ramp_weights(n_seg, geometry.ramp_frames).astype(np.float32)
+    sw, sh = suspect_analysis_size(*suspect_size, ah)
+    sus_start = max(0, -offset, sus_from)         # first suspect frame compared
+    src_first = sus_start + offset                # the source frame it shows
+    seek = max(0, src_first - SEEK_MARGIN)
+    sus_seek = max(0, sus_start - SEEK_MARGIN) if suspect_fp is not None else 0
+    total = max(1, min(suspect_frames - sus_start, max_frames or suspect_frames))
+
+    sums: dict[int, list] = {}                    # seg -> [sus_sum, src_sum, count]
+    keep_every = max(1, (total // n_seg + 1) // REG_PAIRS)
+    pairs: list[tuple[np.ndarray, np.ndarray]] = []
+    compared = 0
+    with GrayFrames(source_path, aw, ah, geometry.fps, start_frame=seek) as src_frames, \
+            GrayFrames(suspect_path, sw, sh, geometry.fps, start_frame=sus_seek) as sus_frames:
+        src_it, sus_it = iter(src_frames), iter(sus_frames)
+        first = next(src_it, None)
+        if first is None:
+            raise InvalidMedia("the source could not be decoded at the matched position")
+        at = locate_frame(source_fp, first, seek)  # where the seek really landed
+        sus_at = 0
+        if sus_seek:
+            sus_first = next(sus_it, None)
+            if sus_first is None:
+                raise InvalidMedia("the suspect ended before the probed stretch")
+            sus_at = locate_frame(suspect_fp, sus_first, sus_seek) + 1
+        # Both seeks are verified above; now advance both streams to one common instant:
+        # suspect frame k next to source frame k + offset.
+        k = max(sus_start, sus_at, at - offset)
+        cur = first
+        while at < k + offset:
+            cur = next(src_it, None)
+            if cur is None:
+                raise InvalidMedia("the source ended before the matched position")
+            at += 1
+        for _ in range(k - sus_at):
+            if next(sus_it, None) is None:
+                break
+        n = at
+        tmp_sus, tmp_src = np.empty((sh, sw), np.float32), np.empty((ah, aw), np.float32)
+        while cur is not None and compared < total:
+            sus = next(sus_it, None)
+            if sus is None:
+                break
+            seg, f = divmod(n, n_seg)
+            entry = sums.get(seg)
+            if entry is None:
+                entry = sums[seg] = [np.zeros((sh, sw), np.float32), np.zeros((ah, aw), np.float32), 0]
+            np.multiply(sus, weights[f], out=tmp_sus)
+            entry[0] += tmp_sus
+            np.multiply(cur, weights[f], out=tmp_src)
+            entry[1] += tmp_src
+            entry[2] += 1
+            if f == n_seg // 2 and (seg % keep_every == 0) and len(pairs) < REG_PAIRS:
+                pairs.append((sus.copy(), cur.copy()))
+            compared += 1
+            n += 1
+            if progress and compared % 100 == 0:
+                progress(min(1.0, compared / total))
+            cur = next(src_it, None)
+    if compared == 0:
+        raise InvalidMedia("no frames of the suspect overlap the source")
+
+    if placement is None:
+        placement = register(pairs, aw, ah) if allow_crop else full_frame(aw, ah)
+    guard = NULL_GUARD_SIGMAS * blur_sigma(geometry.pattern_height) * ah / geometry.pattern_height
+    min_frames = max(1, n_seg // 4)
+    xcorrs = []
+    for seg in sorted(sums):
+        sus_sum, src_sum, count = sums[seg]
+        if count < min_frames:
+            continue
+        placed, mask = place(sus_sum, placement, aw, ah)
+        residual = np.where(mask, placed - src_sum, 0.0)
+        residual[mask] -= residual[mask].mean()     # re-encodes shift brightness
+        pattern = resize_pattern(segment_pattern(secret, video_id, seg, geometry.pattern_width,
+                                                 geometry.pattern_height), aw, ah)
+        xcorrs.append((seg, _zmap(residual, pattern, guard)))
+    if not xcorrs:
+        raise InvalidMedia("the suspect overlaps no whole segment of the source")
+    energy = sum(z ** 2 for _, z in xcorrs)          # (2R+1)^2 map of summed z^2
+    dy, dx = np.unravel_index(int(np.argmax(energy)), energy.shape)
+    bits = [SoftBit(seg, float(z[dy, dx])) for seg, z in xcorrs]
+    shift = (int(dx) - SHIFT_RADIUS, int(dy) - SHIFT_RADIUS)
+    return Readout(bits, placement, shift, compared, (aw, ah), float(energy[dy, dx]))
+
+
+def _zmap(residual: np.ndarray, pattern: np.ndarray, guard_px: float) -> np.ndarray:
+    """z-scores of the residual/pattern correlation at shifts within SHIFT_RADIUS,
+    standardised by the correlation at far shifts (the null, as in detector.segment_z)."""
+    spec = np.fft.rfft2(residual) * np.conj(np.fft.rfft2(pattern))
+    xcorr = np.fft.irfft2(spec, s=residual.shape)
+    h, w = xcorr.shape
+    g = int(np.ceil(guard_px)) + SHIFT_RADIUS
+    dy = np.minimum(np.arange(h), h - np.arange(h))[:, None]
+    dx = np.minimum(np.arange(w), w - np.arange(w))[None, :]
+    null = xcorr[(dy > g) | (dx > g)]
+    spread = float(null.std()) or 1.0
+    r = SHIFT_RADIUS
+    near = np.roll(np.roll(xcorr, r, axis=0), r, axis=1)[:2 * r + 1, :2 * r + 1]
+    return (near - null.mean()) / spread

@@ -1,0 +1,108 @@
+"""Which video, and where in it: temporal fingerprints and the time offset.
+
+A fingerprint is one 16x9 grid of block means per frame (at the source's frame
+rate). Small blocks are indifferent to re-encoding, downscaling and a few percent
+of crop; removing each frame's mean ignores brightness shifts; a 1-second
+temporal high-pass keeps what *changes*, which is what pins down time.
+
+The offset is the lag maximising the normalised cross-correlation of the two
+fingerprint sequences over their overlap, for every lag at once with one FFT.
+Nothing here decides who leaked: a wrong video or offset only makes the
+watermark read as noise, which the scoring turns into "no match".
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+from scipy.ndimage import uniform_filter1d
+
+from .frames import GrayFrames, block_means
+
+FP_ROWS, FP_COLS = 9, 16            # fingerprint grid
+FP_DECODE = (64, 36)                # decode size: 4x4 pixels per block
+HIGHPASS_SECONDS = 1.0
+MIN_OVERLAP_SECONDS = 8.0
+
+
+@dataclass(frozen=True)
+class OffsetMatch:
+    offset_frames: int      # suspect frame k shows source frame k + offset_frames
+    ncc: float              # normalised correlation at that lag (1 = identical motion)
+    overlap_frames: int
+
+
+def fingerprint(path: str, fps: Fraction, progress=None, expected_frames: int = 0) -> np.ndarray:
+    """(frames, 144) float32 block means of `path` resampled to `fps`."""
+    rows = []
+    with GrayFrames(path, FP_DECODE[0], FP_DECODE[1], fps) as frames:
+        for n, frame in enumerate(frames):
+            rows.append(block_means(frame, FP_ROWS, FP_COLS).ravel())
+            if progress and expected_frames and n % 250 == 0:
+                progress(min(1.0, n / expected_frames))
+    if not rows:
+        return np.zeros((0, FP_ROWS * FP_COLS), np.float32)
+    return np.stack(rows).astype(np.float32)
+
+
+def _prepare(fp: np.ndarray, fps: Fraction) -> np.ndarray:
+    x = fp.astype(np.float64)
+    x -= x.mean(axis=1, keepdims=True)
+    win = max(3, int(round(float(fps) * HIGHPASS_SECONDS)) | 1)
+    return x - uniform_filter1d(x, win, axis=0, mode="nearest")
+
+
+PEAK_TOLERANCE = 0.05       # lags this close to the best are all candidates
+MAX_PEAKS = 6
+
+
+def match_offset(source_fp: np.ndarray, suspect_fp: np.ndarray, fps: Fraction) -> OffsetMatch | None:
+    peaks = match_offsets(source_fp, suspect_fp, fps)
+    return peaks[0] if peaks else None
+
+
+def match_offsets(source_fp: np.ndarray, suspect_fp: np.ndarray, fps: Fraction) -> list[OffsetMatch]:
+    """Candidate lags of the suspect inside the source, best first (partial overlaps
+    allowed down to MIN_OVERLAP_SECONDS or the shorter of the two).
+
+    Looping content (test patterns, a static shot) correlates almost as well at
+    several lags: every peak within PEAK_TOLERANCE of the best is returned, at least
+    a second apart, and the watermark decides between them (trace.py)."""
+    a, b = _prepare(source_fp, fps), _prepare(suspect_fp, fps)
+    na, nb = len(a), len(b)
+    if na == 0 or nb == 0:
+        return []
+    min_overlap = max(1, min(na, nb, int(float(fps) * MIN_OVERLAP_SECONDS)))
+    size = 1 << int(np.ceil(np.log2(na + nb)))
+    spec = (np.fft.rfft(a, size, axis=0) * np.conj(np.fft.rfft(b, size, axis=0))).sum(axis=1)
+    corr = np.fft.irfft(spec, size)                    # corr[d] = sum_t a[t+d] . b[t]
+    ea = np.concatenate([[0.0], np.cumsum((a * a).sum(axis=1))])
+    eb = np.concatenate([[0.0], np.cumsum((b * b).sum(axis=1))])
+    lags = np.arange(-(nb - min_overlap), na - min_overlap + 1)
+    t0 = np.maximum(0, -lags)
+    t1 = np.minimum(nb, na - lags)
+    denom = np.sqrt((eb[t1] - eb[t0]) * (ea[t1 + lags] - ea[t0 + lags]))
+    num = corr[lags % size]
+    ncc = np.where(denom > 0, num / np.where(denom > 0, denom, 1.0), 0.0)
+    order = np.argsort(-ncc)
+    top = float(ncc[order[0]])
+    sep = max(1, int(float(fps)))
+    peaks: list[OffsetMatch] = []
+    for i in order:
+        if ncc[i] < top - PEAK_TOLERANCE or len(peaks) >= MAX_PEAKS:
+            break
+        if all(abs(int(lags[i]) - p.offset_frames) >= sep for p in peaks):
+            peaks.append(OffsetMatch(int(lags[i]), float(ncc[i]), int(t1[i] - t0[i])))
+    return peaks
+
+
+def locate_frame(source_fp: np.ndarray, frame: np.ndarray, near: int, radius: int = 8) -> int:
+    """Index (within `radius` of `near`) of the fingerprint row closest to `frame`'s blocks:
+    checks where an input-side seek really landed."""
+    target = block_means(frame, FP_ROWS, FP_COLS).ravel()
+    lo, hi = max(0, near - radius), min(len(source_fp), near + radius + 1)
+    if lo >= hi:
+        return near
+    d = np.abs(source_fp[lo:hi] - target[None, :]).mean(axis=1)
+    return lo + int(np.argmin(d))

@@ -1,0 +1,186 @@
+"""Trace a suspect copy: metadata tag first, then identify, register, read, score.
+
+Pure orchestration over a `Catalogue` (where videos, fingerprints and sessions come
+from), so the same code runs in the worker (database + file-svc) and in tests and
+benchmarks (local files). The result is plain JSON-able data; evidence.py turns it
+into the report.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import Callable, Protocol
+
+import numpy as np
+
+from ..media.errors import InvalidMedia
+from ..media.probe import probe
+from .detector import WatermarkGeometry, analysis_size
+from .metadata import find_tags
+from .readout import read_bits
+from .scoring import score_sessions
+from .timing import OffsetMatch, fingerprint, match_offsets
+
+METHOD_VERSION = "streamvault-forensics/1"
+CATALOGUE_FLOOR = 0.30        # fingerprint correlation below this: not this video
+MAX_CANDIDATES = 2            # videos whose watermark is actually read
+DEFAULT_MAX_FAP = 1e-6
+PROBE_SEGMENTS = 4            # segments read per candidate lag when the content loops
+
+Progress = Callable[[float, str], None]
+
+
+class Catalogue(Protocol):
+    def candidates(self) -> list[str]: ...
+    def geometry(self, video_id: str) -> WatermarkGeometry: ...
+    def source_path(self, video_id: str) -> str: ...
+    def fingerprint(self, video_id: str) -> np.ndarray: ...
+    def session_ids(self, video_id: str) -> list[str]: ...
+    def session_video(self, session_id: str) -> str | None: ...
+
+
+def trace(suspect: str, catalogue: Catalogue, secret: bytes, *, video_id: str | None = None,
+          max_fap: float = DEFAULT_MAX_FAP, progress: Progress = lambda pct, step: None) -> dict:
+    started = time.monotonic()
+    result: dict = {"method": METHOD_VERSION, "threshold": max_fap, "video_id": video_id,
+                    "match": None, "false_accusation_probability": None, "segments_read": 0}
+    progress(1, "metadata")
+    tags = find_tags(suspect, secret)
+    result["metadata_layer"] = {"tags_found": len(tags), "valid": [t.session_id for t in tags if t.valid],
+                                "invalid": len([t for t in tags if not t.valid])}
+    for tag in tags:
+        if tag.valid and catalogue.session_video(tag.session_id):
+            result.update(method_used="metadata", video_id=catalogue.session_video(tag.session_id),
+                          match={"session_id": tag.session_id, "tag_issued_at": tag.issued_at},
+                          false_accusation_probability=0.0,
+                          conclusion="exact match: intact session tag with a valid MAC")
+            result["elapsed_seconds"] = round(time.monotonic() - started, 2)
+            return result
+
+    info = probe(suspect)                      # InvalidMedia for non-videos
+    result["suspect"] = {"width": info.width, "height": info.height, "duration": info.duration_s,
+                         "fps": float(info.fps), "video_codec": info.video_codec}
+    videos = [video_id] if video_id else catalogue.candidates()
+    if not videos:
+        return _no_match(result, "the catalogue has no processed videos", started)
+
+    # Identify: fingerprint correlation against each candidate (fingerprints cached).
+    progress(3, "fingerprint")
+    fps_groups: dict = {}
+    ranked = []
+    for n, vid in enumerate(videos):
+        g = catalogue.geometry(vid)
+        if g.fps not in fps_groups:
+            fps_groups[g.fps] = fingerprint(suspect, g.fps, expected_frames=int(info.duration_s * float(g.fps)),
+                                            progress=lambda f: progress(3 + 12 * f, "fingerprint"))
+        peaks = match_offsets(catalogue.fingerprint(vid), fps_groups[g.fps], g.fps)
+        if peaks:
+            ranked.append((peaks[0].ncc, vid, peaks))
+        progress(15 + 15 * (n + 1) / len(videos), "identify")
+    ranked.sort(key=lambda r: -r[0])
+    result["identification"] = [{"video_id": vid, "correlation": round(ncc, 4),
+                                 "offset_frames": [p.offset_frames for p in peaks]}
+                                for ncc, vid, peaks in ranked[:5]]
+    chosen = [r for r in ranked if r[0] >= CATALOGUE_FLOOR][:MAX_CANDIDATES]
+    if not chosen:
+        return _no_match(result, "the copy matches none of our videos", started)
+
+    # Every session of every video we read is tested: that is the Bonferroni count.
+    sessions = {vid: catalogue.session_ids(vid) for _, vid, _ in chosen}
+    tested = sum(len(s) for s in sessions.values())
+    attempts = []
+    for k, (ncc, vid, peaks) in enumerate(chosen):
+        g = catalogue.geometry(vid)
+        sus_fp = fps_groups[g.fps]
+        aw, ah = analysis_size(g, info.height)
+        args = (suspect, catalogue.source_path(vid), vid, secret, g, catalogue.fingerprint(vid))
+        kw = dict(suspect_frames=len(sus_fp), suspect_size=(info.width, info.height), aw=aw, ah=ah,
+                  suspect_fp=sus_fp)
+        lo, hi = 30 + 60 * k / len(chosen), 30 + 60 * (k + 1) / len(chosen)
+        m = _pick_lag(peaks, args, kw, g, lambda f: progress(lo + 0.2 * (hi - lo) * f, "align"))
+        readout = read_bits(*args, offset=m.offset_frames, **kw,
+                            progress=lambda f: progress(lo + (hi - lo) * (0.2 + 0.8 * f), "read watermark"))
+        frames = len(sus_fp)
+        idx = [b.index for b in readout.bits]
+        z = np.array([b.z for b in readout.bits])
+        scores = score_sessions(z, idx, sessions[vid], secret, tested)
+        fps = float(g.fps)
+        attempt = {
+            "video_id": vid, "correlation": round(ncc, 4),
+            "offset_frames": m.offset_frames, "offset_seconds": round(m.offset_frames / fps, 3),
+            "window_seconds": [round(max(0, m.offset_frames) / fps, 2),
+                               round((m.offset_frames + frames) / fps, 2)],
+            "placement": {**readout.placement.as_dict(aw, ah), "shift_px": list(readout.shift)},
+            "frames_compared": readout.frames_compared,
+            "segments_read": len(idx), "sessions_tested": len(sessions[vid]),
+            "watermark_energy": round(readout.energy, 1),
+            "min_abs_z": round(float(np.abs(z).min()), 2) if len(z) else None,
+            "median_abs_z": round(float(np.median(np.abs(z))), 2) if len(z) else None,
+            "segments": [{"index": i, "z": round(float(v), 2)} for i, v in zip(idx, z)],
+            "best": asdict(scores[0]) if scores else None,
+            "runner_up": asdict(scores[1]) if len(scores) > 1 else None,
+            "accused": [asdict(s) for s in scores if s.false_accusation <= max_fap],
+        }
+        attempts.append(attempt)
+        if attempt["accused"]:
+            break
+    progress(95, "score")
+    best = next((a for a in attempts if a["accused"]), attempts[0])
+    result.update(video_id=best["video_id"], robust=best, sessions_tested=tested,
+                  segments_read=best["segments_read"], attempts=len(attempts))
+    if best["best"] is not None:
+        result["false_accusation_probability"] = best["best"]["false_accusation"]
+    if best["accused"]:
+        top = best["accused"][0]
+        served = _served_bits(secret, top["session_id"], best["segments"])
+        result.update(method_used="watermark", match={"session_id": top["session_id"]},
+                      also_accused=[a["session_id"] for a in best["accused"][1:]],
+                      conclusion=(f"match: {top['agree']} of {top['counted']} segments agree; "
+                                  f"false-accusation probability {top['false_accusation']:.2e} "
+                                  f"over {tested} sessions tested"))
+        for seg, bit in zip(best["segments"], served):
+            seg["served"] = "A" if bit == 0 else "B"
+            seg["agrees"] = (seg["z"] > 0) == (bit == 0)
+        result["elapsed_seconds"] = round(time.monotonic() - started, 2)
+        return result
+    why = ("no session's codeword matches strongly enough" if best["sessions_tested"]
+           else "nobody has watched this video")
+    return _no_match(result, why, started)
+
+
+def _pick_lag(peaks: list[OffsetMatch], args: tuple, kw: dict, g: WatermarkGeometry, progress) -> OffsetMatch:
+    """Between near-equal fingerprint lags, the one where the watermark is: read a few
+    segments from the middle of the suspect at each and keep the most watermark energy
+    (sum of z^2, blind to the bits' signs, so no session is favoured)."""
+    if len(peaks) == 1:
+        return peaks[0]
+    n = g.frames_per_segment
+    mid = max(0, kw["suspect_frames"] // 2 - PROBE_SEGMENTS * n // 2)
+    best, best_energy, placement = peaks[0], -1.0, None
+    for i, p in enumerate(peaks):
+        try:
+            # Looping content looks the same at every peak: register the picture once.
+            r = read_bits(*args, offset=p.offset_frames, **kw, sus_from=mid,
+                          max_frames=(PROBE_SEGMENTS + 1) * n, placement=placement)
+        except InvalidMedia:
+            continue
+        placement = r.placement
+        energy = r.energy / max(1, len(r.bits))
+        if energy > best_energy:
+            best, best_energy = p, energy
+        progress((i + 1) / len(peaks))
+    return best
+
+
+def _served_bits(secret: bytes, session_id: str, segments: list[dict]) -> list[int]:
+    from svcommon import codeword as cw
+    return [cw.codeword_bit(secret, session_id, s["index"]) for s in segments]
+
+
+def _no_match(result: dict, why: str, started: float) -> dict:
+    result.update(method_used="none", match=None, conclusion=f"no match: {why}")
+    result["elapsed_seconds"] = round(time.monotonic() - started, 2)
+    return result
+
+
+__all__ = ["Catalogue", "InvalidMedia", "trace"]
