@@ -36,18 +36,57 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not come up within {timeout:.0f} s")
 
 
+def _alive(pid: int) -> bool:
+    """Running (a zombie whose parent is gone counts as stopped)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return not any(line.startswith("State:") and "Z" in line for line in f)
+    except OSError:
+        return False
+
+
 class Processes:
-    """Children we started, stopped by PID (never anything else on the machine)."""
+    """Children we started, stopped by PID (never anything else on the machine). Each PID is
+    also written to ``<stack>/pids/`` so a run that was killed before its teardown can have
+    its leftovers stopped by the next run (checked against the recorded command line, so a
+    reused PID of someone else's process is never touched)."""
 
     def __init__(self, logdir: Path):
         self.logdir = logdir
+        self.piddir = logdir.parent / "pids"
+        self.piddir.mkdir(exist_ok=True)
         self.procs: list[tuple[str, subprocess.Popen]] = []
+
+    @staticmethod
+    def stop_leftovers(piddir: Path) -> None:
+        killed = []
+        for pidfile in sorted(piddir.glob("*.pid")) if piddir.is_dir() else []:
+            pid_text, _, cmdline = pidfile.read_text().partition("\n")
+            try:
+                pid = int(pid_text)
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    alive_cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+                if alive_cmd == cmdline.strip():
+                    os.killpg(pid, 15)
+                    killed.append(pid)
+            except (ValueError, OSError):
+                continue
+        deadline = time.monotonic() + 15
+        while killed and time.monotonic() < deadline:
+            killed = [p for p in killed if _alive(p)]
+            time.sleep(0.2)
+        for pid in killed:  # still there after 15 s: no more patience
+            try:
+                os.killpg(pid, 9)
+            except OSError:
+                pass
 
     def start(self, name: str, argv: list[str], env: dict | None = None, cwd: Path = ROOT) -> subprocess.Popen:
         with open(self.logdir / f"{name}.log", "ab") as log:  # the child keeps its own handle
             proc = subprocess.Popen(argv, cwd=cwd, env={**os.environ, **(env or {})}, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True)
         self.procs.append((name, proc))
+        (self.piddir / f"{name}.pid").write_text(f"{proc.pid}\n{' '.join(argv)}")
         return proc
 
     def stop(self, name: str | None = None) -> None:
@@ -68,6 +107,7 @@ class Processes:
 def infra():
     """Fresh MariaDB + SeaweedFS for this test session (var/test is wiped first: idempotent)."""
     stack = TEST
+    Processes.stop_leftovers(stack.var / "pids")
     if stack.var.exists():
         shutil.rmtree(stack.var)
     (stack.var / "logs").mkdir(parents=True)

@@ -13,6 +13,7 @@ import os
 import shlex
 import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -64,7 +65,20 @@ def write_procfile(stack: Stack, secrets: dict) -> tuple[str, str]:
     return str(procfile), str(envfile)
 
 
+def running_pid(stack: Stack) -> int | None:
+    try:
+        pid = int((stack.var / "up.pid").read_text())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
 def cmd_up(stack: Stack) -> int:
+    pid = running_pid(stack)
+    if pid:
+        print(f"StreamVault is already running (pid {pid}); `make down` stops it.", file=sys.stderr)
+        return 1
     secrets = prepare(stack)
     procfile, envfile = write_procfile(stack, secrets)
     print(f"""
@@ -75,6 +89,8 @@ def cmd_up(stack: Stack) -> int:
 """, flush=True)
     (stack.var / "up.pid").write_text(str(os.getpid()))
     os.chdir(ROOT)
+    # Seeds the demo video once the gateway answers; not supervised (it exits when done).
+    subprocess.Popen([sys.executable, "-m", "stack.demo"], cwd=ROOT)
     honcho = components.venv_bin("honcho")
     os.execv(honcho, [honcho, "start", "-f", procfile, "-e", envfile, "-d", str(ROOT)])
     return 0
