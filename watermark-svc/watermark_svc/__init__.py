@@ -13,4 +13,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
     configure(app, "watermark-svc", SETTINGS, test_config)
     init_service(app, db)
+
+    from . import admin_pages, forensics_api, security_console
+    for mod in (forensics_api, admin_pages, security_console):
+        app.register_blueprint(mod.bp)
     return app

@@ -14,6 +14,7 @@ from svcommon.filestore import FileStore
 
 from . import create_app
 from .extensions import db
+from .forensics.runner import run_detection_once
 from .handlers import handle_failure, process_video
 from .jobs import Lease, claim
 
@@ -52,7 +53,8 @@ def main() -> int:
     log.info("worker started", extra={"worker": me})
     while not stop.is_set():
         try:
-            if not run_once(app, fs, me):
+            # Processing first (uploaders wait on it); a detection when no video is waiting.
+            if not run_once(app, fs, me) and not run_detection_once(app, fs, me):
                 stop.wait(float(app.config["WORKER_POLL_SECONDS"]))
         except Exception:
             log.exception("worker loop error; backing off")

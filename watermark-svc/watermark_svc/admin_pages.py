@@ -1,0 +1,52 @@
+"""Admin pages of the forensics console: trace a leak, the printable evidence report."""
+from __future__ import annotations
+
+import json
+from functools import wraps
+
+from flask import Blueprint, abort, current_app, render_template
+
+from svcommon.auth import current_principal, page_login_required
+from svcommon.errors import APIError
+
+from . import repository as repo
+from .extensions import db
+from .forensics_api import HEX32, report_url
+
+bp = Blueprint("admin_pages", __name__, static_folder="static", static_url_path="/admin/forensics/static",
+               template_folder="templates")
+CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+       "connect-src 'self'; frame-ancestors 'none'")
+
+
+def admin_page(view):
+    """Login (redirect) first, then the admin role (403 page)."""
+    @page_login_required
+    @wraps(view)
+    def wrapper(*a, **kw):
+        if not current_principal().is_admin:
+            raise APIError(403, "forbidden", "this page is for administrators")
+        resp = current_app.make_response(view(*a, **kw))
+        resp.headers["Content-Security-Policy"] = CSP
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+    return wrapper
+
+
+@bp.get("/admin/forensics")
+@admin_page
+def trace_page():
+    return render_template("forensics.html", user=current_principal())
+
+
+@bp.get("/admin/forensics/detections/<det_id>/report")
+@admin_page
+def report(det_id: str):
+    det = repo.detection(db.conn(), det_id) if HEX32.match(det_id) else None
+    if det is None:
+        abort(404)
+    if det["status"] != "done":
+        raise APIError(409, "not_ready", f"the detection is {det['status']}; the report exists once it is done")
+    result = json.loads(det["result"])
+    return render_template("report.html", det=det, r=result, robust=result.get("robust") or {},
+                           match=result.get("match"), url=report_url(det_id), user=current_principal())

@@ -1,0 +1,136 @@
+"""Detection jobs in the media workers: claim (SKIP LOCKED), lease, trace, store.
+
+The same workers that process videos run detections (worker.py asks for one when no
+processing job is waiting), so no new process type is needed and `--scale` covers
+both. A detection's scratch directory (suspect + originals) is always removed.
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+from pathlib import Path
+
+from svcommon.filestore import FileStore
+
+from .. import repository as repo
+from ..extensions import db
+from ..media.errors import InvalidMedia
+from .dbcatalogue import DbCatalogue
+from .evidence import enrich
+from .trace import DEFAULT_MAX_FAP, trace
+
+log = logging.getLogger("watermark.forensics")
+CHUNK = 1024 * 1024
+
+
+class DetectionLost(Exception):
+    """Our lease lapsed and another worker owns the detection now."""
+
+
+class DetectionLease:
+    def __init__(self, det_id: str, worker: str, lease_seconds: int):
+        self.id, self.worker, self.lease_seconds = det_id, worker, lease_seconds
+        self.progress, self.step = 0.0, "starting"
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"detect-{det_id[:8]}", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(5)
+
+    def report(self, pct: float, step: str) -> None:
+        self.progress, self.step = float(pct), step
+        if self.lost.is_set():
+            raise DetectionLost(self.id)
+
+    def _run(self) -> None:
+        interval = max(0.5, min(2.0, self.lease_seconds / 3))    # also the progress cadence
+        while not self._stop.wait(interval):
+            try:
+                with db.standalone() as conn:
+                    ok = repo.renew_detection(conn, self.id, self.worker, self.lease_seconds,
+                                              round(self.progress, 1), self.step)
+                    conn.commit()
+                if not ok:
+                    self.lost.set()
+                    return
+            except Exception as exc:
+                log.warning("detection lease renewal failed", extra={"job": self.id, "error": str(exc)})
+
+
+def claim_detection(worker: str, lease_seconds: int) -> dict | None:
+    with db.standalone() as conn:
+        conn.start_transaction()
+        det = repo.next_claimable_detection(conn)
+        if det is None:
+            conn.rollback()
+            return None
+        if det["status"] == "running" and det["attempts"] >= det["max_attempts"]:
+            repo.fail_detection(conn, det["id"], "the worker running this detection stopped responding too often")
+            conn.commit()
+            return None
+        repo.start_detection(conn, det["id"], worker, lease_seconds)
+        conn.commit()
+        det["attempts"] += 1
+        return det
+
+
+def run_detection(app, fs: FileStore, det: dict, lease: DetectionLease) -> dict:
+    cfg = app.config
+    secret = cfg["WATERMARK_SECRET"].encode()
+    with tempfile.TemporaryDirectory(dir=cfg["WORK_DIR"], prefix=f"sv-detect-{det['id'][:8]}-") as work:
+        work = Path(work)
+        lease.report(0.5, "fetch")
+        suspect = work / "suspect"
+        with fs.get(det["suspect_key"]) as resp, open(suspect, "wb") as out:
+            for chunk in resp.iter_content(CHUNK):
+                out.write(chunk)
+        catalogue = DbCatalogue(db, fs, work)
+        result = trace(str(suspect), catalogue, secret, video_id=det["requested_video_id"],
+                       max_fap=float(cfg.get("FORENSICS_MAX_FALSE_ACCUSATION", DEFAULT_MAX_FAP)),
+                       progress=lease.report)
+        title = catalogue.title(result["video_id"]) if result.get("video_id") else None
+    with db.standalone() as conn:
+        enrich(conn, result, title)
+        if not repo.finish_detection(conn, det["id"], lease.worker, result):
+            conn.rollback()
+            raise DetectionLost(det["id"])
+        conn.commit()
+    return result
+
+
+def run_detection_once(app, fs: FileStore, worker: str) -> bool:
+    """Claim and run at most one detection; True when one was handled."""
+    with app.app_context():
+        lease_seconds = int(app.config["WORKER_LEASE_SECONDS"])
+        det = claim_detection(worker, lease_seconds)
+        if det is None:
+            return False
+        log.info("detection claimed", extra={"job": det["id"], "attempt": det["attempts"]})
+        try:
+            with DetectionLease(det["id"], worker, lease_seconds) as lease:
+                run_detection(app, fs, det, lease)
+            log.info("detection done", extra={"job": det["id"]})
+        except DetectionLost:
+            pass
+        except Exception as exc:
+            log.exception("detection failed", extra={"job": det["id"]})
+            _failed(det, exc)
+        return True
+
+
+def _failed(det: dict, exc: BaseException) -> None:
+    permanent = isinstance(exc, InvalidMedia)
+    reason = exc.reason if permanent else f"detection error: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}"
+    with db.standalone() as conn:
+        if not permanent and det["attempts"] < det["max_attempts"]:
+            repo.retry_detection(conn, det["id"], reason, 5 * det["attempts"])
+        else:
+            repo.fail_detection(conn, det["id"], reason)
+        conn.commit()

@@ -1,0 +1,126 @@
+"""Forensics API (admin only): submit a suspect copy, follow the detection, read the
+result and evidence, look up a session's watermark record. Contract: shared/API.md."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+
+from flask import Blueprint, current_app, jsonify, request
+
+from svcommon import codeword as cw
+from svcommon.auth import require_principal
+from svcommon.errors import APIError
+from svcommon.filestore import FORENSICS, FileStore
+
+from . import repository as repo
+from .extensions import db
+from .forensics.evidence import api_view, session_snapshot
+
+bp = Blueprint("forensics_api", __name__, url_prefix="/api/forensics")
+HEX32 = re.compile(r"^[0-9a-f]{32}$")
+DEFAULT_MAX_UPLOAD = 16 * 1024 ** 3
+CHUNK = 1024 * 1024
+
+
+def _store() -> FileStore:
+    fs = current_app.extensions.get("forensics.filestore")
+    if fs is None:
+        fs = current_app.extensions["forensics.filestore"] = FileStore.from_config(current_app.config, "watermark")
+    return fs
+
+
+def report_url(det_id: str) -> str:
+    return f"/admin/forensics/detections/{det_id}/report"
+
+
+def _id(value: str, what: str) -> str:
+    if not HEX32.match(value or ""):
+        raise APIError(404, "not_found", f"no such {what}")
+    return value
+
+
+@bp.post("/detect")
+def submit():
+    admin = require_principal(roles=("admin",))
+    limit = int(current_app.config.get("FORENSICS_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD))
+    if request.content_length is not None and request.content_length > limit:
+        raise APIError(413, "too_large", f"the suspect file may be at most {limit} bytes")
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise APIError(400, "invalid_input", "send the suspect copy as multipart field 'file'")
+    video_id = (request.form.get("video_id") or "").strip() or None
+    conn = db.conn()
+    if video_id is not None and (not HEX32.match(video_id) or repo.video_for_forensics(conn, video_id) is None):
+        raise APIError(404, "not_found", "video_id is not a processed video")
+    upload.stream.seek(0, 2)
+    size = upload.stream.tell()
+    upload.stream.seek(0)
+    if size == 0:
+        raise APIError(400, "invalid_input", "the suspect file is empty")
+    det_id = uuid.uuid4().hex
+    key = f"{FORENSICS}detections/{det_id}/suspect"
+    digest = hashlib.sha256()
+
+    def body():
+        while chunk := upload.stream.read(CHUNK):
+            digest.update(chunk)
+            yield chunk
+
+    fs = _store()
+    fs.put_stream(key, body(), length=size)
+    try:
+        repo.insert_detection(conn, {"id": det_id, "requested_video_id": video_id, "suspect_key": key,
+                                     "suspect_name": upload.filename[:255], "suspect_size": size,
+                                     "suspect_sha256": digest.hexdigest(), "created_by": admin.user_id})
+        conn.commit()
+    except Exception:
+        fs.delete(key)                       # no orphaned suspect without its record
+        raise
+    return jsonify(job_id=det_id, status_url=f"/api/forensics/detect/{det_id}", report_url=report_url(det_id)), 202
+
+
+@bp.get("/detect/<det_id>")
+def status(det_id: str):
+    require_principal(roles=("admin",))
+    det = repo.detection(db.conn(), _id(det_id, "detection"))
+    if det is None:
+        raise APIError(404, "not_found", "no such detection")
+    return jsonify(api_view(det, report_url(det_id)))
+
+
+@bp.get("/detect/<det_id>/report.json")
+def report_json(det_id: str):
+    require_principal(roles=("admin",))
+    det = repo.detection(db.conn(), _id(det_id, "detection"))
+    if det is None or det["status"] != "done":
+        raise APIError(404, "not_found", "no finished detection with this id")
+    view = api_view(det, report_url(det_id))
+    view["evidence"] = json.loads(det["result"])
+    view["suspect"] = {"name": det["suspect_name"], "size": det["suspect_size"], "sha256": det["suspect_sha256"]}
+    return jsonify(view)
+
+
+@bp.get("/detections")
+def list_detections():
+    require_principal(roles=("admin",))
+    try:
+        limit = min(200, max(1, int(request.args.get("limit", 50))))
+    except ValueError:
+        raise APIError(400, "invalid_input", "limit must be an integer")
+    rows = repo.detections(db.conn(), limit)
+    return jsonify(items=[api_view(d, report_url(d["id"])) for d in rows])
+
+
+@bp.get("/sessions/<sid>")
+def session_record(sid: str):
+    require_principal(roles=("admin",))
+    snap = session_snapshot(db.conn(), _id(sid, "session"))
+    if snap is None:
+        raise APIError(404, "not_found", "no such session")
+    secret = current_app.config["WATERMARK_SECRET"]
+    n = int(snap["codeword_length"] or 0)
+    payload = "".join("AB"[b] for b in cw.codeword(secret, sid, n))
+    return jsonify(session=snap, codeword_length=n, payload=payload,
+                   metadata_tag={"issued_at": snap["tag_issued_at"], "format": "iso-bmff uuid box, HMAC-SHA256"})

@@ -1,0 +1,94 @@
+// Trace-a-leak page: upload with progress (XHR: fetch has no upload progress), then poll
+// the detection until it finishes; every value is inserted as text, never as HTML.
+"use strict";
+const $ = (id) => document.getElementById(id);
+const csrf = () => (document.cookie.match(/(?:^|;\s*)sv_csrf=([^;]+)/) || [])[1] || "";
+
+function cell(row, text) { const td = row.insertCell(); td.textContent = text ?? "—"; return td; }
+
+function verdict(result) {
+  if (!result) return "—";
+  if (!result.match) return "no match";
+  const who = result.match.user ? result.match.user.username : result.match.session_id;
+  return `match: ${who} (p ≤ ${Number(result.false_accusation_probability).toExponential(1)})`;
+}
+
+async function refreshList() {
+  const r = await fetch("/api/forensics/detections?limit=25", { credentials: "same-origin" });
+  if (!r.ok) return;
+  const body = $("detections").tBodies[0];
+  body.replaceChildren();
+  for (const d of (await r.json()).items) {
+    const row = body.insertRow();
+    cell(row, d.created_at); cell(row, d.suspect_name); cell(row, d.status);
+    cell(row, d.status === "failed" ? d.error : verdict(d.result));
+    const td = row.insertCell();
+    if (d.status === "done") { const a = document.createElement("a"); a.href = d.result.report_url; a.textContent = "report"; td.append(a); }
+  }
+}
+
+function showResult(job) {
+  const res = job.result;
+  $("result").hidden = false;
+  $("verdict").textContent = res.match ? "Match found" : "No match";
+  $("verdict").className = res.match ? "match" : "nomatch";
+  const facts = $("facts");
+  facts.replaceChildren();
+  const add = (k, v) => { const dt = document.createElement("dt"); dt.textContent = k; const dd = document.createElement("dd"); dd.textContent = v ?? "—"; facts.append(dt, dd); };
+  if (res.match) {
+    add("Session", res.match.session_id);
+    add("Account", res.match.user ? `${res.match.user.username} (${res.match.user.email})` : null);
+    add("Device", res.match.device_id); add("Address", res.match.ip); add("Session start", res.match.started_at);
+  }
+  add("Video", res.video_title ? `${res.video_title} (${res.video_id})` : res.video_id);
+  add("Method", res.method);
+  add("False-accusation probability", res.false_accusation_probability == null ? null : Number(res.false_accusation_probability).toExponential(2));
+  add("Segments read", String(res.segments_read));
+  add("Conclusion", res.conclusion);
+  $("report-link").href = res.report_url;
+}
+
+async function poll(url) {
+  for (;;) {
+    const r = await fetch(url, { credentials: "same-origin" });
+    const job = await r.json();
+    if (!r.ok) { throw new Error(job.error || r.statusText); }
+    $("job-progress").value = job.progress; $("job-status").textContent = job.status; $("job-step").textContent = job.step;
+    if (job.status === "done") { showResult(job); return; }
+    if (job.status === "failed") { throw new Error(job.error || "detection failed"); }
+    await new Promise((ok) => setTimeout(ok, 1000));
+  }
+}
+
+function upload(form) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/forensics/detect");
+    xhr.setRequestHeader("X-CSRF-Token", csrf());
+    xhr.responseType = "json";
+    xhr.upload.onprogress = (e) => {
+      if (!e.lengthComputable) return;
+      const pct = Math.round(100 * e.loaded / e.total);
+      $("upload-progress").value = pct; $("upload-pct").textContent = pct + "%";
+    };
+    xhr.onload = () => (xhr.status === 202 ? resolve(xhr.response) : reject(new Error((xhr.response && xhr.response.error) || `upload failed (${xhr.status})`)));
+    xhr.onerror = () => reject(new Error("network error during upload"));
+    xhr.send(new FormData(form));
+  });
+}
+
+$("trace-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  $("job").hidden = false; $("result").hidden = true; $("error").hidden = true; $("submit").disabled = true;
+  try {
+    const job = await upload(ev.target);
+    $("upload-progress").value = 100; $("upload-pct").textContent = "100%";
+    await poll(job.status_url);
+  } catch (err) {
+    $("error").textContent = err.message; $("error").hidden = false;
+  } finally {
+    $("submit").disabled = false;
+    refreshList();
+  }
+});
+refreshList();
