@@ -21,8 +21,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     s3store = store.init_app(app)
 
     def s3_ready():
+        s3store.ensure_bucket()         # a fresh store is ready once our bucket exists
         s3store.client.head_bucket(Bucket=s3store.bucket)
-        s3store.ensure_bucket()
     add_ready_check(app, "s3", s3_ready)
 
     from . import objects

@@ -95,3 +95,14 @@ def test_admin_may_manage_any_video(client, posted, live_stack, env):
         timeout=10).json()}
     headers = {"Authorization": f"Bearer {admin['access_token']}"}
     assert client.get(f"/api/videos/{posted['id']}", headers=headers).status_code == 200
+
+
+def test_storage_down_during_post_never_leaves_uploading(make_app, user, media, env):
+    """file-svc unreachable: a clear 503, and the video does not pretend to be uploading."""
+    broken = make_app(FILE_SVC_URL="http://127.0.0.1:9").test_client()    # nothing listens on port 9
+    r = broken.post("/api/videos", headers=user["headers"], data={
+        "title": "storage down", "file": (io.BytesIO((media / "good.mp4").read_bytes()), "good.mp4")})
+    assert r.status_code == 503 and r.json["code"] == "storage_unavailable" and r.headers["Retry-After"]
+    rows = h.db_rows(env, "SELECT status, status_message FROM videos WHERE owner_id = %s AND title = 'storage down'",
+                     (user["id"],))
+    assert rows and all(row["status"] == "failed" and "storage" in row["status_message"] for row in rows)

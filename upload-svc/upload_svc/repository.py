@@ -146,3 +146,8 @@ def jobs_of(conn, video_id: str) -> list[dict]:
 def upload_for_video(conn, video_id: str) -> dict | None:
     row = query(conn, "SELECT id FROM uploads WHERE video_id = %s", (video_id,), one=True)
     return upload(conn, row["id"]) if row else None
+
+
+def mark_failed(conn, video_id: str, message: str) -> None:
+    execute(conn, "UPDATE videos SET status = 'failed', status_message = %s, updated_at = UTC_TIMESTAMP(6) "
+                  "WHERE id = %s", (message[:500], video_id))

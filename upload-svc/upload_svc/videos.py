@@ -77,7 +77,12 @@ def upload():
             try:
                 ingest.remove_video(vid)
             except Exception:
+                # Storage is down too: keep the row (so deleting it later retries the object
+                # clean-up) but never let it claim to be still uploading.
                 log.exception("cleanup after a failed upload failed", extra={"video_id": vid})
+                conn.rollback()
+                repo.mark_failed(conn, vid, "upload failed because storage was unavailable; delete it and retry")
+                conn.commit()
         if isinstance(exc, FileStoreError):
             raise ingest.storage_error(exc)
         raise
