@@ -19,7 +19,8 @@
 
   const sessions = new Map();   // session id -> {id, kek, keys: Map(epoch -> CryptoKey), epoch}
   let current = null, player = null, hbTimer = null, renewing = null, started = false;
-  const stats = window.svPlayback = { sessions: 0, renewals: 0, decrypted: 0, epochs: new Set(), errors: [] };
+  const stats = window.svPlayback = { sessions: 0, renewals: 0, decrypted: 0, epochs: new Set(), usedEpochs: new Set(),
+                                   heartbeats: 0, errors: [] };
 
   function showError(msg) { errorBox.textContent = msg; errorBox.hidden = !msg; }
 
@@ -78,6 +79,7 @@
         for (const e of s.keys.keys()) if (e < r.key_epoch - 1) s.keys.delete(e);
       }
       s.epoch = Math.max(s.epoch, r.key_epoch);
+      stats.heartbeats += 1;
       prepareCloser(s);
     } catch (e) {
       if ([401, 403, 404, 410].includes(e.status)) await renew(e);
@@ -136,6 +138,7 @@
       { name: "AES-GCM", iv: data.subarray(0, 12), additionalData: enc.encode(`${s.id}:${decodeURIComponent(m[2])}:${index}`) },
       key, data.subarray(12));
     stats.decrypted += 1;
+    stats.usedEpochs.add(epoch);
   }
 
   async function setup() {
@@ -144,7 +147,8 @@
     player = new shaka.Player();
     await player.attach(video);
     player.configure({
-      streaming: { bufferingGoal: 20, rebufferingGoal: 0.5, bufferBehind: 30,
+      // A modest buffer: segments are encrypted per session, so fetching far ahead wastes work.
+      streaming: { bufferingGoal: 10, rebufferingGoal: 0.5, bufferBehind: 30,
                    retryParameters: { maxAttempts: 3, baseDelay: 250, backoffFactor: 2, timeout: 20000 } },
       manifest: { retryParameters: { maxAttempts: 2, baseDelay: 250, backoffFactor: 2, timeout: 10000 } },
       abr: { enabled: true, defaultBandwidthEstimate: 3e6 },

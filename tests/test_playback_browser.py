@@ -1,0 +1,145 @@
+"""A viewer in real Chromium: log in → library → watch → the player decrypts segments in
+shaka-player's response filter and plays past 5 s; seeking; a password video; key
+rotation mid-playback without a stall; clear refusal pages."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.support.browser import chromium_page
+from tests.support.media import make_clip
+from tests.support.videos import register_user, stores, worker_app  # noqa: F401
+from tests.test_playback_api import VIDEO_PASSWORD, mdb, owner, play, videos  # noqa: F401
+
+pytestmark = [pytest.mark.browser, pytest.mark.heavy]
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    # Long enough that segments are still being fetched after the 4-second key rotation.
+    return make_clip(tmp_path_factory.mktemp("browser") / "clip.mp4", seconds=16).read_bytes()
+
+
+def login(page, gw: str, user: dict, target: str = "/") -> None:
+    page.goto(gw + target)
+    page.wait_for_url("**/auth/login?redirect=*")
+    page.fill("input[name=username]", user["username"])
+    page.fill("input[name=password]", user["password"])
+    page.click("button[type=submit]")
+    page.wait_for_url(gw + target)
+
+
+def watch_until(page, predicate: str, timeout_s: float = 30) -> None:
+    """Poll with page.evaluate (CDP, not subject to our strict CSP, unlike wait_for_function)."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(predicate):
+        if time.monotonic() > deadline:
+            state = page.evaluate("({t: document.getElementById('video')?.currentTime, "
+                                  "stats: window.svPlayback && {...svPlayback, epochs: [...svPlayback.epochs]}, "
+                                  "error: document.getElementById('player-error')?.textContent})")
+            raise AssertionError(f"timed out waiting for {predicate}: {state}")
+        time.sleep(0.1)
+
+
+INSTRUMENT = """() => {
+  const v = document.getElementById('video');
+  window.svWatch = { waitingAfterPlaying: 0, playing: false, maxTime: 0 };
+  v.addEventListener('playing', () => { window.svWatch.playing = true; });
+  v.addEventListener('waiting', () => { if (window.svWatch.playing && !v.seeking) window.svWatch.waitingAfterPlaying++; });
+  v.addEventListener('timeupdate', () => { window.svWatch.maxTime = Math.max(window.svWatch.maxTime, v.currentTime); });
+}"""
+
+
+def test_login_library_watch_plays_and_seeks(play, videos):
+    gw = play["url"]
+    user = register_user(gw, "watcher")
+    with chromium_page() as page:
+        login(page, gw, user, "/")
+        page.wait_for_selector(f"li.card[data-video-id='{videos['public']}']")
+        card = page.locator(f"li.card[data-video-id='{videos['public']}']")
+        assert "Public sunrise clip" in card.inner_text() and card.locator(".lock").is_hidden()
+        assert page.locator(f"li.card[data-video-id='{videos['password']}'] .lock").is_visible()
+        card.locator("a").click()
+        page.wait_for_url(f"{gw}/watch/{videos['public']}")
+        page.evaluate(INSTRUMENT)
+        page.click("#play")
+        watch_until(page, "document.getElementById('video').currentTime > 5")
+        stats = page.evaluate("({d: svPlayback.decrypted, s: svPlayback.sessions, e: svPlayback.errors})")
+        assert stats["d"] >= 4 and stats["s"] == 1, stats
+        # Seek back and forward: playback resumes from the new position.
+        page.evaluate("document.getElementById('video').currentTime = 1.0")
+        watch_until(page, "(() => { const v = document.getElementById('video'); "
+                          "return !v.seeking && v.currentTime > 2 && v.currentTime < 5; })()")
+        page.evaluate("document.getElementById('video').currentTime = 12.5")
+        watch_until(page, "(() => { const v = document.getElementById('video'); "
+                          "return !v.seeking && v.currentTime > 13; })()")
+        assert page.evaluate("svPlayback.errors") == []
+        assert '"state": "live"' in page.text_content("#security")
+
+
+def test_key_rotation_mid_playback_does_not_stall(play, videos, mdb):  # noqa: F811
+    gw = play["url"]
+    user = register_user(gw, "rotator")
+    with chromium_page() as page:
+        login(page, gw, user, f"/watch/{videos['public']}")
+        page.evaluate(INSTRUMENT)
+        page.click("#play")
+        watch_until(page, "document.getElementById('video').ended", timeout_s=60)
+        stats = page.evaluate("({used: [...svPlayback.usedEpochs], got: [...svPlayback.epochs], "
+                              "renewals: svPlayback.renewals, errors: svPlayback.errors, "
+                              "waiting: svWatch.waitingAfterPlaying, max: svWatch.maxTime})")
+    assert len(stats["got"]) >= 3, stats                 # epochs 0, 1, 2… during 16 s at 4 s rotation
+    assert max(stats["used"]) >= 1, stats               # segments really were encrypted under a later key
+    assert stats["waiting"] == 0 and stats["renewals"] == 0 and stats["errors"] == [], stats
+    assert stats["max"] > 15
+    cur = mdb.cursor()
+    cur.execute("SELECT key_epoch, counted_view FROM playback_sessions WHERE user_id = %s", (user["id"],))
+    [(epoch, counted)] = cur.fetchall()
+    assert epoch >= 2 and counted == 1
+
+
+def test_expired_session_is_renewed_transparently(play, videos, mdb):  # noqa: F811
+    gw = play["url"]
+    user = register_user(gw, "sleeper")
+    with chromium_page() as page:
+        login(page, gw, user, f"/watch/{videos['public']}")
+        page.click("#play")
+        watch_until(page, "document.getElementById('video').currentTime > 2")
+        page.evaluate("document.getElementById('video').pause()")
+        # Revoke the session behind the player's back; its next heartbeat or segment gets 410.
+        cur = mdb.cursor()
+        cur.execute("UPDATE playback_sessions SET expires_at = UTC_TIMESTAMP(6) WHERE user_id = %s", (user["id"],))
+        time.sleep(3)
+        page.evaluate("document.getElementById('video').play()")
+        watch_until(page, "svPlayback.renewals >= 1 && document.getElementById('video').currentTime > 6")
+        assert page.evaluate("svPlayback.sessions") == 2
+
+
+def test_password_video_needs_the_password_in_the_browser(play, videos):
+    gw = play["url"]
+    user = register_user(gw, "pwviewer")
+    with chromium_page() as page:
+        login(page, gw, user, f"/watch/{videos['password']}")
+        assert page.locator("#unlock").is_visible() and page.locator("#play").is_hidden()
+        page.fill("#video-password", "not it")
+        page.click("#unlock button[type=submit]")
+        page.wait_for_selector("#unlock-error:not([hidden])")
+        assert "not right" in page.inner_text("#unlock-error")
+        page.fill("#video-password", VIDEO_PASSWORD)
+        page.click("#unlock button[type=submit]")
+        page.wait_for_selector("#play:not([hidden])")
+        page.click("#play")
+        watch_until(page, "document.getElementById('video').currentTime > 1")
+
+
+@pytest.mark.parametrize("which,status,text", [("private", 403, "private"), ("missing", 404, "does not exist")])
+def test_refusal_pages_say_why(play, videos, which, status, text):
+    gw = play["url"]
+    user = register_user(gw, "nosy")
+    vid = videos.get(which, "0" * 32)
+    with chromium_page() as page:
+        login(page, gw, user, "/")
+        resp = page.goto(f"{gw}/watch/{vid}")
+        assert resp.status == status
+        assert text in page.inner_text("#message")
