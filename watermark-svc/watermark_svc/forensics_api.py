@@ -61,15 +61,14 @@ def submit():
         raise APIError(400, "invalid_input", "the suspect file is empty")
     det_id = uuid.uuid4().hex
     key = f"{FORENSICS}detections/{det_id}/suspect"
+    # The request body is already spooled to a local temp file by werkzeug (constant
+    # memory): hash it in one pass, then stream the same file to file-svc.
     digest = hashlib.sha256()
-
-    def body():
-        while chunk := upload.stream.read(CHUNK):
-            digest.update(chunk)
-            yield chunk
-
+    while chunk := upload.stream.read(CHUNK):
+        digest.update(chunk)
+    upload.stream.seek(0)
     fs = _store()
-    fs.put_stream(key, body(), length=size)
+    fs.put_stream(key, upload.stream, length=size)
     try:
         repo.insert_detection(conn, {"id": det_id, "requested_video_id": video_id, "suspect_key": key,
                                      "suspect_name": upload.filename[:255], "suspect_size": size,

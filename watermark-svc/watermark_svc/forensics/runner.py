@@ -29,7 +29,8 @@ class DetectionLost(Exception):
 
 
 class DetectionLease:
-    def __init__(self, det_id: str, worker: str, lease_seconds: int):
+    def __init__(self, app, det_id: str, worker: str, lease_seconds: int):
+        self.app = app                  # the renewal thread needs its own app context
         self.id, self.worker, self.lease_seconds = det_id, worker, lease_seconds
         self.progress, self.step = 0.0, "starting"
         self.lost = threading.Event()
@@ -53,7 +54,7 @@ class DetectionLease:
         interval = max(0.5, min(2.0, self.lease_seconds / 3))    # also the progress cadence
         while not self._stop.wait(interval):
             try:
-                with db.standalone() as conn:
+                with self.app.app_context(), db.standalone() as conn:
                     ok = repo.renew_detection(conn, self.id, self.worker, self.lease_seconds,
                                               round(self.progress, 1), self.step)
                     conn.commit()
@@ -114,7 +115,7 @@ def run_detection_once(app, fs: FileStore, worker: str) -> bool:
             return False
         log.info("detection claimed", extra={"job": det["id"], "attempt": det["attempts"]})
         try:
-            with DetectionLease(det["id"], worker, lease_seconds) as lease:
+            with DetectionLease(app, det["id"], worker, lease_seconds) as lease:
                 run_detection(app, fs, det, lease)
             log.info("detection done", extra={"job": det["id"]})
         except DetectionLost:

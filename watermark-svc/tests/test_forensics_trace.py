@@ -1,0 +1,167 @@
+"""Forensic tracing, small scale and offline (no stack): a watermarked clip, 50 sessions'
+streams assembled from the real A/B segments with svcommon.codeword, attacked as a pirate
+would, traced with the same code the workers run (over a local catalogue)."""
+from __future__ import annotations
+
+import subprocess
+import uuid
+
+import numpy as np
+import pytest
+
+from svcommon import codeword as cw
+from watermark_svc.forensics.localcat import LocalCatalogue
+from watermark_svc.forensics.scoring import null_tail, score_sessions
+from watermark_svc.forensics.trace import trace
+from watermark_svc.media import process
+
+try:
+    from . import media_helpers as mh
+except ImportError:
+    import media_helpers as mh
+
+SECRET = b"forensics-test-secret-0123456789ab"
+VIDEO = "f0" * 16
+SESSIONS = 50
+MAX_FAP = 1e-6
+
+
+def session_stream(out, rung: str, sid: str, n: int, dest, tag: bytes = b""):
+    """What session `sid` receives, decrypted: init (+ its metadata tag) and segment i from
+    variant A or B by its codeword."""
+    base = out / "video" / rung
+    with open(dest, "wb") as fh:
+        fh.write((base / "init.mp4").read_bytes() + tag)
+        for i in range(n):
+            fh.write((base / cw.variant(SECRET, sid, i) / f"{i:05d}.m4s").read_bytes())
+    return dest
+
+
+def mixed_stream(out, rung: str, sids: list[str], n: int, dest, block: int):
+    """Collusion: segments taken in turns of `block` from each session."""
+    base = out / "video" / rung
+    with open(dest, "wb") as fh:
+        fh.write((base / "init.mp4").read_bytes())
+        for i in range(n):
+            sid = sids[(i // block) % len(sids)]
+            fh.write((base / cw.variant(SECRET, sid, i) / f"{i:05d}.m4s").read_bytes())
+    return dest
+
+
+def attack(src, dest, vf: str, *, ss: float | None = None, t: float | None = None, crf: int = 28):
+    argv = ["ffmpeg", "-nostdin", "-v", "error", "-y"]
+    if ss is not None:
+        argv += ["-ss", str(ss)]
+    argv += ["-i", str(src)]
+    if t is not None:
+        argv += ["-t", str(t)]
+    subprocess.run(argv + ["-vf", vf, "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-an",
+                           str(dest)], check=True, capture_output=True)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def marked(tmp_path_factory):
+    d = tmp_path_factory.mktemp("forensics")
+    src = mh.make_clip(d / "src.mp4", 480, 270, 64, audio=False, noise=2)
+    meta = process(src, d / "out", VIDEO, SECRET)
+    sessions = {uuid.uuid4().hex: VIDEO for _ in range(SESSIONS)}
+    other = mh.make_clip(d / "other.mp4", 480, 270, 20, audio=False, source="mandelbrot", noise=0)
+    return {"dir": d, "src": src, "out": d / "out", "n": meta["segment_count"],
+            "rung": meta["renditions"][0]["name"], "sessions": sessions, "other": other,
+            "catalogue": LocalCatalogue({VIDEO: str(src)}, sessions)}
+
+
+def _leak(marked, sid, name, **attack_kw):
+    d = marked["dir"]
+    stream = session_stream(marked["out"], marked["rung"], sid, marked["n"], d / f"{name}-stream.mp4")
+    return attack(stream, d / f"{name}.mp4", **attack_kw)
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("name, attack_kw", [
+    ("trim-downscale-crf28", dict(vf="scale=-2:180", ss=3.4, t=58, crf=28)),
+    ("fps25-crop5-trim", dict(vf="fps=25,crop=iw*0.95:ih*0.95", ss=1.1, t=60, crf=26)),
+])
+def test_leak_identifies_the_session(marked, name, attack_kw):
+    leaker = sorted(marked["sessions"])[17]
+    leak = _leak(marked, leaker, name, **attack_kw)
+    r = trace(str(leak), marked["catalogue"], SECRET, max_fap=MAX_FAP)
+    assert r["match"] == {"session_id": leaker}, r["conclusion"]
+    assert r["method_used"] == "watermark" and r["video_id"] == VIDEO
+    assert r["false_accusation_probability"] <= MAX_FAP
+    robust = r["robust"]
+    assert robust["sessions_tested"] == SESSIONS and robust["segments_read"] >= 28
+    assert robust["runner_up"]["false_accusation"] > MAX_FAP          # nobody else comes close
+    assert all(s["agrees"] for s in robust["segments"]) and robust["median_abs_z"] > 3
+    assert abs(robust["offset_seconds"] - attack_kw["ss"]) < 0.1
+
+
+@pytest.mark.heavy
+def test_unmarked_copy_is_no_match(marked):
+    leak = attack(marked["src"], marked["dir"] / "unmarked.mp4", vf="scale=-2:180", ss=2, t=58)
+    r = trace(str(leak), marked["catalogue"], SECRET, max_fap=MAX_FAP)
+    assert r["match"] is None and r["conclusion"].startswith("no match")
+    assert r["robust"]["video_id"] == VIDEO                  # found the video, but no watermark
+    assert r["robust"]["median_abs_z"] < 3
+
+
+@pytest.mark.heavy
+def test_unrelated_video_is_no_match(marked):
+    r = trace(str(marked["other"]), marked["catalogue"], SECRET, max_fap=MAX_FAP)
+    assert r["match"] is None and "none of our videos" in r["conclusion"]
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("block", [1, 8])
+def test_two_session_mix_never_accuses_a_third(marked, block):
+    a, b = sorted(marked["sessions"])[3], sorted(marked["sessions"])[40]
+    d = marked["dir"]
+    mix = mixed_stream(marked["out"], marked["rung"], [a, b], marked["n"], d / f"mix{block}.mp4", block)
+    leak = attack(mix, d / f"mix{block}-leak.mp4", vf="scale=-2:180")
+    r = trace(str(leak), marked["catalogue"], SECRET, max_fap=MAX_FAP)
+    accused = {s["session_id"] for s in r["robust"]["accused"]}
+    assert accused <= {a, b}
+    top_two = {r["robust"]["best"]["session_id"], r["robust"]["runner_up"]["session_id"]}
+    assert top_two == {a, b}                                 # the colluders lead the ranking
+
+
+@pytest.mark.heavy
+def test_metadata_tag_identifies_an_unmodified_copy_exactly(marked):
+    sid = sorted(marked["sessions"])[5]
+    d = marked["dir"]
+    tag = cw.build_tag_box(SECRET, sid, 1_700_000_000)
+    copy = session_stream(marked["out"], marked["rung"], sid, marked["n"], d / "tagged.mp4", tag)
+    r = trace(str(copy), marked["catalogue"], SECRET)
+    assert r["method_used"] == "metadata" and r["match"]["session_id"] == sid
+    assert r["metadata_layer"]["valid"] == [sid]
+    # A forged tag (MAC under another key) naming an innocent session is never trusted.
+    forged = cw.build_tag_box(b"not-our-secret", sorted(marked["sessions"])[6], 1_700_000_000)
+    copy2 = session_stream(marked["out"], marked["rung"], sid, marked["n"], d / "forged.mp4", forged)
+    r2 = trace(str(copy2), marked["catalogue"], SECRET)
+    assert r2["metadata_layer"]["invalid"] == 1 and r2["method_used"] == "watermark"
+    assert r2["match"]["session_id"] == sid
+
+
+# --- statistics (fast) ----------------------------------------------------------------
+
+@pytest.mark.parametrize("n, agree", [(30, 30), (30, 29), (60, 52), (10, 5)])
+def test_null_tail_is_the_exact_binomial_tail_for_equal_weights(n, agree):
+    from math import comb
+    tail, total = null_tail(np.full(n, 12))
+    t = 12 * (2 * agree - n)
+    exact = sum(comb(n, k) for k in range(agree, n + 1)) / 2 ** n
+    assert tail[t + total] == pytest.approx(exact, rel=1e-9)
+
+
+def test_innocent_sessions_stay_below_the_bound():
+    """Random soft bits vs 2000 random sessions, 200 trials: the fraction of trials in
+    which any innocent session reaches false-accusation probability <= 0.05 is <= 0.05."""
+    rng = np.random.default_rng(1)
+    ids = [uuid.UUID(int=int(rng.integers(0, 2 ** 62))).hex for _ in range(2000)]
+    hits = 0
+    for trial in range(200):
+        z = rng.normal(0, 4, 40)
+        best = score_sessions(z, list(range(trial * 40, trial * 40 + 40)), ids[:200], SECRET)[0]
+        hits += best.false_accusation <= 0.05
+    assert hits <= 10
