@@ -31,3 +31,9 @@ bench-processing: setup
 
 clean:
 	rm -rf var/test
+
+# The docker compose suite, built and run for real (engine, images, smoke, scaling,
+# restart with data intact; cleans up with down -v). See docker/README.md.
+.PHONY: test-compose
+test-compose: setup
+	@bash tests/compose/run.sh

@@ -32,6 +32,10 @@ for name in auth upload streaming watermark; do
   url=${!var:-http://${name}-svc:$(case $name in auth) echo 8000;; upload) echo 3000;; streaming) echo 3100;; watermark) echo 5000;; esac)}
   upstreams+="map \$host \$sv_upstream_${name} { default \"$(hostport "$url")\"; }"$'\n    '
 done
+# The published port is not nginx's listen port here (127.0.0.1:8080 -> container :8080, or
+# any GATEWAY_PORT): forward the port the client used (from Host), not $server_port, so the
+# services rebuild the public URL exactly (DPoP `htu`, redirects).
+upstreams+='map $http_host $sv_forwarded_port { "~:(?<p>[0-9]+)$" $p; default 80; }'$'\n'
 resolver="resolver ${GATEWAY_RESOLVER:-127.0.0.11} valid=${GATEWAY_DNS_TTL:-5s} ipv6=off;
     resolver_timeout 3s;
     # A stopped replica must not hold a request for long: fail fast, try the next one.
@@ -47,7 +51,9 @@ template=${template//'{{USER}}'/}
 template=${template//'{{TMP}}'/$PREFIX/tmp}
 template=${template//'{{PID}}'/$PREFIX/nginx.pid}
 template=${template//'{{ACCESS_LOG}}'/\/dev\/stdout}
-conf=$(printf '%s\n' "$template" | sed -E 's#proxy_pass http://([a-z]+)_svc;#proxy_pass http://$sv_upstream_\1;#g')
+conf=$(printf '%s\n' "$template" | sed -E \
+  -e 's#proxy_pass http://([a-z]+)_svc;#proxy_pass http://$sv_upstream_\1;#g' \
+  -e 's#(proxy_set_header[[:space:]]+X-Forwarded-Port[[:space:]]+)\$server_port;#\1$sv_forwarded_port;#')
 if grep -q '{{' <<<"$conf"; then
   echo "gateway: unrendered placeholder in the template: $(grep -o '{{[A-Z_]*}}' <<<"$conf" | sort -u | tr '\n' ' ')" >&2; exit 2
 fi

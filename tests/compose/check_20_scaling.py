@@ -9,8 +9,10 @@ import time
 
 import pytest
 
-from client import Gateway
-from compose import Compose
+from client import Gateway, User
+from media import ContractClient
+from support.contract_client import _index_of
+from svcompose import Compose
 
 REPLICAS = 3
 
@@ -40,7 +42,8 @@ def test_requests_land_on_every_replica(compose: Compose, gateway: Gateway, scal
         assert r.status_code == 404, (r.status_code, r.text[:300])
     hits = {}
     for c in scaled:
-        hits[c["name"]] = sum(1 for line in compose.logs(c["id"]).splitlines() if f"/compose-probe/{run}/" in line)
+        hits[c["name"]] = sum(1 for line in compose.logs(c["id"]).splitlines()
+                              if f"/compose-probe/{run}/" in line and '"gunicorn":"access"' in line)
     print("\nrequests per replica (from each replica's own access log): "
           + ", ".join(f"{k}={v}" for k, v in hits.items()), flush=True)
     # The gateway's access log names the upstream address of each request too.
@@ -53,15 +56,24 @@ def test_requests_land_on_every_replica(compose: Compose, gateway: Gateway, scal
     print("gateway upstream addresses: " + ", ".join(f"{k}={v}" for k, v in sorted(ups.items())), flush=True)
     assert sum(hits.values()) == n
     assert all(v > 0 for v in hits.values()), f"a replica got no request: {hits}"
+    assert len(ups) == REPLICAS, f"the gateway did not spread over {REPLICAS} upstreams: {ups}"
 
 
-def test_stopping_a_replica_under_load(compose: Compose, gateway: Gateway, scaled):
-    """A client keeps calling while one replica is stopped: every request still succeeds."""
+def test_stopping_a_replica_mid_stream(compose: Compose, gateway: Gateway, user: User, ready_video: dict, scaled):
+    """Clients keep calling while one replica is stopped: a player fetching and decrypting
+    segments of an open session, and plain page requests. Every request still succeeds
+    (the gateway retries a refused connection on another replica; sessions live in the
+    database, so any replica serves them)."""
     victim = scaled[-1]
-    results: list[tuple[int, float]] = []
+    c = ContractClient(gateway.base).login(user.username, user.password)
+    s = c.open_session(ready_video["id"])
+    reps = [r for r in c.representations(s) if r.kind == "video"]
+    rep = min(reps, key=lambda r: r.height or 0)
+    results: list[tuple[str, int, float]] = []
+    segments = [0]
     stop = threading.Event()
 
-    def load():
+    def pages():
         g = Gateway(gateway.base)
         while not stop.is_set():
             t0 = time.monotonic()
@@ -69,10 +81,22 @@ def test_stopping_a_replica_under_load(compose: Compose, gateway: Gateway, scale
                 code = g.get("/healthz", timeout=20).status_code
             except Exception:  # noqa: BLE001 - counted as a failure
                 code = 0
-            results.append((code, time.monotonic() - t0))
+            results.append(("page", code, time.monotonic() - t0))
             time.sleep(0.05)
 
-    workers = [threading.Thread(target=load) for _ in range(3)]
+    def player():
+        while not stop.is_set():
+            for i, url in enumerate(rep.segment_urls):
+                t0 = time.monotonic()
+                try:
+                    c.fetch(s, url, rep.id, _index_of(url, i))
+                    code = 200
+                    segments[0] += 1
+                except Exception as exc:  # noqa: BLE001 - counted as a failure
+                    code = getattr(getattr(exc, "response", None), "status_code", 0) or -1
+                results.append(("segment", code, time.monotonic() - t0))
+
+    workers = [threading.Thread(target=pages) for _ in range(2)] + [threading.Thread(target=player)]
     for w in workers:
         w.start()
     time.sleep(2)
@@ -81,11 +105,21 @@ def test_stopping_a_replica_under_load(compose: Compose, gateway: Gateway, scale
     time.sleep(8)  # past the gateway's DNS TTL: the stopped replica has left the pool
     stop.set()
     for w in workers:
-        w.join(30)
-    bad = [r for r in results if r[0] != 200]
-    slowest = max(t for _, t in results)
-    print(f"\nstopped {victim['name']} under load: {len(results)} requests "
-          f"({len(results) - before} during/after the stop), {len(bad)} failed, slowest {slowest:.2f}s", flush=True)
+        w.join(60)
+    c.heartbeat(s, 1.0)  # the session itself is still alive on the remaining replicas
+    c.end(s)
+    bad = [r for r in results if r[1] != 200]
+    slowest = max(t for _, _, t in results)
+    print(f"\nstopped {victim['name']} mid-stream: {len(results)} requests ({len(results) - before} during/after "
+          f"the stop), {segments[0]} segments decrypted, {len(bad)} failed, slowest {slowest:.2f}s", flush=True)
+    assert segments[0] > 0
     assert not bad, f"requests failed while a replica stopped: {bad[:10]}"
     # Bring the replica set back for the later phases.
     compose.up("--scale", f"streaming-svc={REPLICAS}", "--no-recreate", "streaming-svc")
+
+
+def test_scale_workers(compose: Compose):
+    took = compose.up("--scale", "watermark-worker=2", "--no-recreate", "watermark-worker")
+    workers = compose.containers("watermark-worker")
+    print(f"\nscaled watermark-worker to 2 in {took:.1f}s: " + ", ".join(c["name"] for c in workers), flush=True)
+    assert len(workers) == 2 and all(c["health"] == "healthy" for c in workers), workers

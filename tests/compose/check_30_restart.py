@@ -3,7 +3,7 @@ token signing key survived so a token issued before the restart still verifies).
 from __future__ import annotations
 
 from client import Gateway, User
-from compose import Compose
+from svcompose import Compose
 
 
 def test_data_survives_down_up(compose: Compose, gateway: Gateway, user: User):
