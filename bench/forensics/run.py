@@ -1,0 +1,228 @@
+"""Forensics robustness benchmark (issue 6): does a leaked, attacked copy lead back to
+the right playback session, and never to an innocent one?
+
+Against a running stack (`make up`, or --gateway/--admin-password for another): 
+  1. generates >= 3-minute videos with different content (moving test pattern, evolving
+     noise-like texture, a dark low-contrast scene), uploads them with POST /api/videos
+     and waits until processed;
+  2. opens --sessions sessions per video through the real streaming API with the
+     contract client (tests/support/contract_client.py; several viewers, each session
+     ended after opening, as the concurrent-stream limit wants), and for each trial
+     downloads one random session's decrypted 720p/480p stream as a leaker would;
+  3. applies each attack with ffmpeg and submits the copy to POST /api/forensics/detect,
+     polling GET /api/forensics/detect/{id} (the workers of the stack do the work);
+  4. controls: an unmarked copy (the original, re-encoded) and each video's leak traced
+     as another video (video_id of another video) must give no match.
+Per attack: identification rate, false accusations, minimum |z| (from report.json),
+time to trace (submit -> done). Writes bench/results/forensics.json and forensics.md.
+
+Usage: python bench/forensics/run.py [--minutes 3] [--sessions 200] [--trials 3]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from tests.support.contract_client import ContractClient  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+CONTENT = {    # lavfi sources: different motion, texture and brightness
+    "pattern": "testsrc2=size=1280x720:rate=30",
+    "texture": "cellauto=s=1280x720:rate=30:rule=110:random_fill_ratio=0.5,scale=1280:720,boxblur=2",
+    "dark": "gradients=s=1280x720:rate=30:speed=0.02:c0=0x101018:c1=0x283040,noise=alls=4:allf=t",
+}
+ATTACKS = {    # name -> (ffmpeg -vf, crf, window start fraction, window seconds)
+    "crf23": ("null", 23, None, None),
+    "crf28": ("null", 28, None, None),
+    "crf32": ("null", 32, None, None),
+    "480p": ("scale=-2:480", 23, None, None),
+    "360p": ("scale=-2:360", 23, None, None),
+    "fps25": ("fps=25", 23, None, None),
+    "crop5": ("crop=iw*0.95:ih*0.95", 23, None, None),
+    "win120": ("null", 23, 0.4, 120),
+    "win60": ("null", 23, 0.4, 60),
+    "win120_480p_crf28": ("scale=-2:480", 28, 0.35, 120),
+    "win60_360p_fps25_crf28": ("fps=25,scale=-2:360", 28, 0.5, 60),
+    "crop5_480p_crf28": ("crop=iw*0.95:ih*0.95,scale=-2:480", 28, None, None),
+}
+
+
+def sh(argv):
+    subprocess.run(argv, check=True, capture_output=True)
+
+
+def make_video(kind: str, minutes: float, dest: Path) -> Path:
+    sh(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", CONTENT[kind], "-t", str(minutes * 60),
+        "-c:v", "libx264", "-preset", "veryfast", "-crf", "16", "-pix_fmt", "yuv420p", str(dest)])
+    return dest
+
+
+def attack(src: Path, dest: Path, name: str, duration: float) -> Path:
+    vf, crf, start, window = ATTACKS[name]
+    argv = ["ffmpeg", "-nostdin", "-v", "error", "-y"]
+    if start is not None:
+        argv += ["-ss", f"{duration * start:.2f}"]
+    argv += ["-i", str(src)]
+    if window:
+        argv += ["-t", str(window)]
+    sh(argv + ["-vf", vf, "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-an", str(dest)])
+    return dest
+
+
+class Admin:
+    def __init__(self, gw: str, password: str):
+        self.gw = gw
+        r = requests.post(f"{gw}/api/auth/login", json={"username": "admin", "password": password})
+        r.raise_for_status()
+        self.h = {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+    def upload(self, path: Path, title: str) -> str:
+        with open(path, "rb") as fh:
+            r = requests.post(f"{self.gw}/api/videos", headers=self.h, files={"file": (path.name, fh, "video/mp4")},
+                              data={"title": title, "visibility": "public"})
+        r.raise_for_status()
+        vid = r.json()["video"]["id"]
+        while True:
+            v = requests.get(f"{self.gw}/api/videos/{vid}", headers=self.h).json()
+            status = v.get("status") or v.get("video", {}).get("status")
+            if status == "ready":
+                return vid
+            if status == "failed":
+                raise RuntimeError(f"processing failed: {v}")
+            time.sleep(3)
+
+    def detect(self, path: Path, video_id: str | None = None) -> tuple[dict, float]:
+        t0 = time.monotonic()
+        with open(path, "rb") as fh:
+            r = requests.post(f"{self.gw}/api/forensics/detect", headers=self.h,
+                              files={"file": (path.name, fh)}, data={"video_id": video_id} if video_id else {})
+        r.raise_for_status()
+        job = r.json()["job_id"]
+        while True:
+            body = requests.get(f"{self.gw}/api/forensics/detect/{job}", headers=self.h).json()
+            if body["status"] in ("done", "failed"):
+                break
+            time.sleep(1)
+        elapsed = time.monotonic() - t0
+        full = requests.get(f"{self.gw}/api/forensics/detect/{job}/report.json", headers=self.h)
+        return (full.json() if full.ok else body), elapsed
+
+
+def open_sessions(gw: str, video_id: str, n: int, viewers: int = 10) -> list[tuple[ContractClient, str]]:
+    clients = []
+    for _ in range(viewers):
+        name = f"bench_{uuid.uuid4().hex[:8]}"
+        pw = "bench password " + name
+        requests.post(f"{gw}/api/auth/register", json={"username": name, "email": f"{name}@b.test", "password": pw})
+        clients.append(ContractClient(gw).login(name, pw))
+    out = []
+    for i in range(n):
+        c = clients[i % viewers]
+        s = c.open_session(video_id)
+        c.end(s)
+        out.append((c, s.id))
+    return out
+
+
+def leak_stream(gw: str, video_id: str, dest: Path) -> tuple[str, Path]:
+    """A fresh session of a fresh viewer, fully downloaded and decrypted (top rung)."""
+    name = f"leaker_{uuid.uuid4().hex[:8]}"
+    pw = "bench password " + name
+    requests.post(f"{gw}/api/auth/register", json={"username": name, "email": f"{name}@b.test", "password": pw})
+    c = ContractClient(gw).login(name, pw)
+    s = c.open_session(video_id)
+    top = max((r for r in c.representations(s) if r.kind == "video"), key=lambda r: r.height or 0)
+    c.download(s, top.id, dest)
+    c.end(s)
+    return s.id, dest
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--gateway", default=os.environ.get("SV_GATEWAY", "http://127.0.0.1:8080"))
+    ap.add_argument("--admin-password", default=None)
+    ap.add_argument("--minutes", type=float, default=3.0)
+    ap.add_argument("--sessions", type=int, default=200)
+    ap.add_argument("--trials", type=int, default=2, help="leaks per attack per video")
+    ap.add_argument("--videos", default=",".join(CONTENT))
+    ap.add_argument("--attacks", default=",".join(ATTACKS))
+    a = ap.parse_args()
+    password = a.admin_password
+    if password is None:
+        env = dict(l.split("=", 1) for l in (ROOT / "var/dev/secrets.env").read_text().split() if "=" in l)
+        password = env["ADMIN_PASSWORD"]
+    admin = Admin(a.gateway, password)
+    rows, controls = {}, []
+    with tempfile.TemporaryDirectory(prefix="sv-bench-forensics-") as tmp:
+        tmp = Path(tmp)
+        videos = {}
+        for kind in a.videos.split(","):
+            src = make_video(kind, a.minutes, tmp / f"{kind}.mp4")
+            vid = admin.upload(src, f"bench {kind}")
+            open_sessions(a.gateway, vid, a.sessions)
+            videos[kind] = (vid, src)
+        for kind, (vid, src) in videos.items():
+            for name in a.attacks.split(","):
+                for t in range(a.trials):
+                    sid, stream = leak_stream(a.gateway, vid, tmp / f"{kind}-{name}-{t}-stream.mp4")
+                    leak = attack(stream, tmp / f"{kind}-{name}-{t}.mp4", name, a.minutes * 60)
+                    res, secs = admin.detect(leak)
+                    ev = res.get("evidence", {})
+                    robust = ev.get("robust") or {}
+                    accused = {x["session_id"] for x in robust.get("accused", [])} | (
+                        {ev["match"]["session_id"]} if ev.get("match") else set())
+                    row = rows.setdefault(name, {"trials": 0, "identified": 0, "false": 0, "min_z": None, "times": []})
+                    row["trials"] += 1
+                    row["identified"] += sid in accused
+                    row["false"] += len(accused - {sid})
+                    mz = robust.get("min_abs_z")
+                    if mz is not None:
+                        row["min_z"] = mz if row["min_z"] is None else min(row["min_z"], mz)
+                    row["times"].append(round(secs, 1))
+                    for p in (stream, leak):
+                        p.unlink(missing_ok=True)
+            # Controls: the unmarked original re-encoded; a leak traced as another video.
+            unmarked = attack(src, tmp / f"{kind}-unmarked.mp4", "480p", a.minutes * 60)
+            res, _ = admin.detect(unmarked)
+            controls.append({"video": kind, "control": "unmarked", "match": (res.get("evidence") or {}).get("match")})
+        kinds = list(videos)
+        for i, kind in enumerate(kinds):
+            other = videos[kinds[(i + 1) % len(kinds)]][0]
+            sid, stream = leak_stream(a.gateway, videos[kind][0], tmp / f"{kind}-cross.mp4")
+            res, _ = admin.detect(stream, video_id=other) if len(kinds) > 1 else ({}, 0)
+            controls.append({"video": kind, "control": "traced as another video",
+                             "match": (res.get("evidence") or {}).get("match")})
+    out = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": platform.node(),
+           "cpus": os.cpu_count(), "load": os.getloadavg(), "minutes": a.minutes, "sessions": a.sessions,
+           "trials_per_attack_per_video": a.trials, "videos": list(CONTENT) if a.videos == ",".join(CONTENT) else a.videos,
+           "attacks": rows, "controls": controls}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "forensics.json").write_text(json.dumps(out, indent=2))
+    lines = ["| attack | trials | identified | false accusations | min abs z | trace time median / max (s) |",
+             "|---|---|---|---|---|---|"]
+    for name, r in rows.items():
+        times = sorted(r["times"])
+        lines.append(f"| {name} | {r['trials']} | {100 * r['identified'] / r['trials']:.0f}% | {r['false']} | "
+                     f"{r['min_z']} | {times[len(times) // 2]} / {times[-1]} |")
+    false_controls = sum(1 for c in controls if c["match"])
+    lines.append(f"\nControls (unmarked copies, leaks traced as another video): {len(controls)}, "
+                 f"false accusations: {false_controls}. Load average during run: {out['load']}.")
+    (RESULTS / "forensics.md").write_text("# Forensics benchmark\n\n" + "\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
