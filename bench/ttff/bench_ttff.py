@@ -1,0 +1,106 @@
+"""P2: time to first frame in real Chromium, from the click on play to the first frame
+the compositor presents (requestVideoFrameCallback), p50/p95 over ≥ 20 plays.
+
+Run:  SV_TEST_STACK=bench-play SV_TEST_OFFSET=14500 .venv/bin/python -m pytest bench/ttff/bench_ttff.py -q -s
+Each play is a fresh page load of /watch/{id} (device key and device token are warmed on
+page load, as for a viewer who opens the page and then clicks), so every measurement
+includes: session POST with ECDH + DPoP, HKDF + unwrap in WebCrypto, manifest fetch,
+init + first segments fetched, decrypted in shaka's response filter, MSE append, decode.
+Writes bench/results/ttff.json and ttff.md.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import mysql.connector
+import pytest
+
+from stack.environment import gunicorn_command
+from tests.support.browser import chromium_page
+from tests.support.media import make_clip
+from tests.support.videos import make_ready_video, register_user, stores, worker_app  # noqa: F401
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "bench" / "results"
+PLAYS = int(os.environ.get("BENCH_PLAYS", "20"))
+
+
+def _restart_streaming(live_stack, env: dict) -> None:
+    from conftest import _wait_http
+    procs, stack = live_stack["procs"], live_stack["stack"]
+    procs.stop("streaming")
+    proc = procs.start("streaming", gunicorn_command(stack, "streaming", sys.executable), env)
+    _wait_http(f"{stack.url('streaming')}/healthz", proc)
+
+
+@pytest.fixture(scope="module")
+def stack(live_stack):
+    _restart_streaming(live_stack, {**live_stack["env"], "MAX_CONCURRENT_STREAMS": "1000"})
+    yield live_stack
+    _restart_streaming(live_stack, live_stack["env"])
+
+
+def test_time_to_first_frame(stack, worker_app, stores, service_config, tmp_path):  # noqa: F811
+    gw = stack["url"]
+    conn = mysql.connector.connect(host="127.0.0.1", port=service_config["DB_PORT"], user="streamvault",
+                                   password=service_config["DB_PASSWORD"], database="streamvault", autocommit=True)
+    user = register_user(gw, "ttff")
+    clip = make_clip(tmp_path / "clip.mp4", seconds=12, size="1280x720").read_bytes()
+    vid = make_ready_video(worker_app, conn, stores, user["id"], clip, title="ttff 720p")
+    samples, failures = [], []
+    with chromium_page() as page:
+        page.goto(f"{gw}/auth/login?redirect=/")
+        page.fill("input[name=username]", user["username"])
+        page.fill("input[name=password]", user["password"])
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{gw}/")
+        for n in range(PLAYS + 1):                     # the first play warms caches; not counted
+            page.goto(f"{gw}/watch/{vid}")
+            page.wait_for_selector("#play:not([hidden])")
+            time.sleep(0.5)                            # device token fetched on load, as for a person
+            page.evaluate("""() => {
+              const v = document.getElementById('video');
+              window.ttff = {};
+              document.getElementById('play').addEventListener('click', () => { window.ttff.t0 = performance.now(); },
+                                                                  { capture: true, once: true });
+              v.requestVideoFrameCallback(() => { window.ttff.t1 = performance.now(); });
+            }""")
+            page.click("#play")
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not page.evaluate("window.ttff.t1 !== undefined"):
+                time.sleep(0.01)
+            r = page.evaluate("window.ttff")
+            if "t1" not in r:
+                failures.append(page.evaluate("(svPlayback.errors || []).join('; ')") or "no frame in 20 s")
+                continue
+            if n:
+                samples.append(r["t1"] - r["t0"])
+            page.evaluate("document.getElementById('video').pause()")
+    conn.close()
+    samples.sort()
+    q = lambda p: round(samples[min(len(samples) - 1, int(p * len(samples)))], 1)  # noqa: E731
+    out = {"plays": len(samples), "failures": failures, "p50_ms": q(0.5), "p95_ms": q(0.95),
+           "min_ms": round(samples[0], 1), "max_ms": round(samples[-1], 1),
+           "mean_ms": round(statistics.fmean(samples), 1), "samples_ms": [round(s, 1) for s in samples],
+           "cpus": os.cpu_count(), "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
+           "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "ttff.json").write_text(json.dumps(out, indent=2) + "\n")
+    (RESULTS / "ttff.md").write_text(f"""# P2 — time to first frame (real Chromium)
+
+From the click on play to the first presented frame (requestVideoFrameCallback), {out['plays']} plays of a
+12 s 1280x720 video (ladder 720p/480p/360p + audio), each a fresh watch-page load, through the gateway on
+loopback. Includes session POST (ECDH + DPoP), WebCrypto HKDF + unwrap, manifest, init + first segments,
+AES-GCM decryption in shaka's response filter, MSE append and decode.
+
+**p50 {out['p50_ms']} ms, p95 {out['p95_ms']} ms** (min {out['min_ms']}, max {out['max_ms']}; goal p50 < 500 ms).
+Failures: {len(failures)}. Machine: {out['cpus']} CPUs shared with other work (load average at end
+{out['loadavg_at_end']}). Raw samples: ttff.json. Finished {out['finished_at']}.
+""")
+    print(json.dumps(out, indent=2))
+    assert len(samples) >= 20 and not failures
