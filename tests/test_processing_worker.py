@@ -89,3 +89,30 @@ def test_killed_worker_job_is_resumed_by_another(worker_app, stores, db, owner_i
     assert run_once(worker_app, stores["watermark"], "rescuer")
     st = state(db, vid)
     assert (st["status"], st["job_status"], st["attempts"]) == ("ready", "done", 2), st
+
+
+def test_long_job_keeps_its_lease(worker_app, stores, db, owner_id, clip):
+    """A job that runs far longer than its lease is renewed, not stolen by another worker."""
+    import threading
+    from watermark_svc.jobs import claim
+    from watermark_svc.extensions import db as wdb
+    from watermark_svc.worker import run_once
+    vid = queue_video(db, stores, owner_id, clip)
+    slow = worker_app.config.copy()
+    worker_app.config["X264_PRESET"] = "veryslow"          # several times the 3-s lease
+    try:
+        t = threading.Thread(target=run_once, args=(worker_app, stores["watermark"], "long-runner"))
+        t.start()
+        stolen = []
+        deadline = time.monotonic() + 300
+        while t.is_alive() and time.monotonic() < deadline:
+            time.sleep(1)
+            with worker_app.app_context():
+                job = claim(wdb, "thief", 3)
+            if job is not None:
+                stolen.append(job)
+        t.join()
+    finally:
+        worker_app.config["X264_PRESET"] = slow["X264_PRESET"]
+    st = state(db, vid)
+    assert stolen == [] and (st["status"], st["job_status"], st["attempts"]) == ("ready", "done", 1), (stolen, st)

@@ -39,6 +39,9 @@ class Lease:
     """Keeps a claimed job's lease alive and publishes progress while the handler works."""
 
     def __init__(self, db, job: dict, worker: str, lease_seconds: int):
+        from flask import current_app
+        # The renewal thread needs the app (the pool lives on it); threads don't inherit contexts.
+        self.app = current_app._get_current_object()
         self.db, self.job, self.worker, self.lease_seconds = db, job, worker, lease_seconds
         self.progress, self.step = 0.0, "starting"
         self.lost = threading.Event()
@@ -63,7 +66,7 @@ class Lease:
         interval = max(1.0, min(5.0, self.lease_seconds / 3))
         while not self._stop.wait(interval):
             try:
-                with self.db.standalone() as conn:
+                with self.app.app_context(), self.db.standalone() as conn:
                     ok = repo.renew_lease(conn, self.job["id"], self.worker, self.lease_seconds,
                                           round(self.progress, 1), self.step)
                     conn.commit()
