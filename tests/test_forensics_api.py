@@ -167,10 +167,8 @@ def test_admin_pages_in_chromium(traced, live_stack, worker_app, stores):
             page.click("#report-link")
             page.wait_for_selector("h1:has-text('Forensic evidence report')")
             assert traced["leaker"][1]["username"] in page.text_content("main")
-            # Security console (served by watermark-svc; the gateway route is the lead's to add,
-            # so reach the service directly: cookies are per host, not per port).
-            svc = live_stack["stack"].url("watermark")
-            page.goto(f"{svc}/admin/security")
+            # Security console (served by watermark-svc), through the gateway like an admin.
+            page.goto(f"{gw}/admin/security")
             page.wait_for_selector("#sessions tbody tr")
             text = page.text_content("#sessions")
             assert traced["sessions"][-1] in text

@@ -12,4 +12,6 @@ SETTINGS: list[Setting] = [
     Setting("WORK_DIR", "/tmp", help="scratch space for one job at a time; always cleaned"),
     Setting("X264_PRESET", "fast"),
     Setting("WATERMARK_STRENGTH", 1.0, float, "grey levels RMS of the A/B luma pattern"),
+    Setting("FORENSICS_MAX_FALSE_ACCUSATION", 1e-6, float, "above this bound a trace answers 'no match'"),
+    Setting("FORENSICS_MAX_UPLOAD_BYTES", 16 * 1024 ** 3, int, "largest suspect file accepted"),
 ]
