@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 import uuid
 
-import mysql.connector
 import pytest
 import requests
 from cryptography.exceptions import InvalidTag
@@ -17,11 +15,10 @@ from cryptography.exceptions import InvalidTag
 from svcommon import codeword
 from svcommon.media_keys import init_key, segment_key
 from svcommon.passwords import hash_password
-from stack.environment import gunicorn_command
 from tests.support.contract_client import ContractClient, ContractError, decrypt_segment
 from tests.support.dpop import DeviceKey
 from tests.support.media import make_clip
-from tests.support.videos import make_ready_video, register_user, stores, worker_app  # noqa: F401
+from tests.support.videos import make_ready_video, mdb, register_user, restart_service, stores, worker_app  # noqa: F401
 
 pytestmark = pytest.mark.heavy
 
@@ -32,28 +29,12 @@ PLAYBACK_ENV = {"KEY_ROTATION_SECONDS": "4", "KEY_GRACE_SECONDS": "30", "HEARTBE
 VIDEO_PASSWORD = "open sesame 42"
 
 
-def _restart_streaming(live_stack, env: dict) -> None:
-    from conftest import _wait_http
-    procs, stack = live_stack["procs"], live_stack["stack"]
-    procs.stop("streaming")
-    proc = procs.start("streaming", gunicorn_command(stack, "streaming", sys.executable), env)
-    _wait_http(f"{stack.url('streaming')}/healthz", proc)
-
-
 @pytest.fixture(scope="module")
 def play(live_stack):
     """The live stack with streaming-svc restarted on short playback timings (restored after)."""
-    _restart_streaming(live_stack, {**live_stack["env"], **PLAYBACK_ENV})
+    restart_service(live_stack, "streaming", {**live_stack["env"], **PLAYBACK_ENV})
     yield live_stack
-    _restart_streaming(live_stack, live_stack["env"])
-
-
-@pytest.fixture(scope="module")
-def mdb(service_config):
-    conn = mysql.connector.connect(host="127.0.0.1", port=service_config["DB_PORT"], user="streamvault",
-                                   password=service_config["DB_PASSWORD"], database="streamvault", autocommit=True)
-    yield conn
-    conn.close()
+    restart_service(live_stack, "streaming", live_stack["env"])
 
 
 def sql(conn, stmt, params=(), one=False):

@@ -24,15 +24,13 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import mysql.connector
 import pytest
 from werkzeug.test import EnvironBuilder
 
 from svcommon.media_keys import segment_key
-from stack.environment import gunicorn_command
 from tests.support.contract_client import ContractClient
 from tests.support.media import make_clip
-from tests.support.videos import make_ready_video, register_user, stores, worker_app  # noqa: F401
+from tests.support.videos import make_ready_video, mdb, register_user, restart_service, stores, worker_app  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadgen import StaticNginx, closed_loop, machine, realtime_viewers  # noqa: E402
@@ -45,27 +43,11 @@ VIEWER_STEPS = [int(x) for x in os.environ.get("BENCH_VIEWER_STEPS", "25,50,100,
 BENCH_ENV = {"MAX_CONCURRENT_STREAMS": "100000", "SESSION_TTL_SECONDS": "900", "KEY_ROTATION_SECONDS": "900"}
 
 
-def _restart_streaming(live_stack, env: dict) -> None:
-    from conftest import _wait_http
-    procs, stack = live_stack["procs"], live_stack["stack"]
-    procs.stop("streaming")
-    proc = procs.start("streaming", gunicorn_command(stack, "streaming", sys.executable), env)
-    _wait_http(f"{stack.url('streaming')}/healthz", proc)
-
-
 @pytest.fixture(scope="module")
 def bench_stack(live_stack):
-    _restart_streaming(live_stack, {**live_stack["env"], **BENCH_ENV})
+    restart_service(live_stack, "streaming", {**live_stack["env"], **BENCH_ENV})
     yield live_stack
-    _restart_streaming(live_stack, live_stack["env"])
-
-
-@pytest.fixture(scope="module")
-def mdb(service_config):
-    conn = mysql.connector.connect(host="127.0.0.1", port=service_config["DB_PORT"], user="streamvault",
-                                   password=service_config["DB_PASSWORD"], database="streamvault", autocommit=True)
-    yield conn
-    conn.close()
+    restart_service(live_stack, "streaming", live_stack["env"])
 
 
 @pytest.fixture(scope="module")

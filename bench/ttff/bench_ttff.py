@@ -13,42 +13,30 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
-import mysql.connector
 import pytest
 
-from stack.environment import gunicorn_command
 from tests.support.browser import chromium_page
 from tests.support.media import make_clip
-from tests.support.videos import make_ready_video, register_user, stores, worker_app  # noqa: F401
+from tests.support.videos import make_ready_video, mdb, register_user, restart_service, stores, worker_app  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results"
 PLAYS = int(os.environ.get("BENCH_PLAYS", "20"))
 
 
-def _restart_streaming(live_stack, env: dict) -> None:
-    from conftest import _wait_http
-    procs, stack = live_stack["procs"], live_stack["stack"]
-    procs.stop("streaming")
-    proc = procs.start("streaming", gunicorn_command(stack, "streaming", sys.executable), env)
-    _wait_http(f"{stack.url('streaming')}/healthz", proc)
-
-
 @pytest.fixture(scope="module")
 def stack(live_stack):
-    _restart_streaming(live_stack, {**live_stack["env"], "MAX_CONCURRENT_STREAMS": "1000"})
+    restart_service(live_stack, "streaming", {**live_stack["env"], "MAX_CONCURRENT_STREAMS": "1000"})
     yield live_stack
-    _restart_streaming(live_stack, live_stack["env"])
+    restart_service(live_stack, "streaming", live_stack["env"])
 
 
-def test_time_to_first_frame(stack, worker_app, stores, service_config, tmp_path):  # noqa: F811
+def test_time_to_first_frame(stack, worker_app, stores, mdb, tmp_path):  # noqa: F811
     gw = stack["url"]
-    conn = mysql.connector.connect(host="127.0.0.1", port=service_config["DB_PORT"], user="streamvault",
-                                   password=service_config["DB_PASSWORD"], database="streamvault", autocommit=True)
+    conn = mdb
     user = register_user(gw, "ttff")
     clip = make_clip(tmp_path / "clip.mp4", seconds=12, size="1280x720").read_bytes()
     vid = make_ready_video(worker_app, conn, stores, user["id"], clip, title="ttff 720p")
@@ -81,7 +69,6 @@ def test_time_to_first_frame(stack, worker_app, stores, service_config, tmp_path
             if n:
                 samples.append(r["t1"] - r["t0"])
             page.evaluate("document.getElementById('video').pause()")
-    conn.close()
     samples.sort()
     q = lambda p: round(samples[min(len(samples) - 1, int(p * len(samples)))], 1)  # noqa: E731
     out = {"plays": len(samples), "failures": failures, "p50_ms": q(0.5), "p95_ms": q(0.95),

@@ -24,12 +24,36 @@ def stores(live_stack, service_config):
     return {"upload": mk("upload"), "watermark": mk("watermark"), "streaming": mk("streaming")}
 
 
+def connect_db(service_config):
+    """A plain autocommit connection to the test stack's database, as the service user."""
+    return mysql.connector.connect(host="127.0.0.1", port=service_config["DB_PORT"], user="streamvault",
+                                   password=service_config["DB_PASSWORD"], database="streamvault", autocommit=True)
+
+
 @pytest.fixture
 def db(service_config):
-    conn = mysql.connector.connect(host="127.0.0.1", port=service_config["DB_PORT"], user="streamvault",
-                                   password=service_config["DB_PASSWORD"], database="streamvault", autocommit=True)
+    conn = connect_db(service_config)
     yield conn
     conn.close()
+
+
+@pytest.fixture(scope="module")
+def mdb(service_config):
+    """Module-scoped ``db`` for module-scoped fixtures."""
+    conn = connect_db(service_config)
+    yield conn
+    conn.close()
+
+
+def restart_service(live_stack, name: str, env: dict) -> None:
+    """Restart one service of the live stack with another environment (e.g. short timings)."""
+    import sys
+    from conftest import _wait_http
+    from stack.environment import gunicorn_command
+    procs, stack = live_stack["procs"], live_stack["stack"]
+    procs.stop(name)
+    proc = procs.start(name, gunicorn_command(stack, name, sys.executable), env)
+    _wait_http(f"{stack.url(name)}/healthz", proc)
 
 
 def register_user(gateway: str, prefix: str = "u") -> dict:

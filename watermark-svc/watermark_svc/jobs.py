@@ -36,17 +36,23 @@ def claim(db, worker: str, lease_seconds: int) -> dict | None:
 
 
 class Lease:
-    """Keeps a claimed job's lease alive and publishes progress while the handler works."""
+    """Keeps a claimed piece of work's lease alive and publishes its progress while the
+    handler works. ``renew(conn, lease_id, worker, lease_seconds, progress, step) -> bool``
+    is the repository statement for the table it lives in (jobs, detections); False means
+    another worker owns it now."""
 
-    def __init__(self, db, job: dict, worker: str, lease_seconds: int):
+    def __init__(self, db, lease_id: str, worker: str, lease_seconds: int, renew=repo.renew_lease,
+                 lost=LeaseLost, min_interval: float = 1.0):
         from flask import current_app
         # The renewal thread needs the app (the pool lives on it); threads don't inherit contexts.
         self.app = current_app._get_current_object()
-        self.db, self.job, self.worker, self.lease_seconds = db, job, worker, lease_seconds
+        self.db, self.id, self.worker, self.lease_seconds = db, lease_id, worker, lease_seconds
+        self._renew, self._lost_exc = renew, lost
+        self._interval = max(min_interval, min(5.0, lease_seconds / 3))
         self.progress, self.step = 0.0, "starting"
         self.lost = threading.Event()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lease-{job['id'][:8]}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"lease-{lease_id[:8]}", daemon=True)
 
     def __enter__(self):
         self._thread.start()
@@ -60,21 +66,19 @@ class Lease:
         """Progress callback handed to the pipeline; also where a lost lease stops the work."""
         self.progress, self.step = float(pct), step
         if self.lost.is_set():
-            raise LeaseLost(self.job["id"])
+            raise self._lost_exc(self.id)
 
     def _run(self) -> None:
-        interval = max(1.0, min(5.0, self.lease_seconds / 3))
-        while not self._stop.wait(interval):
+        while not self._stop.wait(self._interval):
             try:
                 with self.app.app_context(), self.db.standalone() as conn:
-                    ok = repo.renew_lease(conn, self.job["id"], self.worker, self.lease_seconds,
-                                          round(self.progress, 1), self.step)
+                    ok = self._renew(conn, self.id, self.worker, self.lease_seconds, round(self.progress, 1), self.step)
                     conn.commit()
                 if not ok:
                     self.lost.set()
                     return
             except Exception as exc:  # a DB blip: try again next tick; the lease has slack
-                log.warning("lease renewal failed", extra={"job": self.job["id"], "error": str(exc)})
+                log.warning("lease renewal failed", extra={"lease": self.id, "error": str(exc)})
 
 
 def retry_delay(base_seconds: int, attempt: int) -> int:

@@ -34,7 +34,7 @@ def run_once(app, fs: FileStore, worker: str) -> bool:
             return False
         log.info("job claimed", extra={"job": job["id"], "video_id": job["video_id"], "attempt": job["attempts"]})
         try:
-            with Lease(db, job, worker, lease_seconds) as lease:
+            with Lease(db, job["id"], worker, lease_seconds) as lease:
                 process_video(app, db, fs, job, lease)
             log.info("job done", extra={"job": job["id"], "video_id": job["video_id"]})
         except Exception as exc:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import threading
 from pathlib import Path
 
 from svcommon.filestore import FileStore
 
 from .. import repository as repo
 from ..extensions import db
+from ..jobs import Lease
 from ..media.errors import InvalidMedia
 from .dbcatalogue import DbCatalogue
 from .evidence import enrich
@@ -28,41 +28,10 @@ class DetectionLost(Exception):
     """Our lease lapsed and another worker owns the detection now."""
 
 
-class DetectionLease:
-    def __init__(self, app, det_id: str, worker: str, lease_seconds: int):
-        self.app = app                  # the renewal thread needs its own app context
-        self.id, self.worker, self.lease_seconds = det_id, worker, lease_seconds
-        self.progress, self.step = 0.0, "starting"
-        self.lost = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"detect-{det_id[:8]}", daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(5)
-
-    def report(self, pct: float, step: str) -> None:
-        self.progress, self.step = float(pct), step
-        if self.lost.is_set():
-            raise DetectionLost(self.id)
-
-    def _run(self) -> None:
-        interval = max(0.5, min(2.0, self.lease_seconds / 3))    # also the progress cadence
-        while not self._stop.wait(interval):
-            try:
-                with self.app.app_context(), db.standalone() as conn:
-                    ok = repo.renew_detection(conn, self.id, self.worker, self.lease_seconds,
-                                              round(self.progress, 1), self.step)
-                    conn.commit()
-                if not ok:
-                    self.lost.set()
-                    return
-            except Exception as exc:
-                log.warning("detection lease renewal failed", extra={"job": self.id, "error": str(exc)})
+def detection_lease(det_id: str, worker: str, lease_seconds: int) -> Lease:
+    """The worker's lease mechanism, on the detections table (sub-second progress cadence)."""
+    return Lease(db, det_id, worker, lease_seconds, renew=repo.renew_detection, lost=DetectionLost,
+                 min_interval=0.5)
 
 
 def claim_detection(worker: str, lease_seconds: int) -> dict | None:
@@ -82,7 +51,7 @@ def claim_detection(worker: str, lease_seconds: int) -> dict | None:
         return det
 
 
-def run_detection(app, fs: FileStore, det: dict, lease: DetectionLease) -> dict:
+def run_detection(app, fs: FileStore, det: dict, lease: Lease) -> dict:
     cfg = app.config
     secret = cfg["WATERMARK_SECRET"].encode()
     with tempfile.TemporaryDirectory(dir=cfg["WORK_DIR"], prefix=f"sv-detect-{det['id'][:8]}-") as work:
@@ -115,7 +84,7 @@ def run_detection_once(app, fs: FileStore, worker: str) -> bool:
             return False
         log.info("detection claimed", extra={"job": det["id"], "attempt": det["attempts"]})
         try:
-            with DetectionLease(app, det["id"], worker, lease_seconds) as lease:
+            with detection_lease(det["id"], worker, lease_seconds) as lease:
                 run_detection(app, fs, det, lease)
             log.info("detection done", extra={"job": det["id"]})
         except DetectionLost:
