@@ -71,3 +71,18 @@ def test_file_svc_not_routed(gateway: Gateway):
     # never on file-svc, and its name is not resolvable from outside the backend network.
     r = gateway.get("/objects/anything", headers={"Host": "file-svc:4000"})
     assert r.status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/upload/vendor/tus.min.js", "/vendor/shaka-player.js"])
+def test_front_end_packages_in_images(gateway: Gateway, path: str):
+    """npm-installed front-end packages (the images' assets stage) are served."""
+    r = gateway.get(path)
+    assert r.status_code == 200, (path, r.status_code)
+    assert "javascript" in r.headers["Content-Type"] and len(r.content) > 10_000
+
+
+def test_viewer_pages(gateway: Gateway):
+    r = gateway.get("/")
+    assert r.status_code in (200, 302, 303), r.status_code
+    r = gateway.get("/upload/")
+    assert r.status_code in (302, 303) and "/auth/login" in r.headers["Location"]

@@ -1,4 +1,4 @@
-"""Fixtures for the compose smoke suite: the running project and one registered user
+"""Fixtures for the compose smoke suite (a pytest plugin loaded by tests/compose/pytest.ini): the running project and one registered user
 shared by the phases (smoke -> scaling -> restart with data intact)."""
 from __future__ import annotations
 
