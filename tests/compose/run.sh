@@ -15,6 +15,7 @@ export SV_COMPOSE_ENV_FILE=$ROOT/$ENV_FILE
 export GATEWAY_PORT=${GATEWAY_PORT:-8080}
 export SV_GATEWAY_URL=http://127.0.0.1:$GATEWAY_PORT
 export PUBLIC_URL=$SV_GATEWAY_URL
+export SV_ADMIN_PASSWORD_FILE=$ROOT/var/compose-ci/secrets/admin_password
 WORK=var/compose-ci
 mkdir -p "$WORK"
 now() { date +%s.%N; }
