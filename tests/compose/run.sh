@@ -43,6 +43,8 @@ cleanup() {
   else
     echo "==> down -v"; dc down -v --remove-orphans >/dev/null 2>&1 || true
   fi
+  # Superseded builds of our images (untagged by the rebuild); nothing else is touched.
+  docker image prune -f --filter label=org.streamvault.image=1 >/dev/null 2>&1 || true
   exit $rc
 }
 trap cleanup EXIT
