@@ -121,9 +121,11 @@ def test_two_session_mix_never_accuses_a_third(marked, block):
     leak = attack(mix, d / f"mix{block}-leak.mp4", vf="scale=-2:180")
     r = trace(str(leak), marked["catalogue"], SECRET, max_fap=MAX_FAP)
     accused = {s["session_id"] for s in r["robust"]["accused"]}
-    assert accused <= {a, b}
-    top_two = {r["robust"]["best"]["session_id"], r["robust"]["runner_up"]["session_id"]}
-    assert top_two == {a, b}                                 # the colluders lead the ranking
+    assert accused <= {a, b}                                 # never a third session
+    # The strongest score belongs to a colluder (each matches ~3/4 of the bits, an innocent
+    # ~1/2). Who comes second is not guaranteed: the weaker colluder can rank below an
+    # innocent session by chance, which is exactly why only the bound decides accusations.
+    assert r["robust"]["best"]["session_id"] in {a, b}
 
 
 @pytest.mark.heavy
