@@ -4,6 +4,7 @@ exponential backoff, then ``failed`` with the reason shown to the uploader."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
 from . import repository as repo
@@ -13,6 +14,17 @@ log = logging.getLogger("watermark.jobs")
 
 class LeaseLost(Exception):
     """Another worker took the job over (our lease lapsed): stop without touching it."""
+
+
+def heartbeat(app) -> None:
+    """Show liveness to the container healthcheck: a stuck loop or a lost DB stops the touches."""
+    path = app.config.get("WORKER_HEARTBEAT_FILE")
+    if path:
+        try:
+            with open(path, "a"):
+                os.utime(path)
+        except OSError as exc:
+            log.warning("cannot touch heartbeat file", extra={"path": path, "error": str(exc)})
 
 
 def claim(db, worker: str, lease_seconds: int) -> dict | None:
@@ -77,6 +89,7 @@ class Lease:
                 if not ok:
                     self.lost.set()
                     return
+                heartbeat(self.app)      # a long job still shows a healthy worker
             except Exception as exc:  # a DB blip: try again next tick; the lease has slack
                 log.warning("lease renewal failed", extra={"lease": self.id, "error": str(exc)})
 

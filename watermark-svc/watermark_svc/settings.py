@@ -9,6 +9,7 @@ SETTINGS: list[Setting] = [
     Setting("WORKER_LEASE_SECONDS", 60, int, "a job whose lease lapses is retried by another worker"),
     Setting("WORKER_POLL_SECONDS", 1.0, float),
     Setting("WORKER_RETRY_BASE_SECONDS", 30, int, "backoff before retry n is base * 4^(n-1)"),
+    Setting("WORKER_HEARTBEAT_FILE", "", help="touched by a live worker (idle loop and job leases); healthchecks read its age"),
     Setting("WORK_DIR", "/tmp", help="scratch space for one job at a time; always cleaned"),
     Setting("X264_PRESET", "fast"),
     Setting("WATERMARK_STRENGTH", 1.0, float, "grey levels RMS of the A/B luma pattern"),

@@ -16,7 +16,7 @@ from . import create_app
 from .extensions import db
 from .forensics.runner import run_detection_once
 from .handlers import handle_failure, process_video
-from .jobs import Lease, claim
+from .jobs import Lease, claim, heartbeat
 
 log = logging.getLogger("watermark.worker")
 
@@ -52,6 +52,7 @@ def main() -> int:
         signal.signal(sig, lambda *_: stop.set())
     log.info("worker started", extra={"worker": me})
     while not stop.is_set():
+        heartbeat(app)
         try:
             # Processing first (uploaders wait on it); a detection when no video is waiting.
             if not run_once(app, fs, me) and not run_detection_once(app, fs, me):
