@@ -22,7 +22,7 @@ from .environment import WORKER_CWD, gunicorn_command, service_env, worker_comma
 from .layout import DEV, ROOT, SERVICES, TEST, Stack
 from .secrets import load_or_create
 
-STACKS = {"dev": DEV, "test": TEST}
+STACKS = {"dev": DEV, "test": TEST, TEST.name: TEST}   # TEST.name follows SV_TEST_STACK
 
 
 def prepare(stack: Stack) -> dict:
