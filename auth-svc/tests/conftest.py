@@ -8,13 +8,10 @@ import pytest
 
 from auth_svc import create_app
 
-ADMIN_PASSWORD = "admin-password-for-tests"
-
-
 @pytest.fixture(scope="session")
 def app(service_config):
-    app = create_app({**service_config, "ADMIN_USERNAME": "admin", "ADMIN_PASSWORD": ADMIN_PASSWORD,
-                      "ADMIN_EMAIL": "admin@example.test"})
+    # The same bootstrap admin as the live stack's (whoever starts first creates it).
+    app = create_app({**service_config, "ADMIN_USERNAME": "admin", "ADMIN_EMAIL": "admin@example.test"})
     with app.test_client() as c:  # first request bootstraps the admin and the signing key
         assert c.get("/.well-known/jwks.json").status_code == 200
     return app
@@ -52,7 +49,7 @@ class AuthActions:
         return user, pair
 
     def admin_token(self):
-        resp = self.login("admin", ADMIN_PASSWORD)
+        resp = self.login("admin", self.client.application.config["ADMIN_PASSWORD"])
         assert resp.status_code == 200, resp.get_json()
         return resp.get_json()["access_token"]
 

@@ -121,11 +121,11 @@ def test_two_session_mix_never_accuses_a_third(marked, block):
     leak = attack(mix, d / f"mix{block}-leak.mp4", vf="scale=-2:180")
     r = trace(str(leak), marked["catalogue"], SECRET, max_fap=MAX_FAP)
     accused = {s["session_id"] for s in r["robust"]["accused"]}
+    assert r["robust"]["best"] is not None                   # every session was scored
     assert accused <= {a, b}                                 # never a third session
-    # The strongest score belongs to a colluder (each matches ~3/4 of the bits, an innocent
-    # ~1/2). Who comes second is not guaranteed: the weaker colluder can rank below an
-    # innocent session by chance, which is exactly why only the bound decides accusations.
-    assert r["robust"]["best"]["session_id"] in {a, b}
+    # Ranks are not guaranteed: each colluder matches ~3/4 of 32 bits, an innocent ~1/2, so
+    # among 50 sessions an innocent can out-rank both by chance (seen in CI) — which is
+    # exactly why only the false-accusation bound, never the rank, decides an accusation.
 
 
 @pytest.mark.heavy
