@@ -82,20 +82,42 @@ def attack(src: Path, dest: Path, name: str, duration: float) -> Path:
 
 
 class Admin:
+    """The admin's API calls; logs in again when the 5-minute access token expires."""
+
     def __init__(self, gw: str, password: str):
-        self.gw = gw
-        r = requests.post(f"{gw}/api/auth/login", json={"username": "admin", "password": password})
+        self.gw, self.password = gw, password
+        self._login()
+
+    def _login(self) -> None:
+        r = requests.post(f"{self.gw}/api/auth/login", json={"username": "admin", "password": self.password})
         r.raise_for_status()
         self.h = {"Authorization": f"Bearer {r.json()['access_token']}"}
 
+    def req(self, method: str, path: str, **kw) -> requests.Response:
+        for _ in range(2):
+            for f in kw.get("files", {}).values():   # a retried upload must resend the file
+                f[1].seek(0)
+            r = requests.request(method, self.gw + path, headers=self.h, timeout=600, **kw)
+            if r.status_code != 401:
+                return r
+            self._login()
+        return r
+
     def upload(self, path: Path, title: str) -> str:
-        with open(path, "rb") as fh:
-            r = requests.post(f"{self.gw}/api/videos", headers=self.h, files={"file": (path.name, fh, "video/mp4")},
-                              data={"title": title, "visibility": "public"})
-        r.raise_for_status()
-        vid = r.json()["video"]["id"]
+        mine = self.req("GET", "/api/videos/mine").json().get("items", [])
+        reuse = next((v["id"] for v in mine if v["title"] == title and v["status"] in ("queued", "processing", "ready")), None)
+        if reuse:
+            vid = reuse
+        else:
+            with open(path, "rb") as fh:
+                r = self.req("POST", "/api/videos", files={"file": (path.name, fh, "video/mp4")},
+                             data={"title": title, "visibility": "public"})
+            r.raise_for_status()
+            vid = r.json()["video"]["id"]
         while True:
-            v = requests.get(f"{self.gw}/api/videos/{vid}", headers=self.h).json()
+            r = self.req("GET", f"/api/videos/{vid}")
+            r.raise_for_status()
+            v = r.json()
             status = v.get("status") or v.get("video", {}).get("status")
             if status == "ready":
                 return vid
@@ -106,17 +128,19 @@ class Admin:
     def detect(self, path: Path, video_id: str | None = None) -> tuple[dict, float]:
         t0 = time.monotonic()
         with open(path, "rb") as fh:
-            r = requests.post(f"{self.gw}/api/forensics/detect", headers=self.h,
-                              files={"file": (path.name, fh)}, data={"video_id": video_id} if video_id else {})
+            r = self.req("POST", "/api/forensics/detect", files={"file": (path.name, fh)},
+                         data={"video_id": video_id} if video_id else {})
         r.raise_for_status()
         job = r.json()["job_id"]
         while True:
-            body = requests.get(f"{self.gw}/api/forensics/detect/{job}", headers=self.h).json()
+            r = self.req("GET", f"/api/forensics/detect/{job}")
+            r.raise_for_status()
+            body = r.json()
             if body["status"] in ("done", "failed"):
                 break
             time.sleep(1)
         elapsed = time.monotonic() - t0
-        full = requests.get(f"{self.gw}/api/forensics/detect/{job}/report.json", headers=self.h)
+        full = self.req("GET", f"/api/forensics/detect/{job}/report.json")
         return (full.json() if full.ok else body), elapsed
 
 
@@ -149,6 +173,28 @@ def leak_stream(gw: str, video_id: str, dest: Path) -> tuple[str, Path]:
     return s.id, dest
 
 
+def report(a, rows: dict, controls: list, final: bool = False) -> str:
+    """Write bench/results/forensics.{json,md}; called after every trial so a cut run keeps its data."""
+    out = {"complete": final, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": platform.node(),
+           "cpus": os.cpu_count(), "load": os.getloadavg(), "minutes": a.minutes, "sessions": a.sessions,
+           "trials_per_attack_per_video": a.trials, "videos": list(CONTENT) if a.videos == ",".join(CONTENT) else a.videos,
+           "attacks": rows, "controls": controls}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "forensics.json").write_text(json.dumps(out, indent=2))
+    lines = ["| attack | trials | identified | false accusations | min abs z | trace time median / max (s) |",
+             "|---|---|---|---|---|---|"]
+    for name, r in rows.items():
+        times = sorted(r["times"])
+        lines.append(f"| {name} | {r['trials']} | {100 * r['identified'] / r['trials']:.0f}% | {r['false']} | "
+                     f"{r['min_z']} | {times[len(times) // 2]} / {times[-1]} |")
+    false_controls = sum(1 for c in controls if c["match"])
+    lines.append(f"\nControls (unmarked copies, leaks traced as another video): {len(controls)}, "
+                 f"false accusations: {false_controls}. Load average during run: {out['load']}.")
+    head = "# Forensics benchmark\n\n" + ("" if final else "**Partial: the run was still going (or was cut short).**\n\n")
+    (RESULTS / "forensics.md").write_text(head + "\n".join(lines) + "\n")
+    return "\n".join(lines)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--gateway", default=os.environ.get("SV_GATEWAY", "http://127.0.0.1:8080"))
@@ -168,12 +214,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="sv-bench-forensics-") as tmp:
         tmp = Path(tmp)
         videos = {}
-        for kind in a.videos.split(","):
+        for kind in a.videos.split(","):     # one video at a time: a cut run still has whole rows
             src = make_video(kind, a.minutes, tmp / f"{kind}.mp4")
             vid = admin.upload(src, f"bench {kind}")
+            print(f"[bench] {kind}: video {vid} ready; opening {a.sessions} sessions", flush=True)
             open_sessions(a.gateway, vid, a.sessions)
             videos[kind] = (vid, src)
-        for kind, (vid, src) in videos.items():
             for name in a.attacks.split(","):
                 for t in range(a.trials):
                     sid, stream = leak_stream(a.gateway, vid, tmp / f"{kind}-{name}-{t}-stream.mp4")
@@ -191,6 +237,9 @@ def main() -> int:
                     if mz is not None:
                         row["min_z"] = mz if row["min_z"] is None else min(row["min_z"], mz)
                     row["times"].append(round(secs, 1))
+                    print(f"[bench] {kind} {name}: identified={sid in accused} false={len(accused - {sid})} "
+                          f"min_z={mz} {secs:.1f}s", flush=True)
+                    report(a, rows, controls)
                     for p in (stream, leak):
                         p.unlink(missing_ok=True)
             # Controls: the unmarked original re-encoded; a leak traced as another video.
@@ -204,23 +253,7 @@ def main() -> int:
             res, _ = admin.detect(stream, video_id=other) if len(kinds) > 1 else ({}, 0)
             controls.append({"video": kind, "control": "traced as another video",
                              "match": (res.get("evidence") or {}).get("match")})
-    out = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": platform.node(),
-           "cpus": os.cpu_count(), "load": os.getloadavg(), "minutes": a.minutes, "sessions": a.sessions,
-           "trials_per_attack_per_video": a.trials, "videos": list(CONTENT) if a.videos == ",".join(CONTENT) else a.videos,
-           "attacks": rows, "controls": controls}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "forensics.json").write_text(json.dumps(out, indent=2))
-    lines = ["| attack | trials | identified | false accusations | min abs z | trace time median / max (s) |",
-             "|---|---|---|---|---|---|"]
-    for name, r in rows.items():
-        times = sorted(r["times"])
-        lines.append(f"| {name} | {r['trials']} | {100 * r['identified'] / r['trials']:.0f}% | {r['false']} | "
-                     f"{r['min_z']} | {times[len(times) // 2]} / {times[-1]} |")
-    false_controls = sum(1 for c in controls if c["match"])
-    lines.append(f"\nControls (unmarked copies, leaks traced as another video): {len(controls)}, "
-                 f"false accusations: {false_controls}. Load average during run: {out['load']}.")
-    (RESULTS / "forensics.md").write_text("# Forensics benchmark\n\n" + "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    print(report(a, rows, controls, final=True), flush=True)
     return 0
 
 
