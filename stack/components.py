@@ -32,7 +32,7 @@ def mariadb_command(stack: Stack) -> list[str]:
             f"--port={stack.mariadb_port}", "--bind-address=127.0.0.1", "--user=root",
             "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
             f"--pid-file={stack.var / 'mariadb.pid'}", "--innodb-buffer-pool-size=256M",
-            "--max-connections=300", "--log-error=" + str(stack.var / "logs" / "mariadb.err")]
+            "--max-connections=500", "--log-error=" + str(stack.var / "logs" / "mariadb.err")]
 
 
 # ---- SeaweedFS (real S3 server) -------------------------------------------------------

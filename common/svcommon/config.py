@@ -46,7 +46,7 @@ DB_SETTINGS = [
     Setting("DB_NAME", "streamvault"),
     Setting("DB_USER", "streamvault"),
     Setting("DB_PASSWORD", REQUIRED, help="MariaDB password for DB_USER"),
-    Setting("DB_POOL_SIZE", 8, int),
+    Setting("DB_POOL_SIZE", 16, int, "per process; a request may hold two (its own + a security event)"),
 ]
 
 TOKEN_SETTINGS = [

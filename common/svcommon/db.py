@@ -29,7 +29,9 @@ class Database:
     """Flask extension: ``db = Database(); db.init_app(app)``; then ``db.conn()`` per request."""
 
     def __init__(self, app: Flask | None = None):
-        self._pools: dict[int, pooling.MySQLConnectionPool] = {}
+        # Keyed by connection settings, not by app: apps with the same database share one pool,
+        # so a process that builds many apps (tests, CLI commands) never piles up connections.
+        self._pools: dict[tuple, pooling.MySQLConnectionPool] = {}
         self._lock = threading.Lock()
         if app is not None:
             self.init_app(app)
@@ -39,14 +41,15 @@ class Database:
         app.teardown_appcontext(self._teardown)
 
     def _pool(self) -> pooling.MySQLConnectionPool:
-        app = current_app._get_current_object()
-        key = id(app)
+        cfg = current_app.config
+        kwargs = connect_kwargs(cfg)
+        size = int(cfg.get("DB_POOL_SIZE", 16))
+        key = (tuple(sorted(kwargs.items())), size)
         with self._lock:
             pool = self._pools.get(key)
             if pool is None:
-                pool = pooling.MySQLConnectionPool(
-                    pool_name=f"sv{key}"[:60], pool_size=int(app.config.get("DB_POOL_SIZE", 8)),
-                    pool_reset_session=True, **connect_kwargs(app.config))
+                pool = pooling.MySQLConnectionPool(pool_name=f"sv{len(self._pools)}-{id(self)}"[:60], pool_size=size,
+                                                   pool_reset_session=True, **kwargs)
                 self._pools[key] = pool
             return pool
 
