@@ -119,6 +119,12 @@ def db_rows(env: dict, sql: str, params: tuple = ()) -> list[dict]:
         return cur.fetchall()
 
 
+def db_execute(env: dict, sql: str, params: tuple = ()) -> None:
+    with db_conn(env) as conn:
+        conn.cursor().execute(sql, params)
+        conn.commit()
+
+
 def user_footprint(env: dict, user_id: str) -> dict:
     """Everything a user's uploads left: rows and objects (the 'nothing left' check)."""
     videos = db_rows(env, "SELECT id FROM videos WHERE owner_id = %s", (user_id,))

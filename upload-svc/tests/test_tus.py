@@ -74,3 +74,21 @@ def test_termination_removes_everything(tus, user, env, media):
     assert h.video_objects(env, vid) == []
     assert h.user_footprint(env, user["id"]) == {"videos": 0, "uploads": 0, "jobs": 0}
     assert tus.head(loc).status_code == 404
+
+
+def test_abandoned_upload_is_swept(tus, make_app, user, env, media):
+    """An upload idle past its Upload-Expires is removed (multipart aborted, objects and rows
+    deleted) the next time anyone creates an upload."""
+    data = h.pad_video(media / "good.mp4", media / "padded-abandoned.mp4", 10 * MiB).read_bytes()
+    r = tus.create(len(data), filename="abandoned.mp4")
+    loc, vid = r.headers["Location"], r.headers["X-Video-Id"]
+    assert tus.patch(loc, 0, data[:9 * MiB]).status_code == 204
+    assert h.s3_pending_multipart(env, f"originals/{vid}/")
+    h.db_execute(env, "UPDATE uploads SET expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 HOUR WHERE video_id = %s", (vid,))
+    fresh = make_app().test_client()                 # another process: its first sweep is due
+    r = fresh.post("/api/uploads", headers={**h.TUS, **user["headers"], "Upload-Length": "1000",
+                                            "Upload-Metadata": h.tus_metadata(filename="next.mp4")})
+    assert r.status_code == 201
+    assert h.video_objects(env, vid) == [] and h.s3_pending_multipart(env, f"originals/{vid}/") == []
+    assert h.db_rows(env, "SELECT id FROM videos WHERE id = %s", (vid,)) == []
+    assert tus.head(loc).status_code == 404

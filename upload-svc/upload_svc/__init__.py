@@ -12,6 +12,21 @@ from .extensions import db, init_filestore
 from .settings import SETTINGS, validate
 
 
+def _sweep_expired_uploads_now_and_then(app: Flask) -> None:
+    """Abandoned uploads are swept when new ones are created, at most once a minute per
+    process: no cron job to deploy, and the sweep cost lands on uploaders, not viewers."""
+    import time
+    from flask import request
+    from . import ingest
+    last = [0.0]
+
+    @app.before_request
+    def _sweep():
+        if request.method == "POST" and request.path == "/api/uploads" and time.monotonic() - last[0] > 60:
+            last[0] = time.monotonic()
+            ingest.sweep_expired()
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
     configure(app, "upload-svc", SETTINGS, test_config)
@@ -22,6 +37,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import events, ingest, pages, tus, videos
     for mod in (tus, videos, events, pages):
         app.register_blueprint(mod.bp)
+
+    _sweep_expired_uploads_now_and_then(app)
 
     @app.errorhandler(FileStoreError)
     def _storage(exc: FileStoreError):

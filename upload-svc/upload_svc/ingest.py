@@ -74,6 +74,22 @@ def remove_video(video_id: str, upload: dict | None = None) -> None:
     conn.commit()
 
 
+def sweep_expired(limit: int = 20) -> int:
+    """Remove uploads abandoned for UPLOAD_EXPIRY_HOURS (the tus Upload-Expires we promised):
+    abort their S3 multipart upload, delete their objects, then their rows. Any replica may
+    sweep; a second sweeper of the same upload finds nothing left to do."""
+    removed = 0
+    for upload in repo.expired_uploads(db.conn(), limit):
+        try:
+            remove_video(upload["video_id"], upload)
+            removed += 1
+        except Exception:
+            log.exception("could not remove an expired upload", extra={"video_id": upload["video_id"]})
+    if removed:
+        log.info("expired uploads removed", extra={"count": removed})
+    return removed
+
+
 def storage_error(exc: FileStoreError) -> APIError:
     if exc.unavailable:
         return APIError(503, "storage_unavailable", "storage is temporarily unavailable; please retry shortly",

@@ -127,7 +127,7 @@ def mark_upload_done(conn, upload_id: str) -> None:
 
 
 def expired_uploads(conn, limit: int = 20) -> list[dict]:
-    return query(conn, "SELECT id, video_id, object_key, s3_upload_id FROM uploads WHERE status <> 'done' "
+    return query(conn, "SELECT id, video_id, object_key, s3_upload_id, status FROM uploads WHERE status <> 'done' "
                        "AND expires_at < UTC_TIMESTAMP(6) AND (lock_token IS NULL OR lock_expires_at < UTC_TIMESTAMP(6)) "
                        "LIMIT %s", (limit,))
 
