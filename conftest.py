@@ -22,20 +22,6 @@ from stack.layout import SERVICES, TEST  # noqa: E402
 from stack.secrets import load_or_create  # noqa: E402
 
 
-def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url}: process exited with {proc.returncode}")
-        try:
-            if requests.get(url, timeout=1).status_code < 500:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up within {timeout:.0f} s")
-
-
 def _alive(pid: int) -> bool:
     """Running (a zombie whose parent is gone counts as stopped)."""
     try:
@@ -153,10 +139,10 @@ def live_stack(infra):
     for name in SERVICES:
         started.append((name, procs.start(name, gunicorn_command(stack, name, sys.executable), env)))
     for name, proc in started:
-        _wait_http(f"{stack.url(name)}/healthz", proc)
+        components.wait_http(f"{stack.url(name)}/healthz", proc)
     components.nginx_prepare(stack)
     gw = procs.start("gateway", components.nginx_command(stack))
-    _wait_http(f"{stack.gateway_url}/gateway/healthz", gw)
+    components.wait_http(f"{stack.gateway_url}/gateway/healthz", gw)
     yield {"url": stack.gateway_url, "stack": stack, "env": env, "procs": procs}
     for name in ["gateway", *SERVICES]:
         procs.stop(name)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,23 @@ from .layout import ROOT, Stack
 def venv_bin(name: str) -> str:
     local = Path(sys.executable).parent / name
     return str(local) if local.exists() else (shutil.which(name) or name)
+
+
+def wait_http(url: str, proc: subprocess.Popen | None = None, timeout: float = 60) -> None:
+    """Wait until ``url`` answers below 500 (the launcher, the test fixtures and benchmarks
+    all start services this way); fail early if the process we wait for has exited."""
+    import requests
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{url}: process exited with {proc.returncode}")
+        try:
+            if requests.get(url, timeout=1).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up within {timeout:.0f} s")
 
 
 # ---- MariaDB ---------------------------------------------------------------------------

@@ -132,23 +132,11 @@ def start_stack(logdir: Path):
     for name in SERVICES:
         start(name, gunicorn_command(BENCH, name, sys.executable), env)
     for name in SERVICES:
-        wait(f"{BENCH.url(name)}/healthz")
+        components.wait_http(f"{BENCH.url(name)}/healthz")
     components.nginx_prepare(BENCH)
     start("gateway", components.nginx_command(BENCH))
-    wait(f"{BENCH.gateway_url}/gateway/healthz")
+    components.wait_http(f"{BENCH.gateway_url}/gateway/healthz")
     return procs, env
-
-
-def wait(url: str, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=1).status_code < 500:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not come up")
 
 
 def stop_stack(procs: dict[str, subprocess.Popen]):

@@ -48,12 +48,12 @@ def mdb(service_config):
 def restart_service(live_stack, name: str, env: dict) -> None:
     """Restart one service of the live stack with another environment (e.g. short timings)."""
     import sys
-    from conftest import _wait_http
+    from stack.components import wait_http
     from stack.environment import gunicorn_command
     procs, stack = live_stack["procs"], live_stack["stack"]
     procs.stop(name)
     proc = procs.start(name, gunicorn_command(stack, name, sys.executable), env)
-    _wait_http(f"{stack.url(name)}/healthz", proc)
+    wait_http(f"{stack.url(name)}/healthz", proc)
 
 
 def register_user(gateway: str, prefix: str = "u") -> dict:
