@@ -45,7 +45,12 @@ def seed(stack: Stack, admin_password: str, timeout: float = 300) -> str:
         return "demo video already present"
     clip = stack.var / "demo.mp4"
     if not clip.exists():
-        make_demo_clip(clip)
+        partial = clip.with_suffix(".partial.mp4")   # renamed only when complete: a cut run
+        try:                                         # never leaves a broken clip to reuse
+            make_demo_clip(partial)
+            partial.rename(clip)
+        finally:
+            partial.unlink(missing_ok=True)
     with open(clip, "rb") as f:
         resp = requests.post(f"{gw}/api/videos", headers=auth, timeout=300,
                              data={"title": TITLE, "description": "A generated test pattern, seeded by make up.",
