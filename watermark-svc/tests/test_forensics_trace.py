@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from svcommon import codeword as cw
+from watermark_svc.forensics.frames import GrayFrames
 from watermark_svc.forensics.localcat import LocalCatalogue
+from watermark_svc.forensics.reference import build_proxy, proxy_size
 from watermark_svc.forensics.scoring import null_tail, score_sessions
 from watermark_svc.forensics.trace import trace
 from watermark_svc.media import process
@@ -69,7 +71,8 @@ def marked(tmp_path_factory):
     other = mh.make_clip(d / "other.mp4", 480, 270, 20, audio=False, source="mandelbrot", noise=0)
     return {"dir": d, "src": src, "out": d / "out", "n": meta["segment_count"],
             "rung": meta["renditions"][0]["name"], "sessions": sessions, "other": other,
-            "catalogue": LocalCatalogue({VIDEO: str(src)}, sessions)}
+            # The service's path: the detector reads an analysis proxy built on first use.
+            "catalogue": LocalCatalogue({VIDEO: str(src)}, sessions, proxy_dir=d)}
 
 
 def _leak(marked, sid, name, **attack_kw):
@@ -143,6 +146,22 @@ def test_metadata_tag_identifies_an_unmodified_copy_exactly(marked):
     r2 = trace(str(copy2), marked["catalogue"], SECRET)
     assert r2["metadata_layer"]["invalid"] == 1 and r2["method_used"] == "watermark"
     assert r2["match"]["session_id"] == sid
+
+
+@pytest.mark.heavy
+def test_analysis_proxy_reads_back_as_the_source_luma(marked):
+    """Same frames, same levels (no range conversion on the way), only coding error."""
+    g = marked["catalogue"].geometry(VIDEO)
+    proxy = build_proxy(str(marked["src"]), g, marked["dir"] / "proxy-check.mp4")
+    w, h = proxy_size(g)
+    with GrayFrames(str(marked["src"]), w, h, g.fps) as a, GrayFrames(str(proxy), w, h, g.fps) as b:
+        src = np.stack([f.astype(np.float32) for f in a])
+        px = np.stack([f.astype(np.float32) for f in b])
+    assert src.shape == px.shape and len(src) == 64 * 30
+    assert abs(float(src.mean() - px.mean())) < 0.3
+    assert float(np.abs(src - px).mean()) < 2.0
+    # ...and frame k of the proxy is frame k of the source, not a neighbour.
+    assert float(np.abs(src[1:] - px[:-1]).mean()) > float(np.abs(src - px).mean())
 
 
 # --- statistics (fast) ----------------------------------------------------------------

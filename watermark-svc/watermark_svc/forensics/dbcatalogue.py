@@ -1,9 +1,11 @@
 """The catalogue as the service sees it: MariaDB for videos and sessions, file-svc for
-originals and cached fingerprints.
+the detector's references.
 
-A fingerprint is computed from the original the first time a detection needs it and
-stored at forensics/fingerprints/{video_id}.npy (a few MB per hour of video), so
-later detections match the whole catalogue without decoding any original.
+The first detection that needs a video decodes its original once into an analysis
+proxy (reference.py) and a fingerprint (a few MB per hour of video), both stored next
+to the video's derived media (media/{video_id}/forensics/), so they are deleted with
+the video. Later detections match the whole catalogue without decoding any original,
+and read the proxy instead of a mezzanine file many times its size.
 """
 from __future__ import annotations
 
@@ -15,11 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from svcommon.filestore import FORENSICS, FileStore, FileStoreError, NotFound
+from svcommon.filestore import FileStore, FileStoreError, NotFound, media_prefix
 
 from .. import repository as repo
 from ..media.errors import InvalidMedia
 from .detector import WatermarkGeometry
+from .reference import build_proxy
 from .timing import fingerprint
 
 log = logging.getLogger("watermark.forensics")
@@ -29,7 +32,11 @@ _FP_MEMO_MAX = 64
 
 
 def fingerprint_key(video_id: str) -> str:
-    return f"{FORENSICS}fingerprints/{video_id}.npy"
+    return f"{media_prefix(video_id)}forensics/fingerprint.npy"
+
+
+def proxy_key(video_id: str) -> str:
+    return f"{media_prefix(video_id)}forensics/proxy.mp4"
 
 
 def geometry_from_metadata(meta: dict) -> WatermarkGeometry:
@@ -66,16 +73,36 @@ class DbCatalogue:
         return geometry_from_metadata(self._video(video_id)["meta"])
 
     def source_path(self, video_id: str) -> str:
+        """The pristine source as the detector reads it: the video's analysis proxy."""
         if video_id not in self._paths:
-            key = self._video(video_id)["original_key"]
-            if not key:
-                raise InvalidMedia(f"the original of video {video_id} is gone")
-            dest = self.work / f"source-{video_id}"
-            with self.fs.get(key) as resp, open(dest, "wb") as out:
-                for chunk in resp.iter_content(CHUNK):
-                    out.write(chunk)
+            dest = self.work / f"proxy-{video_id}.mp4"
+            try:
+                self._download(proxy_key(video_id), dest)
+            except NotFound:
+                self._build_proxy(video_id, dest)
             self._paths[video_id] = str(dest)
         return self._paths[video_id]
+
+    def _download(self, key: str, dest: Path) -> None:
+        with self.fs.get(key) as resp, open(dest, "wb") as out:
+            for chunk in resp.iter_content(CHUNK):
+                out.write(chunk)
+
+    def _build_proxy(self, video_id: str, dest: Path) -> None:
+        key = self._video(video_id)["original_key"]
+        if not key:
+            raise InvalidMedia(f"the original of video {video_id} is gone")
+        original = self.work / f"original-{video_id}"
+        try:
+            self._download(key, original)
+            build_proxy(str(original), self.geometry(video_id), dest)
+        finally:
+            original.unlink(missing_ok=True)      # scratch space: the proxy is all we keep
+        try:
+            with open(dest, "rb") as fh:
+                self.fs.put_stream(proxy_key(video_id), fh, length=dest.stat().st_size, content_type="video/mp4")
+        except FileStoreError as exc:             # a cache: losing it costs time, not results
+            log.warning("could not cache the analysis proxy", extra={"video_id": video_id, "error": str(exc)})
 
     def fingerprint(self, video_id: str) -> np.ndarray:
         fp = _FP_MEMO.get(video_id)

@@ -1,20 +1,29 @@
 """A catalogue over local files: for tests, benchmarks and offline re-analysis."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from .detector import WatermarkGeometry, geometry_for_source
+from .reference import build_proxy
 from .timing import fingerprint
 
 
 class LocalCatalogue:
-    """videos: {video_id: source path}; sessions: {session_id: video_id}."""
+    """videos: {video_id: source path}; sessions: {session_id: video_id}.
 
-    def __init__(self, videos: dict[str, str], sessions: dict[str, str] | None = None):
+    With proxy_dir the detector reads analysis proxies built there on first use, as
+    the service does (dbcatalogue.py); without, it reads the originals directly."""
+
+    def __init__(self, videos: dict[str, str], sessions: dict[str, str] | None = None,
+                 proxy_dir: Path | None = None):
         self.videos = dict(videos)
         self.sessions = dict(sessions or {})
+        self.proxy_dir = Path(proxy_dir) if proxy_dir else None
         self._geometry: dict[str, WatermarkGeometry] = {}
         self._fp: dict[str, np.ndarray] = {}
+        self._proxies: dict[str, str] = {}
 
     def candidates(self) -> list[str]:
         return list(self.videos)
@@ -25,11 +34,17 @@ class LocalCatalogue:
         return self._geometry[video_id]
 
     def source_path(self, video_id: str) -> str:
-        return self.videos[video_id]
+        if self.proxy_dir is None:
+            return self.videos[video_id]
+        if video_id not in self._proxies:
+            dest = self.proxy_dir / f"proxy-{video_id}.mp4"
+            build_proxy(self.videos[video_id], self.geometry(video_id), dest)
+            self._proxies[video_id] = str(dest)
+        return self._proxies[video_id]
 
     def fingerprint(self, video_id: str) -> np.ndarray:
         if video_id not in self._fp:
-            self._fp[video_id] = fingerprint(self.videos[video_id], self.geometry(video_id).fps)
+            self._fp[video_id] = fingerprint(self.source_path(video_id), self.geometry(video_id).fps)
         return self._fp[video_id]
 
     def session_ids(self, video_id: str) -> list[str]:

@@ -10,9 +10,12 @@ per 2 minutes instead of 3600.
 Each segment's residual (placed suspect sum - source sum, inside the visible area)
 is correlated with the keyed pattern; detector.segment_z turns it into a z-score
 against the residual's own correlation with far-shifted patterns. A final
-translation tweak picks the small shift (<= 2 px) with the most watermark energy,
+translation search picks the shift (<= SHIFT_RADIUS px) with the most watermark energy,
 sum of z^2 over segments: that statistic ignores the bits' signs, so choosing it
-cannot favour any session's codeword (scoring.py relies on that).
+cannot favour any session's codeword (scoring.py relies on that). The search is wide
+enough to absorb a picture registration fooled by motion: on content that scrolls, a
+crop and a few frames of time lag look alike, the picture cannot tell them apart, but
+the watermark (fixed to the frame) can.
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ from .spatial import Placement, full_frame, place, register
 from .timing import locate_frame
 
 REG_PAIRS = 16          # frame pairs kept for spatial registration
-SHIFT_RADIUS = 2        # +/- px of translation tweak by watermark energy
+SHIFT_RADIUS = 12       # +/- px of translation search by watermark energy (analysis px)
 SEEK_MARGIN = 8         # frames decoded before the window to verify the seek
 
 
@@ -119,11 +122,35 @@ def read_bits(suspect_path: str, source_path: str, video_id: str, secret: bytes,
     if compared == 0:
         raise InvalidMedia("no frames of the suspect overlap the source")
 
-    if placement is None:
-        placement = register(pairs, aw, ah) if allow_crop else full_frame(aw, ah)
     guard = NULL_GUARD_SIGMAS * blur_sigma(geometry.pattern_height) * ah / geometry.pattern_height
-    min_frames = max(1, n_seg // 4)
-    xcorrs = []
+    if placement is not None:
+        candidates = [placement]
+    else:
+        # The picture registration can be fooled: a dark, flat or grainy picture has no
+        # detail that survives the re-encode and it then "finds" a nonsense crop. The
+        # untouched full frame is always tried as well and the watermark energy decides.
+        candidates = [register(pairs, aw, ah)] if allow_crop else []
+        candidates.append(full_frame(aw, ah))
+    best = None
+    for candidate in candidates:
+        xcorrs = _segment_zmaps(sums, candidate, secret, video_id, geometry, aw, ah, guard)
+        if not xcorrs:
+            raise InvalidMedia("the suspect overlaps no whole segment of the source")
+        energy = sum(z ** 2 for _, z in xcorrs)          # (2R+1)^2 map of summed z^2
+        if best is None or float(energy.max()) > best[0]:
+            best = (float(energy.max()), candidate, xcorrs, energy)
+    _, placement, xcorrs, energy = best
+    dy, dx = np.unravel_index(int(np.argmax(energy)), energy.shape)
+    bits = [SoftBit(seg, float(z[dy, dx])) for seg, z in xcorrs]
+    shift = (int(dx) - SHIFT_RADIUS, int(dy) - SHIFT_RADIUS)
+    return Readout(bits, placement, shift, compared, (aw, ah), float(energy[dy, dx]))
+
+
+def _segment_zmaps(sums: dict, placement: Placement, secret: bytes, video_id: str,
+                   geometry: WatermarkGeometry, aw: int, ah: int, guard: float) -> list:
+    """(segment, z map over shifts) for every segment with enough frames, placed as given."""
+    min_frames = max(1, geometry.frames_per_segment // 4)
+    out = []
     for seg in sorted(sums):
         sus_sum, src_sum, count = sums[seg]
         if count < min_frames:
@@ -133,14 +160,8 @@ def read_bits(suspect_path: str, source_path: str, video_id: str, secret: bytes,
         residual[mask] -= residual[mask].mean()     # re-encodes shift brightness
         pattern = resize_pattern(segment_pattern(secret, video_id, seg, geometry.pattern_width,
                                                  geometry.pattern_height), aw, ah)
-        xcorrs.append((seg, _zmap(residual, pattern, guard)))
-    if not xcorrs:
-        raise InvalidMedia("the suspect overlaps no whole segment of the source")
-    energy = sum(z ** 2 for _, z in xcorrs)          # (2R+1)^2 map of summed z^2
-    dy, dx = np.unravel_index(int(np.argmax(energy)), energy.shape)
-    bits = [SoftBit(seg, float(z[dy, dx])) for seg, z in xcorrs]
-    shift = (int(dx) - SHIFT_RADIUS, int(dy) - SHIFT_RADIUS)
-    return Readout(bits, placement, shift, compared, (aw, ah), float(energy[dy, dx]))
+        out.append((seg, _zmap(residual, pattern, guard)))
+    return out
 
 
 def _zmap(residual: np.ndarray, pattern: np.ndarray, guard_px: float) -> np.ndarray:

@@ -31,6 +31,7 @@ class OffsetMatch:
     offset_frames: int      # suspect frame k shows source frame k + offset_frames
     ncc: float              # normalised correlation at that lag (1 = identical motion)
     overlap_frames: int
+    significance: float = 0.0   # robust z of ncc among all lags: how far the peak stands out
 
 
 def fingerprint(path: str, fps: Fraction, progress=None, expected_frames: int = 0) -> np.ndarray:
@@ -54,7 +55,7 @@ def _prepare(fp: np.ndarray, fps: Fraction) -> np.ndarray:
 
 
 PEAK_TOLERANCE = 0.05       # lags this close to the best are all candidates
-MAX_PEAKS = 6
+MAX_PEAKS = 8
 
 
 def match_offset(source_fp: np.ndarray, suspect_fp: np.ndarray, fps: Fraction) -> OffsetMatch | None:
@@ -67,8 +68,9 @@ def match_offsets(source_fp: np.ndarray, suspect_fp: np.ndarray, fps: Fraction) 
     allowed down to MIN_OVERLAP_SECONDS or the shorter of the two).
 
     Looping content (test patterns, a static shot) correlates almost as well at
-    several lags: every peak within PEAK_TOLERANCE of the best is returned, at least
-    a second apart, and the watermark decides between them (trace.py)."""
+    several lags: every peak within PEAK_TOLERANCE of the best (overlap-weighted) is
+    returned, at least a second apart, up to MAX_PEAKS, and the watermark decides
+    between them (trace.py)."""
     a, b = _prepare(source_fp, fps), _prepare(suspect_fp, fps)
     na, nb = len(a), len(b)
     if na == 0 or nb == 0:
@@ -85,15 +87,26 @@ def match_offsets(source_fp: np.ndarray, suspect_fp: np.ndarray, fps: Fraction) 
     denom = np.sqrt((eb[t1] - eb[t0]) * (ea[t1 + lags] - ea[t0 + lags]))
     num = corr[lags % size]
     ncc = np.where(denom > 0, num / np.where(denom > 0, denom, 1.0), 0.0)
-    order = np.argsort(-ncc)
-    top = float(ncc[order[0]])
+    # Rank lags by correlation weighted with how much of the suspect they explain: on
+    # looping content (a slowly turning night sky) every period correlates alike, and a
+    # leak sits inside the video, so lags that leave part of it unexplained come last.
+    rank = ncc * (t1 - t0) / min(na, nb)
+    order = np.argsort(-rank)
+    top = float(rank[order[0]])
+    # Dark, noisy or flat content keeps little motion after a re-encode, so its true
+    # peak can be low in absolute terms (0.2) yet stand far above every other lag:
+    # that distance, in robust standard deviations, says "this video" better than
+    # any fixed correlation floor.
+    centre = float(np.median(ncc))
+    spread = 1.4826 * float(np.median(np.abs(ncc - centre))) or 1e-9
     sep = max(1, int(float(fps)))
     peaks: list[OffsetMatch] = []
     for i in order:
-        if ncc[i] < top - PEAK_TOLERANCE or len(peaks) >= MAX_PEAKS:
+        if rank[i] < top - PEAK_TOLERANCE or len(peaks) >= MAX_PEAKS:
             break
         if all(abs(int(lags[i]) - p.offset_frames) >= sep for p in peaks):
-            peaks.append(OffsetMatch(int(lags[i]), float(ncc[i]), int(t1[i] - t0[i])))
+            peaks.append(OffsetMatch(int(lags[i]), float(ncc[i]), int(t1[i] - t0[i]),
+                                     round((float(ncc[i]) - centre) / spread, 2)))
     return peaks
 
 

@@ -22,7 +22,8 @@ from .scoring import score_sessions
 from .timing import OffsetMatch, fingerprint, match_offsets
 
 METHOD_VERSION = "streamvault-forensics/1"
-CATALOGUE_FLOOR = 0.30        # fingerprint correlation below this: not this video
+CATALOGUE_FLOOR = 0.30        # fingerprint correlation at or above this: a candidate...
+CATALOGUE_MIN_SIGNIFICANCE = 6.0   # ...and so is a peak this many robust sigmas above other lags
 MAX_CANDIDATES = 2            # videos whose watermark is actually read
 DEFAULT_MAX_FAP = 1e-6
 PROBE_SEGMENTS = 4            # segments read per candidate lag when the content loops
@@ -33,7 +34,7 @@ Progress = Callable[[float, str], None]
 class Catalogue(Protocol):
     def candidates(self) -> list[str]: ...
     def geometry(self, video_id: str) -> WatermarkGeometry: ...
-    def source_path(self, video_id: str) -> str: ...
+    def source_path(self, video_id: str) -> str: ...     # the source, or its analysis proxy
     def fingerprint(self, video_id: str) -> np.ndarray: ...
     def session_ids(self, video_id: str) -> list[str]: ...
     def session_video(self, session_id: str) -> str | None: ...
@@ -77,11 +78,19 @@ def trace(suspect: str, catalogue: Catalogue, secret: bytes, *, video_id: str | 
         if peaks:
             ranked.append((peaks[0].ncc, vid, peaks))
         progress(15 + 15 * (n + 1) / len(videos), "identify")
-    ranked.sort(key=lambda r: -r[0])
+    # Which videos are worth reading: a clear fingerprint peak, by correlation or by how
+    # far it stands out. A wrong candidate costs time, never an accusation (the
+    # watermark of a wrong video reads as noise); a missed one costs the trace.
+    def plausible(r) -> bool:
+        return r[0] >= CATALOGUE_FLOOR or r[2][0].significance >= CATALOGUE_MIN_SIGNIFICANCE
+    accepted = sorted((r for r in ranked if video_id or plausible(r)),   # named: always read
+                      key=lambda r: -r[2][0].significance)
+    ranked = accepted + sorted((r for r in ranked if not plausible(r)), key=lambda r: -r[0])
     result["identification"] = [{"video_id": vid, "correlation": round(ncc, 4),
+                                 "significance": peaks[0].significance,
                                  "offset_frames": [p.offset_frames for p in peaks]}
                                 for ncc, vid, peaks in ranked[:5]]
-    chosen = [r for r in ranked if r[0] >= CATALOGUE_FLOOR][:MAX_CANDIDATES]
+    chosen = accepted[:MAX_CANDIDATES]
     if not chosen:
         return _no_match(result, "the copy matches none of our videos", started)
 
@@ -156,15 +165,13 @@ def _pick_lag(peaks: list[OffsetMatch], args: tuple, kw: dict, g: WatermarkGeome
         return peaks[0]
     n = g.frames_per_segment
     mid = max(0, kw["suspect_frames"] // 2 - PROBE_SEGMENTS * n // 2)
-    best, best_energy, placement = peaks[0], -1.0, None
+    best, best_energy = peaks[0], -1.0
     for i, p in enumerate(peaks):
         try:
-            # Looping content looks the same at every peak: register the picture once.
             r = read_bits(*args, offset=p.offset_frames, **kw, sus_from=mid,
-                          max_frames=(PROBE_SEGMENTS + 1) * n, placement=placement)
+                          max_frames=(PROBE_SEGMENTS + 1) * n)
         except InvalidMedia:
             continue
-        placement = r.placement
         energy = r.energy / max(1, len(r.bits))
         if energy > best_energy:
             best, best_energy = p, energy
