@@ -59,6 +59,13 @@ def test_queued_video_becomes_ready_with_ab_ladder(worker_app, stores, db, owner
             for variant in "ab":
                 assert media_prefix(vid) + f"video/{r['name']}/{variant}/{i:05d}.m4s" in keys
     assert media_prefix(vid) + "thumb.jpg" in keys and media_prefix(vid) + "audio/init.mp4" in keys
+    # The forensic reference is ready before any leak is traced, and it reads back.
+    import io
+    import numpy as np
+    from watermark_svc.forensics.dbcatalogue import fingerprint_key, proxy_key
+    assert proxy_key(vid) in keys and fingerprint_key(vid) in keys
+    fp = np.load(io.BytesIO(stores["watermark"].get_bytes(fingerprint_key(vid))), allow_pickle=False)
+    assert fp.shape == (6 * 30, 144)            # 6 s at 30 fps, one 16x9 grid per frame
 
 
 @pytest.mark.parametrize("damage", ["random_bytes", "truncated"])

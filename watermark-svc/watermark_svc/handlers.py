@@ -6,12 +6,14 @@ from __future__ import annotations
 import logging
 import mimetypes
 import tempfile
+import threading
 from pathlib import Path
 
 from svcommon.filestore import FileStore, media_prefix
 
 from . import repository as repo
-from .jobs import Lease, LeaseLost, retry_delay
+from .jobs import Lease, LeaseLost, heartbeat, retry_delay
+from .forensics.dbcatalogue import geometry_from_metadata, store_reference
 from .media import pipeline
 from .media.errors import InvalidMedia
 from svcommon.media_keys import media_key
@@ -55,12 +57,36 @@ def process_video(app, db, fs: FileStore, job: dict, lease: Lease) -> None:
                                 strength=float(cfg["WATERMARK_STRENGTH"]), preset=cfg["X264_PRESET"],
                                 progress=lambda pct, step: lease.report(pct * 0.95, step))
         _upload_tree(fs, vid, work / "out", lease)
-    with db.standalone() as conn:
-        repo.publish_media(conn, vid, meta, media_key(vid, "thumb.jpg"))
-        if not repo.finish_job(conn, job["id"], lease.worker):
-            conn.rollback()
-            raise LeaseLost(job["id"])
-        conn.commit()
+        with db.standalone() as conn:
+            repo.publish_media(conn, vid, meta, media_key(vid, "thumb.jpg"))
+            if not repo.finish_job(conn, job["id"], lease.worker):
+                conn.rollback()
+                raise LeaseLost(job["id"])
+            conn.commit()
+        _prepare_forensics(app, fs, vid, work / "original", meta, work)
+
+
+def _prepare_forensics(app, fs: FileStore, vid: str, original: Path, meta: dict, work: Path) -> None:
+    """The video is ready; while its original is still on disk, build what a trace of a
+    leak will need (analysis proxy + fingerprint). Best effort: a trace builds it
+    itself if this fails, so a failure here never touches the video or the job. The job
+    is finished, so its lease no longer shows the worker alive: beat here instead."""
+    done = threading.Event()
+
+    def keep_beating() -> None:
+        while not done.wait(30):
+            heartbeat(app)
+
+    beat = threading.Thread(target=keep_beating, name="reference-heartbeat", daemon=True)
+    beat.start()
+    try:
+        store_reference(fs, vid, original, geometry_from_metadata(meta), work)
+        log.info("forensic reference ready", extra={"video_id": vid})
+    except Exception:
+        log.exception("could not prepare the forensic reference", extra={"video_id": vid})
+    finally:
+        done.set()
+        beat.join()
 
 
 def handle_failure(app, db, fs: FileStore, job: dict, exc: BaseException) -> None:

@@ -39,6 +39,39 @@ def proxy_key(video_id: str) -> str:
     return f"{media_prefix(video_id)}forensics/proxy.mp4"
 
 
+def _cache(fs: FileStore, key: str, body, length: int, video_id: str) -> None:
+    try:
+        fs.put_stream(key, body, length=length, content_type="application/octet-stream")
+    except FileStoreError as exc:             # a cache: losing it costs time, not results
+        log.warning("could not cache a forensic reference", extra={"video_id": video_id, "key": key,
+                                                                     "error": str(exc)})
+
+
+def _cache_fingerprint(fs: FileStore, video_id: str, fp: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.save(buf, fp.astype(np.float32), allow_pickle=False)
+    _cache(fs, fingerprint_key(video_id), buf.getvalue(), buf.tell(), video_id)
+    _remember(video_id, fp)
+
+
+def _remember(video_id: str, fp: np.ndarray) -> None:
+    if len(_FP_MEMO) >= _FP_MEMO_MAX:
+        _FP_MEMO.pop(next(iter(_FP_MEMO)))
+    _FP_MEMO[video_id] = fp
+
+
+def store_reference(fs: FileStore, video_id: str, original: Path, geometry: WatermarkGeometry,
+                    work: Path) -> Path:
+    """Build a video's analysis proxy and fingerprint from a local original and cache both
+    (the worker does this right after processing, so even the first trace is quick)."""
+    dest = Path(work) / f"proxy-{video_id}.mp4"
+    build_proxy(str(original), geometry, dest)
+    with open(dest, "rb") as fh:
+        _cache(fs, proxy_key(video_id), fh, dest.stat().st_size, video_id)
+    _cache_fingerprint(fs, video_id, fingerprint(str(dest), geometry.fps))
+    return dest
+
+
 def geometry_from_metadata(meta: dict) -> WatermarkGeometry:
     wm = meta["watermark"]
     return WatermarkGeometry(int(wm["pattern_width"]), int(wm["pattern_height"]),
@@ -73,55 +106,45 @@ class DbCatalogue:
         return geometry_from_metadata(self._video(video_id)["meta"])
 
     def source_path(self, video_id: str) -> str:
-        """The pristine source as the detector reads it: the video's analysis proxy."""
+        """The pristine source as the detector reads it: the video's analysis proxy
+        (built from the original here if processing could not)."""
         if video_id not in self._paths:
             dest = self.work / f"proxy-{video_id}.mp4"
             try:
-                self._download(proxy_key(video_id), dest)
+                with self.fs.get(proxy_key(video_id)) as resp, open(dest, "wb") as out:
+                    for chunk in resp.iter_content(CHUNK):
+                        out.write(chunk)
             except NotFound:
-                self._build_proxy(video_id, dest)
+                dest = self._build_reference(video_id)
             self._paths[video_id] = str(dest)
         return self._paths[video_id]
 
-    def _download(self, key: str, dest: Path) -> None:
-        with self.fs.get(key) as resp, open(dest, "wb") as out:
-            for chunk in resp.iter_content(CHUNK):
-                out.write(chunk)
-
-    def _build_proxy(self, video_id: str, dest: Path) -> None:
+    def _build_reference(self, video_id: str) -> Path:
         key = self._video(video_id)["original_key"]
         if not key:
             raise InvalidMedia(f"the original of video {video_id} is gone")
         original = self.work / f"original-{video_id}"
         try:
-            self._download(key, original)
-            build_proxy(str(original), self.geometry(video_id), dest)
+            with self.fs.get(key) as resp, open(original, "wb") as out:
+                for chunk in resp.iter_content(CHUNK):
+                    out.write(chunk)
+            return store_reference(self.fs, video_id, original, self.geometry(video_id), self.work)
         finally:
             original.unlink(missing_ok=True)      # scratch space: the proxy is all we keep
-        try:
-            with open(dest, "rb") as fh:
-                self.fs.put_stream(proxy_key(video_id), fh, length=dest.stat().st_size, content_type="video/mp4")
-        except FileStoreError as exc:             # a cache: losing it costs time, not results
-            log.warning("could not cache the analysis proxy", extra={"video_id": video_id, "error": str(exc)})
 
     def fingerprint(self, video_id: str) -> np.ndarray:
         fp = _FP_MEMO.get(video_id)
         if fp is not None:
             return fp
-        key = fingerprint_key(video_id)
         try:
-            fp = np.load(io.BytesIO(self.fs.get_bytes(key)), allow_pickle=False)
+            fp = np.load(io.BytesIO(self.fs.get_bytes(fingerprint_key(video_id))), allow_pickle=False)
+            _remember(video_id, fp)
         except NotFound:
-            fp = fingerprint(self.source_path(video_id), self.geometry(video_id).fps)
-            buf = io.BytesIO()
-            np.save(buf, fp.astype(np.float32), allow_pickle=False)
-            try:
-                self.fs.put_stream(key, buf.getvalue(), length=buf.tell(), content_type="application/octet-stream")
-            except FileStoreError as put_exc:      # a cache: losing it costs time, not results
-                log.warning("could not cache fingerprint", extra={"video_id": video_id, "error": str(put_exc)})
-        if len(_FP_MEMO) >= _FP_MEMO_MAX:
-            _FP_MEMO.pop(next(iter(_FP_MEMO)))
-        _FP_MEMO[video_id] = fp
+            self.source_path(video_id)            # a fresh reference comes with its fingerprint
+            fp = _FP_MEMO.get(video_id)
+            if fp is None:                        # proxy was cached, fingerprint was not
+                fp = fingerprint(self.source_path(video_id), self.geometry(video_id).fps)
+                _cache_fingerprint(self.fs, video_id, fp)
         return fp
 
     def session_ids(self, video_id: str) -> list[str]:
