@@ -1,0 +1,50 @@
+"""Which video and where: fingerprint lags on synthetic fingerprints (fast, no media)."""
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from watermark_svc.forensics.timing import match_offsets
+from watermark_svc.forensics.trace import CATALOGUE_FLOOR, CATALOGUE_MIN_SIGNIFICANCE
+
+FPS = Fraction(30)
+
+
+def _source(rng, frames=5400):
+    return rng.normal(0, 1, (frames, 144)).astype(np.float32)
+
+
+@pytest.mark.parametrize("start", [0, 1234, 4200])
+def test_a_faint_copy_is_found_by_how_far_its_peak_stands_out(start):
+    """A dark, grainy leak keeps little of the motion: the true lag correlates weakly,
+    below the absolute floor, but far above every other lag."""
+    rng = np.random.default_rng(start)
+    src = _source(rng)
+    copy = 0.25 * src[start:start + 1200] + rng.normal(0, 1, (1200, 144)).astype(np.float32)
+    best = match_offsets(src, copy, FPS)[0]
+    assert best.offset_frames == start
+    assert best.ncc < CATALOGUE_FLOOR
+    assert best.significance > 3 * CATALOGUE_MIN_SIGNIFICANCE
+
+
+def test_an_unrelated_video_does_not_stand_out():
+    rng = np.random.default_rng(7)
+    src, other = _source(rng), rng.normal(0, 1, (1200, 144)).astype(np.float32)
+    best = match_offsets(src, other, FPS)[0]
+    assert best.ncc < CATALOGUE_FLOOR and best.significance < CATALOGUE_MIN_SIGNIFICANCE
+
+
+def test_on_looping_content_lags_inside_the_video_come_first():
+    """A 10-s loop correlates alike at every period; a lag that leaves part of the copy
+    outside the video must not crowd out the ones that explain all of it."""
+    rng = np.random.default_rng(3)
+    loop = rng.normal(0, 1, (300, 144)).astype(np.float32)
+    src = np.tile(loop, (18, 1)) + 0.3 * rng.normal(0, 1, (5400, 144)).astype(np.float32)
+    start = 1500
+    copy = src[start:start + 3600] + 0.3 * rng.normal(0, 1, (3600, 144)).astype(np.float32)
+    peaks = match_offsets(src, copy, FPS)
+    inside = [p for p in peaks if 0 <= p.offset_frames <= 5400 - 3600]
+    assert len(inside) == len(peaks)                       # only whole-overlap lags
+    assert any(abs(p.offset_frames - start) <= 1 for p in peaks)
