@@ -115,7 +115,7 @@ def trace(suspect: str, catalogue: Catalogue, secret: bytes, *, video_id: str | 
         scores = score_sessions(z, idx, sessions[vid], secret, tested)
         fps = float(g.fps)
         attempt = {
-            "video_id": vid, "correlation": round(ncc, 4),
+            "video_id": vid, "correlation": round(ncc, 4), "significance": m.significance,
             "offset_frames": m.offset_frames, "offset_seconds": round(m.offset_frames / fps, 3),
             "window_seconds": [round(max(0, m.offset_frames) / fps, 2),
                                round((m.offset_frames + frames) / fps, 2)],
