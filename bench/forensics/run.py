@@ -11,8 +11,10 @@ Against a running stack (`make up`, or --gateway/--admin-password for another):
      downloads one random session's decrypted 720p/480p stream as a leaker would;
   3. applies each attack with ffmpeg and submits the copy to POST /api/forensics/detect,
      polling GET /api/forensics/detect/{id} (the workers of the stack do the work);
-  4. controls: an unmarked copy (the original, re-encoded) and each video's leak traced
-     as another video (video_id of another video) must give no match.
+  4. controls: an unmarked copy (the original, re-encoded) must give no match, and each
+     video's leak, attacked (so no session tag is left) and traced as another video
+     (video_id of another video), must accuse nobody. A match counts as a false
+     accusation unless it names the leaker's own session (an intact tag may, rightly).
 Per attack: identification rate, false accusations, minimum |z| (from report.json),
 time to trace (submit -> done). Writes bench/results/forensics.json and forensics.md.
 
@@ -183,6 +185,47 @@ def leak_stream(gw: str, video_id: str, dest: Path) -> tuple[str, Path]:
     return s.id, dest
 
 
+def control(kind: str, what: str, res: dict, leaker: str | None) -> dict:
+    match = (res.get("evidence") or {}).get("match") or None
+    sid = match.get("session_id") if match else None
+    return {"video": kind, "control": what, "matched_session": sid, "leaker_session": leaker,
+            "method": (res.get("evidence") or {}).get("method_used"), "false": bool(sid) and sid != leaker}
+
+
+def cross_controls(a, admin: "Admin", tmp: Path, videos: dict, controls: list, include_unmarked: bool) -> None:
+    """The unmarked original re-encoded; a leak of each video (attacked: no tag left) traced
+    as the next video."""
+    kinds = list(videos)
+    for i, kind in enumerate(kinds):
+        vid, src = videos[kind]
+        if include_unmarked:
+            unmarked = attack(src, tmp / f"{kind}-unmarked.mp4", "480p", a.minutes * 60)
+            res, _ = admin.detect(unmarked)
+            controls.append(control(kind, "unmarked", res, None))
+        if len(kinds) > 1:
+            other = videos[kinds[(i + 1) % len(kinds)]][0]
+            sid, stream = leak_stream(a.gateway, vid, tmp / f"{kind}-cross-stream.mp4")
+            leak = attack(stream, tmp / f"{kind}-cross.mp4", GOAL_ATTACK, a.minutes * 60)
+            res, _ = admin.detect(leak, video_id=other)
+            controls.append(control(kind, "traced as another video", res, sid))
+        print(f"[bench] controls {kind}: {controls[-2:]}", flush=True)
+
+
+def rerun_cross_controls(a, admin: "Admin") -> None:
+    """--cross-controls-only: redo the cross-video controls on the videos of an earlier run
+    (found by title, sessions already open) and merge them into its results."""
+    data = json.loads((RESULTS / "forensics.json").read_text())
+    mine = {v["title"]: v["id"] for v in admin.req("GET", "/api/videos/mine").json().get("items", [])}
+    videos = {kind: (mine[f"bench {kind}"], None) for kind in a.videos.split(",")}
+    controls = [c if "false" in c else {**c, "false": bool(c.get("match"))}    # older result files
+                for c in data["controls"] if c["control"] != "traced as another video"]
+    with tempfile.TemporaryDirectory(prefix="sv-bench-forensics-") as tmp:
+        cross_controls(a, admin, Path(tmp), videos, controls, include_unmarked=False)
+    a.minutes, a.sessions, a.trials = data["minutes"], data["sessions"], data["trials_per_attack_per_video"]
+    a.goal_trials = data.get("goal_trials_per_video", a.goal_trials)
+    print(report(a, data["attacks"], controls, data.get("trials", []), final=data["complete"]), flush=True)
+
+
 def report(a, rows: dict, controls: list, trial_log: list, final: bool = False) -> str:
     """Write bench/results/forensics.{json,md}; called after every trial so a cut run keeps its data."""
     out = {"complete": final, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": platform.node(),
@@ -198,7 +241,7 @@ def report(a, rows: dict, controls: list, trial_log: list, final: bool = False) 
         times = sorted(r["times"])
         lines.append(f"| {name} | {r['trials']} | {100 * r['identified'] / r['trials']:.0f}% | {r['false']} | "
                      f"{r['min_z']} | {times[len(times) // 2]} / {times[-1]} |")
-    false_controls = sum(1 for c in controls if c["match"])
+    false_controls = sum(1 for c in controls if c["false"])
     per_video = {}
     for t in trial_log:
         v = per_video.setdefault(t["video"], [0, 0])
@@ -222,12 +265,17 @@ def main() -> int:
     ap.add_argument("--goal-trials", type=int, default=8, help=f"leaks per video for {GOAL_ATTACK}")
     ap.add_argument("--videos", default=",".join(CONTENT))
     ap.add_argument("--attacks", default=",".join(ATTACKS))
+    ap.add_argument("--cross-controls-only", action="store_true",
+                    help="redo the cross-video controls of the last run and merge them into its results")
     a = ap.parse_args()
     password = a.admin_password
     if password is None:
         env = dict(l.split("=", 1) for l in (ROOT / "var/dev/secrets.env").read_text().split() if "=" in l)
         password = env["ADMIN_PASSWORD"]
     admin = Admin(a.gateway, password)
+    if a.cross_controls_only:
+        rerun_cross_controls(a, admin)
+        return 0
     rows, controls, trial_log = {}, [], []
     with tempfile.TemporaryDirectory(prefix="sv-bench-forensics-") as tmp:
         tmp = Path(tmp)
@@ -273,20 +321,8 @@ def main() -> int:
             for kind, (vid, _) in videos.items():
                 for t in range(a.goal_trials):
                     trial(kind, vid, GOAL_ATTACK, t)
-        kinds = list(videos)
-        for i, kind in enumerate(kinds):
-            # The unmarked original re-encoded; a leak of this video traced as another one.
-            vid, src = videos[kind]
-            unmarked = attack(src, tmp / f"{kind}-unmarked.mp4", "480p", a.minutes * 60)
-            res, _ = admin.detect(unmarked)
-            controls.append({"video": kind, "control": "unmarked", "match": (res.get("evidence") or {}).get("match")})
-            if len(kinds) > 1:
-                other = videos[kinds[(i + 1) % len(kinds)]][0]
-                sid, stream = leak_stream(a.gateway, vid, tmp / f"{kind}-cross.mp4")
-                res, _ = admin.detect(stream, video_id=other)
-                controls.append({"video": kind, "control": "traced as another video",
-                                 "match": (res.get("evidence") or {}).get("match")})
-            report(a, rows, controls, trial_log)
+        cross_controls(a, admin, tmp, videos, controls, include_unmarked=True)
+        report(a, rows, controls, trial_log)
         for name in attacks:
             if name == GOAL_ATTACK:
                 continue
