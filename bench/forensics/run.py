@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import subprocess
 import sys
 import tempfile
@@ -81,11 +82,16 @@ def make_video(kind: str, minutes: float, dest: Path) -> Path:
     return dest
 
 
-def attack(src: Path, dest: Path, name: str, duration: float) -> Path:
+def attack(src: Path, dest: Path, name: str, duration: float, trial: int = 0) -> Path:
+    """The named attack; a window starts at its listed fraction on trial 0 and anywhere in
+    the video on later trials (seeded, so a rerun attacks the same windows)."""
     vf, crf, start, window = ATTACKS[name]
     argv = ["ffmpeg", "-nostdin", "-v", "error", "-y"]
     if start is not None:
-        argv += ["-ss", f"{duration * start:.2f}"]
+        at = duration * start
+        if trial and window:
+            at = random.Random(f"{name}:{trial}").uniform(0, max(0.0, duration - window - 2))
+        argv += ["-ss", f"{at:.2f}"]
     argv += ["-i", str(src)]
     if window:
         argv += ["-t", str(window)]
@@ -282,7 +288,7 @@ def main() -> int:
 
         def trial(kind: str, vid: str, name: str, t: int) -> None:
             sid, stream = leak_stream(a.gateway, vid, tmp / f"{kind}-{name}-{t}-stream.mp4")
-            leak = attack(stream, tmp / f"{kind}-{name}-{t}.mp4", name, a.minutes * 60)
+            leak = attack(stream, tmp / f"{kind}-{name}-{t}.mp4", name, a.minutes * 60, t)
             res, secs = admin.detect(leak)
             ev = res.get("evidence", {})
             robust = ev.get("robust") or {}
