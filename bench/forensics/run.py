@@ -23,6 +23,7 @@ others --trials: the identification rate the product is judged by needs many tri
 the rest of the table shows where the limits are.
 
 Usage: python bench/forensics/run.py [--minutes 3] [--sessions 200] [--trials 1] [--goal-trials 8]
+       python bench/forensics/run.py --resume [--attacks a,b,...]   # continue a cut run
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import requests
@@ -200,15 +202,17 @@ def control(kind: str, what: str, res: dict, leaker: str | None) -> dict:
 
 def cross_controls(a, admin: "Admin", tmp: Path, videos: dict, controls: list, include_unmarked: bool) -> None:
     """The unmarked original re-encoded; a leak of each video (attacked: no tag left) traced
-    as the next video."""
+    as the next video. Controls already in `controls` are not run again."""
+    have = {(c["video"], c["control"]) for c in controls}
     kinds = list(videos)
     for i, kind in enumerate(kinds):
         vid, src = videos[kind]
-        if include_unmarked:
+        if include_unmarked and (kind, "unmarked") not in have:
+            src = src or make_video(kind, a.minutes, tmp / f"{kind}.mp4")
             unmarked = attack(src, tmp / f"{kind}-unmarked.mp4", "480p", a.minutes * 60)
             res, _ = admin.detect(unmarked)
             controls.append(control(kind, "unmarked", res, None))
-        if len(kinds) > 1:
+        if len(kinds) > 1 and (kind, "traced as another video") not in have:
             other = videos[kinds[(i + 1) % len(kinds)]][0]
             sid, stream = leak_stream(a.gateway, vid, tmp / f"{kind}-cross-stream.mp4")
             leak = attack(stream, tmp / f"{kind}-cross.mp4", GOAL_ATTACK, a.minutes * 60)
@@ -217,19 +221,16 @@ def cross_controls(a, admin: "Admin", tmp: Path, videos: dict, controls: list, i
         print(f"[bench] controls {kind}: {controls[-2:]}", flush=True)
 
 
-def rerun_cross_controls(a, admin: "Admin") -> None:
-    """--cross-controls-only: redo the cross-video controls on the videos of an earlier run
-    (found by title, sessions already open) and merge them into its results."""
+def earlier_run(admin: "Admin", kinds: str) -> tuple[dict, dict, list]:
+    """The recorded run, its videos (by title: processed, sessions open) and its valid controls."""
     data = json.loads((RESULTS / "forensics.json").read_text())
     mine = {v["title"]: v["id"] for v in admin.req("GET", "/api/videos/mine").json().get("items", [])}
-    videos = {kind: (mine[f"bench {kind}"], None) for kind in a.videos.split(",")}
-    controls = [c if "false" in c else {**c, "false": bool(c.get("match"))}    # older result files
-                for c in data["controls"] if c["control"] != "traced as another video"]
-    with tempfile.TemporaryDirectory(prefix="sv-bench-forensics-") as tmp:
-        cross_controls(a, admin, Path(tmp), videos, controls, include_unmarked=False)
-    a.minutes, a.sessions, a.trials = data["minutes"], data["sessions"], data["trials_per_attack_per_video"]
-    a.goal_trials = data.get("goal_trials_per_video", a.goal_trials)
-    print(report(a, data["attacks"], controls, data.get("trials", []), final=data["complete"]), flush=True)
+    videos = {kind: (mine[f"bench {kind}"], None) for kind in kinds.split(",")}
+    # Cross-video controls of older runs traced the raw stream and counted its (correct)
+    # tag match as an accusation: those are run again.
+    controls = [c for c in data["controls"] if "false" in c or c["control"] == "unmarked"]
+    controls = [c if "false" in c else {**c, "false": bool(c.get("match"))} for c in controls]
+    return data, videos, controls
 
 
 def report(a, rows: dict, controls: list, trial_log: list, final: bool = False) -> str:
@@ -271,18 +272,20 @@ def main() -> int:
     ap.add_argument("--goal-trials", type=int, default=8, help=f"leaks per video for {GOAL_ATTACK}")
     ap.add_argument("--videos", default=",".join(CONTENT))
     ap.add_argument("--attacks", default=",".join(ATTACKS))
-    ap.add_argument("--cross-controls-only", action="store_true",
-                    help="redo the cross-video controls of the last run and merge them into its results")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue the run in bench/results/forensics.json: its videos (sessions already "
+                         "open), only the trials and controls it lacks, in --attacks order")
     a = ap.parse_args()
     password = a.admin_password
     if password is None:
         env = dict(l.split("=", 1) for l in (ROOT / "var/dev/secrets.env").read_text().split() if "=" in l)
         password = env["ADMIN_PASSWORD"]
     admin = Admin(a.gateway, password)
-    if a.cross_controls_only:
-        rerun_cross_controls(a, admin)
-        return 0
     rows, controls, trial_log = {}, [], []
+    if a.resume:
+        data, videos, controls = earlier_run(admin, a.videos)
+        rows, trial_log = data["attacks"], data.get("trials", [])
+    done = Counter((t["video"], t["attack"]) for t in trial_log)
     with tempfile.TemporaryDirectory(prefix="sv-bench-forensics-") as tmp:
         tmp = Path(tmp)
 
@@ -315,8 +318,8 @@ def main() -> int:
         # 1. The videos and their sessions. 2. The goal attack on every video, then the
         # controls: the figure the product is judged by comes first, so a cut run has it.
         # 3. Every other attack.
-        videos = {}
-        for kind in a.videos.split(","):
+        videos = videos if a.resume else {}
+        for kind in [] if a.resume else a.videos.split(","):
             src = make_video(kind, a.minutes, tmp / f"{kind}.mp4")
             vid = admin.upload(src, f"bench {kind}")
             print(f"[bench] {kind}: video {vid} ready; opening {a.sessions} sessions", flush=True)
@@ -325,7 +328,7 @@ def main() -> int:
         attacks = a.attacks.split(",")
         if GOAL_ATTACK in attacks:
             for kind, (vid, _) in videos.items():
-                for t in range(a.goal_trials):
+                for t in range(done[(kind, GOAL_ATTACK)], a.goal_trials):
                     trial(kind, vid, GOAL_ATTACK, t)
         cross_controls(a, admin, tmp, videos, controls, include_unmarked=True)
         report(a, rows, controls, trial_log)
@@ -333,7 +336,7 @@ def main() -> int:
             if name == GOAL_ATTACK:
                 continue
             for kind, (vid, _) in videos.items():
-                for t in range(a.trials):
+                for t in range(done[(kind, name)], a.trials):
                     trial(kind, vid, name, t)
     print(report(a, rows, controls, trial_log, final=True), flush=True)
     return 0
