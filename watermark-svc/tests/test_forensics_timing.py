@@ -48,3 +48,31 @@ def test_on_looping_content_lags_inside_the_video_come_first():
     inside = [p for p in peaks if 0 <= p.offset_frames <= 5400 - 3600]
     assert len(inside) == len(peaks)                       # only whole-overlap lags
     assert any(abs(p.offset_frames - start) <= 1 for p in peaks)
+
+
+def test_uncropped_blocks_of_a_cropped_copy_line_up_with_the_source():
+    """A centred 5 % crop shifts every block; the 5 % hypothesis reads the blocks the
+    copy still shows where the source has them (the outer ring is left out)."""
+    from scipy.ndimage import gaussian_filter, zoom
+
+    from watermark_svc.forensics.frames import block_means
+    from watermark_svc.forensics.timing import _uncrop_matrix
+
+    rng = np.random.default_rng(5)
+    src = gaussian_filter(rng.random((360, 640)).astype(np.float32), 8)
+    crop = src[9:351, 16:624]                                   # 5 % off, centred
+
+    def to64(img):
+        return zoom(img, (36 / img.shape[0], 64 / img.shape[1]), order=1)
+
+    source_blocks = block_means(to64(src), 9, 16)
+    plain = block_means(to64(crop), 9, 16)
+    uncropped = _uncrop_matrix(36, 9, 0.05) @ to64(crop) @ _uncrop_matrix(64, 16, 0.05).T
+    shown = ~np.isnan(uncropped)
+    assert shown.sum() == 7 * 14                                # the inner blocks only
+    assert np.corrcoef(source_blocks[shown], uncropped[shown])[0, 1] > 0.99
+    assert np.corrcoef(source_blocks.ravel(), plain.ravel())[0, 1] < 0.5
+    # crop 0 is exactly the plain block means
+    flat = to64(src)
+    assert np.allclose(_uncrop_matrix(36, 9, 0.0) @ flat @ _uncrop_matrix(64, 16, 0.0).T,
+                       block_means(flat, 9, 16), atol=1e-5)

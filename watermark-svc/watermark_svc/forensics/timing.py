@@ -47,6 +47,47 @@ def fingerprint(path: str, fps: Fraction, progress=None, expected_frames: int = 
     return np.stack(rows).astype(np.float32)
 
 
+SUSPECT_CROPS = (0.0, 0.05, 0.10)   # centred crop hypotheses for the suspect's fingerprint
+
+
+def _uncrop_matrix(pixels: int, blocks: int, crop: float) -> np.ndarray:
+    """(blocks, pixels) weights: the mean of each source block, read from a suspect that
+    shows only the central (1 - crop) of the source; NaN rows for blocks not wholly
+    inside the suspect. crop = 0 gives exactly block_means' averaging."""
+    size = pixels / blocks                         # block width in source pixels
+    w = np.full((blocks, pixels), np.nan, np.float32)
+    for k in range(blocks):
+        # source interval of block k, in suspect pixel coordinates
+        lo = (k * size - pixels * crop / 2) / (1 - crop)
+        hi = ((k + 1) * size - pixels * crop / 2) / (1 - crop)
+        if lo < -1e-9 or hi > pixels + 1e-9:
+            continue
+        edges = np.arange(pixels)
+        overlap = np.clip(np.minimum(edges + 1, hi) - np.maximum(edges, lo), 0, None)
+        w[k] = overlap / (hi - lo)
+    return w
+
+
+def suspect_fingerprints(path: str, fps: Fraction, crops=SUSPECT_CROPS, progress=None,
+                         expected_frames: int = 0) -> dict[float, np.ndarray]:
+    """A suspect's fingerprint as it would look uncropped, for each crop hypothesis (one
+    decode). Blocks the suspect does not show are NaN; match_offsets ignores them. Why:
+    on content that moves across the frame (scrolling texture), a crop shifts every block
+    and the plain fingerprint no longer lines up in time; the right hypothesis restores it."""
+    mats = {c: (_uncrop_matrix(FP_DECODE[1], FP_ROWS, c), _uncrop_matrix(FP_DECODE[0], FP_COLS, c))
+            for c in crops}
+    rows: dict[float, list] = {c: [] for c in crops}
+    with GrayFrames(path, FP_DECODE[0], FP_DECODE[1], fps) as frames:
+        for n, frame in enumerate(frames):
+            f = frame.astype(np.float32)
+            for c, (wy, wx) in mats.items():
+                rows[c].append((wy @ f @ wx.T).ravel())
+            if progress and expected_frames and n % 250 == 0:
+                progress(min(1.0, n / expected_frames))
+    return {c: (np.stack(r).astype(np.float32) if r else np.zeros((0, FP_ROWS * FP_COLS), np.float32))
+            for c, r in rows.items()}
+
+
 def _prepare(fp: np.ndarray, fps: Fraction) -> np.ndarray:
     x = fp.astype(np.float64)
     x -= x.mean(axis=1, keepdims=True)
@@ -71,7 +112,8 @@ def match_offsets(source_fp: np.ndarray, suspect_fp: np.ndarray, fps: Fraction) 
     several lags: every peak within PEAK_TOLERANCE of the best (overlap-weighted) is
     returned, at least a second apart, up to MAX_PEAKS, and the watermark decides
     between them (trace.py)."""
-    a, b = _prepare(source_fp, fps), _prepare(suspect_fp, fps)
+    shown = ~np.isnan(suspect_fp).any(axis=0)       # blocks a crop hypothesis can see
+    a, b = _prepare(source_fp[:, shown], fps), _prepare(suspect_fp[:, shown], fps)
     na, nb = len(a), len(b)
     if na == 0 or nb == 0:
         return []

@@ -19,7 +19,7 @@ from .detector import WatermarkGeometry, analysis_size
 from .metadata import find_tags
 from .readout import read_bits
 from .scoring import score_sessions
-from .timing import OffsetMatch, fingerprint, match_offsets
+from .timing import OffsetMatch, match_offsets, suspect_fingerprints
 
 METHOD_VERSION = "streamvault-forensics/1"
 CATALOGUE_FLOOR = 0.30        # fingerprint correlation at or above this: a candidate...
@@ -72,9 +72,11 @@ def trace(suspect: str, catalogue: Catalogue, secret: bytes, *, video_id: str | 
     for n, vid in enumerate(videos):
         g = catalogue.geometry(vid)
         if g.fps not in fps_groups:
-            fps_groups[g.fps] = fingerprint(suspect, g.fps, expected_frames=int(info.duration_s * float(g.fps)),
-                                            progress=lambda f: progress(3 + 12 * f, "fingerprint"))
-        peaks = match_offsets(catalogue.fingerprint(vid), fps_groups[g.fps], g.fps)
+            fps_groups[g.fps] = suspect_fingerprints(suspect, g.fps, expected_frames=int(info.duration_s * float(g.fps)),
+                                                     progress=lambda f: progress(3 + 12 * f, "fingerprint"))
+        # One match per crop hypothesis; the one whose best lag stands out most wins.
+        tries = [match_offsets(catalogue.fingerprint(vid), fp, g.fps) for fp in fps_groups[g.fps].values()]
+        peaks = max((t for t in tries if t), key=lambda t: t[0].significance, default=None)
         if peaks:
             ranked.append((peaks[0].ncc, vid, peaks))
         progress(15 + 15 * (n + 1) / len(videos), "identify")
@@ -100,7 +102,7 @@ def trace(suspect: str, catalogue: Catalogue, secret: bytes, *, video_id: str | 
     attempts = []
     for k, (ncc, vid, peaks) in enumerate(chosen):
         g = catalogue.geometry(vid)
-        sus_fp = fps_groups[g.fps]
+        sus_fp = fps_groups[g.fps][0.0]           # the plain fingerprint (seek checks)
         aw, ah = analysis_size(g, info.height)
         args = (suspect, catalogue.source_path(vid), vid, secret, g, catalogue.fingerprint(vid))
         kw = dict(suspect_frames=len(sus_fp), suspect_size=(info.width, info.height), aw=aw, ah=ah,
