@@ -1,10 +1,10 @@
 """The catalogue as the service sees it: MariaDB for videos and sessions, file-svc for
 the detector's references.
 
-The first detection that needs a video decodes its original once into an analysis
-proxy (reference.py) and a fingerprint (a few MB per hour of video), both stored next
-to the video's derived media (media/{video_id}/forensics/), so they are deleted with
-the video. Later detections match the whole catalogue without decoding any original,
+A video's original is decoded once into an analysis proxy (reference.py) and a
+fingerprint (a few MB per hour of video): by the worker right after processing, or by
+the first detection that finds them missing. Both are stored next to the video's derived
+media (media/{video_id}/forensics/), so they are deleted with the video. Later detections match the whole catalogue without decoding any original,
 and read the proxy instead of a mezzanine file many times its size.
 """
 from __future__ import annotations
