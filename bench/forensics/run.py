@@ -257,7 +257,12 @@ def report(a, rows: dict, controls: list, trial_log: list, final: bool = False) 
     lines.append("\nPer video: " + ", ".join(f"{k} {v[1]}/{v[0]} identified" for k, v in per_video.items()) + ".")
     lines.append(f"\nControls (unmarked copies, leaks traced as another video): {len(controls)}, "
                  f"false accusations: {false_controls}. Load average during run: {out['load']}.")
-    head = "# Forensics benchmark\n\n" + ("" if final else "**Partial: the run was still going (or was cut short).**\n\n")
+    setup = (f"{a.minutes:g}-minute 720p videos ({', '.join(out['videos']) if isinstance(out['videos'], list) else out['videos']}), "
+             f"{a.sessions} sessions each opened through the streaming API with the contract client; each trial "
+             f"leaks a fresh session's decrypted top rung, attacks it and submits it to POST /api/forensics/detect "
+             f"(no video_id). {GOAL_ATTACK}: {a.goal_trials} leaks per video; other attacks: {a.trials}. "
+             f"Trace time = submit to done, on a shared 2-core machine.\n\n")
+    head = "# Forensics benchmark\n\n" + ("" if final else "**Partial: the run was still going (or was cut short).**\n\n") + setup
     (RESULTS / "forensics.md").write_text(head + "\n".join(lines) + "\n")
     return "\n".join(lines)
 
