@@ -149,6 +149,15 @@ class FileStore:
         headers = {"Range": range_header} if range_header else {}
         return self._request("GET", self._path("objects", key), headers=headers, stream=stream, ok=(200, 206, 416))
 
+    def download(self, key: str, dest, chunk: int = 1024 * 1024) -> int:
+        """Stream an object to the local file ``dest``; returns its size in bytes."""
+        size = 0
+        with self.get(key) as resp, open(dest, "wb") as out:
+            for part in resp.iter_content(chunk):
+                out.write(part)
+                size += len(part)
+        return size
+
     def get_bytes(self, key: str) -> bytes:
         resp = self.get(key, stream=False)
         return resp.content

@@ -12,23 +12,13 @@ from pathlib import Path
 from svcommon.filestore import FileStore, media_prefix
 
 from . import repository as repo
-from .jobs import Lease, LeaseLost, heartbeat, retry_delay
 from .forensics.dbcatalogue import geometry_from_metadata, store_reference
+from .jobs import Lease, LeaseLost, heartbeat, retry_delay
 from .media import pipeline
 from .media.errors import InvalidMedia
 from svcommon.media_keys import media_key
 
 log = logging.getLogger("watermark.handlers")
-CHUNK = 1024 * 1024
-
-
-def _download(fs: FileStore, key: str, dest: Path) -> int:
-    size = 0
-    with fs.get(key) as resp, open(dest, "wb") as out:
-        for chunk in resp.iter_content(CHUNK):
-            out.write(chunk)
-            size += len(chunk)
-    return size
 
 
 def _upload_tree(fs: FileStore, video_id: str, root: Path, lease: Lease) -> None:
@@ -51,7 +41,7 @@ def process_video(app, db, fs: FileStore, job: dict, lease: Lease) -> None:
     with tempfile.TemporaryDirectory(dir=cfg["WORK_DIR"], prefix=f"sv-job-{vid[:8]}-") as work:
         work = Path(work)
         lease.report(1, "fetch")
-        _download(fs, video["original_key"], work / "original")
+        fs.download(video["original_key"], work / "original")
         # The pipeline reports 0-100; storing the outputs takes the last 5 %.
         meta = pipeline.process(work / "original", work / "out", vid, cfg["WATERMARK_SECRET"].encode(),
                                 strength=float(cfg["WATERMARK_STRENGTH"]), preset=cfg["X264_PRESET"],

@@ -26,7 +26,6 @@ from .reference import build_proxy
 from .timing import fingerprint
 
 log = logging.getLogger("watermark.forensics")
-CHUNK = 1024 * 1024
 _FP_MEMO: dict[str, np.ndarray] = {}          # per worker process; fingerprints never change
 _FP_MEMO_MAX = 64
 
@@ -111,9 +110,7 @@ class DbCatalogue:
         if video_id not in self._paths:
             dest = self.work / f"proxy-{video_id}.mp4"
             try:
-                with self.fs.get(proxy_key(video_id)) as resp, open(dest, "wb") as out:
-                    for chunk in resp.iter_content(CHUNK):
-                        out.write(chunk)
+                self.fs.download(proxy_key(video_id), dest)
             except NotFound:
                 dest = self._build_reference(video_id)
             self._paths[video_id] = str(dest)
@@ -125,9 +122,7 @@ class DbCatalogue:
             raise InvalidMedia(f"the original of video {video_id} is gone")
         original = self.work / f"original-{video_id}"
         try:
-            with self.fs.get(key) as resp, open(original, "wb") as out:
-                for chunk in resp.iter_content(CHUNK):
-                    out.write(chunk)
+            self.fs.download(key, original)
             return store_reference(self.fs, video_id, original, self.geometry(video_id), self.work)
         finally:
             original.unlink(missing_ok=True)      # scratch space: the proxy is all we keep

@@ -54,9 +54,8 @@ def suspect_analysis_size(sus_w: int, sus_h: int, ah: int) -> tuple[int, int]:
 def read_bits(suspect_path: str, source_path: str, video_id: str, secret: bytes,
               geometry: WatermarkGeometry, source_fp: np.ndarray, offset: int,
               suspect_frames: int, suspect_size: tuple[int, int], aw: int, ah: int,
-              progress=None, allow_crop: bool = True, suspect_fp: np.ndarray | None = None,
-              sus_from: int = 0, max_frames: int | None = None,
-              placement: Placement | None = None) -> Readout:
+              progress=None, suspect_fp: np.ndarray | None = None,
+              sus_from: int = 0, max_frames: int | None = None) -> Readout:
     """Soft bits of every source segment the suspect covers. sus_from/max_frames limit the
     read to a stretch of the suspect (needs suspect_fp to verify the suspect's seek)."""
     n_seg = geometry.frames_per_segment
@@ -123,14 +122,10 @@ def read_bits(suspect_path: str, source_path: str, video_id: str, secret: bytes,
         raise InvalidMedia("no frames of the suspect overlap the source")
 
     guard = NULL_GUARD_SIGMAS * blur_sigma(geometry.pattern_height) * ah / geometry.pattern_height
-    if placement is not None:
-        candidates = [placement]
-    else:
-        # The picture registration can be fooled: a dark, flat or grainy picture has no
-        # detail that survives the re-encode and it then "finds" a nonsense crop. The
-        # untouched full frame is always tried as well and the watermark energy decides.
-        candidates = [register(pairs, aw, ah)] if allow_crop else []
-        candidates.append(full_frame(aw, ah))
+    # The picture registration can be fooled: a dark, flat or grainy picture has no
+    # detail that survives the re-encode and it then "finds" a nonsense crop. The
+    # untouched full frame is always tried as well and the watermark energy decides.
+    candidates = [register(pairs, aw, ah), full_frame(aw, ah)]
     best = None
     for candidate in candidates:
         xcorrs = _segment_zmaps(sums, candidate, secret, video_id, geometry, aw, ah, guard)

@@ -21,7 +21,6 @@ from .evidence import enrich
 from .trace import DEFAULT_MAX_FAP, trace
 
 log = logging.getLogger("watermark.forensics")
-CHUNK = 1024 * 1024
 
 
 class DetectionLost(Exception):
@@ -58,9 +57,7 @@ def run_detection(app, fs: FileStore, det: dict, lease: Lease) -> dict:
         work = Path(work)
         lease.report(0.5, "fetch")
         suspect = work / "suspect"
-        with fs.get(det["suspect_key"]) as resp, open(suspect, "wb") as out:
-            for chunk in resp.iter_content(CHUNK):
-                out.write(chunk)
+        fs.download(det["suspect_key"], suspect)
         catalogue = DbCatalogue(db, fs, work)
         result = trace(str(suspect), catalogue, secret, video_id=det["requested_video_id"],
                        max_fap=float(cfg.get("FORENSICS_MAX_FALSE_ACCUSATION", DEFAULT_MAX_FAP)),

@@ -85,9 +85,9 @@ def trace(suspect: str, catalogue: Catalogue, secret: bytes, *, video_id: str | 
     # watermark of a wrong video reads as noise); a missed one costs the trace.
     def plausible(r) -> bool:
         return r[0] >= CATALOGUE_FLOOR or r[2][0].significance >= CATALOGUE_MIN_SIGNIFICANCE
-    accepted = sorted((r for r in ranked if video_id or plausible(r)),   # named: always read
-                      key=lambda r: -r[2][0].significance)
-    ranked = accepted + sorted((r for r in ranked if not plausible(r)), key=lambda r: -r[0])
+    keep = [bool(video_id) or plausible(r) for r in ranked]               # named: always read
+    accepted = sorted((r for r, k in zip(ranked, keep) if k), key=lambda r: -r[2][0].significance)
+    ranked = accepted + sorted((r for r, k in zip(ranked, keep) if not k), key=lambda r: -r[0])
     result["identification"] = [{"video_id": vid, "correlation": round(ncc, 4),
                                  "significance": peaks[0].significance,
                                  "offset_frames": [p.offset_frames for p in peaks]}
