@@ -17,6 +17,12 @@ import numpy as np
 FFMPEG = os.environ.get("FFMPEG", "ffmpeg")
 
 
+def analysis_filter(width: int, height: int, fps: Fraction) -> str:
+    """The one way the detector looks at a video: constant rate, area-scaled, luma only
+    (the analysis proxy is built through it too, so proxy and original read alike)."""
+    return f"fps={fps.numerator}/{fps.denominator},scale={width}:{height}:flags=area,format=gray"
+
+
 def gray_cmd(path: str, width: int, height: int, fps: Fraction, start_frame: int = 0,
              max_frames: int | None = None) -> list[str]:
     argv = [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error"]
@@ -26,7 +32,7 @@ def gray_cmd(path: str, width: int, height: int, fps: Fraction, start_frame: int
         # (checked against the fingerprint by the caller).
         argv += ["-ss", f"{float(start_frame / fps):.6f}"]
     argv += ["-i", path, "-map", "0:v:0", "-an", "-sn", "-dn",
-             "-vf", f"fps={fps.numerator}/{fps.denominator},scale={width}:{height}:flags=area,format=gray",
+             "-vf", analysis_filter(width, height, fps),
              "-fps_mode", "passthrough"]
     if max_frames is not None:
         argv += ["-frames:v", str(max_frames)]

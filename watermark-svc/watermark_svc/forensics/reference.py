@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..media.errors import ProcessingError
 from .detector import WatermarkGeometry, analysis_size
+from .frames import analysis_filter
 
 FFMPEG = os.environ.get("FFMPEG", "ffmpeg")
 PROXY_CRF = 20
@@ -34,13 +35,12 @@ def proxy_size(g: WatermarkGeometry) -> tuple[int, int]:
 
 def proxy_cmd(source: str, g: WatermarkGeometry, dest: str) -> list[str]:
     w, h = proxy_size(g)
-    fps = f"{g.fps.numerator}/{g.fps.denominator}"
     key_every = max(1, round(float(g.fps)))
     # format=gray first, exactly as GrayFrames converts; x264 then stores it as
     # full-range 4:2:0 with flat chroma, which decodes back to the same luma.
     return [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", source,
             "-map", "0:v:0", "-an", "-sn", "-dn",
-            "-vf", f"fps={fps},scale={w}:{h}:flags=area,format=gray,format=yuvj420p",
+            "-vf", f"{analysis_filter(w, h, g.fps)},format=yuvj420p",
             "-fps_mode", "passthrough", "-c:v", "libx264", "-preset", "veryfast",
             "-crf", str(PROXY_CRF), "-g", str(key_every), "-map_metadata", "-1",
             "-f", "mp4", dest]
