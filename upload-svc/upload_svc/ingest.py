@@ -61,9 +61,11 @@ def finalize(video_id: str, size: int) -> dict:
 def remove_video(video_id: str, upload: dict | None = None) -> None:
     """Delete every object of the video (originals, tus tails, derived media), abort an
     unfinished multipart upload, then the rows. Objects first: if storage is down the
-    rows stay and the delete can be retried, so nothing is ever orphaned in S3."""
+    rows stay and the delete can be retried, so nothing is ever orphaned in S3. The row is
+    held FOR UPDATE throughout (see repository.lock_video)."""
     fs = filestore()
     conn = db.conn()
+    repo.lock_video(conn, video_id)
     if upload is None:
         upload = next((u for u in [repo.upload_for_video(conn, video_id)] if u), None)
     if upload and upload["status"] != "done":

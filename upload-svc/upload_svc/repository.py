@@ -52,6 +52,13 @@ def mark_probed(conn, video_id: str, size: int, info: dict) -> None:
              info["container"], video_id))
 
 
+def lock_video(conn, video_id: str) -> None:
+    """Hold the video row while its objects are removed: a worker that writes objects
+    for it (a forensic reference, say) checks the row under a share lock afterwards, so it
+    either sees the delete and cleans up, or wrote before the delete began."""
+    query(conn, "SELECT id FROM videos WHERE id = %s FOR UPDATE", (video_id,))
+
+
 def delete_video(conn, video_id: str) -> int:
     # uploads and jobs go with it (ON DELETE CASCADE)
     return execute(conn, "DELETE FROM videos WHERE id = %s", (video_id,))

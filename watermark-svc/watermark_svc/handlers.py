@@ -12,7 +12,7 @@ from pathlib import Path
 from svcommon.filestore import FileStore, media_prefix
 
 from . import repository as repo
-from .forensics.dbcatalogue import geometry_from_metadata, store_reference
+from .forensics.dbcatalogue import discard_if_deleted, geometry_from_metadata, store_reference
 from .jobs import Lease, LeaseLost, heartbeat, retry_delay
 from .media import pipeline
 from .media.errors import InvalidMedia
@@ -53,10 +53,10 @@ def process_video(app, db, fs: FileStore, job: dict, lease: Lease) -> None:
                 conn.rollback()
                 raise LeaseLost(job["id"])
             conn.commit()
-        _prepare_forensics(app, fs, vid, work / "original", meta, work)
+        _prepare_forensics(app, db, fs, vid, work / "original", meta, work)
 
 
-def _prepare_forensics(app, fs: FileStore, vid: str, original: Path, meta: dict, work: Path) -> None:
+def _prepare_forensics(app, db, fs: FileStore, vid: str, original: Path, meta: dict, work: Path) -> None:
     """The video is ready; while its original is still on disk, build what a trace of a
     leak will need (analysis proxy + fingerprint). Best effort: a trace builds it
     itself if this fails, so a failure here never touches the video or the job. The job
@@ -71,7 +71,8 @@ def _prepare_forensics(app, fs: FileStore, vid: str, original: Path, meta: dict,
     beat.start()
     try:
         store_reference(fs, vid, original, geometry_from_metadata(meta), work)
-        log.info("forensic reference ready", extra={"video_id": vid})
+        if not discard_if_deleted(db, fs, vid):
+            log.info("forensic reference ready", extra={"video_id": vid})
     except Exception:
         log.exception("could not prepare the forensic reference", extra={"video_id": vid})
     finally:

@@ -50,6 +50,12 @@ def video(conn, video_id: str) -> dict | None:
     return query(conn, "SELECT id, status, original_key FROM videos WHERE id = %s", (video_id,), one=True)
 
 
+def video_still_exists(conn, video_id: str) -> bool:
+    """Waits out a delete in progress (upload-svc holds the row FOR UPDATE while it removes
+    the video's objects), then says whether the row is still there."""
+    return query(conn, "SELECT id FROM videos WHERE id = %s LOCK IN SHARE MODE", (video_id,), one=True) is not None
+
+
 def set_video_status(conn, video_id: str, status: str, message: str) -> None:
     execute(conn, "UPDATE videos SET status = %s, status_message = %s, updated_at = UTC_TIMESTAMP(6) "
                   "WHERE id = %s", (status, message[:500], video_id))

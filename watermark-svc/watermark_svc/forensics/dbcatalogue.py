@@ -71,6 +71,20 @@ def store_reference(fs: FileStore, video_id: str, original: Path, geometry: Wate
     return dest
 
 
+def discard_if_deleted(db, fs: FileStore, video_id: str) -> bool:
+    """After writing objects for a video outside its processing job: if the video was
+    deleted meanwhile, remove them (else they would outlive it). upload-svc holds the row
+    FOR UPDATE while it deletes the objects, so this read waits for a delete in progress;
+    a delete that starts after it removes what we wrote itself."""
+    with db.standalone() as conn:
+        if repo.video_still_exists(conn, video_id):
+            return False
+    fs.delete_prefix(media_prefix(video_id))
+    log.info("video deleted while its forensic reference was built; reference removed",
+             extra={"video_id": video_id})
+    return True
+
+
 def geometry_from_metadata(meta: dict) -> WatermarkGeometry:
     wm = meta["watermark"]
     return WatermarkGeometry(int(wm["pattern_width"]), int(wm["pattern_height"]),
@@ -123,7 +137,10 @@ class DbCatalogue:
         original = self.work / f"original-{video_id}"
         try:
             self.fs.download(key, original)
-            return store_reference(self.fs, video_id, original, self.geometry(video_id), self.work)
+            proxy = store_reference(self.fs, video_id, original, self.geometry(video_id), self.work)
+            if discard_if_deleted(self.db, self.fs, video_id):
+                raise InvalidMedia(f"video {video_id} was deleted during the trace")
+            return proxy
         finally:
             original.unlink(missing_ok=True)      # scratch space: the proxy is all we keep
 
