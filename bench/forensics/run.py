@@ -47,6 +47,10 @@ sys.path.insert(0, str(ROOT))
 from tests.support.contract_client import ContractClient  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
+# The detector version a trial ran against (the stack runs this checkout): a resumed run
+# can mix versions, and the report says which figures came from which.
+CODE = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                      text=True).stdout.strip() or "unknown"
 CONTENT = {    # lavfi sources: different motion, texture and brightness
     "pattern": "testsrc2=size=1280x720:rate=30",
     "texture": "cellauto=s=1280x720:rate=30:rule=110:random_fill_ratio=0.5,scale=1280:720,boxblur=2",
@@ -84,15 +88,22 @@ def make_video(kind: str, minutes: float, dest: Path) -> Path:
     return dest
 
 
+def window_start(name: str, duration: float, trial: int = 0) -> float | None:
+    """Where the attack's window starts: at its listed fraction on trial 0, anywhere in the
+    video on later trials (seeded, so a rerun attacks the same windows)."""
+    _, _, start, window = ATTACKS[name]
+    if start is None:
+        return None
+    if trial and window:
+        return random.Random(f"{name}:{trial}").uniform(0, max(0.0, duration - window - 2))
+    return duration * start
+
+
 def attack(src: Path, dest: Path, name: str, duration: float, trial: int = 0) -> Path:
-    """The named attack; a window starts at its listed fraction on trial 0 and anywhere in
-    the video on later trials (seeded, so a rerun attacks the same windows)."""
-    vf, crf, start, window = ATTACKS[name]
+    vf, crf, _, window = ATTACKS[name]
     argv = ["ffmpeg", "-nostdin", "-v", "error", "-y"]
-    if start is not None:
-        at = duration * start
-        if trial and window:
-            at = random.Random(f"{name}:{trial}").uniform(0, max(0.0, duration - window - 2))
+    at = window_start(name, duration, trial)
+    if at is not None:
         argv += ["-ss", f"{at:.2f}"]
     argv += ["-i", str(src)]
     if window:
@@ -255,6 +266,15 @@ def report(a, rows: dict, controls: list, trial_log: list, final: bool = False) 
         v[0] += 1
         v[1] += t["identified"]
     lines.append("\nPer video: " + ", ".join(f"{k} {v[1]}/{v[0]} identified" for k, v in per_video.items()) + ".")
+    goal = {}
+    for t in trial_log:
+        if t["attack"] == GOAL_ATTACK:
+            goal.setdefault(t.get("code", "before labels"), []).append(t)
+    if len(goal) > 1:
+        lines.append(f"\n{GOAL_ATTACK} by detector version: " + "; ".join(
+            f"{code}: {sum(t['identified'] for t in ts)}/{len(ts)} identified, {sum(t['false'] for t in ts)} false, "
+            f"trace median {sorted(t['seconds'] for t in ts)[len(ts) // 2]} s, "
+            f"{len({t.get('window_start') for t in ts})} window starts" for code, ts in goal.items()) + ".")
     lines.append(f"\nControls (unmarked copies, leaks traced as another video): {len(controls)}, "
                  f"false accusations: {false_controls}. Load average during run: {out['load']}.")
     setup = (f"{a.minutes:g}-minute 720p videos ({', '.join(out['videos']) if isinstance(out['videos'], list) else out['videos']}), "
@@ -312,7 +332,9 @@ def main() -> int:
             row["times"].append(round(secs, 1))
             print(f"[bench] {kind} {name}: identified={sid in accused} false={len(accused - {sid})} "
                   f"min_z={mz} {secs:.1f}s", flush=True)
-            trial_log.append({"video": kind, "attack": name, "session": sid, "identified": sid in accused,
+            at = window_start(name, a.minutes * 60, t)
+            trial_log.append({"video": kind, "attack": name, "code": CODE, "session": sid,
+                              "window_start": None if at is None else round(at, 2), "identified": sid in accused,
                               "false": len(accused - {sid}), "min_abs_z": mz, "seconds": round(secs, 1),
                               "conclusion": ev.get("conclusion") or res.get("conclusion"),
                               "identification": (ev.get("identification") or [None])[0]})
