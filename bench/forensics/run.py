@@ -266,21 +266,21 @@ def report(a, rows: dict, controls: list, trial_log: list, final: bool = False) 
         v[0] += 1
         v[1] += t["identified"]
     lines.append("\nPer video: " + ", ".join(f"{k} {v[1]}/{v[0]} identified" for k, v in per_video.items()) + ".")
-    goal = {}
+    by_version: dict = {}
     for t in trial_log:
-        if t["attack"] == GOAL_ATTACK:
-            goal.setdefault(t.get("code", "before labels"), []).append(t)
-    if len(goal) > 1:
-        lines.append(f"\n{GOAL_ATTACK} by detector version: " + "; ".join(
-            f"{code}: {sum(t['identified'] for t in ts)}/{len(ts)} identified, {sum(t['false'] for t in ts)} false, "
-            f"trace median {sorted(t['seconds'] for t in ts)[len(ts) // 2]} s, "
-            f"{len({t.get('window_start') for t in ts})} window starts" for code, ts in goal.items()) + ".")
+        by_version.setdefault(t["attack"], {}).setdefault(t.get("code", "unlabelled"), []).append(t)
+    for name, versions in by_version.items():
+        if len(versions) > 1:     # a resumed run against newer code: say which figures are whose
+            lines.append(f"\n{name} by detector version: " + "; ".join(
+                f"{code}: {sum(t['identified'] for t in ts)}/{len(ts)} identified, "
+                f"{sum(t['false'] for t in ts)} false, trace median {sorted(t['seconds'] for t in ts)[len(ts) // 2]} s, "
+                f"{len({t.get('window_start') for t in ts})} window start(s)" for code, ts in versions.items()) + ".")
     lines.append(f"\nControls (unmarked copies, leaks traced as another video): {len(controls)}, "
                  f"false accusations: {false_controls}. Load average during run: {out['load']}.")
     setup = (f"{a.minutes:g}-minute 720p videos ({', '.join(out['videos']) if isinstance(out['videos'], list) else out['videos']}), "
              f"{a.sessions} sessions each opened through the streaming API with the contract client; each trial "
              f"leaks a fresh session's decrypted top rung, attacks it and submits it to POST /api/forensics/detect "
-             f"(no video_id). {GOAL_ATTACK}: {a.goal_trials} leaks per video; other attacks: {a.trials}. "
+             f"(no video_id). {GOAL_ATTACK}: {a.goal_trials} leaks per video; other attacks: see the trials column. "
              f"Trace time = submit to done, on a shared 2-core machine.\n\n")
     head = "# Forensics benchmark\n\n" + ("" if final else "**Partial: the run was still going (or was cut short).**\n\n") + setup
     (RESULTS / "forensics.md").write_text(head + "\n".join(lines) + "\n")
