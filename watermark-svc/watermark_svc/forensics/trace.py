@@ -26,7 +26,7 @@ CATALOGUE_FLOOR = 0.30        # fingerprint correlation at or above this: a cand
 CATALOGUE_MIN_SIGNIFICANCE = 6.0   # ...and so is a peak this many robust sigmas above other lags
 # With no clear candidate, the single best peak at least this far out is still read. A
 # cropped, rescaled copy of busy texture can keep only a ~5-sigma fingerprint peak, while
-# unrelated content reaches 2-4.6 sigma here (tests/bench): reading the closest video costs
+# unrelated test clips reached 2.3-4.6 sigma (measured offline): reading the closest video costs
 # one readout, never an accusation, and its watermark settles it.
 CATALOGUE_WEAK_SIGNIFICANCE = 4.0
 MAX_CANDIDATES = 2            # videos whose watermark is actually read
