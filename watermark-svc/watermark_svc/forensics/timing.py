@@ -56,13 +56,13 @@ def _uncrop_matrix(pixels: int, blocks: int, crop: float) -> np.ndarray:
     inside the suspect. crop = 0 gives exactly block_means' averaging."""
     size = pixels / blocks                         # block width in source pixels
     w = np.full((blocks, pixels), np.nan, np.float32)
+    edges = np.arange(pixels)
     for k in range(blocks):
         # source interval of block k, in suspect pixel coordinates
         lo = (k * size - pixels * crop / 2) / (1 - crop)
         hi = ((k + 1) * size - pixels * crop / 2) / (1 - crop)
         if lo < -1e-9 or hi > pixels + 1e-9:
             continue
-        edges = np.arange(pixels)
         overlap = np.clip(np.minimum(edges + 1, hi) - np.maximum(edges, lo), 0, None)
         w[k] = overlap / (hi - lo)
     return w
