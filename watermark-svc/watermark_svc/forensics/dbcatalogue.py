@@ -4,8 +4,9 @@ the detector's references.
 A video's original is decoded once into an analysis proxy (reference.py) and a
 fingerprint (a few MB per hour of video): by the worker right after processing, or by
 the first detection that finds them missing. Both are stored next to the video's derived
-media (media/{video_id}/forensics/), so they are deleted with the video. Later detections match the whole catalogue without decoding any original,
-and read the proxy instead of a mezzanine file many times its size.
+media (media/{video_id}/forensics/), so they are deleted with the video. Later
+detections match the whole catalogue without decoding any original, and read the proxy
+instead of a mezzanine file many times its size.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import numpy as np
 from svcommon.filestore import FileStore, FileStoreError, NotFound, media_prefix
 
 from .. import repository as repo
-from ..media.errors import InvalidMedia
+from ..media.errors import VideoGone
 from .detector import WatermarkGeometry
 from .reference import build_proxy
 from .timing import fingerprint
@@ -103,7 +104,7 @@ class DbCatalogue:
             with self.db.standalone() as conn:
                 row = repo.video_for_forensics(conn, video_id)
             if row is None:
-                raise InvalidMedia(f"video {video_id} does not exist or is not processed")
+                raise VideoGone(f"video {video_id} does not exist or is not processed")
             row["meta"] = json.loads(row.pop("metadata"))
             self._videos[video_id] = row
         return self._videos[video_id]
@@ -133,13 +134,13 @@ class DbCatalogue:
     def _build_reference(self, video_id: str) -> Path:
         key = self._video(video_id)["original_key"]
         if not key:
-            raise InvalidMedia(f"the original of video {video_id} is gone")
+            raise VideoGone(f"the original of video {video_id} is gone")
         original = self.work / f"original-{video_id}"
         try:
             self.fs.download(key, original)
             proxy = store_reference(self.fs, video_id, original, self.geometry(video_id), self.work)
             if discard_if_deleted(self.db, self.fs, video_id):
-                raise InvalidMedia(f"video {video_id} was deleted during the trace")
+                raise VideoGone(f"video {video_id} was deleted during the trace")
             return proxy
         finally:
             original.unlink(missing_ok=True)      # scratch space: the proxy is all we keep

@@ -13,7 +13,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from ..media.errors import InvalidMedia
+from ..media.errors import InvalidMedia, VideoGone
 from ..media.probe import probe
 from .detector import WatermarkGeometry, analysis_size
 from .metadata import find_tags
@@ -75,12 +75,18 @@ def trace(suspect: str, catalogue: Catalogue, secret: bytes, *, video_id: str | 
     fps_groups: dict = {}
     ranked = []
     for n, vid in enumerate(videos):
-        g = catalogue.geometry(vid)
+        try:
+            g = catalogue.geometry(vid)
+            source_fp = catalogue.fingerprint(vid)
+        except VideoGone:
+            if video_id:
+                raise                     # the one video asked for: say it is gone
+            continue                      # deleted since the catalogue was listed: not a source
         if g.fps not in fps_groups:
             fps_groups[g.fps] = suspect_fingerprints(suspect, g.fps, expected_frames=int(info.duration_s * float(g.fps)),
                                                      progress=lambda f: progress(3 + 12 * f, "fingerprint"))
         # One match per crop hypothesis; the one whose best lag stands out most wins.
-        tries = [match_offsets(catalogue.fingerprint(vid), fp, g.fps) for fp in fps_groups[g.fps].values()]
+        tries = [match_offsets(source_fp, fp, g.fps) for fp in fps_groups[g.fps].values()]
         peaks = max((t for t in tries if t), key=lambda t: t[0].significance, default=None)
         if peaks:
             ranked.append((peaks[0].ncc, vid, peaks))

@@ -18,6 +18,10 @@ class InvalidMedia(MediaError):
         self.reason = reason
 
 
+class VideoGone(InvalidMedia):
+    """A catalogue video was deleted (or lost its original) while we worked on it."""
+
+
 class ProcessingError(MediaError):
     """An ffmpeg step failed on an input we had accepted (a bug, a resource problem)."""
 
