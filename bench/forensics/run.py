@@ -211,14 +211,14 @@ def control(kind: str, what: str, res: dict, leaker: str | None) -> dict:
             "method": (res.get("evidence") or {}).get("method_used"), "false": bool(sid) and sid != leaker}
 
 
-def cross_controls(a, admin: "Admin", tmp: Path, videos: dict, controls: list, include_unmarked: bool) -> None:
+def cross_controls(a, admin: "Admin", tmp: Path, videos: dict, controls: list) -> None:
     """The unmarked original re-encoded; a leak of each video (attacked: no tag left) traced
     as the next video. Controls already in `controls` are not run again."""
     have = {(c["video"], c["control"]) for c in controls}
     kinds = list(videos)
     for i, kind in enumerate(kinds):
         vid, src = videos[kind]
-        if include_unmarked and (kind, "unmarked") not in have:
+        if (kind, "unmarked") not in have:
             src = src or make_video(kind, a.minutes, tmp / f"{kind}.mp4")
             unmarked = attack(src, tmp / f"{kind}-unmarked.mp4", "480p", a.minutes * 60)
             res, _ = admin.detect(unmarked)
@@ -233,15 +233,11 @@ def cross_controls(a, admin: "Admin", tmp: Path, videos: dict, controls: list, i
 
 
 def earlier_run(admin: "Admin", kinds: str) -> tuple[dict, dict, list]:
-    """The recorded run, its videos (by title: processed, sessions open) and its valid controls."""
+    """The recorded run, its videos (by title: processed, sessions open) and its controls."""
     data = json.loads((RESULTS / "forensics.json").read_text())
     mine = {v["title"]: v["id"] for v in admin.req("GET", "/api/videos/mine").json().get("items", [])}
     videos = {kind: (mine[f"bench {kind}"], None) for kind in kinds.split(",")}
-    # Cross-video controls of older runs traced the raw stream and counted its (correct)
-    # tag match as an accusation: those are run again.
-    controls = [c for c in data["controls"] if "false" in c or c["control"] == "unmarked"]
-    controls = [c if "false" in c else {**c, "false": bool(c.get("match"))} for c in controls]
-    return data, videos, controls
+    return data, videos, data["controls"]
 
 
 def report(a, rows: dict, controls: list, trial_log: list, final: bool = False) -> str:
@@ -357,7 +353,7 @@ def main() -> int:
             for kind, (vid, _) in videos.items():
                 for t in range(done[(kind, GOAL_ATTACK)], a.goal_trials):
                     trial(kind, vid, GOAL_ATTACK, t)
-        cross_controls(a, admin, tmp, videos, controls, include_unmarked=True)
+        cross_controls(a, admin, tmp, videos, controls)
         report(a, rows, controls, trial_log)
         for name in attacks:
             if name == GOAL_ATTACK:
