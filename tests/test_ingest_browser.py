@@ -52,7 +52,9 @@ def test_upload_interrupt_reload_resume(live_stack, tmp_path):
                                timeout=30000)
         pct = float(page.get_attribute(".transfer", "data-percent"))
         assert 0 < pct < 100
-        assert page.inner_text(".transfer .speed") and "%" in page.inner_text(".transfer .percent")
+        assert re.fullmatch(r"[\d.]+ [KMG]?i?B/s", page.inner_text(".transfer .speed").strip()), \
+            page.inner_text(".transfer .speed")
+        assert "%" in page.inner_text(".transfer .percent")
         page.wait_for_timeout(1500)  # a retry or two hit the dropped connection
         stored = h.db_rows(env, "SELECT upload_offset, upload_length FROM uploads WHERE owner_id = %s", (user["id"],))
         assert len(stored) == 1 and 0 < stored[0]["upload_offset"] < stored[0]["upload_length"]

@@ -81,7 +81,12 @@
       metadata: meta,
       storeFingerprintForResuming: true,
       removeFingerprintOnSuccess: true,
-      onBeforeRequest(req) { req.setHeader("X-CSRF-Token", csrf()); },
+      onBeforeRequest(req) {
+        req.setHeader("X-CSRF-Token", csrf());
+        // A chunk's start is a speed sample: its progress may arrive as one event (fast
+        // links), and a single sample alone gives no speed.
+        if (req.getMethod() === "PATCH") samples.push([performance.now(), Number(req.getHeader("Upload-Offset")) || 0]);
+      },
       onShouldRetry(e) {
         const status = e.originalResponse ? e.originalResponse.getStatus() : 0;
         if (status === 401) { refreshSession(); return true; }
@@ -90,7 +95,7 @@
       onProgress(sent, total) {
         const now = performance.now();
         samples.push([now, sent]);
-        samples = samples.filter((s) => now - s[0] < 5000);
+        while (samples.length > 2 && now - samples[1][0] >= 5000) samples.shift();   // ~5-s window
         const pct = total ? (100 * sent / total) : 0;
         bar.value = pct;
         $(".percent", el).textContent = pct.toFixed(1) + "%";
