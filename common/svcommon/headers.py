@@ -1,8 +1,9 @@
 """Browser-facing security headers on every HTML response of every service (wired by
 ``service.init_service``): a Content-Security-Policy that allows only the page's own
-assets and no framing (clickjacking), ``X-Frame-Options: DENY`` for old browsers, and
-``nosniff`` everywhere. A page that needs more (the player: blob: media and workers)
-sets its own CSP; it still gets ``frame-ancestors 'none'`` if it forgot it."""
+assets and no framing (clickjacking), and ``X-Frame-Options: DENY`` for old browsers.
+A page that needs more (the player: blob: media and workers) sets its own CSP; it still
+gets ``frame-ancestors 'none'`` if it lacks one. (``nosniff`` and ``Referrer-Policy``
+come from the gateway, on every response.)"""
 from __future__ import annotations
 
 from flask import Flask
@@ -13,7 +14,6 @@ PAGE_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-
 
 
 def apply(resp):
-    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
     if resp.mimetype == "text/html":
         csp = resp.headers.get("Content-Security-Policy")
         if not csp:
