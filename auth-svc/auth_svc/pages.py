@@ -103,7 +103,11 @@ def refresh_bounce():
     if token:
         try:
             pair = tokens.rotate_refresh_token(token)
-        except APIError:
+        except APIError as err:
+            if err.code == "refresh_token_superseded":
+                # Another tab refreshed a moment ago: its new cookies are (about to be) in the
+                # browser; go back with them rather than clearing them.
+                return redirect(target, 303)
             pair = None
         if pair:
             resp = redirect(target, 303)

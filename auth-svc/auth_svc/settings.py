@@ -9,6 +9,8 @@ SETTINGS = [
     Setting("SIGNUP_ENABLED", True, as_bool),
     Setting("ACCESS_TOKEN_TTL", 300, int),
     Setting("REFRESH_TOKEN_TTL", 14 * 24 * 3600, int),
+    Setting("REFRESH_REUSE_GRACE_SECONDS", 10, int,
+            "a refresh token reused this soon after its rotation is a concurrent refresh (409), not a theft"),
     Setting("LOGIN_WINDOW_SECONDS", 900, int),
     Setting("LOGIN_MAX_FAILURES_ACCOUNT", 5, int, "per (account, client address): then that pair is locked"),
     Setting("LOGIN_MAX_FAILURES_IP", 30, int, "per client address, any accounts: then the address is locked"),
