@@ -118,7 +118,8 @@ def _profile_with_iat(gw: str, skew: int) -> requests.Response:
     inside = abs(skew) < 60
     iat = (math.floor if (skew > 0) == inside else math.ceil)(time.time()) + skew
     prof = f"{gw}/api/auth/profile"
-    return requests.get(prof, headers={"Authorization": f"DPoP {token}", "DPoP": key.proof("GET", prof, token, iat=iat)})
+    return requests.get(prof, headers={"Authorization": f"DPoP {token}",
+                                       "DPoP": key.proof("GET", prof, token, iat=iat)})
 
 
 @pytest.mark.parametrize("skew", [1, 59])
