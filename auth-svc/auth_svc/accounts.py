@@ -20,7 +20,9 @@ DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
 
 def register(username: str, email: str, password: str, role: str = "viewer") -> dict:
+    """Self-service sign-up (valid input only), counted per client address first."""
     conn = db.conn()
+    throttle.signup_attempt(conn, request.remote_addr or "?")
     uid = uuid.uuid4().hex
     try:
         repo.insert_user(conn, uid, username, email, hash_password(password), role)
@@ -45,7 +47,7 @@ def authenticate(username: str, password: str) -> dict:
     if user["disabled"]:
         events.record("login_disabled", "login to a disabled account", user["id"])
         raise APIError(403, "account_disabled", "this account is disabled")
-    throttle.succeeded(conn, username)
+    throttle.succeeded(conn, username, ip)
     return user
 
 

@@ -44,9 +44,12 @@ def refresh():
     if token is None:
         raise APIError(400, "invalid_input", "'refresh_token' is required")
     pair = tokens.rotate_refresh_token(token)
-    resp = jsonify(pair)
-    if from_cookie:
-        cookies.set_session_cookies(resp, pair)
+    if not from_cookie:
+        return jsonify(pair)
+    # The tokens travel only in the HttpOnly cookies: putting them in the body would hand
+    # them to any script on the page, undoing HttpOnly.
+    resp = jsonify({k: v for k, v in pair.items() if k not in ("access_token", "refresh_token")})
+    cookies.set_session_cookies(resp, pair)
     return resp
 
 

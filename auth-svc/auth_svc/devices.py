@@ -7,7 +7,7 @@ import uuid
 from flask import Blueprint, jsonify, request
 
 from svcommon import events
-from svcommon.auth import require_principal, verify_dpop_for_request
+from svcommon.auth import dpop_proof_for_request, require_principal
 from svcommon.db import IntegrityError
 from svcommon.errors import APIError
 from svcommon.jwks import TokenError
@@ -46,14 +46,22 @@ def _iso(dt) -> str | None:
 
 @bp.post("/api/auth/device-token")
 def device_token():
+    """A token bound to the key that signed the DPoP proof. The caller is the account session
+    (bearer or cookie), or a device token renewing itself: then authentication has already
+    verified this very proof against the token's key (verified once: it is single-use), and
+    a device token can never obtain a token for another key."""
     p = require_principal()
     data = validation.json_body()
     fp = _fingerprint(data)
     try:
-        proof = verify_dpop_for_request()
+        proof = dpop_proof_for_request()
     except TokenError as exc:
         events.record("dpop_replay" if exc.code == "dpop_replay" else "bad_proof", exc.reason, p.user_id)
         raise APIError(401, exc.code, exc.reason, {"WWW-Authenticate": 'DPoP error="invalid_dpop_proof"'})
+    if p.jkt is not None and proof["jkt"] != p.jkt:
+        events.record("device_key_mismatch", "a device token asked for a token bound to another key", p.user_id)
+        raise APIError(403, "account_session_required",
+                       "a device token can only renew itself; registering another key needs the account session")
     conn = db.conn()
     user = repo.user_by_id(conn, p.user_id)
     if user is None or user["disabled"]:

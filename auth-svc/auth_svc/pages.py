@@ -1,12 +1,11 @@
 """HTML pages: login (with ?redirect=), signup, logout and the silent refresh bounce."""
 from __future__ import annotations
 
-import hmac
 from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, current_app, make_response, redirect, render_template, request
 
-from svcommon.auth import CSRF_COOKIE, REFRESH_COOKIE
+from svcommon.auth import CSRF_COOKIE, REFRESH_COOKIE, csrf_ok
 from svcommon.errors import APIError
 
 from . import accounts, cookies, tokens, validation
@@ -27,12 +26,6 @@ def safe_redirect(target: str | None, default: str = "/") -> str:
     return target
 
 
-def _form_csrf_ok() -> bool:
-    cookie = request.cookies.get(CSRF_COOKIE, "")
-    sent = request.form.get("csrf_token", "")
-    return bool(cookie) and hmac.compare_digest(cookie.encode(), sent.encode())
-
-
 def _render(template: str, status: int = 200, **ctx):
     resp = make_response(render_template(template, csrf_token=cookies.csrf_token_for_form(),
                                          signup_enabled=current_app.config["SIGNUP_ENABLED"], **ctx), status)
@@ -49,7 +42,7 @@ def login_form():
 @bp.post("/login")
 def login_submit():
     target = safe_redirect(request.form.get("redirect"))
-    if not _form_csrf_ok():
+    if not csrf_ok():
         return _render("login.html", 403, redirect_to=target, error="Your form expired; please try again.")
     username = request.form.get("username", "")[:64]
     try:
@@ -74,12 +67,14 @@ def signup():
     if request.method == "GET":
         return _render("signup.html", redirect_to=target)
     form = request.form.to_dict()
-    if not _form_csrf_ok():
+    if not csrf_ok():
         return _render("signup.html", 403, redirect_to=target, error="Your form expired; please try again.", form=form)
     try:
         user = accounts.register(validation.username(form), validation.email(form), validation.new_password(form))
     except APIError as err:
-        return _render("signup.html", err.status, redirect_to=target, error=err.message, form=form)
+        resp = _render("signup.html", err.status, redirect_to=target, error=err.message, form=form)
+        resp.headers.update(err.headers)  # Retry-After of a throttled sign-up
+        return resp
     conn = db.conn()
     pair = tokens.token_pair(conn, user)
     conn.commit()
@@ -90,7 +85,7 @@ def signup():
 
 @bp.post("/logout")
 def logout():
-    if not _form_csrf_ok() and request.headers.get("X-CSRF-Token", "") != request.cookies.get(CSRF_COOKIE, "-"):
+    if not csrf_ok():
         return _render("login.html", 403, redirect_to="/", error="Logout refused: missing CSRF token.")
     token = request.cookies.get(REFRESH_COOKIE)
     if token:
@@ -108,7 +103,11 @@ def refresh_bounce():
     if token:
         try:
             pair = tokens.rotate_refresh_token(token)
-        except APIError:
+        except APIError as err:
+            if err.code == "refresh_token_superseded":
+                # Another tab refreshed a moment ago: its new cookies are (about to be) in the
+                # browser; go back with them rather than clearing them.
+                return redirect(target, 303)
             pair = None
         if pair:
             resp = redirect(target, 303)

@@ -142,3 +142,14 @@ def upsert_throttle(conn, scope: str, subject: str, failures: int, window_start:
 
 def clear_throttle(conn, scope: str, subject: str) -> None:
     execute(conn, "DELETE FROM login_throttle WHERE scope = %s AND subject = %s", (scope, subject))
+
+
+def bump_counter(conn, scope: str, subject: str, now: datetime, window_seconds: int) -> dict:
+    """Atomically count one more event in a fixed window (a new window once it has passed)."""
+    execute(conn, "INSERT INTO login_throttle (scope, subject, failures, window_start) VALUES (%s, %s, 1, %s) "
+                  "ON DUPLICATE KEY UPDATE "
+                  "failures = IF(window_start < %s - INTERVAL %s SECOND, 1, failures + 1), "
+                  "window_start = IF(window_start < %s - INTERVAL %s SECOND, %s, window_start)",
+            (scope, subject, now, now, window_seconds, now, window_seconds, now))
+    return query(conn, "SELECT failures, window_start FROM login_throttle WHERE scope = %s AND subject = %s",
+                 (scope, subject), one=True)

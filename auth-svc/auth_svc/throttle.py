@@ -1,9 +1,22 @@
-"""Login throttling per account and per client address: after too many failures inside the
-window the subject is locked for a while (doubling per extra failure, capped); a locked
-subject gets 429 + Retry-After, recorded as a security event."""
+"""Login and sign-up throttling that an attacker cannot turn against an account's owner
+(OWASP ASVS V2.2). Failures inside ``LOGIN_WINDOW_SECONDS`` are counted
+
+- per (account, client address): at ``LOGIN_MAX_FAILURES_ACCOUNT`` that pair is locked
+  (``LOGIN_LOCK_SECONDS``, doubling per further failure, at most 64x) -> 429 + Retry-After;
+- per client address, whatever the account: at ``LOGIN_MAX_FAILURES_IP`` the address is
+  locked the same way;
+- per account, from every address: never a lock. Past ``LOGIN_SLOWDOWN_AFTER`` failures
+  every attempt on the account waits ``LOGIN_SLOWDOWN_STEP_SECONDS`` per extra failure (at
+  most ``LOGIN_SLOWDOWN_MAX_SECONDS``) *before* its password is checked, right or wrong, so
+  the delay tells nothing; the owner's correct password from an address that is not
+  locked still logs in.
+
+Sign-ups are counted per client address: ``SIGNUP_MAX_PER_IP`` per ``SIGNUP_WINDOW_SECONDS``.
+Every refusal is a security event."""
 from __future__ import annotations
 
 import math
+import time
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
@@ -18,43 +31,83 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def _subjects(username: str, ip: str) -> list[tuple[str, str, int]]:
+def _account(username: str) -> str:
+    return username.lower()[:190]
+
+
+def _locking_subjects(username: str, ip: str) -> list[tuple[str, str, int]]:
     cfg = current_app.config
-    return [("account", username.lower()[:255], cfg["LOGIN_MAX_FAILURES_ACCOUNT"]),
+    # An address never contains '|', so "ip|account" is unambiguous whatever the username.
+    return [("account_ip", f"{ip[:64]}|{_account(username)}", cfg["LOGIN_MAX_FAILURES_ACCOUNT"]),
             ("ip", ip[:255], cfg["LOGIN_MAX_FAILURES_IP"])]
 
 
+def _too_many(what: str, wait: int, code: str = "too_many_attempts"):
+    return APIError(429, code, f"{what}; try again in {wait} seconds", {"Retry-After": str(wait)})
+
+
 def check(conn, username: str, ip: str) -> None:
+    """Refuse a locked (account, address) pair or address; slow down an account under attack."""
     now = _now()
-    for scope, subject, _ in _subjects(username, ip):
+    for scope, subject, _ in _locking_subjects(username, ip):
         row = repo.throttle_row(conn, scope, subject)
         if row and row["locked_until"] and row["locked_until"] > now:
             conn.rollback()
             wait = max(1, math.ceil((row["locked_until"] - now).total_seconds()))
             events.record("login_throttled", f"{scope} locked for {wait}s")
-            raise APIError(429, "too_many_attempts",
-                           f"too many failed logins; try again in {wait} seconds", {"Retry-After": str(wait)})
-    conn.rollback()
+            raise _too_many("too many failed logins", wait)
+    row = repo.throttle_row(conn, "account", _account(username))
+    conn.rollback()  # no row lock held while waiting
+    delay = slowdown_seconds(row, now)
+    if delay > 0:
+        time.sleep(delay)
+
+
+def slowdown_seconds(row: dict | None, now: datetime) -> float:
+    cfg = current_app.config
+    if row is None or now - row["window_start"] > timedelta(seconds=cfg["LOGIN_WINDOW_SECONDS"]):
+        return 0.0
+    extra = row["failures"] - cfg["LOGIN_SLOWDOWN_AFTER"] + 1
+    if extra <= 0:
+        return 0.0
+    return min(float(cfg["LOGIN_SLOWDOWN_MAX_SECONDS"]), extra * float(cfg["LOGIN_SLOWDOWN_STEP_SECONDS"]))
 
 
 def failed(conn, username: str, ip: str) -> None:
     cfg = current_app.config
     now = _now()
     window = timedelta(seconds=cfg["LOGIN_WINDOW_SECONDS"])
-    for scope, subject, limit in _subjects(username, ip):
+    subjects = _locking_subjects(username, ip) + [("account", _account(username), None)]
+    for scope, subject, limit in subjects:
         row = repo.throttle_row(conn, scope, subject)
         if row is None or now - row["window_start"] > window:
             failures, start = 1, now
         else:
             failures, start = row["failures"] + 1, row["window_start"]
         locked = None
-        if failures >= limit:
+        if limit is not None and failures >= limit:
             extra = failures - limit
-            locked = now + timedelta(seconds=min(cfg["LOGIN_LOCK_SECONDS"] * (2 ** min(extra, 6)), 24 * 3600))
+            locked = now + timedelta(seconds=cfg["LOGIN_LOCK_SECONDS"] * (2 ** min(extra, 6)))
+        if limit is None and failures == cfg["LOGIN_SLOWDOWN_AFTER"]:
+            events.record("login_slowdown", f"{failures} failed logins on account {subject[:64]!r} from all "
+                                            "addresses; further attempts are slowed down")
         repo.upsert_throttle(conn, scope, subject, failures, start, locked)
     conn.commit()
 
 
-def succeeded(conn, username: str) -> None:
-    repo.clear_throttle(conn, "account", username.lower()[:255])
+def succeeded(conn, username: str, ip: str) -> None:
+    repo.clear_throttle(conn, "account_ip", _locking_subjects(username, ip)[0][1])
+    repo.clear_throttle(conn, "account", _account(username))
     conn.commit()
+
+
+def signup_attempt(conn, ip: str) -> None:
+    """Count a sign-up attempt of this address; over the limit -> 429 + Retry-After."""
+    cfg = current_app.config
+    window = int(cfg["SIGNUP_WINDOW_SECONDS"])
+    row = repo.bump_counter(conn, "signup", ip[:255], _now(), window)
+    conn.commit()
+    if row["failures"] > int(cfg["SIGNUP_MAX_PER_IP"]):
+        wait = max(1, math.ceil((row["window_start"] + timedelta(seconds=window) - _now()).total_seconds()))
+        events.record("signup_throttled", f"{row['failures']} sign-ups from this address within {window}s")
+        raise _too_many("too many sign-ups from your address", wait, "too_many_signups")

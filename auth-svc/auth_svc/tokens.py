@@ -74,6 +74,13 @@ def rotate_refresh_token(token: str) -> dict:
     if row is None or row["revoked_at"] is not None:
         conn.rollback()
         raise APIError(401, "invalid_refresh_token", "refresh token is invalid or revoked")
+    grace = timedelta(seconds=current_app.config["REFRESH_REUSE_GRACE_SECONDS"])
+    if row["rotated_at"] is not None and row["revoked_at"] is None and now - row["rotated_at"] <= grace:
+        # Two tabs refreshing with the same cookie at once: the loser is no thief. Nothing
+        # is issued to it (it retries with the cookies the winner got), nothing is revoked.
+        conn.rollback()
+        raise APIError(409, "refresh_token_superseded",
+                       "this session was just refreshed by another request; retry with the current cookies")
     if row["rotated_at"] is not None:
         repo.revoke_family(conn, row["family_id"])
         conn.commit()

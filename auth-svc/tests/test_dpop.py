@@ -110,3 +110,38 @@ def test_cannot_revoke_another_users_device(client, auth, device_token):
     _, intruder = auth.user_with_token()
     resp = client.delete(f"/api/devices/{body['device_id']}", headers={"Authorization": f"Bearer {intruder['access_token']}"})
     assert resp.status_code == 404
+
+
+def test_device_token_in_the_access_cookie_needs_a_proof(client, device_token):
+    """The cookie branch once accepted a device-bound token without any proof (issue #11)."""
+    key, body = device_token()
+    client.set_cookie("sv_access", body["access_token"])
+    refused = client.get("/api/auth/profile")
+    assert refused.status_code == 401 and refused.get_json()["code"] == "invalid_dpop_proof"
+    # Consistent rule: with a valid proof from its key, the transport does not matter.
+    ok = client.get("/api/auth/profile", headers={"DPoP": key.proof("GET", PROFILE, body["access_token"])})
+    assert ok.status_code == 200
+
+
+def test_device_token_renewal_verifies_the_proof_once(client, device_token):
+    key, body = device_token()
+    url = "http://localhost/api/auth/device-token"
+    resp = client.post("/api/auth/device-token", json={"fingerprint": FINGERPRINT},
+                       headers={"Authorization": f"DPoP {body['access_token']}",
+                                "DPoP": key.proof("POST", url, body["access_token"])})
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.get_json()["device_id"] == body["device_id"]
+    other = DeviceKey()
+    resp = client.post("/api/auth/device-token", json={"fingerprint": FINGERPRINT},
+                       headers={"Authorization": f"DPoP {body['access_token']}",
+                                "DPoP": other.proof("POST", url, body["access_token"])})
+    assert resp.status_code == 401
+
+
+@pytest.mark.parametrize("skew,status", [(1, 200), (59, 200), (61, 401), (-61, 401)])
+def test_proof_iat_window_is_symmetric(client, device_token, skew, status):
+    import math
+    key, body = device_token()
+    inside = abs(skew) < 60
+    iat = (math.floor if (skew > 0) == inside else math.ceil)(time.time()) + skew
+    assert _profile(client, body["access_token"], key.proof("GET", PROFILE, body["access_token"], iat=iat)).status_code == status

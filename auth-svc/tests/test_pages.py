@@ -96,6 +96,16 @@ def test_cookie_refresh_with_csrf_rotates(client, auth):
     resp = client.post("/api/auth/refresh", headers={"X-CSRF-Token": csrf})
     assert resp.status_code == 200
     assert client.get_cookie("sv_refresh").value != old
+    # HttpOnly cookies only: the body must not hand the tokens to scripts (issue #11).
+    assert "refresh_token" not in resp.get_json() and "access_token" not in resp.get_json()
+
+
+@pytest.mark.parametrize("path", ["/auth/login", "/auth/signup", "/auth/nowhere"])
+def test_pages_cannot_be_framed(client, path):
+    resp = client.get(path, headers={"Accept": "text/html"})
+    assert resp.mimetype == "text/html"
+    assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
+    assert resp.headers["X-Frame-Options"] == "DENY"
 
 
 def test_logout_page_clears_cookies_and_revokes(client, auth):

@@ -1,30 +1,62 @@
-"""Login throttling per account and per client address."""
+"""Login throttling per (account, client address) and per address; an account attacked from
+everywhere is slowed down, never locked for its owner (OWASP ASVS V2.2). Sign-ups per address."""
 from __future__ import annotations
+
+import time
 
 from svcommon.db import query
 
+from .conftest import random_ip
 
-def test_account_lockout_after_repeated_failures(app, client, auth):
+
+def _events(app, ip: str) -> list[str]:
+    with app.app_context(), app.extensions["svcommon.db"].standalone() as conn:
+        return [r["kind"] for r in query(conn, "SELECT kind FROM security_events WHERE ip = %s", (ip,))]
+
+
+def test_account_and_address_pair_locks_after_repeated_failures(app, client, auth):
     user = auth.register()
     for _ in range(app.config["LOGIN_MAX_FAILURES_ACCOUNT"]):
         assert auth.login(user["username"], "wrong password!").status_code == 401
-    locked = auth.login(user["username"], user["password"])   # even the right password waits
+    locked = auth.login(user["username"], user["password"])   # this address waits, even with the right one
     assert locked.status_code == 429
     assert int(locked.headers["Retry-After"]) > 0
     assert locked.get_json()["code"] == "too_many_attempts"
-    with app.app_context(), app.extensions["svcommon.db"].standalone() as conn:
-        kinds = [r["kind"] for r in query(conn, "SELECT kind FROM security_events WHERE ip = %s",
-                                          (client.environ_base["HTTP_X_FORWARDED_FOR"],))]
+    kinds = _events(app, client.environ_base["HTTP_X_FORWARDED_FOR"])
     assert kinds.count("login_failed") == app.config["LOGIN_MAX_FAILURES_ACCOUNT"]
     assert "login_throttled" in kinds
 
 
-def test_lockout_applies_from_another_address(app, client, auth):
+def test_owner_still_logs_in_from_another_address(app, client, auth):
+    """Failures from an attacker's address once locked the account for everyone (issue #11)."""
     user = auth.register()
-    for _ in range(app.config["LOGIN_MAX_FAILURES_ACCOUNT"]):
+    for _ in range(app.config["LOGIN_MAX_FAILURES_ACCOUNT"] + 2):
         auth.login(user["username"], "wrong password!")
-    client.environ_base["HTTP_X_FORWARDED_FOR"] = "10.99.99.99"
-    assert auth.login(user["username"], user["password"]).status_code == 429
+    assert auth.login(user["username"], user["password"]).status_code == 429    # the attacker's address
+    client.environ_base["HTTP_X_FORWARDED_FOR"] = random_ip()
+    assert auth.login(user["username"], user["password"]).status_code == 200
+
+
+def test_account_attacked_from_many_addresses_is_slowed_not_locked(app, client, auth, monkeypatch):
+    monkeypatch.setitem(app.config, "LOGIN_SLOWDOWN_AFTER", 3)
+    monkeypatch.setitem(app.config, "LOGIN_SLOWDOWN_STEP_SECONDS", 0.2)
+    monkeypatch.setitem(app.config, "LOGIN_SLOWDOWN_MAX_SECONDS", 0.5)
+    user = auth.register()
+    attackers = [random_ip() for _ in range(4)]
+    for ip in attackers:            # 3 failures each: no address reaches its own lock
+        client.environ_base["HTTP_X_FORWARDED_FOR"] = ip
+        for _ in range(3):
+            assert auth.login(user["username"], "wrong password!").status_code == 401
+    assert "login_slowdown" in sum((_events(app, ip) for ip in attackers), [])
+    client.environ_base["HTTP_X_FORWARDED_FOR"] = random_ip()
+    t0 = time.monotonic()
+    resp = auth.login(user["username"], user["password"])
+    elapsed = time.monotonic() - t0
+    assert resp.status_code == 200, resp.get_json()
+    assert 0.5 <= elapsed < 5, elapsed            # slowed by the bounded delay, not refused
+    t0 = time.monotonic()                          # the owner's success ended the slow-down
+    assert auth.login(user["username"], user["password"]).status_code == 200
+    assert time.monotonic() - t0 < 0.5
 
 
 def test_ip_throttle_across_accounts(app, client, auth):
@@ -33,7 +65,7 @@ def test_ip_throttle_across_accounts(app, client, auth):
     assert auth.login("nobody-else", "wrong password!").status_code == 429
 
 
-def test_success_resets_the_account_counter(app, client, auth):
+def test_success_resets_the_pair_counter(app, client, auth):
     user = auth.register()
     for _ in range(app.config["LOGIN_MAX_FAILURES_ACCOUNT"] - 1):
         auth.login(user["username"], "wrong password!")
@@ -47,3 +79,34 @@ def test_unknown_user_and_wrong_password_look_the_same(client, auth):
     a = auth.login(user["username"], "wrong password!").get_json()
     b = auth.login("no-such-user-xyz", "wrong password!").get_json()
     assert a == b == {"error": "wrong username or password", "code": "invalid_credentials"}
+
+
+def _signup(client, n: int):
+    return client.post("/api/auth/register", json={"username": f"su{n}_{time.time_ns() % 10**9}",
+                                                   "email": f"su{n}_{time.time_ns()}@example.test",
+                                                   "password": "a long enough password"})
+
+
+def test_signups_are_rate_limited_per_address(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "SIGNUP_MAX_PER_IP", 3)
+    for n in range(3):
+        assert _signup(client, n).status_code == 201
+    refused = _signup(client, 3)
+    assert refused.status_code == 429 and refused.get_json()["code"] == "too_many_signups"
+    assert 0 < int(refused.headers["Retry-After"]) <= app.config["SIGNUP_WINDOW_SECONDS"]
+    assert "signup_throttled" in _events(app, client.environ_base["HTTP_X_FORWARDED_FOR"])
+    page = client.get("/auth/signup")                   # the HTML form is limited by the same counter
+    csrf = client.get_cookie("sv_csrf").value
+    resp = client.post("/auth/signup", data={"username": "su_page_x", "email": "supx@example.test",
+                                             "password": "a long enough password", "csrf_token": csrf})
+    assert page.status_code == 200 and resp.status_code == 429 and "Retry-After" in resp.headers
+    client.environ_base["HTTP_X_FORWARDED_FOR"] = random_ip()   # another address is not affected
+    assert _signup(client, 4).status_code == 201
+
+
+def test_invalid_signups_do_not_count(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "SIGNUP_MAX_PER_IP", 1)
+    for _ in range(3):
+        bad = client.post("/api/auth/register", json={"username": "x", "email": "bad", "password": "short"})
+        assert bad.status_code == 400
+    assert _signup(client, 0).status_code == 201

@@ -19,6 +19,9 @@ REFRESH_COOKIE = "sv_refresh"
 CSRF_COOKIE = "sv_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# The CSRF form field is read only from a small urlencoded body (an HTML form post): reading
+# a multipart or streamed body would consume it before the view (an upload) gets it.
+FORM_CSRF_MAX_BYTES = 16 * 1024
 
 
 @dataclass
@@ -55,15 +58,36 @@ def _refuse(kind: str, exc: TokenError, scheme: str = "Bearer"):
 
 
 def csrf_ok() -> bool:
+    """Double submit: the ``X-CSRF-Token`` header, or the ``csrf_token`` field of a small
+    urlencoded form. Never reads a multipart or unbounded body."""
     cookie = request.cookies.get(CSRF_COOKIE, "")
-    sent = request.headers.get(CSRF_HEADER) or (request.form.get("csrf_token") if request.mimetype in (
-        "application/x-www-form-urlencoded", "multipart/form-data") else None) or ""
-    return bool(cookie) and hmac.compare_digest(cookie.encode(), sent.encode())
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.mimetype == "application/x-www-form-urlencoded" \
+            and request.content_length is not None and request.content_length <= FORM_CSRF_MAX_BYTES:
+        sent = request.form.get("csrf_token")
+    return bool(cookie) and hmac.compare_digest(cookie.encode(), (sent or "").encode())
 
 
 def _principal_from_claims(claims: dict, via: str) -> Principal:
     return Principal(user_id=claims["sub"], username=claims.get("name", ""), role=claims.get("role", "viewer"),
                      via=via, jkt=(claims.get("cnf") or {}).get("jkt"), device_id=claims.get("did"), claims=claims)
+
+
+def _check_binding(claims: dict, token: str) -> None:
+    """A token bound to a device key (``cnf.jkt``) is only good with a valid proof from that
+    key, whatever carried it (DPoP header, cookie): a stolen device token alone is useless."""
+    jkt = (claims.get("cnf") or {}).get("jkt")
+    if not jkt:
+        raise TokenError("token is not DPoP-bound")
+    proof = dpop_proof_for_request(access_token=token)
+    if not hmac.compare_digest(proof["jkt"], jkt):
+        raise TokenError("DPoP proof signed by another key than the token is bound to", "invalid_dpop_proof")
+
+
+def _refuse_proof(exc: TokenError, user_id: str | None = None):
+    kind = "dpop_replay" if exc.code == "dpop_replay" else "bad_proof"
+    events.record(kind, exc.reason, user_id)
+    return _unauthorized(exc.reason, exc.code, "DPoP")
 
 
 def _authenticate() -> Principal | None:
@@ -81,14 +105,9 @@ def _authenticate() -> Principal | None:
     if scheme.lower() == "dpop" and token:
         try:
             claims = verifier().verify(token)
-            jkt = (claims.get("cnf") or {}).get("jkt")
-            if not jkt:
-                raise TokenError("token is not DPoP-bound")
-            proof = verify_dpop_for_request(access_token=token)
-            if not hmac.compare_digest(proof["jkt"], jkt):
-                raise TokenError("DPoP proof signed by another key than the token is bound to", "invalid_dpop_proof")
+            _check_binding(claims, token)
         except TokenError as exc:
-            raise _refuse("dpop_replay" if exc.code == "dpop_replay" else "bad_proof", exc, "DPoP")
+            raise _refuse_proof(exc)
         return _principal_from_claims(claims, "dpop")
     if header:
         raise _unauthorized("unsupported Authorization header")
@@ -100,6 +119,12 @@ def _authenticate() -> Principal | None:
             if exc.code == "token_expired":
                 raise _unauthorized("session expired; please refresh or log in again", "token_expired")
             raise _refuse("bad_token", exc)
+        if claims.get("cnf"):
+            # We never set a device token as a cookie: one there was planted. Same rule as DPoP.
+            try:
+                _check_binding(claims, cookie)
+            except TokenError as exc:
+                raise _refuse_proof(exc, claims.get("sub"))
         if request.method not in SAFE_METHODS and not csrf_ok():
             events.record("csrf_refused", f"{request.method} {request.path}", claims.get("sub"))
             raise APIError(403, "csrf_failed", "missing or wrong CSRF token")
@@ -107,12 +132,17 @@ def _authenticate() -> Principal | None:
     return None
 
 
-def verify_dpop_for_request(access_token: str | None = None) -> dict:
-    from flask import current_app as app
-    db = app.extensions["svcommon.db"]
-    return verify_proof(request.headers.get("DPoP", ""), htm=request.method, htu=request.base_url,
-                        access_token=access_token, max_age=int(app.config.get("DPOP_MAX_AGE_SECONDS", 60)),
-                        replay_check=db_replay_check(db.conn()))
+def dpop_proof_for_request(access_token: str | None = None) -> dict:
+    """The request's DPoP proof, verified once: a proof is single-use (its jti is recorded), so
+    verifying it again in the same request (authentication, then the view) would be a false
+    replay. Once verified (with or without ``ath``) the same result is returned."""
+    if "dpop_proof" not in g:
+        from flask import current_app as app
+        db = app.extensions["svcommon.db"]
+        g.dpop_proof = verify_proof(
+            request.headers.get("DPoP", ""), htm=request.method, htu=request.base_url, access_token=access_token,
+            max_age=int(app.config.get("DPOP_MAX_AGE_SECONDS", 60)), replay_check=db_replay_check(db.conn()))
+    return g.dpop_proof
 
 
 def current_principal() -> Principal | None:

@@ -61,8 +61,11 @@ def verify_proof(proof: str, *, htm: str, htu: str, access_token: str | None = N
         raise bad("DPoP proof must carry a public P-256 JWK")
     try:
         key = jwt.PyJWK(jwk, algorithm="ES256").key
+        # PyJWT's own iat/nbf checks (no leeway: a client clock 1 s ahead fails) are off; the
+        # symmetric +-max_age window below is the one rule for a proof's time.
         claims = jwt.decode(proof, key, algorithms=PROOF_ALGS,
-                            options={"verify_aud": False, "require": ["jti", "htm", "htu", "iat"]})
+                            options={"verify_aud": False, "verify_iat": False, "verify_nbf": False,
+                                     "require": ["jti", "htm", "htu", "iat"]})
     except (jwt.PyJWTError, KeyError, ValueError) as exc:
         raise bad(f"DPoP proof signature invalid: {exc}") from exc
     if claims["htm"] != htm:
@@ -70,7 +73,7 @@ def verify_proof(proof: str, *, htm: str, htu: str, access_token: str | None = N
     if normalise_htu(str(claims["htu"])) != normalise_htu(htu):
         raise bad("DPoP proof is for another URL")
     iat = claims["iat"]
-    if not isinstance(iat, (int, float)) or abs(time.time() - iat) > max_age:
+    if isinstance(iat, bool) or not isinstance(iat, (int, float)) or abs(time.time() - iat) > max_age:
         raise bad("DPoP proof is stale or from the future")
     if access_token is not None:
         if claims.get("ath") != access_token_hash(access_token):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import auth, errors, health, logs
+from . import auth, errors, headers, health, logs
 from .config import DB_SETTINGS, TOKEN_SETTINGS, Setting, load
 from .db import Database
 
@@ -25,6 +25,7 @@ def init_service(app: Flask, db: Database | None = None, verifier=None) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
     logs.init_app(app, app.config["SERVICE_NAME"])
     errors.init_app(app)
+    headers.init_app(app)
     health.init_app(app)
     if db is not None:
         db.init_app(app)

@@ -39,3 +39,27 @@ def test_hs256_proof_is_refused():
                         headers={"typ": "dpop+jwt", "jwk": key.jwk})
     with pytest.raises(TokenError):
         verify_proof(forged, htm="GET", htu="http://h/x")
+
+
+def _at(skew: int, max_age: int = 60) -> int:
+    """An integer iat ``skew`` s from now, rounded so the real skew at verification is never
+    nearer the window's edge than asked (inside: towards now; outside: away from now)."""
+    import math
+    import time
+    inside = abs(skew) < max_age
+    return (math.floor if (skew > 0) == inside else math.ceil)(time.time()) + skew
+
+
+@pytest.mark.parametrize("skew", [1, 59, -59])
+def test_clock_skew_within_the_window_is_accepted(skew):
+    """PyJWT's own iat check (no leeway) once refused a client clock 1 s ahead."""
+    key = DeviceKey()
+    verify_proof(key.proof("GET", "http://h/x", iat=_at(skew)), htm="GET", htu="http://h/x", max_age=60)
+
+
+@pytest.mark.parametrize("skew", [61, -61])
+def test_clock_skew_outside_the_window_is_refused(skew):
+    key = DeviceKey()
+    with pytest.raises(TokenError) as err:
+        verify_proof(key.proof("GET", "http://h/x", iat=_at(skew)), htm="GET", htu="http://h/x", max_age=60)
+    assert err.value.code == "invalid_dpop_proof"

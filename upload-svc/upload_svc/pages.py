@@ -23,8 +23,7 @@ def dashboard():
     resp = current_app.make_response(render_template(
         "upload.html", user=p, may_upload=may_upload, chunk_size=int(cfg["TUS_CHUNK_SIZE"]),
         max_bytes=int(cfg["UPLOAD_MAX_BYTES"])))
-    resp.headers["Content-Security-Policy"] = ("default-src 'self'; img-src 'self' data:; style-src 'self'; "
-                                               "script-src 'self'; connect-src 'self'; frame-ancestors 'none'")
+    # Content-Security-Policy: svcommon.headers' page default (own assets only, no framing).
     resp.headers["Cache-Control"] = "no-store"
     return resp
 

@@ -15,7 +15,8 @@ const SV = (() => {
     if (!refreshing) {
       refreshing = fetch("/api/auth/refresh", { method: "POST", credentials: "same-origin",
         headers: { "X-CSRF-Token": cookie("sv_csrf") } })
-        .then((r) => { if (!r.ok) throw new ApiError(401, "login_required", "Your session ended; please log in again."); })
+        // 409: another tab refreshed at the same moment; its new cookies are ours too.
+        .then((r) => { if (!r.ok && r.status !== 409) throw new ApiError(401, "login_required", "Your session ended; please log in again."); })
         .finally(() => { refreshing = null; });
     }
     return refreshing;
