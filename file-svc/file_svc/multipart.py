@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask import Response, current_app, jsonify, request
 
 from svcommon.errors import APIError
+from svcommon.params import parse_uint
 
 from . import storage
 from .callers import require
@@ -34,12 +35,7 @@ def create(key: str, content_type: str):
 def put_part(key: str):
     require(WRITE, key)
     upload_id = _upload_id()
-    try:
-        number = int(request.args.get("part", ""))
-    except ValueError:
-        number = 0
-    if not 1 <= number <= MAX_PARTS:
-        raise APIError(400, "invalid_part_number", f"part number must be 1..{MAX_PARTS}")
+    number = parse_uint(request.args.get("part"), "part", minimum=1, maximum=MAX_PARTS, code="invalid_part_number")
     limit = int(current_app.config["FILE_MAX_PART_BYTES"])
     length = request.content_length
     if length is None:

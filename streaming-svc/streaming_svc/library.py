@@ -11,6 +11,7 @@ from svcommon.auth import require_principal
 from svcommon.errors import APIError
 from svcommon.filestore import FileStoreError, NotFound
 from svcommon.media_keys import media_key
+from svcommon.params import arg_int
 from svcommon.passwords import verify_password
 
 from . import access
@@ -18,6 +19,7 @@ from . import repository as repo
 from .extensions import db, state
 
 bp = Blueprint("library", __name__)
+MAX_PAGE = 100_000      # keeps OFFSET far inside what SQL accepts
 
 
 def item_json(p, v: dict) -> dict:
@@ -34,10 +36,7 @@ def item_json(p, v: dict) -> dict:
 def library():
     p = require_principal()
     q = request.args.get("q", "").strip()[:100]
-    try:
-        page = max(1, int(request.args.get("page", "1")))
-    except ValueError:
-        raise APIError(400, "invalid_input", "page must be a positive integer")
+    page = arg_int("page", 1, maximum=MAX_PAGE)
     size = int(current_app.config["LIBRARY_PAGE_SIZE"])
     total, rows = repo.library(db.conn(), p.user_id, p.is_admin, q, size, (page - 1) * size)
     return jsonify(items=[item_json(p, v) for v in rows], page=page, pages=max(1, math.ceil(total / size)),
