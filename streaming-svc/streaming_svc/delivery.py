@@ -23,7 +23,7 @@ from svcommon.filestore import FileStoreError, NotFound
 from svcommon.params import ascii_uint
 from svcommon.media_keys import audio_init_key, audio_segment_key, init_key, segment_key
 
-from . import keys, manifest
+from . import access, keys, manifest
 from . import repository as repo
 from .extensions import db, state
 from .manifest import AUDIO, Media
@@ -90,9 +90,14 @@ def live_session(sid: str, token: str) -> Live:
     if live.video_status != "ready":
         raise APIError(410, "video_unavailable", "This video is no longer available.")
     if s["ended_at"] is not None:
+        if s["end_reason"] in access.REVOKED:
+            raise access.revoked_error(s["end_reason"])
         raise APIError(410, "session_ended", "This playback session has ended.")
     if s["expires_at"] <= now:
         raise APIError(410, "session_expired", "This playback session expired; start playback again.")
+    lost = access.lost_access(s)       # re-checked at most SESSION_CACHE_SECONDS late; heartbeats end it
+    if lost:
+        raise access.revoked_error(lost)
     return live
 
 
