@@ -53,5 +53,8 @@ def update_user(user_id: str):
     repo.update_user(conn, user_id, role, disabled)
     if disabled:
         repo.revoke_user_tokens(conn, user_id)  # logged out everywhere at the next refresh
+        # Access tokens stay valid up to 5 minutes: streaming-svc also checks `disabled` on
+        # every call, and playback ends now rather than at the next heartbeat.
+        repo.end_playback_sessions(conn, user_id)
     conn.commit()
     return jsonify(_user_json(repo.user_by_id(conn, user_id)))

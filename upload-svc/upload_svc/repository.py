@@ -44,6 +44,19 @@ def update_video_meta(conn, video_id: str, fields: dict) -> None:
             (*params, video_id))
 
 
+def revoke_grants(conn, video_id: str) -> None:
+    execute(conn, "DELETE FROM video_access_grants WHERE video_id = %s", (video_id,))
+
+
+def end_viewer_sessions(conn, video_id: str, owner_id: str) -> int:
+    """Ends every open playback session of the video whose user is neither its owner nor an
+    admin (streaming-svc answers them 403 access_revoked). Returns how many."""
+    return execute(conn, "UPDATE playback_sessions s JOIN users u ON u.id = s.user_id "
+                         "SET s.ended_at = UTC_TIMESTAMP(6), s.end_reason = 'access_revoked' "
+                         "WHERE s.video_id = %s AND s.ended_at IS NULL AND s.user_id <> %s AND u.role <> 'admin'",
+                   (video_id, owner_id))
+
+
 def mark_probed(conn, video_id: str, size: int, info: dict) -> None:
     execute(conn, "UPDATE videos SET status = 'queued', status_message = 'waiting for processing', size_bytes = %s, "
                   "duration = %s, width = %s, height = %s, video_codec = %s, audio_codec = %s, container = %s, "

@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 
+from svcommon import events
 from svcommon.auth import require_principal
 from svcommon.errors import APIError
 from svcommon.filestore import FileStoreError, NotFound
@@ -120,11 +121,21 @@ def edit(video_id: str):
     vis = validation.visibility(data.get("visibility"), row["visibility"])
     fields["visibility"] = vis
     new_password = validation.password(data.get("password"), vis == "password" and not row["password_hash"])
+    fields["password_hash"] = row["password_hash"]
     if vis != "password":
         fields["password_hash"] = None
     elif new_password:
         fields["password_hash"] = hash_password(new_password)
     repo.update_video_meta(conn, video_id, fields)
+    # A new password or another visibility (public also: a later password must not find old
+    # grants) revokes what the old settings allowed, in the same transaction as the change.
+    if vis != row["visibility"] or fields["password_hash"] != row["password_hash"]:
+        repo.revoke_grants(conn, video_id)
+        ended = repo.end_viewer_sessions(conn, video_id, row["owner_id"]) if vis != "public" else 0
+        if ended:
+            events.record("sessions_revoked", f"video {video_id}: {ended} playback session(s) ended by a "
+                                              f"{'visibility' if vis != row['visibility'] else 'password'} change",
+                          p.user_id, conn=conn)
     conn.commit()
     return jsonify(video=video_json(repo.video(conn, video_id)))
 
