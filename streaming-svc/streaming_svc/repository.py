@@ -65,10 +65,18 @@ def grant(conn, user_id: str, video_id: str, seconds: int, password_hash: str) -
     return expires
 
 
+def ensure_unlock_rows(conn, user_id: str, video_id: str) -> None:
+    """Create the (user, video) and per-video throttle rows before they are locked, in their
+    own transaction (the caller commits): concurrent first guesses then queue on row locks
+    instead of deadlocking on gap or shared-to-exclusive lock upgrades."""
+    execute(conn, "INSERT INTO unlock_throttle (user_id, video_id, failures, window_start) "
+                  "VALUES (%s, %s, 0, UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE failures = failures",
+            (user_id, video_id))
+    execute(conn, "INSERT INTO unlock_video_throttle (video_id, level, updated_at) "
+                  "VALUES (%s, 0, UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE level = level", (video_id,))
+
+
 def unlock_state(conn, user_id: str, video_id: str, for_update: bool = True):
-    if for_update:   # the row exists before it is locked: two first guesses never deadlock on a gap lock
-        execute(conn, "INSERT IGNORE INTO unlock_throttle (user_id, video_id, failures, window_start) "
-                      "VALUES (%s, %s, 0, UTC_TIMESTAMP(6))", (user_id, video_id))
     return query(conn, "SELECT failures, window_start, locked_until FROM unlock_throttle "
                        "WHERE user_id = %s AND video_id = %s" + (" FOR UPDATE" if for_update else ""),
                  (user_id, video_id), one=True)
@@ -87,9 +95,7 @@ def unlock_clear(conn, user_id: str, video_id: str) -> None:
 
 
 def video_bucket(conn, video_id: str) -> dict:
-    """The per-video wrong-password bucket, locked (created empty on first use)."""
-    execute(conn, "INSERT IGNORE INTO unlock_video_throttle (video_id, level, updated_at) "
-                  "VALUES (%s, 0, UTC_TIMESTAMP(6))", (video_id,))
+    """The per-video wrong-password bucket, locked (see ensure_unlock_rows)."""
     return query(conn, "SELECT level, updated_at FROM unlock_video_throttle WHERE video_id = %s FOR UPDATE",
                  (video_id,), one=True)
 

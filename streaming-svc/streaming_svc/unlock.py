@@ -79,6 +79,8 @@ def unlock(video_id: str):
     password = data.get("password") if isinstance(data, dict) else None
     if not isinstance(password, str) or not password or len(password) > 256:
         raise APIError(400, "invalid_input", "send {\"password\": \"...\"}")
+    repo.ensure_unlock_rows(conn, p.user_id, video_id)
+    conn.commit()
     now = repo.now()
     _count_user_attempt(conn, p.user_id, video_id, now)
     _count_video_attempt(conn, p.user_id, video_id, now)
