@@ -92,6 +92,34 @@ def unlock_owner(conn, owner_id: str) -> None:
     query(conn, "SELECT RELEASE_LOCK(%s) AS ok", (f"sv_quota_{owner_id}",))
 
 
+# ---- progress streams (streams.py) ------------------------------------------------------
+def lock_user_row(conn, user_id: str) -> None:
+    query(conn, "SELECT id FROM users WHERE id = %s FOR UPDATE", (user_id,))
+
+
+def drop_lapsed_streams(conn, user_id: str) -> None:
+    execute(conn, "DELETE FROM event_streams WHERE user_id = %s AND lease_until < UTC_TIMESTAMP(6)", (user_id,))
+
+
+def open_streams(conn, user_id: str) -> int:
+    return query(conn, "SELECT COUNT(*) AS n FROM event_streams WHERE user_id = %s AND lease_until >= "
+                       "UTC_TIMESTAMP(6)", (user_id,), one=True)["n"]
+
+
+def insert_stream(conn, stream_id: str, user_id: str, lease_seconds: int) -> None:
+    execute(conn, "INSERT INTO event_streams (id, user_id, lease_until) "
+                  "VALUES (%s, %s, UTC_TIMESTAMP(6) + INTERVAL %s SECOND)", (stream_id, user_id, lease_seconds))
+
+
+def renew_stream(conn, stream_id: str, lease_seconds: int) -> None:
+    execute(conn, "UPDATE event_streams SET lease_until = UTC_TIMESTAMP(6) + INTERVAL %s SECOND WHERE id = %s",
+            (lease_seconds, stream_id))
+
+
+def delete_stream(conn, stream_id: str) -> None:
+    execute(conn, "DELETE FROM event_streams WHERE id = %s", (stream_id,))
+
+
 # ---- tus uploads -------------------------------------------------------------------------
 UPLOAD_COLS = ("id, video_id, owner_id, upload_length, upload_offset, metadata, object_key, s3_upload_id, part_size, "
                "parts, tail_key, tail_size, status, lock_token, lock_expires_at, expires_at, created_at")
