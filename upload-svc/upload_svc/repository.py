@@ -97,11 +97,18 @@ def lock_user_row(conn, user_id: str) -> None:
     query(conn, "SELECT id FROM users WHERE id = %s FOR UPDATE", (user_id,))
 
 
+# Only plain reads and primary-key writes here: a locking range read on (user_id, ...) would
+# take gap locks that deadlock with other users' inserts. The user row lock serialises.
 def drop_lapsed_streams(conn, user_id: str) -> None:
-    execute(conn, "DELETE FROM event_streams WHERE user_id = %s AND lease_until < UTC_TIMESTAMP(6)", (user_id,))
+    rows = query(conn, "SELECT id FROM event_streams WHERE user_id = %s AND lease_until < UTC_TIMESTAMP(6)",
+                 (user_id,))
+    for row in rows:
+        execute(conn, "DELETE FROM event_streams WHERE id = %s", (row["id"],))
 
 
 def open_streams(conn, user_id: str) -> int:
+    """Call with the user row locked, in a transaction whose first plain read comes after
+    the lock (so it sees every stream committed by earlier lock holders)."""
     return query(conn, "SELECT COUNT(*) AS n FROM event_streams WHERE user_id = %s AND lease_until >= "
                        "UTC_TIMESTAMP(6)", (user_id,), one=True)["n"]
 
