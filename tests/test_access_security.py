@@ -215,7 +215,13 @@ def test_disabling_a_user_ends_playback_and_refuses_their_tokens(gw, mdb, live_s
     assert (err.value.status, err.value.code) == (403, "account_disabled")
     r = requests.get(f"{gw}/api/library", headers=bearer(c.access_token))
     assert r.status_code == 403 and r.json()["code"] == "account_disabled"
-    assert events_of(mdb, "disabled_account", user["id"]) >= 3
+    # upload-svc too: no uploads, edits or listings with the leftover token.
+    r = requests.get(f"{gw}/api/videos/mine", headers=bearer(c.access_token))
+    assert r.status_code == 403 and r.json()["code"] == "account_disabled"
+    r = requests.post(f"{gw}/api/uploads", headers={**bearer(c.access_token), "Tus-Resumable": "1.0.0",
+                                                    "Upload-Length": "10"})
+    assert r.status_code == 403 and r.json()["code"] == "account_disabled"
+    assert events_of(mdb, "disabled_account", user["id"]) >= 5
 
 
 def test_a_user_disabled_in_the_database_is_refused_too(gw, mdb, ready_video):

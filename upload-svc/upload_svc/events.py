@@ -12,8 +12,6 @@ import time
 
 from flask import Blueprint, Response, current_app, stream_with_context
 
-from svcommon.auth import require_principal
-
 from . import access
 from . import repository as repo
 from .extensions import db
@@ -31,7 +29,7 @@ def _state(v: dict) -> dict:
 
 @bp.get("/<video_id>/events")
 def events(video_id: str):
-    p = require_principal()
+    p = access.active_principal()
     conn = db.conn()
     first = _state(access.own_video(conn, video_id, p))
     poll = float(current_app.config["SSE_POLL_SECONDS"])

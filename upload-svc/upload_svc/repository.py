@@ -92,6 +92,11 @@ def unlock_owner(conn, owner_id: str) -> None:
     query(conn, "SELECT RELEASE_LOCK(%s) AS ok", (f"sv_quota_{owner_id}",))
 
 
+def user_active(conn, user_id: str) -> bool:
+    row = query(conn, "SELECT disabled FROM users WHERE id = %s", (user_id,), one=True)
+    return row is not None and not row["disabled"]
+
+
 # ---- progress streams (streams.py) ------------------------------------------------------
 def lock_user_row(conn, user_id: str) -> None:
     query(conn, "SELECT id FROM users WHERE id = %s FOR UPDATE", (user_id,))

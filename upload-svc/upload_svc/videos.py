@@ -8,7 +8,6 @@ from urllib.parse import quote
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 
 from svcommon import events
-from svcommon.auth import require_principal
 from svcommon.errors import APIError
 from svcommon.filestore import FileStoreError, NotFound
 from svcommon.passwords import hash_password
@@ -92,19 +91,19 @@ def upload():
 
 @bp.get("/mine")
 def mine():
-    p = require_principal()
+    p = access.active_principal()
     return jsonify(items=[video_json(v) for v in repo.videos_of(db.conn(), p.user_id)])
 
 
 @bp.get("/<video_id>")
 def read(video_id: str):
-    p = require_principal()
+    p = access.active_principal()
     return jsonify(video=video_json(access.own_video(db.conn(), video_id, p)))
 
 
 @bp.patch("/<video_id>")
 def edit(video_id: str):
-    p = require_principal()
+    p = access.active_principal()
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise APIError(400, "invalid_json", "request body must be a JSON object")
@@ -142,7 +141,7 @@ def edit(video_id: str):
 
 @bp.delete("/<video_id>")
 def delete(video_id: str):
-    p = require_principal()
+    p = access.active_principal()
     access.own_video(db.conn(), video_id, p)
     try:
         ingest.remove_video(video_id)
@@ -179,7 +178,7 @@ def _proxy(key: str, filename: str | None):
 
 @bp.get("/<video_id>/original")
 def original(video_id: str):
-    p = require_principal()
+    p = access.active_principal()
     row = access.own_video(db.conn(), video_id, p)
     if row["status"] == "uploading":
         raise APIError(409, "not_uploaded", "the upload of this video has not finished")
@@ -188,7 +187,7 @@ def original(video_id: str):
 
 @bp.get("/<video_id>/thumbnail")
 def thumbnail(video_id: str):
-    p = require_principal()
+    p = access.active_principal()
     row = access.own_video(db.conn(), video_id, p)
     if not row["thumbnail_key"]:
         raise APIError(404, "no_thumbnail", "no thumbnail yet")
