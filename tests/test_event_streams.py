@@ -35,9 +35,9 @@ def uploading_video(gw: str, user: dict) -> tuple[str, str]:
 
 
 def open_stream(gw: str, user: dict, video_id: str):
-    """The open response, or the string 'timeout' when no thread answered within 5 s."""
+    """The open response, or the string 'timeout' when no thread answered within 10 s."""
     try:
-        return requests.get(f"{gw}/api/videos/{video_id}/events", headers=bearer(user), stream=True, timeout=(5, 5))
+        return requests.get(f"{gw}/api/videos/{video_id}/events", headers=bearer(user), stream=True, timeout=(10, 10))
     except requests.Timeout:
         return "timeout"
 
@@ -90,12 +90,12 @@ def test_many_streams_do_not_starve_uploads_or_the_api(gw):
         # With the streams open, uploads and other calls answer promptly.
         me = users[0]
         started = time.monotonic()
-        assert requests.get(f"{gw}/api/videos/mine", headers=bearer(me), timeout=5).status_code == 200
+        assert requests.get(f"{gw}/api/videos/mine", headers=bearer(me), timeout=10).status_code == 200
         vid, location = uploading_video(gw, me)
-        r = requests.patch(gw + location, data=b"x" * 100, timeout=5, headers={
+        r = requests.patch(gw + location, data=b"x" * 100, timeout=10, headers={
             **TUS, **bearer(me), "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
         assert r.status_code == 204 and r.headers["Upload-Offset"] == "100"
-        assert requests.head(gw + location, headers={**TUS, **bearer(me)}, timeout=5).status_code == 200
-        assert time.monotonic() - started < 5
+        assert requests.head(gw + location, headers={**TUS, **bearer(me)}, timeout=10).status_code == 200
+        assert time.monotonic() - started < 10
     finally:
         close_all(streams)
