@@ -53,10 +53,11 @@ def complete(key: str):
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("parts"), list) or not body["parts"]:
         raise APIError(400, "invalid_input", "body must be {parts:[{n, etag}, ...]}")
-    try:
-        parts = [{"n": int(p["n"]), "etag": str(p["etag"])} for p in body["parts"]]
-    except (KeyError, TypeError, ValueError):
-        raise APIError(400, "invalid_input", "each part needs an integer 'n' and an 'etag'")
+    # JSON integers only: int() would also take strings (Unicode digits too), floats and booleans.
+    parts = [{"n": p.get("n"), "etag": p.get("etag")} if isinstance(p, dict) else {} for p in body["parts"]]
+    if not all(type(p.get("n")) is int and 1 <= p["n"] <= MAX_PARTS and isinstance(p.get("etag"), str)
+               for p in parts):
+        raise APIError(400, "invalid_input", f"each part needs an integer 'n' (1..{MAX_PARTS}) and an 'etag'")
     return jsonify(storage.complete_multipart(key, _upload_id(), parts))
 
 
