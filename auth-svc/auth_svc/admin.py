@@ -1,16 +1,18 @@
 """Admin: list users, change role, disable/enable."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 
 from svcommon.auth import require_principal
 from svcommon.errors import APIError
+from svcommon.params import arg_int
 
 from . import repository as repo
 from . import tokens, validation
 from .extensions import db
 
 bp = Blueprint("admin", __name__, url_prefix="/api/admin/users")
+MAX_PAGE = 100_000      # keeps OFFSET far inside what SQL accepts
 
 
 def _user_json(u: dict) -> dict:
@@ -21,11 +23,8 @@ def _user_json(u: dict) -> dict:
 @bp.get("")
 def list_users():
     require_principal(roles=("admin",))
-    try:
-        page = max(1, int(request.args.get("page", 1)))
-        per_page = min(200, max(1, int(request.args.get("per_page", 50))))
-    except ValueError:
-        raise APIError(400, "invalid_input", "page and per_page must be integers")
+    page = arg_int("page", 1, maximum=MAX_PAGE)
+    per_page = min(200, arg_int("per_page", 50, maximum=1_000_000))
     conn = db.conn()
     total = repo.count_users(conn)
     users = repo.list_users(conn, per_page, (page - 1) * per_page)
@@ -54,5 +53,8 @@ def update_user(user_id: str):
     repo.update_user(conn, user_id, role, disabled)
     if disabled:
         repo.revoke_user_tokens(conn, user_id)  # logged out everywhere at the next refresh
+        # Access tokens stay valid up to 5 minutes: streaming-svc also checks `disabled` on
+        # every call, and playback ends now rather than at the next heartbeat.
+        repo.end_playback_sessions(conn, user_id)
     conn.commit()
     return jsonify(_user_json(repo.user_by_id(conn, user_id)))

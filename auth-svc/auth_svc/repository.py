@@ -73,6 +73,13 @@ def revoke_user_tokens(conn, user_id: str) -> int:
                          "WHERE user_id = %s AND revoked_at IS NULL", (user_id,))
 
 
+def end_playback_sessions(conn, user_id: str) -> int:
+    """A disabled user's open playback sessions end at once (streaming-svc answers them 403
+    account_disabled); 'user_disabled' is the end reason streaming-svc knows."""
+    return execute(conn, "UPDATE playback_sessions SET ended_at = UTC_TIMESTAMP(6), end_reason = 'user_disabled' "
+                         "WHERE user_id = %s AND ended_at IS NULL", (user_id,))
+
+
 # ---- signing keys ------------------------------------------------------------------------
 def signing_keys(conn) -> list[dict]:
     return query(conn, "SELECT kid, private_key_enc, public_jwk, created_at, retired_at FROM signing_keys "

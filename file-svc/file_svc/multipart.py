@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask import Response, current_app, jsonify, request
 
 from svcommon.errors import APIError
+from svcommon.params import parse_uint
 
 from . import storage
 from .callers import require
@@ -34,12 +35,7 @@ def create(key: str, content_type: str):
 def put_part(key: str):
     require(WRITE, key)
     upload_id = _upload_id()
-    try:
-        number = int(request.args.get("part", ""))
-    except ValueError:
-        number = 0
-    if not 1 <= number <= MAX_PARTS:
-        raise APIError(400, "invalid_part_number", f"part number must be 1..{MAX_PARTS}")
+    number = parse_uint(request.args.get("part"), "part", minimum=1, maximum=MAX_PARTS, code="invalid_part_number")
     limit = int(current_app.config["FILE_MAX_PART_BYTES"])
     length = request.content_length
     if length is None:
@@ -57,10 +53,11 @@ def complete(key: str):
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("parts"), list) or not body["parts"]:
         raise APIError(400, "invalid_input", "body must be {parts:[{n, etag}, ...]}")
-    try:
-        parts = [{"n": int(p["n"]), "etag": str(p["etag"])} for p in body["parts"]]
-    except (KeyError, TypeError, ValueError):
-        raise APIError(400, "invalid_input", "each part needs an integer 'n' and an 'etag'")
+    # JSON integers only: int() would also take strings (Unicode digits too), floats and booleans.
+    parts = [{"n": p.get("n"), "etag": p.get("etag")} if isinstance(p, dict) else {} for p in body["parts"]]
+    if not all(type(p.get("n")) is int and 1 <= p["n"] <= MAX_PARTS and isinstance(p.get("etag"), str)
+               for p in parts):
+        raise APIError(400, "invalid_input", f"each part needs an integer 'n' (1..{MAX_PARTS}) and an 'etag'")
     return jsonify(storage.complete_multipart(key, _upload_id(), parts))
 
 

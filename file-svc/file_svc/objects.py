@@ -6,6 +6,7 @@ import re
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 
 from svcommon.errors import APIError
+from svcommon.params import arg_int
 
 from . import multipart, storage
 from .callers import authenticate, require
@@ -122,9 +123,6 @@ def delete_by_prefix():
 def list_objects():
     prefix = validate_prefix(request.args.get("prefix", ""))
     require(READ, prefix)
-    try:
-        limit = max(1, min(1000, int(request.args.get("limit", 1000))))
-    except ValueError:
-        raise APIError(400, "invalid_input", "'limit' must be an integer")
+    limit = min(1000, arg_int("limit", 1000, maximum=1_000_000))
     items, nxt = storage.list_page(prefix, request.args.get("continuation") or None, limit)
     return jsonify(items=items, next=nxt, prefix=prefix)

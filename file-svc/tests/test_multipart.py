@@ -46,3 +46,16 @@ def test_part_limits_and_permissions(client, vid, auth):
     assert client.post(f"/objects/media/{vid}/x?uploads", headers=auth()).status_code == 403
     assert client.post(f"/objects/{key}?uploads", headers=auth("streaming")).status_code == 403
     client.delete(f"/objects/{key}?upload_id={uid}", headers=auth())
+
+
+def test_odd_part_numbers_are_refused(client, vid, auth):
+    """Unicode digits, signs and non-integers: a clear 400, never a 500 or a silent coercion."""
+    key = f"originals/{vid}/original"
+    uid = client.post(f"/objects/{key}?uploads", headers=auth()).json["upload_id"]
+    for part in ("\u00b2", "\u0661", "%201", "1.0", "99999999999999999999"):
+        r = client.put(f"/objects/{key}?upload_id={uid}&part={part}", data=b"x", headers=auth())
+        assert r.status_code == 400 and r.json["code"] == "invalid_part_number", part
+    for n in ("\u0661", "1", 1.0, True, 0, None):
+        r = client.post(f"/objects/{key}?upload_id={uid}", json={"parts": [{"n": n, "etag": "e"}]}, headers=auth())
+        assert r.status_code == 400 and r.json["code"] == "invalid_input", n
+    client.delete(f"/objects/{key}?upload_id={uid}", headers=auth())

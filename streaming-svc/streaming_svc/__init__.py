@@ -17,7 +17,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     init_service(app, db)
     playback.init_app(app)
 
-    from . import delivery, library, pages, sessions
-    for mod in (pages, library, sessions, delivery):
+    from . import delivery, library, pages, sessions, unlock
+    for mod in (pages, library, unlock, sessions, delivery):
         app.register_blueprint(mod.bp)
     return app

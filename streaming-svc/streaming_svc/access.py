@@ -1,12 +1,55 @@
 """Who may see and play which video (BRIEF "Access control"): public videos to every
 signed-in user, password videos after a correct password (1-hour grant; owner and admins
-need none), private videos to their owner and admins only."""
+need none), private videos to their owner and admins only. Disabled accounts get nothing,
+checked in the database on every API call (their access tokens stay valid 5 minutes).
+Open sessions are re-checked on heartbeats and media requests (``lost_access``)."""
 from __future__ import annotations
 
-from svcommon.auth import Principal
+from flask import request
+
+from svcommon import events
+from svcommon.auth import Principal, require_principal
 from svcommon.errors import APIError
 
 from . import repository as repo
+
+
+# Why a session was ended by an access change (playback_sessions.end_reason, also written by
+# upload-svc on a password/visibility change and by auth-svc when an admin disables a user)
+# → the 403 its user gets from then on.
+REVOKED = {
+    "access_revoked": ("access_revoked", "You no longer have access to this video: its password or visibility "
+                                         "changed."),
+    "user_disabled": ("account_disabled", "This account is disabled."),
+}
+
+
+def revoked_error(reason: str) -> APIError:
+    code, message = REVOKED[reason]
+    return APIError(403, code, message)
+
+
+def active_principal(conn) -> Principal:
+    """The caller, if their account is still enabled."""
+    p = require_principal()
+    if not repo.user_active(conn, p.user_id):
+        events.record("disabled_account", f"{request.method} {request.path}", p.user_id)
+        raise revoked_error("user_disabled")
+    return p
+
+
+def lost_access(facts: dict) -> str | None:
+    """For an open session (repo.ACCESS_COLS): the end reason if its user may no longer
+    watch, None if they may. The video's status is the caller's concern (410, not 403)."""
+    if facts["user_disabled"]:
+        return "user_disabled"
+    if facts["user_role"] == "admin" or facts["video_owner"] == facts["session_user"]:
+        return None
+    if facts["video_visibility"] == "private":
+        return "access_revoked"
+    if facts["video_visibility"] == "password" and not facts["has_grant_row"]:
+        return "access_revoked"
+    return None
 
 
 def may_list(p: Principal, video: dict) -> bool:

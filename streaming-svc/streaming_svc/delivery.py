@@ -20,9 +20,10 @@ from flask import Blueprint, Response, current_app, request
 from svcommon import codeword, events
 from svcommon.errors import APIError
 from svcommon.filestore import FileStoreError, NotFound
+from svcommon.params import ascii_uint
 from svcommon.media_keys import audio_init_key, audio_segment_key, init_key, segment_key
 
-from . import keys, manifest
+from . import access, keys, manifest
 from . import repository as repo
 from .extensions import db, state
 from .manifest import AUDIO, Media
@@ -89,17 +90,22 @@ def live_session(sid: str, token: str) -> Live:
     if live.video_status != "ready":
         raise APIError(410, "video_unavailable", "This video is no longer available.")
     if s["ended_at"] is not None:
+        if s["end_reason"] in access.REVOKED:
+            raise access.revoked_error(s["end_reason"])
         raise APIError(410, "session_ended", "This playback session has ended.")
     if s["expires_at"] <= now:
         raise APIError(410, "session_expired", "This playback session expired; start playback again.")
+    lost = access.lost_access(s)       # re-checked at most SESSION_CACHE_SECONDS late; heartbeats end it
+    if lost:
+        raise access.revoked_error(lost)
     return live
 
 
 def choose_epoch(live: Live, asked: str | None) -> tuple[int, AESGCM]:
     """Serve the epoch the player asks for if it is current, or previous within the grace
     window (a heartbeat's new key may still be on its way to the player); else current."""
-    if asked and asked.isdigit():
-        e = int(asked)
+    e = ascii_uint(asked)   # "²".isdigit() is true but int("²") raises: ASCII digits only
+    if e is not None:
         if e == live.epoch - 1 and e in live.ceks and live.prev_valid_until and repo.now() < live.prev_valid_until:
             return e, live.ceks[e]
     return live.epoch, live.ceks[live.epoch]
@@ -141,8 +147,8 @@ def segment(sid: str, token: str, rendition: str, name: str):
         return _no_store(manifest.hls_media(media, rendition), "application/vnd.apple.mpegurl")
     if name == "init.mp4":
         index = "init"
-    elif len(name) == 9 and name.endswith(".m4s") and name[:5].isdigit():
-        index = int(name[:5])
+    elif len(name) == 9 and name.endswith(".m4s"):
+        index = ascii_uint(name[:5])
     else:
         index = None
     if not count or index is None or (index != "init" and index >= count):

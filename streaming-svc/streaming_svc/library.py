@@ -2,22 +2,20 @@
 from __future__ import annotations
 
 import math
-from datetime import timedelta
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from svcommon import events
-from svcommon.auth import require_principal
 from svcommon.errors import APIError
 from svcommon.filestore import FileStoreError, NotFound
 from svcommon.media_keys import media_key
-from svcommon.passwords import verify_password
+from svcommon.params import arg_int
 
 from . import access
 from . import repository as repo
 from .extensions import db, state
 
 bp = Blueprint("library", __name__)
+MAX_PAGE = 100_000      # keeps OFFSET far inside what SQL accepts
 
 
 def item_json(p, v: dict) -> dict:
@@ -32,12 +30,9 @@ def item_json(p, v: dict) -> dict:
 
 @bp.get("/api/library")
 def library():
-    p = require_principal()
+    p = access.active_principal(db.conn())
     q = request.args.get("q", "").strip()[:100]
-    try:
-        page = max(1, int(request.args.get("page", "1")))
-    except ValueError:
-        raise APIError(400, "invalid_input", "page must be a positive integer")
+    page = arg_int("page", 1, maximum=MAX_PAGE)
     size = int(current_app.config["LIBRARY_PAGE_SIZE"])
     total, rows = repo.library(db.conn(), p.user_id, p.is_admin, q, size, (page - 1) * size)
     return jsonify(items=[item_json(p, v) for v in rows], page=page, pages=max(1, math.ceil(total / size)),
@@ -47,7 +42,7 @@ def library():
 @bp.get("/api/library/<video_id>/<any(thumbnail, poster):kind>")
 def still(video_id: str, kind: str):
     """Stills are served through us (the bucket is private), cached like segments."""
-    p = require_principal()
+    p = access.active_principal(db.conn())
     video = access.visible_video(db.conn(), p, video_id)
     access.ready(video)
     key = video["thumbnail_key"] if kind == "thumbnail" and video["thumbnail_key"] else media_key(
@@ -60,40 +55,3 @@ def still(video_id: str, kind: str):
     except FileStoreError as exc:
         raise APIError(503, "storage_unavailable", "video storage is unavailable; retry shortly") from exc
     return Response(body, mimetype="image/jpeg", headers={"Cache-Control": "private, max-age=300"})
-
-
-@bp.post("/api/videos/<video_id>/unlock")
-def unlock(video_id: str):
-    p = require_principal()
-    conn = db.conn()
-    video = access.visible_video(conn, p, video_id)
-    if video["visibility"] != "password":
-        return "", 204                       # nothing to unlock
-    data = request.get_json(silent=True)
-    password = data.get("password") if isinstance(data, dict) else None
-    if not isinstance(password, str) or not password or len(password) > 256:
-        raise APIError(400, "invalid_input", "send {\"password\": \"...\"}")
-    cfg = current_app.config
-    now = repo.now()
-    st = repo.unlock_state(conn, p.user_id, video_id)   # row lock: concurrent guesses queue here
-    if st and st["locked_until"] and st["locked_until"] > now:
-        wait = math.ceil((st["locked_until"] - now).total_seconds())
-        events.record("unlock_throttled", f"video {video_id}", p.user_id)
-        raise APIError(429, "too_many_attempts", f"Too many wrong passwords; try again in {wait} seconds.",
-                       {"Retry-After": str(wait)})
-    if verify_password(password, video["password_hash"]):
-        repo.unlock_clear(conn, p.user_id, video_id)
-        repo.grant(conn, p.user_id, video_id, int(cfg["UNLOCK_GRANT_SECONDS"]))
-        conn.commit()
-        return "", 204
-    window = timedelta(seconds=int(cfg["UNLOCK_WINDOW_SECONDS"]))
-    if st is None or st["window_start"] + window < now:
-        failures, start = 1, now
-    else:
-        failures, start = st["failures"] + 1, st["window_start"]
-    locked = now + timedelta(seconds=int(cfg["UNLOCK_LOCK_SECONDS"])) \
-        if failures >= int(cfg["UNLOCK_MAX_FAILURES"]) else None
-    repo.unlock_failed(conn, p.user_id, video_id, failures, start, locked)
-    conn.commit()
-    events.record("bad_video_password", f"video {video_id} failure {failures}", p.user_id)
-    raise APIError(403, "wrong_password", "That password is not right.")

@@ -54,12 +54,26 @@ def has_grant(conn, user_id: str, video_id: str) -> bool:
                        "AND expires_at > UTC_TIMESTAMP(6)", (user_id, video_id), one=True) is not None
 
 
-def grant(conn, user_id: str, video_id: str, seconds: int) -> datetime:
+def grant(conn, user_id: str, video_id: str, seconds: int, password_hash: str) -> datetime:
+    """Only while the video still has the password that was checked: a password change
+    (upload-svc, which deletes the grants in the same transaction) can land during the check."""
     expires = now() + timedelta(seconds=seconds)
     execute(conn, "INSERT INTO video_access_grants (user_id, video_id, granted_at, expires_at) "
-                  "VALUES (%s, %s, UTC_TIMESTAMP(6), %s) ON DUPLICATE KEY UPDATE "
-                  "granted_at = UTC_TIMESTAMP(6), expires_at = VALUES(expires_at)", (user_id, video_id, expires))
+                  "SELECT %s, id, UTC_TIMESTAMP(6), %s FROM videos WHERE id = %s AND password_hash = %s "
+                  "ON DUPLICATE KEY UPDATE granted_at = UTC_TIMESTAMP(6), expires_at = VALUES(expires_at)",
+            (user_id, expires, video_id, password_hash))
     return expires
+
+
+def ensure_unlock_rows(conn, user_id: str, video_id: str) -> None:
+    """Create the (user, video) and per-video throttle rows before they are locked, in their
+    own transaction (the caller commits): concurrent first guesses then queue on row locks
+    instead of deadlocking on gap or shared-to-exclusive lock upgrades."""
+    execute(conn, "INSERT INTO unlock_throttle (user_id, video_id, failures, window_start) "
+                  "VALUES (%s, %s, 0, UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE failures = failures",
+            (user_id, video_id))
+    execute(conn, "INSERT INTO unlock_video_throttle (video_id, level, updated_at) "
+                  "VALUES (%s, 0, UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE level = level", (video_id,))
 
 
 def unlock_state(conn, user_id: str, video_id: str, for_update: bool = True):
@@ -78,6 +92,29 @@ def unlock_failed(conn, user_id: str, video_id: str, failures: int, window_start
 
 def unlock_clear(conn, user_id: str, video_id: str) -> None:
     execute(conn, "DELETE FROM unlock_throttle WHERE user_id = %s AND video_id = %s", (user_id, video_id))
+
+
+def video_bucket(conn, video_id: str) -> dict:
+    """The per-video wrong-password bucket, locked (see ensure_unlock_rows)."""
+    return query(conn, "SELECT level, updated_at FROM unlock_video_throttle WHERE video_id = %s FOR UPDATE",
+                 (video_id,), one=True)
+
+
+def set_video_bucket(conn, video_id: str, level: float, at: datetime) -> None:
+    execute(conn, "UPDATE unlock_video_throttle SET level = %s, updated_at = %s WHERE video_id = %s",
+            (level, at, video_id))
+
+
+def refund_video_bucket(conn, video_id: str) -> None:
+    execute(conn, "UPDATE unlock_video_throttle SET level = GREATEST(0, level - 1) WHERE video_id = %s",
+            (video_id,))
+
+
+# ---- accounts ----------------------------------------------------------------------------------
+def user_active(conn, user_id: str) -> bool:
+    """Access tokens live 5 minutes; a disabled (or deleted) account is refused at once."""
+    row = query(conn, "SELECT disabled FROM users WHERE id = %s", (user_id,), one=True)
+    return row is not None and not row["disabled"]
 
 
 # ---- playback sessions -----------------------------------------------------------------------
@@ -108,10 +145,26 @@ def session_by_id(conn, session_id: str, for_update: bool = False):
                        + (" FOR UPDATE" if for_update else ""), (session_id,), one=True)
 
 
+def session_access(conn, session_id: str):
+    """ACCESS_COLS of a session, without locks (the video and user rows are never locked by
+    a heartbeat, so an edit of the video that ends its sessions cannot deadlock with one)."""
+    return query(conn, f"SELECT {ACCESS_COLS} {ACCESS_FROM} WHERE s.id = %s", (session_id,), one=True)
+
+
+# What decides whether a session's user may still watch: video status and visibility, the
+# user's role and disabled flag, and whether a password grant row exists. A grant row that
+# exists but expired still covers a session it opened (a film outlives the 1-hour grant);
+# changing the password or visibility deletes the rows (upload-svc), which ends such sessions.
+ACCESS_COLS = ("s.user_id AS session_user, v.status AS video_status, v.visibility AS video_visibility, v.owner_id AS video_owner, "
+               "u.role AS user_role, u.disabled AS user_disabled, (g.video_id IS NOT NULL) AS has_grant_row")
+ACCESS_FROM = ("FROM playback_sessions s JOIN videos v ON v.id = s.video_id JOIN users u ON u.id = s.user_id "
+               "LEFT JOIN video_access_grants g ON g.user_id = s.user_id AND g.video_id = s.video_id")
+
+
 def session_for_delivery(conn, session_id: str):
-    """The session with its video's current status: one indexed lookup per (cached) request."""
-    return query(conn, f"SELECT {SESSION_COLS}, v.status AS video_status FROM playback_sessions s "
-                       "JOIN videos v ON v.id = s.video_id WHERE s.id = %s", (session_id,), one=True)
+    """The session with its access facts: one indexed lookup per (cached) request."""
+    return query(conn, f"SELECT {SESSION_COLS}, {ACCESS_COLS} {ACCESS_FROM} WHERE s.id = %s",
+                 (session_id,), one=True)
 
 
 def renew_session(conn, session_id: str, expires_at: datetime, position: float, at: datetime) -> None:

@@ -10,7 +10,7 @@ from datetime import timedelta, timezone
 from flask import Blueprint, current_app, jsonify, request
 
 from svcommon import events
-from svcommon.auth import Principal, require_principal
+from svcommon.auth import Principal
 from svcommon.errors import APIError
 
 from . import access, keys
@@ -26,7 +26,7 @@ def iso(dt) -> str | None:
 
 
 def device_principal() -> Principal:
-    p = require_principal()
+    p = access.active_principal(db.conn())
     if p.via != "dpop" or not p.jkt:
         events.record("dpop_required", f"{request.method} {request.path} via {p.via}", p.user_id)
         raise APIError(401, "dpop_required", "Streaming calls need a device-bound token (Authorization: DPoP) "
@@ -98,6 +98,8 @@ def owned_session(conn, p: Principal, sid: str, for_update: bool = False) -> dic
 
 def ensure_live(s: dict, now) -> None:
     if s["ended_at"] is not None:
+        if s["end_reason"] in access.REVOKED:       # ended by a password/visibility change or a disabled user
+            raise access.revoked_error(s["end_reason"])
         raise APIError(410, "session_ended", "This playback session has ended.")
     if s["expires_at"] <= now:
         raise APIError(410, "session_expired", "This playback session expired; start playback again.")
@@ -114,11 +116,19 @@ def heartbeat(sid: str):
     s = owned_session(conn, p, sid, for_update=True)
     now = repo.now()
     ensure_live(s, now)
-    video = repo.video_by_id(conn, s["video_id"])
-    if video is None or video["status"] != "ready" or not access.may_list(p, video):
-        repo.end_session(conn, sid, "access_revoked", now)
+    facts = repo.session_access(conn, sid)
+    if facts is None or facts["video_status"] != "ready":
+        repo.end_session(conn, sid, "video_unavailable", now)
         conn.commit()
         raise APIError(410, "video_unavailable", "This video is no longer available to you.")
+    lost = access.lost_access(facts)   # the password or visibility changed since the session opened
+    if lost:
+        repo.end_session(conn, sid, lost, now)
+        conn.commit()
+        state()["sessions"].drop(sid)
+        events.record("session_access_revoked", f"session {sid} of video {s['video_id']} ended: {lost}",
+                      s["user_id"])
+        raise access.revoked_error(lost)
     expires = now + timedelta(seconds=int(cfg["SESSION_TTL_SECONDS"]))
     repo.renew_session(conn, sid, expires, float(position), now)
     out = {"expires_at": iso(expires), "key_epoch": s["key_epoch"], "heartbeat_interval": int(cfg["HEARTBEAT_SECONDS"])}
@@ -147,8 +157,8 @@ def end(sid: str):
 
 @bp.get("/<sid>/security")
 def security(sid: str):
-    p = require_principal()
     conn, cfg = db.conn(), current_app.config
+    p = access.active_principal(conn)
     s = owned_session(conn, p, sid)
     now = repo.now()
     live = s["ended_at"] is None and s["expires_at"] > now

@@ -35,5 +35,8 @@ SETTINGS: list[Setting] = [
     Setting("UNLOCK_MAX_FAILURES", 5, positive(int), "wrong passwords per user and video in the window"),
     Setting("UNLOCK_WINDOW_SECONDS", 900, positive(int)),
     Setting("UNLOCK_LOCK_SECONDS", 300, positive(int)),
+    Setting("UNLOCK_VIDEO_BURST", 20, positive(int), "wrong passwords per video, across accounts, before each "
+                                                     "further attempt waits for a refill"),
+    Setting("UNLOCK_VIDEO_REFILL_SECONDS", 30, positive(int), "the per-video budget regains one attempt this often"),
     Setting("LIBRARY_PAGE_SIZE", 24, positive(int)),
 ]

@@ -34,9 +34,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     init_service(app, db)
     init_filestore(app)
 
-    from . import events, ingest, pages, tus, videos
+    from . import events, ingest, pages, streams, tus, videos
     for mod in (tus, videos, events, pages):
         app.register_blueprint(mod.bp)
+    streams.init_app(app)
 
     _sweep_expired_uploads_now_and_then(app)
 

@@ -1,17 +1,28 @@
 """Who may upload, quotas, and who may see a video (owner or admin; others get 404 so
-ids of private videos are not confirmed)."""
+ids of private videos are not confirmed). Disabled accounts are refused on every call:
+their access tokens stay valid up to 5 minutes, so the flag is read from the database."""
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, request
 
+from svcommon import events
 from svcommon.auth import Principal, require_principal
 from svcommon.errors import APIError
 
 from . import repository as repo
+from .extensions import db
+
+
+def active_principal() -> Principal:
+    p = require_principal()
+    if not repo.user_active(db.conn(), p.user_id):
+        events.record("disabled_account", f"{request.method} {request.path}", p.user_id)
+        raise APIError(403, "account_disabled", "This account is disabled.")
+    return p
 
 
 def require_uploader() -> Principal:
-    p = require_principal()
+    p = active_principal()
     if current_app.config["UPLOADS_REQUIRE_ROLE"] and p.role not in ("uploader", "admin"):
         raise APIError(403, "forbidden", "uploading is reserved to uploaders on this server; ask an admin")
     return p

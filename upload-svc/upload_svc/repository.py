@@ -44,6 +44,19 @@ def update_video_meta(conn, video_id: str, fields: dict) -> None:
             (*params, video_id))
 
 
+def revoke_grants(conn, video_id: str) -> None:
+    execute(conn, "DELETE FROM video_access_grants WHERE video_id = %s", (video_id,))
+
+
+def end_viewer_sessions(conn, video_id: str, owner_id: str) -> int:
+    """Ends every open playback session of the video whose user is neither its owner nor an
+    admin (streaming-svc answers them 403 access_revoked). Returns how many."""
+    return execute(conn, "UPDATE playback_sessions s JOIN users u ON u.id = s.user_id "
+                         "SET s.ended_at = UTC_TIMESTAMP(6), s.end_reason = 'access_revoked' "
+                         "WHERE s.video_id = %s AND s.ended_at IS NULL AND s.user_id <> %s AND u.role <> 'admin'",
+                   (video_id, owner_id))
+
+
 def mark_probed(conn, video_id: str, size: int, info: dict) -> None:
     execute(conn, "UPDATE videos SET status = 'queued', status_message = 'waiting for processing', size_bytes = %s, "
                   "duration = %s, width = %s, height = %s, video_codec = %s, audio_codec = %s, container = %s, "
@@ -77,6 +90,46 @@ def lock_owner(conn, owner_id: str) -> None:
 
 def unlock_owner(conn, owner_id: str) -> None:
     query(conn, "SELECT RELEASE_LOCK(%s) AS ok", (f"sv_quota_{owner_id}",))
+
+
+def user_active(conn, user_id: str) -> bool:
+    row = query(conn, "SELECT disabled FROM users WHERE id = %s", (user_id,), one=True)
+    return row is not None and not row["disabled"]
+
+
+# ---- progress streams (streams.py) ------------------------------------------------------
+def lock_user_row(conn, user_id: str) -> None:
+    query(conn, "SELECT id FROM users WHERE id = %s FOR UPDATE", (user_id,))
+
+
+# Only plain reads and primary-key writes here: a locking range read on (user_id, ...) would
+# take gap locks that deadlock with other users' inserts. The user row lock serialises.
+def drop_lapsed_streams(conn, user_id: str) -> None:
+    rows = query(conn, "SELECT id FROM event_streams WHERE user_id = %s AND lease_until < UTC_TIMESTAMP(6)",
+                 (user_id,))
+    for row in rows:
+        execute(conn, "DELETE FROM event_streams WHERE id = %s", (row["id"],))
+
+
+def open_streams(conn, user_id: str) -> int:
+    """Call with the user row locked, in a transaction whose first plain read comes after
+    the lock (so it sees every stream committed by earlier lock holders)."""
+    return query(conn, "SELECT COUNT(*) AS n FROM event_streams WHERE user_id = %s AND lease_until >= "
+                       "UTC_TIMESTAMP(6)", (user_id,), one=True)["n"]
+
+
+def insert_stream(conn, stream_id: str, user_id: str, lease_seconds: int) -> None:
+    execute(conn, "INSERT INTO event_streams (id, user_id, lease_until) "
+                  "VALUES (%s, %s, UTC_TIMESTAMP(6) + INTERVAL %s SECOND)", (stream_id, user_id, lease_seconds))
+
+
+def renew_stream(conn, stream_id: str, lease_seconds: int) -> None:
+    execute(conn, "UPDATE event_streams SET lease_until = UTC_TIMESTAMP(6) + INTERVAL %s SECOND WHERE id = %s",
+            (lease_seconds, stream_id))
+
+
+def delete_stream(conn, stream_id: str) -> None:
+    execute(conn, "DELETE FROM event_streams WHERE id = %s", (stream_id,))
 
 
 # ---- tus uploads -------------------------------------------------------------------------

@@ -19,11 +19,17 @@ SETTINGS: list[Setting] = [
     Setting("UPLOAD_EXPIRY_HOURS", 72, int, "unfinished uploads idle this long are removed"),
     Setting("PROBE_TIMEOUT_SECONDS", 120, int),
     Setting("SSE_POLL_SECONDS", 1.0, float),
-    Setting("SSE_MAX_SECONDS", 600, int, "an event stream closes after this; EventSource reconnects"),
+    # Each open event stream holds a worker thread: streams are short and capped (streams.py).
+    Setting("SSE_MAX_SECONDS", 120, int, "an event stream closes after this; EventSource reconnects"),
+    Setting("SSE_MAX_STREAMS_PER_USER", 4, int, "open event streams per user (all processes); 429 beyond"),
+    Setting("SSE_MAX_STREAMS_PER_WORKER", 4, int, "open event streams per worker process; keep well below "
+                                                  "gunicorn --threads (8) so uploads always find a thread"),
 ]
 
 
 def validate(cfg: dict) -> None:
     from svcommon.config import ConfigError
+    if int(cfg["SSE_MAX_STREAMS_PER_WORKER"]) < 1 or int(cfg["SSE_MAX_STREAMS_PER_USER"]) < 1:
+        raise ConfigError("configuration error: SSE_MAX_STREAMS_PER_WORKER and SSE_MAX_STREAMS_PER_USER must be >= 1")
     if int(cfg["TUS_PART_SIZE"]) < 5 * MiB:
         raise ConfigError("configuration error: TUS_PART_SIZE must be at least 5 MiB (S3 minimum part size)")

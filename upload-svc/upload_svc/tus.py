@@ -11,6 +11,7 @@ from flask import Blueprint, Response, current_app, request
 
 from svcommon.errors import APIError
 from svcommon.filestore import FileStoreError, NotFound
+from svcommon.params import header_uint
 
 from . import access, ingest, keys, validation
 from . import repository as repo
@@ -51,13 +52,6 @@ def options(upload_id=None):
         Tus_Max_Size=current_app.config["UPLOAD_MAX_BYTES"], Tus_Checksum_Algorithm=",".join(CHECKSUMS)))
 
 
-def _int_header(name: str) -> int:
-    value = request.headers.get(name, "")
-    if not value.isdigit() or len(value) > 18:
-        raise APIError(400, "invalid_header", f"{name} must be a non-negative integer")
-    return int(value)
-
-
 def _part_size(length: int) -> int:
     base = int(current_app.config["TUS_PART_SIZE"])
     need = -(-length // MAX_PARTS)
@@ -69,7 +63,7 @@ def create():
     p = access.require_uploader()
     if "Upload-Defer-Length" in request.headers:
         raise APIError(400, "defer_length_unsupported", "Upload-Length is required (deferred length is not supported)")
-    length = _int_header("Upload-Length")
+    length = header_uint("Upload-Length")
     if request.content_length:
         raise APIError(400, "creation_with_upload_unsupported", "send data with PATCH after creating the upload")
     access.check_size(length)  # 413 before anything is stored
@@ -123,7 +117,7 @@ def patch(upload_id: str):
     up = _own_upload(upload_id)
     if request.mimetype != "application/offset+octet-stream":
         raise APIError(415, "unsupported_media_type", "PATCH needs Content-Type: application/offset+octet-stream")
-    offset = _int_header("Upload-Offset")
+    offset = header_uint("Upload-Offset")
     if up["status"] == "completing" and offset == up["upload_length"] and _lease_expired(up):
         _complete(up)  # a replica died while finalising: finish its work
         return Response(status=204, headers=_headers(Upload_Offset=offset, X_Video_Id=up["video_id"]))

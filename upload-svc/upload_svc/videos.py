@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 
-from svcommon.auth import require_principal
+from svcommon import events
 from svcommon.errors import APIError
 from svcommon.filestore import FileStoreError, NotFound
 from svcommon.passwords import hash_password
@@ -91,19 +91,19 @@ def upload():
 
 @bp.get("/mine")
 def mine():
-    p = require_principal()
+    p = access.active_principal()
     return jsonify(items=[video_json(v) for v in repo.videos_of(db.conn(), p.user_id)])
 
 
 @bp.get("/<video_id>")
 def read(video_id: str):
-    p = require_principal()
+    p = access.active_principal()
     return jsonify(video=video_json(access.own_video(db.conn(), video_id, p)))
 
 
 @bp.patch("/<video_id>")
 def edit(video_id: str):
-    p = require_principal()
+    p = access.active_principal()
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise APIError(400, "invalid_json", "request body must be a JSON object")
@@ -120,18 +120,28 @@ def edit(video_id: str):
     vis = validation.visibility(data.get("visibility"), row["visibility"])
     fields["visibility"] = vis
     new_password = validation.password(data.get("password"), vis == "password" and not row["password_hash"])
+    fields["password_hash"] = row["password_hash"]
     if vis != "password":
         fields["password_hash"] = None
     elif new_password:
         fields["password_hash"] = hash_password(new_password)
     repo.update_video_meta(conn, video_id, fields)
+    # A new password or another visibility (public also: a later password must not find old
+    # grants) revokes what the old settings allowed, in the same transaction as the change.
+    if vis != row["visibility"] or fields["password_hash"] != row["password_hash"]:
+        repo.revoke_grants(conn, video_id)
+        ended = repo.end_viewer_sessions(conn, video_id, row["owner_id"]) if vis != "public" else 0
+        if ended:
+            events.record("sessions_revoked", f"video {video_id}: {ended} playback session(s) ended by a "
+                                              f"{'visibility' if vis != row['visibility'] else 'password'} change",
+                          p.user_id, conn=conn)
     conn.commit()
     return jsonify(video=video_json(repo.video(conn, video_id)))
 
 
 @bp.delete("/<video_id>")
 def delete(video_id: str):
-    p = require_principal()
+    p = access.active_principal()
     access.own_video(db.conn(), video_id, p)
     try:
         ingest.remove_video(video_id)
@@ -168,7 +178,7 @@ def _proxy(key: str, filename: str | None):
 
 @bp.get("/<video_id>/original")
 def original(video_id: str):
-    p = require_principal()
+    p = access.active_principal()
     row = access.own_video(db.conn(), video_id, p)
     if row["status"] == "uploading":
         raise APIError(409, "not_uploaded", "the upload of this video has not finished")
@@ -177,7 +187,7 @@ def original(video_id: str):
 
 @bp.get("/<video_id>/thumbnail")
 def thumbnail(video_id: str):
-    p = require_principal()
+    p = access.active_principal()
     row = access.own_video(db.conn(), video_id, p)
     if not row["thumbnail_key"]:
         raise APIError(404, "no_thumbnail", "no thumbnail yet")

@@ -12,6 +12,7 @@ from flask import Blueprint, current_app, jsonify, request
 from svcommon import codeword as cw
 from svcommon.auth import require_principal
 from svcommon.errors import APIError
+from svcommon.params import arg_int
 from svcommon.filestore import FORENSICS, FileStore
 
 from . import repository as repo
@@ -104,10 +105,7 @@ def report_json(det_id: str):
 @bp.get("/detections")
 def list_detections():
     require_principal(roles=("admin",))
-    try:
-        limit = min(200, max(1, int(request.args.get("limit", 50))))
-    except ValueError:
-        raise APIError(400, "invalid_input", "limit must be an integer")
+    limit = min(200, arg_int("limit", 50, maximum=1_000_000))
     rows = repo.detections(db.conn(), limit)
     return jsonify(items=[api_view(d, report_url(d["id"])) for d in rows])
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from flask import Blueprint, jsonify, render_template, request
 
 from svcommon.auth import current_principal, require_principal
-from svcommon.errors import APIError
+from svcommon.params import arg_int
 
 from . import repository as repo
 from .admin_pages import admin_page
@@ -19,10 +19,7 @@ bp = Blueprint("security_console", __name__, template_folder="templates")
 
 
 def _limit() -> int:
-    try:
-        return min(500, max(1, int(request.args.get("limit", 100))))
-    except ValueError:
-        raise APIError(400, "invalid_input", "limit must be an integer")
+    return min(500, arg_int("limit", 100, maximum=1_000_000))
 
 
 @bp.get("/admin/security")

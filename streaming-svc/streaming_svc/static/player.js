@@ -98,7 +98,7 @@
       renewing = (async () => {
         const at = video.currentTime, wasPlaying = !video.paused;
         if (reason && reason.code && ["private", "locked", "not_found", "unavailable", "video_unavailable",
-                                      "device_revoked"].includes(reason.code)) {
+                                      "device_revoked", "access_revoked", "account_disabled"].includes(reason.code)) {
           stop(reason.message); return;
         }
         const s = await openSession();

@@ -170,7 +170,13 @@
       renderStatus(li, Object.assign(v, s));
       if (s.status === "ready" || s.status === "failed") { es.close(); streams.delete(v.id); }
     });
-    es.onerror = () => { if (es.readyState === EventSource.CLOSED) streams.delete(v.id); };
+    // EventSource reconnects by itself when a stream ends, but not after an HTTP error (a 429
+    // when too many streams are open): try again later while the video is still listed.
+    es.onerror = () => {
+      if (es.readyState !== EventSource.CLOSED) return;
+      streams.delete(v.id);
+      setTimeout(() => { if (li.isConnected) follow(li, v); }, 10000);
+    };
   }
 
   function renderVideo(v) {
