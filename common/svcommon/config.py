@@ -59,6 +59,15 @@ TOKEN_SETTINGS = [
 ]
 
 
+# Request bodies (svcommon.bodylimit): every route gets BODY_MAX_BYTES unless it raises
+# its own limit; an unread remainder up to BODY_DRAIN_MAX_BYTES is drained, a bigger one
+# closes the connection.
+BODY_SETTINGS = [
+    Setting("BODY_MAX_BYTES", 64 * 1024, int, "request body limit of every route without its own"),
+    Setting("BODY_DRAIN_MAX_BYTES", 64 * 1024, int, "unread body drained to keep a connection alive"),
+]
+
+
 def load(spec: list[Setting], overrides: Mapping[str, Any] | None = None,
          environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     environ = os.environ if environ is None else environ
