@@ -4,16 +4,17 @@ view did not read.
 Every route gets ``BODY_MAX_BYTES`` (a login form or a JSON call is a few KB); the few
 routes that take large bodies raise it with ``@body_limit(...)``, and must authenticate
 and authorise before they touch the body. The limit is checked on ``Content-Length``
-before the view runs and, for chunked bodies, on the stream itself (werkzeug's
-``max_content_length`` stream guard), so nothing over it is parsed, buffered or spooled.
-Both answer 413 ``body_too_large`` naming the limit.
+before the view runs and, for chunked bodies, on the stream itself (the byte past the
+limit raises), so nothing over it is parsed, buffered or spooled. Both answer 413
+``body_too_large`` naming the limit.
 
 A view that answers without reading the body (a refusal) leaves the rest of it on the
-connection. Behind the gateway that connection is kept alive and reused, so the body is
-either drained here (small remainders, which the gateway has already buffered) or the
-connection is closed *announced* (``Connection: close``): gunicorn otherwise drains only
-64 KiB and then closes silently after promising keep-alive, and nginx sends the next
-request into the closed socket (502 on a non-idempotent request).
+connection. Behind the gateway that connection is kept alive and reused; gunicorn drains
+only 64 KiB and then closes silently after promising keep-alive, and nginx sends the next
+request into the closed socket (502 on a non-idempotent request). So before the answer
+goes out the rest of the body is drained here (bounded in bytes and time); a body too big
+to drain, over the route's limit or too slow closes the connection *announced*
+(``Connection: close``) instead.
 """
 from __future__ import annotations
 
@@ -67,8 +68,10 @@ def init_app(app: Flask) -> None:
     # headers, so it runs before anything can read the body.
     @app.before_request
     def _enforce():
-        limit = route_limit()
-        request.max_content_length = limit          # the stream guard (chunked bodies too)
+        limit = request.environ["svcommon.body_limit"] = route_limit()
+        stream = request.environ.get("wsgi.input")
+        if isinstance(stream, _CountingInput):
+            stream.limit = limit   # chunked bodies: the byte past the limit raises 413
         request.max_form_memory_size = min(limit, int(current_app.config["BODY_MAX_BYTES"]))
         if request.content_length is not None and request.content_length > limit:
             return _too_large(limit)
@@ -76,22 +79,28 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def _stream_too_large(err):
-        return _too_large(request.max_content_length or int(current_app.config["BODY_MAX_BYTES"]))
+        return _too_large(request.environ.get("svcommon.body_limit") or int(current_app.config["BODY_MAX_BYTES"]))
 
-    app.wsgi_app = UnreadBodyGuard(app.wsgi_app, int(app.config["BODY_DRAIN_MAX_BYTES"]))
+    app.wsgi_app = UnreadBodyGuard(app.wsgi_app, int(app.config["BODY_DRAIN_MAX_BYTES"]),
+                                   float(app.config["BODY_DRAIN_SECONDS"]))
 
 
 class _CountingInput:
-    """wsgi.input that remembers how much was read and whether its end was seen."""
+    """wsgi.input that remembers how much was read and whether its end was seen, and
+    refuses to deliver more than ``limit`` bytes. (werkzeug's own guard for chunked bodies
+    silently truncates a one-shot read at the limit instead of refusing it.)"""
 
     def __init__(self, stream):
         self._stream = stream
         self.count = 0
         self.eof = False
+        self.limit: int | None = None
 
     def _seen(self, data):
         if data:
             self.count += len(data)
+            if self.limit is not None and self.count > self.limit:
+                raise RequestEntityTooLarge()
         else:
             self.eof = True
         return data
@@ -104,7 +113,8 @@ class _CountingInput:
 
     def readlines(self, *a):
         lines = self._stream.readlines(*a)
-        self.count += sum(map(len, lines))
+        for line in lines:
+            self._seen(line)
         self.eof = True
         return lines
 
@@ -113,11 +123,11 @@ class _CountingInput:
 
 
 class UnreadBodyGuard:
-    """WSGI middleware: after the view, drain a small unread body or close the connection
-    with notice (see the module docstring)."""
+    """WSGI middleware: before answering, drain an unread body (bounded) or announce that the
+    connection closes (see the module docstring)."""
 
-    def __init__(self, app, drain_max: int):
-        self.app, self.drain_max = app, drain_max
+    def __init__(self, app, drain_max: int, drain_seconds: float):
+        self.app, self.drain_max, self.drain_seconds = app, drain_max, drain_seconds
 
     def __call__(self, environ, start_response):
         length = environ.get("CONTENT_LENGTH") or ""
@@ -126,37 +136,51 @@ class UnreadBodyGuard:
         if not chunked and not length:
             return self.app(environ, start_response)
         counted = environ["wsgi.input"] = _CountingInput(environ["wsgi.input"])
-        close = False
+        state = {"close": False}
 
         def guarded_start_response(status, headers, exc_info=None):
-            nonlocal close
-            if not _consumed(counted, length, chunked):
-                close = not self._drain(counted, length, environ)
-                if close:
-                    headers = [(k, v) for k, v in headers if k.lower() != "connection"]
-                    headers.append(("Connection", "close"))
-                    # gunicorn drops a hop-by-hop header from the app; tell it directly.
-                    server_response = getattr(start_response, "__self__", None)
-                    if hasattr(server_response, "force_close"):
-                        server_response.force_close()
+            if not _consumed(counted, length, chunked) and not self._drain(counted, length, environ):
+                # Too big, over the route's limit, or not arriving: say so, so the gateway
+                # never reuses this connection, and close it once the answer is out.
+                state["close"] = True
+                headers = [(k, v) for k, v in headers if k.lower() != "connection"]
+                headers.append(("Connection", "close"))
+                # gunicorn drops a hop-by-hop header from the app; tell it directly.
+                server_response = getattr(start_response, "__self__", None)
+                if hasattr(server_response, "force_close"):
+                    server_response.force_close()
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
-        result = self.app(environ, guarded_start_response)
-        return _Closing(result, lambda: close and _linger(environ))
+        def after():
+            if state["close"]:
+                _linger(environ)
+
+        return _Closing(self.app(environ, guarded_start_response), after)
 
     def _drain(self, counted: _CountingInput, length: int | None, environ) -> bool:
-        """Read and drop a small remainder so the connection stays usable; False when it is
-        too big, unknown (chunked) or does not arrive promptly."""
-        if length is None or length - counted.count > self.drain_max:
+        """Before answering: read and drop the rest of the body (at most ``drain_max``
+        bytes, ``drain_seconds``, never past the route's limit). The gateway streams upload
+        bodies through; if the answer comes first, nginx stops reading the client's body,
+        closes its connection to us *and* silently drops the client's keep-alive
+        connection, so the client's next request fails. A drained body leaves both usable."""
+        limit = environ.get("svcommon.body_limit")
+        if length is not None and (length - counted.count > self.drain_max or (limit and length > limit)):
             return False
+        counted.limit = None   # dropping bytes, not delivering them
         sock = environ.get("gunicorn.socket")
         prior = sock.gettimeout() if sock is not None else None
+        deadline = time.monotonic() + self.drain_seconds
+        start = counted.count
         try:
-            if sock is not None:
-                sock.settimeout(1.0)   # the gateway buffers small bodies: they are all there
-            while counted.count < length:
-                if not counted.read(min(65536, length - counted.count)):
+            while not _consumed(counted, length, length is None):
+                left = deadline - time.monotonic()
+                if left <= 0 or counted.count - start > self.drain_max or (limit and counted.count > limit):
                     return False
+                if sock is not None:
+                    sock.settimeout(left)
+                want = 65536 if length is None else min(65536, length - counted.count)
+                if not counted.read(want) and length is not None:
+                    return False   # the client went away
             return True
         except (OSError, ValueError):
             return False
