@@ -105,16 +105,21 @@ def tls_block(cert: str, key: str) -> str:
             '        add_header Strict-Transport-Security "max-age=63072000" always;')
 
 
-def redirect_server(listen: str) -> str:
-    """Plain HTTP listener that only sends clients to HTTPS (same host, same path)."""
-    return ("server {\n        listen " + listen + ";\n        location / { return 308 https://$host$request_uri; }\n    }")
+def redirect_server(listen: str, origin: str) -> str:
+    """Plain HTTP listener that only sends clients to the HTTPS origin (same path); it also
+    answers the gateway's health check, which probes plain HTTP."""
+    return ("server {\n        listen " + listen + ";\n"
+            '        location = /gateway/healthz { access_log off; return 200 "ok\\n"; }\n'
+            "        location / { return 308 " + origin + "$request_uri; }\n    }")
 
 
 def nginx_prepare(stack: Stack, env: dict | None = None, tls: tuple[str, str] | None = None,
-                  http_redirect_port: int | None = None) -> Path:
-    """Render the gateway config. ``tls=(cert, key)`` serves HTTPS on the gateway port (and,
-    with ``http_redirect_port``, redirects plain HTTP there); default plain HTTP."""
-    base = stack.var / "nginx"
+                  http_redirect_port: int | None = None, folder: str = "nginx", port: int | None = None) -> Path:
+    """Render the gateway config into ``<var>/<folder>``. ``tls=(cert, key)`` serves HTTPS on
+    the gateway port (``port`` overrides it) and, with ``http_redirect_port``, redirects
+    plain HTTP there; default plain HTTP."""
+    base = stack.var / folder
+    port = port or stack.gateway_port
     for sub in ("logs", "tmp"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     template = (ROOT / "gateway" / "nginx.conf.template").read_text()
@@ -124,9 +129,10 @@ def nginx_prepare(stack: Stack, env: dict | None = None, tls: tuple[str, str] | 
     values = {"UPSTREAMS": upstreams, "RESOLVER": "", "USER": "user root;" if os.geteuid() == 0 else "",
               "TMP": str(base / "tmp"), "PID": str(base / "nginx.pid"),
               "ACCESS_LOG": str(base / "logs" / "access.log"),
-              "LISTEN": f"127.0.0.1:{stack.gateway_port}" + (" ssl" if tls else ""),
+              "LISTEN": f"127.0.0.1:{port}" + (" ssl" if tls else ""),
               "TLS": tls_block(*tls) if tls else "",
-              "HTTP_REDIRECT": redirect_server(f"127.0.0.1:{http_redirect_port}") if tls and http_redirect_port else "",
+              "HTTP_REDIRECT": (redirect_server(f"127.0.0.1:{http_redirect_port}", f"https://127.0.0.1:{port}")
+                                if tls and http_redirect_port else ""),
               **gateway_body_limits(env or {})}
     conf = template
     for name, value in values.items():
@@ -138,7 +144,7 @@ def nginx_prepare(stack: Stack, env: dict | None = None, tls: tuple[str, str] | 
     return path
 
 
-def nginx_command(stack: Stack) -> list[str]:
-    base = stack.var / "nginx"
+def nginx_command(stack: Stack, folder: str = "nginx") -> list[str]:
+    base = stack.var / folder
     return ["nginx", "-p", str(base), "-c", str(base / "nginx.conf"), "-e", str(base / "logs" / "error.log"),
             "-g", "daemon off;"]
