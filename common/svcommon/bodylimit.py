@@ -72,7 +72,8 @@ def init_app(app: Flask) -> None:
         stream = request.environ.get("wsgi.input")
         if isinstance(stream, _CountingInput):
             stream.limit = limit   # chunked bodies: the byte past the limit raises 413
-        request.max_form_memory_size = min(limit, int(current_app.config["BODY_MAX_BYTES"]))
+        # (Flask's MAX_FORM_MEMORY_SIZE, 500 KB per text field, stays: the multipart parser
+        # reads 64 KiB at a time and needs room above that.)
         if request.content_length is not None and request.content_length > limit:
             return _too_large(limit)
         return None
