@@ -140,7 +140,7 @@ def live_stack(infra):
         started.append((name, procs.start(name, gunicorn_command(stack, name, sys.executable), env)))
     for name, proc in started:
         components.wait_http(f"{stack.url(name)}/healthz", proc)
-    components.nginx_prepare(stack)
+    components.nginx_prepare(stack, env)
     gw = procs.start("gateway", components.nginx_command(stack))
     components.wait_http(f"{stack.gateway_url}/gateway/healthz", gw)
     yield {"url": stack.gateway_url, "stack": stack, "env": env, "procs": procs}

@@ -9,10 +9,17 @@
 # `docker compose up --scale` are picked up without restarting the gateway, and a request
 # that cannot connect to one replica is retried on the next (proxy_next_upstream).
 #
+# HTTPS: with TLS_CERT_FILE and TLS_KEY_FILE (PEM files, e.g. compose secrets; see
+# docs/operations.md) the gateway serves HTTPS on GATEWAY_TLS_LISTEN_PORT (8443; TLS 1.2+,
+# HSTS) and plain HTTP on GATEWAY_LISTEN_PORT only redirects to PUBLIC_URL (which must
+# then be https://...). Body limits follow BODY_MAX_BYTES, UPLOAD_MAX_BYTES and
+# FORENSICS_MAX_UPLOAD_BYTES, the same settings the services enforce.
+#
 #   sv-gateway-entrypoint healthcheck   -> exit 0 when /gateway/healthz answers 200
 set -euo pipefail
 PREFIX=/var/lib/gateway
 PORT=${GATEWAY_LISTEN_PORT:-8080}
+TLS_PORT=${GATEWAY_TLS_LISTEN_PORT:-8443}
 
 if [ "${1:-}" = healthcheck ]; then
   exec 3<>/dev/tcp/127.0.0.1/"$PORT" || exit 1
@@ -35,7 +42,17 @@ done
 # The published port is not nginx's listen port here (127.0.0.1:8080 -> container :8080, or
 # any GATEWAY_PORT): forward the port the client used (from Host), not $server_port, so the
 # services rebuild the public URL exactly (DPoP `htu`, redirects).
-upstreams+='map $http_host $sv_forwarded_port { "~:(?<p>[0-9]+)$" $p; default 80; }'$'\n'
+tls=""
+if [ -n "${TLS_CERT_FILE:-}${TLS_KEY_FILE:-}" ]; then
+  for f in "${TLS_CERT_FILE:-}" "${TLS_KEY_FILE:-}"; do
+    [ -n "$f" ] && [ -r "$f" ] || { echo "gateway: TLS_CERT_FILE and TLS_KEY_FILE must both name readable PEM files (got '$f')" >&2; exit 2; }
+  done
+  origin=${PUBLIC_URL:-}; origin=${origin%/}
+  [[ "$origin" =~ ^https://[^/]+$ ]] || { echo "gateway: with TLS, PUBLIC_URL must be the https:// origin (got '$origin')" >&2; exit 2; }
+  tls=1
+fi
+default_port=80; [ -n "$tls" ] && default_port=443
+upstreams+='map $http_host $sv_forwarded_port { "~:(?<p>[0-9]+)$" $p; default '$default_port'; }'$'\n'
 resolver="resolver ${GATEWAY_RESOLVER:-127.0.0.11} valid=${GATEWAY_DNS_TTL:-5s} ipv6=off;
     resolver_timeout 3s;
     # A stopped replica must not hold a request for long: fail fast, try the next one.
@@ -46,7 +63,30 @@ resolver="resolver ${GATEWAY_RESOLVER:-127.0.0.11} valid=${GATEWAY_DNS_TTL:-5s} 
 template=$(cat /etc/streamvault/nginx.conf.template)
 template=${template//'{{UPSTREAMS}}'/$upstreams}
 template=${template//'{{RESOLVER}}'/$resolver}
-template=${template//'{{LISTEN}}'/"0.0.0.0:$PORT"}
+if [ -n "$tls" ]; then
+  template=${template//'{{LISTEN}}'/"0.0.0.0:$TLS_PORT ssl"}
+  # Same text as stack/components.py tls_block() and redirect_server().
+  template=${template//'{{TLS}}'/"ssl_certificate $TLS_CERT_FILE;
+        ssl_certificate_key $TLS_KEY_FILE;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_prefer_server_ciphers off;
+        ssl_session_cache shared:sv_tls:10m;
+        ssl_session_tickets off;
+        add_header Strict-Transport-Security \"max-age=63072000\" always;"}
+  template=${template//'{{HTTP_REDIRECT}}'/"server {
+        listen 0.0.0.0:$PORT;
+        location = /gateway/healthz { access_log off; return 200 \"ok\\n\"; }
+        location / { return 308 $origin\$request_uri; }
+    }"}
+else
+  template=${template//'{{LISTEN}}'/"0.0.0.0:$PORT"}
+  template=${template//'{{TLS}}'/}
+  template=${template//'{{HTTP_REDIRECT}}'/}
+fi
+num() { [[ "${1:-}" =~ ^[0-9]+$ ]] && printf '%s' "$1" || printf '%s' "$2"; }
+template=${template//'{{BODY_MAX}}'/$(num "${BODY_MAX_BYTES:-}" 65536)}
+template=${template//'{{UPLOAD_BODY_MAX}}'/$(( $(num "${UPLOAD_MAX_BYTES:-}" 21474836480) + 65536 ))}
+template=${template//'{{FORENSICS_BODY_MAX}}'/$(( $(num "${FORENSICS_MAX_UPLOAD_BYTES:-}" 17179869184) + 65536 ))}
 template=${template//'{{USER}}'/}
 template=${template//'{{TMP}}'/$PREFIX/tmp}
 template=${template//'{{PID}}'/$PREFIX/nginx.pid}

@@ -30,7 +30,7 @@ def prepare(stack: Stack) -> dict:
     secrets = load_or_create(stack.var / "secrets.env")
     components.mariadb_prepare(stack)
     components.seaweed_prepare(stack, secrets)
-    components.nginx_prepare(stack)
+    components.nginx_prepare(stack, dict(os.environ))   # body limits follow UPLOAD_MAX_BYTES etc.
     return secrets
 
 

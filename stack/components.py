@@ -80,27 +80,71 @@ def seaweed_command(stack: Stack) -> list[str]:
 
 
 # ---- nginx gateway ----------------------------------------------------------------------
-def nginx_prepare(stack: Stack) -> Path:
-    base = stack.var / "nginx"
+GiB = 1024 ** 3
+FORM_OVERHEAD = 64 * 1024   # svcommon.bodylimit.FORM_OVERHEAD: multipart envelope around a file
+
+
+def _env_int(env: dict, name: str, default: int) -> int:
+    value = str(env.get(name) or "")
+    return int(value) if value.isdigit() else default
+
+
+def gateway_body_limits(env: dict) -> dict[str, str]:
+    """The gateway's per-location body limits, from the same settings the services read
+    (gateway/entrypoint.sh computes the same under compose)."""
+    return {"BODY_MAX": str(_env_int(env, "BODY_MAX_BYTES", 64 * 1024)),
+            "UPLOAD_BODY_MAX": str(_env_int(env, "UPLOAD_MAX_BYTES", 20 * GiB) + FORM_OVERHEAD),
+            "FORENSICS_BODY_MAX": str(_env_int(env, "FORENSICS_MAX_UPLOAD_BYTES", 16 * GiB) + FORM_OVERHEAD)}
+
+
+def tls_block(cert: str, key: str) -> str:
+    """Server directives for HTTPS (the same text gateway/entrypoint.sh renders)."""
+    return (f"ssl_certificate {cert};\n        ssl_certificate_key {key};\n"
+            "        ssl_protocols TLSv1.2 TLSv1.3;\n        ssl_prefer_server_ciphers off;\n"
+            "        ssl_session_cache shared:sv_tls:10m;\n        ssl_session_tickets off;\n"
+            '        add_header Strict-Transport-Security "max-age=63072000" always;')
+
+
+def redirect_server(listen: str, origin: str) -> str:
+    """Plain HTTP listener that only sends clients to the HTTPS origin (same path); it also
+    answers the gateway's health check, which probes plain HTTP."""
+    return ("server {\n        listen " + listen + ";\n"
+            '        location = /gateway/healthz { access_log off; return 200 "ok\\n"; }\n'
+            "        location / { return 308 " + origin + "$request_uri; }\n    }")
+
+
+def nginx_prepare(stack: Stack, env: dict | None = None, tls: tuple[str, str] | None = None,
+                  http_redirect_port: int | None = None, folder: str = "nginx", port: int | None = None) -> Path:
+    """Render the gateway config into ``<var>/<folder>``. ``tls=(cert, key)`` serves HTTPS on
+    the gateway port (``port`` overrides it) and, with ``http_redirect_port``, redirects
+    plain HTTP there; default plain HTTP."""
+    base = stack.var / folder
+    port = port or stack.gateway_port
     for sub in ("logs", "tmp"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     template = (ROOT / "gateway" / "nginx.conf.template").read_text()
     upstreams = "\n".join(
-        f"upstream {name}_svc {{ server 127.0.0.1:{stack.port(name)}; keepalive 16; }}"
+        f"upstream {name}_svc {{ server 127.0.0.1:{stack.port(name)}; keepalive 16; keepalive_timeout 60s; }}"
         for name in ("auth", "upload", "streaming", "watermark"))
-    conf = (template.replace("{{UPSTREAMS}}", upstreams)
-            .replace("{{LISTEN}}", f"127.0.0.1:{stack.gateway_port}")
-            .replace("{{RESOLVER}}", "")
-            .replace("{{USER}}", "user root;" if os.geteuid() == 0 else "")
-            .replace("{{TMP}}", str(base / "tmp"))
-            .replace("{{PID}}", str(base / "nginx.pid"))
-            .replace("{{ACCESS_LOG}}", str(base / "logs" / "access.log")))
+    values = {"UPSTREAMS": upstreams, "RESOLVER": "", "USER": "user root;" if os.geteuid() == 0 else "",
+              "TMP": str(base / "tmp"), "PID": str(base / "nginx.pid"),
+              "ACCESS_LOG": str(base / "logs" / "access.log"),
+              "LISTEN": f"127.0.0.1:{port}" + (" ssl" if tls else ""),
+              "TLS": tls_block(*tls) if tls else "",
+              "HTTP_REDIRECT": (redirect_server(f"127.0.0.1:{http_redirect_port}", f"https://127.0.0.1:{port}")
+                                if tls and http_redirect_port else ""),
+              **gateway_body_limits(env or {})}
+    conf = template
+    for name, value in values.items():
+        conf = conf.replace("{{" + name + "}}", value)
+    if "{{" in conf:
+        raise RuntimeError("gateway template: unrendered placeholder")
     path = base / "nginx.conf"
     path.write_text(conf)
     return path
 
 
-def nginx_command(stack: Stack) -> list[str]:
-    base = stack.var / "nginx"
+def nginx_command(stack: Stack, folder: str = "nginx") -> list[str]:
+    base = stack.var / folder
     return ["nginx", "-p", str(base), "-c", str(base / "nginx.conf"), "-e", str(base / "logs" / "error.log"),
             "-g", "daemon off;"]

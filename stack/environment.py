@@ -34,7 +34,11 @@ def gunicorn_command(stack: Stack, service: str, python: str = "python") -> list
     folder, package, _ = SERVICES[service]
     return [python, "-m", "gunicorn", "--chdir", folder, "--bind", f"127.0.0.1:{stack.port(service)}",
             "--worker-class", "gthread", "--workers", "2", "--threads", "8", "--timeout", "120",
-            "--graceful-timeout", "10", "--no-control-socket", "--access-logfile", "-", "--access-logformat",
+            "--graceful-timeout", "10",
+            # Idle keep-alive longer than the gateway's upstream keepalive_timeout (60 s):
+            # the gateway must always be the one to drop an idle connection, or it may send
+            # a request into a socket gunicorn is closing (a 502 on a non-idempotent request).
+            "--keep-alive", "75", "--no-control-socket", "--access-logfile", "-", "--access-logformat",
             '{"gunicorn":"access","status":%(s)s,"path":"%(U)s","ms":%(M)s}',
             f"{package}:create_app()"]
 

@@ -10,7 +10,8 @@ from svcommon.auth import ACCESS_COOKIE, CSRF_COOKIE, REFRESH_COOKIE
 
 
 def _secure() -> bool:
-    return bool(current_app.config.get("COOKIE_SECURE"))
+    # Over HTTPS (the gateway says so in X-Forwarded-Proto) cookies are always Secure.
+    return bool(current_app.config.get("COOKIE_SECURE")) or request.is_secure
 
 
 def set_session_cookies(resp, pair: dict) -> None:

@@ -59,6 +59,16 @@ TOKEN_SETTINGS = [
 ]
 
 
+# Request bodies (svcommon.bodylimit): every route gets BODY_MAX_BYTES unless it raises
+# its own limit; after a refusal an unread remainder up to BODY_DRAIN_MAX_BYTES is drained
+# (within BODY_DRAIN_SECONDS), a bigger one closes the connection.
+BODY_SETTINGS = [
+    Setting("BODY_MAX_BYTES", 64 * 1024, int, "request body limit of every route without its own"),
+    Setting("BODY_DRAIN_MAX_BYTES", 64 * 1024 * 1024, int, "unread body drained after a refusal (keeps the connection)"),
+    Setting("BODY_DRAIN_SECONDS", 10.0, float, "time allowed for that drain; then the connection closes"),
+]
+
+
 def load(spec: list[Setting], overrides: Mapping[str, Any] | None = None,
          environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     environ = os.environ if environ is None else environ

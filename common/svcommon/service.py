@@ -4,15 +4,15 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import auth, errors, headers, health, logs
-from .config import DB_SETTINGS, TOKEN_SETTINGS, Setting, load
+from . import auth, bodylimit, errors, headers, health, logs
+from .config import BODY_SETTINGS, DB_SETTINGS, TOKEN_SETTINGS, Setting, load
 from .db import Database
 
 
 def configure(app: Flask, service: str, spec: list[Setting], test_config: dict | None,
               uses_db: bool = True) -> None:
     """Load and validate settings (fail fast), before anything else touches config."""
-    base = (DB_SETTINGS if uses_db else []) + TOKEN_SETTINGS
+    base = (DB_SETTINGS if uses_db else []) + TOKEN_SETTINGS + BODY_SETTINGS
     app.config.update(load(base + spec, overrides=test_config))
     app.config["SERVICE_NAME"] = service
 
@@ -25,6 +25,7 @@ def init_service(app: Flask, db: Database | None = None, verifier=None) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
     logs.init_app(app, app.config["SERVICE_NAME"])
     errors.init_app(app)
+    bodylimit.init_app(app)   # before auth and every view: refuses on headers alone
     headers.init_app(app)
     health.init_app(app)
     if db is not None:

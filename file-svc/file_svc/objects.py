@@ -5,6 +5,7 @@ import re
 
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 
+from svcommon.bodylimit import body_limit
 from svcommon.errors import APIError
 from svcommon.params import arg_int
 
@@ -32,6 +33,7 @@ def _content_type() -> str:
 
 
 @bp.put("/objects/<path:key>")
+@body_limit("FILE_MAX_OBJECT_BYTES")   # internal callers enforce their own, smaller limits
 def put_object(key: str):
     validate_key(key)
     if "upload_id" in request.args:
@@ -87,6 +89,7 @@ def get_object(key: str):
 
 
 @bp.post("/objects/<path:key>")
+@body_limit(4 * 1024 * 1024)   # completing a multipart upload lists up to 9000 parts
 def post_object(key: str):
     validate_key(key)
     if "uploads" in request.args:

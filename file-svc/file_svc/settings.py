@@ -16,6 +16,8 @@ SETTINGS: list[Setting] = [
     Setting("FILE_PUT_CONCURRENCY", 2, int),
     # Parts sent by callers through the multipart API are read into memory: cap them.
     Setting("FILE_MAX_PART_BYTES", 64 * MiB, int),
+    # Backstop body limit of PUT /objects (originals up to UPLOAD_MAX_BYTES, suspects).
+    Setting("FILE_MAX_OBJECT_BYTES", 64 * 1024 * MiB, int),
     Setting("S3_RETRY_AFTER_SECONDS", 5, int, "Retry-After sent when S3 is unreachable"),
 ]
 

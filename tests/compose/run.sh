@@ -3,21 +3,36 @@
 # smoke checks through the published gateway, scale, restart with data intact, and clean
 # up (down -v) even on failure. Prints build time and time to healthy.
 #
+# The suite runs over HTTPS (docker-compose.tls.yml) with a self-signed certificate made
+# here; every client verifies against it (REQUESTS_CA_BUNDLE). Plain HTTP only redirects.
+#
 #   SV_COMPOSE_KEEP=1   leave the project running at the end (debugging); default: down -v
-#   GATEWAY_PORT=NNNN   publish the gateway elsewhere than 127.0.0.1:8080
+#   GATEWAY_PORT=NNNN GATEWAY_TLS_PORT=NNNN   publish the gateway elsewhere than
+#                       127.0.0.1:8080 (HTTP, redirects) and 127.0.0.1:8443 (HTTPS)
+#   COMPOSE_PROJECT_NAME, IMAGE_TAG   another project/tag (two runs on one engine)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 PY=${PYTHON:-.venv/bin/python}; [ -x "$PY" ] || PY=python3
 ENV_FILE=tests/compose/ci.env
-export COMPOSE_PROJECT_NAME=streamvault-ci
+export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-streamvault-ci}
 export SV_COMPOSE_ENV_FILE=$ROOT/$ENV_FILE
+export SV_COMPOSE_FILES="docker-compose.yml docker-compose.tls.yml"
 export GATEWAY_PORT=${GATEWAY_PORT:-8080}
-export SV_GATEWAY_URL=http://127.0.0.1:$GATEWAY_PORT
+export GATEWAY_TLS_PORT=${GATEWAY_TLS_PORT:-8443}
+export SV_GATEWAY_URL=https://127.0.0.1:$GATEWAY_TLS_PORT
+export SV_GATEWAY_HTTP_URL=http://127.0.0.1:$GATEWAY_PORT
 export PUBLIC_URL=$SV_GATEWAY_URL
 export SV_ADMIN_PASSWORD_FILE=$ROOT/var/compose-ci/secrets/admin_password
 WORK=var/compose-ci
-mkdir -p "$WORK"
+mkdir -p "$WORK/tls"
+# A throwaway self-signed certificate for 127.0.0.1 (its key is world-readable so the
+# gateway's uid can read the bind-mounted secret; never do that with a real key).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 -subj "/CN=127.0.0.1" \
+  -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" -keyout "$WORK/tls/key.pem" -out "$WORK/tls/cert.pem" 2>/dev/null
+chmod 0644 "$WORK/tls/key.pem"
+export TLS_CERT_PATH=$ROOT/$WORK/tls/cert.pem TLS_KEY_PATH=$ROOT/$WORK/tls/key.pem
+export REQUESTS_CA_BUNDLE=$TLS_CERT_PATH
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 t_start=$(now)
@@ -26,7 +41,7 @@ bash docker/ensure-engine.sh
 bash docker/build-base.sh
 bash docker/gen-secrets.sh "$WORK/secrets" >/dev/null
 
-dc() { docker compose --project-directory "$ROOT" -f docker-compose.yml --env-file "$ENV_FILE" -p "$COMPOSE_PROJECT_NAME" "$@"; }
+dc() { docker compose --project-directory "$ROOT" -f docker-compose.yml -f docker-compose.tls.yml --env-file "$ENV_FILE" -p "$COMPOSE_PROJECT_NAME" "$@"; }
 export SV_COMPOSE="docker compose"
 
 cleanup() {
@@ -52,10 +67,12 @@ trap 'exit 130' INT TERM
 
 # A previous run that was killed may have left the project behind.
 dc down -v --remove-orphans >/dev/null 2>&1 || true
-if (exec 3<>/dev/tcp/127.0.0.1/"$GATEWAY_PORT") 2>/dev/null; then
-  echo "127.0.0.1:$GATEWAY_PORT is already in use (a native \`make up\`?): stop it or set GATEWAY_PORT" >&2
-  exit 1
-fi
+for port in "$GATEWAY_PORT" "$GATEWAY_TLS_PORT"; do
+  if (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; then
+    echo "127.0.0.1:$port is already in use (a native \`make up\`?): stop it or set GATEWAY_PORT/GATEWAY_TLS_PORT" >&2
+    exit 1
+  fi
+done
 
 echo "==> docker compose build (log: $WORK/build.log)"
 t0=$(now)
@@ -64,7 +81,7 @@ if ! dc --progress plain build >"$WORK/build.log" 2>&1; then
 fi
 t_build=$(secs "$t0" "$(now)")
 echo "==> build time: ${t_build}s"
-docker images --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep "^streamvault/.*:ci " || true
+docker images --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep "^streamvault/.*:${IMAGE_TAG:-ci} " || true
 
 echo "==> docker compose up -d --wait"
 t0=$(now)

@@ -17,9 +17,11 @@ class Compose:
         self.cmd = shlex.split(os.environ.get("SV_COMPOSE", "docker compose"))
         self.project = os.environ.get("COMPOSE_PROJECT_NAME", "streamvault-ci")
         self.env_file = os.environ.get("SV_COMPOSE_ENV_FILE", str(ROOT / "tests/compose/ci.env"))
+        self.files = os.environ.get("SV_COMPOSE_FILES", "docker-compose.yml").split()
 
     def argv(self, *args: str) -> list[str]:
-        return [*self.cmd, "--project-directory", str(ROOT), "-f", str(ROOT / "docker-compose.yml"),
+        files = [arg for name in self.files for arg in ("-f", str(ROOT / name))]
+        return [*self.cmd, "--project-directory", str(ROOT), *files,
                 "--env-file", self.env_file, "-p", self.project, *args]
 
     def run(self, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, Response, current_app, request
 
+from svcommon.bodylimit import body_limit
 from svcommon.errors import APIError
 from svcommon.filestore import FileStoreError, NotFound
 from svcommon.params import header_uint
@@ -113,6 +114,7 @@ def head(upload_id: str):
 
 
 @bp.patch("/<upload_id>")
+@body_limit("UPLOAD_MAX_BYTES")   # a chunk never exceeds the file (checked below)
 def patch(upload_id: str):
     up = _own_upload(upload_id)
     if request.mimetype != "application/offset+octet-stream":

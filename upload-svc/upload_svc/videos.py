@@ -8,6 +8,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 
 from svcommon import events
+from svcommon.bodylimit import FORM_OVERHEAD, body_limit
 from svcommon.errors import APIError
 from svcommon.filestore import FileStoreError, NotFound
 from svcommon.passwords import hash_password
@@ -37,6 +38,7 @@ class _Counter:
 
 
 @bp.post("")
+@body_limit(lambda cfg: int(cfg["UPLOAD_MAX_BYTES"]) + FORM_OVERHEAD)
 def upload():
     p = access.require_uploader()
     if request.mimetype != "multipart/form-data":

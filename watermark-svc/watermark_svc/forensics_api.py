@@ -11,6 +11,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from svcommon import codeword as cw
 from svcommon.auth import require_principal
+from svcommon.bodylimit import FORM_OVERHEAD, body_limit
 from svcommon.errors import APIError
 from svcommon.params import arg_int
 from svcommon.filestore import FORENSICS, FileStore
@@ -43,6 +44,7 @@ def _id(value: str, what: str) -> str:
 
 
 @bp.post("/detect")
+@body_limit(lambda cfg: int(cfg.get("FORENSICS_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD)) + FORM_OVERHEAD)
 def submit():
     admin = require_principal(roles=("admin",))
     limit = int(current_app.config.get("FORENSICS_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD))
