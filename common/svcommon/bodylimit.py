@@ -31,6 +31,7 @@ from .errors import error_response
 log = logging.getLogger("svcommon.bodylimit")
 
 FORM_OVERHEAD = 64 * 1024   # multipart envelope and small fields around an uploaded file
+DRAIN_IDLE_SECONDS = 1.0    # longest pause in a body being drained
 LINGER_SECONDS = 2.0        # after an announced close: absorb what the peer still sends
 
 Limit = Union[int, str, Callable[[dict], int]]
@@ -178,7 +179,9 @@ class UnreadBodyGuard:
                 if left <= 0 or counted.count - start > self.drain_max or (limit and counted.count > limit):
                     return False
                 if sock is not None:
-                    sock.settimeout(left)
+                    # A client that stops sending is not waited for: an anonymous caller
+                    # could otherwise hold this thread for the whole drain time.
+                    sock.settimeout(min(left, DRAIN_IDLE_SECONDS))
                 want = 65536 if length is None else min(65536, length - counted.count)
                 if not counted.read(want) and length is not None:
                     return False   # the client went away
