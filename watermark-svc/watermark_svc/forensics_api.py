@@ -10,6 +10,7 @@ import uuid
 from flask import Blueprint, current_app, jsonify, request
 
 from svcommon import codeword as cw
+from svcommon import ffmpeg as ff
 from svcommon.auth import require_principal
 from svcommon.errors import APIError
 from svcommon.filestore import FORENSICS, FileStore
@@ -59,6 +60,11 @@ def submit():
     upload.stream.seek(0)
     if size == 0:
         raise APIError(400, "invalid_input", "the suspect file is empty")
+    try:        # playlists, manifests, lists and images are never suspects (they name other files)
+        ff.sniff(upload.stream.read(ff.SNIFF_BYTES))
+    except ff.UnsupportedContainer as exc:
+        raise APIError(422, "not_a_video", f"the suspect is not a video we read: {exc}")
+    upload.stream.seek(0)
     det_id = uuid.uuid4().hex
     key = f"{FORENSICS}detections/{det_id}/suspect"
     # The request body is already spooled to a local temp file by werkzeug (constant
