@@ -55,7 +55,7 @@ def finalize(video_id: str, size: int) -> dict:
         remove_video(video_id)
         if exc.limit:
             raise APIError(422, "media_limit_exceeded", f"upload failed: {exc} ({exc.limit}). Nothing was kept.")
-        raise APIError(422, "not_a_video", f"upload failed: {exc}. Nothing was kept.")
+        raise APIError(422, "not_a_video", f"upload failed, not a video we accept: {exc}. Nothing was kept.")
     except Busy:
         log.warning("upload refused: every probe slot busy", extra={"video_id": video_id})
         remove_video(video_id)
