@@ -95,7 +95,13 @@ def handle_failure(app, db, fs: FileStore, job: dict, exc: BaseException) -> Non
     """Remove partial outputs; then retry later, or mark job and video failed with the reason."""
     vid = job["video_id"]
     if isinstance(exc, LeaseLost):
-        return  # another worker owns the job now; its outputs are its business
+        # Another worker owns the job now (its outputs are its business), or the video was
+        # deleted while we worked: then whatever we stored after the delete is ours to remove.
+        with db.standalone() as conn:
+            gone = repo.video(conn, vid) is None
+        if gone:
+            fs.delete_prefix(media_prefix(vid))
+        return
     try:
         fs.delete_prefix(media_prefix(vid))
     except Exception as cleanup_exc:
