@@ -18,6 +18,8 @@ import os
 import resource
 import signal
 import subprocess
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 FFMPEG = os.environ.get("FFMPEG", "ffmpeg")
@@ -120,9 +122,52 @@ class Bounds:
         return apply
 
 
+class Tracker:
+    """The children one piece of work started (from any code path, via ``spawn`` inside
+    ``tracking``): ``cancel`` from another thread kills them all and any started later."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._procs: list[subprocess.Popen] = []
+        self.cancelled: str | None = None
+
+    def add(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._procs = [p for p in self._procs if p.poll() is None] + [proc]
+            late = self.cancelled is not None
+        if late:
+            kill_group(proc)
+
+    def cancel(self, reason: str) -> None:
+        with self._lock:
+            self.cancelled = reason
+            procs = list(self._procs)
+        for proc in procs:
+            if proc.poll() is None:
+                kill_group(proc)
+
+
+_current = threading.local()
+
+
+@contextmanager
+def tracking(tracker: Tracker):
+    """Children spawned by this thread inside the block are registered with tracker."""
+    previous = getattr(_current, "tracker", None)
+    _current.tracker = tracker
+    try:
+        yield tracker
+    finally:
+        _current.tracker = previous
+
+
 def spawn(argv: list[str], bounds: Bounds, **kw) -> subprocess.Popen:
     """Start a bounded child in its own process group (killable with ``kill_group``)."""
-    return subprocess.Popen(argv, preexec_fn=bounds.preexec(), start_new_session=True, **kw)
+    proc = subprocess.Popen(argv, preexec_fn=bounds.preexec(), start_new_session=True, **kw)
+    tracker = getattr(_current, "tracker", None)
+    if tracker is not None:
+        tracker.add(proc)
+    return proc
 
 
 def kill_group(proc: subprocess.Popen) -> None:

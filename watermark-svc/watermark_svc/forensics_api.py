@@ -95,6 +95,23 @@ def status(det_id: str):
     return jsonify(api_view(det, report_url(det_id)))
 
 
+@bp.delete("/detect/<det_id>")
+def cancel(det_id: str):
+    """Cancel a queued or running detection: its worker kills its children within a lease
+    renewal interval; the suspect object is removed, the record stays as 'cancelled'."""
+    admin = require_principal(roles=("admin",))
+    conn = db.conn()
+    det = repo.detection(conn, _id(det_id, "detection"))
+    if det is None:
+        raise APIError(404, "not_found", "no such detection")
+    if not repo.cancel_detection(conn, det_id):
+        raise APIError(409, "detection_finished", f"the detection is already {det['status']}")
+    conn.commit()
+    _store().delete(det["suspect_key"])
+    current_app.logger.info("detection cancelled", extra={"job": det_id, "by": admin.user_id})
+    return "", 204
+
+
 @bp.get("/detect/<det_id>/report.json")
 def report_json(det_id: str):
     require_principal(roles=("admin",))
