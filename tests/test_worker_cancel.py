@@ -105,3 +105,25 @@ def test_lost_lease_kills_children_even_when_progress_is_frozen(worker_app, stor
 @pytest.fixture(scope="module")
 def clip_bytes(tmp_path_factory):
     return make_clip(tmp_path_factory.mktemp("c") / "c.mp4", seconds=2, size="320x240").read_bytes()
+
+
+def test_job_over_its_time_bound_fails_once_with_a_reason(worker_app, stores, db, owner_id, tmp_path):
+    """A job that exceeds its bound (here: wall time = PROBE_TIMEOUT_SECONDS + 0.1 s per
+    second of video) is stopped, marked failed with the reason, and not retried."""
+    from watermark_svc.worker import run_once
+    clip = make_clip(tmp_path / "clip.mp4", seconds=6).read_bytes()
+    vid = queue_video(db, stores, owner_id, clip)
+    saved = {k: worker_app.config[k] for k in ("X264_PRESET", "PROBE_TIMEOUT_SECONDS", "MEDIA_CPU_PER_MEDIA_SECOND")}
+    worker_app.config.update(X264_PRESET="veryslow", PROBE_TIMEOUT_SECONDS=3, MEDIA_CPU_PER_MEDIA_SECOND=0.1)
+    try:
+        started = time.monotonic()
+        assert run_once(worker_app, stores["watermark"], "bounded")
+        assert time.monotonic() - started < 30
+    finally:
+        worker_app.config.update(saved)
+    st = query(db, "SELECT v.status, v.status_message, j.status AS job_status, j.attempts FROM videos v "
+                   "JOIN jobs j ON j.video_id = v.id WHERE v.id = %s", (vid,), one=True)
+    assert (st["status"], st["job_status"], st["attempts"]) == ("failed", "failed", 1), st
+    assert "limit" in st["status_message"], st
+    assert list(stores["watermark"].list(media_prefix(vid))) == []
+    assert not any(p.startswith(f"sv-job-{vid[:8]}") for p in os.listdir(worker_app.config["WORK_DIR"]))

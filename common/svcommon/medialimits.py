@@ -30,7 +30,8 @@ MEDIA_SETTINGS = [
     Setting("MEDIA_CHILD_MEMORY_MB", 3072, int, "address-space limit of every ffmpeg/ffprobe child"),
     Setting("MEDIA_CHILD_FILE_MB", 16384, int, "largest file any ffmpeg child may write"),
     Setting("MEDIA_CPU_PER_MEDIA_SECOND", 40.0, float,
-            "CPU (and wall) seconds a processing child may spend per second of video, plus 120 s"),
+            "CPU (and wall) seconds a processing child (and the job) may spend per second of "
+            "video, plus PROBE_TIMEOUT_SECONDS"),
 ]
 
 
@@ -69,6 +70,6 @@ class MediaLimits:
 
     def work_bounds(self, duration_s: float) -> ff.Bounds:
         """Bounds of one processing child for a video of this (probed) duration."""
-        budget = int(120 + self.cpu_per_media_second * max(duration_s, 1.0))
+        budget = int(self.probe_seconds + self.cpu_per_media_second * max(duration_s, 1.0))
         return ff.Bounds(cpu_seconds=budget, memory_bytes=self.memory_bytes,
                          file_bytes=self.file_bytes, wall_seconds=budget)

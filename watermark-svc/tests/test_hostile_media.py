@@ -15,7 +15,7 @@ from svcommon.mediaprobe import MediaLimits
 from tests.support import hostile_media as hm
 from watermark_svc.forensics.frames import gray_cmd
 from watermark_svc.media import ffmpeg_cmd, pipeline
-from watermark_svc.media.errors import InvalidMedia, ProcessingError
+from watermark_svc.media.errors import InvalidMedia, LimitExceeded
 from watermark_svc.media.ffmpeg_cmd import EncodeSettings
 from watermark_svc.media.ladder import Rung
 from watermark_svc.media.probe import probe
@@ -140,7 +140,7 @@ def test_child_cpu_bound_kills_and_names_it(tmp_path):
                            "-preset", "ultrafast", "-f", "null", "-"]
     started = time.monotonic()
     proc = group.start("endless", endless, stdin=subprocess.DEVNULL)
-    with pytest.raises(ProcessingError, match="CPU time"):
+    with pytest.raises(LimitExceeded, match="CPU time"):
         group.wait_ok(proc, "encode")
     assert time.monotonic() - started < 30
     group.kill_all()
@@ -153,7 +153,7 @@ def test_group_wall_deadline_cancels_every_child(tmp_path):
     proc = group.start("stuck", ff.base() + ff.pipe_input_args("rawvideo", ["-s", "16x16", "-pix_fmt", "gray"])
                        + ["-f", "null", "-"], stdin=subprocess.PIPE)
     started = time.monotonic()
-    with pytest.raises(ProcessingError, match="time limit"):
+    with pytest.raises(LimitExceeded, match="time limit"):
         group.wait_ok(proc, "encode")
     assert time.monotonic() - started < 10
     group.kill_all()

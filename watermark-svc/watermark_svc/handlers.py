@@ -16,7 +16,7 @@ from . import repository as repo
 from .forensics.dbcatalogue import discard_if_deleted, geometry_from_metadata, store_reference
 from .jobs import Lease, LeaseLost, heartbeat, retry_delay
 from .media import pipeline
-from .media.errors import InvalidMedia, MediaError
+from .media.errors import InvalidMedia, LimitExceeded, MediaError
 from svcommon.media_keys import media_key
 
 log = logging.getLogger("watermark.handlers")
@@ -106,8 +106,10 @@ def handle_failure(app, db, fs: FileStore, job: dict, exc: BaseException) -> Non
         fs.delete_prefix(media_prefix(vid))
     except Exception as cleanup_exc:
         log.error("could not remove partial outputs", extra={"video_id": vid, "error": str(cleanup_exc)})
-    permanent = isinstance(exc, InvalidMedia)
-    reason = exc.reason if permanent else f"processing error: {str(exc).splitlines()[0][:300]}"
+    permanent = isinstance(exc, (InvalidMedia, LimitExceeded))   # the same input would again
+    reason = (exc.reason if isinstance(exc, InvalidMedia)
+              else f"processing stopped, a limit was exceeded: {str(exc).splitlines()[0][:300]}"
+              if isinstance(exc, LimitExceeded) else f"processing error: {str(exc).splitlines()[0][:300]}")
     with db.standalone() as conn:
         if not permanent and job["attempts"] < job["max_attempts"]:
             delay = retry_delay(int(app.config["WORKER_RETRY_BASE_SECONDS"]), job["attempts"])

@@ -16,7 +16,7 @@ from svcommon.filestore import FileStore
 from .. import repository as repo
 from ..extensions import db
 from ..jobs import Lease
-from ..media.errors import InvalidMedia, MediaError
+from ..media.errors import InvalidMedia, LimitExceeded, MediaError
 from ..media.probe import MediaLimits
 from .dbcatalogue import DbCatalogue
 from .evidence import enrich
@@ -109,8 +109,8 @@ def _lost(det_id: str, worker: str) -> bool:
 
 
 def _failed(det: dict, exc: BaseException) -> None:
-    permanent = isinstance(exc, InvalidMedia)
-    reason = exc.reason if permanent else f"detection error: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}"
+    permanent = isinstance(exc, (InvalidMedia, LimitExceeded))
+    reason = exc.reason if isinstance(exc, InvalidMedia) else f"detection error: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}"
     with db.standalone() as conn:
         if not permanent and det["attempts"] < det["max_attempts"]:
             repo.retry_detection(conn, det["id"], reason, 5 * det["attempts"])

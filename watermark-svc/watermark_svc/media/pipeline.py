@@ -25,7 +25,7 @@ from typing import Callable
 
 from . import ffmpeg_cmd
 from .abencode import VARIANTS, encode_ab_ladder
-from .errors import InvalidMedia, MediaError, ProcessingError
+from .errors import InvalidMedia, LimitExceeded, MediaError, ProcessingError
 from .ffmpeg_cmd import EncodeSettings
 from .ladder import Rung
 from .mp4info import avc_codecs_string, hls_segment_durations
@@ -91,9 +91,12 @@ def process(source_path: str | os.PathLike, out_dir: str | os.PathLike, video_id
                          durations, time.monotonic() - started)
         group.kill_all()            # all exited by now; closes their pipes
         _publish(staging, out)
-    except BaseException:
+    except BaseException as exc:
         group.kill_all()
         shutil.rmtree(staging, ignore_errors=True)
+        if group.cancelled and isinstance(exc, MediaError) and not isinstance(exc, InvalidMedia):
+            # Whatever broke first (a pipe, a short frame) broke because we killed the group.
+            raise (LimitExceeded if group.over_time else ProcessingError)("process", group.cancelled) from exc
         raise
     progress(100, "done")
     return meta

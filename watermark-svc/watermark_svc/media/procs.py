@@ -14,7 +14,7 @@ from pathlib import Path
 
 from svcommon import ffmpeg as ff
 
-from .errors import ProcessingError
+from .errors import LimitExceeded, ProcessingError
 
 STDERR_TAIL_BYTES = 2000
 
@@ -40,6 +40,7 @@ class ProcessGroup:
         self._lock = threading.Lock()
         self.cancelled: str | None = None      # why kill_all was called from outside
         self._deadline: threading.Timer | None = None
+        self.over_time = False                  # the group's deadline fired
 
     def arm(self, bounds: ff.Bounds) -> None:
         """Bounds for the children started from now on; the whole group is cancelled once
@@ -48,8 +49,7 @@ class ProcessGroup:
         if self._deadline:
             self._deadline.cancel()
         if bounds.wall_seconds:
-            self._deadline = threading.Timer(bounds.wall_seconds, self.cancel,
-                                             (f"exceeded the {bounds.wall_seconds:.0f} s time limit",))
+            self._deadline = threading.Timer(bounds.wall_seconds, self._expire)
             self._deadline.daemon = True
             self._deadline.start()
 
@@ -62,6 +62,10 @@ class ProcessGroup:
                 proc = ff.spawn(argv, self.bounds, stdin=stdin, stdout=stdout, stderr=err, bufsize=0)
             self._procs.append((name, proc, log))
         return proc
+
+    def _expire(self) -> None:
+        self.over_time = True
+        self.cancel(f"exceeded the {self.bounds.wall_seconds:.0f} s time limit of this job")
 
     def cancel(self, reason: str) -> None:
         """From another thread: kill every running child now; no new one starts."""
@@ -80,13 +84,14 @@ class ProcessGroup:
         except subprocess.TimeoutExpired:
             ff.kill_group(proc)
             proc.wait()
-            raise ProcessingError(step, f"{name} exceeded its {wall:.0f} s time limit", tail(log)) from None
+            raise LimitExceeded(step, f"{name} exceeded its {wall:.0f} s time limit", tail(log)) from None
         if self.cancelled:
-            raise ProcessingError(step, self.cancelled)
+            raise (LimitExceeded if self.over_time else ProcessingError)(step, self.cancelled)
         if rc != 0:
             bound = ff.exceeded(rc)
-            why = f"{name} exceeded its {bound} limit" if bound else f"{name} exited with status {rc}"
-            raise ProcessingError(step, why, tail(log))
+            if bound:
+                raise LimitExceeded(step, f"{name} exceeded its {bound} limit", tail(log))
+            raise ProcessingError(step, f"{name} exited with status {rc}", tail(log))
 
     def kill_all(self) -> None:
         """Close our pipe ends and kill whatever still runs (no-op for exited ones)."""
