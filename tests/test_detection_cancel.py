@@ -85,3 +85,16 @@ def test_playlist_suspects_refused_at_submit(worker_app, admin, builder, tmp_pat
             "concat": lambda: hm.concat_list(tmp_path / "s.mp4", "/etc/hostname")}[builder]()
     r = _submit(worker_app.test_client(), admin, path.read_bytes())
     assert r.status_code == 422 and r.json["code"] == "not_a_video"
+
+
+def test_suspect_longer_than_the_forensics_limit_fails_with_reason(worker_app, stores, db, admin, suspect):
+    from watermark_svc.forensics.runner import run_detection_once
+    det = _submit(worker_app.test_client(), admin, suspect).json["job_id"]
+    saved = worker_app.config["FORENSICS_MAX_SUSPECT_SECONDS"]
+    worker_app.config["FORENSICS_MAX_SUSPECT_SECONDS"] = 1
+    try:
+        assert run_detection_once(worker_app, stores["watermark"], "limit-test")
+    finally:
+        worker_app.config["FORENSICS_MAX_SUSPECT_SECONDS"] = saved
+    row = query(db, "SELECT status, attempts, error FROM detections WHERE id = %s", (det,), one=True)
+    assert (row["status"], row["attempts"]) == ("failed", 1) and "at most 1 s" in row["error"], row

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from svcommon import ffmpeg as ff
@@ -52,6 +53,13 @@ def claim_detection(worker: str, lease_seconds: int) -> dict | None:
         return det
 
 
+def suspect_limits(cfg) -> MediaLimits:
+    """The upload limits, with the duration capped for suspects (detector memory)."""
+    limits = MediaLimits.from_config(cfg)
+    cap = float(cfg.get("FORENSICS_MAX_SUSPECT_SECONDS", 3600))
+    return replace(limits, max_duration_s=min(limits.max_duration_s, cap))
+
+
 def run_detection(app, fs: FileStore, det: dict, lease: Lease) -> dict:
     cfg = app.config
     secret = cfg["WATERMARK_SECRET"].encode()
@@ -67,7 +75,7 @@ def run_detection(app, fs: FileStore, det: dict, lease: Lease) -> dict:
         with ff.tracking(tracker):
             result = trace(str(suspect), catalogue, secret, video_id=det["requested_video_id"],
                            max_fap=float(cfg.get("FORENSICS_MAX_FALSE_ACCUSATION", DEFAULT_MAX_FAP)),
-                           progress=lease.report, limits=MediaLimits.from_config(cfg))
+                           progress=lease.report, limits=suspect_limits(cfg))
         if lease.lost.is_set():
             raise DetectionLost(det["id"])
         title = catalogue.title(result["video_id"]) if result.get("video_id") else None
