@@ -27,7 +27,8 @@ MEDIA_SETTINGS = [
     Setting("MEDIA_MAX_STREAMS", 8, int, "most streams (video+audio+subtitles+data) in one file"),
     Setting("MEDIA_MAX_GAP_SECONDS", 10.0, float, "longest jump between consecutive video timestamps"),
     Setting("PROBE_TIMEOUT_SECONDS", 120, int, "wall time of each probe step (ffprobe/ffmpeg child)"),
-    Setting("MEDIA_CHILD_MEMORY_MB", 3072, int, "address-space limit of every ffmpeg/ffprobe child"),
+    Setting("MEDIA_CHILD_MEMORY_MB", 6144, int, "address-space limit of every ffmpeg/ffprobe child "
+            "(virtual memory: x264 threads reserve stacks; raise on hosts with many cores)"),
     Setting("MEDIA_CHILD_FILE_MB", 16384, int, "largest file any ffmpeg child may write"),
     Setting("MEDIA_CPU_PER_MEDIA_SECOND", 40.0, float,
             "CPU (and wall) seconds a processing child (and the job) may spend per second of "
@@ -45,7 +46,7 @@ class MediaLimits:
     max_streams: int = 8
     max_gap_s: float = 10.0
     probe_seconds: int = 120
-    memory_bytes: int = 3072 * MiB
+    memory_bytes: int = 6144 * MiB
     file_bytes: int = 16384 * MiB
     cpu_per_media_second: float = 40.0
 
