@@ -55,11 +55,22 @@ class FormStream:
         except UnicodeDecodeError:
             raise APIError(400, "invalid_input", f"field '{name}' is not UTF-8")
 
+    @staticmethod
+    def _check_not_a_broken_file(event: Field, file_field: str) -> None:
+        """A CR or LF inside the quoted filename ends the part's header line early, so the
+        decoder sees a text field (no filename) and its bytes would be read as one: say
+        what is wrong instead of "form fields are too large"."""
+        disposition = event.headers.get("Content-Disposition", "")
+        if event.name == file_field or "filename" in disposition:
+            raise APIError(400, "invalid_filename", "the file name contains a line break (CR or LF); "
+                           "rename the file and upload again")
+
     def until_file(self, file_field: str = "file") -> tuple[str, str]:
         """Read text fields up to the file part; returns (filename, content type)."""
         try:
             for event in self._events:
                 if isinstance(event, Field):
+                    self._check_not_a_broken_file(event, file_field)
                     self._read_field(event.name)
                 elif isinstance(event, File):
                     if event.name != file_field:

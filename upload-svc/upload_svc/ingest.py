@@ -11,12 +11,13 @@ from flask import current_app
 from svcommon.auth import Principal
 from svcommon.errors import APIError
 from svcommon.filestore import FileStoreError
+from svcommon.mediaprobe import MediaLimits
 from svcommon.passwords import hash_password
 
 from . import access, keys
 from . import repository as repo
 from .extensions import db, filestore
-from .probe import NotAVideo, probe
+from .probe import Busy, NotAVideo, probe
 
 log = logging.getLogger("upload_svc.ingest")
 
@@ -44,13 +45,22 @@ def finalize(video_id: str, size: int) -> dict:
     """All bytes are in S3: check it is a video, then queue it for processing. Not a
     video → everything about it is removed and the uploader gets a 422 with the reason."""
     conn = db.conn()
+    cfg = current_app.config
     key = keys.original_key(video_id)
     try:
-        info = probe(filestore(), key, int(current_app.config["PROBE_TIMEOUT_SECONDS"]))
+        info = probe(filestore(), key, MediaLimits.from_config(cfg), int(cfg["PROBE_CONCURRENCY"]),
+                     float(cfg["PROBE_WAIT_SECONDS"]), cfg.get("PROBE_SCRATCH_DIR") or None)
     except NotAVideo as exc:
-        log.warning("upload rejected", extra={"video_id": video_id, "reason": str(exc)})
+        log.warning("upload rejected", extra={"video_id": video_id, "reason": str(exc), "limit": exc.limit})
         remove_video(video_id)
-        raise APIError(422, "not_a_video", f"upload failed: {exc}. Nothing was kept.")
+        if exc.limit:
+            raise APIError(422, "media_limit_exceeded", f"upload failed: {exc} ({exc.limit}). Nothing was kept.")
+        raise APIError(422, "not_a_video", f"upload failed, not a video we accept: {exc}. Nothing was kept.")
+    except Busy:
+        log.warning("upload refused: every probe slot busy", extra={"video_id": video_id})
+        remove_video(video_id)
+        raise APIError(503, "probe_busy", "the server is checking too many uploads right now; nothing was kept, "
+                       "please upload again shortly", {"Retry-After": "30"})
     repo.mark_probed(conn, video_id, size, info)
     repo.insert_job(conn, uuid.uuid4().hex, video_id, "process")
     conn.commit()

@@ -1,61 +1,53 @@
-"""Is it a decodable video? ffprobe reads the stored original straight from file-svc over
-HTTP with Range requests (no local copy), then ffmpeg decodes the first frame."""
+"""Is it a video we accept? The stored original is copied from file-svc into a private
+temp file (ffmpeg never gets a URL or our service token) and judged by the one shared
+probe (svcommon.mediaprobe), the same rules the worker applies. A bounded number of
+probes run at once per process; beyond that the upload is asked to retry."""
 from __future__ import annotations
 
-import json
 import logging
-import subprocess
+import os
+import tempfile
+import threading
 
 from svcommon.filestore import FileStore
+from svcommon.mediaprobe import MediaLimits, MediaRejected
+from svcommon.mediaprobe import probe as shared_probe
 
 log = logging.getLogger("upload_svc.probe")
-
-# Demuxers that only carry still images: a renamed .png/.jpg is not a video.
-IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "gif", "webp_pipe", "bmp_pipe", "tiff_pipe", "svg_pipe")
+_slots: dict[int, threading.BoundedSemaphore] = {}
+_slots_lock = threading.Lock()
 
 
 class NotAVideo(Exception):
-    """``str(exc)`` is the reason shown to the uploader."""
+    """``str(exc)`` is the reason shown to the uploader; ``limit`` the setting, if any."""
+
+    def __init__(self, reason: str, limit: str | None = None):
+        super().__init__(reason)
+        self.limit = limit
 
 
-def _run(argv: list[str], timeout: int) -> subprocess.CompletedProcess:
+class Busy(Exception):
+    """Every probe slot is taken: the caller answers 503 + Retry-After."""
+
+
+def _slot(size: int) -> threading.BoundedSemaphore:
+    with _slots_lock:
+        return _slots.setdefault(size, threading.BoundedSemaphore(size))
+
+
+def probe(fs: FileStore, key: str, limits: MediaLimits, concurrency: int, wait_s: float,
+          scratch: str | None = None) -> dict:
+    slot = _slot(max(1, concurrency))
+    if not slot.acquire(timeout=max(0.0, wait_s)):
+        raise Busy()
     try:
-        return subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        raise NotAVideo(f"the file could not be analysed within {timeout} s")
-
-
-def probe(fs: FileStore, key: str, timeout: int = 120) -> dict:
-    url = fs.url(key)
-    # The service token is short-lived and only valid for file-svc on the internal network.
-    headers = f"Authorization: Bearer {fs.token()}\r\n"
-    res = _run(["ffprobe", "-v", "error", "-headers", headers, "-show_format", "-show_streams",
-                "-of", "json", url], timeout)
-    if res.returncode != 0:
-        log.info("ffprobe refused file", extra={"key": key, "stderr": res.stderr.decode(errors="replace")[-300:]})
-        raise NotAVideo("this file is not a video we can read (unknown format, or truncated/corrupt data)")
-    data = json.loads(res.stdout or b"{}")
-    fmt = data.get("format") or {}
-    streams = data.get("streams") or []
-    video = next((s for s in streams if s.get("codec_type") == "video"
-                  and not (s.get("disposition") or {}).get("attached_pic")), None)
-    if video is None:
-        raise NotAVideo("this file has no video stream")
-    if fmt.get("format_name") in IMAGE_FORMATS:
-        raise NotAVideo("this file is a still image, not a video")
-    try:
-        duration = float(fmt.get("duration") or video.get("duration") or 0)
-    except ValueError:
-        duration = 0.0
-    if duration <= 0:
-        raise NotAVideo("this video has no duration (not a playable video)")
-    res = _run(["ffmpeg", "-nostdin", "-v", "error", "-headers", headers, "-i", url, "-map", "0:v:0",
-                "-frames:v", "1", "-f", "null", "-"], timeout)
-    if res.returncode != 0:
-        log.info("ffmpeg could not decode", extra={"key": key, "stderr": res.stderr.decode(errors="replace")[-300:]})
-        raise NotAVideo("the video stream cannot be decoded (corrupt or unsupported codec)")
-    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
-    return {"duration": round(duration, 3), "width": int(video.get("width") or 0), "height": int(video.get("height") or 0),
-            "video_codec": str(video.get("codec_name", ""))[:32],
-            "audio_codec": str(audio.get("codec_name", ""))[:32] if audio else None,
-            "container": str(fmt.get("format_name", ""))[:64]}
+        with tempfile.TemporaryDirectory(prefix="sv-probe-", dir=scratch or None) as tmp:
+            local = os.path.join(tmp, "original")
+            fs.download(key, local)
+            try:
+                return shared_probe(local, limits).summary()
+            except MediaRejected as exc:
+                log.info("probe refused file", extra={"key": key, "reason": exc.reason, "limit": exc.limit})
+                raise NotAVideo(exc.reason, exc.limit) from None
+    finally:
+        slot.release()

@@ -1,5 +1,6 @@
 """upload-svc settings (env), on top of the shared DB and token settings."""
 from svcommon.config import REQUIRED, Setting, as_bool
+from svcommon.mediaprobe import MEDIA_SETTINGS
 
 GiB = 1024 ** 3
 MiB = 1024 ** 2
@@ -17,7 +18,12 @@ SETTINGS: list[Setting] = [
     Setting("TUS_CHUNK_SIZE", 32 * MiB, int, "chunk size the web app's tus client uses"),
     Setting("TUS_LEASE_SECONDS", 20, int, "write lease on an upload, renewed while a PATCH streams"),
     Setting("UPLOAD_EXPIRY_HOURS", 72, int, "unfinished uploads idle this long are removed"),
-    Setting("PROBE_TIMEOUT_SECONDS", 120, int),
+    # Each probe copies the original to local scratch and runs ffprobe/ffmpeg children
+    # under the MEDIA_* bounds; only this many run at once per process.
+    Setting("PROBE_CONCURRENCY", 2, int, "probes running at once per upload-svc process"),
+    Setting("PROBE_WAIT_SECONDS", 10.0, float, "how long a finished upload waits for a probe slot before 503"),
+    Setting("PROBE_SCRATCH_DIR", "", help="where the probe's local copy lives (empty = TMPDIR)"),
+    *MEDIA_SETTINGS,
     Setting("SSE_POLL_SECONDS", 1.0, float),
     # Each open event stream holds a worker thread: streams are short and capped (streams.py).
     Setting("SSE_MAX_SECONDS", 120, int, "an event stream closes after this; EventSource reconnects"),

@@ -7,10 +7,10 @@ import re
 import unicodedata
 
 from svcommon.errors import APIError
+from svcommon.text import has_invisible, strip_invisible
 
 VISIBILITIES = ("public", "private", "password")
 MAX_TITLE, MAX_DESCRIPTION, MAX_FILENAME = 200, 5000, 255
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _text(value, name: str, max_len: int, multiline: bool = False) -> str:
@@ -21,8 +21,9 @@ def _text(value, name: str, max_len: int, multiline: bool = False) -> str:
     value = unicodedata.normalize("NFC", value).strip()
     if not multiline:
         value = value.replace("\r", " ").replace("\n", " ").replace("\t", " ")
-    if _CONTROL.search(value):
-        raise APIError(400, "invalid_input", f"'{name}' contains control characters")
+    if has_invisible(value):
+        raise APIError(400, "invalid_input", f"'{name}' contains control or invisible formatting characters "
+                       "(such as bidi overrides or zero-width characters)")
     if len(value) > max_len:
         raise APIError(400, "invalid_input", f"'{name}' is too long (max {max_len} characters)")
     return value
@@ -60,7 +61,7 @@ def display_filename(value) -> str:
     if not isinstance(value, str):
         return ""
     value = unicodedata.normalize("NFC", value).replace("\\", "/").split("/")[-1]
-    value = _CONTROL.sub("", value).replace("\r", "").replace("\n", "").strip()
+    value = strip_invisible(value).replace("\r", "").replace("\n", "").replace("\t", " ").strip()
     return value[:MAX_FILENAME]
 
 

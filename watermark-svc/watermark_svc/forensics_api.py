@@ -10,6 +10,7 @@ import uuid
 from flask import Blueprint, current_app, jsonify, request
 
 from svcommon import codeword as cw
+from svcommon import ffmpeg as ff
 from svcommon.auth import require_principal
 from svcommon.bodylimit import FORM_OVERHEAD, body_limit
 from svcommon.errors import APIError
@@ -62,6 +63,11 @@ def submit():
     upload.stream.seek(0)
     if size == 0:
         raise APIError(400, "invalid_input", "the suspect file is empty")
+    try:        # playlists, manifests, lists and images are never suspects (they name other files)
+        ff.sniff(upload.stream.read(ff.SNIFF_BYTES))
+    except ff.UnsupportedContainer as exc:
+        raise APIError(422, "not_a_video", f"the suspect is not a video we read: {exc}")
+    upload.stream.seek(0)
     det_id = uuid.uuid4().hex
     key = f"{FORENSICS}detections/{det_id}/suspect"
     # The request body is already spooled to a local temp file by werkzeug (constant
@@ -90,6 +96,23 @@ def status(det_id: str):
     if det is None:
         raise APIError(404, "not_found", "no such detection")
     return jsonify(api_view(det, report_url(det_id)))
+
+
+@bp.delete("/detect/<det_id>")
+def cancel(det_id: str):
+    """Cancel a queued or running detection: its worker kills its children within a lease
+    renewal interval; the suspect object is removed, the record stays as 'cancelled'."""
+    admin = require_principal(roles=("admin",))
+    conn = db.conn()
+    det = repo.detection(conn, _id(det_id, "detection"))
+    if det is None:
+        raise APIError(404, "not_found", "no such detection")
+    if not repo.cancel_detection(conn, det_id):
+        raise APIError(409, "detection_finished", f"the detection is already {det['status']}")
+    conn.commit()
+    _store().delete(det["suspect_key"])
+    current_app.logger.info("detection cancelled", extra={"job": det_id, "by": admin.user_id})
+    return "", 204
 
 
 @bp.get("/detect/<det_id>/report.json")

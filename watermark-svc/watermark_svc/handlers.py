@@ -10,12 +10,13 @@ import threading
 from pathlib import Path
 
 from svcommon.filestore import FileStore, media_prefix
+from svcommon.mediaprobe import MediaLimits
 
 from . import repository as repo
 from .forensics.dbcatalogue import discard_if_deleted, geometry_from_metadata, store_reference
 from .jobs import Lease, LeaseLost, heartbeat, retry_delay
 from .media import pipeline
-from .media.errors import InvalidMedia
+from .media.errors import InvalidMedia, LimitExceeded, MediaError
 from svcommon.media_keys import media_key
 
 log = logging.getLogger("watermark.handlers")
@@ -43,9 +44,12 @@ def process_video(app, db, fs: FileStore, job: dict, lease: Lease) -> None:
         lease.report(1, "fetch")
         fs.download(video["original_key"], work / "original")
         # The pipeline reports 0-100; storing the outputs takes the last 5 %.
-        meta = pipeline.process(work / "original", work / "out", vid, cfg["WATERMARK_SECRET"].encode(),
-                                strength=float(cfg["WATERMARK_STRENGTH"]), preset=cfg["X264_PRESET"],
-                                progress=lambda pct, step: lease.report(pct * 0.95, step))
+        try:
+            meta = _process(cfg, work, vid, lease)
+        except MediaError as exc:
+            if lease.lost.is_set():         # cancelled: the children were killed on purpose
+                raise LeaseLost(job["id"]) from exc
+            raise
         _upload_tree(fs, vid, work / "out", lease)
         with db.standalone() as conn:
             repo.publish_media(conn, vid, meta, media_key(vid, "thumb.jpg"))
@@ -54,6 +58,13 @@ def process_video(app, db, fs: FileStore, job: dict, lease: Lease) -> None:
                 raise LeaseLost(job["id"])
             conn.commit()
         _prepare_forensics(app, db, fs, vid, work / "original", meta, work)
+
+
+def _process(cfg, work: Path, vid: str, lease: Lease) -> dict:
+    return pipeline.process(work / "original", work / "out", vid, cfg["WATERMARK_SECRET"].encode(),
+                                strength=float(cfg["WATERMARK_STRENGTH"]), preset=cfg["X264_PRESET"],
+                                progress=lambda pct, step: lease.report(pct * 0.95, step),
+                                limits=MediaLimits.from_config(cfg), group_ready=lease.on_lost)
 
 
 def _prepare_forensics(app, db, fs: FileStore, vid: str, original: Path, meta: dict, work: Path) -> None:
@@ -84,13 +95,21 @@ def handle_failure(app, db, fs: FileStore, job: dict, exc: BaseException) -> Non
     """Remove partial outputs; then retry later, or mark job and video failed with the reason."""
     vid = job["video_id"]
     if isinstance(exc, LeaseLost):
-        return  # another worker owns the job now; its outputs are its business
+        # Another worker owns the job now (its outputs are its business), or the video was
+        # deleted while we worked: then whatever we stored after the delete is ours to remove.
+        with db.standalone() as conn:
+            gone = repo.video(conn, vid) is None
+        if gone:
+            fs.delete_prefix(media_prefix(vid))
+        return
     try:
         fs.delete_prefix(media_prefix(vid))
     except Exception as cleanup_exc:
         log.error("could not remove partial outputs", extra={"video_id": vid, "error": str(cleanup_exc)})
-    permanent = isinstance(exc, InvalidMedia)
-    reason = exc.reason if permanent else f"processing error: {str(exc).splitlines()[0][:300]}"
+    permanent = isinstance(exc, (InvalidMedia, LimitExceeded))   # the same input would again
+    reason = (exc.reason if isinstance(exc, InvalidMedia)
+              else f"processing stopped, a limit was exceeded: {str(exc).splitlines()[0][:300]}"
+              if isinstance(exc, LimitExceeded) else f"processing error: {str(exc).splitlines()[0][:300]}")
     with db.standalone() as conn:
         if not permanent and job["attempts"] < job["max_attempts"]:
             delay = retry_delay(int(app.config["WORKER_RETRY_BASE_SECONDS"]), job["attempts"])

@@ -63,6 +63,7 @@ class Lease:
         self._interval = max(min_interval, min(5.0, lease_seconds / 3))
         self.progress, self.step = 0.0, "starting"
         self.lost = threading.Event()
+        self._groups: list = []          # process groups to cancel when the lease is lost
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"lease-{lease_id[:8]}", daemon=True)
 
@@ -80,6 +81,14 @@ class Lease:
         if self.lost.is_set():
             raise self._lost_exc(self.id)
 
+    def on_lost(self, group) -> None:
+        """Cancel this process group (kill its children) as soon as the lease is lost: the
+        video was deleted (its job row went with it), the job or detection was cancelled,
+        or another worker took over. Checked every renewal interval, whatever the progress."""
+        self._groups.append(group)
+        if self.lost.is_set():
+            group.cancel("the work was cancelled (deleted, or taken over by another worker)")
+
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
@@ -88,6 +97,8 @@ class Lease:
                     conn.commit()
                 if not ok:
                     self.lost.set()
+                    for group in list(self._groups):
+                        group.cancel("the work was cancelled (deleted, or taken over by another worker)")
                     return
                 heartbeat(self.app)      # a long job still shows a healthy worker
             except Exception as exc:  # a DB blip: try again next tick; the lease has slack

@@ -133,6 +133,14 @@ def retry_detection(conn, detection_id: str, error: str, delay_seconds: int) -> 
                   "updated_at = UTC_TIMESTAMP(6) WHERE id = %s", (error[:2000], delay_seconds, detection_id))
 
 
+def cancel_detection(conn, detection_id: str) -> bool:
+    """queued/running → cancelled; the lease owner's next renewal fails (status check)."""
+    return execute(conn, "UPDATE detections SET status = 'cancelled', step = 'cancelled', lease_owner = NULL, "
+                         "lease_expires_at = NULL, error = 'cancelled by an administrator', "
+                         "finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6) "
+                         "WHERE id = %s AND status IN ('queued', 'running')", (detection_id,)) == 1
+
+
 def fail_detection(conn, detection_id: str, error: str) -> None:
     execute(conn, "UPDATE detections SET status = 'failed', step = 'failed', lease_owner = NULL, "
                   "lease_expires_at = NULL, error = %s, finished_at = UTC_TIMESTAMP(6), "

@@ -1,5 +1,6 @@
 """watermark-svc settings (env): the API and the media workers share them."""
 from svcommon.config import REQUIRED, Setting
+from svcommon.mediaprobe import MEDIA_SETTINGS
 
 SETTINGS: list[Setting] = [
     Setting("WATERMARK_SECRET", REQUIRED, help="keys the forensic A/B patterns and codewords; never change it"),
@@ -15,4 +16,8 @@ SETTINGS: list[Setting] = [
     Setting("WATERMARK_STRENGTH", 1.0, float, "grey levels RMS of the A/B luma pattern"),
     Setting("FORENSICS_MAX_FALSE_ACCUSATION", 1e-6, float, "above this bound a trace answers 'no match'"),
     Setting("FORENSICS_MAX_UPLOAD_BYTES", 16 * 1024 ** 3, int, "largest suspect file accepted"),
+    # The detector holds one fingerprint row per frame (x3 crop hypotheses, ~1.7 KB per
+    # frame): at 30 fps one hour is ~190 MB, whatever the file claims.
+    Setting("FORENSICS_MAX_SUSPECT_SECONDS", 3600, float, "longest suspect traced (published duration)"),
+    *MEDIA_SETTINGS,
 ]

@@ -16,7 +16,6 @@ that finds the offset for trimmed copies can be added in front of this).
 """
 from __future__ import annotations
 
-import os
 import subprocess
 from dataclasses import dataclass
 from fractions import Fraction
@@ -24,14 +23,16 @@ from typing import NamedTuple
 
 import numpy as np
 
+from svcommon import ffmpeg as ff
+
 from ..media.errors import InvalidMedia, ProcessingError
 from ..media.ladder import even
 from ..media.plan import plan_job
 from ..media.probe import probe
+from .frames import ANALYSIS_BOUNDS
 from ..media.wmpattern import (RAMP_FRAMES, blur_sigma, ramp_weights, resize_pattern,
                                segment_pattern)
 
-FFMPEG = os.environ.get("FFMPEG", "ffmpeg")
 ANALYSIS_MAX_HEIGHT = 360     # the pattern is smooth: more pixels add cost, not SNR
 NULL_GUARD_SIGMAS = 6.0       # shifts closer than this still correlate with P_s
 
@@ -61,7 +62,7 @@ def geometry_for_source(source_path: str, segment_seconds: float = 2.0) -> Water
 def _gray_frames_cmd(path: str, width: int, height: int, fps: Fraction) -> list[str]:
     # Area averaging is the gentlest downscale; both inputs go through the same one.
     vf = f"fps={fps.numerator}/{fps.denominator},scale={width}:{height}:flags=area,format=gray"
-    return [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", path,
+    return [*ff.base(), *ff.input_args(path),
             "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", vf, "-fps_mode", "passthrough",
             "-f", "rawvideo", "-pix_fmt", "gray", "pipe:1"]
 
@@ -72,9 +73,8 @@ class _GrayReader:
     def __init__(self, path: str, width: int, height: int, fps: Fraction):
         self.size = width * height
         self.shape = (height, width)
-        self.proc = subprocess.Popen(_gray_frames_cmd(path, width, height, fps),
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
+        self.proc = ff.spawn(_gray_frames_cmd(path, width, height, fps), ANALYSIS_BOUNDS,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def read(self) -> np.ndarray | None:
         data = self.proc.stdout.read(self.size)
@@ -85,7 +85,7 @@ class _GrayReader:
     def close(self) -> str:
         self.proc.stdout.close()
         if self.proc.poll() is None:
-            self.proc.kill()
+            ff.kill_group(self.proc)
         _, err = self.proc.communicate()
         return (err or b"").decode("utf-8", "replace")[-2000:]
 

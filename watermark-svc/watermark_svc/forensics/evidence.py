@@ -57,7 +57,7 @@ def api_view(det: dict, report_url: str) -> dict:
     result = json.loads(det["result"]) if det.get("result") else None
     body = {"job_id": det["id"], "status": det["status"], "progress": det["progress"], "step": det["step"],
             "suspect_name": det["suspect_name"], "created_at": _iso(det["created_at"]),
-            "finished_at": _iso(det["finished_at"]), "error": det["error"] if det["status"] == "failed" else None}
+            "finished_at": _iso(det["finished_at"]), "error": det["error"] if det["status"] in ("failed", "cancelled") else None}
     if result is not None:
         m = result.get("match")
         body["result"] = {

@@ -7,14 +7,18 @@ rate with the same `fps` filter the pipeline used makes "suspect frame k" and
 """
 from __future__ import annotations
 
-import os
 import subprocess
 from fractions import Fraction
 from typing import Iterator
 
 import numpy as np
 
-FFMPEG = os.environ.get("FFMPEG", "ffmpeg")
+from svcommon import ffmpeg as ff
+
+# One analysis decode: rlimits and wall time (the suspect passed the shared probe's
+# duration/fps/gap limits, so its frame count is bounded too).
+ANALYSIS_BOUNDS = ff.Bounds(cpu_seconds=4 * 3600, memory_bytes=3 * 1024 ** 3, file_bytes=64 * 1024 ** 2,
+                            wall_seconds=4 * 3600)
 
 
 def analysis_filter(width: int, height: int, fps: Fraction) -> str:
@@ -25,13 +29,13 @@ def analysis_filter(width: int, height: int, fps: Fraction) -> str:
 
 def gray_cmd(path: str, width: int, height: int, fps: Fraction, start_frame: int = 0,
              max_frames: int | None = None) -> list[str]:
-    argv = [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error"]
+    argv = ff.base()
     if start_frame > 0:
         # Input-side seek decodes from the previous key frame and drops up to the
         # instant: frame `start_frame` of the fps-filtered timeline comes out first
         # (checked against the fingerprint by the caller).
         argv += ["-ss", f"{float(start_frame / fps):.6f}"]
-    argv += ["-i", path, "-map", "0:v:0", "-an", "-sn", "-dn",
+    argv += [*ff.input_args(path), "-map", "0:v:0", "-an", "-sn", "-dn",
              "-vf", analysis_filter(width, height, fps),
              "-fps_mode", "passthrough"]
     if max_frames is not None:
@@ -46,9 +50,9 @@ class GrayFrames:
                  max_frames: int | None = None):
         self.shape = (height, width)
         self.size = width * height
-        self.proc = subprocess.Popen(gray_cmd(path, width, height, fps, start_frame, max_frames),
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
+        # Bounded like every ffmpeg child (svcommon.ffmpeg); stderr is small (-loglevel error).
+        self.proc = ff.spawn(gray_cmd(path, width, height, fps, start_frame, max_frames), ANALYSIS_BOUNDS,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.stderr = ""
 
     def __enter__(self) -> "GrayFrames":
@@ -69,7 +73,7 @@ class GrayFrames:
         if self.proc.stdout:
             self.proc.stdout.close()
         if self.proc.poll() is None:
-            self.proc.kill()
+            ff.kill_group(self.proc)
         _, err = self.proc.communicate()
         self.stderr = (err or b"").decode("utf-8", "replace")[-2000:]
 

@@ -15,15 +15,14 @@ residual, next to the several levels of the leak's own re-encode.
 """
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
+
+from svcommon import ffmpeg as ff
 
 from ..media.errors import ProcessingError
 from .detector import WatermarkGeometry, analysis_size
 from .frames import analysis_filter
 
-FFMPEG = os.environ.get("FFMPEG", "ffmpeg")
 PROXY_CRF = 20
 PROXY_TIMEOUT_S = 3600
 
@@ -38,7 +37,7 @@ def proxy_cmd(source: str, g: WatermarkGeometry, dest: str) -> list[str]:
     key_every = max(1, round(float(g.fps)))
     # format=gray first, exactly as GrayFrames converts; x264 then stores it as
     # full-range 4:2:0 with flat chroma, which decodes back to the same luma.
-    return [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", source,
+    return [*ff.base(), "-y", *ff.input_args(source),
             "-map", "0:v:0", "-an", "-sn", "-dn",
             "-vf", f"{analysis_filter(w, h, g.fps)},format=yuvj420p",
             "-fps_mode", "passthrough", "-c:v", "libx264", "-preset", "veryfast",
@@ -50,9 +49,10 @@ def build_proxy(source: str, g: WatermarkGeometry, dest: Path) -> Path:
     """Write the analysis proxy of `source` to dest (removed again if anything fails)."""
     dest = Path(dest)
     try:
-        proc = subprocess.run(proxy_cmd(source, g, str(dest)), stdin=subprocess.DEVNULL,
-                              capture_output=True, timeout=PROXY_TIMEOUT_S)
-    except subprocess.TimeoutExpired as exc:
+        proc = ff.run(proxy_cmd(source, g, str(dest)),
+                      ff.Bounds(cpu_seconds=PROXY_TIMEOUT_S, memory_bytes=3 * 1024 ** 3,
+                                file_bytes=16 * 1024 ** 3, wall_seconds=PROXY_TIMEOUT_S))
+    except ff.Timeout as exc:
         dest.unlink(missing_ok=True)
         raise ProcessingError("reference", "building the analysis proxy timed out") from exc
     if proc.returncode != 0:

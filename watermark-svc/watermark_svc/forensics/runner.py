@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
+from svcommon import ffmpeg as ff
 from svcommon.filestore import FileStore
 
 from .. import repository as repo
 from ..extensions import db
 from ..jobs import Lease
-from ..media.errors import InvalidMedia
+from ..media.errors import InvalidMedia, LimitExceeded, MediaError
+from ..media.probe import MediaLimits
 from .dbcatalogue import DbCatalogue
 from .evidence import enrich
 from .trace import DEFAULT_MAX_FAP, trace
@@ -50,6 +53,13 @@ def claim_detection(worker: str, lease_seconds: int) -> dict | None:
         return det
 
 
+def suspect_limits(cfg) -> MediaLimits:
+    """The upload limits, with the duration capped for suspects (detector memory)."""
+    limits = MediaLimits.from_config(cfg)
+    cap = float(cfg.get("FORENSICS_MAX_SUSPECT_SECONDS", 3600))
+    return replace(limits, max_duration_s=min(limits.max_duration_s, cap))
+
+
 def run_detection(app, fs: FileStore, det: dict, lease: Lease) -> dict:
     cfg = app.config
     secret = cfg["WATERMARK_SECRET"].encode()
@@ -59,9 +69,15 @@ def run_detection(app, fs: FileStore, det: dict, lease: Lease) -> dict:
         suspect = work / "suspect"
         fs.download(det["suspect_key"], suspect)
         catalogue = DbCatalogue(db, fs, work)
-        result = trace(str(suspect), catalogue, secret, video_id=det["requested_video_id"],
-                       max_fap=float(cfg.get("FORENSICS_MAX_FALSE_ACCUSATION", DEFAULT_MAX_FAP)),
-                       progress=lease.report)
+        # Cancelling the detection (or losing its lease) kills every ffmpeg child it runs.
+        tracker = ff.Tracker()
+        lease.on_lost(tracker)
+        with ff.tracking(tracker):
+            result = trace(str(suspect), catalogue, secret, video_id=det["requested_video_id"],
+                           max_fap=float(cfg.get("FORENSICS_MAX_FALSE_ACCUSATION", DEFAULT_MAX_FAP)),
+                           progress=lease.report, limits=suspect_limits(cfg))
+        if lease.lost.is_set():
+            raise DetectionLost(det["id"])
         title = catalogue.title(result["video_id"]) if result.get("video_id") else None
     with db.standalone() as conn:
         enrich(conn, result, title)
@@ -87,14 +103,22 @@ def run_detection_once(app, fs: FileStore, worker: str) -> bool:
         except DetectionLost:
             pass
         except Exception as exc:
+            if isinstance(exc, MediaError) and _lost(det["id"], worker):
+                return True             # cancelled meanwhile: its children were killed on purpose
             log.exception("detection failed", extra={"job": det["id"]})
             _failed(det, exc)
         return True
 
 
+def _lost(det_id: str, worker: str) -> bool:
+    with db.standalone() as conn:
+        row = repo.detection(conn, det_id)
+    return row is None or row["status"] != "running"
+
+
 def _failed(det: dict, exc: BaseException) -> None:
-    permanent = isinstance(exc, InvalidMedia)
-    reason = exc.reason if permanent else f"detection error: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}"
+    permanent = isinstance(exc, (InvalidMedia, LimitExceeded))
+    reason = exc.reason if isinstance(exc, InvalidMedia) else f"detection error: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}"
     with db.standalone() as conn:
         if not permanent and det["attempts"] < det["max_attempts"]:
             repo.retry_detection(conn, det["id"], reason, 5 * det["attempts"])

@@ -69,7 +69,7 @@ def _uncrop_matrix(pixels: int, blocks: int, crop: float) -> np.ndarray:
 
 
 def suspect_fingerprints(path: str, fps: Fraction, crops=SUSPECT_CROPS, progress=None,
-                         expected_frames: int = 0) -> dict[float, np.ndarray]:
+                         expected_frames: int = 0, max_frames: int | None = None) -> dict[float, np.ndarray]:
     """A suspect's fingerprint as it would look uncropped, for each crop hypothesis (one
     decode). Blocks the suspect does not show are NaN; match_offsets ignores them. Why:
     on content that moves across the frame (scrolling texture), a crop shifts every block
@@ -77,7 +77,7 @@ def suspect_fingerprints(path: str, fps: Fraction, crops=SUSPECT_CROPS, progress
     mats = {c: (_uncrop_matrix(FP_DECODE[1], FP_ROWS, c), _uncrop_matrix(FP_DECODE[0], FP_COLS, c))
             for c in crops}
     rows: dict[float, list] = {c: [] for c in crops}
-    with GrayFrames(path, FP_DECODE[0], FP_DECODE[1], fps) as frames:
+    with GrayFrames(path, FP_DECODE[0], FP_DECODE[1], fps, max_frames=max_frames) as frames:
         for n, frame in enumerate(frames):
             f = frame.astype(np.float32)
             for c, (wy, wx) in mats.items():

@@ -14,7 +14,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from ..media.errors import InvalidMedia, VideoGone
-from ..media.probe import probe
+from ..media.probe import MediaLimits, probe
 from .detector import WatermarkGeometry, analysis_size
 from .metadata import find_tags
 from .readout import read_bits
@@ -46,7 +46,8 @@ class Catalogue(Protocol):
 
 
 def trace(suspect: str, catalogue: Catalogue, secret: bytes, *, video_id: str | None = None,
-          max_fap: float = DEFAULT_MAX_FAP, progress: Progress = lambda pct, step: None) -> dict:
+          max_fap: float = DEFAULT_MAX_FAP, progress: Progress = lambda pct, step: None,
+          limits: MediaLimits | None = None) -> dict:
     started = time.monotonic()
     result: dict = {"method": METHOD_VERSION, "threshold": max_fap, "video_id": video_id,
                     "match": None, "false_accusation_probability": None, "segments_read": 0}
@@ -63,7 +64,7 @@ def trace(suspect: str, catalogue: Catalogue, secret: bytes, *, video_id: str | 
             result["elapsed_seconds"] = round(time.monotonic() - started, 2)
             return result
 
-    info = probe(suspect)                      # InvalidMedia for non-videos
+    info = probe(suspect, limits)              # InvalidMedia for non-videos and limit violations
     result["suspect"] = {"width": info.width, "height": info.height, "duration": info.duration_s,
                          "fps": float(info.fps), "video_codec": info.video_codec}
     videos = [video_id] if video_id else catalogue.candidates()
@@ -83,8 +84,12 @@ def trace(suspect: str, catalogue: Catalogue, secret: bytes, *, video_id: str | 
                 raise                     # the one video asked for: say it is gone
             continue                      # deleted since the catalogue was listed: not a source
         if g.fps not in fps_groups:
-            fps_groups[g.fps] = suspect_fingerprints(suspect, g.fps, expected_frames=int(info.duration_s * float(g.fps)),
-                                                     progress=lambda f: progress(3 + 12 * f, "fingerprint"))
+            expected = int(info.duration_s * float(g.fps))
+            # Memory is bounded by what the probed duration allows, whatever the file claims
+            # elsewhere (the fps filter cannot invent more frames than this).
+            fps_groups[g.fps] = suspect_fingerprints(suspect, g.fps, expected_frames=expected,
+                                                     progress=lambda f: progress(3 + 12 * f, "fingerprint"),
+                                                     max_frames=int(expected * 1.02) + 2 * int(g.fps) + 2)
         # One match per crop hypothesis; the one whose best lag stands out most wins.
         tries = [match_offsets(source_fp, fp, g.fps) for fp in fps_groups[g.fps].values()]
         peaks = max((t for t in tries if t), key=lambda t: t[0].significance, default=None)

@@ -32,3 +32,8 @@ class ProcessingError(MediaError):
         super().__init__(text)
         self.step = step
         self.stderr_tail = stderr_tail
+
+
+class LimitExceeded(ProcessingError):
+    """A child (or the whole job) exceeded its CPU, memory, file-size or time bound. The
+    same input would again: the job fails with this reason and is never retried."""

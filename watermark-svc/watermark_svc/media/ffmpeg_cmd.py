@@ -10,9 +10,9 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .ladder import Rung, h264_level
+from svcommon import ffmpeg as ff
 
-FFMPEG = os.environ.get("FFMPEG", "ffmpeg")
+from .ladder import Rung, h264_level
 
 AUDIO_KBPS = 128
 AUDIO_RATE = 48000
@@ -41,9 +41,14 @@ _INTERMEDIATE = ["-an", "-map_metadata", "-1", "-fflags", "+bitexact", "-f", "nu
 
 
 def _base() -> list[str]:
-    # -nostdin: never let ffmpeg eat our terminal; bitexact: no version strings or
-    # timestamps in headers, so A and B init segments come out byte-identical.
-    return [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error"]
+    # Every input below goes through svcommon.ffmpeg (sniffed + forced demuxer, file/pipe
+    # protocols only): the source is attacker-controlled.
+    return ff.base()
+
+
+def _raw_input(in_w: int, in_h: int, fps: Fraction) -> list[str]:
+    return ff.pipe_input_args("rawvideo", ["-pix_fmt", "yuv420p", "-s", f"{in_w}x{in_h}",
+                                           "-framerate", _fps(fps)])
 
 
 def _fps(fps: Fraction) -> str:
@@ -59,7 +64,7 @@ def decode_raw_cmd(source: str, width: int, height: int, fps: Fraction) -> list[
     """
     vf = (f"scale={width}:{height}:flags=bicubic,setsar=1,"
           f"fps={_fps(fps)},format=yuv420p")
-    return _base() + ["-i", source, "-map", "0:v:0", "-an", "-sn", "-dn",
+    return _base() + [*ff.input_args(source), "-map", "0:v:0", "-an", "-sn", "-dn",
                       "-vf", vf, "-fps_mode", "passthrough",
                       "-f", "rawvideo", "-pix_fmt", "yuv420p", "pipe:1"]
 
@@ -96,8 +101,7 @@ def encode_rung_cmd(rung: Rung, in_w: int, in_h: int, s: EncodeSettings,
                     out_path: str) -> list[str]:
     """Encode raw yuv420p frames (in_w x in_h) from stdin to one rung (NUT file)."""
     return _base() + [
-        "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{in_w}x{in_h}",
-        "-framerate", _fps(s.fps), "-i", "pipe:0",
+        *_raw_input(in_w, in_h, s.fps),
         *scale_filter(rung, in_w, in_h), *x264_args(rung, s),
         *_INTERMEDIATE, out_path,
     ]
@@ -119,8 +123,7 @@ def encode_rungs_cmd(rungs: list[Rung], in_w: int, in_h: int, s: EncodeSettings,
         scale = ("null" if (r.width, r.height) == (in_w, in_h)
                  else f"scale={r.width}:{r.height}:flags=bicubic,setsar=1")
         chains.append(f"[m{i}]{scale}[v{i}]")
-    argv = _base() + ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{in_w}x{in_h}",
-                      "-framerate", _fps(s.fps), "-i", "pipe:0",
+    argv = _base() + [*_raw_input(in_w, in_h, s.fps),
                       "-filter_complex", ";".join(chains)]
     for i, (r, out) in enumerate(zip(rungs, out_paths)):
         argv += ["-map", f"[v{i}]", *x264_args(r, s), *_INTERMEDIATE, out]
@@ -129,7 +132,7 @@ def encode_rungs_cmd(rungs: list[Rung], in_w: int, in_h: int, s: EncodeSettings,
 
 def encode_audio_cmd(source: str, out_path: str) -> list[str]:
     """AAC-LC stereo 48 kHz from the first audio stream, done once for all rungs."""
-    return _base() + ["-i", source, "-map", "0:a:0", "-vn", "-sn", "-dn",
+    return _base() + [*ff.input_args(source), "-map", "0:a:0", "-vn", "-sn", "-dn",
                       "-c:a", "aac", "-b:a", f"{AUDIO_KBPS}k", "-ac", "2",
                       "-ar", str(AUDIO_RATE), "-map_metadata", "-1",
                       "-fflags", "+bitexact", "-f", "mp4", out_path]
@@ -143,8 +146,9 @@ def package_cmd(in_path: str, out_dir: str, segment_seconds: float) -> list[str]
     rendition and variant is cut at the same frames. The playlist it writes is
     only read back for segment durations (real manifests are per session).
     """
+    # Our own intermediate: NUT for video, MP4 for audio.
     return _base() + [
-        "-i", in_path, "-map", "0", "-c", "copy",
+        *ff.input_args(in_path, "nut" if in_path.endswith(".nut") else None), "-map", "0", "-c", "copy",
         "-f", "hls", "-hls_time", f"{segment_seconds:.6f}",
         "-hls_segment_type", "fmp4", "-hls_playlist_type", "vod",
         "-hls_flags", "independent_segments", "-start_number", "0",
@@ -157,7 +161,7 @@ def package_cmd(in_path: str, out_dir: str, segment_seconds: float) -> list[str]
 
 def still_cmd(source: str, at_s: float, width: int, height: int, out_path: str) -> list[str]:
     """One JPEG frame at at_s seconds (input seeking: fast, decodes from a key frame)."""
-    return _base() + ["-ss", f"{at_s:.3f}", "-i", source, "-map", "0:v:0",
+    return _base() + ["-ss", f"{at_s:.3f}", *ff.input_args(source), "-map", "0:v:0",
                       "-frames:v", "1", "-vf",
                       f"scale={width}:{height}:flags=lanczos,setsar=1,format=yuvj420p",
                       "-q:v", str(POSTER_QUALITY), "-update", "1", "-y", out_path]
@@ -183,7 +187,7 @@ def plain_ladder_cmd(source: str, rungs: list[Rung], mezz_w: int, mezz_h: int,
         scale = ("" if (r.width, r.height) == (mezz_w, mezz_h)
                  else f"scale={r.width}:{r.height}:flags=bicubic,setsar=1")
         chains.append(f"[m{i}]{scale or 'null'}[v{i}]")
-    argv = _base() + ["-i", source, "-filter_complex", ";".join(chains)]
+    argv = _base() + [*ff.input_args(source), "-filter_complex", ";".join(chains)]
     for i, (r, out) in enumerate(zip(rungs, out_paths)):
         argv += ["-map", f"[v{i}]", *x264_args(r, s), *_INTERMEDIATE, out]
     return argv

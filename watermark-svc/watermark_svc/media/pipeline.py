@@ -25,12 +25,12 @@ from typing import Callable
 
 from . import ffmpeg_cmd
 from .abencode import VARIANTS, encode_ab_ladder
-from .errors import MediaError, ProcessingError
+from .errors import InvalidMedia, LimitExceeded, MediaError, ProcessingError
 from .ffmpeg_cmd import EncodeSettings
 from .ladder import Rung
 from .mp4info import avc_codecs_string, hls_segment_durations
 from .plan import JobPlan, plan_job
-from .probe import ProbeResult, probe
+from .probe import MediaLimits, ProbeResult, probe
 from .procs import ProcessGroup, run_checked
 from .wmpattern import RAMP_FRAMES, SIGMA_AT_1080P
 
@@ -51,23 +51,30 @@ def process(source_path: str | os.PathLike, out_dir: str | os.PathLike, video_id
             secret: bytes, *, segment_seconds: float = 2, strength: float = 1.0,
             progress: Progress = lambda pct, step: None,
             ladder: list[Rung] | None = None, preset: str | None = None,
-            x264_threads: int = 0, fan_out: str = "per-variant") -> dict:
+            x264_threads: int = 0, fan_out: str = "per-variant",
+            limits: MediaLimits | None = None, group_ready: Callable[[ProcessGroup], None] | None = None) -> dict:
     """Build the full A/B ladder for `source_path` in `out_dir`; return its metadata.
 
     Raises InvalidMedia for inputs that are not usable videos, ProcessingError if
-    an ffmpeg step fails. out_dir must not exist or be empty.
+    an ffmpeg step fails or exceeds its bounds (limits.work_bounds of the probed
+    duration). out_dir must not exist or be empty. group_ready receives the process
+    group before any child starts, so a caller may cancel the job from another thread.
     """
+    limits = limits or MediaLimits()
     source = os.fspath(source_path)
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise MediaError(f"output directory {out} exists and is not empty")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    group = ProcessGroup(staging / "work" / "logs")
+    group = ProcessGroup(staging / "work" / "logs", limits.probe_bounds())
+    if group_ready:
+        group_ready(group)
     started = time.monotonic()
     try:
         progress(0, "probe")
-        info = probe(source)
+        info = probe(source, limits)
+        group.arm(limits.work_bounds(info.duration_s))
         plan = plan_job(info, segment_seconds, ladder)
         settings = EncodeSettings(fps=plan.fps, frames_per_segment=plan.frames_per_segment,
                                   preset=preset or DEFAULT_PRESET, threads=x264_threads)
@@ -84,9 +91,12 @@ def process(source_path: str | os.PathLike, out_dir: str | os.PathLike, video_id
                          durations, time.monotonic() - started)
         group.kill_all()            # all exited by now; closes their pipes
         _publish(staging, out)
-    except BaseException:
+    except BaseException as exc:
         group.kill_all()
         shutil.rmtree(staging, ignore_errors=True)
+        if group.cancelled and isinstance(exc, MediaError) and not isinstance(exc, InvalidMedia):
+            # Whatever broke first (a pipe, a short frame) broke because we killed the group.
+            raise (LimitExceeded if group.over_time else ProcessingError)("process", group.cancelled) from exc
         raise
     progress(100, "done")
     return meta
@@ -100,10 +110,18 @@ def _encode(source: str, info: ProbeResult, plan: JobPlan, settings: EncodeSetti
                               stdin=subprocess.DEVNULL)
                   if audio_mp4 else None)
     expected = max(1, int(info.duration_s * plan.fps))
+    # The probe measured the duration from the packets; the constant-rate conversion may
+    # add a frame or two at the ends, never more. Anything beyond is a crafted timeline
+    # (duplicated frames filling a gap): stop at once instead of encoding for hours.
+    frame_cap = int(expected * 1.02) + 2 * int(plan.fps) + 2
     lo, hi = _P_ENCODE
     last = [lo]
 
     def on_frame(n: int) -> None:
+        if n > frame_cap:
+            raise InvalidMedia(f"the video produces more than {frame_cap} frames, but its "
+                               f"{info.duration_s:.1f} s at {float(plan.fps):g} fps allow {expected} "
+                               "(broken or crafted timestamps)")
         pct = lo + (hi - lo) * min(n, expected) // expected
         if pct != last[0]:
             last[0] = pct

@@ -21,10 +21,23 @@ async function refreshList() {
   for (const d of (await r.json()).items) {
     const row = body.insertRow();
     cell(row, d.created_at); cell(row, d.suspect_name); cell(row, d.status);
-    cell(row, d.status === "failed" ? d.error : verdict(d.result));
+    cell(row, d.status === "failed" || d.status === "cancelled" ? d.error : verdict(d.result));
     const td = row.insertCell();
     if (d.status === "done") { const a = document.createElement("a"); a.href = d.result.report_url; a.textContent = "report"; td.append(a); }
+    if (d.status === "queued" || d.status === "running") {
+      const b = document.createElement("button"); b.type = "button"; b.textContent = "cancel";
+      b.addEventListener("click", () => cancelDetection(d.job_id, b));
+      td.append(b);
+    }
   }
+}
+
+// DELETE stops a queued or running detection (its worker kills its ffmpeg children).
+async function cancelDetection(id, button) {
+  button.disabled = true;
+  await fetch(`/api/forensics/detect/${encodeURIComponent(id)}`,
+              { method: "DELETE", credentials: "same-origin", headers: { "X-CSRF-Token": csrf() } });
+  refreshList();
 }
 
 function showResult(job) {
@@ -55,7 +68,7 @@ async function poll(url) {
     if (!r.ok) { throw new Error(job.error || r.statusText); }
     $("job-progress").value = job.progress; $("job-status").textContent = job.status; $("job-step").textContent = job.step;
     if (job.status === "done") { showResult(job); return; }
-    if (job.status === "failed") { throw new Error(job.error || "detection failed"); }
+    if (job.status === "failed" || job.status === "cancelled") { throw new Error(job.error || `detection ${job.status}`); }
     await new Promise((ok) => setTimeout(ok, 1000));
   }
 }

@@ -1,0 +1,204 @@
+"""The one way any service runs ffmpeg or ffprobe on media a user gave us.
+
+Every upload and every forensic suspect is attacker-controlled input to ffmpeg, so:
+
+- the container is recognised from its first bytes against an allow-list (``sniff``)
+  and that demuxer is forced with ``-f``: ffmpeg never guesses, so an HLS playlist, a
+  DASH manifest, a concat list or an image sequence renamed ``x.mp4`` is never opened as
+  one (those demuxers open further URLs or files named inside the data);
+- every run carries ``-protocol_whitelist file,pipe`` and reads a local file or a pipe:
+  no URL and no credential ever appears on a command line;
+- every child runs in its own process group under rlimits (CPU seconds, address space,
+  largest file it may write) and a wall-time timeout (``Bounds``), so a hostile file
+  costs at most what we allow and the whole group can be killed at once.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+FFMPEG = os.environ.get("FFMPEG", "ffmpeg")
+FFPROBE = os.environ.get("FFPROBE", "ffprobe")
+PROTOCOLS = "file,pipe"
+SNIFF_BYTES = 4096
+MiB = 1024 * 1024
+
+
+class UnsupportedContainer(Exception):
+    """``str(exc)`` is the reason shown to the user (the data is not a container we read)."""
+
+
+# ISO-BMFF / QuickTime top-level box types that may open a file.
+_MOV_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot")
+
+
+def _is_mpegts(head: bytes) -> bool:
+    for packet in (188, 192):               # plain TS, and M2TS (4-byte timecode first)
+        start = 0 if packet == 188 else 4
+        if len(head) >= start + 3 * packet and all(head[start + i * packet] == 0x47 for i in range(3)):
+            return True
+    return False
+
+
+def _refusal(head: bytes) -> str:
+    """Why data that is no allowed container is refused (the uploader's message)."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith(b"#extm3u") or text.startswith(b"#ext"):
+        return "this is an HLS playlist, not a video file (playlists are not accepted)"
+    if text.startswith(b"<?xml") or text.startswith(b"<mpd") or b"<mpd" in text[:512]:
+        return "this is an XML/DASH manifest, not a video file (manifests are not accepted)"
+    if text.startswith(b"ffconcat") or text.startswith(b"file ") or text.startswith(b"file'"):
+        return "this is a concat list, not a video file (lists are not accepted)"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "this is a GIF image (animated GIFs are not accepted; please upload a video file)"
+    if head.startswith((b"\x89PNG", b"\xff\xd8\xff", b"BM", b"RIFF")) or head[4:12] in (b"ftypavif", b"ftypheic"):
+        return "this is a still image, not a video"
+    return "not a recognised video file (accepted containers: MP4/MOV, Matroska/WebM, AVI, MPEG-TS, MPEG-PS)"
+
+
+def sniff(head: bytes) -> str:
+    """The ffmpeg demuxer for these first bytes, or UnsupportedContainer saying why not."""
+    if len(head) >= 12 and head[4:8] in _MOV_BOXES and not head[4:12] in (b"ftypavif", b"ftypheic", b"ftypmif1"):
+        return "mov"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "matroska"
+    if head.startswith(b"RIFF") and head[8:12] in (b"AVI ", b"AVIX"):
+        return "avi"
+    if _is_mpegts(head):
+        return "mpegts"
+    if head.startswith(b"\x00\x00\x01\xba"):
+        return "mpeg"
+    raise UnsupportedContainer(_refusal(head))
+
+
+def sniff_file(path: str | os.PathLike) -> str:
+    with open(path, "rb") as fh:
+        return sniff(fh.read(SNIFF_BYTES))
+
+
+def base(tool: str = FFMPEG) -> list[str]:
+    """Start of every argv: quiet, and ffmpeg never reads our stdin. Each input then comes
+    from ``input_args`` or ``pipe_input_args`` (forced format, file/pipe protocols only)."""
+    return [tool, "-hide_banner", "-loglevel", "error"] + (["-nostdin"] if tool != FFPROBE else [])
+
+
+def input_args(path: str | os.PathLike, demuxer: str | None = None) -> list[str]:
+    """``-f <demuxer> -i file:<abs path>`` for a local media file. The demuxer is sniffed
+    from the file unless given; ``file:`` keeps a name with a colon from being a URL."""
+    path = os.path.abspath(os.fspath(path))
+    fmt = demuxer or sniff_file(path)
+    # The mov demuxer never follows external data references unless -enable_drefs 1.
+    return ["-protocol_whitelist", PROTOCOLS, "-f", fmt, "-i", f"file:{path}"]
+
+
+def pipe_input_args(fmt: str, extra: list[str] | None = None) -> list[str]:
+    """A raw stream on our stdin (e.g. frames we produced): forced format, pipe only."""
+    return ["-protocol_whitelist", PROTOCOLS, "-f", fmt, *(extra or []), "-i", "pipe:0"]
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What one child may consume. 0 means no limit for that resource."""
+    cpu_seconds: int = 300
+    memory_bytes: int = 2048 * MiB
+    file_bytes: int = 1024 * MiB
+    wall_seconds: float = 300.0
+
+    def preexec(self):
+        def apply() -> None:
+            if self.cpu_seconds:
+                # soft == hard: the kernel SIGKILLs at the limit (ffmpeg would catch SIGXCPU
+                # and exit 255, indistinguishable from a decoding error).
+                resource.setrlimit(resource.RLIMIT_CPU, (self.cpu_seconds, self.cpu_seconds))
+            if self.memory_bytes:
+                resource.setrlimit(resource.RLIMIT_AS, (self.memory_bytes, self.memory_bytes))
+            if self.file_bytes:
+                resource.setrlimit(resource.RLIMIT_FSIZE, (self.file_bytes, self.file_bytes))
+        return apply
+
+
+class Tracker:
+    """The children one piece of work started (from any code path, via ``spawn`` inside
+    ``tracking``): ``cancel`` from another thread kills them all and any started later."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._procs: list[subprocess.Popen] = []
+        self.cancelled: str | None = None
+
+    def add(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._procs = [p for p in self._procs if p.poll() is None] + [proc]
+            late = self.cancelled is not None
+        if late:
+            kill_group(proc)
+
+    def cancel(self, reason: str) -> None:
+        with self._lock:
+            self.cancelled = reason
+            procs = list(self._procs)
+        for proc in procs:
+            if proc.poll() is None:
+                kill_group(proc)
+
+
+_current = threading.local()
+
+
+@contextmanager
+def tracking(tracker: Tracker):
+    """Children spawned by this thread inside the block are registered with tracker."""
+    previous = getattr(_current, "tracker", None)
+    _current.tracker = tracker
+    try:
+        yield tracker
+    finally:
+        _current.tracker = previous
+
+
+def spawn(argv: list[str], bounds: Bounds, **kw) -> subprocess.Popen:
+    """Start a bounded child in its own process group (killable with ``kill_group``)."""
+    proc = subprocess.Popen(argv, preexec_fn=bounds.preexec(), start_new_session=True, **kw)
+    tracker = getattr(_current, "tracker", None)
+    if tracker is not None:
+        tracker.add(proc)
+    return proc
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the child and anything it started; harmless once it has exited."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def exceeded(returncode: int | None) -> str | None:
+    """Name the bound a child died of (the kernel's signal for each rlimit)."""
+    if returncode is None or returncode >= 0:
+        return None
+    # SIGKILL is the CPU rlimit unless we killed the group ourselves (callers know when).
+    return {-signal.SIGXCPU: "CPU time", -signal.SIGKILL: "CPU time",
+            -signal.SIGXFSZ: "output file size", -signal.SIGSEGV: "memory"}.get(returncode)
+
+
+class Timeout(Exception):
+    pass
+
+
+def run(argv: list[str], bounds: Bounds, *, stdin=subprocess.DEVNULL) -> subprocess.CompletedProcess:
+    """Run a bounded child to completion capturing stdout/stderr; Timeout after the wall
+    time (the whole group is killed)."""
+    proc = spawn(argv, bounds, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = proc.communicate(timeout=bounds.wall_seconds or None)
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        proc.communicate()
+        raise Timeout(f"{os.path.basename(argv[0])} exceeded its {bounds.wall_seconds:.0f} s time limit") from None
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)

@@ -1,0 +1,297 @@
+"""The one probe: is this file a video we accept, and what will we publish from it?
+
+upload-svc (verdict at upload) and the media worker (verdict before processing) both
+call ``probe``, so the two can never disagree. The rules, in order:
+
+1. the container is sniffed from its first bytes and forced (``svcommon.ffmpeg``);
+2. header facts from ffprobe: at most ``max_streams`` streams, a video stream whose
+   picture fits ``max_width`` x ``max_height`` and ``max_pixels``, a frame rate in
+   [1, ``max_fps``];
+3. every packet is listed (demux only, no decode): the published duration is the span
+   of the video stream's packets (first timestamp to the end of the last frame) — what
+   the pipeline's constant-rate conversion turns into frames; a gap between consecutive
+   video timestamps over ``max_gap_s`` is refused (it would become that many seconds of
+   duplicated frames); an index promising more than the data holds, or a packet lying
+   beyond the end of the file, is a truncated file;
+4. the published duration must be within ``max_duration_s``;
+5. the first and the last second must decode.
+
+Width and height are reported as displayed (rotation applied), as published.
+Each refusal is ``MediaRejected`` with a reason naming the rule or the limit.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+from dataclasses import dataclass
+from fractions import Fraction
+
+from . import ffmpeg as ff
+from .medialimits import MEDIA_SETTINGS, MediaLimits, MediaRejected
+
+__all__ = ["MEDIA_SETTINGS", "MediaLimits", "MediaRejected", "ProbeResult", "probe"]
+DECODE_CHECK_S = 1.0
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    width: int                    # as displayed: rotation applied
+    height: int
+    display_aspect: Fraction      # width/height as it should be shown (includes SAR)
+    fps: Fraction
+    duration_s: float             # published duration: span of the video packets
+    video_codec: str
+    has_audio: bool
+    audio_codec: str | None
+    bitrate: int | None           # whole-file bits per second, if known
+    rotation: int = 0             # degrees the player must rotate (ffmpeg autorotates)
+    pix_fmt: str | None = None
+    frame_count_estimate: int = 0
+    container: str = ""           # the forced demuxer
+    streams: int = 0
+    max_gap_s: float = 0.0
+
+    def summary(self) -> dict:
+        """The facts upload-svc records on the video row."""
+        return {"duration": round(self.duration_s, 3), "width": self.width, "height": self.height,
+                "video_codec": self.video_codec[:32], "audio_codec": (self.audio_codec or "")[:32] or None,
+                "container": self.container[:64]}
+
+
+def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> ProbeResult:
+    limits = limits or MediaLimits()
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise MediaRejected("file does not exist")
+    size = os.path.getsize(path)
+    if size == 0:
+        raise MediaRejected("file is empty (0 bytes)")
+    try:
+        demuxer = ff.sniff_file(path)
+    except ff.UnsupportedContainer as exc:
+        raise MediaRejected(str(exc)) from None
+    bounds = limits.probe_bounds()
+    info = _ffprobe_json(path, demuxer, bounds)
+    fmt, streams = info.get("format") or {}, info.get("streams") or []
+    if len(streams) > limits.max_streams:
+        raise MediaRejected(f"the file has {len(streams)} streams; at most {limits.max_streams} are accepted",
+                            "MEDIA_MAX_STREAMS")
+    video = next((s for s in streams if s.get("codec_type") == "video"
+                  and not (s.get("disposition") or {}).get("attached_pic")), None)
+    if video is None:
+        raise MediaRejected("the file contains no video stream")
+    if video.get("codec_name") in ("gif", "png", "apng", "webp"):
+        raise MediaRejected("the video stream is an image format, not a video (animated images are not accepted)")
+    width, height = int(video.get("width") or 0), int(video.get("height") or 0)
+    if width <= 0 or height <= 0:
+        raise MediaRejected("the video stream has no picture size (undecodable)")
+    _check_picture(width, height, limits)
+    fps = _frame_rate(video, limits)
+    scan = _scan_packets(path, demuxer, int(video["index"]), size, bounds)
+    duration = _published_duration(scan, fmt, video)
+    if scan.max_gap > limits.max_gap_s:
+        raise MediaRejected(f"the video jumps {scan.max_gap:.1f} s between two frames; at most "
+                            f"{limits.max_gap_s:g} s are accepted (broken or crafted timestamps)",
+                            "MEDIA_MAX_GAP_SECONDS")
+    if duration > limits.max_duration_s:
+        raise MediaRejected(f"the video lasts {duration:.0f} s; at most {limits.max_duration_s:.0f} s are accepted",
+                            "MEDIA_MAX_DURATION_SECONDS")
+    _check_decodes(path, demuxer, 0.0, "the start of the video cannot be decoded", bounds)
+    if duration > 2 * DECODE_CHECK_S:
+        _check_decodes(path, demuxer, max(0.0, scan.video_start + duration - DECODE_CHECK_S),
+                       "the end of the video cannot be decoded (the file is probably truncated)", bounds)
+    rotation = _rotation(video)
+    aspect = _display_aspect(video, width, height)
+    if rotation % 180:
+        width, height, aspect = height, width, 1 / aspect
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    bitrate = str(fmt.get("bit_rate") or "")
+    return ProbeResult(width=width, height=height, display_aspect=aspect, fps=fps, duration_s=duration,
+                       video_codec=str(video.get("codec_name", "unknown")), has_audio=audio is not None,
+                       audio_codec=audio.get("codec_name") if audio else None,
+                       bitrate=int(bitrate) if bitrate.isdigit() else None, rotation=rotation,
+                       pix_fmt=video.get("pix_fmt"), frame_count_estimate=int(round(duration * fps)),
+                       container=demuxer, streams=len(streams), max_gap_s=scan.max_gap)
+
+
+def _ffprobe_json(path: str, demuxer: str, bounds: ff.Bounds) -> dict:
+    argv = ff.base(ff.FFPROBE) + ["-print_format", "json", "-show_format", "-show_streams",
+                                  *ff.input_args(path, demuxer)]
+    proc = _run(argv, bounds, "probing the file")
+    if proc.returncode != 0:
+        raise MediaRejected(_explain(proc.stderr.decode("utf-8", "replace"), proc.returncode, demuxer))
+    try:
+        return json.loads(proc.stdout or b"{}")
+    except ValueError:
+        raise MediaRejected("the file could not be analysed as media") from None
+
+
+def _run(argv: list[str], bounds: ff.Bounds, what: str):
+    try:
+        return ff.run(argv, bounds)
+    except ff.Timeout:
+        raise MediaRejected(f"{what} took longer than the {bounds.wall_seconds:.0f} s limit",
+                            "PROBE_TIMEOUT_SECONDS") from None
+
+
+def _explain(stderr: str, rc: int, demuxer: str) -> str:
+    bound = ff.exceeded(rc)
+    if bound:
+        return f"analysing the file exceeded its {bound} limit"
+    low = stderr.lower()
+    if "moov atom not found" in low:
+        return "the file is truncated or incomplete (its MP4 index is missing)"
+    if "end of file" in low:
+        return "the file is truncated"
+    return f"not a recognised video file (the data is not valid {demuxer.upper()})"
+
+
+def _check_picture(width: int, height: int, limits: MediaLimits) -> None:
+    if width > limits.max_width or height > limits.max_height:
+        raise MediaRejected(f"the picture is {width}x{height}; at most {limits.max_width}x{limits.max_height} "
+                            "is accepted", "MEDIA_MAX_WIDTH" if width > limits.max_width else "MEDIA_MAX_HEIGHT")
+    if width * height > limits.max_pixels:
+        raise MediaRejected(f"the picture has {width * height} pixels; at most {limits.max_pixels} are accepted",
+                            "MEDIA_MAX_PIXELS")
+
+
+def _parse_ratio(text: str | None) -> Fraction | None:
+    if not text or (":" not in text and "/" not in text):
+        return None
+    num, _, den = text.replace(":", "/").partition("/")
+    try:
+        n, d = int(num), int(den)
+    except ValueError:
+        return None
+    return Fraction(n, d) if n > 0 and d > 0 else None
+
+
+def _frame_rate(video: dict, limits: MediaLimits) -> Fraction:
+    rate = _parse_ratio(video.get("avg_frame_rate")) or _parse_ratio(video.get("r_frame_rate"))
+    if rate is None or rate < 1:
+        raise MediaRejected("the video has no usable frame rate")
+    if rate > limits.max_fps:
+        raise MediaRejected(f"the frame rate is {float(rate):.0f} fps; at most {limits.max_fps:g} fps is accepted",
+                            "MEDIA_MAX_FPS")
+    return rate
+
+
+def _display_aspect(video: dict, width: int, height: int) -> Fraction:
+    dar = _parse_ratio(video.get("display_aspect_ratio"))
+    if dar is None:
+        dar = Fraction(width, height) * (_parse_ratio(video.get("sample_aspect_ratio")) or Fraction(1))
+    return dar
+
+
+def _rotation(video: dict) -> int:
+    for side in video.get("side_data_list") or []:
+        if "rotation" in side:
+            return int(round(float(side["rotation"]))) % 360
+    rotate = (video.get("tags") or {}).get("rotate")
+    return int(rotate) % 360 if rotate and rotate.lstrip("-").isdigit() else 0
+
+
+@dataclass
+class _Scan:
+    video_packets: int = 0
+    video_start: float = float("inf")
+    video_end: float = 0.0
+    all_end: float = 0.0
+    max_gap: float = 0.0
+    beyond_eof: bool = False
+    last_pts: float | None = None
+
+
+def _num(text: str | None) -> float | None:
+    try:
+        return float(text) if text not in (None, "", "N/A") else None
+    except ValueError:
+        return None
+
+
+def _scan_packets(path: str, demuxer: str, video_index: int, size: int, bounds: ff.Bounds) -> _Scan:
+    """Demux every packet (no decoding) and fold their timing into a _Scan, streaming
+    ffprobe's output so a long film costs no memory."""
+    argv = ff.base(ff.FFPROBE) + ["-show_entries", "packet=stream_index,pts_time,dts_time,duration_time,size,pos",
+                                  "-of", "compact=p=0", *ff.input_args(path, demuxer)]
+    scan = _Scan()
+    proc = ff.spawn(argv, bounds, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL)
+    fired = threading.Event()
+
+    def expire() -> None:
+        fired.set()
+        ff.kill_group(proc)
+
+    timer = threading.Timer(bounds.wall_seconds, expire)
+    timer.start()
+    try:
+        for line in proc.stdout:
+            p = dict(kv.split("=", 1) for kv in line.decode("ascii", "replace").strip().split("|") if "=" in kv)
+            t = _num(p.get("pts_time"))
+            t = _num(p.get("dts_time")) if t is None else t
+            pos, length = _num(p.get("pos")), _num(p.get("size")) or 0
+            if pos is not None and pos + length > size:
+                scan.beyond_eof = True
+            if t is None:
+                continue
+            end = t + (_num(p.get("duration_time")) or 0.0)
+            scan.all_end = max(scan.all_end, end)
+            if p.get("stream_index") == str(video_index):
+                scan.video_packets += 1
+                scan.video_start = min(scan.video_start, t)
+                scan.video_end = max(scan.video_end, end)
+                if scan.last_pts is not None:
+                    scan.max_gap = max(scan.max_gap, t - scan.last_pts)
+                scan.last_pts = t
+        rc = proc.wait()
+    finally:
+        timer.cancel()
+        proc.stdout.close()
+        if proc.poll() is None:
+            ff.kill_group(proc)
+            proc.wait()
+    if fired.is_set():
+        raise MediaRejected(f"reading the file took longer than the {bounds.wall_seconds:.0f} s limit",
+                            "PROBE_TIMEOUT_SECONDS")
+    if rc != 0:
+        bound = ff.exceeded(rc)
+        raise MediaRejected(f"reading the file exceeded its {bound} limit" if bound
+                            else "the file cannot be read to its end (corrupt or truncated)")
+    if scan.video_packets == 0:
+        raise MediaRejected("the video stream holds no frames")
+    if scan.beyond_eof:
+        raise MediaRejected("the file is truncated (its index points past the end of the data)")
+    return scan
+
+
+def _published_duration(scan: _Scan, fmt: dict, video: dict) -> float:
+    duration = scan.video_end - scan.video_start
+    if duration <= 0:
+        raise MediaRejected("the video has zero duration")
+    # The index (or the header) promises this much; the packets must deliver it.
+    claimed = _num(video.get("duration"))
+    measured = duration
+    if claimed is None:
+        claimed, measured = _num(fmt.get("duration")), scan.all_end - min(scan.video_start, scan.all_end)
+    if claimed and claimed - measured > max(1.0, 0.05 * claimed):
+        raise MediaRejected(f"the file is truncated (its header promises {claimed:.1f} s, "
+                            f"the data holds {measured:.1f} s)")
+    return round(duration, 6)
+
+
+def _check_decodes(path: str, demuxer: str, start_s: float, reason: str, bounds: ff.Bounds) -> None:
+    """Decode DECODE_CHECK_S of video from start_s into tiny grey frames and count them."""
+    argv = ff.base()
+    if start_s > 0:
+        argv += ["-ss", f"{start_s:.3f}"]
+    argv += [*ff.input_args(path, demuxer), "-t", f"{DECODE_CHECK_S}", "-map", "0:v:0", "-an", "-sn", "-dn",
+             "-vf", "scale=16:16", "-pix_fmt", "gray", "-f", "rawvideo", "pipe:1"]
+    try:
+        proc = ff.run(argv, bounds)
+    except ff.Timeout:
+        raise MediaRejected(reason + " (decoding timed out)", "PROBE_TIMEOUT_SECONDS") from None
+    if proc.returncode != 0 or len(proc.stdout) // 256 == 0:
+        raise MediaRejected(reason)
