@@ -48,9 +48,11 @@ def test_dpop_htu_is_the_public_url(gw):
     assert internal.status_code == 401
 
 
-@pytest.mark.parametrize("path", ["/metrics", "/objects", "/objects/originals/x", "/objects?prefix="])
+@pytest.mark.parametrize("path", ["/metrics", "/objects", "/objects/originals/x", "/objects?prefix=",
+                                  "/api/auth/service-token"])
 def test_internal_endpoints_not_public(gw, path):
     assert requests.get(f"{gw}{path}").status_code == 404
+    assert requests.post(f"{gw}{path}", json={"service": "upload", "secret": "x" * 32}).status_code == 404
 
 
 def test_request_id_propagates(gw, live_stack):

@@ -18,7 +18,7 @@ from svcommon.passwords import hash_password
 from tests.support.contract_client import ContractClient, ContractError, decrypt_segment
 from tests.support.dpop import DeviceKey
 from tests.support.media import make_clip
-from tests.support.videos import make_ready_video, mdb, register_user, restart_service, stores, worker_app  # noqa: F401
+from tests.support.videos import make_ready_video, mdb, register_user, restart_service, sql, stores, worker_app  # noqa: F401
 
 pytestmark = pytest.mark.heavy
 
@@ -35,14 +35,6 @@ def play(live_stack):
     restart_service(live_stack, "streaming", {**live_stack["env"], **PLAYBACK_ENV})
     yield live_stack
     restart_service(live_stack, "streaming", live_stack["env"])
-
-
-def sql(conn, stmt, params=(), one=False):
-    cur = conn.cursor(dictionary=True)
-    cur.execute(stmt, params)
-    rows = cur.fetchall() if cur.with_rows else None
-    cur.close()
-    return (rows[0] if rows else None) if one else rows
 
 
 @pytest.fixture(scope="module")

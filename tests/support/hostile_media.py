@@ -140,3 +140,26 @@ def rotated(path: Path) -> Path:
 
 def mov_box(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I4s", 8 + len(body), kind) + body
+
+
+def build_corpus(d: Path, listener_url: str) -> dict[str, Path]:
+    """Every hostile file the tests feed to uploads and to the worker, generated into ``d``.
+    Playlists and manifests name the loopback ``listener_url`` or a local file whose red
+    frames nobody uploaded, so a test can prove neither is ever read."""
+    local = local_secret_ts(d / "local-secret.ts")
+    return {
+        "hls_http": hls_playlist(d / "hls_http.mp4", f"{listener_url}/seg.ts"),
+        "hls_file": hls_playlist(d / "hls_file.mp4", f"file://{local}"),
+        "hls_relative": hls_playlist(d / "hls_rel.mp4", "local-secret.ts"),
+        "mpd_absolute": dash_mpd(d / "mpd_abs.mp4", f"{listener_url}/"),
+        "mpd_relative": dash_mpd(d / "mpd_rel.mp4", "../0123456789abcdef0123456789abcdef/original"),
+        "concat": concat_list(d / "concat.mp4", str(local)),
+        "gap": timestamp_gap(d / "gap.mkv"),
+        "huge": huge_still(d / "huge.mov"),
+        "rate": absurd_rate(d / "rate.mkv"),
+        "streams": many_streams(d / "streams.mkv"),
+        "truncated": truncated_mdat(d / "truncated.mp4"),
+        "gif": animated_gif(d / "anim.mp4"),
+        "rotated": rotated(d / "rotated.mp4"),
+        "local": local,
+    }

@@ -45,6 +45,15 @@ def mdb(service_config):
     conn.close()
 
 
+def sql(conn, stmt, params=(), one=False):
+    """Rows as dicts (or the first row, or None, with ``one``); None for a statement."""
+    cur = conn.cursor(dictionary=True)
+    cur.execute(stmt, params)
+    rows = cur.fetchall() if cur.with_rows else None
+    cur.close()
+    return (rows[0] if rows else None) if one else rows
+
+
 def restart_service(live_stack, name: str, env: dict) -> None:
     """Restart one service of the live stack with another environment (e.g. short timings)."""
     import sys

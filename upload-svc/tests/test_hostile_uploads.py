@@ -22,19 +22,7 @@ def listener():
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory, listener):
-    d = tmp_path_factory.mktemp("hostile-up")
-    return {
-        "hls_http": hm.hls_playlist(d / "hls_http.mp4", f"{listener.url}/seg.ts"),
-        "hls_file": hm.hls_playlist(d / "hls_file.mp4", "file:///etc/hostname"),
-        "mpd_absolute": hm.dash_mpd(d / "mpd_abs.mp4", f"{listener.url}/"),
-        "mpd_relative": hm.dash_mpd(d / "mpd_rel.mp4", "../0123456789abcdef0123456789abcdef/original"),
-        "concat": hm.concat_list(d / "concat.mp4", "/etc/hostname"),
-        "gif": hm.animated_gif(d / "anim.mp4"),
-        "truncated": hm.truncated_mdat(d / "truncated.mp4"),
-        "huge": hm.huge_still(d / "huge.mov"),
-        "gap": hm.timestamp_gap(d / "gap.mkv"),
-        "rotated": hm.rotated(d / "rotated.mp4"),
-    }
+    return hm.build_corpus(tmp_path_factory.mktemp("hostile-up"), listener.url)
 
 
 def _nothing_left(env, user, vid=None):

@@ -32,24 +32,7 @@ def listener():
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory, listener):
-    d = tmp_path_factory.mktemp("hostile")
-    local = hm.local_secret_ts(d / "local-secret.ts")     # red frames nobody uploaded
-    return {
-        "hls_http": hm.hls_playlist(d / "hls_http.mp4", f"{listener.url}/seg.ts"),
-        "hls_file": hm.hls_playlist(d / "hls_file.mp4", f"file://{local}"),
-        "hls_relative": hm.hls_playlist(d / "hls_rel.mp4", "local-secret.ts"),
-        "mpd_absolute": hm.dash_mpd(d / "mpd_abs.mp4", f"{listener.url}/"),
-        "mpd_relative": hm.dash_mpd(d / "mpd_rel.mp4", "../otheruser/original"),
-        "concat": hm.concat_list(d / "concat.mp4", str(local)),
-        "gap": hm.timestamp_gap(d / "gap.mkv"),
-        "huge": hm.huge_still(d / "huge.mov"),
-        "rate": hm.absurd_rate(d / "rate.mkv"),
-        "streams": hm.many_streams(d / "streams.mkv"),
-        "truncated": hm.truncated_mdat(d / "truncated.mp4"),
-        "gif": hm.animated_gif(d / "anim.mp4"),
-        "rotated": hm.rotated(d / "rotated.mp4"),
-        "local": local,
-    }
+    return hm.build_corpus(tmp_path_factory.mktemp("hostile"), listener.url)
 
 
 @pytest.mark.parametrize("name, reason", [
