@@ -210,4 +210,6 @@ def test_streaming_post_over_200mb_bounded_memory(live_stack, tmp_path):
           f"(idle {base['upload']:.0f}), file={peaks['file']:.0f} MB (idle {base['file']:.0f})")
     # Bounded: far below the file size (file-svc holds at most 3 parts of 8 MiB).
     assert peaks["upload"] - base["upload"] < 60 and peaks["file"] - base["file"] < 80
-    assert peaks["upload"] < 150 and peaks["file"] < 150
+    # Absolute ceiling well under the 220 MiB sent: the idle RSS depends on what earlier tests
+    # made a worker allocate (file-svc measured 113 MB idle after the whole suite, 155 peak).
+    assert peaks["upload"] < 200 and peaks["file"] < 200
