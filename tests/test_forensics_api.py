@@ -4,6 +4,7 @@ through the gateway, the detection run by the real worker code, the result, repo
 session record read back; admin-only access; the admin pages in real Chromium."""
 from __future__ import annotations
 
+import random
 import subprocess
 import threading
 import time
@@ -12,7 +13,7 @@ import uuid
 import pytest
 import requests
 
-from tests.support.browser import chromium_page
+from tests.support.browser import chromium_page, screenshots
 from tests.support.contract_client import ContractClient
 from tests.support.media import make_clip
 from tests.support.videos import (db, make_ready_video, owner_id, register_user, stores,  # noqa: F401
@@ -168,8 +169,10 @@ def test_admin_pages_in_chromium(traced, live_stack, worker_app, stores):
             assert page.text_content("#verdict") == "Match found"
             assert traced["leaker"][0] in page.text_content("#facts")
             assert page.get_attribute("#upload-progress", "value") == "100"
+            screenshots(page, "forensics")
             page.click("#report-link")
             page.wait_for_selector("h1:has-text('Forensic evidence report')")
+            screenshots(page, "forensics-report")
             assert traced["leaker"][1]["username"] in page.text_content("main")
             # Security console (served by watermark-svc), through the gateway like an admin.
             page.goto(f"{gw}/admin/security")
@@ -177,6 +180,16 @@ def test_admin_pages_in_chromium(traced, live_stack, worker_app, stores):
             text = page.text_content("#sessions")
             assert traced["sessions"][-1] in text
             page.wait_for_selector("#events tbody tr")
+            screenshots(page, "security-console")
+            # The 5-minute access cookie expires (the browser drops it): the console refreshes the
+            # cookies through svclient.js and keeps updating instead of going silent.
+            page.context.clear_cookies(name="sv_access")
+            marker = uuid.UUID(int=random.Random(9).getrandbits(128)).hex
+            assert requests.get(f"{gw}/api/forensics/detect/{marker}",
+                                headers={"Authorization": "Bearer forged"}).status_code == 401
+            page.wait_for_selector(f"#events td:has-text('{marker}')", timeout=20_000)
+            assert "sv_access" in {c["name"] for c in page.context.cookies()}
+            assert page.url == f"{gw}/admin/security"
     finally:
         stop.set()
         t.join(10)

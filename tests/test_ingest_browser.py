@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from tests import ingest_helpers as h
-from tests.support.browser import chromium_page
+from tests.support.browser import chromium_page, screenshots
 
 pytestmark = pytest.mark.browser
 MiB = 1024 * 1024
@@ -102,3 +102,49 @@ def test_edit_and_delete_in_page(live_stack, tmp_path):
         assert page.evaluate("window.__xss") is None
     assert h.user_footprint(env, user["id"]) == {"videos": 0, "uploads": 0, "jobs": 0}
     assert h.video_objects(env, vid) == []
+
+
+# Counts every change inside a live region (what a screen reader would announce).
+WATCH_LIVE = """() => {
+  window.__live = [];
+  const live = '[aria-live]:not([aria-live=off]), [role=status], [role=alert], [role=log]';
+  new MutationObserver((records) => {
+    for (const r of records) {
+      const el = r.target.nodeType === 1 ? r.target : r.target.parentElement;
+      const region = el && el.closest(live);
+      if (region) window.__live.push(region.textContent);
+    }
+  }).observe(document.body, { subtree: true, childList: true, characterData: true });
+}"""
+UNNAMED_PROGRESS = """() => [document, ...[...document.querySelectorAll('template')].map((t) => t.content)]
+  .flatMap((root) => [...root.querySelectorAll('progress')])
+  .filter((p) => !p.getAttribute('aria-label') && !p.getAttribute('aria-labelledby') && !(p.labels || []).length).length"""
+ROLELESS_LABELS = """() => [document, ...[...document.querySelectorAll('template')].map((t) => t.content)]
+  .flatMap((root) => [...root.querySelectorAll('span[aria-label]:not([role]), div[aria-label]:not([role])')]).length"""
+
+
+def test_upload_page_accessibility(live_stack, tmp_path):
+    """Keyboard: the drop zone takes focus and Enter/Space open the file picker. Screen readers:
+    milestones announced, not every progress tick; every progress bar has a name."""
+    gw = live_stack["url"]
+    user = h.new_user(gw, "a11y")
+    video = h.pad_video(h.make_video(tmp_path / "src.mp4", seconds=1), tmp_path / "keys.mp4", 40 * MiB)
+    with chromium_page() as page:
+        _login(page, gw, user)
+        assert page.get_attribute("#transfers", "aria-live") is None
+        assert page.evaluate(UNNAMED_PROGRESS) == 0 and page.evaluate(ROLELESS_LABELS) == 0
+        screenshots(page, "upload")
+        page.evaluate(WATCH_LIVE)
+        page.focus("#drop")
+        with page.expect_file_chooser(timeout=5000):
+            page.keyboard.press(" ")
+        with page.expect_file_chooser(timeout=5000) as chooser:
+            page.keyboard.press("Enter")
+        chooser.value.set_files(str(video))
+        page.wait_for_selector(".transfer[data-state=done]", timeout=60000)
+        page.wait_for_selector("li.video[data-status]")
+        announced = page.evaluate("window.__live")
+        assert announced and announced[-1] == "keys.mp4: uploaded", announced
+        assert len(announced) <= 6, announced            # start, 25/50/75 %, done: not every tick
+        assert page.evaluate(UNNAMED_PROGRESS) == 0
+        screenshots(page, "upload-done")

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.support.browser import chromium_page
+from tests.support.browser import chromium_page, screenshots
 from tests.support.media import make_clip
 from tests.support.videos import register_user, stores, worker_app  # noqa: F401
 from tests.test_playback_api import VIDEO_PASSWORD, mdb, owner, play, videos  # noqa: F401
@@ -60,6 +60,9 @@ def test_login_library_watch_plays_and_seeks(play, videos):
         card = page.locator(f"li.card[data-video-id='{videos['public']}']")
         assert "Public sunrise clip" in card.inner_text() and card.locator(".lock").is_hidden()
         assert page.locator(f"li.card[data-video-id='{videos['password']}'] .lock").is_visible()
+        # An icon with a name is an image to assistive technology (aria-label needs a role).
+        assert page.get_attribute(f"li.card[data-video-id='{videos['password']}'] .lock", "role") == "img"
+        screenshots(page, "library")
         card.locator("a").click()
         page.wait_for_url(f"{gw}/watch/{videos['public']}")
         page.evaluate(INSTRUMENT)
@@ -75,6 +78,7 @@ def test_login_library_watch_plays_and_seeks(play, videos):
         watch_until(page, "(() => { const v = document.getElementById('video'); "
                           "return !v.seeking && v.currentTime > 13; })()")
         assert page.evaluate("svPlayback.errors") == []
+        screenshots(page, "watch")
         assert '"state": "live"' in page.text_content("#security")
 
 

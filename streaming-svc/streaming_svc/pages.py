@@ -8,12 +8,14 @@ from flask import Blueprint, current_app, render_template, send_from_directory
 
 from svcommon.auth import current_principal, page_login_required
 from svcommon.errors import APIError
+from svcommon.web import serve_shared_assets
 
 from . import access
 from . import repository as repo
 from .extensions import db
 
 bp = Blueprint("pages", __name__)
+serve_shared_assets(bp)
 
 SHAKA_DIST = Path(__file__).resolve().parents[1] / "node_modules" / "shaka-player" / "dist"
 CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; "

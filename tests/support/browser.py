@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -18,3 +19,18 @@ def chromium_page():
             yield ctx.pages[0] if ctx.pages else ctx.new_page()
         finally:
             ctx.close()
+
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "test" / "screenshots"
+SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
+
+
+def screenshots(page, name: str) -> None:
+    """Full-page PNGs of the current page at desktop and phone sizes, for a person to look at."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    before = page.viewport_size
+    for size, (width, height) in SIZES.items():
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=str(SCREENSHOTS / f"{name}-{size}.png"), full_page=True)
+    if before:
+        page.set_viewport_size(before)

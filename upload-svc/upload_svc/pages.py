@@ -8,8 +8,10 @@ from flask import Blueprint, current_app, render_template, send_from_directory
 
 from svcommon.auth import current_principal, page_login_required
 from svcommon.errors import APIError
+from svcommon.web import serve_shared_assets
 
 bp = Blueprint("pages", __name__, url_prefix="/upload", static_folder="static", static_url_path="/static")
+serve_shared_assets(bp, "/upload")
 
 TUS_DIST = Path(__file__).resolve().parents[1] / "node_modules" / "tus-js-client" / "dist"
 

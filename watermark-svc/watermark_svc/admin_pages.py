@@ -8,6 +8,7 @@ from flask import Blueprint, abort, current_app, render_template
 
 from svcommon.auth import current_principal, page_login_required
 from svcommon.errors import APIError
+from svcommon.web import serve_shared_assets
 
 from . import repository as repo
 from .extensions import db
@@ -15,6 +16,7 @@ from .forensics_api import HEX32, report_url
 
 bp = Blueprint("admin_pages", __name__, static_folder="static", static_url_path="/admin/forensics/static",
                template_folder="templates")
+serve_shared_assets(bp, "/admin/forensics")
 
 
 def admin_page(view):

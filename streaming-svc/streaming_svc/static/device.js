@@ -63,7 +63,7 @@ const Device = (() => {
     const path = "/api/auth/device-token";
     for (let attempt = 0; attempt < 2; attempt++) {
       const resp = await fetch(path, { method: "POST", credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRF-Token": SV.cookie("sv_csrf"),
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": SV.csrf(),
                    DPoP: await proof("POST", path) },
         body: JSON.stringify({ fingerprint: fingerprint() }) });
       if (resp.ok) {
@@ -72,7 +72,7 @@ const Device = (() => {
       }
       const info = await resp.json().catch(() => ({}));
       if (resp.status === 401 && attempt === 0 && info.code !== "invalid_dpop_proof") {
-        await SV.refreshCookies().catch(() => { SV.toLogin(); throw new SV.ApiError(401, "login_required", "Please log in again."); });
+        await SV.refreshOrLogin();
         continue;
       }
       throw new SV.ApiError(resp.status, info.code || "device_token_failed", info.error || "Could not register this device.");

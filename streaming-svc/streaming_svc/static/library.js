@@ -4,6 +4,12 @@
   const grid = document.getElementById("grid"), status = document.getElementById("status");
   const pager = document.getElementById("pager"), tpl = document.getElementById("card-tpl");
   const q = document.getElementById("q");
+  function fmtDuration(s) {
+    if (s == null) return "";
+    s = Math.round(s);
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = String(s % 60).padStart(2, "0");
+    return h ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
+  }
   const params = new URLSearchParams(location.search);
   let page = Math.max(1, parseInt(params.get("page") || "1", 10) || 1);
   q.value = params.get("q") || "";
@@ -19,7 +25,7 @@
       li.dataset.videoId = v.id;
       li.querySelector("a").href = "/watch/" + encodeURIComponent(v.id);
       li.querySelector(".title").textContent = v.title;
-      li.querySelector(".duration").textContent = SV.fmtDuration(v.duration);
+      li.querySelector(".duration").textContent = fmtDuration(v.duration);
       li.querySelector(".views").textContent = `${v.views} view${v.views === 1 ? "" : "s"}`;
       if (v.thumbnail_url) li.querySelector(".thumb").style.backgroundImage = `url("${v.thumbnail_url}")`;
       if (v.locked) { li.querySelector(".lock").hidden = false; li.classList.add("locked"); }

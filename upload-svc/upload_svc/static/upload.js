@@ -8,37 +8,8 @@
   const $ = (sel, root) => (root || document).querySelector(sel);
   const streams = new Map();   // video id -> EventSource
 
-  function csrf() {
-    const m = document.cookie.match(/(?:^|;\s*)sv_csrf=([^;]*)/);
-    return m ? decodeURIComponent(m[1]) : "";
-  }
-  $("#logout-csrf").value = csrf();
-  $("#logout-form").addEventListener("submit", () => { $("#logout-csrf").value = csrf(); });
-
-  // Access cookies live 5 minutes: refresh them while the page is open (uploads can take hours).
-  let refreshing = null;
-  function refreshSession() {
-    if (!refreshing) {
-      refreshing = fetch("/api/auth/refresh", { method: "POST", credentials: "same-origin",
-        headers: { "X-CSRF-Token": csrf() } })
-        .then((r) => { if (r.status === 401) { location.href = "/auth/login?redirect=/upload/"; } return r.ok; })
-        .catch(() => false)
-        .finally(() => { setTimeout(() => { refreshing = null; }, 1000); });
-    }
-    return refreshing;
-  }
-  setInterval(refreshSession, 4 * 60 * 1000);
-
-  async function api(method, url, body, retried) {
-    const headers = { "X-CSRF-Token": csrf(), "Accept": "application/json" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    const r = await fetch(url, { method, credentials: "same-origin", headers,
-      body: body === undefined ? undefined : JSON.stringify(body) });
-    if (r.status === 401 && !retried) { await refreshSession(); return api(method, url, body, true); }
-    const data = r.status === 204 ? {} : await r.json().catch(() => ({}));
-    if (!r.ok) throw new Error(data.error || ("request failed (" + r.status + ")"));
-    return data;
-  }
+  // SV (svcommon's svclient.js): CSRF header and refresh-on-401 for every request of this page.
+  async function api(method, url, body) { return (await SV.api(url, { method, body })) || {}; }
 
   function fmtBytes(n) {
     const u = ["B", "KB", "MB", "GB", "TB"]; let i = 0;
@@ -66,7 +37,14 @@
     $("#transfers").prepend(el);
     $(".name", el).textContent = file.name;
     const state = $(".state", el), bar = $("progress", el), err = $(".error", el);
-    const showError = (msg) => { err.textContent = msg; err.hidden = false; state.textContent = "failed"; el.dataset.state = "failed"; };
+    bar.setAttribute("aria-label", "Upload progress of " + file.name);
+    // Screen readers hear milestones (start, each quarter, the end), never every progress tick.
+    let quarter = 0;
+    const announce = (what) => SV.announce(file.name + ": " + what);
+    const showError = (msg) => {
+      err.textContent = msg; err.hidden = false; state.textContent = "failed"; el.dataset.state = "failed";
+      announce("upload failed. " + msg);
+    };
     if (file.size === 0) { showError("The file is empty."); return; }
     if (file.size > MAX_BYTES) { showError("The file is larger than the " + fmtBytes(MAX_BYTES) + " limit."); return; }
     const vis = $("#new-visibility").value;
@@ -82,14 +60,15 @@
       storeFingerprintForResuming: true,
       removeFingerprintOnSuccess: true,
       onBeforeRequest(req) {
-        req.setHeader("X-CSRF-Token", csrf());
+        req.setHeader("X-CSRF-Token", SV.csrf());
         // A chunk's start is a speed sample: its progress may arrive as one event (fast
         // links), and a single sample alone gives no speed.
         if (req.getMethod() === "PATCH") samples.push([performance.now(), Number(req.getHeader("Upload-Offset")) || 0]);
       },
       onShouldRetry(e) {
         const status = e.originalResponse ? e.originalResponse.getStatus() : 0;
-        if (status === 401) { refreshSession(); return true; }
+        // An expired access cookie: refresh it, then tus retries after its delay.
+        if (status === 401) { SV.refreshOrLogin().catch(() => {}); return true; }
         return status === 0 || status === 409 || status === 423 || status >= 500;
       },
       onProgress(sent, total) {
@@ -107,27 +86,28 @@
           $(".eta", el).textContent = speed > 0 ? "ETA " + fmtTime((total - sent) / speed) : "";
         }
         state.textContent = "uploading";
+        if (Math.floor(pct / 25) > quarter && pct < 100) { quarter = Math.floor(pct / 25); announce(quarter * 25 + "% uploaded"); }
       },
       onSuccess() {
         bar.value = 100; $(".percent", el).textContent = "100%";
-        state.textContent = "uploaded"; el.dataset.state = "done";
+        state.textContent = "uploaded"; el.dataset.state = "done"; announce("uploaded");
         $(".actions", el).hidden = true;
         loadVideos();
       },
       onError(e) { showError(serverError(e)); $(".actions", el).hidden = true; loadVideos(); },
     });
     $(".pause", el).addEventListener("click", () => {
-      upload.abort(); state.textContent = "paused"; el.dataset.state = "paused";
+      upload.abort(); state.textContent = "paused"; el.dataset.state = "paused"; announce("paused");
       $(".pause", el).hidden = true; $(".resume", el).hidden = false; samples = [];
     });
     $(".resume", el).addEventListener("click", () => {
-      upload.start(); state.textContent = "uploading"; el.dataset.state = "uploading";
+      upload.start(); state.textContent = "uploading"; el.dataset.state = "uploading"; announce("resumed");
       $(".pause", el).hidden = false; $(".resume", el).hidden = true;
     });
     $(".cancel", el).addEventListener("click", () => {
       upload.abort(true).then(() => { el.remove(); loadVideos(); }).catch((e) => showError(serverError(e)));
     });
-    state.textContent = "starting"; el.dataset.state = "uploading";
+    state.textContent = "starting"; el.dataset.state = "uploading"; announce("upload started");
     // Same file picked again (after a reload or a crash): continue where the server stopped.
     upload.findPreviousUploads().then((previous) => {
       if (previous.length) {
@@ -138,12 +118,18 @@
     });
   }
 
-  const drop = $("#drop");
-  if (drop) {
-    ["dragenter", "dragover"].forEach((t) => drop.addEventListener(t, (e) => { e.preventDefault(); drop.classList.add("over"); }));
-    ["dragleave", "drop"].forEach((t) => drop.addEventListener(t, (e) => { e.preventDefault(); drop.classList.remove("over"); }));
-    drop.addEventListener("drop", (e) => { Array.from(e.dataTransfer.files).forEach(startUpload); });
-    $("#file-input").addEventListener("change", (e) => { Array.from(e.target.files).forEach(startUpload); e.target.value = ""; });
+  const zone = $("#drop-zone");
+  if (zone) {
+    const input = $("#file-input"), pick = $("#drop");
+    ["dragenter", "dragover"].forEach((t) => zone.addEventListener(t, (e) => { e.preventDefault(); zone.classList.add("over"); }));
+    ["dragleave", "drop"].forEach((t) => zone.addEventListener(t, (e) => { e.preventDefault(); zone.classList.remove("over"); }));
+    zone.addEventListener("drop", (e) => { Array.from(e.dataTransfer.files).forEach(startUpload); });
+    // The drop target is a button for mouse and keyboard alike: click, Enter or Space picks a file.
+    pick.addEventListener("click", () => input.click());
+    pick.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); input.click(); }
+    });
+    input.addEventListener("change", (e) => { Array.from(e.target.files).forEach(startUpload); e.target.value = ""; });
     $("#new-visibility").addEventListener("change", (e) => { $("#new-password-row").hidden = e.target.value !== "password"; });
   }
 
@@ -156,6 +142,7 @@
     $(".message", li).textContent = v.status === "uploading"
       ? "Upload incomplete (" + v.progress + "%). Drop the same file again to resume." : (v.message || "");
     const bar = $("progress", li);
+    bar.setAttribute("aria-label", "Processing progress of " + v.title);
     bar.hidden = !(v.status === "processing" || v.status === "uploading");
     bar.value = v.progress || 0;
     $(".download", li).hidden = v.status === "uploading";
@@ -175,7 +162,10 @@
     es.onerror = () => {
       if (es.readyState !== EventSource.CLOSED) return;
       streams.delete(v.id);
-      setTimeout(() => { if (li.isConnected) follow(li, v); }, 10000);
+      // EventSource cannot say why it failed; an expired access cookie is one reason, and a
+      // plain GET through SV refreshes it (only if it has expired) before the next attempt.
+      SV.fetch("/api/auth/profile").catch(() => {})
+        .finally(() => setTimeout(() => { if (li.isConnected) follow(li, v); }, 10000));
     };
   }
 

@@ -2,7 +2,6 @@
 // the detection until it finishes; every value is inserted as text, never as HTML.
 "use strict";
 const $ = (id) => document.getElementById(id);
-const csrf = () => (document.cookie.match(/(?:^|;\s*)sv_csrf=([^;]+)/) || [])[1] || "";
 
 function cell(row, text) { const td = row.insertCell(); td.textContent = text ?? "—"; return td; }
 
@@ -14,11 +13,11 @@ function verdict(result) {
 }
 
 async function refreshList() {
-  const r = await fetch("/api/forensics/detections?limit=25", { credentials: "same-origin" });
-  if (!r.ok) return;
+  let data;
+  try { data = await SV.api("/api/forensics/detections?limit=25"); } catch (e) { return; }
   const body = $("detections").tBodies[0];
   body.replaceChildren();
-  for (const d of (await r.json()).items) {
+  for (const d of data.items) {
     const row = body.insertRow();
     cell(row, d.created_at); cell(row, d.suspect_name); cell(row, d.status);
     cell(row, d.status === "failed" || d.status === "cancelled" ? d.error : verdict(d.result));
@@ -35,8 +34,7 @@ async function refreshList() {
 // DELETE stops a queued or running detection (its worker kills its ffmpeg children).
 async function cancelDetection(id, button) {
   button.disabled = true;
-  await fetch(`/api/forensics/detect/${encodeURIComponent(id)}`,
-              { method: "DELETE", credentials: "same-origin", headers: { "X-CSRF-Token": csrf() } });
+  await SV.fetch(`/api/forensics/detect/${encodeURIComponent(id)}`, { method: "DELETE" }).catch(() => {});
   refreshList();
 }
 
@@ -63,9 +61,7 @@ function showResult(job) {
 
 async function poll(url) {
   for (;;) {
-    const r = await fetch(url, { credentials: "same-origin" });
-    const job = await r.json();
-    if (!r.ok) { throw new Error(job.error || r.statusText); }
+    const job = await SV.api(url);
     $("job-progress").value = job.progress; $("job-status").textContent = job.status; $("job-step").textContent = job.step;
     if (job.status === "done") { showResult(job); return; }
     if (job.status === "failed" || job.status === "cancelled") { throw new Error(job.error || `detection ${job.status}`); }
@@ -73,18 +69,24 @@ async function poll(url) {
   }
 }
 
-function upload(form) {
+// SV.fetch cannot report upload progress, so the upload is the one XHR: it does SV's
+// refresh-on-401 itself, once.
+function upload(form, retried = false) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/forensics/detect");
-    xhr.setRequestHeader("X-CSRF-Token", csrf());
+    xhr.setRequestHeader("X-CSRF-Token", SV.csrf());
     xhr.responseType = "json";
     xhr.upload.onprogress = (e) => {
       if (!e.lengthComputable) return;
       const pct = Math.round(100 * e.loaded / e.total);
       $("upload-progress").value = pct; $("upload-pct").textContent = pct + "%";
     };
-    xhr.onload = () => (xhr.status === 202 ? resolve(xhr.response) : reject(new Error((xhr.response && xhr.response.error) || `upload failed (${xhr.status})`)));
+    xhr.onload = () => {
+      if (xhr.status === 202) resolve(xhr.response);
+      else if (xhr.status === 401 && !retried) resolve(SV.refreshOrLogin().then(() => upload(form, true)));
+      else reject(new Error((xhr.response && xhr.response.error) || `upload failed (${xhr.status})`));
+    };
     xhr.onerror = () => reject(new Error("network error during upload"));
     xhr.send(new FormData(form));
   });

@@ -1,0 +1,77 @@
+// StreamVault's one browser client, served to every app by svcommon/web.py. It adds the CSRF
+// double-submit header to unsafe requests and, when a cookie-authenticated request gets a 401
+// (the sv_access cookie lives 5 minutes), refreshes the cookies once (POST /api/auth/refresh with
+// the sv_refresh cookie) and retries. Pages use SV.fetch / SV.api and never refresh by themselves.
+"use strict";
+const SV = (() => {
+  function cookie(name) {
+    const m = document.cookie.match(new RegExp("(?:^|; )" + name + "=([^;]*)"));
+    return m ? decodeURIComponent(m[1]) : "";
+  }
+  const csrf = () => cookie("sv_csrf");
+  class ApiError extends Error {
+    constructor(status, code, message, headers) { super(message); this.status = status; this.code = code; this.headers = headers; }
+  }
+
+  let refreshing = null;
+  // Concurrent callers share one refresh. A 409 refresh_token_superseded means another tab
+  // rotated the refresh token a moment ago: its new cookies are the browser's, so ours too.
+  function refreshCookies() {
+    if (!refreshing) {
+      refreshing = fetch("/api/auth/refresh", { method: "POST", credentials: "same-origin",
+                                               headers: { "X-CSRF-Token": csrf(), Accept: "application/json" } })
+        .then(async (r) => {
+          if (r.ok) return;
+          const info = await r.json().catch(() => ({}));
+          if (r.status === 409 && info.code === "refresh_token_superseded") return;
+          throw new ApiError(401, "login_required", "Your session ended; please log in again.");
+        })
+        .finally(() => { refreshing = null; });
+    }
+    return refreshing;
+  }
+  function toLogin() {
+    location.assign("/auth/login?redirect=" + encodeURIComponent(location.pathname + location.search));
+  }
+  // After a failed refresh the session is over: go to the login page (and back afterwards).
+  const refreshOrLogin = () => refreshCookies().catch((e) => { toLogin(); throw e; });
+
+  // fetch() with the CSRF header and one refresh-and-retry on a 401. A request carrying its own
+  // Authorization (a DPoP token) is not cookie-authenticated, so its 401 is returned as is.
+  async function request(path, init = {}) {
+    const method = (init.method || "GET").toUpperCase();
+    const headers = new Headers(init.headers || {});
+    const send = () => {
+      if (!["GET", "HEAD", "OPTIONS"].includes(method)) headers.set("X-CSRF-Token", csrf());
+      return fetch(path, { ...init, method, headers, credentials: "same-origin" });
+    };
+    const resp = await send();
+    if (resp.status !== 401 || headers.has("Authorization")) return resp;
+    await refreshOrLogin();
+    return send();
+  }
+
+  // A JSON API call: the parsed body, null for a 204, or an ApiError with the server's code.
+  async function api(path, { method = "GET", body, headers = {} } = {}) {
+    const h = Object.assign({ Accept: "application/json" }, headers);
+    if (body !== undefined) h["Content-Type"] = "application/json";
+    const resp = await request(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+    if (!resp.ok) {
+      const info = await resp.json().catch(() => ({}));
+      throw new ApiError(resp.status, info.code || "error", info.error || resp.statusText, resp.headers);
+    }
+    return resp.status === 204 ? null : resp.json();
+  }
+
+  // Short messages for screen readers through the layout's one polite live region.
+  function announce(text) {
+    const el = document.getElementById("sv-announce");
+    if (el) el.textContent = text;
+  }
+
+  // The logout form posts the CSRF token as a field; read the cookie when it is submitted.
+  document.addEventListener("submit", (e) => {
+    if (e.target.id === "logout-form") e.target.elements.csrf_token.value = csrf();
+  });
+  return { cookie, csrf, ApiError, refreshCookies, refreshOrLogin, toLogin, fetch: request, api, announce };
+})();
