@@ -23,15 +23,15 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   $SUDO service nginx stop >/dev/null 2>&1 || true
 fi
 
-# Python venv: reinstall only when a requirements file changed.
+# Python venv: exactly the versions in requirements.lock (hash-checked; the images install
+# from the same lock), reinstalled only when the lock changed. docker/README.md: updating it.
 [ -x .venv/bin/python ] || python3 -m venv .venv
 stamp=.venv/.requirements.sha
-want=$(cat requirements-dev.txt common/pyproject.toml */requirements*.txt | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.lock common/pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat $stamp 2>/dev/null)" != "$want" ]; then
-  echo "==> pip install (project venv)"
-  .venv/bin/pip install -q --upgrade pip
-  reqs=(); for f in */requirements*.txt; do reqs+=(-r "$f"); done
-  .venv/bin/pip install -q -r requirements-dev.txt "${reqs[@]}" -e common
+  echo "==> pip install -r requirements.lock (project venv)"
+  .venv/bin/pip install -q --require-hashes -r requirements.lock
+  .venv/bin/pip install -q --no-deps --no-build-isolation -e common
   echo "$want" > $stamp
 fi
 

@@ -38,8 +38,9 @@ def gunicorn_command(stack: Stack, service: str, python: str = "python") -> list
             # Idle keep-alive longer than the gateway's upstream keepalive_timeout (60 s):
             # the gateway must always be the one to drop an idle connection, or it may send
             # a request into a socket gunicorn is closing (a 502 on a non-idempotent request).
-            "--keep-alive", "75", "--no-control-socket", "--access-logfile", "-", "--access-logformat",
-            '{"gunicorn":"access","status":%(s)s,"path":"%(U)s","ms":%(M)s}',
+            "--keep-alive", "75", "--no-control-socket",
+            # No gunicorn access log: svcommon.logs writes one JSON line per request (with
+            # its request id); a second line per request only doubled the output.
             f"{package}:create_app()"]
 
 

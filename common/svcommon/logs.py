@@ -45,7 +45,18 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+# Libraries that log routine chatter at INFO (mysql.connector announces its auth plugins on
+# every connection) or DEBUG: only their warnings and errors reach the output.
+_LIBRARIES = ("mysql.connector", "botocore", "boto3", "s3transfer", "urllib3", "werkzeug")
+
+
 def configure(service: str, level: str = "INFO") -> None:
+    # Never below WARNING, nor below LOG_LEVEL: records propagate to the root handler
+    # whatever the root logger's own level, so a library's level is its only filter.
+    named = logging.getLevelNamesMapping().get(str(level).upper(), logging.INFO)
+    quiet = max(logging.WARNING, level if isinstance(level, int) else named)
+    for name in _LIBRARIES:
+        logging.getLogger(name).setLevel(quiet)
     root = logging.getLogger()
     if any(getattr(h, "_svcommon", False) for h in root.handlers):
         return

@@ -2,9 +2,14 @@
 tokens, JWKS; internal endpoints stay internal."""
 from __future__ import annotations
 
+import json
+import secrets
+import time
+
 import pytest
 
 from client import Gateway, User
+from svcompose import Compose
 
 
 def test_gateway_health(gateway: Gateway):
@@ -86,3 +91,25 @@ def test_viewer_pages(gateway: Gateway):
     assert r.status_code in (200, 302, 303), r.status_code
     r = gateway.get("/upload/")
     assert r.status_code in (302, 303) and "/auth/login" in r.headers["Location"]
+
+
+def test_one_access_line_per_request(gateway: Gateway, compose: Compose):
+    """Each request is logged once by the service (svcommon's JSON line with the request id
+    the gateway forwarded), not a second time by gunicorn."""
+    rids = [secrets.token_hex(8) for _ in range(2)]
+    for rid in rids:
+        r = gateway.get("/api/auth/profile", headers={"X-Request-ID": rid})
+        assert r.status_code == 401 and r.headers["X-Request-ID"] == rid
+    ids = [c["id"] for c in compose.containers("auth-svc")]
+    deadline = time.monotonic() + 30
+    while True:   # the second request's line written => the first request's lines all are
+        out = "".join(Compose.logs(cid) for cid in ids)
+        if rids[1] in out or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    # Access lines name the path (svcommon's, and gunicorn's when it had one); the refusal
+    # itself is logged too (svcommon.errors), as every refused request is.
+    records = [json.loads(line) for line in out.splitlines() if rids[0] in line]
+    access = [r for r in records if "path" in r]
+    assert len(access) == 1, records
+    assert access[0]["status"] == 401 and access[0]["logger"] == "auth-svc.access"

@@ -43,7 +43,7 @@ def test_requests_land_on_every_replica(compose: Compose, gateway: Gateway, scal
     hits = {}
     for c in scaled:
         hits[c["name"]] = sum(1 for line in compose.logs(c["id"]).splitlines()
-                              if f"/compose-probe/{run}/" in line and '"gunicorn":"access"' in line)
+                              if f"/compose-probe/{run}/" in line and '"logger": "streaming-svc.access"' in line)
     print("\nrequests per replica (from each replica's own access log): "
           + ", ".join(f"{k}={v}" for k, v in hits.items()), flush=True)
     # The gateway's access log names the upstream address of each request too.
