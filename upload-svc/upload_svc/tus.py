@@ -62,10 +62,6 @@ def _part_size(length: int) -> int:
 @bp.post("")
 def create():
     p = access.require_uploader()
-    # Abandoned uploads are swept when new ones are created (at most once a minute per
-    # process): no cron job to deploy, and the cost lands on uploaders, not viewers.
-    if sweep_clock().due():
-        ingest.sweep_expired()
     if "Upload-Defer-Length" in request.headers:
         raise APIError(400, "defer_length_unsupported", "Upload-Length is required (deferred length is not supported)")
     length = header_uint("Upload-Length")
@@ -81,6 +77,11 @@ def create():
               "description": validation.description(meta.get("description")), "visibility": vis,
               "password": validation.password(meta.get("password"), vis == "password"), "filename": filename,
               "content_type": (meta.get("filetype") or "application/octet-stream")[:100]}
+    # Abandoned uploads are swept when a valid upload is being created (at most once a
+    # minute per process, before its quota check): no cron job to deploy, and the cost lands
+    # on uploaders, not on viewers or on refused requests.
+    if sweep_clock().due():
+        ingest.sweep_expired()
     conn = db.conn()
     video = ingest.new_video(conn, p, fields, length)
     try:
