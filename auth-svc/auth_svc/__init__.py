@@ -11,7 +11,7 @@ from svcommon.jwks import JWKSVerifier
 from svcommon.service import configure, init_service
 
 from . import accounts
-from .extensions import db
+from .extensions import db, keyring
 from .keys import KeyRing
 from .settings import SETTINGS
 
@@ -19,12 +19,11 @@ from .settings import SETTINGS
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
     configure(app, "auth-svc", SETTINGS, test_config)
-    keyring = KeyRing(app.config["AUTH_KEY_ENCRYPTION_SECRET"], int(app.config["ACCESS_TOKEN_TTL"]))
-    app.extensions["auth.keyring"] = keyring
+    ring = keyring.init_app(app)
     # auth-svc verifies its own tokens from its key ring, not over HTTP to itself.
-    init_service(app, db, JWKSVerifier(keyring.jwks, app.config["JWT_ISSUER"], app.config["JWT_AUDIENCE"],
+    init_service(app, db, JWKSVerifier(ring.jwks, app.config["JWT_ISSUER"], app.config["JWT_AUDIENCE"],
                                        min_refetch_interval=0))
-    _start_lazily(app, keyring)
+    _start_lazily(app, ring)
 
     from . import admin, api, devices, pages, wellknown
     for mod in (api, pages, devices, admin, wellknown):
@@ -39,11 +38,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     def rotate_key():
         """Make a new signing key active; the old one stays published until its tokens expire."""
         with db.standalone() as conn:
-            click.echo(f"new signing key: {keyring.rotate(conn)}")
+            click.echo(f"new signing key: {ring.rotate(conn)}")
 
     return app
 
-def _start_lazily(app: Flask, keyring: KeyRing) -> None:
+def _start_lazily(app: Flask, ring: KeyRing) -> None:
     """Bootstrap admin + first signing key on the first request (the DB may not be up when
     gunicorn imports us); afterwards reload keys periodically to see rotations."""
     started = threading.Event()
@@ -51,14 +50,14 @@ def _start_lazily(app: Flask, keyring: KeyRing) -> None:
 
     @app.before_request
     def _ensure_started():
-        if started.is_set() and not keyring.stale():
+        if started.is_set() and not ring.stale():
             return
         with lock:
             with db.standalone() as conn:
                 if not started.is_set():
-                    keyring.ensure(conn)
+                    ring.ensure(conn)
                     cfg = app.config
                     accounts.ensure_admin(conn, cfg["ADMIN_USERNAME"], cfg["ADMIN_EMAIL"], cfg["ADMIN_PASSWORD"])
                     started.set()
-                elif keyring.stale():
-                    keyring.reload(conn)
+                elif ring.stale():
+                    ring.reload(conn)

@@ -14,11 +14,7 @@ from svcommon import events
 from svcommon.errors import APIError
 
 from . import repository as repo
-from .extensions import db
-
-
-def keyring():
-    return current_app.extensions["auth.keyring"]
+from .extensions import db, keyring
 
 
 def issue_access_token(user: dict, *, cnf_jkt: str | None = None, device_id: str | None = None,

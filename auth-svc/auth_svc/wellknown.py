@@ -9,6 +9,7 @@ from svcommon import events
 from svcommon.errors import APIError
 
 from . import tokens, validation
+from .extensions import keyring
 
 bp = Blueprint("wellknown", __name__)
 
@@ -17,7 +18,7 @@ SERVICE_AUDIENCE = "streamvault-internal"
 
 @bp.get("/.well-known/jwks.json")
 def jwks():
-    resp = jsonify(tokens.keyring().jwks())
+    resp = jsonify(keyring().jwks())
     resp.headers["Cache-Control"] = "public, max-age=60"
     return resp
 

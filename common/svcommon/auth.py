@@ -160,17 +160,6 @@ def require_principal(roles: tuple[str, ...] | None = None) -> Principal:
     return p
 
 
-def login_required(fn=None, *, roles: tuple[str, ...] | None = None):
-    """API decorator: 401 JSON without credentials, 403 without the role."""
-    def deco(view):
-        @functools.wraps(view)
-        def wrapper(*a, **kw):
-            require_principal(roles)
-            return view(*a, **kw)
-        return wrapper
-    return deco(fn) if fn else deco
-
-
 def page_login_required(view):
     """Page decorator: send the browser to the login page (or a silent refresh) and back."""
     @functools.wraps(view)

@@ -27,10 +27,6 @@ def as_bool(value: str) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
-def as_list(value: str) -> list[str]:
-    return [p.strip() for p in str(value).split(",") if p.strip()]
-
-
 @dataclass(frozen=True)
 class Setting:
     name: str

@@ -9,6 +9,10 @@ object, ``get`` returns a streaming ``requests.Response`` (Range passed through)
 Key layout shared by every service (file-svc enforces per-service prefixes):
 ``originals/{video_id}/...`` uploaded sources, ``media/{video_id}/...`` everything derived
 (renditions, thumbnails), ``forensics/...`` watermark evidence.
+
+Services wire it as an extension: ``filestore = FileStoreExtension("upload")`` in
+``extensions.py``, ``filestore.init_app(app)`` in ``create_app``, ``filestore()`` in a
+request, ``filestore(app)`` in a worker loop.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from urllib.parse import quote
 import requests
 from requests.adapters import HTTPAdapter
 
+from .appext import PerApp
 from .logs import current_request_id
 
 ORIGINALS = "originals/"
@@ -96,12 +101,6 @@ class FileStore:
             # Tokens live 5 minutes; renew a minute early so none expires in flight.
             self._token = (resp.json()["access_token"], now + 240)
             return self._token[0]
-
-    def auth_header(self) -> dict:
-        return {"Authorization": f"Bearer {self.token()}"}
-
-    def url(self, key: str) -> str:
-        return f"{self.base_url}/objects/{quote(key, safe='/')}"
 
     # ---- transport --------------------------------------------------------------------
     def _request(self, method: str, path: str, *, retry_auth: bool = True, ok=(200,), **kw) -> requests.Response:
@@ -210,3 +209,10 @@ class FileStore:
             self._request("DELETE", self._path("objects", key), params={"upload_id": upload_id}, ok=(204,))
         except NotFound:
             pass  # already completed or aborted
+
+
+class FileStoreExtension(PerApp[FileStore]):
+    """The app's file-svc client, authenticated as ``service`` (``SERVICE_SECRET_<SERVICE>``)."""
+
+    def __init__(self, service: str):
+        super().__init__("svcommon.filestore", lambda cfg: FileStore.from_config(cfg, service))

@@ -1,7 +1,7 @@
 """JSON logs with a request id that follows a request across services.
 
 The gateway (or the first service hit) sets ``X-Request-ID``; every service echoes it,
-adds it to each log line and forwards it on service-to-service calls (svcommon.http)."""
+adds it to each log line and forwards it on service-to-service calls (svcommon.filestore)."""
 from __future__ import annotations
 
 import json

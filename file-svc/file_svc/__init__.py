@@ -7,7 +7,7 @@ from flask import Flask
 from svcommon.health import add_ready_check
 from svcommon.service import configure, init_service
 
-from .extensions import store
+from .extensions import s3
 from .settings import SETTINGS, validate
 
 
@@ -18,7 +18,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     configure(app, "file-svc", SETTINGS, test_config, uses_db=False)
     validate(app.config)
     init_service(app)
-    s3store = store.init_app(app)
+    s3store = s3.init_app(app)
 
     def s3_ready():
         s3store.ensure_bucket()         # a fresh store is ready once our bucket exists

@@ -1,4 +1,6 @@
 """Extensions created unbound, attached in create_app."""
-from .s3client import S3
+from svcommon.appext import PerApp
 
-store = S3()
+from .s3client import S3Store
+
+s3 = PerApp("file.s3", S3Store)

@@ -12,7 +12,7 @@ from svcommon.params import arg_int
 from . import multipart, storage
 from .callers import authenticate, require
 from .keys import DELETE, READ, WRITE, validate_key, validate_prefix
-from .s3client import s3
+from .extensions import s3
 
 bp = Blueprint("objects", __name__)
 

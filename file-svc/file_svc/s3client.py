@@ -10,7 +10,6 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError
 from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
-from flask import Flask, current_app
 
 from svcommon.errors import APIError
 
@@ -21,12 +20,14 @@ UNAVAILABLE = {"ServiceUnavailable", "SlowDown", "InternalError", "503", "500", 
 
 
 class S3Store:
-    """One app's boto3 client (thread-safe) and bucket; lives in ``app.extensions``."""
+    """One app's boto3 client (thread-safe), bucket and Retry-After; the app extension
+    ``extensions.s3`` holds it. Part-upload threads get it passed in (no app context)."""
 
     def __init__(self, cfg: dict):
         self._bucket_ready = threading.Event()
         self._lock = threading.Lock()
         self.bucket = cfg["S3_BUCKET"]
+        self.retry_after = int(cfg["S3_RETRY_AFTER_SECONDS"])
         self.client = boto3.session.Session().client(
             "s3", endpoint_url=cfg["S3_ENDPOINT"], region_name=cfg["S3_REGION"],
             aws_access_key_id=cfg["S3_ACCESS_KEY"], aws_secret_access_key=cfg["S3_SECRET_KEY"],
@@ -42,7 +43,7 @@ class S3Store:
         """Create the (private) bucket once; idempotent across replicas and restarts."""
         if self._bucket_ready.is_set():
             return
-        with self._lock, errors():
+        with self._lock, self.errors():
             if self._bucket_ready.is_set():
                 return
             try:
@@ -59,55 +60,36 @@ class S3Store:
                         raise
             self._bucket_ready.set()
 
+    def _unavailable(self, detail: str) -> APIError:
+        retry = str(self.retry_after)
+        return APIError(503, "storage_unavailable",
+                        f"object storage is unreachable or overloaded; retry in {retry} s ({detail})",
+                        {"Retry-After": retry})
 
-class S3:
-    """Flask extension, created unbound: ``init_app`` gives each app its own S3Store."""
-
-    def init_app(self, app: Flask) -> S3Store:
-        _RETRY_AFTER["seconds"] = int(app.config["S3_RETRY_AFTER_SECONDS"])
-        app.extensions["file.s3"] = S3Store(app.config)
-        return app.extensions["file.s3"]
-
-
-def s3() -> S3Store:
-    return current_app.extensions["file.s3"]
-
-
-# Module-level so errors() also works in part-upload threads, outside the app context.
-_RETRY_AFTER = {"seconds": 5}
-
-
-def _unavailable(detail: str) -> APIError:
-    retry = str(_RETRY_AFTER["seconds"])
-    return APIError(503, "storage_unavailable",
-                    f"object storage is unreachable or overloaded; retry in {retry} s ({detail})",
-                    {"Retry-After": retry})
+    @contextlib.contextmanager
+    def errors(self, not_found: str = "no such object"):
+        """Translate boto errors: missing → 404, S3 down → 503 + Retry-After, rest → 502."""
+        try:
+            yield
+        except (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, BotoConnectionError) as exc:
+            log.error("S3 unreachable", extra={"error": str(exc)})
+            raise self._unavailable(exc.__class__.__name__)
+        except ClientError as exc:
+            code = error_code(exc)
+            if code in NOT_FOUND:
+                raise APIError(404, "not_found", not_found)
+            if code == "NoSuchUpload":
+                raise APIError(404, "no_such_upload", "no such multipart upload (completed or aborted)")
+            if code in ("InvalidPart", "InvalidPartOrder", "EntityTooSmall"):
+                raise APIError(400, "invalid_parts", f"S3 refused the part list: {code}")
+            if code in UNAVAILABLE:
+                raise self._unavailable(code)
+            log.error("S3 error", extra={"error": str(exc)})
+            raise APIError(502, "storage_error", f"object storage error: {code or 'unknown'}")
+        except BotoCoreError as exc:
+            log.error("S3 client error", extra={"error": str(exc)})
+            raise self._unavailable(exc.__class__.__name__)
 
 
 def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-@contextlib.contextmanager
-def errors(not_found: str = "no such object"):
-    """Translate boto errors: missing → 404, S3 down → 503 + Retry-After, rest → 502."""
-    try:
-        yield
-    except (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, BotoConnectionError) as exc:
-        log.error("S3 unreachable", extra={"error": str(exc)})
-        raise _unavailable(exc.__class__.__name__)
-    except ClientError as exc:
-        code = error_code(exc)
-        if code in NOT_FOUND:
-            raise APIError(404, "not_found", not_found)
-        if code == "NoSuchUpload":
-            raise APIError(404, "no_such_upload", "no such multipart upload (completed or aborted)")
-        if code in ("InvalidPart", "InvalidPartOrder", "EntityTooSmall"):
-            raise APIError(400, "invalid_parts", f"S3 refused the part list: {code}")
-        if code in UNAVAILABLE:
-            raise _unavailable(code)
-        log.error("S3 error", extra={"error": str(exc)})
-        raise APIError(502, "storage_error", f"object storage error: {code or 'unknown'}")
-    except BotoCoreError as exc:
-        log.error("S3 client error", extra={"error": str(exc)})
-        raise _unavailable(exc.__class__.__name__)

@@ -9,11 +9,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import BinaryIO, Iterator
 
-from botocore.exceptions import ClientError
-
-from svcommon.errors import APIError
-
-from .s3client import error_code, errors, s3
+from .extensions import s3
 
 log = logging.getLogger("file_svc.storage")
 READ_CHUNK = 1024 * 1024
@@ -31,17 +27,16 @@ def read_part(stream: BinaryIO, size: int) -> bytes:
     return b"".join(chunks)
 
 
-def put_stream(key: str, stream: BinaryIO, content_type: str, part_size: int, concurrency: int,
-               max_bytes: int | None = None) -> dict:
+def put_stream(key: str, stream: BinaryIO, content_type: str, part_size: int, concurrency: int) -> dict:
     """Store the stream as ``key``; one PUT when it fits in a part, else multipart with at
     most ``concurrency`` parts in flight while the next one is read."""
     store = s3()
     first = read_part(stream, part_size)
     if len(first) < part_size:
-        with errors():
+        with store.errors():
             resp = store.client.put_object(Bucket=store.bucket, Key=key, Body=first, ContentType=content_type)
         return {"key": key, "size": len(first), "etag": resp.get("ETag", "").strip('"')}
-    with errors():
+    with store.errors():
         upload_id = store.client.create_multipart_upload(Bucket=store.bucket, Key=key,
                                                          ContentType=content_type)["UploadId"]
     total = 0
@@ -52,8 +47,6 @@ def put_stream(key: str, stream: BinaryIO, content_type: str, part_size: int, co
             number, data = 1, first
             while data:
                 total += len(data)
-                if max_bytes is not None and total > max_bytes:
-                    raise APIError(413, "too_large", f"object exceeds the {max_bytes}-byte limit")
                 inflight.append(pool.submit(_upload_part, store, key, upload_id, number, data))
                 del data  # the worker holds the only reference: memory is freed when it is sent
                 while len(inflight) >= concurrency:
@@ -62,7 +55,7 @@ def put_stream(key: str, stream: BinaryIO, content_type: str, part_size: int, co
                 data = read_part(stream, part_size)
             while inflight:
                 parts.append(inflight.popleft().result())
-        with errors():
+        with store.errors():
             resp = store.client.complete_multipart_upload(
                 Bucket=store.bucket, Key=key, UploadId=upload_id,
                 MultipartUpload={"Parts": [{"PartNumber": p["n"], "ETag": p["etag"]} for p in parts]})
@@ -74,7 +67,7 @@ def put_stream(key: str, stream: BinaryIO, content_type: str, part_size: int, co
 
 def _upload_part(store, key: str, upload_id: str, number: int, data: bytes) -> dict:
     # Runs in pool threads (no app context): the store is passed in.
-    with errors():
+    with store.errors():
         resp = store.client.upload_part(Bucket=store.bucket, Key=key, UploadId=upload_id, PartNumber=number,
                                         Body=data)
     return {"n": number, "etag": resp["ETag"].strip('"'), "size": len(data)}
@@ -91,24 +84,19 @@ def abort_quietly(key: str, upload_id: str) -> None:
 def get(key: str, range_header: str | None) -> dict:
     store = s3()
     kw = {"Range": range_header} if range_header else {}
-    try:
-        with errors():
-            return store.client.get_object(Bucket=store.bucket, Key=key, **kw)
-    except APIError:
-        raise
-    except ClientError as exc:  # pragma: no cover - errors() translates everything else
-        raise APIError(502, "storage_error", error_code(exc))
+    with store.errors():
+        return store.client.get_object(Bucket=store.bucket, Key=key, **kw)
 
 
 def head(key: str) -> dict:
     store = s3()
-    with errors():
+    with store.errors():
         return store.client.head_object(Bucket=store.bucket, Key=key)
 
 
 def delete(key: str) -> None:
     store = s3()
-    with errors():
+    with store.errors():
         store.client.delete_object(Bucket=store.bucket, Key=key)
 
 
@@ -117,7 +105,7 @@ def list_page(prefix: str, continuation: str | None, limit: int) -> tuple[list[d
     kw = {"Bucket": store.bucket, "Prefix": prefix, "MaxKeys": limit}
     if continuation:
         kw["ContinuationToken"] = continuation
-    with errors():
+    with store.errors():
         resp = store.client.list_objects_v2(**kw)
     items = [{"key": o["Key"], "size": o["Size"], "etag": o.get("ETag", "").strip('"'),
               "last_modified": o["LastModified"].strftime("%Y-%m-%dT%H:%M:%SZ")} for o in resp.get("Contents", [])]
@@ -131,7 +119,7 @@ def delete_prefix(prefix: str) -> int:
     while True:
         items, token = list_page(prefix, token, 1000)
         if items:
-            with errors():
+            with store.errors():
                 store.client.delete_objects(Bucket=store.bucket, Delete={
                     "Objects": [{"Key": i["key"]} for i in items], "Quiet": True})
             deleted += len(items)
@@ -144,7 +132,7 @@ def delete_prefix(prefix: str) -> int:
 
 def list_multipart(prefix: str) -> Iterator[dict]:
     store = s3()
-    with errors():
+    with store.errors():
         resp = store.client.list_multipart_uploads(Bucket=store.bucket, Prefix=prefix)
     for u in resp.get("Uploads", []):
         yield {"key": u["Key"], "upload_id": u["UploadId"]}
@@ -153,7 +141,7 @@ def list_multipart(prefix: str) -> Iterator[dict]:
 # ---- multipart assembly for callers -----------------------------------------------------
 def create_multipart(key: str, content_type: str) -> str:
     store = s3()
-    with errors():
+    with store.errors():
         return store.client.create_multipart_upload(Bucket=store.bucket, Key=key, ContentType=content_type)["UploadId"]
 
 
@@ -163,7 +151,7 @@ def upload_part(key: str, upload_id: str, number: int, data: bytes) -> dict:
 
 def complete_multipart(key: str, upload_id: str, parts: list[dict]) -> dict:
     store = s3()
-    with errors(not_found="no such multipart upload"):
+    with store.errors(not_found="no such multipart upload"):
         resp = store.client.complete_multipart_upload(
             Bucket=store.bucket, Key=key, UploadId=upload_id,
             MultipartUpload={"Parts": [{"PartNumber": p["n"], "ETag": p["etag"]} for p in parts]})
@@ -173,5 +161,5 @@ def complete_multipart(key: str, upload_id: str, parts: list[dict]) -> dict:
 
 def abort_multipart(key: str, upload_id: str) -> None:
     store = s3()
-    with errors(not_found="no such multipart upload"):
+    with store.errors(not_found="no such multipart upload"):
         store.client.abort_multipart_upload(Bucket=store.bucket, Key=key, UploadId=upload_id)

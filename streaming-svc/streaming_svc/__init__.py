@@ -7,7 +7,7 @@ from flask import Flask
 
 from svcommon.service import configure, init_service
 
-from .extensions import db, playback
+from .extensions import db, filestore, playback
 from .settings import SETTINGS
 
 
@@ -15,7 +15,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
     configure(app, "streaming-svc", SETTINGS, test_config)
     init_service(app, db)
-    playback.init_app(app)
+    for ext in (filestore, playback):
+        ext.init_app(app)
 
     from . import delivery, library, pages, sessions, unlock
     for mod in (pages, library, unlock, sessions, delivery):

@@ -25,18 +25,18 @@ from svcommon.media_keys import audio_init_key, audio_segment_key, init_key, seg
 
 from . import access, keys, manifest
 from . import repository as repo
-from .extensions import db, state
+from .extensions import db, filestore, playback
 from .manifest import AUDIO, Media
 
 bp = Blueprint("delivery", __name__, url_prefix="/api/stream/m")
 
 
 def base_url(sid: str) -> str:
-    return f"/api/stream/m/{sid}/{state()['master'].media_token(sid)}/"
+    return f"/api/stream/m/{sid}/{playback().master.media_token(sid)}/"
 
 
 def media_of(conn, video_id: str) -> Media:
-    cache = state()["media"]
+    cache = playback().media
     media = cache.get(video_id)
     if media is None:
         row = repo.media_of(conn, video_id)
@@ -64,7 +64,7 @@ def _load(sid: str) -> Live | None:
     s = repo.session_for_delivery(db.conn(), sid)
     if s is None:
         return None
-    master = state()["master"]
+    master = playback().master
     epoch = s["key_epoch"]
     ceks = {epoch: AESGCM(master.open(s["cek_enc"], sid, f"cek:{epoch}"))}
     prev_until = None
@@ -76,10 +76,10 @@ def _load(sid: str) -> Live | None:
 
 
 def live_session(sid: str, token: str) -> Live:
-    if len(sid) != 32 or not state()["master"].media_token_ok(sid, token):
+    if len(sid) != 32 or not playback().master.media_token_ok(sid, token):
         events.record("bad_media_url", f"session {sid[:40]}")
         raise APIError(404, "not_found", "no such media")
-    cache = state()["sessions"]
+    cache = playback().sessions
     live = cache.get(sid)
     if live is None:
         live = _load(sid)
@@ -154,9 +154,9 @@ def segment(sid: str, token: str, rendition: str, name: str):
     if not count or index is None or (index != "init" and index >= count):
         raise APIError(404, "not_found", "no such segment")
     key = _object_key(media, sid, rendition, index)
-    files = state()["files"]
+    files = filestore()
     try:
-        plain = state()["segments"].get_or_load(key, lambda: files.get_bytes(key))
+        plain = playback().segments.get_or_load(key, lambda: files.get_bytes(key))
     except NotFound:
         raise APIError(410, "video_unavailable", "This video's media is gone.")
     except FileStoreError as exc:

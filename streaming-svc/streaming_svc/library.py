@@ -12,7 +12,7 @@ from svcommon.params import arg_int
 
 from . import access
 from . import repository as repo
-from .extensions import db, state
+from .extensions import db, filestore, playback
 
 bp = Blueprint("library", __name__)
 MAX_PAGE = 100_000      # keeps OFFSET far inside what SQL accepts
@@ -47,9 +47,9 @@ def still(video_id: str, kind: str):
     access.ready(video)
     key = video["thumbnail_key"] if kind == "thumbnail" and video["thumbnail_key"] else media_key(
         video_id, "thumb.jpg" if kind == "thumbnail" else "poster.jpg")
-    files = state()["files"]
+    files = filestore()
     try:
-        body = state()["segments"].get_or_load(("still", key), lambda: files.get_bytes(key))
+        body = playback().segments.get_or_load(("still", key), lambda: files.get_bytes(key))
     except NotFound:
         raise APIError(404, "not_found", "no picture for this video")
     except FileStoreError as exc:

@@ -16,7 +16,7 @@ from svcommon.errors import APIError
 from . import access, keys
 from . import repository as repo
 from .delivery import base_url, media_of
-from .extensions import db, state
+from .extensions import db, playback
 
 bp = Blueprint("sessions", __name__, url_prefix="/api/stream/sessions")
 
@@ -59,7 +59,7 @@ def open_session():
         hs = keys.open_session(data.get("client_public_key"), sid)
     except keys.KeyExchangeError as exc:
         raise APIError(400, "invalid_public_key", str(exc))
-    cfg, master = current_app.config, state()["master"]
+    cfg, master = current_app.config, playback().master
     now = repo.now()
     expires = now + timedelta(seconds=int(cfg["SESSION_TTL_SECONDS"]))
     repo.lock_user(conn, p.user_id)
@@ -112,7 +112,7 @@ def heartbeat(sid: str):
     position = data.get("position", 0)
     if not isinstance(position, (int, float)) or isinstance(position, bool) or not 0 <= position < 1e7:
         raise APIError(400, "invalid_input", "position must be a number of seconds")
-    conn, cfg, master = db.conn(), current_app.config, state()["master"]
+    conn, cfg, master = db.conn(), current_app.config, playback().master
     s = owned_session(conn, p, sid, for_update=True)
     now = repo.now()
     ensure_live(s, now)
@@ -125,7 +125,7 @@ def heartbeat(sid: str):
     if lost:
         repo.end_session(conn, sid, lost, now)
         conn.commit()
-        state()["sessions"].drop(sid)
+        playback().sessions.drop(sid)
         events.record("session_access_revoked", f"session {sid} of video {s['video_id']} ended: {lost}",
                       s["user_id"])
         raise access.revoked_error(lost)
@@ -140,7 +140,7 @@ def heartbeat(sid: str):
     if position > 0 and not s["counted_view"]:
         repo.count_view_once(conn, sid, s["video_id"])
     conn.commit()
-    state()["sessions"].drop(sid)
+    playback().sessions.drop(sid)
     return jsonify(out)
 
 
@@ -151,7 +151,7 @@ def end(sid: str):
     owned_session(conn, p, sid, for_update=True)
     repo.end_session(conn, sid, "ended_by_client", repo.now())
     conn.commit()
-    state()["sessions"].drop(sid)
+    playback().sessions.drop(sid)
     return "", 204
 
 

@@ -4,27 +4,20 @@ from __future__ import annotations
 
 from flask import Flask
 
-from svcommon.errors import error_response
+from svcommon.errors import APIError
 from svcommon.filestore import FileStoreError
 from svcommon.service import configure, init_service
 
-from .extensions import db, init_filestore
+from .extensions import db, filestore, sse_slots, sweep_clock
 from .settings import SETTINGS, validate
 
 
-def _sweep_expired_uploads_now_and_then(app: Flask) -> None:
-    """Abandoned uploads are swept when new ones are created, at most once a minute per
-    process: no cron job to deploy, and the sweep cost lands on uploaders, not viewers."""
-    import time
-    from flask import request
-    from . import ingest
-    last = [0.0]
-
-    @app.before_request
-    def _sweep():
-        if request.method == "POST" and request.path == "/api/uploads" and time.monotonic() - last[0] > 60:
-            last[0] = time.monotonic()
-            ingest.sweep_expired()
+def storage_error(exc: FileStoreError) -> APIError:
+    """file-svc down (or auth-svc, for its token) → 503 + Retry-After; a refusal → 502."""
+    if exc.unavailable:
+        return APIError(503, "storage_unavailable", "storage is temporarily unavailable; please retry shortly",
+                        {"Retry-After": "5"})
+    return APIError(502, "storage_error", f"storage refused the request: {exc.message}")
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -32,19 +25,19 @@ def create_app(test_config: dict | None = None) -> Flask:
     configure(app, "upload-svc", SETTINGS, test_config)
     validate(app.config)
     init_service(app, db)
-    init_filestore(app)
+    for ext in (filestore, sse_slots, sweep_clock):
+        ext.init_app(app)
 
-    from . import events, ingest, pages, streams, tus, videos
+    from . import events, pages, tus, videos
     for mod in (tus, videos, events, pages):
         app.register_blueprint(mod.bp)
-    streams.init_app(app)
 
-    _sweep_expired_uploads_now_and_then(app)
-
+    # The one place a file-svc failure becomes an API answer; views catch FileStoreError
+    # only where they answer something else (a missing object → 404, say). Handed on to the
+    # APIError handler so it is logged like every other refusal.
     @app.errorhandler(FileStoreError)
     def _storage(exc: FileStoreError):
-        err = ingest.storage_error(exc)
-        return error_response(err.status, err.code, err.message, err.headers)
+        return app.handle_user_exception(storage_error(exc))
 
     @app.get("/upload")
     def _slash():

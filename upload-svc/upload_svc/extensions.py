@@ -1,15 +1,34 @@
 """Extensions created unbound, attached in create_app."""
-from flask import current_app
+from __future__ import annotations
 
+import threading
+import time
+from dataclasses import dataclass, field
+
+from svcommon.appext import PerApp
 from svcommon.db import Database
-from svcommon.filestore import FileStore
+from svcommon.filestore import FileStoreExtension
 
 db = Database()
+filestore = FileStoreExtension("upload")
 
 
-def init_filestore(app) -> None:
-    app.extensions["upload.filestore"] = FileStore.from_config(app.config, "upload")
+@dataclass
+class SweepClock:
+    """Says when the expired-upload sweep is due: at most once per ``every_s`` per app."""
+    every_s: float = 60.0
+    next_at: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def due(self) -> bool:
+        with self.lock:
+            now = time.monotonic()
+            if now < self.next_at:
+                return False
+            self.next_at = now + self.every_s
+            return True
 
 
-def filestore() -> FileStore:
-    return current_app.extensions["upload.filestore"]
+sweep_clock = PerApp("upload.sweep_clock", lambda cfg: SweepClock())
+# Open progress streams per worker process (see streams.py).
+sse_slots = PerApp("upload.sse_slots", lambda cfg: threading.BoundedSemaphore(int(cfg["SSE_MAX_STREAMS_PER_WORKER"])))

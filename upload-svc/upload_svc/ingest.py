@@ -10,7 +10,6 @@ from flask import current_app
 
 from svcommon.auth import Principal
 from svcommon.errors import APIError
-from svcommon.filestore import FileStoreError
 from svcommon.mediaprobe import MediaLimits
 from svcommon.passwords import hash_password
 
@@ -100,10 +99,3 @@ def sweep_expired(limit: int = 20) -> int:
     if removed:
         log.info("expired uploads removed", extra={"count": removed})
     return removed
-
-
-def storage_error(exc: FileStoreError) -> APIError:
-    if exc.unavailable:
-        return APIError(503, "storage_unavailable", "storage is temporarily unavailable; please retry shortly",
-                        {"Retry-After": "5"})
-    return APIError(502, "storage_error", f"storage refused the request: {exc.message}")

@@ -198,11 +198,6 @@ def insert_job(conn, job_id: str, video_id: str, kind: str = "process") -> None:
             (job_id, video_id, kind))
 
 
-def jobs_of(conn, video_id: str) -> list[dict]:
-    return query(conn, "SELECT id, kind, status, progress, step, error, attempts FROM jobs WHERE video_id = %s "
-                       "ORDER BY created_at", (video_id,))
-
-
 def upload_for_video(conn, video_id: str) -> dict | None:
     row = query(conn, "SELECT id FROM uploads WHERE video_id = %s", (video_id,), one=True)
     return upload(conn, row["id"]) if row else None

@@ -22,14 +22,9 @@ from flask import Flask, current_app
 from svcommon.errors import APIError
 
 from . import repository as repo
-from .extensions import db
+from .extensions import db, sse_slots
 
 LEASE_SECONDS = 30           # a stream renews its row every LEASE_SECONDS / 3
-
-
-def init_app(app: Flask) -> None:
-    app.extensions["upload.sse_slots"] = threading.BoundedSemaphore(int(app.config["SSE_MAX_STREAMS_PER_WORKER"]))
-
 
 class Slot:
     """One open stream: a thread slot of this process and a row in event_streams."""
@@ -43,7 +38,7 @@ class Slot:
     @classmethod
     def take(cls, conn, user_id: str) -> "Slot":
         app = current_app._get_current_object()
-        sem = app.extensions["upload.sse_slots"]
+        sem = sse_slots(app)
         if not sem.acquire(blocking=False):
             raise APIError(429, "streams_busy", "Too many progress streams are open on this server; "
                            "retrying shortly helps (the video list still shows the status).", {"Retry-After": "10"})
@@ -80,7 +75,7 @@ class Slot:
             if self._released:
                 return
             self._released = True
-        self.app.extensions["upload.sse_slots"].release()
+        sse_slots(self.app).release()
         try:
             with self.app.app_context(), db.standalone() as conn:
                 repo.delete_stream(conn, self.id)

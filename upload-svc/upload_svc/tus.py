@@ -11,12 +11,12 @@ from flask import Blueprint, Response, current_app, request
 
 from svcommon.bodylimit import body_limit
 from svcommon.errors import APIError
-from svcommon.filestore import FileStoreError, NotFound
+from svcommon.filestore import NotFound
 from svcommon.params import header_uint
 
-from . import access, ingest, keys, validation
+from . import access, ingest, validation
 from . import repository as repo
-from .extensions import db, filestore
+from .extensions import db, filestore, sweep_clock
 from .tuswrite import CHECKSUMS, LeaseLost, PatchWriter, parse_checksum
 
 log = logging.getLogger("upload_svc.tus")
@@ -77,6 +77,11 @@ def create():
               "description": validation.description(meta.get("description")), "visibility": vis,
               "password": validation.password(meta.get("password"), vis == "password"), "filename": filename,
               "content_type": (meta.get("filetype") or "application/octet-stream")[:100]}
+    # Abandoned uploads are swept when a valid upload is being created (at most once a
+    # minute per process, before its quota check): no cron job to deploy, and the cost lands
+    # on uploaders, not on viewers or on refused requests.
+    if sweep_clock().due():
+        ingest.sweep_expired()
     conn = db.conn()
     video = ingest.new_video(conn, p, fields, length)
     try:
@@ -145,8 +150,6 @@ def patch(upload_id: str):
         new_offset, complete = PatchWriter(up, token, checksum).write(request.stream, length)
     except LeaseLost:
         raise APIError(409, "lease_lost", "another request took over this upload; check the offset and resume")
-    except FileStoreError as exc:
-        raise ingest.storage_error(exc)
     finally:
         conn.rollback()
         repo.release_lease(conn, upload_id, token)
@@ -172,8 +175,6 @@ def _complete(up: dict) -> None:
         if not info or info["size"] != up["upload_length"]:
             ingest.remove_video(up["video_id"], None)
             raise APIError(410, "upload_lost", "the stored parts of this upload are gone; please upload again")
-    except FileStoreError as exc:
-        raise ingest.storage_error(exc)
     repo.mark_upload_done(conn, up["id"])
     conn.commit()
     ingest.finalize(up["video_id"], up["upload_length"])
@@ -184,9 +185,6 @@ def terminate(upload_id: str):
     up = _own_upload(upload_id)
     if up["status"] == "done":
         raise APIError(409, "upload_finished", "this upload is complete; delete the video instead")
-    try:
-        ingest.remove_video(up["video_id"], up)
-    except FileStoreError as exc:
-        raise ingest.storage_error(exc)
+    ingest.remove_video(up["video_id"], up)
     log.info("tus upload terminated", extra={"upload_id": upload_id, "video_id": up["video_id"]})
     return Response(status=204, headers=_headers())

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, stream_wit
 from svcommon import events
 from svcommon.bodylimit import FORM_OVERHEAD, body_limit
 from svcommon.errors import APIError
-from svcommon.filestore import FileStoreError, NotFound
+from svcommon.filestore import NotFound
 from svcommon.passwords import hash_password
 
 from . import access, ingest, validation
@@ -73,22 +73,26 @@ def upload():
             finally:
                 repo.unlock_owner(conn, p.user_id)
         ingest.finalize(vid, counter.size)
-    except BaseException as exc:
+    except BaseException:   # whatever stopped it: a refusal, storage down, the client gone
         conn.rollback()
-        if not (isinstance(exc, APIError) and exc.code == "not_a_video"):  # finalize already cleaned up
-            try:
-                ingest.remove_video(vid)
-            except Exception:
-                # Storage is down too: keep the row (so deleting it later retries the object
-                # clean-up) but never let it claim to be still uploading.
-                log.exception("cleanup after a failed upload failed", extra={"video_id": vid})
-                conn.rollback()
-                repo.mark_failed(conn, vid, "upload failed because storage was unavailable; delete it and retry")
-                conn.commit()
-        if isinstance(exc, FileStoreError):
-            raise ingest.storage_error(exc)
+        _discard(conn, vid)
         raise
     return jsonify(video=video_json(repo.video(conn, vid))), 201
+
+
+def _discard(conn, vid: str) -> None:
+    """Remove what a failed upload left behind (a refused upload was removed by finalize)."""
+    if repo.video(conn, vid) is None:
+        return
+    try:
+        ingest.remove_video(vid)
+    except Exception:
+        # Storage is down too: keep the row (so deleting it later retries the object
+        # clean-up) but never let it claim to be still uploading.
+        log.exception("cleanup after a failed upload failed", extra={"video_id": vid})
+        conn.rollback()
+        repo.mark_failed(conn, vid, "upload failed because storage was unavailable; delete it and retry")
+        conn.commit()
 
 
 @bp.get("/mine")
@@ -145,10 +149,7 @@ def edit(video_id: str):
 def delete(video_id: str):
     p = access.active_principal()
     access.own_video(db.conn(), video_id, p)
-    try:
-        ingest.remove_video(video_id)
-    except FileStoreError as exc:
-        raise ingest.storage_error(exc)
+    ingest.remove_video(video_id)
     log.info("video deleted", extra={"video_id": video_id, "by": p.user_id})
     return Response(status=204)
 
@@ -158,8 +159,6 @@ def _proxy(key: str, filename: str | None):
         upstream = filestore().get(key, request.headers.get("Range"))
     except NotFound:
         raise APIError(404, "not_found", "the file is not available")
-    except FileStoreError as exc:
-        raise ingest.storage_error(exc)
     headers = {k: upstream.headers[k] for k in ("Content-Length", "Content-Range", "Accept-Ranges", "ETag",
                                                 "Last-Modified") if k in upstream.headers}
     headers["Content-Type"] = "application/octet-stream" if filename else upstream.headers.get("Content-Type", "")

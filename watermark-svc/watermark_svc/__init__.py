@@ -5,7 +5,7 @@ from flask import Flask
 
 from svcommon.service import configure, init_service
 
-from .extensions import db
+from .extensions import db, filestore
 from .settings import SETTINGS
 
 
@@ -13,6 +13,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
     configure(app, "watermark-svc", SETTINGS, test_config)
     init_service(app, db)
+    filestore.init_app(app)
 
     from . import admin_pages, forensics_api, security_console
     for mod in (forensics_api, admin_pages, security_console):

@@ -15,23 +15,16 @@ from svcommon.auth import require_principal
 from svcommon.bodylimit import FORM_OVERHEAD, body_limit
 from svcommon.errors import APIError
 from svcommon.params import arg_int
-from svcommon.filestore import FORENSICS, FileStore
+from svcommon.filestore import FORENSICS
 
 from . import repository as repo
-from .extensions import db
+from .extensions import db, filestore
 from .forensics.evidence import api_view, session_snapshot
 
 bp = Blueprint("forensics_api", __name__, url_prefix="/api/forensics")
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 DEFAULT_MAX_UPLOAD = 16 * 1024 ** 3
 CHUNK = 1024 * 1024
-
-
-def _store() -> FileStore:
-    fs = current_app.extensions.get("forensics.filestore")
-    if fs is None:
-        fs = current_app.extensions["forensics.filestore"] = FileStore.from_config(current_app.config, "watermark")
-    return fs
 
 
 def report_url(det_id: str) -> str:
@@ -76,7 +69,7 @@ def submit():
     while chunk := upload.stream.read(CHUNK):
         digest.update(chunk)
     upload.stream.seek(0)
-    fs = _store()
+    fs = filestore()
     fs.put_stream(key, upload.stream, length=size)
     try:
         repo.insert_detection(conn, {"id": det_id, "requested_video_id": video_id, "suspect_key": key,
@@ -110,7 +103,7 @@ def cancel(det_id: str):
     if not repo.cancel_detection(conn, det_id):
         raise APIError(409, "detection_finished", f"the detection is already {det['status']}")
     conn.commit()
-    _store().delete(det["suspect_key"])
+    filestore().delete(det["suspect_key"])
     current_app.logger.info("detection cancelled", extra={"job": det_id, "by": admin.user_id})
     return "", 204
 

@@ -13,7 +13,7 @@ import uuid
 from svcommon.filestore import FileStore
 
 from . import create_app
-from .extensions import db
+from .extensions import db, filestore
 from .forensics.runner import run_detection_once
 from .handlers import handle_failure, process_video
 from .jobs import Lease, claim, heartbeat
@@ -45,7 +45,7 @@ def run_once(app, fs: FileStore, worker: str) -> bool:
 
 def main() -> int:
     app = create_app()
-    fs = FileStore.from_config(app.config, "watermark")
+    fs = filestore(app)          # the app's own client, passed on: the loop runs outside requests
     me = worker_id()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
