@@ -14,7 +14,6 @@ from svcommon import ffmpeg as ff
 from svcommon.db import query
 from tests.support import hostile_media as hm
 from tests.support.media import make_clip
-from tests.support.videos import db, stores, worker_app  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.heavy
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import threading
-import time
 import uuid
 
 import pytest
@@ -15,8 +14,7 @@ import requests
 from tests.support.browser import chromium_page
 from tests.support.contract_client import ContractClient
 from tests.support.media import make_clip
-from tests.support.videos import (db, make_ready_video, owner_id, register_user, stores,  # noqa: F401
-                                  worker_app)
+from tests.support.videos import make_ready_video, register_user
 
 pytestmark = pytest.mark.heavy
 SESSIONS = 50

@@ -14,7 +14,7 @@ import pytest
 from svcommon.db import query
 from svcommon.filestore import media_prefix
 from tests.support.media import make_clip
-from tests.support.videos import db, owner_id, queue_video, stores, worker_app  # noqa: F401  (fixtures)
+from tests.support.videos import queue_video
 
 pytestmark = pytest.mark.heavy
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -12,7 +12,7 @@ import pytest
 from svcommon.db import query
 from svcommon.filestore import media_prefix, original_prefix
 from tests.support.media import make_clip
-from tests.support.videos import connect_db, db, owner_id, queue_video, stores, worker_app  # noqa: F401
+from tests.support.videos import connect_db, queue_video
 
 pytestmark = pytest.mark.heavy
 
