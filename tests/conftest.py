@@ -10,6 +10,7 @@ import pytest
 from svcommon.passwords import hash_password
 from tests.support.media import make_clip
 from tests.support.playback import PLAYBACK_ENV, VIDEO_PASSWORD
+from tests.support.queue import own_queue
 from tests.support.videos import make_ready_video, register_user, restart_service, sql
 
 
@@ -45,3 +46,17 @@ def videos(play, worker_app, mdb, stores, owner, clip):
              "VALUES (%s, %s, 'Owner only diary', '', 'private', 'ready')", (private, owner["id"]))
     out["private"] = private
     return out
+
+
+@pytest.fixture
+def own_jobs(db):
+    """Only this test's processing jobs are claimable while it runs (see own_queue)."""
+    with own_queue(db, "jobs"):
+        yield
+
+
+@pytest.fixture
+def own_detections(db):
+    """Only this test's detections are claimable while it runs (see own_queue)."""
+    with own_queue(db, "detections"):
+        yield
