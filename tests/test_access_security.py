@@ -12,7 +12,7 @@ import requests
 from svcommon.passwords import hash_password
 from tests.support.contract_client import ContractClient, ContractError
 from tests.support.media import make_clip
-from tests.support.playback import viewer, wait_until
+from tests.support.playback import get_until, viewer
 from tests.support.videos import make_ready_video, register_user, restart_service, sql
 
 pytestmark = pytest.mark.heavy
@@ -65,7 +65,7 @@ def unlock(gw, video_id, token, password):
 
 def segment_refused(s) -> requests.Response:
     """Segment 0's 403, once streaming-svc's session lookup cache (CACHE s) has let it through."""
-    return wait_until(lambda: (r := requests.get(s.segment0)).status_code == 403 and r, what="a 403 for segment 0")
+    return get_until(s.segment0, lambda r: r.status_code == 403)
 
 
 def open_playing(client: ContractClient, video_id: str):

@@ -15,7 +15,7 @@ from svcommon import codeword
 from svcommon.media_keys import init_key, segment_key
 from tests.support.contract_client import ContractClient, ContractError, b64url, decrypt_segment
 from tests.support.dpop import DeviceKey
-from tests.support.playback import PLAYBACK_ENV, backdate_session, events_of, viewer, wait_until
+from tests.support.playback import PLAYBACK_ENV, backdate_session, events_of, get_until, viewer
 from tests.support.videos import make_ready_video, sql
 
 pytestmark = pytest.mark.heavy
@@ -32,10 +32,8 @@ def client(play):
     return viewer(play["url"])[1]
 
 
-def refused(url: str, status: int = 410) -> requests.Response:
-    """The response once ``url`` answers ``status`` (streaming-svc caches a session for
-    SESSION_CACHE_SECONDS, so a change in the database shows up within that)."""
-    return wait_until(lambda: (r := requests.get(url)).status_code == status and r, what=f"{status} from {url}")
+def refused(url: str) -> requests.Response:
+    return get_until(url, lambda r: r.status_code == 410)
 
 
 # ---- the contract ------------------------------------------------------------------------------
@@ -193,7 +191,7 @@ def test_failed_and_deleted_videos_serve_nothing(client, videos, mdb, worker_app
     rep2 = client.representations(s2)[0]
     sql(mdb, "DELETE FROM videos WHERE id = %s", (vid,))
     for url in (rep2.segment_urls[0], rep2.init_url, s2.manifest_url):
-        wait_until(lambda url=url: requests.get(url).status_code in (404, 410), what=f"404/410 from {url}")
+        get_until(url, lambda r: r.status_code in (404, 410))
 
 
 def test_concurrent_stream_limit(play, videos, mdb):
@@ -237,8 +235,7 @@ def test_heartbeat_rotates_the_key_epoch_with_a_grace_window(client, videos, pla
     backdate_session(mdb, s.id, "epoch_started_at", int(PLAYBACK_ENV["KEY_ROTATION_SECONDS"]) + 0.5)
     rotated = client.heartbeat(s, 5.0)
     assert rotated["key_epoch"] == 1 and rotated["wrapped_cek"] and s.ceks[1] != s.ceks[0]
-    new = wait_until(lambda: (r := requests.get(rep.segment_urls[2])).headers.get("X-Key-Epoch") == "1" and r,
-                     what="segments under the new epoch")
+    new = get_until(rep.segment_urls[2], lambda r: r.headers.get("X-Key-Epoch") == "1")
     # A request still naming the previous epoch (its key was in flight) gets it, in the grace window.
     old = requests.get(rep.segment_urls[2], headers={"X-Key-Epoch": "0"})
     assert old.headers["X-Key-Epoch"] == "0"

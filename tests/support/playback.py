@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from typing import Callable
 
+import requests
+
 from tests.support.contract_client import ContractClient
 from tests.support.videos import register_user, sql
 
@@ -33,11 +35,11 @@ def backdate_session(conn, session_id: str, column: str, seconds: float) -> None
               "WHERE id = %s", (int(seconds * 1_000_000), session_id))
 
 
-def wait_until(check: Callable[[], object], timeout_s: float = 10, what: str = "condition"):
-    """Poll ``check`` until it returns something truthy (e.g. past streaming-svc's session
-    cache, SESSION_CACHE_SECONDS) and return that."""
+def get_until(url: str, accept: Callable[[requests.Response], bool], timeout_s: float = 10) -> requests.Response:
+    """GET ``url`` until ``accept`` takes the response (streaming-svc caches a session for
+    SESSION_CACHE_SECONDS, so a change in the database shows up within that) and return it."""
     deadline = time.monotonic() + timeout_s
-    while not (result := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+    while not accept(r := requests.get(url)):
+        assert time.monotonic() < deadline, f"timed out on {url}: last answer {r.status_code} {r.text[:200]}"
         time.sleep(0.1)
-    return result
+    return r
