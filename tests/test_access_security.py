@@ -105,7 +105,7 @@ def test_video_password_guesses_across_accounts_are_throttled_per_video(gw, mdb,
         (vid,))
     assert unlock(gw, vid, guessers[5]["access_token"], PASSWORD).status_code == 204
     assert sql(mdb, "SELECT level FROM unlock_video_throttle WHERE video_id = %s", (vid,), one=True)["level"] \
-        == pytest.approx(3, abs=0.01)    # the right password took no slot
+        == pytest.approx(3, abs=0.1)    # the right password took no slot (0.1: a minute's drain)
     # The owner never needs to unlock.
     assert requests.get(f"{gw}/api/library?q=guess me", headers=bearer(owner["access_token"])).json()["items"][0][
         "locked"] is False
