@@ -21,6 +21,10 @@ from stack.environment import gunicorn_command, service_env  # noqa: E402
 from stack.layout import SERVICES, TEST  # noqa: E402
 from stack.secrets import load_or_create  # noqa: E402
 
+# Stack-wide fixtures (worker_app, stores, db, mdb, owner_id) for tests/ and bench/, defined
+# once; test modules import only plain helpers, never fixtures.
+pytest_plugins = ["tests.support.videos"]
+
 
 def _alive(pid: int) -> bool:
     """Running (a zombie whose parent is gone counts as stopped)."""

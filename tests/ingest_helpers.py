@@ -24,6 +24,11 @@ def new_user(base_url: str, prefix: str = "up") -> dict:
     r = requests.post(f"{base_url}/api/auth/register", json={"username": name, "email": f"{name}@example.test",
                                                              "password": pw}, timeout=10)
     assert r.status_code == 201, r.text
+    return login(base_url, name, pw)
+
+
+def login(base_url: str, name: str, pw: str) -> dict:
+    """Log in through the gateway (again after a role change: the token carries the role)."""
     r = requests.post(f"{base_url}/api/auth/login", json={"username": name, "password": pw}, timeout=10)
     assert r.status_code == 200, r.text
     body = r.json()

@@ -4,7 +4,6 @@ file-svc over SeaweedFS, the real media worker): video-password guessing across 
 (item 12), and odd integers in requests (item 7)."""
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
@@ -13,7 +12,8 @@ import requests
 from svcommon.passwords import hash_password
 from tests.support.contract_client import ContractClient, ContractError
 from tests.support.media import make_clip
-from tests.support.videos import make_ready_video, mdb, register_user, restart_service, sql, stores, worker_app  # noqa: F401
+from tests.support.playback import get_until, viewer
+from tests.support.videos import make_ready_video, register_user, restart_service, sql
 
 pytestmark = pytest.mark.heavy
 
@@ -48,16 +48,11 @@ def clip(tmp_path_factory):
 
 
 @pytest.fixture
-def ready_video(gw, worker_app, mdb, stores, owner, clip):  # noqa: F811
+def ready_video(gw, worker_app, mdb, stores, owner, clip):
     def make(visibility="public", password_hash=None):
         return make_ready_video(worker_app, mdb, stores, owner["id"], clip, title="access " + visibility,
                                 visibility=visibility, password_hash=password_hash)
     return make
-
-
-def viewer(gw: str, prefix: str = "viewer") -> tuple[dict, ContractClient]:
-    user = register_user(gw, prefix)
-    return user, ContractClient(gw).login(user["username"], user["password"])
 
 
 def bearer(token: str) -> dict:
@@ -68,9 +63,9 @@ def unlock(gw, video_id, token, password):
     return requests.post(f"{gw}/api/videos/{video_id}/unlock", json={"password": password}, headers=bearer(token))
 
 
-def segment_status(client: ContractClient, s) -> requests.Response:
-    time.sleep(CACHE + 0.2)            # past the session lookup cache
-    return requests.get(s.segment0)
+def segment_refused(s) -> requests.Response:
+    """Segment 0's 403, once streaming-svc's session lookup cache (CACHE s) has let it through."""
+    return get_until(s.segment0, lambda r: r.status_code == 403)
 
 
 def open_playing(client: ContractClient, video_id: str):
@@ -110,7 +105,7 @@ def test_video_password_guesses_across_accounts_are_throttled_per_video(gw, mdb,
         (vid,))
     assert unlock(gw, vid, guessers[5]["access_token"], PASSWORD).status_code == 204
     assert sql(mdb, "SELECT level FROM unlock_video_throttle WHERE video_id = %s", (vid,), one=True)["level"] \
-        == pytest.approx(3, abs=0.01)    # the right password took no slot
+        == pytest.approx(3, abs=0.1)    # the right password took no slot (0.1: a minute's drain)
     # The owner never needs to unlock.
     assert requests.get(f"{gw}/api/library?q=guess me", headers=bearer(owner["access_token"])).json()["items"][0][
         "locked"] is False
@@ -130,7 +125,7 @@ def test_parallel_guesses_from_one_account_cannot_pass_its_limit(gw, mdb, owner)
 # ---- item 5: grants and sessions after a password or visibility change -------------------------
 def test_password_change_revokes_grants_and_ends_sessions(gw, mdb, owner, ready_video):
     vid = ready_video("password", hash_password(PASSWORD))
-    (u1, c1), (u2, c2) = viewer(gw), viewer(gw)
+    (_, c1), (u2, c2) = viewer(gw), viewer(gw)
     for c in (c1, c2):
         assert unlock(gw, vid, c.access_token, PASSWORD).status_code == 204
     s1, s2 = open_playing(c1, vid), open_playing(c2, vid)
@@ -143,14 +138,14 @@ def test_password_change_revokes_grants_and_ends_sessions(gw, mdb, owner, ready_
     row = sql(mdb, "SELECT ended_at, end_reason FROM playback_sessions WHERE id = %s", (s2.id,), one=True)
     assert row["ended_at"] is not None and row["end_reason"] == "access_revoked"
     assert events_of(mdb, "session_access_revoked", u2["id"]) == 1
-    assert segment_status(c2, s2).status_code == 403
+    segment_refused(s2)
 
     # The owner changes the password through upload-svc: grants go, other viewers' sessions end.
     r = requests.patch(f"{gw}/api/videos/{vid}", json={"password": "a brand new one 8"},
                        headers=bearer(owner["access_token"]))
     assert r.status_code == 200, r.text
     assert sql(mdb, "SELECT COUNT(*) AS n FROM video_access_grants WHERE video_id = %s", (vid,), one=True)["n"] == 0
-    r = segment_status(c1, s1)
+    r = segment_refused(s1)
     assert r.status_code == 403 and r.json()["code"] == "access_revoked"
     assert heartbeat_error(c1, s1) == (403, "access_revoked")
     with pytest.raises(ContractError) as err:
@@ -171,7 +166,7 @@ def test_making_a_video_private_ends_other_viewers_sessions(gw, mdb, owner, read
     s_owner = open_playing(own, vid)
     r = requests.patch(f"{gw}/api/videos/{vid}", json={"visibility": "private"}, headers=bearer(owner["access_token"]))
     assert r.status_code == 200, r.text
-    assert segment_status(c, s).status_code == 403
+    segment_refused(s)
     assert heartbeat_error(c, s) == (403, "access_revoked")
     assert events_of(mdb, "sessions_revoked", owner["id"]) >= 1
     assert own.heartbeat(s_owner, 1.0)["expires_at"]
@@ -200,7 +195,7 @@ def test_disabling_a_user_ends_playback_and_refuses_their_tokens(gw, mdb, live_s
     assert row["ended_at"] is not None and row["end_reason"] == "user_disabled"
     # Their access tokens (still within their 5 minutes) are refused at every check.
     assert heartbeat_error(c, s) == (403, "account_disabled")
-    r = segment_status(c, s)
+    r = segment_refused(s)
     assert r.status_code == 403 and r.json()["code"] == "account_disabled"
     with pytest.raises(ContractError) as err:
         c.open_session(vid)
@@ -222,14 +217,14 @@ def test_a_user_disabled_in_the_database_is_refused_too(gw, mdb, ready_video):
     user, c = viewer(gw, "dbdisabled")
     s = open_playing(c, vid)
     sql(mdb, "UPDATE users SET disabled = 1 WHERE id = %s", (user["id"],))
-    r = segment_status(c, s)
+    r = segment_refused(s)
     assert r.status_code == 403 and r.json()["code"] == "account_disabled"
     assert heartbeat_error(c, s) == (403, "account_disabled")
 
 
 # ---- item 7: odd integers ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def playing(gw, worker_app, mdb, stores, owner, clip):  # noqa: F811
+def playing(gw, worker_app, mdb, stores, owner, clip):
     vid = make_ready_video(worker_app, mdb, stores, owner["id"], clip, title="odd input")
     _, c = viewer(gw)
     return open_playing(c, vid)

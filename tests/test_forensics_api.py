@@ -7,7 +7,6 @@ from __future__ import annotations
 import random
 import subprocess
 import threading
-import time
 import uuid
 
 import pytest
@@ -16,8 +15,7 @@ import requests
 from tests.support.browser import chromium_page, screenshots
 from tests.support.contract_client import ContractClient
 from tests.support.media import make_clip
-from tests.support.videos import (db, make_ready_video, owner_id, register_user, stores,  # noqa: F401
-                                  worker_app)
+from tests.support.videos import make_ready_video, register_user
 
 pytestmark = pytest.mark.heavy
 SESSIONS = 50

@@ -9,8 +9,8 @@ import pytest
 
 from tests.support.browser import chromium_page, screenshots
 from tests.support.media import make_clip
-from tests.support.videos import register_user, stores, worker_app  # noqa: F401
-from tests.test_playback_api import VIDEO_PASSWORD, mdb, owner, play, videos  # noqa: F401
+from tests.support.playback import VIDEO_PASSWORD
+from tests.support.videos import register_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.heavy]
 
@@ -82,7 +82,7 @@ def test_login_library_watch_plays_and_seeks(play, videos):
         assert '"state": "live"' in page.text_content("#security")
 
 
-def test_key_rotation_mid_playback_does_not_stall(play, videos, mdb):  # noqa: F811
+def test_key_rotation_mid_playback_does_not_stall(play, videos, mdb):
     gw = play["url"]
     user = register_user(gw, "rotator")
     with chromium_page() as page:
@@ -103,7 +103,7 @@ def test_key_rotation_mid_playback_does_not_stall(play, videos, mdb):  # noqa: F
     assert epoch >= 2 and counted == 1
 
 
-def test_expired_session_is_renewed_transparently(play, videos, mdb):  # noqa: F811
+def test_expired_session_is_renewed_transparently(play, videos, mdb):
     gw = play["url"]
     user = register_user(gw, "sleeper")
     with chromium_page() as page:

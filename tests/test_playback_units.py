@@ -12,7 +12,7 @@ from cryptography.exceptions import InvalidTag
 
 from svcommon import codeword
 from streaming_svc import keys, manifest
-from tests.support.contract_client import ContractClient, decrypt_segment, parse_mpd, unwrap_cek  # noqa: F401
+from tests.support.contract_client import decrypt_segment, parse_mpd, unwrap_cek
 
 SECRET = "s" * 43
 

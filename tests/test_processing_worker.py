@@ -14,21 +14,16 @@ import pytest
 from svcommon.db import query
 from svcommon.filestore import media_prefix
 from tests.support.media import make_clip
-from tests.support.videos import db, owner_id, queue_video, stores, worker_app  # noqa: F401  (fixtures)
+from tests.support.videos import queue_video, sql
 
-pytestmark = pytest.mark.heavy
+# These tests know which row a worker claims: other tests' rows are held back meanwhile.
+pytestmark = [pytest.mark.heavy, pytest.mark.usefixtures("own_jobs")]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(autouse=True)
-def quiet_queue(db):
-    """Earlier tests leave jobs queued (upload tests stop at 'queued'); these tests need to know
-    exactly which job a worker can claim, so park the leftovers."""
-    db.cursor().execute("UPDATE jobs SET status = 'cancelled' WHERE status IN ('queued', 'running')")
-
-
 def state(db, vid):
-    return query(db, "SELECT v.status, v.status_message, j.status AS job_status, j.attempts, j.lease_owner, j.error "
+    return query(db, "SELECT v.status, v.status_message, j.status AS job_status, j.attempts, j.lease_owner, j.error, "
+                     "j.step "
                      "FROM videos v JOIN jobs j ON j.video_id = v.id WHERE v.id = %s", (vid,), one=True)
 
 
@@ -90,16 +85,15 @@ def test_killed_worker_job_is_resumed_by_another(worker_app, stores, db, owner_i
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
-        while (st := state(db, vid))["job_status"] != "running":
+        while (st := state(db, vid))["job_status"] != "running" or st["step"] != "encode":   # mid-job
             assert time.monotonic() < deadline, st
             time.sleep(0.2)
-        time.sleep(1.0)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
     assert state(db, vid)["job_status"] == "running"           # the dead worker still "holds" it
     assert not run_once(worker_app, stores["watermark"], "rescuer")   # lease not lapsed yet: nothing to claim
-    time.sleep(4)
+    sql(db, "UPDATE jobs SET lease_expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND WHERE video_id = %s", (vid,))
     assert run_once(worker_app, stores["watermark"], "rescuer")
     st = state(db, vid)
     assert (st["status"], st["job_status"], st["attempts"]) == ("ready", "done", 2), st

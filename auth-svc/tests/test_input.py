@@ -29,8 +29,10 @@ def test_register_rejects_bad_fields(app, client, auth, field, value):
         return
     assert 400 <= resp.status_code < 500, (field, value, resp.status_code)
     assert set(resp.get_json()) == {"error", "code"}
+    # Looked up by the fields the test left valid: the bad one is what was sent, not stored.
     with app.app_context(), app.extensions["svcommon.db"].standalone() as conn:
-        assert query(conn, "SELECT COUNT(*) n FROM users WHERE email = %s", (f"{tag}@example.test",), one=True)["n"] == 0
+        assert query(conn, "SELECT COUNT(*) n FROM users WHERE username = %s OR email = %s",
+                     ("ok_" + tag, f"{tag}@example.test"), one=True)["n"] == 0
 
 
 @pytest.mark.parametrize("value", SQLI + [OVERLONG, "", None, 7])

@@ -48,6 +48,14 @@ def other_user(live_stack):
     return h.new_user(live_stack["url"], "other")
 
 
+@pytest.fixture
+def admin_user(live_stack, env):
+    """A fresh user made admin, logged in after the change (the token carries the role)."""
+    user = h.new_user(live_stack["url"], "adm")
+    h.set_role(env, user["id"], "admin")
+    return h.login(live_stack["url"], user["username"], user["password"])
+
+
 @pytest.fixture(scope="session")
 def media(tmp_path_factory):
     """Generated test files, made once per session."""

@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 
-import pytest
-
 import ingest_helpers as h
 
 MiB = 1024 * 1024

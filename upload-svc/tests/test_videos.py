@@ -87,14 +87,8 @@ def test_events_stream_until_final(make_app, user, posted, env):
     assert events[-1] == {"status": "ready", "progress": 100.0, "message": "ready to watch"}
 
 
-def test_admin_may_manage_any_video(client, posted, live_stack, env):
-    admin = h.new_user(live_stack["url"], "adm")
-    h.set_role(env, admin["id"], "admin")
-    admin = {**admin, **h.new_user.__globals__["requests"].post(
-        f"{live_stack['url']}/api/auth/login", json={"username": admin["username"], "password": admin["password"]},
-        timeout=10).json()}
-    headers = {"Authorization": f"Bearer {admin['access_token']}"}
-    assert client.get(f"/api/videos/{posted['id']}", headers=headers).status_code == 200
+def test_admin_may_manage_any_video(client, posted, admin_user):
+    assert client.get(f"/api/videos/{posted['id']}", headers=admin_user["headers"]).status_code == 200
 
 
 def test_storage_down_during_post_never_leaves_uploading(make_app, user, media, env):

@@ -1,0 +1,62 @@
+"""Fixtures shared by the end-to-end test modules in tests/ (the stack-wide ones, worker_app,
+stores, db, mdb and owner_id, come from tests/support/videos.py, registered as a plugin by
+the root conftest.py so tests/ and bench/ both get them without importing fixtures)."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from svcommon.passwords import hash_password
+from tests.support.media import make_clip
+from tests.support.playback import PLAYBACK_ENV, VIDEO_PASSWORD
+from tests.support.queue import own_queue
+from tests.support.videos import make_ready_video, register_user, restart_service, sql
+
+
+@pytest.fixture(scope="module")
+def play(live_stack):
+    """The live stack with streaming-svc restarted on short playback timings (restored after)."""
+    restart_service(live_stack, "streaming", {**live_stack["env"], **PLAYBACK_ENV})
+    yield live_stack
+    restart_service(live_stack, "streaming", live_stack["env"])
+
+
+@pytest.fixture(scope="module")
+def owner(play):
+    return register_user(play["url"], "owner")
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """A 10-second clip (modules that need another length define their own ``clip``)."""
+    return make_clip(tmp_path_factory.mktemp("play") / "clip.mp4", seconds=10).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def videos(play, worker_app, mdb, stores, owner, clip):
+    """Two processed videos (public, password) and a ready-looking private one."""
+    out = {
+        "public": make_ready_video(worker_app, mdb, stores, owner["id"], clip, title="Public sunrise clip"),
+        "password": make_ready_video(worker_app, mdb, stores, owner["id"], clip, title="Secret sunset clip",
+                                     visibility="password", password_hash=hash_password(VIDEO_PASSWORD)),
+    }
+    private = uuid.uuid4().hex
+    sql(mdb, "INSERT INTO videos (id, owner_id, title, description, visibility, status) "
+             "VALUES (%s, %s, 'Owner only diary', '', 'private', 'ready')", (private, owner["id"]))
+    out["private"] = private
+    return out
+
+
+@pytest.fixture
+def own_jobs(db):
+    """Only this test's processing jobs are claimable while it runs (see own_queue)."""
+    with own_queue(db, "jobs"):
+        yield
+
+
+@pytest.fixture
+def own_detections(db):
+    """Only this test's detections are claimable while it runs (see own_queue)."""
+    with own_queue(db, "detections"):
+        yield
