@@ -7,6 +7,7 @@ from flask import Blueprint, current_app, jsonify
 
 from svcommon import events
 from svcommon.errors import APIError
+from svcommon.params import json_body
 
 from . import tokens, validation
 
@@ -26,7 +27,7 @@ def jwks():
 def service_token():
     """Client-credentials for our own services: ``{service, secret}`` → a 5-minute token with
     audience streamvault-internal (file-svc accepts only those)."""
-    data = validation.json_body()
+    data = json_body()
     service = validation.field(data, "service", 32)
     secret = validation.field(data, "secret", 256)
     expected = current_app.config.get(f"SERVICE_SECRET_{service.upper()}", "") if service.isalpha() else ""

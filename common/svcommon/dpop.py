@@ -9,12 +9,13 @@ import base64
 import hashlib
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import jwt
 
 from .db import IntegrityError, execute
 from .jwks import TokenError
+from .timeutil import utcnow_naive
 
 PROOF_ALGS = ["ES256"]
 
@@ -90,7 +91,7 @@ def db_replay_check(conn):
     """A replay check that records the jti in ``dpop_replay``; a second use is refused."""
     def check(jti: str, max_age: int) -> None:
         digest = hashlib.sha256(jti.encode()).digest()
-        expires = datetime.now(timezone.utc).replace(tzinfo=None) + timedelta(seconds=2 * max_age)
+        expires = utcnow_naive() + timedelta(seconds=2 * max_age)
         try:
             execute(conn, "INSERT INTO dpop_replay (jti_hash, expires_at) VALUES (%s, %s)", (digest, expires))
             conn.commit()

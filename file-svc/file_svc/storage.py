@@ -12,6 +12,7 @@ from typing import BinaryIO, Iterator
 from botocore.exceptions import ClientError
 
 from svcommon.errors import APIError
+from svcommon.timeutil import iso
 
 from .s3client import error_code, errors, s3
 
@@ -120,7 +121,7 @@ def list_page(prefix: str, continuation: str | None, limit: int) -> tuple[list[d
     with errors():
         resp = store.client.list_objects_v2(**kw)
     items = [{"key": o["Key"], "size": o["Size"], "etag": o.get("ETag", "").strip('"'),
-              "last_modified": o["LastModified"].strftime("%Y-%m-%dT%H:%M:%SZ")} for o in resp.get("Contents", [])]
+              "last_modified": iso(o["LastModified"])} for o in resp.get("Contents", [])]
     return items, resp.get("NextContinuationToken") if resp.get("IsTruncated") else None
 
 
