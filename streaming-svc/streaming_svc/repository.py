@@ -10,10 +10,6 @@ VIDEO_COLS = ("v.id, v.owner_id, v.title, v.description, v.visibility, v.passwor
               "v.status_message, v.duration, v.width, v.height, v.thumbnail_key, v.views, v.created_at")
 
 
-def now() -> datetime:
-    return utcnow_naive()
-
-
 # ---- videos ----------------------------------------------------------------------------------
 def video_by_id(conn, video_id: str):
     """None for a video being deleted, too (upload-svc marks it 'deleting' first)."""
@@ -69,7 +65,7 @@ def has_grant(conn, user_id: str, video_id: str) -> bool:
 def grant(conn, user_id: str, video_id: str, seconds: int, password_hash: str) -> datetime:
     """Only while the video still has the password that was checked: a password change
     (upload-svc, which deletes the grants in the same transaction) can land during the check."""
-    expires = now() + timedelta(seconds=seconds)
+    expires = utcnow_naive() + timedelta(seconds=seconds)
     execute(conn, "INSERT INTO video_access_grants (user_id, video_id, granted_at, expires_at) "
                   "SELECT %s, id, UTC_TIMESTAMP(6), %s FROM videos WHERE id = %s AND password_hash = %s "
                   "ON DUPLICATE KEY UPDATE granted_at = UTC_TIMESTAMP(6), expires_at = VALUES(expires_at)",

@@ -13,7 +13,7 @@ from svcommon import events
 from svcommon.auth import Principal
 from svcommon.errors import APIError
 from svcommon.params import json_body
-from svcommon.timeutil import iso
+from svcommon.timeutil import iso, utcnow_naive
 
 from . import access, keys
 from . import repository as repo
@@ -51,7 +51,7 @@ def open_session():
     except keys.KeyExchangeError as exc:
         raise APIError(400, "invalid_public_key", str(exc))
     cfg, master = current_app.config, state()["master"]
-    now = repo.now()
+    now = utcnow_naive()
     expires = now + timedelta(seconds=int(cfg["SESSION_TTL_SECONDS"]))
     repo.lock_user(conn, p.user_id)
     live = repo.live_sessions(conn, p.user_id, now)
@@ -108,7 +108,7 @@ def heartbeat(sid: str):
         raise APIError(400, "invalid_input", "position must be a number of seconds")
     conn, cfg, master = db.conn(), current_app.config, state()["master"]
     s = owned_session(conn, p, sid, for_update=True)
-    now = repo.now()
+    now = utcnow_naive()
     ensure_live(s, now)
     facts = repo.session_access(conn, sid)
     if facts is None or facts["video_status"] != "ready":
@@ -144,7 +144,7 @@ def end(sid: str):
     p = device_principal()
     conn = db.conn()
     owned_session(conn, p, sid, for_update=True)
-    repo.end_session(conn, sid, "ended_by_client", repo.now())
+    repo.end_session(conn, sid, "ended_by_client", utcnow_naive())
     conn.commit()
     state()["sessions"].drop(sid)
     return "", 204
@@ -155,7 +155,7 @@ def security(sid: str):
     conn, cfg = db.conn(), current_app.config
     p = access.active_principal(conn)
     s = owned_session(conn, p, sid)
-    now = repo.now()
+    now = utcnow_naive()
     live = s["ended_at"] is None and s["expires_at"] > now
     rotation = int(cfg["KEY_ROTATION_SECONDS"])
     return jsonify(

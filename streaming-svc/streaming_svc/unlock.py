@@ -26,7 +26,7 @@ from flask import Blueprint, current_app, request
 from svcommon import events
 from svcommon.errors import APIError
 from svcommon.passwords import verify_password
-from svcommon.timeutil import count_in_window, seconds_until
+from svcommon.timeutil import count_in_window, seconds_until, utcnow_naive
 
 from . import access
 from . import repository as repo
@@ -84,7 +84,7 @@ def unlock(video_id: str):
         conn.rollback()
         raise access.gone_meanwhile()
     conn.commit()
-    now = repo.now()
+    now = utcnow_naive()
     _count_user_attempt(conn, p.user_id, video_id, now)
     _count_video_attempt(conn, p.user_id, video_id, now)
     conn.commit()                            # the attempt is counted before the slow check
