@@ -80,7 +80,7 @@ def device_token():
         repo.touch_device(conn, did, fp, request.remote_addr)
     conn.commit()
     token, exp = tokens.issue_access_token(user, cnf_jkt=proof["jkt"], device_id=did)
-    return jsonify(access_token=token, token_type="DPoP", expires_at=tokens.iso(exp), device_id=did)
+    return jsonify(access_token=token, token_type="DPoP", expires_at=iso(exp), device_id=did)
 
 
 @bp.get("/api/devices")

@@ -5,7 +5,7 @@ import hashlib
 import secrets
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import jwt
 from flask import current_app, request
@@ -52,8 +52,7 @@ def new_refresh_token(conn, user_id: str, family_id: str | None = None) -> str:
 def token_pair(conn, user: dict, family_id: str | None = None) -> dict:
     access, exp = issue_access_token(user)
     refresh = new_refresh_token(conn, user["id"], family_id)
-    expires_at = iso(datetime.fromtimestamp(exp, timezone.utc))
-    return {"access_token": access, "token_type": "Bearer", "expires_at": expires_at, "refresh_token": refresh,
+    return {"access_token": access, "token_type": "Bearer", "expires_at": iso(exp), "refresh_token": refresh,
             "user": public_user(user)}
 
 

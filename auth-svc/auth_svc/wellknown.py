@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, jsonify
 from svcommon import events
 from svcommon.errors import APIError
 from svcommon.params import json_body
+from svcommon.timeutil import iso
 
 from . import tokens, validation
 
@@ -36,4 +37,4 @@ def service_token():
         raise APIError(401, "invalid_client", "unknown service or wrong secret")
     token, exp = tokens.issue_access_token({"id": f"svc:{service}", "username": service, "role": "service"},
                                            audience=SERVICE_AUDIENCE)
-    return jsonify(access_token=token, token_type="Bearer", expires_at=tokens.iso(exp))
+    return jsonify(access_token=token, token_type="Bearer", expires_at=iso(exp))

@@ -11,11 +11,13 @@ def utcnow_naive() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def iso(dt: datetime | None, millis: bool = False) -> str | None:
-    """``2026-01-31T12:00:00Z`` (or ``…:00.123Z``) for a UTC datetime, naive or aware;
-    None stays None (a time that has not happened yet)."""
+def iso(dt: datetime | int | None, millis: bool = False) -> str | None:
+    """``2026-01-31T12:00:00Z`` (or ``…:00.123Z``) for a UTC datetime, naive or aware, or
+    for epoch seconds (a JWT's ``exp``); None stays None (a time that has not happened yet)."""
     if dt is None:
         return None
+    if isinstance(dt, (int, float)):
+        dt = datetime.fromtimestamp(dt, timezone.utc)
     if millis:
         return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")

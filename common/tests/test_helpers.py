@@ -20,6 +20,7 @@ def test_iso_formats():
     assert timeutil.iso(dt, millis=True) == "2026-01-31T12:05:09.123Z"
     assert timeutil.iso(dt.replace(tzinfo=timezone.utc)) == "2026-01-31T12:05:09Z"
     assert timeutil.iso(None) is None
+    assert timeutil.iso(1769861109) == "2026-01-31T12:05:09Z"                     # epoch seconds
 
 
 def test_fixed_window_counting():
