@@ -236,55 +236,6 @@ def test_failed_and_deleted_videos_serve_nothing(client, videos, mdb, worker_app
         assert requests.get(url).status_code in (404, 410)
 
 
-def test_a_video_being_deleted_is_gone_for_viewers(client, mdb, worker_app, stores, owner, clip):  # noqa: F811
-    """upload-svc's delete commits the 'deleting' mark first, then removes objects and row."""
-    vid = make_ready_video(worker_app, mdb, stores, owner["id"], clip, title="being deleted")
-    s = client.open_session(vid)
-    sql(mdb, "UPDATE videos SET status = 'deleting' WHERE id = %s", (vid,))
-    for attempt in (lambda: client.heartbeat(s, 1.0), lambda: client.open_session(vid)):
-        with pytest.raises(ContractError) as err:
-            attempt()
-        assert (err.value.status, err.value.code) in ((410, "video_unavailable"), (404, "not_found"))
-    assert err.value.status == 404                       # a new session: the video does not exist
-    sql(mdb, "DELETE FROM videos WHERE id = %s", (vid,))
-
-
-def test_session_for_a_video_deleted_meanwhile_is_a_clear_409(play, mdb, service_config, worker_app, stores,
-                                                              owner, clip):  # noqa: F811
-    """The delete's mark lands between the session's checks and its insert: 409 there (not a
-    500 from the foreign key, not a session for a video on its way out)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    import mysql.connector
-    from tests.support.videos import connect_db
-    vid = make_ready_video(worker_app, mdb, stores, owner["id"], clip, title="deleted meanwhile")
-    user, client = viewer(play["url"], "racer")
-    deleter, probe = connect_db(service_config), connect_db(service_config)
-    deleter.autocommit = probe.autocommit = False
-    try:
-        sql(deleter, "UPDATE videos SET status = 'deleting' WHERE id = %s", (vid,))    # held, not committed
-        with ThreadPoolExecutor(1) as pool:
-            opening = pool.submit(client.open_session, vid)
-            deadline = time.monotonic() + 30
-            while True:            # past its checks once it holds the user's row (stream-limit lock)
-                try:
-                    sql(probe, "SELECT id FROM users WHERE id = %s FOR UPDATE NOWAIT", (user["id"],))
-                    probe.rollback()
-                except mysql.connector.errors.DatabaseError:
-                    break
-                assert not opening.done() and time.monotonic() < deadline, opening
-                time.sleep(0.02)
-            deleter.commit()
-            with pytest.raises(ContractError) as err:
-                opening.result(30)
-    finally:
-        deleter.close()
-        probe.close()
-    assert (err.value.status, err.value.code) == (409, "gone_meanwhile")
-    assert sql(mdb, "SELECT COUNT(*) AS n FROM playback_sessions WHERE video_id = %s", (vid,), one=True)["n"] == 0
-    sql(mdb, "DELETE FROM videos WHERE id = %s", (vid,))
-
-
 def test_concurrent_stream_limit(play, videos, mdb):
     user, c = viewer(play["url"], "binge")
     sessions = [c.open_session(videos["public"]) for _ in range(3)]
