@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import time
 from datetime import timedelta
@@ -77,7 +78,8 @@ def verify_proof(proof: str, *, htm: str, htu: str, access_token: str | None = N
     if isinstance(iat, bool) or not isinstance(iat, (int, float)) or abs(time.time() - iat) > max_age:
         raise bad("DPoP proof is stale or from the future")
     if access_token is not None:
-        if claims.get("ath") != access_token_hash(access_token):
+        ath = claims.get("ath")          # compared in constant time, like every secret-derived value
+        if not isinstance(ath, str) or not hmac.compare_digest(ath.encode(), access_token_hash(access_token).encode()):
             raise bad("DPoP proof does not carry the hash of this access token (ath)")
     jti = str(claims["jti"])
     if not 8 <= len(jti) <= 256:
