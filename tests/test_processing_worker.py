@@ -129,15 +129,13 @@ def test_long_job_keeps_its_lease(worker_app, stores, db, owner_id, clip):
 def test_video_deleted_while_its_reference_is_built_leaves_nothing(worker_app, stores, db, owner_id, clip,
                                                                     service_config, tmp_path):
     """The race upload-svc's delete runs against the worker's after-processing step: the
-    delete holds the video row (FOR UPDATE), removes the objects, then the row; the
-    forensic reference lands in between. The worker must wait for the delete, see the row
-    gone and remove what it wrote — else proxy and fingerprint outlive the video."""
+    delete commits the 'deleting' mark, removes the objects (no lock held), then the row;
+    the forensic reference lands after the objects went. The worker must see the mark and
+    remove what it wrote — else proxy and fingerprint outlive the video."""
     import json
-    import threading
     from upload_svc import repository as upload_repo
     from tests.support.videos import connect_db
     from watermark_svc.extensions import db as wdb
-    from watermark_svc.forensics.dbcatalogue import proxy_key
     from watermark_svc.handlers import _prepare_forensics
     from watermark_svc.worker import run_once
     vid = queue_video(db, stores, owner_id, clip)
@@ -145,27 +143,31 @@ def test_video_deleted_while_its_reference_is_built_leaves_nothing(worker_app, s
     meta = json.loads(query(db, "SELECT metadata FROM video_media WHERE video_id = %s", (vid,), one=True)["metadata"])
     original = tmp_path / "original"
     original.write_bytes(clip)
-
-    def build_reference():
-        with worker_app.app_context():
-            _prepare_forensics(worker_app, wdb, stores["watermark"], vid, original, meta, tmp_path)
-
     deleter = connect_db(service_config)
     deleter.autocommit = False
     try:
-        upload_repo.lock_video(deleter, vid)                 # upload-svc's remove_video, in its order
+        upload_repo.mark_deleting(deleter, vid)              # upload-svc's remove_video, in its order
+        deleter.commit()
         stores["upload"].delete_prefix(media_prefix(vid))
         assert media_keys(stores, vid) == set()
-        worker = threading.Thread(target=build_reference)
-        worker.start()
-        deadline = time.monotonic() + 120
-        while proxy_key(vid) not in media_keys(stores, vid):  # the reference lands after the delete
-            assert worker.is_alive() and time.monotonic() < deadline
-            time.sleep(0.2)
+        with worker_app.app_context():                       # the reference lands after the delete
+            _prepare_forensics(worker_app, wdb, stores["watermark"], vid, original, meta, tmp_path)
+        assert media_keys(stores, vid) == set()
         upload_repo.delete_video(deleter, vid)
         deleter.commit()
-        worker.join(120)
     finally:
         deleter.close()
-    assert not worker.is_alive()
     assert media_keys(stores, vid) == set()
+
+
+def test_worker_leaves_a_video_being_deleted_alone(worker_app, stores, db, owner_id, clip):
+    """A job whose video is marked 'deleting' is not processed: no media, no status change,
+    no forensic reference (the delete's object removal may already have run)."""
+    from watermark_svc.worker import run_once
+    vid = queue_video(db, stores, owner_id, clip)
+    db.cursor().execute("UPDATE videos SET status = 'deleting' WHERE id = %s", (vid,))
+    run_once(worker_app, stores["watermark"], "test-worker")
+    assert query(db, "SELECT status FROM videos WHERE id = %s", (vid,), one=True)["status"] == "deleting"
+    assert query(db, "SELECT COUNT(*) AS n FROM video_media WHERE video_id = %s", (vid,), one=True)["n"] == 0
+    assert media_keys(stores, vid) == set()
+    db.cursor().execute("DELETE FROM videos WHERE id = %s", (vid,))     # the delete's last step

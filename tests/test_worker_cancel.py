@@ -47,11 +47,12 @@ def test_deleting_a_video_stops_its_job_within_seconds(worker_app, stores, db, o
                 or not _our_children(marker):
             assert worker.is_alive() and time.monotonic() < deadline
             time.sleep(0.2)
-        # upload-svc's remove_video, in its order: hold the row, remove the objects, then the row.
+        # upload-svc's remove_video, in its order: mark it deleting, remove the objects, then the row.
         deleter = connect_db(service_config)
         deleter.autocommit = False
         try:
-            upload_repo.lock_video(deleter, vid)
+            upload_repo.mark_deleting(deleter, vid)
+            deleter.commit()
             for prefix in (original_prefix(vid), media_prefix(vid)):
                 stores["upload"].delete_prefix(prefix)
             upload_repo.delete_video(deleter, vid)

@@ -5,7 +5,8 @@ from flask import Blueprint, jsonify
 
 from svcommon.auth import require_principal
 from svcommon.errors import APIError
-from svcommon.params import arg_int
+from svcommon.params import arg_int, json_body
+from svcommon.timeutil import iso
 
 from . import repository as repo
 from . import tokens, validation
@@ -17,7 +18,7 @@ MAX_PAGE = 100_000      # keeps OFFSET far inside what SQL accepts
 
 def _user_json(u: dict) -> dict:
     return {**tokens.public_user(u), "disabled": bool(u["disabled"]),
-            "created_at": u["created_at"].strftime("%Y-%m-%dT%H:%M:%SZ")}
+            "created_at": iso(u["created_at"])}
 
 
 @bp.get("")
@@ -33,8 +34,8 @@ def list_users():
 
 @bp.patch("/<user_id>")
 def update_user(user_id: str):
-    admin = require_principal(roles=("admin",))
-    data = validation.json_body()
+    require_principal(roles=("admin",))
+    data = json_body()
     role = data.get("role")
     disabled = data.get("disabled")
     if role is not None and role not in validation.ROLES:

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
-from svcommon.auth import REFRESH_COOKIE, csrf_ok, require_principal
+from svcommon.auth import REFRESH_COOKIE, csrf_ok, csrf_refused, require_principal
 from svcommon.errors import APIError
+from svcommon.params import json_body
 
 from . import accounts, cookies, tokens, validation
 from . import repository as repo
@@ -17,14 +18,14 @@ bp = Blueprint("api", __name__, url_prefix="/api/auth")
 def register():
     if not current_app.config["SIGNUP_ENABLED"]:
         raise APIError(403, "signup_disabled", "sign-up is disabled on this server")
-    data = validation.json_body()
+    data = json_body()
     user = accounts.register(validation.username(data), validation.email(data), validation.new_password(data))
     return jsonify(user=tokens.public_user(user)), 201
 
 
 @bp.post("/login")
 def login():
-    data = validation.json_body()
+    data = json_body()
     user = accounts.authenticate(validation.field(data, "username", 64), validation.field(data, "password", 256))
     conn = db.conn()
     pair = tokens.token_pair(conn, user)
@@ -32,17 +33,24 @@ def login():
     return jsonify(pair)
 
 
-@bp.post("/refresh")
-def refresh():
+def _refresh_token() -> tuple[str, bool]:
+    """The refresh token from the JSON body, else from the cookie (then CSRF-checked):
+    ``(token, came_from_cookie)``; neither is a 400."""
     data = request.get_json(silent=True) or {}
     token = data.get("refresh_token") if isinstance(data, dict) else None
     from_cookie = token is None and REFRESH_COOKIE in request.cookies
     if from_cookie:
         if not csrf_ok():
-            raise APIError(403, "csrf_failed", "missing or wrong CSRF token")
+            raise csrf_refused()
         token = request.cookies[REFRESH_COOKIE]
     if token is None:
         raise APIError(400, "invalid_input", "'refresh_token' is required")
+    return token, from_cookie
+
+
+@bp.post("/refresh")
+def refresh():
+    token, from_cookie = _refresh_token()
     pair = tokens.rotate_refresh_token(token)
     if not from_cookie:
         return jsonify(pair)
@@ -55,16 +63,10 @@ def refresh():
 
 @bp.post("/logout")
 def logout():
-    data = request.get_json(silent=True) or {}
-    token = data.get("refresh_token") if isinstance(data, dict) else None
+    token, from_cookie = _refresh_token()
     resp = current_app.response_class(status=204)
-    if token is None and REFRESH_COOKIE in request.cookies:
-        if not csrf_ok():
-            raise APIError(403, "csrf_failed", "missing or wrong CSRF token")
-        token = request.cookies[REFRESH_COOKIE]
+    if from_cookie:
         cookies.clear_session_cookies(resp)
-    if token is None:
-        raise APIError(400, "invalid_input", "'refresh_token' is required")
     tokens.revoke_refresh_token(token)
     return resp
 

@@ -11,9 +11,11 @@ from svcommon.auth import dpop_proof_for_request, require_principal
 from svcommon.db import IntegrityError
 from svcommon.errors import APIError
 from svcommon.jwks import TokenError
+from svcommon.params import json_body
+from svcommon.timeutil import iso
 
 from . import repository as repo
-from . import tokens, validation
+from . import tokens
 from .extensions import db
 
 bp = Blueprint("devices", __name__)
@@ -36,12 +38,8 @@ def _fingerprint(data: dict) -> dict:
 
 def _device_json(d: dict) -> dict:
     return {"id": d["id"], "user_agent": d["user_agent"], "screen": d["screen"], "timezone": d["timezone"],
-            "language": d["language"], "first_seen": _iso(d["first_seen"]), "last_seen": _iso(d["last_seen"]),
+            "language": d["language"], "first_seen": iso(d["first_seen"]), "last_seen": iso(d["last_seen"]),
             "last_ip": d["last_ip"], "revoked": d["revoked_at"] is not None}
-
-
-def _iso(dt) -> str | None:
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ") if dt else None
 
 
 @bp.post("/api/auth/device-token")
@@ -51,7 +49,7 @@ def device_token():
     verified this very proof against the token's key (verified once: it is single-use), and
     a device token can never obtain a token for another key."""
     p = require_principal()
-    data = validation.json_body()
+    data = json_body()
     fp = _fingerprint(data)
     try:
         proof = dpop_proof_for_request()
@@ -82,7 +80,7 @@ def device_token():
         repo.touch_device(conn, did, fp, request.remote_addr)
     conn.commit()
     token, exp = tokens.issue_access_token(user, cnf_jkt=proof["jkt"], device_id=did)
-    return jsonify(access_token=token, token_type="DPoP", expires_at=tokens.iso(exp), device_id=did)
+    return jsonify(access_token=token, token_type="DPoP", expires_at=iso(exp), device_id=did)
 
 
 @bp.get("/api/devices")

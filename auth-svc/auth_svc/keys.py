@@ -8,7 +8,7 @@ import json
 import os
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from jwt.algorithms import ECAlgorithm
 
 from svcommon.dpop import jwk_thumbprint
+from svcommon.timeutil import utcnow_naive
 
 from . import repository as repo
 
@@ -83,7 +84,7 @@ class KeyRing:
 
     def reload(self, conn) -> None:
         rows = repo.signing_keys(conn)
-        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        now = utcnow_naive()
         keep_until = timedelta(seconds=self.token_ttl + 60)
         active = next((r for r in rows if r["retired_at"] is None), None)
         published = [json.loads(r["public_jwk"]) for r in rows

@@ -39,6 +39,16 @@ def login_form():
     return _render("login.html", redirect_to=safe_redirect(request.args.get("redirect")))
 
 
+def _signed_in(user: dict, target: str):
+    """A new session for the user in cookies, and back to where they were going."""
+    conn = db.conn()
+    pair = tokens.token_pair(conn, user)
+    conn.commit()
+    resp = redirect(target, 303)
+    cookies.set_session_cookies(resp, pair)
+    return resp
+
+
 @bp.post("/login")
 def login_submit():
     target = safe_redirect(request.form.get("redirect"))
@@ -51,12 +61,7 @@ def login_submit():
         resp = _render("login.html", err.status, redirect_to=target, error=err.message, username=username)
         resp.headers.update(err.headers)
         return resp
-    conn = db.conn()
-    pair = tokens.token_pair(conn, user)
-    conn.commit()
-    resp = redirect(target, 303)
-    cookies.set_session_cookies(resp, pair)
-    return resp
+    return _signed_in(user, target)
 
 
 @bp.route("/signup", methods=["GET", "POST"])
@@ -75,12 +80,7 @@ def signup():
         resp = _render("signup.html", err.status, redirect_to=target, error=err.message, form=form)
         resp.headers.update(err.headers)  # Retry-After of a throttled sign-up
         return resp
-    conn = db.conn()
-    pair = tokens.token_pair(conn, user)
-    conn.commit()
-    resp = redirect(target, 303)
-    cookies.set_session_cookies(resp, pair)
-    return resp
+    return _signed_in(user, target)
 
 
 @bp.post("/logout")

@@ -15,20 +15,16 @@ Sign-ups are counted per client address: ``SIGNUP_MAX_PER_IP`` per ``SIGNUP_WIND
 Every refusal is a security event."""
 from __future__ import annotations
 
-import math
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from flask import current_app
 
 from svcommon import events
 from svcommon.errors import APIError
+from svcommon.timeutil import count_in_window, in_window, seconds_until, utcnow_naive
 
 from . import repository as repo
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def _account(username: str) -> str:
@@ -48,12 +44,12 @@ def _too_many(what: str, wait: int, code: str = "too_many_attempts"):
 
 def check(conn, username: str, ip: str) -> None:
     """Refuse a locked (account, address) pair or address; slow down an account under attack."""
-    now = _now()
+    now = utcnow_naive()
     for scope, subject, _ in _locking_subjects(username, ip):
         row = repo.throttle_row(conn, scope, subject)
         if row and row["locked_until"] and row["locked_until"] > now:
             conn.rollback()
-            wait = max(1, math.ceil((row["locked_until"] - now).total_seconds()))
+            wait = seconds_until(row["locked_until"], now)
             events.record("login_throttled", f"{scope} locked for {wait}s")
             raise _too_many("too many failed logins", wait)
     row = repo.throttle_row(conn, "account", _account(username))
@@ -65,7 +61,7 @@ def check(conn, username: str, ip: str) -> None:
 
 def slowdown_seconds(row: dict | None, now: datetime) -> float:
     cfg = current_app.config
-    if row is None or now - row["window_start"] > timedelta(seconds=cfg["LOGIN_WINDOW_SECONDS"]):
+    if row is None or not in_window(row["window_start"], now, cfg["LOGIN_WINDOW_SECONDS"]):
         return 0.0
     extra = row["failures"] - cfg["LOGIN_SLOWDOWN_AFTER"] + 1
     if extra <= 0:
@@ -75,15 +71,12 @@ def slowdown_seconds(row: dict | None, now: datetime) -> float:
 
 def failed(conn, username: str, ip: str) -> None:
     cfg = current_app.config
-    now = _now()
-    window = timedelta(seconds=cfg["LOGIN_WINDOW_SECONDS"])
+    now = utcnow_naive()
     subjects = _locking_subjects(username, ip) + [("account", _account(username), None)]
     for scope, subject, limit in subjects:
         row = repo.throttle_row(conn, scope, subject)
-        if row is None or now - row["window_start"] > window:
-            failures, start = 1, now
-        else:
-            failures, start = row["failures"] + 1, row["window_start"]
+        failures, start = count_in_window(row["failures"], row["window_start"], now, cfg["LOGIN_WINDOW_SECONDS"]) \
+            if row else (1, now)
         locked = None
         if limit is not None and failures >= limit:
             extra = failures - limit
@@ -105,9 +98,9 @@ def signup_attempt(conn, ip: str) -> None:
     """Count a sign-up attempt of this address; over the limit -> 429 + Retry-After."""
     cfg = current_app.config
     window = int(cfg["SIGNUP_WINDOW_SECONDS"])
-    row = repo.bump_counter(conn, "signup", ip[:255], _now(), window)
+    row = repo.bump_counter(conn, "signup", ip[:255], utcnow_naive(), window)
     conn.commit()
     if row["failures"] > int(cfg["SIGNUP_MAX_PER_IP"]):
-        wait = max(1, math.ceil((row["window_start"] + timedelta(seconds=window) - _now()).total_seconds()))
+        wait = seconds_until(row["window_start"] + timedelta(seconds=window), utcnow_naive())
         events.record("signup_throttled", f"{row['failures']} sign-ups from this address within {window}s")
         raise _too_many("too many sign-ups from your address", wait, "too_many_signups")

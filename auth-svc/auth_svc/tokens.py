@@ -5,13 +5,14 @@ import hashlib
 import secrets
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import jwt
 from flask import current_app, request
 
 from svcommon import events
 from svcommon.errors import APIError
+from svcommon.timeutil import iso, utcnow_naive
 
 from . import repository as repo
 from .extensions import db, keyring
@@ -32,17 +33,13 @@ def issue_access_token(user: dict, *, cnf_jkt: str | None = None, device_id: str
     return jwt.encode(claims, key, algorithm="ES256", headers={"kid": kid, "typ": "at+jwt"}), exp
 
 
-def iso(ts: int) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
 def new_refresh_token(conn, user_id: str, family_id: str | None = None) -> str:
     token = secrets.token_urlsafe(32)
-    expires = datetime.now(timezone.utc).replace(tzinfo=None) + timedelta(seconds=current_app.config["REFRESH_TOKEN_TTL"])
+    expires = utcnow_naive() + timedelta(seconds=current_app.config["REFRESH_TOKEN_TTL"])
     repo.insert_refresh(conn, uuid.uuid4().hex, _hash(token), user_id, family_id or uuid.uuid4().hex, expires,
                         request.remote_addr, request.headers.get("User-Agent"))
     return token
@@ -66,7 +63,7 @@ def rotate_refresh_token(token: str) -> dict:
         raise APIError(401, "invalid_refresh_token", "refresh token is invalid")
     conn = db.conn()
     row = repo.refresh_for_update(conn, _hash(token))
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = utcnow_naive()
     if row is None or row["revoked_at"] is not None:
         conn.rollback()
         raise APIError(401, "invalid_refresh_token", "refresh token is invalid or revoked")

@@ -38,11 +38,3 @@ def new_password(data: dict) -> str:
     if len(value) < 10:
         raise APIError(400, "invalid_input", "password must be at least 10 characters")
     return value
-
-
-def json_body() -> dict:
-    from flask import request
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise APIError(400, "invalid_json", "request body must be a JSON object")
-    return data

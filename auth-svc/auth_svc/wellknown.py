@@ -7,6 +7,8 @@ from flask import Blueprint, current_app, jsonify
 
 from svcommon import events
 from svcommon.errors import APIError
+from svcommon.params import json_body
+from svcommon.timeutil import iso
 
 from . import tokens, validation
 from .extensions import keyring
@@ -27,7 +29,7 @@ def jwks():
 def service_token():
     """Client-credentials for our own services: ``{service, secret}`` → a 5-minute token with
     audience streamvault-internal (file-svc accepts only those)."""
-    data = validation.json_body()
+    data = json_body()
     service = validation.field(data, "service", 32)
     secret = validation.field(data, "secret", 256)
     expected = current_app.config.get(f"SERVICE_SECRET_{service.upper()}", "") if service.isalpha() else ""
@@ -36,4 +38,4 @@ def service_token():
         raise APIError(401, "invalid_client", "unknown service or wrong secret")
     token, exp = tokens.issue_access_token({"id": f"svc:{service}", "username": service, "role": "service"},
                                            audience=SERVICE_AUDIENCE)
-    return jsonify(access_token=token, token_type="Bearer", expires_at=tokens.iso(exp))
+    return jsonify(access_token=token, token_type="Bearer", expires_at=iso(exp))

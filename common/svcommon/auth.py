@@ -68,6 +68,11 @@ def csrf_ok() -> bool:
     return bool(cookie) and hmac.compare_digest(cookie.encode(), (sent or "").encode())
 
 
+def csrf_refused() -> APIError:
+    """What a cookie-authenticated write without the right CSRF token gets."""
+    return APIError(403, "csrf_failed", "missing or wrong CSRF token")
+
+
 def _principal_from_claims(claims: dict, via: str) -> Principal:
     return Principal(user_id=claims["sub"], username=claims.get("name", ""), role=claims.get("role", "viewer"),
                      via=via, jkt=(claims.get("cnf") or {}).get("jkt"), device_id=claims.get("did"), claims=claims)
@@ -127,7 +132,7 @@ def _authenticate() -> Principal | None:
                 raise _refuse_proof(exc, claims.get("sub"))
         if request.method not in SAFE_METHODS and not csrf_ok():
             events.record("csrf_refused", f"{request.method} {request.path}", claims.get("sub"))
-            raise APIError(403, "csrf_failed", "missing or wrong CSRF token")
+            raise csrf_refused()
         return _principal_from_claims(claims, "cookie")
     return None
 

@@ -36,6 +36,8 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from .mp4boxes import walk_bytes
+
 CODEWORD_PREFIX = "codeword:"
 TAG_UUID = uuid.UUID("5f3c8f4e-6a1d-4c2b-9e57-5354564c5401").bytes   # "STVL" v1 in the tail
 TAG_VERSION = 1
@@ -100,19 +102,10 @@ def parse_tag_payload(secret: str | bytes, payload: bytes) -> Tag | None:
 def find_tags(secret: str | bytes, data: bytes) -> list[Tag]:
     """Every StreamVault tag among the top-level boxes of an MP4 byte string (a stored
     copy may hold several: e.g. init segments of two renditions concatenated)."""
-    tags, pos, n = [], 0, len(data)
-    while pos + 8 <= n:
-        size, kind = struct.unpack_from(">I4s", data, pos)
-        header = 8
-        if size == 1 and pos + 16 <= n:
-            size, header = struct.unpack_from(">Q", data, pos + 8)[0], 16
-        elif size == 0:
-            size = n - pos
-        if size < header or pos + size > n:
-            break
-        if kind == b"uuid" and data[pos + header:pos + header + 16] == TAG_UUID:
-            tag = parse_tag_payload(secret, data[pos + header + 16:pos + size])
+    tags = []
+    for box in walk_bytes(data):
+        if box.kind == b"uuid" and data[box.body:box.body + 16] == TAG_UUID:
+            tag = parse_tag_payload(secret, data[box.body + 16:box.end])
             if tag is not None:
                 tags.append(tag)
-        pos += size
     return tags

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import jwt
 
 from .db import IntegrityError, execute
 from .jwks import TokenError
+from .timeutil import utcnow_naive
 
 PROOF_ALGS = ["ES256"]
 
@@ -76,7 +78,8 @@ def verify_proof(proof: str, *, htm: str, htu: str, access_token: str | None = N
     if isinstance(iat, bool) or not isinstance(iat, (int, float)) or abs(time.time() - iat) > max_age:
         raise bad("DPoP proof is stale or from the future")
     if access_token is not None:
-        if claims.get("ath") != access_token_hash(access_token):
+        ath = claims.get("ath")          # compared in constant time, like every secret-derived value
+        if not isinstance(ath, str) or not hmac.compare_digest(ath.encode(), access_token_hash(access_token).encode()):
             raise bad("DPoP proof does not carry the hash of this access token (ath)")
     jti = str(claims["jti"])
     if not 8 <= len(jti) <= 256:
@@ -90,7 +93,7 @@ def db_replay_check(conn):
     """A replay check that records the jti in ``dpop_replay``; a second use is refused."""
     def check(jti: str, max_age: int) -> None:
         digest = hashlib.sha256(jti.encode()).digest()
-        expires = datetime.now(timezone.utc).replace(tzinfo=None) + timedelta(seconds=2 * max_age)
+        expires = utcnow_naive() + timedelta(seconds=2 * max_age)
         try:
             execute(conn, "INSERT INTO dpop_replay (jti_hash, expires_at) VALUES (%s, %s)", (digest, expires))
             conn.commit()

@@ -6,11 +6,9 @@ import html
 import logging
 
 from flask import Flask, jsonify, request
-from mysql.connector import errors as myerrors
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("svcommon.errors")
-ER_NO_REFERENCED_ROW = 1452    # a foreign key names a row that is gone
 
 
 class APIError(Exception):
@@ -62,16 +60,6 @@ def init_app(app: Flask) -> None:
         if err.code == 405 and getattr(err, "valid_methods", None):
             headers["Allow"] = ", ".join(err.valid_methods)
         return error_response(err.code or 500, _slug(err.name), err.description or err.name, headers)
-
-    @app.errorhandler(myerrors.IntegrityError)
-    def _integrity(err: myerrors.IntegrityError):
-        # Deleting a video holds its row while its objects go, so a request that inserts
-        # something pointing at it (a playback session, say) waits, then finds it gone:
-        # that is the client's race, not a server fault.
-        if err.errno != ER_NO_REFERENCED_ROW:
-            return _unexpected(err)
-        log.warning("request refused", extra={"status": 409, "code": "gone_meanwhile", "detail": str(err)})
-        return error_response(409, "gone_meanwhile", "What this request refers to was deleted meanwhile.")
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):

@@ -63,3 +63,13 @@ def test_clock_skew_outside_the_window_is_refused(skew):
     with pytest.raises(TokenError) as err:
         verify_proof(key.proof("GET", "http://h/x", iat=_at(skew)), htm="GET", htu="http://h/x", max_age=60)
     assert err.value.code == "invalid_dpop_proof"
+
+
+def test_ath_must_match_the_access_token():
+    key = DeviceKey()
+    verify_proof(key.proof("GET", "http://h/x", access_token="token-a"), htm="GET", htu="http://h/x",
+                 access_token="token-a")
+    for proof in (key.proof("GET", "http://h/x", access_token="token-b"), key.proof("GET", "http://h/x")):
+        with pytest.raises(TokenError) as err:
+            verify_proof(proof, htm="GET", htu="http://h/x", access_token="token-a")
+        assert "ath" in err.value.reason

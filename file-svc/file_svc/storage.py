@@ -9,6 +9,8 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import BinaryIO, Iterator
 
+from svcommon.timeutil import iso
+
 from .extensions import s3
 
 log = logging.getLogger("file_svc.storage")
@@ -108,7 +110,7 @@ def list_page(prefix: str, continuation: str | None, limit: int) -> tuple[list[d
     with store.errors():
         resp = store.client.list_objects_v2(**kw)
     items = [{"key": o["Key"], "size": o["Size"], "etag": o.get("ETag", "").strip('"'),
-              "last_modified": o["LastModified"].strftime("%Y-%m-%dT%H:%M:%SZ")} for o in resp.get("Contents", [])]
+              "last_modified": iso(o["LastModified"])} for o in resp.get("Contents", [])]
     return items, resp.get("NextContinuationToken") if resp.get("IsTruncated") else None
 
 

@@ -71,6 +71,11 @@ def visible_video(conn, p: Principal, video_id: str) -> dict:
     return video
 
 
+def gone_meanwhile() -> APIError:
+    """The video was deleted between the checks and the write that would point at it."""
+    return APIError(409, "gone_meanwhile", "This video was deleted meanwhile.")
+
+
 def ready(video: dict) -> None:
     if video["status"] == "failed":
         raise APIError(410, "unavailable", "This video is unavailable: its processing failed.")

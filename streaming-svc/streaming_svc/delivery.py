@@ -22,6 +22,7 @@ from svcommon.errors import APIError
 from svcommon.filestore import FileStoreError, NotFound
 from svcommon.params import ascii_uint
 from svcommon.media_keys import audio_init_key, audio_segment_key, init_key, segment_key
+from svcommon.timeutil import utcnow_naive
 
 from . import access, keys, manifest
 from . import repository as repo
@@ -86,7 +87,7 @@ def live_session(sid: str, token: str) -> Live:
         if live is None:
             raise APIError(404, "not_found", "This playback session does not exist (or its video was deleted).")
         cache.put(sid, live)
-    s, now = live.session, repo.now()
+    s, now = live.session, utcnow_naive()
     if live.video_status != "ready":
         raise APIError(410, "video_unavailable", "This video is no longer available.")
     if s["ended_at"] is not None:
@@ -106,7 +107,7 @@ def choose_epoch(live: Live, asked: str | None) -> tuple[int, AESGCM]:
     window (a heartbeat's new key may still be on its way to the player); else current."""
     e = ascii_uint(asked)   # "²".isdigit() is true but int("²") raises: ASCII digits only
     if e is not None:
-        if e == live.epoch - 1 and e in live.ceks and live.prev_valid_until and repo.now() < live.prev_valid_until:
+        if e == live.epoch - 1 and e in live.ceks and live.prev_valid_until and utcnow_naive() < live.prev_valid_until:
             return e, live.ceks[e]
     return live.epoch, live.ceks[live.epoch]
 

@@ -9,6 +9,7 @@ from svcommon.errors import APIError
 from svcommon.filestore import FileStoreError, NotFound
 from svcommon.media_keys import media_key
 from svcommon.params import arg_int
+from svcommon.timeutil import iso
 
 from . import access
 from . import repository as repo
@@ -25,7 +26,7 @@ def item_json(p, v: dict) -> dict:
             "thumbnail_url": f"/api/library/{v['id']}/thumbnail" if v["thumbnail_key"] else None,
             "poster_url": f"/api/library/{v['id']}/poster" if v["thumbnail_key"] else None,
             "locked": access.is_locked(p, v, v.get("grant_expires") is not None),
-            "created_at": v["created_at"].strftime("%Y-%m-%dT%H:%M:%SZ")}
+            "created_at": iso(v["created_at"])}
 
 
 @bp.get("/api/library")

@@ -1,21 +1,29 @@
 """All SQL of streaming-svc. Times are naive UTC datetimes (connections run at +00:00)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from svcommon.db import execute, query
+from svcommon.timeutil import utcnow_naive
 
 VIDEO_COLS = ("v.id, v.owner_id, v.title, v.description, v.visibility, v.password_hash, v.status, "
               "v.status_message, v.duration, v.width, v.height, v.thumbnail_key, v.views, v.created_at")
 
 
-def now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
 # ---- videos ----------------------------------------------------------------------------------
 def video_by_id(conn, video_id: str):
-    return query(conn, f"SELECT {VIDEO_COLS} FROM videos v WHERE v.id = %s", (video_id,), one=True)
+    """None for a video being deleted, too (upload-svc marks it 'deleting' first)."""
+    return query(conn, f"SELECT {VIDEO_COLS} FROM videos v WHERE v.id = %s AND v.status <> 'deleting'",
+                 (video_id,), one=True)
+
+
+def lock_video_status(conn, video_id: str) -> str | None:
+    """Share-lock the video row before inserting a row that points at it, and say its
+    status (None: gone or being deleted). A delete's 'deleting' mark and its row deletion
+    then wait for our commit (and take the new row with them) instead of our insert
+    failing its foreign key."""
+    row = query(conn, "SELECT status FROM videos WHERE id = %s LOCK IN SHARE MODE", (video_id,), one=True)
+    return None if row is None or row["status"] == "deleting" else row["status"]
 
 
 def _library_where(user_id: str, is_admin: bool, q: str):
@@ -57,7 +65,7 @@ def has_grant(conn, user_id: str, video_id: str) -> bool:
 def grant(conn, user_id: str, video_id: str, seconds: int, password_hash: str) -> datetime:
     """Only while the video still has the password that was checked: a password change
     (upload-svc, which deletes the grants in the same transaction) can land during the check."""
-    expires = now() + timedelta(seconds=seconds)
+    expires = utcnow_naive() + timedelta(seconds=seconds)
     execute(conn, "INSERT INTO video_access_grants (user_id, video_id, granted_at, expires_at) "
                   "SELECT %s, id, UTC_TIMESTAMP(6), %s FROM videos WHERE id = %s AND password_hash = %s "
                   "ON DUPLICATE KEY UPDATE granted_at = UTC_TIMESTAMP(6), expires_at = VALUES(expires_at)",
@@ -65,15 +73,19 @@ def grant(conn, user_id: str, video_id: str, seconds: int, password_hash: str) -
     return expires
 
 
-def ensure_unlock_rows(conn, user_id: str, video_id: str) -> None:
+def ensure_unlock_rows(conn, user_id: str, video_id: str) -> bool:
     """Create the (user, video) and per-video throttle rows before they are locked, in their
     own transaction (the caller commits): concurrent first guesses then queue on row locks
-    instead of deadlocking on gap or shared-to-exclusive lock upgrades."""
+    instead of deadlocking on gap or shared-to-exclusive lock upgrades. False when the
+    video is gone or being deleted (nothing inserted: no foreign key to fail)."""
+    if lock_video_status(conn, video_id) is None:
+        return False
     execute(conn, "INSERT INTO unlock_throttle (user_id, video_id, failures, window_start) "
                   "VALUES (%s, %s, 0, UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE failures = failures",
             (user_id, video_id))
     execute(conn, "INSERT INTO unlock_video_throttle (video_id, level, updated_at) "
                   "VALUES (%s, 0, UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE level = level", (video_id,))
+    return True
 
 
 def unlock_state(conn, user_id: str, video_id: str, for_update: bool = True):

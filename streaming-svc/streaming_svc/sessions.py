@@ -12,6 +12,8 @@ from flask import Blueprint, current_app, jsonify, request
 from svcommon import events
 from svcommon.auth import Principal
 from svcommon.errors import APIError
+from svcommon.params import json_body
+from svcommon.timeutil import iso, utcnow_naive
 
 from . import access, keys
 from . import repository as repo
@@ -19,10 +21,6 @@ from .delivery import base_url, media_of
 from .extensions import db, playback
 
 bp = Blueprint("sessions", __name__, url_prefix="/api/stream/sessions")
-
-
-def iso(dt) -> str | None:
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z" if dt else None
 
 
 def device_principal() -> Principal:
@@ -34,17 +32,10 @@ def device_principal() -> Principal:
     return p
 
 
-def json_body() -> dict:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise APIError(400, "invalid_input", "expected a JSON object body")
-    return data
-
-
 @bp.post("")
 def open_session():
     p = device_principal()
-    data = json_body()
+    data = json_body("invalid_input")
     video_id = data.get("video_id")
     if not isinstance(video_id, str) or not video_id:
         raise APIError(400, "invalid_input", "video_id is required")
@@ -60,7 +51,7 @@ def open_session():
     except keys.KeyExchangeError as exc:
         raise APIError(400, "invalid_public_key", str(exc))
     cfg, master = current_app.config, playback().master
-    now = repo.now()
+    now = utcnow_naive()
     expires = now + timedelta(seconds=int(cfg["SESSION_TTL_SECONDS"]))
     repo.lock_user(conn, p.user_id)
     live = repo.live_sessions(conn, p.user_id, now)
@@ -71,6 +62,9 @@ def open_session():
         raise APIError(429, "stream_limit", f"You are already watching on {live} screens, the limit is {limit}. "
                                             "Stop playback elsewhere, or wait a few minutes for it to time out.",
                        {"Retry-After": "30"})
+    if repo.lock_video_status(conn, video["id"]) != "ready":
+        conn.rollback()
+        raise access.gone_meanwhile()
     repo.insert_session(conn, {
         "id": sid, "video_id": video["id"], "user_id": p.user_id, "device_id": p.device_id, "jkt": p.jkt,
         "ip": (request.remote_addr or "")[:64], "user_agent": request.headers.get("User-Agent", "")[:512],
@@ -81,7 +75,7 @@ def open_session():
     conn.commit()
     base = base_url(sid)
     return jsonify(session_id=sid, server_public_key=hs.server_public_key, wrapped_cek=hs.wrapped_cek,
-                   key_epoch=0, expires_at=iso(expires), manifest_url=base + "manifest.mpd",
+                   key_epoch=0, expires_at=iso(expires, millis=True), manifest_url=base + "manifest.mpd",
                    hls_url=base + "master.m3u8", heartbeat_interval=int(cfg["HEARTBEAT_SECONDS"]),
                    video={"id": video["id"], "title": video["title"], "duration": media.duration}), 201
 
@@ -108,13 +102,13 @@ def ensure_live(s: dict, now) -> None:
 @bp.post("/<sid>/heartbeat")
 def heartbeat(sid: str):
     p = device_principal()
-    data = json_body()
+    data = json_body("invalid_input")
     position = data.get("position", 0)
     if not isinstance(position, (int, float)) or isinstance(position, bool) or not 0 <= position < 1e7:
         raise APIError(400, "invalid_input", "position must be a number of seconds")
     conn, cfg, master = db.conn(), current_app.config, playback().master
     s = owned_session(conn, p, sid, for_update=True)
-    now = repo.now()
+    now = utcnow_naive()
     ensure_live(s, now)
     facts = repo.session_access(conn, sid)
     if facts is None or facts["video_status"] != "ready":
@@ -131,7 +125,8 @@ def heartbeat(sid: str):
         raise access.revoked_error(lost)
     expires = now + timedelta(seconds=int(cfg["SESSION_TTL_SECONDS"]))
     repo.renew_session(conn, sid, expires, float(position), now)
-    out = {"expires_at": iso(expires), "key_epoch": s["key_epoch"], "heartbeat_interval": int(cfg["HEARTBEAT_SECONDS"])}
+    out = {"expires_at": iso(expires, millis=True), "key_epoch": s["key_epoch"],
+           "heartbeat_interval": int(cfg["HEARTBEAT_SECONDS"])}
     if (now - s["epoch_started_at"]).total_seconds() >= int(cfg["KEY_ROTATION_SECONDS"]):
         epoch = s["key_epoch"] + 1
         cek = keys.new_cek()
@@ -149,7 +144,7 @@ def end(sid: str):
     p = device_principal()
     conn = db.conn()
     owned_session(conn, p, sid, for_update=True)
-    repo.end_session(conn, sid, "ended_by_client", repo.now())
+    repo.end_session(conn, sid, "ended_by_client", utcnow_naive())
     conn.commit()
     playback().sessions.drop(sid)
     return "", 204
@@ -160,7 +155,7 @@ def security(sid: str):
     conn, cfg = db.conn(), current_app.config
     p = access.active_principal(conn)
     s = owned_session(conn, p, sid)
-    now = repo.now()
+    now = utcnow_naive()
     live = s["ended_at"] is None and s["expires_at"] > now
     rotation = int(cfg["KEY_ROTATION_SECONDS"])
     return jsonify(
@@ -168,10 +163,11 @@ def security(sid: str):
         state="live" if live else ("ended" if s["ended_at"] else "expired"),
         device={"id": s["device_id"], "key_thumbprint": s["jkt"], "bound": True,
                 "this_device": p.jkt == s["jkt"]},
-        started_at=iso(s["started_at"]), expires_at=iso(s["expires_at"]), ended_at=iso(s["ended_at"]),
-        last_heartbeat_at=iso(s["last_heartbeat_at"]), key_epoch=s["key_epoch"],
-        epoch_started_at=iso(s["epoch_started_at"]),
-        next_rotation_at=iso(s["epoch_started_at"] + timedelta(seconds=rotation)) if live else None,
+        started_at=iso(s["started_at"], millis=True), expires_at=iso(s["expires_at"], millis=True),
+        ended_at=iso(s["ended_at"], millis=True),
+        last_heartbeat_at=iso(s["last_heartbeat_at"], millis=True), key_epoch=s["key_epoch"],
+        epoch_started_at=iso(s["epoch_started_at"], millis=True),
+        next_rotation_at=iso(s["epoch_started_at"] + timedelta(seconds=rotation), millis=True) if live else None,
         protections={
             "device_binding": "DPoP (RFC 9449): ES256 device key, non-extractable in the browser",
             "key_exchange": "ephemeral ECDH P-256 + HKDF-SHA256, server key discarded (forward secrecy)",

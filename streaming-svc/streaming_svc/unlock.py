@@ -26,6 +26,7 @@ from flask import Blueprint, current_app, request
 from svcommon import events
 from svcommon.errors import APIError
 from svcommon.passwords import verify_password
+from svcommon.timeutil import count_in_window, seconds_until, utcnow_naive
 
 from . import access
 from . import repository as repo
@@ -37,17 +38,15 @@ bp = Blueprint("unlock", __name__)
 def _count_user_attempt(conn, user_id: str, video_id: str, now) -> None:
     cfg = current_app.config
     st = repo.unlock_state(conn, user_id, video_id)   # row lock: one user's guesses queue here
+    if st is None:                                      # the video's delete took the row
+        raise access.gone_meanwhile()
     if st["locked_until"] and st["locked_until"] > now:
         conn.rollback()
-        wait = math.ceil((st["locked_until"] - now).total_seconds())
+        wait = seconds_until(st["locked_until"], now)
         events.record("unlock_throttled", f"video {video_id}", user_id)
         raise APIError(429, "too_many_attempts", f"Too many wrong passwords; try again in {wait} seconds.",
                        {"Retry-After": str(wait)})
-    window = timedelta(seconds=int(cfg["UNLOCK_WINDOW_SECONDS"]))
-    if st["failures"] == 0 or st["window_start"] + window < now:
-        failures, start = 1, now
-    else:
-        failures, start = st["failures"] + 1, st["window_start"]
+    failures, start = count_in_window(st["failures"], st["window_start"], now, int(cfg["UNLOCK_WINDOW_SECONDS"]))
     locked = now + timedelta(seconds=int(cfg["UNLOCK_LOCK_SECONDS"])) \
         if failures >= int(cfg["UNLOCK_MAX_FAILURES"]) else None
     repo.unlock_failed(conn, user_id, video_id, failures, start, locked)
@@ -57,6 +56,8 @@ def _count_video_attempt(conn, user_id: str, video_id: str, now) -> None:
     cfg = current_app.config
     burst, refill = int(cfg["UNLOCK_VIDEO_BURST"]), int(cfg["UNLOCK_VIDEO_REFILL_SECONDS"])
     row = repo.video_bucket(conn, video_id)
+    if row is None:
+        raise access.gone_meanwhile()
     level = max(0.0, row["level"] - max(0.0, (now - row["updated_at"]).total_seconds()) / refill)
     if level + 1 > burst:
         conn.rollback()                   # a refused attempt is no guess: the user's count is undone too
@@ -79,9 +80,11 @@ def unlock(video_id: str):
     password = data.get("password") if isinstance(data, dict) else None
     if not isinstance(password, str) or not password or len(password) > 256:
         raise APIError(400, "invalid_input", "send {\"password\": \"...\"}")
-    repo.ensure_unlock_rows(conn, p.user_id, video_id)
+    if not repo.ensure_unlock_rows(conn, p.user_id, video_id):
+        conn.rollback()
+        raise access.gone_meanwhile()
     conn.commit()
-    now = repo.now()
+    now = utcnow_naive()
     _count_user_attempt(conn, p.user_id, video_id, now)
     _count_video_attempt(conn, p.user_id, video_id, now)
     conn.commit()                            # the attempt is counted before the slow check

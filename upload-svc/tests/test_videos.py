@@ -75,6 +75,20 @@ def test_delete_removes_objects_and_rows(client, user, posted, env):
     assert client.get(f"/api/videos/{vid}", headers=user["headers"]).status_code == 404
 
 
+def test_delete_with_storage_down_stays_deleting_and_can_be_retried(make_app, client, user, posted, env):
+    """The delete commits its 'deleting' mark before it calls file-svc (no row lock held
+    across those calls): storage down → 503, the video stays 'deleting' (gone for viewers
+    and the worker), and the same DELETE finishes once storage is back."""
+    vid = posted["id"]
+    broken = make_app(FILE_SVC_URL="http://127.0.0.1:9").test_client()    # nothing listens on port 9
+    r = broken.delete(f"/api/videos/{vid}", headers=user["headers"])
+    assert r.status_code == 503 and r.json["code"] == "storage_unavailable"
+    assert h.db_rows(env, "SELECT status FROM videos WHERE id = %s", (vid,)) == [{"status": "deleting"}]
+    assert client.delete(f"/api/videos/{vid}", headers=user["headers"]).status_code == 204
+    assert h.video_objects(env, vid) == []
+    assert h.user_footprint(env, user["id"]) == {"videos": 0, "uploads": 0, "jobs": 0}
+
+
 def test_events_stream_until_final(make_app, user, posted, env):
     client = make_app(SSE_POLL_SECONDS=0.1, SSE_MAX_SECONDS=10).test_client()
     with h.db_conn(env) as conn:  # what the media workers will do

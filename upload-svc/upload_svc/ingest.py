@@ -60,7 +60,9 @@ def finalize(video_id: str, size: int) -> dict:
         remove_video(video_id)
         raise APIError(503, "probe_busy", "the server is checking too many uploads right now; nothing was kept, "
                        "please upload again shortly", {"Retry-After": "30"})
-    repo.mark_probed(conn, video_id, size, info)
+    if not repo.mark_probed(conn, video_id, size, info):
+        conn.rollback()                   # deleted while it was probed: nothing to queue
+        raise APIError(409, "gone_meanwhile", "The video was deleted while its upload was being finished.")
     repo.insert_job(conn, uuid.uuid4().hex, video_id, "process")
     conn.commit()
     log.info("video queued", extra={"video_id": video_id, "bytes": size, **info})
@@ -69,14 +71,18 @@ def finalize(video_id: str, size: int) -> dict:
 
 def remove_video(video_id: str, upload: dict | None = None) -> None:
     """Delete every object of the video (originals, tus tails, derived media), abort an
-    unfinished multipart upload, then the rows. Objects first: if storage is down the
-    rows stay and the delete can be retried, so nothing is ever orphaned in S3. The row is
-    held FOR UPDATE throughout (see repository.lock_video)."""
+    unfinished multipart upload, then the rows. First the video is marked 'deleting' and
+    committed, so no lock is held across the calls to file-svc and every reader treats it
+    as gone; a worker that writes objects for it afterwards sees the mark and removes them
+    itself (watermark-svc dbcatalogue.discard_if_deleted). Objects before the row: if
+    storage is down the row stays 'deleting' and the delete can be retried, so nothing is
+    ever orphaned in S3."""
     fs = filestore()
     conn = db.conn()
-    repo.lock_video(conn, video_id)
+    repo.mark_deleting(conn, video_id)
     if upload is None:
-        upload = next((u for u in [repo.upload_for_video(conn, video_id)] if u), None)
+        upload = repo.upload_for_video(conn, video_id)
+    conn.commit()
     if upload and upload["status"] != "done":
         fs.abort_multipart(upload["object_key"], upload["s3_upload_id"])
     for prefix in keys.video_prefixes(video_id):

@@ -1,11 +1,7 @@
 """How a video row is shown to its owner (JSON)."""
 from __future__ import annotations
 
-from datetime import datetime
-
-
-def iso(dt: datetime | None) -> str | None:
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ") if dt else None
+from svcommon.timeutil import iso
 
 
 def progress(v: dict) -> float:

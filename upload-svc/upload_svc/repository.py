@@ -57,19 +57,22 @@ def end_viewer_sessions(conn, video_id: str, owner_id: str) -> int:
                    (video_id, owner_id))
 
 
-def mark_probed(conn, video_id: str, size: int, info: dict) -> None:
-    execute(conn, "UPDATE videos SET status = 'queued', status_message = 'waiting for processing', size_bytes = %s, "
-                  "duration = %s, width = %s, height = %s, video_codec = %s, audio_codec = %s, container = %s, "
-                  "updated_at = UTC_TIMESTAMP(6) WHERE id = %s",
-            (size, info["duration"], info["width"], info["height"], info["video_codec"], info["audio_codec"],
-             info["container"], video_id))
+def mark_probed(conn, video_id: str, size: int, info: dict) -> bool:
+    """False when the video is being deleted (or gone): it must not be queued again."""
+    return execute(conn, "UPDATE videos SET status = 'queued', status_message = 'waiting for processing', "
+                         "size_bytes = %s, duration = %s, width = %s, height = %s, video_codec = %s, "
+                         "audio_codec = %s, container = %s, updated_at = UTC_TIMESTAMP(6) "
+                         "WHERE id = %s AND status <> 'deleting'",
+                   (size, info["duration"], info["width"], info["height"], info["video_codec"],
+                    info["audio_codec"], info["container"], video_id)) == 1
 
 
-def lock_video(conn, video_id: str) -> None:
-    """Hold the video row while its objects are removed: a worker that writes objects
-    for it (a forensic reference, say) checks the row under a share lock afterwards, so it
-    either sees the delete and cleans up, or wrote before the delete began."""
-    query(conn, "SELECT id FROM videos WHERE id = %s FOR UPDATE", (video_id,))
+def mark_deleting(conn, video_id: str) -> None:
+    """The first step of a delete, committed at once: from here every reader (library,
+    sessions, the worker) treats the video as gone, so its objects can be removed without
+    holding the row across the calls to file-svc."""
+    execute(conn, "UPDATE videos SET status = 'deleting', status_message = 'being deleted', "
+                  "updated_at = UTC_TIMESTAMP(6) WHERE id = %s", (video_id,))
 
 
 def delete_video(conn, video_id: str) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timezone
 
 from flask import Blueprint, Response, current_app, request
 
@@ -13,6 +12,7 @@ from svcommon.bodylimit import body_limit
 from svcommon.errors import APIError
 from svcommon.filestore import NotFound
 from svcommon.params import header_uint
+from svcommon.timeutil import utcnow_naive
 
 from . import access, ingest, validation
 from . import repository as repo
@@ -160,7 +160,7 @@ def patch(upload_id: str):
 
 
 def _lease_expired(up: dict) -> bool:
-    return up["lock_expires_at"] is None or up["lock_expires_at"] < datetime.now(timezone.utc).replace(tzinfo=None)
+    return up["lock_expires_at"] is None or up["lock_expires_at"] < utcnow_naive()
 
 
 def _complete(up: dict) -> None:

@@ -14,7 +14,7 @@ import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from flask import current_app, request
+from flask import current_app
 
 from svcommon.errors import APIError
 from svcommon.filestore import FileStoreError, NotFound

@@ -11,6 +11,7 @@ from svcommon import events
 from svcommon.bodylimit import FORM_OVERHEAD, body_limit
 from svcommon.errors import APIError
 from svcommon.filestore import NotFound
+from svcommon.params import json_body
 from svcommon.passwords import hash_password
 
 from . import access, ingest, validation
@@ -110,9 +111,7 @@ def read(video_id: str):
 @bp.patch("/<video_id>")
 def edit(video_id: str):
     p = access.active_principal()
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise APIError(400, "invalid_json", "request body must be a JSON object")
+    data = json_body()
     unknown = set(data) - {"title", "description", "visibility", "password"}
     if unknown:
         raise APIError(400, "invalid_input", f"unknown field(s): {', '.join(sorted(unknown))[:100]}")

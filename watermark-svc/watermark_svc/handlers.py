@@ -37,7 +37,9 @@ def process_video(app, db, fs: FileStore, job: dict, lease: Lease) -> None:
     vid = job["video_id"]
     with db.standalone() as conn:
         video = repo.video(conn, vid)
-    if video is None or not video["original_key"]:
+    if video is None or video["status"] == "deleting":
+        raise LeaseLost(job["id"])          # deleted meanwhile: handle_failure removes what we wrote
+    if not video["original_key"]:
         raise InvalidMedia("the video or its original no longer exists")
     with tempfile.TemporaryDirectory(dir=cfg["WORK_DIR"], prefix=f"sv-job-{vid[:8]}-") as work:
         work = Path(work)
@@ -52,8 +54,8 @@ def process_video(app, db, fs: FileStore, job: dict, lease: Lease) -> None:
             raise
         _upload_tree(fs, vid, work / "out", lease)
         with db.standalone() as conn:
-            repo.publish_media(conn, vid, meta, media_key(vid, "thumb.jpg"))
-            if not repo.finish_job(conn, job["id"], lease.worker):
+            if not repo.publish_media(conn, vid, meta, media_key(vid, "thumb.jpg")) \
+                    or not repo.finish_job(conn, job["id"], lease.worker):
                 conn.rollback()
                 raise LeaseLost(job["id"])
             conn.commit()
@@ -98,7 +100,7 @@ def handle_failure(app, db, fs: FileStore, job: dict, exc: BaseException) -> Non
         # Another worker owns the job now (its outputs are its business), or the video was
         # deleted while we worked: then whatever we stored after the delete is ours to remove.
         with db.standalone() as conn:
-            gone = repo.video(conn, vid) is None
+            gone = repo.video_gone(conn, vid)
         if gone:
             fs.delete_prefix(media_prefix(vid))
         return

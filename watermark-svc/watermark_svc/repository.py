@@ -24,7 +24,9 @@ def start_job(conn, job_id: str, worker: str, lease_seconds: int) -> None:
 def renew_lease(conn, job_id: str, worker: str, lease_seconds: int, progress: float, step: str) -> bool:
     n = execute(conn, "UPDATE jobs SET lease_expires_at = UTC_TIMESTAMP(6) + INTERVAL %s SECOND, progress = %s, "
                       "step = %s, updated_at = UTC_TIMESTAMP(6) WHERE id = %s AND lease_owner = %s "
-                      "AND status = 'running'", (lease_seconds, progress, step[:64], job_id, worker))
+                      "AND status = 'running' AND NOT EXISTS (SELECT 1 FROM videos v "
+                      "WHERE v.id = jobs.video_id AND v.status = 'deleting')",
+                (lease_seconds, progress, step[:64], job_id, worker))
     return n == 1
 
 
@@ -50,23 +52,28 @@ def video(conn, video_id: str) -> dict | None:
     return query(conn, "SELECT id, status, original_key FROM videos WHERE id = %s", (video_id,), one=True)
 
 
-def video_still_exists(conn, video_id: str) -> bool:
-    """Waits out a delete in progress (upload-svc holds the row FOR UPDATE while it removes
-    the video's objects), then says whether the row is still there."""
-    return query(conn, "SELECT id FROM videos WHERE id = %s LOCK IN SHARE MODE", (video_id,), one=True) is not None
+def video_gone(conn, video_id: str) -> bool:
+    """Deleted, or being deleted: upload-svc commits the 'deleting' mark before it removes
+    the video's objects, so objects written before this read are removed by that delete."""
+    row = query(conn, "SELECT status FROM videos WHERE id = %s", (video_id,), one=True)
+    return row is None or row["status"] == "deleting"
 
 
 def set_video_status(conn, video_id: str, status: str, message: str) -> None:
     execute(conn, "UPDATE videos SET status = %s, status_message = %s, updated_at = UTC_TIMESTAMP(6) "
-                  "WHERE id = %s", (status, message[:500], video_id))
+                  "WHERE id = %s AND status <> 'deleting'", (status, message[:500], video_id))
 
 
-def publish_media(conn, video_id: str, meta: dict, thumbnail_key: str) -> None:
+def publish_media(conn, video_id: str, meta: dict, thumbnail_key: str) -> bool:
+    """False (nothing written) when the video is being deleted or gone. The video row is
+    updated first: its lock then keeps it there for the media row's foreign key."""
+    if execute(conn, "UPDATE videos SET status = 'ready', status_message = '', thumbnail_key = %s, "
+                     "ready_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6) "
+                     "WHERE id = %s AND status <> 'deleting'", (thumbnail_key, video_id)) != 1:
+        return False
     execute(conn, "REPLACE INTO video_media (video_id, segment_count, duration, metadata) VALUES (%s, %s, %s, %s)",
             (video_id, meta["segment_count"], meta["duration"], json.dumps(meta)))
-    execute(conn, "UPDATE videos SET status = 'ready', status_message = '', thumbnail_key = %s, "
-                  "ready_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6) WHERE id = %s",
-            (thumbnail_key, video_id))
+    return True
 
 
 def media_of(conn, video_id: str) -> dict | None:
@@ -154,7 +161,9 @@ def catalogue_videos(conn) -> list[dict]:
 
 def video_for_forensics(conn, video_id: str) -> dict | None:
     return query(conn, "SELECT v.id, v.title, v.original_key, v.owner_id, v.duration, m.metadata "
-                       "FROM videos v JOIN video_media m ON m.video_id = v.id WHERE v.id = %s", (video_id,), one=True)
+                       "FROM videos v JOIN video_media m ON m.video_id = v.id "
+                       "WHERE v.id = %s AND v.status <> 'deleting'",
+                 (video_id,), one=True)
 
 
 def session_ids_of_video(conn, video_id: str) -> list[str]:

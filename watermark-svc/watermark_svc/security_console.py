@@ -3,17 +3,15 @@ and watermark id; security events. Page at /admin/security, data under
 /api/admin/security/ (both need gateway routes to watermark-svc)."""
 from __future__ import annotations
 
-from datetime import datetime
-
 from flask import Blueprint, jsonify, render_template, request
 
 from svcommon.auth import current_principal, require_principal
 from svcommon.params import arg_int
+from svcommon.timeutil import iso, utcnow_naive
 
 from . import repository as repo
 from .admin_pages import admin_page
 from .extensions import db
-from .forensics.evidence import _iso
 
 bp = Blueprint("security_console", __name__, template_folder="templates")
 
@@ -31,7 +29,7 @@ def console():
 @bp.get("/api/admin/security/sessions")
 def sessions():
     require_principal(roles=("admin",))
-    now = datetime.utcnow()
+    now = utcnow_naive()
     items = []
     for s in repo.recent_sessions(db.conn(), _limit()):
         active = s["ended_at"] is None and s["expires_at"] is not None and s["expires_at"] > now
@@ -41,8 +39,8 @@ def sessions():
             "user_id": s["user_id"], "username": s["username"],
             "device_id": s["device_id"], "device_user_agent": s["device_user_agent"] or s["session_user_agent"],
             "device_screen": s["screen"], "device_timezone": s["timezone"], "ip": s["ip"],
-            "started_at": _iso(s["started_at"]), "last_heartbeat_at": _iso(s["last_heartbeat_at"]),
-            "expires_at": _iso(s["expires_at"]), "ended_at": _iso(s["ended_at"]),
+            "started_at": iso(s["started_at"]), "last_heartbeat_at": iso(s["last_heartbeat_at"]),
+            "expires_at": iso(s["expires_at"]), "ended_at": iso(s["ended_at"]),
             "codeword_length": s["codeword_length"], "key_epoch": s["key_epoch"],
         })
     return jsonify(items=items, active=sum(1 for i in items if i["active"]))
@@ -53,4 +51,4 @@ def events():
     require_principal(roles=("admin",))
     kind = request.args.get("kind") or None
     rows = repo.security_events(db.conn(), _limit(), kind[:40] if kind else None)
-    return jsonify(items=[{**r, "created_at": _iso(r["created_at"])} for r in rows])
+    return jsonify(items=[{**r, "created_at": iso(r["created_at"])} for r in rows])

@@ -74,11 +74,11 @@ def store_reference(fs: FileStore, video_id: str, original: Path, geometry: Wate
 
 def discard_if_deleted(db, fs: FileStore, video_id: str) -> bool:
     """After writing objects for a video outside its processing job: if the video was
-    deleted meanwhile, remove them (else they would outlive it). upload-svc holds the row
-    FOR UPDATE while it deletes the objects, so this read waits for a delete in progress;
-    a delete that starts after it removes what we wrote itself."""
+    deleted meanwhile, remove them (else they would outlive it). upload-svc commits the
+    video's 'deleting' mark before it removes the objects: if this read does not see the
+    mark, that removal starts after our objects were written and takes them too."""
     with db.standalone() as conn:
-        if repo.video_still_exists(conn, video_id):
+        if not repo.video_gone(conn, video_id):
             return False
     fs.delete_prefix(media_prefix(video_id))
     log.info("video deleted while its forensic reference was built; reference removed",

@@ -6,13 +6,9 @@ what the database said *then*.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from svcommon.timeutil import iso
 
 from .. import repository as repo
-
-
-def _iso(v):
-    return v.isoformat(timespec="seconds") + "Z" if isinstance(v, datetime) else v
 
 
 def session_snapshot(conn, session_id: str) -> dict | None:
@@ -26,11 +22,11 @@ def session_snapshot(conn, session_id: str) -> dict | None:
         "device": {"id": row["device_id"], "key_thumbprint": row["jkt"],
                    "fingerprint": {"user_agent": row["device_user_agent"], "screen": row["screen"],
                                    "timezone": row["timezone"], "language": row["language"]},
-                   "first_seen": _iso(row["device_first_seen"]), "last_seen": _iso(row["device_last_seen"]),
-                   "last_ip": row["device_last_ip"], "revoked_at": _iso(row["device_revoked_at"])},
+                   "first_seen": iso(row["device_first_seen"]), "last_seen": iso(row["device_last_seen"]),
+                   "last_ip": row["device_last_ip"], "revoked_at": iso(row["device_revoked_at"])},
         "ip": row["ip"], "user_agent": row["session_user_agent"],
-        "started_at": _iso(row["started_at"]), "ended_at": _iso(row["ended_at"]),
-        "last_heartbeat_at": _iso(row["last_heartbeat_at"]),
+        "started_at": iso(row["started_at"]), "ended_at": iso(row["ended_at"]),
+        "last_heartbeat_at": iso(row["last_heartbeat_at"]),
         "codeword_length": row["codeword_length"], "tag_issued_at": row["tag_issued_at"],
     }
 
@@ -56,8 +52,8 @@ def api_view(det: dict, report_url: str) -> dict:
     import json
     result = json.loads(det["result"]) if det.get("result") else None
     body = {"job_id": det["id"], "status": det["status"], "progress": det["progress"], "step": det["step"],
-            "suspect_name": det["suspect_name"], "created_at": _iso(det["created_at"]),
-            "finished_at": _iso(det["finished_at"]), "error": det["error"] if det["status"] in ("failed", "cancelled") else None}
+            "suspect_name": det["suspect_name"], "created_at": iso(det["created_at"]),
+            "finished_at": iso(det["finished_at"]), "error": det["error"] if det["status"] in ("failed", "cancelled") else None}
     if result is not None:
         m = result.get("match")
         body["result"] = {

@@ -1,8 +1,9 @@
 """Read the few facts we need back out of packaged CMAF files (no ffprobe needed)."""
 from __future__ import annotations
 
-import struct
 from pathlib import Path
+
+from svcommon.mp4boxes import walk_bytes
 
 # Containers whose children we descend into on the way to the avcC box.
 _CONTAINER_BOXES = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd", b"avc1", b"avc3"}
@@ -11,25 +12,11 @@ _SKIP_BEFORE_CHILDREN = {b"stsd": 8, b"avc1": 78, b"avc3": 78}
 
 
 def _find_box(data: bytes, path: tuple[bytes, ...], start: int = 0, end: int | None = None) -> bytes | None:
-    end = len(data) if end is None else end
-    pos = start
-    while pos + 8 <= end:
-        size, kind = struct.unpack_from(">I4s", data, pos)
-        header = 8
-        if size == 1:
-            size = struct.unpack_from(">Q", data, pos + 8)[0]
-            header = 16
-        elif size == 0:
-            size = end - pos
-        if size < header:
-            return None
-        if kind == path[0]:
-            body_start, body_end = pos + header, pos + size
+    for box in walk_bytes(data, start, end):
+        if box.kind == path[0]:
             if len(path) == 1:
-                return data[body_start:body_end]
-            skip = _SKIP_BEFORE_CHILDREN.get(kind, 0)
-            return _find_box(data, path[1:], body_start + skip, body_end)
-        pos += size
+                return data[box.body:box.end]
+            return _find_box(data, path[1:], box.body + _SKIP_BEFORE_CHILDREN.get(box.kind, 0), box.end)
     return None
 
 
