@@ -1,10 +1,11 @@
-"""``python -m stack up|down|gate|print-env``.
+"""``python -m stack up|down|gate|prepare``.
 
 up    prepare data folders, configs and secrets, write a Procfile and run it with honcho
       (MariaDB, SeaweedFS, every service under gunicorn, nginx) until Ctrl-C.
 down  stop a running ``up`` (signals honcho, which stops its children).
 gate  wait for MariaDB, create the database/user, migrate, then exec the given command:
       used in the Procfile so services start only on a ready, migrated database.
+prepare  data folders, configs and secrets only (what ``up`` does before it starts anything).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Pure pieces of playback, no services: the forensic codeword and metadata tag
 (svcommon.codeword, a format the forensics work depends on), the session key math
-(streaming_svc.keys, checked against an independent implementation of API.md's
+(streaming_svc.session_crypto, checked against an independent implementation of docs/api.md's
 derivation), and the per-session manifest."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from cryptography.exceptions import InvalidTag
 
 from svcommon import codeword
-from streaming_svc import keys, manifest
+from streaming_svc import session_crypto, manifest
 from tests.support.contract_client import decrypt_segment, parse_mpd, unwrap_cek
 
 SECRET = "s" * 43
@@ -55,7 +55,7 @@ def test_metadata_tag_round_trip_and_forgery():
 
 
 def _client_side(handshake_pub: dict, client_priv, sid: str):
-    """API.md's derivation, written independently of streaming_svc.keys."""
+    """docs/api.md's derivation, written independently of streaming_svc.session_crypto."""
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -72,21 +72,21 @@ def test_key_exchange_and_segment_format_follow_the_contract():
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     priv = ec.generate_private_key(ec.SECP256R1())
     sid = "b" * 32
-    hs = keys.open_session(keys.public_jwk(priv.public_key()), sid)
+    hs = session_crypto.open_session(session_crypto.public_jwk(priv.public_key()), sid)
     kek = _client_side(hs.server_public_key, priv, sid)
     assert kek == hs.kek
     cek = unwrap_cek(kek, sid, hs.wrapped_cek)
     assert cek == hs.cek and len(cek) == 32
-    body = keys.encrypt_segment(AESGCM(cek), sid, "480p", 7, b"media bytes")
+    body = session_crypto.encrypt_segment(AESGCM(cek), sid, "480p", 7, b"media bytes")
     assert decrypt_segment(cek, sid, "480p", 7, body) == b"media bytes"
     for wrong in ((sid, "480p", 8), (sid, "360p", 7), ("c" * 32, "480p", 7), (sid, "480p", "init")):
         with pytest.raises(InvalidTag):
             decrypt_segment(cek, *wrong, body)
-    assert keys.open_session(keys.public_jwk(priv.public_key()), sid).cek != cek   # fresh per session
+    assert session_crypto.open_session(session_crypto.public_jwk(priv.public_key()), sid).cek != cek   # fresh per session
 
 
 def test_master_key_binds_sealed_values_to_session_and_role():
-    m = keys.MasterKey("m" * 43)
+    m = session_crypto.MasterKey("m" * 43)
     sealed = m.seal(b"k" * 32, "a" * 32, "cek:0")
     assert m.open(sealed, "a" * 32, "cek:0") == b"k" * 32
     for sid, role in (("b" * 32, "cek:0"), ("a" * 32, "cek:1"), ("a" * 32, "kek")):

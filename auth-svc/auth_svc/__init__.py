@@ -12,7 +12,7 @@ from svcommon.service import configure, init_service
 
 from . import accounts
 from .extensions import db, keyring
-from .keys import KeyRing
+from .signing_keys import KeyRing
 from .settings import SETTINGS
 
 

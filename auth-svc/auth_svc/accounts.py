@@ -6,7 +6,7 @@ import uuid
 
 from flask import request
 
-from svcommon import events
+from svcommon import security_events
 from svcommon.db import IntegrityError
 from svcommon.errors import APIError
 from svcommon.passwords import hash_password, verify_password
@@ -42,10 +42,10 @@ def authenticate(username: str, password: str) -> dict:
     ok = verify_password(password, user["password_hash"] if user else DUMMY_HASH)
     if not ok or user is None:
         throttle.failed(conn, username, ip)
-        events.record("login_failed", f"username={username[:64]!r}", user["id"] if user else None)
+        security_events.record("login_failed", f"username={username[:64]!r}", user["id"] if user else None)
         raise APIError(401, "invalid_credentials", "wrong username or password")
     if user["disabled"]:
-        events.record("login_disabled", "login to a disabled account", user["id"])
+        security_events.record("login_disabled", "login to a disabled account", user["id"])
         raise APIError(403, "account_disabled", "this account is disabled")
     throttle.succeeded(conn, username, ip)
     return user

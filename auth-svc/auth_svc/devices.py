@@ -6,7 +6,7 @@ import uuid
 
 from flask import Blueprint, jsonify, request
 
-from svcommon import events
+from svcommon import security_events
 from svcommon.auth import dpop_proof_for_request, require_principal
 from svcommon.db import IntegrityError
 from svcommon.errors import APIError
@@ -54,10 +54,10 @@ def device_token():
     try:
         proof = dpop_proof_for_request()
     except TokenError as exc:
-        events.record("dpop_replay" if exc.code == "dpop_replay" else "bad_proof", exc.reason, p.user_id)
+        security_events.record("dpop_replay" if exc.code == "dpop_replay" else "bad_proof", exc.reason, p.user_id)
         raise APIError(401, exc.code, exc.reason, {"WWW-Authenticate": 'DPoP error="invalid_dpop_proof"'})
     if p.jkt is not None and proof["jkt"] != p.jkt:
-        events.record("device_key_mismatch", "a device token asked for a token bound to another key", p.user_id)
+        security_events.record("device_key_mismatch", "a device token asked for a token bound to another key", p.user_id)
         raise APIError(403, "account_session_required",
                        "a device token can only renew itself; registering another key needs the account session")
     conn = db.conn()
@@ -66,7 +66,7 @@ def device_token():
         raise APIError(401, "account_disabled", "account is disabled or gone")
     device = repo.device_by_key(conn, p.user_id, proof["jkt"])
     if device is not None and device["revoked_at"] is not None:
-        events.record("revoked_device", "token requested for a revoked device", p.user_id)
+        security_events.record("revoked_device", "token requested for a revoked device", p.user_id)
         raise APIError(403, "device_revoked", "this device was revoked; clear the site data to register anew")
     if device is None:
         did = uuid.uuid4().hex

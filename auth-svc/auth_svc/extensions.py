@@ -2,7 +2,7 @@
 from svcommon.appext import PerApp
 from svcommon.db import Database
 
-from .keys import KeyRing
+from .signing_keys import KeyRing
 
 db = Database()
 # The signing keys this app issues and verifies tokens with (loaded on the first request).

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 
-from svcommon import events
+from svcommon import security_events
 from svcommon.errors import APIError
 from svcommon.timeutil import count_in_window, in_window, seconds_until, utcnow_naive
 
@@ -50,7 +50,7 @@ def check(conn, username: str, ip: str) -> None:
         if row and row["locked_until"] and row["locked_until"] > now:
             conn.rollback()
             wait = seconds_until(row["locked_until"], now)
-            events.record("login_throttled", f"{scope} locked for {wait}s")
+            security_events.record("login_throttled", f"{scope} locked for {wait}s")
             raise _too_many("too many failed logins", wait)
     row = repo.throttle_row(conn, "account", _account(username))
     conn.rollback()  # no row lock held while waiting
@@ -82,7 +82,7 @@ def failed(conn, username: str, ip: str) -> None:
             extra = failures - limit
             locked = now + timedelta(seconds=cfg["LOGIN_LOCK_SECONDS"] * (2 ** min(extra, 6)))
         if limit is None and failures == cfg["LOGIN_SLOWDOWN_AFTER"]:
-            events.record("login_slowdown", f"{failures} failed logins on account {subject[:64]!r} from all "
+            security_events.record("login_slowdown", f"{failures} failed logins on account {subject[:64]!r} from all "
                                             "addresses; further attempts are slowed down")
         repo.upsert_throttle(conn, scope, subject, failures, start, locked)
     conn.commit()
@@ -102,5 +102,5 @@ def signup_attempt(conn, ip: str) -> None:
     conn.commit()
     if row["failures"] > int(cfg["SIGNUP_MAX_PER_IP"]):
         wait = seconds_until(row["window_start"] + timedelta(seconds=window), utcnow_naive())
-        events.record("signup_throttled", f"{row['failures']} sign-ups from this address within {window}s")
+        security_events.record("signup_throttled", f"{row['failures']} sign-ups from this address within {window}s")
         raise _too_many("too many sign-ups from your address", wait, "too_many_signups")

@@ -10,7 +10,7 @@ from datetime import timedelta
 import jwt
 from flask import current_app, request
 
-from svcommon import events
+from svcommon import security_events
 from svcommon.errors import APIError
 from svcommon.timeutil import iso, utcnow_naive
 
@@ -77,7 +77,7 @@ def rotate_refresh_token(token: str) -> dict:
     if row["rotated_at"] is not None:
         repo.revoke_family(conn, row["family_id"])
         conn.commit()
-        events.record("refresh_reuse", "a rotated refresh token was reused; its family was revoked", row["user_id"])
+        security_events.record("refresh_reuse", "a rotated refresh token was reused; its family was revoked", row["user_id"])
         raise APIError(401, "refresh_token_reused", "refresh token was already used; please log in again")
     if row["expires_at"] < now:
         conn.rollback()

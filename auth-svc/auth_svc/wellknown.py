@@ -5,7 +5,7 @@ import hmac
 
 from flask import Blueprint, current_app, jsonify
 
-from svcommon import events
+from svcommon import security_events
 from svcommon.errors import APIError
 from svcommon.params import json_body
 from svcommon.timeutil import iso
@@ -34,7 +34,7 @@ def service_token():
     secret = validation.field(data, "secret", 256)
     expected = current_app.config.get(f"SERVICE_SECRET_{service.upper()}", "") if service.isalpha() else ""
     if not expected or not hmac.compare_digest(expected.encode(), secret.encode()):
-        events.record("bad_service_credentials", f"service={service[:32]!r}")
+        security_events.record("bad_service_credentials", f"service={service[:32]!r}")
         raise APIError(401, "invalid_client", "unknown service or wrong secret")
     token, exp = tokens.issue_access_token({"id": f"svc:{service}", "username": service, "role": "service"},
                                            audience=SERVICE_AUDIENCE)

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from flask import Flask, current_app, g, redirect, request
 
-from . import events
+from . import security_events
 from .dpop import db_replay_check, verify_proof
 from .errors import APIError
 from .jwks import JWKSVerifier, TokenError, http_fetcher
@@ -53,7 +53,7 @@ def _unauthorized(reason: str, code: str = "unauthorized", scheme: str = "Bearer
 
 
 def _refuse(kind: str, exc: TokenError, scheme: str = "Bearer"):
-    events.record(kind, exc.reason)
+    security_events.record(kind, exc.reason)
     return _unauthorized(exc.reason, exc.code, scheme)
 
 
@@ -91,7 +91,7 @@ def _check_binding(claims: dict, token: str) -> None:
 
 def _refuse_proof(exc: TokenError, user_id: str | None = None):
     kind = "dpop_replay" if exc.code == "dpop_replay" else "bad_proof"
-    events.record(kind, exc.reason, user_id)
+    security_events.record(kind, exc.reason, user_id)
     return _unauthorized(exc.reason, exc.code, "DPoP")
 
 
@@ -131,7 +131,7 @@ def _authenticate() -> Principal | None:
             except TokenError as exc:
                 raise _refuse_proof(exc, claims.get("sub"))
         if request.method not in SAFE_METHODS and not csrf_ok():
-            events.record("csrf_refused", f"{request.method} {request.path}", claims.get("sub"))
+            security_events.record("csrf_refused", f"{request.method} {request.path}", claims.get("sub"))
             raise csrf_refused()
         return _principal_from_claims(claims, "cookie")
     return None

@@ -1,7 +1,7 @@
 """Password hashing shared by every service that stores a secret a person chose (account
 passwords in auth-svc, per-video passwords in upload-svc, checked by streaming-svc):
 scrypt (N=2^15, r=8, p=1) with its parameters stored in the hash, so they can be raised
-later and old hashes still verify. Same format as auth-svc's ``passwords`` module."""
+later and old hashes still verify."""
 from __future__ import annotations
 
 import base64

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from flask import g, request
 
-from svcommon import events
+from svcommon import security_events
 from svcommon.auth import verifier
 from svcommon.errors import APIError
 from svcommon.jwks import TokenError
 
-from .keys import PERMISSIONS, authorize
+from .object_keys import PERMISSIONS, authorize
 
 SERVICE_AUDIENCE = "streamvault-internal"
 
@@ -27,12 +27,12 @@ def authenticate() -> str:
     try:
         claims = verifier().verify(token.strip(), audience=SERVICE_AUDIENCE)
     except TokenError as exc:
-        events.record("bad_service_token", exc.reason)
+        security_events.record("bad_service_token", exc.reason)
         raise _unauthorized(f"service token refused: {exc.reason}")
     sub = str(claims.get("sub", ""))
     name = sub[4:] if sub.startswith("svc:") else ""
     if claims.get("role") != "service" or name not in PERMISSIONS:
-        events.record("bad_service_token", f"not a known service: {sub[:40]!r}")
+        security_events.record("bad_service_token", f"not a known service: {sub[:40]!r}")
         raise APIError(403, "forbidden", "only StreamVault services may use file-svc")
     g.caller = name
     return name

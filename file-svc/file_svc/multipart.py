@@ -15,7 +15,7 @@ from svcommon.params import parse_uint
 
 from . import storage
 from .callers import require
-from .keys import WRITE
+from .object_keys import WRITE
 
 MAX_PARTS = 10000
 

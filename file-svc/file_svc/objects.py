@@ -11,7 +11,7 @@ from svcommon.params import arg_int
 
 from . import multipart, storage
 from .callers import authenticate, require
-from .keys import DELETE, READ, WRITE, validate_key, validate_prefix
+from .object_keys import DELETE, READ, WRITE, validate_key, validate_prefix
 from .extensions import s3
 
 bp = Blueprint("objects", __name__)

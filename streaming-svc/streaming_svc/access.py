@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import request
 
-from svcommon import events
+from svcommon import security_events
 from svcommon.auth import Principal, require_principal
 from svcommon.errors import APIError
 
@@ -33,7 +33,7 @@ def active_principal(conn) -> Principal:
     """The caller, if their account is still enabled."""
     p = require_principal()
     if not repo.user_active(conn, p.user_id):
-        events.record("disabled_account", f"{request.method} {request.path}", p.user_id)
+        security_events.record("disabled_account", f"{request.method} {request.path}", p.user_id)
         raise revoked_error("user_disabled")
     return p
 

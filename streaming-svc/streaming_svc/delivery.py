@@ -17,14 +17,14 @@ from datetime import datetime, timedelta
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import Blueprint, Response, current_app, request
 
-from svcommon import codeword, events
+from svcommon import codeword, security_events
 from svcommon.errors import APIError
 from svcommon.filestore import FileStoreError, NotFound
 from svcommon.params import ascii_uint
 from svcommon.media_keys import audio_init_key, audio_segment_key, init_key, segment_key
 from svcommon.timeutil import utcnow_naive
 
-from . import access, keys, manifest
+from . import access, manifest, session_crypto
 from . import repository as repo
 from .extensions import db, filestore, playback
 from .manifest import AUDIO, Media
@@ -78,7 +78,7 @@ def _load(sid: str) -> Live | None:
 
 def live_session(sid: str, token: str) -> Live:
     if len(sid) != 32 or not playback().master.media_token_ok(sid, token):
-        events.record("bad_media_url", f"session {sid[:40]}")
+        security_events.record("bad_media_url", f"session {sid[:40]}")
         raise APIError(404, "not_found", "no such media")
     cache = playback().sessions
     live = cache.get(sid)
@@ -166,7 +166,7 @@ def segment(sid: str, token: str, rendition: str, name: str):
         plain = plain + live.tag_box
     epoch, cek = choose_epoch(live, request.headers.get("X-Key-Epoch"))
     enc_started = time.perf_counter()
-    body = keys.encrypt_segment(cek, sid, rendition, index, plain)
+    body = session_crypto.encrypt_segment(cek, sid, rendition, index, plain)
     done = time.perf_counter()
     # Server-Timing lets benchmarks split our own overhead from the encryption (P5).
     timing = f"app;dur={(enc_started - started) * 1000:.3f}, enc;dur={(done - enc_started) * 1000:.3f}"

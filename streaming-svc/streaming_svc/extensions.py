@@ -9,7 +9,7 @@ from svcommon.db import Database
 from svcommon.filestore import FileStoreExtension
 
 from .cache import ByteLRU, TTLCache
-from .keys import MasterKey
+from .session_crypto import MasterKey
 
 db = Database()
 filestore = FileStoreExtension("streaming")

@@ -1,4 +1,4 @@
-"""Playback sessions (API.md streaming-svc): open with one ECDH round trip, heartbeat
+"""Playback sessions (docs/api.md, streaming-svc): open with one ECDH round trip, heartbeat
 (renewal + key-epoch rotation), end, and the security status page's data. Every call
 needs a device-bound token and a fresh DPoP proof from that device's key; the session is
 bound to that key (jkt), so a stolen token or session id is useless on another device."""
@@ -9,13 +9,13 @@ from datetime import timedelta, timezone
 
 from flask import Blueprint, current_app, jsonify, request
 
-from svcommon import events
+from svcommon import security_events
 from svcommon.auth import Principal
 from svcommon.errors import APIError
 from svcommon.params import json_body
 from svcommon.timeutil import iso, utcnow_naive
 
-from . import access, keys
+from . import access, session_crypto
 from . import repository as repo
 from .delivery import base_url, media_of
 from .extensions import db, playback
@@ -26,7 +26,7 @@ bp = Blueprint("sessions", __name__, url_prefix="/api/stream/sessions")
 def device_principal() -> Principal:
     p = access.active_principal(db.conn())
     if p.via != "dpop" or not p.jkt:
-        events.record("dpop_required", f"{request.method} {request.path} via {p.via}", p.user_id)
+        security_events.record("dpop_required", f"{request.method} {request.path} via {p.via}", p.user_id)
         raise APIError(401, "dpop_required", "Streaming calls need a device-bound token (Authorization: DPoP) "
                                              "and a DPoP proof.", {"WWW-Authenticate": 'DPoP error="invalid_token"'})
     return p
@@ -43,12 +43,12 @@ def open_session():
     video = access.playable_video(conn, p, video_id)
     media = media_of(conn, video_id)
     if repo.device_revoked(conn, p.device_id, p.user_id):
-        events.record("revoked_device", "session requested from a revoked device", p.user_id)
+        security_events.record("revoked_device", "session requested from a revoked device", p.user_id)
         raise APIError(403, "device_revoked", "This device was revoked.")
     sid = uuid.uuid4().hex
     try:
-        hs = keys.open_session(data.get("client_public_key"), sid)
-    except keys.KeyExchangeError as exc:
+        hs = session_crypto.open_session(data.get("client_public_key"), sid)
+    except session_crypto.KeyExchangeError as exc:
         raise APIError(400, "invalid_public_key", str(exc))
     cfg, master = current_app.config, playback().master
     now = utcnow_naive()
@@ -58,7 +58,7 @@ def open_session():
     limit = int(cfg["MAX_CONCURRENT_STREAMS"])
     if live >= limit:
         conn.rollback()
-        events.record("stream_limit", f"{live} live sessions (limit {limit}), video {video_id}", p.user_id)
+        security_events.record("stream_limit", f"{live} live sessions (limit {limit}), video {video_id}", p.user_id)
         raise APIError(429, "stream_limit", f"You are already watching on {live} screens, the limit is {limit}. "
                                             "Stop playback elsewhere, or wait a few minutes for it to time out.",
                        {"Retry-After": "30"})
@@ -85,7 +85,7 @@ def owned_session(conn, p: Principal, sid: str, for_update: bool = False) -> dic
     if s is None or (s["user_id"] != p.user_id and not p.is_admin):
         raise APIError(404, "not_found", "no such playback session")
     if p.via == "dpop" and s["user_id"] == p.user_id and s["jkt"] != p.jkt:
-        events.record("session_device_mismatch", f"session {sid} used from another device key", p.user_id)
+        security_events.record("session_device_mismatch", f"session {sid} used from another device key", p.user_id)
         raise APIError(403, "wrong_device", "This playback session belongs to another device.")
     return s
 
@@ -120,7 +120,7 @@ def heartbeat(sid: str):
         repo.end_session(conn, sid, lost, now)
         conn.commit()
         playback().sessions.drop(sid)
-        events.record("session_access_revoked", f"session {sid} of video {s['video_id']} ended: {lost}",
+        security_events.record("session_access_revoked", f"session {sid} of video {s['video_id']} ended: {lost}",
                       s["user_id"])
         raise access.revoked_error(lost)
     expires = now + timedelta(seconds=int(cfg["SESSION_TTL_SECONDS"]))
@@ -129,9 +129,9 @@ def heartbeat(sid: str):
            "heartbeat_interval": int(cfg["HEARTBEAT_SECONDS"])}
     if (now - s["epoch_started_at"]).total_seconds() >= int(cfg["KEY_ROTATION_SECONDS"]):
         epoch = s["key_epoch"] + 1
-        cek = keys.new_cek()
+        cek = session_crypto.new_cek()
         repo.rotate_epoch(conn, sid, epoch, master.seal(cek, sid, f"cek:{epoch}"), s["cek_enc"], now)
-        out.update(key_epoch=epoch, wrapped_cek=keys.wrap_cek(master.open(s["kek_enc"], sid, "kek"), cek, sid))
+        out.update(key_epoch=epoch, wrapped_cek=session_crypto.wrap_cek(master.open(s["kek_enc"], sid, "kek"), cek, sid))
     if position > 0 and not s["counted_view"]:
         repo.count_view_once(conn, sid, s["video_id"])
     conn.commit()

@@ -23,7 +23,7 @@ from datetime import timedelta
 
 from flask import Blueprint, current_app, request
 
-from svcommon import events
+from svcommon import security_events
 from svcommon.errors import APIError
 from svcommon.passwords import verify_password
 from svcommon.timeutil import count_in_window, seconds_until, utcnow_naive
@@ -43,7 +43,7 @@ def _count_user_attempt(conn, user_id: str, video_id: str, now) -> None:
     if st["locked_until"] and st["locked_until"] > now:
         conn.rollback()
         wait = seconds_until(st["locked_until"], now)
-        events.record("unlock_throttled", f"video {video_id}", user_id)
+        security_events.record("unlock_throttled", f"video {video_id}", user_id)
         raise APIError(429, "too_many_attempts", f"Too many wrong passwords; try again in {wait} seconds.",
                        {"Retry-After": str(wait)})
     failures, start = count_in_window(st["failures"], st["window_start"], now, int(cfg["UNLOCK_WINDOW_SECONDS"]))
@@ -62,7 +62,7 @@ def _count_video_attempt(conn, user_id: str, video_id: str, now) -> None:
     if level + 1 > burst:
         conn.rollback()                   # a refused attempt is no guess: the user's count is undone too
         wait = max(1, math.ceil((level + 1 - burst) * refill))
-        events.record("unlock_video_throttled", f"video {video_id}: {level:.1f} recent wrong passwords "
+        security_events.record("unlock_video_throttled", f"video {video_id}: {level:.1f} recent wrong passwords "
                                                 f"across accounts (burst {burst})", user_id)
         raise APIError(429, "video_unlock_throttled", "Too many wrong passwords were tried on this video "
                        f"recently; try again in {wait} seconds.", {"Retry-After": str(wait)})
@@ -95,5 +95,5 @@ def unlock(video_id: str):
                    video["password_hash"])
         conn.commit()
         return "", 204
-    events.record("bad_video_password", f"video {video_id}", p.user_id)
+    security_events.record("bad_video_password", f"video {video_id}", p.user_id)
     raise APIError(403, "wrong_password", "That password is not right.")

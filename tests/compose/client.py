@@ -1,4 +1,4 @@
-"""A small client of the public contract (shared/API.md), through the gateway only.
+"""A small client of the public contract (docs/api.md), through the gateway only.
 Later phases (upload -> ready -> playback, forensics) add their calls here."""
 from __future__ import annotations
 

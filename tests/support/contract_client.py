@@ -1,4 +1,4 @@
-"""A StreamVault playback client written only from the public contract (../shared/API.md),
+"""A StreamVault playback client written only from the public contract (docs/api.md),
 with no browser and no knowledge of the server's code: log in, register a device key and
 get a device-bound token (RFC 9449 DPoP), open a playback session with an ephemeral ECDH
 P-256 key, derive the KEK, unwrap the CEK, read the per-session DASH manifest, fetch and

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import current_app, request
 
-from svcommon import events
+from svcommon import security_events
 from svcommon.auth import Principal, require_principal
 from svcommon.errors import APIError
 
@@ -16,7 +16,7 @@ from .extensions import db
 def active_principal() -> Principal:
     p = require_principal()
     if not repo.user_active(db.conn(), p.user_id):
-        events.record("disabled_account", f"{request.method} {request.path}", p.user_id)
+        security_events.record("disabled_account", f"{request.method} {request.path}", p.user_id)
         raise APIError(403, "account_disabled", "This account is disabled.")
     return p
 

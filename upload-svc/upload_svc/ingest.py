@@ -13,7 +13,7 @@ from svcommon.errors import APIError
 from svcommon.mediaprobe import MediaLimits
 from svcommon.passwords import hash_password
 
-from . import access, keys
+from . import access, object_keys
 from . import repository as repo
 from .extensions import db, filestore
 from .probe import Busy, NotAVideo, probe
@@ -31,7 +31,7 @@ def new_video(conn, p: Principal, meta: dict, length: int) -> dict:
         row = {"id": vid, "owner_id": p.user_id, "title": meta["title"], "description": meta["description"],
                "visibility": meta["visibility"],
                "password_hash": hash_password(meta["password"]) if meta.get("password") else None,
-               "original_key": keys.original_key(vid), "original_filename": meta["filename"],
+               "original_key": object_keys.original_key(vid), "original_filename": meta["filename"],
                "content_type": meta["content_type"], "size_bytes": length}
         repo.insert_video(conn, row)
         conn.commit()
@@ -45,7 +45,7 @@ def finalize(video_id: str, size: int) -> dict:
     video → everything about it is removed and the uploader gets a 422 with the reason."""
     conn = db.conn()
     cfg = current_app.config
-    key = keys.original_key(video_id)
+    key = object_keys.original_key(video_id)
     try:
         info = probe(filestore(), key, MediaLimits.from_config(cfg), int(cfg["PROBE_CONCURRENCY"]),
                      float(cfg["PROBE_WAIT_SECONDS"]), cfg.get("PROBE_SCRATCH_DIR") or None)
@@ -85,7 +85,7 @@ def remove_video(video_id: str, upload: dict | None = None) -> None:
     conn.commit()
     if upload and upload["status"] != "done":
         fs.abort_multipart(upload["object_key"], upload["s3_upload_id"])
-    for prefix in keys.video_prefixes(video_id):
+    for prefix in object_keys.video_prefixes(video_id):
         fs.delete_prefix(prefix)
     repo.delete_video(conn, video_id)
     conn.commit()

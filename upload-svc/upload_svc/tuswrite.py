@@ -19,7 +19,7 @@ from flask import current_app
 from svcommon.errors import APIError
 from svcommon.filestore import FileStoreError, NotFound
 
-from . import keys
+from . import object_keys
 from . import repository as repo
 from .extensions import db, filestore
 
@@ -157,7 +157,7 @@ class PatchWriter:
             return total, True
         new_tail = None
         if buf:
-            new_tail = keys.tail_key(self.up["video_id"])
+            new_tail = object_keys.tail_key(self.up["video_id"])
             self.fs.put_stream(new_tail, bytes(buf), len(buf))
         try:
             self._record(new_offset, new_tail, len(buf))

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 
-from svcommon import events
+from svcommon import security_events
 from svcommon.bodylimit import FORM_OVERHEAD, body_limit
 from svcommon.errors import APIError
 from svcommon.filestore import NotFound
@@ -137,7 +137,7 @@ def edit(video_id: str):
         repo.revoke_grants(conn, video_id)
         ended = repo.end_viewer_sessions(conn, video_id, row["owner_id"]) if vis != "public" else 0
         if ended:
-            events.record("sessions_revoked", f"video {video_id}: {ended} playback session(s) ended by a "
+            security_events.record("sessions_revoked", f"video {video_id}: {ended} playback session(s) ended by a "
                                               f"{'visibility' if vis != row['visibility'] else 'password'} change",
                           p.user_id, conn=conn)
     conn.commit()

@@ -1,4 +1,5 @@
-"""watermark-svc: Media processing workers and the forensics API. (Health endpoints only until its issue lands.)"""
+"""watermark-svc: the forensics API and admin pages (trace a leak, security console); the media
+workers (``python -m watermark_svc.worker``) run the same package against the job queue."""
 from __future__ import annotations
 
 from flask import Flask

@@ -1,5 +1,5 @@
 """Forensics API (admin only): submit a suspect copy, follow the detection, read the
-result and evidence, look up a session's watermark record. Contract: shared/API.md."""
+result and evidence, look up a session's watermark record. Contract: docs/api.md."""
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,4 @@
-// Secure playback (API.md streaming-svc): one POST opens a session with an ephemeral ECDH
+// Secure playback (docs/api.md, streaming-svc): one POST opens a session with an ephemeral ECDH
 // key exchange; the content key (CEK) is unwrapped inside WebCrypto as a non-extractable
 // key; shaka-player fetches the per-session DASH manifest and every segment is decrypted
 // in an async response filter (AES-256-GCM, AAD "{session}:{rendition}:{index}").

@@ -1,4 +1,4 @@
-"""Session cryptography (../shared/API.md, streaming-svc: the key derivation is a contract).
+"""Session cryptography (docs/api.md, streaming-svc: the key derivation is a contract).
 
     shared      = ECDH(P-256)(server ephemeral private, client public)
     KEK         = HKDF-SHA256(ikm=shared, salt=session_id bytes, info="streamvault/kek/v1", 32 bytes)

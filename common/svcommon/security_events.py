@@ -10,7 +10,7 @@ from flask import current_app, has_request_context, request
 
 from .health import SECURITY_EVENTS
 
-log = logging.getLogger("svcommon.events")
+log = logging.getLogger("svcommon.security_events")
 
 
 def record(kind: str, detail: str = "", user_id: str | None = None, conn=None) -> None:
