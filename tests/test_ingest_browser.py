@@ -136,8 +136,11 @@ def test_upload_page_accessibility(live_stack, tmp_path):
         screenshots(page, "upload")
         page.evaluate(WATCH_LIVE)
         page.focus("#drop")
-        with page.expect_file_chooser(timeout=5000):
+        with page.expect_file_chooser(timeout=5000) as first:
             page.keyboard.press(" ")
+        # Close that picker (no file) before the next: Chromium opens one chooser at a time.
+        first.value.set_files([])
+        page.focus("#drop")
         with page.expect_file_chooser(timeout=5000) as chooser:
             page.keyboard.press("Enter")
         chooser.value.set_files(str(video))
