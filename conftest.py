@@ -23,7 +23,7 @@ from stack.secrets import load_or_create  # noqa: E402
 
 # Stack-wide fixtures (worker_app, stores, db, mdb, owner_id) for tests/ and bench/, defined
 # once; test modules import only plain helpers, never fixtures.
-pytest_plugins = ["tests.support.videos"]
+pytest_plugins = ["tests.support.videos", "tests.support.hostile_media"]
 
 
 def _alive(pid: int) -> bool:

@@ -12,6 +12,8 @@ import subprocess
 import threading
 from pathlib import Path
 
+import pytest
+
 FF = ["ffmpeg", "-nostdin", "-v", "error", "-y"]
 
 
@@ -163,3 +165,15 @@ def build_corpus(d: Path, listener_url: str) -> dict[str, Path]:
         "rotated": rotated(d / "rotated.mp4"),
         "local": local,
     }
+
+
+@pytest.fixture(scope="module")
+def listener():
+    """A loopback HTTP listener that records every request (none may ever arrive)."""
+    with Listener() as lst:
+        yield lst
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, listener):
+    return build_corpus(tmp_path_factory.mktemp("hostile"), listener.url)

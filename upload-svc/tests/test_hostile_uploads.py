@@ -10,19 +10,7 @@ import io
 import pytest
 
 import ingest_helpers as h
-from tests.support import hostile_media as hm
 from upload_svc import probe as upload_probe
-
-
-@pytest.fixture(scope="module")
-def listener():
-    with hm.Listener() as lst:
-        yield lst
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory, listener):
-    return hm.build_corpus(tmp_path_factory.mktemp("hostile-up"), listener.url)
 
 
 def _nothing_left(env, user, vid=None):

@@ -12,7 +12,6 @@ import pytest
 
 from svcommon import ffmpeg as ff
 from svcommon.mediaprobe import MediaLimits
-from tests.support import hostile_media as hm
 from watermark_svc.forensics.frames import gray_cmd
 from watermark_svc.media import ffmpeg_cmd, pipeline
 from watermark_svc.media.errors import InvalidMedia, LimitExceeded
@@ -22,17 +21,6 @@ from watermark_svc.media.probe import probe
 from watermark_svc.media.procs import ProcessGroup
 
 SECRET = b"k" * 32
-
-
-@pytest.fixture(scope="module")
-def listener():
-    with hm.Listener() as lst:
-        yield lst
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory, listener):
-    return hm.build_corpus(tmp_path_factory.mktemp("hostile"), listener.url)
 
 
 @pytest.mark.parametrize("name, reason", [
