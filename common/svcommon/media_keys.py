@@ -24,3 +24,10 @@ def audio_segment_key(video_id: str, index: int) -> str:
 
 def audio_init_key(video_id: str) -> str:
     return media_key(video_id, "audio/init.mp4")
+
+
+def encrypted_segment_key(video_id: str, rendition: str, file_name: str) -> str:
+    """Delivery v2: a segment stored as ciphertext under its keyed name
+    (svcommon.media_crypto.VideoKeys.file_name), e.g. enc/720p/00003-<32 hex>.m4s. The
+    public URL /media/{video_id}/{rendition}/{file_name} maps onto exactly this key."""
+    return media_key(video_id, f"enc/{rendition}/{file_name}")
