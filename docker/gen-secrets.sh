@@ -27,4 +27,5 @@ put service_secret_streaming "$(rand 32)"
 put service_secret_watermark "$(rand 32)"
 put watermark_secret "$(rand 32)"
 put stream_master_key "$(rand 32)"
+put media_master_key "$(rand 32)"
 if [ ${#made[@]} -gt 0 ]; then echo "==> created secrets in $DIR: ${made[*]}"; else echo "==> secrets in $DIR already present"; fi

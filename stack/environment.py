@@ -18,6 +18,7 @@ def service_env(stack: Stack, secrets: dict, extra: dict | None = None) -> dict[
         "ADMIN_PASSWORD": secrets["ADMIN_PASSWORD"],
         "SIGNUP_ENABLED": "true", "COOKIE_SECURE": "false", "TRUSTED_PROXY_HOPS": "1",
         "WATERMARK_SECRET": secrets["WATERMARK_SECRET"], "STREAM_MASTER_KEY": secrets["STREAM_MASTER_KEY"],
+        "MEDIA_MASTER_KEY": secrets["MEDIA_MASTER_KEY"],
         "SERVICE_SECRET_UPLOAD": secrets["SERVICE_SECRET_UPLOAD"],
         "SERVICE_SECRET_STREAMING": secrets["SERVICE_SECRET_STREAMING"],
         "SERVICE_SECRET_WATERMARK": secrets["SERVICE_SECRET_WATERMARK"],

@@ -16,6 +16,7 @@ GENERATED = {
     "SERVICE_SECRET_WATERMARK": lambda: _secrets.token_urlsafe(32),
     "WATERMARK_SECRET": lambda: _secrets.token_urlsafe(32),
     "STREAM_MASTER_KEY": lambda: _secrets.token_urlsafe(32),
+    "MEDIA_MASTER_KEY": lambda: _secrets.token_urlsafe(32),
 }
 
 
