@@ -38,22 +38,7 @@ MiB = 1024 * 1024
 BENCH = Stack("bench", 40000)
 
 
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError:
-        return ""
-
-
-def rss_mb(pid: int) -> float:
-    for line in _read(f"/proc/{pid}/status").splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def children(pid: int) -> list[int]:
-    return [int(p) for p in _read(f"/proc/{pid}/task/{pid}/children").split()]
+rss_mb, children = h.rss_mb, h.children
 
 
 class Sampler(threading.Thread):
