@@ -24,7 +24,7 @@ migrate: setup
 	@$(PY) database/migrate.py
 
 rotate-key:
-	@set -a; source var/dev/stack.env; set +a; cd auth-svc && ../$(PY) -m flask --app "auth_svc:create_app()" rotate-key
+	@set -a; source var/dev/env/auth.env; set +a; cd auth-svc && ../$(PY) -m flask --app "auth_svc:create_app()" rotate-key
 
 bench-processing: setup
 	@$(PY) bench/processing/run.py

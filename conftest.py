@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from stack import components, dbsetup  # noqa: E402
-from stack.environment import gunicorn_command, service_env  # noqa: E402
+from stack.environment import for_service, gunicorn_command, stack_env  # noqa: E402
 from stack.layout import SERVICES, TEST  # noqa: E402
 from stack.secrets import load_or_create  # noqa: E402
 
@@ -83,13 +83,7 @@ class Processes:
         for n, proc in reversed(list(self.procs)):
             if name is not None and n != name:
                 continue
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
+            components.stop_child(proc)
             self.procs.remove((n, proc))
 
 
@@ -118,7 +112,7 @@ def infra():
                 if time.monotonic() > deadline:
                     raise RuntimeError("SeaweedFS S3 did not come up")
                 time.sleep(0.3)
-        yield {"stack": stack, "secrets": secrets, "procs": procs, "env": service_env(stack, secrets)}
+        yield {"stack": stack, "secrets": secrets, "procs": procs, "env": stack_env(stack, secrets)}
     finally:
         procs.stop()
 
@@ -141,7 +135,8 @@ def live_stack(infra):
     env = dict(infra["env"], LOG_LEVEL="WARNING", LOGIN_MAX_FAILURES_IP="100000", SIGNUP_MAX_PER_IP="100000")
     started = []
     for name in SERVICES:
-        started.append((name, procs.start(name, gunicorn_command(stack, name, sys.executable), env)))
+        started.append((name, procs.start(name, gunicorn_command(stack, name, sys.executable),
+                                               for_service(name, env))))
     for name, proc in started:
         components.wait_http(f"{stack.url(name)}/healthz", proc)
     components.nginx_prepare(stack, env)

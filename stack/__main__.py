@@ -3,8 +3,9 @@
 up    prepare data folders, configs and secrets, write a Procfile and run it with honcho
       (MariaDB, SeaweedFS, every service under gunicorn, nginx) until Ctrl-C.
 down  stop a running ``up`` (signals honcho, which stops its children).
-gate  wait for MariaDB, create the database/user, migrate, then exec the given command:
-      used in the Procfile so services start only on a ready, migrated database.
+gate  wait for MariaDB, create the database/user, migrate, then exec the given command
+      with the settings of --env-file added: used in the Procfile so services start only
+      on a ready, migrated database, each with only its own settings.
 prepare  data folders, configs and secrets only (what ``up`` does before it starts anything).
 """
 from __future__ import annotations
@@ -17,11 +18,12 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from . import components, dbsetup
-from .environment import WORKER_CWD, gunicorn_command, service_env, worker_command
+from .environment import READS, WORKER_CWD, gunicorn_command, service_env, worker_command
 from .layout import DEV, ROOT, SERVICES, TEST, Stack
-from .secrets import load_or_create
+from .secrets import load_or_create, read_env_file
 
 STACKS = {"dev": DEV, "test": TEST, TEST.name: TEST}   # TEST.name follows SV_TEST_STACK
 
@@ -49,20 +51,31 @@ def wait_tcp(port: int, timeout: float = 60) -> None:
 def write_procfile(stack: Stack, secrets: dict) -> tuple[str, str]:
     py = sys.executable
     q = lambda argv: " ".join(shlex.quote(a) for a in argv)  # noqa: E731
-    gate = [py, "-m", "stack", "gate", "--stack", stack.name]
+    envdir = stack.var / "env"
+    envdir.mkdir(exist_ok=True)
+    for name in READS:     # one file per process: only the settings (secrets) it reads
+        envfile = envdir / f"{name}.env"
+        envfile.write_text("".join(f"{k}={v}\n" for k, v in service_env(stack, secrets, name).items()))
+        envfile.chmod(0o600)
+
+    def gate(name: str | None, *waits: int) -> list[str]:
+        argv = [py, "-m", "stack", "gate", "--stack", stack.name]
+        for port in waits:
+            argv += ["--wait-port", str(port)]
+        return argv + (["--env-file", str(envdir / f"{name}.env")] if name else []) + ["--"]
     lines = [f"mariadb: {q(components.mariadb_command(stack))}",
              f"s3: {q(components.seaweed_command(stack))}"]
     for name in SERVICES:
-        waits = ["--wait-port", str(stack.weed_port("s3"))] if name == "file" else []
-        lines.append(f"{name}: {q(gate + waits + ['--', *gunicorn_command(stack, name, py)])}")
-    lines.append(f"worker: env PYTHONPATH={WORKER_CWD} {q(gate + ['--', *worker_command(py)])}")
-    lines.append(f"gateway: {q(gate + ['--wait-port', str(stack.port('auth')), '--', *components.nginx_command(stack)])}")
+        waits = [stack.weed_port("s3")] if name == "file" else []
+        lines.append(f"{name}: {q(gate(name, *waits) + gunicorn_command(stack, name, py))}")
+    lines.append(f"worker: env PYTHONPATH={WORKER_CWD} {q(gate('worker') + worker_command(py))}")
+    lines.append(f"gateway: {q(gate(None, stack.port('auth')) + components.nginx_command(stack))}")
     procfile = stack.var / "Procfile"
     procfile.write_text("\n".join(lines) + "\n")
+    # honcho's environment for every process (also keeps it from reading a ./.env meant for
+    # compose): no secrets; each service's own come from its file above, through `gate`.
     envfile = stack.var / "stack.env"
-    env = service_env(stack, secrets)
-    envfile.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
-    envfile.chmod(0o600)
+    envfile.write_text("LOG_LEVEL=INFO\n")
     return str(procfile), str(envfile)
 
 
@@ -119,12 +132,15 @@ def cmd_down(stack: Stack) -> int:
     return 0
 
 
-def cmd_gate(stack: Stack, wait_ports: list[int], command: list[str]) -> int:
+def cmd_gate(stack: Stack, wait_ports: list[int], command: list[str], env_file: str | None = None) -> int:
     secrets = load_or_create(stack.var / "secrets.env")
     dbsetup.setup(stack, secrets["DB_PASSWORD"], out=lambda m: print(f"[migrate] {m}", flush=True))
     for port in wait_ports:
         wait_tcp(port)
-    os.execvp(command[0], command)
+    env = dict(os.environ)
+    if env_file:
+        env.update(read_env_file(Path(env_file)))
+    os.execvpe(command[0], command, env)
     return 0
 
 
@@ -133,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("command", choices=["up", "down", "gate", "prepare"])
     ap.add_argument("--stack", default="dev", choices=sorted(STACKS))
     ap.add_argument("--wait-port", type=int, action="append", default=[])
+    ap.add_argument("--env-file", help="gate: settings added to the command's environment")
     argv = list(sys.argv[1:] if argv is None else argv)
     rest = argv[argv.index("--") + 1:] if "--" in argv else []
     args = ap.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
@@ -146,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not rest:
         ap.error("gate needs a command after --")
-    return cmd_gate(stack, args.wait_port, rest)
+    return cmd_gate(stack, args.wait_port, rest, args.env_file)
 
 
 if __name__ == "__main__":

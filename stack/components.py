@@ -35,6 +35,17 @@ def wait_http(url: str, proc: subprocess.Popen | None = None, timeout: float = 6
 
 
 # ---- MariaDB ---------------------------------------------------------------------------
+def stop_child(proc: subprocess.Popen, grace: float = 15) -> None:
+    """Stop a child we started: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
 def mariadb_prepare(stack: Stack) -> None:
     datadir = stack.var / "mariadb"
     if (datadir / "mysql").is_dir():

@@ -1,11 +1,31 @@
-"""The environment every native service process gets (the compose file sets the same
-variables; .env.example documents each)."""
+"""The environment of each native service process: only the settings that service reads,
+as docker-compose.yml gives each container (.env.example documents each)."""
 from __future__ import annotations
 
 from .layout import SERVICES, Stack
 
+# Read by every Python service (svcommon: tokens, cookies, proxy hops, logging).
+_BASE = {"JWKS_URL", "JWT_ISSUER", "JWT_AUDIENCE", "COOKIE_SECURE", "TRUSTED_PROXY_HOPS", "LOG_LEVEL"}
+# Plus the database and the other services' URLs: every service but file-svc.
+_SERVICE = _BASE | {"DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD", "PUBLIC_URL",
+                    *(f"{name.upper()}_SVC_URL" for name in SERVICES)}
+_WATERMARK = _SERVICE | {"SERVICE_SECRET_WATERMARK", "WATERMARK_SECRET", "MEDIA_MASTER_KEY"}
+READS = {
+    "auth": _SERVICE | {"AUTH_KEY_ENCRYPTION_SECRET", "ADMIN_USERNAME", "ADMIN_EMAIL", "ADMIN_PASSWORD",
+                        "SIGNUP_ENABLED", "SERVICE_SECRET_UPLOAD", "SERVICE_SECRET_STREAMING",
+                        "SERVICE_SECRET_WATERMARK"},
+    "file": _BASE | {"S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_BUCKET", "S3_REGION"},
+    "upload": _SERVICE | {"SERVICE_SECRET_UPLOAD"},
+    "streaming": _SERVICE | {"SERVICE_SECRET_STREAMING", "STREAM_MASTER_KEY", "MEDIA_MASTER_KEY",
+                             "WATERMARK_SECRET"},
+    "watermark": _WATERMARK,
+    "worker": _WATERMARK,           # the media workers run with the watermark-svc settings
+}
 
-def service_env(stack: Stack, secrets: dict, extra: dict | None = None) -> dict[str, str]:
+
+def stack_env(stack: Stack, secrets: dict, extra: dict | None = None) -> dict[str, str]:
+    """Every setting of the stack, secrets included: what tests and benchmarks read back
+    (passwords, DB and S3 access). No process is given all of it: see ``service_env``."""
     env = {
         "DB_HOST": "127.0.0.1", "DB_PORT": str(stack.mariadb_port), "DB_NAME": "streamvault",
         "DB_USER": "streamvault", "DB_PASSWORD": secrets["DB_PASSWORD"],
@@ -31,6 +51,19 @@ def service_env(stack: Stack, secrets: dict, extra: dict | None = None) -> dict[
     return env
 
 
+# Names the launcher sets; a service gets those of them it reads (READS).
+STACK_SETTINGS = frozenset().union(*READS.values())
+
+
+def for_service(service: str, env: dict) -> dict:
+    """``env`` (stack_env plus any tuning) without the stack settings ``service`` does not
+    read: no service holds another's secrets. Other names (tuning such as LOG_LEVEL
+    overrides or short test timings) pass through."""
+    return {k: v for k, v in env.items() if k not in STACK_SETTINGS or k in READS[service]}
+
+
+def service_env(stack: Stack, secrets: dict, service: str, extra: dict | None = None) -> dict[str, str]:
+    return for_service(service, stack_env(stack, secrets, extra))
 def gunicorn_command(stack: Stack, service: str, python: str = "python") -> list[str]:
     folder, package, _ = SERVICES[service]
     return [python, "-m", "gunicorn", "--chdir", folder, "--bind", f"127.0.0.1:{stack.port(service)}",

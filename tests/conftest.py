@@ -28,9 +28,10 @@ def owner(play):
 
 
 @pytest.fixture(scope="module")
-def clip(tmp_path_factory):
-    """A 10-second clip (modules that need another length define their own ``clip``)."""
-    return make_clip(tmp_path_factory.mktemp("play") / "clip.mp4", seconds=10).read_bytes()
+def clip(request, tmp_path_factory):
+    """A clip of the module's ``CLIP_SECONDS`` (10 s if it sets none)."""
+    seconds = getattr(request.module, "CLIP_SECONDS", 10)
+    return make_clip(tmp_path_factory.mktemp("clip") / "clip.mp4", seconds=seconds).read_bytes()
 
 
 @pytest.fixture(scope="module")

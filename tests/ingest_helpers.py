@@ -141,3 +141,22 @@ def user_footprint(env: dict, user_id: str) -> dict:
 def video_objects(env: dict, video_id: str) -> list[str]:
     return (s3_keys(env, f"originals/{video_id}/") + s3_keys(env, f"media/{video_id}/")
             + s3_pending_multipart(env, f"originals/{video_id}/"))
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of one process, in MB (0 once it is gone)."""
+    for line in _read(f"/proc/{pid}/status").splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def children(pid: int) -> list[int]:
+    return [int(p) for p in _read(f"/proc/{pid}/task/{pid}/children").split()]

@@ -8,7 +8,6 @@ import signal
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -19,27 +18,14 @@ from tests import ingest_helpers as h
 MiB = 1024 * 1024
 
 
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError:
-        return ""
-
-
 def _rss_mb(pid: int) -> float:
-    """RSS of a process and its children (gunicorn master + workers), in MB."""
-    total = 0
-    for p in [pid] + [int(k) for k in _read(f"/proc/{pid}/task/{pid}/children").split()]:
-        for line in _read(f"/proc/{p}/status").splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1])
-    return total / 1024
+    """RSS of a process and its children (a gunicorn worker + its probes), in MB."""
+    return h.rss_mb(pid) + sum(h.rss_mb(k) for k in h.children(pid))
 
 
 def _worker_peak(pid: int) -> float:
     """Largest worker RSS under a gunicorn master, in MB."""
-    kids = [int(p) for p in _read(f"/proc/{pid}/task/{pid}/children").split()]
-    return max((_rss_mb(k) for k in kids), default=0.0)
+    return max((_rss_mb(k) for k in h.children(pid)), default=0.0)
 
 
 def _proc(live_stack, name):

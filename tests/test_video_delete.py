@@ -10,20 +10,12 @@ import mysql.connector
 import pytest
 
 from tests.support.contract_client import ContractClient, ContractError
-from tests.support.media import make_clip
 from tests.support.videos import connect_db, make_ready_video, register_user, sql
 
 pytestmark = pytest.mark.heavy
 
 
-@pytest.fixture(scope="module")
-def owner(live_stack):
-    return register_user(live_stack["url"], "owner")
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory):
-    return make_clip(tmp_path_factory.mktemp("delete") / "clip.mp4", seconds=4).read_bytes()
+CLIP_SECONDS = 4        # the shared ``clip`` fixture (tests/conftest.py): short, processed twice
 
 
 @pytest.fixture
@@ -32,9 +24,9 @@ def viewer(live_stack):
     return user, ContractClient(live_stack["url"]).login(user["username"], user["password"])
 
 
-def test_a_video_being_deleted_is_gone_for_viewers(viewer, mdb, worker_app, stores, owner, clip):
+def test_a_video_being_deleted_is_gone_for_viewers(viewer, mdb, worker_app, stores, owner_id, clip):
     """upload-svc's delete commits the 'deleting' mark first, then removes objects and row."""
-    vid = make_ready_video(worker_app, mdb, stores, owner["id"], clip, title="being deleted")
+    vid = make_ready_video(worker_app, mdb, stores, owner_id, clip, title="being deleted")
     client = viewer[1]
     s = client.open_session(vid)
     sql(mdb, "UPDATE videos SET status = 'deleting' WHERE id = %s", (vid,))
@@ -49,10 +41,10 @@ def test_a_video_being_deleted_is_gone_for_viewers(viewer, mdb, worker_app, stor
 
 
 def test_session_for_a_video_deleted_meanwhile_is_a_clear_409(viewer, mdb, service_config, worker_app,
-                                                              stores, owner, clip):
+                                                              stores, owner_id, clip):
     """The delete's mark lands between the session's checks and its insert: 409 there (not a
     500 from the foreign key, not a session for a video on its way out)."""
-    vid = make_ready_video(worker_app, mdb, stores, owner["id"], clip, title="deleted meanwhile")
+    vid = make_ready_video(worker_app, mdb, stores, owner_id, clip, title="deleted meanwhile")
     user, client = viewer
     deleter, probe = connect_db(service_config), connect_db(service_config)
     deleter.autocommit = probe.autocommit = False

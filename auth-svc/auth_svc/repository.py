@@ -139,6 +139,8 @@ def throttle_row(conn, scope: str, subject: str) -> dict | None:
                        "WHERE scope = %s AND subject = %s FOR UPDATE", (scope, subject), one=True)
 
 
+# Same statement shape as streaming-svc's unlock_failed, on another service's own table
+# (other key columns): SQL stays in each service's repository, so it is not shared.
 def upsert_throttle(conn, scope: str, subject: str, failures: int, window_start: datetime,
                     locked_until: datetime | None) -> None:
     execute(conn, "INSERT INTO login_throttle (scope, subject, failures, window_start, locked_until) "

@@ -28,180 +28,18 @@ Usage: python bench/forensics/run.py [--minutes 3] [--sessions 200] [--trials 1]
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import random
-import subprocess
 import sys
 import tempfile
-import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
-import requests
-
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-from tests.support.contract_client import ContractClient  # noqa: E402
-
-RESULTS = ROOT / "bench" / "results"
-# The detector version a trial ran against (the stack runs this checkout): a resumed run
-# can mix versions, and the report says which figures came from which.
-CODE = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                      text=True).stdout.strip() or "unknown"
-CONTENT = {    # lavfi sources: different motion, texture and brightness
-    "pattern": "testsrc2=size=1280x720:rate=30",
-    "texture": "cellauto=s=1280x720:rate=30:rule=110:random_fill_ratio=0.5,scale=1280:720,boxblur=2",
-    # A night sky: two dark blue-greys (luma ~11-54) slowly turning, with film grain on luma.
-    # nb_colors=2 matters: gradients' default mixes in bright random colours.
-    "dark": ("gradients=s=1280x720:rate=30:speed=0.02:c0=0x101018:c1=0x283040:nb_colors=2,"
-             "format=yuv420p,noise=c0s=6:c0f=t"),
-}
-ATTACKS = {    # name -> (ffmpeg -vf, crf, window start fraction, window seconds)
-    "crf23": ("null", 23, None, None),
-    "crf28": ("null", 28, None, None),
-    "crf32": ("null", 32, None, None),
-    "480p": ("scale=-2:480", 23, None, None),
-    "360p": ("scale=-2:360", 23, None, None),
-    "fps25": ("fps=25", 23, None, None),
-    "crop5": ("crop=iw*0.95:ih*0.95", 23, None, None),
-    "win120": ("null", 23, 0.4, 120),
-    "win60": ("null", 23, 0.4, 60),
-    "win120_480p_crf28": ("scale=-2:480", 28, 0.35, 120),
-    "win60_360p_fps25_crf28": ("fps=25,scale=-2:360", 28, 0.5, 60),
-    "crop5_480p_crf28": ("crop=iw*0.95:ih*0.95,scale=-2:480", 28, None, None),
-}
-
-
-GOAL_ATTACK = "win120_480p_crf28"
-
-
-def sh(argv):
-    subprocess.run(argv, check=True, capture_output=True)
-
-
-def make_video(kind: str, minutes: float, dest: Path) -> Path:
-    sh(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", CONTENT[kind], "-t", str(minutes * 60),
-        "-c:v", "libx264", "-preset", "veryfast", "-crf", "16", "-pix_fmt", "yuv420p", str(dest)])
-    return dest
-
-
-def window_start(name: str, duration: float, trial: int = 0) -> float | None:
-    """Where the attack's window starts: at its listed fraction on trial 0, anywhere in the
-    video on later trials (seeded, so a rerun attacks the same windows)."""
-    _, _, start, window = ATTACKS[name]
-    if start is None:
-        return None
-    if trial and window:
-        return random.Random(f"{name}:{trial}").uniform(0, max(0.0, duration - window - 2))
-    return duration * start
-
-
-def attack(src: Path, dest: Path, name: str, duration: float, trial: int = 0) -> Path:
-    vf, crf, _, window = ATTACKS[name]
-    argv = ["ffmpeg", "-nostdin", "-v", "error", "-y"]
-    at = window_start(name, duration, trial)
-    if at is not None:
-        argv += ["-ss", f"{at:.2f}"]
-    argv += ["-i", str(src)]
-    if window:
-        argv += ["-t", str(window)]
-    sh(argv + ["-vf", vf, "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-an", str(dest)])
-    return dest
-
-
-class Admin:
-    """The admin's API calls; logs in again when the 5-minute access token expires."""
-
-    def __init__(self, gw: str, password: str):
-        self.gw, self.password = gw, password
-        self._login()
-
-    def _login(self) -> None:
-        r = requests.post(f"{self.gw}/api/auth/login", json={"username": "admin", "password": self.password})
-        r.raise_for_status()
-        self.h = {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-    def req(self, method: str, path: str, **kw) -> requests.Response:
-        for _ in range(2):
-            for f in kw.get("files", {}).values():   # a retried upload must resend the file
-                f[1].seek(0)
-            r = requests.request(method, self.gw + path, headers=self.h, timeout=600, **kw)
-            if r.status_code != 401:
-                return r
-            self._login()
-        return r
-
-    def upload(self, path: Path, title: str) -> str:
-        mine = self.req("GET", "/api/videos/mine").json().get("items", [])
-        reuse = next((v["id"] for v in mine if v["title"] == title and v["status"] in ("queued", "processing", "ready")), None)
-        if reuse:
-            vid = reuse
-        else:
-            with open(path, "rb") as fh:
-                r = self.req("POST", "/api/videos", files={"file": (path.name, fh, "video/mp4")},
-                             data={"title": title, "visibility": "public"})
-            r.raise_for_status()
-            vid = r.json()["video"]["id"]
-        while True:
-            r = self.req("GET", f"/api/videos/{vid}")
-            r.raise_for_status()
-            v = r.json()
-            status = v.get("status") or v.get("video", {}).get("status")
-            if status == "ready":
-                return vid
-            if status == "failed":
-                raise RuntimeError(f"processing failed: {v}")
-            time.sleep(3)
-
-    def detect(self, path: Path, video_id: str | None = None) -> tuple[dict, float]:
-        t0 = time.monotonic()
-        with open(path, "rb") as fh:
-            r = self.req("POST", "/api/forensics/detect", files={"file": (path.name, fh)},
-                         data={"video_id": video_id} if video_id else {})
-        r.raise_for_status()
-        job = r.json()["job_id"]
-        while True:
-            r = self.req("GET", f"/api/forensics/detect/{job}")
-            r.raise_for_status()
-            body = r.json()
-            if body["status"] in ("done", "failed"):
-                break
-            time.sleep(1)
-        elapsed = time.monotonic() - t0
-        full = self.req("GET", f"/api/forensics/detect/{job}/report.json")
-        return (full.json() if full.ok else body), elapsed
-
-
-def open_sessions(gw: str, video_id: str, n: int, viewers: int = 10) -> list[tuple[ContractClient, str]]:
-    clients = []
-    for _ in range(viewers):
-        name = f"bench_{uuid.uuid4().hex[:8]}"
-        pw = "bench password " + name
-        requests.post(f"{gw}/api/auth/register", json={"username": name, "email": f"{name}@b.test", "password": pw})
-        clients.append(ContractClient(gw).login(name, pw))
-    out = []
-    for i in range(n):
-        c = clients[i % viewers]
-        s = c.open_session(video_id)
-        c.end(s)
-        out.append((c, s.id))
-    return out
-
-
-def leak_stream(gw: str, video_id: str, dest: Path) -> tuple[str, Path]:
-    """A fresh session of a fresh viewer, fully downloaded and decrypted (top rung)."""
-    name = f"leaker_{uuid.uuid4().hex[:8]}"
-    pw = "bench password " + name
-    requests.post(f"{gw}/api/auth/register", json={"username": name, "email": f"{name}@b.test", "password": pw})
-    c = ContractClient(gw).login(name, pw)
-    s = c.open_session(video_id)
-    top = max((r for r in c.representations(s) if r.kind == "video"), key=lambda r: r.height or 0)
-    c.download(s, top.id, dest)
-    c.end(s)
-    return s.id, dest
+sys.path.insert(0, str(ROOT))                                # tests.support.contract_client
+sys.path.insert(0, str(Path(__file__).resolve().parent))     # this benchmark's modules
+from attacks import ATTACKS, CONTENT, GOAL_ATTACK, attack, make_video, window_start  # noqa: E402
+from results import CODE, earlier_run, report  # noqa: E402
+from stack_api import Admin, leak_stream, open_sessions  # noqa: E402
 
 
 def control(kind: str, what: str, res: dict, leaker: str | None) -> dict:
@@ -230,57 +68,6 @@ def cross_controls(a, admin: "Admin", tmp: Path, videos: dict, controls: list) -
             res, _ = admin.detect(leak, video_id=other)
             controls.append(control(kind, "traced as another video", res, sid))
         print(f"[bench] controls {kind}: {controls[-2:]}", flush=True)
-
-
-def earlier_run(admin: "Admin", kinds: str) -> tuple[dict, dict, list]:
-    """The recorded run, its videos (by title: processed, sessions open) and its controls."""
-    data = json.loads((RESULTS / "forensics.json").read_text())
-    mine = {v["title"]: v["id"] for v in admin.req("GET", "/api/videos/mine").json().get("items", [])}
-    videos = {kind: (mine[f"bench {kind}"], None) for kind in kinds.split(",")}
-    return data, videos, data["controls"]
-
-
-def report(a, rows: dict, controls: list, trial_log: list, final: bool = False) -> str:
-    """Write bench/results/forensics.{json,md}; called after every trial so a cut run keeps its data."""
-    out = {"complete": final, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": platform.node(),
-           "cpus": os.cpu_count(), "load": os.getloadavg(), "minutes": a.minutes, "sessions": a.sessions,
-           "trials_per_attack_per_video": a.trials, "videos": list(CONTENT) if a.videos == ",".join(CONTENT) else a.videos,
-           "goal_attack": GOAL_ATTACK, "goal_trials_per_video": a.goal_trials,
-           "attacks": rows, "controls": controls, "trials": trial_log}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "forensics.json").write_text(json.dumps(out, indent=2))
-    lines = ["| attack | trials | identified | false accusations | min abs z | trace time median / max (s) |",
-             "|---|---|---|---|---|---|"]
-    for name, r in rows.items():
-        times = sorted(r["times"])
-        lines.append(f"| {name} | {r['trials']} | {100 * r['identified'] / r['trials']:.0f}% | {r['false']} | "
-                     f"{r['min_z']} | {times[len(times) // 2]} / {times[-1]} |")
-    false_controls = sum(1 for c in controls if c["false"])
-    per_video = {}
-    for t in trial_log:
-        v = per_video.setdefault(t["video"], [0, 0])
-        v[0] += 1
-        v[1] += t["identified"]
-    lines.append("\nPer video: " + ", ".join(f"{k} {v[1]}/{v[0]} identified" for k, v in per_video.items()) + ".")
-    by_version: dict = {}
-    for t in trial_log:
-        by_version.setdefault(t["attack"], {}).setdefault(t.get("code", "unlabelled"), []).append(t)
-    for name, versions in by_version.items():
-        if len(versions) > 1:     # a resumed run against newer code: say which figures are whose
-            lines.append(f"\n{name} by detector version: " + "; ".join(
-                f"{code}: {sum(t['identified'] for t in ts)}/{len(ts)} identified, "
-                f"{sum(t['false'] for t in ts)} false, trace median {sorted(t['seconds'] for t in ts)[len(ts) // 2]} s, "
-                f"{len({t.get('window_start') for t in ts})} window start(s)" for code, ts in versions.items()) + ".")
-    lines.append(f"\nControls (unmarked copies, leaks traced as another video): {len(controls)}, "
-                 f"false accusations: {false_controls}. Load average during run: {out['load']}.")
-    setup = (f"{a.minutes:g}-minute 720p videos ({', '.join(out['videos']) if isinstance(out['videos'], list) else out['videos']}), "
-             f"{a.sessions} sessions each opened through the streaming API with the contract client; each trial "
-             f"leaks a fresh session's decrypted top rung, attacks it and submits it to POST /api/forensics/detect "
-             f"(no video_id). {GOAL_ATTACK}: {a.goal_trials} leaks per video; other attacks: see the trials column. "
-             f"Trace time = submit to done, on a shared 2-core machine.\n\n")
-    head = "# Forensics benchmark\n\n" + ("" if final else "**Partial: the run was still going (or was cut short).**\n\n") + setup
-    (RESULTS / "forensics.md").write_text(head + "\n".join(lines) + "\n")
-    return "\n".join(lines)
 
 
 def main() -> int:

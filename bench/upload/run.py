@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import ingest_helpers as h  # noqa: E402
 from stack import components, dbsetup  # noqa: E402
-from stack.environment import gunicorn_command, service_env  # noqa: E402
+from stack.environment import for_service, gunicorn_command, stack_env  # noqa: E402
 from stack.layout import SERVICES, Stack  # noqa: E402
 from stack.secrets import load_or_create  # noqa: E402
 
@@ -38,22 +38,7 @@ MiB = 1024 * 1024
 BENCH = Stack("bench", 40000)
 
 
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError:
-        return ""
-
-
-def rss_mb(pid: int) -> float:
-    for line in _read(f"/proc/{pid}/status").splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def children(pid: int) -> list[int]:
-    return [int(p) for p in _read(f"/proc/{pid}/task/{pid}/children").split()]
+rss_mb, children = h.rss_mb, h.children
 
 
 class Sampler(threading.Thread):
@@ -122,7 +107,7 @@ def start_stack(logdir: Path):
     start("mariadb", components.mariadb_command(BENCH))
     start("seaweed", components.seaweed_command(BENCH))
     dbsetup.setup(BENCH, secrets["DB_PASSWORD"], out=lambda m: None)
-    env = dict(service_env(BENCH, secrets), LOG_LEVEL="WARNING")
+    env = dict(stack_env(BENCH, secrets), LOG_LEVEL="WARNING")
     for _ in range(200):
         try:
             requests.get(BENCH.s3_endpoint, timeout=1)
@@ -130,7 +115,7 @@ def start_stack(logdir: Path):
         except requests.RequestException:
             time.sleep(0.3)
     for name in SERVICES:
-        start(name, gunicorn_command(BENCH, name, sys.executable), env)
+        start(name, gunicorn_command(BENCH, name, sys.executable), for_service(name, env))
     for name in SERVICES:
         components.wait_http(f"{BENCH.url(name)}/healthz")
     components.nginx_prepare(BENCH)
@@ -140,14 +125,8 @@ def start_stack(logdir: Path):
 
 
 def stop_stack(procs: dict[str, subprocess.Popen]):
-    for name, proc in reversed(list(procs.items())):
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+    for proc in reversed(list(procs.values())):
+        components.stop_child(proc)
 
 
 def direct(env: dict, path: Path) -> float:

@@ -1,7 +1,7 @@
 """Forensic identifiers of a playback session, shared by streaming-svc (which embeds them)
 and watermark-svc's forensics (which reads them back). Pure functions; no I/O.
 
-Two layers (../shared/BRIEF.md, "Forensic watermarking"):
+Two layers (ARCHITECTURE.md "Forensics", docs/security.md "Forensic watermark"):
 
 1. **A/B codeword** (survives re-encoding). Segment *i* of a session is served from variant
    A (bit 0) or B (bit 1), where::

@@ -1,4 +1,4 @@
-"""Who may see and play which video (BRIEF "Access control"): public videos to every
+"""Who may see and play which video (docs/api.md, streaming-svc): public videos to every
 signed-in user, password videos after a correct password (1-hour grant; owner and admins
 need none), private videos to their owner and admins only. Disabled accounts get nothing,
 checked in the database on every API call (their access tokens stay valid 5 minutes).

@@ -94,6 +94,8 @@ def unlock_state(conn, user_id: str, video_id: str, for_update: bool = True):
                  (user_id, video_id), one=True)
 
 
+# Same statement shape as auth-svc's upsert_throttle, on this service's own table (other key
+# columns): SQL stays in each service's repository, so it is not shared.
 def unlock_failed(conn, user_id: str, video_id: str, failures: int, window_start: datetime,
                   locked_until: datetime | None) -> None:
     execute(conn, "INSERT INTO unlock_throttle (user_id, video_id, failures, window_start, locked_until) "

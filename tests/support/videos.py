@@ -58,10 +58,10 @@ def restart_service(live_stack, name: str, env: dict) -> None:
     """Restart one service of the live stack with another environment (e.g. short timings)."""
     import sys
     from stack.components import wait_http
-    from stack.environment import gunicorn_command
+    from stack.environment import for_service, gunicorn_command
     procs, stack = live_stack["procs"], live_stack["stack"]
     procs.stop(name)
-    proc = procs.start(name, gunicorn_command(stack, name, sys.executable), env)
+    proc = procs.start(name, gunicorn_command(stack, name, sys.executable), for_service(name, env))
     wait_http(f"{stack.url(name)}/healthz", proc)
 
 

@@ -8,7 +8,7 @@ from svcommon.errors import APIError
 from svcommon.filestore import FileStoreError
 from svcommon.service import configure, init_service
 
-from .extensions import db, filestore, sse_slots, sweep_clock
+from .extensions import db, download_slots, filestore, sse_slots, sweep_clock
 from .settings import SETTINGS, validate
 
 
@@ -25,7 +25,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     configure(app, "upload-svc", SETTINGS, test_config)
     validate(app.config)
     init_service(app, db)
-    for ext in (filestore, sse_slots, sweep_clock):
+    for ext in (filestore, sse_slots, download_slots, sweep_clock):
         ext.init_app(app)
 
     from . import pages, progress_events, tus, videos

@@ -32,3 +32,6 @@ class SweepClock:
 sweep_clock = PerApp("upload.sweep_clock", lambda cfg: SweepClock())
 # Open progress streams per worker process (see streams.py).
 sse_slots = PerApp("upload.sse_slots", lambda cfg: threading.BoundedSemaphore(int(cfg["SSE_MAX_STREAMS_PER_WORKER"])))
+# Original downloads being sent per worker process (videos.py).
+download_slots = PerApp("upload.download_slots",
+                        lambda cfg: threading.BoundedSemaphore(int(cfg["DOWNLOAD_MAX_PER_WORKER"])))

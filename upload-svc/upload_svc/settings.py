@@ -30,12 +30,17 @@ SETTINGS: list[Setting] = [
     Setting("SSE_MAX_STREAMS_PER_USER", 4, int, "open event streams per user (all processes); 429 beyond"),
     Setting("SSE_MAX_STREAMS_PER_WORKER", 4, int, "open event streams per worker process; keep well below "
                                                   "gunicorn --threads (8) so uploads always find a thread"),
+    # A download of an original holds a thread while the client reads (the gateway does not
+    # buffer /api/videos: a whole original, up to UPLOAD_MAX_BYTES, would land in its tmpfs).
+    Setting("DOWNLOAD_MAX_PER_WORKER", 2, int, "original downloads at once per worker process; with the "
+                                              "event streams, keep well below gunicorn --threads (8)"),
 ]
 
 
 def validate(cfg: dict) -> None:
     from svcommon.config import ConfigError
-    if int(cfg["SSE_MAX_STREAMS_PER_WORKER"]) < 1 or int(cfg["SSE_MAX_STREAMS_PER_USER"]) < 1:
-        raise ConfigError("configuration error: SSE_MAX_STREAMS_PER_WORKER and SSE_MAX_STREAMS_PER_USER must be >= 1")
+    for name in ("SSE_MAX_STREAMS_PER_WORKER", "SSE_MAX_STREAMS_PER_USER", "DOWNLOAD_MAX_PER_WORKER"):
+        if int(cfg[name]) < 1:
+            raise ConfigError(f"configuration error: {name} must be >= 1")
     if int(cfg["TUS_PART_SIZE"]) < 5 * MiB:
         raise ConfigError("configuration error: TUS_PART_SIZE must be at least 5 MiB (S3 minimum part size)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import quote
 
-from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from svcommon import security_events
 from svcommon.bodylimit import FORM_OVERHEAD, body_limit
@@ -16,7 +16,7 @@ from svcommon.passwords import hash_password
 
 from . import access, ingest, validation
 from . import repository as repo
-from .extensions import db, filestore
+from .extensions import db, download_slots, filestore
 from .formdata import FormStream
 from .present import video_json
 
@@ -153,7 +153,26 @@ def delete(video_id: str):
     return Response(status=204)
 
 
-def _proxy(key: str, filename: str | None):
+class _Relay:
+    """A response body relayed from file-svc. The server calls close() when the response
+    ends, sent or not (a direct-passthrough body gets no Response.call_on_close): the
+    upstream is closed and ``on_close`` runs, once."""
+
+    def __init__(self, upstream, on_close=None):
+        self.upstream, self.on_close, self.closed = upstream, on_close, False
+
+    def __iter__(self):
+        return self.upstream.iter_content(256 * 1024)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.upstream.close()
+            if self.on_close:
+                self.on_close()
+
+
+def _proxy(key: str, filename: str | None, on_close=None):
     try:
         upstream = filestore().get(key, request.headers.get("Range"))
     except NotFound:
@@ -167,12 +186,7 @@ def _proxy(key: str, filename: str | None):
         headers["Content-Disposition"] = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
     headers["Cache-Control"] = "private, no-store"
 
-    def body():
-        try:
-            yield from upstream.iter_content(256 * 1024)
-        finally:
-            upstream.close()
-    return Response(stream_with_context(body()), status=upstream.status_code, headers=headers,
+    return Response(_Relay(upstream, on_close), status=upstream.status_code, headers=headers,
                     direct_passthrough=True)
 
 
@@ -182,7 +196,17 @@ def original(video_id: str):
     row = access.own_video(db.conn(), video_id, p)
     if row["status"] == "uploading":
         raise APIError(409, "not_uploaded", "the upload of this video has not finished")
-    return _proxy(row["original_key"], row["original_filename"] or f"{video_id}.bin")
+    # The response holds this thread for as long as the client takes to read it: a slow
+    # reader must not take every thread, so downloads at once are capped per process.
+    slots = download_slots()
+    if not slots.acquire(blocking=False):
+        raise APIError(429, "downloads_busy", "Too many downloads of originals are running on this server; "
+                       "retry shortly.", {"Retry-After": "10"})
+    try:
+        return _proxy(row["original_key"], row["original_filename"] or f"{video_id}.bin", on_close=slots.release)
+    except BaseException:
+        slots.release()
+        raise
 
 
 @bp.get("/<video_id>/thumbnail")

@@ -51,28 +51,64 @@ def suspect_analysis_size(sus_w: int, sus_h: int, ah: int) -> tuple[int, int]:
     return max(2, int(round(h * sus_w / sus_h)) & ~1), max(2, h)
 
 
-def read_bits(suspect_path: str, source_path: str, video_id: str, secret: bytes,
-              geometry: WatermarkGeometry, source_fp: np.ndarray, offset: int,
-              suspect_frames: int, suspect_size: tuple[int, int], aw: int, ah: int,
-              progress=None, suspect_fp: np.ndarray | None = None,
-              sus_from: int = 0, max_frames: int | None = None) -> Readout:
-    """Soft bits of every source segment the suspect covers. sus_from/max_frames limit the
-    read to a stretch of the suspect (needs suspect_fp to verify the suspect's seek)."""
+@dataclass(frozen=True)
+class Pattern:
+    """What a video's keyed watermark pattern is built from, and the analysis size
+    (source pixels scaled to ``height``) at which it is compared."""
+    secret: bytes
+    video_id: str
+    geometry: WatermarkGeometry
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class Source:
+    """The pristine source (or its analysis proxy) and its fingerprint (seek checks)."""
+    path: str
+    fingerprint: np.ndarray
+
+
+@dataclass(frozen=True)
+class Suspect:
+    """The suspect copy: its frame count at the source rate, its size in pixels, and its
+    plain fingerprint (needed only to verify a seek into the suspect)."""
+    path: str
+    frames: int
+    size: tuple[int, int]
+    fingerprint: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Where the suspect sits in the source: suspect frame k shows source frame k + offset.
+    ``start``/``max_frames`` limit the read to a stretch of the suspect."""
+    offset: int
+    start: int = 0
+    max_frames: int | None = None
+
+
+def read_bits(suspect: Suspect, source: Source, pattern: Pattern, alignment: Alignment,
+              progress=None) -> Readout:
+    """Soft bits of every source segment the suspect covers (within the alignment's
+    stretch; a stretch that does not start at 0 needs the suspect's fingerprint)."""
+    geometry, aw, ah, offset = pattern.geometry, pattern.width, pattern.height, alignment.offset
+    suspect_fp, source_fp = suspect.fingerprint, source.fingerprint
     n_seg = geometry.frames_per_segment
     weights = ramp_weights(n_seg, geometry.ramp_frames).astype(np.float32)
-    sw, sh = suspect_analysis_size(*suspect_size, ah)
-    sus_start = max(0, -offset, sus_from)         # first suspect frame compared
+    sw, sh = suspect_analysis_size(*suspect.size, ah)
+    sus_start = max(0, -offset, alignment.start)         # first suspect frame compared
     src_first = sus_start + offset                # the source frame it shows
     seek = max(0, src_first - SEEK_MARGIN)
     sus_seek = max(0, sus_start - SEEK_MARGIN) if suspect_fp is not None else 0
-    total = max(1, min(suspect_frames - sus_start, max_frames or suspect_frames))
+    total = max(1, min(suspect.frames - sus_start, alignment.max_frames or suspect.frames))
 
     sums: dict[int, list] = {}                    # seg -> [sus_sum, src_sum, count]
     keep_every = max(1, (total // n_seg + 1) // REG_PAIRS)
     pairs: list[tuple[np.ndarray, np.ndarray]] = []
     compared = 0
-    with GrayFrames(source_path, aw, ah, geometry.fps, start_frame=seek) as src_frames, \
-            GrayFrames(suspect_path, sw, sh, geometry.fps, start_frame=sus_seek) as sus_frames:
+    with GrayFrames(source.path, aw, ah, geometry.fps, start_frame=seek) as src_frames, \
+            GrayFrames(suspect.path, sw, sh, geometry.fps, start_frame=sus_seek) as sus_frames:
         src_it, sus_it = iter(src_frames), iter(sus_frames)
         first = next(src_it, None)
         if first is None:
@@ -128,7 +164,7 @@ def read_bits(suspect_path: str, source_path: str, video_id: str, secret: bytes,
     candidates = [register(pairs, aw, ah), full_frame(aw, ah)]
     best = None
     for candidate in candidates:
-        xcorrs = _segment_zmaps(sums, candidate, secret, video_id, geometry, aw, ah, guard)
+        xcorrs = _segment_zmaps(sums, candidate, pattern, guard)
         if not xcorrs:
             raise InvalidMedia("the suspect overlaps no whole segment of the source")
         energy = sum(z ** 2 for _, z in xcorrs)          # (2R+1)^2 map of summed z^2
@@ -141,9 +177,9 @@ def read_bits(suspect_path: str, source_path: str, video_id: str, secret: bytes,
     return Readout(bits, placement, shift, compared, (aw, ah), float(energy[dy, dx]))
 
 
-def _segment_zmaps(sums: dict, placement: Placement, secret: bytes, video_id: str,
-                   geometry: WatermarkGeometry, aw: int, ah: int, guard: float) -> list:
+def _segment_zmaps(sums: dict, placement: Placement, pattern: Pattern, guard: float) -> list:
     """(segment, z map over shifts) for every segment with enough frames, placed as given."""
+    geometry, aw, ah = pattern.geometry, pattern.width, pattern.height
     min_frames = max(1, geometry.frames_per_segment // 4)
     out = []
     for seg in sorted(sums):
@@ -153,9 +189,9 @@ def _segment_zmaps(sums: dict, placement: Placement, secret: bytes, video_id: st
         placed, mask = place(sus_sum, placement, aw, ah)
         residual = np.where(mask, placed - src_sum, 0.0)
         residual[mask] -= residual[mask].mean()     # re-encodes shift brightness
-        pattern = resize_pattern(segment_pattern(secret, video_id, seg, geometry.pattern_width,
-                                                 geometry.pattern_height), aw, ah)
-        out.append((seg, _zmap(residual, pattern, guard)))
+        keyed = resize_pattern(segment_pattern(pattern.secret, pattern.video_id, seg,
+                                               geometry.pattern_width, geometry.pattern_height), aw, ah)
+        out.append((seg, _zmap(residual, keyed, guard)))
     return out
 
 

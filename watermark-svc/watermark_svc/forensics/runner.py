@@ -36,6 +36,10 @@ def detection_lease(det_id: str, worker: str, lease_seconds: int) -> Lease:
                  min_interval=0.5)
 
 
+# The same claim shape as jobs.claim (SKIP LOCKED row, give up past max_attempts, start
+# under a lease) on another table with another give-up: a video job also fails its video.
+# Kept apart on purpose: the processing worker's claim is being reworked separately and a
+# shared claim would tie detections to its changes; the lease itself is shared (Lease).
 def claim_detection(worker: str, lease_seconds: int) -> dict | None:
     with db.standalone() as conn:
         conn.start_transaction()

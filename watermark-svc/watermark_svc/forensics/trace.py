@@ -17,7 +17,7 @@ from ..media.errors import InvalidMedia, VideoGone
 from ..media.probe import MediaLimits, probe
 from .detector import WatermarkGeometry, analysis_size
 from .metadata import find_tags
-from .readout import read_bits
+from .readout import Alignment, Pattern, Source, Suspect, read_bits
 from .scoring import score_sessions
 from .timing import OffsetMatch, match_offsets, suspect_fingerprints
 
@@ -124,12 +124,12 @@ def trace(suspect: str, catalogue: Catalogue, secret: bytes, *, video_id: str | 
         g = catalogue.geometry(vid)
         sus_fp = fps_groups[g.fps][0.0]           # the plain fingerprint (seek checks)
         aw, ah = analysis_size(g, info.height)
-        args = (suspect, catalogue.source_path(vid), vid, secret, g, catalogue.fingerprint(vid))
-        kw = dict(suspect_frames=len(sus_fp), suspect_size=(info.width, info.height), aw=aw, ah=ah,
-                  suspect_fp=sus_fp)
+        copy = Suspect(suspect, len(sus_fp), (info.width, info.height), fingerprint=sus_fp)
+        source = Source(catalogue.source_path(vid), catalogue.fingerprint(vid))
+        pattern = Pattern(secret, vid, g, aw, ah)
         lo, hi = 30 + 60 * k / len(chosen), 30 + 60 * (k + 1) / len(chosen)
-        m = _pick_lag(peaks, args, kw, g, lambda f: progress(lo + 0.2 * (hi - lo) * f, "align"))
-        readout = read_bits(*args, offset=m.offset_frames, **kw,
+        m = _pick_lag(peaks, copy, source, pattern, lambda f: progress(lo + 0.2 * (hi - lo) * f, "align"))
+        readout = read_bits(copy, source, pattern, Alignment(m.offset_frames),
                             progress=lambda f: progress(lo + (hi - lo) * (0.2 + 0.8 * f), "read watermark"))
         frames = len(sus_fp)
         idx = [b.index for b in readout.bits]
@@ -182,19 +182,20 @@ def trace(suspect: str, catalogue: Catalogue, secret: bytes, *, video_id: str | 
     return _no_match(result, why, started)
 
 
-def _pick_lag(peaks: list[OffsetMatch], args: tuple, kw: dict, g: WatermarkGeometry, progress) -> OffsetMatch:
+def _pick_lag(peaks: list[OffsetMatch], copy: Suspect, source: Source, pattern: Pattern,
+              progress) -> OffsetMatch:
     """Between near-equal fingerprint lags, the one where the watermark is: read a few
     segments from the middle of the suspect at each and keep the most watermark energy
     (sum of z^2, blind to the bits' signs, so no session is favoured)."""
     if len(peaks) == 1:
         return peaks[0]
-    n = g.frames_per_segment
-    mid = max(0, kw["suspect_frames"] // 2 - PROBE_SEGMENTS * n // 2)
+    n = pattern.geometry.frames_per_segment
+    mid = max(0, copy.frames // 2 - PROBE_SEGMENTS * n // 2)
     best, best_energy = peaks[0], -1.0
     for i, p in enumerate(peaks):
         try:
-            r = read_bits(*args, offset=p.offset_frames, **kw, sus_from=mid,
-                          max_frames=(PROBE_SEGMENTS + 1) * n)
+            r = read_bits(copy, source, pattern,
+                          Alignment(p.offset_frames, start=mid, max_frames=(PROBE_SEGMENTS + 1) * n))
         except InvalidMedia:
             continue
         energy = r.energy / max(1, len(r.bits))
