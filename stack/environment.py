@@ -64,6 +64,8 @@ def for_service(service: str, env: dict) -> dict:
 
 def service_env(stack: Stack, secrets: dict, service: str, extra: dict | None = None) -> dict[str, str]:
     return for_service(service, stack_env(stack, secrets, extra))
+
+
 def gunicorn_command(stack: Stack, service: str, python: str = "python") -> list[str]:
     folder, package, _ = SERVICES[service]
     return [python, "-m", "gunicorn", "--chdir", folder, "--bind", f"127.0.0.1:{stack.port(service)}",
