@@ -222,17 +222,21 @@ class ContractClient:
                    wait_pace: bool = False) -> dict[int, bytes]:
         """Segment keys from ``start`` (clipped at the end), unwrapped and remembered. With
         ``wait_pace`` a 429 key_pace_exceeded waits out its Retry-After (as a player does)."""
+        heartbeats = 0
         while True:
             try:
                 body = self.request_keys(s, track, start, count).json()
-                break
             except ContractError as e:
                 if not (wait_pace and e.status == 429 and e.code == "key_pace_exceeded"):
                     raise
                 time.sleep(max(1, int(e.headers.get("Retry-After", "1"))))
-        if body["key_epoch"] not in s.ceks:        # rotated since our last heartbeat: its CEK comes with one
-            self.heartbeat(s, 0.0)
-        return self._store_keys(s, track, body["key_epoch"], body["keys"])
+                continue
+            if body["key_epoch"] in s.ceks:
+                return self._store_keys(s, track, body["key_epoch"], body["keys"])
+            if heartbeats == 2:
+                raise RuntimeError(f"no CEK for key epoch {body['key_epoch']} after {heartbeats} heartbeats")
+            heartbeats += 1
+            self.heartbeat(s, 0.0)        # rotated since our last heartbeat: it brings the new CEK; ask again
 
     def _store_keys(self, s: PlaybackSession, track: str, epoch: int, entries: list[dict]) -> dict[int, bytes]:
         out = {}
