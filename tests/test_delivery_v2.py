@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import subprocess
 
 import pytest
@@ -16,8 +17,7 @@ from cryptography.exceptions import InvalidTag
 from svcommon import codeword, mp4boxes
 from svcommon.media_crypto import FILE_NAME_RE, ContentSealer, decrypt_segment as server_decrypt
 from svcommon.media_keys import audio_init_key, encrypted_segment_key, init_key
-from tests.support.contract_client import (ContractError, decrypt_segment, parse_segment_url,
-                                           unwrap_segment_key)
+from tests.support.contract_client import ContractError, decrypt_segment, unwrap_segment_key
 from tests.support.playback import backdate_session, events_of, viewer
 from tests.support.videos import make_ready_video, sql
 
@@ -266,28 +266,34 @@ def test_key_request_validation(client, vid, meta):
 
 
 # ---- at rest --------------------------------------------------------------------------------------
+# Playable objects that are not delivery media, outside delivery v2's scope: the uploaded
+# original (kept for reprocessing) and the forensic analysis proxy (the detector's low-res
+# reference). Anything else holding media boxes fails the scan below.
+NOT_DELIVERY_MEDIA = (re.compile(r"^originals/[0-9a-f]{32}/source$"),
+                      re.compile(r"^media/[0-9a-f]{32}/forensics/proxy\.mp4$"))
+
+
 def test_s3_holds_no_plaintext_media(vid, stores, meta, content):
     """Every object in the bucket (file-svc's listing of each prefix objects can live under):
-    no segment object is a readable fragment; media segments exist only under keyed names."""
+    no segment object is a readable fragment, media segments exist only under keyed names,
+    and no other object holds media samples except NOT_DELIVERY_MEDIA."""
     store = stores["watermark"]      # the one service allowed to list originals/, media/ and forensics/
     scanned, segments = 0, 0
     for prefix in ("originals/", "media/", "forensics/"):
         for item in store.list(prefix):
             scanned += 1
             key = item["key"]
-            body = store.get_bytes(key)
-            kinds = {b.kind for b in mp4boxes.walk_bytes(body)}
+            kinds = {b.kind for b in mp4boxes.walk_bytes(store.get_bytes(key))}
             if key.endswith(".m4s"):
                 segments += 1
                 parts = key.split("/")
                 assert parts[0] == "media" and parts[2] == "enc" and FILE_NAME_RE.match(parts[-1]), key
-                assert not kinds & {b"moof", b"mdat", b"styp", b"sidx"}, (key, kinds)
-            if key.startswith("media/"):
-                assert b"moof" not in kinds and b"mdat" not in kinds, (key, kinds)
+                assert not kinds & {b"moof", b"mdat", b"styp", b"sidx", b"ftyp"}, (key, kinds)
+            elif kinds & {b"moof", b"mdat"}:
+                assert any(r.match(key) for r in NOT_DELIVERY_MEDIA), (key, kinds)
     # This video alone: two variants per rendition per index, plus audio.
     own = len(meta["renditions"]) * 2 * meta["segment_count"] + len(meta["audio"]["segment_durations"])
     assert segments >= own and scanned > segments
     # And its objects decrypt under the keys derived from its sealed secret (they are real media).
     plain = stored_plaintext(stores, content, meta["renditions"][0]["name"], "a", 0)
     assert {b.kind for b in mp4boxes.walk_bytes(plain)} >= {b"moof", b"mdat"}
-    assert parse_segment_url(f"/media/{vid}/audio/00000-{'0' * 32}.m4s") == (vid, "audio", 0)
