@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from svcommon.passwords import hash_password
+from tests.support.delivery import ensure_v2
 from tests.support.media import make_clip
 from tests.support.playback import PLAYBACK_ENV, VIDEO_PASSWORD
 from tests.support.queue import own_queue
@@ -46,6 +47,13 @@ def videos(play, worker_app, mdb, stores, owner, clip):
              "VALUES (%s, %s, 'Owner only diary', '', 'private', 'ready')", (private, owner["id"]))
     out["private"] = private
     return out
+
+
+@pytest.fixture(scope="module")
+def delivery_video(play, worker_app, mdb, stores, owner, clip, service_config):
+    """One processed public video in the delivery v2 form: (video id, its VideoKeys)."""
+    vid = make_ready_video(worker_app, mdb, stores, owner["id"], clip, title="Delivery clip")
+    return vid, ensure_v2(mdb, stores["watermark"], service_config["MEDIA_MASTER_KEY"], vid)
 
 
 @pytest.fixture
