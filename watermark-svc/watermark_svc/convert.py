@@ -134,7 +134,7 @@ def _convert(app, db, fs: FileStore, vid: str, out, deadline: float | None) -> O
     out(f"{vid}: {len(segs)} segments, {len(segs) - len(todo)} already encrypted, {len(todo)} to encrypt")
     last = time.monotonic()
     for n, seg in enumerate(todo, 1):
-        if deadline is not None and time.monotonic() >= deadline:
+        if deadline is not None and n > 1 and time.monotonic() >= deadline:   # a slice does >= 1
             _check_alive(db, vid)    # after our last write: see _check_alive
             return Outcome(vid, "paused", f"{n - 1} segments encrypted in this slice, {len(todo) - n + 1} to go")
         try:
