@@ -33,7 +33,7 @@ from .dpop import FINGERPRINT, DeviceKey
 KEK_INFO = b"streamvault/kek/v1"
 MPD_NS = {"d": "urn:mpeg:dash:schema:mpd:2011"}
 # A public segment URL: /media/{video}/{rendition}/{index:05d}-{32 hex}.m4s
-SEGMENT_URL_RE = re.compile(r"/media/([0-9a-f]{32})/([a-z0-9]{1,16})/(\d{5})-[0-9a-f]{32}\.m4s$")
+SEGMENT_URL_RE = re.compile(r"/media/([0-9a-f]{32})/([a-z0-9]{1,16})/([0-9]{5})-[0-9a-f]{32}\.m4s$")   # ASCII digits only
 KEYS_PER_REQUEST = 16          # the contract's maximum count per key request
 
 
