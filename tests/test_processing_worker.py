@@ -15,7 +15,7 @@ import pytest
 from svcommon.db import query
 from svcommon.filestore import media_prefix
 from tests.support.media import make_clip
-from tests.support.sealed_media import assert_sealed_only
+from tests.support.sealed_media import assert_sealed_only, rebuild_tree, sealed_objects
 from tests.support.videos import queue_video, sql
 
 # These tests know which row a worker claims: other tests' rows are held back meanwhile.
@@ -55,9 +55,9 @@ def test_queued_video_becomes_ready_with_ab_ladder(worker_app, stores, db, owner
         assert media_prefix(vid) + f"video/{r['name']}/init.mp4" in keys
     assert media_prefix(vid) + "thumb.jpg" in keys and media_prefix(vid) + "poster.jpg" in keys
     assert media_prefix(vid) + "audio/init.mp4" in keys
-    # Segments only as ciphertext: 2 rungs x A/B x 3 + 3 audio, each opening with its key.
+    # Segments only as ciphertext: 2 rungs x A/B x 3 + 4 audio (AAC frames run a little past 6 s).
     sealed = assert_sealed_only(stores["watermark"], db, worker_app.config["MEDIA_MASTER_KEY"], vid)
-    assert sealed == 2 * 2 * 3 + len(meta["audio"]["segment_sizes"]) == 15
+    assert sealed == 2 * 2 * 3 + len(meta["audio"]["segment_sizes"]) == 16
     assert not any("/a/" in k or "/b/" in k or (k.endswith(".m4s") and "/enc/" not in k) for k in keys)
     # The forensic reference is ready before any leak is traced, and it reads back.
     import io
@@ -107,7 +107,7 @@ def test_killed_worker_job_is_resumed_by_another(worker_app, stores, db, owner_i
     st = state(db, vid)
     assert (st["status"], st["job_status"], st["attempts"]) == ("ready", "done", 2), st
     assert stray not in media_keys(stores, vid)
-    assert assert_sealed_only(stores["watermark"], db, worker_app.config["MEDIA_MASTER_KEY"], vid) == 15
+    assert assert_sealed_only(stores["watermark"], db, worker_app.config["MEDIA_MASTER_KEY"], vid) == 16
 
 
 def test_long_job_keeps_its_lease(worker_app, stores, db, owner_id, clip):
@@ -182,3 +182,35 @@ def test_worker_leaves_a_video_being_deleted_alone(worker_app, stores, db, owner
     assert query(db, "SELECT COUNT(*) AS n FROM video_media WHERE video_id = %s", (vid,), one=True)["n"] == 0
     assert media_keys(stores, vid) == set()
     db.cursor().execute("DELETE FROM videos WHERE id = %s", (vid,))     # the delete's last step
+
+
+def test_attempt_that_loses_its_job_while_storing_removes_what_it_stored(worker_app, stores, db, owner_id, clip,
+                                                                         tmp_path):
+    """A worker whose lease lapsed (a stall) may still be storing when another worker has
+    taken the job over: its segments carry its own secret's names, which nothing will ever
+    publish. It removes them itself as soon as it learns it lost the job, and publishes nothing."""
+    from watermark_svc.extensions import db as wdb
+    from watermark_svc.handlers import _store
+    from watermark_svc.jobs import Lease, LeaseLost, claim
+    from watermark_svc.worker import run_once
+    source = queue_video(db, stores, owner_id, clip)
+    assert run_once(worker_app, stores["watermark"], "test-worker")
+    meta = rebuild_tree(stores["watermark"], db, worker_app.config["MEDIA_MASTER_KEY"], source, tmp_path / "out")
+    vid = queue_video(db, stores, owner_id, clip)
+
+    class StalledLease(Lease):
+        """Learns it lost the job after a few objects, as the renewal thread would."""
+        def report(self, pct, step):
+            self.reports = getattr(self, "reports", 0) + 1
+            if self.reports == 5:
+                sql(db, "UPDATE jobs SET lease_owner = 'rescuer' WHERE id = %s", (self.id,))
+                self.lost.set()
+            super().report(pct, step)
+
+    with worker_app.app_context():
+        job = claim(wdb, "stalled", 60)
+        assert job["video_id"] == vid
+        with StalledLease(wdb, job["id"], "stalled", 60) as lease, pytest.raises(LeaseLost):
+            _store(worker_app.config, wdb, stores["watermark"], job, lease, meta, tmp_path / "out")
+    assert sealed_objects(stores["watermark"], vid) == []
+    assert query(db, "SELECT COUNT(*) AS n FROM video_media WHERE video_id = %s", (vid,), one=True)["n"] == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 from svcommon.filestore import FileStore, media_prefix
 from svcommon.media_crypto import AUDIO, ContentSealer, VideoKeys, decrypt_segment, track_of
@@ -103,3 +104,23 @@ def plain_segments(fs: FileStore, vid: str) -> list[str]:
 
 def sealed_objects(fs: FileStore, vid: str) -> list[str]:
     return sorted(o["key"] for o in fs.list(media_prefix(vid) + "enc/"))
+
+
+def rebuild_tree(fs: FileStore, conn, master_key: str, vid: str, dest: Path) -> dict:
+    """The pipeline's output tree of a processed video, back from the store (segments
+    decrypted); returns its metadata. Lets a test store a tree without encoding again."""
+    keys = keys_of(conn, master_key, vid)
+    meta = media_row(conn, vid)["metadata"]
+    for rendition, variant, index in expected_segments(meta):
+        body = fs.get_bytes(sealed_key(keys, rendition, variant, index))
+        path = dest / plain_key(vid, rendition, variant, index)[len(media_prefix(vid)):]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(decrypt_segment(keys.segment_key(track_of(rendition), variant, index), vid, rendition,
+                                         index, body))
+    prefix = media_prefix(vid)
+    for o in fs.list(prefix):
+        rel = o["key"][len(prefix):]
+        if not rel.startswith(("enc/", "forensics/")):
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            (dest / rel).write_bytes(fs.get_bytes(o["key"]))
+    return meta
