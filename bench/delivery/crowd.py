@@ -15,7 +15,7 @@ from dataclasses import asdict
 from loadgen import SPAWN, quantile
 from viewers import Plan, Tally, Viewer
 
-TOKEN_MAX_AGE = 200          # device tokens live ACCESS_TOKEN_TTL (300 s): renew older ones before a step
+TOKEN_MAX_AGE = 150          # device tokens live ACCESS_TOKEN_TTL (300 s): renew older ones before a step (prepare + play < 150 s)
 
 
 class _Child:

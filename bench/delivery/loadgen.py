@@ -142,11 +142,12 @@ class Tally:
     latencies: list[float] = field(default_factory=list)
     cache: dict = field(default_factory=dict)
 
-    def merge(self, other: "Tally") -> None:
+    def merge(self, other: "Tally", sequential: bool = False) -> None:
+        """Another process's share of the same run, or (``sequential``) a later run."""
         self.requests += other.requests
         self.errors += other.errors
         self.bytes += other.bytes
-        self.seconds = max(self.seconds, other.seconds)
+        self.seconds = self.seconds + other.seconds if sequential else max(self.seconds, other.seconds)
         self.cpu_seconds += other.cpu_seconds
         self.latencies += other.latencies
         for k, v in other.cache.items():

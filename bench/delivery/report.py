@@ -49,6 +49,7 @@ def markdown(o: dict) -> str:
             "|---|---|---|---|---|---|---|---|")
     u, ip = p5["under_load"], p5["in_process"]
     per = ", ".join(f"{k} {v}" for k, v in pb["per_viewer_minute"].items())
+    prof = "; ".join(f"`{k}` {v} ms" for k, v in list(ip.get("profile_self_ms_per_request", {}).items())[:8])
     return f"""# Delivery benchmarks (P1, P7, P5, bytes through Python)
 
 Machine: {o['machine']['cpus']} CPUs (load average at start {o['machine']['loadavg_at_start']}); load generator,
@@ -97,7 +98,8 @@ Under load (Server-Timing `app;dur`, the whole view incl. DPoP checks, {u['respo
 gateway steps {u['at_steps']}): p50 **{u['app_p50_ms']} ms**, p99 {u['app_p99_ms']} ms.
 In-process WSGI ({ip['requests']} requests of {ip['keys_per_request']} keys, load average {ip['loadavg']}): view p50
 **{ip['view_p50_ms']} ms** (p99 {ip['view_p99_ms']}), whole WSGI call p50 {ip['wsgi_p50_ms']} ms (p99 {ip['wsgi_p99_ms']}).
-Goal p50 < 1 ms.
+Goal p50 < 1 ms. Where an in-process request's time goes (cProfile, self time per request, top
+functions): {prof}.
 
 ## Bytes through Python per viewer-minute
 At {pb['viewers']} viewers ({pb['viewer_minutes']} viewer-minutes, sessions of {plan['slots'] * plan['segment_seconds']:.0f} s):

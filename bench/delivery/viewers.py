@@ -54,7 +54,7 @@ class Tally:
     key_latency_ms: list = field(default_factory=list)
     pace_refusals: int = 0
     decrypted: int = 0
-    played_seconds: float = 0.0
+    media_seconds: float = 0.0    # media played (slots x segment duration): the viewer-minutes
 
     def count(self, what: str, r: Response | None) -> None:
         self.requests[what] = self.requests.get(what, 0) + 1
@@ -65,7 +65,7 @@ class Tally:
         self.errors[what] = self.errors.get(what, 0) + 1
 
     def merge(self, o: "Tally") -> None:
-        for name in ("slots", "stalls", "stalled_viewers", "pace_refusals", "decrypted", "played_seconds"):
+        for name in ("slots", "stalls", "stalled_viewers", "pace_refusals", "decrypted", "media_seconds"):
             setattr(self, name, getattr(self, name) + getattr(o, name))
         self.worst_late_s = max(self.worst_late_s, o.worst_late_s)
         for name in ("errors", "requests", "bytes"):
@@ -230,10 +230,13 @@ class Viewer:
                 ok = await self.slot(k)
                 late = time.perf_counter() - (start + p.startup + k * p.seg_seconds)
                 t.slots += 1
+                t.media_seconds += p.seg_seconds
                 t.worst_late_s = max(t.worst_late_s, late)
                 if not ok or late > 0:
                     t.stalls += 1
                     stalled = True
+            # Still watching until the buffer runs out (heartbeats go on meanwhile).
+            await asyncio.sleep(max(0.0, start + p.startup + p.slots * p.seg_seconds - time.perf_counter()))
         except Exception as e:
             t.error(f"viewer {type(e).__name__}")
             stalled = True
@@ -241,7 +244,6 @@ class Viewer:
             if hb:
                 hb.cancel()
         t.stalled_viewers += stalled
-        t.played_seconds += time.perf_counter() - start
 
     async def slot(self, k: int) -> bool:
         ok = True
