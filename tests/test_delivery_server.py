@@ -188,7 +188,8 @@ def test_origin_answers_range_etag_and_416_itself(gw, delivery_video, play):
     "{vid}/720p/0001-{hex}.m4s", "{vid}/720p/00001-{HEX}.m4s", "{VID}/720p/00001-{hex}.m4s",
     "{vid}/720P/00001-{hex}.m4s", "{vid}/averyveryverylongname/00001-{hex}.m4s",
     "{vid}/720p/00001-{hex}.m4s/x", "{vid}/720p/00001-{hex}.m4s", "{other}/audio/00000-{hex}.m4s",
-    "{vid}/..%2f..%2fapi/00001-{hex}.m4s",
+    "{vid}/..%2f..%2fapi/00001-{hex}.m4s", "{vid}/720p/\u0660\u0660\u0660\u0660\u0661-{hex}.m4s",
+    "{vid}/720p/\uff10\uff10\uff10\uff10\uff11-{hex}.m4s", "{vid}/720p/0000\u00b2-{hex}.m4s",
 ])
 def test_bad_media_urls_are_refused_and_never_cached(gw, delivery_video, path):
     vid, _ = delivery_video

@@ -48,7 +48,8 @@ def strong_etag(body: bytes) -> str:
 @bp.route("/media/<path:path>", methods=["GET", "HEAD"])
 def media(path: str):
     parts = path.split("/")
-    if len(parts) != 3 or not VIDEO_ID_RE.match(parts[0]) or not RENDITION_RE.match(parts[1]) \
+    # isascii: FILE_NAME_RE's \d also matches other scripts' digits ("٠٠٠٠١").
+    if not path.isascii() or len(parts) != 3 or not VIDEO_ID_RE.match(parts[0]) or not RENDITION_RE.match(parts[1]) \
             or not FILE_NAME_RE.match(parts[2]):
         return _refuse(404, "not_found", "no such media object (/media/{video}/{rendition}/{NNNNN}-{32 hex}.m4s)")
     video_id, rendition, name = parts
@@ -60,7 +61,9 @@ def media(path: str):
         body = filestore().get_bytes(encrypted_segment_key(video_id, rendition, name))
     except NotFound:
         return _refuse(404, "not_found", "no such media object")
-    except FileStoreError:
+    except FileStoreError as exc:
+        if not exc.unavailable:
+            return _refuse(502, "storage_error", "Video storage refused the request.")
         return _refuse(503, "storage_unavailable", "Video storage is unavailable; retrying shortly helps.",
                        {"Retry-After": "5"})
     resp = Response(body, mimetype="application/octet-stream", headers={"Cache-Control": IMMUTABLE})
