@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+import uuid
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -15,7 +16,7 @@ import requests
 from svcommon import codeword
 from svcommon.media_crypto import AUDIO, VIDEO, decrypt_segment, unwrap_segment_key
 from svcommon.mp4boxes import walk_bytes
-from tests.support.contract_client import ContractClient, b64url_decode
+from tests.support.contract_client import ContractClient, ContractError, b64url_decode
 from tests.support.delivery import segment_count
 from tests.support.playback import backdate_session, events_of, viewer
 from tests.support.videos import sql
@@ -305,3 +306,34 @@ def test_security_page_states_the_protections(gw, delivery_video):
     assert "encrypted once" in p["content_encryption"]
     assert p["key_release_pacing"]["pace_factor"] == 1.5
     assert p["key_release_pacing"]["released_seconds"]["video"] > 0
+
+
+def test_unconverted_video_answers_media_converting(gw, delivery_video, owner, mdb):
+    """A video processed before delivery v2 (plaintext segments, delivery_version 1) cannot
+    be played until it is converted: 503 + Retry-After, no session left behind."""
+    vid, _ = delivery_video
+    old = uuid.uuid4().hex
+    sql(mdb, "INSERT INTO videos (id, owner_id, title, description, visibility, status) "
+             "VALUES (%s, %s, 'Before v2', '', 'public', 'ready')", (old, owner["id"]))
+    sql(mdb, "INSERT INTO video_media (video_id, segment_count, duration, metadata) "
+             "SELECT %s, segment_count, duration, metadata FROM video_media WHERE video_id = %s", (old, vid))
+    user, c = viewer(gw)
+    with pytest.raises(ContractError) as refused:
+        c.open_session(old)
+    assert refused.value.status == 503 and refused.value.code == "media_converting"
+    assert sql(mdb, "SELECT COUNT(*) AS n FROM playback_sessions WHERE user_id = %s", (user["id"],), one=True)["n"] == 0
+
+
+def test_media_of_a_video_being_deleted_is_gone(gw, delivery_video, mdb):
+    vid, _ = delivery_video
+    _, c = viewer(gw)
+    s = c.open_session(vid)
+    url = gw + session_urls(gw, s)[AUDIO][1][3]          # not fetched by any other test
+    sql(mdb, "UPDATE videos SET status = 'deleting' WHERE id = %s", (vid,))
+    try:
+        r = requests.get(url)
+        assert r.status_code == 404 and r.headers["Cache-Control"] == "no-store"
+        assert requests.get(url).headers["X-Cache-Status"] == "MISS"
+    finally:
+        sql(mdb, "UPDATE videos SET status = 'ready' WHERE id = %s", (vid,))
+    assert requests.get(url).status_code == 200
