@@ -95,7 +95,8 @@ def test_login_library_watch_plays_and_seeks(play, videos):
 @pytest.fixture(scope="module")
 def long_video(play, worker_app, mdb, stores, owner, tmp_path_factory):
     """42 s: the player asks for keys again about 18 s in, after several 4-second rotations
-    (keys are fetched 8 at a time, kept 5 segments ahead of what is buffered)."""
+    (keys are fetched 8 at a time, kept 5 segments ahead of what is buffered), and decrypts
+    with them from about 28 s."""
     clip = make_clip(tmp_path_factory.mktemp("browser") / "long.mp4", seconds=42).read_bytes()
     return make_ready_video(worker_app, mdb, stores, owner["id"], clip, title="Long rotation clip")
 
@@ -107,18 +108,18 @@ def test_key_rotation_mid_playback_does_not_stall(play, long_video, mdb):
         login(page, gw, user, f"/watch/{long_video}")
         page.evaluate(INSTRUMENT)
         page.click("#play")
-        watch_until(page, "document.getElementById('video').currentTime > 24", timeout_s=60)
+        watch_until(page, "document.getElementById('video').ended", timeout_s=90)
         stats = page.evaluate("({used: [...svPlayback.usedEpochs], got: [...svPlayback.epochs], "
                               "renewals: svPlayback.renewals, errors: svPlayback.errors, requests: svPlayback.keyRequests, "
                               "waits: svPlayback.paceWaits, waiting: svWatch.waitingAfterPlaying, max: svWatch.maxTime})")
-    assert len(stats["got"]) >= 4, stats                 # epochs 0, 1, 2, 3… during 24 s at 4 s rotation
+    assert len(stats["got"]) >= 8, stats                 # epochs 0, 1, 2, 3… during 42 s at 4 s rotation
     assert max(stats["used"]) >= 1, stats               # keys wrapped under a later CEK really were used
     assert stats["waiting"] == 0 and stats["renewals"] == 0 and stats["errors"] == [], stats
-    assert stats["waits"] == 0, stats                    # a viewer never meets the pacing limit
+    assert stats["waits"] == 0 and stats["max"] > 41, stats   # a viewer never meets the pacing limit
     cur = mdb.cursor()
     cur.execute("SELECT key_epoch, counted_view FROM playback_sessions WHERE user_id = %s", (user["id"],))
     [(epoch, counted)] = cur.fetchall()
-    assert epoch >= 3 and counted == 1
+    assert epoch >= 7 and counted == 1
 
 
 def test_expired_session_is_renewed_transparently(play, videos, mdb):
