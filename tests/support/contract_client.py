@@ -294,9 +294,5 @@ def _index_of(url: str, default: int | None = None) -> int:
     return parse_segment_url(url)[2]
 
 
-def new_device() -> DeviceKey:
-    return DeviceKey()
-
-
 __all__ = ["ContractClient", "ContractError", "PlaybackSession", "Representation", "decrypt_segment",
-           "parse_mpd", "parse_segment_url", "unwrap_cek", "unwrap_segment_key", "new_device"]
+           "parse_mpd", "parse_segment_url", "unwrap_cek", "unwrap_segment_key"]
