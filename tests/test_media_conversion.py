@@ -122,12 +122,16 @@ def test_conversion_resumes_after_the_plaintext_was_partly_removed(worker_app, s
 
 
 def test_idle_worker_converts_one_slice_at_a_time(worker_app, stores, mdb, master_key, v1_video):
-    """A slice of 0 s still does one segment: each idle poll encrypts exactly one, then the
-    worker looks for jobs again; the video stays v1 (and unplayable) until the last."""
+    """A slice of 0 s still does one unit of work: each idle poll encrypts exactly one
+    segment, then removes one variant folder or audio segment of plaintext, then the worker
+    looks for jobs again; the video stays v1 (and unplayable) until the last."""
     from watermark_svc.convert import convert_when_idle
     from watermark_svc.extensions import db as wdb
     fs = stores["watermark"]
-    n = len(expected_segments(media_row(mdb, v1_video)["metadata"]))
+    meta = media_row(mdb, v1_video)["metadata"]
+    segments = len(expected_segments(meta))
+    # one poll per segment, per plaintext step, and a last one that finds none left and flips
+    n = segments + 2 * len(meta["renditions"]) + len(meta["audio"]["segment_sizes"]) + 1
     saved = worker_app.config["WORKER_CONVERT_SLICE_SECONDS"]
     worker_app.config["WORKER_CONVERT_SLICE_SECONDS"] = 0
     try:
@@ -140,7 +144,7 @@ def test_idle_worker_converts_one_slice_at_a_time(worker_app, stores, mdb, maste
     finally:
         worker_app.config["WORKER_CONVERT_SLICE_SECONDS"] = saved
     assert polls == n and not convert_when_idle(worker_app, wdb, fs, {})     # then idle: nothing left
-    assert assert_sealed_only(fs, mdb, master_key, v1_video) == n
+    assert assert_sealed_only(fs, mdb, master_key, v1_video) == segments
 
 
 def test_worker_process_converts_v1_videos_when_idle(live_stack, stores, mdb, master_key, v1_video,

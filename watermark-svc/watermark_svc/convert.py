@@ -34,7 +34,7 @@ from svcommon.filestore import FileStore, NotFound, media_prefix
 from svcommon.media_crypto import ContentSealer
 
 from . import repository as repo
-from .media_store import (delete_keys, plain_segment_keys, put_sealed, sealed_prefix, segments,
+from .media_store import (plain_segment_keys, put_sealed, plain_segment_removals, sealed_prefix, segments,
                           stored_keys)
 
 log = logging.getLogger("watermark.convert")
@@ -110,6 +110,17 @@ def _open_keys(app, vid: str, sealed: bytes):
                               "(another installation's key?); nothing was changed") from None
 
 
+class _Slice:
+    """An idle worker's time budget (``deadline`` on time.monotonic(); None = no limit).
+    A slice always gets one unit of work done, so even a 0-s slice makes progress."""
+
+    def __init__(self, deadline: float | None):
+        self.deadline, self.done = deadline, 0
+
+    def over(self) -> bool:
+        return self.deadline is not None and self.done > 0 and time.monotonic() >= self.deadline
+
+
 def _convert(app, db, fs: FileStore, vid: str, out, deadline: float | None) -> Outcome:
     row = _row(db, vid)
     if row is None:
@@ -132,27 +143,25 @@ def _convert(app, db, fs: FileStore, vid: str, out, deadline: float | None) -> O
     have = stored_keys(fs, sealed_prefix(vid))
     todo = [s for s in segs if s.sealed_key(keys) not in have]
     out(f"{vid}: {len(segs)} segments, {len(segs) - len(todo)} already encrypted, {len(todo)} to encrypt")
-    last = time.monotonic()
-    for n, seg in enumerate(todo, 1):
-        if deadline is not None and n > 1 and time.monotonic() >= deadline:   # a slice does >= 1
-            _check_alive(db, vid)    # after our last write: see _check_alive
-            return Outcome(vid, "paused", f"{n - 1} segments encrypted in this slice, {len(todo) - n + 1} to go")
-        try:
-            plain = fs.get_bytes(seg.plain_key(vid))
-        except NotFound:
-            _check_alive(db, vid)
-            raise ConversionError(f"{seg.plain_key(vid)} is missing and has no encrypted copy; "
-                                  "the video must be uploaded again") from None
-        put_sealed(fs, keys, seg, plain)
-        if time.monotonic() - last >= PROGRESS_EVERY_S:
-            last = time.monotonic()
-            _check_alive(db, vid)
-            out(f"{vid}: encrypted {n}/{len(todo)}")
+    budget = _Slice(deadline)
+    if not _encrypt(db, fs, keys, todo, budget, out):
+        _check_alive(db, vid)        # after our last write: see _check_alive
+        return Outcome(vid, "paused", f"{budget.done} segments encrypted in this slice, "
+                                      f"{len(todo) - budget.done} to go")
     missing = {s.sealed_key(keys) for s in segs} - stored_keys(fs, sealed_prefix(vid))
     if missing:
         raise ConversionError(f"{len(missing)} encrypted segments are not in the store after upload "
                               f"(e.g. {min(missing)}); re-run to resume")
-    removed = delete_keys(fs, plain_segment_keys(fs, vid))
+    removals, removed = plain_segment_removals(fs, vid), 0
+    while True:
+        if budget.over():
+            _check_alive(db, vid)
+            return Outcome(vid, "paused", f"all segments encrypted; {removed} plaintext objects removed in this slice")
+        step = next(removals, None)
+        if step is None:
+            break
+        removed += step
+        budget.done += 1
     with db.standalone() as conn:
         flipped = repo.mark_delivery_v2(conn, vid, sealed)
         conn.commit()
@@ -161,6 +170,27 @@ def _convert(app, db, fs: FileStore, vid: str, out, deadline: float | None) -> O
         raise ConversionError("its content secret changed during the conversion; re-run")
     return Outcome(vid, "converted", f"{len(todo)} segments encrypted ({len(segs) - len(todo)} already were), "
                                      f"{removed} plaintext objects removed, delivery v2")
+
+
+def _encrypt(db, fs: FileStore, keys, todo: list, budget: _Slice, out) -> bool:
+    """Encrypt and store ``todo``; False when the slice ran out first."""
+    vid, last = keys.video_id, time.monotonic()
+    for n, seg in enumerate(todo, 1):
+        if budget.over():
+            return False
+        try:
+            plain = fs.get_bytes(seg.plain_key(vid))
+        except NotFound:
+            _check_alive(db, vid)
+            raise ConversionError(f"{seg.plain_key(vid)} is missing and has no encrypted copy; "
+                                  "the video must be uploaded again") from None
+        put_sealed(fs, keys, seg, plain)
+        budget.done += 1
+        if time.monotonic() - last >= PROGRESS_EVERY_S:
+            last = time.monotonic()
+            _check_alive(db, vid)
+            out(f"{vid}: encrypted {n}/{len(todo)}")
+    return True
 
 
 def _check_alive(db, vid: str) -> None:

@@ -14,7 +14,7 @@ import mimetypes
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterator
 
 from svcommon.filestore import FileStore, media_prefix
 from svcommon.media_crypto import AUDIO, AUDIO_VARIANT, NONCE_LEN, TAG_LEN, VideoKeys
@@ -116,9 +116,15 @@ def plain_segment_keys(fs: FileStore, video_id: str) -> list[str]:
     return sorted(k for k in stored_keys(fs, prefix) if PLAIN_SEGMENT_RE.match(k[len(prefix):]))
 
 
-def delete_keys(fs: FileStore, keys: Iterable[str]) -> int:
-    n = 0
-    for key in keys:
+def plain_segment_removals(fs: FileStore, video_id: str) -> Iterator[int]:
+    """Delete the delivery-v1 plaintext segments one step per ``next()``, yielding how many
+    objects each step removed: a variant's folder (video/{r}/{a|b}/ holds only segments)
+    at once, audio segments one by one (audio/ also holds the init segment). Lazy, so a
+    caller with a time budget stops between steps."""
+    keys = plain_segment_keys(fs, video_id)
+    rel = len(media_prefix(video_id))
+    for folder in sorted({k[:k.rindex("/") + 1] for k in keys if k[rel:].startswith("video/")}):
+        yield fs.delete_prefix(folder)
+    for key in (k for k in keys if k[rel:].startswith("audio/")):
         fs.delete(key)
-        n += 1
-    return n
+        yield 1
