@@ -7,16 +7,14 @@ Run:  SV_TEST_STACK=bench-play SV_TEST_OFFSET=14500 .venv/bin/python -m pytest b
 (the root conftest starts MariaDB, SeaweedFS, every service and the gateway; the media
 worker processes a BENCH_CLIP_SECONDS (20) s 1280x720 clip). Writes bench/results/delivery.json
 and delivery.md (BENCH_RESULTS: another folder). Knobs (env): BENCH_SECONDS (P1 s per mode), BENCH_CONCURRENCY (P1 clients),
-BENCH_VIEWER_STEPS (gateway), BENCH_STATIC_STEPS (anchor), BENCH_SLOTS (segments each viewer plays), BENCH_RAMP_SECONDS (clicks are
-spread over this), BENCH_LOADGEN_PROCS, BENCH_ACCOUNTS.
+BENCH_VIEWER_STEPS (gateway), BENCH_STATIC_STEPS (anchor), BENCH_JOIN_RATE, BENCH_RAMP_SECONDS (at
+least), BENCH_HOLD_SECONDS (all viewers together), BENCH_LOADGEN_PROCS, BENCH_ACCOUNTS.
 """
 from __future__ import annotations
 
-import cProfile
-import io
 import json
+import math
 import os
-import pstats
 import statistics
 import sys
 import time
@@ -24,16 +22,16 @@ from pathlib import Path
 
 import pytest
 import requests
-from werkzeug.test import EnvironBuilder
 
 from svcommon.media_crypto import ContentSealer
 from svcommon.media_keys import audio_init_key, encrypted_segment_key, init_key
-from tests.support.contract_client import ContractClient, decrypt_segment
+from tests.support.contract_client import decrypt_segment
 from tests.support.media import make_clip
 from tests.support.videos import make_ready_video, mdb, register_user, restart_service, stores, worker_app  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from crowd import Crowd  # noqa: E402
+from p5_keys import key_endpoint_in_process  # noqa: E402
 from cpu import CpuWindow, machine  # noqa: E402
 from loadgen import StaticNginx, Tally, closed_loop, quantile  # noqa: E402
 from report import markdown, python_bytes  # noqa: E402
@@ -44,10 +42,14 @@ RESULTS = Path(os.environ.get("BENCH_RESULTS", ROOT / "bench" / "results"))
 ENV = os.environ.get
 SECONDS = float(ENV("BENCH_SECONDS", "8"))
 CONCURRENCY = int(ENV("BENCH_CONCURRENCY", "16"))
-STEPS = [int(x) for x in ENV("BENCH_VIEWER_STEPS", "500,1000,2000,3000").split(",")]
-STATIC_STEPS = [int(x) for x in ENV("BENCH_STATIC_STEPS", "1000,2000,3000,4000").split(",")]
-SLOTS = int(ENV("BENCH_SLOTS", "18"))              # 36 s of media: one heartbeat (30 s), ~4 key requests per track
-RAMP = float(ENV("BENCH_RAMP_SECONDS", "8"))
+STEPS = [int(x) for x in ENV("BENCH_VIEWER_STEPS", "1000,2000,3000").split(",")]
+STATIC_STEPS = [int(x) for x in ENV("BENCH_STATIC_STEPS", "2000,3000,4000").split(",")]
+# Viewers arrive at JOIN_RATE per second (at least over RAMP_MIN s): a whole audience clicking
+# within seconds is a flash crowd, not the concurrency asked about. Every viewer plays until
+# HOLD s after the last one joined, so all n play together for HOLD s (and heartbeat at 30 s).
+JOIN_RATE = float(ENV("BENCH_JOIN_RATE", "50"))
+RAMP_MIN = float(ENV("BENCH_RAMP_SECONDS", "8"))
+HOLD = float(ENV("BENCH_HOLD_SECONDS", "24"))
 PROCS = int(ENV("BENCH_LOADGEN_PROCS", "3"))
 ACCOUNTS = int(ENV("BENCH_ACCOUNTS", "20"))
 CLIP_SECONDS = int(ENV("BENCH_CLIP_SECONDS", "20"))
@@ -149,15 +151,21 @@ def test_delivery_benchmark(bench_stack, video, stores, service_config, mdb, tmp
         groups["static_nginx"] = ngx.proc.pid
         out["p1"] = _p1(gw, static, enc_paths, bench_stack["stack"].url("streaming"))
         print("P1", json.dumps(out["p1"]), flush=True)
-        out["p7"] = _p7(gw, static, vid, table, groups, bench_stack)
+        _save(out)
+        out["p7"] = _p7(gw, static, vid, table, groups, lambda steps: _save({**out, "p7_so_far": steps}))
     out["python_bytes"] = python_bytes(out["p7"])
-    out["p5"] = {"under_load": out["p7"].pop("key_server_timing"), "in_process": _p5(service_config, gw, vid, mdb)}
+    out["p5"] = {"under_load": out["p7"].pop("key_server_timing"), "in_process": key_endpoint_in_process({**service_config, **BENCH_ENV}, gw, vid, mdb)}
     out["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "delivery.json").write_text(json.dumps(out, indent=2) + "\n")
+    _save(out)
     (RESULTS / "delivery.md").write_text(markdown(out))
     print(markdown(out))
     assert out["p1"]["gateway_cache"]["errors"] == 0
+
+
+def _save(out: dict) -> None:
+    """delivery.json after each phase (delivery.md at the end): a run cut short keeps its figures."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "delivery.json").write_text(json.dumps(out, indent=2) + "\n")
 
 
 def _p1(gw: str, static: str, paths: list[str], direct: str) -> dict:
@@ -179,13 +187,15 @@ def _p1(gw: str, static: str, paths: list[str], direct: str) -> dict:
     return p1
 
 
-def _p7(gw: str, static: str, vid: str, table: dict, groups: dict, stack) -> dict:
+def _p7(gw: str, static: str, vid: str, table: dict, groups: dict, progress) -> dict:
     accounts = [register_user(gw, "viewer") for _ in range(ACCOUNTS)]
-    plan = Plan(gateway=gw, video_id=vid, rendition=RENDITION, slots=SLOTS, ramp=RAMP)
+    plan = Plan(gateway=gw, video_id=vid, rendition=RENDITION, slots=0)
     live, anchor = Crowd(plan, PROCS), Crowd(plan, PROCS, static)
     steps = {"gateway": [], "nginx_static": []}
-    runs = {"gateway": lambda n: live.step(n, bearers=_bearers(gw, accounts), cpu_window=CpuWindow(groups)),
-            "nginx_static": lambda n: anchor.step(n, static=table, cpu_window=CpuWindow(groups))}
+    shape = lambda n: {"ramp": max(RAMP_MIN, n / JOIN_RATE),  # noqa: E731
+                       "slots": math.ceil((max(RAMP_MIN, n / JOIN_RATE) + HOLD) / plan.seg_seconds)}
+    runs = {"gateway": lambda n: live.step(n, **shape(n), bearers=_bearers(gw, accounts), cpu_window=CpuWindow(groups)),
+            "nginx_static": lambda n: anchor.step(n, **shape(n), static=table, cpu_window=CpuWindow(groups))}
     ladders = {"gateway": _ladder(STEPS, steps["gateway"]), "nginx_static": _ladder(STATIC_STEPS, steps["nginx_static"])}
     try:
         while ladders:                      # alternate, so both see the machine in the same state
@@ -196,6 +206,7 @@ def _p7(gw: str, static: str, vid: str, table: dict, groups: dict, stack) -> dic
                     continue
                 steps[name].append(runs[name](n))
                 print("P7", name, n, {k: v for k, v in steps[name][-1].items() if k != "tally"}, flush=True)
+                progress({k: [{**x, "tally": _tally_summary(x["tally"])} for x in v] for k, v in steps.items()})
     finally:
         live.close()
         anchor.close()
@@ -204,8 +215,9 @@ def _p7(gw: str, static: str, vid: str, table: dict, groups: dict, stack) -> dic
     timing = [t for s in steps["gateway"] for t in s["tally"].key_app_ms]
     held = [s for s in steps["gateway"] if _held(s)]
     top = held[-1] if held else steps["gateway"][0]
-    out = {"plan": {"slots": SLOTS, "segment_seconds": plan.seg_seconds, "startup_s": plan.startup,
-                    "buffer_ahead_segments": plan.ahead, "ramp_s": RAMP, "keys_per_request": plan.key_batch,
+    out = {"plan": {"join_rate_per_s": JOIN_RATE, "ramp_min_s": RAMP_MIN, "hold_s": HOLD,
+                    "segment_seconds": plan.seg_seconds, "startup_s": plan.startup,
+                    "buffer_ahead_segments": plan.ahead, "keys_per_request": plan.key_batch,
                     "audio": plan.audio, "accounts": ACCOUNTS, "loadgen_processes": PROCS},
            "steps": {k: [{**s, "tally": _tally_summary(s["tally"])} for s in v] for k, v in steps.items()},
            "max_viewers_without_stall": best, "static_ceiling_reached": ceiling_reached,
@@ -223,62 +235,3 @@ def _tally_summary(t) -> dict:
     return {"requests": t.requests, "bytes": t.bytes, "pace_refusals": t.pace_refusals, "decrypted": t.decrypted,
             "viewer_minutes": round(t.media_seconds / 60, 1),
             "key_latency_ms": {"p50": round(quantile(lat, 0.5), 2), "p99": round(quantile(lat, 0.99), 2)}}
-
-
-def _p5(service_config, gw: str, vid: str, conn, n: int = 500) -> dict:
-    """The key endpoint in-process (no network, no gunicorn): full WSGI time and the view's
-    own Server-Timing, for requests of 5 keys on a live session (DPoP proof verified and
-    recorded, session, pacing UPDATE, wraps). The session's pace budget is reset in the
-    database every 5 calls (outside the timing) so no request is refused."""
-    from streaming_svc import create_app
-    app = create_app({**service_config, **BENCH_ENV, "LOG_LEVEL": "WARNING"})
-    owner = register_user(gw, "p5")
-    client = ContractClient(gw).login(owner["username"], owner["password"])
-    s = client.open_session(vid)
-    path = f"/api/stream/sessions/{s.id}/keys"
-    box = {}
-
-    def start_response(status, headers, exc_info=None):
-        box["status"], box["headers"] = status, dict(headers)
-
-    def request() -> dict:
-        body = {"track": "video", "from": 0, "count": 5, "key_epoch": 0}
-        headers = client.dpop_headers("POST", gw + path)
-        env = EnvironBuilder(path=path, base_url=gw, method="POST", json=body, headers=headers).get_environ()
-        env["wsgi.input"] = io.BytesIO(json.dumps(body).encode())
-        return env
-
-    def serve(env: dict) -> None:
-        b"".join(app(env, start_response))
-
-    def call() -> tuple[float, float]:
-        env = request()
-        t0 = time.perf_counter()
-        serve(env)
-        total = (time.perf_counter() - t0) * 1000
-        assert box["status"].startswith("200"), box
-        return total, float(box["headers"]["Server-Timing"].split("app;dur=")[1].split(",")[0])
-
-    cur = conn.cursor()
-    samples = []
-    for i in range(n + 50):                       # the first 50 warm caches and connections
-        if i % 5 == 0:                            # 5 requests of 10 s of keys fit the 60 s burst
-            cur.execute("UPDATE playback_sessions SET video_key_seconds = 0 WHERE id = %s", (s.id,))
-        if i >= 50:
-            samples.append(call())
-        else:
-            call()
-    total, view = sorted(t for t, _ in samples), sorted(v for _, v in samples)
-    out = {"requests": n, "keys_per_request": 5, "view_p50_ms": round(quantile(view, 0.5), 3),
-           "view_p99_ms": round(quantile(view, 0.99), 3), "wsgi_p50_ms": round(quantile(total, 0.5), 3),
-           "wsgi_p99_ms": round(quantile(total, 0.99), 3), "loadavg": [round(x, 2) for x in os.getloadavg()]}
-    prof, calls = cProfile.Profile(), 100
-    for i in range(calls):                      # where the time goes (self time per request, top functions)
-        if i % 5 == 0:
-            cur.execute("UPDATE playback_sessions SET video_key_seconds = 0 WHERE id = %s", (s.id,))
-        prof.runcall(serve, request())
-    st = pstats.Stats(prof).stats
-    top = sorted(st.items(), key=lambda kv: -kv[1][2])[:15]
-    out["profile_self_ms_per_request"] = {f"{Path(f).name}:{line}:{fn}": round(v[2] / calls * 1000, 3)
-                                          for (f, line, fn), v in top}
-    return out

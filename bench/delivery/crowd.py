@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from loadgen import SPAWN, quantile
 from viewers import Plan, Tally, Viewer
@@ -45,8 +45,10 @@ class _Child:
                     return None
         return await asyncio.gather(*(one(c) for c in coros))
 
-    async def prepare(self, numbers: list[int], bearers: list[str], static: dict | None) -> dict:
+    async def prepare(self, numbers: list[int], bearers: list[str], static: dict | None, slots: int,
+                      ramp: float) -> dict:
         self.tally, self.viewers = Tally(), []
+        self.plan = replace(self.plan, slots=slots, ramp=ramp)
         if static is not None:
             for g in numbers:
                 rnd = random.Random(g)
@@ -124,14 +126,16 @@ class Crowd:
             out.append(pipe.recv())
         return out
 
-    def step(self, n: int, bearers: list[str] | None = None, static: dict | None = None, cpu_window=None) -> dict:
+    def step(self, n: int, slots: int, ramp: float, bearers: list[str] | None = None, static: dict | None = None,
+             cpu_window=None) -> dict:
+        """``n`` viewers clicking over ``ramp`` seconds, each playing ``slots`` segments."""
         P = len(self.kids)
         t0 = time.perf_counter()
-        prep = self._all("prepare", [{"numbers": list(range(p, n, P)), "bearers": bearers or [], "static": static}
-                                     for p in range(P)], 900)
+        prep = self._all("prepare", [{"numbers": list(range(p, n, P)), "bearers": bearers or [], "static": static,
+                                      "slots": slots, "ramp": ramp} for p in range(P)], 900)
         prep_s = time.perf_counter() - t0
         start_at = time.time() + 1.0
-        window = self.plan.ramp + self.plan.startup + self.plan.slots * self.plan.seg_seconds + self.plan.seg_seconds
+        window = ramp + self.plan.startup + slots * self.plan.seg_seconds + self.plan.seg_seconds
         if cpu_window is not None:
             with cpu_window:
                 played = self._all("play", [{"start_at": start_at, "total": n}] * P, window + 300)
@@ -146,7 +150,8 @@ class Crowd:
         opens = sorted(s for r in prep for s in r["open_s"])
         lag = sorted(x for r in played for x in r["lag"])
         wall = max(r["wall_s"] for r in played)
-        return {"viewers": n, "prepared": sum(r["prepared"] for r in prep), "stalls": tally.stalls,
+        return {"viewers": n, "ramp_s": ramp, "slots_per_viewer": slots,
+                "prepared": sum(r["prepared"] for r in prep), "stalls": tally.stalls,
                 "stalled_viewers": tally.stalled_viewers, "slots": tally.slots,
                 "worst_late_s": round(tally.worst_late_s, 3), "errors": tally.errors,
                 "prepare_s": round(prep_s, 1), "prepare_failed": sum(r["failed"] for r in prep),

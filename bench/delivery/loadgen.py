@@ -51,12 +51,17 @@ class _Proto(asyncio.Protocol):
         if self.fut is None or self.fut.done():
             return
         if self.status == 0:
-            self.head += data
-            end = self.head.find(b"\r\n\r\n")
+            # The head usually arrives whole at the start of the first chunk: find it without
+            # copying the chunk (up to 256 kB of body behind it).
+            if self.head:
+                self.head += data
+                data = bytes(self.head)
+            end = data.find(b"\r\n\r\n")
             if end < 0:
+                self.head = bytearray(data)
                 return
-            lines = self.head[:end].decode("latin-1").split("\r\n")
-            data = bytes(self.head[end + 4:])
+            lines = data[:end].decode("latin-1").split("\r\n")
+            data = memoryview(data)[end + 4:]
             self.status = int(lines[0].split()[1])
             self.headers = {}
             for line in lines[1:]:
@@ -69,7 +74,7 @@ class _Proto(asyncio.Protocol):
                 self.chunked = False
         self.size += len(data)
         if self.keep or self.chunked:
-            self.parts.append(data)
+            self.parts.append(bytes(data))
         if self.chunked:
             if not b"".join(self.parts[-2:]).endswith(b"0\r\n\r\n"):
                 return

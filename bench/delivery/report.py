@@ -12,7 +12,8 @@ def python_bytes(p7: dict) -> dict:
     b, n, minutes = s["bytes"], s["viewers"], s["viewer_minutes"] or 1e-9
     per_min = {k: round(v / minutes) for k, v in sorted(b.items())}
     python = sum(v for k, v in b.items() if k != "media")
-    return {"viewers": n, "viewer_minutes": s["viewer_minutes"], "per_viewer_minute": per_min,
+    return {"viewers": n, "viewer_minutes": s["viewer_minutes"], "session_s": s["viewer_minutes"] * 60 / max(1, n),
+            "per_viewer_minute": per_min,
             "python_per_viewer_minute": round(python / minutes),
             "python_steady_per_viewer_minute": round(sum(b.get(k, 0) for k in STEADY) / minutes),
             "python_per_playback_start": round(sum(b.get(k, 0) for k in ONE_OFF) / n) if n else 0,
@@ -72,12 +73,13 @@ streaming-svc alone answers per second when every request misses the cache.
 ## P7 — realtime viewers with zero stalls
 Each gateway viewer is a real session opened through the API: device key + device-bound token
 (DPoP), ECDH key exchange (KEK, CEK, first keys in the response), manifest and init segments
-through streaming-svc, then {plan['slots']} segment slots (720p{' + audio' if plan['audio'] else ''}) from /media on
+through streaming-svc, then segments (720p{' + audio' if plan['audio'] else ''}) from /media on
 the realtime schedule ({plan['segment_seconds']} s segments, slot 0 due {plan['startup_s']} s after the click, at most
 {plan['buffer_ahead_segments']} segments ahead), keys from the key endpoint {plan['keys_per_request']} at a time (~10 s of
 media per track per request, fetched ahead), heartbeats at the session's interval, slot 0 of each track
-decrypted with the released key. Clicks spread over {plan['ramp_s']} s. A slot not in by its playback time is a
-stall. The anchor: the same loop (same schedule, same connection use) fetching the plaintext files
+decrypted with the released key. Viewers join at {plan['join_rate_per_s']:g} per second (over at least
+{plan['ramp_min_s']:g} s) and each plays until all have played together for {plan['hold_s']:g} s. A segment not in
+by its playback time is a stall. The anchor: the same loop (same schedule, same connection use) fetching the plaintext files
 from static nginx, no session. {plan['accounts']} accounts, {plan['loadgen_processes']} load-generator processes.
 
 Gateway:
@@ -102,7 +104,7 @@ Goal p50 < 1 ms. Where an in-process request's time goes (cProfile, self time pe
 functions): {prof}.
 
 ## Bytes through Python per viewer-minute
-At {pb['viewers']} viewers ({pb['viewer_minutes']} viewer-minutes, sessions of {plan['slots'] * plan['segment_seconds']:.0f} s):
+At {pb['viewers']} viewers ({pb['viewer_minutes']} viewer-minutes, sessions of {pb['session_s']:.0f} s of media):
 response bytes per viewer-minute by request kind: {per}.
 Through Python: **{pb['python_per_viewer_minute']} B per viewer-minute** ({pb['python_share'] * 100:.3f} % of all bytes),
 of which steady playback (keys + heartbeats) {pb['python_steady_per_viewer_minute']} B/min and, once per playback

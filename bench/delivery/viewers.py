@@ -81,7 +81,7 @@ class Viewer:
         self.plan, self.t = plan, tally
         self.conn = Conn(media_base or plan.gateway)      # one keep-alive connection, as a tab mostly has
         self.lock = asyncio.Lock()
-        self.device = DeviceKey()
+        self.device: DeviceKey | None = None            # made with the first device token
         self.token = self.token_at = self.sid = None
         self.keys: dict[tuple[str, int], bytes] = {}      # (track, slot) -> segment key
         self.inflight: dict[str, asyncio.Task] = {}
@@ -120,6 +120,7 @@ class Viewer:
         return r
 
     async def device_token(self, bearer: str) -> None:
+        self.device = self.device or DeviceKey()
         r = await self.call("device_token", "POST", "/api/auth/device-token", {"fingerprint": FINGERPRINT},
                             bearer=bearer)
         self.token, self.token_at = json.loads(r.body)["access_token"], time.monotonic()

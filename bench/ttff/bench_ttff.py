@@ -99,4 +99,4 @@ Failures: {len(failures)}. Machine: {out['cpus']} CPUs shared with other work (l
 {out['loadavg_at_end']}). Raw samples: ttff.json. Finished {out['finished_at']}.
 """)
     print(json.dumps(out, indent=2))
-    assert len(samples) >= 20 and not failures
+    assert len(samples) >= PLAYS and not failures
