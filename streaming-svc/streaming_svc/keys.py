@@ -23,7 +23,7 @@ from svcommon.params import json_body
 from . import access
 from . import repository as repo
 from .content import Content, content_of, session_variant
-from .delivery import cached_live, check_live, choose_epoch, media_of
+from .live import cached_live, check_live, choose_epoch, media_of
 from .extensions import db
 from .manifest import Media
 from .session_crypto import b64url

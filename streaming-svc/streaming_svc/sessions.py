@@ -19,7 +19,7 @@ from svcommon.timeutil import iso, utcnow_naive
 from . import access, keys, session_crypto
 from . import repository as repo
 from .content import content_of
-from .delivery import base_url, media_of
+from .live import base_url, media_of
 from .extensions import db, playback
 
 bp = Blueprint("sessions", __name__, url_prefix="/api/stream/sessions")
