@@ -8,7 +8,8 @@ Run:  SV_TEST_STACK=bench-play SV_TEST_OFFSET=14500 .venv/bin/python -m pytest b
 worker processes a BENCH_CLIP_SECONDS (20) s 1280x720 clip). Writes bench/results/delivery.json
 and delivery.md (BENCH_RESULTS: another folder). Knobs (env): BENCH_SECONDS (P1 s per mode), BENCH_CONCURRENCY (P1 clients),
 BENCH_VIEWER_STEPS (gateway), BENCH_STATIC_STEPS (anchor), BENCH_JOIN_RATE, BENCH_RAMP_SECONDS (at
-least), BENCH_HOLD_SECONDS (all viewers together), BENCH_LOADGEN_PROCS, BENCH_ACCOUNTS.
+least), BENCH_HOLD_SECONDS (all viewers together), BENCH_REFINE_STEPS, BENCH_DEADLINE (epoch s: no
+P7 step starts that would end later), BENCH_LOADGEN_PROCS, BENCH_ACCOUNTS.
 """
 from __future__ import annotations
 
@@ -50,6 +51,8 @@ STATIC_STEPS = [int(x) for x in ENV("BENCH_STATIC_STEPS", "2000,3000,4000").spli
 JOIN_RATE = float(ENV("BENCH_JOIN_RATE", "50"))
 RAMP_MIN = float(ENV("BENCH_RAMP_SECONDS", "8"))
 HOLD = float(ENV("BENCH_HOLD_SECONDS", "24"))
+REFINE = int(ENV("BENCH_REFINE_STEPS", "2"))
+DEADLINE = float(ENV("BENCH_DEADLINE", "inf"))
 PROCS = int(ENV("BENCH_LOADGEN_PROCS", "3"))
 ACCOUNTS = int(ENV("BENCH_ACCOUNTS", "20"))
 CLIP_SECONDS = int(ENV("BENCH_CLIP_SECONDS", "20"))
@@ -115,18 +118,26 @@ def _bearers(gw: str, accounts: list[dict]) -> list[str]:
 
 
 def _ladder(ladder: list[int], done: list[dict]):
-    """The steps in order until one stalls, then one step halfway between the last held
-    step and that one (rounded to 100), for a finer answer at the edge."""
+    """The steps in order until one stalls, then up to REFINE steps bisecting between the
+    last held step and the first stalled one (to 50 viewers), for a finer answer at the edge.
+    No step starts past BENCH_DEADLINE (epoch seconds), so a run always finishes its report."""
+    def time_left(n: int) -> bool:
+        return time.time() + max(RAMP_MIN, n / JOIN_RATE) + HOLD + n / 40 < DEADLINE
     for n in ladder:
+        if not time_left(n):
+            return
         yield n
         if not _held(done[-1]):
             break
     else:
         return
-    held = max([s["viewers"] for s in done if _held(s)] or [0])
-    mid = round((held + done[-1]["viewers"]) / 2, -2)
-    if held < mid < done[-1]["viewers"]:
-        yield int(mid)
+    for _ in range(REFINE):
+        held = max([s["viewers"] for s in done if _held(s)] or [0])
+        failed = min(s["viewers"] for s in done if not _held(s))
+        mid = (held + failed) // 2 // 50 * 50
+        if not held < mid < failed or not time_left(mid):
+            return
+        yield mid
 
 
 def _held(step: dict) -> bool:
@@ -217,7 +228,7 @@ def _p7(gw: str, static: str, vid: str, table: dict, groups: dict, progress) -> 
     top = held[-1] if held else steps["gateway"][0]
     out = {"plan": {"join_rate_per_s": JOIN_RATE, "ramp_min_s": RAMP_MIN, "hold_s": HOLD,
                     "segment_seconds": plan.seg_seconds, "startup_s": plan.startup,
-                    "buffer_ahead_segments": plan.ahead, "keys_per_request": plan.key_batch,
+                    "buffer_ahead_segments": plan.ahead, "keys_per_request": plan.key_batch, "keys_ahead": plan.key_prefetch,
                     "audio": plan.audio, "accounts": ACCOUNTS, "loadgen_processes": PROCS},
            "steps": {k: [{**s, "tally": _tally_summary(s["tally"])} for s in v] for k, v in steps.items()},
            "max_viewers_without_stall": best, "static_ceiling_reached": ceiling_reached,

@@ -2,8 +2,8 @@
 client of loadgen.py with the contract client's primitives: a device key and device-bound
 token (DPoP), a session opened with an ephemeral ECDH key (KEK, CEK, first keys in the
 response), the per-session manifest and init segments, then segments fetched from /media on
-the realtime schedule, segment keys fetched ahead from the key endpoint (every ~10 s of
-media per track), heartbeats at the interval the session names. A segment that is not in
+the realtime schedule, segment keys fetched ahead from the key endpoint (8 per request, 5
+kept ahead, as streaming-svc/static/player.js does), heartbeats at the interval the session names. A segment that is not in
 (with its key) by its playback time is a stall. Without a session (``Viewer.static``) the
 same loop fetches plaintext files from the static nginx: the ceiling."""
 from __future__ import annotations
@@ -34,8 +34,8 @@ class Plan:
     seg_seconds: float = 2.0
     startup: float = 2.0         # slot 0 is due this long after the click
     ahead: int = 2               # segments buffered ahead at most
-    key_batch: int = 5           # keys per request: one request per ~10 s of media per track
-    key_prefetch: int = 3        # ask for more keys when the key this many slots ahead is missing
+    key_batch: int = 8           # keys per request, and ...
+    key_prefetch: int = 5        # ... kept this many segments ahead, as the player does (spec §6)
     audio: bool = True
     decrypt_first: bool = True   # decrypt slot 0 of each track (proves keys + bytes fit)
     ramp: float = 10.0           # viewers click at moments spread evenly over this many seconds
@@ -251,8 +251,10 @@ class Viewer:
         for track, paths in self.paths.items():
             index = k % len(paths)
             if self.sid:
-                if k + self.plan.key_prefetch < self.plan.slots:
-                    self.want_keys(track, k + self.plan.key_prefetch)
+                for j in range(k + 1, min(k + 1 + self.plan.key_prefetch, self.plan.slots)):
+                    if (track, j) not in self.keys:           # one request from the first missing one
+                        self.want_keys(track, j)
+                        break
                 while (track, k) not in self.keys:     # a missing key: ask (or wait for the request under way)
                     await self.want_keys(track, k)
             keep = self.sid is not None and self.plan.decrypt_first and k == 0
