@@ -118,6 +118,8 @@ def test_first_keys_come_with_the_session_and_open_its_segments(gw, delivery_vid
     _, c = viewer(gw)
     s = c.open_session(vid)
     first = s.raw["keys"]
+    reopened = c.call("POST", "/api/stream/sessions", {"video_id": vid, "client_public_key": s.raw["server_public_key"]})
+    assert reopened.headers["Cache-Control"] == "no-store"          # carries wrapped keys
     assert first["key_epoch"] == 0
     urls = session_urls(gw, s)
     video_rendition = next(r for r in urls if r != AUDIO)
@@ -282,6 +284,7 @@ def test_pacing_refuses_a_ripping_loop(gw, delivery_video, mdb, play):
         if r.status_code != 200:
             break
     assert r.status_code == 429 and r.json()["code"] == "key_pace_exceeded", r.text
+    assert r.headers["Cache-Control"] == "no-store"
     retry = int(r.headers["Retry-After"])
     assert retry >= 1
     assert events_of(mdb, user["id"], "key_pace_exceeded") == 1

@@ -4,7 +4,7 @@ ciphertext of the session's A/B codeword variants, per-session init segments wit
 metadata tag, paced segment-key release, and the cache-miss origin of /media/."""
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, request
 
 from svcommon.service import configure, init_service
 
@@ -22,4 +22,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import cdn, delivery, keys, library, pages, sessions, unlock
     for mod in (pages, library, unlock, sessions, keys, delivery, cdn):
         app.register_blueprint(mod.bp)
+
+    @app.after_request
+    def no_store_stream_api(resp):
+        # Sessions, keys, manifests and init segments are per session (wrapped keys, the
+        # forensic tag): no cache may keep any of them, refusals included. Only /media/ is public.
+        if request.path.startswith("/api/stream/"):
+            resp.headers["Cache-Control"] = "no-store"
+        return resp
     return app

@@ -41,7 +41,7 @@ class SessionUrls:
 
 
 def _no_store(body, mimetype: str) -> Response:
-    return Response(body, mimetype=mimetype, headers={"Cache-Control": "no-store"})
+    return Response(body, mimetype=mimetype)      # no-store: create_app's hook, for all of /api/stream/
 
 
 def _session_media(sid: str, token: str) -> tuple[Live, Media]:

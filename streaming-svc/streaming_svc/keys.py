@@ -134,5 +134,4 @@ def session_keys(sid: str):
     resp.headers["Server-Timing"] = ", ".join(f"{name};dur={ms * 1000:.3f}" for name, ms in (
         ("app", done - started), ("auth", authed - started), ("session", looked_up - authed),
         ("pace", charged - looked_up), ("wrap", done - charged)))
-    resp.headers["Cache-Control"] = "no-store"
     return resp
