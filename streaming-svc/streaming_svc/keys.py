@@ -75,6 +75,8 @@ def paced(conn, sid: str, user_id: str, track: str, seconds: float) -> None:
         return
     row = repo.key_budget(conn, sid, track)
     conn.rollback()
+    if row is None:             # deleted with its video since the (cached) lookup
+        raise APIError(410, "video_unavailable", "This video is no longer available.")
     left = burst + factor * float(row["elapsed"]) - float(row["used"])
     retry = max(1, math.ceil((seconds - left) / factor))
     security_events.record("key_pace_exceeded", f"session {sid} asked for {seconds:.1f} s of {track} keys, "
