@@ -6,10 +6,11 @@ endpoint, server side) and the bytes that still pass through Python per viewer-m
 Run:  SV_TEST_STACK=bench-play SV_TEST_OFFSET=14500 .venv/bin/python -m pytest bench/delivery/bench_delivery.py -q -s
 (the root conftest starts MariaDB, SeaweedFS, every service and the gateway; the media
 worker processes a BENCH_CLIP_SECONDS (20) s 1280x720 clip). Writes bench/results/delivery.json
-and delivery.md (BENCH_RESULTS: another folder). Knobs (env): BENCH_SECONDS (P1 s per mode), BENCH_CONCURRENCY (P1 clients),
-BENCH_VIEWER_STEPS (gateway), BENCH_STATIC_STEPS (anchor), BENCH_JOIN_RATE, BENCH_RAMP_SECONDS (at
-least), BENCH_HOLD_SECONDS (all viewers together), BENCH_REFINE_STEPS, BENCH_DEADLINE (epoch s: no
-P7 step starts that would end later), BENCH_LOADGEN_PROCS, BENCH_ACCOUNTS.
+and delivery.md (BENCH_RESULTS: another folder). Knobs (env): BENCH_SECONDS (P1 s per mode),
+BENCH_CONCURRENCY (P1 clients), BENCH_VIEWER_STEPS (gateway), BENCH_STATIC_STEPS (anchor),
+BENCH_JOIN_RATE, BENCH_RAMP_SECONDS (at least), BENCH_HOLD_SECONDS (all viewers together),
+BENCH_REFINE_STEPS, BENCH_DEADLINE (epoch s: no P7 step starts that would end later),
+BENCH_LOADGEN_PROCS, BENCH_ACCOUNTS.
 """
 from __future__ import annotations
 
@@ -165,7 +166,8 @@ def test_delivery_benchmark(bench_stack, video, stores, service_config, mdb, tmp
         _save(out)
         out["p7"] = _p7(gw, static, vid, table, groups, lambda steps: _save({**out, "p7_so_far": steps}))
     out["python_bytes"] = python_bytes(out["p7"])
-    out["p5"] = {"under_load": out["p7"].pop("key_server_timing"), "in_process": key_endpoint_in_process({**service_config, **BENCH_ENV}, gw, vid, mdb)}
+    out["p5"] = {"under_load": out["p7"].pop("key_server_timing"),
+                 "in_process": key_endpoint_in_process({**service_config, **BENCH_ENV}, gw, vid, mdb)}
     out["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     _save(out)
     (RESULTS / "delivery.md").write_text(markdown(out))
@@ -207,7 +209,8 @@ def _p7(gw: str, static: str, vid: str, table: dict, groups: dict, progress) -> 
                        "slots": math.ceil((max(RAMP_MIN, n / JOIN_RATE) + HOLD) / plan.seg_seconds)}
     runs = {"gateway": lambda n: live.step(n, **shape(n), bearers=_bearers(gw, accounts), cpu_window=CpuWindow(groups)),
             "nginx_static": lambda n: anchor.step(n, **shape(n), static=table, cpu_window=CpuWindow(groups))}
-    ladders = {"gateway": _ladder(STEPS, steps["gateway"]), "nginx_static": _ladder(STATIC_STEPS, steps["nginx_static"])}
+    ladders = {"gateway": _ladder(STEPS, steps["gateway"]),
+               "nginx_static": _ladder(STATIC_STEPS, steps["nginx_static"])}
     try:
         while ladders:                      # alternate, so both see the machine in the same state
             for name in list(ladders):
@@ -228,7 +231,8 @@ def _p7(gw: str, static: str, vid: str, table: dict, groups: dict, progress) -> 
     top = held[-1] if held else steps["gateway"][0]
     out = {"plan": {"join_rate_per_s": JOIN_RATE, "ramp_min_s": RAMP_MIN, "hold_s": HOLD,
                     "segment_seconds": plan.seg_seconds, "startup_s": plan.startup,
-                    "buffer_ahead_segments": plan.ahead, "keys_per_request": plan.key_batch, "keys_ahead": plan.key_prefetch,
+                    "buffer_ahead_segments": plan.ahead, "keys_per_request": plan.key_batch,
+                    "keys_ahead": plan.key_prefetch,
                     "audio": plan.audio, "accounts": ACCOUNTS, "loadgen_processes": PROCS},
            "steps": {k: [{**s, "tally": _tally_summary(s["tally"])} for s in v] for k, v in steps.items()},
            "max_viewers_without_stall": best, "static_ceiling_reached": ceiling_reached,

@@ -15,7 +15,8 @@ from dataclasses import asdict, replace
 from loadgen import SPAWN, quantile
 from viewers import Plan, Tally, Viewer
 
-TOKEN_MAX_AGE = 150          # device tokens live ACCESS_TOKEN_TTL (300 s): renew older ones before a step (prepare + play < 150 s)
+# Device tokens live ACCESS_TOKEN_TTL (300 s): older ones are renewed before a step (prepare + play < 150 s).
+TOKEN_MAX_AGE = 150
 
 
 class _Child:

@@ -244,7 +244,9 @@ daemon off;
 events {{ worker_connections 8192; }}
 http {{
     access_log off;
-    sendfile on; tcp_nopush on; tcp_nodelay on; keepalive_requests 100000;
+    # The gateway's TCP settings (sendfile, nodelay). Not tcp_nopush: on loopback it halved
+    # this anchor's requests per second (1.7-2.3k vs 3.3-3.9k, 16 clients, 0.7 MB files).
+    sendfile on; tcp_nodelay on; keepalive_requests 100000;
     client_body_temp_path {self.dir}/body; proxy_temp_path {self.dir}/proxy;
     fastcgi_temp_path {self.dir}/fcgi; uwsgi_temp_path {self.dir}/uwsgi; scgi_temp_path {self.dir}/scgi;
     server {{ listen 127.0.0.1:{self.port}; root {self.root}; }}

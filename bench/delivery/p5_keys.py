@@ -21,8 +21,8 @@ KEYS = 8
 
 def key_endpoint_in_process(config: dict, gw: str, vid: str, conn, n: int = 500) -> dict:
     """The key endpoint in-process (no network, no gunicorn): full WSGI time and the view's
-    own Server-Timing, for requests of KEYS keys (as the player asks) on a live session (DPoP proof verified and
-    recorded, session, pacing UPDATE, wraps). The session's pace budget is reset in the
+    own Server-Timing, for requests of KEYS keys (as the player asks) on a live session
+    (DPoP proof verified and recorded, session, pacing UPDATE, wraps). The session's pace budget is reset in the
     database every 3 calls (outside the timing) so no request is refused."""
     from streaming_svc import create_app
     app = create_app({**config, "LOG_LEVEL": "WARNING"})

@@ -56,11 +56,13 @@ def markdown(o: dict) -> str:
 Machine: {o['machine']['cpus']} CPUs (load average at start {o['machine']['loadavg_at_start']}); load generator,
 gateway, services, MariaDB and S3 all on the same loopback host. streaming-svc: {o['streaming_workers']};
 bench settings {o['bench_env']} (viewers share accounts), everything else default. Rendition {o['rendition']},
-{o['segments']} segments of 2 s, mean {o['segment_bytes_mean'] / 1e6:.2f} MB (audio {o['audio_segment_bytes_mean'] / 1e3:.0f} kB).
+{o['segments']} segments of 2 s, mean {o['segment_bytes_mean'] / 1e6:.2f} MB
+(audio {o['audio_segment_bytes_mean'] / 1e3:.0f} kB).
 
 ## P1 — encrypted segments from the gateway's cache vs nginx serving the same plaintext
-{p1['concurrency']} keep-alive clients in {p1['loadgen_processes']} processes, back to back, {p1['seconds_per_mode']} s per
-mode, the same {p1['urls']} URLs (both variants of every 720p segment), same run, same load generator.
+{p1['concurrency']} keep-alive clients in {p1['loadgen_processes']} processes, back to back,
+{p1['seconds_per_mode']} s per mode (two rounds, alternating), the same {p1['urls']} URLs (both variants of every
+720p segment), same run, same load generator.
 
 | mode | req/s | MB/s | p50 ms | p99 ms | errors | X-Cache-Status | loadgen CPU cores |
 |---|---|---|---|---|---|---|---|
@@ -75,12 +77,14 @@ Each gateway viewer is a real session opened through the API: device key + devic
 (DPoP), ECDH key exchange (KEK, CEK, first keys in the response), manifest and init segments
 through streaming-svc, then segments (720p{' + audio' if plan['audio'] else ''}) from /media on
 the realtime schedule ({plan['segment_seconds']} s segments, slot 0 due {plan['startup_s']} s after the click, at most
-{plan['buffer_ahead_segments']} segments ahead), keys from the key endpoint {plan['keys_per_request']} per request, {plan['keys_ahead']} kept ahead (as the
-player does; the {o['segments']}-segment clip is looped, so requests clipped at its end come more often than in a long video), heartbeats at the session's interval, slot 0 of each track
+{plan['buffer_ahead_segments']} segments ahead), keys from the key endpoint {plan['keys_per_request']} per request,
+{plan['keys_ahead']} kept ahead (as the player does; the {o['segments']}-segment clip is looped, so requests
+clipped at its end come more often than in a long video), heartbeats at the session's interval, slot 0 of each track
 decrypted with the released key. Viewers join at {plan['join_rate_per_s']:g} per second (over at least
 {plan['ramp_min_s']:g} s) and each plays until all have played together for {plan['hold_s']:g} s. A segment not in
-by its playback time is a stall. The anchor: the same loop (same schedule, same connection use) fetching the plaintext files
-from static nginx, no session. {plan['accounts']} accounts, {plan['loadgen_processes']} load-generator processes.
+by its playback time is a stall. The anchor: the same loop (same schedule, same connection use)
+fetching the plaintext files from static nginx, no session. {plan['accounts']} accounts,
+{plan['loadgen_processes']} load-generator processes.
 
 Gateway:
 
@@ -99,14 +103,16 @@ nginx{ceiling}; ratio {p7['ratio_vs_static']}×** (goal ≥ 2000 viewers and ≥
 Under load (Server-Timing `app;dur`, the whole view incl. DPoP checks, {u['responses']} key responses of the
 gateway steps {u['at_steps']}): p50 **{u['app_p50_ms']} ms**, p99 {u['app_p99_ms']} ms.
 In-process WSGI ({ip['requests']} requests of {ip['keys_per_request']} keys, load average {ip['loadavg']}): view p50
-**{ip['view_p50_ms']} ms** (p99 {ip['view_p99_ms']}), whole WSGI call p50 {ip['wsgi_p50_ms']} ms (p99 {ip['wsgi_p99_ms']}).
+**{ip['view_p50_ms']} ms** (p99 {ip['view_p99_ms']}), whole WSGI call p50 {ip['wsgi_p50_ms']} ms
+(p99 {ip['wsgi_p99_ms']}).
 Goal p50 < 1 ms. Where an in-process request's time goes (cProfile, self time per request, top
 functions): {prof}.
 
 ## Bytes through Python per viewer-minute
 At {pb['viewers']} viewers ({pb['viewer_minutes']} viewer-minutes, sessions of {pb['session_s']:.0f} s of media):
 response bytes per viewer-minute by request kind: {per}.
-Through Python: **{pb['python_per_viewer_minute']} B per viewer-minute** ({pb['python_share'] * 100:.3f} % of all bytes),
+Through Python: **{pb['python_per_viewer_minute']} B per viewer-minute**
+({pb['python_share'] * 100:.3f} % of all bytes),
 of which steady playback (keys + heartbeats) {pb['python_steady_per_viewer_minute']} B/min and, once per playback
 start, {pb['python_per_playback_start']} B (device token, session, manifest, init segments). Media from the gateway's
 cache: {pb['media_per_viewer_minute'] / 1e6:.1f} MB per viewer-minute.

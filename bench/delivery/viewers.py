@@ -3,9 +3,9 @@ client of loadgen.py with the contract client's primitives: a device key and dev
 token (DPoP), a session opened with an ephemeral ECDH key (KEK, CEK, first keys in the
 response), the per-session manifest and init segments, then segments fetched from /media on
 the realtime schedule, segment keys fetched ahead from the key endpoint (8 per request, 5
-kept ahead, as streaming-svc/static/player.js does), heartbeats at the interval the session names. A segment that is not in
-(with its key) by its playback time is a stall. Without a session (``Viewer.static``) the
-same loop fetches plaintext files from the static nginx: the ceiling."""
+kept ahead, as streaming-svc/static/player.js does), heartbeats at the interval the session
+names. A segment that is not in (with its key) by its playback time is a stall. Without a
+session (``Viewer.static``) the same loop fetches plaintext files from static nginx: the ceiling."""
 from __future__ import annotations
 
 import asyncio
@@ -140,7 +140,8 @@ class Viewer:
         self.kek = HKDF(algorithm=hashes.SHA256(), length=32, salt=sid.encode(),
                         info=KEK_INFO).derive(eph.exchange(ec.ECDH(), server))
         self.ceks = {body["key_epoch"]: unwrap_cek(self.kek, sid, body["wrapped_cek"])}
-        self.epoch, self.manifest, self.hb_interval = body["key_epoch"], body["manifest_url"], body["heartbeat_interval"]
+        self.epoch, self.manifest = body["key_epoch"], body["manifest_url"]
+        self.hb_interval = body["heartbeat_interval"]
         first = body.get("keys") or {}
         for track in ("video", "audio"):
             self._store(track, 0, first.get("key_epoch", self.epoch), first.get(track, []))
