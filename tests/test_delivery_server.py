@@ -233,6 +233,16 @@ def test_key_endpoint_checks_device_owner_and_liveness(gw, delivery_video):
     assert r.status_code == 410 and r.json()["code"] == "session_ended"
 
 
+def test_keys_refused_to_a_disabled_account(gw, delivery_video, mdb):
+    vid, _ = delivery_video
+    user, c = viewer(gw)
+    s = c.open_session(vid)
+    assert keys(c, s, "audio", 0, 1).status_code == 200
+    sql(mdb, "UPDATE users SET disabled = 1 WHERE id = %s", (user["id"],))
+    wait_for(lambda: keys(c, s, "audio", 0, 1).status_code == 403)   # session facts cached ≤ SESSION_CACHE_SECONDS
+    assert keys(c, s, "audio", 0, 1).json()["code"] == "account_disabled"
+
+
 def test_keys_are_clipped_at_the_end_and_416_past_it(gw, delivery_video, secret, mdb):
     vid, vkeys = delivery_video
     n, n_audio = segment_count(mdb, vid)

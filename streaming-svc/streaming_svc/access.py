@@ -39,9 +39,12 @@ def active_principal(conn) -> Principal:
     return p
 
 
-def device_principal() -> Principal:
-    """The caller of a playback-session call: a device-bound token with its DPoP proof."""
-    p = active_principal(db.conn())
+def device_principal(account_checked_by_session: bool = False) -> Principal:
+    """The caller of a playback-session call: a device-bound token with its DPoP proof.
+    ``account_checked_by_session``: the caller checks the account's disabled flag itself
+    through its (cached) session facts (``lost_access``), as key requests do to spare a
+    query per request; a disabled user is then refused within SESSION_CACHE_SECONDS."""
+    p = require_principal() if account_checked_by_session else active_principal(db.conn())
     if p.via != "dpop" or not p.jkt:
         security_events.record("dpop_required", f"{request.method} {request.path} via {p.via}", p.user_id)
         raise APIError(401, "dpop_required", "Streaming calls need a device-bound token (Authorization: DPoP) "

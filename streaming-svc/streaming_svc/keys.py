@@ -104,7 +104,7 @@ def first_keys(conn, sid: str, cek: AESGCM, media: Media, content: Content) -> d
 @bp.post("/<sid>/keys")
 def session_keys(sid: str):
     started = time.perf_counter()
-    p = access.device_principal()
+    p = access.device_principal(account_checked_by_session=True)     # check_live below
     authed = time.perf_counter()
     data = json_body("invalid_input")
     track = data.get("track")
