@@ -15,8 +15,7 @@ from dataclasses import asdict, replace
 from loadgen import SPAWN, quantile
 from viewers import Plan, Tally, Viewer
 
-# Device tokens live ACCESS_TOKEN_TTL (300 s): older ones are renewed before a step (prepare + play < 150 s).
-TOKEN_MAX_AGE = 150
+TOKEN_TTL = 300     # auth-svc ACCESS_TOKEN_TTL: device tokens that would expire within a step are renewed before it
 
 
 class _Child:
@@ -47,7 +46,7 @@ class _Child:
         return await asyncio.gather(*(one(c) for c in coros))
 
     async def prepare(self, numbers: list[int], bearers: list[str], static: dict | None, slots: int,
-                      ramp: float) -> dict:
+                      ramp: float, token_max_age: float) -> dict:
         self.tally, self.viewers = Tally(), []
         self.plan = replace(self.plan, slots=slots, ramp=ramp)
         if static is not None:
@@ -60,11 +59,14 @@ class _Child:
             return {"prepared": len(numbers), "failed": 0, "open_s": []}
 
         async def ready(g: int, v: Viewer):
+            v.bearer = bearers[g % len(bearers)]
             dev = self.devices.get(g)
-            if dev and time.monotonic() - dev[2] < TOKEN_MAX_AGE:
+            if dev and time.monotonic() - dev[2] < token_max_age:
                 v.device, v.token, v.token_at = dev
             else:
-                await v.device_token(bearers[g % len(bearers)])
+                if dev:
+                    v.device = dev[0]                 # the same device, a new token
+                await v.device_token(v.bearer)
                 self.devices[g] = (v.device, v.token, v.token_at)
             t0 = time.perf_counter()
             await v.open()
@@ -132,8 +134,11 @@ class Crowd:
         """``n`` viewers clicking over ``ramp`` seconds, each playing ``slots`` segments."""
         P = len(self.kids)
         t0 = time.perf_counter()
+        # A token reused from an earlier step must outlast this step's play; one that expires
+        # anyway (a long preparation) is renewed on its 401, as the player does.
+        max_age = TOKEN_TTL - (ramp + slots * self.plan.seg_seconds + 30)
         prep = self._all("prepare", [{"numbers": list(range(p, n, P)), "bearers": bearers or [], "static": static,
-                                      "slots": slots, "ramp": ramp} for p in range(P)], 900)
+                                      "slots": slots, "ramp": ramp, "token_max_age": max_age} for p in range(P)], 900)
         prep_s = time.perf_counter() - t0
         start_at = time.time() + 1.0
         window = ramp + self.plan.startup + slots * self.plan.seg_seconds + self.plan.seg_seconds

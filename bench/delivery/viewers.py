@@ -82,6 +82,7 @@ class Viewer:
         self.conn = Conn(media_base or plan.gateway)      # one keep-alive connection, as a tab mostly has
         self.lock = asyncio.Lock()
         self.device: DeviceKey | None = None            # made with the first device token
+        self.bearer: str | None = None                  # account token, to renew the device token
         self.token = self.token_at = self.sid = None
         self.keys: dict[tuple[str, int], bytes] = {}      # (track, slot) -> segment key
         self.inflight: dict[str, asyncio.Task] = {}
@@ -98,16 +99,23 @@ class Viewer:
     async def call(self, what: str, method: str, path: str, body: dict | None = None, bearer: str | None = None,
                    ok=(200, 201, 204)) -> Response:
         url = self.plan.gateway + path
-        if bearer:
-            headers = {"Authorization": f"Bearer {bearer}", "DPoP": self.device.proof(method, url)}
-        else:
-            headers = {"Authorization": f"DPoP {self.token}", "DPoP": self.device.proof(method, url, self.token)}
-        raw = b""
-        if body is not None:
-            raw, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
-        async with self.lock:
-            r = await self.conn.request(method, path, headers, raw)
-        self.t.count(what, r)
+        for attempt in (0, 1):
+            if bearer:
+                headers = {"Authorization": f"Bearer {bearer}", "DPoP": self.device.proof(method, url)}
+            else:
+                headers = {"Authorization": f"DPoP {self.token}", "DPoP": self.device.proof(method, url, self.token)}
+            raw = b""
+            if body is not None:
+                raw, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
+            async with self.lock:
+                r = await self.conn.request(method, path, headers, raw)
+            self.t.count(what, r)
+            # The device token expired (ACCESS_TOKEN_TTL): renew it, as the player does, and retry.
+            if r.status == 401 and not bearer and not attempt and self.bearer:
+                self.t.count("token_renewed", None)
+                await self.device_token(self.bearer)
+                continue
+            break
         if r.status not in ok:
             self.t.error(f"{what} {r.status}")
             raise RuntimeError(f"{method} {path} -> {r.status} {r.body[:200]!r}")
