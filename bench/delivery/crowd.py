@@ -30,7 +30,10 @@ class _Child:
             cmd, arg = self.pipe.recv()
             if cmd == "quit":
                 return
-            self.pipe.send(self.loop.run_until_complete(getattr(self, cmd)(**arg)))
+            try:
+                self.pipe.send(self.loop.run_until_complete(getattr(self, cmd)(**arg)))
+            except Exception as e:                 # the parent fails at once instead of timing out
+                self.pipe.send({"crashed": f"{cmd}: {e!r}"})
 
     async def _bounded(self, coros, limit: int = 8) -> list:
         gate = asyncio.Semaphore(limit)
@@ -127,6 +130,8 @@ class Crowd:
             if not pipe.poll(timeout):
                 raise TimeoutError(f"load generator {proc.pid}: no answer to {cmd} in {timeout} s")
             out.append(pipe.recv())
+            if "crashed" in out[-1]:
+                raise RuntimeError(f"load generator {proc.pid}: {out[-1]['crashed']}")
         return out
 
     def step(self, n: int, slots: int, ramp: float, bearers: list[str] | None = None, static: dict | None = None,
