@@ -264,8 +264,12 @@ class Viewer:
                     if (track, j) not in self.keys:           # one request from the first missing one
                         self.want_keys(track, j)
                         break
-                while (track, k) not in self.keys:     # a missing key: ask (or wait for the request under way)
+                for _ in range(3):                      # a missing key: ask (or wait for the request under way)
+                    if (track, k) in self.keys:
+                        break
                     await self.want_keys(track, k)
+                if (track, k) not in self.keys:
+                    raise RuntimeError(f"no {track} key for segment slot {k}")
             keep = self.sid is not None and self.plan.decrypt_first and k == 0
             r = await self.get(MEDIA, paths[index], keep=keep)
             if r.status != 200:
