@@ -17,7 +17,7 @@ from svcommon import codeword
 from svcommon.media_crypto import AUDIO, VIDEO, decrypt_segment, unwrap_segment_key
 from svcommon.mp4boxes import walk_bytes
 from tests.support.contract_client import ContractClient, ContractError, b64url_decode
-from tests.support.delivery import segment_count
+from tests.support.sealed_media import media_row
 from tests.support.playback import backdate_session, events_of, viewer
 from tests.support.videos import sql
 
@@ -46,6 +46,11 @@ def unwrap(s, entry: dict, track: str, epoch: int = 0) -> bytes:
 def keys(c: ContractClient, s, track: str, start: int, count: int, **extra) -> requests.Response:
     return c.call("POST", f"/api/stream/sessions/{s.id}/keys", {"track": track, "from": start, "count": count,
                                                                 **extra}, expect=None)
+
+
+def segment_count(conn, vid: str) -> tuple[int, int]:
+    meta = media_row(conn, vid)["metadata"]
+    return meta["segment_count"], len(meta["audio"]["segment_sizes"]) if meta.get("audio") else 0
 
 
 def wait_for(condition, timeout_s: float = 5.0) -> None:
