@@ -75,4 +75,8 @@ def key_endpoint_in_process(config: dict, gw: str, vid: str, conn, n: int = 500)
     top = sorted(st.items(), key=lambda kv: -kv[1][2])[:15]
     out["profile_self_ms_per_request"] = {f"{Path(f).name}:{line}:{fn}": round(v[2] / calls * 1000, 3)
                                           for (f, line, fn), v in top}
+    # Round trips to MariaDB per request (mysql-connector's query and commit calls).
+    out["db_calls_per_request"] = {fn: round(sum(v[1] for (f, _, name), v in st.items()
+                                                 if name == fn and "mysql" in f) / calls, 2)
+                                   for fn in ("cmd_query", "commit")}
     return out

@@ -106,7 +106,7 @@ In-process WSGI ({ip['requests']} requests of {ip['keys_per_request']} keys, loa
 **{ip['view_p50_ms']} ms** (p99 {ip['view_p99_ms']}), whole WSGI call p50 {ip['wsgi_p50_ms']} ms
 (p99 {ip['wsgi_p99_ms']}).
 Goal p50 < 1 ms. Where an in-process request's time goes (cProfile, self time per request, top
-functions): {prof}.
+functions): {prof}. MariaDB calls per request: {ip.get('db_calls_per_request')}.
 
 ## Bytes through Python per viewer-minute
 At {pb['viewers']} viewers ({pb['viewer_minutes']} viewer-minutes, sessions of {pb['session_s']:.0f} s of media):
