@@ -15,11 +15,12 @@ import requests
 from cryptography.exceptions import InvalidTag
 
 from svcommon import codeword, mp4boxes
-from svcommon.media_crypto import FILE_NAME_RE, ContentSealer, decrypt_segment as server_decrypt
+from svcommon.media_crypto import FILE_NAME_RE, decrypt_segment as server_decrypt
 from svcommon.media_keys import audio_init_key, encrypted_segment_key, init_key
 from tests.support.contract_client import ContractError, decrypt_segment, unwrap_segment_key
 from tests.support.playback import backdate_session, events_of, viewer
-from tests.support.videos import make_ready_video, sql
+from tests.support.sealed_media import keys_of, media_row
+from tests.support.videos import make_ready_video
 
 pytestmark = pytest.mark.heavy
 FIRST_KEYS = 3          # FIRST_KEYS_COUNT
@@ -33,15 +34,14 @@ def vid(play, worker_app, mdb, stores, owner, clip):
 
 @pytest.fixture(scope="module")
 def meta(mdb, vid):
-    return json.loads(sql(mdb, "SELECT metadata FROM video_media WHERE video_id = %s", (vid,), one=True)["metadata"])
+    return media_row(mdb, vid)["metadata"]
 
 
 @pytest.fixture(scope="module")
 def content(mdb, vid, play):
     """Both variants' keys and names, from the sealed secret and the stack's master key."""
-    row = sql(mdb, "SELECT content_secret_enc, delivery_version FROM video_media WHERE video_id = %s", (vid,), one=True)
-    assert row["delivery_version"] == 2
-    return ContentSealer(play["env"]["MEDIA_MASTER_KEY"]).open(bytes(row["content_secret_enc"]), vid)
+    assert media_row(mdb, vid)["delivery_version"] == 2
+    return keys_of(mdb, play["env"]["MEDIA_MASTER_KEY"], vid)
 
 
 @pytest.fixture
