@@ -13,7 +13,9 @@
 # docs/operations.md) the gateway serves HTTPS on GATEWAY_TLS_LISTEN_PORT (8443; TLS 1.2+,
 # HSTS) and plain HTTP on GATEWAY_LISTEN_PORT only redirects to PUBLIC_URL (which must
 # then be https://...). Body limits follow BODY_MAX_BYTES, UPLOAD_MAX_BYTES and
-# FORENSICS_MAX_UPLOAD_BYTES, the same settings the services enforce.
+# FORENSICS_MAX_UPLOAD_BYTES, the same settings the services enforce. Encrypted media
+# (/media/) is cached in GATEWAY_MEDIA_CACHE_DIR (the gateway-cache volume), at most
+# GATEWAY_MEDIA_CACHE_MAX_SIZE (10g), objects unused for GATEWAY_MEDIA_CACHE_INACTIVE (7d) dropped.
 #
 #   sv-gateway-entrypoint healthcheck   -> exit 0 when /gateway/healthz answers 200
 set -euo pipefail
@@ -87,6 +89,11 @@ num() { [[ "${1:-}" =~ ^[0-9]+$ ]] && printf '%s' "$1" || printf '%s' "$2"; }
 template=${template//'{{BODY_MAX}}'/$(num "${BODY_MAX_BYTES:-}" 65536)}
 template=${template//'{{UPLOAD_BODY_MAX}}'/$(( $(num "${UPLOAD_MAX_BYTES:-}" 21474836480) + 65536 ))}
 template=${template//'{{FORENSICS_BODY_MAX}}'/$(( $(num "${FORENSICS_MAX_UPLOAD_BYTES:-}" 17179869184) + 65536 ))}
+# /media/ cache: a volume (docker-compose.yml gateway-cache) so it survives restarts.
+size() { [[ "${1:-}" =~ ^[0-9]+[$3]?$ ]] && printf '%s' "$1" || printf '%s' "$2"; }
+template=${template//'{{MEDIA_CACHE_DIR}}'/${GATEWAY_MEDIA_CACHE_DIR:-/var/cache/gateway}}
+template=${template//'{{MEDIA_CACHE_MAX_SIZE}}'/$(size "${GATEWAY_MEDIA_CACHE_MAX_SIZE:-}" 10g kmg)}
+template=${template//'{{MEDIA_CACHE_INACTIVE}}'/$(size "${GATEWAY_MEDIA_CACHE_INACTIVE:-}" 7d smhd)}
 template=${template//'{{USER}}'/}
 template=${template//'{{TMP}}'/$PREFIX/tmp}
 template=${template//'{{PID}}'/$PREFIX/nginx.pid}

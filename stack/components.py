@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import time
 import shutil
@@ -108,6 +109,16 @@ def gateway_body_limits(env: dict) -> dict[str, str]:
             "FORENSICS_BODY_MAX": str(_env_int(env, "FORENSICS_MAX_UPLOAD_BYTES", 16 * GiB) + FORM_OVERHEAD)}
 
 
+def gateway_media_cache(env: dict, directory: str) -> dict[str, str]:
+    """Where and how much the gateway caches /media/ (gateway/entrypoint.sh: the same)."""
+    def size(name: str, default: str, unit: str) -> str:
+        value = str(env.get(name) or "")
+        return value if re.fullmatch(r"[0-9]+[" + unit + "]?", value) else default
+    return {"MEDIA_CACHE_DIR": directory,
+            "MEDIA_CACHE_MAX_SIZE": size("GATEWAY_MEDIA_CACHE_MAX_SIZE", "10g", "kmg"),
+            "MEDIA_CACHE_INACTIVE": size("GATEWAY_MEDIA_CACHE_INACTIVE", "7d", "smhd")}
+
+
 def tls_block(cert: str, key: str) -> str:
     """Server directives for HTTPS (the same text gateway/entrypoint.sh renders)."""
     return (f"ssl_certificate {cert};\n        ssl_certificate_key {key};\n"
@@ -131,7 +142,7 @@ def nginx_prepare(stack: Stack, env: dict | None = None, tls: tuple[str, str] | 
     plain HTTP there; default plain HTTP."""
     base = stack.var / folder
     port = port or stack.gateway_port
-    for sub in ("logs", "tmp"):
+    for sub in ("logs", "tmp", "cache"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     template = (ROOT / "gateway" / "nginx.conf.template").read_text()
     upstreams = "\n".join(
@@ -144,7 +155,7 @@ def nginx_prepare(stack: Stack, env: dict | None = None, tls: tuple[str, str] | 
               "TLS": tls_block(*tls) if tls else "",
               "HTTP_REDIRECT": (redirect_server(f"127.0.0.1:{http_redirect_port}", f"https://127.0.0.1:{port}")
                                 if tls and http_redirect_port else ""),
-              **gateway_body_limits(env or {})}
+              **gateway_body_limits(env or {}), **gateway_media_cache(env or {}, str(base / "cache"))}
     conf = template
     for name, value in values.items():
         conf = conf.replace("{{" + name + "}}", value)

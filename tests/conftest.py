@@ -11,6 +11,7 @@ from svcommon.passwords import hash_password
 from tests.support.media import make_clip
 from tests.support.playback import PLAYBACK_ENV, VIDEO_PASSWORD
 from tests.support.queue import own_queue
+from tests.support.sealed_media import keys_of
 from tests.support.videos import make_ready_video, register_user, restart_service, sql
 
 
@@ -47,6 +48,13 @@ def videos(play, worker_app, mdb, stores, owner, clip):
              "VALUES (%s, %s, 'Owner only diary', '', 'private', 'ready')", (private, owner["id"]))
     out["private"] = private
     return out
+
+
+@pytest.fixture(scope="module")
+def delivery_video(play, worker_app, mdb, stores, owner, clip, service_config):
+    """One processed public video (delivery v2: sealed segments): (video id, its VideoKeys)."""
+    vid = make_ready_video(worker_app, mdb, stores, owner["id"], clip, title="Delivery clip")
+    return vid, keys_of(mdb, service_config["MEDIA_MASTER_KEY"], vid)
 
 
 @pytest.fixture

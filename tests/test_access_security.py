@@ -63,15 +63,23 @@ def unlock(gw, video_id, token, password):
     return requests.post(f"{gw}/api/videos/{video_id}/unlock", json={"password": password}, headers=bearer(token))
 
 
-def segment_refused(s) -> requests.Response:
-    """Segment 0's 403, once streaming-svc's session lookup cache (CACHE s) has let it through."""
-    return get_until(s.segment0, lambda r: r.status_code == 403)
+def media_refused(client: ContractClient, s) -> requests.Response:
+    """The session's init segment's 403, once streaming-svc's session lookup cache (CACHE s)
+    has let it through; its key requests are refused the same way (segments themselves are
+    public ciphertext, useless without keys)."""
+    r = get_until(s.init0, lambda r: r.status_code == 403)
+    with pytest.raises(ContractError) as err:
+        client.request_keys(s, "video", 0, 2)
+    assert (err.value.status, err.value.code) == (403, r.json()["code"])
+    return r
 
 
 def open_playing(client: ContractClient, video_id: str):
     s = client.open_session(video_id)
-    s.segment0 = client.representations(s)[0].segment_urls[0]
-    assert requests.get(s.segment0).status_code == 200
+    rep = client.representations(s)[0]
+    s.init0, s.segment0 = rep.init_url, rep.segment_urls[0]
+    assert requests.get(s.init0).status_code == 200
+    assert client.fetch(s, s.segment0)            # keys flow while the session is live
     return s
 
 
@@ -138,14 +146,14 @@ def test_password_change_revokes_grants_and_ends_sessions(gw, mdb, owner, ready_
     row = sql(mdb, "SELECT ended_at, end_reason FROM playback_sessions WHERE id = %s", (s2.id,), one=True)
     assert row["ended_at"] is not None and row["end_reason"] == "access_revoked"
     assert events_of(mdb, "session_access_revoked", u2["id"]) == 1
-    segment_refused(s2)
+    media_refused(c2, s2)
 
     # The owner changes the password through upload-svc: grants go, other viewers' sessions end.
     r = requests.patch(f"{gw}/api/videos/{vid}", json={"password": "a brand new one 8"},
                        headers=bearer(owner["access_token"]))
     assert r.status_code == 200, r.text
     assert sql(mdb, "SELECT COUNT(*) AS n FROM video_access_grants WHERE video_id = %s", (vid,), one=True)["n"] == 0
-    r = segment_refused(s1)
+    r = media_refused(c1, s1)
     assert r.status_code == 403 and r.json()["code"] == "access_revoked"
     assert heartbeat_error(c1, s1) == (403, "access_revoked")
     with pytest.raises(ContractError) as err:
@@ -166,7 +174,7 @@ def test_making_a_video_private_ends_other_viewers_sessions(gw, mdb, owner, read
     s_owner = open_playing(own, vid)
     r = requests.patch(f"{gw}/api/videos/{vid}", json={"visibility": "private"}, headers=bearer(owner["access_token"]))
     assert r.status_code == 200, r.text
-    segment_refused(s)
+    media_refused(c, s)
     assert heartbeat_error(c, s) == (403, "access_revoked")
     assert events_of(mdb, "sessions_revoked", owner["id"]) >= 1
     assert own.heartbeat(s_owner, 1.0)["expires_at"]
@@ -195,7 +203,7 @@ def test_disabling_a_user_ends_playback_and_refuses_their_tokens(gw, mdb, live_s
     assert row["ended_at"] is not None and row["end_reason"] == "user_disabled"
     # Their access tokens (still within their 5 minutes) are refused at every check.
     assert heartbeat_error(c, s) == (403, "account_disabled")
-    r = segment_refused(s)
+    r = media_refused(c, s)
     assert r.status_code == 403 and r.json()["code"] == "account_disabled"
     with pytest.raises(ContractError) as err:
         c.open_session(vid)
@@ -217,7 +225,7 @@ def test_a_user_disabled_in_the_database_is_refused_too(gw, mdb, ready_video):
     user, c = viewer(gw, "dbdisabled")
     s = open_playing(c, vid)
     sql(mdb, "UPDATE users SET disabled = 1 WHERE id = %s", (user["id"],))
-    r = segment_refused(s)
+    r = media_refused(c, s)
     assert r.status_code == 403 and r.json()["code"] == "account_disabled"
     assert heartbeat_error(c, s) == (403, "account_disabled")
 
@@ -227,22 +235,31 @@ def test_a_user_disabled_in_the_database_is_refused_too(gw, mdb, ready_video):
 def playing(gw, worker_app, mdb, stores, owner, clip):
     vid = make_ready_video(worker_app, mdb, stores, owner["id"], clip, title="odd input")
     _, c = viewer(gw)
-    return open_playing(c, vid)
+    s = open_playing(c, vid)
+    s.client = c
+    return s
 
 
-@pytest.mark.parametrize("name", ["\u00b2\u00b2\u00b2\u00b2\u00b2.m4s", "\u0660\u0660\u0660\u0660\u0661.m4s",
-                                  "\uff10\uff10\uff10\uff10\uff11.m4s", "-0001.m4s", "0001\u00b2.m4s"])
-def test_segment_names_with_non_ascii_digits(playing, name):
-    base = playing.segment0.rsplit("/", 1)[0]
-    r = requests.get(f"{base}/{name}")
+@pytest.mark.parametrize("digits", ["\u00b2\u00b2\u00b2\u00b2\u00b2", "\u0660\u0660\u0660\u0660\u0661",
+                                    "\uff10\uff10\uff10\uff10\uff11", "-0001", "0001\u00b2"])
+def test_segment_names_with_non_ascii_digits(playing, digits):
+    base, name = playing.segment0.rsplit("/", 1)
+    r = requests.get(f"{base}/{digits}{name[5:]}")
     assert r.status_code == 404 and r.json()["code"] == "not_found"
+    assert "no-store" in r.headers["Cache-Control"]
 
 
-@pytest.mark.parametrize("epoch", ["\u00b2", "1\u00b2", "99999999999999999999999"])
-def test_odd_key_epochs_are_ignored(playing, epoch):
-    """The current epoch is served, not a 500."""
-    r = requests.get(playing.segment0, headers={"X-Key-Epoch": epoch.encode("latin-1")})
-    assert r.status_code == 200 and r.headers["X-Key-Epoch"] == "0"
+@pytest.mark.parametrize("epoch", ["\u00b2", "1\u00b2", "0", -1, 1.5, True, None, [0]])
+def test_odd_key_epochs_are_refused(playing, epoch):
+    r = playing.client.call("POST", f"/api/stream/sessions/{playing.id}/keys",
+                            {"track": "video", "from": 0, "count": 1, "key_epoch": epoch}, expect=None)
+    assert r.status_code == 400 and r.json()["code"] == "invalid_input"
+
+
+def test_an_unknown_key_epoch_gets_the_current_one(playing):
+    """Not a 500, nor another epoch's key."""
+    r = playing.client.request_keys(playing, "video", 0, 1, key_epoch=99999999999999999999999)
+    assert r.json()["key_epoch"] == 0
 
 
 @pytest.mark.parametrize("page", ["99999999999999999999", "\u00b2", "\u0661", "0", "-1", "1e3", " 1"])

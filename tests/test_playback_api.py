@@ -1,30 +1,22 @@
 """Secure playback through the real stack (gateway, auth-svc, streaming-svc, file-svc over
-SeaweedFS, MariaDB, the real media worker): the contract client, and every attack the
-issue lists, each refused. The shared fixtures (play, owner, videos) are in tests/conftest.py;
-password videos and the library are in test_playback_library.py."""
+SeaweedFS, MariaDB, the real media worker): sessions, their lifetime and key epochs, and
+every attack the issue lists, each refused. The shared fixtures (play, owner, videos) are in
+tests/conftest.py; the encrypted media itself (full streams, variants, shared URLs, pacing)
+is in test_delivery_v2.py, password videos and the library in test_playback_library.py."""
 from __future__ import annotations
 
-import json
-import subprocess
+import time
 
 import pytest
 import requests
 from cryptography.exceptions import InvalidTag
 
-from svcommon import codeword
-from svcommon.media_keys import init_key, segment_key
-from tests.support.contract_client import ContractClient, ContractError, b64url, decrypt_segment
+from tests.support.contract_client import ContractClient, ContractError, b64url, unwrap_segment_key
 from tests.support.dpop import DeviceKey
 from tests.support.playback import PLAYBACK_ENV, backdate_session, events_of, get_until, viewer
 from tests.support.videos import make_ready_video, sql
 
 pytestmark = pytest.mark.heavy
-
-
-@pytest.fixture(scope="module")
-def meta(mdb, videos):
-    return json.loads(sql(mdb, "SELECT metadata FROM video_media WHERE video_id = %s", (videos["public"],),
-                          one=True)["metadata"])
 
 
 @pytest.fixture
@@ -34,63 +26,6 @@ def client(play):
 
 def refused(url: str) -> requests.Response:
     return get_until(url, lambda r: r.status_code == 410)
-
-
-# ---- the contract ------------------------------------------------------------------------------
-def test_contract_client_decrypts_every_segment_into_a_playable_file(client, videos, meta, stores, tmp_path,
-                                                                      play):
-    s = client.open_session(videos["public"])
-    rendition = meta["renditions"][0]["name"]
-    out = client.download(s, rendition, tmp_path / "leak.mp4", audio=True)
-    probe = json.loads(subprocess.run(
-        ["ffprobe", "-v", "error", "-count_frames", "-show_streams", "-show_format", "-of", "json", str(out)],
-        check=True, capture_output=True, text=True).stdout)
-    v = probe["streams"][0]
-    assert (v["codec_name"], v["width"], v["height"]) == ("h264", 854, 480)
-    assert int(v["nb_read_frames"]) == round(meta["duration"] * meta["fps_float"])
-    audio = json.loads(subprocess.run(["ffprobe", "-v", "error", "-show_streams", "-of", "json",
-                                       str(out.with_suffix(".audio.mp4"))], check=True, capture_output=True,
-                                      text=True).stdout)
-    assert audio["streams"][0]["codec_name"] == "aac"
-    # Segment i is variant A or B exactly as the session's codeword says; the init carries the tag.
-    data = out.read_bytes()
-    secret = play["env"]["WATERMARK_SECRET"]
-    fs = stores["streaming"]
-    pos = len(fs.get_bytes(init_key(videos["public"], rendition))) + codeword.TAG_BOX_SIZE
-    for i, size_pair in enumerate(zip(*meta["renditions"][0]["segments"].values())):
-        variant = codeword.variant(secret, s.id, i)
-        expected = fs.get_bytes(segment_key(videos["public"], rendition, variant, i))
-        assert data[pos:pos + len(expected)] == expected, f"segment {i} is not variant {variant}"
-        pos += len(expected)
-    assert pos == len(data)
-    tags = codeword.find_tags(secret, data)
-    assert [(t.session_id, t.valid) for t in tags] == [(s.id, True)]
-    assert codeword.find_tags("another secret entirely, 32+ chars long", data)[0].valid is False
-
-
-def test_manifest_and_urls_reveal_nothing_about_variants(client, videos, meta, play):
-    secret = play["env"]["WATERMARK_SECRET"]
-    a = client.open_session(videos["public"])
-
-    def differing(b) -> list[int]:
-        return [i for i in range(meta["segment_count"])
-                if codeword.codeword_bit(secret, a.id, i) != codeword.codeword_bit(secret, b.id, i)]
-    # Two sessions' codewords coincide on all 5 segments with probability 1/32: open sessions
-    # until one differs from a somewhere (5 tries: 1 in 32^5 to find none), ending the others.
-    for _ in range(5):
-        b = client.open_session(videos["public"])
-        if differing(b):
-            break
-        client.end(b)
-    differ = differing(b)
-    assert differ, "five sessions with a's codeword"
-    ra, rb = client.representations(a), client.representations(b)
-    text = requests.get(a.manifest_url).text
-    assert "/a/" not in text and "/b/" not in text and "variant" not in text
-    assert ra[0].segment_urls[0] != rb[0].segment_urls[0]          # per-session URLs
-    assert {r.id for r in ra} == {r["name"] for r in meta["renditions"]} | {"audio"}
-    i, name = differ[0], ra[0].id   # same index, different sessions, different variant → different plaintext
-    assert client.fetch(a, ra[0].segment_urls[i], name, i) != client.fetch(b, rb[0].segment_urls[i], name, i)
 
 
 # ---- attacks -----------------------------------------------------------------------------------
@@ -127,37 +62,22 @@ def test_replayed_dpop_proof(play, videos, client):
     assert requests.post(url, json={"video_id": videos["public"]}, headers=other).status_code == 401
 
 
-def test_session_a_segment_does_not_decrypt_under_session_b(client, videos):
-    a, b = client.open_session(videos["public"]), client.open_session(videos["public"])
-    rep_a = client.representations(a)[0]
-    body = requests.get(rep_a.segment_urls[1]).content
-    with pytest.raises(InvalidTag):
-        decrypt_segment(b.ceks[0], b.id, rep_a.id, 1, body)
-    with pytest.raises(InvalidTag):                      # nor as B's segment with A's key
-        decrypt_segment(a.ceks[0], b.id, rep_a.id, 1, body)
-    with pytest.raises(InvalidTag):                      # nor at another position of A
-        decrypt_segment(a.ceks[0], a.id, rep_a.id, 2, body)
-    assert decrypt_segment(a.ceks[0], a.id, rep_a.id, 1, body)
-    # B's id with A's URL token is not a valid URL at all.
-    forged = rep_a.segment_urls[1].replace(a.id, b.id)
-    assert requests.get(forged).status_code == 404
-
-
 @pytest.mark.parametrize("how", ["expired", "ended"])
-def test_segments_refused_after_the_session(client, videos, mdb, how):
+def test_keys_manifest_and_init_refused_after_the_session(client, videos, mdb, how):
     s = client.open_session(videos["public"])
     rep = client.representations(s)[0]
-    assert requests.get(rep.segment_urls[0]).status_code == 200
+    assert requests.get(rep.init_url).status_code == 200
     if how == "ended":
         client.end(s)
     else:
         backdate_session(mdb, s.id, "expires_at", 1)
-    r = refused(rep.segment_urls[1])
+    r = refused(rep.init_url)
     assert r.json()["code"] == f"session_{how}"
     assert requests.get(s.manifest_url).status_code == 410
-    with pytest.raises(ContractError) as err:
-        client.heartbeat(s, 3.0)
-    assert err.value.status == 410
+    for call in (lambda: client.heartbeat(s, 3.0), lambda: client.request_keys(s, "video", 3, 4)):
+        with pytest.raises(ContractError) as err:
+            call()
+        assert (err.value.status, err.value.code) == (410, f"session_{how}")
 
 
 def test_another_users_private_video(client, videos, play):
@@ -182,7 +102,10 @@ def test_failed_and_deleted_videos_serve_nothing(client, videos, mdb, worker_app
     s = client.open_session(vid)
     rep = client.representations(s)[0]
     sql(mdb, "UPDATE videos SET status = 'failed' WHERE id = %s", (vid,))
-    assert refused(rep.segment_urls[0]).json()["code"] == "video_unavailable"
+    assert refused(rep.init_url).json()["code"] == "video_unavailable"
+    with pytest.raises(ContractError) as err:
+        client.request_keys(s, "video", 0, 4)
+    assert (err.value.status, err.value.code) == (410, "video_unavailable")
     with pytest.raises(ContractError) as err:
         client.open_session(vid)
     assert err.value.status == 410
@@ -190,8 +113,11 @@ def test_failed_and_deleted_videos_serve_nothing(client, videos, mdb, worker_app
     s2 = client.open_session(vid)
     rep2 = client.representations(s2)[0]
     sql(mdb, "DELETE FROM videos WHERE id = %s", (vid,))
-    for url in (rep2.segment_urls[0], rep2.init_url, s2.manifest_url):
+    for url in (rep2.init_url, s2.manifest_url):
         get_until(url, lambda r: r.status_code in (404, 410))
+    with pytest.raises(ContractError) as err:      # its (public, useless) ciphertext gets no more keys
+        client.request_keys(s2, "video", 0, 4)
+    assert err.value.status in (404, 410)
 
 
 def test_concurrent_stream_limit(play, videos, mdb):
@@ -229,20 +155,37 @@ def test_point_not_on_curve_is_refused(client, videos):
 # ---- lifetime ----------------------------------------------------------------------------------
 def test_heartbeat_rotates_the_key_epoch_with_a_grace_window(client, videos, play, mdb):
     s = client.open_session(videos["public"])
-    rep = client.representations(s)[0]
     first = client.heartbeat(s, 1.0)
     assert first["key_epoch"] == 0 and "wrapped_cek" not in first
     backdate_session(mdb, s.id, "epoch_started_at", int(PLAYBACK_ENV["KEY_ROTATION_SECONDS"]) + 0.5)
     rotated = client.heartbeat(s, 5.0)
     assert rotated["key_epoch"] == 1 and rotated["wrapped_cek"] and s.ceks[1] != s.ceks[0]
-    new = get_until(rep.segment_urls[2], lambda r: r.headers.get("X-Key-Epoch") == "1")
-    # A request still naming the previous epoch (its key was in flight) gets it, in the grace window.
-    old = requests.get(rep.segment_urls[2], headers={"X-Key-Epoch": "0"})
-    assert old.headers["X-Key-Epoch"] == "0"
-    assert decrypt_segment(s.ceks[0], s.id, rep.id, 2, old.content) == \
-        decrypt_segment(s.ceks[1], s.id, rep.id, 2, new.content)
+    new = get_keys_until(client, s, 1, lambda body: body["key_epoch"] == 1)
+    # A request still naming the previous epoch (its CEK was in flight) gets it, in the grace window.
+    old = client.request_keys(s, "video", 2, 1, key_epoch=0).json()
+    assert old["key_epoch"] == 0
+    key = unwrap_segment_key(s.ceks[1], s.id, "video", new["keys"][0])
+    assert unwrap_segment_key(s.ceks[0], s.id, "video", old["keys"][0]) == key
     with pytest.raises(InvalidTag):
-        decrypt_segment(s.ceks[0], s.id, rep.id, 2, new.content)
+        unwrap_segment_key(s.ceks[0], s.id, "video", new["keys"][0])
+    # Past the grace window the previous epoch is not used any more; a client with no CEK
+    # for the epoch it is answered in gets it with a heartbeat (fetch_keys does that).
+    backdate_session(mdb, s.id, "epoch_started_at", int(PLAYBACK_ENV["KEY_GRACE_SECONDS"]) + 1)
+    late = get_keys_until(client, s, 0, lambda body: body["key_epoch"] == 1)
+    assert unwrap_segment_key(s.ceks[1], s.id, "video", late["keys"][0]) == key
+    del s.ceks[1]
+    s.key_epoch = 0
+    assert client.fetch_keys(s, "video", 2, 1) == {2: key} and s.key_epoch >= 1
+
+
+def get_keys_until(client, s, key_epoch: int, accept, timeout_s: float = 10) -> dict:
+    """Key index 2 asked for naming ``key_epoch``, until ``accept`` takes the answer
+    (streaming-svc caches a session for SESSION_CACHE_SECONDS)."""
+    deadline = time.monotonic() + timeout_s
+    while not accept(body := client.request_keys(s, "video", 2, 1, key_epoch=key_epoch).json()):
+        assert time.monotonic() < deadline, f"timed out: last answer {body}"
+        time.sleep(0.1)
+    return body
 
 
 def test_session_is_bound_to_its_device(client, videos, play, mdb):

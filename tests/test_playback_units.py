@@ -1,7 +1,8 @@
 """Pure pieces of playback, no services: the forensic codeword and metadata tag
 (svcommon.codeword, a format the forensics work depends on), the session key math
-(streaming_svc.session_crypto, checked against an independent implementation of docs/api.md's
-derivation), and the per-session manifest."""
+(streaming_svc.session_crypto) and the delivery v2 media formats (svcommon.media_crypto),
+each checked against the contract client's independent implementation of docs/api.md, and
+the per-session manifest."""
 from __future__ import annotations
 
 import json
@@ -12,7 +13,9 @@ from cryptography.exceptions import InvalidTag
 
 from svcommon import codeword
 from streaming_svc import session_crypto, manifest
-from tests.support.contract_client import decrypt_segment, parse_mpd, unwrap_cek
+from svcommon import media_crypto
+from tests.support.contract_client import (decrypt_segment, parse_mpd, parse_segment_url, unwrap_cek,
+                                           unwrap_segment_key)
 
 SECRET = "s" * 43
 
@@ -67,9 +70,8 @@ def _client_side(handshake_pub: dict, client_priv, sid: str):
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=sid.encode(), info=b"streamvault/kek/v1").derive(shared)
 
 
-def test_key_exchange_and_segment_format_follow_the_contract():
+def test_key_exchange_follows_the_contract():
     from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     priv = ec.generate_private_key(ec.SECP256R1())
     sid = "b" * 32
     hs = session_crypto.open_session(session_crypto.public_jwk(priv.public_key()), sid)
@@ -77,12 +79,50 @@ def test_key_exchange_and_segment_format_follow_the_contract():
     assert kek == hs.kek
     cek = unwrap_cek(kek, sid, hs.wrapped_cek)
     assert cek == hs.cek and len(cek) == 32
-    body = session_crypto.encrypt_segment(AESGCM(cek), sid, "480p", 7, b"media bytes")
-    assert decrypt_segment(cek, sid, "480p", 7, body) == b"media bytes"
-    for wrong in ((sid, "480p", 8), (sid, "360p", 7), ("c" * 32, "480p", 7), (sid, "480p", "init")):
-        with pytest.raises(InvalidTag):
-            decrypt_segment(cek, *wrong, body)
     assert session_crypto.open_session(session_crypto.public_jwk(priv.public_key()), sid).cek != cek   # fresh per session
+
+
+VID = "0123456789abcdef" * 2
+
+
+def test_segment_format_and_key_wrapping_follow_the_contract():
+    """What the media workers store and streaming-svc releases, opened by the contract client."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    keys, sealed = media_crypto.ContentSealer("m" * 43).new_secret(VID)
+    assert media_crypto.ContentSealer("m" * 43).open(sealed, VID) == keys
+    with pytest.raises(InvalidTag):
+        media_crypto.ContentSealer("n" * 43).open(sealed, VID)
+    body = keys.encrypt("480p", "a", 7, b"media bytes")
+    key = keys.segment_key("video", "a", 7)
+    assert decrypt_segment(key, VID, "480p", 7, body) == b"media bytes"
+    for wrong in ((VID, "480p", 8), (VID, "360p", 7), ("f" * 32, "480p", 7)):
+        with pytest.raises(InvalidTag):
+            decrypt_segment(key, *wrong, body)
+    with pytest.raises(InvalidTag):                      # the other variant's key
+        decrypt_segment(keys.segment_key("video", "b", 7), VID, "480p", 7, body)
+    # Renditions of one index share the key; audio has one variant whatever is asked.
+    assert decrypt_segment(key, VID, "360p", 7, keys.encrypt("360p", "a", 7, b"x")) == b"x"
+    assert keys.segment_key("audio", "a", 7) == keys.segment_key("audio", "b", 7) != keys.segment_key("video", "a", 7)
+    cek, sid = b"c" * 32, "d" * 32
+    nonce, wrapped = media_crypto.wrap_segment_key(AESGCM(cek), sid, "video", 7, key)
+    entry = {"index": 7, "nonce": session_crypto.b64url(nonce), "ciphertext": session_crypto.b64url(wrapped)}
+    assert unwrap_segment_key(cek, sid, "video", entry) == key
+    for args in ((cek, "e" * 32, "video", entry), (cek, sid, "audio", entry), (cek, sid, "video", {**entry, "index": 8}),
+                 (b"x" * 32, sid, "video", entry)):
+        with pytest.raises(InvalidTag):
+            unwrap_segment_key(*args)
+
+
+def test_keyed_names_hide_the_variant_and_match_the_url_shape():
+    keys, _ = media_crypto.ContentSealer("m" * 43).new_secret(VID)
+    a, b = keys.file_name("480p", "a", 3), keys.file_name("480p", "b", 3)
+    assert a != b and media_crypto.FILE_NAME_RE.match(a) and a.startswith("00003-")
+    assert keys.file_name("360p", "a", 3) not in (a, b)
+    assert keys.file_name("audio", "a", 3) == keys.file_name("audio", "b", 3)
+    assert parse_segment_url(f"http://x/media/{VID}/480p/{a}") == (VID, "480p", 3)
+    for bad in (f"/media/{VID}/480p/00003.m4s", f"/media/{VID}/480P/{a}", f"/api/stream/m/{VID}/t/480p/{a}"):
+        with pytest.raises(ValueError):
+            parse_segment_url(bad)
 
 
 def test_master_key_binds_sealed_values_to_session_and_role():
@@ -105,23 +145,34 @@ META = {"duration": 5.0, "segment_count": 3, "segment_durations": [2.0, 2.0, 1.0
                   "segment_durations": [2.005333, 2.005333, 0.95, 0.04]}}
 
 
+def init_url(rendition: str) -> str:
+    return f"/api/stream/m/s/t/{rendition}/init.mp4"
+
+
+def segment_url(rendition: str, index: int) -> str:
+    return f"/media/{VID}/{rendition}/{index:05d}-{'ab'[index % 2] * 32}.m4s"
+
+
 @pytest.mark.parametrize("audio", [True, False])
-def test_dash_manifest_lists_every_segment_and_no_variant(audio):
+def test_dash_manifest_lists_every_segment_url_and_no_variant(audio):
     meta = dict(META, audio=META["audio"] if audio else None)
-    media = manifest.Media.from_row("v" * 32, {"metadata": json.dumps(meta)})
-    mpd = manifest.dash_mpd(media)
-    reps = {r.id: r for r in parse_mpd(mpd, "http://x/api/stream/m/s/t/")}
+    media = manifest.Media.from_row(VID, {"metadata": json.dumps(meta)})
+    mpd = manifest.dash_mpd(media, init_url, segment_url)
+    reps = {r.id: r for r in parse_mpd(mpd, "http://x/api/stream/m/s/t/manifest.mpd")}
     assert set(reps) == {"480p", "360p"} | ({"audio"} if audio else set())
-    assert reps["480p"].segment_urls == [f"http://x/api/stream/m/s/t/480p/{i:05d}.m4s" for i in range(3)]
-    assert reps["480p"].init_url == "http://x/api/stream/m/s/t/480p/init.mp4"
+    for rid in ("480p", "360p"):
+        assert reps[rid].segment_urls == ["http://x" + segment_url(rid, i) for i in range(3)]
+        assert reps[rid].init_url == "http://x" + init_url(rid)
     if audio:
-        assert len(reps["audio"].segment_urls) == 4
+        assert reps["audio"].segment_urls == ["http://x" + segment_url("audio", i) for i in range(4)]
     assert "/a/" not in mpd and "/b/" not in mpd
 
 
 def test_hls_playlists():
-    media = manifest.Media.from_row("v" * 32, {"metadata": json.dumps(META)})
+    media = manifest.Media.from_row(VID, {"metadata": json.dumps(META)})
     master = manifest.hls_master(media)
     assert "480p/index.m3u8" in master and 'TYPE=AUDIO' in master
-    playlist = manifest.hls_media(media, "480p")
-    assert playlist.count("#EXTINF") == 3 and '#EXT-X-MAP:URI="init.mp4"' in playlist
+    playlist = manifest.hls_media(media, "480p", init_url, segment_url)
+    assert playlist.count("#EXTINF") == 3 and f'#EXT-X-MAP:URI="{init_url("480p")}"' in playlist
+    assert [line for line in playlist.splitlines() if line.startswith("/media/")] == \
+        [segment_url("480p", i) for i in range(3)]

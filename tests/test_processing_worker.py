@@ -1,6 +1,7 @@
 """The media worker against the real stack: file-svc over SeaweedFS, MariaDB, ffmpeg.
-A queued video becomes ready with its A/B ladder stored; a killed worker's job is taken
-over after its lease lapses; a corrupt original ends failed with no leftovers."""
+A queued video becomes ready with its A/B ladder stored only as ciphertext (delivery v2);
+a killed worker's job is taken over after its lease lapses, leaving nothing named under
+the dead attempt's secret; a corrupt original ends failed with no leftovers."""
 from __future__ import annotations
 
 import os
@@ -14,6 +15,7 @@ import pytest
 from svcommon.db import query
 from svcommon.filestore import media_prefix
 from tests.support.media import make_clip
+from tests.support.sealed_media import assert_sealed_only, rebuild_tree, sealed_objects
 from tests.support.videos import queue_video, sql
 
 # These tests know which row a worker claims: other tests' rows are held back meanwhile.
@@ -42,18 +44,21 @@ def test_queued_video_becomes_ready_with_ab_ladder(worker_app, stores, db, owner
     assert run_once(worker_app, stores["watermark"], "test-worker")
     st = state(db, vid)
     assert (st["status"], st["job_status"]) == ("ready", "done"), st
-    media = query(db, "SELECT segment_count, metadata FROM video_media WHERE video_id = %s", (vid,), one=True)
-    assert media["segment_count"] == 3
+    media = query(db, "SELECT segment_count, metadata, delivery_version FROM video_media WHERE video_id = %s",
+                  (vid,), one=True)
+    assert (media["segment_count"], media["delivery_version"]) == (3, 2)
     keys = media_keys(stores, vid)
     import json
     meta = json.loads(media["metadata"])
     assert [r["name"] for r in meta["renditions"]] == ["480p", "360p"]
     for r in meta["renditions"]:
         assert media_prefix(vid) + f"video/{r['name']}/init.mp4" in keys
-        for i in range(3):
-            for variant in "ab":
-                assert media_prefix(vid) + f"video/{r['name']}/{variant}/{i:05d}.m4s" in keys
-    assert media_prefix(vid) + "thumb.jpg" in keys and media_prefix(vid) + "audio/init.mp4" in keys
+    assert media_prefix(vid) + "thumb.jpg" in keys and media_prefix(vid) + "poster.jpg" in keys
+    assert media_prefix(vid) + "audio/init.mp4" in keys
+    # Segments only as ciphertext: 2 rungs x A/B x 3 + 4 audio (AAC frames run a little past 6 s).
+    sealed = assert_sealed_only(stores["watermark"], db, worker_app.config["MEDIA_MASTER_KEY"], vid)
+    assert sealed == 2 * 2 * 3 + len(meta["audio"]["segment_sizes"]) == 16
+    assert not any("/a/" in k or "/b/" in k or (k.endswith(".m4s") and "/enc/" not in k) for k in keys)
     # The forensic reference is ready before any leak is traced, and it reads back.
     import io
     import numpy as np
@@ -93,10 +98,16 @@ def test_killed_worker_job_is_resumed_by_another(worker_app, stores, db, owner_i
         proc.wait(10)
     assert state(db, vid)["job_status"] == "running"           # the dead worker still "holds" it
     assert not run_once(worker_app, stores["watermark"], "rescuer")   # lease not lapsed yet: nothing to claim
+    # Had it died while storing, segments named under its secret (lost with it) would be
+    # there; the rescuer must not leave them behind.
+    stray = media_prefix(vid) + f"enc/480p/00000-{os.urandom(16).hex()}.m4s"
+    stores["watermark"].put_stream(stray, os.urandom(1000), length=1000)
     sql(db, "UPDATE jobs SET lease_expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND WHERE video_id = %s", (vid,))
     assert run_once(worker_app, stores["watermark"], "rescuer")
     st = state(db, vid)
     assert (st["status"], st["job_status"], st["attempts"]) == ("ready", "done", 2), st
+    assert stray not in media_keys(stores, vid)
+    assert assert_sealed_only(stores["watermark"], db, worker_app.config["MEDIA_MASTER_KEY"], vid) == 16
 
 
 def test_long_job_keeps_its_lease(worker_app, stores, db, owner_id, clip):
@@ -171,3 +182,35 @@ def test_worker_leaves_a_video_being_deleted_alone(worker_app, stores, db, owner
     assert query(db, "SELECT COUNT(*) AS n FROM video_media WHERE video_id = %s", (vid,), one=True)["n"] == 0
     assert media_keys(stores, vid) == set()
     db.cursor().execute("DELETE FROM videos WHERE id = %s", (vid,))     # the delete's last step
+
+
+def test_attempt_that_loses_its_job_while_storing_removes_what_it_stored(worker_app, stores, db, owner_id, clip,
+                                                                         tmp_path):
+    """A worker whose lease lapsed (a stall) may still be storing when another worker has
+    taken the job over: its segments carry its own secret's names, which nothing will ever
+    publish. It removes them itself as soon as it learns it lost the job, and publishes nothing."""
+    from watermark_svc.extensions import db as wdb
+    from watermark_svc.handlers import _store
+    from watermark_svc.jobs import Lease, LeaseLost, claim
+    from watermark_svc.worker import run_once
+    source = queue_video(db, stores, owner_id, clip)
+    assert run_once(worker_app, stores["watermark"], "test-worker")
+    meta = rebuild_tree(stores["watermark"], db, worker_app.config["MEDIA_MASTER_KEY"], source, tmp_path / "out")
+    vid = queue_video(db, stores, owner_id, clip)
+
+    class StalledLease(Lease):
+        """Learns it lost the job after a few objects, as the renewal thread would."""
+        def report(self, pct, step):
+            self.reports = getattr(self, "reports", 0) + 1
+            if self.reports == 5:
+                sql(db, "UPDATE jobs SET lease_owner = 'rescuer' WHERE id = %s", (self.id,))
+                self.lost.set()
+            super().report(pct, step)
+
+    with worker_app.app_context():
+        job = claim(wdb, "stalled", 60)
+        assert job["video_id"] == vid
+        with StalledLease(wdb, job["id"], "stalled", 60) as lease, pytest.raises(LeaseLost):
+            _store(worker_app.config, wdb, stores["watermark"], job, lease, meta, tmp_path / "out")
+    assert sealed_objects(stores["watermark"], vid) == []
+    assert query(db, "SELECT COUNT(*) AS n FROM video_media WHERE video_id = %s", (vid,), one=True)["n"] == 0

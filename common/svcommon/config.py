@@ -27,6 +27,13 @@ def as_bool(value: str) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
+def secret_32(value: str) -> str:
+    """Secrets are high-entropy strings (the launcher makes 43-character token_urlsafe(32))."""
+    if len(value) < 32:
+        raise ValueError("must be at least 32 characters of random secret")
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str

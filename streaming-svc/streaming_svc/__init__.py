@@ -1,9 +1,10 @@
 """streaming-svc: the viewer web app (library, watch page, password unlock) and secure
-playback: DPoP-bound sessions, ECDH key exchange, per-session manifests and AES-256-GCM
-segments carrying the session's forensic A/B codeword and metadata tag."""
+playback: DPoP-bound sessions, ECDH key exchange, per-session manifests naming the shared
+ciphertext of the session's A/B codeword variants, per-session init segments with the
+metadata tag, paced segment-key release, and the cache-miss origin of /media/."""
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, request
 
 from svcommon.service import configure, init_service
 
@@ -18,7 +19,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     for ext in (filestore, playback):
         ext.init_app(app)
 
-    from . import delivery, library, pages, sessions, unlock
-    for mod in (pages, library, unlock, sessions, delivery):
+    from . import cdn, delivery, keys, library, pages, sessions, unlock
+    for mod in (pages, library, unlock, sessions, keys, delivery, cdn):
         app.register_blueprint(mod.bp)
+
+    @app.after_request
+    def no_store_stream_api(resp):
+        # Sessions, keys, manifests and init segments are per session (wrapped keys, the
+        # forensic tag): no cache may keep any of them, refusals included. Only /media/ is public.
+        if request.path.startswith("/api/stream/"):
+            resp.headers["Cache-Control"] = "no-store"
+        return resp
     return app

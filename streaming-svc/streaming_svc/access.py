@@ -12,6 +12,7 @@ from svcommon.auth import Principal, require_principal
 from svcommon.errors import APIError
 
 from . import repository as repo
+from .extensions import db
 
 
 # Why a session was ended by an access change (playback_sessions.end_reason, also written by
@@ -35,6 +36,19 @@ def active_principal(conn) -> Principal:
     if not repo.user_active(conn, p.user_id):
         security_events.record("disabled_account", f"{request.method} {request.path}", p.user_id)
         raise revoked_error("user_disabled")
+    return p
+
+
+def device_principal(account_checked_by_session: bool = False) -> Principal:
+    """The caller of a playback-session call: a device-bound token with its DPoP proof.
+    ``account_checked_by_session``: the caller checks the account's disabled flag itself
+    through its (cached) session facts (``lost_access``), as key requests do to spare a
+    query per request; a disabled user is then refused within SESSION_CACHE_SECONDS."""
+    p = require_principal() if account_checked_by_session else active_principal(db.conn())
+    if p.via != "dpop" or not p.jkt:
+        security_events.record("dpop_required", f"{request.method} {request.path} via {p.via}", p.user_id)
+        raise APIError(401, "dpop_required", "Streaming calls need a device-bound token (Authorization: DPoP) "
+                                             "and a DPoP proof.", {"WWW-Authenticate": 'DPoP error="invalid_token"'})
     return p
 
 

@@ -1,10 +1,12 @@
 """Small in-process caches (one per gunicorn worker; nothing here needs to be shared).
 
-``ByteLRU`` holds plaintext media objects (segments, init segments, thumbnails) so a
-popular video does not hit file-svc/S3 per request; it is bounded by total bytes.
+``ByteLRU`` holds small objects every viewer of a video needs (init segments, stills) so a
+popular video does not hit file-svc/S3 per session; it is bounded by total bytes. Media
+segments never pass through here: the gateway caches their ciphertext (cdn.py).
 Concurrent misses for one key are coalesced: one thread fetches, the others wait.
-``TTLCache`` keeps a session lookup for a second so a player's burst of segment requests
-costs one database round trip, while expiry/revocation still take effect within that time.
+``TTLCache`` keeps a session lookup for a second so a player's burst of key and manifest
+requests costs one database round trip, while expiry/revocation still take effect within
+that time; it also holds per-video metadata and opened content keys.
 """
 from __future__ import annotations
 

@@ -8,6 +8,8 @@ from svcommon.appext import PerApp
 from svcommon.db import Database
 from svcommon.filestore import FileStoreExtension
 
+from svcommon.media_crypto import ContentSealer
+
 from .cache import ByteLRU, TTLCache
 from .session_crypto import MasterKey
 
@@ -17,19 +19,24 @@ filestore = FileStoreExtension("streaming")
 
 @dataclass(frozen=True)
 class Playback:
-    """Per-app playback state: the master key, the plaintext segment LRU, the short-lived
-    session lookups and the processed-media metadata."""
+    """Per-app playback state: the session master key, the media master key's sealer, the
+    LRU of init segments and stills, the short-lived session lookups, the processed-media
+    metadata and the opened content keys (content.py) per video."""
     master: MasterKey
-    segments: ByteLRU
+    sealer: ContentSealer
+    objects: ByteLRU
     sessions: TTLCache
     media: TTLCache
+    contents: TTLCache
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> "Playback":
         return cls(master=MasterKey(cfg["STREAM_MASTER_KEY"]),
-                   segments=ByteLRU(int(cfg["SEGMENT_CACHE_MB"]) * 1024 * 1024),
+                   sealer=ContentSealer(cfg["MEDIA_MASTER_KEY"]),
+                   objects=ByteLRU(int(cfg["INIT_CACHE_MB"]) * 1024 * 1024),
                    sessions=TTLCache(float(cfg["SESSION_CACHE_SECONDS"])),
-                   media=TTLCache(60.0, 2000))     # processed media metadata never changes once ready
+                   media=TTLCache(60.0, 2000),     # processed media metadata never changes once ready
+                   contents=TTLCache(600.0, 500))  # nor does a video's content secret
 
 
 playback = PerApp("streaming.playback", Playback.from_config)

@@ -42,7 +42,7 @@ def library():
 
 @bp.get("/api/library/<video_id>/<any(thumbnail, poster):kind>")
 def still(video_id: str, kind: str):
-    """Stills are served through us (the bucket is private), cached like segments."""
+    """Stills are served through us (the bucket is private), cached like init segments."""
     p = access.active_principal(db.conn())
     video = access.visible_video(db.conn(), p, video_id)
     access.ready(video)
@@ -50,7 +50,7 @@ def still(video_id: str, kind: str):
         video_id, "thumb.jpg" if kind == "thumbnail" else "poster.jpg")
     files = filestore()
     try:
-        body = playback().segments.get_or_load(("still", key), lambda: files.get_bytes(key))
+        body = playback().objects.get_or_load(("still", key), lambda: files.get_bytes(key))
     except NotFound:
         raise APIError(404, "not_found", "no picture for this video")
     except FileStoreError as exc:

@@ -1,12 +1,17 @@
 """Per-session manifests, built from the processed media's metadata (video_media), never
-from S3. Segment URLs are relative to the session's opaque base URL and name only the
-rendition and index: which A/B variant stands behind each is decided at delivery time
-by the session's codeword, so nothing in a manifest or URL reveals it."""
+from S3 (docs/api.md, "Manifests"). Each segment is listed by its shared, cacheable URL
+``/media/{video}/{rendition}/{index:05d}-{keyed name}.m4s`` of the variant the session's
+codeword picks (the caller supplies ``segment_url``); keyed names say nothing about A or B.
+Init segments are per session (they carry the metadata tag): ``init_url``."""
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Callable
 from xml.sax.saxutils import quoteattr
+
+InitUrl = Callable[[str], str]              # rendition -> URL
+SegmentUrl = Callable[[str, int], str]      # (rendition, index) -> URL
 
 AUDIO = "audio"
 
@@ -62,30 +67,38 @@ def _timeline(durations: list[float], timescale: int) -> str:
     return "<SegmentTimeline>" + "".join(parts) + "</SegmentTimeline>"
 
 
-def _template(durations: list[float], timescale: int) -> str:
-    return (f'<SegmentTemplate timescale="{timescale}" initialization="$RepresentationID$/init.mp4" '
-            f'media="$RepresentationID$/$Number%05d$.m4s" startNumber="0">'
-            + _timeline(durations, timescale) + "</SegmentTemplate>")
+def _segment_list(rendition: str, durations: list[float], timescale: int, init_url: InitUrl,
+                  segment_url: SegmentUrl) -> str:
+    urls = "".join(f"<SegmentURL media={quoteattr(segment_url(rendition, i))}/>" for i in range(len(durations)))
+    return (f'<SegmentList timescale="{timescale}">'
+            f'<Initialization sourceURL={quoteattr(init_url(rendition))}/>'
+            + _timeline(durations, timescale) + urls + "</SegmentList>")
 
 
-def dash_mpd(media: Media) -> str:
+def dash_mpd(media: Media, init_url: InitUrl, segment_url: SegmentUrl) -> str:
     reps = []
     for r in media.renditions.values():
         reps.append(f'<Representation id={quoteattr(r["name"])} bandwidth="{int(r["bandwidth"])}" '
                     f'width="{int(r["width"])}" height="{int(r["height"])}" codecs={quoteattr(r["codecs"])} '
-                    f'frameRate={quoteattr(media.fps)} sar="1:1"/>')
+                    f'frameRate={quoteattr(media.fps)} sar="1:1">'
+                    + _segment_list(r["name"], media.segment_durations, 90000, init_url, segment_url)
+                    + "</Representation>")
     sets = [f'<AdaptationSet id="0" contentType="video" mimeType="video/mp4" segmentAlignment="true" '
-            f'startWithSAP="1">{_template(media.segment_durations, 90000)}{"".join(reps)}</AdaptationSet>']
+            f'startWithSAP="1">{"".join(reps)}</AdaptationSet>']
     if media.audio:
         a = media.audio
         sets.append(f'<AdaptationSet id="1" contentType="audio" mimeType="audio/mp4" lang="und" '
-                    f'segmentAlignment="true" startWithSAP="1">{_template(a["segment_durations"], 48000)}'
+                    f'segmentAlignment="true" startWithSAP="1">'
                     f'<Representation id="{AUDIO}" bandwidth="{int(a["bandwidth"])}" '
                     f'codecs={quoteattr(a["codecs"])} audioSamplingRate="48000">'
                     '<AudioChannelConfiguration schemeIdUri="urn:mpeg:dash:23003:3:audio_channel_configuration:2011" '
-                    'value="2"/></Representation></AdaptationSet>')
+                    'value="2"/>'
+                    + _segment_list(AUDIO, a["segment_durations"], 48000, init_url, segment_url)
+                    + '</Representation></AdaptationSet>')
+    # isoff-main: the live profile allows only SegmentTemplate, and each session's list of
+    # URLs differs per index (its codeword), which a template cannot express.
     return ('<?xml version="1.0" encoding="UTF-8"?>\n'
-            '<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011" '
+            '<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-main:2011" '
             f'type="static" mediaPresentationDuration="{_duration(media.duration)}" minBufferTime="PT2S">'
             f'<Period id="0" start="PT0S">{"".join(sets)}</Period></MPD>\n')
 
@@ -106,11 +119,15 @@ def hls_master(media: Media) -> str:
     return "\n".join(lines) + "\n"
 
 
-def hls_media(media: Media, rendition: str) -> str:
-    durations = media.audio["segment_durations"] if rendition == AUDIO else media.segment_durations
+def durations_of(media: Media, rendition: str) -> list[float]:
+    return media.audio["segment_durations"] if rendition == AUDIO else media.segment_durations
+
+
+def hls_media(media: Media, rendition: str, init_url: InitUrl, segment_url: SegmentUrl) -> str:
+    durations = durations_of(media, rendition)
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", f"#EXT-X-TARGETDURATION:{max(1, round(max(durations)))}",
-             "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:VOD", '#EXT-X-MAP:URI="init.mp4"']
+             "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:VOD", f'#EXT-X-MAP:URI="{init_url(rendition)}"']
     for i, d in enumerate(durations):
-        lines += [f"#EXTINF:{d:.6f},", f"{i:05d}.m4s"]
+        lines += [f"#EXTINF:{d:.6f},", segment_url(rendition, i)]
     lines.append("#EXT-X-ENDLIST")
     return "\n".join(lines) + "\n"

@@ -56,6 +56,18 @@ def media_of(conn, video_id: str):
                  (video_id,), one=True)
 
 
+def content_secret(conn, video_id: str):
+    """The sealed content secret and the delivery format (1: plaintext, not yet converted)."""
+    return query(conn, "SELECT content_secret_enc, delivery_version FROM video_media WHERE video_id = %s",
+                 (video_id,), one=True)
+
+
+def video_exists(conn, video_id: str) -> bool:
+    """Not gone and not being deleted (a delete marks the row before removing the objects)."""
+    return query(conn, "SELECT 1 AS ok FROM videos WHERE id = %s AND status <> 'deleting'",
+                 (video_id,), one=True) is not None
+
+
 # ---- password grants and throttling ----------------------------------------------------------
 def has_grant(conn, user_id: str, video_id: str) -> bool:
     return query(conn, "SELECT 1 AS ok FROM video_access_grants WHERE user_id = %s AND video_id = %s "
@@ -135,7 +147,7 @@ def user_active(conn, user_id: str) -> bool:
 SESSION_COLS = ("s.id, s.video_id, s.user_id, s.device_id, s.jkt, s.ip, s.user_agent, s.kek_enc, s.cek_enc, "
                 "s.prev_cek_enc, s.key_epoch, s.epoch_started_at, s.codeword_length, s.tag_issued_at, "
                 "s.started_at, s.expires_at, s.last_heartbeat_at, s.ended_at, s.end_reason, s.position, "
-                "s.counted_view")
+                "s.counted_view, s.video_key_seconds, s.audio_key_seconds")
 
 
 def lock_user(conn, user_id: str) -> None:
@@ -189,6 +201,26 @@ def renew_session(conn, session_id: str, expires_at: datetime, position: float, 
 def rotate_epoch(conn, session_id: str, epoch: int, cek_enc: bytes, prev_cek_enc: bytes, at: datetime) -> None:
     execute(conn, "UPDATE playback_sessions SET key_epoch = %s, cek_enc = %s, prev_cek_enc = %s, "
                   "epoch_started_at = %s WHERE id = %s", (epoch, cek_enc, prev_cek_enc, at, session_id))
+
+
+KEY_SECONDS_COLUMN = {"video": "video_key_seconds", "audio": "audio_key_seconds"}
+
+
+def take_key_seconds(conn, session_id: str, track: str, seconds: float, burst: float, factor: float) -> bool:
+    """Add ``seconds`` to the track's released key-seconds if the total stays within
+    burst + factor x seconds since the session started: one conditional UPDATE, so
+    concurrent requests (any replica) can never together exceed the budget."""
+    col = KEY_SECONDS_COLUMN[track]
+    return execute(conn, f"UPDATE playback_sessions SET {col} = {col} + %s WHERE id = %s AND {col} + %s <= "
+                         "%s + %s * TIMESTAMPDIFF(MICROSECOND, started_at, UTC_TIMESTAMP(6)) / 1000000",
+                   (seconds, session_id, seconds, burst, factor)) == 1
+
+
+def key_budget(conn, session_id: str, track: str):
+    """Released key-seconds and seconds since the session started (for a refusal's Retry-After)."""
+    col = KEY_SECONDS_COLUMN[track]
+    return query(conn, f"SELECT {col} AS used, TIMESTAMPDIFF(MICROSECOND, started_at, UTC_TIMESTAMP(6)) / 1000000 "
+                       "AS elapsed FROM playback_sessions WHERE id = %s", (session_id,), one=True)
 
 
 def count_view_once(conn, session_id: str, video_id: str) -> bool:

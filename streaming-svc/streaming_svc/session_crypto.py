@@ -3,7 +3,9 @@
     shared      = ECDH(P-256)(server ephemeral private, client public)
     KEK         = HKDF-SHA256(ikm=shared, salt=session_id bytes, info="streamvault/kek/v1", 32 bytes)
     wrapped_cek = AES-256-GCM(KEK, nonce, CEK, aad=session_id)
-    segment     = nonce(12) ‖ AES-256-GCM(CEK, nonce, plaintext, aad="{sid}:{rendition}:{index}") ‖ tag
+
+The CEK of each key epoch wraps the session's segment keys (keys.py,
+svcommon.media_crypto.wrap_segment_key); media itself is encrypted once, not per session.
 
 The server's ephemeral private key lives only inside ``open_session`` (forward secrecy: a
 later database or master-key leak cannot recompute any KEK from recorded handshakes).
@@ -102,15 +104,6 @@ def new_cek() -> bytes:
     return AESGCM.generate_key(bit_length=256)
 
 
-def segment_aad(session_id: str, rendition: str, index: int | str) -> bytes:
-    return f"{session_id}:{rendition}:{index}".encode()
-
-
-def encrypt_segment(cek: AESGCM, session_id: str, rendition: str, index: int | str, plaintext: bytes) -> bytes:
-    nonce = os.urandom(NONCE_LEN)     # random 96-bit nonces: fine for far fewer than 2^32 segments per key
-    return nonce + cek.encrypt(nonce, plaintext, segment_aad(session_id, rendition, index))
-
-
 class MasterKey:
     """Seals session keys at rest; the AAD ties each sealed value to its session and role,
     so a sealed CEK cannot be swapped into another session's row."""
@@ -122,8 +115,8 @@ class MasterKey:
                              info=b"streamvault/media-url/v1").derive(secret.encode())
 
     def media_token(self, session_id: str) -> str:
-        """The unguessable part of a session's media URLs: knowing a session id (logs, the
-        security page) is not enough to fetch its segments."""
+        """The unguessable part of a session's manifest and init URLs: knowing a session id
+        (logs, the security page) is not enough to fetch its manifest or tagged init segments."""
         return b64url(hmac.new(self._url_key, session_id.encode(), hashlib.sha256).digest()[:16])
 
     def media_token_ok(self, session_id: str, token: str) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta, timezone
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import Blueprint, current_app, jsonify, request
 
 from svcommon import security_events
@@ -15,26 +16,18 @@ from svcommon.errors import APIError
 from svcommon.params import json_body
 from svcommon.timeutil import iso, utcnow_naive
 
-from . import access, session_crypto
+from . import access, keys, session_crypto
 from . import repository as repo
-from .delivery import base_url, media_of
+from .content import content_of
+from .live import base_url, media_of
 from .extensions import db, playback
 
 bp = Blueprint("sessions", __name__, url_prefix="/api/stream/sessions")
 
 
-def device_principal() -> Principal:
-    p = access.active_principal(db.conn())
-    if p.via != "dpop" or not p.jkt:
-        security_events.record("dpop_required", f"{request.method} {request.path} via {p.via}", p.user_id)
-        raise APIError(401, "dpop_required", "Streaming calls need a device-bound token (Authorization: DPoP) "
-                                             "and a DPoP proof.", {"WWW-Authenticate": 'DPoP error="invalid_token"'})
-    return p
-
-
 @bp.post("")
 def open_session():
-    p = device_principal()
+    p = access.device_principal()
     data = json_body("invalid_input")
     video_id = data.get("video_id")
     if not isinstance(video_id, str) or not video_id:
@@ -42,6 +35,7 @@ def open_session():
     conn = db.conn()
     video = access.playable_video(conn, p, video_id)
     media = media_of(conn, video_id)
+    content = content_of(conn, media)       # 503 media_converting for a video not yet converted
     if repo.device_revoked(conn, p.device_id, p.user_id):
         security_events.record("revoked_device", "session requested from a revoked device", p.user_id)
         raise APIError(403, "device_revoked", "This device was revoked.")
@@ -72,11 +66,12 @@ def open_session():
         "key_epoch": 0, "epoch_started_at": now, "codeword_length": media.segment_count,
         "tag_issued_at": int(now.replace(tzinfo=timezone.utc).timestamp()),
         "started_at": now, "expires_at": expires})
+    first = keys.first_keys(conn, sid, AESGCM(hs.cek), media, content)   # playback starts without a key request
     conn.commit()
     base = base_url(sid)
     return jsonify(session_id=sid, server_public_key=hs.server_public_key, wrapped_cek=hs.wrapped_cek,
                    key_epoch=0, expires_at=iso(expires, millis=True), manifest_url=base + "manifest.mpd",
-                   hls_url=base + "master.m3u8", heartbeat_interval=int(cfg["HEARTBEAT_SECONDS"]),
+                   hls_url=base + "master.m3u8", heartbeat_interval=int(cfg["HEARTBEAT_SECONDS"]), keys=first,
                    video={"id": video["id"], "title": video["title"], "duration": media.duration}), 201
 
 
@@ -101,7 +96,7 @@ def ensure_live(s: dict, now) -> None:
 
 @bp.post("/<sid>/heartbeat")
 def heartbeat(sid: str):
-    p = device_principal()
+    p = access.device_principal()
     data = json_body("invalid_input")
     position = data.get("position", 0)
     if not isinstance(position, (int, float)) or isinstance(position, bool) or not 0 <= position < 1e7:
@@ -141,7 +136,7 @@ def heartbeat(sid: str):
 
 @bp.delete("/<sid>")
 def end(sid: str):
-    p = device_principal()
+    p = access.device_principal()
     conn = db.conn()
     owned_session(conn, p, sid, for_update=True)
     repo.end_session(conn, sid, "ended_by_client", utcnow_naive())
@@ -171,7 +166,13 @@ def security(sid: str):
         protections={
             "device_binding": "DPoP (RFC 9449): ES256 device key, non-extractable in the browser",
             "key_exchange": "ephemeral ECDH P-256 + HKDF-SHA256, server key discarded (forward secrecy)",
-            "content_encryption": "AES-256-GCM per segment, AAD session:rendition:index",
+            "content_encryption": "AES-256-GCM, each segment encrypted once at rest under its own key "
+                                  "(AAD video:rendition:index); this session receives only its own variants' "
+                                  "keys, wrapped under its CEK (AAD session:track:index)",
+            "key_release_pacing": {"burst_seconds": float(cfg["KEY_BURST_SECONDS"]),
+                                   "pace_factor": float(cfg["KEY_PACE_FACTOR"]),
+                                   "released_seconds": {"video": s["video_key_seconds"],
+                                                        "audio": s["audio_key_seconds"]}},
             "key_rotation_seconds": rotation,
             "session_ttl_seconds": int(cfg["SESSION_TTL_SECONDS"]),
             "concurrent_stream_limit": int(cfg["MAX_CONCURRENT_STREAMS"]),

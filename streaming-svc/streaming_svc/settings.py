@@ -20,6 +20,7 @@ def positive(cast):
 
 SETTINGS: list[Setting] = [
     Setting("STREAM_MASTER_KEY", REQUIRED, secret_32, "seals per-session keys in the database"),
+    Setting("MEDIA_MASTER_KEY", REQUIRED, secret_32, "opens each video's sealed content secret (segment keys)"),
     Setting("WATERMARK_SECRET", REQUIRED, secret_32, "keys the A/B codewords and metadata tags"),
     Setting("FILE_SVC_URL", "http://127.0.0.1:4000"),
     Setting("AUTH_SVC_URL", "http://127.0.0.1:8000"),
@@ -29,8 +30,12 @@ SETTINGS: list[Setting] = [
     Setting("KEY_GRACE_SECONDS", 60, positive(int), "the previous epoch's key stays valid this long"),
     Setting("HEARTBEAT_SECONDS", 30, positive(int), "how often the player sends heartbeats"),
     Setting("MAX_CONCURRENT_STREAMS", 3, positive(int), "live sessions per user"),
-    Setting("SESSION_CACHE_SECONDS", 1.0, float, "segment requests reuse a session lookup this long"),
-    Setting("SEGMENT_CACHE_MB", 256, positive(int), "plaintext segment LRU per process"),
+    Setting("SESSION_CACHE_SECONDS", 1.0, float, "key and manifest requests reuse a session lookup this long"),
+    Setting("INIT_CACHE_MB", 32, positive(int), "init segments and stills kept in memory per process"),
+    Setting("KEY_BURST_SECONDS", 60.0, positive(float), "media seconds of keys a session may take at once"),
+    Setting("KEY_PACE_FACTOR", 1.5, positive(float), "then this many media seconds per second of the session"),
+    Setting("KEYS_MAX_PER_REQUEST", 16, positive(int), "segment keys in one key response"),
+    Setting("FIRST_KEYS_COUNT", 3, positive(int), "keys per track sent with the session-open response"),
     Setting("UNLOCK_GRANT_SECONDS", 3600, positive(int), "a correct video password opens it this long"),
     Setting("UNLOCK_MAX_FAILURES", 5, positive(int), "wrong passwords per user and video in the window"),
     Setting("UNLOCK_WINDOW_SECONDS", 900, positive(int)),

@@ -1,8 +1,9 @@
-"""A StreamVault playback client written only from the public contract (docs/api.md),
-with no browser and no knowledge of the server's code: log in, register a device key and
-get a device-bound token (RFC 9449 DPoP), open a playback session with an ephemeral ECDH
-P-256 key, derive the KEK, unwrap the CEK, read the per-session DASH manifest, fetch and
-decrypt segments, and write a playable fragmented MP4.
+"""A StreamVault playback client written only from the public contract (docs/api.md,
+delivery v2), with no browser and no knowledge of the server's code: log in, register a
+device key and get a device-bound token (RFC 9449 DPoP), open a playback session with an
+ephemeral ECDH P-256 key, derive the KEK, unwrap the CEK, read the per-session DASH manifest
+(SegmentList of shared, cacheable ciphertext URLs), fetch the session's segment keys
+(wrapped under the CEK), decrypt segments and write a playable fragmented MP4.
 
 Reused by the playback tests, the delivery benchmark (bench/delivery) and the forensics
 work (a "leaked" file of a known session). Usage::
@@ -14,8 +15,8 @@ work (a "leaked" file of a known session). Usage::
 from __future__ import annotations
 
 import base64
-import math
 import re
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,9 @@ from .dpop import FINGERPRINT, DeviceKey
 
 KEK_INFO = b"streamvault/kek/v1"
 MPD_NS = {"d": "urn:mpeg:dash:schema:mpd:2011"}
+# A public segment URL: /media/{video}/{rendition}/{index:05d}-{32 hex}.m4s
+SEGMENT_URL_RE = re.compile(r"/media/([0-9a-f]{32})/([a-z0-9]{1,16})/([0-9]{5})-[0-9a-f]{32}\.m4s$")   # ASCII digits only
+KEYS_PER_REQUEST = 16          # the contract's maximum count per key request
 
 
 def b64url(data: bytes) -> str:
@@ -51,6 +55,7 @@ class ContractError(Exception):
         self.status = resp.status_code
         self.code = body.get("code")
         self.body = body
+        self.headers = resp.headers
 
 
 @dataclass
@@ -73,6 +78,7 @@ class PlaybackSession:
     key_epoch: int
     expires_at: str
     raw: dict = field(default_factory=dict)
+    keys: dict[tuple[str, int], bytes] = field(default_factory=dict)   # (track, index) -> segment key
 
 
 def unwrap_cek(kek: bytes, session_id: str, wrapped: dict) -> bytes:
@@ -81,56 +87,51 @@ def unwrap_cek(kek: bytes, session_id: str, wrapped: dict) -> bytes:
                                session_id.encode())
 
 
-def decrypt_segment(cek: bytes, session_id: str, rendition: str, index: int | str, body: bytes) -> bytes:
-    """body = nonce(12) ‖ ciphertext ‖ tag(16); AAD = "{session_id}:{rendition}:{index}"."""
-    return AESGCM(cek).decrypt(body[:12], body[12:], f"{session_id}:{rendition}:{index}".encode())
+def unwrap_segment_key(cek: bytes, session_id: str, track: str, entry: dict) -> bytes:
+    """A key entry {index, nonce, ciphertext}: AES-256-GCM(CEK, nonce, segment key,
+    aad="streamvault/segkey/v1:{session_id}:{track}:{index}")."""
+    aad = f"streamvault/segkey/v1:{session_id}:{track}:{int(entry['index'])}".encode()
+    return AESGCM(cek).decrypt(b64url_decode(entry["nonce"]), b64url_decode(entry["ciphertext"]), aad)
+
+
+def decrypt_segment(key: bytes, video_id: str, rendition: str, index: int, body: bytes) -> bytes:
+    """body = nonce(12) ‖ ciphertext ‖ tag(16); AAD = "streamvault/seg/v1:{video_id}:{rendition}:{index}"."""
+    return AESGCM(key).decrypt(body[:12], body[12:], f"streamvault/seg/v1:{video_id}:{rendition}:{int(index)}".encode())
+
+
+def parse_segment_url(url: str) -> tuple[str, str, int]:
+    """(video_id, rendition, index) of a public segment URL; ValueError for anything else."""
+    m = SEGMENT_URL_RE.search(urlsplit(url).path)
+    if not m:
+        raise ValueError(f"not a segment URL: {url}")
+    return m.group(1), m.group(2), int(m.group(3))
+
+
+def track_of(rendition: str) -> str:
+    return "audio" if rendition == "audio" else "video"
 
 
 def parse_mpd(text: str, base: str) -> list[Representation]:
-    """The DASH subset the contract's manifests use: SegmentTemplate with SegmentTimeline
-    (or duration), $RepresentationID$ and $Number[%0Nd]$."""
+    """The DASH subset the contract's manifests use: per Representation a SegmentList with an
+    Initialization sourceURL and one SegmentURL media per segment (origin-absolute paths)."""
     root = ET.fromstring(text)
-    total = _iso_duration(root.get("mediaPresentationDuration", "PT0S"))
     reps = []
     for aset in root.iterfind(".//d:AdaptationSet", MPD_NS):
         kind = aset.get("contentType") or (aset.get("mimeType") or "video/").split("/")[0]
-        tpl = aset.find("d:SegmentTemplate", MPD_NS)
+        shared = aset.find("d:SegmentList", MPD_NS)
         for rep in aset.iterfind("d:Representation", MPD_NS):
-            own = rep.find("d:SegmentTemplate", MPD_NS)
-            t = own if own is not None else tpl
-            count = _segment_count(t, total)
-            start = int(t.get("startNumber", "1"))
-            rid = rep.get("id")
+            own = rep.find("d:SegmentList", MPD_NS)
+            sl = own if own is not None else shared
+            if sl is None:
+                raise ValueError(f"representation {rep.get('id')} has no SegmentList")
+            init = sl.find("d:Initialization", MPD_NS)
             reps.append(Representation(
-                rid, kind, int(rep.get("bandwidth", "0")),
-                urljoin(base, _fill(t.get("initialization"), rid, None)),
-                [urljoin(base, _fill(t.get("media"), rid, n)) for n in range(start, start + count)],
+                rep.get("id"), kind, int(rep.get("bandwidth", "0")),
+                urljoin(base, init.get("sourceURL")),
+                [urljoin(base, su.get("media")) for su in sl.iterfind("d:SegmentURL", MPD_NS)],
                 int(rep.get("width")) if rep.get("width") else None,
                 int(rep.get("height")) if rep.get("height") else None))
     return reps
-
-
-def _fill(template: str, rid: str, number: int | None) -> str:
-    out = template.replace("$RepresentationID$", rid)
-    if number is not None:
-        out = re.sub(r"\$Number(?:%0(\d+)d)?\$", lambda m: str(number).zfill(int(m.group(1) or 0)), out)
-    return out
-
-
-def _segment_count(tpl, total: float) -> int:
-    timeline = tpl.find("d:SegmentTimeline", MPD_NS)
-    if timeline is not None:
-        return sum(1 + int(s.get("r", "0")) for s in timeline.iterfind("d:S", MPD_NS))
-    scale = int(tpl.get("timescale", "1"))
-    return math.ceil(total * scale / int(tpl.get("duration")))
-
-
-def _iso_duration(text: str) -> float:
-    m = re.fullmatch(r"PT(?:(\d+)H)?(?:(\d+)M)?(?:([\d.]+)S)?", text)
-    if not m:
-        raise ValueError(f"unsupported duration {text}")
-    h, mnt, s = m.groups()
-    return int(h or 0) * 3600 + int(mnt or 0) * 60 + float(s or 0)
 
 
 class ContractClient:
@@ -189,8 +190,12 @@ class ContractClient:
         shared = eph.exchange(ec.ECDH(), server)
         kek = HKDF(algorithm=hashes.SHA256(), length=32, salt=sid.encode(), info=KEK_INFO).derive(shared)
         cek = unwrap_cek(kek, sid, body["wrapped_cek"])
-        return PlaybackSession(sid, urljoin(self.gateway + "/", body["manifest_url"]), kek,
-                               {body["key_epoch"]: cek}, body["key_epoch"], body["expires_at"], body)
+        s = PlaybackSession(sid, urljoin(self.gateway + "/", body["manifest_url"]), kek,
+                            {body["key_epoch"]: cek}, body["key_epoch"], body["expires_at"], body)
+        first = body.get("keys") or {}
+        for track in ("video", "audio"):    # the first keys come with the session (no extra round trip)
+            self._store_keys(s, track, first.get("key_epoch", body["key_epoch"]), first.get(track, []))
+        return s
 
     def heartbeat(self, s: PlaybackSession, position: float) -> dict:
         body = self.call("POST", f"/api/stream/sessions/{s.id}/heartbeat", {"position": position}).json()
@@ -205,6 +210,46 @@ class ContractClient:
     def security(self, s: PlaybackSession) -> dict:
         return self.call("GET", f"/api/stream/sessions/{s.id}/security").json()
 
+    # ---- keys ------------------------------------------------------------------------------------
+    def request_keys(self, s: PlaybackSession, track: str, start: int, count: int,
+                     key_epoch: int | None = None, expect=(200,)) -> requests.Response:
+        """One raw POST …/keys (the tests look at refusals); ``expect=None`` returns any answer."""
+        body = {"track": track, "from": start, "count": count,
+                "key_epoch": s.key_epoch if key_epoch is None else key_epoch}
+        return self.call("POST", f"/api/stream/sessions/{s.id}/keys", body, expect=expect)
+
+    def fetch_keys(self, s: PlaybackSession, track: str, start: int, count: int = 8,
+                   wait_pace: bool = False) -> dict[int, bytes]:
+        """Segment keys from ``start`` (clipped at the end), unwrapped and remembered. With
+        ``wait_pace`` a 429 key_pace_exceeded waits out its Retry-After (as a player does)."""
+        heartbeats = 0
+        while True:
+            try:
+                body = self.request_keys(s, track, start, count).json()
+            except ContractError as e:
+                if not (wait_pace and e.status == 429 and e.code == "key_pace_exceeded"):
+                    raise
+                time.sleep(max(1, int(e.headers.get("Retry-After", "1"))))
+                continue
+            if body["key_epoch"] in s.ceks:
+                return self._store_keys(s, track, body["key_epoch"], body["keys"])
+            if heartbeats == 2:
+                raise RuntimeError(f"no CEK for key epoch {body['key_epoch']} after {heartbeats} heartbeats")
+            heartbeats += 1
+            self.heartbeat(s, 0.0)        # rotated since our last heartbeat: it brings the new CEK; ask again
+
+    def _store_keys(self, s: PlaybackSession, track: str, epoch: int, entries: list[dict]) -> dict[int, bytes]:
+        out = {}
+        for e in entries:
+            out[int(e["index"])] = s.keys[(track, int(e["index"]))] = unwrap_segment_key(s.ceks[epoch], s.id, track, e)
+        return out
+
+    def segment_key(self, s: PlaybackSession, track: str, index: int, ahead: int = 8,
+                    wait_pace: bool = True) -> bytes:
+        if (track, index) not in s.keys:
+            self.fetch_keys(s, track, index, ahead, wait_pace=wait_pace)
+        return s.keys[(track, index)]
+
     # ---- media -----------------------------------------------------------------------------------
     def representations(self, s: PlaybackSession) -> list[Representation]:
         r = self.http.get(s.manifest_url)
@@ -212,18 +257,23 @@ class ContractClient:
             raise ContractError(r)
         return parse_mpd(r.text, s.manifest_url)
 
-    def fetch(self, s: PlaybackSession, url: str, rendition: str, index: int | str,
+    def fetch(self, s: PlaybackSession, url: str, rendition: str | None = None, index: int | str | None = None,
               headers: dict | None = None) -> bytes:
-        """GET one segment and decrypt it with the key of the epoch it says it uses."""
+        """GET one segment and decrypt it with this session's key for it (fetched if not held);
+        an init segment (plaintext, per session) is returned as it is. Video, rendition and
+        index come from the URL (the remaining arguments are accepted for older callers)."""
         r = self.http.get(url, headers=headers)
         if r.status_code != 200:
             raise ContractError(r)
-        epoch = int(r.headers["X-Key-Epoch"])
-        return decrypt_segment(s.ceks[epoch], s.id, rendition, index, r.content)
+        if index == "init" or urlsplit(url).path.endswith("/init.mp4"):
+            return r.content
+        video_id, rend, i = parse_segment_url(url)
+        return decrypt_segment(self.segment_key(s, track_of(rend), i), video_id, rend, i, r.content)
 
     def download(self, s: PlaybackSession, rendition: str, out: Path, audio: bool = False) -> Path:
         """init + every segment of ``rendition``, decrypted, as one fragmented MP4 file
-        (and, with ``audio``, the audio track to ``out`` with suffix .audio.mp4)."""
+        (and, with ``audio``, the audio track to ``out`` with suffix .audio.mp4). Keys are
+        fetched KEYS_PER_REQUEST at a time; a pacing refusal is waited out."""
         reps = {r.id: r for r in self.representations(s)}
         targets = [(reps[rendition], out)]
         if audio:
@@ -231,20 +281,18 @@ class ContractClient:
             targets.append((a, out.with_suffix(".audio.mp4")))
         for rep, path in targets:
             with open(path, "wb") as f:
-                f.write(self.fetch(s, rep.init_url, rep.id, "init"))
-                for i, url in enumerate(rep.segment_urls):
-                    f.write(self.fetch(s, url, rep.id, _index_of(url, i)))
+                f.write(self.fetch(s, rep.init_url))
+                for url in rep.segment_urls:
+                    _, rend, i = parse_segment_url(url)
+                    self.segment_key(s, track_of(rend), i, ahead=KEYS_PER_REQUEST)
+                    f.write(self.fetch(s, url))
         return out
 
 
-def _index_of(url: str, default: int) -> int:
-    m = re.search(r"(\d+)\.m4s$", urlsplit(url).path)
-    return int(m.group(1)) if m else default
-
-
-def new_device() -> DeviceKey:
-    return DeviceKey()
+def _index_of(url: str, default: int | None = None) -> int:
+    """The segment index a public segment URL names."""
+    return parse_segment_url(url)[2]
 
 
 __all__ = ["ContractClient", "ContractError", "PlaybackSession", "Representation", "decrypt_segment",
-           "parse_mpd", "unwrap_cek", "new_device"]
+           "parse_mpd", "parse_segment_url", "unwrap_cek", "unwrap_segment_key"]

@@ -29,8 +29,9 @@ def events_of(conn, user_id: str, kind: str) -> int:
 
 
 def backdate_session(conn, session_id: str, column: str, seconds: float) -> None:
-    """Move a session timestamp (``expires_at``, ``epoch_started_at``) into the past."""
-    assert column in ("expires_at", "epoch_started_at")
+    """Move a session timestamp (``expires_at``, ``epoch_started_at``, ``started_at``: the key
+    pacing budget grows with the time since it) into the past."""
+    assert column in ("expires_at", "epoch_started_at", "started_at")
     sql(conn, f"UPDATE playback_sessions SET {column} = UTC_TIMESTAMP(6) - INTERVAL %s MICROSECOND "
               "WHERE id = %s", (int(seconds * 1_000_000), session_id))
 

@@ -1,15 +1,17 @@
 """Job handlers: fetch the original through file-svc, run the media pipeline, store every
-output under media/{video_id}/, record the ladder in the database, mark the video ready.
+output under media/{video_id}/ (segments only as ciphertext: media_store), record the
+ladder and the sealed content secret in the database, mark the video ready.
 On failure they remove partial outputs, mark the failed (or retry) state, then raise."""
 from __future__ import annotations
 
 import logging
-import mimetypes
 import tempfile
 import threading
 from pathlib import Path
 
 from svcommon.filestore import FileStore, media_prefix
+from svcommon.media_crypto import ContentSealer
+from svcommon.media_keys import media_key
 from svcommon.mediaprobe import MediaLimits
 
 from . import repository as repo
@@ -17,19 +19,9 @@ from .forensics.dbcatalogue import discard_if_deleted, geometry_from_metadata, s
 from .jobs import Lease, LeaseLost, heartbeat, retry_delay
 from .media import pipeline
 from .media.errors import InvalidMedia, LimitExceeded, MediaError
-from svcommon.media_keys import media_key
+from .media_store import discard_sealed, store_tree
 
 log = logging.getLogger("watermark.handlers")
-
-
-def _upload_tree(fs: FileStore, video_id: str, root: Path, lease: Lease) -> None:
-    files = sorted(p for p in root.rglob("*") if p.is_file())
-    for n, path in enumerate(files, 1):
-        rel = path.relative_to(root).as_posix()
-        ctype = "video/mp4" if path.suffix in (".mp4", ".m4s") else (mimetypes.guess_type(path.name)[0] or "application/octet-stream")
-        with open(path, "rb") as body:
-            fs.put_stream(media_key(video_id, rel), body, length=path.stat().st_size, content_type=ctype)
-        lease.report(95 + 5 * n / len(files), "store")
 
 
 def process_video(app, db, fs: FileStore, job: dict, lease: Lease) -> None:
@@ -52,14 +44,35 @@ def process_video(app, db, fs: FileStore, job: dict, lease: Lease) -> None:
             if lease.lost.is_set():         # cancelled: the children were killed on purpose
                 raise LeaseLost(job["id"]) from exc
             raise
-        _upload_tree(fs, vid, work / "out", lease)
+        _store(cfg, db, fs, job, lease, meta, work / "out")
+        _prepare_forensics(app, db, fs, vid, work / "original", meta, work)
+
+
+def _store(cfg, db, fs: FileStore, job: dict, lease: Lease, meta: dict, out: Path) -> None:
+    """Seal the segments under a fresh content secret, upload, publish (media row, sealed
+    secret, delivery_version 2 and the job's end in one transaction)."""
+    vid = job["video_id"]
+    keys, sealed = ContentSealer(cfg["MEDIA_MASTER_KEY"]).new_secret(vid)
+    # A killed earlier attempt left objects named under its own, lost secret: nothing would
+    # ever name them again. Clear them, but only while the job is surely still ours.
+    lease.confirm()
+    fs.delete_prefix(media_prefix(vid))
+    try:
+        store_tree(fs, keys, out, meta, lambda done: lease.report(95 + 5 * done, "store"))
         with db.standalone() as conn:
-            if not repo.publish_media(conn, vid, meta, media_key(vid, "thumb.jpg")) \
+            if not repo.publish_media(conn, vid, meta, media_key(vid, "thumb.jpg"), sealed) \
                     or not repo.finish_job(conn, job["id"], lease.worker):
                 conn.rollback()
                 raise LeaseLost(job["id"])
             conn.commit()
-        _prepare_forensics(app, db, fs, vid, work / "original", meta, work)
+    except LeaseLost:
+        # Taken over (its new owner stores the video under its own secret) or deleted:
+        # what we stored under our names is ours to remove either way.
+        try:
+            discard_sealed(fs, keys, meta)
+        except Exception as exc:     # never mask LeaseLost: the job is not ours to fail
+            log.error("could not remove this attempt's sealed segments", extra={"video_id": vid, "error": str(exc)})
+        raise
 
 
 def _process(cfg, work: Path, vid: str, lease: Lease) -> dict:

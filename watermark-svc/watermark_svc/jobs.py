@@ -81,6 +81,17 @@ class Lease:
         if self.lost.is_set():
             raise self._lost_exc(self.id)
 
+    def confirm(self) -> None:
+        """Renew now and raise if the work is no longer ours: before a step another owner's
+        work must never see (clearing outputs it may be writing). The renewal gives us
+        the full lease from here, so nobody can take the work over during that step."""
+        with self.db.standalone() as conn:
+            ok = self._renew(conn, self.id, self.worker, self.lease_seconds, round(self.progress, 1), self.step)
+            conn.commit()
+        if not ok:
+            self.lost.set()
+            raise self._lost_exc(self.id)
+
     def on_lost(self, group) -> None:
         """Cancel this process group (kill its children) as soon as the lease is lost: the
         video was deleted (its job row went with it), the job or detection was cancelled,

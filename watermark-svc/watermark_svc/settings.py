@@ -1,9 +1,11 @@
 """watermark-svc settings (env): the API and the media workers share them."""
-from svcommon.config import REQUIRED, Setting
+from svcommon.config import REQUIRED, Setting, secret_32
 from svcommon.mediaprobe import MEDIA_SETTINGS
 
 SETTINGS: list[Setting] = [
     Setting("WATERMARK_SECRET", REQUIRED, help="keys the forensic A/B patterns and codewords; never change it"),
+    Setting("MEDIA_MASTER_KEY", REQUIRED, secret_32,
+            "seals each video's content secret (segment keys); losing it makes stored media undecryptable"),
     Setting("FILE_SVC_URL", "http://127.0.0.1:4000"),
     Setting("AUTH_SVC_URL", "http://127.0.0.1:8000"),
     Setting("SERVICE_SECRET_WATERMARK", REQUIRED, help="client secret for service tokens"),
@@ -11,6 +13,8 @@ SETTINGS: list[Setting] = [
     Setting("WORKER_POLL_SECONDS", 1.0, float),
     Setting("WORKER_RETRY_BASE_SECONDS", 30, int, "backoff before retry n is base * 4^(n-1)"),
     Setting("WORKER_HEARTBEAT_FILE", "", help="touched by a live worker (idle loop and job leases); healthchecks read its age"),
+    Setting("WORKER_CONVERT_SLICE_SECONDS", 10.0, float,
+            "an idle worker converts delivery-v1 media in slices this long, then looks for jobs again"),
     Setting("WORK_DIR", "/tmp", help="scratch space for one job at a time; always cleaned"),
     Setting("X264_PRESET", "fast"),
     Setting("WATERMARK_STRENGTH", 1.0, float, "grey levels RMS of the A/B luma pattern"),

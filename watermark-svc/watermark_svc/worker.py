@@ -1,6 +1,7 @@
 """Media worker process: ``python -m watermark_svc.worker``. Run as many as you like (and
 ``docker compose up --scale watermark-worker=N``): jobs are claimed with SKIP LOCKED and
-leased, so a killed worker's job is picked up again when its lease lapses."""
+leased, so a killed worker's job is picked up again when its lease lapses. With nothing
+queued, a worker converts delivery-v1 media to v2 a slice at a time (convert.py)."""
 from __future__ import annotations
 
 import logging
@@ -13,6 +14,7 @@ import uuid
 from svcommon.filestore import FileStore
 
 from . import create_app
+from .convert import convert_when_idle
 from .extensions import db, filestore
 from .forensics.runner import run_detection_once
 from .handlers import handle_failure, process_video
@@ -50,12 +52,15 @@ def main() -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    held_back: dict[str, float] = {}     # v1 videos whose conversion failed: retried later
     log.info("worker started", extra={"worker": me})
     while not stop.is_set():
         heartbeat(app)
         try:
-            # Processing first (uploaders wait on it); a detection when no video is waiting.
-            if not run_once(app, fs, me) and not run_detection_once(app, fs, me):
+            # Processing first (uploaders wait on it); a detection when no video is waiting;
+            # with neither, one slice of a v1 video's conversion (then jobs are looked at again).
+            if not run_once(app, fs, me) and not run_detection_once(app, fs, me) \
+                    and not convert_when_idle(app, db, fs, held_back):
                 stop.wait(float(app.config["WORKER_POLL_SECONDS"]))
         except Exception:
             log.exception("worker loop error; backing off")

@@ -1,9 +1,13 @@
-// Secure playback (docs/api.md, streaming-svc): one POST opens a session with an ephemeral ECDH
-// key exchange; the content key (CEK) is unwrapped inside WebCrypto as a non-extractable
-// key; shaka-player fetches the per-session DASH manifest and every segment is decrypted
-// in an async response filter (AES-256-GCM, AAD "{session}:{rendition}:{index}").
-// Heartbeats renew the session and deliver the next key epoch; an expired or revoked
-// session is replaced transparently at the current position.
+// Secure playback (docs/api.md, streaming-svc, delivery v2): one POST opens a session with an
+// ephemeral ECDH key exchange; the content key (CEK) is unwrapped inside WebCrypto as a
+// non-extractable key that can only unwrap. Segments are shared ciphertext (/media/…, cached
+// by the gateway or a CDN); the session's own segment keys come wrapped under its CEK: the
+// first ones with the session (no extra round trip before the first frame), the rest from
+// POST …/keys, fetched a few segments ahead and shared by concurrent requests. shaka-player
+// fetches the per-session DASH manifest; every media segment is decrypted in an async
+// response filter (AES-256-GCM, AAD "streamvault/seg/v1:{video}:{rendition}:{index}"), init
+// segments (per session, plaintext) pass through. Heartbeats renew the session and deliver
+// the next key epoch; an expired or revoked session is replaced transparently.
 "use strict";
 (() => {
   const root = document.getElementById("watch");
@@ -15,19 +19,39 @@
   const securityBox = document.getElementById("security");
   const enc = new TextEncoder();
   const b64d = (s) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
-  const SEG_RE = /\/api\/stream\/m\/([0-9a-f]{32})\/[^/]+\/([^/]+)\/(?:init\.mp4|(\d{5})\.m4s)(?:[?#]|$)/;
+  // A shared segment URL names video, rendition and index (the rest of the name is keyed).
+  const SEG_RE = /\/media\/([0-9a-f]{32})\/([a-z0-9]{1,16})\/(\d{5})-[0-9a-f]{32}\.m4s(?:[?#]|$)/;
+  const KEYS_PER_REQUEST = 8, KEYS_AHEAD = 5;
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  const noop = () => {};
 
-  const sessions = new Map();   // session id -> {id, kek, keys: Map(epoch -> CryptoKey), epoch}
+  // session id -> {id, kek, ceks: Map(epoch -> CryptoKey), epoch, keys: Map("track:index" ->
+  // Promise<{key, epoch}>), end: {track: segment count once known}}
+  const sessions = new Map();
   let current = null, player = null, hbTimer = null, renewing = null, started = false;
   const stats = window.svPlayback = { sessions: 0, renewals: 0, decrypted: 0, epochs: new Set(), usedEpochs: new Set(),
-                                   heartbeats: 0, errors: [] };
+                                   heartbeats: 0, keysFromSession: 0, keysFetched: 0, keyRequests: 0, paceWaits: 0,
+                                   errors: [] };
 
   function showError(msg) { errorBox.textContent = msg; errorBox.hidden = !msg; }
 
-  async function unwrap(kek, sid, w) {
+  // The CEK can only unwrap segment keys; segment keys can only decrypt. Neither is extractable.
+  async function unwrapCek(kek, sid, w) {
     return crypto.subtle.unwrapKey("raw", b64d(w.ciphertext), kek,
       { name: "AES-GCM", iv: b64d(w.nonce), additionalData: enc.encode(sid) },
-      { name: "AES-GCM" }, false, ["decrypt"]);
+      { name: "AES-GCM" }, false, ["unwrapKey"]);
+  }
+
+  function unwrapSegmentKey(s, track, epoch, entry) {
+    return crypto.subtle.unwrapKey("raw", b64d(entry.ciphertext), s.ceks.get(epoch),
+      { name: "AES-GCM", iv: b64d(entry.nonce),
+        additionalData: enc.encode(`streamvault/segkey/v1:${s.id}:${track}:${entry.index}`) },
+      { name: "AES-GCM" }, false, ["decrypt"]).then((key) => ({ key, epoch }));
+  }
+
+  function remember(s, id, pending) {
+    pending.catch(() => { if (s.keys.get(id) === pending) s.keys.delete(id); });   // a later request retries
+    s.keys.set(id, pending);
   }
 
   async function openSession() {
@@ -42,8 +66,17 @@
     const kek = await crypto.subtle.deriveKey(
       { name: "HKDF", hash: "SHA-256", salt: enc.encode(r.session_id), info: enc.encode("streamvault/kek/v1") },
       ikm, { name: "AES-GCM", length: 256 }, false, ["unwrapKey"]);
-    const s = { id: r.session_id, kek, keys: new Map([[r.key_epoch, await unwrap(kek, r.session_id, r.wrapped_cek)]]),
-                epoch: r.key_epoch, manifest: r.manifest_url, interval: r.heartbeat_interval || 30, closer: null };
+    const s = { id: r.session_id, kek, ceks: new Map([[r.key_epoch, await unwrapCek(kek, r.session_id, r.wrapped_cek)]]),
+                epoch: r.key_epoch, keys: new Map(), end: {}, manifest: r.manifest_url,
+                interval: r.heartbeat_interval || 30, closer: null };
+    // The first keys come with the session: the first segments decrypt with no extra round trip.
+    const first = r.keys || {};
+    for (const track of ["video", "audio"]) {
+      for (const e of first[track] || []) {
+        remember(s, `${track}:${e.index}`, unwrapSegmentKey(s, track, first.key_epoch ?? r.key_epoch, e));
+        stats.keysFromSession += 1;
+      }
+    }
     sessions.set(s.id, s);
     stats.sessions += 1; stats.epochs.add(r.key_epoch);
     current = s;
@@ -73,10 +106,10 @@
     if (!s) return;
     try {
       const r = await Device.call("POST", `/api/stream/sessions/${s.id}/heartbeat`, { position: video.currentTime || 0 });
-      if (r.wrapped_cek && !s.keys.has(r.key_epoch)) {
-        s.keys.set(r.key_epoch, await unwrap(s.kek, s.id, r.wrapped_cek));
+      if (r.wrapped_cek && !s.ceks.has(r.key_epoch)) {
+        s.ceks.set(r.key_epoch, await unwrapCek(s.kek, s.id, r.wrapped_cek));
         stats.epochs.add(r.key_epoch);
-        for (const e of s.keys.keys()) if (e < r.key_epoch - 1) s.keys.delete(e);
+        for (const e of s.ceks.keys()) if (e < r.key_epoch - 1) s.ceks.delete(e);
       }
       s.epoch = Math.max(s.epoch, r.key_epoch);
       stats.heartbeats += 1;
@@ -118,27 +151,72 @@
     showError(message);
   }
 
-  async function keyFor(s, epoch) {
-    if (!s.keys.has(epoch) && s === current && epoch > s.epoch) await heartbeat();   // its key is on the way
-    const key = s.keys.get(epoch);
-    if (!key) throw new Error(`no key for epoch ${epoch} of session ${s.id}`);
-    return key;
+  // One POST …/keys for KEYS_PER_REQUEST segments from ``from``; every index it covers gets
+  // the same pending promise, so concurrent segment requests share one key request.
+  function requestKeys(s, track, from) {
+    const batch = (async () => {
+      for (let attempt = 0; ; attempt++) {
+        let r;
+        try {
+          stats.keyRequests += 1;
+          r = await Device.call("POST", `/api/stream/sessions/${s.id}/keys`,
+                                { track, from, count: KEYS_PER_REQUEST, key_epoch: s.epoch });
+        } catch (e) {
+          if (e.status === 429 && e.code === "key_pace_exceeded") {   // ahead of real time: wait as told
+            stats.paceWaits += 1;
+            await sleep(1000 * Math.max(1, parseInt(e.headers && e.headers.get("Retry-After"), 10) || 1));
+            continue;
+          }
+          if (e.status === 416) s.end[track] = Math.min(s.end[track] ?? Infinity, from);
+          throw e;
+        }
+        if (!s.ceks.has(r.key_epoch) && attempt < 2) { await heartbeat(); continue; }   // it brings that CEK
+        if (r.keys.length < KEYS_PER_REQUEST) s.end[track] = from + r.keys.length;     // clipped at the end
+        stats.keysFetched += r.keys.length;
+        return r;
+      }
+    })();
+    batch.catch(noop);
+    for (let i = from; i < from + KEYS_PER_REQUEST; i++) {
+      const id = `${track}:${i}`;
+      if (s.keys.has(id)) continue;
+      remember(s, id, batch.then((r) => {
+        const entry = r.keys.find((e) => e.index === i);
+        if (!entry) throw new Error(`no key for ${track} segment ${i}`);
+        return unwrapSegmentKey(s, track, r.key_epoch, entry);
+      }));
+    }
+  }
+
+  function keyFor(s, track, index) {
+    if (!s.keys.has(`${track}:${index}`)) requestKeys(s, track, index);
+    // Keep KEYS_AHEAD keys ahead of what is being buffered, in one request when some are missing.
+    for (let j = index + 1; j <= index + KEYS_AHEAD && j < (s.end[track] ?? Infinity); j++) {
+      if (!s.keys.has(`${track}:${j}`)) { requestKeys(s, track, j); break; }
+    }
+    return s.keys.get(`${track}:${index}`);
   }
 
   async function decryptResponse(type, response) {
     if (type !== shaka.net.NetworkingEngine.RequestType.SEGMENT) return;
     const m = SEG_RE.exec(response.uri);
-    const s = m && sessions.get(m[1]);
-    if (!s) throw new Error("segment from an unknown session");
-    const index = m[3] === undefined ? "init" : String(parseInt(m[3], 10));
-    const epoch = parseInt(response.headers["x-key-epoch"], 10);
+    if (!m) return;                       // an init segment: per session, plaintext (codec setup only)
+    const s = current;
+    if (!s) throw new Error("no playback session");
+    const rendition = m[2], index = parseInt(m[3], 10), track = rendition === "audio" ? "audio" : "video";
+    let got;
+    try {
+      got = await keyFor(s, track, index);
+    } catch (e) {
+      if ([401, 403, 404, 410].includes(e.status)) renew(e);
+      throw e;
+    }
     const data = shaka.util.BufferUtils.toUint8(response.data);
-    const key = await keyFor(s, epoch);
     response.data = await crypto.subtle.decrypt(
-      { name: "AES-GCM", iv: data.subarray(0, 12), additionalData: enc.encode(`${s.id}:${decodeURIComponent(m[2])}:${index}`) },
-      key, data.subarray(12));
+      { name: "AES-GCM", iv: data.subarray(0, 12), additionalData: enc.encode(`streamvault/seg/v1:${m[1]}:${rendition}:${index}`) },
+      got.key, data.subarray(12));
     stats.decrypted += 1;
-    stats.usedEpochs.add(epoch);
+    stats.usedEpochs.add(got.epoch);
   }
 
   async function setup() {
@@ -147,25 +225,20 @@
     player = new shaka.Player();
     await player.attach(video);
     player.configure({
-      // A modest buffer: segments are encrypted per session, so fetching far ahead wastes work.
+      // A modest buffer: keys are released at about real time (plus a burst), so buffering far
+      // ahead would only wait on the pacing limit.
       streaming: { bufferingGoal: 10, rebufferingGoal: 0.5, bufferBehind: 30,
                    retryParameters: { maxAttempts: 3, baseDelay: 250, backoffFactor: 2, timeout: 20000 } },
       manifest: { retryParameters: { maxAttempts: 2, baseDelay: 250, backoffFactor: 2, timeout: 10000 } },
       abr: { enabled: true, defaultBandwidthEstimate: 3e6 },
     });
-    const net = player.getNetworkingEngine();
-    net.registerRequestFilter((type, request) => {
-      if (type !== shaka.net.NetworkingEngine.RequestType.SEGMENT) return;
-      const m = SEG_RE.exec(request.uris[0]);
-      const s = m && sessions.get(m[1]);
-      if (s) request.headers["X-Key-Epoch"] = String(s.epoch);   // the newest key we hold
-    });
-    net.registerResponseFilter(decryptResponse);
+    player.getNetworkingEngine().registerResponseFilter(decryptResponse);
     player.addEventListener("error", (ev) => onError(ev.detail));
   }
 
   function onError(err) {
     stats.errors.push(`${err.code} ${JSON.stringify(err.data || []).slice(0, 200)}`);
+    if (renewing) return;                 // the session is being replaced: its errors are moot
     const status = err.code === shaka.util.Error.Code.BAD_HTTP_STATUS ? err.data[1] : 0;
     if ([401, 404, 410].includes(status)) { renew(); return; }
     if (err.severity === shaka.util.Error.Severity.CRITICAL) showError(`Playback failed (error ${err.code}). Reload the page to retry.`);

@@ -1,0 +1,121 @@
+"""bench/results/delivery.md from the figures bench_delivery.py measured."""
+from __future__ import annotations
+
+ONE_OFF = ("device_token", "session_open", "manifest", "init")     # once per playback start
+STEADY = ("keys", "heartbeat")                                       # for as long as it plays
+
+
+def python_bytes(p7: dict) -> dict:
+    """Response bytes per viewer-minute at the largest step held without a stall: everything
+    that is not /media went through a Python service; /media came from the gateway's cache."""
+    s = p7["bytes_step"]
+    b, n, minutes = s["bytes"], s["viewers"], s["viewer_minutes"] or 1e-9
+    per_min = {k: round(v / minutes) for k, v in sorted(b.items())}
+    python = sum(v for k, v in b.items() if k != "media")
+    return {"viewers": n, "viewer_minutes": s["viewer_minutes"], "session_s": s["viewer_minutes"] * 60 / max(1, n),
+            "per_viewer_minute": per_min,
+            "python_per_viewer_minute": round(python / minutes),
+            "python_steady_per_viewer_minute": round(sum(b.get(k, 0) for k in STEADY) / minutes),
+            "python_per_playback_start": round(sum(b.get(k, 0) for k in ONE_OFF) / n) if n else 0,
+            "media_per_viewer_minute": round(b.get("media", 0) / minutes),
+            "python_share": round(python / max(1, sum(b.values())), 5)}
+
+
+def _cores(cpu: dict | None) -> str:
+    if not cpu:
+        return "–"
+    top = sorted(cpu["component_cores"].items(), key=lambda kv: -kv[1])[:4]
+    return f"{cpu['machine_busy_cores']} (" + ", ".join(f"{k} {v}" for k, v in top) + ")"
+
+
+def _step_rows(steps: list[dict]) -> str:
+    rows = []
+    for s in steps:
+        errs = ", ".join(f"{k}: {v}" for k, v in s["errors"].items()) or "0"
+        rows.append(f"| {s['viewers']} | {s['stalls']} ({s['stalled_viewers']} viewers) | {s['worst_late_s']} | "
+                    f"{errs} | {s['prepare_s']} s, open p50 {(s['session_open_ms'] or {}).get('p50', '–')} ms | "
+                    f"{s['loadgen_cpu_cores']} | {s['loadgen_loop_lag_ms']['p99']} | {_cores(s['cpu'])} |")
+    return "\n".join(rows)
+
+
+def markdown(o: dict) -> str:
+    p1, p7, p5, pb = o["p1"], o["p7"], o["p5"], o["python_bytes"]
+    rows = "\n".join(f"| {k} | {v['req_per_s']} | {v['mb_per_s']} | {v['p50_ms']} | {v['p99_ms']} | {v['errors']} | "
+                     f"{v['x_cache_status']} | {v['loadgen_cpu_cores']} |"
+                     for k, v in p1.items() if isinstance(v, dict))
+    plan, best = p7["plan"], p7["max_viewers_without_stall"]
+    ceiling = "" if p7["static_ceiling_reached"] else " (no stall at the largest step tried: the ceiling is higher)"
+    head = ("| viewers | stalled slots | worst lateness s (negative: margin) | errors | prepare (untimed) | "
+            "loadgen CPU cores | loadgen loop lag p99 ms | machine busy cores (top components) |\n"
+            "|---|---|---|---|---|---|---|---|")
+    u, ip = p5["under_load"], p5["in_process"]
+    per = ", ".join(f"{k} {v}" for k, v in pb["per_viewer_minute"].items())
+    prof = "; ".join(f"`{k}` {v} ms" for k, v in list(ip.get("profile_self_ms_per_request", {}).items())[:8])
+    return f"""# Delivery benchmarks (P1, P7, P5, bytes through Python)
+
+Machine: {o['machine']['cpus']} CPUs (load average at start {o['machine']['loadavg_at_start']}); load generator,
+gateway, services, MariaDB and S3 all on the same loopback host. streaming-svc: {o['streaming_workers']};
+bench settings {o['bench_env']} (viewers share accounts), everything else default. Rendition {o['rendition']},
+{o['segments']} segments of 2 s, mean {o['segment_bytes_mean'] / 1e6:.2f} MB
+(audio {o['audio_segment_bytes_mean'] / 1e3:.0f} kB).
+
+## P1 — encrypted segments from the gateway's cache vs nginx serving the same plaintext
+{p1['concurrency']} keep-alive clients in {p1['loadgen_processes']} processes, back to back,
+{p1['seconds_per_mode']} s per mode (two rounds, alternating), the same {p1['urls']} URLs (both variants of every
+720p segment), same run, same load generator.
+
+| mode | req/s | MB/s | p50 ms | p99 ms | errors | X-Cache-Status | loadgen CPU cores |
+|---|---|---|---|---|---|---|---|
+{rows}
+
+**Gateway (cached ciphertext) vs static plaintext: {p1['ratio_gateway_vs_static']}× req/s,
+{p1['ratio_gateway_vs_static_bytes']}× MB/s** (goal ≥ 0.8×; v1 was 0.134×). streaming_direct_miss_path: what
+streaming-svc alone answers per second when every request misses the cache.
+
+## P7 — realtime viewers with zero stalls
+Each gateway viewer is a real session opened through the API: device key + device-bound token
+(DPoP), ECDH key exchange (KEK, CEK, first keys in the response), manifest and init segments
+through streaming-svc, then segments (720p{' + audio' if plan['audio'] else ''}) from /media on
+the realtime schedule ({plan['segment_seconds']} s segments, slot 0 due {plan['startup_s']} s after the click, at most
+{plan['buffer_ahead_segments']} segments ahead), keys from the key endpoint {plan['keys_per_request']} per request,
+{plan['keys_ahead']} kept ahead (as the player does; the {o['segments']}-segment clip is looped, so requests
+clipped at its end come more often than in a long video), heartbeats at the session's interval, slot 0 of each track
+decrypted with the released key. Viewers join at {plan['join_rate_per_s']:g} per second (over at least
+{plan['ramp_min_s']:g} s) and each plays until all have played together for {plan['hold_s']:g} s. A segment not in
+by its playback time is a stall. The anchor: the same loop (same schedule, same connection use)
+fetching the plaintext files from static nginx, no session. {plan['accounts']} accounts,
+{plan['loadgen_processes']} load-generator processes.
+
+Gateway:
+
+{head}
+{_step_rows(p7['steps']['gateway'])}
+
+Static nginx (ceiling):
+
+{head}
+{_step_rows(p7['steps']['nginx_static'])}
+
+**Largest step with zero stalls: {best['gateway']} viewers through the gateway, {best['nginx_static']} from static
+nginx{ceiling}; ratio {p7['ratio_vs_static']}×** (goal ≥ 2000 viewers and ≥ 0.8×; v1: 200 viewers).
+
+## P5 — key endpoint, server side
+Under load (Server-Timing `app;dur`, the whole view incl. DPoP checks, {u['responses']} key responses of the
+gateway steps {u['at_steps']}): p50 **{u['app_p50_ms']} ms**, p99 {u['app_p99_ms']} ms.
+In-process WSGI ({ip['requests']} requests of {ip['keys_per_request']} keys, load average {ip['loadavg']}): view p50
+**{ip['view_p50_ms']} ms** (p99 {ip['view_p99_ms']}), whole WSGI call p50 {ip['wsgi_p50_ms']} ms
+(p99 {ip['wsgi_p99_ms']}).
+Goal p50 < 1 ms. Where an in-process request's time goes (cProfile, self time per request, top
+functions): {prof}. MariaDB calls per request: {ip.get('db_calls_per_request')}.
+
+## Bytes through Python per viewer-minute
+At {pb['viewers']} viewers ({pb['viewer_minutes']} viewer-minutes, sessions of {pb['session_s']:.0f} s of media):
+response bytes per viewer-minute by request kind: {per}.
+Through Python: **{pb['python_per_viewer_minute']} B per viewer-minute**
+({pb['python_share'] * 100:.3f} % of all bytes),
+of which steady playback (keys + heartbeats) {pb['python_steady_per_viewer_minute']} B/min and, once per playback
+start, {pb['python_per_playback_start']} B (device token, session, manifest, init segments). Media from the gateway's
+cache: {pb['media_per_viewer_minute'] / 1e6:.1f} MB per viewer-minute.
+
+Raw figures: delivery.json. Finished {o['finished_at']}.
+"""

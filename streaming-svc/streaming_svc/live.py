@@ -1,0 +1,113 @@
+"""A playback session as manifest, init and key requests see it: looked up with its access
+facts and opened CEKs, cached per process for SESSION_CACHE_SECONDS (heartbeats and ends
+drop it at once in their own process), and checked for liveness on every use. Also the
+processed media's metadata, cached per video."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from flask import current_app
+
+from svcommon import codeword, security_events
+from svcommon.errors import APIError
+from svcommon.timeutil import utcnow_naive
+
+from . import access
+from . import repository as repo
+from .extensions import db, playback
+from .manifest import Media
+
+
+def base_url(sid: str) -> str:
+    return f"/api/stream/m/{sid}/{playback().master.media_token(sid)}/"
+
+
+def media_of(conn, video_id: str) -> Media:
+    cache = playback().media
+    media = cache.get(video_id)
+    if media is None:
+        row = repo.media_of(conn, video_id)
+        if row is None:
+            raise APIError(409, "not_ready", "This video has no playable media yet.")
+        media = Media.from_row(video_id, row)
+        cache.put(video_id, media)
+    return media
+
+
+@dataclass
+class Live:
+    session: dict
+    video_status: str
+    ceks: dict[int, AESGCM]           # epoch -> content key (current, and the previous one)
+    prev_valid_until: datetime | None
+    tag_box: bytes                    # the metadata watermark appended to init segments
+
+    @property
+    def epoch(self) -> int:
+        return self.session["key_epoch"]
+
+
+def _load(sid: str) -> Live | None:
+    s = repo.session_for_delivery(db.conn(), sid)
+    if s is None:
+        return None
+    master = playback().master
+    epoch = s["key_epoch"]
+    ceks = {epoch: AESGCM(master.open(s["cek_enc"], sid, f"cek:{epoch}"))}
+    prev_until = None
+    if s["prev_cek_enc"] is not None:
+        ceks[epoch - 1] = AESGCM(master.open(s["prev_cek_enc"], sid, f"cek:{epoch - 1}"))
+        prev_until = s["epoch_started_at"] + timedelta(seconds=int(current_app.config["KEY_GRACE_SECONDS"]))
+    tag = codeword.build_tag_box(current_app.config["WATERMARK_SECRET"], sid, s["tag_issued_at"])
+    return Live(s, s["video_status"], ceks, prev_until, tag)
+
+
+def cached_live(sid: str) -> Live | None:
+    """The session with its opened keys, at most SESSION_CACHE_SECONDS old (heartbeats and
+    ends drop it at once in their own process)."""
+    if len(sid) != 32:
+        return None
+    cache = playback().sessions
+    live = cache.get(sid)
+    if live is None:
+        live = _load(sid)
+        if live is not None:
+            cache.put(sid, live)
+    return live
+
+
+def check_live(live: Live) -> None:
+    s, now = live.session, utcnow_naive()
+    if live.video_status != "ready":
+        raise APIError(410, "video_unavailable", "This video is no longer available.")
+    if s["ended_at"] is not None:
+        if s["end_reason"] in access.REVOKED:
+            raise access.revoked_error(s["end_reason"])
+        raise APIError(410, "session_ended", "This playback session has ended.")
+    if s["expires_at"] <= now:
+        raise APIError(410, "session_expired", "This playback session expired; start playback again.")
+    lost = access.lost_access(s)       # re-checked at most SESSION_CACHE_SECONDS late; heartbeats end it
+    if lost:
+        raise access.revoked_error(lost)
+
+
+def live_session(sid: str, token: str) -> Live:
+    if len(sid) != 32 or not playback().master.media_token_ok(sid, token):
+        security_events.record("bad_media_url", f"session {sid[:40]}")
+        raise APIError(404, "not_found", "no such media")
+    live = cached_live(sid)
+    if live is None:
+        raise APIError(404, "not_found", "This playback session does not exist (or its video was deleted).")
+    check_live(live)
+    return live
+
+
+def choose_epoch(live: Live, asked: int | None) -> tuple[int, AESGCM]:
+    """The epoch the player asks for if it is current, or previous within the grace window
+    (a heartbeat's new key may still be on its way to the player); else current."""
+    if asked is not None and asked == live.epoch - 1 and asked in live.ceks and live.prev_valid_until \
+            and utcnow_naive() < live.prev_valid_until:
+        return asked, live.ceks[asked]
+    return live.epoch, live.ceks[live.epoch]
