@@ -44,7 +44,7 @@ VIDEO, AUDIO = "video", "audio"
 AUDIO_VARIANT = "-"
 SEALER_INFO = b"streamvault/media-master/v1"
 # "00042-0123456789abcdef0123456789abcdef.m4s": the only shape a stored segment name has.
-FILE_NAME_RE = re.compile(r"^(\d{5})-([0-9a-f]{32})\.m4s$")
+FILE_NAME_RE = re.compile(r"^([0-9]{5})-([0-9a-f]{32})\.m4s$")   # [0-9]: \d takes any script's digits
 
 
 def _hkdf(ikm: bytes, salt: bytes, info: bytes) -> bytes:
