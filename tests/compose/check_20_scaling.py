@@ -61,7 +61,7 @@ def test_requests_land_on_every_replica(compose: Compose, gateway: Gateway, scal
 
 def test_stopping_a_replica_mid_stream(compose: Compose, gateway: Gateway, user: User, ready_video: dict, scaled):
     """Clients keep calling while one replica is stopped: a player fetching and decrypting
-    segments of an open session, and plain page requests. Every request still succeeds
+    segments of an open session and its per-session init segment, and plain page requests. Every request still succeeds
     (the gateway retries a refused connection on another replica; sessions live in the
     database, so any replica serves them)."""
     victim = scaled[-1]
@@ -85,6 +85,9 @@ def test_stopping_a_replica_mid_stream(compose: Compose, gateway: Gateway, user:
             time.sleep(0.05)
 
     def player():
+        # Segments come from the gateway's cache after the first pass, so each step also
+        # fetches the session's tagged init segment: that one is served by a streaming
+        # replica every time (no-store), which is what stopping a replica must not break.
         while not stop.is_set():
             for i, url in enumerate(rep.segment_urls):
                 t0 = time.monotonic()
@@ -95,6 +98,12 @@ def test_stopping_a_replica_mid_stream(compose: Compose, gateway: Gateway, user:
                 except Exception as exc:  # noqa: BLE001 - counted as a failure
                     code = getattr(getattr(exc, "response", None), "status_code", 0) or -1
                 results.append(("segment", code, time.monotonic() - t0))
+                t0 = time.monotonic()
+                try:
+                    code = c.http.get(rep.init_url, timeout=20).status_code
+                except Exception:  # noqa: BLE001 - counted as a failure
+                    code = 0
+                results.append(("init", code, time.monotonic() - t0))
 
     workers = [threading.Thread(target=pages) for _ in range(2)] + [threading.Thread(target=player)]
     for w in workers:
