@@ -269,8 +269,12 @@ def test_key_request_validation(client, vid, meta):
 # Playable objects that are not delivery media, outside delivery v2's scope: the uploaded
 # original (kept for reprocessing) and the forensic analysis proxy (the detector's low-res
 # reference). Anything else holding media boxes fails the scan below.
-NOT_DELIVERY_MEDIA = (re.compile(r"^originals/[0-9a-f]{32}/source$"),
-                      re.compile(r"^media/[0-9a-f]{32}/forensics/proxy\.mp4$"))
+# Objects that hold media but are not delivered: what uploaders sent (the original; test
+# helpers store some as "source"), the forensic analysis proxy, and suspect copies an admin
+# uploaded for a trace. Everything else that holds media samples fails the scan.
+NOT_DELIVERY_MEDIA = (re.compile(r"^originals/[0-9a-f]{32}/(?:original|source)$"),
+                      re.compile(r"^media/[0-9a-f]{32}/forensics/proxy\.mp4$"),
+                      re.compile(r"^forensics/detections/[0-9a-f]{32}/suspect$"))
 
 
 def test_s3_holds_no_plaintext_media(vid, stores, meta, content):

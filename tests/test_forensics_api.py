@@ -51,7 +51,7 @@ def traced(live_stack, worker_app, stores, service_config, owner_id, tmp_path_fa
     conn.close()
     leak = d / "leak.mp4"
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-ss", "3.4", "-i", str(d / "stream.mp4"),
-                    "-t", "58", "-vf", "scale=-2:180", "-c:v", "libx264", "-preset", "veryfast", "-crf", "28",
+                    "-t", "58", "-vf", "scale=-2:240", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
                     str(leak)], check=True)
     return {"video_id": vid, "sessions": sessions, "leaker": leaker, "stream": d / "stream.mp4", "leak": leak,
             "admin": _admin(live_stack), "gw": gw}
