@@ -86,7 +86,7 @@ def test_detection_names_the_leaking_session(traced, worker_app, stores, which, 
     assert body["status"] == "done", body
     res = body["result"]
     sid, user, device_id = traced["leaker"]
-    assert res["method"] == method and res["video_id"] == traced["video_id"]
+    assert res["method"] == method and res["video_id"] == traced["video_id"], res
     assert res["match"]["session_id"] == sid and res["match"]["user"]["username"] == user["username"]
     assert res["match"]["device_id"] == device_id and res["match"]["ip"] and res["match"]["started_at"]
     assert res["false_accusation_probability"] <= 1e-6

@@ -1,12 +1,14 @@
 """MariaDB connection pool (mysql-connector-python) with one connection per request on ``g``.
 
 The pool is created lazily on first use so a service can start (and report not-ready on
-/readyz) before the database answers. A pooled connection is pinged with reconnect
-before use, so a restarted database costs one retry, not a dead worker."""
+/readyz) before the database answers. A pooled connection idle for more than
+PING_AFTER_IDLE_SECONDS is pinged with reconnect before use, so a restarted database costs
+one retry, not a dead worker."""
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -16,9 +18,11 @@ from mysql.connector import pooling
 from flask import Flask, current_app, g
 
 log = logging.getLogger("svcommon.db")
+PING_AFTER_IDLE_SECONDS = 5.0
 
 
 def connect_kwargs(cfg: dict) -> dict:
+    # use_pure: the wheel's C extension needs OpenSSL 3.2; Debian bookworm has 3.0.
     return dict(host=cfg["DB_HOST"], port=int(cfg["DB_PORT"]), user=cfg["DB_USER"],
                 password=cfg["DB_PASSWORD"], database=cfg["DB_NAME"], charset="utf8mb4",
                 collation="utf8mb4_general_ci", autocommit=False, use_pure=True,
@@ -33,6 +37,7 @@ class Database:
         # so a process that builds many apps (tests, CLI commands) never piles up connections.
         self._pools: dict[tuple, pooling.MySQLConnectionPool] = {}
         self._lock = threading.Lock()
+        self._last_used: dict[int, float] = {}    # id(pooled connection) -> monotonic time returned
         if app is not None:
             self.init_app(app)
 
@@ -55,12 +60,27 @@ class Database:
 
     def _checkout(self):
         conn = self._pool().get_connection()
-        try:
-            conn.ping(reconnect=True, attempts=3, delay=1)
-        except myerrors.Error:
-            conn.close()
-            raise
+        # A connection used moments ago is alive: pinging it would cost every request one
+        # more round trip. One idle longer may have been dropped (server restart, timeouts).
+        if time.monotonic() - self._last_used.get(id(conn._cnx), 0.0) > PING_AFTER_IDLE_SECONDS:
+            try:
+                conn.ping(reconnect=True, attempts=3, delay=1)
+            except myerrors.Error:
+                conn.close()
+                raise
         return conn
+
+    def _checkin(self, conn) -> None:
+        """Back to the pool: rolled back if a transaction is open (a committed request costs
+        no extra round trip); the pool then resets the session (named locks, variables)."""
+        try:
+            if conn.in_transaction:
+                conn.rollback()   # anything not explicitly committed is discarded
+        except myerrors.Error:
+            pass
+        finally:
+            self._last_used[id(conn._cnx)] = time.monotonic()
+            conn.close()
 
     def conn(self):
         """The request's connection (checked out once, returned at teardown)."""
@@ -75,21 +95,12 @@ class Database:
         try:
             yield conn
         finally:
-            try:
-                conn.rollback()
-            finally:
-                conn.close()
+            self._checkin(conn)
 
     def _teardown(self, exc: BaseException | None) -> None:
         conn = g.pop("db_conn", None)
-        if conn is None:
-            return
-        try:
-            conn.rollback()  # anything not explicitly committed is discarded
-        except myerrors.Error:
-            pass
-        finally:
-            conn.close()
+        if conn is not None:
+            self._checkin(conn)
 
     def ping(self) -> None:
         conn = mysql.connector.connect(**connect_kwargs(current_app.config))
