@@ -24,6 +24,18 @@ def play(live_stack):
 
 
 @pytest.fixture(scope="module")
+def gw(play):
+    """The gateway URL of the playback stack (modules on the plain live stack define their own)."""
+    return play["url"]
+
+
+@pytest.fixture(scope="module")
+def codeword_secret(play):
+    """WATERMARK_SECRET: what a session's A/B variants are derived from (svcommon.codeword)."""
+    return play["env"]["WATERMARK_SECRET"]
+
+
+@pytest.fixture(scope="module")
 def owner(play):
     return register_user(play["url"], "owner")
 

@@ -1,78 +1,25 @@
 """Delivery v2, the serving side, through the real gateway: the /media/ ciphertext cache
 (HIT, Range, ETag/304, headers, refusals never cached), the per-session manifests and init
-segments, and the key endpoint (auth, epochs, clipping, pacing). The end-to-end decrypt of
-whole streams by the contract client is tests/test_delivery_v2.py."""
+segments, first keys with the session, unconverted and deleted videos. The key endpoint is
+tests/test_delivery_keys.py; the end-to-end decrypt of whole streams tests/test_delivery_v2.py."""
 from __future__ import annotations
 
 import hashlib
-import re
-import time
 import uuid
-import xml.etree.ElementTree as ET
 
 import pytest
 import requests
 
 from svcommon import codeword
-from svcommon.media_crypto import AUDIO, VIDEO, decrypt_segment, unwrap_segment_key
+from svcommon.media_crypto import AUDIO, VIDEO, decrypt_segment
 from svcommon.mp4boxes import walk_bytes
-from tests.support.contract_client import ContractClient, ContractError, b64url_decode
-from tests.support.sealed_media import media_row
-from tests.support.playback import backdate_session, events_of, viewer
+from tests.support.contract_client import ContractError
+from tests.support.playback import viewer
 from tests.support.videos import sql
-
-MPD = {"d": "urn:mpeg:dash:schema:mpd:2011"}
-
-
-@pytest.fixture(scope="module")
-def gw(play):
-    return play["url"]
+from tests.support.delivery import segment_count, session_urls, unwrap, variant
 
 
-@pytest.fixture(scope="module")
-def secret(play):
-    return play["env"]["WATERMARK_SECRET"]
-
-
-def variant(secret: str, sid: str, track: str, i: int) -> str:
-    return "-" if track == AUDIO else codeword.variant(secret, sid, i)
-
-
-def unwrap(s, entry: dict, track: str, epoch: int = 0) -> bytes:
-    return unwrap_segment_key(s.ceks[epoch], s.id, track, int(entry["index"]), b64url_decode(entry["nonce"]),
-                              b64url_decode(entry["ciphertext"]))
-
-
-def keys(c: ContractClient, s, track: str, start: int, count: int, **extra) -> requests.Response:
-    return c.call("POST", f"/api/stream/sessions/{s.id}/keys", {"track": track, "from": start, "count": count,
-                                                                **extra}, expect=None)
-
-
-def segment_count(conn, vid: str) -> tuple[int, int]:
-    meta = media_row(conn, vid)["metadata"]
-    return meta["segment_count"], len(meta["audio"]["segment_sizes"]) if meta.get("audio") else 0
-
-
-def wait_for(condition, timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.1)
-
-
-def session_urls(gw: str, s) -> dict[str, tuple[str, list[str]]]:
-    """rendition -> (init URL, segment URLs) from the session's DASH manifest."""
-    r = requests.get(s.manifest_url)
-    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
-    out = {}
-    for rep in ET.fromstring(r.text).iterfind(".//d:Representation", MPD):
-        sl = rep.find("d:SegmentList", MPD)
-        out[rep.get("id")] = (sl.find("d:Initialization", MPD).get("sourceURL"),
-                              [u.get("media") for u in sl.iterfind("d:SegmentURL", MPD)])
-    return out
-
-
-def test_manifests_list_the_sessions_variants_only(gw, delivery_video, secret, mdb):
+def test_manifests_list_the_sessions_variants_only(gw, delivery_video, codeword_secret, mdb):
     vid, vkeys = delivery_video
     n, n_audio = segment_count(mdb, vid)
     _, c = viewer(gw)
@@ -85,7 +32,7 @@ def test_manifests_list_the_sessions_variants_only(gw, delivery_video, secret, m
         track = AUDIO if rendition == AUDIO else VIDEO
         assert len(segs) == (n_audio if track == AUDIO else n)
         for i, url in enumerate(segs):
-            mine = variant(secret, s.id, track, i)
+            mine = variant(codeword_secret, s.id, track, i)
             assert url == f"/media/{vid}/{rendition}/{vkeys.file_name(rendition, mine, i)}"
             if track == VIDEO:      # the other variant's name never appears
                 assert vkeys.file_name(rendition, "b" if mine == "a" else "a", i) not in text
@@ -100,7 +47,7 @@ def test_manifests_list_the_sessions_variants_only(gw, delivery_video, secret, m
         assert [ln for ln in media.text.splitlines() if ln.startswith("/media/")] == segs
 
 
-def test_init_segment_is_per_session_with_its_tag(gw, delivery_video, secret):
+def test_init_segment_is_per_session_with_its_tag(gw, delivery_video, codeword_secret):
     vid, _ = delivery_video
     _, c = viewer(gw)
     s1, s2 = c.open_session(vid), c.open_session(vid)
@@ -110,7 +57,7 @@ def test_init_segment_is_per_session_with_its_tag(gw, delivery_video, secret):
         r = requests.get(gw + init)
         assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
         assert "X-Cache-Status" not in r.headers and "X-Key-Epoch" not in r.headers
-        tags = codeword.find_tags(secret, r.content)
+        tags = codeword.find_tags(codeword_secret, r.content)
         assert [(t.session_id, t.valid) for t in tags] == [(s.id, True)]
         bodies.append(r.content)
     assert bodies[0] != bodies[1] and bodies[0][:-codeword.TAG_BOX_SIZE] == bodies[1][:-codeword.TAG_BOX_SIZE]
@@ -118,7 +65,7 @@ def test_init_segment_is_per_session_with_its_tag(gw, delivery_video, secret):
     assert requests.get(gw + session_urls(gw, s2)[AUDIO][0].replace(s2.id, s1.id)).status_code == 404
 
 
-def test_first_keys_come_with_the_session_and_open_its_segments(gw, delivery_video, secret, mdb):
+def test_first_keys_come_with_the_session_and_open_its_segments(gw, delivery_video, codeword_secret, mdb):
     vid, vkeys = delivery_video
     _, c = viewer(gw)
     s = c.open_session(vid)
@@ -132,7 +79,7 @@ def test_first_keys_come_with_the_session_and_open_its_segments(gw, delivery_vid
         assert [e["index"] for e in first[track]] == [0, 1, 2]
         for e in first[track]:
             key = unwrap(s, e, track)
-            assert key == vkeys.segment_key(track, variant(secret, s.id, track, e["index"]), e["index"])
+            assert key == vkeys.segment_key(track, variant(codeword_secret, s.id, track, e["index"]), e["index"])
             body = requests.get(gw + urls[rendition][1][e["index"]]).content
             boxes = list(walk_bytes(decrypt_segment(key, vid, rendition, e["index"], body)))
             assert boxes[0].kind in (b"styp", b"moof")
@@ -208,122 +155,6 @@ def test_bad_media_urls_are_refused_and_never_cached(gw, delivery_video, path):
         assert r.json()["code"] in ("not_found", "bad_request")
         assert r.headers.get("X-Cache-Status", attempt) == attempt
         assert r.headers["Cache-Control"] == "no-store" or r.status_code == 400
-
-
-def test_key_endpoint_checks_device_owner_and_liveness(gw, delivery_video):
-    vid, _ = delivery_video
-    user, c = viewer(gw)
-    s = c.open_session(vid)
-    url = f"{gw}/api/stream/sessions/{s.id}/keys"
-    body = {"track": "video", "from": 0, "count": 1}
-    assert requests.post(url, json=body).status_code == 401
-    r = requests.post(url, json=body, headers={"Authorization": f"Bearer {c.access_token}"})
-    assert r.status_code == 401 and r.json()["code"] == "dpop_required"
-    other_device = ContractClient(gw).login(user["username"], user["password"])
-    r = keys(other_device, s, "video", 0, 1)
-    assert r.status_code == 403 and r.json()["code"] == "wrong_device"
-    _, stranger = viewer(gw)
-    assert keys(stranger, s, "video", 0, 1).status_code == 404
-    for bad in ({"track": "subtitles", "from": 0, "count": 1}, {"track": "video", "from": -1, "count": 1},
-                {"track": "video", "from": 0, "count": 0}, {"track": "video", "from": 0, "count": 17},
-                {"track": "video", "from": "0", "count": 1}, {"track": "video", "from": True, "count": 1},
-                {"track": "video", "count": 1}, {"track": "video", "from": 0, "count": 1, "key_epoch": -1}):
-        r = c.call("POST", f"/api/stream/sessions/{s.id}/keys", bad, expect=None)
-        assert r.status_code == 400 and r.json()["code"] == "invalid_input", bad
-    ok = keys(c, s, "video", 0, 1)
-    assert ok.status_code == 200 and ok.headers["Cache-Control"] == "no-store"
-    assert re.fullmatch(r"app;dur=\d+\.\d{3}(, [a-z]+;dur=\d+\.\d{3})+", ok.headers["Server-Timing"])
-    c.end(s)
-    r = keys(c, s, "video", 0, 1)
-    assert r.status_code == 410 and r.json()["code"] == "session_ended"
-
-
-def test_keys_refused_to_a_disabled_account(gw, delivery_video, mdb):
-    vid, _ = delivery_video
-    user, c = viewer(gw)
-    s = c.open_session(vid)
-    assert keys(c, s, "audio", 0, 1).status_code == 200
-    sql(mdb, "UPDATE users SET disabled = 1 WHERE id = %s", (user["id"],))
-    wait_for(lambda: keys(c, s, "audio", 0, 1).status_code == 403)   # session facts cached ≤ SESSION_CACHE_SECONDS
-    assert keys(c, s, "audio", 0, 1).json()["code"] == "account_disabled"
-
-
-def test_keys_are_clipped_at_the_end_and_416_past_it(gw, delivery_video, secret, mdb):
-    vid, vkeys = delivery_video
-    n, n_audio = segment_count(mdb, vid)
-    _, c = viewer(gw)
-    s = c.open_session(vid)
-    r = keys(c, s, "video", n - 2, 16)
-    assert r.status_code == 200 and [e["index"] for e in r.json()["keys"]] == [n - 2, n - 1]
-    for e in r.json()["keys"]:
-        assert unwrap(s, e, VIDEO) == vkeys.segment_key(VIDEO, variant(secret, s.id, VIDEO, e["index"]), e["index"])
-    for track, count in ((VIDEO, n), (AUDIO, n_audio)):
-        r = keys(c, s, track, count, 1)
-        assert r.status_code == 416 and r.json()["code"] == "range_not_satisfiable"
-    # Wrapped for this session only: another session's CEK/AAD opens nothing.
-    other = c.open_session(vid)
-    e = keys(c, s, "audio", 0, 1).json()["keys"][0]
-    with pytest.raises(Exception):
-        unwrap_segment_key(other.ceks[0], other.id, AUDIO, 0, b64url_decode(e["nonce"]), b64url_decode(e["ciphertext"]))
-
-
-def test_key_epoch_follows_the_request_within_grace(gw, delivery_video, mdb, play):
-    vid, _ = delivery_video
-    _, c = viewer(gw)
-    s = c.open_session(vid)
-    backdate_session(mdb, s.id, "epoch_started_at", int(play["env"].get("KEY_ROTATION_SECONDS", 4)) + 1)
-    assert c.heartbeat(s, 1.0)["key_epoch"] == 1
-
-    def epoch_for(**extra) -> int:
-        body = keys(c, s, "audio", 0, 1, **extra).json()
-        unwrap(s, body["keys"][0], AUDIO, body["key_epoch"])      # wrapped under that epoch's CEK
-        return body["key_epoch"]
-
-    # Another process may hold the session from before the rotation for SESSION_CACHE_SECONDS.
-    wait_for(lambda: epoch_for() == 1)
-    assert epoch_for(key_epoch=1) == 1 and epoch_for(key_epoch=9) == 1 and epoch_for() == 1
-    assert epoch_for(key_epoch=0) == 0                           # the previous one, within its grace
-    sql(mdb, "UPDATE playback_sessions SET epoch_started_at = UTC_TIMESTAMP(6) - INTERVAL 1 HOUR WHERE id = %s",
-        (s.id,))
-    wait_for(lambda: epoch_for(key_epoch=0) == 1)                # past the grace: the current one
-
-
-def test_pacing_refuses_a_ripping_loop(gw, delivery_video, mdb, play):
-    vid, _ = delivery_video
-    n, _ = segment_count(mdb, vid)
-    user, c = viewer(gw)
-    s = c.open_session(vid)
-    burst = float(play["env"].get("KEY_BURST_SECONDS", 60))
-    for attempt in range(int(burst) // 2 + 2):
-        r = keys(c, s, "video", 0, 16)
-        if r.status_code != 200:
-            break
-    assert r.status_code == 429 and r.json()["code"] == "key_pace_exceeded", r.text
-    assert r.headers["Cache-Control"] == "no-store"
-    retry = int(r.headers["Retry-After"])
-    assert retry >= 1
-    assert events_of(mdb, user["id"], "key_pace_exceeded") == 1
-    row = sql(mdb, "SELECT video_key_seconds AS used, TIMESTAMPDIFF(MICROSECOND, started_at, UTC_TIMESTAMP(6)) "
-                   "/ 1e6 AS elapsed FROM playback_sessions WHERE id = %s", (s.id,), one=True)
-    assert burst - 2 * n < row["used"] <= burst + 1.5 * float(row["elapsed"])
-    assert keys(c, s, "audio", 0, 1).status_code == 200         # each track has its own budget
-    # After Retry-After seconds of session time the same request fits.
-    sql(mdb, "UPDATE playback_sessions SET started_at = started_at - INTERVAL %s SECOND WHERE id = %s", (retry, s.id))
-    assert keys(c, s, "video", 0, 16).status_code == 200
-    admin = requests.post(f"{gw}/api/auth/login", json={"username": "admin", "password": play["env"]["ADMIN_PASSWORD"]})
-    listed = requests.get(f"{gw}/api/admin/security/events?kind=key_pace_exceeded",
-                          headers={"Authorization": f"Bearer {admin.json()['access_token']}"})
-    assert any(s.id in e["detail"] for e in listed.json()["items"])
-
-
-def test_security_page_states_the_protections(gw, delivery_video):
-    vid, _ = delivery_video
-    _, c = viewer(gw)
-    s = c.open_session(vid)
-    p = c.security(s)["protections"]
-    assert "encrypted once" in p["content_encryption"]
-    assert p["key_release_pacing"]["pace_factor"] == 1.5
-    assert p["key_release_pacing"]["released_seconds"]["video"] > 0
 
 
 def test_unconverted_video_answers_media_converting(gw, delivery_video, owner, mdb):

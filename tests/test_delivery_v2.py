@@ -67,7 +67,6 @@ def released(client, s, track: str, count: int) -> dict[int, bytes]:
     return keys
 
 
-# ---- the stream ----------------------------------------------------------------------------------
 def test_full_stream_decrypted_from_keys_is_the_sessions_variants(client, vid, meta, content, stores, tmp_path, play):
     s = client.open_session(vid)
     first = s.raw["keys"]
@@ -205,7 +204,6 @@ def test_segment_urls_are_public_cacheable_ciphertext(client, vid):
     assert (err.value.status, err.value.code) == (410, "session_ended")
 
 
-# ---- pacing ---------------------------------------------------------------------------------------
 def test_pacing_refuses_a_ripping_loop(play, vid, meta, mdb):
     user, c = viewer(play["url"], "ripper")
     s = c.open_session(vid)
@@ -265,7 +263,6 @@ def test_key_request_validation(client, vid, meta):
     assert "no-store" in r.headers["Cache-Control"]
 
 
-# ---- at rest --------------------------------------------------------------------------------------
 # Playable objects that are not delivery media, outside delivery v2's scope: the uploaded
 # original (kept for reprocessing) and the forensic analysis proxy (the detector's low-res
 # reference). Anything else holding media boxes fails the scan below.

@@ -4,8 +4,6 @@ and segment keys (key responses) memoised, so a key request costs no unsealing a
 for a segment any session already asked for. Everything here is derived, never stored."""
 from __future__ import annotations
 
-import threading
-
 from flask import current_app
 
 from svcommon import codeword
@@ -22,21 +20,21 @@ class Content:
         self.keys = keys
         self._names: dict[tuple[str, str, int], str] = {}
         self._segkeys: dict[tuple[str, str, int], bytes] = {}
-        self._lock = threading.Lock()       # dict writes are atomic; this only avoids duplicate work
 
     def file_name(self, rendition: str, variant: str, index: int) -> str:
-        k = (rendition, AUDIO_VARIANT if rendition == AUDIO else variant, index)
-        name = self._names.get(k)
-        if name is None:
-            name = self._names[k] = self.keys.file_name(*k)
-        return name
+        return _memo(self._names, self.keys.file_name,
+                     (rendition, AUDIO_VARIANT if rendition == AUDIO else variant, index))
 
     def segment_key(self, track: str, variant: str, index: int) -> bytes:
-        k = (track, AUDIO_VARIANT if track == AUDIO else variant, index)
-        key = self._segkeys.get(k)
-        if key is None:
-            key = self._segkeys[k] = self.keys.segment_key(*k)
-        return key
+        return _memo(self._segkeys, self.keys.segment_key, (track, AUDIO_VARIANT if track == AUDIO else variant, index))
+
+
+def _memo(memo: dict, derive, args: tuple):
+    """``derive(*args)``, computed once per process (a race only computes it twice)."""
+    value = memo.get(args)
+    if value is None:
+        value = memo[args] = derive(*args)
+    return value
 
 
 def session_variant(sid: str, track: str, index: int) -> str:
