@@ -5,7 +5,7 @@ endpoint, server side) and the bytes that still pass through Python per viewer-m
 
 Run:  SV_TEST_STACK=bench-play SV_TEST_OFFSET=14500 .venv/bin/python -m pytest bench/delivery/bench_delivery.py -q -s
 (the root conftest starts MariaDB, SeaweedFS, every service and the gateway; the media
-worker processes a BENCH_CLIP_SECONDS (20) s 1280x720 clip). Writes bench/results/delivery.json
+worker processes a BENCH_CLIP_SECONDS (64) s 1280x720 clip). Writes bench/results/delivery.json
 and delivery.md (BENCH_RESULTS: another folder). Knobs (env): BENCH_SECONDS (P1 s per mode),
 BENCH_CONCURRENCY (P1 clients), BENCH_VIEWER_STEPS (gateway), BENCH_STATIC_STEPS (anchor),
 BENCH_JOIN_RATE, BENCH_RAMP_SECONDS (at least), BENCH_HOLD_SECONDS (all viewers together),
@@ -56,7 +56,7 @@ REFINE = int(ENV("BENCH_REFINE_STEPS", "2"))
 DEADLINE = float(ENV("BENCH_DEADLINE", "inf"))
 PROCS = int(ENV("BENCH_LOADGEN_PROCS", "3"))
 ACCOUNTS = int(ENV("BENCH_ACCOUNTS", "20"))
-CLIP_SECONDS = int(ENV("BENCH_CLIP_SECONDS", "20"))
+CLIP_SECONDS = int(ENV("BENCH_CLIP_SECONDS", "64"))
 RENDITION = "720p"
 # Viewers share BENCH_ACCOUNTS accounts, so the per-user stream limit is raised; every other
 # setting (key pacing, rotation, heartbeats, session TTL) is the default.

@@ -2,7 +2,7 @@
 client of loadgen.py with the contract client's primitives: a device key and device-bound
 token (DPoP), a session opened with an ephemeral ECDH key (KEK, CEK, first keys in the
 response), the per-session manifest and init segments, then segments fetched from /media on
-the realtime schedule, segment keys fetched ahead from the key endpoint (8 per request, 5
+the realtime schedule, segment keys fetched ahead from the key endpoint (16 per request, 5
 kept ahead, as streaming-svc/static/player.js does), heartbeats at the interval the session
 names. A segment that is not in (with its key) by its playback time is a stall. Without a
 session (``Viewer.static``) the same loop fetches plaintext files from static nginx: the ceiling."""
@@ -34,7 +34,7 @@ class Plan:
     seg_seconds: float = 2.0
     startup: float = 2.0         # slot 0 is due this long after the click
     ahead: int = 2               # segments buffered ahead at most
-    key_batch: int = 8           # keys per request, and ...
+    key_batch: int = 16          # keys per request, and ...
     key_prefetch: int = 5        # ... kept this many segments ahead, as the player does (spec §6)
     audio: bool = True
     decrypt_first: bool = True   # decrypt slot 0 of each track (proves keys + bytes fit)

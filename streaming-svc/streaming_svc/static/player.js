@@ -21,7 +21,7 @@
   const b64d = (s) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
   // A shared segment URL names video, rendition and index (the rest of the name is keyed).
   const SEG_RE = /\/media\/([0-9a-f]{32})\/([a-z0-9]{1,16})\/(\d{5})-[0-9a-f]{32}\.m4s(?:[?#]|$)/;
-  const KEYS_PER_REQUEST = 8, KEYS_AHEAD = 5;
+  const KEYS_PER_REQUEST = 16, KEYS_AHEAD = 5;   // 32 s of keys per request: half the key traffic of 8, well inside the pace burst
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
   const noop = () => {};
 
