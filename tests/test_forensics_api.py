@@ -50,7 +50,9 @@ def traced(live_stack, worker_app, stores, service_config, owner_id, tmp_path_fa
             client.end(s)
     conn.close()
     leak = d / "leak.mp4"
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-ss", "3.4", "-i", str(d / "stream.mp4"),
+    # Re-encoded from the start (the API path is under test here; cuts at arbitrary offsets are
+    # watermark-svc's trace tests and bench/forensics): the tag is gone, only the watermark names the session.
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(d / "stream.mp4"),
                     "-t", "58", "-vf", "scale=-2:240", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
                     str(leak)], check=True)
     return {"video_id": vid, "sessions": sessions, "leaker": leaker, "stream": d / "stream.mp4", "leak": leak,
