@@ -21,7 +21,7 @@ class APIError(Exception):
 
 
 def wants_json() -> bool:
-    if request.path.startswith(("/api/", "/objects", "/.well-known/")):
+    if request.path.startswith(("/api/", "/objects", "/.well-known/", "/media/")):
         return True
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]

@@ -11,12 +11,12 @@ and caches that pass them through. Refusals are JSON and ``no-store``: never cac
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, request
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
+from svcommon.errors import APIError
 from svcommon.filestore import FileStoreError, NotFound
 from svcommon.media_crypto import FILE_NAME_RE
 from svcommon.media_keys import encrypted_segment_key
@@ -25,19 +25,13 @@ from . import repository as repo
 from .extensions import db, filestore
 
 bp = Blueprint("cdn", __name__)
-log = logging.getLogger("streaming.cdn")
 
 VIDEO_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 RENDITION_RE = re.compile(r"^[a-z0-9]{1,16}$")
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
-def _refuse(status: int, code: str, message: str, headers: dict | None = None) -> Response:
-    log.warning("request refused", extra={"status": status, "code": code, "detail": message})
-    resp = jsonify(error=message, code=code)
-    resp.status_code = status
-    resp.headers.update({"Cache-Control": "no-store", **(headers or {})})
-    return resp
+NO_STORE = {"Cache-Control": "no-store"}     # a refusal must never be cached
 
 
 def strong_etag(body: bytes) -> str:
@@ -51,25 +45,26 @@ def media(path: str):
     # isascii: FILE_NAME_RE's \d also matches other scripts' digits ("٠٠٠٠١").
     if not path.isascii() or len(parts) != 3 or not VIDEO_ID_RE.match(parts[0]) or not RENDITION_RE.match(parts[1]) \
             or not FILE_NAME_RE.match(parts[2]):
-        return _refuse(404, "not_found", "no such media object (/media/{video}/{rendition}/{NNNNN}-{32 hex}.m4s)")
+        raise APIError(404, "not_found", "no such media object (/media/{video}/{rendition}/{NNNNN}-{32 hex}.m4s)",
+                       NO_STORE)
     video_id, rendition, name = parts
     # A video being deleted is gone at once, before its objects are: a miss then must not
     # put its ciphertext back into a cache.
     if not repo.video_exists(db.conn(), video_id):
-        return _refuse(404, "not_found", "no such media object")
+        raise APIError(404, "not_found", "no such media object", NO_STORE)
     try:
         body = filestore().get_bytes(encrypted_segment_key(video_id, rendition, name))
     except NotFound:
-        return _refuse(404, "not_found", "no such media object")
+        raise APIError(404, "not_found", "no such media object", NO_STORE)
     except FileStoreError as exc:
         if not exc.unavailable:
-            return _refuse(502, "storage_error", "Video storage refused the request.")
-        return _refuse(503, "storage_unavailable", "Video storage is unavailable; retrying shortly helps.",
-                       {"Retry-After": "5"})
+            raise APIError(502, "storage_error", "Video storage refused the request.", NO_STORE)
+        raise APIError(503, "storage_unavailable", "Video storage is unavailable; retrying shortly helps.",
+                       {**NO_STORE, "Retry-After": "5"})
     resp = Response(body, mimetype="application/octet-stream", headers={"Cache-Control": IMMUTABLE})
     resp.set_etag(strong_etag(body))
     try:
         return resp.make_conditional(request, accept_ranges=True, complete_length=len(body))
     except RequestedRangeNotSatisfiable:
-        return _refuse(416, "range_not_satisfiable", "the range is outside the object",
-                       {"Content-Range": f"bytes */{len(body)}"})
+        raise APIError(416, "range_not_satisfiable", "the range is outside the object",
+                       {**NO_STORE, "Content-Range": f"bytes */{len(body)}"})

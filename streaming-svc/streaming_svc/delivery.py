@@ -5,6 +5,7 @@ served from the gateway's cache) of the variants the session's codeword picks, a
 keys to open them come from keys.py. Init segments are plaintext codec setup (no samples)
 with the session's metadata tag appended, so they are per session and never cacheable.
 Expired, ended or revoked sessions and videos that are no longer ready answer 410/403.
+Every answer under /api/stream/ is ``no-store`` (create_app's after_request hook).
 """
 from __future__ import annotations
 
@@ -40,10 +41,6 @@ class SessionUrls:
         return f"/media/{self.vid}/{rendition}/{self.content.file_name(rendition, variant, index)}"
 
 
-def _no_store(body, mimetype: str) -> Response:
-    return Response(body, mimetype=mimetype)      # no-store: create_app's hook, for all of /api/stream/
-
-
 def _session_media(sid: str, token: str) -> tuple[Live, Media]:
     live = live_session(sid, token)
     return live, media_of(db.conn(), live.session["video_id"])
@@ -53,14 +50,14 @@ def _session_media(sid: str, token: str) -> tuple[Live, Media]:
 def dash(sid: str, token: str):
     _, media = _session_media(sid, token)
     urls = SessionUrls(sid, media, content_of(db.conn(), media))
-    return _no_store(manifest.dash_mpd(media, urls.init, urls.segment), "application/dash+xml")
+    return Response(manifest.dash_mpd(media, urls.init, urls.segment), mimetype="application/dash+xml")
 
 
 @bp.get("/<sid>/<token>/master.m3u8")
 def hls(sid: str, token: str):
     _, media = _session_media(sid, token)
     content_of(db.conn(), media)       # a video not yet converted has no playable URLs: 503
-    return _no_store(manifest.hls_master(media), "application/vnd.apple.mpegurl")
+    return Response(manifest.hls_master(media), mimetype="application/vnd.apple.mpegurl")
 
 
 @bp.get("/<sid>/<token>/<rendition>/index.m3u8")
@@ -69,7 +66,8 @@ def hls_media(sid: str, token: str, rendition: str):
     if not media.segments_of(rendition):
         raise APIError(404, "not_found", "no such rendition")
     urls = SessionUrls(sid, media, content_of(db.conn(), media))
-    return _no_store(manifest.hls_media(media, rendition, urls.init, urls.segment), "application/vnd.apple.mpegurl")
+    return Response(manifest.hls_media(media, rendition, urls.init, urls.segment),
+                    mimetype="application/vnd.apple.mpegurl")
 
 
 @bp.get("/<sid>/<token>/<rendition>/init.mp4")
@@ -86,4 +84,4 @@ def init_segment(sid: str, token: str, rendition: str):
         raise APIError(410, "video_unavailable", "This video's media is gone.")
     except FileStoreError as exc:
         raise APIError(503, "storage_unavailable", "Video storage is unavailable; retrying shortly helps.") from exc
-    return _no_store(plain + live.tag_box, "video/mp4")
+    return Response(plain + live.tag_box, mimetype="video/mp4")
