@@ -27,6 +27,7 @@ from flask import Flask, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .errors import error_response
+from .params import ascii_uint
 
 log = logging.getLogger("svcommon.bodylimit")
 
@@ -134,7 +135,7 @@ class UnreadBodyGuard:
     def __call__(self, environ, start_response):
         length = environ.get("CONTENT_LENGTH") or ""
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-        length = int(length) if length.isdigit() else None
+        length = ascii_uint(length)         # "²".isdigit() holds, yet int("²") raises
         if not chunked and not length:
             return self.app(environ, start_response)
         counted = environ["wsgi.input"] = _CountingInput(environ["wsgi.input"])

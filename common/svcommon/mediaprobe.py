@@ -30,6 +30,7 @@ from fractions import Fraction
 
 from . import ffmpeg as ff
 from .medialimits import MEDIA_SETTINGS, MediaLimits, MediaRejected
+from .params import ascii_uint
 
 __all__ = ["MEDIA_SETTINGS", "MediaLimits", "MediaRejected", "ProbeResult", "probe"]
 DECODE_CHECK_S = 1.0
@@ -111,7 +112,7 @@ def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> ProbeRe
     return ProbeResult(width=width, height=height, display_aspect=aspect, fps=fps, duration_s=duration,
                        video_codec=str(video.get("codec_name", "unknown")), has_audio=audio is not None,
                        audio_codec=audio.get("codec_name") if audio else None,
-                       bitrate=int(bitrate) if bitrate.isdigit() else None, rotation=rotation,
+                       bitrate=ascii_uint(bitrate), rotation=rotation,
                        pix_fmt=video.get("pix_fmt"), frame_count_estimate=int(round(duration * fps)),
                        container=demuxer, streams=len(streams), max_gap_s=scan.max_gap)
 
@@ -189,8 +190,10 @@ def _rotation(video: dict) -> int:
     for side in video.get("side_data_list") or []:
         if "rotation" in side:
             return int(round(float(side["rotation"]))) % 360
-    rotate = (video.get("tags") or {}).get("rotate")
-    return int(rotate) % 360 if rotate and rotate.lstrip("-").isdigit() else 0
+    # A tag the file wrote: "²".isdigit() holds but int("²") raises, so ASCII digits only.
+    rotate = str((video.get("tags") or {}).get("rotate") or "")
+    degrees = ascii_uint(rotate.removeprefix("-"))
+    return 0 if degrees is None else (-degrees if rotate.startswith("-") else degrees) % 360
 
 
 @dataclass

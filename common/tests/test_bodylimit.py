@@ -123,3 +123,9 @@ def test_unread_large_body_closes_the_connection_with_notice(app):
 def test_read_body_keeps_the_connection(app):
     server, _ = _call(app, b"x" * 900)
     assert not server.closed and ("Connection", "close") not in server.headers
+
+
+def test_content_length_in_other_digits_is_not_a_crash(app):
+    # "²".isdigit() is true but int("²") raises: the limit check must not take it for a number.
+    r = app.test_client().post("/api/small", data=b"", environ_overrides={"CONTENT_LENGTH": "²"})
+    assert r.status_code < 500

@@ -16,7 +16,7 @@ from .extensions import s3
 
 bp = Blueprint("objects", __name__)
 
-RANGE_RE = re.compile(r"^bytes=(\d+-\d*|-\d+)$")
+RANGE_RE = re.compile(r"^bytes=(\d+-\d*|-\d+)$", re.ASCII)   # \d alone takes any script's digits
 CONTENT_TYPE_RE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
 STREAM_CHUNK = 256 * 1024
 
