@@ -8,7 +8,7 @@ from typing import Callable
 
 import requests
 
-from tests.support.contract_client import ContractClient
+from tests.support.contract_client import ContractClient, ContractError
 from tests.support.videos import register_user, sql
 
 # Short timings so rotation, expiry and grace can be observed within a test.
@@ -44,3 +44,17 @@ def get_until(url: str, accept: Callable[[requests.Response], bool], timeout_s: 
         assert time.monotonic() < deadline, f"timed out on {url}: last answer {r.status_code} {r.text[:200]}"
         time.sleep(0.1)
     return r
+
+
+def refused_until(call: Callable[[], object], timeout_s: float = 10) -> ContractError:
+    """Call until it is refused and return the refusal. Key requests read the session from
+    a per-process cache (SESSION_CACHE_SECONDS): after a change in the database, the other
+    gunicorn process may still serve from its copy for that long."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            call()
+        except ContractError as err:
+            return err
+        assert time.monotonic() < deadline, "still served after the change"
+        time.sleep(0.1)
