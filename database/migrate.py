@@ -31,9 +31,24 @@ def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Path]:
 
 
 def statements(sql: str) -> list[str]:
-    """Split on ';' at end of line; our migrations hold no procedures or triggers."""
-    lines = [ln for ln in sql.splitlines() if not ln.strip().startswith("--")]
-    return [s.strip() for s in re.split(r";\s*$", "\n".join(lines), flags=re.M) if s.strip()]
+    """Split at the delimiter at the end of a line: ';', or what a ``DELIMITER //`` line sets
+    (as in the mariadb client) around a procedure body, whose own statements end in ';'."""
+    out, buf, delimiter = [], [], ";"
+    for line in sql.splitlines():
+        text = line.strip()
+        if text.startswith("--"):
+            continue
+        if text.upper().startswith("DELIMITER "):
+            delimiter = text.split(None, 1)[1]
+            continue
+        if text.endswith(delimiter):
+            buf.append(line.rstrip()[:-len(delimiter)])
+            out.append("\n".join(buf).strip())
+            buf = []
+        else:
+            buf.append(line)
+    out.append("\n".join(buf).strip())
+    return [s for s in out if s]
 
 
 def migrate(conn_kwargs: dict, directory: Path = MIGRATIONS_DIR, out=print) -> list[str]:

@@ -111,13 +111,58 @@ def test_pacing_refuses_a_ripping_loop(gw, delivery_video, mdb, play):
                    "/ 1e6 AS elapsed FROM playback_sessions WHERE id = %s", (s.id,), one=True)
     assert burst - 2 * n < row["used"] <= burst + 1.5 * float(row["elapsed"])
     assert keys(c, s, "audio", 0, 1).status_code == 200         # each track has its own budget
-    # After Retry-After seconds of session time the same request fits.
+    refused_with = c.dpop_headers("POST", f"{gw}/api/stream/sessions/{s.id}/keys")
+    r = c.call("POST", f"/api/stream/sessions/{s.id}/keys", {"track": "video", "from": 0, "count": 16},
+               headers=refused_with, expect=None)
+    assert r.status_code == 429
+    # After Retry-After seconds of session time the same request fits (with a fresh proof: the
+    # refused request used its proof up).
     sql(mdb, "UPDATE playback_sessions SET started_at = started_at - INTERVAL %s SECOND WHERE id = %s", (retry, s.id))
+    r = c.call("POST", f"/api/stream/sessions/{s.id}/keys", {"track": "video", "from": 0, "count": 16},
+               headers=refused_with, expect=None)
+    assert r.status_code == 401 and r.json()["code"] == "dpop_replay"
     assert keys(c, s, "video", 0, 16).status_code == 200
     admin = requests.post(f"{gw}/api/auth/login", json={"username": "admin", "password": play["env"]["ADMIN_PASSWORD"]})
     listed = requests.get(f"{gw}/api/admin/security/events?kind=key_pace_exceeded",
                           headers={"Authorization": f"Bearer {admin.json()['access_token']}"})
     assert any(s.id in e["detail"] for e in listed.json()["items"])
+
+
+def test_a_key_request_proof_is_single_use_in_every_process(gw, delivery_video, mdb, service_config):
+    """The proof is recorded with the pace charge in one statement (migration 012); a replay is
+    refused by either gunicorn process behind the gateway and by another app in another process
+    (this one, its own connection pool), and charges nothing."""
+    from streaming_svc import create_app
+    vid, _ = delivery_video
+    user, c = viewer(gw)
+    s = c.open_session(vid)
+    path, body = f"/api/stream/sessions/{s.id}/keys", {"track": "audio", "from": 0, "count": 2}
+    headers = c.dpop_headers("POST", gw + path)
+    assert c.call("POST", path, body, headers=headers, expect=None).status_code == 200
+    used = sql(mdb, "SELECT audio_key_seconds AS used FROM playback_sessions WHERE id = %s", (s.id,), one=True)
+    for _ in range(4):
+        r = c.call("POST", path, body, headers=headers, expect=None)
+        assert r.status_code == 401 and r.json()["code"] == "dpop_replay", r.text
+    app = create_app({**service_config, "LOG_LEVEL": "WARNING"})
+    r = app.test_client().post(path, base_url=gw, json=body, headers=headers)
+    assert r.status_code == 401 and r.get_json()["code"] == "dpop_replay"
+    assert sql(mdb, "SELECT audio_key_seconds AS used FROM playback_sessions WHERE id = %s", (s.id,), one=True) == used
+    assert events_of(mdb, user["id"], "dpop_replay") == 5
+    assert keys(c, s, "audio", 0, 2).status_code == 200           # a fresh proof works
+
+
+def test_a_refused_key_request_still_uses_up_its_proof(gw, delivery_video):
+    """Refusals before the pace charge (bad input, unknown session) record the proof after the
+    view, so a captured proof of a refused request cannot be replayed with a good body."""
+    vid, _ = delivery_video
+    _, c = viewer(gw)
+    s = c.open_session(vid)
+    path = f"/api/stream/sessions/{s.id}/keys"
+    for bad_body in ({"track": "subtitles", "from": 0, "count": 1}, {"track": "audio", "from": 0, "count": 99}):
+        headers = c.dpop_headers("POST", gw + path)
+        assert c.call("POST", path, bad_body, headers=headers, expect=None).status_code == 400
+        r = c.call("POST", path, {"track": "audio", "from": 0, "count": 1}, headers=headers, expect=None)
+        assert r.status_code == 401 and r.json()["code"] == "dpop_replay", r.text
 
 
 def test_security_page_states_the_protections(gw, delivery_video):

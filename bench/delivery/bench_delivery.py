@@ -250,3 +250,10 @@ def _tally_summary(t) -> dict:
     return {"requests": t.requests, "bytes": t.bytes, "pace_refusals": t.pace_refusals, "decrypted": t.decrypted,
             "viewer_minutes": round(t.media_seconds / 60, 1),
             "key_latency_ms": {"p50": round(quantile(lat, 0.5), 2), "p99": round(quantile(lat, 0.99), 2)}}
+
+
+def test_p5_in_process(bench_stack, video, service_config, mdb):  # noqa: F811
+    """P5 alone, in-process (no load; a quick check while tuning the key endpoint):
+    ... -m pytest bench/delivery/bench_delivery.py -k p5_in_process -q -s (BENCH_CLIP_SECONDS=8 is enough)."""
+    print("P5", json.dumps(key_endpoint_in_process({**service_config, **BENCH_ENV}, bench_stack["url"], video[0], mdb),
+                           indent=1))

@@ -10,8 +10,8 @@ from urllib.parse import quote
 from flask import Flask, current_app, g, redirect, request
 
 from . import security_events
-from .dpop import db_replay_check, verify_proof
-from .errors import APIError
+from .dpop import ReplayEntry, db_replay_check, record_proof, replay_entry, verify_proof
+from .errors import APIError, error_response
 from .jwks import JWKSVerifier, TokenError, http_fetcher
 
 ACCESS_COOKIE = "sv_access"
@@ -42,6 +42,7 @@ class Principal:
 def init_app(app: Flask, verifier: JWKSVerifier | None = None) -> None:
     app.extensions["svcommon.verifier"] = verifier or JWKSVerifier(
         http_fetcher(app.config["JWKS_URL"]), app.config["JWT_ISSUER"], app.config["JWT_AUDIENCE"])
+    app.after_request(_record_unclaimed_proof)
 
 
 def verifier() -> JWKSVerifier:
@@ -144,10 +145,49 @@ def dpop_proof_for_request(access_token: str | None = None) -> dict:
     if "dpop_proof" not in g:
         from flask import current_app as app
         db = app.extensions["svcommon.db"]
+        max_age = int(app.config.get("DPOP_MAX_AGE_SECONDS", 60))
+        deferred = g.get("dpop_record_deferred", False)
         g.dpop_proof = verify_proof(
             request.headers.get("DPoP", ""), htm=request.method, htu=request.base_url, access_token=access_token,
-            max_age=int(app.config.get("DPOP_MAX_AGE_SECONDS", 60)), replay_check=db_replay_check(db.conn()))
+            max_age=max_age, replay_check=None if deferred else db_replay_check(db.conn()))
+        if deferred:
+            g.dpop_unrecorded = replay_entry(g.dpop_proof["jti"], max_age)
     return g.dpop_proof
+
+
+def defer_proof_record() -> None:
+    """For a view that records the request's DPoP proof in its own single write (one round
+    trip instead of two: streaming-svc's key endpoint). Call before authenticating; then
+    ``claim_proof_record()`` gives the entry to insert into ``dpop_replay`` (a duplicate key
+    there is a replay: answer ``replay_refused()``). A request that ends without claiming it
+    (any refusal) has its proof recorded after the view (``_record_unclaimed_proof``), so a
+    proof is single-use whatever the outcome."""
+    g.dpop_record_deferred = True
+
+
+def claim_proof_record() -> ReplayEntry:
+    entry = g.pop("dpop_unrecorded", None)
+    if entry is None:
+        raise RuntimeError("no deferred DPoP proof to record (defer_proof_record() before authenticating)")
+    return entry
+
+
+def replay_refused(user_id: str | None = None) -> APIError:
+    return _refuse_proof(TokenError("DPoP proof replayed", "dpop_replay"), user_id)
+
+
+def _record_unclaimed_proof(response):
+    """after_request: record a deferred proof the view did not claim. Were it a replay while
+    the view answered 2xx (a view that forgot to claim it), the answer becomes the 401."""
+    entry = g.pop("dpop_unrecorded", None)
+    if entry is not None:
+        try:
+            record_proof(current_app.extensions["svcommon.db"].conn(), entry)
+        except TokenError as exc:
+            err = _refuse_proof(exc)
+            if response.status_code < 400:
+                return error_response(err.status, err.code, err.message, err.headers)
+    return response
 
 
 def current_principal() -> Principal | None:

@@ -3,7 +3,16 @@
 The pool is created lazily on first use so a service can start (and report not-ready on
 /readyz) before the database answers. A pooled connection idle for more than
 PING_AFTER_IDLE_SECONDS is pinged with reconnect before use, so a restarted database costs
-one retry, not a dead worker."""
+one retry, not a dead worker.
+
+Pooled connections are neither pinged at checkout nor reset at check-in (the Pool below, not
+mysql-connector's pool: its ping and COM_RESET_CONNECTION plus four re-sent session SETs were
+six round trips per request, more than a key request's whole work). Not resetting is safe because nothing relies on it (audited for every service): every
+connection has the same session settings from ``connect_kwargs`` and no code changes them;
+no code uses user variables (``@x``) or temporary tables; an open transaction is rolled back at
+check-in; every named lock (GET_LOCK) is released explicitly in a ``finally`` by its owner.
+As a safety net a connection that ran GET_LOCK is still reset at check-in (its locks then
+cannot outlive the request even if a release were missed)."""
 from __future__ import annotations
 
 import logging
@@ -14,11 +23,13 @@ from typing import Iterator
 
 import mysql.connector
 from mysql.connector import errors as myerrors
-from mysql.connector import pooling
 from flask import Flask, current_app, g
 
 log = logging.getLogger("svcommon.db")
 PING_AFTER_IDLE_SECONDS = 5.0
+NAMED_LOCK_FLAG = "_sv_took_named_lock"     # set on a pooled connection by query()/execute()
+IDLE_SINCE = "_sv_idle_since"               # monotonic time a pooled connection was returned
+POOL_WAIT_SECONDS = 10.0
 
 
 def connect_kwargs(cfg: dict) -> dict:
@@ -29,15 +40,51 @@ def connect_kwargs(cfg: dict) -> dict:
                 connection_timeout=5, time_zone="+00:00")
 
 
+class Pool:
+    """Open connections to one database, the most recently returned handed out first, at most
+    ``size`` in use; a caller waits up to POOL_WAIT_SECONDS for one. (mysql-connector's own
+    pool pings every connection at checkout and resets it at check-in: two more round trips
+    per request than needed, see the module docstring.)"""
+
+    def __init__(self, kwargs: dict, size: int):
+        self.kwargs = kwargs
+        self._idle: list = []
+        self._free = threading.BoundedSemaphore(size)
+        self._lock = threading.Lock()
+
+    def get(self):
+        if not self._free.acquire(timeout=POOL_WAIT_SECONDS):
+            raise myerrors.PoolError(f"no free database connection within {POOL_WAIT_SECONDS:g} s")
+        try:
+            with self._lock:
+                cnx = self._idle.pop() if self._idle else None
+            return cnx or mysql.connector.connect(**self.kwargs)
+        except BaseException:
+            self._free.release()
+            raise
+
+    def put(self, cnx, broken: bool = False) -> None:
+        try:
+            if broken:
+                cnx.close()
+            else:
+                setattr(cnx, IDLE_SINCE, time.monotonic())
+                with self._lock:
+                    self._idle.append(cnx)
+        except myerrors.Error:
+            pass
+        finally:
+            self._free.release()
+
+
 class Database:
     """Flask extension: ``db = Database(); db.init_app(app)``; then ``db.conn()`` per request."""
 
     def __init__(self, app: Flask | None = None):
         # Keyed by connection settings, not by app: apps with the same database share one pool,
         # so a process that builds many apps (tests, CLI commands) never piles up connections.
-        self._pools: dict[tuple, pooling.MySQLConnectionPool] = {}
+        self._pools: dict[tuple, Pool] = {}
         self._lock = threading.Lock()
-        self._last_used: dict[int, float] = {}    # id(pooled connection) -> monotonic time returned
         if app is not None:
             self.init_app(app)
 
@@ -45,7 +92,7 @@ class Database:
         app.extensions["svcommon.db"] = self
         app.teardown_appcontext(self._teardown)
 
-    def _pool(self) -> pooling.MySQLConnectionPool:
+    def _pool(self) -> Pool:
         cfg = current_app.config
         kwargs = connect_kwargs(cfg)
         size = int(cfg.get("DB_POOL_SIZE", 16))
@@ -53,34 +100,37 @@ class Database:
         with self._lock:
             pool = self._pools.get(key)
             if pool is None:
-                pool = pooling.MySQLConnectionPool(pool_name=f"sv{len(self._pools)}-{id(self)}"[:60], pool_size=size,
-                                                   pool_reset_session=True, **kwargs)
-                self._pools[key] = pool
+                pool = self._pools[key] = Pool(kwargs, size)
             return pool
 
     def _checkout(self):
-        conn = self._pool().get_connection()
+        pool = self._pool()
+        conn = pool.get()
+        conn._sv_pool = pool
         # A connection used moments ago is alive: pinging it would cost every request one
         # more round trip. One idle longer may have been dropped (server restart, timeouts).
-        if time.monotonic() - self._last_used.get(id(conn._cnx), 0.0) > PING_AFTER_IDLE_SECONDS:
+        if time.monotonic() - getattr(conn, IDLE_SINCE, time.monotonic()) > PING_AFTER_IDLE_SECONDS:
             try:
                 conn.ping(reconnect=True, attempts=3, delay=1)
             except myerrors.Error:
-                conn.close()
+                pool.put(conn, broken=True)
                 raise
         return conn
 
     def _checkin(self, conn) -> None:
         """Back to the pool: rolled back if a transaction is open (a committed request costs
-        no extra round trip); the pool then resets the session (named locks, variables)."""
+        no extra round trip); reset only if it took a named lock (module docstring). A
+        connection that fails either is closed, not pooled."""
+        broken = False
         try:
             if conn.in_transaction:
                 conn.rollback()   # anything not explicitly committed is discarded
+            if getattr(conn, NAMED_LOCK_FLAG, False):
+                conn.reset_session()   # COM_RESET_CONNECTION: releases every named lock
+                setattr(conn, NAMED_LOCK_FLAG, False)
         except myerrors.Error:
-            pass
-        finally:
-            self._last_used[id(conn._cnx)] = time.monotonic()
-            conn.close()
+            broken = True
+        conn._sv_pool.put(conn, broken)
 
     def conn(self):
         """The request's connection (checked out once, returned at teardown)."""
@@ -112,8 +162,14 @@ class Database:
             conn.close()
 
 
+def _note_named_lock(conn, sql: str) -> None:
+    if "GET_LOCK" in sql.upper():
+        setattr(conn, NAMED_LOCK_FLAG, True)
+
+
 def query(conn, sql: str, params: tuple | dict = (), one: bool = False):
     """Run a SELECT and return dict rows (or one row / None)."""
+    _note_named_lock(conn, sql)
     cur = conn.cursor(dictionary=True)
     try:
         cur.execute(sql, params)
@@ -127,12 +183,26 @@ def query(conn, sql: str, params: tuple | dict = (), one: bool = False):
 
 def execute(conn, sql: str, params: tuple | dict = ()) -> int:
     """Run a write; returns the affected row count (lastrowid is rarely needed: ids are ours)."""
+    _note_named_lock(conn, sql)
     cur = conn.cursor()
     try:
         cur.execute(sql, params)
         return cur.rowcount
     finally:
         cur.close()
+
+
+def call(conn, procedure: str, params: tuple = ()) -> list[dict]:
+    """CALL a stored procedure (one round trip); its first result set as dict rows."""
+    cur = conn.cursor(dictionary=True)
+    try:
+        cur.execute(f"CALL {procedure}({', '.join(['%s'] * len(params))})", params)
+        rows = cur.fetchall()
+        while cur.nextset():        # the CALL's own status comes after the rows
+            pass
+    finally:
+        cur.close()
+    return rows
 
 
 IntegrityError = myerrors.IntegrityError

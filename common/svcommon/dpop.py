@@ -10,15 +10,34 @@ import hashlib
 import hmac
 import json
 import time
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import jwt
+from jwt.algorithms import ECAlgorithm
 
 from .db import IntegrityError, execute
 from .jwks import TokenError
 from .timeutil import utcnow_naive
 
 PROOF_ALGS = ["ES256"]
+# PyJWK() builds every algorithm PyJWT knows on each call (the largest cost of a key request's
+# proof check); one ES256 instance does the same parsing. Device keys are few and sign many
+# proofs, so parsed public keys are kept per JWK (bounded; cleared when full).
+_ES256 = ECAlgorithm(ECAlgorithm.SHA256)
+_KEYS_MAX = 20000
+_keys: dict[tuple, object] = {}
+
+
+def _public_key(jwk: dict):
+    ident = (jwk.get("x"), jwk.get("y"))
+    key = _keys.get(ident)
+    if key is None:
+        key = _ES256.from_jwk(jwk)
+        if len(_keys) >= _KEYS_MAX:
+            _keys.clear()
+        _keys[ident] = key
+    return key
 
 
 def b64url(data: bytes) -> str:
@@ -62,7 +81,7 @@ def verify_proof(proof: str, *, htm: str, htu: str, access_token: str | None = N
     if not isinstance(jwk, dict) or "d" in jwk or jwk.get("crv") != "P-256":
         raise bad("DPoP proof must carry a public P-256 JWK")
     try:
-        key = jwt.PyJWK(jwk, algorithm="ES256").key
+        key = _public_key(jwk)
         # PyJWT's own iat/nbf checks (no leeway: a client clock 1 s ahead fails) are off; the
         # symmetric +-max_age window below is the one rule for a proof's time.
         claims = jwt.decode(proof, key, algorithms=PROOF_ALGS,
@@ -89,19 +108,38 @@ def verify_proof(proof: str, *, htm: str, htu: str, access_token: str | None = N
     return {"jkt": jwk_thumbprint(jwk), "jwk": jwk, "jti": jti, "iat": iat}
 
 
+@dataclass(frozen=True)
+class ReplayEntry:
+    """A used proof as ``dpop_replay`` stores it: the jti's hash, kept a little longer than a
+    proof may live."""
+    jti_hash: bytes
+    expires_at: datetime
+
+
+def replay_entry(jti: str, max_age: int) -> ReplayEntry:
+    return ReplayEntry(hashlib.sha256(jti.encode()).digest(), utcnow_naive() + timedelta(seconds=2 * max_age))
+
+
+def sweep_replay_store(conn, entry: ReplayEntry) -> None:
+    """Opportunistic clean-up, about once per 256 recorded proofs: keeps the table small
+    without a cron job. Call after recording ``entry``."""
+    if entry.jti_hash[0] == 0:
+        execute(conn, "DELETE FROM dpop_replay WHERE expires_at < UTC_TIMESTAMP()")
+        conn.commit()
+
+
+def record_proof(conn, entry: ReplayEntry) -> None:
+    """Record a used proof (committed); a second use is refused (TokenError dpop_replay)."""
+    try:
+        execute(conn, "INSERT INTO dpop_replay (jti_hash, expires_at) VALUES (%s, %s)",
+                (entry.jti_hash, entry.expires_at))
+        conn.commit()
+    except IntegrityError as exc:
+        conn.rollback()
+        raise TokenError("DPoP proof replayed", "dpop_replay") from exc
+    sweep_replay_store(conn, entry)
+
+
 def db_replay_check(conn):
-    """A replay check that records the jti in ``dpop_replay``; a second use is refused."""
-    def check(jti: str, max_age: int) -> None:
-        digest = hashlib.sha256(jti.encode()).digest()
-        expires = utcnow_naive() + timedelta(seconds=2 * max_age)
-        try:
-            execute(conn, "INSERT INTO dpop_replay (jti_hash, expires_at) VALUES (%s, %s)", (digest, expires))
-            conn.commit()
-        except IntegrityError as exc:
-            conn.rollback()
-            raise TokenError("DPoP proof replayed", "dpop_replay") from exc
-        # Opportunistic clean-up keeps the table small without a cron job.
-        if digest[0] == 0:
-            execute(conn, "DELETE FROM dpop_replay WHERE expires_at < UTC_TIMESTAMP()")
-            conn.commit()
-    return check
+    """A replay check for ``verify_proof`` that records the jti in ``dpop_replay``."""
+    return lambda jti, max_age: record_proof(conn, replay_entry(jti, max_age))

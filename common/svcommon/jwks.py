@@ -2,7 +2,12 @@
 
 Only ES256 is accepted (``alg`` pinned: no ``none``, no HS/RS confusion). Keys are cached
 by ``kid``; an unknown ``kid`` triggers one refetch (rate-limited) so key rotation needs
-no restart, while a flood of junk kids cannot hammer auth-svc."""
+no restart, while a flood of junk kids cannot hammer auth-svc.
+
+A verified token's claims are remembered (by the exact token string) until it expires: a
+player sends the same token with every key request, and parsing plus an ECDSA check cost
+more than the rest of such a request. Equivalent to verifying again: keys are only ever
+added while a process runs, and the expiry is still checked on every use."""
 from __future__ import annotations
 
 import json
@@ -18,6 +23,7 @@ log = logging.getLogger("svcommon.jwks")
 
 ALGORITHM = "ES256"
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
+VERIFIED_MAX = 20000          # remembered tokens per process (~15 MB at most); then start over
 
 
 class TokenError(Exception):
@@ -48,6 +54,7 @@ class JWKSVerifier:
         self._keys: dict[str, object] = {}
         self._last_fetch = 0.0
         self._lock = threading.Lock()
+        self._verified: dict[tuple[str, str | None], tuple[float, dict]] = {}   # -> (valid until, claims)
 
     def _refresh(self, force: bool) -> None:
         with self._lock:
@@ -78,6 +85,16 @@ class JWKSVerifier:
         return key
 
     def verify(self, token: str, audience: str | None = None) -> dict:
+        hit = self._verified.get((token, audience))
+        if hit is not None and time.time() < hit[0]:
+            return dict(hit[1])
+        claims = self._verify(token, audience)
+        if len(self._verified) >= VERIFIED_MAX:
+            self._verified.clear()
+        self._verified[(token, audience)] = (float(claims["exp"]) + self.leeway, claims)
+        return dict(claims)
+
+    def _verify(self, token: str, audience: str | None) -> dict:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:

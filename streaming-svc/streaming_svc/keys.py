@@ -6,7 +6,10 @@ released keys stay within KEY_BURST_SECONDS + KEY_PACE_FACTOR x seconds since th
 started (one conditional UPDATE in MariaDB, so it holds across processes and replicas).
 
 A key request costs: the DPoP checks, one cached session lookup, the opened content keys
-of the video from memory (content.py), one UPDATE, and an AES-GCM wrap per key."""
+of the video from memory (content.py), ONE round trip to MariaDB (migration 012's
+sv_key_release: the DPoP proof's jti recorded and the budget charged in one committed
+transaction; a replayed proof fails there, in whatever process or replica it was first
+used) and an AES-GCM wrap per key."""
 from __future__ import annotations
 
 import math
@@ -15,7 +18,8 @@ import time
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import Blueprint, current_app, jsonify
 
-from svcommon import security_events
+from svcommon import auth, security_events
+from svcommon.db import IntegrityError
 from svcommon.errors import APIError
 from svcommon.media_crypto import AUDIO, VIDEO, wrap_segment_key
 from svcommon.params import json_body
@@ -69,10 +73,16 @@ def _pace() -> tuple[float, float]:
 
 
 def paced(conn, sid: str, user_id: str, track: str, seconds: float) -> None:
-    """Charge ``seconds`` of the track's budget, or refuse with 429 (nothing charged)."""
+    """Record the request's DPoP proof and charge ``seconds`` of the track's budget (one
+    round trip, committed), or refuse: 401 for a replayed proof, 429 over the budget
+    (nothing charged, the proof used up)."""
     burst, factor = _pace()
-    if repo.take_key_seconds(conn, sid, track, seconds, burst, factor):
-        return
+    try:
+        if repo.release_key_seconds(conn, auth.claim_proof_record(), sid, track, seconds, burst, factor):
+            return
+    except IntegrityError:
+        conn.rollback()
+        raise auth.replay_refused(user_id)
     row = repo.key_budget(conn, sid, track)
     conn.rollback()
     if row is None:             # deleted with its video since the (cached) lookup
@@ -85,25 +95,28 @@ def paced(conn, sid: str, user_id: str, track: str, seconds: float) -> None:
                                              f"{burst:g} s burst; retry in {retry} s.", {"Retry-After": str(retry)})
 
 
-def first_keys(conn, sid: str, cek: AESGCM, media: Media, content: Content) -> dict:
+def first_keys(sid: str, cek: AESGCM, media: Media, content: Content) -> tuple[dict, dict[str, float]]:
     """The keys of the first FIRST_KEYS_COUNT segments of each track for the session-open
-    response (counted against the budget; the caller commits with the new session)."""
+    response, and the key-seconds they cost per track: the new session's row starts with
+    them charged (at 0 s elapsed the budget is the burst, so no UPDATE is needed)."""
     count = int(current_app.config["FIRST_KEYS_COUNT"])
+    burst, _ = _pace()
     out: dict = {"key_epoch": 0}
+    charged = {track: 0.0 for track in TRACKS}
     for track in TRACKS:
+        out[track] = []
         if track == AUDIO and not media.audio:
-            out[track] = []
             continue
         idx, seconds = indices(media, track, 0, count)
-        # Only a burst below FIRST_KEYS_COUNT segments could refuse this: then the player asks.
-        out[track] = wrapped(sid, cek, content, track, idx) if repo.take_key_seconds(
-            conn, sid, track, seconds, *_pace()) else []
-    return out
+        if seconds <= burst:    # a burst below FIRST_KEYS_COUNT segments: the player asks instead
+            out[track], charged[track] = wrapped(sid, cek, content, track, idx), seconds
+    return out, charged
 
 
 @bp.post("/<sid>/keys")
 def session_keys(sid: str):
     started = time.perf_counter()
+    auth.defer_proof_record()          # recorded with the pace charge below: one round trip
     p = access.device_principal(account_checked_by_session=True)     # check_live below
     authed = time.perf_counter()
     data = json_body("invalid_input")
@@ -126,8 +139,7 @@ def session_keys(sid: str):
     content = content_of(conn, media)
     idx, seconds = indices(media, track, start, count)
     looked_up = time.perf_counter()
-    paced(conn, sid, p.user_id, track, seconds)
-    conn.commit()
+    paced(conn, sid, p.user_id, track, seconds)     # committed
     charged = time.perf_counter()
     epoch, cek = choose_epoch(live, asked)
     resp = jsonify(track=track, key_epoch=epoch, keys=wrapped(sid, cek, content, track, idx))

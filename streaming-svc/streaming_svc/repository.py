@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from svcommon.db import execute, query
+from svcommon.db import call, execute, query
+from svcommon.dpop import ReplayEntry
 from svcommon.timeutil import utcnow_naive
 
 VIDEO_COLS = ("v.id, v.owner_id, v.title, v.description, v.visibility, v.password_hash, v.status, "
@@ -206,14 +207,13 @@ def rotate_epoch(conn, session_id: str, epoch: int, cek_enc: bytes, prev_cek_enc
 KEY_SECONDS_COLUMN = {"video": "video_key_seconds", "audio": "audio_key_seconds"}
 
 
-def take_key_seconds(conn, session_id: str, track: str, seconds: float, burst: float, factor: float) -> bool:
-    """Add ``seconds`` to the track's released key-seconds if the total stays within
-    burst + factor x seconds since the session started: one conditional UPDATE, so
-    concurrent requests (any replica) can never together exceed the budget."""
-    col = KEY_SECONDS_COLUMN[track]
-    return execute(conn, f"UPDATE playback_sessions SET {col} = {col} + %s WHERE id = %s AND {col} + %s <= "
-                         "%s + %s * TIMESTAMPDIFF(MICROSECOND, started_at, UTC_TIMESTAMP(6)) / 1000000",
-                   (seconds, session_id, seconds, burst, factor)) == 1
+def release_key_seconds(conn, proof: ReplayEntry, session_id: str, track: str, seconds: float, burst: float,
+                        factor: float) -> bool:
+    """Record the request's DPoP proof and add ``seconds`` to the track's released key-seconds
+    if the total stays within burst + factor x seconds since the session started: migration
+    012's procedure, one round trip, committed. A replayed proof raises IntegrityError."""
+    row = call(conn, "sv_key_release", (proof.jti_hash, proof.expires_at, session_id, track, seconds, burst, factor))
+    return row[0]["charged"] == 1
 
 
 def key_budget(conn, session_id: str, track: str):

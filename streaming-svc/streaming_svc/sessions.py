@@ -59,14 +59,15 @@ def open_session():
     if repo.lock_video_status(conn, video["id"]) != "ready":
         conn.rollback()
         raise access.gone_meanwhile()
+    first, charged = keys.first_keys(sid, AESGCM(hs.cek), media, content)   # no key request to start
     repo.insert_session(conn, {
         "id": sid, "video_id": video["id"], "user_id": p.user_id, "device_id": p.device_id, "jkt": p.jkt,
         "ip": (request.remote_addr or "")[:64], "user_agent": request.headers.get("User-Agent", "")[:512],
         "kek_enc": master.seal(hs.kek, sid, "kek"), "cek_enc": master.seal(hs.cek, sid, "cek:0"),
         "key_epoch": 0, "epoch_started_at": now, "codeword_length": media.segment_count,
         "tag_issued_at": int(now.replace(tzinfo=timezone.utc).timestamp()),
-        "started_at": now, "expires_at": expires})
-    first = keys.first_keys(conn, sid, AESGCM(hs.cek), media, content)   # playback starts without a key request
+        "started_at": now, "expires_at": expires, "video_key_seconds": charged["video"],
+        "audio_key_seconds": charged["audio"]})
     conn.commit()
     base = base_url(sid)
     return jsonify(session_id=sid, server_public_key=hs.server_public_key, wrapped_cek=hs.wrapped_cek,
