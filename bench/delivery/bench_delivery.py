@@ -257,3 +257,16 @@ def test_p5_in_process(bench_stack, video, service_config, mdb):  # noqa: F811
     ... -m pytest bench/delivery/bench_delivery.py -k p5_in_process -q -s (BENCH_CLIP_SECONDS=8 is enough)."""
     print("P5", json.dumps(key_endpoint_in_process({**service_config, **BENCH_ENV}, bench_stack["url"], video[0], mdb),
                            indent=1))
+
+
+def test_p1_only(bench_stack, video, stores, service_config, tmp_path):  # noqa: F811
+    """P1 alone (a quick check while tuning the gateway; not written to results):
+    ... -m pytest bench/delivery/bench_delivery.py -k p1_only -q -s (BENCH_SECONDS=4 is enough)."""
+    vid, meta, sealed, _ = video
+    keys = ContentSealer(service_config["MEDIA_MASTER_KEY"]).open(sealed, vid)
+    table = _plaintext_tree(tmp_path / "plain", vid, meta, keys, stores["streaming"])
+    port = 40000 + bench_stack["stack"].offset % 10000 + 91
+    with StaticNginx(tmp_path / "plain", port) as ngx:  # noqa: F841
+        p1 = _p1(bench_stack["url"], f"http://127.0.0.1:{port}", [p for row in table["video"] for p in row],
+                 bench_stack["stack"].url("streaming"))
+    print("P1", json.dumps(p1, indent=1))

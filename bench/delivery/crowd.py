@@ -104,7 +104,7 @@ class _Child:
         gateway = [v for _, v in self.viewers if v.sid]
         done = await self._bounded((v.end() for v in gateway), 16)
         for _, v in self.viewers:
-            v.conn.close()
+            v.close()
         self.viewers = []
         return {"ended": sum(d is not None for d in done), "failed": sum(d is None for d in done)}
 

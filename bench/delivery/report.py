@@ -82,7 +82,8 @@ the realtime schedule ({plan['segment_seconds']} s segments, slot 0 due {plan['s
 clipped at its end come more often than in a long video), heartbeats at the session's interval, slot 0 of each track
 decrypted with the released key. Viewers join at {plan['join_rate_per_s']:g} per second (over at least
 {plan['ramp_min_s']:g} s) and each plays until all have played together for {plan['hold_s']:g} s. A segment not in
-by its playback time is a stall. The anchor: the same loop (same schedule, same connection use)
+by its playback time is a stall. Each viewer keeps two connections (media; API calls), as a browser
+keeps several per origin. The anchor: the same loop (same schedule, the same media connection)
 fetching the plaintext files from static nginx, no session. {plan['accounts']} accounts,
 {plan['loadgen_processes']} load-generator processes.
 
