@@ -20,6 +20,7 @@ from flask import Blueprint, current_app, jsonify
 
 from svcommon import auth, security_events
 from svcommon.db import IntegrityError
+from svcommon.dpop import sweep_replay_store
 from svcommon.errors import APIError
 from svcommon.media_crypto import AUDIO, VIDEO, wrap_segment_key
 from svcommon.params import json_body
@@ -77,12 +78,15 @@ def paced(conn, sid: str, user_id: str, track: str, seconds: float) -> None:
     round trip, committed), or refuse: 401 for a replayed proof, 429 over the budget
     (nothing charged, the proof used up)."""
     burst, factor = _pace()
+    proof = auth.claim_proof_record()
     try:
-        if repo.release_key_seconds(conn, auth.claim_proof_record(), sid, track, seconds, burst, factor):
-            return
+        charged = repo.release_key_seconds(conn, proof, sid, track, seconds, burst, factor)
     except IntegrityError:
         conn.rollback()
         raise auth.replay_refused(user_id)
+    sweep_replay_store(conn, proof)
+    if charged:
+        return
     row = repo.key_budget(conn, sid, track)
     conn.rollback()
     if row is None:             # deleted with its video since the (cached) lookup
