@@ -3,8 +3,10 @@ gateway's cache vs nginx serving the same plaintext files), P7 (realtime viewers
 stalls, each a real session, vs the same viewer loop against static nginx), P5 (key
 endpoint, server side) and the bytes that still pass through Python per viewer-minute.
 
-Run:  SV_TEST_STACK=bench-play SV_TEST_OFFSET=14500 .venv/bin/python -m pytest bench/delivery/bench_delivery.py -q -s
-(the root conftest starts MariaDB, SeaweedFS, every service and the gateway; the media
+Run:  SV_TEST_STACK=bench-play SV_TEST_OFFSET=14500 .venv/bin/python -m pytest bench/delivery/bench_delivery.py \
+        -k test_delivery_benchmark -q -s
+(``-k p5_in_process`` / ``-k p1_only``: one part alone, quick, printed, not written to results;
+the root conftest starts MariaDB, SeaweedFS, every service and the gateway; the media
 worker processes a BENCH_CLIP_SECONDS (64) s 1280x720 clip). Writes bench/results/delivery.json
 and delivery.md (BENCH_RESULTS: another folder). Knobs (env): BENCH_SECONDS (P1 s per mode),
 BENCH_CONCURRENCY (P1 clients), BENCH_VIEWER_STEPS (gateway), BENCH_STATIC_STEPS (anchor),
