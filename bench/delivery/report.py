@@ -105,7 +105,8 @@ Under load (Server-Timing `app;dur`, the whole view incl. DPoP checks, {u['respo
 gateway steps {u['at_steps']}): p50 **{u['app_p50_ms']} ms**, p99 {u['app_p99_ms']} ms.
 In-process WSGI ({ip['requests']} requests of {ip['keys_per_request']} keys, load average {ip['loadavg']}): view p50
 **{ip['view_p50_ms']} ms** (p99 {ip['view_p99_ms']}), whole WSGI call p50 {ip['wsgi_p50_ms']} ms
-(p99 {ip['wsgi_p99_ms']}).
+(p99 {ip['wsgi_p99_ms']}); CPU time of the whole WSGI call in its thread p50 {ip.get('wsgi_cpu_p50_ms', '–')} ms
+(what other load on the machine cannot inflate).
 Goal p50 < 1 ms. Where an in-process request's time goes (cProfile, self time per request, top
 functions): {prof}. MariaDB calls per request: {ip.get('db_calls_per_request')}.
 
