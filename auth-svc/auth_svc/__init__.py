@@ -17,7 +17,8 @@ from .settings import SETTINGS
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    app = Flask(__name__)
+    # No app-wide /static: the gateway routes only /auth/ here; pages' assets live under it.
+    app = Flask(__name__, static_folder=None)
     configure(app, "auth-svc", SETTINGS, test_config)
     ring = keyring.init_app(app)
     # auth-svc verifies its own tokens from its key ring, not over HTTP to itself.

@@ -7,6 +7,8 @@ SETTINGS = [
     Setting("ADMIN_EMAIL", "admin@streamvault.local"),
     Setting("ADMIN_PASSWORD", "", help="bootstrap admin, created on first start when set"),
     Setting("SIGNUP_ENABLED", True, as_bool),
+    Setting("PASSWORD_MIN_LENGTH", 10, int, "NIST SP 800-63B: at least 8; we ask for 10"),
+    Setting("PASSWORD_MIN_SCORE", 3, int, "zxcvbn guessability score (0-4) a new password must reach"),
     Setting("ACCESS_TOKEN_TTL", 300, int),
     Setting("REFRESH_TOKEN_TTL", 14 * 24 * 3600, int),
     Setting("REFRESH_REUSE_GRACE_SECONDS", 10, int,
