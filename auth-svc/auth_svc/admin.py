@@ -1,7 +1,7 @@
-"""Admin: list users, change role, disable/enable."""
+"""Admin: list users, change role, disable/enable, issue a one-time password reset link."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 
 from svcommon.auth import require_principal
 from svcommon.errors import APIError
@@ -9,7 +9,7 @@ from svcommon.params import arg_int, json_body
 from svcommon.timeutil import iso
 
 from . import repository as repo
-from . import tokens, validation
+from . import accounts, mailer, tokens, validation
 from .extensions import db
 
 bp = Blueprint("admin", __name__, url_prefix="/api/admin/users")
@@ -59,3 +59,17 @@ def update_user(user_id: str):
         repo.end_playback_sessions(conn, user_id)
     conn.commit()
     return jsonify(_user_json(repo.user_by_id(conn, user_id)))
+
+
+@bp.post("/<user_id>/reset-link")
+def reset_link(user_id: str):
+    """Mailed to the user when SMTP is configured; otherwise returned for the admin to pass on."""
+    admin = require_principal(roles=("admin",))
+    user, token, expires = accounts.issue_reset_link(admin.user_id, user_id)
+    url = f"{request.host_url.rstrip('/')}/auth/reset/{token}"
+    if mailer.enabled():
+        mailer.send(user["email"], "Reset your StreamVault password",
+                    f"An administrator issued a password reset link for {user['username']}.\n\n{url}\n\n"
+                    f"It works once, until {iso(expires)} (UTC).")
+        return jsonify(sent_to=user["email"], expires_at=iso(expires))
+    return jsonify(url=url, expires_at=iso(expires))

@@ -38,7 +38,7 @@ def signed_in_user():
         return None
 
 
-def _errors(err: APIError) -> list[str]:
+def form_errors(err: APIError) -> list[str]:
     return [m for ms in err.fields.values() for m in ms] or [err.message]
 
 
@@ -80,7 +80,7 @@ def login_submit():
     try:
         user = accounts.authenticate(username, request.form.get("password", "")[:256])
     except APIError as err:
-        resp = render("login.html", err.status, redirect_to=target, errors=_errors(err), username=username)
+        resp = render("login.html", err.status, redirect_to=target, errors=form_errors(err), username=username)
         resp.headers.update(err.headers)
         return resp
     return _signed_in(user, target)
@@ -99,7 +99,7 @@ def signup():
     try:
         user = accounts.register(*validation.signup(form))
     except APIError as err:
-        resp = render("signup.html", err.status, redirect_to=target, errors=_errors(err), form=form,
+        resp = render("signup.html", err.status, redirect_to=target, errors=form_errors(err), form=form,
                       invalid=set(err.fields))
         resp.headers.update(err.headers)  # Retry-After of a throttled sign-up
         return resp

@@ -4,7 +4,12 @@ sv_layout.html, the branded error page sv_error.html and one-shot flash messages
 serves the assets under a path the gateway already routes to it."""
 from __future__ import annotations
 
+import re
+from datetime import datetime
+
 from flask import Blueprint, current_app, g, redirect, request
+
+from .timeutil import utcnow_naive
 
 FLASH_COOKIE = "sv_flash"
 # A flash travels as a slug in a short-lived cookie and is shown from this fixed catalogue, so a
@@ -44,6 +49,39 @@ def _clear_shown_flash(resp):
     return resp
 
 
+# (marker, name, where its version follows): checked in order, Chrome-based ones first.
+_BROWSERS = (("Edg/", "Edge", "Edg/"), ("OPR/", "Opera", "OPR/"), ("Firefox/", "Firefox", "Firefox/"),
+             ("Chrome/", "Chrome", "Chrome/"), ("Safari/", "Safari", "Version/"))
+_SYSTEMS = (("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Windows", "Windows"),
+            ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"), ("Linux", "Linux"))
+
+
+def short_agent(ua: str | None) -> str:
+    """'Chrome 120 on Linux' from a full User-Agent string (the full one stays in a title)."""
+    ua = ua or ""
+    found = next((b for b in _BROWSERS if b[0] in ua), None)
+    version = re.search(re.escape(found[2]) + r"(\d+)", ua) if found else None
+    system = next((name for key, name in _SYSTEMS if key in ua), "")
+    label = (found[1] + (f" {version.group(1)}" if version else "")) if found else ""
+    if "Headless" in ua:
+        label = f"{label} (headless)".strip()
+    return (f"{label} on {system}" if label and system else label or system or (ua[:40] or "Unknown"))
+
+
+def ago(when: datetime | None) -> str:
+    """'3 minutes ago' for a naive-UTC time (the exact time goes in the element's title)."""
+    if when is None:
+        return "never"
+    seconds = int((utcnow_naive() - when).total_seconds())
+    if seconds < 60:
+        return "just now"
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size:
+            n = seconds // size
+            return f"{n} {unit}{'s' if n != 1 else ''} ago"
+    return "just now"
+
+
 def serve_shared_assets(pages_bp: Blueprint, url_prefix: str = "") -> None:
     """Register the shared assets (at <url_prefix>/sv/), the layout templates and the flash
     message on whatever app registers pages_bp, so every app's page blueprint brings them along
@@ -53,5 +91,7 @@ def serve_shared_assets(pages_bp: Blueprint, url_prefix: str = "") -> None:
             "svweb", __name__, static_folder="static", static_url_path=url_prefix.rstrip("/") + "/sv",
             template_folder="templates"))
         state.app.context_processor(_flash_context)
+        state.app.add_template_filter(short_agent)
+        state.app.add_template_filter(ago)
         state.app.after_request(_clear_shown_flash)
     pages_bp.record_once(register)
