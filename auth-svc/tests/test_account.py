@@ -2,7 +2,10 @@
 links (hashed, short-lived, single use, audited) and the account page's actions."""
 from __future__ import annotations
 
+import email
 import re
+import socketserver
+import threading
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -115,3 +118,51 @@ def test_account_actions_need_csrf_and_own_objects(client, auth):
     assert client.post("/auth/account/sessions/nope/end", data={"csrf_token": csrf}).status_code == 404
     page = client.get("/auth/account")
     assert page.status_code == 200 and user["username"] in page.get_data(as_text=True)
+
+
+class _SMTPHandler(socketserver.StreamRequestHandler):
+    """Just enough SMTP (RFC 5321, no extensions) to receive one message over a real socket."""
+
+    def handle(self):
+        say = lambda line: self.wfile.write(line.encode() + b"\r\n")  # noqa: E731
+        say("220 test ready")
+        while line := self.rfile.readline():
+            verb = line[:4].upper()
+            if verb == b"DATA":
+                say("354 go on")
+                body = b"".join(iter(lambda: self.rfile.readline(), b".\r\n"))
+                self.server.messages.append(email.message_from_bytes(body))
+                say("250 queued")
+            elif verb == b"QUIT":
+                say("221 bye")
+                return
+            else:
+                say("250 ok")
+
+
+def test_reset_link_is_mailed_when_smtp_is_configured(app, service_config, auth):
+    from auth_svc import create_app
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), _SMTPHandler) as smtp:
+        smtp.messages = []
+        threading.Thread(target=smtp.serve_forever, daemon=True).start()
+        mailing = create_app({**service_config, "SMTP_HOST": "127.0.0.1", "SMTP_PORT": smtp.server_address[1],
+                              "SMTP_STARTTLS": False})
+        user = auth.register()
+        resp = mailing.test_client().post(f"/api/admin/users/{user['id']}/reset-link",
+                                          headers={"Authorization": f"Bearer {auth.admin_token()}"})
+        smtp.shutdown()
+    assert resp.status_code == 200 and set(resp.get_json()) == {"sent_to", "expires_at"}   # no link for the admin
+    (msg,) = smtp.messages
+    assert msg["To"] == user["email"]
+    assert re.search(r"http://localhost/auth/reset/[\w-]{40,}", msg.get_payload())
+
+
+def test_mail_server_down_is_a_clear_502(service_config, auth):
+    from auth_svc import create_app
+    with socketserver.TCPServer(("127.0.0.1", 0), socketserver.BaseRequestHandler) as unused:
+        port = unused.server_address[1]            # closed again below: nothing listens there
+    mailing = create_app({**service_config, "SMTP_HOST": "127.0.0.1", "SMTP_PORT": port, "SMTP_STARTTLS": False})
+    user = auth.register()
+    resp = mailing.test_client().post(f"/api/admin/users/{user['id']}/reset-link",
+                                      headers={"Authorization": f"Bearer {auth.admin_token()}"})
+    assert resp.status_code == 502 and resp.get_json()["code"] == "mail_failed"
