@@ -26,8 +26,8 @@ def create_app(test_config: dict | None = None) -> Flask:
                                        min_refetch_interval=0))
     _start_lazily(app, ring)
 
-    from . import account_pages, admin, api, devices, pages, wellknown
-    for mod in (api, pages, account_pages, devices, admin, wellknown):
+    from . import account_pages, admin, admin_pages, api, devices, pages, wellknown
+    for mod in (api, pages, account_pages, devices, admin, admin_pages, wellknown):
         app.register_blueprint(mod.bp)
 
     @app.get("/")

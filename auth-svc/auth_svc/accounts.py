@@ -14,7 +14,7 @@ from svcommon.passwords import hash_password, verify_password
 from svcommon.timeutil import utcnow_naive
 
 from . import repository as repo
-from . import throttle, tokens, validation
+from . import mailer, throttle, tokens, validation
 from .extensions import db
 
 # Verified against when the account does not exist, so timing does not reveal usernames.
@@ -108,6 +108,19 @@ def issue_reset_link(admin_id: str, user_id: str) -> tuple[dict, str, datetime]:
     return user, token, expires
 
 
+def reset_link(admin_id: str, user_id: str) -> dict:
+    """Issue a reset link and deliver it: ``{user, expires_at, sent_to}`` when mailed (SMTP
+    configured), else ``{user, expires_at, url}`` for the admin to pass on."""
+    user, token, expires = issue_reset_link(admin_id, user_id)
+    url = f"{request.host_url.rstrip('/')}/auth/reset/{token}"
+    if not mailer.enabled():
+        return {"user": user, "expires_at": expires, "url": url}
+    mailer.send(user["email"], "Reset your StreamVault password",
+                f"An administrator issued a password reset link for {user['username']}.\n\n{url}\n\n"
+                f"It works once, until {expires:%Y-%m-%d %H:%M} UTC.")
+    return {"user": user, "expires_at": expires, "sent_to": user["email"]}
+
+
 def reset_user(token: str) -> dict | None:
     """The user a still-valid reset token belongs to, or None (unknown, used or expired)."""
     if not isinstance(token, str) or not 20 <= len(token) <= 200:
@@ -138,3 +151,31 @@ def reset_password(token: str, new: str) -> dict:
     conn.commit()
     security_events.record("password_reset_used", "password set through a reset link; all sessions revoked", user["id"])
     return user
+
+
+def user_page(page: int, per_page: int, search: str = "") -> tuple[list[dict], int, int]:
+    """(users, pages, total) of the admin list, optionally filtered by username/email."""
+    conn = db.conn()
+    total = repo.count_users(conn, search)
+    return repo.list_users(conn, per_page, (page - 1) * per_page, search), max(1, -(-total // per_page)), total
+
+
+def admin_update_user(admin_id: str, user_id: str, role: str | None, disabled: bool | None) -> dict:
+    """Role and/or disabled flag, effective at once; audited as a security event."""
+    conn = db.conn()
+    user = repo.user_by_id(conn, user_id) if len(user_id) <= 64 else None
+    if user is None:
+        raise APIError(404, "not_found", "no such user")
+    losing_admin = user["role"] == "admin" and (disabled or (role is not None and role != "admin"))
+    if losing_admin and repo.count_active_admins(conn) <= 1:
+        raise APIError(409, "last_admin", "the last active admin cannot be demoted or disabled")
+    repo.update_user(conn, user_id, role, disabled)
+    if disabled:
+        repo.revoke_user_tokens(conn, user_id)  # logged out everywhere at the next refresh
+        # Access tokens stay valid up to 5 minutes: streaming-svc also checks `disabled` on
+        # every call, and playback ends now rather than at the next heartbeat.
+        repo.end_playback_sessions(conn, user_id)
+    conn.commit()
+    changes = ", ".join(f"{k}={v}" for k, v in (("role", role), ("disabled", disabled)) if v is not None)
+    security_events.record("admin_user_updated", f"{changes} by admin {admin_id}", user_id)
+    return repo.user_by_id(conn, user_id)

@@ -22,12 +22,23 @@ def user_by_id(conn, uid: str) -> dict | None:
     return query(conn, f"SELECT {USER_COLS} FROM users WHERE id = %s", (uid,), one=True)
 
 
-def list_users(conn, limit: int, offset: int) -> list[dict]:
-    return query(conn, f"SELECT {USER_COLS} FROM users ORDER BY created_at LIMIT %s OFFSET %s", (limit, offset))
+def _user_filter(search: str) -> tuple[str, tuple]:
+    """Username or email containing ``search`` (LIKE wildcards in it taken literally)."""
+    if not search:
+        return "", ()
+    like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return " WHERE username LIKE %s OR email LIKE %s", (like, like)
 
 
-def count_users(conn) -> int:
-    return query(conn, "SELECT COUNT(*) AS n FROM users", one=True)["n"]
+def list_users(conn, limit: int, offset: int, search: str = "") -> list[dict]:
+    where, params = _user_filter(search)
+    return query(conn, f"SELECT {USER_COLS} FROM users{where} ORDER BY created_at LIMIT %s OFFSET %s",
+                 (*params, limit, offset))
+
+
+def count_users(conn, search: str = "") -> int:
+    where, params = _user_filter(search)
+    return query(conn, f"SELECT COUNT(*) AS n FROM users{where}", params, one=True)["n"]
 
 
 def count_active_admins(conn) -> int:

@@ -24,7 +24,7 @@ FLASH_MESSAGES = {
     "login_required": "Please log in to continue.",
     "device_revoked": "The device has been revoked.",
     "session_ended": "The playback session has been ended.",
-    "profile_saved": "Your profile has been saved.",
+    "user_updated": "The user has been updated.",
 }
 
 
