@@ -88,3 +88,28 @@ def test_admin_reset_link_flow(live_stack):
         assert not failed, failed
     assert requests.post(f"{gw}/api/auth/login", json={"username": user["username"], "password": "reset in the browser"},
                          timeout=10).status_code == 200
+
+
+def test_admin_users_page(live_stack):
+    gw = live_stack["url"]
+    user = register_user(gw, "adm")
+    admin = {"username": "admin", "password": live_stack["env"]["ADMIN_PASSWORD"]}
+    with chromium_page() as page, asset_log(page) as failed:
+        _login(page, gw, admin, "/admin/users")
+        check_page(page, "admin-users", (*HEADER, "#q", "form.search button"))
+        page.fill("#q", user["username"])
+        page.keyboard.press("Enter")
+        page.wait_for_selector(f"[data-user='{user['username']}']")
+        row = page.locator(f"[data-user='{user['username']}']")
+        assert page.locator("[data-user]").count() == 1
+        row.locator("select").select_option("uploader")
+        row.locator("button", has_text="Save").click()
+        assert page.inner_text("#flash") == "The user has been updated."
+        row.locator("button", has_text="Disable").click()
+        page.wait_for_selector(f"[data-user='{user['username']}'] .badge.bad")
+        assert requests.post(f"{gw}/api/auth/login", json={"username": user["username"], "password": user["password"]},
+                             timeout=10).status_code == 403     # at once
+        row.locator("button", has_text="Reset link").click()
+        assert page.input_value("#issued-url").startswith(gw + "/auth/reset/")
+        check_page(page, "admin-users-actions", ("#issued-url", f"[data-user='{user['username']}'] select"))
+        assert not failed, failed
