@@ -11,7 +11,7 @@ import requests
 
 from tests.support.browser import chromium_page
 from tests.support.page_checks import asset_log, check_page
-from tests.support.videos import register_user
+from tests.support.videos import register_user, restart_service
 
 PUBLIC_APPS = ("auth_svc", "streaming_svc", "upload_svc", "watermark_svc")
 HEADER = ("header .brand", "#logout-form button")
@@ -109,3 +109,20 @@ def test_admin_pages(live_stack):
         page.goto(f"{gw}/admin/security")
         check_page(page, "admin-security", HEADER)
         assert not failed, failed
+
+
+def test_a_service_that_is_down_gets_a_page_or_json_from_the_gateway(live_stack):
+    gw = live_stack["url"]
+    live_stack["procs"].stop("upload")
+    try:
+        page = requests.get(f"{gw}/upload/", headers={"Accept": "text/html"}, timeout=10)
+        assert page.status_code == 503 and page.headers["Content-Type"].startswith("text/html"), page.text[:300]
+        assert "Temporarily unavailable" in page.text and page.headers["Retry-After"] == "10"
+        api = requests.get(f"{gw}/api/videos/mine", headers={"Accept": "text/html"}, timeout=10)
+        assert api.status_code == 503 and api.json()["code"] == "service_unavailable"
+        with chromium_page() as browser:
+            browser.goto(f"{gw}/upload/")
+            check_page(browser, "error-503", ("header a",))
+    finally:
+        restart_service(live_stack, "upload", live_stack["env"])
+    assert requests.get(f"{gw}/upload/", allow_redirects=False, timeout=10).status_code == 303
