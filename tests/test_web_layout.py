@@ -85,6 +85,9 @@ def test_signed_in_pages_and_logout_flash(live_stack):
         check_page(page, "library", HEADER)
         page.goto(f"{gw}/upload/")
         check_page(page, "upload", HEADER)
+        page.goto(f"{gw}/watch/{'0' * 32}")
+        assert "Not found" in page.inner_text("h1")
+        check_page(page, "watch-not-found", HEADER)
         page.goto(f"{gw}/auth/login?redirect=/upload/")      # already logged in: sent on
         assert page.url == f"{gw}/upload/"
         page.goto(f"{gw}/admin/security")
@@ -122,7 +125,7 @@ def test_a_service_that_is_down_gets_a_page_or_json_from_the_gateway(live_stack)
         assert api.status_code == 503 and api.json()["code"] == "service_unavailable"
         with chromium_page() as browser:
             browser.goto(f"{gw}/upload/")
-            check_page(browser, "error-503", ("header a",))
+            check_page(browser, "error-503", ("header a",), stylesheet=False)
     finally:
         restart_service(live_stack, "upload", live_stack["env"])
     assert requests.get(f"{gw}/upload/", allow_redirects=False, timeout=10).status_code == 303

@@ -48,11 +48,12 @@ def axe_violations(page) -> list[dict]:
     }""")
 
 
-def check_page(page, name: str, controls: tuple[str, ...] = ()) -> None:
-    """The page as loaded now, at each size: layout facts, axe, screenshot (<name>-<size>.png)."""
+def check_page(page, name: str, controls: tuple[str, ...] = (), stylesheet: bool = True) -> None:
+    """The page as loaded now, at each size: layout facts, axe, screenshot (<name>-<size>.png).
+    ``stylesheet``: the page links one (all but the gateway's self-contained 503 page)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     sheets = page.evaluate("() => [...document.styleSheets].map(s => s.href).filter(Boolean)")
-    assert sheets, f"{name}: no stylesheet"
+    assert sheets or not stylesheet, f"{name}: no stylesheet"
     for size, (width, height) in SIZES.items():
         page.set_viewport_size({"width": width, "height": height})
         overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
