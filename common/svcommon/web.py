@@ -21,7 +21,6 @@ FLASH_MESSAGES = {
     "password_changed": "Your password has been changed; your other sessions were signed out.",
     "password_reset": "Your password has been reset. Log in with the new one.",
     "reset_link_invalid": "That reset link is invalid, used or expired. Ask an administrator for a new one.",
-    "login_required": "Please log in to continue.",
     "device_revoked": "The device has been revoked.",
     "session_ended": "The playback session has been ended.",
     "user_updated": "The user has been updated.",
