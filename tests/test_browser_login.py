@@ -37,5 +37,5 @@ def test_wrong_password_shows_message(live_stack):
         page.fill("input[name=username]", "nobody_" + uuid.uuid4().hex[:6])
         page.fill("input[name=password]", "definitely wrong")
         page.click("button[type=submit]")
-        assert "wrong username or password" in page.inner_text(".error")
+        assert "wrong username or password" in page.inner_text("#form-errors")
         assert page.input_value("input[name=redirect]") == "/"

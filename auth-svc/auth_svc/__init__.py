@@ -17,7 +17,8 @@ from .settings import SETTINGS
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    app = Flask(__name__)
+    # No app-wide /static: the gateway routes only /auth/ here; pages' assets live under it.
+    app = Flask(__name__, static_folder=None)
     configure(app, "auth-svc", SETTINGS, test_config)
     ring = keyring.init_app(app)
     # auth-svc verifies its own tokens from its key ring, not over HTTP to itself.
@@ -25,8 +26,8 @@ def create_app(test_config: dict | None = None) -> Flask:
                                        min_refetch_interval=0))
     _start_lazily(app, ring)
 
-    from . import admin, api, devices, pages, wellknown
-    for mod in (api, pages, devices, admin, wellknown):
+    from . import account_pages, admin, admin_pages, api, devices, pages, wellknown
+    for mod in (api, pages, account_pages, devices, admin, admin_pages, wellknown):
         app.register_blueprint(mod.bp)
 
     @app.get("/")

@@ -7,7 +7,7 @@ from svcommon.auth import REFRESH_COOKIE, csrf_ok, csrf_refused, require_princip
 from svcommon.errors import APIError
 from svcommon.params import json_body
 
-from . import accounts, cookies, tokens, validation
+from . import accounts, cookies, password_policy, tokens, validation
 from . import repository as repo
 from .extensions import db
 
@@ -19,8 +19,17 @@ def register():
     if not current_app.config["SIGNUP_ENABLED"]:
         raise APIError(403, "signup_disabled", "sign-up is disabled on this server")
     data = json_body()
-    user = accounts.register(validation.username(data), validation.email(data), validation.new_password(data))
+    user = accounts.register(*validation.signup(data))
     return jsonify(user=tokens.public_user(user)), 201
+
+
+@bp.post("/password-check")
+def password_check():
+    """The strength hint of the password forms: the same rules the server enforces, nothing stored."""
+    data = json_body()
+    verdict = password_policy.check(validation.field(data, "password", password_policy.MAX_LENGTH + 1),
+                                    str(data.get("username") or "")[:64], str(data.get("email") or "")[:254])
+    return jsonify(score=verdict.score, ok=verdict.ok, errors=verdict.errors, suggestions=verdict.suggestions)
 
 
 @bp.post("/login")

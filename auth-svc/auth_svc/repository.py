@@ -22,12 +22,23 @@ def user_by_id(conn, uid: str) -> dict | None:
     return query(conn, f"SELECT {USER_COLS} FROM users WHERE id = %s", (uid,), one=True)
 
 
-def list_users(conn, limit: int, offset: int) -> list[dict]:
-    return query(conn, f"SELECT {USER_COLS} FROM users ORDER BY created_at LIMIT %s OFFSET %s", (limit, offset))
+def _user_filter(search: str) -> tuple[str, tuple]:
+    """Username or email containing ``search`` (LIKE wildcards in it taken literally)."""
+    if not search:
+        return "", ()
+    like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return " WHERE username LIKE %s OR email LIKE %s", (like, like)
 
 
-def count_users(conn) -> int:
-    return query(conn, "SELECT COUNT(*) AS n FROM users", one=True)["n"]
+def list_users(conn, limit: int, offset: int, search: str = "") -> list[dict]:
+    where, params = _user_filter(search)
+    return query(conn, f"SELECT {USER_COLS} FROM users{where} ORDER BY created_at LIMIT %s OFFSET %s",
+                 (*params, limit, offset))
+
+
+def count_users(conn, search: str = "") -> int:
+    where, params = _user_filter(search)
+    return query(conn, f"SELECT COUNT(*) AS n FROM users{where}", params, one=True)["n"]
 
 
 def count_active_admins(conn) -> int:
@@ -68,16 +79,63 @@ def revoke_family(conn, family_id: str) -> int:
                          "WHERE family_id = %s AND revoked_at IS NULL", (family_id,))
 
 
+def family_of(conn, token_hash: bytes) -> str | None:
+    row = query(conn, "SELECT family_id FROM refresh_tokens WHERE token_hash = %s AND revoked_at IS NULL",
+                (token_hash,), one=True)
+    return row["family_id"] if row else None
+
+
+def revoke_user_tokens_except(conn, user_id: str, family_id: str) -> int:
+    return execute(conn, "UPDATE refresh_tokens SET revoked_at = UTC_TIMESTAMP(6) "
+                         "WHERE user_id = %s AND family_id <> %s AND revoked_at IS NULL", (user_id, family_id))
+
+
 def revoke_user_tokens(conn, user_id: str) -> int:
     return execute(conn, "UPDATE refresh_tokens SET revoked_at = UTC_TIMESTAMP(6) "
                          "WHERE user_id = %s AND revoked_at IS NULL", (user_id,))
 
 
-def end_playback_sessions(conn, user_id: str) -> int:
-    """A disabled user's open playback sessions end at once (streaming-svc answers them 403
-    account_disabled); 'user_disabled' is the end reason streaming-svc knows."""
-    return execute(conn, "UPDATE playback_sessions SET ended_at = UTC_TIMESTAMP(6), end_reason = 'user_disabled' "
-                         "WHERE user_id = %s AND ended_at IS NULL", (user_id,))
+def end_playback_sessions(conn, user_id: str, reason: str = "user_disabled") -> int:
+    """A user's open playback sessions end at once. 'user_disabled' (an admin disabled the
+    account) is a reason streaming-svc answers with 403 account_disabled; any other is a plain
+    410 session_ended."""
+    return execute(conn, "UPDATE playback_sessions SET ended_at = UTC_TIMESTAMP(6), end_reason = %s "
+                         "WHERE user_id = %s AND ended_at IS NULL", (reason, user_id))
+
+
+def live_sessions_of(conn, user_id: str) -> list[dict]:
+    return query(conn, "SELECT s.id, s.video_id, v.title, s.device_id, s.ip, s.user_agent, s.started_at, "
+                       "s.last_heartbeat_at FROM playback_sessions s LEFT JOIN videos v ON v.id = s.video_id "
+                       "WHERE s.user_id = %s AND s.ended_at IS NULL AND s.expires_at > UTC_TIMESTAMP(6) "
+                       "ORDER BY s.started_at DESC LIMIT 100", (user_id,))
+
+
+def end_playback_session(conn, sid: str, user_id: str, reason: str) -> int:
+    return execute(conn, "UPDATE playback_sessions SET ended_at = UTC_TIMESTAMP(6), end_reason = %s "
+                         "WHERE id = %s AND user_id = %s AND ended_at IS NULL", (reason, sid, user_id))
+
+
+# ---- passwords -----------------------------------------------------------------------------
+def set_password_hash(conn, uid: str, password_hash: str) -> None:
+    execute(conn, "UPDATE users SET password_hash = %s, updated_at = UTC_TIMESTAMP(6) WHERE id = %s",
+            (password_hash, uid))
+
+
+def insert_reset(conn, rid: str, token_hash: bytes, user_id: str, created_by: str, expires_at: datetime) -> None:
+    # A new link voids the user's older unused ones.
+    execute(conn, "UPDATE password_resets SET used_at = UTC_TIMESTAMP(6) WHERE user_id = %s AND used_at IS NULL",
+            (user_id,))
+    execute(conn, "INSERT INTO password_resets (id, token_hash, user_id, created_by, expires_at) "
+                  "VALUES (%s, %s, %s, %s, %s)", (rid, token_hash, user_id, created_by, expires_at))
+
+
+def reset_for_update(conn, token_hash: bytes) -> dict | None:
+    return query(conn, "SELECT id, user_id, expires_at, used_at FROM password_resets WHERE token_hash = %s "
+                       "FOR UPDATE", (token_hash,), one=True)
+
+
+def mark_reset_used(conn, rid: str) -> None:
+    execute(conn, "UPDATE password_resets SET used_at = UTC_TIMESTAMP(6) WHERE id = %s", (rid,))
 
 
 # ---- signing keys ------------------------------------------------------------------------

@@ -33,14 +33,14 @@ def issue_access_token(user: dict, *, cnf_jkt: str | None = None, device_id: str
     return jwt.encode(claims, key, algorithm="ES256", headers={"kid": kid, "typ": "at+jwt"}), exp
 
 
-def _hash(token: str) -> bytes:
+def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
 def new_refresh_token(conn, user_id: str, family_id: str | None = None) -> str:
     token = secrets.token_urlsafe(32)
     expires = utcnow_naive() + timedelta(seconds=current_app.config["REFRESH_TOKEN_TTL"])
-    repo.insert_refresh(conn, uuid.uuid4().hex, _hash(token), user_id, family_id or uuid.uuid4().hex, expires,
+    repo.insert_refresh(conn, uuid.uuid4().hex, token_hash(token), user_id, family_id or uuid.uuid4().hex, expires,
                         request.remote_addr, request.headers.get("User-Agent"))
     return token
 
@@ -62,7 +62,7 @@ def rotate_refresh_token(token: str) -> dict:
     if not isinstance(token, str) or not 20 <= len(token) <= 200:
         raise APIError(401, "invalid_refresh_token", "refresh token is invalid")
     conn = db.conn()
-    row = repo.refresh_for_update(conn, _hash(token))
+    row = repo.refresh_for_update(conn, token_hash(token))
     now = utcnow_naive()
     if row is None or row["revoked_at"] is not None:
         conn.rollback()
@@ -97,7 +97,7 @@ def revoke_refresh_token(token: str) -> None:
     if not isinstance(token, str) or not token:
         return
     conn = db.conn()
-    row = repo.refresh_for_update(conn, _hash(token))
+    row = repo.refresh_for_update(conn, token_hash(token))
     if row is not None:
         repo.revoke_family(conn, row["family_id"])
     conn.commit()

@@ -1,9 +1,12 @@
-"""Input rules for accounts; each failure is a clear 400 with the field named."""
+"""Input rules for accounts. Forms are checked whole: every invalid field is reported at once
+in one 400 (``fields`` in the JSON error, a list on the pages)."""
 from __future__ import annotations
 
 import re
 
 from svcommon.errors import APIError
+
+from . import password_policy
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
 EMAIL_RE = re.compile(r"^[^@\s<>\"']{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
@@ -19,22 +22,40 @@ def field(data: dict, name: str, max_len: int) -> str:
     return value
 
 
-def username(data: dict) -> str:
-    value = field(data, "username", 64)
-    if not USERNAME_RE.match(value):
-        raise APIError(400, "invalid_input", "username must be 3-32 letters, digits, '.', '_' or '-'")
-    return value
+def invalid(errors: dict[str, list[str]]) -> APIError:
+    messages = [m for ms in errors.values() for m in ms]
+    return APIError(400, "invalid_input", " ".join(messages), fields=errors)
 
 
-def email(data: dict) -> str:
-    value = field(data, "email", 254).strip()
-    if not EMAIL_RE.match(value):
-        raise APIError(400, "invalid_input", "email address is not valid")
-    return value.lower()
+def _text(data: dict, name: str) -> str:
+    value = data.get(name)
+    return value if isinstance(value, str) else ""
 
 
-def new_password(data: dict) -> str:
-    value = field(data, "password", 256)
-    if len(value) < 10:
-        raise APIError(400, "invalid_input", "password must be at least 10 characters")
-    return value
+def _username_errors(value: str) -> list[str]:
+    if not value:
+        return ["Username is required."]
+    return [] if USERNAME_RE.match(value) else ["Username must be 3-32 letters, digits, '.', '_' or '-'."]
+
+
+def _email_errors(value: str) -> list[str]:
+    if not value:
+        return ["Email address is required."]
+    return [] if len(value) <= 254 and EMAIL_RE.match(value) else ["Email address is not valid."]
+
+
+def password_errors(password: str, username: str = "", email: str = "", name: str = "password") -> dict:
+    if not password:
+        return {name: ["Password is required."]}
+    verdict = password_policy.check(password, username, email)
+    return {name: verdict.errors} if verdict.errors else {}
+
+
+def signup(data: dict) -> tuple[str, str, str]:
+    """(username, email, password) of a valid sign-up, or every problem with it at once."""
+    username, email, password = _text(data, "username"), _text(data, "email").strip().lower(), _text(data, "password")
+    errors = {k: v for k, v in (("username", _username_errors(username)), ("email", _email_errors(email))) if v}
+    errors.update(password_errors(password, username, email))
+    if errors:
+        raise invalid(errors)
+    return username, email, password

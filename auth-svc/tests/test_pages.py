@@ -115,6 +115,32 @@ def test_logout_page_clears_cookies_and_revokes(client, auth):
     assert resp.status_code == 303 and resp.headers["Location"] == "/auth/login"
     assert client.get_cookie("sv_access") is None
     assert client.post("/api/auth/refresh", json={"refresh_token": refresh}).status_code == 401
+    # The login page says so, once.
+    assert "You have been logged out." in client.get("/auth/login").get_data(as_text=True)
+    assert "You have been logged out." not in client.get("/auth/login").get_data(as_text=True)
+
+
+def test_flash_text_comes_only_from_the_catalogue(client):
+    client.set_cookie("sv_flash", "<script>alert(1)</script>")
+    page = client.get("/auth/login").get_data(as_text=True)
+    assert "alert(1)" not in page and 'class="flash"' not in page
+
+
+@pytest.mark.parametrize("target,expected", [("/upload/", "/upload/"), ("//evil.example", "/"),
+                                             ("/auth/login", "/")])
+def test_logged_in_user_is_sent_on_from_login(client, auth, target, expected):
+    _cookie_login(client, auth)
+    resp = client.get("/auth/login", query_string={"redirect": target})
+    assert resp.status_code == 303 and resp.headers["Location"] == expected
+    assert client.get("/auth/signup").status_code == 303
+
+
+def test_error_pages_are_branded_html_and_api_errors_json(client):
+    page = client.get("/auth/nowhere", headers={"Accept": "text/html"})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 404 and "Page not found" in html and "/auth/sv/sv.css" in html
+    api = client.get("/api/auth/nowhere", headers={"Accept": "text/html"})
+    assert api.status_code == 404 and api.get_json()["code"] == "not_found"
 
 
 def test_signup_page_creates_account_and_logs_in(client):

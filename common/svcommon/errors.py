@@ -1,23 +1,29 @@
-"""Uniform errors: ``{"error": "<human message>", "code": "<slug>"}`` for APIs, a plain
-escaped page for browsers. Every 4xx is logged with its code so bad input is visible."""
+"""Uniform errors: ``{"error": "<human message>", "code": "<slug>"}`` for APIs, the branded
+error page (sv_error.html in the shared layout) for browsers. Every 4xx is logged with its code
+so bad input is visible."""
 from __future__ import annotations
 
 import html
 import logging
 
-from flask import Flask, jsonify, request
+from flask import Flask, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("svcommon.errors")
 
 
 class APIError(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
+    """``fields``: every invalid input at once, ``{"<field>": ["<message>", ...]}``, sent as
+    ``"fields"`` beside ``error`` (which then summarises them)."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None,
+                 fields: dict[str, list[str]] | None = None):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers or {}
+        self.fields = fields or {}
 
 
 def wants_json() -> bool:
@@ -27,18 +33,42 @@ def wants_json() -> bool:
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
 
 
-def error_response(status: int, code: str, message: str, headers: dict | None = None):
+def error_response(status: int, code: str, message: str, headers: dict | None = None,
+                   fields: dict[str, list[str]] | None = None):
     if wants_json():
-        resp = jsonify(error=message, code=code)
+        resp = jsonify(error=message, code=code, **({"fields": fields} if fields else {}))
     else:
-        body = (f"<!doctype html><html><head><meta charset='utf-8'><title>{status}</title></head>"
-                f"<body><h1>{status}</h1><p class='error' data-code='{html.escape(code)}'>"
-                f"{html.escape(message)}</p><p><a href='/'>Home</a></p></body></html>")
-        resp = Flask.response_class(body, mimetype="text/html")
+        resp = Flask.response_class(_html_page(status, code, message), mimetype="text/html")
     resp.status_code = status
     for k, v in (headers or {}).items():
         resp.headers[k] = v
     return resp
+
+
+TITLES = {401: "Please log in", 403: "Not allowed", 404: "Page not found", 405: "Not allowed",
+          429: "Too many requests", 500: "Something went wrong"}
+
+
+def _html_page(status: int, code: str, message: str) -> str:
+    """The shared layout when the app serves pages (svcommon.web); otherwise a bare page."""
+    title = TITLES.get(status, "Error" if status < 500 else "Something went wrong")
+    if "svweb" in current_app.blueprints:
+        try:
+            return render_template("sv_error.html", status=status, code=code, message=message,
+                                   title=title, user=_user_or_none())
+        except Exception:  # the error page must never fail: fall back to the bare one
+            log.exception("error page failed to render")
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{title}</title></head>"
+            f"<body><h1>{title}</h1><p class='error' data-code='{html.escape(code)}'>"
+            f"{html.escape(message)}</p><p><a href='/'>Home</a></p></body></html>")
+
+
+def _user_or_none():
+    from .auth import current_principal  # (auth imports this module)
+    try:
+        return current_principal()
+    except APIError:
+        return None
 
 
 def _slug(name: str) -> str:
@@ -50,7 +80,7 @@ def init_app(app: Flask) -> None:
     def _api_error(err: APIError):
         level = logging.WARNING if err.status < 500 else logging.ERROR
         log.log(level, "request refused", extra={"status": err.status, "code": err.code, "detail": err.message})
-        return error_response(err.status, err.code, err.message, err.headers)
+        return error_response(err.status, err.code, err.message, err.headers, err.fields)
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):

@@ -21,7 +21,9 @@ def storage_error(exc: FileStoreError) -> APIError:
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    app = Flask(__name__)
+    # No app-wide /static (the gateway sends /static/ to streaming-svc); pages' assets live
+    # under the page blueprint's routed prefix.
+    app = Flask(__name__, static_folder=None)
     configure(app, "upload-svc", SETTINGS, test_config)
     validate(app.config)
     init_service(app, db)

@@ -11,7 +11,9 @@ from .settings import SETTINGS
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    app = Flask(__name__)
+    # No app-wide /static (the gateway sends /static/ to streaming-svc); pages' assets live
+    # under the page blueprint's routed prefix.
+    app = Flask(__name__, static_folder=None)
     configure(app, "watermark-svc", SETTINGS, test_config)
     init_service(app, db)
     filestore.init_app(app)

@@ -1,0 +1,100 @@
+"""The account page (/auth/account): profile, password change, devices, live playback
+sessions, sign out everywhere; and the password reset page an admin's one-time link opens.
+Plain forms (CSRF field), so every action works without script and from the keyboard."""
+from __future__ import annotations
+
+from flask import Blueprint, request
+
+from svcommon.auth import REFRESH_COOKIE, csrf_ok, page_login_required
+from svcommon.errors import APIError
+from svcommon.web import flash_redirect
+
+from . import accounts, cookies
+from . import repository as repo
+from .extensions import db
+from .pages import form_errors, render, signed_in_user
+
+bp = Blueprint("account", __name__, url_prefix="/auth")
+EXPIRED = "Your form expired; please try again."
+
+
+def _account_page(status: int = 200, **ctx):
+    p = signed_in_user()
+    conn = db.conn()
+    return render("account.html", status, profile=repo.user_by_id(conn, p.user_id),
+                  devices=repo.devices_of(conn, p.user_id), sessions=repo.live_sessions_of(conn, p.user_id),
+                  current_device=p.device_id, **ctx)
+
+
+@bp.get("/account")
+@page_login_required
+def account():
+    return _account_page()
+
+
+@bp.post("/account/password")
+@page_login_required
+def change_password():
+    if not csrf_ok():
+        return _account_page(403, errors=[EXPIRED])
+    try:
+        accounts.change_password(signed_in_user().user_id, request.form.get("current_password", "")[:256],
+                                 request.form.get("new_password", "")[:1024], request.cookies.get(REFRESH_COOKIE))
+    except APIError as err:
+        return _account_page(err.status, errors=form_errors(err), invalid=set(err.fields))
+    return flash_redirect("/auth/account", "password_changed")
+
+
+@bp.post("/account/devices/<device_id>/revoke")
+@page_login_required
+def revoke_device(device_id: str):
+    if not csrf_ok():
+        return _account_page(403, errors=[EXPIRED])
+    conn = db.conn()
+    if len(device_id) > 64 or repo.revoke_device(conn, device_id, signed_in_user().user_id) == 0:
+        raise APIError(404, "not_found", "no such device")
+    conn.commit()
+    return flash_redirect("/auth/account#devices", "device_revoked")
+
+
+@bp.post("/account/sessions/<session_id>/end")
+@page_login_required
+def end_session(session_id: str):
+    if not csrf_ok():
+        return _account_page(403, errors=[EXPIRED])
+    conn = db.conn()
+    if len(session_id) > 64 or repo.end_playback_session(conn, session_id, signed_in_user().user_id,
+                                                         "ended_by_user") == 0:
+        raise APIError(404, "not_found", "no such live playback session")
+    conn.commit()
+    return flash_redirect("/auth/account#sessions", "session_ended")
+
+
+@bp.post("/account/sign-out-everywhere")
+@page_login_required
+def sign_out_everywhere():
+    if not csrf_ok():
+        return _account_page(403, errors=[EXPIRED])
+    accounts.sign_out_everywhere(signed_in_user().user_id)
+    resp = flash_redirect("/auth/login", "logged_out_everywhere")
+    cookies.clear_session_cookies(resp)
+    return resp
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+def reset(token: str):
+    user = accounts.reset_user(token)
+    if user is None:
+        return flash_redirect("/auth/login", "reset_link_invalid")
+    if request.method == "GET":
+        return render("reset.html", reset_user=user, user=None)
+    if not csrf_ok():
+        return render("reset.html", 403, reset_user=user, user=None, errors=[EXPIRED])
+    try:
+        accounts.reset_password(token, request.form.get("password", "")[:1024])
+    except APIError as err:
+        return render("reset.html", err.status, reset_user=user, user=None, errors=form_errors(err),
+                      invalid=set(err.fields))
+    resp = flash_redirect("/auth/login", "password_reset")
+    cookies.clear_session_cookies(resp)
+    return resp

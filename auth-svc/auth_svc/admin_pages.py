@@ -1,0 +1,66 @@
+"""The admin users page (/admin/users): search, paging, role, disable/enable (effective at
+once: tokens revoked, playback ended) and one-time reset links; plain forms, so it works from
+the keyboard without script. The same operations as the admin API (accounts.py)."""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Blueprint, request
+
+from svcommon.auth import csrf_ok, page_login_required
+from svcommon.errors import APIError
+from svcommon.params import arg_int
+from svcommon.web import flash_redirect
+
+from . import accounts, validation
+from .pages import form_errors, render, safe_redirect, signed_in_user
+
+bp = Blueprint("admin_users_page", __name__)
+PER_PAGE = 25
+
+
+def admin_page(view):
+    @page_login_required
+    @wraps(view)
+    def wrapper(*a, **kw):
+        if not signed_in_user().is_admin:
+            raise APIError(403, "forbidden", "this page is for administrators")
+        return view(*a, **kw)
+    return wrapper
+
+
+def _users_page(status: int = 200, **ctx):
+    search = request.args.get("q", "")[:100]
+    page = arg_int("page", 1, maximum=100_000)
+    users, pages, total = accounts.user_page(page, PER_PAGE, search)
+    return render("admin_users.html", status, users=users, page=page, pages=pages, total=total, search=search,
+                  roles=validation.ROLES, here=request.full_path.rstrip("?"), **ctx)
+
+
+@bp.get("/admin/users")
+@admin_page
+def users():
+    return _users_page()
+
+
+@bp.post("/admin/users/<user_id>")
+@admin_page
+def update(user_id: str):
+    if not csrf_ok():
+        return _users_page(403, errors=["Your form expired; please try again."])
+    admin, action = signed_in_user(), request.form.get("action", "")
+    try:
+        if action == "role":
+            role = request.form.get("role", "")
+            if role not in validation.ROLES:
+                raise APIError(400, "invalid_input", f"role must be one of {', '.join(validation.ROLES)}")
+            accounts.admin_update_user(admin.user_id, user_id, role, None)
+        elif action in ("disable", "enable"):
+            accounts.admin_update_user(admin.user_id, user_id, None, action == "disable")
+        elif action == "reset-link":
+            return _users_page(issued=accounts.reset_link(admin.user_id, user_id))
+        else:
+            raise APIError(400, "invalid_input", "unknown action")
+    except APIError as err:
+        return _users_page(err.status, errors=form_errors(err))
+    return flash_redirect(safe_redirect(request.form.get("back"), "/admin/users"), "user_updated")

@@ -1,0 +1,61 @@
+"""The admin users page: admins only, search and paging, role and disable/enable effective
+at once (and audited), reset links shown to the admin; the API list searches the same way."""
+from __future__ import annotations
+
+import re
+import uuid
+
+from svcommon.db import query
+
+
+def _admin_login(app, client):
+    html = client.get("/auth/login").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    assert client.post("/auth/login", data={"username": app.config["ADMIN_USERNAME"], "csrf_token": csrf,
+                                            "password": app.config["ADMIN_PASSWORD"]}).status_code == 303
+    return client.get_cookie("sv_csrf").value
+
+
+def test_only_admins(client, auth):
+    assert client.get("/admin/users").status_code == 303                 # to the login page
+    user = auth.register()
+    html = client.get("/auth/login").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    client.post("/auth/login", data={"username": user["username"], "password": user["password"], "csrf_token": csrf})
+    resp = client.get("/admin/users", headers={"Accept": "text/html"})
+    assert resp.status_code == 403 and "Not allowed" in resp.get_data(as_text=True)
+
+
+def test_search_role_disable_enable_and_reset_link(app, client, auth):
+    tag = uuid.uuid4().hex[:8]
+    user = auth.register(username=f"find_{tag}")
+    other = auth.register(username=f"else_{tag}")
+    refresh = auth.login(user["username"], user["password"]).get_json()["refresh_token"]
+    csrf = _admin_login(app, client)
+    page = client.get("/admin/users", query_string={"q": f"find_{tag}"}).get_data(as_text=True)
+    assert f"find_{tag}" in page and f"else_{tag}" not in page and "1 user " in page
+    assert "0 users" in client.get("/admin/users", query_string={"q": "%_%" + tag}).get_data(as_text=True)
+    api = auth.client.get("/api/admin/users", query_string={"q": tag},
+                          headers={"Authorization": f"Bearer {auth.admin_token()}"}).get_json()
+    assert {u["username"] for u in api["items"]} == {user["username"], other["username"]}
+    back = f"/admin/users?q=find_{tag}"
+    resp = client.post(f"/admin/users/{user['id']}", data={"csrf_token": csrf, "action": "role", "role": "uploader",
+                                                           "back": back})
+    assert resp.status_code == 303 and resp.headers["Location"] == back
+    resp = client.post(f"/admin/users/{user['id']}", data={"csrf_token": csrf, "action": "disable", "back": back})
+    assert resp.status_code == 303
+    assert auth.client.post("/api/auth/refresh", json={"refresh_token": refresh}).status_code == 401   # at once
+    assert auth.login(user["username"], user["password"]).status_code == 403
+    page = client.get(back).get_data(as_text=True)
+    assert "The user has been updated." in page and "disabled</span>" in page and 'value="uploader" selected' in page
+    client.post(f"/admin/users/{user['id']}", data={"csrf_token": csrf, "action": "enable", "back": back})
+    assert auth.login(user["username"], user["password"]).status_code == 200
+    issued = client.post(f"/admin/users/{user['id']}", data={"csrf_token": csrf, "action": "reset-link"})
+    assert issued.status_code == 200 and re.search(r'value="http://localhost/auth/reset/[\w-]+"',
+                                                   issued.get_data(as_text=True))
+    bad = client.post(f"/admin/users/{user['id']}", data={"csrf_token": csrf, "action": "role", "role": "god"})
+    assert bad.status_code == 400 and "role must be one of" in bad.get_data(as_text=True)
+    with app.app_context(), app.extensions["svcommon.db"].standalone() as conn:
+        kinds = [r["detail"] for r in query(conn, "SELECT detail FROM security_events WHERE user_id = %s "
+                                                  "AND kind = 'admin_user_updated'", (user["id"],))]
+    assert len(kinds) == 3 and any("disabled=True" in d for d in kinds)

@@ -1,0 +1,73 @@
+"""What every page must satisfy in real Chromium, at desktop and phone sizes: its assets load,
+nothing overflows sideways, the named controls are visible inside the viewport and enabled,
+axe-core finds no serious or critical violation; and a screenshot for a person to look at.
+
+axe-core comes from npm (auth-svc/package.json, a dev dependency installed by scripts/setup.sh)
+and is evaluated through DevTools, so the pages' CSP need not allow it and no app serves it."""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from tests.support.browser import SCREENSHOTS, SIZES
+
+NARROWEST = 360   # the smallest phone the pages must fit (checked for overflow, no screenshot)
+AXE = Path(__file__).resolve().parents[2] / "auth-svc" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@contextlib.contextmanager
+def asset_log(page):
+    """Every asset request of the page that failed (or answered >= 400) while inside."""
+    failed: list[str] = []
+    assets = ("stylesheet", "script", "image", "font")
+
+    def answered(resp):
+        if resp.status >= 400 and resp.request.resource_type in assets:
+            failed.append(f"{resp.status} {resp.url}")
+
+    def lost(req):   # (API calls a navigation cuts short are not assets)
+        if req.resource_type in assets:
+            failed.append(f"failed {req.url}")
+    page.on("response", answered)
+    page.on("requestfailed", lost)
+    try:
+        yield failed
+    finally:
+        page.remove_listener("response", answered)
+        page.remove_listener("requestfailed", lost)
+
+
+def axe_violations(page) -> list[dict]:
+    if not page.evaluate("() => typeof axe !== 'undefined'"):
+        page.evaluate(AXE.read_text() + "\n;true")
+    return page.evaluate("""async () => {
+        const r = await axe.run(document, { resultTypes: ["violations"] });
+        return r.violations.filter(v => v.impact === "serious" || v.impact === "critical")
+            .map(v => ({ id: v.id, impact: v.impact, help: v.help,
+                         nodes: v.nodes.slice(0, 5).map(n => n.target.join(" ")) }));
+    }""")
+
+
+def check_page(page, name: str, controls: tuple[str, ...] = (), stylesheet: bool = True) -> None:
+    """The page as loaded now, at each size: layout facts, axe, screenshot (<name>-<size>.png).
+    ``stylesheet``: the page links one (all but the gateway's self-contained 503 page)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    sheets = page.evaluate("() => [...document.styleSheets].map(s => s.href).filter(Boolean)")
+    assert sheets or not stylesheet, f"{name}: no stylesheet"
+    for size, (width, height) in SIZES.items():
+        page.set_viewport_size({"width": width, "height": height})
+        overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{name} at {size}: {overflow}px of horizontal overflow"
+        for selector in controls:
+            loc = page.locator(selector).first
+            assert loc.is_visible() and loc.is_enabled(), f"{name} at {size}: {selector} not usable"
+            box = loc.bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= width, \
+                f"{name} at {size}: {selector} outside the viewport ({box})"
+        violations = axe_violations(page)
+        assert not violations, f"{name} at {size}: {violations}"
+        page.screenshot(path=str(SCREENSHOTS / f"{name}-{size}.png"), full_page=True)
+    page.set_viewport_size({"width": NARROWEST, "height": 740})
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{name} at {NARROWEST}px: {overflow}px of horizontal overflow"
+    page.set_viewport_size({"width": SIZES["desktop"][0], "height": SIZES["desktop"][1]})
