@@ -7,7 +7,7 @@ from svcommon.auth import REFRESH_COOKIE, csrf_ok, csrf_refused, require_princip
 from svcommon.errors import APIError
 from svcommon.params import json_body
 
-from . import accounts, cookies, password_policy, tokens, validation
+from . import accounts, cookies, password_policy, throttle, tokens, validation
 from . import repository as repo
 from .extensions import db
 
@@ -27,6 +27,7 @@ def register():
 def password_check():
     """The strength hint of the password forms: the same rules the server enforces, nothing stored."""
     data = json_body()
+    throttle.password_check_attempt(db.conn(), request.remote_addr or "?")
     verdict = password_policy.check(validation.field(data, "password", password_policy.MAX_LENGTH + 1),
                                     str(data.get("username") or "")[:64], str(data.get("email") or "")[:254])
     return jsonify(score=verdict.score, ok=verdict.ok, errors=verdict.errors, suggestions=verdict.suggestions)

@@ -29,6 +29,7 @@ SETTINGS = [
     Setting("LOGIN_SLOWDOWN_MAX_SECONDS", 2.0, float, "the slow-down never exceeds this (never a lock)"),
     Setting("SIGNUP_MAX_PER_IP", 10, int, "sign-ups per client address per SIGNUP_WINDOW_SECONDS"),
     Setting("SIGNUP_WINDOW_SECONDS", 3600, int),
+    Setting("PASSWORD_CHECKS_PER_MINUTE", 60, int, "strength checks (POST /api/auth/password-check) per client address"),
     Setting("SERVICE_SECRET_UPLOAD", ""),
     Setting("SERVICE_SECRET_STREAMING", ""),
     Setting("SERVICE_SECRET_WATERMARK", ""),

@@ -11,7 +11,8 @@
   the delay tells nothing; the owner's correct password from an address that is not
   locked still logs in.
 
-Sign-ups are counted per client address: ``SIGNUP_MAX_PER_IP`` per ``SIGNUP_WINDOW_SECONDS``.
+Sign-ups are counted per client address: ``SIGNUP_MAX_PER_IP`` per ``SIGNUP_WINDOW_SECONDS``;
+password strength checks ``PASSWORD_CHECKS_PER_MINUTE`` per address.
 Every refusal is a security event."""
 from __future__ import annotations
 
@@ -97,10 +98,21 @@ def succeeded(conn, username: str, ip: str) -> None:
 def signup_attempt(conn, ip: str) -> None:
     """Count a sign-up attempt of this address; over the limit -> 429 + Retry-After."""
     cfg = current_app.config
-    window = int(cfg["SIGNUP_WINDOW_SECONDS"])
-    row = repo.bump_counter(conn, "signup", ip[:255], utcnow_naive(), window)
+    _per_address(conn, "signup", ip, int(cfg["SIGNUP_MAX_PER_IP"]), int(cfg["SIGNUP_WINDOW_SECONDS"]),
+                 "sign-ups", "too_many_signups", "signup_throttled")
+
+
+def password_check_attempt(conn, ip: str) -> None:
+    """Count a strength check of this address: the check needs no login and costs real CPU
+    (zxcvbn), so an address gets PASSWORD_CHECKS_PER_MINUTE; over it -> 429 + Retry-After."""
+    _per_address(conn, "password_check", ip, int(current_app.config["PASSWORD_CHECKS_PER_MINUTE"]), 60,
+                 "password checks", "too_many_password_checks", "password_check_throttled")
+
+
+def _per_address(conn, scope: str, ip: str, limit: int, window: int, what: str, code: str, event: str) -> None:
+    row = repo.bump_counter(conn, scope, ip[:255], utcnow_naive(), window)
     conn.commit()
-    if row["failures"] > int(cfg["SIGNUP_MAX_PER_IP"]):
+    if row["failures"] > limit:
         wait = seconds_until(row["window_start"] + timedelta(seconds=window), utcnow_naive())
-        security_events.record("signup_throttled", f"{row['failures']} sign-ups from this address within {window}s")
-        raise _too_many("too many sign-ups from your address", wait, "too_many_signups")
+        security_events.record(event, f"{row['failures']} {what} from this address within {window}s")
+        raise _too_many(f"too many {what} from your address", wait, code)

@@ -110,3 +110,16 @@ def test_invalid_signups_do_not_count(app, client, monkeypatch):
         bad = client.post("/api/auth/register", json={"username": "x", "email": "bad", "password": "short"})
         assert bad.status_code == 400
     assert _signup(client, 0).status_code == 201
+
+
+def test_password_strength_checks_are_rate_limited_per_address(app, client, monkeypatch):
+    # The check needs no login and costs real CPU (zxcvbn): an address gets a bounded number.
+    monkeypatch.setitem(app.config, "PASSWORD_CHECKS_PER_MINUTE", 3)
+    for _ in range(3):
+        assert client.post("/api/auth/password-check", json={"password": "a long enough password"}).status_code == 200
+    refused = client.post("/api/auth/password-check", json={"password": "a long enough password"})
+    assert refused.status_code == 429 and refused.get_json()["code"] == "too_many_password_checks"
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+    assert "password_check_throttled" in _events(app, client.environ_base["HTTP_X_FORWARDED_FOR"])
+    client.environ_base["HTTP_X_FORWARDED_FOR"] = random_ip()   # another address is not affected
+    assert client.post("/api/auth/password-check", json={"password": "a long enough password"}).status_code == 200
