@@ -55,17 +55,29 @@ def _fps(fps: Fraction) -> str:
     return f"{fps.numerator}/{fps.denominator}"
 
 
-def decode_raw_cmd(source: str, width: int, height: int, fps: Fraction) -> list[str]:
-    """Decode the first video stream once to constant-rate yuv420p frames on stdout.
+def decode_raw_cmd(source: str, width: int, height: int, fps: Fraction,
+                   start_frame: int = 0, frame_count: int | None = None) -> list[str]:
+    """Decode frames [start_frame, start_frame + frame_count) of the constant-rate
+    output grid (to the end if frame_count is None) as yuv420p frames on stdout.
 
     The fps filter makes the frame rate constant (so frame n is at n/fps and
     segment boundaries are frame counts); scaling here to the mezzanine size keeps
     the pipe small for sources bigger than the top rung. ffmpeg autorotates.
+    A chunk starts with an accurate input seek (-ss before -i: decode from the key
+    frame before, drop what precedes) to its first frame's time, floored to the
+    microsecond so that frame itself is kept; timestamps then count from the seek
+    point, and start_time=0 anchors the fps grid there, so output frame k of the
+    chunk is frame start_frame + k of a decode from the start.
     """
     vf = (f"scale={width}:{height}:flags=bicubic,setsar=1,"
-          f"fps={_fps(fps)},format=yuv420p")
-    return _base() + [*ff.input_args(source), "-map", "0:v:0", "-an", "-sn", "-dn",
-                      "-vf", vf, "-fps_mode", "passthrough",
+          f"fps={_fps(fps)}:start_time=0,format=yuv420p")
+    seek = []
+    if start_frame:
+        micros = start_frame * fps.denominator * 1_000_000 // fps.numerator
+        seek = ["-ss", f"{micros // 1_000_000}.{micros % 1_000_000:06d}"]
+    limit = [] if frame_count is None else ["-frames:v", str(frame_count)]
+    return _base() + [*seek, *ff.input_args(source), "-map", "0:v:0", "-an", "-sn", "-dn",
+                      "-vf", vf, "-fps_mode", "passthrough", *limit,
                       "-f", "rawvideo", "-pix_fmt", "yuv420p", "pipe:1"]
 
 
