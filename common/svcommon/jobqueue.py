@@ -5,35 +5,36 @@ API (all SQL of the queue lives here; a handler's own SQL stays in its service's
 
     enqueue(conn, kind, payload, *, subject=None, priority=0, max_attempts=3, delay=0) -> job id
         In the caller's transaction (the job exists exactly when the caller's rows do).
-    claim(db, worker, lease_seconds, kinds=None) -> Claim | None
-        FOR UPDATE SKIP LOCKED on one row at a time: highest priority first, then oldest; queued jobs whose
-        run_after has come, and running jobs whose lease lapsed (their worker died). A lapsed
-        job already at max_attempts is marked ``dead`` instead (Claim.dead is set).
+    claim(db, worker, lease_seconds, kinds=None) -> Claim(job, dead) | None
+        Highest priority first, then oldest: queued jobs whose run_after has come, and
+        running jobs whose lease lapsed (their worker died), locked one row at a time with
+        FOR UPDATE SKIP LOCKED. A lapsed job already at max_attempts is dead-lettered
+        instead (Claim.dead).
+    complete(conn, job, worker) -> bool / retry(conn, job, error, delay) / dead(conn, job, reason)
+        complete is False (nothing written) when the job is no longer ours.
+    forget(conn, subject): a deleted subject's jobs go (a running one's lease is then lost).
+    listing(conn, status, kind, limit) / get(conn, id) / requeue_dead(conn, id): the admin
+        view; requeue_dead puts a dead job back with fresh attempts.
   The worker side (svcommon.jobworker):
-    Lease(db, job, worker, lease_seconds, guard=None): context manager renewing the lease from
-        a side thread; .report(pct, step); .confirm() (raises LeaseLost when lost); .lost Event;
-        .on_lost(group) cancels a process group when the lease is lost. ``guard(conn)`` runs in
-        every renewal: False (subject deleted, detection cancelled) loses the lease at once.
-    complete(conn, job, worker) / retry(conn, job, error, delay) / dead(conn, job, reason)
-        complete returns False when the job is no longer ours (nothing written).
-    requeue_dead(conn, job_id) -> bool: an administrator's retry of a dead job (attempts reset).
-    run_once(app, db, handlers, worker, kinds=None, beat=None): claim one job, run ``handlers[kind]`` under
-        a lease, then complete it, or retry it with exponential backoff
-        (WORKER_RETRY_BASE_SECONDS * 4^(attempt-1)), or dead-letter it (its ``permanent``
-        errors, or attempts used up). Handler hooks update the subject's own state (the
-        video's status, the detection record) in the same transaction as the queue's change.
+    Lease(db, job, worker, lease_seconds, guard=None, min_interval=1.0, beat=None): context
+        manager renewing the lease from a side thread; .report(pct, step); .confirm()
+        (raises LeaseLost when lost); .lost Event; .on_lost(group) cancels a process group
+        when the lease is lost. ``guard(conn, job)`` runs in every renewal: False (subject
+        deleted, detection cancelled) loses the lease at once.
+    run_once(app, db, handlers, worker, kinds=None, beat=None): claim one job, run
+        ``handlers[kind]`` (a Handler) under a lease, then complete it, or retry it with
+        exponential backoff (WORKER_RETRY_BASE_SECONDS * 4^(attempt-1)), or dead-letter it
+        (its ``permanent`` errors, or attempts used up). Handler hooks update the subject's
+        own state (the video's status, the detection record) in the queue's transaction.
 """
 from __future__ import annotations
 
 import json
-import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from .db import execute, query
-
-log = logging.getLogger("svcommon.jobqueue")
 
 COLS = ("id, kind, subject, payload, priority, status, attempts, max_attempts, progress, step, last_error, "
         "lease_owner, lease_expires, run_after, created_at, updated_at, finished_at")
