@@ -1,4 +1,5 @@
-"""Read the few facts we need back out of packaged CMAF files (no ffprobe needed)."""
+"""Read the few facts we need back out of packaged CMAF files (no ffprobe needed), and
+move a chunk's segments to their place in the whole video (retime_segment)."""
 from __future__ import annotations
 
 import struct
