@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import struct
 import subprocess
+import threading
 from fractions import Fraction
 
 import pytest
@@ -167,3 +168,40 @@ def test_a_chunk_with_a_different_init_is_refused(tmp_path):
     finally:
         group.kill_all()
     assert not list((out / "video" / "360p").glob("*/*.m4s"))     # nothing half-placed
+
+
+def test_two_workers_share_one_videos_chunks(runs, tmp_path):
+    # Chunks encoded at the same time by two workers (own process groups) into one tree, in
+    # reverse order, give the whole run's inits, numbering and timestamps.
+    src, d, whole, _ = runs
+    info = probe(src)
+    plan = plan_job(info)
+    settings = EncodeSettings(fps=plan.fps, frames_per_segment=plan.frames_per_segment)
+    chunks = plan_chunks(plan, info.duration_s, 2)
+    assert len(chunks) == 2
+    out, results, errors = tmp_path / "shared", {}, []
+
+    def worker(chunk):
+        group = ProcessGroup(tmp_path / f"logs{chunk.index}")
+        try:
+            results[chunk.index] = encode_chunk(src, plan, settings, SECRET, VIDEO_ID, 1.0, plan.rungs,
+                                                chunk, out, group)
+        except BaseException as exc:     # reported by the test thread
+            errors.append(exc)
+        finally:
+            group.kill_all()
+
+    threads = [threading.Thread(target=worker, args=(c,)) for c in reversed(chunks)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and sorted(results) == [0, 1]
+    assert results[0].durations + results[1].durations == whole["segment_durations"]
+    for r in whole["renditions"]:
+        base_w, base_s = d / "whole" / "video" / r["name"], out / "video" / r["name"]
+        assert (base_s / "init.mp4").read_bytes() == (base_w / "init.mp4").read_bytes()
+        for v in ("a", "b"):
+            names = sorted(p.name for p in (base_s / v).iterdir())
+            assert names == [f"{i:05d}.m4s" for i in range(4)]
+            assert [_fragments(base_s / v / n) for n in names] == [_fragments(base_w / v / n) for n in names]
