@@ -4,6 +4,7 @@ and the admin retry, priorities. Each test uses its own job kind, so other tests
 (and theirs ours) are never claimed."""
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 
@@ -180,3 +181,49 @@ def test_admin_lists_dead_jobs_and_retries_one(live_stack, worker_app, stores, d
         assert requests.post(f"{gw}/api/admin/jobs/{job_id}/retry", headers=user).status_code == 403
     finally:
         sql(db, "UPDATE jobs SET status = 'dead' WHERE id = %s", (job_id,))   # never claimed by later tests
+
+
+def test_migration_011_moves_the_old_queues_over(live_stack, tmp_path):
+    """On a scratch database at migration 010 with rows in both old queues: processing jobs
+    keep their state (failed/cancelled → dead, kind video.process, video as subject) and
+    unfinished detections become detection.run jobs; finished ones need none."""
+    import shutil
+
+    import mysql.connector
+    from migrate import MIGRATIONS_DIR, migrate
+    from stack.dbsetup import root_kwargs
+    name = f"mig011_{uuid.uuid4().hex[:8]}"
+    root = mysql.connector.connect(**root_kwargs(live_stack["stack"]))
+    root.cursor().execute(f"CREATE DATABASE {name}")
+    try:
+        old = tmp_path / "upto010"
+        old.mkdir()
+        for path in MIGRATIONS_DIR.glob("*.sql"):
+            if path.name[:3] <= "010":
+                shutil.copy(path, old / path.name)
+        kw = root_kwargs(live_stack["stack"], name)
+        migrate(kw, old, out=lambda *_: None)
+        conn = mysql.connector.connect(**kw, autocommit=True)
+        for stmt in ("INSERT INTO users (id, username, email, password_hash) VALUES ('u1', 'u1', 'u1@e.test', 'x')",
+                     "INSERT INTO videos (id, owner_id, title, description) VALUES ('v1', 'u1', 't', ''), "
+                     "('v2', 'u1', 't', '')",
+                     "INSERT INTO jobs (id, video_id, kind, status, attempts, error) VALUES "
+                     "('j1', 'v1', 'process', 'failed', 3, 'boom'), ('j2', 'v2', 'process', 'queued', 0, NULL), "
+                     "('j3', 'v1', 'process', 'cancelled', 1, NULL)",
+                     "INSERT INTO detections (id, suspect_key, status, attempts) VALUES "
+                     "('d1', 'k', 'queued', 0), ('d2', 'k', 'done', 1), ('d3', 'k', 'running', 1)"):
+            conn.cursor().execute(stmt)
+        assert migrate(kw, out=lambda *_: None) == ["011_job_queue.sql"]
+        rows = sql(conn, "SELECT kind, subject, status, attempts, last_error, payload, priority FROM jobs")
+        conn.close()
+        got = sorted((r["subject"], r["kind"], r["status"], r["attempts"], r["last_error"], json.loads(r["payload"]),
+                      r["priority"]) for r in rows)
+        assert got == [
+            ("d1", "detection.run", "queued", 0, None, {"detection_id": "d1"}, -10),
+            ("d3", "detection.run", "running", 1, None, {"detection_id": "d3"}, -10),
+            ("v1", "video.process", "dead", 1, None, {"video_id": "v1"}, 0),
+            ("v1", "video.process", "dead", 3, "boom", {"video_id": "v1"}, 0),
+            ("v2", "video.process", "queued", 0, None, {"video_id": "v2"}, 0)]
+    finally:
+        root.cursor().execute(f"DROP DATABASE {name}")
+        root.close()
