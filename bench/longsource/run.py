@@ -1,6 +1,6 @@
 """Benchmark: memory of media.pipeline.process on a long source stays flat.
 
-Same run, same generated low-res source type (320x180, 30 fps, grain + tone), two lengths:
+Same run, same generated source type (320x180 unless --size, 30 fps, grain + tone), two lengths:
   anchor   --anchor-minutes (1) of video
   long     --minutes (10) of video
 each processed by media.pipeline.process in its own Python process. A sampler reads the RSS
@@ -11,8 +11,8 @@ long run (no growth with time), wall time per media second, and the scratch outp
 media second; from these, what a 2-hour source costs (memory measured to be flat; time and
 scratch disk scale with length).
 
-Usage: python bench/longsource/run.py [--minutes 10] [--anchor-minutes 1] [--preset veryfast]
-Writes bench/results/longsource.json and longsource.md.
+Usage: python bench/longsource/run.py [--minutes 10] [--anchor-minutes 1] [--preset veryfast] [--size 320x180]
+Writes bench/results/longsource.json and longsource.md (longsource-{size}.* for another --size).
 """
 from __future__ import annotations
 
@@ -38,9 +38,9 @@ RUN = ("import sys; from watermark_svc.media import pipeline; "
        "preset=sys.argv[3])")
 
 
-def make_source(path: Path, seconds: int) -> None:
+def make_source(path: Path, seconds: int, size: str) -> None:
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y",
-                    "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30,noise=alls=2:allf=t",
+                    "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=30,noise=alls=2:allf=t",
                     "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
                     "-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
                     "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", str(path)], check=True)
@@ -90,15 +90,16 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=10)
     ap.add_argument("--anchor-minutes", type=float, default=1)
     ap.add_argument("--preset", default="veryfast")
+    ap.add_argument("--size", default="320x180", help="source picture size (memory grows with it, not with length)")
     args = ap.parse_args()
     out: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-                 "source": "320x180 30 fps testsrc2 + grain, AAC tone", "preset": args.preset}
+                 "source": f"{args.size} 30 fps testsrc2 + grain, AAC tone", "preset": args.preset}
     with tempfile.TemporaryDirectory(prefix="sv-bench-long-") as tmp:
         for name, minutes in (("anchor", args.anchor_minutes), ("long", args.minutes)):
             work = Path(tmp) / name
             work.mkdir()
             seconds = int(minutes * 60)
-            make_source(work / "src.mp4", seconds)
+            make_source(work / "src.mp4", seconds, args.size)
             result = run_one(work / "src.mp4", work, args.preset)
             result["media_seconds"] = seconds
             out[name] = result
@@ -113,8 +114,9 @@ def main() -> int:
         "peak_rss_mb_tree": b["peak_rss_mb_tree"], "wall_hours_one_process": round(per_s * 7200 / 3600, 2),
         "scratch_gb": round(scratch_per_s * 7200 / 1e9, 2)}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "longsource.json").write_text(json.dumps(out, indent=2) + "\n")
-    (RESULTS / "longsource.md").write_text(report(out, args))
+    stem = "longsource" if args.size == "320x180" else f"longsource-{args.size}"
+    (RESULTS / f"{stem}.json").write_text(json.dumps(out, indent=2) + "\n")
+    (RESULTS / f"{stem}.md").write_text(report(out, args))
     print(json.dumps({k: out[k] for k in ("peak_rss_ratio_long_vs_anchor", "two_hour_estimate_at_this_size")}))
     return 0
 
@@ -127,7 +129,7 @@ def report(out: dict, args) -> str:
     est = out["two_hour_estimate_at_this_size"]
     return f"""# Long source: memory of media.pipeline.process
 
-`python bench/longsource/run.py --minutes {args.minutes:g} --anchor-minutes {args.anchor_minutes:g} --preset {args.preset}`
+`python bench/longsource/run.py --minutes {args.minutes:g} --anchor-minutes {args.anchor_minutes:g} --preset {args.preset} --size {args.size}`
 on {out['machine']['cpus']} CPUs; source {out['source']}.
 
 | run | media s | wall s | peak RSS python MB | peak RSS tree MB | tree peak until 25/50/75 % | scratch MB |
