@@ -205,3 +205,32 @@ def test_two_workers_share_one_videos_chunks(runs, tmp_path):
             names = sorted(p.name for p in (base_s / v).iterdir())
             assert names == [f"{i:05d}.m4s" for i in range(4)]
             assert [_fragments(base_s / v / n) for n in names] == [_fragments(base_w / v / n) for n in names]
+
+
+def test_lowest_rung_alone_is_read_by_the_detector(runs, tmp_path):
+    # The task that makes a video playable encodes the lowest rung on its own, decoded and
+    # watermarked at that rung's size with the resampled pattern: same init and timing as
+    # the whole run's rung, and the detector (which knows nothing of it) reads every bit.
+    src, d, whole, _ = runs
+    info = probe(src)
+    plan = plan_job(info)
+    low = plan.rungs[-1]
+    assert low.name == "360p" and plan.mezz_height == 480
+    settings = EncodeSettings(fps=plan.fps, frames_per_segment=plan.frames_per_segment)
+    group = ProcessGroup(tmp_path / "logs")
+    try:
+        for chunk in plan_chunks(plan, info.duration_s, 2):
+            encode_chunk(src, plan, settings, SECRET, VIDEO_ID, 1.0, [low], chunk, tmp_path / "low", group)
+    finally:
+        group.kill_all()
+    base = tmp_path / "low" / "video" / "360p"
+    assert (base / "init.mp4").read_bytes() == (d / "whole" / "video" / "360p" / "init.mp4").read_bytes()
+    bits = [0, 1, 1, 0]
+    stream = mh.concat_variant_stream(tmp_path / "low", "360p", bits, tmp_path / "session.mp4")
+    assert mh.decode_errors(stream) == "" and mh.count_frames(stream) == 240
+    leak = mh.leak_copy(stream, tmp_path / "leak.mp4", 360, crf=28)
+    got = read_soft_bits(str(leak), str(src), VIDEO_ID, SECRET)
+    zs = [round(b.z, 1) for b in got]
+    print(f"\nlowest rung alone, 360p CRF28: z = {zs}")
+    assert [1 if b.z > 0 else 0 for b in got] == bits
+    assert min(abs(b.z) for b in got) > 5.0

@@ -25,7 +25,7 @@ from .ffmpeg_cmd import EncodeSettings
 from .ladder import Rung
 from .plan import JobPlan
 from .procs import ProcessGroup
-from .wmpattern import QuantizedMark, embed_pair, ramp_weights, segment_pattern
+from .wmpattern import QuantizedMark, embed_pair, ramp_weights, resize_pattern, segment_pattern
 
 VARIANTS = ("a", "b")
 FAN_OUTS = ("per-variant", "per-rung")   # encoder processes: 2, or 2 x rungs
@@ -95,14 +95,20 @@ def encode_ab_ladder(source: str, plan: JobPlan, settings: EncodeSettings,
     so a chunk is watermarked exactly as the same frames of a whole-video run."""
     if fan_out not in FAN_OUTS:
         raise ValueError(f"fan_out must be one of {FAN_OUTS}")
-    w, h = plan.mezz_width, plan.mezz_height
+    chosen = list(rungs or plan.rungs)
+    # Decode and watermark at the largest chosen rung's size: the whole ladder at the
+    # mezzanine size; the lowest rung alone (the task that makes a video playable) at its
+    # own, with the mezzanine-size pattern resampled as the scaler would resample a
+    # watermarked mezzanine frame (scaling is linear), at a fraction of the cost.
+    top = max(chosen, key=lambda r: r.width * r.height)
+    w, h = top.width, top.height
+    resize = (w, h) != (plan.mezz_width, plan.mezz_height)
     luma_size = w * h
     frame_size = luma_size * 3 // 2
     files: dict[tuple[str, str], Path] = {}
     writers: dict[str, list[_FrameWriter]] = {v: [] for v in VARIANTS}
     # Rungs grouped per encoder process: all rungs of a variant in one ffmpeg
     # (default, fewer pipe copies) or one process per rung.
-    chosen = list(rungs or plan.rungs)
     groups = [chosen] if fan_out == "per-variant" else [[r] for r in chosen]
     for rungs in groups:
         for v in VARIANTS:
@@ -135,7 +141,9 @@ def encode_ab_ladder(source: str, plan: JobPlan, settings: EncodeSettings,
             seg += first_segment
             if seg != segment:
                 segment, marks = seg, {}
-                pattern = segment_pattern(secret, video_id, seg, w, h)
+                pattern = segment_pattern(secret, video_id, seg, plan.mezz_width, plan.mezz_height)
+                if resize:
+                    pattern = resize_pattern(pattern, w, h)
             weight = float(weights[f])
             mark = marks.get(weight)
             if mark is None:
