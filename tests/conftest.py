@@ -71,13 +71,13 @@ def delivery_video(play, worker_app, mdb, stores, owner, clip, service_config):
 
 @pytest.fixture
 def own_jobs(db):
-    """Only this test's processing jobs are claimable while it runs (see own_queue)."""
-    with own_queue(db, "jobs"):
+    """Only this test's jobs are claimable while it runs (see own_queue)."""
+    with own_queue(db):
         yield
 
 
 @pytest.fixture
 def own_detections(db):
     """Only this test's detections are claimable while it runs (see own_queue)."""
-    with own_queue(db, "detections"):
+    with own_queue(db):
         yield

@@ -134,7 +134,7 @@ def user_footprint(env: dict, user_id: str) -> dict:
     """Everything a user's uploads left: rows and objects (the 'nothing left' check)."""
     videos = db_rows(env, "SELECT id FROM videos WHERE owner_id = %s", (user_id,))
     uploads = db_rows(env, "SELECT id FROM uploads WHERE owner_id = %s", (user_id,))
-    jobs = db_rows(env, "SELECT j.id FROM jobs j JOIN videos v ON v.id = j.video_id WHERE v.owner_id = %s", (user_id,))
+    jobs = db_rows(env, "SELECT j.id FROM jobs j JOIN videos v ON v.id = j.subject WHERE v.owner_id = %s", (user_id,))
     return {"videos": len(videos), "uploads": len(uploads), "jobs": len(jobs)}
 
 

@@ -12,6 +12,7 @@ import requests
 
 from svcommon import ffmpeg as ff
 from svcommon.db import query
+from svcommon.jobqueue import DETECTION_RUN
 from tests.support import hostile_media as hm
 from tests.support.media import make_clip
 
@@ -38,7 +39,7 @@ def _submit(client, admin, data: bytes, name: str = "leak.mp4"):
 
 
 def test_cancel_queued_detection_never_runs(worker_app, stores, db, admin, suspect):
-    from watermark_svc.forensics.runner import run_detection_once
+    from watermark_svc.jobs import run_once
     client = worker_app.test_client()
     r = _submit(client, admin, suspect)
     assert r.status_code == 202, r.get_data(as_text=True)
@@ -48,20 +49,24 @@ def test_cancel_queued_detection_never_runs(worker_app, stores, db, admin, suspe
     st = client.get(f"/api/forensics/detect/{det}", headers=admin).json
     assert st["status"] == "cancelled" and "cancelled" in st["error"]
     assert stores["watermark"].head(key) is None
-    assert not run_detection_once(worker_app, stores["watermark"], "cancel-test")
+    assert not run_once(worker_app, "cancel-test", kinds=[DETECTION_RUN])
     r = client.delete(f"/api/forensics/detect/{det}", headers=admin)
     assert r.status_code == 409 and r.json["code"] == "detection_finished"
 
 
 def test_cancel_running_detection_kills_its_children(worker_app, stores, db, admin, suspect):
-    from watermark_svc.forensics.runner import claim_detection, detection_lease
+    from svcommon.jobqueue import claim
+    from svcommon.jobworker import Lease
+    from watermark_svc.extensions import db as wdb
+    from watermark_svc.forensics.runner import DETECTION
     client = worker_app.test_client()
     det = _submit(client, admin, suspect).json["job_id"]
     with worker_app.app_context():
-        claimed = claim_detection("cancel-test", 3)
-        assert claimed["id"] == det
+        job = claim(wdb, "cancel-test", 3, [DETECTION_RUN]).job
+        assert job.subject == det
         tracker = ff.Tracker()
-        with detection_lease(det, "cancel-test", 3) as lease, ff.tracking(tracker):
+        with Lease(wdb, job, "cancel-test", 3, DETECTION.guard, DETECTION.progress_interval) as lease, \
+                ff.tracking(tracker):
             lease.on_lost(tracker)
             # A busy analysis child that reports no progress (what a hostile suspect causes).
             child = ff.spawn(ff.base() + ["-re", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5", "-f", "null", "-"],
@@ -83,13 +88,15 @@ def test_playlist_suspects_refused_at_submit(worker_app, admin, builder, tmp_pat
 
 
 def test_suspect_longer_than_the_forensics_limit_fails_with_reason(worker_app, stores, db, admin, suspect):
-    from watermark_svc.forensics.runner import run_detection_once
+    from watermark_svc.jobs import run_once
     det = _submit(worker_app.test_client(), admin, suspect).json["job_id"]
     saved = worker_app.config["FORENSICS_MAX_SUSPECT_SECONDS"]
     worker_app.config["FORENSICS_MAX_SUSPECT_SECONDS"] = 1
     try:
-        assert run_detection_once(worker_app, stores["watermark"], "limit-test")
+        assert run_once(worker_app, "limit-test", kinds=[DETECTION_RUN])
     finally:
         worker_app.config["FORENSICS_MAX_SUSPECT_SECONDS"] = saved
-    row = query(db, "SELECT status, attempts, error FROM detections WHERE id = %s", (det,), one=True)
-    assert (row["status"], row["attempts"]) == ("failed", 1) and "at most 1 s" in row["error"], row
+    row = query(db, "SELECT d.status, j.attempts, j.status AS job_status, d.error FROM detections d "
+                    "JOIN jobs j ON j.subject = d.id WHERE d.id = %s", (det,), one=True)
+    assert (row["status"], row["attempts"], row["job_status"]) == ("failed", 1, "dead") \
+        and "at most 1 s" in row["error"], row

@@ -12,6 +12,7 @@ import uuid
 import pytest
 import requests
 
+from svcommon.jobqueue import DETECTION_RUN
 from tests.support.browser import chromium_page, screenshots
 from tests.support.contract_client import ContractClient
 from tests.support.media import make_clip
@@ -66,8 +67,8 @@ def _submit(gw, token, path, **form):
 
 
 def _run_worker(worker_app, stores):
-    from watermark_svc.forensics.runner import run_detection_once
-    assert run_detection_once(worker_app, stores["watermark"], "test-detector-" + uuid.uuid4().hex[:6])
+    from watermark_svc.jobs import run_once
+    assert run_once(worker_app, "test-detector-" + uuid.uuid4().hex[:6], kinds=[DETECTION_RUN])
 
 
 def _status(gw, token, job_id):
@@ -148,9 +149,9 @@ def test_admin_pages_in_chromium(traced, live_stack, worker_app, stores):
     stop = threading.Event()
 
     def worker():
-        from watermark_svc.forensics.runner import run_detection_once
+        from watermark_svc.jobs import run_once
         while not stop.is_set():
-            if not run_detection_once(worker_app, stores["watermark"], "browser-detector"):
+            if not run_once(worker_app, "browser-detector", kinds=[DETECTION_RUN]):
                 stop.wait(0.5)
 
     t = threading.Thread(target=worker, daemon=True)

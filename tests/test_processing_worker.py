@@ -24,9 +24,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def state(db, vid):
-    return query(db, "SELECT v.status, v.status_message, j.status AS job_status, j.attempts, j.lease_owner, j.error, "
-                     "j.step "
-                     "FROM videos v JOIN jobs j ON j.video_id = v.id WHERE v.id = %s", (vid,), one=True)
+    return query(db, "SELECT v.status, v.status_message, j.status AS job_status, j.attempts, j.lease_owner, "
+                     "j.last_error, j.step "
+                     "FROM videos v JOIN jobs j ON j.subject = v.id WHERE v.id = %s", (vid,), one=True)
 
 
 def media_keys(stores, vid):
@@ -39,9 +39,9 @@ def clip(tmp_path_factory):
 
 
 def test_queued_video_becomes_ready_with_ab_ladder(worker_app, stores, db, owner_id, clip):
-    from watermark_svc.worker import run_once
+    from watermark_svc.jobs import run_once
     vid = queue_video(db, stores, owner_id, clip)
-    assert run_once(worker_app, stores["watermark"], "test-worker")
+    assert run_once(worker_app, "test-worker")
     st = state(db, vid)
     assert (st["status"], st["job_status"]) == ("ready", "done"), st
     media = query(db, "SELECT segment_count, metadata, delivery_version FROM video_media WHERE video_id = %s",
@@ -70,19 +70,19 @@ def test_queued_video_becomes_ready_with_ab_ladder(worker_app, stores, db, owner
 
 @pytest.mark.parametrize("damage", ["random_bytes", "truncated"])
 def test_corrupt_original_fails_without_leftovers(worker_app, stores, db, owner_id, clip, damage):
-    from watermark_svc.worker import run_once
+    from watermark_svc.jobs import run_once
     body = os.urandom(200_000) if damage == "random_bytes" else clip[: len(clip) // 3]
     vid = queue_video(db, stores, owner_id, body)
-    assert run_once(worker_app, stores["watermark"], "test-worker")
+    assert run_once(worker_app, "test-worker")
     st = state(db, vid)
-    assert (st["status"], st["job_status"]) == ("failed", "failed"), st
+    assert (st["status"], st["job_status"]) == ("failed", "dead"), st
     assert st["status_message"] and "processing error" not in st["status_message"]   # a reason, not a crash
     assert media_keys(stores, vid) == set()
     assert not any(p.startswith(f"sv-job-{vid[:8]}") for p in os.listdir(worker_app.config["WORK_DIR"]))
 
 
 def test_killed_worker_job_is_resumed_by_another(worker_app, stores, db, owner_id, clip, live_stack):
-    from watermark_svc.worker import run_once
+    from watermark_svc.jobs import run_once
     vid = queue_video(db, stores, owner_id, clip)
     env = {**os.environ, **live_stack["env"], "WORKER_LEASE_SECONDS": "3", "PYTHONPATH": "watermark-svc",
            "X264_PRESET": "veryslow"}   # slow enough that we surely kill it mid-job
@@ -97,13 +97,13 @@ def test_killed_worker_job_is_resumed_by_another(worker_app, stores, db, owner_i
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
     assert state(db, vid)["job_status"] == "running"           # the dead worker still "holds" it
-    assert not run_once(worker_app, stores["watermark"], "rescuer")   # lease not lapsed yet: nothing to claim
+    assert not run_once(worker_app, "rescuer")   # lease not lapsed yet: nothing to claim
     # Had it died while storing, segments named under its secret (lost with it) would be
     # there; the rescuer must not leave them behind.
     stray = media_prefix(vid) + f"enc/480p/00000-{os.urandom(16).hex()}.m4s"
     stores["watermark"].put_stream(stray, os.urandom(1000), length=1000)
-    sql(db, "UPDATE jobs SET lease_expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND WHERE video_id = %s", (vid,))
-    assert run_once(worker_app, stores["watermark"], "rescuer")
+    sql(db, "UPDATE jobs SET lease_expires = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND WHERE subject = %s", (vid,))
+    assert run_once(worker_app, "rescuer")
     st = state(db, vid)
     assert (st["status"], st["job_status"], st["attempts"]) == ("ready", "done", 2), st
     assert stray not in media_keys(stores, vid)
@@ -113,14 +113,14 @@ def test_killed_worker_job_is_resumed_by_another(worker_app, stores, db, owner_i
 def test_long_job_keeps_its_lease(worker_app, stores, db, owner_id, clip):
     """A job that runs far longer than its lease is renewed, not stolen by another worker."""
     import threading
-    from watermark_svc.jobs import claim
+    from svcommon.jobqueue import claim
     from watermark_svc.extensions import db as wdb
-    from watermark_svc.worker import run_once
+    from watermark_svc.jobs import run_once
     vid = queue_video(db, stores, owner_id, clip)
     slow = worker_app.config.copy()
     worker_app.config["X264_PRESET"] = "veryslow"          # several times the 3-s lease
     try:
-        t = threading.Thread(target=run_once, args=(worker_app, stores["watermark"], "long-runner"))
+        t = threading.Thread(target=run_once, args=(worker_app, "long-runner"))
         t.start()
         stolen = []
         deadline = time.monotonic() + 300
@@ -148,9 +148,9 @@ def test_video_deleted_while_its_reference_is_built_leaves_nothing(worker_app, s
     from tests.support.videos import connect_db
     from watermark_svc.extensions import db as wdb
     from watermark_svc.handlers import _prepare_forensics
-    from watermark_svc.worker import run_once
+    from watermark_svc.jobs import run_once
     vid = queue_video(db, stores, owner_id, clip)
-    assert run_once(worker_app, stores["watermark"], "test-worker")
+    assert run_once(worker_app, "test-worker")
     meta = json.loads(query(db, "SELECT metadata FROM video_media WHERE video_id = %s", (vid,), one=True)["metadata"])
     original = tmp_path / "original"
     original.write_bytes(clip)
@@ -174,10 +174,10 @@ def test_video_deleted_while_its_reference_is_built_leaves_nothing(worker_app, s
 def test_worker_leaves_a_video_being_deleted_alone(worker_app, stores, db, owner_id, clip):
     """A job whose video is marked 'deleting' is not processed: no media, no status change,
     no forensic reference (the delete's object removal may already have run)."""
-    from watermark_svc.worker import run_once
+    from watermark_svc.jobs import run_once
     vid = queue_video(db, stores, owner_id, clip)
     db.cursor().execute("UPDATE videos SET status = 'deleting' WHERE id = %s", (vid,))
-    run_once(worker_app, stores["watermark"], "test-worker")
+    run_once(worker_app, "test-worker")
     assert query(db, "SELECT status FROM videos WHERE id = %s", (vid,), one=True)["status"] == "deleting"
     assert query(db, "SELECT COUNT(*) AS n FROM video_media WHERE video_id = %s", (vid,), one=True)["n"] == 0
     assert media_keys(stores, vid) == set()
@@ -191,10 +191,11 @@ def test_attempt_that_loses_its_job_while_storing_removes_what_it_stored(worker_
     publish. It removes them itself as soon as it learns it lost the job, and publishes nothing."""
     from watermark_svc.extensions import db as wdb
     from watermark_svc.handlers import _store
-    from watermark_svc.jobs import Lease, LeaseLost, claim
-    from watermark_svc.worker import run_once
+    from svcommon.jobqueue import LeaseLost, claim
+    from svcommon.jobworker import Lease
+    from watermark_svc.jobs import run_once
     source = queue_video(db, stores, owner_id, clip)
-    assert run_once(worker_app, stores["watermark"], "test-worker")
+    assert run_once(worker_app, "test-worker")
     meta = rebuild_tree(stores["watermark"], db, worker_app.config["MEDIA_MASTER_KEY"], source, tmp_path / "out")
     vid = queue_video(db, stores, owner_id, clip)
 
@@ -203,14 +204,14 @@ def test_attempt_that_loses_its_job_while_storing_removes_what_it_stored(worker_
         def report(self, pct, step):
             self.reports = getattr(self, "reports", 0) + 1
             if self.reports == 5:
-                sql(db, "UPDATE jobs SET lease_owner = 'rescuer' WHERE id = %s", (self.id,))
+                sql(db, "UPDATE jobs SET lease_owner = 'rescuer' WHERE id = %s", (self.job.id,))
                 self.lost.set()
             super().report(pct, step)
 
     with worker_app.app_context():
-        job = claim(wdb, "stalled", 60)
-        assert job["video_id"] == vid
-        with StalledLease(wdb, job["id"], "stalled", 60) as lease, pytest.raises(LeaseLost):
+        job = claim(wdb, "stalled", 60).job
+        assert job.subject == vid
+        with StalledLease(wdb, job, "stalled", 60) as lease, pytest.raises(LeaseLost):
             _store(worker_app.config, wdb, stores["watermark"], job, lease, meta, tmp_path / "out")
     assert sealed_objects(stores["watermark"], vid) == []
     assert query(db, "SELECT COUNT(*) AS n FROM video_media WHERE video_id = %s", (vid,), one=True)["n"] == 0

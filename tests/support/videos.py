@@ -9,6 +9,7 @@ import mysql.connector
 import pytest
 import requests
 
+from svcommon import jobqueue
 from svcommon.filestore import FileStore, original_prefix
 
 
@@ -93,16 +94,16 @@ def queue_video(db, stores, owner_id: str, original: bytes, max_attempts: int = 
                 (vid, owner_id, title, visibility, password_hash, key, len(original)))
     # Other tests leave queued jobs behind (upload tests stop at 'queued'); the worker takes
     # the highest priority first, so the newest test job is the one run_once processes.
-    cur.execute("INSERT INTO jobs (id, video_id, kind, max_attempts, priority) VALUES (%s, %s, 'process', %s, %s)",
-                (uuid.uuid4().hex, vid, max_attempts, time.time_ns() // 1_000_000 % 2_000_000_000))
+    jobqueue.enqueue(db, jobqueue.VIDEO_PROCESS, {"video_id": vid}, subject=vid, max_attempts=max_attempts,
+                     priority=time.time_ns() // 1_000_000 % 2_000_000_000)
     return vid
 
 
 def make_ready_video(worker_app, db, stores, owner_id: str, original: bytes, **kw) -> str:
     """Queue a video and run the real worker until it is ready."""
-    from watermark_svc.worker import run_once
+    from watermark_svc.jobs import run_once
     vid = queue_video(db, stores, owner_id, original, **kw)
-    assert run_once(worker_app, stores["watermark"], "test-worker-" + uuid.uuid4().hex[:6])
+    assert run_once(worker_app, "test-worker-" + uuid.uuid4().hex[:6])
     cur = db.cursor()
     cur.execute("SELECT status, status_message FROM videos WHERE id = %s", (vid,))
     status, message = cur.fetchone()

@@ -8,6 +8,7 @@ import uuid
 
 from flask import current_app
 
+from svcommon import jobqueue
 from svcommon.auth import Principal
 from svcommon.errors import APIError
 from svcommon.mediaprobe import MediaLimits
@@ -63,7 +64,7 @@ def finalize(video_id: str, size: int) -> dict:
     if not repo.mark_probed(conn, video_id, size, info):
         conn.rollback()                   # deleted while it was probed: nothing to queue
         raise APIError(409, "gone_meanwhile", "The video was deleted while its upload was being finished.")
-    repo.insert_job(conn, uuid.uuid4().hex, video_id, "process")
+    jobqueue.enqueue(conn, jobqueue.VIDEO_PROCESS, {"video_id": video_id}, subject=video_id)
     conn.commit()
     log.info("video queued", extra={"video_id": video_id, "bytes": size, **info})
     return info

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from svcommon import jobqueue
 from svcommon.db import execute, query
 
 VIDEO_COLS = ("v.id, v.owner_id, v.title, v.description, v.visibility, v.password_hash, v.status, v.status_message, "
@@ -11,8 +12,8 @@ VIDEO_COLS = ("v.id, v.owner_id, v.title, v.description, v.visibility, v.passwor
               "v.ready_at")
 # Progress comes from the upload while bytes arrive and from the newest job afterwards.
 PROGRESS_COLS = ("u.upload_offset, u.upload_length, "
-                 "(SELECT j.progress FROM jobs j WHERE j.video_id = v.id ORDER BY j.created_at DESC LIMIT 1) AS job_progress, "
-                 "(SELECT j.step FROM jobs j WHERE j.video_id = v.id ORDER BY j.created_at DESC LIMIT 1) AS job_step")
+                 "(SELECT j.progress FROM jobs j WHERE j.subject = v.id ORDER BY j.created_at DESC LIMIT 1) AS job_progress, "
+                 "(SELECT j.step FROM jobs j WHERE j.subject = v.id ORDER BY j.created_at DESC LIMIT 1) AS job_step")
 VIDEO_FROM = "FROM videos v LEFT JOIN uploads u ON u.video_id = v.id"
 
 
@@ -76,7 +77,8 @@ def mark_deleting(conn, video_id: str) -> None:
 
 
 def delete_video(conn, video_id: str) -> int:
-    # uploads and jobs go with it (ON DELETE CASCADE)
+    # uploads go with it (ON DELETE CASCADE); queue jobs name it as their subject (no foreign key)
+    jobqueue.forget(conn, video_id)
     return execute(conn, "DELETE FROM videos WHERE id = %s", (video_id,))
 
 
@@ -193,12 +195,6 @@ def expired_uploads(conn, limit: int = 20) -> list[dict]:
     return query(conn, "SELECT id, video_id, object_key, s3_upload_id, status FROM uploads WHERE status <> 'done' "
                        "AND expires_at < UTC_TIMESTAMP(6) AND (lock_token IS NULL OR lock_expires_at < UTC_TIMESTAMP(6)) "
                        "LIMIT %s", (limit,))
-
-
-# ---- jobs --------------------------------------------------------------------------------
-def insert_job(conn, job_id: str, video_id: str, kind: str = "process") -> None:
-    execute(conn, "INSERT INTO jobs (id, video_id, kind, status) VALUES (%s, %s, %s, 'queued')",
-            (job_id, video_id, kind))
 
 
 def upload_for_video(conn, video_id: str) -> dict | None:

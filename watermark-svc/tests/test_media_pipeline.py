@@ -73,7 +73,7 @@ def test_progress_reports_every_step_in_order(job480):
     events = job480[3]
     steps = [s for _, s in events]
     order = [s for i, s in enumerate(steps) if i == 0 or steps[i - 1] != s]
-    assert order == ["probe", "encode", "package", "thumbnails", "done"]
+    assert order == ["probe", "audio", "encode", "thumbnails", "done"]
     pcts = [p for p, _ in events]
     assert pcts == sorted(pcts) and pcts[0] == 0 and pcts[-1] == 100
     assert len({p for p, s in events if s == "encode"}) > 20      # live, not two jumps

@@ -18,7 +18,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     init_service(app, db)
     filestore.init_app(app)
 
-    from . import admin_pages, forensics_api, security_console
-    for mod in (forensics_api, admin_pages, security_console):
+    from . import admin_pages, forensics_api, jobs_admin, security_console
+    for mod in (forensics_api, admin_pages, security_console, jobs_admin):
         app.register_blueprint(mod.bp)
     return app

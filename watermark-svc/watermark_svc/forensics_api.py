@@ -11,6 +11,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from svcommon import codeword as cw
 from svcommon import ffmpeg as ff
+from svcommon import jobqueue as queue
 from svcommon.auth import require_principal
 from svcommon.bodylimit import FORM_OVERHEAD, body_limit
 from svcommon.errors import APIError
@@ -19,6 +20,7 @@ from svcommon.filestore import FORENSICS
 
 from . import repository as repo
 from .extensions import db, filestore
+from .jobs import DETECTION_PRIORITY
 from .forensics.evidence import api_view, session_snapshot
 
 bp = Blueprint("forensics_api", __name__, url_prefix="/api/forensics")
@@ -75,6 +77,8 @@ def submit():
         repo.insert_detection(conn, {"id": det_id, "requested_video_id": video_id, "suspect_key": key,
                                      "suspect_name": upload.filename[:255], "suspect_size": size,
                                      "suspect_sha256": digest.hexdigest(), "created_by": admin.user_id})
+        queue.enqueue(conn, queue.DETECTION_RUN, {"detection_id": det_id}, subject=det_id,
+                      priority=DETECTION_PRIORITY, max_attempts=2)
         conn.commit()
     except Exception:
         fs.delete(key)                       # no orphaned suspect without its record
@@ -93,8 +97,9 @@ def status(det_id: str):
 
 @bp.delete("/detect/<det_id>")
 def cancel(det_id: str):
-    """Cancel a queued or running detection: its worker kills its children within a lease
-    renewal interval; the suspect object is removed, the record stays as 'cancelled'."""
+    """Cancel a queued or running detection: its job goes (a running one's worker loses the
+    lease and kills its children within a renewal interval); the suspect object is removed,
+    the record stays as 'cancelled'."""
     admin = require_principal(roles=("admin",))
     conn = db.conn()
     det = repo.detection(conn, _id(det_id, "detection"))
@@ -102,6 +107,7 @@ def cancel(det_id: str):
         raise APIError(404, "not_found", "no such detection")
     if not repo.cancel_detection(conn, det_id):
         raise APIError(409, "detection_finished", f"the detection is already {det['status']}")
+    queue.forget(conn, det_id)
     conn.commit()
     filestore().delete(det["suspect_key"])
     current_app.logger.info("detection cancelled", extra={"job": det_id, "by": admin.user_id})

@@ -1,4 +1,5 @@
-"""Decode a source once, watermark every frame, feed the A and B encoders of every rung.
+"""Decode a source (or one chunk of it) once, watermark every frame, feed the A and B
+encoders of the chosen rungs.
 
     ffmpeg decode --raw yuv420p--> [numpy: luma +/- pattern] --> x264 encoder (rung, A)
                                                            \\--> x264 encoder (rung, B) ...
@@ -21,9 +22,10 @@ import numpy as np
 from . import ffmpeg_cmd
 from .errors import InvalidMedia, ProcessingError
 from .ffmpeg_cmd import EncodeSettings
+from .ladder import Rung
 from .plan import JobPlan
 from .procs import ProcessGroup
-from .wmpattern import QuantizedMark, embed_pair, ramp_weights, segment_pattern
+from .wmpattern import QuantizedMark, embed_pair, ramp_weights, resize_pattern, segment_pattern
 
 VARIANTS = ("a", "b")
 FAN_OUTS = ("per-variant", "per-rung")   # encoder processes: 2, or 2 x rungs
@@ -85,18 +87,29 @@ def _read_exact(pipe, size: int) -> bytearray | None:
 def encode_ab_ladder(source: str, plan: JobPlan, settings: EncodeSettings,
                      secret: bytes, video_id: str, strength: float, work_dir: Path,
                      group: ProcessGroup, on_frame: Callable[[int], None],
-                     fan_out: str = "per-variant") -> EncodedLadder:
+                     fan_out: str = "per-variant", *, rungs: tuple[Rung, ...] | None = None,
+                     first_segment: int = 0, frame_count: int | None = None) -> EncodedLadder:
+    """Encode frames from segment ``first_segment`` on (``frame_count`` of them, or to the
+    end) for ``rungs`` (default: all of the plan's). Segment indices are global: frame n
+    of this run carries the pattern of segment first_segment + n // frames_per_segment,
+    so a chunk is watermarked exactly as the same frames of a whole-video run."""
     if fan_out not in FAN_OUTS:
         raise ValueError(f"fan_out must be one of {FAN_OUTS}")
-    w, h = plan.mezz_width, plan.mezz_height
+    chosen = list(rungs or plan.rungs)
+    # Decode and watermark at the largest chosen rung's size: the whole ladder at the
+    # mezzanine size; the lowest rung alone (the task that makes a video playable) at its
+    # own, with the mezzanine-size pattern resampled as the scaler would resample a
+    # watermarked mezzanine frame (scaling is linear), at a fraction of the cost.
+    top = max(chosen, key=lambda r: r.width * r.height)
+    w, h = top.width, top.height
+    resize = (w, h) != (plan.mezz_width, plan.mezz_height)
     luma_size = w * h
     frame_size = luma_size * 3 // 2
     files: dict[tuple[str, str], Path] = {}
     writers: dict[str, list[_FrameWriter]] = {v: [] for v in VARIANTS}
     # Rungs grouped per encoder process: all rungs of a variant in one ffmpeg
     # (default, fewer pipe copies) or one process per rung.
-    groups = ([list(plan.rungs)] if fan_out == "per-variant"
-              else [[r] for r in plan.rungs])
+    groups = [chosen] if fan_out == "per-variant" else [[r] for r in chosen]
     for rungs in groups:
         for v in VARIANTS:
             outs = [work_dir / f"{r.name}-{v}.nut" for r in rungs]
@@ -110,7 +123,8 @@ def encode_ab_ladder(source: str, plan: JobPlan, settings: EncodeSettings,
     all_writers = writers["a"] + writers["b"]
     for t in all_writers:
         t.start()
-    decoder = group.start("decode", ffmpeg_cmd.decode_raw_cmd(source, w, h, plan.fps),
+    decoder = group.start("decode", ffmpeg_cmd.decode_raw_cmd(
+                              source, w, h, plan.fps, first_segment * plan.frames_per_segment, frame_count),
                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
 
     weights = ramp_weights(plan.frames_per_segment)
@@ -124,9 +138,12 @@ def encode_ab_ladder(source: str, plan: JobPlan, settings: EncodeSettings,
             if any(t.error for t in all_writers):
                 break               # an encoder died; its exit status explains why
             seg, f = divmod(n, plan.frames_per_segment)
+            seg += first_segment
             if seg != segment:
                 segment, marks = seg, {}
-                pattern = segment_pattern(secret, video_id, seg, w, h)
+                pattern = segment_pattern(secret, video_id, seg, plan.mezz_width, plan.mezz_height)
+                if resize:
+                    pattern = resize_pattern(pattern, w, h)
             weight = float(weights[f])
             mark = marks.get(weight)
             if mark is None:

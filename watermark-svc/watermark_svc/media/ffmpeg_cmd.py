@@ -55,17 +55,29 @@ def _fps(fps: Fraction) -> str:
     return f"{fps.numerator}/{fps.denominator}"
 
 
-def decode_raw_cmd(source: str, width: int, height: int, fps: Fraction) -> list[str]:
-    """Decode the first video stream once to constant-rate yuv420p frames on stdout.
+def decode_raw_cmd(source: str, width: int, height: int, fps: Fraction,
+                   start_frame: int = 0, frame_count: int | None = None) -> list[str]:
+    """Decode frames [start_frame, start_frame + frame_count) of the constant-rate
+    output grid (to the end if frame_count is None) as yuv420p frames on stdout.
 
     The fps filter makes the frame rate constant (so frame n is at n/fps and
     segment boundaries are frame counts); scaling here to the mezzanine size keeps
     the pipe small for sources bigger than the top rung. ffmpeg autorotates.
+    A chunk starts with an accurate input seek (-ss before -i: decode from the key
+    frame before, drop what precedes) to its first frame's time, floored to the
+    microsecond so that frame itself is kept; timestamps then count from the seek
+    point, and start_time=0 anchors the fps grid there, so output frame k of the
+    chunk is frame start_frame + k of a decode from the start.
     """
     vf = (f"scale={width}:{height}:flags=bicubic,setsar=1,"
-          f"fps={_fps(fps)},format=yuv420p")
-    return _base() + [*ff.input_args(source), "-map", "0:v:0", "-an", "-sn", "-dn",
-                      "-vf", vf, "-fps_mode", "passthrough",
+          f"fps={_fps(fps)}:start_time=0,format=yuv420p")
+    seek = []
+    if start_frame:
+        micros = start_frame * fps.denominator * 1_000_000 // fps.numerator
+        seek = ["-ss", f"{micros // 1_000_000}.{micros % 1_000_000:06d}"]
+    limit = [] if frame_count is None else ["-frames:v", str(frame_count)]
+    return _base() + [*seek, *ff.input_args(source), "-map", "0:v:0", "-an", "-sn", "-dn",
+                      "-vf", vf, "-fps_mode", "passthrough", *limit,
                       "-f", "rawvideo", "-pix_fmt", "yuv420p", "pipe:1"]
 
 
@@ -91,10 +103,17 @@ def x264_args(rung: Rung, s: EncodeSettings) -> list[str]:
     return args
 
 
-def scale_filter(rung: Rung, in_w: int, in_h: int) -> list[str]:
+def _rung_filter(rung: Rung, in_w: int, in_h: int) -> str:
+    # setsar=1 even without scaling: the SPS (and so init.mp4) then carries square pixels
+    # whether a rung was scaled here or decoded at its own size (the lowest rung's task),
+    # so every task's init for a rung is the same bytes.
     if (rung.width, rung.height) == (in_w, in_h):
-        return []
-    return ["-vf", f"scale={rung.width}:{rung.height}:flags=bicubic,setsar=1"]
+        return "setsar=1"
+    return f"scale={rung.width}:{rung.height}:flags=bicubic,setsar=1"
+
+
+def scale_filter(rung: Rung, in_w: int, in_h: int) -> list[str]:
+    return ["-vf", _rung_filter(rung, in_w, in_h)]
 
 
 def encode_rung_cmd(rung: Rung, in_w: int, in_h: int, s: EncodeSettings,
@@ -120,9 +139,7 @@ def encode_rungs_cmd(rungs: list[Rung], in_w: int, in_h: int, s: EncodeSettings,
     n = len(rungs)
     chains = [f"[0:v]split={n}" + "".join(f"[m{i}]" for i in range(n))]
     for i, r in enumerate(rungs):
-        scale = ("null" if (r.width, r.height) == (in_w, in_h)
-                 else f"scale={r.width}:{r.height}:flags=bicubic,setsar=1")
-        chains.append(f"[m{i}]{scale}[v{i}]")
+        chains.append(f"[m{i}]{_rung_filter(r, in_w, in_h)}[v{i}]")
     argv = _base() + [*_raw_input(in_w, in_h, s.fps),
                       "-filter_complex", ";".join(chains)]
     for i, (r, out) in enumerate(zip(rungs, out_paths)):
@@ -184,9 +201,7 @@ def plain_ladder_cmd(source: str, rungs: list[Rung], mezz_w: int, mezz_h: int,
     chains = [f"[0:v:0]scale={mezz_w}:{mezz_h}:flags=bicubic,setsar=1,"
               f"fps={_fps(s.fps)},format=yuv420p,split={n}" + "".join(f"[m{i}]" for i in range(n))]
     for i, r in enumerate(rungs):
-        scale = ("" if (r.width, r.height) == (mezz_w, mezz_h)
-                 else f"scale={r.width}:{r.height}:flags=bicubic,setsar=1")
-        chains.append(f"[m{i}]{scale or 'null'}[v{i}]")
+        chains.append(f"[m{i}]{_rung_filter(r, mezz_w, mezz_h)}[v{i}]")
     argv = _base() + [*ff.input_args(source), "-filter_complex", ";".join(chains)]
     for i, (r, out) in enumerate(zip(rungs, out_paths)):
         argv += ["-map", f"[v{i}]", *x264_args(r, s), *_INTERMEDIATE, out]

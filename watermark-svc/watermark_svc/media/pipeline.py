@@ -1,48 +1,44 @@
-"""Process one uploaded video into the watermarked A/B CMAF ladder.
+"""Process one uploaded video into the watermarked A/B CMAF ladder: the chunked path
+(chunks.py) run in one process, the same tasks the queue hands to many workers.
 
-Steps (reported through `progress`): probe -> encode (decode once, watermark,
-encode every rung twice, audio once) -> package (CMAF segments) -> thumbnails.
-Everything is built in a hidden staging directory next to out_dir and moved into
-place only when complete, so a failure never leaves partial outputs behind.
+Steps (reported through `progress`): probe -> audio -> encode (chunk after chunk:
+decode the chunk once, watermark, encode every rung twice, package with global segment
+numbers) -> thumbnails. Everything is built in a hidden staging directory next to
+out_dir and moved into place only when complete, so a failure never leaves partial
+outputs behind.
 
 Output layout:
-    video/{rung}/init.mp4            shared by A and B (verified byte-identical)
+    video/{rung}/init.mp4            shared by A and B and by every chunk (verified)
     video/{rung}/{a,b}/{i:05d}.m4s   segment i of variant A / B
     audio/init.mp4, audio/{i:05d}.m4s
     poster.jpg, thumb.jpg
 """
 from __future__ import annotations
 
-import filecmp
 import os
 import shutil
-import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from . import ffmpeg_cmd
-from .abencode import VARIANTS, encode_ab_ladder
+from .chunks import SEGMENTS_PER_CHUNK, Chunk, ChunkResult, encode_audio, encode_chunk, plan_chunks
 from .errors import InvalidMedia, LimitExceeded, MediaError, ProcessingError
 from .ffmpeg_cmd import EncodeSettings
 from .ladder import Rung
-from .mp4info import avc_codecs_string, hls_segment_durations
 from .plan import JobPlan, plan_job
 from .probe import MediaLimits, ProbeResult, probe
 from .procs import ProcessGroup, run_checked
 from .wmpattern import RAMP_FRAMES, SIGMA_AT_1080P
 
 WATERMARK_SCHEME = "ab-luma-blurnoise-v1"
-AUDIO_CODECS = "mp4a.40.2"
 DEFAULT_PRESET = os.environ.get("STREAMVAULT_X264_PRESET", "fast")
 POSTER_AT_FRACTION = 0.1          # 10% in: past fades from black, still early
-PACKAGE_TIMEOUT_S = 600
 STILL_TIMEOUT_S = 120
 
 # Progress ranges per step (percent).
-_P_ENCODE, _P_PACKAGE, _P_THUMBS = (2, 90), 90, 97
+_P_AUDIO, _P_ENCODE, _P_THUMBS = 1, (2, 96), 97
 
 Progress = Callable[[int, str], None]
 
@@ -52,6 +48,7 @@ def process(source_path: str | os.PathLike, out_dir: str | os.PathLike, video_id
             progress: Progress = lambda pct, step: None,
             ladder: list[Rung] | None = None, preset: str | None = None,
             x264_threads: int = 0, fan_out: str = "per-variant",
+            segments_per_chunk: int = SEGMENTS_PER_CHUNK,
             limits: MediaLimits | None = None, group_ready: Callable[[ProcessGroup], None] | None = None) -> dict:
     """Build the full A/B ladder for `source_path` in `out_dir`; return its metadata.
 
@@ -78,18 +75,18 @@ def process(source_path: str | os.PathLike, out_dir: str | os.PathLike, video_id
         plan = plan_job(info, segment_seconds, ladder)
         settings = EncodeSettings(fps=plan.fps, frames_per_segment=plan.frames_per_segment,
                                   preset=preset or DEFAULT_PRESET, threads=x264_threads)
-        progress(_P_ENCODE[0], "encode")
-        encoded, audio_mp4 = _encode(source, info, plan, settings, secret, video_id,
-                                     strength, staging / "work", group, progress, fan_out)
-        progress(_P_PACKAGE, "package")
-        renditions, durations = _package_video(plan, encoded, staging, group)
-        audio = _package_audio(audio_mp4, staging, group) if audio_mp4 else None
+        progress(_P_AUDIO, "audio")
+        audio = encode_audio(source, staging, group) if info.has_audio else None
+        chunks = plan_chunks(plan, info.duration_s, segments_per_chunk)
+        on_frame = frame_guard(info, plan, lambda n: progress(n, "encode"), _P_ENCODE)
+        results = [encode_chunk(source, plan, settings, secret, video_id, strength, plan.rungs,
+                                c, staging, group, on_frame, fan_out) for c in chunks]
         progress(_P_THUMBS, "thumbnails")
-        _stills(source, info, plan, staging, group)
-        shutil.rmtree(staging / "work")
-        meta = _metadata(video_id, info, plan, settings, strength, renditions, audio,
-                         durations, time.monotonic() - started)
+        make_stills(source, info, plan, staging, group)
+        meta = assemble_metadata(video_id, info, plan, settings, strength, chunks, results,
+                                 audio, time.monotonic() - started)
         group.kill_all()            # all exited by now; closes their pipes
+        shutil.rmtree(staging / "work")
         _publish(staging, out)
     except BaseException as exc:
         group.kill_all()
@@ -102,19 +99,16 @@ def process(source_path: str | os.PathLike, out_dir: str | os.PathLike, video_id
     return meta
 
 
-def _encode(source: str, info: ProbeResult, plan: JobPlan, settings: EncodeSettings,
-            secret: bytes, video_id: str, strength: float, work: Path,
-            group: ProcessGroup, progress: Progress, fan_out: str):
-    audio_mp4 = work / "audio.mp4" if info.has_audio else None
-    audio_proc = (group.start("audio", ffmpeg_cmd.encode_audio_cmd(source, str(audio_mp4)),
-                              stdin=subprocess.DEVNULL)
-                  if audio_mp4 else None)
+def frame_guard(info: ProbeResult, plan: JobPlan, report: Callable[[int], None],
+                span: tuple[int, int] = (0, 100)) -> Callable[[int], None]:
+    """on_frame for the encoders: reports percent of the expected frames within span, and
+    refuses a timeline that produces far more frames than the probed duration allows."""
     expected = max(1, int(info.duration_s * plan.fps))
     # The probe measured the duration from the packets; the constant-rate conversion may
     # add a frame or two at the ends, never more. Anything beyond is a crafted timeline
     # (duplicated frames filling a gap): stop at once instead of encoding for hours.
     frame_cap = int(expected * 1.02) + 2 * int(plan.fps) + 2
-    lo, hi = _P_ENCODE
+    lo, hi = span
     last = [lo]
 
     def on_frame(n: int) -> None:
@@ -125,98 +119,11 @@ def _encode(source: str, info: ProbeResult, plan: JobPlan, settings: EncodeSetti
         pct = lo + (hi - lo) * min(n, expected) // expected
         if pct != last[0]:
             last[0] = pct
-            progress(pct, "encode")
-
-    encoded = encode_ab_ladder(source, plan, settings, secret, video_id, strength,
-                               work, group, on_frame, fan_out)
-    if audio_proc is not None:
-        group.wait_ok(audio_proc, "encode")
-    return encoded, audio_mp4
+            report(pct)
+    return on_frame
 
 
-def _package_one(in_path: Path, out_dir: Path, seconds: float, group: ProcessGroup,
-                 name: str) -> list[float]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    run_checked(group, f"package-{name}",
-                ffmpeg_cmd.package_cmd(str(in_path), str(out_dir), seconds),
-                "package", PACKAGE_TIMEOUT_S)
-    playlist = out_dir / "index.m3u8"
-    durations = hls_segment_durations(playlist)
-    playlist.unlink()
-    return durations
-
-
-def _segment_files(d: Path) -> list[Path]:
-    return sorted(d.glob("*.m4s"))
-
-
-def _package_video(plan: JobPlan, encoded, staging: Path, group: ProcessGroup):
-    """Package each (rung, variant); check A/B interchangeability; keep one init."""
-    renditions, reference = [], None
-    jobs = [(r, v) for r in plan.rungs for v in VARIANTS]
-    results: dict[tuple[str, str], list[float]] = {}
-    errors: list[BaseException] = []
-
-    def work(items):
-        for r, v in items:
-            try:
-                results[(r.name, v)] = _package_one(
-                    encoded.files[(r.name, v)], staging / "video" / r.name / v,
-                    plan.segment_seconds, group, f"{r.name}-{v}")
-            except BaseException as exc:    # re-raised in the caller's thread
-                errors.append(exc)
-                return
-
-    # Packaging is stream copy (I/O bound): two lanes are plenty.
-    lanes = [threading.Thread(target=work, args=(jobs[i::2],)) for i in range(2)]
-    for t in lanes:
-        t.start()
-    for t in lanes:
-        t.join()
-    if errors:
-        raise errors[0]
-
-    for r in plan.rungs:
-        base = staging / "video" / r.name
-        da, db = results[(r.name, "a")], results[(r.name, "b")]
-        init_a, init_b = base / "a" / "init.mp4", base / "b" / "init.mp4"
-        if not filecmp.cmp(init_a, init_b, shallow=False):
-            raise ProcessingError("package", f"{r.name}: A and B init segments differ")
-        init_a.rename(base / "init.mp4")
-        init_b.unlink()
-        seg_a, seg_b = _segment_files(base / "a"), _segment_files(base / "b")
-        if len(seg_a) != len(seg_b) or len(seg_a) != len(da) or da != db:
-            raise ProcessingError("package", f"{r.name}: A/B segmentation differs "
-                                  f"({len(seg_a)} vs {len(seg_b)} segments)")
-        if reference is None:
-            reference = da
-        elif len(da) != len(reference) or any(abs(x - y) > 1e-3 for x, y in zip(da, reference)):
-            raise ProcessingError("package", f"{r.name}: segments not aligned with other rungs")
-        sizes_a = [p.stat().st_size for p in seg_a]
-        sizes_b = [p.stat().st_size for p in seg_b]
-        peak = max(8 * s / d for sizes in (sizes_a, sizes_b) for s, d in zip(sizes, da) if d > 0)
-        total = sum(da)
-        renditions.append({
-            "name": r.name, "width": r.width, "height": r.height,
-            "bandwidth": int(peak),
-            "average_bandwidth": int(8 * max(sum(sizes_a), sum(sizes_b)) / total),
-            "codecs": avc_codecs_string(base / "init.mp4"),
-            "init_size": (base / "init.mp4").stat().st_size,
-            "segments": {"a": sizes_a, "b": sizes_b},
-        })
-    return renditions, reference or []
-
-
-def _package_audio(audio_mp4: Path, staging: Path, group: ProcessGroup) -> dict:
-    d = staging / "audio"
-    durations = _package_one(audio_mp4, d, 2.0, group, "audio")
-    sizes = [p.stat().st_size for p in _segment_files(d)]
-    return {"codecs": AUDIO_CODECS, "init_size": (d / "init.mp4").stat().st_size,
-            "bandwidth": ffmpeg_cmd.AUDIO_KBPS * 1000, "segment_sizes": sizes,
-            "segment_durations": durations}
-
-
-def _stills(source: str, info: ProbeResult, plan: JobPlan, staging: Path,
+def make_stills(source: str, info: ProbeResult, plan: JobPlan, staging: Path,
             group: ProcessGroup) -> None:
     at = info.duration_s * POSTER_AT_FRACTION
     run_checked(group, "poster", ffmpeg_cmd.poster_cmd(
@@ -230,8 +137,35 @@ def _stills(source: str, info: ProbeResult, plan: JobPlan, staging: Path,
             raise ProcessingError("thumbnails", f"{name} was not produced")
 
 
-def _metadata(video_id, info, plan, settings, strength, renditions, audio, durations,
-              elapsed) -> dict:
+def assemble_metadata(video_id: str, info: ProbeResult, plan: JobPlan, settings: EncodeSettings,
+                      strength: float, chunks: Sequence[Chunk], results: Sequence[ChunkResult],
+                      audio: dict | None, elapsed: float) -> dict:
+    """The video's metadata from its chunk results (any order, rungs possibly done by
+    separate tasks). Only complete rungs are listed: one whose every chunk is done."""
+    by_chunk: dict[int, list[ChunkResult]] = {}
+    for res in results:
+        by_chunk.setdefault(res.chunk.index, []).append(res)
+    if sorted(by_chunk) != [c.index for c in chunks]:
+        raise ProcessingError("assemble", "not every chunk has been encoded")
+    durations: list[float] = []
+    for c in chunks:
+        ds = [res.durations for res in by_chunk[c.index]]
+        if any(len(d) != len(ds[0]) or any(abs(x - y) > 1e-3 for x, y in zip(d, ds[0])) for d in ds):
+            raise ProcessingError("assemble", f"chunk {c.index}: segments not aligned across rungs")
+        durations += ds[0]
+    renditions = []
+    for r in plan.rungs:
+        parts = [next((res.rungs[r.name] for res in by_chunk[c.index] if r.name in res.rungs), None)
+                 for c in chunks]
+        if any(p is None for p in parts):
+            continue                 # still encoding somewhere: not listed yet
+        sizes = {v: [s for p in parts for s in p.sizes[v]] for v in ("a", "b")}
+        peak = max(8 * s / d for vs in sizes.values() for s, d in zip(vs, durations) if d > 0)
+        renditions.append({
+            "name": r.name, "width": r.width, "height": r.height, "bandwidth": int(peak),
+            "average_bandwidth": int(8 * max(sum(sizes["a"]), sum(sizes["b"])) / sum(durations)),
+            "codecs": parts[0].codecs, "init_size": parts[0].init_size, "segments": sizes,
+        })
     return {
         "video_id": video_id,
         "duration": round(sum(durations), 6),

@@ -13,6 +13,13 @@ from .ladder import Rung, choose_ladder
 from .probe import ProbeResult
 
 MAX_OUTPUT_FPS = Fraction(60)   # 120 fps phone clips are halved: browsers and bitrate
+# Output rates players and encoders expect. A source's average rate that is none of them
+# (variable frame rate: phones, screen recordings; an odd constant rate) is raised to the
+# next one, so the CFR output repeats frames rather than dropping any, and the 2-s segment
+# grid holds a whole number of frames.
+STANDARD_FPS = tuple(sorted(Fraction(f) for f in (
+    "10", "12", "15", "20", "24000/1001", "24", "25", "30000/1001", "30", "48", "50", "60000/1001", "60",
+    "100", "120000/1001", "120")))
 
 
 @dataclass(frozen=True)
@@ -29,7 +36,9 @@ class JobPlan:
 
 
 def output_fps(source_fps: Fraction) -> Fraction:
-    fps = source_fps
+    # 0.2 % slack: a CFR 29.97 source whose average comes out a hair off stays 30000/1001.
+    fps = next((f for f in STANDARD_FPS if f * Fraction(998, 1000) <= source_fps <= f), None) \
+        or next((f for f in STANDARD_FPS if f >= source_fps and f.denominator == 1), source_fps)
     while fps > MAX_OUTPUT_FPS:
         fps /= 2
     return fps

@@ -1,0 +1,209 @@
+"""Benchmark: chunked A/B encoding — time to playable, time to the full ladder, scale-out.
+
+Same machine, same run, same generated clip (1280x720 or 1920x1080, 30 fps, tone):
+  plain     the plain ffmpeg ladder of the same rungs (bench/processing/run.py: one
+            decode, same x264 + packaging, audio)
+  chunked   the media-layer tasks a queue hands out (media/chunks.py), run by W worker
+            processes in queue order: probe + plan, audio, the lowest rung's chunks
+            first (they make the video playable), then one task per chunk for all
+            higher rungs. Each task writes to its own directory, as a worker would.
+Reports time to playable (probe + lowest rung + audio, from the start) as a fraction of
+the clip's duration (goal <= 0.5x), time to the full ladder vs plain (P4, goal <= 2.1x),
+every task's wall/CPU seconds, and, from those measured costs, the modelled time for a
+1-hour video on 1/2/4/8/16 workers (greedy list scheduling in queue order; a worker
+costs what one of the W workers measured here cost, sharing this machine). Storing to S3 and the queue's own overhead are not included.
+
+Usage: python bench/processing/chunked.py [--height 720] [--seconds 24] [--workers 2]
+           [--segments-per-chunk 15] [--preset fast]
+Writes bench/results/processing_chunked_{height}p.json and .md.
+"""
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT / "watermark-svc"), str(ROOT / "common"), str(Path(__file__).parent)]
+
+from run import Meter, plain_ladder, sh  # noqa: E402
+from watermark_svc.media import pipeline  # noqa: E402
+from watermark_svc.media.chunks import encode_audio, encode_chunk, plan_chunks  # noqa: E402
+from watermark_svc.media.ffmpeg_cmd import EncodeSettings  # noqa: E402
+from watermark_svc.media.plan import plan_job  # noqa: E402
+from watermark_svc.media.probe import probe  # noqa: E402
+from watermark_svc.media.procs import ProcessGroup  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+SECRET = b"bench-secret-0123456789abcdef012"
+HOUR_S = 3600
+
+
+def make_clip(path: Path, width: int, height: int, seconds: int) -> None:
+    sh(["ffmpeg", "-nostdin", "-v", "error", "-y",
+        "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate=30,noise=alls=2:allf=t",
+        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+        "-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast", "-crf", "16",
+        "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", str(path)])
+
+
+def _plan(src: str, preset: str):
+    info = probe(src)
+    plan = plan_job(info)
+    return info, plan, EncodeSettings(fps=plan.fps, frames_per_segment=plan.frames_per_segment, preset=preset)
+
+
+def run_task(task: dict) -> dict:
+    """One queue job, in a worker process: its wall and CPU seconds (children included)."""
+    with Meter() as m:
+        out = Path(task["out"])
+        out.mkdir(parents=True)
+        group = ProcessGroup(out / "logs")
+        try:
+            if task["kind"] == "audio":
+                encode_audio(task["src"], out, group)
+            else:
+                _, plan, settings = _plan(task["src"], task["preset"])
+                rungs = [r for r in plan.rungs if r.name in task["rungs"]]
+                chunk = plan_chunks(plan, task["duration"], task["spc"])[task["chunk"]]
+                encode_chunk(task["src"], plan, settings, SECRET, "bench", 1.0, rungs, chunk, out, group)
+        finally:
+            group.kill_all()
+    return {**{k: task[k] for k in ("kind", "chunk", "rungs")}, "wall_s": round(m.wall, 3),
+            "cpu_s": round(m.cpu, 3)}
+
+
+def chunked_run(src: Path, tmp: Path, workers: int, spc: int, preset: str) -> dict:
+    t0 = time.monotonic()
+    with Meter() as plan_m:
+        info, plan, _ = _plan(str(src), preset)
+        chunks = plan_chunks(plan, info.duration_s, spc)
+    low = [plan.rungs[-1].name]
+    high = [r.name for r in plan.rungs[:-1]]
+    base = {"src": str(src), "preset": preset, "duration": info.duration_s, "spc": spc}
+    # Queue order: audio and the lowest rung (priority), then the higher rungs.
+    tasks = [{**base, "kind": "audio", "chunk": None, "rungs": []}]
+    tasks += [{**base, "kind": "low", "chunk": c.index, "rungs": low} for c in chunks]
+    tasks += [{**base, "kind": "high", "chunk": c.index, "rungs": high} for c in chunks if high]
+    for i, t in enumerate(tasks):
+        t["out"] = str(tmp / f"task{i:04d}")
+    needed = {(t["kind"], t["chunk"]) for t in tasks if t["kind"] in ("audio", "low")}
+    done, playable_at = [], None
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        pending = {pool.submit(run_task, t) for t in tasks}
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            done += [f.result() for f in finished]
+            if playable_at is None and needed <= {(d["kind"], d["chunk"]) for d in done}:
+                playable_at = time.monotonic() - t0
+    return {"plan_s": round(plan_m.wall, 3), "playable_s": round(playable_at, 3),
+            "full_s": round(time.monotonic() - t0, 3), "chunks": len(chunks),
+            "low_rung": low, "high_rungs": high, "tasks": done}
+
+
+def model(costs: dict, plan_s: float, video_s: float, chunk_s: float, workers: int) -> dict:
+    """Greedy list scheduling of a video_s video's tasks in queue order on `workers`."""
+    n = max(1, round(video_s / chunk_s))
+    order = [costs["audio"] * video_s / costs["audio_video_s"]] + [costs["low"]] * n + [costs["high"]] * n
+    free = [plan_s] * workers
+    heapq.heapify(free)
+    ends = []
+    for cost in order:
+        start = heapq.heappop(free)
+        ends.append(start + cost)
+        heapq.heappush(free, start + cost)
+    return {"workers": workers, "playable_s": round(max(ends[:n + 1]), 1), "full_s": round(max(ends), 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--height", type=int, choices=(720, 1080), default=720)
+    ap.add_argument("--seconds", type=int, default=24)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--segments-per-chunk", type=int, default=15)
+    ap.add_argument("--preset", default=pipeline.DEFAULT_PRESET)
+    args = ap.parse_args()
+    width = {720: 1280, 1080: 1920}[args.height]
+    tmp = Path(tempfile.mkdtemp(prefix="bench-chunked-"))
+    try:
+        src = tmp / "src.mp4"
+        make_clip(src, width, args.height, args.seconds)
+        with Meter() as plain_m:
+            plain_ladder(src, tmp / "plain", args.preset)
+        run = chunked_run(src, tmp / "chunked", args.workers, args.segments_per_chunk, args.preset)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    tasks = run["tasks"]
+    # Full-length chunks only for the per-chunk cost (the last one may be short).
+    full = [t for t in tasks if t["kind"] != "audio" and t["chunk"] < run["chunks"] - 1] or \
+        [t for t in tasks if t["kind"] != "audio"]
+    chunk_s = args.segments_per_chunk * 2.0 if run["chunks"] > 1 else args.seconds
+    costs = {k: max(t["wall_s"] for t in full if t["kind"] == k) for k in ("low", "high")
+             if any(t["kind"] == k for t in full)}
+    costs.setdefault("high", 0.0)
+    costs["audio"] = next(t["wall_s"] for t in tasks if t["kind"] == "audio")
+    costs["audio_video_s"] = args.seconds
+    result = {
+        "clip": {"width": width, "height": args.height, "fps": 30, "seconds": args.seconds},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "ffmpeg": subprocess.run(["ffmpeg", "-version"], capture_output=True,
+                                             text=True).stdout.splitlines()[0]},
+        "x264_preset": args.preset, "workers": args.workers,
+        "segments_per_chunk": args.segments_per_chunk,
+        "plain_wall_s": round(plain_m.wall, 2),
+        **{k: run[k] for k in ("plan_s", "playable_s", "full_s", "chunks", "low_rung", "high_rungs")},
+        "playable_vs_duration": round(run["playable_s"] / args.seconds, 3),
+        "full_vs_plain": round(run["full_s"] / plain_m.wall, 3),
+        "tasks": sorted(tasks, key=lambda t: (t["kind"], t["chunk"] or 0)),
+        "per_chunk_wall_s": {k: costs[k] for k in ("low", "high")},
+        "critical_path_s": round(run["plan_s"] + max(costs["low"], costs["high"]), 2),
+        "model_1h": [model(costs, run["plan_s"], HOUR_S, chunk_s, w) for w in (1, 2, 4, 8, 16)],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "goals": {"playable_vs_duration": 0.5, "full_vs_plain": 2.1},
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = f"processing_chunked_{args.height}p"
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"{name}.md").write_text(render_md(result))
+    print(json.dumps({k: v for k, v in result.items() if k != "tasks"}, indent=2))
+
+
+def render_md(r: dict) -> str:
+    rows = "\n".join(f"| {m['workers']} | {m['playable_s']} | {m['full_s']} |" for m in r["model_1h"])
+    return f"""# Chunked processing: time to playable, full ladder, scale-out ({r['clip']['height']}p)
+
+Clip: {r['clip']['seconds']} s {r['clip']['width']}x{r['clip']['height']} @ 30 fps; x264 `{r['x264_preset']}`;
+{r['workers']} worker processes on {r['machine']['cpus']} CPUs; chunks of {r['segments_per_chunk']} segments
+({r['chunks']} per rung group); lowest rung {r['low_rung']} first, then {r['high_rungs']}.
+Generated by `bench/processing/chunked.py` (one run; load average after: {r['load_average_after']}).
+Media layer only: storing to S3 and queue hand-offs are not included.
+
+| | seconds | ratio | goal |
+|---|---:|---:|---:|
+| time to playable (probe + lowest rung A/B + audio) | {r['playable_s']} | {r['playable_vs_duration']}x duration | <= {r['goals']['playable_vs_duration']}x |
+| time to full ladder | {r['full_s']} | {r['full_vs_plain']}x plain | <= {r['goals']['full_vs_plain']}x |
+| plain ffmpeg ladder (same rungs, same x264) | {r['plain_wall_s']} | | |
+
+Per-chunk cost (wall s, slowest full chunk): lowest rung {r['per_chunk_wall_s']['low']},
+higher rungs {r['per_chunk_wall_s']['high']}; critical path (plan + slowest chunk) {r['critical_path_s']} s.
+
+Modelled 1-hour video of this resolution (from the measured chunk costs, each worker as
+fast as one of the {r['workers']} measured here):
+
+| workers | playable s | full ladder s |
+|---:|---:|---:|
+{rows}
+"""
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""The worker side of svcommon.jobqueue (its docstring has the whole API): the lease kept
+alive from a side thread while a handler works, and ``run_once``, one claim → run →
+complete / retry with backoff / dead-letter."""
+from __future__ import annotations
+
+import logging
+import threading
+
+from .jobqueue import (Handler, Job, LeaseLost, backoff, claim, complete, dead, drop_if_owned, error_text, renew,
+                       retry)
+
+log = logging.getLogger("svcommon.jobqueue")
+
+
+class Lease:
+    """Keeps a claimed job's lease alive from a side thread and publishes its progress."""
+
+    def __init__(self, db, job: Job, worker: str, lease_seconds: int, guard=None, min_interval: float = 1.0,
+                 beat=None):
+        from flask import current_app
+        # The renewal thread needs the app (the pool lives on it); threads don't inherit contexts.
+        self.app = current_app._get_current_object()
+        self.db, self.job, self.worker, self.lease_seconds, self._guard = db, job, worker, lease_seconds, guard
+        self._beat = beat                # called after each good renewal (worker liveness)
+        self._interval = max(min_interval, min(5.0, lease_seconds / 3))
+        self.progress, self.step = 0.0, "starting"
+        self.lost = threading.Event()
+        self._groups: list = []          # process groups to cancel when the lease is lost
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{job.id[:8]}", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(5)
+
+    def report(self, pct: float, step: str) -> None:
+        """Progress callback handed to the work; also where a lost lease stops it."""
+        self.progress, self.step = float(pct), step
+        if self.lost.is_set():
+            raise LeaseLost(self.job.id)
+
+    def confirm(self) -> None:
+        """Renew now and raise if the job is no longer ours: before a step another owner's work
+        must never see (clearing outputs it may be writing). The renewal gives us the full
+        lease from here, so nobody can take the job over during that step."""
+        if not self._renew():
+            self.lost.set()
+            raise LeaseLost(self.job.id)
+
+    def on_lost(self, group) -> None:
+        """Cancel this process group (kill its children) as soon as the lease is lost; checked
+        every renewal interval, whatever the progress."""
+        self._groups.append(group)
+        if self.lost.is_set():
+            group.cancel("the work was cancelled (deleted, or taken over by another worker)")
+
+    def _renew(self) -> bool:
+        with self.db.standalone() as conn:
+            ok = renew(conn, self.job.id, self.worker, self.lease_seconds, round(self.progress, 1), self.step) \
+                and (self._guard is None or self._guard(conn, self.job))
+            conn.commit()
+        return ok
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                with self.app.app_context():
+                    ok = self._renew()
+                if not ok:
+                    self.lost.set()
+                    for group in list(self._groups):
+                        group.cancel("the work was cancelled (deleted, or taken over by another worker)")
+                    return
+                if self._beat is not None:
+                    self._beat()         # a long job still shows a healthy worker
+            except Exception as exc:     # a DB blip: try again next tick; the lease has slack
+                log.warning("lease renewal failed", extra={"job": self.job.id, "error": str(exc)})
+
+
+def run_once(app, db, handlers: dict[str, Handler], worker: str, kinds=None, beat=None) -> bool:
+    """Claim and run at most one job of ``kinds`` (default: every kind in ``handlers``);
+    True when one was handled (done, retried, dead or lost)."""
+    with app.app_context():
+        lease_seconds = int(app.config["WORKER_LEASE_SECONDS"])
+        claimed = claim(db, worker, lease_seconds, kinds or tuple(handlers))
+        if claimed is None:
+            return False
+        job, handler = claimed.job, handlers[claimed.job.kind]
+        if claimed.dead:
+            log.error("job dead: its workers stopped responding", extra={"job": job.id, "kind": job.kind})
+            _subject_hook(db, handler.on_dead, job, None)
+            return True
+        log.info("job claimed", extra={"job": job.id, "kind": job.kind, "subject": job.subject,
+                                       "attempt": job.attempts})
+        lease = Lease(db, job, worker, lease_seconds, handler.guard, handler.progress_interval, beat)
+        try:
+            with lease:
+                handler.run(app, job, lease)
+                with db.standalone() as conn:
+                    complete(conn, job, worker)      # no-op when the handler completed it itself
+                    conn.commit()
+            log.info("job done", extra={"job": job.id, "kind": job.kind})
+        except Exception as exc:
+            if isinstance(exc, LeaseLost) or lease.lost.is_set():
+                # Taken over (the new owner carries on), or cancelled / its subject deleted
+                # (then the job is removed); an error then is the children killed on purpose.
+                with db.standalone() as conn:
+                    dropped = drop_if_owned(conn, job, worker)
+                    conn.commit()
+                log.info("job lost", extra={"job": job.id, "kind": job.kind, "cancelled": dropped})
+                if handler.on_lost is not None:
+                    handler.on_lost(app, job)
+                return True
+            log.exception("job failed", extra={"job": job.id, "kind": job.kind, "attempt": job.attempts})
+            _failed(app, db, handler, job, exc)
+        return True
+
+
+def _failed(app, db, handler: Handler, job: Job, exc: BaseException) -> None:
+    if handler.cleanup is not None:
+        try:
+            handler.cleanup(app, job, exc)
+        except Exception as cleanup_exc:
+            log.error("could not remove partial outputs", extra={"job": job.id, "error": str(cleanup_exc)})
+    with db.standalone() as conn:
+        if not isinstance(exc, handler.permanent) and job.attempts < job.max_attempts:
+            delay = backoff(float(app.config["WORKER_RETRY_BASE_SECONDS"]), job.attempts)
+            retry(conn, job, error_text(exc), delay)
+            if handler.on_retry is not None:
+                handler.on_retry(conn, job, int(delay))
+        else:
+            dead(conn, job, error_text(exc))
+            if handler.on_dead is not None:
+                handler.on_dead(conn, job, exc)
+        conn.commit()
+
+
+def _subject_hook(db, hook, job: Job, exc) -> None:
+    if hook is not None:
+        with db.standalone() as conn:
+            hook(conn, job, exc)
+            conn.commit()

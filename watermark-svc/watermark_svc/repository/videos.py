@@ -1,0 +1,41 @@
+"""Video status and the published media row (the processing jobs' SQL)."""
+from __future__ import annotations
+
+import json
+
+from svcommon.db import execute, query
+
+
+def video(conn, video_id: str) -> dict | None:
+    return query(conn, "SELECT id, status, original_key FROM videos WHERE id = %s", (video_id,), one=True)
+
+
+def video_gone(conn, video_id: str) -> bool:
+    """Deleted, or being deleted: upload-svc commits the 'deleting' mark before it removes
+    the video's objects, so objects written before this read are removed by that delete."""
+    row = query(conn, "SELECT status FROM videos WHERE id = %s", (video_id,), one=True)
+    return row is None or row["status"] == "deleting"
+
+
+def set_video_status(conn, video_id: str, status: str, message: str) -> None:
+    execute(conn, "UPDATE videos SET status = %s, status_message = %s, updated_at = UTC_TIMESTAMP(6) "
+                  "WHERE id = %s AND status <> 'deleting'", (status, message[:500], video_id))
+
+
+def publish_media(conn, video_id: str, meta: dict, thumbnail_key: str, content_secret_enc: bytes) -> bool:
+    """False (nothing written) when the video is being deleted or gone. The video row is
+    updated first: its lock then keeps it there for the media row's foreign key. The
+    segments are stored sealed under ``content_secret_enc``'s secret: delivery v2."""
+    if execute(conn, "UPDATE videos SET status = 'ready', status_message = '', thumbnail_key = %s, "
+                     "ready_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6) "
+                     "WHERE id = %s AND status <> 'deleting'", (thumbnail_key, video_id)) != 1:
+        return False
+    execute(conn, "REPLACE INTO video_media (video_id, segment_count, duration, metadata, content_secret_enc, "
+                  "delivery_version) VALUES (%s, %s, %s, %s, %s, 2)",
+            (video_id, meta["segment_count"], meta["duration"], json.dumps(meta), content_secret_enc))
+    return True
+
+
+def media_of(conn, video_id: str) -> dict | None:
+    row = query(conn, "SELECT metadata FROM video_media WHERE video_id = %s", (video_id,), one=True)
+    return json.loads(row["metadata"]) if row else None
