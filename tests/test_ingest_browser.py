@@ -27,12 +27,13 @@ def _login(page, gw, user):
 def test_upload_interrupt_reload_resume(live_stack, tmp_path):
     gw, env = live_stack["url"], live_stack["env"]
     user = h.new_user(gw, "br")
-    # Larger than the page's 32 MiB tus chunk, so the upload takes several PATCHes.
     src = h.make_video(tmp_path / "src.mp4", seconds=2)
-    video = h.pad_video(src, tmp_path / "holiday.mp4", 72 * MiB)
     title = f"<img src=x onerror=window.__xss=1> {uuid.uuid4().hex[:6]}"
     with chromium_page() as page:
         _login(page, gw, user)
+        # Larger than the page's tus chunk (TUS_CHUNK_SIZE), so the upload takes two PATCHes.
+        size = int(page.get_attribute("#app", "data-chunk-size")) + 24 * MiB
+        video = h.pad_video(src, tmp_path / "holiday.mp4", size)
         patches = {"n": 0, "blocked": True}
 
         def gate(route):
@@ -70,7 +71,7 @@ def test_upload_interrupt_reload_resume(live_stack, tmp_path):
         assert page.evaluate("window.__xss") is None                          # never executed
         assert page.locator("li.video .title img").count() == 0
     rows = h.db_rows(env, "SELECT id, status, size_bytes FROM videos WHERE owner_id = %s", (user["id"],))
-    assert len(rows) == 1 and rows[0]["status"] == "queued" and rows[0]["size_bytes"] == 72 * MiB
+    assert len(rows) == 1 and rows[0]["status"] == "queued" and rows[0]["size_bytes"] == size
     # only one upload was ever created: the second pick resumed it
     assert len(h.db_rows(env, "SELECT id FROM uploads WHERE owner_id = %s", (user["id"],))) == 1
     assert h.s3_keys(env, f"originals/{rows[0]['id']}/") == [f"originals/{rows[0]['id']}/original"]

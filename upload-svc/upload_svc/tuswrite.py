@@ -1,4 +1,5 @@
-"""Writing a tus PATCH body into S3 through file-svc, with bounded memory and no local disk.
+"""Writing a tus PATCH body into S3 through file-svc, with bounded memory (and into the
+upload's local copy for the probe, see localcopy).
 
 Bytes are cut into parts of ``part_size`` (S3 needs >= 5 MiB except the last part). Up to
 ``TUS_PARTS_IN_FLIGHT`` full parts are sent to file-svc at once while the client's next
