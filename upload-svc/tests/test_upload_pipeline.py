@@ -140,11 +140,26 @@ def test_refused_post_and_terminated_tus_leave_no_local_copy(make_app, scratch, 
     assert os.listdir(scratch) == []
 
 
+def test_next_patch_removes_a_killed_writers_copy(make_app, scratch, tus_for, media):
+    """A process killed mid-PATCH leaves its copy under its lease token; the PATCH that
+    resumes the upload holds the lease and removes it."""
+    tus = tus_for(make_app(PROBE_SCRATCH_DIR=str(scratch)))
+    data = h.pad_video(media / "good.mp4", scratch.parent / "p6.mp4", 6 * MiB).read_bytes()
+    loc = tus.create(len(data), filename="k.mp4").headers["Location"]
+    upload_id = loc.rsplit("/", 1)[1]
+    assert tus.patch(loc, 0, data[:MiB]).status_code == 204
+    (scratch / f"sv-tus-{upload_id}.deadbeef").write_bytes(b"\0" * 2 * MiB)   # the killed writer's
+    resp = tus.patch(loc, MiB, data[MiB:])
+    assert resp.status_code == 204 and int(resp.headers["Upload-Offset"]) == len(data)
+    assert os.listdir(scratch) == []
+
+
 def test_sweep_removes_only_stale_copies(scratch):
     cfg = {"PROBE_SCRATCH_DIR": str(scratch)}
     now = time.time()
-    for name, age in [("sv-post-dead", 3600), ("sv-tus-abc", 3600), ("sv-tus-abc.token", 3600),
-                      ("sv-tus-live", 5), ("sv-post-live", 5), ("unrelated.txt", 3600)]:
+    old = localcopy.IDLE_SECONDS + 60
+    for name, age in [("sv-post-dead", old), ("sv-tus-abc", old), ("sv-tus-abc.token", old),
+                      ("sv-tus-live", 5), ("sv-post-live", 5), ("unrelated.txt", old)]:
         (scratch / name).write_bytes(b"x")
         os.utime(scratch / name, (now - age, now - age))
     assert localcopy.sweep(cfg, now) == 3

@@ -11,11 +11,13 @@ Copies live in the probe's scratch directory (PROBE_SCRATCH_DIR, else TMPDIR):
   over by renaming it to ``sv-tus-<upload id>.<lease token>`` (atomic, so a writer that
   lost its lease can never write into its successor's copy), appends what it receives,
   and renames it back once the new offset is recorded;
-- anything not written for IDLE_SECONDS is stale (a killed process's copy, a paused tus
-  upload) and is removed by ``sweep``.
+- a copy under another token is removed by the next PATCH (its writer lost the lease:
+  a killed process), and anything not written for IDLE_SECONDS (a killed POST, a paused
+  tus upload) by ``sweep``.
 """
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import tempfile
@@ -25,9 +27,10 @@ import uuid
 log = logging.getLogger("upload_svc.localcopy")
 PREFIX = "sv-"
 # Longer than any live writer stays silent (the gateway drops a client idle 30 s) and than
-# a finished upload waits for its probe; short enough that a paused upload's copy does not
-# hold scratch space for long.
-IDLE_SECONDS = 600
+# a finished upload's probe reads its copy (a slot wait plus a few steps of at most
+# PROBE_TIMEOUT_SECONDS); short enough that a paused upload's copy does not hold scratch
+# space for long.
+IDLE_SECONDS = 1800
 
 
 def scratch_dir(cfg) -> str:
@@ -54,6 +57,10 @@ class LocalCopy:
     def for_patch(cls, cfg, upload_id: str, offset: int, token: str) -> "LocalCopy | None":
         """Take over the upload's copy at ``offset`` (None: there is no usable one)."""
         committed, mine = tus_path(cfg, upload_id), f"{tus_path(cfg, upload_id)}.{token}"
+        # We hold the write lease: a copy under another token is a dead or displaced
+        # writer's (a killed process), whose bytes are never handed back. Remove it now.
+        for stale in glob.glob(glob.escape(committed) + ".*"):
+            remove(stale)
         try:
             os.rename(committed, mine)
         except FileNotFoundError:
