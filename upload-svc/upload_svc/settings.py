@@ -18,10 +18,11 @@ SETTINGS: list[Setting] = [
     Setting("TUS_PART_SIZE", 8 * MiB, int),
     Setting("TUS_PARTS_IN_FLIGHT", 4, int, "parts of one PATCH being stored at once"),
     # A PATCH's last parts are stored before it answers (the offset it reports is durable),
-    # so each PATCH ends with up to TUS_PARTS_IN_FLIGHT parts the client waits for; large
-    # chunks make that wait rare. Nothing is lost by them: a broken PATCH keeps every part
-    # already stored and the client resumes from HEAD.
-    Setting("TUS_CHUNK_SIZE", 256 * MiB, int, "chunk size the web app's tus client uses"),
+    # so each PATCH ends with up to TUS_PARTS_IN_FLIGHT parts the client waits for; larger
+    # chunks make that wait rarer, and lose nothing (a broken PATCH keeps every part already
+    # stored; the client resumes from HEAD). 64 MiB: headless Chromium did not start a
+    # 128 or 256 MiB chunk within 30 s in tests/test_ingest_browser.py.
+    Setting("TUS_CHUNK_SIZE", 64 * MiB, int, "chunk size the web app's tus client uses"),
     Setting("TUS_LEASE_SECONDS", 20, int, "write lease on an upload, renewed while a PATCH streams"),
     Setting("UPLOAD_EXPIRY_HOURS", 72, int, "unfinished uploads idle this long are removed"),
     # Each probe copies the original to local scratch and runs ffprobe/ffmpeg children
