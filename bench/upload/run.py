@@ -2,7 +2,7 @@
 streaming POST, and tus in the web app's chunks) versus boto3 multipart straight to the
 same S3, in the same run on the same machine (each round runs all three, one after the
 other). Reports the throughput ratios and the peak RSS of each service (largest gunicorn
-worker, and master + workers). Times include upload-svc's check (probe) of the stored file.
+worker, and master + workers). Times include upload-svc's check (probe) of the finished upload.
 
 Usage: .venv/bin/python bench/upload/run.py [--size-mib 2048] [--rounds 3] [--tus-chunk-mib N]
 (the default tus chunk is the web app's, TUS_CHUNK_SIZE).
@@ -235,7 +235,8 @@ def main() -> int:
             "notes": "direct = boto3 upload_file (TransferConfig defaults: 8 MiB parts, 10 threads) to the same "
                      "SeaweedFS; gateway_post = curl-style multipart POST /api/videos; gateway_tus = tus PATCHes of "
                      f"{chunk // MiB} MiB one after the other (the web app's chunk size unless --tus-chunk-mib). "
-                     "Timings include upload-svc's ffprobe check of the stored file.",
+                     "Timings include upload-svc's probe of the finished upload (it reads the local copy written "
+                     "while the upload streamed).",
         }
         out = ROOT / "bench" / "results"
         out.mkdir(parents=True, exist_ok=True)
