@@ -1,9 +1,11 @@
-"""Upload benchmark: a 1 GiB file through gateway → upload-svc → file-svc → S3 (the plain
-streaming POST, and tus in the web app's 32 MiB chunks) versus boto3 multipart straight
-to the same S3, in the same run on the same machine. Reports the throughput ratio and the
-peak RSS of each service (largest gunicorn worker, and master + workers).
+"""Upload benchmark (P3): a file through gateway → upload-svc → file-svc → S3 (the plain
+streaming POST, and tus in the web app's chunks) versus boto3 multipart straight to the
+same S3, in the same run on the same machine (each round runs all three, one after the
+other). Reports the throughput ratios and the peak RSS of each service (largest gunicorn
+worker, and master + workers). Times include upload-svc's check (probe) of the finished upload.
 
-Usage: .venv/bin/python bench/upload/run.py [--size-mib 1024] [--rounds 2]
+Usage: .venv/bin/python bench/upload/run.py [--size-mib 2048] [--rounds 3] [--tus-chunk-mib N]
+(the default tus chunk is the web app's, TUS_CHUNK_SIZE).
 Starts its own private stack (var/bench, ports +40000) and removes it afterwards.
 Writes bench/results/upload.json and bench/results/upload.md."""
 from __future__ import annotations
@@ -27,6 +29,7 @@ from boto3.s3.transfer import TransferConfig
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "upload-svc"))
 
 import ingest_helpers as h  # noqa: E402
 from stack import components, dbsetup  # noqa: E402
@@ -159,7 +162,7 @@ def via_post(gw: str, user: dict, path: Path, procs) -> tuple[float, Sampler]:
     return elapsed, sampler
 
 
-def via_tus(gw: str, user: dict, path: Path, procs, chunk: int = 32 * MiB) -> tuple[float, Sampler]:
+def via_tus(gw: str, user: dict, path: Path, procs, chunk: int) -> tuple[float, Sampler]:
     size = path.stat().st_size
     t = {**h.TUS, **user["headers"]}
     sampler = Sampler({n: procs[n] for n in ("upload", "file", "gateway")})
@@ -185,9 +188,13 @@ def via_tus(gw: str, user: dict, path: Path, procs, chunk: int = 32 * MiB) -> tu
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--size-mib", type=int, default=1024)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--size-mib", type=int, default=2048)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--tus-chunk-mib", type=int, default=0, help="tus PATCH size (default: the web app's)")
     args = ap.parse_args()
+    from upload_svc.settings import SETTINGS as UPLOAD_SETTINGS
+    web_chunk = next(int(s.default) for s in UPLOAD_SETTINGS if s.name == "TUS_CHUNK_SIZE")
+    chunk = args.tus_chunk_mib * MiB if args.tus_chunk_mib else web_chunk
     tmp = Path(tempfile.mkdtemp(prefix="sv-bench-"))
     procs = {}
     try:
@@ -206,7 +213,7 @@ def main() -> int:
             for n in s.worker_peak:
                 peaks["post"][n] = max(peaks["post"].get(n, 0), s.worker_peak[n])
                 peaks["post"][n + "_total"] = max(peaks["post"].get(n + "_total", 0), s.total_peak[n])
-            t, s = via_tus(gw, user, path, procs)
+            t, s = via_tus(gw, user, path, procs, chunk)
             runs["gateway_tus"].append(t)
             for n in s.worker_peak:
                 peaks["tus"][n] = max(peaks["tus"].get(n, 0), s.worker_peak[n])
@@ -216,7 +223,7 @@ def main() -> int:
         result = {
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release()},
-            "file_bytes": size, "rounds": args.rounds,
+            "file_bytes": size, "rounds": args.rounds, "tus_chunk_bytes": chunk,
             "seconds": {k: [round(x, 2) for x in v] for k, v in runs.items()},
             "best_mib_per_s": mbps,
             "ratio_post_vs_direct": round(best["direct_boto3"] / best["gateway_post"], 3),
@@ -227,7 +234,9 @@ def main() -> int:
                                                 for m, p in peaks.items()},
             "notes": "direct = boto3 upload_file (TransferConfig defaults: 8 MiB parts, 10 threads) to the same "
                      "SeaweedFS; gateway_post = curl-style multipart POST /api/videos; gateway_tus = tus PATCHes of "
-                     "32 MiB (the web app's chunk size). Timings include upload-svc's ffprobe check of the stored file.",
+                     f"{chunk // MiB} MiB one after the other (the web app's chunk size unless --tus-chunk-mib). "
+                     "Timings include upload-svc's probe of the finished upload (it reads the local copy written "
+                     "while the upload streamed).",
         }
         out = ROOT / "bench" / "results"
         out.mkdir(parents=True, exist_ok=True)
@@ -239,7 +248,7 @@ def main() -> int:
               f"| boto3 multipart straight to S3 | {best['direct_boto3']:.2f} | {mbps['direct_boto3']} | 1.00 |",
               f"| gateway → upload-svc → file-svc → S3 (POST /api/videos) | {best['gateway_post']:.2f} | "
               f"{mbps['gateway_post']} | {result['ratio_post_vs_direct']:.2f} |",
-              f"| gateway → upload-svc → file-svc → S3 (tus, 32 MiB PATCHes) | {best['gateway_tus']:.2f} | "
+              f"| gateway → upload-svc → file-svc → S3 (tus, {chunk // MiB} MiB PATCHes) | {best['gateway_tus']:.2f} | "
               f"{mbps['gateway_tus']} | {result['ratio_tus_vs_direct']:.2f} |", "",
               "Peak RSS of the largest gunicorn worker (MB):", "",
               "| path | upload-svc | file-svc | nginx |", "|---|---|---|---|",

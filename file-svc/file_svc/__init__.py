@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from svcommon.health import add_ready_check
+from svcommon.memory import return_large_buffers
 from svcommon.service import configure, init_service
 
 from .extensions import s3
@@ -18,6 +19,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     configure(app, "file-svc", SETTINGS, test_config, uses_db=False)
     validate(app.config)
     init_service(app)
+    return_large_buffers()              # S3 parts of 8 MiB from many threads (svcommon.memory)
     s3store = s3.init_app(app)
 
     def s3_ready():

@@ -13,7 +13,7 @@ SETTINGS: list[Setting] = [
     # PUT_CONCURRENCY parts are in flight plus one being read, so memory per upload is
     # bounded by (PUT_CONCURRENCY + 1) * PART_SIZE whatever the object size.
     Setting("FILE_PART_SIZE", 8 * MiB, int, "bytes per S3 part for streamed PUTs (>= 5 MiB)"),
-    Setting("FILE_PUT_CONCURRENCY", 2, int),
+    Setting("FILE_PUT_CONCURRENCY", 4, int),
     # Parts sent by callers through the multipart API are read into memory: cap them.
     Setting("FILE_MAX_PART_BYTES", 64 * MiB, int),
     # Backstop body limit of PUT /objects (originals up to UPLOAD_MAX_BYTES, suspects).

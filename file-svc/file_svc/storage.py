@@ -17,16 +17,20 @@ log = logging.getLogger("file_svc.storage")
 READ_CHUNK = 1024 * 1024
 
 
-def read_part(stream: BinaryIO, size: int) -> bytes:
-    """Read up to ``size`` bytes (less only at end of stream)."""
-    chunks, got = [], 0
-    while got < size:
-        piece = stream.read(min(READ_CHUNK, size - got))
-        if not piece:
-            break
-        chunks.append(piece)
-        got += len(piece)
-    return b"".join(chunks)
+def read_part(stream: BinaryIO, size: int) -> bytearray:
+    """Read up to ``size`` bytes (less only at end of stream) into one buffer: each byte is
+    copied once, and a part costs its size in memory, not twice (pieces, then their join)."""
+    buf = bytearray(size)
+    got = 0
+    with memoryview(buf) as view:
+        while got < size:
+            piece = stream.read(min(READ_CHUNK, size - got))
+            if not piece:
+                break
+            view[got:got + len(piece)] = piece
+            got += len(piece)
+    del buf[got:]
+    return buf
 
 
 def put_stream(key: str, stream: BinaryIO, content_type: str, part_size: int, concurrency: int) -> dict:
@@ -67,7 +71,7 @@ def put_stream(key: str, stream: BinaryIO, content_type: str, part_size: int, co
     return {"key": key, "size": total, "etag": resp.get("ETag", "").strip('"')}
 
 
-def _upload_part(store, key: str, upload_id: str, number: int, data: bytes) -> dict:
+def _upload_part(store, key: str, upload_id: str, number: int, data: bytearray) -> dict:
     # Runs in pool threads (no app context): the store is passed in.
     with store.errors():
         resp = store.client.upload_part(Bucket=store.bucket, Key=key, UploadId=upload_id, PartNumber=number,
@@ -147,7 +151,7 @@ def create_multipart(key: str, content_type: str) -> str:
         return store.client.create_multipart_upload(Bucket=store.bucket, Key=key, ContentType=content_type)["UploadId"]
 
 
-def upload_part(key: str, upload_id: str, number: int, data: bytes) -> dict:
+def upload_part(key: str, upload_id: str, number: int, data: bytearray) -> dict:
     return _upload_part(s3(), key, upload_id, number, data)
 
 

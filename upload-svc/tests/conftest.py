@@ -2,10 +2,14 @@
 MariaDB and S3, with auth-svc and file-svc running live (their real HTTP APIs)."""
 from __future__ import annotations
 
+import json
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -101,3 +105,92 @@ class Tus:
 @pytest.fixture
 def tus(client, user):
     return Tus(client, user["headers"])
+
+
+class FileSvcProxy:
+    """The real file-svc behind a pass-through HTTP proxy that logs each request and lets a
+    test fail or hold chosen ones (``rule(method, path) -> "fail" | None``; it may block):
+    fault injection in front of the real service, nothing answered in its place."""
+
+    def __init__(self, upstream: str):
+        proxy = self
+        self.upstream, self.seen, self.done, self.rule = upstream.rstrip("/"), [], [], None
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _body(self) -> bytes:
+                if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                    return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                out = bytearray()
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0], 16)
+                    if size == 0:
+                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                            pass
+                        return bytes(out)
+                    out += self.rfile.read(size)
+                    self.rfile.readline()
+
+            def _forward(self):
+                body = self._body()
+                proxy.seen.append((self.command, self.path))
+                if proxy.rule and proxy.rule(self.command, self.path) == "fail":
+                    payload = json.dumps({"error": "injected failure", "code": "storage_unavailable"}).encode()
+                    self.send_response(503)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                skip = {"host", "transfer-encoding", "content-length", "connection"}
+                r = requests.request(self.command, proxy.upstream + self.path, data=body, timeout=120,
+                                     headers={k: v for k, v in self.headers.items() if k.lower() not in skip})
+                self.send_response(r.status_code)
+                for k, v in r.headers.items():
+                    if k.lower() not in skip | {"content-encoding"}:
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(r.content)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(r.content)
+                proxy.done.append((self.command, self.path, r.status_code))
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def requests_for(self, method: str, fragment: str) -> list[str]:
+        return [path for m, path in self.seen if m == method and fragment in path]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def file_proxy(service_config):
+    proxy = FileSvcProxy(service_config["FILE_SVC_URL"])
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture
+def scratch(tmp_path):
+    """A private scratch directory for the probe and the uploads' local copies."""
+    d = tmp_path / "scratch"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def tus_for(user):
+    """tus helpers for the user against another app instance (other settings)."""
+    return lambda app: Tus(app.test_client(), user["headers"])

@@ -6,6 +6,7 @@ from flask import Flask
 
 from svcommon.errors import APIError
 from svcommon.filestore import FileStoreError
+from svcommon.memory import return_large_buffers
 from svcommon.service import configure, init_service
 
 from .extensions import db, download_slots, filestore, sse_slots, sweep_clock
@@ -27,6 +28,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     configure(app, "upload-svc", SETTINGS, test_config)
     validate(app.config)
     init_service(app, db)
+    return_large_buffers()              # tus parts of 8 MiB from many threads (svcommon.memory)
     for ext in (filestore, sse_slots, download_slots, sweep_clock):
         ext.init_app(app)
 

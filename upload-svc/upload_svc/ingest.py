@@ -14,7 +14,7 @@ from svcommon.errors import APIError
 from svcommon.mediaprobe import MediaLimits
 from svcommon.passwords import hash_password
 
-from . import access, object_keys
+from . import access, localcopy, object_keys
 from . import repository as repo
 from .extensions import db, filestore
 from .probe import Busy, NotAVideo, probe
@@ -41,15 +41,16 @@ def new_video(conn, p: Principal, meta: dict, length: int) -> dict:
     return row
 
 
-def finalize(video_id: str, size: int) -> dict:
+def finalize(video_id: str, size: int, local: str | None = None) -> dict:
     """All bytes are in S3: check it is a video, then queue it for processing. Not a
-    video → everything about it is removed and the uploader gets a 422 with the reason."""
+    video → everything about it is removed and the uploader gets a 422 with the reason.
+    ``local``: the upload's complete local copy (removed here, whatever happens)."""
     conn = db.conn()
     cfg = current_app.config
     key = object_keys.original_key(video_id)
     try:
         info = probe(filestore(), key, MediaLimits.from_config(cfg), int(cfg["PROBE_CONCURRENCY"]),
-                     float(cfg["PROBE_WAIT_SECONDS"]), cfg.get("PROBE_SCRATCH_DIR") or None)
+                     float(cfg["PROBE_WAIT_SECONDS"]), cfg.get("PROBE_SCRATCH_DIR") or None, local)
     except NotAVideo as exc:
         log.warning("upload rejected", extra={"video_id": video_id, "reason": str(exc), "limit": exc.limit})
         remove_video(video_id)
@@ -61,6 +62,8 @@ def finalize(video_id: str, size: int) -> dict:
         remove_video(video_id)
         raise APIError(503, "probe_busy", "the server is checking too many uploads right now; nothing was kept, "
                        "please upload again shortly", {"Retry-After": "30"})
+    finally:
+        localcopy.remove(local)
     if not repo.mark_probed(conn, video_id, size, info):
         conn.rollback()                   # deleted while it was probed: nothing to queue
         raise APIError(409, "gone_meanwhile", "The video was deleted while its upload was being finished.")
@@ -86,6 +89,7 @@ def remove_video(video_id: str, upload: dict | None = None) -> None:
     conn.commit()
     if upload and upload["status"] != "done":
         fs.abort_multipart(upload["object_key"], upload["s3_upload_id"])
+        localcopy.discard_tus(current_app.config, upload["id"])
     for prefix in object_keys.video_prefixes(video_id):
         fs.delete_prefix(prefix)
     repo.delete_video(conn, video_id)
@@ -105,4 +109,5 @@ def sweep_expired(limit: int = 20) -> int:
             log.exception("could not remove an expired upload", extra={"video_id": upload["video_id"]})
     if removed:
         log.info("expired uploads removed", extra={"count": removed})
+    localcopy.sweep(current_app.config)
     return removed

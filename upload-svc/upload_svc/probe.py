@@ -1,5 +1,6 @@
-"""Is it a video we accept? The stored original is copied from file-svc into a private
-temp file (ffmpeg never gets a URL or our service token) and judged by the one shared
+"""Is it a video we accept? The upload's private local copy (localcopy), else the stored
+original copied from file-svc into a private temp file (ffmpeg never gets a URL or our
+service token), and judged by the one shared
 probe (svcommon.mediaprobe), the same rules the worker applies. A bounded number of
 probes run at once per process; beyond that the upload is asked to retry."""
 from __future__ import annotations
@@ -36,18 +37,26 @@ def _slot(size: int) -> threading.BoundedSemaphore:
 
 
 def probe(fs: FileStore, key: str, limits: MediaLimits, concurrency: int, wait_s: float,
-          scratch: str | None = None) -> dict:
+          scratch: str | None = None, local: str | None = None) -> dict:
+    """``local``: a complete local copy written during the upload (localcopy), read
+    instead of downloading the original; the caller removes it."""
     slot = _slot(max(1, concurrency))
     if not slot.acquire(timeout=max(0.0, wait_s)):
         raise Busy()
     try:
+        if local:
+            return _judge(key, local, limits)
         with tempfile.TemporaryDirectory(prefix="sv-probe-", dir=scratch or None) as tmp:
-            local = os.path.join(tmp, "original")
-            fs.download(key, local)
-            try:
-                return shared_probe(local, limits).summary()
-            except MediaRejected as exc:
-                log.info("probe refused file", extra={"key": key, "reason": exc.reason, "limit": exc.limit})
-                raise NotAVideo(exc.reason, exc.limit) from None
+            path = os.path.join(tmp, "original")
+            fs.download(key, path)
+            return _judge(key, path, limits)
     finally:
         slot.release()
+
+
+def _judge(key: str, path: str, limits: MediaLimits) -> dict:
+    try:
+        return shared_probe(path, limits).summary()
+    except MediaRejected as exc:
+        log.info("probe refused file", extra={"key": key, "reason": exc.reason, "limit": exc.limit})
+        raise NotAVideo(exc.reason, exc.limit) from None

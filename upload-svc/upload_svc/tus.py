@@ -14,7 +14,7 @@ from svcommon.filestore import NotFound
 from svcommon.params import header_uint
 from svcommon.timeutil import utcnow_naive
 
-from . import access, ingest, validation
+from . import access, ingest, localcopy, validation
 from . import repository as repo
 from .extensions import db, filestore, sweep_clock
 from .tuswrite import CHECKSUMS, LeaseLost, PatchWriter, parse_checksum
@@ -177,7 +177,8 @@ def _complete(up: dict) -> None:
             raise APIError(410, "upload_lost", "the stored parts of this upload are gone; please upload again")
     repo.mark_upload_done(conn, up["id"])
     conn.commit()
-    ingest.finalize(up["video_id"], up["upload_length"])
+    cfg = current_app.config
+    ingest.finalize(up["video_id"], up["upload_length"], localcopy.tus_complete(cfg, up["id"], up["upload_length"]))
 
 
 @bp.delete("/<upload_id>")

@@ -1,9 +1,14 @@
-"""Writing a tus PATCH body into S3 through file-svc, with bounded memory and no local disk.
+"""Writing a tus PATCH body into S3 through file-svc, with bounded memory (and into the
+upload's local copy for the probe, see localcopy).
 
-Bytes are cut into parts of ``part_size`` (S3 needs >= 5 MiB except the last part). Each
-full part is sent to file-svc while the next one is read (at most two parts in memory)
-and recorded in the uploads row as soon as it is stored, so a dropped connection or a
-killed process loses at most the bytes of one unfinished part. Bytes that do not fill a
+Bytes are cut into parts of ``part_size`` (S3 needs >= 5 MiB except the last part). Up to
+``TUS_PARTS_IN_FLIGHT`` full parts are sent to file-svc at once while the client's next
+bytes keep arriving (memory: that many parts plus the one being filled). Parts finish in
+any order; the uploads row records the longest run of stored parts from the start, so the
+offset it promises is always contiguous, and a dropped connection or a killed process
+loses at most the parts still in flight. A part stored beyond that run but not recorded
+is harmless: the resumed upload sends the same part number again (S3 keeps the last) and
+completion lists only recorded parts (S3 drops the rest). Bytes that do not fill a
 part when the request ends are kept as a small "tail" object and prepended to the next
 PATCH. With an Upload-Checksum nothing is recorded until the whole body is verified."""
 from __future__ import annotations
@@ -11,15 +16,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from flask import current_app
 
 from svcommon.errors import APIError
 from svcommon.filestore import FileStoreError, NotFound
 
-from . import object_keys
+from . import localcopy, object_keys
 from . import repository as repo
 from .extensions import db, filestore
 
@@ -59,7 +66,10 @@ class PatchWriter:
         self.conn = db.conn()
         self.old_tail = up["tail_key"]
         self.durable = sum(p["size"] for p in self.parts)   # bytes recorded as parts
-        self.pending: Future | None = None
+        self.in_flight = max(1, int(cfg["TUS_PARTS_IN_FLIGHT"]))
+        self.pending: deque[Future] = deque()
+        self.stored: dict[int, dict] = {}   # finished out of order, waiting for the parts before them
+        self.lock = threading.Lock()        # guards parts / stored / durable between pool threads
         self.last_renew = time.monotonic()
 
     # ---- part pipeline -------------------------------------------------------------------
@@ -67,25 +77,37 @@ class PatchWriter:
         return {"n": number, "etag": self.fs.upload_part(self.up["object_key"], self.up["s3_upload_id"], number, data),
                 "size": len(data)}
 
-    def _send_and_record(self, app, number: int, data: bytes) -> dict:
-        """Pool thread: store the part, then record it at once (own connection), so a part
-        in S3 is durable even if the client stalls and the process dies before the next
-        read returns. Parts go one at a time, so self.parts is only read here."""
+    def _send_and_record(self, app, number: int, data: bytes) -> None:
+        """Pool thread: store the part, then extend the contiguous run of stored parts and
+        record it at once (own connection), so a part in S3 is durable even if the client
+        stalls and the process dies before the next read returns. Recording happens under
+        the lock, so rows are written in order and never go backwards."""
         part = self._send(number, data)
-        if self.checksum is None:
-            # The old tail's bytes are now inside a part: the row no longer needs it.
-            with app.app_context(), db.standalone() as conn:
-                self._record(self.durable + part["size"], None, 0, conn=conn, parts=self.parts + [part])
-        return part
+        with self.lock:
+            self.stored[number] = part
+            grew = False
+            while len(self.parts) + 1 in self.stored:
+                done = self.stored.pop(len(self.parts) + 1)
+                self.parts.append(done)
+                self.durable += done["size"]
+                grew = True
+            if grew and self.checksum is None:
+                # The old tail's bytes are now inside a part: the row no longer needs it.
+                with app.app_context(), db.standalone() as conn:
+                    self._record(self.durable, None, 0, conn=conn, parts=list(self.parts))
 
-    def _settle(self) -> None:
-        """Wait for the part in flight (recorded by its thread unless a checksum must be
-        verified first)."""
-        if self.pending is None:
-            return
-        part, self.pending = self.pending.result(), None
-        self.parts.append(part)
-        self.durable += part["size"]
+    def _settle(self, keep: int = 0) -> None:
+        """Wait until at most ``keep`` parts are in flight. A failed part fails the PATCH,
+        after the others have finished (so none writes to the row afterwards): the row keeps
+        the contiguous run stored before it, and the client resumes from there."""
+        while len(self.pending) > keep:
+            oldest = self.pending.popleft()
+            try:
+                oldest.result()
+            except BaseException:
+                wait(self.pending)
+                self.pending.clear()
+                raise
 
     def _record(self, offset: int, tail_key: str | None, tail_size: int, status: str = "receiving",
                 conn=None, parts: list[dict] | None = None) -> None:
@@ -107,7 +129,21 @@ class PatchWriter:
 
     # ---- the PATCH -----------------------------------------------------------------------
     def write(self, stream, length: int | None) -> tuple[int, bool]:
-        """Returns (new offset, upload complete?)."""
+        """Returns (new offset, upload complete?). The bytes also extend the upload's local
+        copy (localcopy), handed back only once the new offset is recorded."""
+        cfg = current_app.config
+        copy = localcopy.LocalCopy.for_patch(cfg, self.up["id"], self.up["upload_offset"], self.token)
+        try:
+            new_offset, complete = self._write(stream, length, copy)
+        except BaseException:
+            if copy:
+                copy.discard()
+            raise
+        if copy:
+            copy.commit(cfg, self.up["id"], new_offset)
+        return new_offset, complete
+
+    def _write(self, stream, length: int | None, copy: localcopy.LocalCopy | None) -> tuple[int, bool]:
         offset0 = self.up["upload_offset"]
         total = self.up["upload_length"]
         buf = bytearray()
@@ -118,7 +154,8 @@ class PatchWriter:
         received, disconnected = 0, False
         hasher = self.checksum[0] if self.checksum else None
         app = current_app._get_current_object()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tuspart") as pool:
+        number = len(self.parts) + 1
+        with ThreadPoolExecutor(max_workers=self.in_flight, thread_name_prefix="tuspart") as pool:
             while length is None or received < length:
                 want = READ_CHUNK if length is None else min(READ_CHUNK, length - received)
                 try:
@@ -136,11 +173,15 @@ class PatchWriter:
                 if hasher:
                     hasher.update(chunk)
                 buf += chunk
+                if copy:
+                    copy.write(chunk)
                 while len(buf) >= self.part_size:
-                    self._settle()
-                    data = bytes(buf[:self.part_size])
+                    self._settle(self.in_flight - 1)
+                    with memoryview(buf) as view:       # one copy of the part, not two
+                        data = bytes(view[:self.part_size])
                     del buf[:self.part_size]
-                    self.pending = pool.submit(self._send_and_record, app, len(self.parts) + 1, data)
+                    self.pending.append(pool.submit(self._send_and_record, app, number, data))
+                    number += 1
                     del data
                 self._renew()
             self._settle()

@@ -14,9 +14,9 @@ from svcommon.filestore import NotFound
 from svcommon.params import json_body
 from svcommon.passwords import hash_password
 
-from . import access, ingest, validation
+from . import access, ingest, localcopy, validation
 from . import repository as repo
-from .extensions import db, download_slots, filestore
+from .extensions import db, download_slots, filestore, sweep_clock
 from .formdata import FormStream
 from .present import video_json
 
@@ -25,16 +25,19 @@ bp = Blueprint("videos", __name__, url_prefix="/api/videos")
 
 
 class _Counter:
-    """Counts bytes on their way to file-svc and stops at the size limit."""
+    """Counts bytes on their way to file-svc, stops at the size limit, and writes them to
+    the local copy the probe will read (localcopy)."""
 
-    def __init__(self, chunks, limit: int):
-        self.chunks, self.limit, self.size = chunks, limit, 0
+    def __init__(self, chunks, limit: int, copy: localcopy.LocalCopy | None):
+        self.chunks, self.limit, self.size, self.copy = chunks, limit, 0, copy
 
     def __iter__(self):
         for chunk in self.chunks:
             self.size += len(chunk)
             if self.size > self.limit:
                 raise APIError(413, "too_large", f"file exceeds the {self.limit}-byte limit")
+            if self.copy:
+                self.copy.write(chunk)
             yield chunk
 
 
@@ -58,11 +61,14 @@ def upload():
             "password": validation.password(f.get("password"), vis == "password"), "filename": filename,
             "content_type": content_type[:100]}
     conn = db.conn()
+    if sweep_clock().due():     # as tus creation does: abandoned uploads and stale local copies
+        ingest.sweep_expired()
     # Quota against the announced request size (whole body; the file is nearly all of it).
     video = ingest.new_video(conn, p, meta, announced or 0)
     vid = video["id"]
+    copy = localcopy.LocalCopy.for_post(cfg)
     try:
-        counter = _Counter(form.file_chunks(), int(cfg["UPLOAD_MAX_BYTES"]))
+        counter = _Counter(form.file_chunks(), int(cfg["UPLOAD_MAX_BYTES"]), copy)
         filestore().put_stream(video["original_key"], iter(counter), content_type="application/octet-stream")
         form.rest()
         if counter.size == 0:
@@ -73,11 +79,14 @@ def upload():
                 access.check_quota(conn, p, counter.size)
             finally:
                 repo.unlock_owner(conn, p.user_id)
-        ingest.finalize(vid, counter.size)
+        ingest.finalize(vid, counter.size, copy.finish(counter.size) if copy else None)
     except BaseException:   # whatever stopped it: a refusal, storage down, the client gone
         conn.rollback()
         _discard(conn, vid)
         raise
+    finally:
+        if copy:
+            copy.discard()
     return jsonify(video=video_json(repo.video(conn, vid))), 201
 
 

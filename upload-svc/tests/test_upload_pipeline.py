@@ -1,0 +1,166 @@
+"""Uploads at storage speed: a tus PATCH stores several parts at once while its bytes keep
+arriving (only a contiguous run of stored parts is ever recorded; a failed part fails the
+PATCH and the upload resumes from that run), and the probe of a finished upload reads the
+local copy written while it streamed instead of downloading the original back."""
+from __future__ import annotations
+
+import io
+import os
+import re
+import threading
+import time
+
+import ingest_helpers as h
+from upload_svc import localcopy
+
+MiB = 1024 * 1024
+PART = 8 * MiB
+
+
+def _part_put(method: str, path: str, number: int) -> bool:
+    return method == "PUT" and re.search(rf"[?&]part={number}(&|$)", path) is not None
+
+
+def _wait(cond, seconds: float = 30.0):
+    deadline = time.monotonic() + seconds
+    while not cond():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
+def _original_gets(proxy) -> list[str]:
+    return [p for p in proxy.requests_for("GET", "/objects/originals/") if p.endswith("/original")]
+
+
+def _row(env, upload_id: str) -> dict:
+    return h.db_rows(env, "SELECT upload_offset, parts, status FROM uploads WHERE id = %s", (upload_id,))[0]
+
+
+def _stored_intact(env, vid: str, data: bytes) -> None:
+    assert h.s3_keys(env, f"originals/{vid}/") == [f"originals/{vid}/original"]   # no tail left
+    assert h.s3_pending_multipart(env, f"originals/{vid}/") == []
+    body = h.s3_client(env).get_object(Bucket=env["S3_BUCKET"], Key=f"originals/{vid}/original")["Body"].read()
+    assert body == data
+
+
+def test_parts_are_stored_in_parallel_and_recorded_only_as_a_contiguous_run(
+        make_app, file_proxy, scratch, tus_for, media, env):
+    data = h.pad_video(media / "good.mp4", scratch.parent / "p40.mp4", 5 * PART + 123).read_bytes()
+    tus = tus_for(make_app(FILE_SVC_URL=file_proxy.url, PROBE_SCRATCH_DIR=str(scratch)))
+    release = threading.Event()
+    file_proxy.rule = lambda m, path: release.wait(60) and None if _part_put(m, path, 1) else None
+    r = tus.create(len(data), filename="p.mp4")
+    loc, upload_id = r.headers["Location"], r.headers["Location"].rsplit("/", 1)[1]
+    out = []
+    th = threading.Thread(target=lambda: out.append(tus.patch(loc, 0, data)))
+    th.start()
+    try:
+        # Part 1 is held; parts 2-4 are stored meanwhile (one part at a time never gets there).
+        _wait(lambda: {2, 3, 4} <= {n for n in range(2, 6) for m, p, s in file_proxy.done if _part_put(m, p, n)})
+        row = _row(env, upload_id)
+        assert row["upload_offset"] == 0 and row["parts"] in ("[]", None)   # nothing past the gap
+    finally:
+        release.set()
+        th.join(120)
+    assert out[0].status_code == 204 and int(out[0].headers["Upload-Offset"]) == len(data)
+    _stored_intact(env, out[0].headers["X-Video-Id"], data)
+
+
+def test_failed_part_mid_pipeline_fails_the_patch_and_the_upload_resumes(
+        make_app, file_proxy, scratch, tus_for, media, env):
+    data = h.pad_video(media / "good.mp4", scratch.parent / "p40.mp4", 5 * PART + 123).read_bytes()
+    tus = tus_for(make_app(FILE_SVC_URL=file_proxy.url, PROBE_SCRATCH_DIR=str(scratch)))
+    file_proxy.rule = lambda m, path: "fail" if _part_put(m, path, 3) else None
+    r = tus.create(len(data), filename="p.mp4")
+    loc, upload_id = r.headers["Location"], r.headers["Location"].rsplit("/", 1)[1]
+    resp = tus.patch(loc, 0, data)
+    assert resp.status_code == 503 and resp.json["code"] == "storage_unavailable"
+    # Parts 4 and 5 may be in S3 too, but only the run before the failed part counts.
+    assert int(tus.head(loc).headers["Upload-Offset"]) == 2 * PART
+    assert _row(env, upload_id)["status"] == "receiving"
+    assert sorted(os.listdir(scratch)) == []          # the failed PATCH's local copy is gone
+    file_proxy.rule = None
+    resp = tus.patch(loc, 2 * PART, data[2 * PART:])
+    assert resp.status_code == 204 and int(resp.headers["Upload-Offset"]) == len(data)
+    _stored_intact(env, resp.headers["X-Video-Id"], data)
+    assert os.listdir(scratch) == []
+
+
+def test_probe_reads_the_local_copy_not_a_download(make_app, file_proxy, scratch, user, tus_for, media):
+    """POST and tus (in unaligned chunks, so tails and resumed copies are involved): the
+    original is never fetched back from file-svc, and no local copy outlives the upload."""
+    app = make_app(FILE_SVC_URL=file_proxy.url, PROBE_SCRATCH_DIR=str(scratch))
+    client = app.test_client()
+    data = h.pad_video(media / "good.mp4", scratch.parent / "p20.mp4", 20 * MiB + 7).read_bytes()
+    # A prebuilt body: the test client would spool a large form into a temp file it leaks.
+    b = "pipelineboundary"
+    body = (f"--{b}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\npost\r\n--{b}\r\n"
+            f"Content-Disposition: form-data; name=\"file\"; filename=\"p.mp4\"\r\n\r\n").encode() + data + \
+        f"\r\n--{b}--\r\n".encode()
+    r = client.post("/api/videos", headers=user["headers"], data=body,
+                    content_type=f"multipart/form-data; boundary={b}")
+    assert r.status_code == 201 and r.json["video"]["status"] == "queued"
+    loc, resp = tus_for(app).upload(data, chunk=3 * MiB + 1, filename="t.mp4")
+    assert resp.status_code == 204 and int(resp.headers["Upload-Offset"]) == len(data)
+    v = client.get(f"/api/videos/{resp.headers['X-Video-Id']}", headers=user["headers"]).json["video"]
+    assert v["status"] == "queued" and v["width"] == 320
+    assert _original_gets(file_proxy) == []
+    assert os.listdir(scratch) == []
+
+
+def test_copy_with_a_hole_falls_back_to_the_download(make_app, file_proxy, scratch, tus_for, media, env, tmp_path):
+    """A PATCH served by another replica (its own scratch) leaves this one's copy short:
+    it is dropped and the probe downloads the original, as before."""
+    a = tus_for(make_app(FILE_SVC_URL=file_proxy.url, PROBE_SCRATCH_DIR=str(scratch)))
+    other = tmp_path / "other"
+    other.mkdir()
+    b = tus_for(make_app(FILE_SVC_URL=file_proxy.url, PROBE_SCRATCH_DIR=str(other)))
+    data = h.pad_video(media / "good.mp4", scratch.parent / "p12.mp4", 12 * MiB).read_bytes()
+    loc = a.create(len(data), filename="hole.mp4").headers["Location"]
+    assert a.patch(loc, 0, data[:4 * MiB]).status_code == 204
+    assert b.patch(loc, 4 * MiB, data[4 * MiB:8 * MiB]).status_code == 204     # no copy there
+    resp = a.patch(loc, 8 * MiB, data[8 * MiB:])
+    assert resp.status_code == 204 and int(resp.headers["Upload-Offset"]) == len(data)
+    assert len(_original_gets(file_proxy)) == 1
+    _stored_intact(env, resp.headers["X-Video-Id"], data)
+    assert os.listdir(scratch) == [] and os.listdir(other) == []
+
+
+def test_refused_post_and_terminated_tus_leave_no_local_copy(make_app, scratch, user, tus_for, media):
+    app = make_app(PROBE_SCRATCH_DIR=str(scratch))
+    client = app.test_client()
+    r = client.post("/api/videos", headers=user["headers"],
+                    data={"title": "text", "file": (io.BytesIO((media / "text.mp4").read_bytes()), "t.mp4")})
+    assert r.status_code == 422 and os.listdir(scratch) == []
+    tus = tus_for(app)
+    loc = tus.create(10 * MiB, filename="x.mp4").headers["Location"]
+    assert tus.patch(loc, 0, b"\0" * MiB).status_code == 204
+    assert len(os.listdir(scratch)) == 1                   # the copy of the first MiB
+    assert client.delete(loc, headers={**h.TUS, **user["headers"]}).status_code == 204
+    assert os.listdir(scratch) == []
+
+
+def test_next_patch_removes_a_killed_writers_copy(make_app, scratch, tus_for, media):
+    """A process killed mid-PATCH leaves its copy under its lease token; the PATCH that
+    resumes the upload holds the lease and removes it."""
+    tus = tus_for(make_app(PROBE_SCRATCH_DIR=str(scratch)))
+    data = h.pad_video(media / "good.mp4", scratch.parent / "p6.mp4", 6 * MiB).read_bytes()
+    loc = tus.create(len(data), filename="k.mp4").headers["Location"]
+    upload_id = loc.rsplit("/", 1)[1]
+    assert tus.patch(loc, 0, data[:MiB]).status_code == 204
+    (scratch / f"sv-tus-{upload_id}.deadbeef").write_bytes(b"\0" * 2 * MiB)   # the killed writer's
+    resp = tus.patch(loc, MiB, data[MiB:])
+    assert resp.status_code == 204 and int(resp.headers["Upload-Offset"]) == len(data)
+    assert os.listdir(scratch) == []
+
+
+def test_sweep_removes_only_stale_copies(scratch):
+    cfg = {"PROBE_SCRATCH_DIR": str(scratch)}
+    now = time.time()
+    old = localcopy.IDLE_SECONDS + 60
+    for name, age in [("sv-post-dead", old), ("sv-tus-abc", old), ("sv-tus-abc.token", old),
+                      ("sv-tus-live", 5), ("sv-post-live", 5), ("unrelated.txt", old)]:
+        (scratch / name).write_bytes(b"x")
+        os.utime(scratch / name, (now - age, now - age))
+    assert localcopy.sweep(cfg, now) == 3
+    assert sorted(os.listdir(scratch)) == ["sv-post-live", "sv-tus-live", "unrelated.txt"]
