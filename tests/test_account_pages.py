@@ -8,7 +8,7 @@ import requests
 
 from tests.support.browser import chromium_page
 from tests.support.dpop import FINGERPRINT, DeviceKey
-from tests.support.page_checks import asset_log, check_page
+from tests.support.page_checks import asset_log, check_page, login
 from tests.support.videos import register_user
 
 pytestmark = pytest.mark.browser
@@ -16,11 +16,7 @@ HEADER = ("header .brand", "#logout-form button")
 
 
 def _login(page, gw, user, target="/auth/account"):
-    page.goto(f"{gw}/auth/login?redirect={target}")
-    page.fill("input[name=username]", user["username"])
-    page.fill("input[name=password]", user["password"])
-    page.click("#login-form button[type=submit]")
-    page.wait_for_url(f"{gw}{target}")
+    login(page, gw, user, target)
 
 
 def _device(gw, user):

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from tests.support.browser import chromium_page
-from tests.support.page_checks import asset_log, check_page
+from tests.support.page_checks import asset_log, check_page, login
 from tests.support.videos import register_user, restart_service
 
 PUBLIC_APPS = ("auth_svc", "streaming_svc", "upload_svc", "watermark_svc")
@@ -50,11 +50,7 @@ def test_unknown_pages_are_branded_and_apis_stay_json(live_stack, path):
 
 
 def _login(page, gw, user, target="/"):
-    page.goto(f"{gw}/auth/login?redirect={target}")
-    page.fill("input[name=username]", user["username"])
-    page.fill("input[name=password]", user["password"])
-    page.click("#login-form button[type=submit]")
-    page.wait_for_url(f"{gw}{target}")
+    login(page, gw, user, target)
 
 
 def test_anonymous_pages(live_stack):

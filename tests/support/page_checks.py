@@ -71,3 +71,12 @@ def check_page(page, name: str, controls: tuple[str, ...] = (), stylesheet: bool
     overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"{name} at {NARROWEST}px: {overflow}px of horizontal overflow"
     page.set_viewport_size({"width": SIZES["desktop"][0], "height": SIZES["desktop"][1]})
+
+
+def login(page, gw: str, user: dict, target: str = "/") -> None:
+    """Sign in through the login form, landing on ``target``."""
+    page.goto(f"{gw}/auth/login?redirect={target}")
+    page.fill("input[name=username]", user["username"])
+    page.fill("input[name=password]", user["password"])
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url(f"{gw}{target}")
