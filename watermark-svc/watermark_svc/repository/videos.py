@@ -39,3 +39,19 @@ def publish_media(conn, video_id: str, meta: dict, thumbnail_key: str, content_s
 def media_of(conn, video_id: str) -> dict | None:
     row = query(conn, "SELECT metadata FROM video_media WHERE video_id = %s", (video_id,), one=True)
     return json.loads(row["metadata"]) if row else None
+
+
+def set_video_message(conn, video_id: str, message: str) -> None:
+    """The stage line the uploader sees ('playable at 360p · 480p 40 %'), status unchanged."""
+    execute(conn, "UPDATE videos SET status_message = %s, updated_at = UTC_TIMESTAMP(6) "
+                  "WHERE id = %s AND status <> 'deleting'", (message[:500], video_id))
+
+
+def fail_unless_ready(conn, video_id: str, reason: str) -> bool:
+    """A part of the processing failed for good: failed (True), unless already playable
+    (then only noted: its published ladder stays)."""
+    if execute(conn, "UPDATE videos SET status = 'failed', status_message = %s, updated_at = UTC_TIMESTAMP(6) "
+                     "WHERE id = %s AND status NOT IN ('deleting', 'ready')", (reason[:500], video_id)) == 1:
+        return True
+    set_video_message(conn, video_id, f"not every quality could be made: {reason}")
+    return False
