@@ -121,17 +121,21 @@ def frames(path) -> int:
 def test_playable_while_higher_rung_encodes_and_the_ladder_grows(worker_app, stores, db, owner_id, clip,
                                                                  live_stack, tmp_path):
     from watermark_svc.jobs import run_once
+    from watermark_svc.originals import cache_of
     vid = queue_video(db, stores, owner_id, clip)
+    fetched = cache_of(worker_app).fetches
+    per_chunk = worker_app.config["CHUNK_SEGMENTS"]
     worker_app.config["CHUNK_SEGMENTS"] = 1
     try:
         assert run_once(worker_app, "planner")
     finally:
-        worker_app.config["CHUNK_SEGMENTS"] = 15
+        worker_app.config["CHUNK_SEGMENTS"] = per_chunk
     assert video(db, vid) == {"status": "processing", "status_message": "encoding 360p 0 %"}
     # The lowest rung and the audio come first (priorities): ready with 360p alone.
     run_video(worker_app, db, vid, until=lambda: video(db, vid)["status"] == "ready")
     assert renditions(db, vid) == (["360p"], False)
     assert video(db, vid)["status_message"] == "playable at 360p · 480p 0 %"
+    ready_at = query(db, "SELECT ready_at FROM videos WHERE id = %s", (vid,), one=True)["ready_at"]
     assert [c["done"] for c in chunks(db, vid) if c["rung"] == "480p"] == [0, 0]
     _, client = viewer(live_stack["url"])
     s = client.open_session(vid)
@@ -143,6 +147,38 @@ def test_playable_while_higher_rung_encodes_and_the_ladder_grows(worker_app, sto
     run_video(worker_app, db, vid)
     assert renditions(db, vid) == (["480p", "360p"], True)
     assert video(db, vid) == {"status": "ready", "status_message": ""}
+    # One download of the original for the planning, the audio and four chunks on this
+    # worker; the local copy went when the video was complete.
+    assert cache_of(worker_app).fetches - fetched == 1
+    # Still listed as of when it became playable (the library's order), not re-dated by the join.
+    assert query(db, "SELECT ready_at FROM videos WHERE id = %s", (vid,), one=True)["ready_at"] == ready_at
+    assert not (cache_of(worker_app).root / vid).exists()
     # The same session's manifest now offers 480p too (ABR picks it up), and it decrypts.
     assert [r.id for r in client.representations(s) if r.kind == "video"] == ["480p", "360p"]
     assert frames(client.download(s, "480p", tmp_path / "480p.mp4")) == 180
+
+
+def test_failed_chunk_is_retried_alone(worker_app, stores, db, owner_id, clip):
+    """A chunk whose encode fails (ffmpeg refuses the plan's preset) is retried with backoff
+    and redone alone; the video's other parts are encoded once."""
+    from watermark_svc.jobs import run_once
+    vid = queue_video(db, stores, owner_id, clip)
+    assert run_once(worker_app, "planner")
+    sql(db, "UPDATE video_encodes SET plan = JSON_SET(plan, '$.settings.preset', 'no-such-preset') "
+            "WHERE video_id = %s", (vid,))
+    sql(db, "UPDATE jobs SET run_after = UTC_TIMESTAMP(6) + INTERVAL 1 HOUR WHERE subject = %s "
+            "AND kind = 'video.audio'", (vid,))
+    assert run_once(worker_app, "test-worker")           # the first chunk (360p) fails
+    failed = query(db, "SELECT id, payload, status, attempts, last_error FROM jobs WHERE subject = %s "
+                       "AND kind = 'video.chunk' AND attempts = 1", (vid,), one=True)
+    assert (failed["status"], failed["attempts"]) == ("queued", 1) and failed["last_error"], failed
+    sql(db, "UPDATE video_encodes SET plan = JSON_SET(plan, '$.settings.preset', %s) WHERE video_id = %s",
+        (worker_app.config["X264_PRESET"], vid))
+    sql(db, "UPDATE jobs SET run_after = UTC_TIMESTAMP(6) WHERE subject = %s", (vid,))
+    run_video(worker_app, db, vid)
+    rows = chunks(db, vid)
+    which = json.loads(failed["payload"])
+    assert [(c["rung"], c["chunk_index"]) for c in rows if c["encodes"] == 2] == [(which["rung"], which["chunk"])]
+    assert all(c["done"] and c["encodes"] in (1, 2) for c in rows)
+    assert query(db, "SELECT attempts FROM jobs WHERE id = %s", (failed["id"],), one=True)["attempts"] == 2
+    assert video(db, vid) == {"status": "ready", "status_message": ""}

@@ -26,7 +26,7 @@ from .extensions import db, filestore
 from .forensics.dbcatalogue import discard_if_deleted, geometry_from_metadata, store_reference
 from .jobs import heartbeat
 from .media import pipeline
-from .media.chunks import SEGMENTS_PER_CHUNK, plan_chunks
+from .media.chunks import plan_chunks
 from .media.errors import InvalidMedia, LimitExceeded, MediaError
 from .media.ffmpeg_cmd import EncodeSettings
 from .media.plan import plan_job

@@ -25,9 +25,11 @@ def set_video_status(conn, video_id: str, status: str, message: str) -> None:
 def publish_media(conn, video_id: str, meta: dict, thumbnail_key: str, content_secret_enc: bytes) -> bool:
     """False (nothing written) when the video is being deleted or gone. The video row is
     updated first: its lock then keeps it there for the media row's foreign key. The
-    segments are stored sealed under ``content_secret_enc``'s secret: delivery v2."""
+    segments are stored sealed under ``content_secret_enc``'s secret: delivery v2. Called
+    again as higher rungs join: ready_at stays when the video first became playable (the
+    library's order)."""
     if execute(conn, "UPDATE videos SET status = 'ready', status_message = '', thumbnail_key = %s, "
-                     "ready_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6) "
+                     "ready_at = COALESCE(ready_at, UTC_TIMESTAMP(6)), updated_at = UTC_TIMESTAMP(6) "
                      "WHERE id = %s AND status <> 'deleting'", (thumbnail_key, video_id)) != 1:
         return False
     execute(conn, "REPLACE INTO video_media (video_id, segment_count, duration, metadata, content_secret_enc, "
