@@ -182,3 +182,13 @@ def test_failed_chunk_is_retried_alone(worker_app, stores, db, owner_id, clip):
     assert all(c["done"] and c["encodes"] in (1, 2) for c in rows)
     assert query(db, "SELECT attempts FROM jobs WHERE id = %s", (failed["id"],), one=True)["attempts"] == 2
     assert video(db, vid) == {"status": "ready", "status_message": ""}
+
+
+def test_video_without_audio_is_published_by_its_lowest_rung(worker_app, stores, db, owner_id, tmp_path):
+    silent = make_clip(tmp_path / "silent.mp4", seconds=4, size="640x360", audio=False).read_bytes()
+    vid = queue_video(db, stores, owner_id, silent)
+    assert run_video(worker_app, db, vid) == 1 + 1        # planning and the one 360p chunk: no audio job
+    assert video(db, vid) == {"status": "ready", "status_message": ""}
+    meta = json.loads(query(db, "SELECT metadata FROM video_media WHERE video_id = %s", (vid,), one=True)["metadata"])
+    assert [r["name"] for r in meta["renditions"]] == ["360p"] and meta["audio"] is None
+    assert assert_sealed_only(stores["watermark"], db, worker_app.config["MEDIA_MASTER_KEY"], vid) == 2 * 2
