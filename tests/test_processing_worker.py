@@ -1,13 +1,11 @@
 """The media worker against the real stack: file-svc over SeaweedFS, MariaDB, ffmpeg.
-A queued video becomes ready with its A/B ladder stored only as ciphertext (delivery v2);
-a killed worker's job is taken over after its lease lapses, leaving nothing named under
-the dead attempt's secret; a corrupt original ends failed with no leftovers."""
+A queued video is planned into chunk jobs and becomes ready with its A/B ladder stored
+only as ciphertext (delivery v2); a killed worker's planning job is taken over after its
+lease lapses; a corrupt original ends failed with no leftovers. (Chunk jobs themselves:
+test_chunk_jobs.py.)"""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -15,18 +13,18 @@ import pytest
 from svcommon.db import query
 from svcommon.filestore import media_prefix
 from tests.support.media import make_clip
-from tests.support.sealed_media import assert_sealed_only, rebuild_tree, sealed_objects
-from tests.support.videos import queue_video, sql
+from tests.support.sealed_media import assert_sealed_only
+from tests.support.videos import queue_video, run_video, sql
 
 # These tests know which row a worker claims: other tests' rows are held back meanwhile.
 pytestmark = [pytest.mark.heavy, pytest.mark.usefixtures("own_jobs")]
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def state(db, vid):
     return query(db, "SELECT v.status, v.status_message, j.status AS job_status, j.attempts, j.lease_owner, "
                      "j.last_error, j.step "
-                     "FROM videos v JOIN jobs j ON j.subject = v.id WHERE v.id = %s", (vid,), one=True)
+                     "FROM videos v JOIN jobs j ON j.subject = v.id AND j.kind = 'video.process' WHERE v.id = %s",
+                 (vid,), one=True)
 
 
 def media_keys(stores, vid):
@@ -39,11 +37,12 @@ def clip(tmp_path_factory):
 
 
 def test_queued_video_becomes_ready_with_ab_ladder(worker_app, stores, db, owner_id, clip):
-    from watermark_svc.jobs import run_once
     vid = queue_video(db, stores, owner_id, clip)
-    assert run_once(worker_app, "test-worker")
+    assert run_video(worker_app, db, vid) == 1 + 1 + 2      # planning, audio, one chunk per rung
     st = state(db, vid)
-    assert (st["status"], st["job_status"]) == ("ready", "done"), st
+    assert (st["status"], st["job_status"], st["status_message"]) == ("ready", "done", ""), st
+    chunks = query(db, "SELECT rung, chunk_index, encodes FROM video_chunks WHERE video_id = %s", (vid,))
+    assert sorted((c["rung"], c["chunk_index"], c["encodes"]) for c in chunks) == [("360p", 0, 1), ("480p", 0, 1)]
     media = query(db, "SELECT segment_count, metadata, delivery_version FROM video_media WHERE video_id = %s",
                   (vid,), one=True)
     assert (media["segment_count"], media["delivery_version"]) == (3, 2)
@@ -78,64 +77,47 @@ def test_corrupt_original_fails_without_leftovers(worker_app, stores, db, owner_
     assert (st["status"], st["job_status"]) == ("failed", "dead"), st
     assert st["status_message"] and "processing error" not in st["status_message"]   # a reason, not a crash
     assert media_keys(stores, vid) == set()
-    assert not any(p.startswith(f"sv-job-{vid[:8]}") for p in os.listdir(worker_app.config["WORK_DIR"]))
+    assert not any(p.startswith(f"sv-plan-{vid[:8]}") for p in os.listdir(worker_app.config["WORK_DIR"]))
 
 
-def test_killed_worker_job_is_resumed_by_another(worker_app, stores, db, owner_id, clip, live_stack):
-    from watermark_svc.jobs import run_once
-    vid = queue_video(db, stores, owner_id, clip)
-    env = {**os.environ, **live_stack["env"], "WORKER_LEASE_SECONDS": "3", "PYTHONPATH": "watermark-svc",
-           "X264_PRESET": "veryslow"}   # slow enough that we surely kill it mid-job
-    proc = subprocess.Popen([sys.executable, "-m", "watermark_svc.worker"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while (st := state(db, vid))["job_status"] != "running" or st["step"] != "encode":   # mid-job
-            assert time.monotonic() < deadline, st
-            time.sleep(0.2)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-    assert state(db, vid)["job_status"] == "running"           # the dead worker still "holds" it
-    assert not run_once(worker_app, "rescuer")   # lease not lapsed yet: nothing to claim
-    # Had it died while storing, segments named under its secret (lost with it) would be
-    # there; the rescuer must not leave them behind.
-    stray = media_prefix(vid) + f"enc/480p/00000-{os.urandom(16).hex()}.m4s"
-    stores["watermark"].put_stream(stray, os.urandom(1000), length=1000)
-    sql(db, "UPDATE jobs SET lease_expires = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND WHERE subject = %s", (vid,))
-    assert run_once(worker_app, "rescuer")
-    st = state(db, vid)
-    assert (st["status"], st["job_status"], st["attempts"]) == ("ready", "done", 2), st
-    assert stray not in media_keys(stores, vid)
-    assert assert_sealed_only(stores["watermark"], db, worker_app.config["MEDIA_MASTER_KEY"], vid) == 16
-
-
-def test_long_job_keeps_its_lease(worker_app, stores, db, owner_id, clip):
-    """A job that runs far longer than its lease is renewed, not stolen by another worker."""
+def test_long_chunk_keeps_its_lease(worker_app, stores, db, owner_id, clip):
+    """A chunk job that runs far longer than its lease is renewed, not stolen by another worker."""
     import threading
-    from svcommon.jobqueue import VIDEO_PROCESS, claim
+    from svcommon.jobqueue import claim
     from watermark_svc.extensions import db as wdb
     from watermark_svc.jobs import run_once
     vid = queue_video(db, stores, owner_id, clip)
     slow = worker_app.config.copy()
-    worker_app.config["X264_PRESET"] = "veryslow"          # several times the 3-s lease
+    worker_app.config["X264_PRESET"] = "veryslow"          # several times the 3-s lease (the plan keeps it)
     try:
-        t = threading.Thread(target=run_once, args=(worker_app, "long-runner"))
-        t.start()
-        stolen = []
-        deadline = time.monotonic() + 300
-        while t.is_alive() and time.monotonic() < deadline:
-            time.sleep(1)
-            with worker_app.app_context():
-                job = claim(wdb, "thief", 3, kinds=(VIDEO_PROCESS,))   # what a worker claims (other
-                # tests' queue-only kinds may be waiting in the shared database)
-            if job is not None:
-                stolen.append(job)
-        t.join()
+        assert run_once(worker_app, "planner")
     finally:
         worker_app.config["X264_PRESET"] = slow["X264_PRESET"]
-    st = state(db, vid)
-    assert stolen == [] and (st["status"], st["job_status"], st["attempts"]) == ("ready", "done", 1), (stolen, st)
+    # The audio job (cheap) waits meanwhile: the runner takes a chunk.
+    sql(db, "UPDATE jobs SET run_after = UTC_TIMESTAMP(6) + INTERVAL 1 HOUR WHERE subject = %s "
+            "AND kind = 'video.audio'", (vid,))
+    t = threading.Thread(target=run_once, args=(worker_app, "long-runner"))
+    t.start()
+    deadline = time.monotonic() + 60
+    while not (row := query(db, "SELECT id, step FROM jobs WHERE subject = %s AND lease_owner = 'long-runner'",
+                            (vid,), one=True)) or "chunk" not in row["step"]:
+        assert t.is_alive() and time.monotonic() < deadline
+        time.sleep(0.2)
+    stolen = []
+    while t.is_alive() and time.monotonic() < deadline + 240:
+        time.sleep(1)
+        with worker_app.app_context():
+            got = claim(wdb, "thief", 3)     # the video's other jobs are free to take; that one is not
+        if got is not None:                  # given back at once: only the running one matters
+            stolen.append(got.job.id)
+            sql(db, "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_expires = NULL, "
+                    "attempts = attempts - 1 WHERE id = %s AND lease_owner = 'thief'", (got.job.id,))
+    t.join()
+    job = query(db, "SELECT status, attempts FROM jobs WHERE id = %s", (row["id"],), one=True)
+    assert row["id"] not in stolen and (job["status"], job["attempts"]) == ("done", 1), (stolen, job)
+    sql(db, "UPDATE jobs SET run_after = UTC_TIMESTAMP(6) WHERE subject = %s AND kind = 'video.audio'", (vid,))
+    run_video(worker_app, db, vid)
+    assert state(db, vid)["status"] == "ready"
 
 
 def test_video_deleted_while_its_reference_is_built_leaves_nothing(worker_app, stores, db, owner_id, clip,
@@ -144,15 +126,16 @@ def test_video_deleted_while_its_reference_is_built_leaves_nothing(worker_app, s
     delete commits the 'deleting' mark, removes the objects (no lock held), then the row;
     the forensic reference lands after the objects went. The worker must see the mark and
     remove what it wrote — else proxy and fingerprint outlive the video."""
-    import json
     from upload_svc import repository as upload_repo
     from tests.support.videos import connect_db
+    from watermark_svc import repository as repo
+    from watermark_svc.encode_state import EncodeState
     from watermark_svc.extensions import db as wdb
     from watermark_svc.handlers import _prepare_forensics
-    from watermark_svc.jobs import run_once
     vid = queue_video(db, stores, owner_id, clip)
-    assert run_once(worker_app, "test-worker")
-    meta = json.loads(query(db, "SELECT metadata FROM video_media WHERE video_id = %s", (vid,), one=True)["metadata"])
+    run_video(worker_app, db, vid)
+    with worker_app.app_context(), wdb.standalone() as conn:
+        plan = EncodeState.from_json(repo.encode_of(conn, vid)["plan"])
     original = tmp_path / "original"
     original.write_bytes(clip)
     deleter = connect_db(service_config)
@@ -163,7 +146,7 @@ def test_video_deleted_while_its_reference_is_built_leaves_nothing(worker_app, s
         stores["upload"].delete_prefix(media_prefix(vid))
         assert media_keys(stores, vid) == set()
         with worker_app.app_context():                       # the reference lands after the delete
-            _prepare_forensics(worker_app, wdb, stores["watermark"], vid, original, meta, tmp_path)
+            _prepare_forensics(worker_app, stores["watermark"], vid, original, plan, tmp_path)
         assert media_keys(stores, vid) == set()
         upload_repo.delete_video(deleter, vid)
         deleter.commit()
@@ -185,34 +168,31 @@ def test_worker_leaves_a_video_being_deleted_alone(worker_app, stores, db, owner
     db.cursor().execute("DELETE FROM videos WHERE id = %s", (vid,))     # the delete's last step
 
 
-def test_attempt_that_loses_its_job_while_storing_removes_what_it_stored(worker_app, stores, db, owner_id, clip,
-                                                                         tmp_path):
-    """A worker whose lease lapsed (a stall) may still be storing when another worker has
-    taken the job over: its segments carry its own secret's names, which nothing will ever
-    publish. It removes them itself as soon as it learns it lost the job, and publishes nothing."""
-    from watermark_svc.extensions import db as wdb
-    from watermark_svc.handlers import _store
+def test_chunk_that_lost_its_job_records_and_publishes_nothing(worker_app, stores, db, owner_id, clip):
+    """A worker whose lease lapsed (a stall) while another took its chunk over: its result
+    is not recorded, the job not completed by it, nothing published from it."""
     from svcommon.jobqueue import LeaseLost, claim
     from svcommon.jobworker import Lease
+    from watermark_svc.chunk_jobs import run_chunk
+    from watermark_svc.extensions import db as wdb
     from watermark_svc.jobs import run_once
-    source = queue_video(db, stores, owner_id, clip)
-    assert run_once(worker_app, "test-worker")
-    meta = rebuild_tree(stores["watermark"], db, worker_app.config["MEDIA_MASTER_KEY"], source, tmp_path / "out")
     vid = queue_video(db, stores, owner_id, clip)
+    assert run_once(worker_app, "planner")
 
     class StalledLease(Lease):
-        """Learns it lost the job after a few objects, as the renewal thread would."""
-        def report(self, pct, step):
-            self.reports = getattr(self, "reports", 0) + 1
-            if self.reports == 5:
-                sql(db, "UPDATE jobs SET lease_owner = 'rescuer' WHERE id = %s", (self.job.id,))
-                self.lost.set()
-            super().report(pct, step)
+        """Learns it lost the job once it is about to store, as the renewal thread would."""
+        def confirm(self):
+            sql(db, "UPDATE jobs SET lease_owner = 'rescuer' WHERE id = %s", (self.job.id,))
+            super().confirm()
 
     with worker_app.app_context():
         job = claim(wdb, "stalled", 60).job
-        assert job.subject == vid
+        while job.kind != "video.chunk":
+            job = claim(wdb, "stalled", 60).job
         with StalledLease(wdb, job, "stalled", 60) as lease, pytest.raises(LeaseLost):
-            _store(worker_app.config, wdb, stores["watermark"], job, lease, meta, tmp_path / "out")
-    assert sealed_objects(stores["watermark"], vid) == []
+            run_chunk(worker_app, job, lease)
+    row = query(db, "SELECT result, encodes FROM video_chunks WHERE video_id = %s AND rung = %s AND chunk_index = %s",
+                (vid, job.payload["rung"], job.payload["chunk"]), one=True)
+    assert (row["result"], row["encodes"]) == (None, 1)
     assert query(db, "SELECT COUNT(*) AS n FROM video_media WHERE video_id = %s", (vid,), one=True)["n"] == 0
+    assert query(db, "SELECT lease_owner FROM jobs WHERE id = %s", (job.id,), one=True)["lease_owner"] == "rescuer"

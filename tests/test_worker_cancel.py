@@ -1,6 +1,7 @@
-"""Cancellation: deleting a video while the worker processes it stops the job within
-seconds (the lease renewal sees the job row gone and kills the ffmpeg process group),
-frees the worker, and leaves nothing in S3, the database or the scratch folder."""
+"""Cancellation: deleting a video while a worker encodes one of its chunks stops the job
+within seconds (the lease renewal sees the job row gone and kills the ffmpeg process
+group), drops the video's other chunk jobs, frees the worker, and leaves nothing in S3,
+the database, the scratch folder or the worker's copy of the original."""
 from __future__ import annotations
 
 import os
@@ -35,16 +36,22 @@ def test_deleting_a_video_stops_its_job_within_seconds(worker_app, stores, db, o
     from upload_svc import repository as upload_repo
     from watermark_svc.jobs import run_once
     clip = make_clip(tmp_path / "clip.mp4", seconds=6).read_bytes()
+    from watermark_svc.originals import cache_of
     vid = queue_video(db, stores, owner_id, clip)
     preset = worker_app.config["X264_PRESET"]
-    worker_app.config["X264_PRESET"] = "veryslow"          # still encoding when we delete
-    marker = f"sv-job-{vid[:8]}"
+    worker_app.config["X264_PRESET"] = "veryslow"          # still encoding when we delete (the plan keeps it)
+    marker = f"sv-chunk-{vid[:8]}"
     try:
+        assert run_once(worker_app, "cancel-test")         # planning: chunk jobs queued
+        assert query(db, "SELECT COUNT(*) AS n FROM jobs WHERE subject = %s AND status = 'queued'",
+                     (vid,), one=True)["n"] == 3            # audio + one chunk per rung
+        db.cursor().execute("UPDATE jobs SET run_after = UTC_TIMESTAMP(6) + INTERVAL 1 HOUR WHERE subject = %s "
+                            "AND kind = 'video.audio'", (vid,))   # the thread takes a chunk
         worker = threading.Thread(target=run_once, args=(worker_app, "cancel-test"))
         worker.start()
         deadline = time.monotonic() + 120
-        while not (query(db, "SELECT step FROM jobs WHERE subject = %s", (vid,), one=True) or {}).get("step") == "encode" \
-                or not _our_children(marker):
+        while "chunk" not in (query(db, "SELECT step FROM jobs WHERE subject = %s AND status = 'running'",
+                                    (vid,), one=True) or {}).get("step", "") or not _our_children(marker):
             assert worker.is_alive() and time.monotonic() < deadline
             time.sleep(0.2)
         # upload-svc's remove_video, in its order: mark it deleting, remove the objects, then the row.
@@ -69,6 +76,8 @@ def test_deleting_a_video_stops_its_job_within_seconds(worker_app, stores, db, o
     assert not any(p.startswith(marker) for p in os.listdir(worker_app.config["WORK_DIR"]))
     assert list(stores["watermark"].list(media_prefix(vid))) == []
     assert query(db, "SELECT COUNT(*) AS n FROM jobs WHERE subject = %s", (vid,), one=True)["n"] == 0
+    assert query(db, "SELECT COUNT(*) AS n FROM video_chunks WHERE video_id = %s", (vid,), one=True)["n"] == 0
+    assert not (cache_of(worker_app).root / vid).exists()
 
 
 def test_lost_lease_kills_children_even_when_progress_is_frozen(worker_app, stores, db, owner_id, clip_bytes,
@@ -108,22 +117,28 @@ def clip_bytes(tmp_path_factory):
 
 
 def test_job_over_its_time_bound_fails_once_with_a_reason(worker_app, stores, db, owner_id, tmp_path):
-    """A job that exceeds its bound (here: wall time = PROBE_TIMEOUT_SECONDS + 0.1 s per
-    second of video) is stopped, marked failed with the reason, and not retried."""
+    """A chunk job that exceeds its bound (here: wall time = PROBE_TIMEOUT_SECONDS + 0.1 s
+    per second of video) is stopped and not retried; the video, not yet playable, is marked
+    failed with the reason, its waiting jobs dropped, its outputs removed."""
+    from tests.support.videos import run_video
     from watermark_svc.jobs import run_once
     clip = make_clip(tmp_path / "clip.mp4", seconds=6).read_bytes()
     vid = queue_video(db, stores, owner_id, clip)
+    assert run_once(worker_app, "planner")
     saved = {k: worker_app.config[k] for k in ("X264_PRESET", "PROBE_TIMEOUT_SECONDS", "MEDIA_CPU_PER_MEDIA_SECOND")}
-    worker_app.config.update(X264_PRESET="veryslow", PROBE_TIMEOUT_SECONDS=3, MEDIA_CPU_PER_MEDIA_SECOND=0.1)
+    sql_db = db.cursor()
+    sql_db.execute("UPDATE video_encodes SET plan = JSON_SET(plan, '$.settings.preset', 'veryslow') "
+                   "WHERE video_id = %s", (vid,))
+    worker_app.config.update(PROBE_TIMEOUT_SECONDS=3, MEDIA_CPU_PER_MEDIA_SECOND=0.1)
     try:
         started = time.monotonic()
-        assert run_once(worker_app, "bounded")
-        assert time.monotonic() - started < 30
+        run_video(worker_app, db, vid, "bounded")
+        assert time.monotonic() - started < 60
     finally:
         worker_app.config.update(saved)
-    st = query(db, "SELECT v.status, v.status_message, j.status AS job_status, j.attempts FROM videos v "
-                   "JOIN jobs j ON j.subject = v.id WHERE v.id = %s", (vid,), one=True)
-    assert (st["status"], st["job_status"], st["attempts"]) == ("failed", "dead", 1), st
-    assert "limit" in st["status_message"], st
+    st = query(db, "SELECT status, status_message FROM videos WHERE id = %s", (vid,), one=True)
+    dead = query(db, "SELECT kind, attempts FROM jobs WHERE subject = %s AND status = 'dead'", (vid,))
+    assert st["status"] == "failed" and "limit" in st["status_message"], st
+    assert [(d["kind"], d["attempts"]) for d in dead] == [("video.chunk", 1)], dead
     assert list(stores["watermark"].list(media_prefix(vid))) == []
-    assert not any(p.startswith(f"sv-job-{vid[:8]}") for p in os.listdir(worker_app.config["WORK_DIR"]))
+    assert not any(p.startswith(f"sv-chunk-{vid[:8]}") for p in os.listdir(worker_app.config["WORK_DIR"]))

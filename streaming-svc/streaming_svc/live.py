@@ -32,7 +32,8 @@ def media_of(conn, video_id: str) -> Media:
         if row is None:
             raise APIError(409, "not_ready", "This video has no playable media yet.")
         media = Media.from_row(video_id, row)
-        cache.put(video_id, media)
+        if media.ladder_complete:       # a growing ladder (higher rungs still encoding) is read afresh
+            cache.put(video_id, media)
     return media
 
 

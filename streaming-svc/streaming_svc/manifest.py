@@ -26,13 +26,15 @@ class Media:
     fps: str
     renditions: dict[str, dict]        # name -> rendition metadata, largest first
     audio: dict | None
+    ladder_complete: bool = True       # False while higher rungs are still being encoded
 
     @classmethod
     def from_row(cls, video_id: str, row: dict) -> "Media":
         meta = json.loads(row["metadata"])
         return cls(video_id, float(meta["duration"]), int(meta["segment_count"]),
                    [float(d) for d in meta["segment_durations"]], str(meta.get("fps", "30/1")),
-                   {r["name"]: r for r in meta["renditions"]}, meta.get("audio"))
+                   {r["name"]: r for r in meta["renditions"]}, meta.get("audio"),
+                   bool(meta.get("ladder_complete", True)))
 
     def segments_of(self, rendition: str) -> int:
         if rendition == AUDIO:

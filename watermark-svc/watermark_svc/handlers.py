@@ -1,7 +1,10 @@
-"""The 'video.process' job (svcommon.jobqueue handler): fetch the original through file-svc,
-run the media pipeline, store every output under media/{video_id}/ (segments only as
-ciphertext: media_store), record the ladder and the sealed content secret and complete the
-job in one transaction, mark the video ready. The hooks below keep the video's status in
+"""The 'video.process' job (svcommon.jobqueue handler) plans a video's processing: fetch the
+original (the worker's local copy, originals.py), probe, plan the ladder and its chunks,
+make poster and thumbnail, draw a new content secret; then, in one transaction, store the
+plan with the sealed secret (repository/chunks.py), enqueue one 'video.audio' job and one
+'video.chunk' job per rung × chunk (chunk_jobs.py; the lowest rung and audio first, at a
+higher priority, so the video becomes playable early) and complete the job. Last, the
+forensic reference (once per video, best effort). The hooks keep the video's status in
 step with the queue (retrying, failed) and remove partial outputs."""
 from __future__ import annotations
 
@@ -11,89 +14,104 @@ import threading
 from pathlib import Path
 
 from svcommon import jobqueue as queue
-from svcommon.filestore import FileStore, media_prefix
+from svcommon.filestore import media_prefix
 from svcommon.jobqueue import Handler, Job, LeaseLost
 from svcommon.jobworker import Lease
 from svcommon.media_crypto import ContentSealer
-from svcommon.media_keys import media_key
 from svcommon.mediaprobe import MediaLimits
 
 from . import repository as repo
-from .forensics.dbcatalogue import discard_if_deleted, geometry_from_metadata, store_reference
+from .encode_state import AUDIO_PRIORITY, VIDEO_AUDIO, VIDEO_CHUNK, EncodeState, chunk_priority, encode_message
 from .extensions import db, filestore
+from .forensics.dbcatalogue import discard_if_deleted, geometry_from_metadata, store_reference
 from .jobs import heartbeat
 from .media import pipeline
+from .media.chunks import plan_chunks
 from .media.errors import InvalidMedia, LimitExceeded, MediaError
-from .media_store import discard_sealed, store_tree
+from .media.ffmpeg_cmd import EncodeSettings
+from .media.plan import plan_job
+from .media.probe import probe
+from .media.procs import ProcessGroup
+from .media_store import put_plain
+from .originals import cache_of
 
 log = logging.getLogger("watermark.handlers")
 
 
-def process_video(app, job: Job, lease: Lease) -> None:
+def plan_video(app, job: Job, lease: Lease) -> None:
     cfg, fs = app.config, filestore(app)
     vid = job.subject
     with db.standalone() as conn:
         video = repo.video(conn, vid)
-        repo.set_video_status(conn, vid, "processing", "processing started")
+        repo.set_video_status(conn, vid, "processing", "preparing")
         conn.commit()
     if video is None or video["status"] == "deleting":
         raise LeaseLost(job.id)             # deleted meanwhile: on_lost removes what we wrote
     if not video["original_key"]:
         raise InvalidMedia("the video or its original no longer exists")
-    with tempfile.TemporaryDirectory(dir=cfg["WORK_DIR"], prefix=f"sv-job-{vid[:8]}-") as work:
+    lease.report(1, "fetch")
+    source = cache_of(app).get(fs, vid, video["original_key"])
+    limits = MediaLimits.from_config(cfg)
+    with tempfile.TemporaryDirectory(dir=cfg["WORK_DIR"], prefix=f"sv-plan-{vid[:8]}-") as work:
         work = Path(work)
-        lease.report(1, "fetch")
-        fs.download(video["original_key"], work / "original")
-        # The pipeline reports 0-100; storing the outputs takes the last 5 %.
-        try:
-            meta = _process(cfg, work, vid, lease)
-        except MediaError as exc:
-            if lease.lost.is_set():         # cancelled: the children were killed on purpose
-                raise LeaseLost(job.id) from exc
-            raise
-        _store(cfg, db, fs, job, lease, meta, work / "out")
-        _prepare_forensics(app, db, fs, vid, work / "original", meta, work)
-
-
-def _store(cfg, db, fs: FileStore, job: Job, lease: Lease, meta: dict, out: Path) -> None:
-    """Seal the segments under a fresh content secret, upload, publish (media row, sealed
-    secret, delivery_version 2 and the job's end in one transaction)."""
-    vid = job.subject
-    keys, sealed = ContentSealer(cfg["MEDIA_MASTER_KEY"]).new_secret(vid)
-    # A killed earlier attempt left objects named under its own, lost secret: nothing would
-    # ever name them again. Clear them, but only while the job is surely still ours.
-    lease.confirm()
-    fs.delete_prefix(media_prefix(vid))
-    try:
-        store_tree(fs, keys, out, meta, lambda done: lease.report(95 + 5 * done, "store"))
+        state = _plan(cfg, source, work, limits, lease, job)
+        keys, sealed = ContentSealer(cfg["MEDIA_MASTER_KEY"]).new_secret(vid)
+        # An earlier plan's outputs are named under its own, lost secret: clear them, but
+        # only while the job is surely still ours.
+        lease.confirm()
+        fs.delete_prefix(media_prefix(vid))
+        for name in ("poster.jpg", "thumb.jpg"):
+            put_plain(fs, vid, name, work / name)
         with db.standalone() as conn:
-            if not repo.publish_media(conn, vid, meta, media_key(vid, "thumb.jpg"), sealed) \
-                    or not queue.complete(conn, job, lease.worker):
+            _enqueue_work(conn, vid, state, sealed, job.priority)
+            if not queue.complete(conn, job, lease.worker):
                 conn.rollback()
                 raise LeaseLost(job.id)
             conn.commit()
-    except LeaseLost:
-        # Taken over (its new owner stores the video under its own secret) or deleted:
-        # what we stored under our names is ours to remove either way.
-        try:
-            discard_sealed(fs, keys, meta)
-        except Exception as exc:     # never mask LeaseLost: the job is not ours to fail
-            log.error("could not remove this attempt's sealed segments", extra={"video_id": vid, "error": str(exc)})
+        log.info("video planned", extra={"video_id": vid, "chunks": len(state.chunks),
+                                         "rungs": [r.name for r in state.plan.rungs]})
+        _prepare_forensics(app, fs, vid, source, state, work)
+
+
+def _plan(cfg, source: Path, work: Path, limits: MediaLimits, lease: Lease, job: Job) -> EncodeState:
+    group = ProcessGroup(work / "logs", limits.probe_bounds())
+    lease.on_lost(group)
+    try:
+        lease.report(2, "probe")
+        info = probe(source, limits)
+        group.arm(limits.work_bounds(info.duration_s))
+        plan = plan_job(info)
+        settings = EncodeSettings(fps=plan.fps, frames_per_segment=plan.frames_per_segment,
+                                  preset=cfg["X264_PRESET"])
+        chunks = plan_chunks(plan, info.duration_s, int(cfg["CHUNK_SEGMENTS"]))
+        lease.report(4, "thumbnails")
+        pipeline.make_stills(str(source), info, plan, work, group)
+    except MediaError as exc:
+        if lease.lost.is_set():             # cancelled: the children were killed on purpose
+            raise LeaseLost(job.id) from exc
         raise
+    finally:
+        group.kill_all()
+    return EncodeState(info, plan, settings, float(cfg["WATERMARK_STRENGTH"]), tuple(chunks))
 
 
-def _process(cfg, work: Path, vid: str, lease: Lease) -> dict:
-    return pipeline.process(work / "original", work / "out", vid, cfg["WATERMARK_SECRET"].encode(),
-                                strength=float(cfg["WATERMARK_STRENGTH"]), preset=cfg["X264_PRESET"],
-                                progress=lambda pct, step: lease.report(pct * 0.95, step),
-                                limits=MediaLimits.from_config(cfg), group_ready=lease.on_lost)
+def _enqueue_work(conn, vid: str, state: EncodeState, sealed: bytes, base: int) -> None:
+    repo.drop_encode_jobs(conn, vid, (VIDEO_CHUNK, VIDEO_AUDIO))     # an earlier plan's, if any
+    repo.start_encode(conn, vid, state.to_json(), sealed,
+                      [(r.name, c.index) for r in state.plan.rungs for c in state.chunks])
+    if state.info.has_audio:
+        queue.enqueue(conn, VIDEO_AUDIO, {}, subject=vid, priority=base + AUDIO_PRIORITY)
+    for rung in reversed(state.plan.rungs):             # lowest first
+        for c in state.chunks:
+            queue.enqueue(conn, VIDEO_CHUNK, {"rung": rung.name, "chunk": c.index}, subject=vid,
+                          priority=chunk_priority(state, rung.name, base))
+    repo.set_video_status(conn, vid, "processing", encode_message(state, []))
 
 
-def _prepare_forensics(app, db, fs: FileStore, vid: str, original: Path, meta: dict, work: Path) -> None:
-    """The video is ready; while its original is still on disk, build what a trace of a
-    leak will need (analysis proxy + fingerprint). Best effort: a trace builds it
-    itself if this fails, so a failure here never touches the video or the job. The job
-    is finished, so its lease no longer shows the worker alive: beat here instead."""
+def _prepare_forensics(app, fs, vid: str, original: Path, state: EncodeState, work: Path) -> None:
+    """While the original is on disk, build what a trace of a leak will need (analysis
+    proxy + fingerprint), once per video. Best effort: a trace builds it itself if this
+    fails. The job is finished, so its lease no longer shows the worker alive: beat here."""
     done = threading.Event()
 
     def keep_beating() -> None:
@@ -103,7 +121,11 @@ def _prepare_forensics(app, db, fs: FileStore, vid: str, original: Path, meta: d
     beat = threading.Thread(target=keep_beating, name="reference-heartbeat", daemon=True)
     beat.start()
     try:
-        store_reference(fs, vid, original, geometry_from_metadata(meta), work)
+        p = state.plan
+        geometry = geometry_from_metadata({"fps": f"{p.fps.numerator}/{p.fps.denominator}", "watermark": {
+            "pattern_width": p.mezz_width, "pattern_height": p.mezz_height,
+            "frames_per_segment": p.frames_per_segment}})
+        store_reference(fs, vid, original, geometry, work)
         if not discard_if_deleted(db, fs, vid):
             log.info("forensic reference ready", extra={"video_id": vid})
     except Exception:
@@ -113,17 +135,19 @@ def _prepare_forensics(app, db, fs: FileStore, vid: str, original: Path, meta: d
         beat.join()
 
 
-def _on_lost(app, job: Job) -> None:
+def on_lost(app, job: Job) -> None:
     """Another worker owns the job now (its outputs are its business), or the video was
     deleted while we worked: then whatever we stored after the delete is ours to remove."""
     with db.standalone() as conn:
         gone = repo.video_gone(conn, job.subject)
     if gone:
         filestore(app).delete_prefix(media_prefix(job.subject))
+        cache_of(app).drop(job.subject)
 
 
 def _cleanup(app, job: Job, exc: BaseException) -> None:
     filestore(app).delete_prefix(media_prefix(job.subject))
+    cache_of(app).drop(job.subject)
 
 
 def _on_retry(conn, job: Job, delay: int) -> None:
@@ -131,22 +155,25 @@ def _on_retry(conn, job: Job, delay: int) -> None:
                                                        f"{job.max_attempts}); retrying in {delay} s")
 
 
+def failure_reason(exc: BaseException | None) -> str:
+    return ("processing failed repeatedly; please re-upload" if exc is None
+            else exc.reason if isinstance(exc, InvalidMedia)
+            else f"processing stopped, a limit was exceeded: {str(exc).splitlines()[0][:300]}"
+            if isinstance(exc, LimitExceeded) else f"processing error: {str(exc).splitlines()[0][:300]}")
+
+
 def _on_dead(conn, job: Job, exc: BaseException | None) -> None:
-    reason = ("processing failed repeatedly; please re-upload" if exc is None
-              else exc.reason if isinstance(exc, InvalidMedia)
-              else f"processing stopped, a limit was exceeded: {str(exc).splitlines()[0][:300]}"
-              if isinstance(exc, LimitExceeded) else f"processing error: {str(exc).splitlines()[0][:300]}")
-    repo.set_video_status(conn, job.subject, "failed", reason)
+    repo.set_video_status(conn, job.subject, "failed", failure_reason(exc))
 
 
 def _on_requeue(conn, job: Job) -> None:
     repo.set_video_status(conn, job.subject, "queued", "processing retried by an administrator")
 
 
-def _still_wanted(conn, job: Job) -> bool:
+def still_wanted(conn, job: Job) -> bool:
     return not repo.video_gone(conn, job.subject)
 
 
-PROCESS = Handler(run=process_video, permanent=(InvalidMedia, LimitExceeded), cleanup=_cleanup,
-                  on_retry=_on_retry, on_dead=_on_dead, on_requeue=_on_requeue, on_lost=_on_lost,
-                  guard=_still_wanted)
+PROCESS = Handler(run=plan_video, permanent=(InvalidMedia, LimitExceeded), cleanup=_cleanup,
+                  on_retry=_on_retry, on_dead=_on_dead, on_requeue=_on_requeue, on_lost=on_lost,
+                  guard=still_wanted)

@@ -1,6 +1,7 @@
 """The media workers' job kinds on the one queue (svcommon.jobqueue): the handler map, one
-claim-and-run step, and the worker's liveness file. Processing ('video.process', enqueued
-by upload-svc at priority 0) comes before detections ('detection.run', priority -10)."""
+claim-and-run step, and the worker's liveness file. Priorities: a video's audio and its
+lowest rung's chunks (5: playable early), planning ('video.process', enqueued by upload-svc
+at 0), higher rungs' chunks (-1), detections ('detection.run', -10)."""
 from __future__ import annotations
 
 import logging
@@ -28,9 +29,11 @@ def heartbeat(app) -> None:
 
 def handlers() -> dict[str, Handler]:
     # Imported here: the handlers import this module (heartbeat).
+    from .chunk_jobs import AUDIO_JOB, CHUNK
+    from .encode_state import VIDEO_AUDIO, VIDEO_CHUNK
     from .forensics.runner import DETECTION
     from .handlers import PROCESS
-    return {VIDEO_PROCESS: PROCESS, DETECTION_RUN: DETECTION}
+    return {VIDEO_PROCESS: PROCESS, VIDEO_CHUNK: CHUNK, VIDEO_AUDIO: AUDIO_JOB, DETECTION_RUN: DETECTION}
 
 
 def run_once(app, worker: str, kinds=None) -> bool:

@@ -14,14 +14,13 @@ import mimetypes
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 from svcommon.filestore import FileStore, media_prefix
 from svcommon.media_crypto import AUDIO, AUDIO_VARIANT, NONCE_LEN, TAG_LEN, VideoKeys
 from svcommon.media_keys import audio_segment_key, encrypted_segment_key, media_key, segment_key
 
 from .media.abencode import VARIANTS
-from .media.errors import ProcessingError
 
 SEALED_OVERHEAD = NONCE_LEN + TAG_LEN        # 28 bytes per stored segment
 SEALED_TYPE = "application/octet-stream"     # ciphertext: nothing a player could take as media
@@ -75,39 +74,11 @@ def stored_keys(fs: FileStore, prefix: str) -> set[str]:
     return {o["key"] for o in fs.list(prefix)}
 
 
-def store_tree(fs: FileStore, keys: VideoKeys, root: Path, meta: dict, progress: Callable[[float], None]) -> None:
-    """Upload the pipeline's output tree: segments sealed, everything else as it is.
-    A .m4s file the metadata does not list is refused rather than uploaded: plaintext
-    segments never reach the store. ``progress`` gets 0..1 after each object."""
-    segs = segments(meta)
-    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
-    expected = {s.relative for s in segs}
-    tree_segments = {f for f in files if f.endswith(".m4s")}
-    if tree_segments != expected:
-        odd = sorted(tree_segments ^ expected)[:3]
-        raise ProcessingError("store", f"output segments do not match the metadata (e.g. {odd})")
-    plain = [f for f in files if f not in expected]
-    total = len(segs) + len(plain)
-    for n, seg in enumerate(segs, 1):
-        put_sealed(fs, keys, seg, (root / seg.relative).read_bytes())
-        progress(n / total)
-    for n, rel in enumerate(plain, len(segs) + 1):
-        path = root / rel
-        ctype = "video/mp4" if path.suffix == ".mp4" else (mimetypes.guess_type(path.name)[0] or SEALED_TYPE)
-        with open(path, "rb") as body:
-            fs.put_stream(media_key(keys.video_id, rel), body, length=path.stat().st_size, content_type=ctype)
-        progress(n / total)
-
-
-def discard_sealed(fs: FileStore, keys: VideoKeys, meta: dict) -> int:
-    """Remove the segments stored under this content secret's names (an attempt that lost
-    its job: another worker stores the video under its own secret). Objects of any other
-    secret have other names and are left alone."""
-    ours = {s.sealed_key(keys) for s in segments(meta)}
-    mine = ours & stored_keys(fs, sealed_prefix(keys.video_id))
-    for key in sorted(mine):
-        fs.delete(key)
-    return len(mine)
+def put_plain(fs: FileStore, video_id: str, relative: str, path: Path) -> None:
+    """An object that is not a media segment (init segment, poster, thumbnail), as it is."""
+    ctype = "video/mp4" if path.suffix == ".mp4" else (mimetypes.guess_type(path.name)[0] or SEALED_TYPE)
+    with open(path, "rb") as body:
+        fs.put_stream(media_key(video_id, relative), body, length=path.stat().st_size, content_type=ctype)
 
 
 def plain_segment_keys(fs: FileStore, video_id: str) -> list[str]:

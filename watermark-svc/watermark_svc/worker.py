@@ -15,6 +15,7 @@ from . import create_app
 from .convert import convert_when_idle
 from .extensions import db, filestore
 from .jobs import heartbeat, run_once
+from .originals import cache_of
 
 log = logging.getLogger("watermark.worker")
 
@@ -42,6 +43,7 @@ def main() -> int:
         except Exception:
             log.exception("worker loop error; backing off")
             stop.wait(5)
+    cache_of(app).clear()        # the local copies of originals are this worker's alone
     log.info("worker stopped", extra={"worker": me})
     return 0
 

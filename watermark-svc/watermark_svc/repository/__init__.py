@@ -2,6 +2,7 @@
 videos (status, published media), media (v1 → v2 conversion), forensics (detections,
 catalogue, sessions, console), chunks (chunked encoding). Callers keep
 ``from . import repository as repo`` and ``repo.<function>``."""
+from .chunks import *  # noqa: F401,F403
 from .forensics import *  # noqa: F401,F403
 from .media import *  # noqa: F401,F403
 from .videos import *  # noqa: F401,F403

@@ -25,9 +25,11 @@ def set_video_status(conn, video_id: str, status: str, message: str) -> None:
 def publish_media(conn, video_id: str, meta: dict, thumbnail_key: str, content_secret_enc: bytes) -> bool:
     """False (nothing written) when the video is being deleted or gone. The video row is
     updated first: its lock then keeps it there for the media row's foreign key. The
-    segments are stored sealed under ``content_secret_enc``'s secret: delivery v2."""
+    segments are stored sealed under ``content_secret_enc``'s secret: delivery v2. Called
+    again as higher rungs join: ready_at stays when the video first became playable (the
+    library's order)."""
     if execute(conn, "UPDATE videos SET status = 'ready', status_message = '', thumbnail_key = %s, "
-                     "ready_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6) "
+                     "ready_at = COALESCE(ready_at, UTC_TIMESTAMP(6)), updated_at = UTC_TIMESTAMP(6) "
                      "WHERE id = %s AND status <> 'deleting'", (thumbnail_key, video_id)) != 1:
         return False
     execute(conn, "REPLACE INTO video_media (video_id, segment_count, duration, metadata, content_secret_enc, "
@@ -39,3 +41,19 @@ def publish_media(conn, video_id: str, meta: dict, thumbnail_key: str, content_s
 def media_of(conn, video_id: str) -> dict | None:
     row = query(conn, "SELECT metadata FROM video_media WHERE video_id = %s", (video_id,), one=True)
     return json.loads(row["metadata"]) if row else None
+
+
+def set_video_message(conn, video_id: str, message: str) -> None:
+    """The stage line the uploader sees ('playable at 360p · 480p 40 %'), status unchanged."""
+    execute(conn, "UPDATE videos SET status_message = %s, updated_at = UTC_TIMESTAMP(6) "
+                  "WHERE id = %s AND status <> 'deleting'", (message[:500], video_id))
+
+
+def fail_unless_ready(conn, video_id: str, reason: str) -> bool:
+    """A part of the processing failed for good: failed (True), unless already playable
+    (then only noted: its published ladder stays)."""
+    if execute(conn, "UPDATE videos SET status = 'failed', status_message = %s, updated_at = UTC_TIMESTAMP(6) "
+                     "WHERE id = %s AND status NOT IN ('deleting', 'ready')", (reason[:500], video_id)) == 1:
+        return True
+    set_video_message(conn, video_id, f"not every quality could be made: {reason}")
+    return False

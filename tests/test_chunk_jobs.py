@@ -1,0 +1,194 @@
+"""Chunk jobs through the real stack (MariaDB queue, file-svc over SeaweedFS, ffmpeg, real
+worker processes, streaming-svc via the gateway): a worker killed mid-chunk loses only
+that chunk (the others are never encoded again: video_chunks.encodes counts every start);
+two workers share one video's chunks; a video is playable (the contract client decrypts
+it) while its higher rung is still encoding, and the ladder grows when it is done."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+
+import pytest
+
+from svcommon.db import query
+from tests.support.media import make_clip
+from tests.support.playback import viewer
+from tests.support.sealed_media import assert_sealed_only
+from tests.support.videos import pending_jobs, queue_video, run_video, sql
+
+pytestmark = [pytest.mark.heavy, pytest.mark.usefixtures("own_jobs")]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return make_clip(tmp_path_factory.mktemp("media") / "clip.mp4", seconds=6).read_bytes()
+
+
+@contextmanager
+def workers(live_stack, n: int, **env):
+    """n real worker processes (python -m watermark_svc.worker), killed at the end."""
+    env = {**os.environ, **live_stack["env"], "WORKER_LEASE_SECONDS": "3", "PYTHONPATH": "watermark-svc",
+           **{k: str(v) for k, v in env.items()}}
+    procs = [subprocess.Popen([sys.executable, "-m", "watermark_svc.worker"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+             for _ in range(n)]
+    try:
+        yield procs
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait(10)
+
+
+def chunks(db, vid) -> list[dict]:
+    return query(db, "SELECT rung, chunk_index, encodes, encoded_by, result IS NOT NULL AS done "
+                     "FROM video_chunks WHERE video_id = %s ORDER BY rung, chunk_index", (vid,))
+
+
+def video(db, vid) -> dict:
+    return query(db, "SELECT status, status_message FROM videos WHERE id = %s", (vid,), one=True)
+
+
+def renditions(db, vid) -> tuple[list[str], bool]:
+    meta = json.loads(query(db, "SELECT metadata FROM video_media WHERE video_id = %s", (vid,), one=True)["metadata"])
+    return [r["name"] for r in meta["renditions"]], meta.get("ladder_complete", True)
+
+
+def test_worker_killed_mid_chunk_loses_only_that_chunk(worker_app, stores, db, owner_id, clip, live_stack):
+    vid = queue_video(db, stores, owner_id, clip)
+    # One segment per chunk (4 chunks: 2 per rung); veryslow, so a chunk surely runs when we kill.
+    with workers(live_stack, 1, CHUNK_SEGMENTS=1, X264_PRESET="veryslow"):
+        deadline = time.monotonic() + 240
+        while True:
+            assert time.monotonic() < deadline, (chunks(db, vid), video(db, vid))
+            running = query(db, "SELECT payload, progress FROM jobs WHERE subject = %s AND kind = 'video.chunk' "
+                                "AND status = 'running'", (vid,), one=True)
+            if any(c["done"] for c in chunks(db, vid)) and running and running["progress"] > 0:
+                break
+            time.sleep(0.1)
+    killed = json.loads(running["payload"])
+    before = chunks(db, vid)
+    assert len(before) == 4 and not all(c["done"] for c in before)
+    sql(db, "UPDATE jobs SET lease_expires = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND WHERE subject = %s "
+            "AND status = 'running'", (vid,))
+    run_video(worker_app, db, vid, "rescuer")
+    after = chunks(db, vid)
+    assert video(db, vid) == {"status": "ready", "status_message": ""}
+    assert all(c["done"] for c in after)
+    redone = [(c["rung"], c["chunk_index"]) for c in after if c["encodes"] == 2]
+    assert redone == [(killed["rung"], killed["chunk"])], after
+    assert all(c["encodes"] == 1 for c in after if (c["rung"], c["chunk_index"]) != redone[0])
+    # Chunks done before the kill kept their worker: the rescuer never touched them.
+    done_before = {(c["rung"], c["chunk_index"]): c["encoded_by"] for c in before if c["done"]}
+    assert done_before and all(c["encoded_by"] == done_before[(c["rung"], c["chunk_index"])]
+                               for c in after if (c["rung"], c["chunk_index"]) in done_before)
+    assert renditions(db, vid) == (["480p", "360p"], True)
+    assert assert_sealed_only(stores["watermark"], db, worker_app.config["MEDIA_MASTER_KEY"], vid) \
+        == 2 * 2 * 3 + 4
+
+
+def test_two_workers_share_one_videos_chunks(worker_app, stores, db, owner_id, live_stack, tmp_path):
+    long_clip = make_clip(tmp_path / "clip.mp4", seconds=10).read_bytes()
+    vid = queue_video(db, stores, owner_id, long_clip)
+    with workers(live_stack, 2, CHUNK_SEGMENTS=1, X264_PRESET="faster"):
+        deadline = time.monotonic() + 300
+        while pending_jobs(db, vid):
+            assert time.monotonic() < deadline, chunks(db, vid)
+            time.sleep(0.3)
+    rows = chunks(db, vid)
+    assert len(rows) == 2 * 4 and all(c["done"] and c["encodes"] == 1 for c in rows), rows
+    assert len({c["encoded_by"] for c in rows}) == 2, rows         # both workers encoded chunks
+    assert video(db, vid) == {"status": "ready", "status_message": ""}
+    assert assert_sealed_only(stores["watermark"], db, worker_app.config["MEDIA_MASTER_KEY"], vid) \
+        == 2 * 2 * 5 + len(json.loads(query(db, "SELECT metadata FROM video_media WHERE video_id = %s",
+                                            (vid,), one=True)["metadata"])["audio"]["segment_sizes"])
+
+
+def frames(path) -> int:
+    out = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+                          "stream=nb_read_frames", "-of", "csv=p=0", str(path)], capture_output=True, text=True,
+                         check=True)
+    return int(out.stdout.strip())
+
+
+def test_playable_while_higher_rung_encodes_and_the_ladder_grows(worker_app, stores, db, owner_id, clip,
+                                                                 live_stack, tmp_path):
+    from watermark_svc.jobs import run_once
+    from watermark_svc.originals import cache_of
+    vid = queue_video(db, stores, owner_id, clip)
+    fetched = cache_of(worker_app).fetches
+    per_chunk = worker_app.config["CHUNK_SEGMENTS"]
+    worker_app.config["CHUNK_SEGMENTS"] = 1
+    try:
+        assert run_once(worker_app, "planner")
+    finally:
+        worker_app.config["CHUNK_SEGMENTS"] = per_chunk
+    assert video(db, vid) == {"status": "processing", "status_message": "encoding 360p 0 %"}
+    # The lowest rung and the audio come first (priorities): ready with 360p alone.
+    run_video(worker_app, db, vid, until=lambda: video(db, vid)["status"] == "ready")
+    assert renditions(db, vid) == (["360p"], False)
+    assert video(db, vid)["status_message"] == "playable at 360p · 480p 0 %"
+    ready_at = query(db, "SELECT ready_at FROM videos WHERE id = %s", (vid,), one=True)["ready_at"]
+    assert [c["done"] for c in chunks(db, vid) if c["rung"] == "480p"] == [0, 0]
+    _, client = viewer(live_stack["url"])
+    s = client.open_session(vid)
+    assert [r.id for r in client.representations(s) if r.kind == "video"] == ["360p"]
+    assert frames(client.download(s, "360p", tmp_path / "360p.mp4")) == 180
+    assert run_once(worker_app, "test-worker")            # one of the two 480p chunks
+    assert video(db, vid) == {"status": "ready", "status_message": "playable at 360p · 480p 50 %"}
+    assert renditions(db, vid) == (["360p"], False)
+    run_video(worker_app, db, vid)
+    assert renditions(db, vid) == (["480p", "360p"], True)
+    assert video(db, vid) == {"status": "ready", "status_message": ""}
+    # One download of the original for the planning, the audio and four chunks on this
+    # worker; the local copy went when the video was complete.
+    assert cache_of(worker_app).fetches - fetched == 1
+    # Still listed as of when it became playable (the library's order), not re-dated by the join.
+    assert query(db, "SELECT ready_at FROM videos WHERE id = %s", (vid,), one=True)["ready_at"] == ready_at
+    assert not (cache_of(worker_app).root / vid).exists()
+    # The same session's manifest now offers 480p too (ABR picks it up), and it decrypts.
+    assert [r.id for r in client.representations(s) if r.kind == "video"] == ["480p", "360p"]
+    assert frames(client.download(s, "480p", tmp_path / "480p.mp4")) == 180
+
+
+def test_failed_chunk_is_retried_alone(worker_app, stores, db, owner_id, clip):
+    """A chunk whose encode fails (ffmpeg refuses the plan's preset) is retried with backoff
+    and redone alone; the video's other parts are encoded once."""
+    from watermark_svc.jobs import run_once
+    vid = queue_video(db, stores, owner_id, clip)
+    assert run_once(worker_app, "planner")
+    sql(db, "UPDATE video_encodes SET plan = JSON_SET(plan, '$.settings.preset', 'no-such-preset') "
+            "WHERE video_id = %s", (vid,))
+    sql(db, "UPDATE jobs SET run_after = UTC_TIMESTAMP(6) + INTERVAL 1 HOUR WHERE subject = %s "
+            "AND kind = 'video.audio'", (vid,))
+    assert run_once(worker_app, "test-worker")           # the first chunk (360p) fails
+    failed = query(db, "SELECT id, payload, status, attempts, last_error FROM jobs WHERE subject = %s "
+                       "AND kind = 'video.chunk' AND attempts = 1", (vid,), one=True)
+    assert (failed["status"], failed["attempts"]) == ("queued", 1) and failed["last_error"], failed
+    sql(db, "UPDATE video_encodes SET plan = JSON_SET(plan, '$.settings.preset', %s) WHERE video_id = %s",
+        (worker_app.config["X264_PRESET"], vid))
+    sql(db, "UPDATE jobs SET run_after = UTC_TIMESTAMP(6) WHERE subject = %s", (vid,))
+    run_video(worker_app, db, vid)
+    rows = chunks(db, vid)
+    which = json.loads(failed["payload"])
+    assert [(c["rung"], c["chunk_index"]) for c in rows if c["encodes"] == 2] == [(which["rung"], which["chunk"])]
+    assert all(c["done"] and c["encodes"] in (1, 2) for c in rows)
+    assert query(db, "SELECT attempts FROM jobs WHERE id = %s", (failed["id"],), one=True)["attempts"] == 2
+    assert video(db, vid) == {"status": "ready", "status_message": ""}
+
+
+def test_video_without_audio_is_published_by_its_lowest_rung(worker_app, stores, db, owner_id, tmp_path):
+    silent = make_clip(tmp_path / "silent.mp4", seconds=4, size="640x360", audio=False).read_bytes()
+    vid = queue_video(db, stores, owner_id, silent)
+    assert run_video(worker_app, db, vid) == 1 + 1        # planning and the one 360p chunk: no audio job
+    assert video(db, vid) == {"status": "ready", "status_message": ""}
+    meta = json.loads(query(db, "SELECT metadata FROM video_media WHERE video_id = %s", (vid,), one=True)["metadata"])
+    assert [r["name"] for r in meta["renditions"]] == ["360p"] and meta["audio"] is None
+    assert assert_sealed_only(stores["watermark"], db, worker_app.config["MEDIA_MASTER_KEY"], vid) == 2 * 2
