@@ -56,6 +56,13 @@ def video(db, vid) -> dict:
     return query(db, "SELECT status, status_message FROM videos WHERE id = %s", (vid,), one=True)
 
 
+def owner_progress(db, vid) -> float:
+    """The progress upload-svc shows the owner (GET /api/videos/{id}, its SSE)."""
+    from upload_svc.present import progress
+    from upload_svc.repository import video as upload_video
+    return progress(upload_video(db, vid))
+
+
 def renditions(db, vid) -> tuple[list[str], bool]:
     meta = json.loads(query(db, "SELECT metadata FROM video_media WHERE video_id = %s", (vid,), one=True)["metadata"])
     return [r["name"] for r in meta["renditions"]], meta.get("ladder_complete", True)
@@ -131,6 +138,13 @@ def test_playable_while_higher_rung_encodes_and_the_ladder_grows(worker_app, sto
     finally:
         worker_app.config["CHUNK_SEGMENTS"] = per_chunk
     assert video(db, vid) == {"status": "processing", "status_message": "encoding 360p 0 %"}
+    assert owner_progress(db, vid) == 0.0
+    assert run_once(worker_app, "test-worker")            # one of the jobs that make it playable
+    # The owner's number counts toward playable: one of the audio + 360p chunk jobs is done.
+    toward = query(db, "SELECT COUNT(*) AS n FROM jobs WHERE subject = %s AND kind <> 'video.process' "
+                       "AND priority = (SELECT MAX(priority) FROM jobs WHERE subject = %s)", (vid, vid), one=True)["n"]
+    assert toward >= 2 and video(db, vid)["status"] == "processing"
+    assert owner_progress(db, vid) == pytest.approx(100 / toward, abs=0.1)
     # The lowest rung and the audio come first (priorities): ready with 360p alone.
     run_video(worker_app, db, vid, until=lambda: video(db, vid)["status"] == "ready")
     assert renditions(db, vid) == (["360p"], False)

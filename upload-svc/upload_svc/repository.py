@@ -10,9 +10,14 @@ VIDEO_COLS = ("v.id, v.owner_id, v.title, v.description, v.visibility, v.passwor
               "v.original_key, v.original_filename, v.content_type, v.size_bytes, v.duration, v.width, v.height, "
               "v.video_codec, v.audio_codec, v.container, v.thumbnail_key, v.views, v.created_at, v.updated_at, "
               "v.ready_at")
-# Progress comes from the upload while bytes arrive and from the newest job afterwards.
+# Progress comes from the upload while bytes arrive; while processing (until the video is
+# playable) it is the mean progress of the video's jobs at their highest priority: the
+# planning job alone at first, then the jobs that make the video playable (audio and the
+# lowest rung's chunks run above the higher rungs: watermark_svc.encode_state), done ones
+# at 100. The step shown is the newest job's.
 PROGRESS_COLS = ("u.upload_offset, u.upload_length, "
-                 "(SELECT j.progress FROM jobs j WHERE j.subject = v.id ORDER BY j.created_at DESC LIMIT 1) AS job_progress, "
+                 "(SELECT AVG(j.progress) FROM jobs j WHERE j.subject = v.id AND j.priority = "
+                 "(SELECT MAX(k.priority) FROM jobs k WHERE k.subject = v.id)) AS job_progress, "
                  "(SELECT j.step FROM jobs j WHERE j.subject = v.id ORDER BY j.created_at DESC LIMIT 1) AS job_step")
 VIDEO_FROM = "FROM videos v LEFT JOIN uploads u ON u.video_id = v.id"
 
