@@ -4,6 +4,7 @@ the keyboard without script. The same operations as the admin API (accounts.py).
 from __future__ import annotations
 
 from functools import wraps
+from urllib.parse import parse_qs, urlsplit
 
 from flask import Blueprint, request
 
@@ -30,11 +31,22 @@ def admin_page(view):
 
 
 def _users_page(status: int = 200, **ctx):
-    search = request.args.get("q", "")[:100]
-    page = arg_int("page", 1, maximum=100_000)
+    if request.method == "POST":
+        # A form answered in place (reset link, errors) shows the list the admin was looking
+        # at: the search and page of the page the form came from (its ``back`` field).
+        back = urlsplit(request.form.get("back", ""))
+        came_from = parse_qs(back.query)
+        here = f"/admin/users?{back.query}" if back.query else "/admin/users"
+        search = came_from.get("q", [""])[0][:100]
+        page_arg = came_from.get("page", ["1"])[0]
+        page = int(page_arg) if page_arg.isascii() and page_arg.isdigit() and 0 < int(page_arg) <= 100_000 else 1
+    else:
+        search = request.args.get("q", "")[:100]
+        page = arg_int("page", 1, maximum=100_000)
+        here = request.full_path.rstrip("?")
     users, pages, total = accounts.user_page(page, PER_PAGE, search)
     return render("admin_users.html", status, users=users, page=page, pages=pages, total=total, search=search,
-                  roles=validation.ROLES, here=request.full_path.rstrip("?"), **ctx)
+                  roles=validation.ROLES, here=here, **ctx)
 
 
 @bp.get("/admin/users")

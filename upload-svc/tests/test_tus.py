@@ -31,8 +31,8 @@ def test_upload_in_unaligned_chunks_reaches_queued(tus, client, user, media, env
     assert h.s3_pending_multipart(env, f"originals/{vid}/") == []
     body = h.s3_client(env).get_object(Bucket=env["S3_BUCKET"], Key=f"originals/{vid}/original")["Body"].read()
     assert hashlib.sha256(body).digest() == hashlib.sha256(data).digest()
-    jobs = h.db_rows(env, "SELECT kind, status FROM jobs WHERE video_id = %s", (vid,))
-    assert jobs == [{"kind": "process", "status": "queued"}]
+    jobs = h.db_rows(env, "SELECT kind, status FROM jobs WHERE subject = %s", (vid,))
+    assert jobs == [{"kind": "video.process", "status": "queued"}]
     # HEAD after completion still answers with the full offset (a late resume is a no-op).
     assert int(tus.head(loc).headers["Upload-Offset"]) == len(data)
 
