@@ -47,12 +47,19 @@ def test_requests_land_on_every_replica(compose: Compose, gateway: Gateway, scal
     print("\nrequests per replica (from each replica's own access log): "
           + ", ".join(f"{k}={v}" for k, v in hits.items()), flush=True)
     # The gateway's access log names the upstream address of each request too.
+    # The gateway's log is buffered (flush=2s, set for /media/, applies to the whole file):
+    # wait until every probe line is in.
     gw = compose.containers("gateway")[0]
-    ups = {}
-    for line in compose.logs(gw["id"]).splitlines():
-        if f"/compose-probe/{run}/" in line and '"upstream":"' in line:
-            addr = line.split('"upstream":"', 1)[1].split('"', 1)[0]
-            ups[addr] = ups.get(addr, 0) + 1
+    deadline = time.monotonic() + 15
+    while True:
+        ups = {}
+        for line in compose.logs(gw["id"]).splitlines():
+            if f"/compose-probe/{run}/" in line and '"upstream":"' in line:
+                addr = line.split('"upstream":"', 1)[1].split('"', 1)[0]
+                ups[addr] = ups.get(addr, 0) + 1
+        if sum(ups.values()) >= n or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     print("gateway upstream addresses: " + ", ".join(f"{k}={v}" for k, v in sorted(ups.items())), flush=True)
     assert sum(hits.values()) == n
     assert all(v > 0 for v in hits.values()), f"a replica got no request: {hits}"
