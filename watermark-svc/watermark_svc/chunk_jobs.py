@@ -29,11 +29,11 @@ from svcommon.mediaprobe import MediaLimits
 from . import repository as repo
 from .encode_state import VIDEO_AUDIO, VIDEO_CHUNK, EncodeState, complete_rungs, encode_message, metadata, result_json
 from .extensions import db, filestore
-from .handlers import failure_reason, on_lost, still_wanted
+from .handlers import failure_reason, job_processes, on_lost, still_wanted
 from .media import pipeline
 from .media.abencode import VARIANTS
 from .media.chunks import encode_audio, encode_chunk
-from .media.errors import InvalidMedia, LimitExceeded, MediaError, ProcessingError
+from .media.errors import InvalidMedia, LimitExceeded, ProcessingError
 from .media.procs import ProcessGroup
 from .media_store import Segment, put_plain, put_sealed
 from .originals import cache_of
@@ -130,16 +130,8 @@ def run_audio(app, job: Job, lease: Lease) -> None:
 def _run_media(app, job: Job, lease: Lease, video: dict, state: EncodeState, work: Path, task):
     limits = MediaLimits.from_config(app.config)
     source = cache_of(app).get(filestore(app), job.subject, video["original_key"])
-    group = ProcessGroup(work / "logs", limits.work_bounds(state.info.duration_s))
-    lease.on_lost(group)
-    try:
+    with job_processes(lease, job, work / "logs", limits.work_bounds(state.info.duration_s)) as group:
         return task(source, group)
-    except MediaError as exc:
-        if lease.lost.is_set():             # cancelled: the children were killed on purpose
-            raise LeaseLost(job.id) from exc
-        raise
-    finally:
-        group.kill_all()
 
 
 def _finish(app, job: Job, lease: Lease, sealed: bytes, record, rung: str | None) -> None:

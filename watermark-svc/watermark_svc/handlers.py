@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from svcommon import jobqueue as queue
 from svcommon.filestore import media_prefix
@@ -73,10 +75,25 @@ def plan_video(app, job: Job, lease: Lease) -> None:
         _prepare_forensics(app, fs, vid, source, state, work)
 
 
-def _plan(cfg, source: Path, work: Path, limits: MediaLimits, lease: Lease, job: Job) -> EncodeState:
-    group = ProcessGroup(work / "logs", limits.probe_bounds())
+@contextmanager
+def job_processes(lease: Lease, job: Job, logs: Path, bounds) -> Iterator[ProcessGroup]:
+    """The job's ffmpeg children in one group, killed when the lease is lost (deleted video,
+    cancelled, taken over) and always at the end; a media error caused by that kill is the
+    lost lease, not a failure of the video."""
+    group = ProcessGroup(logs, bounds)
     lease.on_lost(group)
     try:
+        yield group
+    except MediaError as exc:
+        if lease.lost.is_set():             # cancelled: the children were killed on purpose
+            raise LeaseLost(job.id) from exc
+        raise
+    finally:
+        group.kill_all()
+
+
+def _plan(cfg, source: Path, work: Path, limits: MediaLimits, lease: Lease, job: Job) -> EncodeState:
+    with job_processes(lease, job, work / "logs", limits.probe_bounds()) as group:
         lease.report(2, "probe")
         info = probe(source, limits)
         group.arm(limits.work_bounds(info.duration_s))
@@ -86,12 +103,6 @@ def _plan(cfg, source: Path, work: Path, limits: MediaLimits, lease: Lease, job:
         chunks = plan_chunks(plan, info.duration_s, int(cfg["CHUNK_SEGMENTS"]))
         lease.report(4, "thumbnails")
         pipeline.make_stills(str(source), info, plan, work, group)
-    except MediaError as exc:
-        if lease.lost.is_set():             # cancelled: the children were killed on purpose
-            raise LeaseLost(job.id) from exc
-        raise
-    finally:
-        group.kill_all()
     return EncodeState(info, plan, settings, float(cfg["WATERMARK_STRENGTH"]), tuple(chunks))
 
 
