@@ -79,13 +79,13 @@ class Tally:
 class Viewer:
     def __init__(self, plan: Plan, tally: Tally, media_base: str | None = None):
         self.plan, self.t = plan, tally
-        # Two keep-alive connections, as a browser keeps several per origin: media segments on
-        # one, API calls (session, keys, heartbeats) on the other, so a key request never
-        # queues behind a 0.7 MB segment download. Static viewers only ever use the first.
+        # One keep-alive connection, as a tab mostly uses for one origin. A second one for the
+        # API calls (so a key request never queues behind a segment) was tried: on this 2-core
+        # machine it made the load generator itself the bottleneck (loop lag p99 0.36-0.56 s,
+        # machine busy 1.54 cores vs 0.78, stalls from 500 viewers where one connection held 0;
+        # same stack, same run conditions, 2026-12-02).
         self.conn = Conn(media_base or plan.gateway)
         self.lock = asyncio.Lock()
-        self.api = Conn(plan.gateway)
-        self.api_lock = asyncio.Lock()
         self.device: DeviceKey | None = None            # made with the first device token
         self.bearer: str | None = None                  # account token, to renew the device token
         self.token = self.token_at = self.sid = None
@@ -100,7 +100,7 @@ class Viewer:
         v.paths, v.init_paths = paths, inits
         return v
 
-    # ---- API calls (one at a time on the API connection) -----------------------------------------
+    # ---- API calls (one at a time on the connection) -----------------------------------------
     async def call(self, what: str, method: str, path: str, body: dict | None = None, bearer: str | None = None,
                    ok=(200, 201, 204)) -> Response:
         url = self.plan.gateway + path
@@ -112,8 +112,8 @@ class Viewer:
             raw = b""
             if body is not None:
                 raw, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
-            async with self.api_lock:
-                r = await self.api.request(method, path, headers, raw)
+            async with self.lock:
+                r = await self.conn.request(method, path, headers, raw)
             self.t.count(what, r)
             # The device token expired (ACCESS_TOKEN_TTL): renew it, as the player does, and retry.
             if r.status == 401 and not bearer and not attempt and self.bearer:
@@ -165,7 +165,6 @@ class Viewer:
 
     def close(self) -> None:
         self.conn.close()
-        self.api.close()
 
     # ---- keys ------------------------------------------------------------------------------------
     def _store(self, track: str, first_slot: int, epoch: int, entries: list[dict]) -> None:
