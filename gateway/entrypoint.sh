@@ -73,8 +73,7 @@ if [ -n "$tls" ]; then
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_prefer_server_ciphers off;
         ssl_session_cache shared:sv_tls:10m;
-        ssl_session_tickets off;
-        add_header Strict-Transport-Security \"max-age=63072000\" always;"}
+        ssl_session_tickets off;"}
   template=${template//'{{HTTP_REDIRECT}}'/"server {
         listen 0.0.0.0:$PORT;
         location = /gateway/healthz { access_log off; return 200 \"ok\\n\"; }

@@ -102,8 +102,8 @@ FORM_OVERHEAD = 64 * 1024   # svcommon.bodylimit.FORM_OVERHEAD: multipart envelo
 
 
 def _env_int(env: dict, name: str, default: int) -> int:
-    value = str(env.get(name) or "")
-    return int(value) if value.isdigit() else default
+    value = str(env.get(name) or "")      # ASCII digits only: "²".isdigit() holds, int("²") raises
+    return int(value) if re.fullmatch(r"[0-9]+", value) else default
 
 
 def gateway_body_limits(env: dict) -> dict[str, str]:
@@ -128,8 +128,7 @@ def tls_block(cert: str, key: str) -> str:
     """Server directives for HTTPS (the same text gateway/entrypoint.sh renders)."""
     return (f"ssl_certificate {cert};\n        ssl_certificate_key {key};\n"
             "        ssl_protocols TLSv1.2 TLSv1.3;\n        ssl_prefer_server_ciphers off;\n"
-            "        ssl_session_cache shared:sv_tls:10m;\n        ssl_session_tickets off;\n"
-            '        add_header Strict-Transport-Security "max-age=63072000" always;')
+            "        ssl_session_cache shared:sv_tls:10m;\n        ssl_session_tickets off;")
 
 
 def redirect_server(listen: str, origin: str) -> str:

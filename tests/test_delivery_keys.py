@@ -165,6 +165,19 @@ def test_a_refused_key_request_still_uses_up_its_proof(gw, delivery_video):
         assert r.status_code == 401 and r.json()["code"] == "dpop_replay", r.text
 
 
+def test_a_replay_refused_for_another_reason_is_recorded_with_its_user(gw, delivery_video, mdb):
+    """docs/api.md: a replayed proof is recorded whatever the answer, with the user; the answer is
+    401 dpop_replay unless the request is refused for another reason first (here its body)."""
+    vid, _ = delivery_video
+    user, c = viewer(gw)
+    s = c.open_session(vid)
+    path, bad = f"/api/stream/sessions/{s.id}/keys", {"track": "subtitles", "from": 0, "count": 1}
+    headers = c.dpop_headers("POST", gw + path)
+    for _ in range(2):
+        assert c.call("POST", path, bad, headers=headers, expect=None).status_code == 400
+    assert events_of(mdb, user["id"], "dpop_replay") == 1
+
+
 def test_security_page_states_the_protections(gw, delivery_video):
     vid, _ = delivery_video
     _, c = viewer(gw)

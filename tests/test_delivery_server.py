@@ -5,6 +5,8 @@ tests/test_delivery_keys.py; the end-to-end decrypt of whole streams tests/test_
 from __future__ import annotations
 
 import hashlib
+import json
+import time
 import uuid
 
 import pytest
@@ -191,3 +193,44 @@ def test_media_of_a_video_being_deleted_is_gone(gw, delivery_video, mdb):
     finally:
         sql(mdb, "UPDATE videos SET status = 'ready' WHERE id = %s", (vid,))
     assert requests.get(url).status_code == 200
+
+
+def test_a_growing_ladder_is_read_again_only_every_few_seconds(delivery_video, owner, mdb, service_config,
+                                                               monkeypatch):
+    """The metadata of a video whose higher rungs are still encoding (or whose higher-rung chunk
+    died) is kept briefly, not fetched and parsed again for every key, manifest and init
+    request; a rung that joins shows once that short time has passed. (In-process streaming
+    app, the real database.)"""
+    from streaming_svc import create_app, live
+    from streaming_svc.extensions import db as streaming_db
+    monkeypatch.setattr(live, "GROWING_LADDER_SECONDS", 0.5, raising=False)
+    vid, _ = delivery_video
+    row = sql(mdb, "SELECT segment_count, duration, metadata FROM video_media WHERE video_id = %s", (vid,), one=True)
+    meta = json.loads(row["metadata"])
+    growing = uuid.uuid4().hex
+    sql(mdb, "INSERT INTO videos (id, owner_id, title, description, visibility, status) "
+             "VALUES (%s, %s, 'Growing ladder', '', 'private', 'ready')", (growing, owner["id"]))
+    sql(mdb, "INSERT INTO video_media (video_id, segment_count, duration, metadata) VALUES (%s, %s, %s, %s)",
+        (growing, row["segment_count"], row["duration"], json.dumps({**meta, "ladder_complete": False})))
+    app = create_app({**service_config, "LOG_LEVEL": "WARNING"})
+
+    def questions(conn) -> int:
+        return int(sql(conn, "SHOW SESSION STATUS LIKE 'Questions'", one=True)["Value"])
+
+    try:
+        with app.app_context(), streaming_db.standalone() as conn:
+            first = live.media_of(conn, growing)
+            before = questions(conn)
+            for _ in range(3):          # a player's key, manifest and init requests
+                assert live.media_of(conn, growing) is first
+            assert questions(conn) == before + 1 and not first.ladder_complete     # only the SHOW itself
+            sql(mdb, "UPDATE video_media SET metadata = %s WHERE video_id = %s", (row["metadata"], growing))
+            deadline = time.monotonic() + 10
+            while True:                 # the grown ladder shows soon
+                conn.rollback()         # as at the end of a request: the next read sees new rows
+                if live.media_of(conn, growing).ladder_complete:
+                    break
+                assert time.monotonic() < deadline, "a grown ladder never showed"
+                time.sleep(0.1)
+    finally:
+        sql(mdb, "DELETE FROM videos WHERE id = %s", (growing,))

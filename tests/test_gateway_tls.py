@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import socket
 import ssl
-import subprocess
 import warnings
 
 import pytest
@@ -14,6 +13,7 @@ import requests
 
 from stack import components
 from tests.support.dpop import FINGERPRINT, DeviceKey
+from tests.support.tls import self_signed_certificate
 from tests.support.videos import register_user
 
 TLS_PORT_SHIFT, HTTP_PORT_SHIFT = 5, 6          # beside the plain gateway's port
@@ -23,11 +23,7 @@ TLS_PORT_SHIFT, HTTP_PORT_SHIFT = 5, 6          # beside the plain gateway's por
 def tls_gateway(live_stack, tmp_path_factory):
     """A second gateway in front of the live services, with a self-signed certificate."""
     stack, procs = live_stack["stack"], live_stack["procs"]
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    cert, key = self_signed_certificate(tmp_path_factory.mktemp("tls"))
     port, http_port = stack.gateway_port + TLS_PORT_SHIFT, stack.gateway_port + HTTP_PORT_SHIFT
     components.nginx_prepare(stack, live_stack["env"], tls=(str(cert), str(key)), http_redirect_port=http_port,
                              folder="nginx-tls", port=port)

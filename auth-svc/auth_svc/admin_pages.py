@@ -10,7 +10,7 @@ from flask import Blueprint, request
 
 from svcommon.auth import csrf_ok, page_login_required
 from svcommon.errors import APIError
-from svcommon.params import arg_int
+from svcommon.params import arg_int, ascii_uint
 from svcommon.web import flash_redirect
 
 from . import accounts, validation
@@ -38,8 +38,8 @@ def _users_page(status: int = 200, **ctx):
         came_from = parse_qs(back.query)
         here = f"/admin/users?{back.query}" if back.query else "/admin/users"
         search = came_from.get("q", [""])[0][:100]
-        page_arg = came_from.get("page", ["1"])[0]
-        page = int(page_arg) if page_arg.isascii() and page_arg.isdigit() and 0 < int(page_arg) <= 100_000 else 1
+        page = ascii_uint(came_from.get("page", ["1"])[0]) or 1
+        page = page if page <= 100_000 else 1
     else:
         search = request.args.get("q", "")[:100]
         page = arg_int("page", 1, maximum=100_000)

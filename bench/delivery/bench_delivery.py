@@ -5,7 +5,8 @@ endpoint, server side) and the bytes that still pass through Python per viewer-m
 
 Run:  SV_TEST_STACK=bench-play SV_TEST_OFFSET=14500 .venv/bin/python -m pytest bench/delivery/bench_delivery.py \
         -k test_delivery_benchmark -q -s
-(``-k p5_in_process`` / ``-k p1_only``: one part alone, quick, printed, not written to results;
+(``-k p1_only``: P1 alone, quick, printed, not written to results; ``-k p5_in_process``: P5's
+in-process part alone, written to delivery-p5.json/.md;
 the root conftest starts MariaDB, SeaweedFS, every service and the gateway; the media
 worker processes a BENCH_CLIP_SECONDS (64) s 1280x720 clip). Writes bench/results/delivery.json
 and delivery.md (BENCH_RESULTS: another folder). Knobs (env): BENCH_SECONDS (P1 s per mode),
@@ -31,14 +32,14 @@ from svcommon.media_crypto import ContentSealer
 from svcommon.media_keys import audio_init_key, encrypted_segment_key, init_key
 from tests.support.contract_client import decrypt_segment
 from tests.support.media import make_clip
-from tests.support.videos import make_ready_video, mdb, register_user, restart_service, stores, worker_app  # noqa: F401
+from tests.support.videos import make_ready_video, register_user, restart_service
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from crowd import Crowd  # noqa: E402
 from p5_keys import key_endpoint_in_process  # noqa: E402
 from cpu import CpuWindow, machine  # noqa: E402
 from loadgen import StaticNginx, Tally, closed_loop, quantile  # noqa: E402
-from report import markdown, python_bytes  # noqa: E402
+from report import markdown, p5_markdown, python_bytes  # noqa: E402
 from viewers import Plan  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,7 +74,7 @@ def bench_stack(live_stack):
 
 
 @pytest.fixture(scope="module")
-def video(bench_stack, worker_app, mdb, stores, tmp_path_factory):  # noqa: F811
+def video(bench_stack, worker_app, mdb, stores, tmp_path_factory):
     owner = register_user(bench_stack["url"], "bench")
     clip = make_clip(tmp_path_factory.mktemp("bench") / "clip720.mp4", seconds=CLIP_SECONDS,
                      size="1280x720").read_bytes()
@@ -147,7 +148,7 @@ def _held(step: dict) -> bool:
     return step["stalls"] == 0 and not step["errors"] and step["prepare_failed"] == 0 and step["slots"] > 0
 
 
-def test_delivery_benchmark(bench_stack, video, stores, service_config, mdb, tmp_path):  # noqa: F811
+def test_delivery_benchmark(bench_stack, video, stores, service_config, mdb, tmp_path):
     vid, meta, sealed, owner = video
     gw = bench_stack["url"]
     keys = ContentSealer(service_config["MEDIA_MASTER_KEY"]).open(sealed, vid)
@@ -254,21 +255,26 @@ def _tally_summary(t) -> dict:
             "key_latency_ms": {"p50": round(quantile(lat, 0.5), 2), "p99": round(quantile(lat, 0.99), 2)}}
 
 
-def test_p5_in_process(bench_stack, video, service_config, mdb):  # noqa: F811
-    """P5 alone, in-process (no load; a quick check while tuning the key endpoint):
+def test_p5_in_process(bench_stack, video, service_config, mdb):
+    """P5 alone, in-process (no load; a quick check while tuning the key endpoint), both modes;
+    written to bench/results/delivery-p5.json and .md:
     ... -m pytest bench/delivery/bench_delivery.py -k p5_in_process -q -s (BENCH_CLIP_SECONDS=8 is enough)."""
-    print("P5", json.dumps(key_endpoint_in_process({**service_config, **BENCH_ENV}, bench_stack["url"], video[0], mdb),
-                           indent=1))
+    ip = key_endpoint_in_process({**service_config, **BENCH_ENV}, bench_stack["url"], video[0], mdb)
+    ip["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "delivery-p5.json").write_text(json.dumps(ip, indent=2) + "\n")
+    (RESULTS / "delivery-p5.md").write_text(p5_markdown(ip))
+    print("P5", json.dumps(ip, indent=1))
 
 
-def test_p1_only(bench_stack, video, stores, service_config, tmp_path):  # noqa: F811
+def test_p1_only(bench_stack, video, stores, service_config, tmp_path):
     """P1 alone (a quick check while tuning the gateway; not written to results):
     ... -m pytest bench/delivery/bench_delivery.py -k p1_only -q -s (BENCH_SECONDS=4 is enough)."""
     vid, meta, sealed, _ = video
     keys = ContentSealer(service_config["MEDIA_MASTER_KEY"]).open(sealed, vid)
     table = _plaintext_tree(tmp_path / "plain", vid, meta, keys, stores["streaming"])
     port = 40000 + bench_stack["stack"].offset % 10000 + 91
-    with StaticNginx(tmp_path / "plain", port) as ngx:  # noqa: F841
+    with StaticNginx(tmp_path / "plain", port):
         p1 = _p1(bench_stack["url"], f"http://127.0.0.1:{port}", [p for row in table["video"] for p in row],
                  bench_stack["stack"].url("streaming"))
     print("P1", json.dumps(p1, indent=1))

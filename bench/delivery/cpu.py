@@ -22,7 +22,7 @@ def group_cpu(groups: dict[str, int]) -> dict[str, float]:
     by_pgid = {pgid: name for name, pgid in groups.items()}
     out = dict.fromkeys(groups, 0.0)
     for pid in os.listdir("/proc"):
-        if not pid.isdigit():
+        if not (pid.isascii() and pid.isdigit()):
             continue
         try:
             with open(f"/proc/{pid}/stat") as f:

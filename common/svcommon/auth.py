@@ -184,16 +184,43 @@ def _record_unclaimed_proof(response):
         try:
             record_proof(current_app.extensions["svcommon.db"].conn(), entry)
         except TokenError as exc:
-            err = _refuse_proof(exc)
+            err = _refuse_proof(exc, getattr(g.get("principal"), "user_id", None))
             if response.status_code < 400:
                 return error_response(err.status, err.code, err.message, err.headers)
     return response
 
 
 def current_principal() -> Principal | None:
+    """Who is calling (None: nobody). Authenticated once per request: a refusal is kept and
+    raised again, so its security event is recorded once however often the request asks."""
     if "principal" not in g:
-        g.principal = _authenticate()
+        refused = g.get("principal_refused")
+        if refused is not None:
+            raise refused
+        try:
+            g.principal = _authenticate()
+        except APIError as err:
+            g.principal_refused = err
+            raise
     return g.principal
+
+
+def principal_for_display() -> Principal | None:
+    """Whom a page's header shows when the page is an error (svcommon.errors): the request's
+    principal if it authenticated, else the access cookie's user, checked quietly (signature
+    and expiry only: no security event, no CSRF or proof check, so it must never authorise
+    anything). An error page must not authenticate: a 404 with a forged cookie is no
+    ``bad_token``, and a refusal from authentication itself is recorded once."""
+    if g.get("principal") is not None:
+        return g.principal
+    cookie = request.cookies.get(ACCESS_COOKIE)
+    if not cookie:
+        return None
+    try:
+        claims = verifier().verify(cookie)
+    except TokenError:
+        return None
+    return None if claims.get("cnf") else _principal_from_claims(claims, "cookie")
 
 
 def require_principal(roles: tuple[str, ...] | None = None) -> Principal:

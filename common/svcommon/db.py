@@ -1,9 +1,16 @@
 """MariaDB connection pool (mysql-connector-python) with one connection per request on ``g``.
 
 The pool is created lazily on first use so a service can start (and report not-ready on
-/readyz) before the database answers. A pooled connection idle for more than
-PING_AFTER_IDLE_SECONDS is pinged with reconnect before use, so a restarted database costs
-one retry, not a dead worker.
+/readyz) before the database answers.
+
+A connection the server dropped is never handed out again: (1) at checkout an idle
+connection whose socket has something to read is dead (the server sends nothing unasked;
+a killed connection or a restarting server leaves an error packet and/or end of file), which
+costs a poll() system call, no round trip; (2) a query that fails on the connection itself
+(lost, killed, server gone) flags it and the check-in closes it; (3) one idle for more than
+PING_AFTER_IDLE_SECONDS is pinged with reconnect before use. So a restarted database costs
+at most the requests that were running at that moment, not every request until traffic
+pauses.
 
 Pooled connections are neither pinged at checkout nor reset at check-in (the Pool below, not
 mysql-connector's pool: its ping and COM_RESET_CONNECTION plus four re-sent session SETs were
@@ -16,6 +23,7 @@ cannot outlive the request even if a release were missed)."""
 from __future__ import annotations
 
 import logging
+import select
 import threading
 import time
 from contextlib import contextmanager
@@ -29,6 +37,12 @@ log = logging.getLogger("svcommon.db")
 PING_AFTER_IDLE_SECONDS = 5.0
 NAMED_LOCK_FLAG = "_sv_took_named_lock"     # set on a pooled connection by query()/execute()
 IDLE_SINCE = "_sv_idle_since"               # monotonic time a pooled connection was returned
+BROKEN_FLAG = "_sv_broken"                  # set by query()/execute()/call() when the link failed
+# Errors that mean the connection itself is gone (not a refused statement): mysql-connector's
+# OperationalError/InterfaceError (2006 gone away, 2013 lost, 2055, server shutdown 1053 ...)
+# and MariaDB's 1927 "connection was killed", which it maps to a plain DatabaseError.
+LINK_ERRORS = (myerrors.OperationalError, myerrors.InterfaceError)
+KILLED_ERRNO = 1927
 POOL_WAIT_SECONDS = 10.0
 
 
@@ -56,9 +70,14 @@ class Pool:
         if not self._free.acquire(timeout=POOL_WAIT_SECONDS):
             raise myerrors.PoolError(f"no free database connection within {POOL_WAIT_SECONDS:g} s")
         try:
-            with self._lock:
-                cnx = self._idle.pop() if self._idle else None
-            return cnx or mysql.connector.connect(**self.kwargs)
+            while True:
+                with self._lock:
+                    cnx = self._idle.pop() if self._idle else None
+                if cnx is None:
+                    return mysql.connector.connect(**self.kwargs)
+                if not _dropped(cnx):
+                    return cnx
+                _close_quietly(cnx)       # the server closed it while it was idle: try the next
         except BaseException:
             self._free.release()
             raise
@@ -66,15 +85,41 @@ class Pool:
     def put(self, cnx, broken: bool = False) -> None:
         try:
             if broken:
-                cnx.close()
+                _close_quietly(cnx)
             else:
                 setattr(cnx, IDLE_SINCE, time.monotonic())
                 with self._lock:
                     self._idle.append(cnx)
-        except myerrors.Error:
-            pass
         finally:
             self._free.release()
+
+
+def _dropped(cnx) -> bool:
+    """An idle connection the server has closed: its socket is readable (an error packet or end
+    of file; the server never sends anything unasked). One poll() call, no round trip. A
+    connection without a plain socket to look at (not mysql-connector's pure Python one) is
+    assumed alive: the ping after PING_AFTER_IDLE_SECONDS and BROKEN_FLAG still catch it."""
+    sock = getattr(getattr(cnx, "_socket", None), "sock", None)
+    if sock is None:
+        return False
+    try:
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    except (OSError, ValueError):       # closed or unusable socket
+        return True
+
+
+def _close_quietly(cnx) -> None:
+    try:
+        cnx.close()
+    except (myerrors.Error, OSError):
+        pass
+
+
+def link_failed(exc: BaseException) -> bool:
+    """The error says the connection itself is unusable (not that a statement was refused)."""
+    return isinstance(exc, LINK_ERRORS) or getattr(exc, "errno", None) == KILLED_ERRNO
 
 
 class Database:
@@ -120,16 +165,18 @@ class Database:
     def _checkin(self, conn) -> None:
         """Back to the pool: rolled back if a transaction is open (a committed request costs
         no extra round trip); reset only if it took a named lock (module docstring). A
-        connection that fails either is closed, not pooled."""
-        broken = False
-        try:
-            if conn.in_transaction:
-                conn.rollback()   # anything not explicitly committed is discarded
-            if getattr(conn, NAMED_LOCK_FLAG, False):
-                conn.reset_session()   # COM_RESET_CONNECTION: releases every named lock
-                setattr(conn, NAMED_LOCK_FLAG, False)
-        except myerrors.Error:
-            broken = True
+        connection that failed during the request (BROKEN_FLAG) or fails either step here is
+        closed, not pooled."""
+        broken = getattr(conn, BROKEN_FLAG, False)
+        if not broken:
+            try:
+                if conn.in_transaction:
+                    conn.rollback()   # anything not explicitly committed is discarded
+                if getattr(conn, NAMED_LOCK_FLAG, False):
+                    conn.reset_session()   # COM_RESET_CONNECTION: releases every named lock
+                    setattr(conn, NAMED_LOCK_FLAG, False)
+            except myerrors.Error:
+                broken = True
         conn._sv_pool.put(conn, broken)
 
     def conn(self):
@@ -167,15 +214,29 @@ def _note_named_lock(conn, sql: str) -> None:
         setattr(conn, NAMED_LOCK_FLAG, True)
 
 
+@contextmanager
+def _on_link(conn) -> Iterator[None]:
+    """Flags the connection (BROKEN_FLAG) when a statement fails because the link is gone, so
+    its check-in closes it instead of pooling it: mysql-connector leaves such a connection
+    looking healthy (``in_transaction`` is whatever the last OK packet said)."""
+    try:
+        yield
+    except myerrors.Error as exc:
+        if link_failed(exc):
+            setattr(conn, BROKEN_FLAG, True)
+        raise
+
+
 def query(conn, sql: str, params: tuple | dict = (), one: bool = False):
     """Run a SELECT and return dict rows (or one row / None)."""
     _note_named_lock(conn, sql)
-    cur = conn.cursor(dictionary=True)
-    try:
-        cur.execute(sql, params)
-        rows = cur.fetchall()
-    finally:
-        cur.close()
+    with _on_link(conn):
+        cur = conn.cursor(dictionary=True)
+        try:
+            cur.execute(sql, params)
+            rows = cur.fetchall()
+        finally:
+            cur.close()
     if one:
         return rows[0] if rows else None
     return rows
@@ -184,24 +245,26 @@ def query(conn, sql: str, params: tuple | dict = (), one: bool = False):
 def execute(conn, sql: str, params: tuple | dict = ()) -> int:
     """Run a write; returns the affected row count (lastrowid is rarely needed: ids are ours)."""
     _note_named_lock(conn, sql)
-    cur = conn.cursor()
-    try:
-        cur.execute(sql, params)
-        return cur.rowcount
-    finally:
-        cur.close()
+    with _on_link(conn):
+        cur = conn.cursor()
+        try:
+            cur.execute(sql, params)
+            return cur.rowcount
+        finally:
+            cur.close()
 
 
 def call(conn, procedure: str, params: tuple = ()) -> list[dict]:
     """CALL a stored procedure (one round trip); its first result set as dict rows."""
-    cur = conn.cursor(dictionary=True)
-    try:
-        cur.execute(f"CALL {procedure}({', '.join(['%s'] * len(params))})", params)
-        rows = cur.fetchall()
-        while cur.nextset():        # the CALL's own status comes after the rows
-            pass
-    finally:
-        cur.close()
+    with _on_link(conn):
+        cur = conn.cursor(dictionary=True)
+        try:
+            cur.execute(f"CALL {procedure}({', '.join(['%s'] * len(params))})", params)
+            rows = cur.fetchall()
+            while cur.nextset():        # the CALL's own status comes after the rows
+                pass
+        finally:
+            cur.close()
     return rows
 
 

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import cachetools.func
 import jwt
 from jwt.algorithms import ECAlgorithm
 
@@ -23,21 +24,13 @@ from .timeutil import utcnow_naive
 PROOF_ALGS = ["ES256"]
 # PyJWK() builds every algorithm PyJWT knows on each call (the largest cost of a key request's
 # proof check); one ES256 instance does the same parsing. Device keys are few and sign many
-# proofs, so parsed public keys are kept per JWK (bounded; cleared when full).
+# proofs, so parsed public keys are kept per point (the least recently used of 20000 go).
 _ES256 = ECAlgorithm(ECAlgorithm.SHA256)
-_KEYS_MAX = 20000
-_keys: dict[tuple, object] = {}
 
 
-def _public_key(jwk: dict):
-    ident = (jwk.get("x"), jwk.get("y"))
-    key = _keys.get(ident)
-    if key is None:
-        key = _ES256.from_jwk(jwk)
-        if len(_keys) >= _KEYS_MAX:
-            _keys.clear()
-        _keys[ident] = key
-    return key
+@cachetools.func.lru_cache(maxsize=20000)
+def _public_key(x: str, y: str):
+    return _ES256.from_jwk({"kty": "EC", "crv": "P-256", "x": x, "y": y})
 
 
 def b64url(data: bytes) -> str:
@@ -78,10 +71,11 @@ def verify_proof(proof: str, *, htm: str, htu: str, access_token: str | None = N
     if header.get("alg") not in PROOF_ALGS:
         raise bad("DPoP proof algorithm not allowed")
     jwk = header.get("jwk")
-    if not isinstance(jwk, dict) or "d" in jwk or jwk.get("crv") != "P-256":
+    if not isinstance(jwk, dict) or "d" in jwk or jwk.get("kty") != "EC" or jwk.get("crv") != "P-256" \
+            or not all(isinstance(jwk.get(c), str) for c in ("x", "y")):
         raise bad("DPoP proof must carry a public P-256 JWK")
     try:
-        key = _public_key(jwk)
+        key = _public_key(jwk["x"], jwk["y"])
         # PyJWT's own iat/nbf checks (no leeway: a client clock 1 s ahead fails) are off; the
         # symmetric +-max_age window below is the one rule for a proof's time.
         claims = jwt.decode(proof, key, algorithms=PROOF_ALGS,

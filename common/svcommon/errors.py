@@ -64,11 +64,8 @@ def _html_page(status: int, code: str, message: str) -> str:
 
 
 def _user_or_none():
-    from .auth import current_principal  # (auth imports this module)
-    try:
-        return current_principal()
-    except APIError:
-        return None
+    from .auth import principal_for_display  # (auth imports this module)
+    return principal_for_display()
 
 
 def _slug(name: str) -> str:

@@ -4,10 +4,11 @@ Only ES256 is accepted (``alg`` pinned: no ``none``, no HS/RS confusion). Keys a
 by ``kid``; an unknown ``kid`` triggers one refetch (rate-limited) so key rotation needs
 no restart, while a flood of junk kids cannot hammer auth-svc.
 
-A verified token's claims are remembered (by the exact token string) until it expires: a
-player sends the same token with every key request, and parsing plus an ECDSA check cost
-more than the rest of such a request. Equivalent to verifying again: keys are only ever
-added while a process runs, and the expiry is still checked on every use."""
+A verified token's claims are remembered (by the exact token string, in svcommon.caches,
+at most VERIFIED_MAX, least recently used out first) until it expires: a player sends the
+same token with every key request, and parsing plus an ECDSA check cost more than the rest
+of such a request. Equivalent to verifying again: keys are only ever added while a process
+runs, and the expiry is still checked on every use."""
 from __future__ import annotations
 
 import json
@@ -19,11 +20,13 @@ from typing import Callable
 import jwt
 import requests
 
+from .caches import TTLCache
+
 log = logging.getLogger("svcommon.jwks")
 
 ALGORITHM = "ES256"
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
-VERIFIED_MAX = 20000          # remembered tokens per process (~15 MB at most); then start over
+VERIFIED_MAX = 20000          # remembered tokens per process (~15 MB at most)
 
 
 class TokenError(Exception):
@@ -54,7 +57,7 @@ class JWKSVerifier:
         self._keys: dict[str, object] = {}
         self._last_fetch = 0.0
         self._lock = threading.Lock()
-        self._verified: dict[tuple[str, str | None], tuple[float, dict]] = {}   # -> (valid until, claims)
+        self._verified = TTLCache(0, VERIFIED_MAX)    # (token, audience) -> (valid until, claims)
 
     def _refresh(self, force: bool) -> None:
         with self._lock:
@@ -89,9 +92,8 @@ class JWKSVerifier:
         if hit is not None and time.time() < hit[0]:
             return dict(hit[1])
         claims = self._verify(token, audience)
-        if len(self._verified) >= VERIFIED_MAX:
-            self._verified.clear()
-        self._verified[(token, audience)] = (float(claims["exp"]) + self.leeway, claims)
+        valid_until = float(claims["exp"]) + self.leeway
+        self._verified.put((token, audience), (valid_until, claims), valid_until - time.time())
         return dict(claims)
 
     def _verify(self, token: str, audience: str | None) -> dict:

@@ -8,6 +8,7 @@ import uuid
 
 from flask import current_app, has_request_context, request
 
+from .db import execute
 from .health import SECURITY_EVENTS
 
 log = logging.getLogger("svcommon.security_events")
@@ -27,11 +28,10 @@ def record(kind: str, detail: str = "", user_id: str | None = None, conn=None) -
     params = (uuid.uuid4().hex, kind[:40], service[:40], user_id, (ip or "")[:64], (path or "")[:255], detail[:1000])
     try:
         if conn is not None:
-            conn.cursor().execute(sql, params)
+            execute(conn, sql, params)
             return
         with db.standalone() as c:
-            cur = c.cursor()
-            cur.execute(sql, params)
+            execute(c, sql, params)
             c.commit()
     except Exception as exc:
         log.error("could not store security event", extra={"error": str(exc)})

@@ -1,11 +1,16 @@
 """The connection pool (svcommon.db) against the real MariaDB: connections are reused without a
 session reset (no round trips at checkout or check-in), yet a named lock never outlives the
-request that took it, and a failed connection is closed instead of pooled."""
+request that took it, a failed connection is closed instead of pooled, and one the server
+dropped (KILL, restart) is never handed out again."""
 from __future__ import annotations
 
+import time
+
 import mysql.connector
+import pytest
 from flask import Flask
 
+from svcommon import db as dbmod
 from svcommon.db import Database, connect_kwargs, query
 
 
@@ -62,3 +67,57 @@ def test_a_broken_connection_is_closed_not_pooled(service_config):
         with db.standalone() as conn:
             assert conn is not dead
             assert query(conn, "SELECT 1 AS one", one=True)["one"] == 1
+
+
+def _kill(service_config, conn) -> None:
+    """KILL ``conn`` from another connection, as a server restart or an admin would drop it,
+    and wait until the server has let it go."""
+    cid = int(conn.connection_id)
+    other = mysql.connector.connect(**connect_kwargs(service_config))
+    try:
+        cur = other.cursor()
+        cur.execute(f"KILL CONNECTION {cid}")
+        deadline = time.monotonic() + 10
+        while True:
+            cur.execute("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = %s", (cid,))
+            if cur.fetchone()[0] == 0:
+                break
+            assert time.monotonic() < deadline, "the killed connection did not go away"
+            time.sleep(0.05)
+    finally:
+        other.close()
+
+
+@pytest.fixture
+def no_idle_ping(monkeypatch):
+    """Whatever the machine's speed, the checkouts below count as 'used moments ago' (no ping)."""
+    monkeypatch.setattr(dbmod, "PING_AFTER_IDLE_SECONDS", 3600.0)
+
+
+def test_a_connection_killed_while_idle_is_not_handed_out_again(service_config, no_idle_ping):
+    app, db = _app(service_config)
+    with app.app_context():
+        with db.standalone() as conn:
+            assert query(conn, "SELECT 1 AS one", one=True)["one"] == 1
+            killed = conn
+        _kill(service_config, killed)
+        for _ in range(2):          # back to back, as a busy service's requests come
+            with db.standalone() as conn:
+                assert conn is not killed
+                assert query(conn, "SELECT 1 AS one", one=True)["one"] == 1
+
+
+def test_a_connection_lost_during_a_request_is_closed_not_pooled(service_config, no_idle_ping, monkeypatch):
+    monkeypatch.setattr(dbmod, "_dropped", lambda cnx: False, raising=False)   # only the failed query can tell
+    app, db = _app(service_config)
+    with app.app_context():
+        with db.standalone() as conn:
+            lost = conn
+            _kill(service_config, conn)
+            with pytest.raises(dbmod.DatabaseError):
+                query(conn, "SELECT 1 AS one")
+            assert not conn.in_transaction      # so only the failure itself says it is broken
+        for _ in range(2):
+            with db.standalone() as conn:
+                assert conn is not lost
+                assert query(conn, "SELECT 1 AS one", one=True)["one"] == 1

@@ -73,3 +73,24 @@ def test_ath_must_match_the_access_token():
         with pytest.raises(TokenError) as err:
             verify_proof(proof, htm="GET", htu="http://h/x", access_token="token-a")
         assert "ath" in err.value.reason
+
+
+@pytest.mark.parametrize("change", [{"x": ["a", "b"]}, {"y": {"n": 1}}, {"x": 7}, {"kty": "RSA"}, {"y": None}])
+def test_a_malformed_jwk_is_a_refused_proof_not_a_crash(change):
+    """Parsed keys are cached per point: members that are not strings (unhashable, or not a
+    point at all) are refused before the cache sees them."""
+    key = DeviceKey()
+    with pytest.raises(TokenError) as err:
+        verify_proof(key.proof("GET", "http://h/x", jwk={**key.jwk, **change}), htm="GET", htu="http://h/x")
+    assert err.value.code == "invalid_dpop_proof"
+
+
+def test_parsed_device_keys_are_reused():
+    from svcommon import dpop
+    key, other = DeviceKey(), DeviceKey()
+    before = dpop._public_key.cache_info()
+    for _ in range(3):
+        verify_proof(key.proof("GET", "http://h/x"), htm="GET", htu="http://h/x")
+    verify_proof(other.proof("GET", "http://h/x"), htm="GET", htu="http://h/x")
+    after = dpop._public_key.cache_info()
+    assert (after.misses - before.misses, after.hits - before.hits) == (2, 2)

@@ -1,5 +1,5 @@
-"""Verified access tokens are remembered per process (svcommon.jwks), but never past their
-expiry, and callers get their own copy of the claims."""
+"""Verified access tokens are remembered per process (svcommon.jwks): a token seen again costs
+no signature check, but never past its expiry, and callers get their own copy of the claims."""
 from __future__ import annotations
 
 import datetime as dt
@@ -33,6 +33,28 @@ def signer():
     return JWKSVerifier(fetch, "sv", "sv-api"), token
 
 
+def _count_checks(verifier, monkeypatch) -> list:
+    """Every full verification (header, key, ECDSA signature, claims) the verifier runs."""
+    checks, real = [], verifier._verify
+
+    def counted(token, audience):
+        checks.append(token)
+        return real(token, audience)
+    monkeypatch.setattr(verifier, "_verify", counted)
+    return checks
+
+
+def test_a_token_seen_again_is_not_verified_again(signer, monkeypatch):
+    verifier, token = signer
+    checks = _count_checks(verifier, monkeypatch)
+    t, other = token(), token()
+    assert verifier.verify(t)["sub"] == verifier.verify(t)["sub"] == "u1"
+    assert checks == [t]                              # one signature check for two uses
+    verifier.verify(other)
+    verifier.verify(t, audience="sv-api")            # another audience asked: checked for it
+    assert checks == [t, other, t]
+
+
 def test_claims_are_remembered_as_copies(signer):
     verifier, token = signer
     t = token()
@@ -58,8 +80,9 @@ def test_a_remembered_token_is_refused_once_it_expires(signer, monkeypatch):
         def now(cls, tz=None):
             return dt.datetime.fromtimestamp(later, tz)
 
+    checks = _count_checks(verifier, monkeypatch)
     monkeypatch.setattr(jwks, "time", Clock)
     monkeypatch.setattr(jwt.api_jwt, "datetime", Later)
     with pytest.raises(TokenError) as err:
         verifier.verify(t)
-    assert err.value.code == "token_expired"
+    assert err.value.code == "token_expired" and checks == [t]      # checked afresh, and refused

@@ -1,17 +1,15 @@
-"""Small in-process caches (one per gunicorn worker; nothing here needs to be shared).
+"""The in-process cache of small objects (one per gunicorn worker; nothing here needs to be
+shared). Caches with expiry (session lookups, media metadata, content keys) are
+svcommon.caches.TTLCache (extensions.py).
 
 ``ByteLRU`` holds small objects every viewer of a video needs (init segments, stills) so a
 popular video does not hit file-svc/S3 per session; it is bounded by total bytes. Media
 segments never pass through here: the gateway caches their ciphertext (cdn.py).
 Concurrent misses for one key are coalesced: one thread fetches, the others wait.
-``TTLCache`` keeps a session lookup for a second so a player's burst of key and manifest
-requests costs one database round trip, while expiry/revocation still take effect within
-that time; it also holds per-video metadata and opened content keys.
 """
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict
 from typing import Callable, Hashable
 
@@ -71,32 +69,3 @@ class ByteLRU:
     def __len__(self) -> int:
         return len(self._items)
 
-
-class TTLCache:
-    def __init__(self, ttl: float, max_items: int = 20000):
-        self.ttl = ttl
-        self.max_items = max_items
-        self._items: dict[Hashable, tuple[float, object]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable):
-        if self.ttl <= 0:
-            return None
-        entry = self._items.get(key)
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        return entry[1]
-
-    def put(self, key: Hashable, value) -> None:
-        if self.ttl <= 0:
-            return
-        with self._lock:
-            if len(self._items) >= self.max_items:
-                now = time.monotonic()
-                for k in [k for k, (exp, _) in self._items.items() if exp < now] or list(self._items)[:1000]:
-                    self._items.pop(k, None)
-            self._items[key] = (time.monotonic() + self.ttl, value)
-
-    def drop(self, key: Hashable) -> None:
-        with self._lock:
-            self._items.pop(key, None)

@@ -5,12 +5,13 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from svcommon.appext import PerApp
+from svcommon.caches import TTLCache
 from svcommon.db import Database
 from svcommon.filestore import FileStoreExtension
 
 from svcommon.media_crypto import ContentSealer
 
-from .cache import ByteLRU, TTLCache
+from .cache import ByteLRU
 from .session_crypto import MasterKey
 
 db = Database()
@@ -20,8 +21,9 @@ filestore = FileStoreExtension("streaming")
 @dataclass(frozen=True)
 class Playback:
     """Per-app playback state: the session master key, the media master key's sealer, the
-    LRU of init segments and stills, the short-lived session lookups, the processed-media
-    metadata and the opened content keys (content.py) per video."""
+    LRU of init segments and stills, the short-lived session lookups (SESSION_CACHE_SECONDS),
+    the processed-media metadata (live.media_of: a growing ladder only for a few seconds) and
+    the opened content keys (content.py) per video."""
     master: MasterKey
     sealer: ContentSealer
     objects: ByteLRU
@@ -35,7 +37,7 @@ class Playback:
                    sealer=ContentSealer(cfg["MEDIA_MASTER_KEY"]),
                    objects=ByteLRU(int(cfg["INIT_CACHE_MB"]) * 1024 * 1024),
                    sessions=TTLCache(float(cfg["SESSION_CACHE_SECONDS"])),
-                   media=TTLCache(60.0, 2000),     # processed media metadata never changes once ready
+                   media=TTLCache(60.0, 2000),     # a complete ladder's metadata never changes
                    contents=TTLCache(600.0, 500))  # nor does a video's content secret
 
 

@@ -24,6 +24,12 @@ def base_url(sid: str) -> str:
     return f"/api/stream/m/{sid}/{playback().master.media_token(sid)}/"
 
 
+# A ladder whose higher rungs are still encoding (or whose higher-rung chunk died: then until an
+# admin retries it) is re-read this often, so a rung that joins shows within seconds, while
+# key, manifest and init requests do not fetch and parse the whole metadata each time.
+GROWING_LADDER_SECONDS = 5.0
+
+
 def media_of(conn, video_id: str) -> Media:
     cache = playback().media
     media = cache.get(video_id)
@@ -32,8 +38,7 @@ def media_of(conn, video_id: str) -> Media:
         if row is None:
             raise APIError(409, "not_ready", "This video has no playable media yet.")
         media = Media.from_row(video_id, row)
-        if media.ladder_complete:       # a growing ladder (higher rungs still encoding) is read afresh
-            cache.put(video_id, media)
+        cache.put(video_id, media, None if media.ladder_complete else GROWING_LADDER_SECONDS)
     return media
 
 

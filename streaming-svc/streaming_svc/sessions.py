@@ -16,7 +16,7 @@ from svcommon.errors import APIError
 from svcommon.params import json_body
 from svcommon.timeutil import iso, utcnow_naive
 
-from . import access, keys, session_crypto
+from . import access, pacing, session_crypto
 from . import repository as repo
 from .content import content_of
 from .live import base_url, media_of
@@ -59,7 +59,7 @@ def open_session():
     if repo.lock_video_status(conn, video["id"]) != "ready":
         conn.rollback()
         raise access.gone_meanwhile()
-    first, charged = keys.first_keys(sid, AESGCM(hs.cek), media, content)   # no key request to start
+    first, charged = pacing.first_keys(sid, AESGCM(hs.cek), media, content)   # no key request to start
     repo.insert_session(conn, {
         "id": sid, "video_id": video["id"], "user_id": p.user_id, "device_id": p.device_id, "jkt": p.jkt,
         "ip": (request.remote_addr or "")[:64], "user_agent": request.headers.get("User-Agent", "")[:512],

@@ -21,7 +21,7 @@ def _service_pids(live_stack) -> list[int]:
     masters = {p.pid for name, p in live_stack["procs"].procs if name not in ("mariadb", "seaweed", "gateway")}
     pids = set(masters)
     for entry in os.listdir("/proc"):
-        if entry.isdigit():
+        if entry.isascii() and entry.isdigit():
             try:
                 with open(f"/proc/{entry}/stat") as f:
                     ppid = int(f.read().rsplit(")", 1)[1].split()[1])

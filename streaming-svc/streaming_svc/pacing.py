@@ -1,0 +1,96 @@
+"""Pacing and wrapping of segment keys (docs/api.md, "Keys"): the keys of a session's own
+variants only, each wrapped under the session's CEK of a key epoch with AAD
+``streamvault/segkey/v1:{session_id}:{track}:{index}`` (svcommon.media_crypto), released no
+faster than real time allows: per session and track, the media seconds covered by released
+keys stay within KEY_BURST_SECONDS + KEY_PACE_FACTOR x seconds since the session started
+(migration 012's sv_key_release, so it holds across processes and replicas). Used by the key
+endpoint (keys.py) and by session open (sessions.py: the first keys come with the session)."""
+from __future__ import annotations
+
+import math
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from flask import current_app
+
+from svcommon import auth, security_events
+from svcommon.db import IntegrityError
+from svcommon.dpop import sweep_replay_store
+from svcommon.errors import APIError
+from svcommon.media_crypto import AUDIO, VIDEO, wrap_segment_key
+
+from . import repository as repo
+from .content import Content, session_variant
+from .manifest import Media
+from .session_crypto import b64url
+
+TRACKS = (VIDEO, AUDIO)
+
+
+def indices(media: Media, track: str, start: int, count: int) -> tuple[range, float]:
+    """The indices asked for, clipped at the end, and the media seconds they cover."""
+    if track == AUDIO:
+        durations = media.audio["segment_durations"] if media.audio else []
+    else:
+        durations = media.segment_durations
+    if start >= len(durations):
+        raise APIError(416, "range_not_satisfiable", f"{track} has {len(durations)} segments; from must be below that")
+    idx = range(start, min(len(durations), start + count))
+    return idx, sum(durations[i] for i in idx)
+
+
+def wrapped(sid: str, cek: AESGCM, content: Content, track: str, idx: range) -> list[dict]:
+    out = []
+    for i in idx:
+        key = content.segment_key(track, session_variant(sid, track, i), i)
+        nonce, ct = wrap_segment_key(cek, sid, track, i, key)
+        out.append({"index": i, "nonce": b64url(nonce), "ciphertext": b64url(ct)})
+    return out
+
+
+def _pace() -> tuple[float, float]:
+    cfg = current_app.config
+    return float(cfg["KEY_BURST_SECONDS"]), float(cfg["KEY_PACE_FACTOR"])
+
+
+def paced(conn, sid: str, user_id: str, track: str, seconds: float) -> None:
+    """Record the request's DPoP proof and charge ``seconds`` of the track's budget (one
+    round trip, committed), or refuse: 401 for a replayed proof, 429 over the budget
+    (nothing charged, the proof used up)."""
+    burst, factor = _pace()
+    proof = auth.claim_proof_record()
+    try:
+        charged = repo.release_key_seconds(conn, proof, sid, track, seconds, burst, factor)
+    except IntegrityError:
+        conn.rollback()
+        raise auth.replay_refused(user_id)
+    sweep_replay_store(conn, proof)
+    if charged:
+        return
+    row = repo.key_budget(conn, sid, track)
+    conn.rollback()
+    if row is None:             # deleted with its video since the (cached) lookup
+        raise APIError(410, "video_unavailable", "This video is no longer available.")
+    left = burst + factor * float(row["elapsed"]) - float(row["used"])
+    retry = max(1, math.ceil((seconds - left) / factor))
+    security_events.record("key_pace_exceeded", f"session {sid} asked for {seconds:.1f} s of {track} keys, "
+                                                f"budget {max(0.0, left):.1f} s", user_id)
+    raise APIError(429, "key_pace_exceeded", f"Keys are released at most at {factor:g}x real time after a "
+                                             f"{burst:g} s burst; retry in {retry} s.", {"Retry-After": str(retry)})
+
+
+def first_keys(sid: str, cek: AESGCM, media: Media, content: Content) -> tuple[dict, dict[str, float]]:
+    """The keys of the first FIRST_KEYS_COUNT segments of each track for the session-open
+    response, and the key-seconds they cost per track: the new session's row starts with
+    them charged (at 0 s elapsed the budget is the burst, so no UPDATE is needed)."""
+    count = int(current_app.config["FIRST_KEYS_COUNT"])
+    burst, _ = _pace()
+    out: dict = {"key_epoch": 0}
+    charged = {track: 0.0 for track in TRACKS}
+    for track in TRACKS:
+        out[track] = []
+        if track == AUDIO and not media.audio:
+            continue
+        idx, seconds = indices(media, track, 0, count)
+        if seconds <= burst:    # a burst below FIRST_KEYS_COUNT segments: the player asks instead
+            out[track], charged[track] = wrapped(sid, cek, content, track, idx), seconds
+    return out, charged
