@@ -22,7 +22,7 @@ class Lease:
         self.app = current_app._get_current_object()
         self.db, self.job, self.worker, self.lease_seconds, self._guard = db, job, worker, lease_seconds, guard
         self._beat = beat                # called after each good renewal (worker liveness)
-        self._interval = min(max_interval, lease_seconds / 3)   # the handler's cadence, or faster
+        self.interval = min(max_interval, lease_seconds / 3)   # the handler's cadence, or faster
         self.progress, self.step = 0.0, "starting"
         self.lost = threading.Event()
         self._groups: list = []          # process groups to cancel when the lease is lost
@@ -66,7 +66,7 @@ class Lease:
         return ok
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
+        while not self._stop.wait(self.interval):
             try:
                 with self.app.app_context():
                     ok = self._renew()
