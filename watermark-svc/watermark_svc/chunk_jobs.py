@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from svcommon import jobqueue as queue
-from svcommon.jobqueue import Handler, Job, LeaseLost
+from svcommon.jobqueue import Handler, Job, LeaseLost, WorkerLost
 from svcommon.jobworker import Lease
 from svcommon.media_crypto import AUDIO, AUDIO_VARIANT, ContentSealer, VideoKeys
 from svcommon.filestore import NotFound
@@ -181,12 +181,16 @@ PERMANENT = (InvalidMedia, LimitExceeded)
 
 
 def _cleanup(app, job: Job, exc: BaseException) -> None:
-    """Before the dead letter of a video that is not playable: its outputs go (a retry
-    overwrites its own names instead)."""
+    """Before the dead letter: a video not yet playable fails first, with the plan row
+    locked (a sibling's completion can then no longer publish it), and its outputs go.
+    A retry overwrites its own names instead."""
     if isinstance(exc, PERMANENT) or job.attempts >= job.max_attempts:
         with db.standalone() as conn:
-            video = repo.video(conn, job.subject)
-        if video is not None and video["status"] != "ready":
+            repo.lock_encode(conn, job.subject)
+            failed = repo.fail_unless_ready(conn, job.subject,
+                                            failure_reason(None if isinstance(exc, WorkerLost) else exc))
+            conn.commit()
+        if failed:
             remove_outputs(app, job)
 
 
