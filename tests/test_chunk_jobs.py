@@ -74,6 +74,32 @@ def renditions(db, vid) -> tuple[list[str], bool]:
     return [r["name"] for r in meta["renditions"]], meta.get("ladder_complete", True)
 
 
+def plan_in_chunks(worker_app, db, vid, preset: str | None = None) -> None:
+    """Plan the video in one-segment chunks (two per rung for the 6-s clip), optionally
+    with another x264 preset for every chunk of it (the plan keeps it)."""
+    from watermark_svc.jobs import run_once
+    per_chunk = worker_app.config["CHUNK_SEGMENTS"]
+    worker_app.config["CHUNK_SEGMENTS"] = 1
+    try:
+        assert run_once(worker_app, "planner")
+    finally:
+        worker_app.config["CHUNK_SEGMENTS"] = per_chunk
+    if preset:
+        sql(db, "UPDATE video_encodes SET plan = JSON_SET(plan, '$.settings.preset', %s) WHERE video_id = %s",
+            (preset, vid))
+
+
+def recording(leases: list):
+    """The worker's handler map, its chunk handler noting the lease it ran under."""
+    from watermark_svc.chunk_jobs import CHUNK
+    from watermark_svc.jobs import handlers
+
+    def run(app, job, lease):
+        leases.append(lease)
+        CHUNK.run(app, job, lease)
+    return {**handlers(), "video.chunk": dataclasses.replace(CHUNK, run=run)}
+
+
 def test_worker_killed_mid_chunk_loses_only_that_chunk(worker_app, stores, db, owner_id, clip, live_stack):
     vid = queue_video(db, stores, owner_id, clip)
     # One segment per chunk (4 chunks: 2 per rung); veryslow, so a chunk surely runs when we kill.
@@ -137,12 +163,7 @@ def test_playable_while_higher_rung_encodes_and_the_ladder_grows(worker_app, sto
     from watermark_svc.originals import cache_of
     vid = queue_video(db, stores, owner_id, clip)
     fetched = cache_of(worker_app).fetches
-    per_chunk = worker_app.config["CHUNK_SEGMENTS"]
-    worker_app.config["CHUNK_SEGMENTS"] = 1
-    try:
-        assert run_once(worker_app, "planner")
-    finally:
-        worker_app.config["CHUNK_SEGMENTS"] = per_chunk
+    plan_in_chunks(worker_app, db, vid)
     assert video(db, vid) == {"status": "processing", "status_message": "encoding 360p 0 %"}
     assert owner_progress(db, vid) == 0.0
     assert run_once(worker_app, "test-worker")            # one of the jobs that make it playable
@@ -212,32 +233,6 @@ def test_video_without_audio_is_published_by_its_lowest_rung(worker_app, stores,
     meta = json.loads(query(db, "SELECT metadata FROM video_media WHERE video_id = %s", (vid,), one=True)["metadata"])
     assert [r["name"] for r in meta["renditions"]] == ["360p"] and meta["audio"] is None
     assert assert_sealed_only(stores["watermark"], db, worker_app.config["MEDIA_MASTER_KEY"], vid) == 2 * 2
-
-
-def plan_in_chunks(worker_app, db, vid, preset: str | None = None) -> None:
-    """Plan the video in one-segment chunks (two per rung for the 6-s clip), optionally
-    with another x264 preset for every chunk of it (the plan keeps it)."""
-    from watermark_svc.jobs import run_once
-    per_chunk = worker_app.config["CHUNK_SEGMENTS"]
-    worker_app.config["CHUNK_SEGMENTS"] = 1
-    try:
-        assert run_once(worker_app, "planner")
-    finally:
-        worker_app.config["CHUNK_SEGMENTS"] = per_chunk
-    if preset:
-        sql(db, "UPDATE video_encodes SET plan = JSON_SET(plan, '$.settings.preset', %s) WHERE video_id = %s",
-            (preset, vid))
-
-
-def recording(leases: list):
-    """The worker's handler map, its chunk handler noting the lease it ran under."""
-    from watermark_svc.chunk_jobs import CHUNK
-    from watermark_svc.jobs import handlers
-
-    def run(app, job, lease):
-        leases.append(lease)
-        CHUNK.run(app, job, lease)
-    return {**handlers(), "video.chunk": dataclasses.replace(CHUNK, run=run)}
 
 
 def test_a_dead_chunk_stops_its_sibling_running_on_another_worker(worker_app, stores, db, owner_id, clip,
