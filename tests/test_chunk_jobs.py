@@ -342,4 +342,5 @@ def test_a_lapse_on_a_chunks_final_attempt_cleans_up_and_fails_the_video(worker_
     assert (row["status"], row["attempts"]) == ("dead", 1) and "stopped responding" in row["last_error"], row
     assert video(db, vid) == {"status": "failed", "status_message": "processing failed repeatedly; please re-upload"}
     assert list(stores["watermark"].list(media_prefix(vid))) == []
-    assert query(db, "SELECT COUNT(*) AS n FROM jobs WHERE subject = %s AND status = 'queued'", (vid,), one=True)["n"] == 0
+    assert query(db, "SELECT COUNT(*) AS n FROM jobs WHERE subject = %s AND status = 'queued'",
+                 (vid,), one=True)["n"] == 0

@@ -88,8 +88,9 @@ class Handler:
     ``permanent``: errors no retry can fix (dead-lettered at once). ``cleanup(app, job, exc)``
     removes partial outputs before a retry or the dead letter. ``on_retry(conn, job, delay)`` /
     ``on_dead(conn, job, exc)`` update the subject's state in the queue's transaction
-    (``exc`` None: the worker stopped responding; cleanup then gets a WorkerLost). ``on_requeue(conn, job)`` runs with an
-    administrator's retry. ``guard(conn, job)``: False cancels the running job.
+    (``exc`` None: the worker stopped responding; cleanup then gets a WorkerLost).
+    ``on_requeue(conn, job)`` runs with an administrator's retry. ``guard(conn, job)``:
+    False cancels the running job (and a failing one is then lost, not retried).
     ``on_lost(app, job)`` after the job was lost (taken over, cancelled, subject deleted)."""
     run: Callable[[Any, Job, "Lease"], None]
     permanent: tuple[type[BaseException], ...] = ()
