@@ -143,6 +143,10 @@ def test_job_over_its_time_bound_fails_once_with_a_reason(worker_app, stores, db
     sql_db = db.cursor()
     sql_db.execute("UPDATE video_encodes SET plan = JSON_SET(plan, '$.settings.preset', 'veryslow') "
                    "WHERE video_id = %s", (vid,))
+    # The audio job (claimed first, and under these bounds too on a busy machine) waits: the
+    # bounded job is a chunk; the failure then drops the waiting audio.
+    sql_db.execute("UPDATE jobs SET run_after = UTC_TIMESTAMP(6) + INTERVAL 1 HOUR WHERE subject = %s "
+                   "AND kind = 'video.audio'", (vid,))
     worker_app.config.update(PROBE_TIMEOUT_SECONDS=3, MEDIA_CPU_PER_MEDIA_SECOND=0.1)
     try:
         run_video(worker_app, db, vid, "bounded")
