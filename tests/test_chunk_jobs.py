@@ -2,20 +2,26 @@
 worker processes, streaming-svc via the gateway): a worker killed mid-chunk loses only
 that chunk (the others are never encoded again: video_chunks.encodes counts every start);
 two workers share one video's chunks; a video is playable (the contract client decrypts
-it) while its higher rung is still encoding, and the ladder grows when it is done."""
+it) while its higher rung is still encoding, and the ladder grows when it is done. A part
+that dies: a not-yet-playable video fails and its sibling running elsewhere stops and
+leaves nothing; a playable one keeps its note and its ladder becomes final; a lapse on a
+part's final attempt cleans up and fails the video."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 
 import pytest
 
 from svcommon.db import query
+from svcommon.filestore import media_prefix
 from tests.support.media import make_clip
 from tests.support.playback import viewer
 from tests.support.sealed_media import assert_sealed_only
@@ -66,6 +72,32 @@ def owner_progress(db, vid) -> float:
 def renditions(db, vid) -> tuple[list[str], bool]:
     meta = json.loads(query(db, "SELECT metadata FROM video_media WHERE video_id = %s", (vid,), one=True)["metadata"])
     return [r["name"] for r in meta["renditions"]], meta.get("ladder_complete", True)
+
+
+def plan_in_chunks(worker_app, db, vid, preset: str | None = None) -> None:
+    """Plan the video in one-segment chunks (two per rung for the 6-s clip), optionally
+    with another x264 preset for every chunk of it (the plan keeps it)."""
+    from watermark_svc.jobs import run_once
+    per_chunk = worker_app.config["CHUNK_SEGMENTS"]
+    worker_app.config["CHUNK_SEGMENTS"] = 1
+    try:
+        assert run_once(worker_app, "planner")
+    finally:
+        worker_app.config["CHUNK_SEGMENTS"] = per_chunk
+    if preset:
+        sql(db, "UPDATE video_encodes SET plan = JSON_SET(plan, '$.settings.preset', %s) WHERE video_id = %s",
+            (preset, vid))
+
+
+def recording(leases: list):
+    """The worker's handler map, its chunk handler noting the lease it ran under."""
+    from watermark_svc.chunk_jobs import CHUNK
+    from watermark_svc.jobs import handlers
+
+    def run(app, job, lease):
+        leases.append(lease)
+        CHUNK.run(app, job, lease)
+    return {**handlers(), "video.chunk": dataclasses.replace(CHUNK, run=run)}
 
 
 def test_worker_killed_mid_chunk_loses_only_that_chunk(worker_app, stores, db, owner_id, clip, live_stack):
@@ -131,12 +163,7 @@ def test_playable_while_higher_rung_encodes_and_the_ladder_grows(worker_app, sto
     from watermark_svc.originals import cache_of
     vid = queue_video(db, stores, owner_id, clip)
     fetched = cache_of(worker_app).fetches
-    per_chunk = worker_app.config["CHUNK_SEGMENTS"]
-    worker_app.config["CHUNK_SEGMENTS"] = 1
-    try:
-        assert run_once(worker_app, "planner")
-    finally:
-        worker_app.config["CHUNK_SEGMENTS"] = per_chunk
+    plan_in_chunks(worker_app, db, vid)
     assert video(db, vid) == {"status": "processing", "status_message": "encoding 360p 0 %"}
     assert owner_progress(db, vid) == 0.0
     assert run_once(worker_app, "test-worker")            # one of the jobs that make it playable
@@ -201,8 +228,119 @@ def test_failed_chunk_is_retried_alone(worker_app, stores, db, owner_id, clip):
 def test_video_without_audio_is_published_by_its_lowest_rung(worker_app, stores, db, owner_id, tmp_path):
     silent = make_clip(tmp_path / "silent.mp4", seconds=4, size="640x360", audio=False).read_bytes()
     vid = queue_video(db, stores, owner_id, silent)
-    assert run_video(worker_app, db, vid) == 1 + 1        # planning and the one 360p chunk: no audio job
+    assert run_video(worker_app, db, vid) == 1 + 1 + 1    # planning, the one 360p chunk, the reference: no audio
     assert video(db, vid) == {"status": "ready", "status_message": ""}
     meta = json.loads(query(db, "SELECT metadata FROM video_media WHERE video_id = %s", (vid,), one=True)["metadata"])
     assert [r["name"] for r in meta["renditions"]] == ["360p"] and meta["audio"] is None
     assert assert_sealed_only(stores["watermark"], db, worker_app.config["MEDIA_MASTER_KEY"], vid) == 2 * 2
+
+
+def test_a_dead_chunk_stops_its_sibling_running_on_another_worker(worker_app, stores, db, owner_id, clip,
+                                                                 service_config):
+    """Two workers on a video that is not playable yet: one's chunk exceeds its bound (dead
+    at once), the other's sibling chunk is still encoding. The video fails with the reason;
+    the sibling loses its lease at its next renewal (the video failed), its ffmpeg is
+    killed, it records and publishes nothing and what it stored goes: the failure's
+    message stays and no object of the video is left."""
+    from svcommon.jobworker import run_once as run_with
+    from watermark_svc import create_app
+    from watermark_svc.extensions import db as wdb
+    vid = queue_video(db, stores, owner_id, clip)
+    plan_in_chunks(worker_app, db, vid, preset="veryslow")
+    sql(db, "UPDATE jobs SET run_after = UTC_TIMESTAMP(6) + INTERVAL 1 HOUR WHERE subject = %s "
+            "AND kind = 'video.audio'", (vid,))
+    leases: list = []
+    sibling = threading.Thread(target=run_with, args=(worker_app, wdb, recording(leases), "sibling"))
+    sibling.start()
+    deadline = time.monotonic() + 120
+    while not (running := query(db, "SELECT id, payload, step FROM jobs WHERE subject = %s "
+                                    "AND lease_owner = 'sibling'", (vid,), one=True)) or "chunk" not in running["step"]:
+        assert sibling.is_alive() and time.monotonic() < deadline
+        time.sleep(0.2)
+    # The other worker: tight bounds, so its chunk (the next 360p one) is stopped and dead at once.
+    bounded = create_app({**service_config, "WORKER_LEASE_SECONDS": 3, "WORKER_RETRY_BASE_SECONDS": 1,
+                          "PROBE_TIMEOUT_SECONDS": 3, "MEDIA_CPU_PER_MEDIA_SECOND": 0.1})
+    from watermark_svc.jobs import run_once
+    assert run_once(bounded, "doomed")
+    dead = query(db, "SELECT payload, attempts FROM jobs WHERE subject = %s AND status = 'dead'", (vid,))
+    assert len(dead) == 1 and json.loads(dead[0]["payload"]) != json.loads(running["payload"]), dead
+    sibling.join(240)                                # veryslow would take minutes more
+    assert not sibling.is_alive()
+    assert leases and leases[0].lost.is_set()        # stopped by its lease, not by finishing
+    st = video(db, vid)
+    assert st["status"] == "failed" and "limit" in st["status_message"], st
+    which = json.loads(running["payload"])
+    assert query(db, "SELECT result FROM video_chunks WHERE video_id = %s AND rung = %s AND chunk_index = %s",
+                 (vid, which["rung"], which["chunk"]), one=True)["result"] is None
+    assert query(db, "SELECT COUNT(*) AS n FROM video_media WHERE video_id = %s", (vid,), one=True)["n"] == 0
+    assert query(db, "SELECT id FROM jobs WHERE id = %s", (running["id"],), one=True) is None   # dropped
+    assert list(stores["watermark"].list(media_prefix(vid))) == []
+    assert not any(p.startswith(f"sv-chunk-{vid[:8]}") for p in os.listdir(worker_app.config["WORK_DIR"]))
+
+
+@pytest.mark.parametrize("order", ["dies_first", "dies_last"])
+def test_a_dead_higher_rung_chunk_on_a_playable_video(worker_app, stores, db, owner_id, clip, order):
+    """A 480p chunk that cannot be made on a video already playable at 360p: the video stays
+    ready, the note saying not every quality could be made stays (its sibling's completion
+    does not overwrite it with a progress line that can never reach 100 %), and the
+    published ladder is final (ladder_complete: streaming-svc may cache it) once nothing
+    else can join it, whichever of the two finishes last."""
+    from watermark_svc.jobs import run_once
+    vid = queue_video(db, stores, owner_id, clip)
+    plan_in_chunks(worker_app, db, vid)
+    run_video(worker_app, db, vid, until=lambda: video(db, vid)["status"] == "ready")
+    assert renditions(db, vid) == (["360p"], False)
+    c0, c1 = (query(db, "SELECT id FROM jobs WHERE subject = %s AND kind = 'video.chunk' "
+                        "AND JSON_VALUE(payload, '$.rung') = '480p' AND JSON_VALUE(payload, '$.chunk') = %s",
+                    (vid, i), one=True)["id"] for i in (0, 1))
+    hold = "UPDATE jobs SET run_after = UTC_TIMESTAMP(6) + INTERVAL 1 HOUR WHERE subject = %s AND id <> %s"
+    release = "UPDATE jobs SET run_after = UTC_TIMESTAMP(6) WHERE subject = %s"
+    preset = worker_app.config["X264_PRESET"]
+
+    def doomed_runs():
+        sql(db, "UPDATE jobs SET max_attempts = 1 WHERE id = %s", (c0,))
+        sql(db, "UPDATE video_encodes SET plan = JSON_SET(plan, '$.settings.preset', 'no-such-preset') "
+                "WHERE video_id = %s", (vid,))
+        sql(db, hold, (vid, c0))
+        assert run_once(worker_app, "test-worker")
+        assert query(db, "SELECT status FROM jobs WHERE id = %s", (c0,), one=True)["status"] == "dead"
+        sql(db, "UPDATE video_encodes SET plan = JSON_SET(plan, '$.settings.preset', %s) WHERE video_id = %s",
+            (preset, vid))
+        sql(db, release, (vid,))
+
+    def sibling_runs():
+        sql(db, hold, (vid, c1))
+        assert run_once(worker_app, "test-worker")
+        assert query(db, "SELECT status FROM jobs WHERE id = %s", (c1,), one=True)["status"] == "done"
+        sql(db, release, (vid,))
+
+    for step in ((doomed_runs, sibling_runs) if order == "dies_first" else (sibling_runs, doomed_runs)):
+        step()
+    run_video(worker_app, db, vid)                   # the rest (the forensic reference)
+    st = video(db, vid)
+    assert st["status"] == "ready" and st["status_message"].startswith("not every quality could be made: "), st
+    assert renditions(db, vid) == (["360p"], True)
+
+
+def test_a_lapse_on_a_chunks_final_attempt_cleans_up_and_fails_the_video(worker_app, stores, db, owner_id, clip):
+    """The workers running a chunk of a not-yet-playable video died on its final attempt:
+    the next worker dead-letters it, removes the video's outputs (stills, done parts) and
+    fails the video, its waiting parts dropped."""
+    from svcommon.jobqueue import claim
+    from watermark_svc.extensions import db as wdb
+    from watermark_svc.jobs import run_once
+    vid = queue_video(db, stores, owner_id, clip)
+    plan_in_chunks(worker_app, db, vid)
+    assert list(stores["watermark"].list(media_prefix(vid)))                       # poster and thumb
+    sql(db, "UPDATE jobs SET max_attempts = 1 WHERE subject = %s AND kind = 'video.chunk'", (vid,))
+    with worker_app.app_context():
+        job = claim(wdb, "crashed", 3, ["video.chunk"]).job                        # ... and it died
+    assert job.subject == vid
+    sql(db, "UPDATE jobs SET lease_expires = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND WHERE id = %s", (job.id,))
+    assert run_once(worker_app, "rescuer", ["video.chunk"])
+    row = query(db, "SELECT status, attempts, last_error FROM jobs WHERE id = %s", (job.id,), one=True)
+    assert (row["status"], row["attempts"]) == ("dead", 1) and "stopped responding" in row["last_error"], row
+    assert video(db, vid) == {"status": "failed", "status_message": "processing failed repeatedly; please re-upload"}
+    assert list(stores["watermark"].list(media_prefix(vid))) == []
+    assert query(db, "SELECT COUNT(*) AS n FROM jobs WHERE subject = %s AND status = 'queued'",
+                 (vid,), one=True)["n"] == 0

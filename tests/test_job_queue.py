@@ -73,13 +73,86 @@ def test_lapsed_lease_is_reclaimed_and_the_old_owner_cannot_finish(worker_app, w
 
 
 def test_lapse_on_the_last_attempt_dead_letters_the_job(worker_app, wdb, db, kind):
+    """Its workers died holding the final attempt: the next claim leases it (no new
+    attempt) to dead-letter it; run_once runs the cleanup, then dead + on_dead together."""
+    calls = []
+    handler = Handler(run=lambda app, job, lease: calls.append("run"),
+                      cleanup=lambda app, job, exc: calls.append(("cleanup", type(exc).__name__)),
+                      on_dead=lambda conn, job, exc: calls.append(("dead", exc, row(conn, job.id)["status"])))
     job_id = queue.enqueue(db, kind, max_attempts=1)
     claim(worker_app, wdb, "crashed", kind)
     sql(db, "UPDATE jobs SET lease_expires = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND WHERE id = %s", (job_id,))
     c = claim(worker_app, wdb, "rescuer", kind)
-    assert c.dead and c.job.id == job_id
+    assert c.dead and c.job.id == job_id and c.job.attempts == 1
     st = row(db, job_id)
-    assert st["status"] == "dead" and "stopped responding" in st["last_error"]
+    assert (st["status"], st["attempts"], st["lease_owner"]) == ("running", 1, "rescuer")   # leased, not yet dead
+    sql(db, "UPDATE jobs SET lease_expires = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND WHERE id = %s", (job_id,))
+    assert run_once(worker_app, wdb, {kind: handler}, "rescuer")     # the rescuer died too: taken again
+    st = row(db, job_id)
+    assert st["status"] == "dead" and st["attempts"] == 1 and "stopped responding" in st["last_error"]
+    # Never run again; cleanup before the dead letter; the hook saw the job dead in its transaction.
+    assert calls == [("cleanup", "WorkerLost"), ("dead", None, "dead")]
+
+
+def test_a_failing_dead_letter_hook_leaves_the_lapsed_job_to_be_taken_again(worker_app, wdb, db, kind):
+    """The dead letter and the subject's hook are one transaction: when the hook fails,
+    the job is not dead (its subject would never learn), its lease lapses and the next
+    worker dead-letters it with the hook."""
+    told = []
+
+    def on_dead(conn, job, exc):
+        if not told:
+            told.append("failed")
+            raise RuntimeError("the subject's database call failed")
+        told.append("told")
+
+    handler = Handler(run=lambda app, job, lease: None, on_dead=on_dead)
+    job_id = queue.enqueue(db, kind, max_attempts=1)
+    claim(worker_app, wdb, "crashed", kind)
+    sql(db, "UPDATE jobs SET lease_expires = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND WHERE id = %s", (job_id,))
+    with pytest.raises(RuntimeError, match="database call failed"):
+        run_once(worker_app, wdb, {kind: handler}, "first")
+    assert row(db, job_id)["status"] == "running"                    # not dead: nobody was told
+    sql(db, "UPDATE jobs SET lease_expires = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND WHERE id = %s", (job_id,))
+    assert run_once(worker_app, wdb, {kind: handler}, "second")
+    assert row(db, job_id)["status"] == "dead" and told == ["failed", "told"]
+
+
+def test_a_failure_after_a_takeover_leaves_the_new_owners_job_alone(worker_app, wdb, db, kind):
+    """The handler fails after another worker took its job over, before the renewal
+    noticed: no cleanup (it would remove the new owner's outputs), no retry or dead letter
+    of the new owner's running job, no subject hooks; it is lost."""
+    calls = []
+
+    def fail_after_takeover(app, job, lease):
+        sql(db, "UPDATE jobs SET lease_owner = 'new-owner' WHERE id = %s", (job.id,))
+        raise RuntimeError("boom")
+
+    handler = Handler(run=fail_after_takeover, permanent=(RuntimeError,),
+                      cleanup=lambda app, job, exc: calls.append("cleanup"),
+                      on_retry=lambda conn, job, delay: calls.append("retry"),
+                      on_dead=lambda conn, job, exc: calls.append("dead"),
+                      on_lost=lambda app, job: calls.append("lost"))
+    job_id = queue.enqueue(db, kind, max_attempts=3)
+    assert run_once(worker_app, wdb, {kind: handler}, "stalled")
+    st = row(db, job_id)
+    assert (st["status"], st["lease_owner"], st["last_error"]) == ("running", "new-owner", None)
+    assert calls == ["lost"]
+    job = queue.Job(job_id, kind, {}, None, 0, 1, 3)
+    assert not queue.retry(db, job, "stalled", "x", 0) and not queue.dead(db, job, "stalled", "x")
+    assert row(db, job_id)["status"] == "running"
+
+
+def test_progress_interval_is_the_longest_renewal_interval(worker_app, wdb, db, kind):
+    """A handler asking for sub-second progress (detections) renews that often, even with
+    a long lease; others renew at most every 5 s, and at least three times per lease."""
+    from svcommon.jobworker import Lease
+    queue.enqueue(db, kind)
+    job = claim(worker_app, wdb, "w", kind).job
+    with worker_app.app_context():
+        assert Lease(wdb, job, "w", 60, max_interval=0.5).interval == 0.5
+        assert Lease(wdb, job, "w", 60).interval == 5.0
+        assert Lease(wdb, job, "w", 3).interval == 1.0
 
 
 def test_failures_back_off_exponentially_then_dead_letter(worker_app, wdb, db, kind):

@@ -38,7 +38,7 @@ def clip(tmp_path_factory):
 
 def test_queued_video_becomes_ready_with_ab_ladder(worker_app, stores, db, owner_id, clip):
     vid = queue_video(db, stores, owner_id, clip)
-    assert run_video(worker_app, db, vid) == 1 + 1 + 2      # planning, audio, one chunk per rung
+    assert run_video(worker_app, db, vid) == 1 + 1 + 2 + 1  # planning, audio, one chunk per rung, the reference
     st = state(db, vid)
     assert (st["status"], st["job_status"], st["status_message"]) == ("ready", "done", ""), st
     chunks = query(db, "SELECT rung, chunk_index, encodes FROM video_chunks WHERE video_id = %s", (vid,))
@@ -120,33 +120,63 @@ def test_long_chunk_keeps_its_lease(worker_app, stores, db, owner_id, clip):
     assert state(db, vid)["status"] == "ready"
 
 
+def test_forensic_reference_comes_after_the_ladder(worker_app, stores, db, owner_id, clip):
+    """The reference (a full decode of the original plus a proxy encode) is its own job,
+    queued after every chunk: on one worker the video is playable, and its ladder
+    complete, before it is built; then it is, from the same local copy of the original."""
+    from watermark_svc.forensics.dbcatalogue import fingerprint_key, proxy_key
+    from watermark_svc.jobs import run_once
+    from watermark_svc.originals import cache_of
+    vid = queue_video(db, stores, owner_id, clip)
+    fetched = cache_of(worker_app).fetches
+    assert run_once(worker_app, "planner")
+    jobs = sql(db, "SELECT kind, priority FROM jobs WHERE subject = %s AND status = 'queued'", (vid,))
+    ref = [j["priority"] for j in jobs if j["kind"] == "video.reference"]
+    assert len(ref) == 1 and ref[0] < min(j["priority"] for j in jobs if j["kind"] != "video.reference"), jobs
+    assert proxy_key(vid) not in media_keys(stores, vid)
+    run_video(worker_app, db, vid, until=lambda: not sql(db, "SELECT id FROM jobs WHERE subject = %s AND "
+                                                           "kind <> 'video.reference' AND status <> 'done'", (vid,)))
+    assert state(db, vid)["status"] == "ready" and state(db, vid)["status_message"] == ""
+    assert proxy_key(vid) not in media_keys(stores, vid)      # not in the way of the ladder
+    run_video(worker_app, db, vid)
+    assert {proxy_key(vid), fingerprint_key(vid)} <= media_keys(stores, vid)
+    assert cache_of(worker_app).fetches - fetched == 1        # one download for every job of the video
+    assert not (cache_of(worker_app).root / vid).exists()     # and the copy went after the last
+
+
 def test_video_deleted_while_its_reference_is_built_leaves_nothing(worker_app, stores, db, owner_id, clip,
-                                                                    service_config, tmp_path):
-    """The race upload-svc's delete runs against the worker's after-processing step: the
-    delete commits the 'deleting' mark, removes the objects (no lock held), then the row;
-    the forensic reference lands after the objects went. The worker must see the mark and
-    remove what it wrote — else proxy and fingerprint outlive the video."""
+                                                                    service_config):
+    """The race upload-svc's delete runs against the reference job: the delete commits the
+    'deleting' mark, removes the objects (no lock held), then the row; the forensic
+    reference lands after the objects went. The worker must see the mark and remove what
+    it wrote — else proxy and fingerprint outlive the video."""
+    from svcommon.jobqueue import LeaseLost, claim
+    from svcommon.jobworker import Lease
     from upload_svc import repository as upload_repo
     from tests.support.videos import connect_db
-    from watermark_svc import repository as repo
-    from watermark_svc.encode_state import EncodeState
     from watermark_svc.extensions import db as wdb
-    from watermark_svc.handlers import _prepare_forensics
+    from watermark_svc.handlers import build_reference
     vid = queue_video(db, stores, owner_id, clip)
-    run_video(worker_app, db, vid)
-    with worker_app.app_context(), wdb.standalone() as conn:
-        plan = EncodeState.from_json(repo.encode_of(conn, vid)["plan"])
-    original = tmp_path / "original"
-    original.write_bytes(clip)
+    run_video(worker_app, db, vid, until=lambda: not sql(db, "SELECT id FROM jobs WHERE subject = %s AND "
+                                                           "kind <> 'video.reference' AND status <> 'done'", (vid,)))
     deleter = connect_db(service_config)
     deleter.autocommit = False
+
+    class DeletedMeanwhile(Lease):
+        """The delete runs while the reference is being built (after its start was checked)."""
+        def report(self, pct, step):
+            if step == "forensic reference":
+                upload_repo.mark_deleting(deleter, vid)      # upload-svc's remove_video, in its order
+                deleter.commit()
+                stores["upload"].delete_prefix(media_prefix(vid))
+                assert media_keys(stores, vid) == set()
+
     try:
-        upload_repo.mark_deleting(deleter, vid)              # upload-svc's remove_video, in its order
-        deleter.commit()
-        stores["upload"].delete_prefix(media_prefix(vid))
-        assert media_keys(stores, vid) == set()
-        with worker_app.app_context():                       # the reference lands after the delete
-            _prepare_forensics(worker_app, stores["watermark"], vid, original, plan, tmp_path)
+        with worker_app.app_context():
+            job = claim(wdb, "ref", 60, ["video.reference"]).job
+            assert job.subject == vid
+            with DeletedMeanwhile(wdb, job, "ref", 60) as lease, pytest.raises(LeaseLost):
+                build_reference(worker_app, job, lease)      # the reference lands after the delete
         assert media_keys(stores, vid) == set()
         upload_repo.delete_video(deleter, vid)
         deleter.commit()

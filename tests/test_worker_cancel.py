@@ -1,9 +1,12 @@
 """Cancellation: deleting a video while a worker encodes one of its chunks stops the job
-within seconds (the lease renewal sees the job row gone and kills the ffmpeg process
-group), drops the video's other chunk jobs, frees the worker, and leaves nothing in S3,
-the database, the scratch folder or the worker's copy of the original."""
+at its next lease renewal (it sees the job row gone and kills the ffmpeg process group),
+not by finishing; drops the video's other chunk jobs, frees the worker, and leaves nothing
+in S3, the database, the scratch folder or the worker's copy of the original. The
+assertions are on that property (lease lost, children killed, nothing recorded), with
+wall bounds only as generous guards against a hang."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -33,8 +36,11 @@ def _our_children(marker: str) -> list[int]:
 
 
 def test_deleting_a_video_stops_its_job_within_seconds(worker_app, stores, db, owner_id, service_config, tmp_path):
+    from svcommon.jobworker import run_once as run_with
     from upload_svc import repository as upload_repo
-    from watermark_svc.jobs import run_once
+    from watermark_svc.chunk_jobs import CHUNK
+    from watermark_svc.extensions import db as wdb
+    from watermark_svc.jobs import handlers, run_once
     clip = make_clip(tmp_path / "clip.mp4", seconds=6).read_bytes()
     from watermark_svc.originals import cache_of
     vid = queue_video(db, stores, owner_id, clip)
@@ -44,10 +50,18 @@ def test_deleting_a_video_stops_its_job_within_seconds(worker_app, stores, db, o
     try:
         assert run_once(worker_app, "cancel-test")         # planning: chunk jobs queued
         assert query(db, "SELECT COUNT(*) AS n FROM jobs WHERE subject = %s AND status = 'queued'",
-                     (vid,), one=True)["n"] == 3            # audio + one chunk per rung
+                     (vid,), one=True)["n"] == 4            # audio + one chunk per rung + the reference
         db.cursor().execute("UPDATE jobs SET run_after = UTC_TIMESTAMP(6) + INTERVAL 1 HOUR WHERE subject = %s "
                             "AND kind = 'video.audio'", (vid,))   # the thread takes a chunk
-        worker = threading.Thread(target=run_once, args=(worker_app, "cancel-test"))
+        seen: list = []                                     # (lease, lost?) of the chunk job
+
+        def noting(app, job, lease):
+            seen.append(lease)
+            CHUNK.run(app, job, lease)
+        chunk = dataclasses.replace(CHUNK, run=noting, on_lost=lambda app, job: (seen.append("on_lost"),
+                                                                                 CHUNK.on_lost(app, job)))
+        worker = threading.Thread(target=run_with, args=(worker_app, wdb, {**handlers(), "video.chunk": chunk},
+                                                         "cancel-test"))
         worker.start()
         deadline = time.monotonic() + 120
         while "chunk" not in (query(db, "SELECT step FROM jobs WHERE subject = %s AND status = 'running'",
@@ -66,10 +80,10 @@ def test_deleting_a_video_stops_its_job_within_seconds(worker_app, stores, db, o
             deleter.commit()
         finally:
             deleter.close()
-        deleted = time.monotonic()
-        worker.join(30)
+        worker.join(120)                                    # a guard against a hang, not a measurement
         assert not worker.is_alive()
-        assert time.monotonic() - deleted < 15              # not the minutes veryslow would take
+        # Stopped by the lease (its renewal saw the video go), not by finishing the encode.
+        assert seen[0].lost.is_set() and seen[-1] == "on_lost", seen
     finally:
         worker_app.config["X264_PRESET"] = preset
     assert _our_children(marker) == []
@@ -104,10 +118,10 @@ def test_lost_lease_kills_children_even_when_progress_is_frozen(worker_app, stor
             endless = group.start("endless", ff.base() + ["-re", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5",
                                                           "-f", "null", "-"], stdin=subprocess.DEVNULL)
             upload_repo.delete_video(db, vid)          # the video and its jobs
-            deleted = time.monotonic()
+            # Killed by the lease thread (the "cancelled" reason), not by the 60-s bound.
             with pytest.raises(ProcessingError, match="cancelled"):
                 group.wait_ok(endless, "encode", timeout=60)
-            assert time.monotonic() - deleted < 10 and lease.lost.is_set()
+            assert lease.lost.is_set()
         group.kill_all()
 
 
@@ -129,11 +143,13 @@ def test_job_over_its_time_bound_fails_once_with_a_reason(worker_app, stores, db
     sql_db = db.cursor()
     sql_db.execute("UPDATE video_encodes SET plan = JSON_SET(plan, '$.settings.preset', 'veryslow') "
                    "WHERE video_id = %s", (vid,))
+    # The audio job (claimed first, and under these bounds too on a busy machine) waits: the
+    # bounded job is a chunk; the failure then drops the waiting audio.
+    sql_db.execute("UPDATE jobs SET run_after = UTC_TIMESTAMP(6) + INTERVAL 1 HOUR WHERE subject = %s "
+                   "AND kind = 'video.audio'", (vid,))
     worker_app.config.update(PROBE_TIMEOUT_SECONDS=3, MEDIA_CPU_PER_MEDIA_SECOND=0.1)
     try:
-        started = time.monotonic()
         run_video(worker_app, db, vid, "bounded")
-        assert time.monotonic() - started < 60
     finally:
         worker_app.config.update(saved)
     st = query(db, "SELECT status, status_message FROM videos WHERE id = %s", (vid,), one=True)

@@ -3,15 +3,19 @@
 Same machine, same run, same generated clip (1280x720 or 1920x1080, 30 fps, tone):
   plain     the plain ffmpeg ladder of the same rungs (bench/processing/run.py: one
             decode, same x264 + packaging, audio)
-  chunked   the media-layer tasks a queue hands out (media/chunks.py), run by W worker
-            processes in queue order: probe + plan, audio, the lowest rung's chunks
-            first (they make the video playable), then one task per chunk for all
-            higher rungs. Each task writes to its own directory, as a worker would.
+  chunked   the media-layer tasks a queue hands out (media/chunks.py), laid out as the
+            queue lays out the jobs (handlers._enqueue_work): probe + plan once, then W
+            worker processes in queue order: audio, the lowest rung's chunks first (they
+            make the video playable), then one task per higher rung x chunk (each
+            decodes its chunk again, as a 'video.chunk' job does), lower rungs first.
+            Each task writes to its own directory, as a worker would.
 Reports time to playable (probe + lowest rung + audio, from the start) as a fraction of
 the clip's duration (goal <= 0.5x), time to the full ladder vs plain (P4, goal <= 2.1x),
 every task's wall/CPU seconds, and, from those measured costs, the modelled time for a
-1-hour video on 1/2/4/8/16 workers (greedy list scheduling in queue order; a worker
-costs what one of the W workers measured here cost, sharing this machine). Storing to S3 and the queue's own overhead are not included.
+1-hour video on 1/2/4/8/16 workers (greedy list scheduling of (rungs - 1) x n + n + 1
+tasks in queue order; a worker costs what one of the W workers measured here cost,
+sharing this machine). Storing to S3, the forensic reference and the queue's own
+overhead are not included.
 
 Usage: python bench/processing/chunked.py [--height 720] [--seconds 24] [--workers 2]
            [--segments-per-chunk 15] [--preset fast]
@@ -63,7 +67,8 @@ def _plan(src: str, preset: str):
 
 
 def run_task(task: dict) -> dict:
-    """One queue job, in a worker process: its wall and CPU seconds (children included)."""
+    """One queue job, in a worker process: its wall and CPU seconds (children included).
+    The plan comes with the task (a chunk job reads it from the plan row, it never probes)."""
     with Meter() as m:
         out = Path(task["out"])
         out.mkdir(parents=True)
@@ -72,28 +77,34 @@ def run_task(task: dict) -> dict:
             if task["kind"] == "audio":
                 encode_audio(task["src"], out, group)
             else:
-                _, plan, settings = _plan(task["src"], task["preset"])
-                rungs = [r for r in plan.rungs if r.name in task["rungs"]]
-                chunk = plan_chunks(plan, task["duration"], task["spc"])[task["chunk"]]
-                encode_chunk(task["src"], plan, settings, SECRET, "bench", 1.0, rungs, chunk, out, group)
+                plan = task["plan"]
+                rungs = [r for r in plan.rungs if r.name == task["rung"]]
+                encode_chunk(task["src"], plan, task["settings"], SECRET, "bench", 1.0, rungs, task["chunk_obj"],
+                             out, group)
         finally:
             group.kill_all()
-    return {**{k: task[k] for k in ("kind", "chunk", "rungs")}, "wall_s": round(m.wall, 3),
+    return {**{k: task[k] for k in ("kind", "chunk", "rung")}, "wall_s": round(m.wall, 3),
             "cpu_s": round(m.cpu, 3)}
+
+
+def queue_tasks(base: dict, plan, chunks) -> list[dict]:
+    """The jobs in queue order: audio, the lowest rung's chunks (priority +5), then one job
+    per higher rung x chunk (-1, enqueued lowest rung first: handlers._enqueue_work)."""
+    tasks = [{**base, "kind": "audio", "chunk": None, "rung": None}]
+    for rung in reversed(plan.rungs):
+        kind = "low" if rung is plan.rungs[-1] else "high"
+        tasks += [{**base, "kind": kind, "chunk": c.index, "chunk_obj": c, "rung": rung.name} for c in chunks]
+    return tasks
 
 
 def chunked_run(src: Path, tmp: Path, workers: int, spc: int, preset: str) -> dict:
     t0 = time.monotonic()
     with Meter() as plan_m:
-        info, plan, _ = _plan(str(src), preset)
+        info, plan, settings = _plan(str(src), preset)
         chunks = plan_chunks(plan, info.duration_s, spc)
     low = [plan.rungs[-1].name]
-    high = [r.name for r in plan.rungs[:-1]]
-    base = {"src": str(src), "preset": preset, "duration": info.duration_s, "spc": spc}
-    # Queue order: audio and the lowest rung (priority), then the higher rungs.
-    tasks = [{**base, "kind": "audio", "chunk": None, "rungs": []}]
-    tasks += [{**base, "kind": "low", "chunk": c.index, "rungs": low} for c in chunks]
-    tasks += [{**base, "kind": "high", "chunk": c.index, "rungs": high} for c in chunks if high]
+    high = [r.name for r in reversed(plan.rungs[:-1])]          # queue order: lower first
+    tasks = queue_tasks({"src": str(src), "plan": plan, "settings": settings}, plan, chunks)
     for i, t in enumerate(tasks):
         t["out"] = str(tmp / f"task{i:04d}")
     needed = {(t["kind"], t["chunk"]) for t in tasks if t["kind"] in ("audio", "low")}
@@ -111,9 +122,12 @@ def chunked_run(src: Path, tmp: Path, workers: int, spc: int, preset: str) -> di
 
 
 def model(costs: dict, plan_s: float, video_s: float, chunk_s: float, workers: int) -> dict:
-    """Greedy list scheduling of a video_s video's tasks in queue order on `workers`."""
+    """Greedy list scheduling of a video_s video's jobs in queue order on `workers`: audio,
+    n lowest-rung chunks, then n chunks of each higher rung (lower rungs first)."""
     n = max(1, round(video_s / chunk_s))
-    order = [costs["audio"] * video_s / costs["audio_video_s"]] + [costs["low"]] * n + [costs["high"]] * n
+    order = [costs["audio"] * video_s / costs["audio_video_s"]] + [costs["low"]] * n
+    for rung in costs["high_rungs"]:
+        order += [costs["high"][rung]] * n
     free = [plan_s] * workers
     heapq.heapify(free)
     ends = []
@@ -147,11 +161,11 @@ def main() -> None:
     full = [t for t in tasks if t["kind"] != "audio" and t["chunk"] < run["chunks"] - 1] or \
         [t for t in tasks if t["kind"] != "audio"]
     chunk_s = args.segments_per_chunk * 2.0 if run["chunks"] > 1 else args.seconds
-    costs = {k: max(t["wall_s"] for t in full if t["kind"] == k) for k in ("low", "high")
-             if any(t["kind"] == k for t in full)}
-    costs.setdefault("high", 0.0)
+    costs = {"low": max(t["wall_s"] for t in full if t["kind"] == "low"), "high_rungs": run["high_rungs"],
+             "high": {r: max(t["wall_s"] for t in full if t["rung"] == r) for r in run["high_rungs"]}}
     costs["audio"] = next(t["wall_s"] for t in tasks if t["kind"] == "audio")
     costs["audio_video_s"] = args.seconds
+    high_per_chunk = round(sum(costs["high"].values()), 3)        # every higher rung of one chunk
     result = {
         "clip": {"width": width, "height": args.height, "fps": 30, "seconds": args.seconds},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
@@ -163,9 +177,9 @@ def main() -> None:
         **{k: run[k] for k in ("plan_s", "playable_s", "full_s", "chunks", "low_rung", "high_rungs")},
         "playable_vs_duration": round(run["playable_s"] / args.seconds, 3),
         "full_vs_plain": round(run["full_s"] / plain_m.wall, 3),
-        "tasks": sorted(tasks, key=lambda t: (t["kind"], t["chunk"] or 0)),
-        "per_chunk_wall_s": {k: costs[k] for k in ("low", "high")},
-        "critical_path_s": round(run["plan_s"] + max(costs["low"], costs["high"]), 2),
+        "tasks": sorted(tasks, key=lambda t: (t["kind"], t["rung"] or "", t["chunk"] or 0)),
+        "per_chunk_wall_s": {"low": costs["low"], "high": high_per_chunk, "per_rung": costs["high"]},
+        "critical_path_s": round(run["plan_s"] + max([costs["low"], *costs["high"].values()]), 2),
         "model_1h": [model(costs, run["plan_s"], HOUR_S, chunk_s, w) for w in (1, 2, 4, 8, 16)],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "goals": {"playable_vs_duration": 0.5, "full_vs_plain": 2.1},
@@ -183,7 +197,7 @@ def render_md(r: dict) -> str:
 
 Clip: {r['clip']['seconds']} s {r['clip']['width']}x{r['clip']['height']} @ 30 fps; x264 `{r['x264_preset']}`;
 {r['workers']} worker processes on {r['machine']['cpus']} CPUs; chunks of {r['segments_per_chunk']} segments
-({r['chunks']} per rung group); lowest rung {r['low_rung']} first, then {r['high_rungs']}.
+({r['chunks']} per rung; one job per rung x chunk); lowest rung {r['low_rung']} first, then {r['high_rungs']}.
 Generated by `bench/processing/chunked.py` (one run; load average after: {r['load_average_after']}).
 Media layer only: storing to S3 and queue hand-offs are not included.
 
@@ -194,7 +208,8 @@ Media layer only: storing to S3 and queue hand-offs are not included.
 | plain ffmpeg ladder (same rungs, same x264) | {r['plain_wall_s']} | | |
 
 Per-chunk cost (wall s, slowest full chunk): lowest rung {r['per_chunk_wall_s']['low']},
-higher rungs {r['per_chunk_wall_s']['high']}; critical path (plan + slowest chunk) {r['critical_path_s']} s.
+higher rungs {r['per_chunk_wall_s']['high']} in all (one job per rung, each decoding the chunk:
+{r['per_chunk_wall_s']['per_rung']}); critical path (plan + slowest job) {r['critical_path_s']} s.
 
 Modelled 1-hour video of this resolution (from the measured chunk costs, each worker as
 fast as one of the {r['workers']} measured here):

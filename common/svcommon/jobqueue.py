@@ -8,15 +8,19 @@ API (all SQL of the queue lives here; a handler's own SQL stays in its service's
     claim(db, worker, lease_seconds, kinds=None) -> Claim(job, dead) | None
         Highest priority first, then oldest: queued jobs whose run_after has come, and
         running jobs whose lease lapsed (their worker died), locked one row at a time with
-        FOR UPDATE SKIP LOCKED. A lapsed job already at max_attempts is dead-lettered
-        instead (Claim.dead).
-    complete(conn, job, worker) -> bool / retry(conn, job, error, delay) / dead(conn, job, reason)
-        complete is False (nothing written) when the job is no longer ours.
-    forget(conn, subject): a deleted subject's jobs go (a running one's lease is then lost).
+        FOR UPDATE SKIP LOCKED. A lapsed job already at max_attempts is leased to this
+        worker without a new attempt (Claim.dead): run_once dead-letters it with its
+        cleanup and subject hook (a crash before that lets the lease lapse again).
+    complete(conn, job, worker) / retry(conn, job, worker, error, delay) / dead(conn, job, worker, reason)
+        -> bool: False (nothing written) when the job is no longer ``worker``'s.
+    forget(conn, subject, kinds=(), only_queued=False): a deleted subject's jobs go (a
+        running one's lease is then lost); with ``kinds`` only those, with ``only_queued``
+        only the waiting ones.
+    of_subject(conn, subject, kinds, statuses): a subject's jobs (a video's dead chunk jobs).
     listing(conn, status, kind, limit) / get(conn, id) / requeue_dead(conn, id): the admin
         view; requeue_dead puts a dead job back with fresh attempts.
   The worker side (svcommon.jobworker):
-    Lease(db, job, worker, lease_seconds, guard=None, min_interval=1.0, beat=None): context
+    Lease(db, job, worker, lease_seconds, guard=None, max_interval=5.0, beat=None): context
         manager renewing the lease from a side thread; .report(pct, step); .confirm()
         (raises LeaseLost when lost); .lost Event; .on_lost(group) cancels a process group
         when the lease is lost. ``guard(conn, job)`` runs in every renewal: False (subject
@@ -32,9 +36,12 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .db import execute, query
+
+if TYPE_CHECKING:
+    from .jobworker import Lease
 
 COLS = ("id, kind, subject, payload, priority, status, attempts, max_attempts, progress, step, last_error, "
         "lease_owner, lease_expires, run_after, created_at, updated_at, finished_at")
@@ -48,6 +55,13 @@ LOST_REASON = "the worker running this job stopped responding too often"
 class LeaseLost(Exception):
     """The job is no longer ours (another worker took it over, or its subject was deleted or
     cancelled): stop without touching it."""
+
+
+class WorkerLost(Exception):
+    """The failure of a job whose lease lapsed on its last attempt (its workers died)."""
+
+    def __init__(self):
+        super().__init__(LOST_REASON)
 
 
 @dataclass
@@ -64,7 +78,7 @@ class Job:
 @dataclass(frozen=True)
 class Claim:
     job: Job
-    dead: bool = False                 # lapsed at max_attempts: dead-lettered by this claim
+    dead: bool = False                 # lapsed at max_attempts: leased to be dead-lettered
 
 
 @dataclass(frozen=True)
@@ -74,8 +88,9 @@ class Handler:
     ``permanent``: errors no retry can fix (dead-lettered at once). ``cleanup(app, job, exc)``
     removes partial outputs before a retry or the dead letter. ``on_retry(conn, job, delay)`` /
     ``on_dead(conn, job, exc)`` update the subject's state in the queue's transaction
-    (``exc`` None: the worker stopped responding). ``on_requeue(conn, job)`` runs with an
-    administrator's retry. ``guard(conn, job)``: False cancels the running job.
+    (``exc`` None: the worker stopped responding; cleanup then gets a WorkerLost).
+    ``on_requeue(conn, job)`` runs with an administrator's retry. ``guard(conn, job)``:
+    False cancels the running job (and a failing one is then lost, not retried).
     ``on_lost(app, job)`` after the job was lost (taken over, cancelled, subject deleted)."""
     run: Callable[[Any, Job, "Lease"], None]
     permanent: tuple[type[BaseException], ...] = ()
@@ -85,7 +100,7 @@ class Handler:
     on_requeue: Callable[[Any, Job], None] | None = None
     on_lost: Callable[[Any, Job], None] | None = None
     guard: Callable[[Any, Job], bool] | None = None
-    progress_interval: float = 1.0     # shortest renewal interval (progress cadence)
+    progress_interval: float = 5.0     # longest renewal interval (progress cadence; lease/3 if shorter)
 
 
 def _job(row: dict) -> Job:
@@ -133,57 +148,68 @@ def claim(db, worker: str, lease_seconds: int, kinds=None) -> Claim | None:
 
 def _take(conn, row: dict, worker: str, lease_seconds: int) -> Claim:
     job = _job(row)
-    if row["status"] == "running" and job.attempts >= job.max_attempts:
-        # Its last worker died holding the final attempt: dead-letter it; the caller tells the subject.
-        _set_dead(conn, job.id, LOST_REASON)
-        conn.commit()
-        return Claim(job, dead=True)
-    execute(conn, "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = %s, "
-                  "lease_expires = UTC_TIMESTAMP(6) + INTERVAL %s SECOND, progress = 0, step = 'starting', "
-                  "updated_at = UTC_TIMESTAMP(6) WHERE id = %s", (worker, lease_seconds, job.id))
+    # Its last worker died holding the final attempt: leased to us without a new attempt, so
+    # that run_once dead-letters it (cleanup, then dead + the subject's hook in one transaction).
+    lapsed = row["status"] == "running" and job.attempts >= job.max_attempts
+    execute(conn, "UPDATE jobs SET status = 'running', attempts = attempts + %s, lease_owner = %s, "
+                  "lease_expires = UTC_TIMESTAMP(6) + INTERVAL %s SECOND, progress = 0, step = %s, "
+                  "updated_at = UTC_TIMESTAMP(6) WHERE id = %s",
+            (0 if lapsed else 1, worker, lease_seconds, "lost" if lapsed else "starting", job.id))
     conn.commit()
-    job.attempts += 1
-    return Claim(job)
+    job.attempts += 0 if lapsed else 1
+    return Claim(job, dead=lapsed)
+
+
+OWNED = "id = %s AND lease_owner = %s AND status = 'running'"     # still this worker's job
 
 
 def renew(conn, job_id: str, worker: str, lease_seconds: int, progress: float, step: str) -> bool:
     return execute(conn, "UPDATE jobs SET lease_expires = UTC_TIMESTAMP(6) + INTERVAL %s SECOND, progress = %s, "
-                         "step = %s, updated_at = UTC_TIMESTAMP(6) WHERE id = %s AND lease_owner = %s "
-                         "AND status = 'running'", (lease_seconds, progress, step[:64], job_id, worker)) == 1
+                         f"step = %s, updated_at = UTC_TIMESTAMP(6) WHERE {OWNED}",
+                   (lease_seconds, progress, step[:64], job_id, worker)) == 1
 
 
 def complete(conn, job: Job, worker: str) -> bool:
     return execute(conn, "UPDATE jobs SET status = 'done', progress = 100, step = 'done', lease_owner = NULL, "
                          "lease_expires = NULL, finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6) "
-                         "WHERE id = %s AND lease_owner = %s AND status = 'running'", (job.id, worker)) == 1
+                         f"WHERE {OWNED}", (job.id, worker)) == 1
 
 
-def retry(conn, job: Job, error: str, delay_seconds: float) -> None:
-    execute(conn, "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_expires = NULL, last_error = %s, "
-                  "run_after = UTC_TIMESTAMP(6) + INTERVAL %s MICROSECOND, step = 'waiting to retry', "
-                  "updated_at = UTC_TIMESTAMP(6) WHERE id = %s", (error[:2000], int(delay_seconds * 1e6), job.id))
+def retry(conn, job: Job, worker: str, error: str, delay_seconds: float) -> bool:
+    return execute(conn, "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_expires = NULL, "
+                         "last_error = %s, run_after = UTC_TIMESTAMP(6) + INTERVAL %s MICROSECOND, "
+                         f"step = 'waiting to retry', updated_at = UTC_TIMESTAMP(6) WHERE {OWNED}",
+                   (error[:2000], int(delay_seconds * 1e6), job.id, worker)) == 1
 
 
-def dead(conn, job: Job, reason: str) -> None:
-    _set_dead(conn, job.id, reason)
-
-
-def _set_dead(conn, job_id: str, reason: str) -> None:
-    execute(conn, "UPDATE jobs SET status = 'dead', lease_owner = NULL, lease_expires = NULL, last_error = %s, "
-                  "step = 'dead', finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6) WHERE id = %s",
-            (reason[:2000], job_id))
+def dead(conn, job: Job, worker: str, reason: str) -> bool:
+    return execute(conn, "UPDATE jobs SET status = 'dead', lease_owner = NULL, lease_expires = NULL, last_error = %s, "
+                         "step = 'dead', finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6) "
+                         f"WHERE {OWNED}", (reason[:2000], job.id, worker)) == 1
 
 
 def drop_if_owned(conn, job: Job, worker: str) -> bool:
     """A job cancelled under its worker (guard false: subject deleted or cancelled) is removed;
     one taken over by another worker is left to it."""
-    return execute(conn, "DELETE FROM jobs WHERE id = %s AND lease_owner = %s AND status = 'running'",
-                   (job.id, worker)) == 1
+    return execute(conn, f"DELETE FROM jobs WHERE {OWNED}", (job.id, worker)) == 1
 
 
-def forget(conn, subject: str) -> int:
-    """Remove every job about a subject (its video or detection is deleted)."""
-    return execute(conn, "DELETE FROM jobs WHERE subject = %s", (subject,))
+def _marks(items) -> str:
+    return ", ".join(["%s"] * len(items))
+
+
+def forget(conn, subject: str, kinds: tuple[str, ...] = (), only_queued: bool = False) -> int:
+    """Remove a subject's jobs: all of them (its video or detection is deleted), or those of
+    ``kinds`` (a re-planned video's chunk jobs), or only the waiting ones (a failed video's)."""
+    where = (f" AND kind IN ({_marks(kinds)})" if kinds else "") + (" AND status = 'queued'" if only_queued else "")
+    return execute(conn, "DELETE FROM jobs WHERE subject = %s" + where, (subject, *kinds))
+
+
+def of_subject(conn, subject: str, kinds: tuple[str, ...], statuses: tuple[str, ...] = STATUSES) -> list[Job]:
+    """A subject's jobs of ``kinds`` in ``statuses``, oldest first."""
+    rows = query(conn, f"SELECT {COLS} FROM jobs WHERE subject = %s AND kind IN ({_marks(kinds)}) "
+                       f"AND status IN ({_marks(statuses)}) ORDER BY created_at", (subject, *kinds, *statuses))
+    return [_job(r) for r in rows]
 
 
 def get(conn, job_id: str, for_update: bool = False) -> dict | None:

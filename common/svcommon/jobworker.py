@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from .jobqueue import (Handler, Job, LeaseLost, backoff, claim, complete, dead, drop_if_owned, error_text, renew,
-                       retry)
+from .jobqueue import (Handler, Job, LeaseLost, WorkerLost, backoff, claim, complete, dead, drop_if_owned, error_text,
+                       renew, retry)
 
 log = logging.getLogger("svcommon.jobqueue")
 
@@ -15,14 +15,14 @@ log = logging.getLogger("svcommon.jobqueue")
 class Lease:
     """Keeps a claimed job's lease alive from a side thread and publishes its progress."""
 
-    def __init__(self, db, job: Job, worker: str, lease_seconds: int, guard=None, min_interval: float = 1.0,
+    def __init__(self, db, job: Job, worker: str, lease_seconds: int, guard=None, max_interval: float = 5.0,
                  beat=None):
         from flask import current_app
         # The renewal thread needs the app (the pool lives on it); threads don't inherit contexts.
         self.app = current_app._get_current_object()
         self.db, self.job, self.worker, self.lease_seconds, self._guard = db, job, worker, lease_seconds, guard
         self._beat = beat                # called after each good renewal (worker liveness)
-        self._interval = max(min_interval, min(5.0, lease_seconds / 3))
+        self.interval = min(max_interval, lease_seconds / 3)   # the handler's cadence, or faster
         self.progress, self.step = 0.0, "starting"
         self.lost = threading.Event()
         self._groups: list = []          # process groups to cancel when the lease is lost
@@ -66,7 +66,7 @@ class Lease:
         return ok
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
+        while not self._stop.wait(self.interval):
             try:
                 with self.app.app_context():
                     ok = self._renew()
@@ -91,8 +91,9 @@ def run_once(app, db, handlers: dict[str, Handler], worker: str, kinds=None, bea
             return False
         job, handler = claimed.job, handlers[claimed.job.kind]
         if claimed.dead:
+            # Leased to us to be dead-lettered: cleanup, then dead + on_dead in one transaction.
             log.error("job dead: its workers stopped responding", extra={"job": job.id, "kind": job.kind})
-            _subject_hook(db, handler.on_dead, job, None)
+            _failed(app, db, handler, job, WorkerLost(), worker, lease_seconds)
             return True
         log.info("job claimed", extra={"job": job.id, "kind": job.kind, "subject": job.subject,
                                        "attempt": job.attempts})
@@ -106,41 +107,51 @@ def run_once(app, db, handlers: dict[str, Handler], worker: str, kinds=None, bea
             log.info("job done", extra={"job": job.id, "kind": job.kind})
         except Exception as exc:
             if isinstance(exc, LeaseLost) or lease.lost.is_set():
-                # Taken over (the new owner carries on), or cancelled / its subject deleted
-                # (then the job is removed); an error then is the children killed on purpose.
-                with db.standalone() as conn:
-                    dropped = drop_if_owned(conn, job, worker)
-                    conn.commit()
-                log.info("job lost", extra={"job": job.id, "kind": job.kind, "cancelled": dropped})
-                if handler.on_lost is not None:
-                    handler.on_lost(app, job)
+                _lost(app, db, handler, job, worker)
                 return True
             log.exception("job failed", extra={"job": job.id, "kind": job.kind, "attempt": job.attempts})
-            _failed(app, db, handler, job, exc)
+            _failed(app, db, handler, job, exc, worker, lease_seconds)
         return True
 
 
-def _failed(app, db, handler: Handler, job: Job, exc: BaseException) -> None:
+def _lost(app, db, handler: Handler, job: Job, worker: str) -> None:
+    """Taken over (the new owner carries on), or cancelled / its subject deleted (then the
+    job is removed); an error then is the children killed on purpose."""
+    with db.standalone() as conn:
+        dropped = drop_if_owned(conn, job, worker)
+        conn.commit()
+    log.info("job lost", extra={"job": job.id, "kind": job.kind, "cancelled": dropped})
+    if handler.on_lost is not None:
+        handler.on_lost(app, job)
+
+
+def _failed(app, db, handler: Handler, job: Job, exc: BaseException, worker: str, lease_seconds: int) -> None:
+    """Retry or dead-letter a job that is still ours: one taken over meanwhile is lost
+    instead (its cleanup would remove the new owner's outputs). The renewal first gives a
+    full lease for the cleanup; the queue's update checks the owner again."""
+    with db.standalone() as conn:
+        ours = renew(conn, job.id, worker, lease_seconds, 0, "failed") \
+            and (handler.guard is None or handler.guard(conn, job))
+        conn.commit()
+    if not ours:
+        _lost(app, db, handler, job, worker)
+        return
     if handler.cleanup is not None:
         try:
             handler.cleanup(app, job, exc)
         except Exception as cleanup_exc:
             log.error("could not remove partial outputs", extra={"job": job.id, "error": str(cleanup_exc)})
+    hook_exc = None if isinstance(exc, WorkerLost) else exc
     with db.standalone() as conn:
-        if not isinstance(exc, handler.permanent) and job.attempts < job.max_attempts:
+        if not isinstance(exc, (WorkerLost, *handler.permanent)) and job.attempts < job.max_attempts:
             delay = backoff(float(app.config["WORKER_RETRY_BASE_SECONDS"]), job.attempts)
-            retry(conn, job, error_text(exc), delay)
-            if handler.on_retry is not None:
+            ours = retry(conn, job, worker, error_text(exc), delay)
+            if ours and handler.on_retry is not None:
                 handler.on_retry(conn, job, int(delay))
         else:
-            dead(conn, job, error_text(exc))
-            if handler.on_dead is not None:
-                handler.on_dead(conn, job, exc)
+            ours = dead(conn, job, worker, error_text(exc))
+            if ours and handler.on_dead is not None:
+                handler.on_dead(conn, job, hook_exc)
         conn.commit()
-
-
-def _subject_hook(db, hook, job: Job, exc) -> None:
-    if hook is not None:
-        with db.standalone() as conn:
-            hook(conn, job, exc)
-            conn.commit()
+    if not ours:
+        _lost(app, db, handler, job, worker)

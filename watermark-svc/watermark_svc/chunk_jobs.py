@@ -12,24 +12,28 @@ Every completion locks the plan row first, so exactly one transaction sees a run
 audio) become complete and publishes it: the lowest rung together with the audio makes
 the video ready (playable), each higher rung joins the published ladder when its last
 chunk is done (video_media.metadata lists only complete rungs, streaming-svc builds
-manifests from it)."""
+manifests from it). A part that dies fails a video not yet playable: its parts still
+running elsewhere stop at their next renewal (the guard treats 'failed' like 'deleting')
+and remove what they stored. On a playable video the dead part's rung is given up: the
+note stays, and the ladder is final (ladder_complete) once the other rungs are done."""
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
 
 from svcommon import jobqueue as queue
-from svcommon.jobqueue import Handler, Job, LeaseLost
+from svcommon.jobqueue import Handler, Job, LeaseLost, WorkerLost
 from svcommon.jobworker import Lease
 from svcommon.media_crypto import AUDIO, AUDIO_VARIANT, ContentSealer, VideoKeys
-from svcommon.filestore import NotFound, media_prefix
+from svcommon.filestore import NotFound
 from svcommon.media_keys import init_key, media_key
 from svcommon.mediaprobe import MediaLimits
 
 from . import repository as repo
-from .encode_state import VIDEO_AUDIO, VIDEO_CHUNK, EncodeState, complete_rungs, encode_message, metadata, result_json
+from .encode_state import (VIDEO_AUDIO, VIDEO_CHUNK, VIDEO_REFERENCE, EncodeState, complete_rungs, encode_message,
+                           metadata, result_json)
 from .extensions import db, filestore
-from .handlers import failure_reason, job_processes, on_lost, still_wanted
+from .handlers import failure_reason, job_processes, lost_unless, remove_outputs
 from .media import pipeline
 from .media.abencode import VARIANTS
 from .media.chunks import encode_audio, encode_chunk
@@ -39,15 +43,15 @@ from .media_store import Segment, put_plain, put_sealed
 from .originals import cache_of
 
 
-def _start(app, job: Job, lease: Lease, rung: str | None, index: int) -> tuple[dict, dict] | None:
+def _start(app, job: Job, lease: Lease, rung: str | None, index: int) -> tuple[dict, repo.EncodeRow] | None:
     """The video and its plan, counting an encode; None when there is nothing to do (done)."""
     with db.standalone() as conn:
         video = repo.video(conn, job.subject)
         enc = repo.encode_of(conn, job.subject)
         fresh = enc is not None and (repo.count_encode(conn, job.subject, rung, index, lease.worker) if rung
-                                     else enc["audio"] is None)
+                                     else enc.audio is None)
         conn.commit()
-    if video is None or video["status"] == "deleting":
+    if video is None or video["status"] in repo.STOPPED:
         raise LeaseLost(job.id)
     if enc is None:
         raise InvalidMedia("the video's processing plan no longer exists")
@@ -60,7 +64,7 @@ def run_chunk(app, job: Job, lease: Lease) -> None:
     if started is None:
         return                              # done before (a re-delivered job): never redone
     video, enc = started
-    state = EncodeState.from_json(enc["plan"])
+    state = EncodeState.from_json(enc.plan)
     chunk = state.chunks[index]
     first = chunk.first_frame
     count = chunk.frame_count or max(1, int(state.info.duration_s * state.plan.fps) - first)
@@ -79,7 +83,7 @@ def run_chunk(app, job: Job, lease: Lease) -> None:
                                 vid, state.strength, [state.rung(rung)], chunk, out, group, on_frame)
 
         res = _run_media(app, job, lease, video, state, Path(work), encode)
-        keys = ContentSealer(app.config["MEDIA_MASTER_KEY"]).open(enc["sealed"], vid)
+        keys = ContentSealer(app.config["MEDIA_MASTER_KEY"]).open(enc.sealed, vid)
         lease.confirm()                     # a full lease term for the uploads
         fs = filestore(app)
         _put_init(fs, vid, rung, out / "video" / rung / "init.mp4")
@@ -88,8 +92,8 @@ def run_chunk(app, job: Job, lease: Lease) -> None:
                 seg = Segment(rung, v, chunk.first_segment + k)
                 put_sealed(fs, keys, seg, (out / seg.relative).read_bytes())
                 lease.report(99, f"{rung} chunk {index}: store")
-    _finish(app, job, lease, enc["sealed"], lambda conn: repo.finish_chunk(conn, vid, rung, index,
-                                                                           result_json(res, rung)), rung)
+    _finish(app, job, lease, enc.sealed, lambda conn: repo.finish_chunk(conn, vid, rung, index,
+                                                                        result_json(res, rung)), rung)
 
 
 def _put_init(fs, vid: str, rung: str, init: Path) -> None:
@@ -111,20 +115,20 @@ def run_audio(app, job: Job, lease: Lease) -> None:
     if started is None:
         return
     video, enc = started
-    state = EncodeState.from_json(enc["plan"])
+    state = EncodeState.from_json(enc.plan)
     with tempfile.TemporaryDirectory(dir=app.config["WORK_DIR"], prefix=f"sv-audio-{vid[:8]}-") as work:
         out = Path(work) / "out"
         lease.report(5, "audio")
         audio = _run_media(app, job, lease, video, state, Path(work),
                            lambda source, group: encode_audio(source, out, group))
-        keys: VideoKeys = ContentSealer(app.config["MEDIA_MASTER_KEY"]).open(enc["sealed"], vid)
+        keys: VideoKeys = ContentSealer(app.config["MEDIA_MASTER_KEY"]).open(enc.sealed, vid)
         lease.confirm()
         fs = filestore(app)
         put_plain(fs, vid, "audio/init.mp4", out / "audio" / "init.mp4")
         for i in range(len(audio["segment_sizes"])):
             seg = Segment(AUDIO, AUDIO_VARIANT, i)
             put_sealed(fs, keys, seg, (out / seg.relative).read_bytes())
-    _finish(app, job, lease, enc["sealed"], lambda conn: repo.finish_audio(conn, vid, audio) or True, None)
+    _finish(app, job, lease, enc.sealed, lambda conn: repo.finish_audio(conn, vid, audio), None)
 
 
 def _run_media(app, job: Job, lease: Lease, video: dict, state: EncodeState, work: Path, task):
@@ -139,48 +143,75 @@ def _finish(app, job: Job, lease: Lease, sealed: bytes, record, rung: str | None
     vid = job.subject
     with db.standalone() as conn:
         enc = repo.lock_encode(conn, vid)
-        if enc is None or enc["sealed"] != sealed or not record(conn) or not queue.complete(conn, job, lease.worker):
+        if enc is None or enc.sealed != sealed or not record(conn) or not queue.complete(conn, job, lease.worker):
             conn.rollback()                 # re-planned, taken over or deleted meanwhile
             raise LeaseLost(job.id)
-        state = EncodeState.from_json(enc["plan"])
-        rows = repo.chunk_rows(conn, vid)
-        ready = complete_rungs(state, rows)
-        audio = enc["audio"]
-        audio_ok = audio is not None or not state.info.has_audio
-        message = encode_message(state, rows)
-        if state.lowest.name in ready and audio_ok and (rung is None or rung in ready):
-            # This completion completed a rung (or the audio): publish the ladder as it now is.
-            meta = metadata(state, vid, rows, audio)
-            if not repo.publish_media(conn, vid, meta, media_key(vid, "thumb.jpg"), sealed):
-                conn.rollback()
-                raise LeaseLost(job.id)
-        if len(ready) == len(state.plan.rungs) and audio_ok:
-            message = ""
-        repo.set_video_message(conn, vid, message)
+        complete = _settle(conn, vid, enc, rung)
+        if complete is None:
+            conn.rollback()                 # failed or deleted meanwhile
+            raise LeaseLost(job.id)
+        # All done: this worker's copy of the original goes (unless the reference still needs it).
+        drop = complete and not queue.of_subject(conn, vid, (VIDEO_REFERENCE,), ("queued", "running"))
         conn.commit()
-    if not message:
-        cache_of(app).drop(vid)             # all done: this worker's copy goes
+    if drop:
+        cache_of(app).drop(vid)
+
+
+def _settle(conn, vid: str, enc: repo.EncodeRow, rung: str | None) -> bool | None:
+    """With the plan row locked: publish the ladder if this part (``rung``, None for the
+    audio) completed or gave up a rung of a playable video, and set the stage line (a given-up
+    rung's note stays). True when every part is done, None when the video can no longer be
+    published (failed or deleted). Decided from counts; results are read only to publish."""
+    state = EncodeState.from_json(enc.plan)
+    done = repo.done_counts(conn, vid)
+    ready = complete_rungs(state, done)
+    given_up = frozenset(j.payload["rung"] for j in queue.of_subject(conn, vid, (VIDEO_CHUNK,), ("dead",)))
+    audio_ok = enc.audio is not None or not state.info.has_audio
+    if state.lowest.name in ready and audio_ok and (rung is None or rung in ready or rung in given_up):
+        meta = metadata(state, vid, repo.chunk_rows(conn, vid), enc.audio, given_up)
+        if not repo.publish_media(conn, vid, meta, media_key(vid, "thumb.jpg"), enc.sealed):
+            return None
+    complete = len(ready) == len(state.plan.rungs) and audio_ok
+    if not given_up:
+        repo.set_video_message(conn, vid, "" if complete else encode_message(state, done))
+    return complete
 
 
 PERMANENT = (InvalidMedia, LimitExceeded)
 
 
 def _cleanup(app, job: Job, exc: BaseException) -> None:
-    """Before the dead letter of a video that is not playable: its outputs go (a retry
-    overwrites its own names instead)."""
+    """Before the dead letter: a video not yet playable fails first, with the plan row
+    locked (a sibling's completion can then no longer publish it), and its outputs go.
+    A retry overwrites its own names instead."""
     if isinstance(exc, PERMANENT) or job.attempts >= job.max_attempts:
         with db.standalone() as conn:
-            video = repo.video(conn, job.subject)
-        if video is not None and video["status"] != "ready":
-            filestore(app).delete_prefix(media_prefix(job.subject))
-            cache_of(app).drop(job.subject)
+            repo.lock_encode(conn, job.subject)
+            failed = repo.fail_unless_ready(conn, job.subject,
+                                            failure_reason(None if isinstance(exc, WorkerLost) else exc))
+            conn.commit()
+        if failed:
+            remove_outputs(app, job)
 
 
 def _on_dead(conn, job: Job, exc: BaseException | None) -> None:
     """A part that cannot be done: a video not yet playable fails (its other waiting parts
-    are dropped); a playable one stays playable with the rungs it has."""
+    are dropped; running ones stop at their next renewal); a playable one stays playable
+    with the rungs it has, and its ladder is republished (final once the others are done)."""
     if repo.fail_unless_ready(conn, job.subject, failure_reason(exc)):
-        repo.drop_encode_jobs(conn, job.subject, (VIDEO_CHUNK, VIDEO_AUDIO), only_queued=True)
+        queue.forget(conn, job.subject, (VIDEO_CHUNK, VIDEO_AUDIO, VIDEO_REFERENCE), only_queued=True)
+    elif job.kind == VIDEO_CHUNK:
+        enc = repo.lock_encode(conn, job.subject)
+        if enc is not None:
+            _settle(conn, job.subject, enc, job.payload["rung"])
+
+
+def still_wanted(conn, job: Job) -> bool:
+    """The lease guard: a deleted or failed video's parts stop."""
+    return not repo.video_stopped(conn, job.subject)
+
+
+on_lost = lost_unless(repo.video_stopped)   # a failed video's too: its cleanup ran before
 
 
 CHUNK = Handler(run=run_chunk, permanent=PERMANENT, cleanup=_cleanup, on_dead=_on_dead, on_lost=on_lost,

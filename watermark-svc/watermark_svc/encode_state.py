@@ -16,11 +16,14 @@ from .media.plan import JobPlan
 
 VIDEO_CHUNK = "video.chunk"         # payload {rung, chunk}: one rung of one chunk (chunk_jobs.py)
 VIDEO_AUDIO = "video.audio"         # the audio task
+VIDEO_REFERENCE = "video.reference"  # the forensic reference (handlers.py), once the ladder is under way
 # Relative to the planning job's priority ('video.process', 0 from upload-svc): the
 # lowest rung and audio above it (they make videos playable), higher rungs below it (after
-# any waiting video's planning); detections (-10) last.
+# any waiting video's planning), the forensic reference after the higher rungs; detections
+# (-10) last.
 AUDIO_PRIORITY = LOWEST_RUNG_PRIORITY = 5
 HIGHER_RUNG_PRIORITY = -1
+REFERENCE_PRIORITY = -2
 
 
 @dataclass(frozen=True)
@@ -68,15 +71,20 @@ def result_json(res: ChunkResult, rung: str) -> dict:
             "init_size": out.init_size, "sizes": out.sizes}
 
 
-def complete_rungs(state: EncodeState, rows: list[dict]) -> list[str]:
-    """Rungs (largest first) whose every chunk is done."""
-    done = {(r["rung"], r["chunk_index"]) for r in rows if r["result"] is not None}
-    return [r.name for r in state.plan.rungs if all((r.name, c.index) in done for c in state.chunks)]
+def complete_rungs(state: EncodeState, done: dict[str, int]) -> list[str]:
+    """Rungs (largest first) whose every chunk is done (``done``: done chunks per rung,
+    repository.done_counts)."""
+    return [r.name for r in state.plan.rungs if done.get(r.name, 0) >= len(state.chunks)]
 
 
-def metadata(state: EncodeState, video_id: str, rows: list[dict], audio: dict | None) -> dict:
-    """The video's metadata (pipeline.assemble_metadata's shape) listing only complete rungs."""
-    ready = set(complete_rungs(state, rows))
+def metadata(state: EncodeState, video_id: str, rows: list[dict], audio: dict | None,
+             given_up: frozenset[str] = frozenset()) -> dict:
+    """The video's metadata (pipeline.assemble_metadata's shape) listing only complete rungs;
+    ``given_up``: rungs a dead chunk job will never complete."""
+    done: dict[str, int] = {}
+    for r in rows:
+        done[r["rung"]] = done.get(r["rung"], 0) + (r["result"] is not None)
+    ready = set(complete_rungs(state, done))
     results = []
     for r in rows:
         if r["rung"] in ready:
@@ -87,19 +95,19 @@ def metadata(state: EncodeState, video_id: str, rows: list[dict], audio: dict | 
                                                               res["sizes"])}))
     meta = pipeline.assemble_metadata(video_id, state.info, state.plan, state.settings, state.strength,
                                       state.chunks, results, audio, 0.0)
-    # streaming-svc caches a video's metadata only once its ladder can no longer grow.
-    meta["ladder_complete"] = len(ready) == len(state.plan.rungs)
+    # streaming-svc caches a video's metadata only once its ladder can no longer grow:
+    # every rung complete, or given up.
+    meta["ladder_complete"] = all(r.name in ready or r.name in given_up for r in state.plan.rungs)
     return meta
 
 
-def encode_message(state: EncodeState, rows: list[dict]) -> str:
+def encode_message(state: EncodeState, done: dict[str, int]) -> str:
     """The uploader's stage line: 'playable at 360p · 480p 40 %' (or 'encoding 360p 20 %')."""
-    ready = complete_rungs(state, rows)
+    ready = complete_rungs(state, done)
     pending = [r.name for r in reversed(state.plan.rungs) if r.name not in ready]
     parts = [f"playable at {state.lowest.name}"] if state.lowest.name in ready else []
     for name in pending[:1]:
-        done = sum(1 for r in rows if r["rung"] == name and r["result"] is not None)
-        pct = 100 * done // len(state.chunks)
+        pct = 100 * done.get(name, 0) // len(state.chunks)
         parts.append(f"{name} {pct} %" if parts else f"encoding {name} {pct} %")
     return " · ".join(parts)
 

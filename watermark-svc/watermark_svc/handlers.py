@@ -3,17 +3,20 @@ original (the worker's local copy, originals.py), probe, plan the ladder and its
 make poster and thumbnail, draw a new content secret; then, in one transaction, store the
 plan with the sealed secret (repository/chunks.py), enqueue one 'video.audio' job and one
 'video.chunk' job per rung × chunk (chunk_jobs.py; the lowest rung and audio first, at a
-higher priority, so the video becomes playable early) and complete the job. Last, the
-forensic reference (once per video, best effort). The hooks keep the video's status in
-step with the queue (retrying, failed) and remove partial outputs."""
+higher priority, so the video becomes playable early), one 'video.reference' job (the
+forensic reference, after the higher rungs) and complete the job. The hooks keep the
+video's status in step with the queue (retrying, failed) and remove partial outputs.
+
+'video.reference' builds what a trace of a leak needs (analysis proxy + fingerprint) from
+the worker's copy of the original, once per video; best effort (a trace builds it itself
+if it is missing), never in the way of the video becoming playable."""
 from __future__ import annotations
 
 import logging
 import tempfile
-import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from svcommon import jobqueue as queue
 from svcommon.filestore import media_prefix
@@ -23,10 +26,10 @@ from svcommon.media_crypto import ContentSealer
 from svcommon.mediaprobe import MediaLimits
 
 from . import repository as repo
-from .encode_state import AUDIO_PRIORITY, VIDEO_AUDIO, VIDEO_CHUNK, EncodeState, chunk_priority, encode_message
+from .encode_state import (AUDIO_PRIORITY, REFERENCE_PRIORITY, VIDEO_AUDIO, VIDEO_CHUNK, VIDEO_REFERENCE, EncodeState,
+                           chunk_priority, encode_message)
 from .extensions import db, filestore
 from .forensics.dbcatalogue import discard_if_deleted, geometry_from_metadata, store_reference
-from .jobs import heartbeat
 from .media import pipeline
 from .media.chunks import plan_chunks
 from .media.errors import InvalidMedia, LimitExceeded, MediaError
@@ -72,7 +75,6 @@ def plan_video(app, job: Job, lease: Lease) -> None:
             conn.commit()
         log.info("video planned", extra={"video_id": vid, "chunks": len(state.chunks),
                                          "rungs": [r.name for r in state.plan.rungs]})
-        _prepare_forensics(app, fs, vid, source, state, work)
 
 
 @contextmanager
@@ -107,7 +109,7 @@ def _plan(cfg, source: Path, work: Path, limits: MediaLimits, lease: Lease, job:
 
 
 def _enqueue_work(conn, vid: str, state: EncodeState, sealed: bytes, base: int) -> None:
-    repo.drop_encode_jobs(conn, vid, (VIDEO_CHUNK, VIDEO_AUDIO))     # an earlier plan's, if any
+    queue.forget(conn, vid, (VIDEO_CHUNK, VIDEO_AUDIO, VIDEO_REFERENCE))     # an earlier plan's, if any
     repo.start_encode(conn, vid, state.to_json(), sealed,
                       [(r.name, c.index) for r in state.plan.rungs for c in state.chunks])
     if state.info.has_audio:
@@ -116,49 +118,59 @@ def _enqueue_work(conn, vid: str, state: EncodeState, sealed: bytes, base: int) 
         for c in state.chunks:
             queue.enqueue(conn, VIDEO_CHUNK, {"rung": rung.name, "chunk": c.index}, subject=vid,
                           priority=chunk_priority(state, rung.name, base))
-    repo.set_video_status(conn, vid, "processing", encode_message(state, []))
+    queue.enqueue(conn, VIDEO_REFERENCE, {}, subject=vid, priority=base + REFERENCE_PRIORITY)
+    repo.set_video_status(conn, vid, "processing", encode_message(state, {}))
 
 
-def _prepare_forensics(app, fs, vid: str, original: Path, state: EncodeState, work: Path) -> None:
-    """While the original is on disk, build what a trace of a leak will need (analysis
-    proxy + fingerprint), once per video. Best effort: a trace builds it itself if this
-    fails. The job is finished, so its lease no longer shows the worker alive: beat here."""
-    done = threading.Event()
-
-    def keep_beating() -> None:
-        while not done.wait(30):
-            heartbeat(app)
-
-    beat = threading.Thread(target=keep_beating, name="reference-heartbeat", daemon=True)
-    beat.start()
-    try:
-        p = state.plan
-        geometry = geometry_from_metadata({"fps": f"{p.fps.numerator}/{p.fps.denominator}", "watermark": {
-            "pattern_width": p.mezz_width, "pattern_height": p.mezz_height,
-            "frames_per_segment": p.frames_per_segment}})
-        store_reference(fs, vid, original, geometry, work)
-        if not discard_if_deleted(db, fs, vid):
-            log.info("forensic reference ready", extra={"video_id": vid})
-    except Exception:
-        log.exception("could not prepare the forensic reference", extra={"video_id": vid})
-    finally:
-        done.set()
-        beat.join()
-
-
-def on_lost(app, job: Job) -> None:
-    """Another worker owns the job now (its outputs are its business), or the video was
-    deleted while we worked: then whatever we stored after the delete is ours to remove."""
+def build_reference(app, job: Job, lease: Lease) -> None:
+    """The forensic reference from this worker's copy of the original (fetched again if
+    it was evicted). The copy goes afterwards when no part of the video is left to run."""
+    vid, fs = job.subject, filestore(app)
     with db.standalone() as conn:
-        gone = repo.video_gone(conn, job.subject)
-    if gone:
-        filestore(app).delete_prefix(media_prefix(job.subject))
-        cache_of(app).drop(job.subject)
+        video = repo.video(conn, vid)
+        enc = repo.encode_of(conn, vid)
+    if video is None or video["status"] in repo.STOPPED or enc is None:
+        return                              # deleted, failed or re-planned: nothing to build for
+    p = EncodeState.from_json(enc.plan).plan
+    geometry = geometry_from_metadata({"fps": f"{p.fps.numerator}/{p.fps.denominator}", "watermark": {
+        "pattern_width": p.mezz_width, "pattern_height": p.mezz_height, "frames_per_segment": p.frames_per_segment}})
+    lease.report(1, "fetch")
+    original = cache_of(app).get(fs, vid, video["original_key"])
+    lease.report(10, "forensic reference")
+    with tempfile.TemporaryDirectory(dir=app.config["WORK_DIR"], prefix=f"sv-ref-{vid[:8]}-") as work:
+        store_reference(fs, vid, original, geometry, Path(work))
+    if discard_if_deleted(db, fs, vid):
+        raise LeaseLost(job.id)
+    log.info("forensic reference ready", extra={"video_id": vid})
+    with db.standalone() as conn:
+        done = not queue.of_subject(conn, vid, (VIDEO_CHUNK, VIDEO_AUDIO), ("queued", "running"))
+    if done:
+        cache_of(app).drop(vid)
+
+
+def remove_outputs(app, job: Job) -> None:
+    """The video's derived objects and this worker's copy of its original."""
+    filestore(app).delete_prefix(media_prefix(job.subject))
+    cache_of(app).drop(job.subject)
+
+
+def lost_unless(stopped: Callable[[object, str], bool]) -> Callable[[object, Job], None]:
+    """An on_lost hook: another worker owns the job now (its outputs are its business), or
+    the video ``stopped`` (deleted; for a video's parts also failed) while we worked: then
+    whatever we stored after that is ours to remove."""
+    def on_lost(app, job: Job) -> None:
+        with db.standalone() as conn:
+            gone = stopped(conn, job.subject)
+        if gone:
+            remove_outputs(app, job)
+    return on_lost
+
+
+on_lost = lost_unless(repo.video_gone)
 
 
 def _cleanup(app, job: Job, exc: BaseException) -> None:
-    filestore(app).delete_prefix(media_prefix(job.subject))
-    cache_of(app).drop(job.subject)
+    remove_outputs(app, job)
 
 
 def _on_retry(conn, job: Job, delay: int) -> None:
@@ -168,9 +180,9 @@ def _on_retry(conn, job: Job, delay: int) -> None:
 
 def failure_reason(exc: BaseException | None) -> str:
     return ("processing failed repeatedly; please re-upload" if exc is None
-            else exc.reason if isinstance(exc, InvalidMedia)
-            else f"processing stopped, a limit was exceeded: {str(exc).splitlines()[0][:300]}"
-            if isinstance(exc, LimitExceeded) else f"processing error: {str(exc).splitlines()[0][:300]}")
+            else queue.error_text(exc) if isinstance(exc, InvalidMedia)
+            else f"processing stopped, a limit was exceeded: {queue.error_text(exc)}"
+            if isinstance(exc, LimitExceeded) else f"processing error: {queue.error_text(exc)}")
 
 
 def _on_dead(conn, job: Job, exc: BaseException | None) -> None:
@@ -188,3 +200,5 @@ def still_wanted(conn, job: Job) -> bool:
 PROCESS = Handler(run=plan_video, permanent=(InvalidMedia, LimitExceeded), cleanup=_cleanup,
                   on_retry=_on_retry, on_dead=_on_dead, on_requeue=_on_requeue, on_lost=on_lost,
                   guard=still_wanted)
+# Best effort: a failure retries, a dead reference leaves the video as it is.
+REFERENCE = Handler(run=build_reference, on_lost=on_lost, guard=still_wanted)

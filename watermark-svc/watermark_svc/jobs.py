@@ -1,7 +1,8 @@
 """The media workers' job kinds on the one queue (svcommon.jobqueue): the handler map, one
 claim-and-run step, and the worker's liveness file. Priorities: a video's audio and its
 lowest rung's chunks (5: playable early), planning ('video.process', enqueued by upload-svc
-at 0), higher rungs' chunks (-1), detections ('detection.run', -10)."""
+at 0), higher rungs' chunks (-1), the forensic reference ('video.reference', -2),
+detections ('detection.run', -10)."""
 from __future__ import annotations
 
 import logging
@@ -28,12 +29,14 @@ def heartbeat(app) -> None:
 
 
 def handlers() -> dict[str, Handler]:
-    # Imported here: the handlers import this module (heartbeat).
+    # Imported here: the API (jobs_admin, forensics_api) imports this module; the job
+    # modules (media, forensics) are loaded only when a handler map is asked for.
     from .chunk_jobs import AUDIO_JOB, CHUNK
-    from .encode_state import VIDEO_AUDIO, VIDEO_CHUNK
+    from .encode_state import VIDEO_AUDIO, VIDEO_CHUNK, VIDEO_REFERENCE
     from .forensics.runner import DETECTION
-    from .handlers import PROCESS
-    return {VIDEO_PROCESS: PROCESS, VIDEO_CHUNK: CHUNK, VIDEO_AUDIO: AUDIO_JOB, DETECTION_RUN: DETECTION}
+    from .handlers import PROCESS, REFERENCE
+    return {VIDEO_PROCESS: PROCESS, VIDEO_CHUNK: CHUNK, VIDEO_AUDIO: AUDIO_JOB, VIDEO_REFERENCE: REFERENCE,
+            DETECTION_RUN: DETECTION}
 
 
 def run_once(app, worker: str, kinds=None) -> bool:

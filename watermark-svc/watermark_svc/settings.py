@@ -2,6 +2,8 @@
 from svcommon.config import REQUIRED, Setting, secret_32
 from svcommon.mediaprobe import MEDIA_SETTINGS
 
+from .media.chunks import SEGMENTS_PER_CHUNK
+
 SETTINGS: list[Setting] = [
     Setting("WATERMARK_SECRET", REQUIRED, help="keys the forensic A/B patterns and codewords; never change it"),
     Setting("MEDIA_MASTER_KEY", REQUIRED, secret_32,
@@ -17,7 +19,7 @@ SETTINGS: list[Setting] = [
             "an idle worker converts delivery-v1 media in slices this long, then looks for jobs again"),
     Setting("WORK_DIR", "/tmp", help="scratch space for one job at a time; always cleaned"),
     Setting("X264_PRESET", "fast"),
-    Setting("CHUNK_SEGMENTS", 15, int, "segments (2 s each) per chunk job; one chunk job encodes one rung of them"),
+    Setting("CHUNK_SEGMENTS", SEGMENTS_PER_CHUNK, int, "segments (2 s each) per chunk job; one chunk job encodes one rung of them"),
     Setting("WATERMARK_STRENGTH", 1.0, float, "grey levels RMS of the A/B luma pattern"),
     Setting("FORENSICS_MAX_FALSE_ACCUSATION", 1e-6, float, "above this bound a trace answers 'no match'"),
     Setting("FORENSICS_MAX_UPLOAD_BYTES", 16 * 1024 ** 3, int, "largest suspect file accepted"),

@@ -15,7 +15,7 @@ from . import create_app
 from .convert import convert_when_idle
 from .extensions import db, filestore
 from .jobs import heartbeat, run_once
-from .originals import cache_of
+from .originals import cache_of, sweep_stale
 
 log = logging.getLogger("watermark.worker")
 
@@ -32,6 +32,7 @@ def main() -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     held_back: dict[str, float] = {}     # v1 videos whose conversion failed: retried later
+    sweep_stale(app.config["WORK_DIR"])   # copies left by killed workers (a persistent volume)
     log.info("worker started", extra={"worker": me})
     while not stop.is_set():
         heartbeat(app)

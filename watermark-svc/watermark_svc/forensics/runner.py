@@ -75,8 +75,8 @@ def _on_retry(conn, job: Job, delay: int) -> None:
 
 def _on_dead(conn, job: Job, exc: BaseException | None) -> None:
     reason = ("the worker running this detection stopped responding too often" if exc is None
-              else exc.reason if isinstance(exc, InvalidMedia)
-              else f"detection error: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}")
+              else queue.error_text(exc) if isinstance(exc, InvalidMedia)
+              else f"detection error: {queue.error_text(exc)}")
     repo.fail_detection(conn, job.subject, reason)
 
 
@@ -88,6 +88,7 @@ def _active(conn, job: Job) -> bool:
     return repo.detection_active(conn, job.subject)
 
 
-# Sub-second renewals: the admin console follows a detection's progress closely.
+# Sub-second renewals (progress_interval is the longest interval): the admin console
+# follows a detection's progress closely.
 DETECTION = Handler(run=run_detection, permanent=(InvalidMedia, LimitExceeded), on_retry=_on_retry,
                     on_dead=_on_dead, on_requeue=_on_requeue, guard=_active, progress_interval=0.5)

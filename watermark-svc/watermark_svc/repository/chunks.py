@@ -4,8 +4,18 @@ rung sees every other chunk's result and publishes it in the same transaction.""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from svcommon.db import execute, query
+
+
+@dataclass(frozen=True)
+class EncodeRow:
+    """A video's plan row: the plan (encode_state.EncodeState's JSON), its sealed content
+    secret, the audio's result (None until the audio job is done)."""
+    plan: dict
+    sealed: bytes
+    audio: dict | None
 
 
 def start_encode(conn, video_id: str, plan: dict, sealed: bytes, chunks: list[tuple[str, int]]) -> None:
@@ -18,29 +28,23 @@ def start_encode(conn, video_id: str, plan: dict, sealed: bytes, chunks: list[tu
                 (video_id, rung, index))
 
 
-def encode_of(conn, video_id: str) -> dict | None:
+def encode_of(conn, video_id: str) -> EncodeRow | None:
     row = query(conn, "SELECT plan, content_secret_enc, audio FROM video_encodes WHERE video_id = %s",
                 (video_id,), one=True)
     return _encode(row)
 
 
-def lock_encode(conn, video_id: str) -> dict | None:
+def lock_encode(conn, video_id: str) -> EncodeRow | None:
     row = query(conn, "SELECT plan, content_secret_enc, audio FROM video_encodes WHERE video_id = %s FOR UPDATE",
                 (video_id,), one=True)
     return _encode(row)
 
 
-def _encode(row: dict | None) -> dict | None:
+def _encode(row: dict | None) -> EncodeRow | None:
     if row is None:
         return None
-    return {"plan": json.loads(row["plan"]), "sealed": bytes(row["content_secret_enc"]),
-            "audio": json.loads(row["audio"]) if row["audio"] else None}
-
-
-def chunk_done(conn, video_id: str, rung: str, index: int) -> bool:
-    row = query(conn, "SELECT result FROM video_chunks WHERE video_id = %s AND rung = %s AND chunk_index = %s",
-                (video_id, rung, index), one=True)
-    return row is not None and row["result"] is not None
+    return EncodeRow(json.loads(row["plan"]), bytes(row["content_secret_enc"]),
+                     json.loads(row["audio"]) if row["audio"] else None)
 
 
 def count_encode(conn, video_id: str, rung: str, index: int, worker: str) -> bool:
@@ -56,8 +60,15 @@ def finish_chunk(conn, video_id: str, rung: str, index: int, result: dict) -> bo
                    (json.dumps(result), video_id, rung, index)) == 1
 
 
-def finish_audio(conn, video_id: str, audio: dict) -> None:
-    execute(conn, "UPDATE video_encodes SET audio = %s WHERE video_id = %s", (json.dumps(audio), video_id))
+def finish_audio(conn, video_id: str, audio: dict) -> bool:
+    return execute(conn, "UPDATE video_encodes SET audio = %s WHERE video_id = %s",
+                   (json.dumps(audio), video_id)) == 1
+
+
+def done_counts(conn, video_id: str) -> dict[str, int]:
+    """Done chunks per rung (what a completion needs to know; no result is parsed)."""
+    return {r["rung"]: int(r["n"]) for r in query(conn, "SELECT rung, COUNT(result) AS n FROM video_chunks "
+                                                        "WHERE video_id = %s GROUP BY rung", (video_id,))}
 
 
 def chunk_rows(conn, video_id: str) -> list[dict]:
@@ -67,10 +78,3 @@ def chunk_rows(conn, video_id: str) -> list[dict]:
         r["result"] = json.loads(r["result"]) if r["result"] else None
     return rows
 
-
-def drop_encode_jobs(conn, video_id: str, kinds: tuple[str, ...], only_queued: bool = False) -> int:
-    """A video's chunk and audio jobs: an earlier plan's (re-planned: their plan is
-    replaced), or the waiting ones of a video that failed."""
-    waiting = " AND status = 'queued'" if only_queued else ""
-    return execute(conn, f"DELETE FROM jobs WHERE subject = %s AND kind IN ({', '.join(['%s'] * len(kinds))})"
-                         + waiting, (video_id, *kinds))

@@ -5,6 +5,8 @@ import json
 
 from svcommon.db import execute, query
 
+STOPPED = ("deleting", "failed")        # no part of the processing writes to such a video
+
 
 def video(conn, video_id: str) -> dict | None:
     return query(conn, "SELECT id, status, original_key FROM videos WHERE id = %s", (video_id,), one=True)
@@ -17,20 +19,27 @@ def video_gone(conn, video_id: str) -> bool:
     return row is None or row["status"] == "deleting"
 
 
+def video_stopped(conn, video_id: str) -> bool:
+    """Gone (above), or failed: a failed video's parts still running stop (their outputs
+    would outlive the failure's cleanup, their stage line overwrite its reason)."""
+    row = query(conn, "SELECT status FROM videos WHERE id = %s", (video_id,), one=True)
+    return row is None or row["status"] in STOPPED
+
+
 def set_video_status(conn, video_id: str, status: str, message: str) -> None:
     execute(conn, "UPDATE videos SET status = %s, status_message = %s, updated_at = UTC_TIMESTAMP(6) "
                   "WHERE id = %s AND status <> 'deleting'", (status, message[:500], video_id))
 
 
 def publish_media(conn, video_id: str, meta: dict, thumbnail_key: str, content_secret_enc: bytes) -> bool:
-    """False (nothing written) when the video is being deleted or gone. The video row is
+    """False (nothing written) when the video is being deleted, gone or failed. The video row is
     updated first: its lock then keeps it there for the media row's foreign key. The
     segments are stored sealed under ``content_secret_enc``'s secret: delivery v2. Called
     again as higher rungs join: ready_at stays when the video first became playable (the
-    library's order)."""
-    if execute(conn, "UPDATE videos SET status = 'ready', status_message = '', thumbnail_key = %s, "
+    library's order). The stage line is the caller's (set_video_message)."""
+    if execute(conn, "UPDATE videos SET status = 'ready', thumbnail_key = %s, "
                      "ready_at = COALESCE(ready_at, UTC_TIMESTAMP(6)), updated_at = UTC_TIMESTAMP(6) "
-                     "WHERE id = %s AND status <> 'deleting'", (thumbnail_key, video_id)) != 1:
+                     "WHERE id = %s AND status NOT IN ('deleting', 'failed')", (thumbnail_key, video_id)) != 1:
         return False
     execute(conn, "REPLACE INTO video_media (video_id, segment_count, duration, metadata, content_secret_enc, "
                   "delivery_version) VALUES (%s, %s, %s, %s, %s, 2)",
@@ -44,9 +53,10 @@ def media_of(conn, video_id: str) -> dict | None:
 
 
 def set_video_message(conn, video_id: str, message: str) -> None:
-    """The stage line the uploader sees ('playable at 360p · 480p 40 %'), status unchanged."""
+    """The stage line the uploader sees ('playable at 360p · 480p 40 %'), status unchanged;
+    a failed video keeps its reason."""
     execute(conn, "UPDATE videos SET status_message = %s, updated_at = UTC_TIMESTAMP(6) "
-                  "WHERE id = %s AND status <> 'deleting'", (message[:500], video_id))
+                  "WHERE id = %s AND status NOT IN ('deleting', 'failed')", (message[:500], video_id))
 
 
 def fail_unless_ready(conn, video_id: str, reason: str) -> bool:
