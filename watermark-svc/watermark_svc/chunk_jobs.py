@@ -35,7 +35,7 @@ from .media.abencode import VARIANTS
 from .media.chunks import encode_audio, encode_chunk
 from .media.errors import InvalidMedia, LimitExceeded, ProcessingError
 from .media.procs import ProcessGroup
-from .media_store import Segment, put_plain, put_sealed
+from .media_store import Segment, put_plain, put_sealed, stored_bytes
 from .originals import cache_of
 
 
@@ -151,7 +151,7 @@ def _finish(app, job: Job, lease: Lease, sealed: bytes, record, rung: str | None
         if state.lowest.name in ready and audio_ok and (rung is None or rung in ready):
             # This completion completed a rung (or the audio): publish the ladder as it now is.
             meta = metadata(state, vid, rows, audio)
-            if not repo.publish_media(conn, vid, meta, media_key(vid, "thumb.jpg"), sealed):
+            if not repo.publish_media(conn, vid, meta, media_key(vid, "thumb.jpg"), sealed, stored_bytes(meta)):
                 conn.rollback()
                 raise LeaseLost(job.id)
         if len(ready) == len(state.plan.rungs) and audio_ok:
