@@ -16,24 +16,18 @@ import pytest
 import requests
 
 from svcommon import jobqueue
+from svcommon.filestore import media_prefix, original_prefix
 from svcommon.timeutil import utcnow_naive
 from tests.support.browser import chromium_page
+from tests.support.media import make_clip
 from tests.support.page_checks import asset_log, check_page, login
-from tests.support.videos import register_user, sql
+from tests.support.videos import make_ready_video, register_user, sql
 
 HEADER = ("header .brand", "#logout-form button")
 APP_LINKS = ("header nav a[href='/']", "header nav a[href='/upload/']", "header a[href='/auth/account']")
 ADMIN_NAV = tuple(f"#admin-nav a[href='{href}']" for href in ("/admin/", "/admin/users", "/admin/security",
                                                                  "/admin/forensics"))
 MIGRATION = Path(__file__).resolve().parents[1] / "database" / "migrations" / "017_admin_console.sql"
-
-
-@pytest.fixture(scope="module")
-def admin(live_stack):
-    r = requests.post(f"{live_stack['url']}/api/auth/login", timeout=10,
-                      json={"username": "admin", "password": live_stack["env"]["ADMIN_PASSWORD"]})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def _dashboard(gw, headers):
@@ -82,11 +76,11 @@ def seeded(live_stack, db):
         sql(db, "DELETE FROM videos WHERE id = %s", (vid,))            # its sessions go with it
 
 
-def test_dashboard_figures_move_by_what_was_added(live_stack, admin, db, request):
+def test_dashboard_figures_move_by_what_was_added(live_stack, admin_headers, db, request):
     gw = live_stack["url"]
-    before = _dashboard(gw, admin)
+    before = _dashboard(gw, admin_headers)
     data = request.getfixturevalue("seeded")
-    after = _dashboard(gw, admin)
+    after = _dashboard(gw, admin_headers)
     days_before = {d["day"]: d["sessions"] for d in before["views"]["days"]}
     days_after = {d["day"]: d["sessions"] for d in after["views"]["days"]}
     assert len(after["views"]["days"]) == 30 and after["views"]["days"][-1]["day"] == data["today"]
@@ -143,13 +137,30 @@ def test_media_bytes_backfill_matches_what_publishing_records(live_stack, db, ow
         sql(db, "DELETE FROM videos WHERE id = %s", (vid,))
 
 
+@pytest.mark.heavy
+def test_published_media_bytes_are_what_the_store_holds(worker_app, stores, db, owner_id, own_jobs, tmp_path):
+    """A video processed by the real worker records, at publication, exactly the bytes its
+    sealed segments and init segments take in the store."""
+    clip = make_clip(tmp_path / "clip.mp4", seconds=4, size="320x240").read_bytes()
+    vid = make_ready_video(worker_app, db, stores, owner_id, clip, title="Measured")
+    try:
+        recorded = sql(db, "SELECT media_bytes FROM video_media WHERE video_id = %s", (vid,), one=True)["media_bytes"]
+        media = [o for o in stores["watermark"].list(media_prefix(vid))
+                 if "/enc/" in o["key"] or o["key"].endswith("/init.mp4")]
+        assert any("/enc/" in o["key"] for o in media) and recorded == sum(o["size"] for o in media) > 0
+    finally:
+        stores["watermark"].delete_prefix(media_prefix(vid))
+        stores["upload"].delete_prefix(original_prefix(vid))
+        sql(db, "DELETE FROM jobs WHERE subject = %s", (vid,))
+        sql(db, "DELETE FROM videos WHERE id = %s", (vid,))
+
+
 @pytest.mark.browser
-def test_dashboard_page_and_retry(live_stack, seeded, db):
+def test_dashboard_page_and_retry(live_stack, admin_account, seeded, db):
     gw = live_stack["url"]
     first, second = seeded["jobs"]
-    admin = {"username": "admin", "password": live_stack["env"]["ADMIN_PASSWORD"]}
     with chromium_page() as page, asset_log(page) as failed:
-        login(page, gw, admin, "/admin/")
+        login(page, gw, admin_account, "/admin/")
         assert page.inner_text("h1") == "Dashboard"
         assert page.get_attribute("#admin-nav a[href='/admin/']", "aria-current") == "page"
         assert page.locator("#views-chart rect").count() == 30
@@ -181,11 +192,10 @@ def test_dashboard_page_and_retry(live_stack, seeded, db):
 
 
 @pytest.mark.browser
-def test_admin_navigation_on_every_admin_page(live_stack):
+def test_admin_navigation_on_every_admin_page(live_stack, admin_account):
     gw = live_stack["url"]
-    admin = {"username": "admin", "password": live_stack["env"]["ADMIN_PASSWORD"]}
     with chromium_page() as page, asset_log(page) as failed:
-        login(page, gw, admin, "/")
+        login(page, gw, admin_account, "/")
         page.click("header nav a[href='/admin/']")                     # from the apps to the console
         page.wait_for_url(f"{gw}/admin/")
         for href, name, heading in (("/admin/users", "users", "Users"), ("/admin/security", "security", "Security"),

@@ -18,16 +18,8 @@ MiB = 1024 * 1024
 HEADER = ("header .brand", "#logout-form button")
 
 
-@pytest.fixture(scope="module")
-def admin(live_stack):
-    r = requests.post(f"{live_stack['url']}/api/auth/login", timeout=10,
-                      json={"username": "admin", "password": live_stack["env"]["ADMIN_PASSWORD"]})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
-def _set_quota(gw, admin, user_id, value):
-    return requests.patch(f"{gw}/api/admin/users/{user_id}", json={"upload_quota_bytes": value}, headers=admin,
+def _set_quota(gw, headers, user_id, value):
+    return requests.patch(f"{gw}/api/admin/users/{user_id}", json={"upload_quota_bytes": value}, headers=headers,
                           timeout=10)
 
 
@@ -82,24 +74,24 @@ def _together(*calls):
     return out
 
 
-def test_admin_sets_quotas_through_the_api(live_stack, admin):
+def test_admin_sets_quotas_through_the_api(live_stack, admin_headers):
     gw = live_stack["url"]
     user = h.new_user(gw, "qapi")
     default = _usage(gw, user)
     assert default == {"used_bytes": 0, "quota_bytes": 50 * 1024 ** 3, "available_bytes": 50 * 1024 ** 3}
-    r = _set_quota(gw, admin, user["id"], 10 * MiB)
+    r = _set_quota(gw, admin_headers, user["id"], 10 * MiB)
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["upload_quota_bytes"] == 10 * MiB and body["upload_quota_in_force"] == 10 * MiB
     assert body["used_bytes"] == 0
     assert _usage(gw, user)["quota_bytes"] == 10 * MiB                       # at once, no new login
-    listed = requests.get(f"{gw}/api/admin/users", params={"q": user["username"]}, headers=admin, timeout=10).json()
+    listed = requests.get(f"{gw}/api/admin/users", params={"q": user["username"]}, headers=admin_headers, timeout=10).json()
     assert listed["items"][0]["upload_quota_bytes"] == 10 * MiB
-    assert _set_quota(gw, admin, user["id"], 0).json()["upload_quota_in_force"] is None       # 0 = unlimited
+    assert _set_quota(gw, admin_headers, user["id"], 0).json()["upload_quota_in_force"] is None       # 0 = unlimited
     assert _usage(gw, user)["quota_bytes"] is None
-    assert _set_quota(gw, admin, user["id"], None).json()["upload_quota_in_force"] == 50 * 1024 ** 3  # default
+    assert _set_quota(gw, admin_headers, user["id"], None).json()["upload_quota_in_force"] == 50 * 1024 ** 3  # default
     for bad in (-1, "10", True, 1.5, 2 ** 62):
-        r = _set_quota(gw, admin, user["id"], bad)
+        r = _set_quota(gw, admin_headers, user["id"], bad)
         assert r.status_code == 400 and r.json()["code"] == "invalid_input", (bad, r.text)
     # Only admins; and the change is audited.
     r = _set_quota(gw, user["headers"], user["id"], 0)
@@ -109,13 +101,13 @@ def test_admin_sets_quotas_through_the_api(live_stack, admin):
     assert any("upload_quota=10485760" in e["detail"] for e in events)
     assert any("upload_quota=default" in e["detail"] for e in events)
     # Admins are never limited.
-    assert _usage(gw, {"headers": admin})["quota_bytes"] is None
+    assert _usage(gw, {"headers": admin_headers})["quota_bytes"] is None
 
 
-def test_tus_uploads_reserve_their_length(live_stack, admin):
+def test_tus_uploads_reserve_their_length(live_stack, admin_headers):
     gw, env = live_stack["url"], live_stack["env"]
     user = h.new_user(gw, "qtus")
-    assert _set_quota(gw, admin, user["id"], 10 * MiB).status_code == 200
+    assert _set_quota(gw, admin_headers, user["id"], 10 * MiB).status_code == 200
     before = _stored(env)
     over = _tus_create(gw, user, 10 * MiB + 1)
     assert over.status_code == 413 and over.json()["code"] == "quota_exceeded", over.text
@@ -137,10 +129,10 @@ def test_tus_uploads_reserve_their_length(live_stack, admin):
     assert _stored(env) == before
 
 
-def test_concurrent_tus_uploads_that_together_cross_the_quota(live_stack, admin):
+def test_concurrent_tus_uploads_that_together_cross_the_quota(live_stack, admin_headers):
     gw, env = live_stack["url"], live_stack["env"]
     user = h.new_user(gw, "qpair")
-    assert _set_quota(gw, admin, user["id"], 10 * MiB).status_code == 200
+    assert _set_quota(gw, admin_headers, user["id"], 10 * MiB).status_code == 200
     before = _stored(env)
     for _ in range(3):
         a, b = _together(lambda: _tus_create(gw, user, 6 * MiB, "a.mp4"), lambda: _tus_create(gw, user, 6 * MiB, "b.mp4"))
@@ -153,12 +145,12 @@ def test_concurrent_tus_uploads_that_together_cross_the_quota(live_stack, admin)
     assert _stored(env) == before
 
 
-def test_streamed_posts_are_counted_as_they_arrive(live_stack, admin, tmp_path):
+def test_streamed_posts_are_counted_as_they_arrive(live_stack, admin_headers, tmp_path):
     gw, env = live_stack["url"], live_stack["env"]
     user = h.new_user(gw, "qpost")
     clip = h.make_video(tmp_path / "clip.mp4", seconds=2).read_bytes()
     # One unannounced body larger than the quota: stopped with 413, nothing kept.
-    assert _set_quota(gw, admin, user["id"], 1 * MiB).status_code == 200
+    assert _set_quota(gw, admin_headers, user["id"], 1 * MiB).status_code == 200
     before = _stored(env)
     r = _chunked_post(gw, user, b"\0" * (3 * MiB))
     assert r.status_code == 413 and r.json()["code"] == "quota_exceeded", r.text
@@ -167,7 +159,7 @@ def test_streamed_posts_are_counted_as_they_arrive(live_stack, admin, tmp_path):
     assert _stored(env) == before
     # Two real videos streamed at once, each within the quota, together over it: the first
     # to finish reserves its size under the owner's lock, the other is refused.
-    assert _set_quota(gw, admin, user["id"], len(clip) * 3 // 2).status_code == 200
+    assert _set_quota(gw, admin_headers, user["id"], len(clip) * 3 // 2).status_code == 200
     a, b = _together(lambda: _chunked_post(gw, user, clip, "a.mp4"), lambda: _chunked_post(gw, user, clip, "b.mp4"))
     assert sorted([a.status_code, b.status_code]) == [201, 413], (a.text, b.text)
     winner, loser = (a, b) if a.status_code == 201 else (b, a)
@@ -181,13 +173,12 @@ def test_streamed_posts_are_counted_as_they_arrive(live_stack, admin, tmp_path):
 
 
 @pytest.mark.browser
-def test_quota_on_the_users_page_and_the_upload_page(live_stack, tmp_path):
+def test_quota_on_the_users_page_and_the_upload_page(live_stack, admin_account, tmp_path):
     gw, env = live_stack["url"], live_stack["env"]
     user = h.new_user(gw, "qpage")
-    admin = {"username": "admin", "password": env["ADMIN_PASSWORD"]}
     row = f"[data-user='{user['username']}']"
     with chromium_page() as page, asset_log(page) as failed:
-        login(page, gw, admin, f"/admin/users?q={user['username']}")
+        login(page, gw, admin_account, f"/admin/users?q={user['username']}")
         assert "of 50 GiB (default quota)" in page.inner_text(f"{row} .usage")
         check_page(page, "admin-users-quota", (*HEADER, f"{row} input.quota", f"{row} button[aria-label^='Set quota']",
                                                "#admin-nav a[href='/admin/']"))
