@@ -57,10 +57,11 @@ def check_quota(conn, p: Principal, length: int) -> int | None:
     return u["quota_bytes"] - u["used_bytes"] - length
 
 
-def quota_exceeded(length: int, u: dict) -> APIError:
+def quota_exceeded(length: int, u: dict, streaming: bool = False) -> APIError:
+    """``streaming``: a body of unknown length stopped after ``length`` bytes."""
     fmt = quota.format_bytes
     return APIError(413, "quota_exceeded",
-                    f"This upload ({fmt(length)}) would exceed your storage quota: {fmt(u['used_bytes'])} of "
+                    f"This upload ({'at least ' if streaming else ''}{fmt(length)}) would exceed your storage quota: {fmt(u['used_bytes'])} of "
                     f"{fmt(u['quota_bytes'])} used ({u['used_bytes']} of {u['quota_bytes']} bytes). "
                     "Delete videos you no longer need or ask an administrator for more space.")
 

@@ -76,7 +76,7 @@ def upload():
     vid = video["id"]
 
     def over_quota(size: int):
-        raise access.quota_exceeded(size, access.usage(conn, p.user_id))
+        raise access.quota_exceeded(size, access.usage(conn, p.user_id), streaming=True)
 
     copy = localcopy.LocalCopy.for_post(cfg)
     try:
