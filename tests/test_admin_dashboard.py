@@ -213,3 +213,36 @@ def test_admin_navigation_on_every_admin_page(live_stack, admin_account):
         page.wait_for_url(f"{gw}/upload/")
         assert page.locator("#admin-nav").count() == 0
         assert not failed, failed
+
+
+@pytest.mark.browser
+def test_users_page_paging_and_enable(live_stack, admin_account, db):
+    """The users page pages through a search (25 a page, the search kept), and Enable on the
+    second page gives the account back at once and returns to that page."""
+    gw, tag = live_stack["url"], f"pg{uuid.uuid4().hex[:8]}"
+    names = [f"{tag}_{i:02d}" for i in range(27)]
+    for i, name in enumerate(names):
+        sql(db, "INSERT INTO users (id, username, email, password_hash, role, disabled, created_at) "
+                "VALUES (%s, %s, %s, 'x', 'viewer', %s, UTC_TIMESTAMP(6) + INTERVAL %s MICROSECOND)",
+            (uuid.uuid4().hex, name, f"{name}@e.test", 1 if i == 26 else 0, i))
+    try:
+        with chromium_page() as page, asset_log(page) as failed:
+            login(page, gw, admin_account, f"/admin/users?q={tag}")
+            assert page.inner_text("#count").startswith("27 users matching")
+            assert page.locator("[data-user]").count() == 25
+            page.click("nav.pager a[rel=next]")
+            page.wait_for_url(re.compile(r".*/admin/users\?q=" + tag + r"&page=2$"))
+            assert page.locator("[data-user]").count() == 2 and "Page 2 of 2" in page.inner_text("nav.pager")
+            row = f"[data-user='{names[26]}']"
+            assert page.locator(f"{row} .badge.bad").is_visible()
+            check_page(page, "admin-users-page-2", (*HEADER, *ADMIN_NAV, "nav.pager a[rel=prev]",
+                                                    f"{row} button[value=enable]"))
+            page.focus(f"{row} button[value=enable]")
+            page.keyboard.press("Enter")
+            page.wait_for_selector("#flash")
+            assert page.url.endswith(f"/admin/users?q={tag}&page=2")
+            assert page.locator(f"{row} .badge.bad").count() == 0
+            assert sql(db, "SELECT disabled FROM users WHERE username = %s", (names[26],), one=True)["disabled"] == 0
+            assert not failed, failed
+    finally:
+        sql(db, f"DELETE FROM users WHERE username LIKE '{tag}\\_%'")
