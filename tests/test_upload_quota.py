@@ -42,7 +42,10 @@ def _usage(gw, user):
 def _stored(env):
     """Every original object and unfinished multipart upload in the store (the 'nothing left'
     check for refusals whose video id is never revealed)."""
-    return set(h.s3_keys(env, "originals/")) | set(h.s3_pending_multipart(env, "originals/"))
+    try:
+        return set(h.s3_keys(env, "originals/")) | set(h.s3_pending_multipart(env, "originals/"))
+    except h.s3_client(env).exceptions.NoSuchBucket:      # a fresh stack: file-svc makes it on first use
+        return set()
 
 
 def _chunked_post(gw, user, data: bytes, name="clip.mp4", piece=256 * 1024):

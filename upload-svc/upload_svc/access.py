@@ -3,6 +3,8 @@ ids of private videos are not confirmed). Disabled accounts are refused on every
 their access tokens stay valid up to 5 minutes, so the flag is read from the database."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from flask import current_app, request
 
 from svcommon import quota, security_events
@@ -34,6 +36,19 @@ def check_size(length: int) -> None:
         raise APIError(413, "too_large", f"file is {length} bytes; the limit is {limit} bytes")
 
 
+@contextmanager
+def quota_lock(conn, user_id: str):
+    """Held while a user's quota is checked and a reservation written (and committed): one
+    upload of that user at a time, across replicas."""
+    if not repo.lock_owner(conn, user_id):
+        raise APIError(503, "quota_busy", "Another upload of yours is being checked against your quota; "
+                       "retry in a few seconds.", {"Retry-After": "5"})
+    try:
+        yield
+    finally:
+        repo.unlock_owner(conn, user_id)
+
+
 def usage(conn, user_id: str) -> dict:
     """The user's stored (and reserved) bytes and the quota in force, read now: an admin's
     change of the user's quota or role applies to the next upload. ``quota_bytes`` and
@@ -47,7 +62,7 @@ def usage(conn, user_id: str) -> dict:
 
 def check_quota(conn, p: Principal, length: int) -> int | None:
     """Room left after ``length`` more bytes (None = unlimited), or 413 quota_exceeded.
-    Call with the owner's lock held (repo.lock_owner) and record the reservation (the
+    Call under quota_lock and record the reservation (the
     video row's size_bytes) before releasing it, so two uploads cannot both fit."""
     u = usage(conn, p.user_id)
     if u["quota_bytes"] is None:

@@ -27,8 +27,7 @@ def new_video(conn, p: Principal, meta: dict, length: int) -> dict:
     the owner's quota (its size_bytes; committed before the owner's lock is released).
     ``row["quota_room"]``: the owner's bytes still free after it (None = unlimited)."""
     access.check_size(length)
-    repo.lock_owner(conn, p.user_id)
-    try:
+    with access.quota_lock(conn, p.user_id):
         room = access.check_quota(conn, p, length)
         vid = uuid.uuid4().hex
         row = {"id": vid, "owner_id": p.user_id, "title": meta["title"], "description": meta["description"],
@@ -38,8 +37,6 @@ def new_video(conn, p: Principal, meta: dict, length: int) -> dict:
                "content_type": meta["content_type"], "size_bytes": length}
         repo.insert_video(conn, row)
         conn.commit()
-    finally:
-        repo.unlock_owner(conn, p.user_id)
     return {**row, "quota_room": room}
 
 

@@ -100,9 +100,13 @@ def reserve_size(conn, video_id: str, size: int) -> None:
     execute(conn, "UPDATE videos SET size_bytes = %s, updated_at = UTC_TIMESTAMP(6) WHERE id = %s", (size, video_id))
 
 
-def lock_owner(conn, owner_id: str) -> None:
-    """Serialise quota checks of one user across replicas (released by unlock_owner)."""
-    query(conn, "SELECT GET_LOCK(%s, 10) AS ok", (f"sv_quota_{owner_id}",))
+def lock_owner(conn, owner_id: str) -> bool:
+    """Serialise quota checks of one user across replicas (released by unlock_owner). The
+    caller has nothing uncommitted: the transaction is ended first, so the reads after the
+    lock get a fresh snapshot and see every reservation committed before it (a snapshot taken
+    earlier in the request, by the account check say, would miss the other upload's)."""
+    conn.rollback()
+    return query(conn, "SELECT GET_LOCK(%s, 10) AS ok", (f"sv_quota_{owner_id}",), one=True)["ok"] == 1
 
 
 def unlock_owner(conn, owner_id: str) -> None:

@@ -87,13 +87,10 @@ def upload():
         if counter.size == 0:
             raise APIError(400, "empty_file", "the file is empty (0 bytes)")
         if announced is None:  # chunked body: checked (others may have reserved meanwhile) and reserved now
-            repo.lock_owner(conn, p.user_id)
-            try:
+            with access.quota_lock(conn, p.user_id):
                 access.check_quota(conn, p, counter.size)
                 repo.reserve_size(conn, vid, counter.size)
                 conn.commit()
-            finally:
-                repo.unlock_owner(conn, p.user_id)
         ingest.finalize(vid, counter.size, copy.finish(counter.size) if copy else None)
     except BaseException:   # whatever stopped it: a refusal, storage down, the client gone
         conn.rollback()
