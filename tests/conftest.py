@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+import requests
 
 from svcommon.passwords import hash_password
 from tests.support.media import make_clip
@@ -13,6 +14,20 @@ from tests.support.playback import PLAYBACK_ENV, VIDEO_PASSWORD
 from tests.support.queue import own_queue
 from tests.support.sealed_media import keys_of
 from tests.support.videos import make_ready_video, register_user, restart_service, sql
+
+
+@pytest.fixture
+def admin_account(live_stack):
+    """The bootstrap admin's credentials, for the login form."""
+    return {"username": "admin", "password": live_stack["env"]["ADMIN_PASSWORD"]}
+
+
+@pytest.fixture
+def admin_headers(live_stack, admin_account):
+    """The bootstrap admin's bearer headers (a fresh login per test: access tokens live 5 minutes)."""
+    r = requests.post(f"{live_stack['url']}/api/auth/login", json=admin_account, timeout=10)
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 @pytest.fixture(scope="module")

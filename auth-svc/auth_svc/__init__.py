@@ -8,6 +8,7 @@ import click
 from flask import Flask
 
 from svcommon.jwks import JWKSVerifier
+from svcommon.quota import validate as validate_quota
 from svcommon.service import configure, init_service
 
 from . import accounts
@@ -20,6 +21,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     # No app-wide /static: the gateway routes only /auth/ here; pages' assets live under it.
     app = Flask(__name__, static_folder=None)
     configure(app, "auth-svc", SETTINGS, test_config)
+    validate_quota(app.config)
     ring = keyring.init_app(app)
     # auth-svc verifies its own tokens from its key ring, not over HTTP to itself.
     init_service(app, db, JWKSVerifier(ring.jwks, app.config["JWT_ISSUER"], app.config["JWT_AUDIENCE"],

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app, request
 
-from svcommon import security_events
+from svcommon import quota, security_events
 from svcommon.db import IntegrityError
 from svcommon.errors import APIError
 from svcommon.passwords import hash_password, verify_password
@@ -154,14 +154,27 @@ def reset_password(token: str, new: str) -> dict:
 
 
 def user_page(page: int, per_page: int, search: str = "") -> tuple[list[dict], int, int]:
-    """(users, pages, total) of the admin list, optionally filtered by username/email."""
+    """(users, pages, total) of the admin list, optionally filtered by username/email; each
+    user with ``used_bytes`` and ``quota_in_force`` (None = unlimited)."""
     conn = db.conn()
     total = repo.count_users(conn, search)
-    return repo.list_users(conn, per_page, (page - 1) * per_page, search), max(1, -(-total // per_page)), total
+    users = [with_quota(u) for u in repo.list_users(conn, per_page, (page - 1) * per_page, search)]
+    return users, max(1, -(-total // per_page)), total
 
 
-def admin_update_user(admin_id: str, user_id: str, role: str | None, disabled: bool | None) -> dict:
-    """Role and/or disabled flag, effective at once; audited as a security event."""
+def with_quota(u: dict) -> dict:
+    """The user row plus the upload quota in force for them (svcommon.quota)."""
+    default = int(current_app.config["UPLOAD_QUOTA_BYTES"])
+    own = u["upload_quota_bytes"]
+    return {**u, "used_bytes": int(u.get("used_bytes") or 0), "quota_in_force": quota.in_force(own, default, u["role"]),
+            "quota_text": "" if own is None else quota.exact_text(own)}
+
+
+def admin_update_user(admin_id: str, user_id: str, role: str | None, disabled: bool | None,
+                      upload_quota=repo.KEEP) -> dict:
+    """Role, disabled flag and/or upload quota (bytes; None = back to the default), effective
+    at once (upload-svc reads the quota on every upload it creates); audited as a security
+    event."""
     conn = db.conn()
     user = repo.user_by_id(conn, user_id) if len(user_id) <= 64 else None
     if user is None:
@@ -169,13 +182,15 @@ def admin_update_user(admin_id: str, user_id: str, role: str | None, disabled: b
     losing_admin = user["role"] == "admin" and (disabled or (role is not None and role != "admin"))
     if losing_admin and repo.count_active_admins(conn) <= 1:
         raise APIError(409, "last_admin", "the last active admin cannot be demoted or disabled")
-    repo.update_user(conn, user_id, role, disabled)
+    repo.update_user(conn, user_id, role, disabled, upload_quota)
     if disabled:
         repo.revoke_user_tokens(conn, user_id)  # logged out everywhere at the next refresh
         # Access tokens stay valid up to 5 minutes: streaming-svc also checks `disabled` on
         # every call, and playback ends now rather than at the next heartbeat.
         repo.end_playback_sessions(conn, user_id)
     conn.commit()
-    changes = ", ".join(f"{k}={v}" for k, v in (("role", role), ("disabled", disabled)) if v is not None)
-    security_events.record("admin_user_updated", f"{changes} by admin {admin_id}", user_id)
-    return repo.user_by_id(conn, user_id)
+    changes = [f"{k}={v}" for k, v in (("role", role), ("disabled", disabled)) if v is not None]
+    if upload_quota is not repo.KEEP:
+        changes.append(f"upload_quota={'default' if upload_quota is None else upload_quota}")
+    security_events.record("admin_user_updated", f"{', '.join(changes)} by admin {admin_id}", user_id)
+    return with_quota(repo.user_with_usage(conn, user_id))

@@ -1,22 +1,40 @@
-"""Admin: list users, change role, disable/enable, issue a one-time password reset link."""
+"""Admin: list users, change role, disable/enable, set the upload quota, issue a one-time
+password reset link."""
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
+from svcommon import quota
 from svcommon.auth import require_principal
 from svcommon.errors import APIError
 from svcommon.params import arg_int, json_body
 from svcommon.timeutil import iso
 
 from . import accounts, tokens, validation
+from . import repository as repo
 
 bp = Blueprint("admin", __name__, url_prefix="/api/admin/users")
 MAX_PAGE = 100_000      # keeps OFFSET far inside what SQL accepts
 
 
 def _user_json(u: dict) -> dict:
-    return {**tokens.public_user(u), "disabled": bool(u["disabled"]),
-            "created_at": iso(u["created_at"])}
+    return {**tokens.public_user(u), "disabled": bool(u["disabled"]), "created_at": iso(u["created_at"]),
+            "upload_quota_bytes": u["upload_quota_bytes"], "upload_quota_in_force": u["quota_in_force"],
+            "used_bytes": u["used_bytes"]}
+
+
+def _quota_field(data: dict):
+    """``upload_quota_bytes``: absent (unchanged), null (the server default) or bytes >= 0
+    (0 = unlimited)."""
+    if "upload_quota_bytes" not in data:
+        return repo.KEEP
+    value = data["upload_quota_bytes"]
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= quota.MAX_QUOTA:
+        raise APIError(400, "invalid_input", "'upload_quota_bytes' must be a whole number of bytes >= 0 "
+                                             "(0 = unlimited) or null (the server default)")
+    return value
 
 
 @bp.get("")
@@ -38,9 +56,10 @@ def update_user(user_id: str):
         raise APIError(400, "invalid_input", f"role must be one of {', '.join(validation.ROLES)}")
     if disabled is not None and not isinstance(disabled, bool):
         raise APIError(400, "invalid_input", "'disabled' must be true or false")
-    if role is None and disabled is None:
-        raise APIError(400, "invalid_input", "nothing to change: give 'role' and/or 'disabled'")
-    return jsonify(_user_json(accounts.admin_update_user(admin.user_id, user_id, role, disabled)))
+    upload_quota = _quota_field(data)
+    if role is None and disabled is None and upload_quota is repo.KEEP:
+        raise APIError(400, "invalid_input", "nothing to change: give 'role', 'disabled' and/or 'upload_quota_bytes'")
+    return jsonify(_user_json(accounts.admin_update_user(admin.user_id, user_id, role, disabled, upload_quota)))
 
 
 @bp.post("/<user_id>/reset-link")

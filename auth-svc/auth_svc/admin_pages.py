@@ -1,13 +1,15 @@
 """The admin users page (/admin/users): search, paging, role, disable/enable (effective at
-once: tokens revoked, playback ended) and one-time reset links; plain forms, so it works from
-the keyboard without script. The same operations as the admin API (accounts.py)."""
+once: tokens revoked, playback ended), the upload quota (storage used beside it) and one-time
+reset links; plain forms, so it works from the keyboard without script. The same operations
+as the admin API (accounts.py)."""
 from __future__ import annotations
 
 from functools import wraps
 from urllib.parse import parse_qs, urlsplit
 
-from flask import Blueprint, request
+from flask import Blueprint, current_app, request
 
+from svcommon import quota
 from svcommon.auth import csrf_ok, page_login_required
 from svcommon.errors import APIError
 from svcommon.params import arg_int, ascii_uint
@@ -46,7 +48,18 @@ def _users_page(status: int = 200, **ctx):
         here = request.full_path.rstrip("?")
     users, pages, total = accounts.user_page(page, PER_PAGE, search)
     return render("admin_users.html", status, users=users, page=page, pages=pages, total=total, search=search,
-                  roles=validation.ROLES, here=here, **ctx)
+                  roles=validation.ROLES, here=here, default_quota=quota.in_force(
+                      None, int(current_app.config["UPLOAD_QUOTA_BYTES"]), "viewer"), **ctx)
+
+
+def _quota_field(text: str) -> int | None:
+    """The quota form's field: empty = the server default, else a size ('20 GiB'; 0 = unlimited)."""
+    if not text.strip():
+        return None
+    try:
+        return quota.parse_bytes(text[:40])
+    except ValueError as exc:
+        raise APIError(400, "invalid_input", f"Upload quota: {exc}.", fields={"quota": [f"Upload quota: {exc}."]})
 
 
 @bp.get("/admin/users")
@@ -69,6 +82,8 @@ def update(user_id: str):
             accounts.admin_update_user(admin.user_id, user_id, role, None)
         elif action in ("disable", "enable"):
             accounts.admin_update_user(admin.user_id, user_id, None, action == "disable")
+        elif action == "quota":
+            accounts.admin_update_user(admin.user_id, user_id, None, None, _quota_field(request.form.get("quota", "")))
         elif action == "reset-link":
             return _users_page(issued=accounts.reset_link(admin.user_id, user_id))
         else:

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from svcommon.db import execute, query
 
-USER_COLS = "id, username, email, role, disabled, created_at"
+USER_COLS = "id, username, email, role, disabled, created_at, upload_quota_bytes"
 
 
 # ---- users -----------------------------------------------------------------------------
@@ -30,10 +30,18 @@ def _user_filter(search: str) -> tuple[str, tuple]:
     return " WHERE username LIKE %s OR email LIKE %s", (like, like)
 
 
+# Bytes a user's videos take (or have reserved while uploading): what the quota counts.
+USED_BYTES = "(SELECT COALESCE(SUM(v.size_bytes), 0) FROM videos v WHERE v.owner_id = users.id) AS used_bytes"
+
+
 def list_users(conn, limit: int, offset: int, search: str = "") -> list[dict]:
     where, params = _user_filter(search)
-    return query(conn, f"SELECT {USER_COLS} FROM users{where} ORDER BY created_at LIMIT %s OFFSET %s",
+    return query(conn, f"SELECT {USER_COLS}, {USED_BYTES} FROM users{where} ORDER BY created_at LIMIT %s OFFSET %s",
                  (*params, limit, offset))
+
+
+def user_with_usage(conn, uid: str) -> dict | None:
+    return query(conn, f"SELECT {USER_COLS}, {USED_BYTES} FROM users WHERE id = %s", (uid,), one=True)
 
 
 def count_users(conn, search: str = "") -> int:
@@ -45,7 +53,10 @@ def count_active_admins(conn) -> int:
     return query(conn, "SELECT COUNT(*) AS n FROM users WHERE role='admin' AND disabled=0", one=True)["n"]
 
 
-def update_user(conn, uid: str, role: str | None, disabled: bool | None) -> None:
+KEEP = object()   # update_user: leave the quota as it is (None sets it back to the default)
+
+
+def update_user(conn, uid: str, role: str | None, disabled: bool | None, quota=KEEP) -> None:
     sets, params = [], []
     if role is not None:
         sets.append("role = %s")
@@ -53,6 +64,9 @@ def update_user(conn, uid: str, role: str | None, disabled: bool | None) -> None
     if disabled is not None:
         sets.append("disabled = %s")
         params.append(1 if disabled else 0)
+    if quota is not KEEP:
+        sets.append("upload_quota_bytes = %s")
+        params.append(quota)
     sets.append("updated_at = UTC_TIMESTAMP(6)")
     execute(conn, f"UPDATE users SET {', '.join(sets)} WHERE id = %s", (*params, uid))
 

@@ -1,5 +1,6 @@
 """auth-svc settings (env), on top of the shared DB and token settings."""
 from svcommon.config import REQUIRED, Setting, as_bool
+from svcommon.quota import QUOTA_SETTINGS
 
 SETTINGS = [
     Setting("AUTH_KEY_ENCRYPTION_SECRET", REQUIRED, help="encrypts token signing keys at rest"),
@@ -10,6 +11,7 @@ SETTINGS = [
     Setting("PASSWORD_MIN_LENGTH", 10, int, "NIST SP 800-63B: at least 8; we ask for 10"),
     Setting("PASSWORD_MIN_SCORE", 3, int, "zxcvbn guessability score (0-4) a new password must reach"),
     Setting("PASSWORD_RESET_TTL_SECONDS", 1800, int, "an admin-issued reset link works once, this long"),
+    *QUOTA_SETTINGS,        # the upload quota default, shown beside each user's on the admin pages
     Setting("SMTP_HOST", "", help="mail reset links to the user; empty: the admin copies the link"),
     Setting("SMTP_PORT", 587, int),
     Setting("SMTP_STARTTLS", True, as_bool),

@@ -1,6 +1,7 @@
 """The browser side every app's pages share, kept here once: svclient.js (fetch with the CSRF
 header and refresh-on-401), sv.css (the layout, forms and common rules), the page layout
-sv_layout.html, the branded error page sv_error.html and one-shot flash messages. Each app
+sv_layout.html (with the admin console's navigation), the branded error page sv_error.html,
+one-shot flash messages and the template filters short_agent, ago and filesize. Each app
 serves the assets under a path the gateway already routes to it."""
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import datetime
 
 from flask import Blueprint, current_app, g, redirect, request
 
+from .quota import format_bytes
 from .timeutil import utcnow_naive
 
 FLASH_COOKIE = "sv_flash"
@@ -92,5 +94,6 @@ def serve_shared_assets(pages_bp: Blueprint, url_prefix: str = "") -> None:
         state.app.context_processor(_flash_context)
         state.app.add_template_filter(short_agent)
         state.app.add_template_filter(ago)
+        state.app.add_template_filter(format_bytes, "filesize")
         state.app.after_request(_clear_shown_flash)
     pages_bp.record_once(register)

@@ -3,9 +3,11 @@ ids of private videos are not confirmed). Disabled accounts are refused on every
 their access tokens stay valid up to 5 minutes, so the flag is read from the database."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from flask import current_app, request
 
-from svcommon import security_events
+from svcommon import quota, security_events
 from svcommon.auth import Principal, require_principal
 from svcommon.errors import APIError
 
@@ -34,16 +36,49 @@ def check_size(length: int) -> None:
         raise APIError(413, "too_large", f"file is {length} bytes; the limit is {limit} bytes")
 
 
-def check_quota(conn, p: Principal, length: int) -> None:
-    """Call with the owner's lock held (repo.lock_owner) so two uploads cannot both fit."""
-    quota = int(current_app.config["UPLOAD_QUOTA_BYTES"])
-    if quota <= 0 or p.is_admin:
-        return
-    used = repo.usage_bytes(conn, p.user_id)
-    if used + length > quota:
-        raise APIError(413, "quota_exceeded",
-                       f"this upload ({length} bytes) would exceed your storage quota "
-                       f"({used} of {quota} bytes used)")
+@contextmanager
+def quota_lock(conn, user_id: str):
+    """Held while a user's quota is checked and a reservation written (and committed): one
+    upload of that user at a time, across replicas."""
+    if not repo.lock_owner(conn, user_id):
+        raise APIError(503, "quota_busy", "Another upload of yours is being checked against your quota; "
+                       "retry in a few seconds.", {"Retry-After": "5"})
+    try:
+        yield
+    finally:
+        repo.unlock_owner(conn, user_id)
+
+
+def usage(conn, user_id: str) -> dict:
+    """The user's stored (and reserved) bytes and the quota in force, read now: an admin's
+    change of the user's quota or role applies to the next upload. ``quota_bytes`` and
+    ``available_bytes`` are None when unlimited."""
+    row = repo.quota_usage(conn, user_id) or {"role": "viewer", "upload_quota_bytes": None, "used": 0}
+    limit = quota.in_force(row["upload_quota_bytes"], int(current_app.config["UPLOAD_QUOTA_BYTES"]), row["role"])
+    used = int(row["used"])
+    return {"used_bytes": used, "quota_bytes": limit,
+            "available_bytes": None if limit is None else max(0, limit - used)}
+
+
+def check_quota(conn, p: Principal, length: int) -> int | None:
+    """Room left after ``length`` more bytes (None = unlimited), or 413 quota_exceeded.
+    Call under quota_lock and record the reservation (the
+    video row's size_bytes) before releasing it, so two uploads cannot both fit."""
+    u = usage(conn, p.user_id)
+    if u["quota_bytes"] is None:
+        return None
+    if u["used_bytes"] + length > u["quota_bytes"]:
+        raise quota_exceeded(length, u)
+    return u["quota_bytes"] - u["used_bytes"] - length
+
+
+def quota_exceeded(length: int, u: dict, streaming: bool = False) -> APIError:
+    """``streaming``: a body of unknown length stopped after ``length`` bytes."""
+    fmt = quota.format_bytes
+    return APIError(413, "quota_exceeded",
+                    f"This upload ({'at least ' if streaming else ''}{fmt(length)}) would exceed your storage quota: {fmt(u['used_bytes'])} of "
+                    f"{fmt(u['quota_bytes'])} used ({u['used_bytes']} of {u['quota_bytes']} bytes). "
+                    "Delete videos you no longer need or ask an administrator for more space.")
 
 
 def own_video(conn, video_id: str, p: Principal, for_update: bool = False) -> dict:

@@ -23,11 +23,12 @@ log = logging.getLogger("upload_svc.ingest")
 
 
 def new_video(conn, p: Principal, meta: dict, length: int) -> dict:
-    """Insert the video row after the size and quota checks; the caller commits."""
+    """Insert the video row after the size and quota checks, reserving ``length`` bytes of
+    the owner's quota (its size_bytes; committed before the owner's lock is released).
+    ``row["quota_room"]``: the owner's bytes still free after it (None = unlimited)."""
     access.check_size(length)
-    repo.lock_owner(conn, p.user_id)
-    try:
-        access.check_quota(conn, p, length)
+    with access.quota_lock(conn, p.user_id):
+        room = access.check_quota(conn, p, length)
         vid = uuid.uuid4().hex
         row = {"id": vid, "owner_id": p.user_id, "title": meta["title"], "description": meta["description"],
                "visibility": meta["visibility"],
@@ -36,9 +37,7 @@ def new_video(conn, p: Principal, meta: dict, length: int) -> dict:
                "content_type": meta["content_type"], "size_bytes": length}
         repo.insert_video(conn, row)
         conn.commit()
-    finally:
-        repo.unlock_owner(conn, p.user_id)
-    return row
+    return {**row, "quota_room": room}
 
 
 def finalize(video_id: str, size: int, local: str | None = None) -> dict:

@@ -87,15 +87,26 @@ def delete_video(conn, video_id: str) -> int:
     return execute(conn, "DELETE FROM videos WHERE id = %s", (video_id,))
 
 
-def usage_bytes(conn, owner_id: str) -> int:
-    """Stored plus announced bytes: an upload in progress counts at its full length."""
-    row = query(conn, "SELECT COALESCE(SUM(size_bytes), 0) AS n FROM videos WHERE owner_id = %s", (owner_id,), one=True)
-    return int(row["n"])
+def quota_usage(conn, owner_id: str) -> dict | None:
+    """The user's role, own quota (NULL = the default) and bytes used: stored plus reserved
+    (an upload in progress counts at its full announced length)."""
+    return query(conn, "SELECT u.role, u.upload_quota_bytes, "
+                       "(SELECT COALESCE(SUM(v.size_bytes), 0) FROM videos v WHERE v.owner_id = u.id) AS used "
+                       "FROM users u WHERE u.id = %s", (owner_id,), one=True)
 
 
-def lock_owner(conn, owner_id: str) -> None:
-    """Serialise quota checks of one user across replicas (released by unlock_owner)."""
-    query(conn, "SELECT GET_LOCK(%s, 10) AS ok", (f"sv_quota_{owner_id}",))
+def reserve_size(conn, video_id: str, size: int) -> None:
+    """A streamed upload of unannounced length reserves what it turned out to be."""
+    execute(conn, "UPDATE videos SET size_bytes = %s, updated_at = UTC_TIMESTAMP(6) WHERE id = %s", (size, video_id))
+
+
+def lock_owner(conn, owner_id: str) -> bool:
+    """Serialise quota checks of one user across replicas (released by unlock_owner). The
+    caller has nothing uncommitted: the transaction is ended first, so the reads after the
+    lock get a fresh snapshot and see every reservation committed before it (a snapshot taken
+    earlier in the request, by the account check say, would miss the other upload's)."""
+    conn.rollback()
+    return query(conn, "SELECT GET_LOCK(%s, 10) AS ok", (f"sv_quota_{owner_id}",), one=True)["ok"] == 1
 
 
 def unlock_owner(conn, owner_id: str) -> None:

@@ -1,6 +1,8 @@
 """upload-svc settings (env), on top of the shared DB and token settings."""
 from svcommon.config import REQUIRED, Setting, as_bool
 from svcommon.mediaprobe import MEDIA_SETTINGS
+from svcommon.quota import QUOTA_SETTINGS
+from svcommon.quota import validate as validate_quota
 
 GiB = 1024 ** 3
 MiB = 1024 ** 2
@@ -10,7 +12,7 @@ SETTINGS: list[Setting] = [
     Setting("AUTH_SVC_URL", "http://127.0.0.1:8000"),
     Setting("SERVICE_SECRET_UPLOAD", REQUIRED, help="client secret for file-svc service tokens"),
     Setting("UPLOAD_MAX_BYTES", 20 * GiB, int, "largest accepted video"),
-    Setting("UPLOAD_QUOTA_BYTES", 50 * GiB, int, "stored bytes per user (0 = unlimited; admins unlimited)"),
+    *QUOTA_SETTINGS,         # the default; an admin sets a user's own (users.upload_quota_bytes)
     Setting("UPLOADS_REQUIRE_ROLE", False, as_bool, "true: only uploader/admin roles may upload"),
     # tus bytes are stored as S3 parts of this size (S3 needs >= 5 MiB except the last);
     # a PATCH sends up to TUS_PARTS_IN_FLIGHT parts at once while the next bytes arrive, so
@@ -49,6 +51,7 @@ def validate(cfg: dict) -> None:
     for name in ("SSE_MAX_STREAMS_PER_WORKER", "SSE_MAX_STREAMS_PER_USER", "DOWNLOAD_MAX_PER_WORKER"):
         if int(cfg[name]) < 1:
             raise ConfigError(f"configuration error: {name} must be >= 1")
+    validate_quota(cfg)
     if int(cfg["TUS_PARTS_IN_FLIGHT"]) < 1:
         raise ConfigError("configuration error: TUS_PARTS_IN_FLIGHT must be >= 1")
     if int(cfg["TUS_PART_SIZE"]) < 5 * MiB:

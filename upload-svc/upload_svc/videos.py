@@ -25,17 +25,22 @@ bp = Blueprint("videos", __name__, url_prefix="/api/videos")
 
 
 class _Counter:
-    """Counts bytes on their way to file-svc, stops at the size limit, and writes them to
-    the local copy the probe will read (localcopy)."""
+    """Counts bytes on their way to file-svc, stops at the size limit (and, for a body of
+    unannounced length, at the owner's free quota: ``over_quota(size)`` raises), and writes
+    them to the local copy the probe will read (localcopy)."""
 
-    def __init__(self, chunks, limit: int, copy: localcopy.LocalCopy | None):
+    def __init__(self, chunks, limit: int, copy: localcopy.LocalCopy | None, room: int | None = None,
+                 over_quota=None):
         self.chunks, self.limit, self.size, self.copy = chunks, limit, 0, copy
+        self.room, self.over_quota = room, over_quota
 
     def __iter__(self):
         for chunk in self.chunks:
             self.size += len(chunk)
             if self.size > self.limit:
                 raise APIError(413, "too_large", f"file exceeds the {self.limit}-byte limit")
+            if self.room is not None and self.size > self.room:
+                self.over_quota(self.size)
             if self.copy:
                 self.copy.write(chunk)
             yield chunk
@@ -63,22 +68,29 @@ def upload():
     conn = db.conn()
     if sweep_clock().due():     # as tus creation does: abandoned uploads and stale local copies
         ingest.sweep_expired()
-    # Quota against the announced request size (whole body; the file is nearly all of it).
+    # Quota against the announced request size (whole body; the file is nearly all of it),
+    # reserved in the video row until the real size is known. A chunked body announces
+    # nothing: its bytes are counted against the room left as they stream (stopped at once
+    # past it), then reserved under the owner's lock.
     video = ingest.new_video(conn, p, meta, announced or 0)
     vid = video["id"]
+
+    def over_quota(size: int):
+        raise access.quota_exceeded(size, access.usage(conn, p.user_id), streaming=True)
+
     copy = localcopy.LocalCopy.for_post(cfg)
     try:
-        counter = _Counter(form.file_chunks(), int(cfg["UPLOAD_MAX_BYTES"]), copy)
+        counter = _Counter(form.file_chunks(), int(cfg["UPLOAD_MAX_BYTES"]), copy,
+                           video["quota_room"] if announced is None else None, over_quota)
         filestore().put_stream(video["original_key"], iter(counter), content_type="application/octet-stream")
         form.rest()
         if counter.size == 0:
             raise APIError(400, "empty_file", "the file is empty (0 bytes)")
-        if announced is None:  # chunked body: the quota could only be checked now
-            repo.lock_owner(conn, p.user_id)
-            try:
+        if announced is None:  # chunked body: checked (others may have reserved meanwhile) and reserved now
+            with access.quota_lock(conn, p.user_id):
                 access.check_quota(conn, p, counter.size)
-            finally:
-                repo.unlock_owner(conn, p.user_id)
+                repo.reserve_size(conn, vid, counter.size)
+                conn.commit()
         ingest.finalize(vid, counter.size, copy.finish(counter.size) if copy else None)
     except BaseException:   # whatever stopped it: a refusal, storage down, the client gone
         conn.rollback()
@@ -108,7 +120,15 @@ def _discard(conn, vid: str) -> None:
 @bp.get("/mine")
 def mine():
     p = access.active_principal()
-    return jsonify(items=[video_json(v) for v in repo.videos_of(db.conn(), p.user_id)])
+    conn = db.conn()
+    return jsonify(items=[video_json(v) for v in repo.videos_of(conn, p.user_id)], usage=access.usage(conn, p.user_id))
+
+
+@bp.get("/usage")
+def usage():
+    """The caller's storage: {used_bytes, quota_bytes, available_bytes} (null = unlimited)."""
+    p = access.active_principal()
+    return jsonify(access.usage(db.conn(), p.user_id))
 
 
 @bp.get("/<video_id>")

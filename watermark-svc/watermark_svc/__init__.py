@@ -1,5 +1,6 @@
-"""watermark-svc: the forensics API and admin pages (trace a leak, security console); the media
-workers (``python -m watermark_svc.worker``) run the same package against the job queue."""
+"""watermark-svc: the forensics API and admin pages (the dashboard, trace a leak, security
+console); the media workers (``python -m watermark_svc.worker``) run the same package
+against the job queue."""
 from __future__ import annotations
 
 from flask import Flask
@@ -18,7 +19,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     init_service(app, db)
     filestore.init_app(app)
 
-    from . import admin_pages, forensics_api, jobs_admin, security_console
-    for mod in (forensics_api, admin_pages, security_console, jobs_admin):
+    from . import admin_pages, dashboard, forensics_api, jobs_admin, security_console
+    for mod in (forensics_api, admin_pages, dashboard, security_console, jobs_admin):
         app.register_blueprint(mod.bp)
     return app

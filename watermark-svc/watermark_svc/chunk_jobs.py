@@ -39,7 +39,7 @@ from .media.abencode import VARIANTS
 from .media.chunks import encode_audio, encode_chunk
 from .media.errors import InvalidMedia, LimitExceeded, ProcessingError
 from .media.procs import ProcessGroup
-from .media_store import Segment, put_plain, put_sealed
+from .media_store import Segment, put_plain, put_sealed, stored_bytes
 from .originals import cache_of
 
 
@@ -169,7 +169,7 @@ def _settle(conn, vid: str, enc: repo.EncodeRow, rung: str | None) -> bool | Non
     audio_ok = enc.audio is not None or not state.info.has_audio
     if state.lowest.name in ready and audio_ok and (rung is None or rung in ready or rung in given_up):
         meta = metadata(state, vid, repo.chunk_rows(conn, vid), enc.audio, given_up)
-        if not repo.publish_media(conn, vid, meta, media_key(vid, "thumb.jpg"), enc.sealed):
+        if not repo.publish_media(conn, vid, meta, media_key(vid, "thumb.jpg"), enc.sealed, stored_bytes(meta)):
             return None
     complete = len(ready) == len(state.plan.rungs) and audio_ok
     if not given_up:

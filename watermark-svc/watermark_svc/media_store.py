@@ -51,6 +51,19 @@ class Segment:
                                      keys.file_name(self.rendition, self.variant, self.index))
 
 
+def stored_bytes(meta: dict) -> int:
+    """Bytes the published media of ``meta`` takes in the store: every listed segment sealed,
+    plus the init segments (video_media.media_bytes; migration 017 computes the same in SQL
+    for rows published before it)."""
+    total = sum(int(r.get("init_size") or 0) + sum(len(r["segments"][v]) * SEALED_OVERHEAD + sum(r["segments"][v])
+                                                    for v in VARIANTS) for r in meta.get("renditions") or [])
+    audio = meta.get("audio")
+    if audio:
+        sizes = audio.get("segment_sizes") or []
+        total += int(audio.get("init_size") or 0) + sum(sizes) + len(sizes) * SEALED_OVERHEAD
+    return total
+
+
 def segments(meta: dict) -> list[Segment]:
     """Every media segment of a processed video, from its metadata."""
     n = int(meta["segment_count"])

@@ -217,9 +217,22 @@
     return li;
   }
 
+  // Storage used against the upload quota (an upload in progress counts at its full size).
+  function showUsage(u) {
+    const el = $("#usage");
+    if (!u) return;
+    el.textContent = u.quota_bytes === null
+      ? "Storage used: " + fmtBytes(u.used_bytes) + " (no quota)."
+      : "Storage used: " + fmtBytes(u.used_bytes) + " of your " + fmtBytes(u.quota_bytes) + " quota ("
+        + fmtBytes(u.available_bytes) + " free).";
+    el.dataset.used = u.used_bytes;
+    el.hidden = false;
+  }
+
   async function loadVideos() {
     try {
       const data = await api("GET", "/api/videos/mine");
+      showUsage(data.usage);
       streams.forEach((es) => es.close());
       streams.clear();
       const list = $("#videos");

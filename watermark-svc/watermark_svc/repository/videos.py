@@ -31,10 +31,12 @@ def set_video_status(conn, video_id: str, status: str, message: str) -> None:
                   "WHERE id = %s AND status <> 'deleting'", (status, message[:500], video_id))
 
 
-def publish_media(conn, video_id: str, meta: dict, thumbnail_key: str, content_secret_enc: bytes) -> bool:
+def publish_media(conn, video_id: str, meta: dict, thumbnail_key: str, content_secret_enc: bytes,
+                  media_bytes: int | None = None) -> bool:
     """False (nothing written) when the video is being deleted, gone or failed. The video row is
     updated first: its lock then keeps it there for the media row's foreign key. The
-    segments are stored sealed under ``content_secret_enc``'s secret: delivery v2. Called
+    segments are stored sealed under ``content_secret_enc``'s secret: delivery v2;
+    ``media_bytes`` what they take in the store (media_store.stored_bytes). Called
     again as higher rungs join: ready_at stays when the video first became playable (the
     library's order). The stage line is the caller's (set_video_message)."""
     if execute(conn, "UPDATE videos SET status = 'ready', thumbnail_key = %s, "
@@ -42,8 +44,8 @@ def publish_media(conn, video_id: str, meta: dict, thumbnail_key: str, content_s
                      "WHERE id = %s AND status NOT IN ('deleting', 'failed')", (thumbnail_key, video_id)) != 1:
         return False
     execute(conn, "REPLACE INTO video_media (video_id, segment_count, duration, metadata, content_secret_enc, "
-                  "delivery_version) VALUES (%s, %s, %s, %s, %s, 2)",
-            (video_id, meta["segment_count"], meta["duration"], json.dumps(meta), content_secret_enc))
+                  "delivery_version, media_bytes) VALUES (%s, %s, %s, %s, %s, 2, %s)",
+            (video_id, meta["segment_count"], meta["duration"], json.dumps(meta), content_secret_enc, media_bytes))
     return True
 
 
