@@ -16,6 +16,7 @@ from tests import ingest_helpers as h
 from tests.support.browser import chromium_page, screenshots
 from tests.support.media import make_clip
 from tests.support.page_checks import SHOWN_HIDDEN, check_page, login
+from tests.support.videos import restart_service
 
 pytestmark = pytest.mark.browser
 ROW = "li.video[data-id='{}']"
@@ -143,7 +144,7 @@ def test_refused_upload_error_near_and_in_alert_toast(gw, clip, live_stack):
     assert h.user_footprint(live_stack["env"], user["id"]) == {"videos": 0, "uploads": 0, "jobs": 0}
 
 
-def test_edit_saved_toast_and_errors_in_view(gw, clip):
+def test_edit_saved_toast_and_errors_in_view(gw, clip, live_stack):
     user = h.new_user(gw, "dash")
     vids = [post_video(gw, user, clip, f"Clip {i}") for i in range(4)]
     with chromium_page() as page:
@@ -166,15 +167,23 @@ def test_edit_saved_toast_and_errors_in_view(gw, clip):
         assert page.inner_text("#toast-status") == "Saved \u201cRenamed clip\u201d."
         assert page.get_attribute("#toast-status", "role") == "status"
         assert li.locator(".editor").is_hidden() and li.locator(".title").inner_text() == "Renamed clip"
-        # Deleting a video that is already gone: the error is on the video and in the toast.
-        requests.delete(f"{gw}/api/videos/{vids[1]}", headers=user["headers"], timeout=30)
+        # A delete while storage is down (file-svc stopped): the server's 503 message is on the
+        # video, in view, and in the alert toast; once storage is back the same button works.
         page.on("dialog", lambda d: d.accept())
-        gone = page.locator(ROW.format(vids[1]))
-        gone.locator(".delete").click()
-        page.wait_for_selector(ROW.format(vids[1]) + " .row-error:not([hidden])")
-        assert "Not deleted" in gone.locator(".row-error").inner_text()
+        row = page.locator(ROW.format(vids[1]))
+        live_stack["procs"].stop("file")
+        try:
+            row.locator(".delete").click()
+            page.wait_for_selector(ROW.format(vids[1]) + " .row-error:not([hidden])", timeout=30000)
+        finally:
+            restart_service(live_stack, "file", live_stack["env"])
+        assert row.locator(".row-error").inner_text().startswith("Not deleted: ")
         assert in_viewport(page, ROW.format(vids[1]) + " .row-error")
-        assert "Not deleted" in page.inner_text("#toast-alert")
+        assert page.inner_text("#toast-alert") == row.locator(".row-error").inner_text()
+        row.locator(".delete").click()
+        page.wait_for_selector(ROW.format(vids[1]), state="detached", timeout=30000)
+        assert page.inner_text("#toast-status") == "Deleted \u201cClip 1\u201d."
+    assert h.video_objects(live_stack["env"], vids[1]) == []
 
 
 def _wait_row(page, vid: str, js_condition: str, timeout: float = 60000) -> None:
@@ -275,22 +284,35 @@ def test_bulk_actions_keyboard_confirmation_and_per_video_errors(gw, clip, live_
         assert rows == {vids[0]: "public", vids[1]: "public", vids[2]: "public", vids[3]: "private"}
         assert page.inner_text(ROW.format(vids[0]) + " .visibility") == "public"
         assert page.inner_text("#selected-count") == "0 of 4 selected"
-        # Delete all, one of them already gone behind the page's back: the others go, that one
-        # is marked with its error, and the alert toast names it.
+        # All made private, one of them deleted behind the page's back: the others change, that
+        # one is marked with its error (and stays selected), and the alert toast names it.
         assert requests.delete(f"{gw}/api/videos/{vids[2]}", headers=user["headers"], timeout=30).status_code == 204
+        page.check("#select-all")
+        page.click("#bulk button[data-action=private]")
+        page.wait_for_selector("#bulk-confirm[open]")
+        assert page.inner_text("#bulk-confirm-title") == "Make private 4 videos?"
+        page.click("#bulk-confirm-ok")
+        page.wait_for_function("() => document.querySelector('#toast-alert').textContent !== ''", timeout=60000)
+        assert page.inner_text("#toast-alert") == ("1 of 4 could not be made private: \u201cBulk 2\u201d. "
+                                                   "See the marked videos.")
+        failed = page.locator(ROW.format(vids[2]))
+        assert failed.locator(".row-error").inner_text().startswith("Make private failed: ")
+        assert failed.locator(".select-video").is_checked()
+        assert page.inner_text("#bulk-status") == "3 made private, 1 failed."
+        assert page.inner_text("#selected-count") == "1 of 4 selected"
+        assert {r["visibility"] for r in h.db_rows(env, "SELECT visibility FROM videos WHERE owner_id = %s",
+                                                   (user["id"],))} == {"private"}
+        check_page(page, "dashboard-bulk-error", ("#select-all", ROW.format(vids[2]) + " .row-error"))
+        # Delete all: the one already gone counts as deleted.
         page.check("#select-all")
         page.click("#bulk button[data-action=delete]")
         page.wait_for_selector("#bulk-confirm[open]")
         assert page.inner_text("#bulk-confirm-title") == "Delete 4 videos?"
         page.click("#bulk-confirm-ok")
-        page.wait_for_function("() => document.querySelector('#toast-alert').textContent !== ''", timeout=60000)
-        assert "1 of 4 could not be deleted" in page.inner_text("#toast-alert")
-        assert "Bulk 2" in page.inner_text("#toast-alert")
-        failed = page.locator(ROW.format(vids[2]))
-        assert "Delete failed" in failed.locator(".row-error").inner_text()
-        assert page.locator("li.video").count() == 1
-        assert page.inner_text("#bulk-status") == "3 deleted, 1 failed."
-        check_page(page, "dashboard-bulk-error", ("#select-all", ROW.format(vids[2]) + " .row-error"))
+        page.wait_for_function("() => document.querySelector('#toast-status').textContent === '4 videos deleted.'",
+                               timeout=60000)
+        assert page.locator("li.video").count() == 0 and page.locator("#bulk").is_hidden()
+        assert page.inner_text("#empty") == "No videos yet."
     assert h.user_footprint(env, user["id"]) == {"videos": 0, "uploads": 0, "jobs": 0}
     for vid in vids:
         assert h.video_objects(env, vid) == []

@@ -174,7 +174,7 @@ const Dashboard = (() => {
     $(".delete", li).addEventListener("click", async () => {
       if (!confirm("Delete \u201c" + v.title + "\u201d and all its files? This cannot be undone.")) return;
       try {
-        await api("DELETE", "/api/videos/" + encodeURIComponent(v.id));
+        await deleteVideo(v.id);
         removeRow(v.id);
         toast("Deleted \u201c" + v.title + "\u201d.");
       } catch (err) { showError($(".row-error", li), "Not deleted: " + err.message); }
@@ -196,11 +196,17 @@ const Dashboard = (() => {
     updateBulk();
   }
 
+  // A video that is already gone (deleted in another tab) is what a delete wanted.
+  async function deleteVideo(id) {
+    try { await api("DELETE", "/api/videos/" + encodeURIComponent(id)); }
+    catch (err) { if (err.status !== 404) throw err; }
+  }
+
   // ---- bulk actions: select rows, confirm, then one API call per video -------------------
   const ACTIONS = {
     public: { verb: "Make public", doing: "Making public", done: "made public", call: (id) => api("PATCH", "/api/videos/" + encodeURIComponent(id), { visibility: "public" }) },
     private: { verb: "Make private", doing: "Making private", done: "made private", call: (id) => api("PATCH", "/api/videos/" + encodeURIComponent(id), { visibility: "private" }) },
-    delete: { verb: "Delete", doing: "Deleting", done: "deleted", call: (id) => api("DELETE", "/api/videos/" + encodeURIComponent(id)) },
+    delete: { verb: "Delete", doing: "Deleting", done: "deleted", call: deleteVideo },
   };
   const picked = () => [...rows.values()].filter((r) => $(".select-video", r.li).checked);
 
