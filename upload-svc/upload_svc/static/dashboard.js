@@ -245,6 +245,7 @@ const Dashboard = (() => {
   async function runBulk(action) {
     const chosen = picked(), a = ACTIONS[action];
     if (!chosen.length || bulkRunning || !(await confirmBulk(action, chosen))) return;
+    ["#toast-status", "#toast-alert"].forEach((id) => { $(id).textContent = ""; });   // earlier news
     bulkRunning = true; updateBulk();
     const box = $("#bulk-progress"), bar = $("progress", box), status = $("#bulk-status");
     box.hidden = false; bar.max = chosen.length; bar.value = 0;
