@@ -37,6 +37,12 @@ def asset_log(page):
         page.remove_listener("requestfailed", lost)
 
 
+# Elements with the hidden attribute that a CSS rule displays anyway (sv.css's
+# `[hidden] { display:none !important }` is what every page relies on).
+SHOWN_HIDDEN = """() => [...document.querySelectorAll('[hidden]')]
+  .filter((e) => getComputedStyle(e).display !== 'none').map((e) => e.outerHTML.slice(0, 120))"""
+
+
 def axe_violations(page) -> list[dict]:
     if not page.evaluate("() => typeof axe !== 'undefined'"):
         page.evaluate(AXE.read_text() + "\n;true")
@@ -54,6 +60,7 @@ def check_page(page, name: str, controls: tuple[str, ...] = (), stylesheet: bool
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     sheets = page.evaluate("() => [...document.styleSheets].map(s => s.href).filter(Boolean)")
     assert sheets or not stylesheet, f"{name}: no stylesheet"
+    assert not page.evaluate(SHOWN_HIDDEN), f"{name}: elements marked hidden are shown: {page.evaluate(SHOWN_HIDDEN)}"
     for size, (width, height) in SIZES.items():
         page.set_viewport_size({"width": width, "height": height})
         overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")

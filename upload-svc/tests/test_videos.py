@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import uuid
 
 import pytest
 
@@ -98,7 +100,48 @@ def test_events_stream_until_final(make_app, user, posted, env):
     assert r.status_code == 200 and r.mimetype == "text/event-stream"
     assert r.headers["X-Accel-Buffering"] == "no"
     events = [json.loads(line[5:]) for line in r.get_data(as_text=True).splitlines() if line.startswith("data:")]
-    assert events[-1] == {"status": "ready", "progress": 100.0, "message": "ready to watch"}
+    assert events[-1] == {"status": "ready", "progress": 100.0, "message": "ready to watch", "encoding": False,
+                          "encode_progress": 100.0, "thumbnail_url": None}
+
+
+def test_events_follow_a_growing_ladder_until_complete(make_app, user, posted, env):
+    """A ready video whose higher rungs are still encoded keeps its stream: stage, percent of
+    the whole ladder and the thumbnail come live, and the stream ends when the worker clears
+    the stage (what watermark-svc's chunk jobs write)."""
+    client = make_app(SSE_POLL_SECONDS=0.1, SSE_MAX_SECONDS=20).test_client()
+    vid = posted["id"]
+    with h.db_conn(env) as conn:
+        cur = conn.cursor()
+        cur.execute("UPDATE videos SET status = 'ready', status_message = 'playable at 360p · 480p 0 %', "
+                    "thumbnail_key = %s WHERE id = %s", (f"media/{vid}/thumb.jpg", vid))
+        # The planning job (posted's) done, one rung done and one still queued.
+        cur.execute("UPDATE jobs SET status = 'done', progress = 100 WHERE subject = %s", (vid,))
+        cur.execute("INSERT INTO jobs (id, kind, subject, payload, status, progress) VALUES "
+                    "(%s, 'video.chunk', %s, '{}', 'done', 100), (%s, 'video.chunk', %s, '{}', 'queued', 0)",
+                    (uuid.uuid4().hex, vid, uuid.uuid4().hex, vid))
+        conn.commit()
+
+    def finish():
+        with h.db_conn(env) as conn:
+            cur = conn.cursor()
+            cur.execute("UPDATE jobs SET status = 'done', progress = 100 WHERE subject = %s", (vid,))
+            cur.execute("UPDATE videos SET status_message = '' WHERE id = %s", (vid,))
+            conn.commit()
+
+    # The whole body is read at once here: the worker's last step comes from another thread.
+    timer = threading.Timer(1.0, finish)
+    timer.start()
+    try:
+        r = client.get(f"/api/videos/{vid}/events", headers=user["headers"])
+        events = [json.loads(line[5:]) for line in r.get_data(as_text=True).splitlines() if line.startswith("data:")]
+    finally:
+        timer.join()
+    assert events[0] == {"status": "ready", "progress": 100.0, "message": "playable at 360p · 480p 0 %",
+                         "encoding": True, "encode_progress": 66.7, "thumbnail_url": f"/api/videos/{vid}/thumbnail"}
+    assert events[-1]["encoding"] is False and events[-1]["message"] == "ready to watch"
+    assert events[-1]["encode_progress"] == 100.0 and len(events) == 2
+    listed = {v["id"]: v for v in client.get("/api/videos/mine", headers=user["headers"]).json["items"]}
+    assert listed[vid]["encoding"] is False and listed[vid]["thumbnail_url"] == f"/api/videos/{vid}/thumbnail"
 
 
 def test_admin_may_manage_any_video(client, posted, admin_user):

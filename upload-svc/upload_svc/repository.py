@@ -14,11 +14,16 @@ VIDEO_COLS = ("v.id, v.owner_id, v.title, v.description, v.visibility, v.passwor
 # playable) it is the mean progress of the video's jobs at their highest priority: the
 # planning job alone at first, then the jobs that make the video playable (audio and the
 # lowest rung's chunks run above the higher rungs: watermark_svc.encode_state), done ones
-# at 100. The step shown is the newest job's.
+# at 100. The step shown is the newest job's. work_progress is the mean over all of its
+# jobs that may still finish (every rung: what a ready video's growing ladder shows) and
+# work_open counts those still to run.
 PROGRESS_COLS = ("u.upload_offset, u.upload_length, "
                  "(SELECT AVG(j.progress) FROM jobs j WHERE j.subject = v.id AND j.priority = "
                  "(SELECT MAX(k.priority) FROM jobs k WHERE k.subject = v.id)) AS job_progress, "
-                 "(SELECT j.step FROM jobs j WHERE j.subject = v.id ORDER BY j.created_at DESC LIMIT 1) AS job_step")
+                 "(SELECT j.step FROM jobs j WHERE j.subject = v.id ORDER BY j.created_at DESC LIMIT 1) AS job_step, "
+                 "(SELECT AVG(j.progress) FROM jobs j WHERE j.subject = v.id AND j.status <> 'dead') AS work_progress, "
+                 "(SELECT COUNT(*) FROM jobs j WHERE j.subject = v.id AND j.status IN ('queued', 'running')) "
+                 "AS work_open")
 VIDEO_FROM = "FROM videos v LEFT JOIN uploads u ON u.video_id = v.id"
 
 
