@@ -12,7 +12,7 @@ import requests
 from cryptography.exceptions import InvalidTag
 
 from tests.support.contract_client import ContractClient, ContractError, b64url, unwrap_segment_key
-from tests.support.dpop import DeviceKey
+from tests.support.dpop import FINGERPRINT, DeviceKey
 from tests.support.playback import PLAYBACK_ENV, backdate_session, events_of, get_until, refused_until, viewer
 from tests.support.videos import make_ready_video, sql
 
@@ -212,3 +212,8 @@ def test_security_endpoint(client, videos):
     assert info["device"]["id"] == client.device_id and info["key_epoch"] == 0
     assert info["protections"]["key_rotation_seconds"] == int(PLAYBACK_ENV["KEY_ROTATION_SECONDS"])
     assert info["protections"]["forensic_watermark"]["codeword_length"] > 0
+    # What the player's plain-language panel shows: the device as recorded, the watermark id.
+    d = info["device"]
+    assert d["name"] and d["screen"] == FINGERPRINT["screen"] and d["timezone"] == FINGERPRINT["timezone"]
+    assert d["first_seen_at"].endswith("Z") and info["watermark_id"] == s.id
+    assert info["protections"]["key_grace_seconds"] == int(PLAYBACK_ENV["KEY_GRACE_SECONDS"])
