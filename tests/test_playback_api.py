@@ -124,6 +124,7 @@ def test_concurrent_stream_limit(play, videos, mdb):
         c.open_session(videos["public"])
     assert err.value.status == 429 and err.value.code == "stream_limit"
     assert "limit is 3" in err.value.body["error"]
+    assert err.value.body["error"].startswith("You're watching on 3 other devices — stop one, or wait")
     assert events_of(mdb, user["id"], "stream_limit") == 1
     c.end(sessions[0])
     c.open_session(videos["public"])     # a slot was freed

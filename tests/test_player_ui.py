@@ -260,7 +260,7 @@ def test_security_panel_is_plain_and_live(play, videos):
         text = page.inner_text("#security")
         assert "{" not in text and "Protected and live" in text, text
         assert "(this browser)" in page.inner_text("#sec-device")
-        assert "headless" in page.inner_text("#sec-device").lower()
+        assert "Chrom" in page.inner_text("#sec-device") and "screen " in page.inner_text("#sec-device")
         for words in ("Encrypted at rest", "Per-session keys", "Forensic watermark", "Device binding"):
             assert words in page.inner_text("#sec-protections")
         # KEY_ROTATION_SECONDS=4 and heartbeats every 2 s: an epoch change shows up as it happens.

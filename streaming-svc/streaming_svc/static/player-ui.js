@@ -275,7 +275,6 @@ const PlayerUI = (() => {
     function starting(on) {   // the first intent is being served: show that something happens
       bigPlay.disabled = on;
       stage.classList.toggle("busy", on);
-      if (!on && !loaded) bigPlay.hidden = !overlay.hidden;
     }
     syncVolume(); syncTime();
     return { error, clearError, setLoaded, starting, hint, activeHeight: () => activeHeight(getPlayer()) };

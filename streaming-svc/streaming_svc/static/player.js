@@ -267,7 +267,9 @@
     if (renewing) return;                 // the session is being replaced: its errors are moot
     const status = err.code === shaka.util.Error.Code.BAD_HTTP_STATUS ? err.data[1] : 0;
     if ([401, 404, 410].includes(status)) { renew(); return; }
-    if (err.severity === shaka.util.Error.Severity.CRITICAL && current) stop(viewerError(err), true);
+    // A segment that failed all its retries stalls a VOD stream for good, whatever its severity.
+    const fatal = err.severity === shaka.util.Error.Severity.CRITICAL || err.category === shaka.util.Error.Category.NETWORK;
+    if (fatal && current) stop(viewerError(err), true);
   }
 
   // The first play intent (any control, a click on the video, Space/K) opens the session.
