@@ -56,7 +56,7 @@ const PlayerUI = (() => {
     }
     function syncPlay() {
       const playing = !video.paused && !video.ended;
-      ctlPlay.textContent = playing ? "❚❚" : "▶";
+      ctlPlay.dataset.state = playing ? "playing" : "paused";
       ctlPlay.setAttribute("aria-label", playing ? "Pause" : "Play");
       if (loaded) bigPlay.hidden = playing || !overlay.hidden;
     }
@@ -85,7 +85,7 @@ const PlayerUI = (() => {
     }
     function syncVolume() {
       const silent = video.muted || video.volume === 0;
-      mute.textContent = silent ? "🔇" : "🔊";
+      mute.dataset.state = silent ? "muted" : "on";
       mute.setAttribute("aria-label", silent ? "Unmute" : "Mute");
       volume.value = video.muted ? 0 : video.volume;
     }
