@@ -32,6 +32,15 @@ def overlay(page) -> dict:
                  library: !document.getElementById('overlay-library').hidden }; }""")
 
 
+def open_elsewhere(api, mdb, video_id: str, count: int) -> list:
+    """``count`` sessions of the same user on another device, kept live for this test (the test
+    stack's session TTL is 8 s: their expiry is set in the database instead of heartbeats)."""
+    sessions = [api.open_session(video_id) for _ in range(count)]
+    for s in sessions:
+        sql(mdb, "UPDATE playback_sessions SET expires_at = UTC_TIMESTAMP(6) + INTERVAL 10 MINUTE WHERE id = %s", (s.id,))
+    return sessions
+
+
 def live_sessions(mdb, user_id: str) -> int:
     return sql(mdb, "SELECT COUNT(*) AS n FROM playback_sessions WHERE user_id = %s AND ended_at IS NULL "
                     "AND expires_at > UTC_TIMESTAMP(6)", (user_id,), one=True)["n"]
@@ -135,10 +144,10 @@ def test_quality_menu_switches_the_variant(play, videos):
         assert page.evaluate("svPlayback.errors") == []
 
 
-def test_stream_limit_is_an_overlay_with_what_to_do(play, videos):
+def test_stream_limit_is_an_overlay_with_what_to_do(play, videos, mdb):
     gw = play["url"]
     user, api = viewer(gw, "limit")
-    elsewhere = [api.open_session(videos["public"]) for _ in range(LIMIT)]     # other devices
+    elsewhere = open_elsewhere(api, mdb, videos["public"], LIMIT)
     with chromium_page() as page:
         login(page, gw, user, f"/watch/{videos['public']}")
         page.click("#play")
@@ -185,8 +194,7 @@ def test_closing_the_page_frees_the_stream_limit_at_once(play, videos, mdb):
     session TTL."""
     gw = play["url"]
     user, api = viewer(gw, "closer")
-    for _ in range(LIMIT - 1):
-        api.open_session(videos["public"])
+    open_elsewhere(api, mdb, videos["public"], LIMIT - 1)
     with chromium_page() as first:
         login(first, gw, user, f"/watch/{videos['public']}")
         first.click("#play")
