@@ -12,7 +12,7 @@ import requests
 from cryptography.exceptions import InvalidTag
 
 from tests.support.contract_client import ContractClient, ContractError, b64url, unwrap_segment_key
-from tests.support.dpop import DeviceKey
+from tests.support.dpop import FINGERPRINT, DeviceKey
 from tests.support.playback import PLAYBACK_ENV, backdate_session, events_of, get_until, refused_until, viewer
 from tests.support.videos import make_ready_video, sql
 
@@ -124,6 +124,7 @@ def test_concurrent_stream_limit(play, videos, mdb):
         c.open_session(videos["public"])
     assert err.value.status == 429 and err.value.code == "stream_limit"
     assert "limit is 3" in err.value.body["error"]
+    assert err.value.body["error"].startswith("You're watching on 3 other devices — stop one, or wait")
     assert events_of(mdb, user["id"], "stream_limit") == 1
     c.end(sessions[0])
     c.open_session(videos["public"])     # a slot was freed
@@ -212,3 +213,8 @@ def test_security_endpoint(client, videos):
     assert info["device"]["id"] == client.device_id and info["key_epoch"] == 0
     assert info["protections"]["key_rotation_seconds"] == int(PLAYBACK_ENV["KEY_ROTATION_SECONDS"])
     assert info["protections"]["forensic_watermark"]["codeword_length"] > 0
+    # What the player's plain-language panel shows: the device as recorded, the watermark id.
+    d = info["device"]
+    assert d["name"] and d["screen"] == FINGERPRINT["screen"] and d["timezone"] == FINGERPRINT["timezone"]
+    assert d["first_seen_at"].endswith("Z") and info["watermark_id"] == s.id
+    assert info["protections"]["key_grace_seconds"] == int(PLAYBACK_ENV["KEY_GRACE_SECONDS"])

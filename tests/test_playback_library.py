@@ -66,6 +66,26 @@ def test_library_search_pagination_and_visibility(play, videos, owner):
     assert requests.get(f"{play['url']}/api/library").status_code == 401
 
 
+def test_one_video_with_its_status(play, videos, mdb):
+    """GET /api/library/{id}: what a "still processing" watch page polls; the same visibility
+    rules as the list (private → 403, unknown → 404), ready or not."""
+    _, c = viewer(play["url"], "poller")
+    auth = {"Authorization": f"Bearer {c.access_token}"}
+    one = lambda vid: requests.get(f"{play['url']}/api/library/{vid}", headers=auth)   # noqa: E731
+    body = one(videos["public"]).json()
+    assert body["status"] == "ready" and body["title"] == "Public sunrise clip" and body["thumbnail_url"]
+    assert one(videos["password"]).json()["locked"] is True
+    sql(mdb, "UPDATE videos SET status = 'processing' WHERE id = %s", (videos["public"],))
+    try:
+        body = one(videos["public"]).json()
+        assert body["status"] == "processing" and body["thumbnail_url"] is None
+    finally:
+        sql(mdb, "UPDATE videos SET status = 'ready' WHERE id = %s", (videos["public"],))
+    assert (one(videos["private"]).status_code, one(videos["private"]).json()["code"]) == (403, "private")
+    assert one("0" * 32).status_code == 404
+    assert requests.get(f"{play['url']}/api/library/{videos['public']}").status_code == 401
+
+
 @pytest.mark.parametrize("path", ["/", "/watch/abc"])
 def test_pages_send_anonymous_visitors_to_login(play, path):
     r = requests.get(play["url"] + path, allow_redirects=False)

@@ -40,6 +40,19 @@ def library():
                    total=total, q=q)
 
 
+@bp.get("/api/library/<video_id>")
+def one(video_id: str):
+    """One video the caller may see, ready or not: what a "still processing" page polls."""
+    conn = db.conn()
+    p = access.active_principal(conn)
+    v = access.visible_video(conn, p, video_id)
+    status = v["status"] if v["status"] in ("ready", "failed") else "processing"
+    granted = repo.has_grant(conn, p.user_id, v["id"])
+    item = item_json(p, {**v, "grant_expires": True if granted else None,
+                         "thumbnail_key": v["thumbnail_key"] if status == "ready" else None})
+    return jsonify({**item, "status": status})
+
+
 @bp.get("/api/library/<video_id>/<any(thumbnail, poster):kind>")
 def still(video_id: str, kind: str):
     """Stills are served through us (the bucket is private), cached like init segments."""

@@ -1,5 +1,6 @@
-"""HTML pages: the library and the watch page (login required: the login page and back),
-plus the player script's vendored shaka-player build (installed from npm, never committed)."""
+"""HTML pages: the library and the watch page (login required: the login page and back; a video
+still processing gets a page that waits for it), plus the player script's vendored
+shaka-player build (installed from npm, never committed)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,6 +9,7 @@ from flask import Blueprint, current_app, render_template, send_from_directory
 
 from svcommon.auth import current_principal, page_login_required
 from svcommon.errors import APIError
+from svcommon.timeutil import iso
 from svcommon.web import serve_shared_assets
 
 from . import access
@@ -43,11 +45,11 @@ def watch_page(video_id: str):
     try:
         video = access.visible_video(conn, p, video_id)
         access.ready(video)
-    except APIError as err:
-        return _page("message.html", err.status, code=err.code, message=err.message)
+    except APIError as err:   # a video still processing: its page waits for it (watch-page.js)
+        return _page("message.html", err.status, code=err.code, message=err.message, video_id=video_id)
     locked = access.is_locked(p, video, repo.has_grant(conn, p.user_id, video_id))
-    cfg = current_app.config
-    return _page("watch.html", video=video, locked=locked, heartbeat=int(cfg["HEARTBEAT_SECONDS"]))
+    return _page("watch.html", video=video, locked=locked, uploader=repo.uploader_name(conn, video["owner_id"]),
+                 uploaded=iso(video["created_at"]))
 
 
 @bp.get("/vendor/shaka-player.js")

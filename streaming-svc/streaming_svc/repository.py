@@ -18,6 +18,11 @@ def video_by_id(conn, video_id: str):
                  (video_id,), one=True)
 
 
+def uploader_name(conn, owner_id: str) -> str | None:
+    row = query(conn, "SELECT username FROM users WHERE id = %s", (owner_id,), one=True)
+    return row["username"] if row else None
+
+
 def lock_video_status(conn, video_id: str) -> str | None:
     """Share-lock the video row before inserting a row that points at it, and say its
     status (None: gone or being deleted). A delete's 'deleting' mark and its row deletion
@@ -149,6 +154,14 @@ SESSION_COLS = ("s.id, s.video_id, s.user_id, s.device_id, s.jkt, s.ip, s.user_a
                 "s.prev_cek_enc, s.key_epoch, s.epoch_started_at, s.codeword_length, s.tag_issued_at, "
                 "s.started_at, s.expires_at, s.last_heartbeat_at, s.ended_at, s.end_reason, s.position, "
                 "s.counted_view, s.video_key_seconds, s.audio_key_seconds")
+
+
+def device_summary(conn, device_id: str | None):
+    """The device's recorded fingerprint (information only; the binding is its DPoP key)."""
+    if not device_id:
+        return None
+    return query(conn, "SELECT user_agent, screen, timezone, language, first_seen FROM devices WHERE id = %s",
+                 (device_id,), one=True)
 
 
 def lock_user(conn, user_id: str) -> None:

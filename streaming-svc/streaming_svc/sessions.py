@@ -1,5 +1,6 @@
 """Playback sessions (docs/api.md, streaming-svc): open with one ECDH round trip, heartbeat
-(renewal + key-epoch rotation), end, and the security status page's data. Every call
+(renewal + key-epoch rotation) and end (security_status.py has the player's security panel
+data). Every call
 needs a device-bound token and a fresh DPoP proof from that device's key; the session is
 bound to that key (jkt), so a stolen token or session id is useless on another device."""
 from __future__ import annotations
@@ -53,8 +54,7 @@ def open_session():
     if live >= limit:
         conn.rollback()
         security_events.record("stream_limit", f"{live} live sessions (limit {limit}), video {video_id}", p.user_id)
-        raise APIError(429, "stream_limit", f"You are already watching on {live} screens, the limit is {limit}. "
-                                            "Stop playback elsewhere, or wait a few minutes for it to time out.",
+        raise APIError(429, "stream_limit", stream_limit_message(live, limit, int(cfg["SESSION_TTL_SECONDS"])),
                        {"Retry-After": "30"})
     if repo.lock_video_status(conn, video["id"]) != "ready":
         conn.rollback()
@@ -74,6 +74,14 @@ def open_session():
                    key_epoch=0, expires_at=iso(expires, millis=True), manifest_url=base + "manifest.mpd",
                    hls_url=base + "master.m3u8", heartbeat_interval=int(cfg["HEARTBEAT_SECONDS"]), keys=first,
                    video={"id": video["id"], "title": video["title"], "duration": media.duration}), 201
+
+
+def stream_limit_message(live: int, limit: int, ttl_seconds: int) -> str:
+    """What the player's overlay says (the session of a closed tab ends with it; a crashed
+    browser's times out after the TTL)."""
+    wait = f"{-(-ttl_seconds // 60)} minute{'s' if ttl_seconds > 60 else ''}"
+    return (f"You're watching on {live} other {'device' if live == 1 else 'devices'} — stop one, or wait up to "
+            f"{wait} for it to time out (the limit is {limit} at once).")
 
 
 def owned_session(conn, p: Principal, sid: str, for_update: bool = False) -> dict:
@@ -144,39 +152,3 @@ def end(sid: str):
     conn.commit()
     playback().sessions.drop(sid)
     return "", 204
-
-
-@bp.get("/<sid>/security")
-def security(sid: str):
-    conn, cfg = db.conn(), current_app.config
-    p = access.active_principal(conn)
-    s = owned_session(conn, p, sid)
-    now = utcnow_naive()
-    live = s["ended_at"] is None and s["expires_at"] > now
-    rotation = int(cfg["KEY_ROTATION_SECONDS"])
-    return jsonify(
-        session_id=sid, video_id=s["video_id"],
-        state="live" if live else ("ended" if s["ended_at"] else "expired"),
-        device={"id": s["device_id"], "key_thumbprint": s["jkt"], "bound": True,
-                "this_device": p.jkt == s["jkt"]},
-        started_at=iso(s["started_at"], millis=True), expires_at=iso(s["expires_at"], millis=True),
-        ended_at=iso(s["ended_at"], millis=True),
-        last_heartbeat_at=iso(s["last_heartbeat_at"], millis=True), key_epoch=s["key_epoch"],
-        epoch_started_at=iso(s["epoch_started_at"], millis=True),
-        next_rotation_at=iso(s["epoch_started_at"] + timedelta(seconds=rotation), millis=True) if live else None,
-        protections={
-            "device_binding": "DPoP (RFC 9449): ES256 device key, non-extractable in the browser",
-            "key_exchange": "ephemeral ECDH P-256 + HKDF-SHA256, server key discarded (forward secrecy)",
-            "content_encryption": "AES-256-GCM, each segment encrypted once at rest under its own key "
-                                  "(AAD video:rendition:index); this session receives only its own variants' "
-                                  "keys, wrapped under its CEK (AAD session:track:index)",
-            "key_release_pacing": {"burst_seconds": float(cfg["KEY_BURST_SECONDS"]),
-                                   "pace_factor": float(cfg["KEY_PACE_FACTOR"]),
-                                   "released_seconds": {"video": s["video_key_seconds"],
-                                                        "audio": s["audio_key_seconds"]}},
-            "key_rotation_seconds": rotation,
-            "session_ttl_seconds": int(cfg["SESSION_TTL_SECONDS"]),
-            "concurrent_stream_limit": int(cfg["MAX_CONCURRENT_STREAMS"]),
-            "forensic_watermark": {"ab_codeword": True, "codeword_length": s["codeword_length"],
-                                   "metadata_tag": True},
-        })

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+import time
 from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
@@ -34,3 +35,18 @@ def screenshots(page, name: str) -> None:
         page.screenshot(path=str(SCREENSHOTS / f"{name}-{size}.png"), full_page=True)
     if before:
         page.set_viewport_size(before)
+
+
+def watch_until(page, predicate: str, timeout_s: float = 30) -> None:
+    """Poll a watch page with page.evaluate (CDP, not subject to our strict CSP, unlike
+    wait_for_function) until ``predicate`` holds; on timeout, say where the player was."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(predicate):
+        if time.monotonic() > deadline:
+            state = page.evaluate("({t: document.getElementById('video')?.currentTime, "
+                                  "stats: window.svPlayback && {...svPlayback, epochs: [...svPlayback.epochs], "
+                                  "usedEpochs: [...svPlayback.usedEpochs]}, "
+                                  "overlay: document.getElementById('overlay')?.hidden === false "
+                                  "&& document.getElementById('overlay').innerText})")
+            raise AssertionError(f"timed out waiting for {predicate}: {state}")
+        time.sleep(0.1)

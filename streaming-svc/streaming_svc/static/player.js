@@ -7,7 +7,10 @@
 // fetches the per-session DASH manifest; every media segment is decrypted in an async
 // response filter (AES-256-GCM, AAD "streamvault/seg/v1:{video}:{rendition}:{index}"), init
 // segments (per session, plaintext) pass through. Heartbeats renew the session and deliver
-// the next key epoch; an expired or revoked session is replaced transparently.
+// the next key epoch; an expired or revoked session is replaced transparently. The viewer's
+// side (controls, keyboard, menus, the error overlay) is player-ui.js; the session opens on the
+// first play intent, and ends when the page is hidden for good (pagehide: a DELETE with
+// keepalive, signed in advance), so a closed tab frees its place under the stream limit at once.
 "use strict";
 (() => {
   const root = document.getElementById("watch");
@@ -15,8 +18,6 @@
   const videoId = root.dataset.videoId;
   const video = document.getElementById("video");
   const playBtn = document.getElementById("play");
-  const errorBox = document.getElementById("player-error");
-  const securityBox = document.getElementById("security");
   const enc = new TextEncoder();
   const b64d = (s) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
   // A shared segment URL names video, rendition and index (the rest of the name is keyed).
@@ -28,12 +29,14 @@
   // session id -> {id, kek, ceks: Map(epoch -> CryptoKey), epoch, keys: Map("track:index" ->
   // Promise<{key, epoch}>), end: {track: segment count once known}}
   const sessions = new Map();
-  let current = null, player = null, hbTimer = null, renewing = null, started = false;
+  let current = null, player = null, hbTimer = null, closerTimer = null, renewing = null, started = false;
+  let resumeAt = 0;          // where a stopped playback continues (Try again after an error)
   const stats = window.svPlayback = { sessions: 0, renewals: 0, decrypted: 0, epochs: new Set(), usedEpochs: new Set(),
                                    heartbeats: 0, keysFromSession: 0, keysFetched: 0, keyRequests: 0, paceWaits: 0,
                                    errors: [] };
 
-  function showError(msg) { errorBox.textContent = msg; errorBox.hidden = !msg; }
+  const ui = PlayerUI.create({ video, onIntent: start, onRetry: start, getPlayer: () => player });
+  window.svPlayer = () => player;   // for tests: the shaka player (variant tracks, active height)
 
   // The CEK can only unwrap segment keys; segment keys can only decrypt. Neither is extractable.
   async function unwrapCek(kek, sid, w) {
@@ -87,9 +90,8 @@
 
   async function showSecurity(s) {
     try {
-      const info = await Device.call("GET", `/api/stream/sessions/${s.id}/security`);
-      securityBox.textContent = JSON.stringify(info, null, 2);
-    } catch (e) { securityBox.textContent = "Unavailable: " + e.message; }
+      SecurityPanel.show(await Device.call("GET", `/api/stream/sessions/${s.id}/security`));
+    } catch (e) { SecurityPanel.ended("Security details are unavailable right now: " + e.message); }
   }
 
   // A DELETE for pagehide must be ready in advance: signing is async and unload is not.
@@ -113,6 +115,7 @@
       }
       s.epoch = Math.max(s.epoch, r.key_epoch);
       stats.heartbeats += 1;
+      if (s === current) SecurityPanel.heartbeat(r);
       prepareCloser(s);
     } catch (e) {
       if ([401, 403, 404, 410].includes(e.status)) await renew(e);
@@ -121,34 +124,57 @@
   }
 
   function scheduleHeartbeats(s) {
-    clearInterval(hbTimer);
+    clearInterval(hbTimer); clearInterval(closerTimer);
     hbTimer = setInterval(heartbeat, s.interval * 1000);
+    // The closer's token and proof must still be good when the page goes: sign a new one often.
+    closerTimer = setInterval(() => { if (current) prepareCloser(current); }, Math.min(15, s.interval) * 1000);
+  }
+
+  // Best effort: a session we give up on stops counting against the stream limit now.
+  function endSession(s) {
+    sessions.delete(s.id);
+    Device.call("DELETE", `/api/stream/sessions/${s.id}`).catch(noop);
   }
 
   // Replace a dead session (expired, revoked, video changed) at the current position.
   function renew(reason) {
     if (!renewing) {
       renewing = (async () => {
-        const at = video.currentTime, wasPlaying = !video.paused;
+        const at = video.currentTime, wasPlaying = !video.paused, old = current;
         if (reason && reason.code && ["private", "locked", "not_found", "unavailable", "video_unavailable",
                                       "device_revoked", "access_revoked", "account_disabled"].includes(reason.code)) {
-          stop(reason.message); return;
+          stop(reason, false); return;
         }
         const s = await openSession();
+        if (old) sessions.delete(old.id);     // dead already: nothing to close on pagehide
         stats.renewals += 1;
         await player.load(s.manifest, at);
         scheduleHeartbeats(s);
         if (wasPlaying) video.play().catch(() => {});
-      })().catch((e) => { stop(e.message); }).finally(() => { renewing = null; });
+      })().catch((e) => { stop(e, true); }).finally(() => { renewing = null; });
     }
     return renewing;
   }
 
-  function stop(message) {
-    clearInterval(hbTimer);
+  // Playback cannot go on: say why on the video (never a silent reset) and keep the position,
+  // so Try again continues there. ``live``: the session may still be open, so end it.
+  function stop(err, live) {
+    clearInterval(hbTimer); clearInterval(closerTimer);
+    if (current && live) endSession(current);
+    resumeAt = video.currentTime || resumeAt;
     current = null;
-    if (player) player.unload().catch(() => {});
-    showError(message);
+    started = false;
+    ui.setLoaded(null);
+    if (player) player.unload().catch(noop);
+    ui.error(err);
+    SecurityPanel.ended("Not playing: " + PlayerUI.explain(err).title.toLowerCase() + ".");
+  }
+
+  // A shaka error as the viewer's error: network trouble is said so, the rest by its code.
+  function viewerError(e) {
+    if (!(e instanceof shaka.util.Error)) return e;
+    if (e.category === shaka.util.Error.Category.NETWORK) return { network: true, code: "network", message: `network error ${e.code}` };
+    return new Error(`The video could not be played (error ${e.code}).`);
   }
 
   // One POST …/keys for KEYS_PER_REQUEST segments from ``from``; every index it covers gets
@@ -241,38 +267,57 @@
     if (renewing) return;                 // the session is being replaced: its errors are moot
     const status = err.code === shaka.util.Error.Code.BAD_HTTP_STATUS ? err.data[1] : 0;
     if ([401, 404, 410].includes(status)) { renew(); return; }
-    if (err.severity === shaka.util.Error.Severity.CRITICAL) showError(`Playback failed (error ${err.code}). Reload the page to retry.`);
+    // A segment that failed all its retries stalls a VOD stream for good, whatever its severity.
+    const fatal = err.severity === shaka.util.Error.Severity.CRITICAL || err.category === shaka.util.Error.Category.NETWORK;
+    if (fatal && current) stop(viewerError(err), true);
   }
 
+  // The first play intent (any control, a click on the video, Space/K) opens the session.
   async function start() {
-    if (started) return;
+    if (started || root.dataset.locked === "true") return;
     started = true;
-    playBtn.hidden = true;
-    showError("");
+    ui.clearError();
+    ui.starting(true);
+    let s = null;
     try {
       if (!player) await setup();
-      const s = await openSession();
-      await player.load(s.manifest);
+      s = await openSession();
+      await player.load(s.manifest, resumeAt || null);
       scheduleHeartbeats(s);
+      ui.setLoaded(player);
       video.addEventListener("playing", () => setTimeout(heartbeat, 1000), { once: true });   // counts the view
-      await video.play();
+      video.play().catch(noop);     // a refused autoplay leaves the ▶ to press; errors come from shaka
     } catch (e) {
       started = false;
-      playBtn.hidden = false;
-      const msg = e instanceof SV.ApiError ? e.message : `Could not start playback: ${e.message || e}`;
-      showError(msg);
-      if (e.code === "locked") document.getElementById("unlock").hidden = false, playBtn.hidden = true;
+      if (s && current === s) { current = null; endSession(s); clearInterval(hbTimer); clearInterval(closerTimer); }
+      if (e.code === "locked") {
+        root.dataset.locked = "true";
+        document.getElementById("unlock").hidden = false; playBtn.hidden = true;
+      } else {
+        ui.error(viewerError(e));
+      }
+    } finally {
+      ui.starting(false);
     }
   }
-
-  playBtn.addEventListener("click", start);
   Device.keyPair().then(() => Device.accessToken()).catch(() => {});   // warm up before the click
 
+  // Leaving the page ends its sessions at once (a keepalive request outlives the page; a
+  // beacon could not carry the DPoP headers). Hidden but not gone: sign a fresh closer now.
   window.addEventListener("pagehide", () => {
-    clearInterval(hbTimer);
+    clearInterval(hbTimer); clearInterval(closerTimer);
     for (const s of sessions.values()) {
-      if (s.closer) fetch(s.closer.path, { method: "DELETE", headers: s.closer.headers, keepalive: true, credentials: "omit" });
+      if (s.closer) fetch(s.closer.path, { method: "DELETE", headers: s.closer.headers, keepalive: true, credentials: "omit" }).catch(noop);
+      s.closer = null;
     }
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden" && current) prepareCloser(current);
+  });
+  // Back from the back/forward cache: the session was ended on pagehide; a heartbeat finds it
+  // gone (410) and opens a new one at the same position.
+  window.addEventListener("pageshow", (ev) => {
+    if (ev.persisted && current) { scheduleHeartbeats(current); heartbeat(); }
   });
 
   const unlock = document.getElementById("unlock");
@@ -285,6 +330,7 @@
         body: { password: document.getElementById("video-password").value } });
       unlock.hidden = true;
       playBtn.hidden = false;
+      document.getElementById("ctl-play").disabled = false;
       root.dataset.locked = "false";
     } catch (e) {
       err.textContent = e.message;

@@ -1,0 +1,278 @@
+"""The watch page's player in real Chromium (issue #16 item 1): playback starts from the first
+intent (the video, the bar's play control, Space), the keyboard map, the quality menu really
+switching the variant, the captions menu, errors as a focused overlay on the video with what to
+do (stream limit, revoked access, network), the session ended when the page goes (the stream
+limit frees at once), the uploader/date/share byline, a "still processing" page that opens the
+player by itself, and the plain-language live security panel. Screenshots under
+var/test/screenshots/ (player-*)."""
+from __future__ import annotations
+
+import pytest
+
+from tests.support.browser import chromium_page, watch_until
+from tests.support.contract_client import ContractError
+from tests.support.delivery import wait_for
+from tests.support.page_checks import check_page, login
+from tests.support.playback import PLAYBACK_ENV, viewer
+from tests.support.videos import register_user, sql
+
+pytestmark = [pytest.mark.browser, pytest.mark.heavy]
+CLIP_SECONDS = 16
+LIMIT = int(PLAYBACK_ENV["MAX_CONCURRENT_STREAMS"])
+PLAYING = "(() => { const v = document.getElementById('video'); return !v.paused && v.currentTime > 1; })()"
+OVERLAY = "document.getElementById('overlay').hidden === false"
+
+
+def overlay(page) -> dict:
+    return page.evaluate("""() => { const o = document.getElementById('overlay');
+        return { code: o.dataset.code, role: o.getAttribute('role'), focused: document.activeElement === o,
+                 title: document.getElementById('overlay-title').textContent,
+                 text: document.getElementById('overlay-text').textContent,
+                 retry: !document.getElementById('overlay-retry').hidden,
+                 library: !document.getElementById('overlay-library').hidden }; }""")
+
+
+def open_elsewhere(api, mdb, video_id: str, count: int) -> list:
+    """``count`` sessions of the same user on another device, kept live for this test (the test
+    stack's session TTL is 8 s: their expiry is set in the database instead of heartbeats)."""
+    sessions = [api.open_session(video_id) for _ in range(count)]
+    for s in sessions:
+        sql(mdb, "UPDATE playback_sessions SET expires_at = UTC_TIMESTAMP(6) + INTERVAL 10 MINUTE WHERE id = %s", (s.id,))
+    return sessions
+
+
+def live_sessions(mdb, user_id: str) -> int:
+    return sql(mdb, "SELECT COUNT(*) AS n FROM playback_sessions WHERE user_id = %s AND ended_at IS NULL "
+                    "AND expires_at > UTC_TIMESTAMP(6)", (user_id,), one=True)["n"]
+
+
+def ended_by_client(mdb, user_id: str) -> int:
+    return sql(mdb, "SELECT COUNT(*) AS n FROM playback_sessions WHERE user_id = %s AND end_reason = 'ended_by_client'",
+               (user_id,), one=True)["n"]
+
+
+@pytest.mark.parametrize("intent", ["space", "video", "bar"])
+def test_first_intent_starts_playback(play, videos, intent):
+    """Before: only the custom ▶ did anything. Now the video, the bar's ▶ and Space open the
+    session and play, with one session."""
+    gw = play["url"]
+    user = register_user(gw, "intent")
+    with chromium_page() as page:
+        login(page, gw, user, f"/watch/{videos['public']}")
+        if intent == "space":
+            page.keyboard.press("Space")
+        elif intent == "video":
+            page.click("#video", position={"x": 60, "y": 60})    # away from the big ▶ in the middle
+        else:
+            page.click("#ctl-play")
+        watch_until(page, PLAYING)
+        assert page.evaluate("svPlayback.sessions") == 1
+        assert page.get_attribute("#ctl-play", "aria-label") == "Pause"
+
+
+def test_keyboard_controls(play, videos):
+    gw = play["url"]
+    user = register_user(gw, "keys")
+    with chromium_page() as page:
+        login(page, gw, user, f"/watch/{videos['public']}")
+        page.keyboard.press("k")
+        watch_until(page, PLAYING)
+        page.keyboard.press("Space")
+        watch_until(page, "document.getElementById('video').paused")
+        t0 = page.evaluate("document.getElementById('video').currentTime")
+        page.keyboard.press("ArrowRight")
+        watch_until(page, f"Math.abs(document.getElementById('video').currentTime - {t0 + 5}) < 0.3")
+        page.keyboard.press("ArrowLeft")
+        watch_until(page, f"Math.abs(document.getElementById('video').currentTime - {t0}) < 0.3")
+        page.keyboard.press("ArrowDown")
+        assert page.evaluate("document.getElementById('video').volume") == pytest.approx(0.9)
+        page.keyboard.press("ArrowUp")
+        assert page.evaluate("document.getElementById('video').volume") == pytest.approx(1.0)
+        page.keyboard.press("m")
+        assert page.evaluate("document.getElementById('video').muted") is True
+        assert page.get_attribute("#ctl-mute", "aria-label") == "Unmute"
+        page.keyboard.press("m")
+        assert page.evaluate("document.getElementById('video').muted") is False
+        page.keyboard.press("c")     # no caption tracks yet: a hint, nothing breaks
+        assert "No captions" in page.inner_text("#hint")
+        page.keyboard.press("f")
+        watch_until(page, "document.fullscreenElement === document.getElementById('player')", timeout_s=5)
+        page.keyboard.press("f")
+        watch_until(page, "document.fullscreenElement === null", timeout_s=5)
+        page.keyboard.press("k")
+        watch_until(page, PLAYING)
+        assert page.evaluate("svPlayback.errors") == []
+
+
+def test_quality_menu_switches_the_variant(play, videos):
+    gw = play["url"]
+    user = register_user(gw, "quality")
+    with chromium_page() as page:
+        login(page, gw, user, f"/watch/{videos['public']}")
+        page.click("#play")
+        watch_until(page, PLAYING)
+        check_page(page, "player-playing", controls=("#ctl-play", "#ctl-quality", "#ctl-fullscreen", "#share"))
+        page.click("#ctl-quality")
+        assert page.get_attribute("#ctl-quality", "aria-expanded") == "true"
+        heights = page.eval_on_selector_all("#quality-menu [role=menuitemradio]", "els => els.map(e => e.dataset.height)")
+        assert heights[0] == "auto" and len(heights) >= 3, heights          # Auto + at least two rungs
+        rungs = [int(h) for h in heights[1:]]
+        assert rungs == sorted(rungs, reverse=True)
+        assert page.get_attribute("#quality-menu [data-height=auto]", "aria-checked") == "true"
+        check_page(page, "player-quality-menu", controls=("#quality-menu [data-height=auto]",))
+        lowest = min(rungs)
+        page.click(f"#quality-menu [data-height='{lowest}']")
+        watch_until(page, f"svPlayer().getVariantTracks().find(t => t.active).height === {lowest} "
+                          f"&& document.getElementById('video').videoHeight === {lowest} "
+                          "&& !svPlayer().getConfiguration().abr.enabled")
+        assert page.inner_text("#ctl-quality") == f"{lowest}p"
+        highest = max(rungs)
+        page.click("#ctl-quality")
+        page.click(f"#quality-menu [data-height='{highest}']")
+        watch_until(page, f"svPlayer().getVariantTracks().find(t => t.active).height === {highest} "
+                          f"&& document.getElementById('video').videoHeight === {highest}")
+        page.click("#ctl-quality")
+        page.click("#quality-menu [data-height=auto]")
+        watch_until(page, "svPlayer().getConfiguration().abr.enabled")
+        assert page.inner_text("#ctl-quality") == "Auto"
+        # Captions: the menu is there and says there are none (captions come with another issue).
+        page.click("#ctl-captions")
+        assert page.inner_text("#captions-menu") == "No captions"
+        page.keyboard.press("Escape")
+        assert page.locator("#captions-menu").is_hidden()
+        watch_until(page, PLAYING)
+        assert page.evaluate("svPlayback.errors") == []
+
+
+def test_stream_limit_is_an_overlay_with_what_to_do(play, videos, mdb):
+    gw = play["url"]
+    user, api = viewer(gw, "limit")
+    elsewhere = open_elsewhere(api, mdb, videos["public"], LIMIT)
+    with chromium_page() as page:
+        login(page, gw, user, f"/watch/{videos['public']}")
+        page.click("#play")
+        watch_until(page, OVERLAY)
+        o = overlay(page)
+        assert o["code"] == "stream_limit" and o["role"] == "alert" and o["focused"], o
+        assert f"You're watching on {LIMIT} other devices" in o["text"] and "stop one" in o["text"], o
+        assert o["retry"] and page.locator("#overlay-help").is_visible()
+        check_page(page, "player-error-overlay", controls=("#overlay-retry", "#overlay-help"))
+        page.keyboard.press("Space")          # no silent reset: the overlay stays until acted on
+        assert page.evaluate(OVERLAY)
+        api.end(elsewhere[0])                 # the viewer stops one…
+        page.click("#overlay-retry")          # …and tries again
+        watch_until(page, PLAYING)
+        assert page.locator("#overlay").is_hidden()
+
+
+def test_revoked_access_and_network_errors_are_overlays(play, videos, mdb):
+    gw = play["url"]
+    user = register_user(gw, "errs")
+    with chromium_page() as page:
+        login(page, gw, user, f"/watch/{videos['public']}")
+        # Network: every segment request fails; the overlay says so, Try again resumes.
+        page.route("**/media/**", lambda route: route.abort())
+        page.click("#play")
+        watch_until(page, OVERLAY)
+        o = overlay(page)
+        assert o["code"] == "network" and o["title"] == "Connection problem" and o["retry"] and o["focused"], o
+        page.unroute("**/media/**")
+        page.click("#overlay-retry")
+        watch_until(page, PLAYING)
+        # Revoked while playing (e.g. the owner changed the password): said on the video.
+        sql(mdb, "UPDATE playback_sessions SET ended_at = UTC_TIMESTAMP(6), end_reason = 'access_revoked' "
+                 "WHERE user_id = %s AND ended_at IS NULL", (user["id"],))
+        watch_until(page, OVERLAY)
+        o = overlay(page)
+        assert o["code"] == "access_revoked" and "no longer have access" in o["text"], o
+        assert o["library"] and not o["retry"] and o["focused"], o
+
+
+def test_closing_the_page_frees_the_stream_limit_at_once(play, videos, mdb):
+    """LIMIT-1 sessions elsewhere, one in the page: the limit is full. Closing the tab ends its
+    session (keepalive DELETE on pagehide), so a second page starts at once — not after the
+    session TTL."""
+    gw = play["url"]
+    user, api = viewer(gw, "closer")
+    open_elsewhere(api, mdb, videos["public"], LIMIT - 1)
+    with chromium_page() as first:
+        login(first, gw, user, f"/watch/{videos['public']}")
+        first.click("#play")
+        watch_until(first, PLAYING)
+        assert live_sessions(mdb, user["id"]) == LIMIT
+        second = first.context.new_page()
+        second.goto(f"{gw}/watch/{videos['public']}")
+        second.click("#play")
+        watch_until(second, OVERLAY)
+        assert overlay(second)["code"] == "stream_limit"
+        first.close(run_before_unload=True)
+        # At once: the DELETE sent on pagehide has ended the closed page's session.
+        wait_for(lambda: ended_by_client(mdb, user["id"]) == 1, timeout_s=5)
+        assert live_sessions(mdb, user["id"]) == LIMIT - 1
+        second.click("#overlay-retry")
+        watch_until(second, PLAYING)
+        with pytest.raises(ContractError):     # the limit still holds: the second page took the place
+            api.open_session(videos["public"])
+
+
+def test_byline_share_and_singular_views(play, videos, owner, mdb):
+    gw = play["url"]
+    user = register_user(gw, "byline")
+    vid = videos["public"]
+    views = sql(mdb, "SELECT views FROM videos WHERE id = %s", (vid,), one=True)["views"]
+    sql(mdb, "UPDATE videos SET views = 1 WHERE id = %s", (vid,))
+    try:
+        with chromium_page() as page:
+            page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=gw)
+            login(page, gw, user, f"/watch/{vid}")
+            assert page.inner_text("#uploader") == owner["username"]
+            assert page.get_attribute("#uploaded", "datetime").endswith("Z")
+            assert page.inner_text("#views") == "1 view"
+            page.click("#share")
+            page.wait_for_selector("#share[data-copied=true]")
+            assert page.inner_text("#share-status") == "Link copied."
+            assert page.evaluate("navigator.clipboard.readText()") == f"{gw}/watch/{vid}"
+            sql(mdb, "UPDATE videos SET views = 2 WHERE id = %s", (vid,))
+            page.reload()
+            assert page.inner_text("#views") == "2 views"
+    finally:
+        sql(mdb, "UPDATE videos SET views = %s WHERE id = %s", (views, vid))
+
+
+def test_processing_page_opens_the_player_when_ready(play, videos, mdb):
+    gw = play["url"]
+    user = register_user(gw, "waiter")
+    vid = videos["public"]
+    sql(mdb, "UPDATE videos SET status = 'processing' WHERE id = %s", (vid,))
+    try:
+        with chromium_page() as page:
+            login(page, gw, user, "/")
+            resp = page.goto(f"{gw}/watch/{vid}")
+            assert resp.status == 409 and page.inner_text("#message-title") == "Still processing"
+            assert page.evaluate(f"fetch('/api/library/{vid}').then(r => r.json()).then(j => j.status)") == "processing"
+            sql(mdb, "UPDATE videos SET status = 'ready' WHERE id = %s", (vid,))
+            page.wait_for_selector("#watch #play", timeout=15000)    # reloaded by itself into the player
+            assert page.url == f"{gw}/watch/{vid}"
+    finally:
+        sql(mdb, "UPDATE videos SET status = 'ready' WHERE id = %s", (vid,))
+
+
+def test_security_panel_is_plain_and_live(play, videos):
+    gw = play["url"]
+    user = register_user(gw, "secpanel")
+    with chromium_page() as page:
+        login(page, gw, user, f"/watch/{videos['public']}")
+        assert "start when you press play" in page.inner_text("#security-state")
+        page.click("#play")
+        watch_until(page, "!document.getElementById('security-body').hidden")
+        text = page.inner_text("#security")
+        assert "{" not in text and "Protected and live" in text, text
+        assert "(this browser)" in page.inner_text("#sec-device")
+        assert "Chrom" in page.inner_text("#sec-device") and "screen " in page.inner_text("#sec-device")
+        for words in ("Encrypted at rest", "Per-session keys", "Forensic watermark", "Device binding"):
+            assert words in page.inner_text("#sec-protections")
+        # KEY_ROTATION_SECONDS=4 and heartbeats every 2 s: an epoch change shows up as it happens.
+        watch_until(page, "document.getElementById('sec-log').innerText.includes('key changed')")
+        assert "Key #" in page.inner_text("#sec-epoch") and "Key #0." not in page.inner_text("#sec-epoch")
+        page.locator("#security").scroll_into_view_if_needed()
+        check_page(page, "player-security", controls=("#share",))
