@@ -46,8 +46,8 @@ def _gateway_lines(live_stack, rids: set[str]) -> list[dict]:
 
 def test_gateway_access_log_redacts_secret_path_segments(live_stack):
     gw = live_stack["url"]
-    admin = requests.post(f"{gw}/api/auth/login", json={"username": "admin", "password": live_stack["env"]["ADMIN_PASSWORD"]},
-                          timeout=10).json()["access_token"]
+    admin = requests.post(f"{gw}/api/auth/login", timeout=10, json={
+        "username": "admin", "password": live_stack["env"]["ADMIN_PASSWORD"]}).json()["access_token"]
     user = requests.post(f"{gw}/api/auth/register", timeout=10, json={
         "username": f"lr_{uuid.uuid4().hex[:8]}", "email": f"lr_{uuid.uuid4().hex[:8]}@e.test",
         "password": "redaction test password"}).json()["user"]

@@ -148,7 +148,7 @@ def test_dead_counters_are_pruned(app, client, monkeypatch):
     """Rows whose window has passed and that lock nothing go as new counts are written (one
     write in PRUNE_ONE_IN; here every one); live windows and running locks stay."""
     from auth_svc import throttle
-    monkeypatch.setattr(throttle, "PRUNE_ONE_IN", 1)
+    monkeypatch.setattr(throttle, "PRUNE_ONE_IN", 1, raising=False)
     tag = uuid.uuid4().hex
     rows = {   # subject -> (scope, window opened seconds ago, locked for seconds from now)
         f"old-{tag}": ("password_check", 120, None), f"old-{tag}|acct": ("account_ip", 86400, None),
