@@ -131,8 +131,10 @@ def live_stack(infra):
     stack = infra["stack"]
     procs: Processes = infra["procs"]
     # Many tests fail logins and sign up on purpose, all from 127.0.0.1; the per-address
-    # throttles (tested in-process by auth-svc's own tests) would otherwise lock later tests out.
-    env = dict(infra["env"], LOG_LEVEL="WARNING", LOGIN_MAX_FAILURES_IP="100000", SIGNUP_MAX_PER_IP="100000")
+    # throttles (tested in-process by auth-svc's own tests) would otherwise lock later tests out
+    # (every sign-up also counts as a password check).
+    env = dict(infra["env"], LOG_LEVEL="WARNING", LOGIN_MAX_FAILURES_IP="100000", SIGNUP_MAX_PER_IP="100000",
+               PASSWORD_CHECKS_PER_MINUTE="100000")
     started = []
     for name in SERVICES:
         started.append((name, procs.start(name, gunicorn_command(stack, name, sys.executable),

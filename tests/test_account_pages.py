@@ -15,10 +15,6 @@ pytestmark = pytest.mark.browser
 HEADER = ("header .brand", "#logout-form button")
 
 
-def _login(page, gw, user, target="/auth/account"):
-    login(page, gw, user, target)
-
-
 def _device(gw, user):
     key = DeviceKey()
     url = f"{gw}/api/auth/device-token"
@@ -33,7 +29,7 @@ def test_account_page_password_devices_and_sign_out_everywhere(live_stack):
     user = register_user(gw, "acct")
     device = _device(gw, user)
     with chromium_page() as page, asset_log(page) as failed:
-        _login(page, gw, user)
+        login(page, gw, user, "/auth/account")
         page.click("header .who")                                  # the header's way to the account page
         page.wait_for_url(f"{gw}/auth/account")
         assert page.locator(f"[data-device='{device}']").is_visible()
@@ -91,7 +87,7 @@ def test_admin_users_page(live_stack):
     user = register_user(gw, "adm")
     admin = {"username": "admin", "password": live_stack["env"]["ADMIN_PASSWORD"]}
     with chromium_page() as page, asset_log(page) as failed:
-        _login(page, gw, admin, "/admin/users")
+        login(page, gw, admin, "/admin/users")
         check_page(page, "admin-users", (*HEADER, "#q", "form.search button"))
         page.fill("#q", user["username"])
         page.keyboard.press("Enter")

@@ -49,10 +49,6 @@ def test_unknown_pages_are_branded_and_apis_stay_json(live_stack, path):
         assert resp.status_code >= 400 and resp.headers["Content-Type"].startswith("application/json")
 
 
-def _login(page, gw, user, target="/"):
-    login(page, gw, user, target)
-
-
 def test_anonymous_pages(live_stack):
     gw = live_stack["url"]
     with chromium_page() as page, asset_log(page) as failed:
@@ -77,7 +73,7 @@ def test_signed_in_pages_and_logout_flash(live_stack):
     gw = live_stack["url"]
     user = register_user(gw, "lay")
     with chromium_page() as page, asset_log(page) as failed:
-        _login(page, gw, user)
+        login(page, gw, user)
         check_page(page, "library", HEADER)
         page.goto(f"{gw}/upload/")
         check_page(page, "upload", HEADER)
@@ -103,7 +99,7 @@ def test_admin_pages(live_stack):
     gw = live_stack["url"]
     admin = {"username": "admin", "password": live_stack["env"]["ADMIN_PASSWORD"]}
     with chromium_page() as page, asset_log(page) as failed:
-        _login(page, gw, admin, "/admin/forensics")
+        login(page, gw, admin, "/admin/forensics")
         check_page(page, "admin-forensics", HEADER)
         page.goto(f"{gw}/admin/security")
         check_page(page, "admin-security", HEADER)

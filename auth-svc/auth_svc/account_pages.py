@@ -41,7 +41,9 @@ def change_password():
         accounts.change_password(signed_in_user().user_id, request.form.get("current_password", "")[:256],
                                  request.form.get("new_password", "")[:1024], request.cookies.get(REFRESH_COOKIE))
     except APIError as err:
-        return _account_page(err.status, errors=form_errors(err), invalid=set(err.fields))
+        resp = _account_page(err.status, errors=form_errors(err), invalid=set(err.fields))
+        resp.headers.update(err.headers)     # Retry-After of a throttled re-authentication
+        return resp
     return flash_redirect("/auth/account", "password_changed")
 
 
@@ -83,18 +85,25 @@ def sign_out_everywhere():
 
 @bp.route("/reset/<token>", methods=["GET", "POST"])
 def reset(token: str):
-    user = accounts.reset_user(token)
-    if user is None:
-        return flash_redirect("/auth/login", "reset_link_invalid")
-    if request.method == "GET":
-        return render("reset.html", reset_user=user, user=None)
+    # (The token is a secret in the path: svcommon.logs and the gateway's log redact it.)
+    if request.method != "POST":        # GET (and HEAD)
+        return _reset_page(token)
     if not csrf_ok():
-        return render("reset.html", 403, reset_user=user, user=None, errors=[EXPIRED])
+        return _reset_page(token, 403, errors=[EXPIRED])
     try:
         accounts.reset_password(token, request.form.get("password", "")[:1024])
     except APIError as err:
-        return render("reset.html", err.status, reset_user=user, user=None, errors=form_errors(err),
-                      invalid=set(err.fields))
+        if err.code == "invalid_reset_link":
+            return flash_redirect("/auth/login", "reset_link_invalid")
+        return _reset_page(token, err.status, errors=form_errors(err), invalid=set(err.fields))
     resp = flash_redirect("/auth/login", "password_reset")
     cookies.clear_session_cookies(resp)
     return resp
+
+
+def _reset_page(token: str, status: int = 200, **ctx):
+    """The form of a still-valid link, else back to the login page saying it is not."""
+    user = accounts.reset_user(token)
+    if user is None:
+        return flash_redirect("/auth/login", "reset_link_invalid")
+    return render("reset.html", status, reset_user=user, user=None, **ctx)

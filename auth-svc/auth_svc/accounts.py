@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from flask import current_app, request
 
@@ -11,7 +13,7 @@ from svcommon import quota, security_events
 from svcommon.db import IntegrityError
 from svcommon.errors import APIError
 from svcommon.passwords import hash_password, verify_password
-from svcommon.timeutil import utcnow_naive
+from svcommon.timeutil import iso, utcnow_naive
 
 from . import repository as repo
 from . import mailer, throttle, tokens, validation
@@ -19,6 +21,15 @@ from .extensions import db
 
 # Verified against when the account does not exist, so timing does not reveal usernames.
 DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+
+
+def sign_up(form: dict) -> dict:
+    """Self-service sign-up from a form or JSON body. Checking the password costs real CPU
+    (zxcvbn), valid input or not, so each attempt first counts against the address's
+    password-check budget (as POST /api/auth/password-check does); then the input is
+    checked whole and a valid one is registered."""
+    throttle.password_check_attempt(db.conn(), request.remote_addr or "?")
+    return register(*validation.signup(form))
 
 
 def register(username: str, email: str, password: str, role: str = "viewer") -> dict:
@@ -65,16 +76,21 @@ def ensure_admin(conn, username: str, email: str, password: str) -> None:
 
 
 def change_password(user_id: str, current: str, new: str, refresh_token: str | None) -> None:
-    """Re-authenticate with the current password, then set the new one; every other session
+    """Re-authenticate with the current password (under the login throttle: a stolen session
+    must not be a free password oracle), then set the new one; every other session
     (refresh-token family) of the user is revoked, the one making the change stays."""
     conn = db.conn()
-    user = repo.user_by_username(conn, (repo.user_by_id(conn, user_id) or {}).get("username", ""))
+    user = repo.user_with_hash_by_id(conn, user_id)
     if user is None or user["disabled"]:
         raise APIError(401, "account_disabled", "account is disabled or gone")
+    ip = request.remote_addr or "?"
+    throttle.check(conn, user["username"], ip)
     if not verify_password(current, user["password_hash"]):
+        throttle.failed(conn, user["username"], ip)
         security_events.record("password_change_refused", "wrong current password", user_id)
         raise APIError(400, "invalid_input", "Current password is wrong.",
                        fields={"current_password": ["Current password is wrong."]})
+    throttle.succeeded(conn, user["username"], ip)
     errors = validation.password_errors(new, user["username"], user["email"], name="new_password")
     if errors:
         raise validation.invalid(errors)
@@ -94,8 +110,28 @@ def sign_out_everywhere(user_id: str) -> None:
     security_events.record("signed_out_everywhere", f"tokens revoked: {families}, sessions ended: {sessions}", user_id)
 
 
-def issue_reset_link(admin_id: str, user_id: str) -> tuple[dict, str, datetime]:
-    """A one-time reset token for the user (stored hashed): (user, token, expires_at)."""
+@dataclass(frozen=True)
+class ResetLink:
+    """An issued reset link: mailed to ``sent_to`` (SMTP configured), else its ``url`` for
+    the admin to pass on."""
+    user: dict
+    expires_at: datetime
+    url: str | None = None
+    sent_to: str | None = None
+
+    def to_json(self) -> dict:
+        out = {"expires_at": iso(self.expires_at)}
+        if self.sent_to:
+            out["sent_to"] = self.sent_to
+        else:
+            out["url"] = self.url
+        return out
+
+
+def reset_link(admin_id: str, user_id: str) -> ResetLink:
+    """Issue a one-time reset token for the user (stored hashed) and deliver it. Nothing is
+    kept unless it was delivered: when the mail fails, the new row and the voiding of the
+    user's older links are rolled back (the link they may already hold still works)."""
     conn = db.conn()
     user = repo.user_by_id(conn, user_id) if len(user_id) <= 64 else None
     if user is None:
@@ -103,41 +139,46 @@ def issue_reset_link(admin_id: str, user_id: str) -> tuple[dict, str, datetime]:
     token = secrets.token_urlsafe(32)
     expires = utcnow_naive() + timedelta(seconds=int(current_app.config["PASSWORD_RESET_TTL_SECONDS"]))
     repo.insert_reset(conn, uuid.uuid4().hex, tokens.token_hash(token), user_id, admin_id, expires)
-    conn.commit()
-    security_events.record("password_reset_issued", f"reset link issued by admin {admin_id}", user_id)
-    return user, token, expires
-
-
-def reset_link(admin_id: str, user_id: str) -> dict:
-    """Issue a reset link and deliver it: ``{user, expires_at, sent_to}`` when mailed (SMTP
-    configured), else ``{user, expires_at, url}`` for the admin to pass on."""
-    user, token, expires = issue_reset_link(admin_id, user_id)
     url = f"{request.host_url.rstrip('/')}/auth/reset/{token}"
-    if not mailer.enabled():
-        return {"user": user, "expires_at": expires, "url": url}
-    mailer.send(user["email"], "Reset your StreamVault password",
-                f"An administrator issued a password reset link for {user['username']}.\n\n{url}\n\n"
-                f"It works once, until {expires:%Y-%m-%d %H:%M} UTC.")
-    return {"user": user, "expires_at": expires, "sent_to": user["email"]}
+    link = ResetLink(user, expires, url=url)
+    if mailer.enabled():
+        try:
+            mailer.send(user["email"], "Reset your StreamVault password",
+                        f"An administrator issued a password reset link for {user['username']}.\n\n{url}\n\n"
+                        f"It works once, until {expires:%Y-%m-%d %H:%M} UTC.")
+        except BaseException:
+            conn.rollback()
+            raise
+        link = ResetLink(user, expires, sent_to=user["email"])
+    conn.commit()
+    security_events.record("password_reset_issued", f"reset link issued by admin {admin_id}"
+                           + (" (mailed)" if link.sent_to else ""), user_id)
+    return link
+
+
+def _live_reset(row: dict | None) -> bool:
+    return row is not None and row["used_at"] is None and row["expires_at"] > utcnow_naive()
+
+
+def _token_ok(token) -> bool:
+    return isinstance(token, str) and 20 <= len(token) <= 200
 
 
 def reset_user(token: str) -> dict | None:
     """The user a still-valid reset token belongs to, or None (unknown, used or expired)."""
-    if not isinstance(token, str) or not 20 <= len(token) <= 200:
+    if not _token_ok(token):
         return None
     conn = db.conn()
-    row = repo.reset_for_update(conn, tokens.token_hash(token))
-    conn.rollback()
-    if row is None or row["used_at"] is not None or row["expires_at"] <= utcnow_naive():
-        return None
-    return repo.user_by_id(conn, row["user_id"])
+    row = repo.reset_by_hash(conn, tokens.token_hash(token))
+    return repo.user_by_id(conn, row["user_id"]) if _live_reset(row) else None
 
 
 def reset_password(token: str, new: str) -> dict:
-    """Use a reset token once: the new password (policy-checked) and every session signed out."""
+    """Use a reset token once: the new password (policy-checked), then the account signed out
+    everywhere (every refresh-token family revoked, every playback session ended)."""
     conn = db.conn()
-    row = repo.reset_for_update(conn, tokens.token_hash(token)) if isinstance(token, str) else None
-    if row is None or row["used_at"] is not None or row["expires_at"] <= utcnow_naive():
+    row = repo.reset_for_update(conn, tokens.token_hash(token)) if _token_ok(token) else None
+    if not _live_reset(row):
         conn.rollback()
         raise APIError(400, "invalid_reset_link", "This reset link is invalid, used or expired.")
     user = repo.user_by_id(conn, row["user_id"])
@@ -147,19 +188,28 @@ def reset_password(token: str, new: str) -> dict:
         raise validation.invalid(errors)
     repo.set_password_hash(conn, user["id"], hash_password(new))
     repo.mark_reset_used(conn, row["id"])
-    repo.revoke_user_tokens(conn, user["id"])
+    families = repo.revoke_user_tokens(conn, user["id"])
+    sessions = repo.end_playback_sessions(conn, user["id"], "ended_by_user")
     conn.commit()
-    security_events.record("password_reset_used", "password set through a reset link; all sessions revoked", user["id"])
+    security_events.record("password_reset_used", "password set through a reset link; "
+                           f"tokens revoked: {families}, sessions ended: {sessions}", user["id"])
     return user
 
 
-def user_page(page: int, per_page: int, search: str = "") -> tuple[list[dict], int, int]:
-    """(users, pages, total) of the admin list, optionally filtered by username/email; each
-    user with ``used_bytes`` and ``quota_in_force`` (None = unlimited)."""
+class UserPage(NamedTuple):
+    """One page of the admin user list (a tuple too: ``users, pages, total = ...``)."""
+    users: list[dict]
+    pages: int
+    total: int
+
+
+def user_page(page: int, per_page: int, search: str = "") -> UserPage:
+    """One page of the admin list, optionally filtered by username/email; each user with
+    ``used_bytes`` and ``quota_in_force`` (None = unlimited)."""
     conn = db.conn()
     total = repo.count_users(conn, search)
     users = [with_quota(u) for u in repo.list_users(conn, per_page, (page - 1) * per_page, search)]
-    return users, max(1, -(-total // per_page)), total
+    return UserPage(users, max(1, -(-total // per_page)), total)
 
 
 def with_quota(u: dict) -> dict:

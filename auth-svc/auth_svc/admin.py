@@ -42,8 +42,8 @@ def list_users():
     require_principal(roles=("admin",))
     page = arg_int("page", 1, maximum=MAX_PAGE)
     per_page = min(200, arg_int("per_page", 50, maximum=1_000_000))
-    items, pages, total = accounts.user_page(page, per_page, request.args.get("q", "")[:100])
-    return jsonify(items=[_user_json(u) for u in items], page=page, pages=pages, total=total)
+    listing = accounts.user_page(page, per_page, request.args.get("q", "")[:100])
+    return jsonify(items=[_user_json(u) for u in listing.users], page=page, pages=listing.pages, total=listing.total)
 
 
 @bp.patch("/<user_id>")
@@ -66,5 +66,4 @@ def update_user(user_id: str):
 def reset_link(user_id: str):
     """Mailed to the user when SMTP is configured; otherwise returned for the admin to pass on."""
     admin = require_principal(roles=("admin",))
-    link = accounts.reset_link(admin.user_id, user_id)
-    return jsonify({k: iso(v) if k == "expires_at" else v for k, v in link.items() if k != "user"})
+    return jsonify(accounts.reset_link(admin.user_id, user_id).to_json())

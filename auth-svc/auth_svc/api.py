@@ -18,8 +18,7 @@ bp = Blueprint("api", __name__, url_prefix="/api/auth")
 def register():
     if not current_app.config["SIGNUP_ENABLED"]:
         raise APIError(403, "signup_disabled", "sign-up is disabled on this server")
-    data = json_body()
-    user = accounts.register(*validation.signup(data))
+    user = accounts.sign_up(json_body())
     return jsonify(user=tokens.public_user(user)), 201
 
 

@@ -6,11 +6,11 @@ from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, current_app, make_response, redirect, render_template, request
 
-from svcommon.auth import CSRF_COOKIE, REFRESH_COOKIE, csrf_ok, current_principal
+from svcommon.auth import CSRF_COOKIE, REFRESH_COOKIE, csrf_ok, principal_or_none
 from svcommon.errors import APIError
 from svcommon.web import flash_redirect, serve_shared_assets
 
-from . import accounts, cookies, tokens, validation
+from . import accounts, cookies, tokens
 from .extensions import db
 
 # The gateway routes only /auth/ (and the APIs) here, so every asset of these pages lives under it.
@@ -30,12 +30,8 @@ def safe_redirect(target: str | None, default: str = "/") -> str:
     return target
 
 
-def signed_in_user():
-    """The logged-in principal, or None (an expired or bad cookie is simply not logged in)."""
-    try:
-        return current_principal()
-    except APIError:
-        return None
+# The logged-in principal, or None (an expired or bad cookie is simply not logged in).
+signed_in_user = principal_or_none
 
 
 def form_errors(err: APIError) -> list[str]:
@@ -97,7 +93,7 @@ def signup():
     if not csrf_ok():
         return render("signup.html", 403, redirect_to=target, errors=["Your form expired; please try again."], form=form)
     try:
-        user = accounts.register(*validation.signup(form))
+        user = accounts.sign_up(form)
     except APIError as err:
         resp = render("signup.html", err.status, redirect_to=target, errors=form_errors(err), form=form,
                       invalid=set(err.fields))

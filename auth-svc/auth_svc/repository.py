@@ -22,6 +22,10 @@ def user_by_id(conn, uid: str) -> dict | None:
     return query(conn, f"SELECT {USER_COLS} FROM users WHERE id = %s", (uid,), one=True)
 
 
+def user_with_hash_by_id(conn, uid: str) -> dict | None:
+    return query(conn, f"SELECT {USER_COLS}, password_hash FROM users WHERE id = %s", (uid,), one=True)
+
+
 def _user_filter(search: str) -> tuple[str, tuple]:
     """Username or email containing ``search`` (LIKE wildcards in it taken literally)."""
     if not search:
@@ -143,9 +147,16 @@ def insert_reset(conn, rid: str, token_hash: bytes, user_id: str, created_by: st
                   "VALUES (%s, %s, %s, %s, %s)", (rid, token_hash, user_id, created_by, expires_at))
 
 
+RESET_COLS = "id, user_id, expires_at, used_at"
+
+
+def reset_by_hash(conn, token_hash: bytes) -> dict | None:
+    return query(conn, f"SELECT {RESET_COLS} FROM password_resets WHERE token_hash = %s", (token_hash,), one=True)
+
+
 def reset_for_update(conn, token_hash: bytes) -> dict | None:
-    return query(conn, "SELECT id, user_id, expires_at, used_at FROM password_resets WHERE token_hash = %s "
-                       "FOR UPDATE", (token_hash,), one=True)
+    return query(conn, f"SELECT {RESET_COLS} FROM password_resets WHERE token_hash = %s FOR UPDATE",
+                 (token_hash,), one=True)
 
 
 def mark_reset_used(conn, rid: str) -> None:
@@ -234,3 +245,11 @@ def bump_counter(conn, scope: str, subject: str, now: datetime, window_seconds: 
             (scope, subject, now, now, window_seconds, now, window_seconds, now))
     return query(conn, "SELECT failures, window_start FROM login_throttle WHERE scope = %s AND subject = %s",
                  (scope, subject), one=True)
+
+
+def prune_throttle(conn, scope: str, now: datetime, window_seconds: int, limit: int = 1000) -> int:
+    """Forget counters whose window has passed and that lock nothing (any more): such a row
+    counts as no row at all, so deleting it changes no decision (index ix_throttle_window)."""
+    return execute(conn, "DELETE FROM login_throttle WHERE scope = %s AND window_start < %s - INTERVAL %s SECOND "
+                         "AND (locked_until IS NULL OR locked_until < %s) LIMIT %s",
+                   (scope, now, window_seconds, now, limit))

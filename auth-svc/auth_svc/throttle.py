@@ -12,10 +12,15 @@
   locked still logs in.
 
 Sign-ups are counted per client address: ``SIGNUP_MAX_PER_IP`` per ``SIGNUP_WINDOW_SECONDS``;
-password strength checks ``PASSWORD_CHECKS_PER_MINUTE`` per address.
-Every refusal is a security event."""
+password strength checks (and sign-up attempts, whose password is checked too)
+``PASSWORD_CHECKS_PER_MINUTE`` per address. Every refusal is a security event.
+
+Rows whose window has passed and that lock nothing are pruned opportunistically (about one
+write in PRUNE_ONE_IN), so the table holds the live windows only, however many addresses
+or account names have been tried: no cron job."""
 from __future__ import annotations
 
+import secrets
 import time
 from datetime import datetime, timedelta
 
@@ -26,6 +31,9 @@ from svcommon.errors import APIError
 from svcommon.timeutil import count_in_window, in_window, seconds_until, utcnow_naive
 
 from . import repository as repo
+
+PRUNE_ONE_IN = 256
+PASSWORD_CHECK_WINDOW = 60
 
 
 def _account(username: str) -> str:
@@ -87,6 +95,7 @@ def failed(conn, username: str, ip: str) -> None:
                                             "addresses; further attempts are slowed down")
         repo.upsert_throttle(conn, scope, subject, failures, start, locked)
     conn.commit()
+    _maybe_prune(conn)
 
 
 def succeeded(conn, username: str, ip: str) -> None:
@@ -105,14 +114,33 @@ def signup_attempt(conn, ip: str) -> None:
 def password_check_attempt(conn, ip: str) -> None:
     """Count a strength check of this address: the check needs no login and costs real CPU
     (zxcvbn), so an address gets PASSWORD_CHECKS_PER_MINUTE; over it -> 429 + Retry-After."""
-    _per_address(conn, "password_check", ip, int(current_app.config["PASSWORD_CHECKS_PER_MINUTE"]), 60,
+    _per_address(conn, "password_check", ip, int(current_app.config["PASSWORD_CHECKS_PER_MINUTE"]),
+                 PASSWORD_CHECK_WINDOW,
                  "password checks", "too_many_password_checks", "password_check_throttled")
 
 
 def _per_address(conn, scope: str, ip: str, limit: int, window: int, what: str, code: str, event: str) -> None:
     row = repo.bump_counter(conn, scope, ip[:255], utcnow_naive(), window)
     conn.commit()
+    _maybe_prune(conn)
     if row["failures"] > limit:
         wait = seconds_until(row["window_start"] + timedelta(seconds=window), utcnow_naive())
         security_events.record(event, f"{row['failures']} {what} from this address within {window}s")
         raise _too_many(f"too many {what} from your address", wait, code)
+
+
+def _windows() -> dict[str, int]:
+    cfg = current_app.config
+    login = int(cfg["LOGIN_WINDOW_SECONDS"])
+    return {"account": login, "account_ip": login, "ip": login,
+            "signup": int(cfg["SIGNUP_WINDOW_SECONDS"]), "password_check": PASSWORD_CHECK_WINDOW}
+
+
+def _maybe_prune(conn) -> None:
+    """About once per PRUNE_ONE_IN counted events: drop every scope's dead rows."""
+    if secrets.randbelow(PRUNE_ONE_IN):
+        return
+    now = utcnow_naive()
+    for scope, window in _windows().items():
+        repo.prune_throttle(conn, scope, now, window)
+    conn.commit()

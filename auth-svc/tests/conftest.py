@@ -1,12 +1,14 @@
 """flaskr-style fixtures for auth-svc, on the session's real MariaDB."""
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 
 import pytest
 
 from auth_svc import create_app
+from svcommon.db import execute
 
 @pytest.fixture(scope="session")
 def app(service_config):
@@ -19,6 +21,30 @@ def app(service_config):
 
 def random_ip() -> str:
     return f"10.{secrets.randbelow(256)}.{secrets.randbelow(256)}.{secrets.randbelow(254) + 1}"
+
+
+def page_login(client, user: dict) -> str:
+    """Log in through the login form (its CSRF field scraped from the page, as a browser
+    sends it); the session's CSRF token for later forms."""
+    html = client.get("/auth/login").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    resp = client.post("/auth/login", data={"username": user["username"], "password": user["password"],
+                                            "csrf_token": csrf, "redirect": "/"})
+    assert resp.status_code == 303, resp.get_data(as_text=True)
+    return client.get_cookie("sv_csrf").value
+
+
+def live_playback_session(app, user_id: str) -> str:
+    """A live playback session row of the user (on a bare video of theirs) for the account
+    actions that must end it; streaming-svc's own tests make real ones."""
+    vid, sid = uuid.uuid4().hex, uuid.uuid4().hex
+    with app.app_context(), app.extensions["svcommon.db"].standalone() as conn:
+        execute(conn, "INSERT INTO videos (id, owner_id, title, description) VALUES (%s, %s, 'v', '')", (vid, user_id))
+        execute(conn, "INSERT INTO playback_sessions (id, video_id, user_id, jkt, kek_enc, cek_enc, epoch_started_at, "
+                      "codeword_length, tag_issued_at, expires_at) VALUES (%s, %s, %s, %s, %s, %s, UTC_TIMESTAMP(6), "
+                      "64, 0, UTC_TIMESTAMP(6) + INTERVAL 5 MINUTE)", (sid, vid, user_id, "k" * 43, b"x", b"x"))
+        conn.commit()
+    return sid
 
 
 @pytest.fixture

@@ -7,21 +7,16 @@ import uuid
 
 from svcommon.db import query
 
+from .conftest import page_login
+
 
 def _admin_login(app, client):
-    html = client.get("/auth/login").get_data(as_text=True)
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-    assert client.post("/auth/login", data={"username": app.config["ADMIN_USERNAME"], "csrf_token": csrf,
-                                            "password": app.config["ADMIN_PASSWORD"]}).status_code == 303
-    return client.get_cookie("sv_csrf").value
+    return page_login(client, {"username": app.config["ADMIN_USERNAME"], "password": app.config["ADMIN_PASSWORD"]})
 
 
 def test_only_admins(client, auth):
     assert client.get("/admin/users").status_code == 303                 # to the login page
-    user = auth.register()
-    html = client.get("/auth/login").get_data(as_text=True)
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-    client.post("/auth/login", data={"username": user["username"], "password": user["password"], "csrf_token": csrf})
+    page_login(client, auth.register())
     resp = client.get("/admin/users", headers={"Accept": "text/html"})
     assert resp.status_code == 403 and "Not allowed" in resp.get_data(as_text=True)
 

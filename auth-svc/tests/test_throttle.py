@@ -3,8 +3,9 @@ everywhere is slowed down, never locked for its owner (OWASP ASVS V2.2). Sign-up
 from __future__ import annotations
 
 import time
+import uuid
 
-from svcommon.db import query
+from svcommon.db import execute, query
 
 from .conftest import random_ip
 
@@ -123,3 +124,47 @@ def test_password_strength_checks_are_rate_limited_per_address(app, client, monk
     assert "password_check_throttled" in _events(app, client.environ_base["HTTP_X_FORWARDED_FOR"])
     client.environ_base["HTTP_X_FORWARDED_FOR"] = random_ip()   # another address is not affected
     assert client.post("/api/auth/password-check", json={"password": "a long enough password"}).status_code == 200
+
+
+def test_invalid_signups_count_against_the_password_check_budget(app, client, monkeypatch):
+    """Every sign-up runs the password check (zxcvbn, ~30 ms), valid input or not: an address
+    gets no more of it through sign-up than through POST /api/auth/password-check."""
+    monkeypatch.setitem(app.config, "PASSWORD_CHECKS_PER_MINUTE", 3)
+    bad = {"username": "x", "email": "bad", "password": "a long enough password"}
+    for _ in range(3):
+        assert client.post("/api/auth/register", json=bad).status_code == 400
+    refused = client.post("/api/auth/register", json=bad)
+    assert refused.status_code == 429 and refused.get_json()["code"] == "too_many_password_checks"
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+    client.get("/auth/signup")
+    page = client.post("/auth/signup", data={**bad, "csrf_token": client.get_cookie("sv_csrf").value})
+    assert page.status_code == 429 and "Retry-After" in page.headers
+    assert client.post("/api/auth/password-check", json={"password": "a long enough password"}).status_code == 429
+    client.environ_base["HTTP_X_FORWARDED_FOR"] = random_ip()   # another address is not affected
+    assert _signup(client, 0).status_code == 201
+
+
+def test_dead_counters_are_pruned(app, client, monkeypatch):
+    """Rows whose window has passed and that lock nothing go as new counts are written (one
+    write in PRUNE_ONE_IN; here every one); live windows and running locks stay."""
+    from auth_svc import throttle
+    monkeypatch.setattr(throttle, "PRUNE_ONE_IN", 1, raising=False)
+    tag = uuid.uuid4().hex
+    rows = {   # subject -> (scope, window opened seconds ago, locked for seconds from now)
+        f"old-{tag}": ("password_check", 120, None), f"old-{tag}|acct": ("account_ip", 86400, None),
+        f"oldsignup-{tag}": ("signup", app.config["SIGNUP_WINDOW_SECONDS"] + 60, None),
+        f"unlocked-{tag}": ("ip", 86400, -60),
+        f"live-{tag}": ("password_check", 10, None), f"locked-{tag}": ("ip", 86400, 600),
+        f"livesignup-{tag}": ("signup", 60, None)}
+    with app.app_context(), app.extensions["svcommon.db"].standalone() as conn:
+        for subject, (scope, age, lock) in rows.items():
+            execute(conn, "INSERT INTO login_throttle (scope, subject, failures, window_start, locked_until) "
+                          "VALUES (%s, %s, 3, UTC_TIMESTAMP(6) - INTERVAL %s SECOND, "
+                          "IF(%s IS NULL, NULL, UTC_TIMESTAMP(6) + INTERVAL %s SECOND))",
+                    (scope, subject, age, lock, lock))
+        conn.commit()
+    assert client.post("/api/auth/password-check", json={"password": "a long enough password"}).status_code == 200
+    with app.app_context(), app.extensions["svcommon.db"].standalone() as conn:
+        left = {r["subject"] for r in query(conn, "SELECT subject FROM login_throttle WHERE subject LIKE %s",
+                                            (f"%{tag}%",))}
+    assert left == {f"live-{tag}", f"locked-{tag}", f"livesignup-{tag}"}

@@ -13,6 +13,7 @@ from . import security_events
 from .dpop import ReplayEntry, db_replay_check, record_proof, replay_entry, verify_proof
 from .errors import APIError, error_response
 from .jwks import JWKSVerifier, TokenError, http_fetcher
+from .logs import loggable_path
 
 ACCESS_COOKIE = "sv_access"
 REFRESH_COOKIE = "sv_refresh"
@@ -132,7 +133,8 @@ def _authenticate() -> Principal | None:
             except TokenError as exc:
                 raise _refuse_proof(exc, claims.get("sub"))
         if request.method not in SAFE_METHODS and not csrf_ok():
-            security_events.record("csrf_refused", f"{request.method} {request.path}", claims.get("sub"))
+            security_events.record("csrf_refused", f"{request.method} {loggable_path(request.path)}",
+                                   claims.get("sub"))
             raise csrf_refused()
         return _principal_from_claims(claims, "cookie")
     return None
@@ -221,6 +223,15 @@ def principal_for_display() -> Principal | None:
     except TokenError:
         return None
     return None if claims.get("cnf") else _principal_from_claims(claims, "cookie")
+
+
+def principal_or_none() -> Principal | None:
+    """The caller, or None when not authenticated or the credentials are bad or expired
+    (pages that only show who is logged in: never a refusal)."""
+    try:
+        return current_principal()
+    except APIError:
+        return None
 
 
 def require_principal(roles: tuple[str, ...] | None = None) -> Principal:

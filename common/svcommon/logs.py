@@ -14,7 +14,18 @@ import uuid
 from flask import Flask, g, has_request_context, request
 
 _RID_OK = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# URL path segments that are secrets (capabilities), never written to a log or a stored event:
+# a one-time password reset link's token (/auth/reset/<token>) and a playback session's media
+# token (/api/stream/m/<session>/<token>/...). Every route with a ``<token>`` is listed here
+# (tests/test_log_redaction.py checks it); the gateway's access log redacts the same
+# (gateway/nginx.conf.template, map $uri $sv_log_uri). Query strings are never logged.
+_SECRET_IN_PATH = re.compile(r"^(/auth/reset/|/api/stream/m/[^/]*/)[^/]+")
 _STD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+
+
+def loggable_path(path: str) -> str:
+    """``path`` with its secret segment (if any) replaced by ``-``."""
+    return _SECRET_IN_PATH.sub(r"\1-", path)
 
 
 def current_request_id() -> str | None:
@@ -82,7 +93,7 @@ def init_app(app: Flask, service: str) -> None:
         resp.headers["X-Request-ID"] = getattr(g, "request_id", "")
         if request.path not in ("/healthz", "/readyz", "/metrics"):
             access.info("request", extra={
-                "method": request.method, "path": request.path, "status": resp.status_code,
+                "method": request.method, "path": loggable_path(request.path), "status": resp.status_code,
                 "ms": round((time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000, 1),
                 "client": request.remote_addr,
             })

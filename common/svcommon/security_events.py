@@ -10,6 +10,7 @@ from flask import current_app, has_request_context, request
 
 from .db import execute
 from .health import SECURITY_EVENTS
+from .logs import loggable_path
 
 log = logging.getLogger("svcommon.security_events")
 
@@ -18,7 +19,7 @@ def record(kind: str, detail: str = "", user_id: str | None = None, conn=None) -
     service = current_app.config.get("SERVICE_NAME", "?")
     SECURITY_EVENTS.labels(service, kind).inc()
     ip = request.remote_addr if has_request_context() else None
-    path = request.path if has_request_context() else None
+    path = loggable_path(request.path) if has_request_context() else None
     log.warning("security event", extra={"event": kind, "detail": detail[:300], "user_id": user_id, "client": ip})
     db = current_app.extensions.get("svcommon.db")
     if db is None:

@@ -1,9 +1,12 @@
 """Uploads at storage speed: a tus PATCH stores several parts at once while its bytes keep
 arriving (only a contiguous run of stored parts is ever recorded; a failed part fails the
 PATCH and the upload resumes from that run), and the probe of a finished upload reads the
-local copy written while it streamed instead of downloading the original back."""
+local copy written while it streamed instead of downloading the original back (a failed
+PATCH keeps the copy of what the upload row still records)."""
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import os
 import re
@@ -34,6 +37,10 @@ def _original_gets(proxy) -> list[str]:
 
 def _row(env, upload_id: str) -> dict:
     return h.db_rows(env, "SELECT upload_offset, parts, status FROM uploads WHERE id = %s", (upload_id,))[0]
+
+
+def _copies(scratch) -> dict[str, int]:
+    return {p.name: p.stat().st_size for p in scratch.iterdir()}
 
 
 def _stored_intact(env, vid: str, data: bytes) -> None:
@@ -78,12 +85,84 @@ def test_failed_part_mid_pipeline_fails_the_patch_and_the_upload_resumes(
     # Parts 4 and 5 may be in S3 too, but only the run before the failed part counts.
     assert int(tus.head(loc).headers["Upload-Offset"]) == 2 * PART
     assert _row(env, upload_id)["status"] == "receiving"
-    assert sorted(os.listdir(scratch)) == []          # the failed PATCH's local copy is gone
+    # The local copy is rewound to the recorded run and kept: the probe still reads it.
+    assert _copies(scratch) == {f"sv-tus-{upload_id}": 2 * PART}
     file_proxy.rule = None
     resp = tus.patch(loc, 2 * PART, data[2 * PART:])
     assert resp.status_code == 204 and int(resp.headers["Upload-Offset"]) == len(data)
     _stored_intact(env, resp.headers["X-Video-Id"], data)
-    assert os.listdir(scratch) == []
+    assert _original_gets(file_proxy) == [] and os.listdir(scratch) == []
+
+
+class _BrokenBody(io.BytesIO):
+    """A request body whose client goes away after ``good`` bytes."""
+
+    def __init__(self, data: bytes, good: int):
+        super().__init__(data)
+        self.good = good
+
+    def _check(self):
+        if self.tell() >= self.good:
+            raise ConnectionResetError("client went away")
+
+    def read(self, size=-1):
+        self._check()
+        return super().read(min(self.good - self.tell(), size if size >= 0 else self.good))
+
+    def readinto(self, b):
+        self._check()
+        with memoryview(b) as view:
+            return super().readinto(view[:self.good - self.tell()])
+
+    read1 = read
+
+
+def test_checksummed_patch_that_fails_keeps_the_copy(make_app, file_proxy, scratch, tus_for, media):
+    """A checksummed PATCH whose client disconnects, and one whose checksum is wrong, record
+    nothing and keep the copy of the bytes recorded before them."""
+    tus = tus_for(make_app(FILE_SVC_URL=file_proxy.url, PROBE_SCRATCH_DIR=str(scratch)))
+    data = h.pad_video(media / "good.mp4", scratch.parent / "p12c.mp4", 12 * MiB).read_bytes()
+    loc = tus.create(len(data), filename="c.mp4").headers["Location"]
+    upload_id = loc.rsplit("/", 1)[1]
+    assert tus.patch(loc, 0, data[:3 * MiB]).status_code == 204
+    rest = data[3 * MiB:]
+    digest = "sha1 " + base64.b64encode(hashlib.sha1(rest).digest()).decode()
+    cut = tus.client.patch(loc, input_stream=_BrokenBody(rest, 5 * MiB), headers={
+        **h.TUS, **tus.headers, "Upload-Offset": str(3 * MiB), "Content-Type": "application/offset+octet-stream",
+        "Upload-Checksum": digest})
+    assert cut.status_code == 204 and int(cut.headers["Upload-Offset"]) == 3 * MiB
+    assert _copies(scratch) == {f"sv-tus-{upload_id}": 3 * MiB}
+    wrong = "sha1 " + base64.b64encode(hashlib.sha1(b"other").digest()).decode()
+    bad = tus.patch(loc, 3 * MiB, rest, **{"Upload-Checksum": wrong})
+    assert bad.status_code == 460 and bad.json["code"] == "checksum_mismatch"
+    assert _copies(scratch) == {f"sv-tus-{upload_id}": 3 * MiB}
+    resp = tus.patch(loc, 3 * MiB, rest, **{"Upload-Checksum": digest})
+    assert resp.status_code == 204 and int(resp.headers["Upload-Offset"]) == len(data)
+    assert _original_gets(file_proxy) == [] and os.listdir(scratch) == []
+
+
+def test_finished_upload_that_cannot_be_checked_is_removed(make_app, file_proxy, scratch, tus_for, media, env,
+                                                           tmp_path):
+    """No complete local copy (a PATCH went to another replica) and the original cannot be
+    fetched back: the finished upload is removed and the client told to upload again, never
+    left 'uploading' forever with every retry answered 409."""
+    a = tus_for(make_app(FILE_SVC_URL=file_proxy.url, PROBE_SCRATCH_DIR=str(scratch)))
+    other = tmp_path / "other"
+    other.mkdir()
+    b = tus_for(make_app(FILE_SVC_URL=file_proxy.url, PROBE_SCRATCH_DIR=str(other)))
+    data = h.pad_video(media / "good.mp4", scratch.parent / "p9.mp4", 9 * MiB).read_bytes()
+    r = a.create(len(data), filename="unchecked.mp4")
+    loc, vid = r.headers["Location"], r.headers["X-Video-Id"]
+    assert a.patch(loc, 0, data[:3 * MiB]).status_code == 204
+    assert b.patch(loc, 3 * MiB, data[3 * MiB:6 * MiB]).status_code == 204     # no copy there
+    file_proxy.rule = lambda m, path: "fail" if m == "GET" and path.split("?")[0].endswith("/original") else None
+    resp = a.patch(loc, 6 * MiB, data[6 * MiB:])
+    assert resp.status_code == 503 and resp.json["code"] == "probe_failed" and resp.headers["Retry-After"] == "30"
+    assert len(_original_gets(file_proxy)) == 1
+    assert h.db_rows(env, "SELECT id FROM videos WHERE id = %s", (vid,)) == []
+    assert h.video_objects(env, vid) == [] and h.s3_pending_multipart(env, f"originals/{vid}/") == []
+    assert a.head(loc).status_code == 404 and a.patch(loc, len(data), b"").status_code == 404
+    assert os.listdir(scratch) == [] and os.listdir(other) == []
 
 
 def test_probe_reads_the_local_copy_not_a_download(make_app, file_proxy, scratch, user, tus_for, media):

@@ -42,7 +42,8 @@ def new_video(conn, p: Principal, meta: dict, length: int) -> dict:
 
 def finalize(video_id: str, size: int, local: str | None = None) -> dict:
     """All bytes are in S3: check it is a video, then queue it for processing. Not a
-    video → everything about it is removed and the uploader gets a 422 with the reason.
+    video → everything about it is removed and the uploader gets a 422 with the reason;
+    no check possible (probe slots busy, storage down, scratch disk full) → removed too, 503.
     ``local``: the upload's complete local copy (removed here, whatever happens)."""
     conn = db.conn()
     cfg = current_app.config
@@ -60,6 +61,13 @@ def finalize(video_id: str, size: int, local: str | None = None) -> dict:
         log.warning("upload refused: every probe slot busy", extra={"video_id": video_id})
         remove_video(video_id)
         raise APIError(503, "probe_busy", "the server is checking too many uploads right now; nothing was kept, "
+                       "please upload again shortly", {"Retry-After": "30"})
+    except Exception:
+        # Storage unavailable or the scratch disk full while fetching the original: the upload
+        # is complete, so it cannot be resumed; keeping it would leave it 'uploading' forever.
+        log.exception("upload could not be checked", extra={"video_id": video_id})
+        remove_video(video_id)
+        raise APIError(503, "probe_failed", "the upload could not be checked right now; nothing was kept, "
                        "please upload again shortly", {"Retry-After": "30"})
     finally:
         localcopy.remove(local)

@@ -10,7 +10,9 @@ Copies live in the probe's scratch directory (PROBE_SCRATCH_DIR, else TMPDIR):
 - ``sv-tus-<upload id>``: the bytes [0, upload offset) of a tus upload. A PATCH takes it
   over by renaming it to ``sv-tus-<upload id>.<lease token>`` (atomic, so a writer that
   lost its lease can never write into its successor's copy), appends what it receives,
-  and renames it back once the new offset is recorded;
+  and renames it back once the new offset is recorded. A PATCH that fails (a part not
+  stored, a checksum mismatch, the client gone) rewinds it to the offset the upload row
+  still records and hands it back too: only a writer that lost its lease drops it;
 - a copy under another token is removed by the next PATCH (its writer lost the lease:
   a killed process), and anything not written for IDLE_SECONDS (a killed POST, a paused
   tus upload) by ``sweep``.
@@ -104,8 +106,24 @@ class LocalCopy:
             remove(self.path)
         return self.path if ok else None
 
+    def rewind(self, offset: int) -> None:
+        """Drop the bytes from ``offset`` on (received but never recorded); a copy that does
+        not reach ``offset`` is dropped whole."""
+        if self.f is None:
+            return
+        try:
+            if self.f.tell() < offset:
+                raise OSError("the copy is shorter than the recorded offset")
+            self.f.truncate(offset)
+            self.f.seek(offset)
+        except OSError as exc:
+            log.warning("local copy of the upload dropped", extra={"path": self.path, "error": str(exc)})
+            self.discard()
+
     def commit(self, cfg, upload_id: str, size: int) -> None:
-        """A PATCH's offset is recorded: hand the copy back under the upload's name."""
+        """The upload's recorded offset is ``size`` (after this PATCH, or where a failed
+        PATCH left it): hand the copy of bytes [0, size) back under the upload's name."""
+        self.rewind(size)
         path = self.finish(size)
         if path:
             try:

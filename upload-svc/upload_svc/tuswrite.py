@@ -10,7 +10,8 @@ loses at most the parts still in flight. A part stored beyond that run but not r
 is harmless: the resumed upload sends the same part number again (S3 keeps the last) and
 completion lists only recorded parts (S3 drops the rest). Bytes that do not fill a
 part when the request ends are kept as a small "tail" object and prepended to the next
-PATCH. With an Upload-Checksum nothing is recorded until the whole body is verified."""
+PATCH. With an Upload-Checksum nothing is recorded until the whole body is verified.
+Whatever the outcome, the local copy is handed back at the offset the row records."""
 from __future__ import annotations
 
 import base64
@@ -66,6 +67,7 @@ class PatchWriter:
         self.conn = db.conn()
         self.old_tail = up["tail_key"]
         self.durable = sum(p["size"] for p in self.parts)   # bytes recorded as parts
+        self.recorded = int(up["upload_offset"])            # the offset the row promises
         self.in_flight = max(1, int(cfg["TUS_PARTS_IN_FLIGHT"]))
         self.pending: deque[Future] = deque()
         self.stored: dict[int, dict] = {}   # finished out of order, waiting for the parts before them
@@ -118,6 +120,7 @@ class PatchWriter:
         self.last_renew = time.monotonic()
         if not ok:
             raise LeaseLost()
+        self.recorded = offset
 
     def _renew(self) -> None:
         if time.monotonic() - self.last_renew > self.lease / 4:
@@ -135,9 +138,13 @@ class PatchWriter:
         copy = localcopy.LocalCopy.for_patch(cfg, self.up["id"], self.up["upload_offset"], self.token)
         try:
             new_offset, complete = self._write(stream, length, copy)
-        except BaseException:
+        except LeaseLost:
             if copy:
-                copy.discard()
+                copy.discard()     # the upload is someone else's now: never hand it back
+            raise
+        except BaseException:
+            if copy:               # bytes [0, recorded offset) are still good: keep them
+                copy.commit(cfg, self.up["id"], self.recorded)
             raise
         if copy:
             copy.commit(cfg, self.up["id"], new_offset)
