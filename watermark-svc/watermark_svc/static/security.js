@@ -6,6 +6,8 @@
 // refreshes the 5-minute access cookie, so the console keeps working while open.
 "use strict";
 const $ = (id) => document.getElementById(id);
+// Only when it changes: rewriting the same text would make screen readers repeat a live region.
+const setText = (el, text) => { if (el.textContent !== text) el.textContent = text; };
 const REFRESH_MS = 5000;
 
 // ---- times and text ------------------------------------------------------------------------
@@ -123,10 +125,10 @@ async function load(name) {
     td.textContent = data.total ? "No more rows." : "Nothing matches these filters.";
   }
   if (focused) document.querySelector(`[data-open="${CSS.escape(focused)}"]`)?.focus();
-  $(`${name}-page`).textContent = `Page ${data.page} of ${data.pages} · ${data.total} ${name === "sessions" ? "sessions" : "events"}`;
+  setText($(`${name}-page`), `Page ${data.page} of ${data.pages} · ${data.total} ${name === "sessions" ? "sessions" : "events"}`);
   $(`${name}-prev`).disabled = data.page <= 1;
   $(`${name}-next`).disabled = data.page >= data.pages;
-  if (name === "sessions") $("active-count").textContent = `(${data.active} active)`;
+  if (name === "sessions") setText($("active-count"), `(${data.active} active)`);
   if (data.kinds) kindOptions(data.kinds);
   $(`${name}-error`).hidden = true;
 }
@@ -170,22 +172,23 @@ function timeFact(iso) {
   return span;
 }
 
+const who = (x) => x.username || x.user_id;
 const ACTIONS = {
   endSession: {
     label: "End session", done: "The playback session was ended.",
-    ask: (x) => `End this playback session of ${x.username}? Its player is refused its next keys at once.`,
+    ask: (x) => `End this playback session of ${who(x)}? Its player is refused its next keys at once.`,
     run: (x) => SV.api(`/api/admin/sessions/${x.session_id}`, { method: "DELETE" }),
     apply: (x) => { x.active = false; x.state = "ended"; x.end_reason = "ended_by_admin"; },
   },
   revokeDevice: {
     label: "Revoke device", done: "The device was revoked; its playback sessions ended.",
-    ask: (x) => `Revoke ${x.username}'s device (${x.device_agent})? Its tokens are refused from now on and its sessions end.`,
+    ask: (x) => `Revoke ${who(x)}'s device (${x.device_agent})? Its tokens are refused from now on and its sessions end.`,
     run: (x) => SV.api(`/api/admin/devices/${x.device_id}`, { method: "DELETE" }),
     apply: (x) => { x.device_revoked = true; if (x.active) { x.active = false; x.state = "ended"; } },
   },
   disableUser: {
     label: "Disable user", done: "The user was disabled: signed out everywhere, playback ended.",
-    ask: (x) => `Disable the account ${x.username}? They are signed out everywhere and cannot log in until enabled again.`,
+    ask: (x) => `Disable the account ${who(x)}? They are signed out everywhere and cannot log in until enabled again.`,
     run: (x) => SV.api(`/api/admin/users/${x.user_id}`, { method: "PATCH", body: { disabled: true } }),
     apply: (x) => { x.user_disabled = true; if (x.active) { x.active = false; x.state = "ended"; } },
   },
@@ -273,7 +276,10 @@ drawer.addEventListener("close", () => {
     : document.querySelector(`[data-open="${CSS.escape(opener?.dataset.open || "")}"]`);
   back?.focus();
 });
-drawer.addEventListener("click", (e) => { if (e.target === drawer) drawer.close(); });   // the backdrop
+drawer.addEventListener("click", (e) => {           // a click on the backdrop (outside the drawer) closes it
+  const r = drawer.getBoundingClientRect();
+  if (e.target === drawer && (e.clientX < r.left || e.clientX > r.right || e.clientY < r.top || e.clientY > r.bottom)) drawer.close();
+});
 
 let pending = null;
 $("drawer-actions").addEventListener("click", (e) => {
