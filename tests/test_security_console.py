@@ -185,13 +185,13 @@ def test_admin_ends_a_playback_session(gw, admin, delivery_video, mdb):
         assert session_row(mdb, s.id)["ended_at"] is None, who
     # The session's own user is no admin either.
     assert requests.delete(url, headers=bearer(c.access_token), timeout=10).status_code == 403
-    assert c.request_keys(s, "video", 2, 2).status_code == 200                      # nothing changed
+    assert c.request_keys(s, "video", 1, 1).status_code == 200                      # nothing changed
     # The admin, by cookie with the CSRF header (as the console sends it).
     r = requests.delete(url, timeout=10, headers={"Cookie": f"sv_access={admin['access_token']}; sv_csrf=a1b2c3",
                                                   "X-CSRF-Token": "a1b2c3"})
     assert r.status_code == 200 and r.json()["end_reason"] == "ended_by_admin", r.text
     assert session_row(mdb, s.id)["end_reason"] == "ended_by_admin"
-    err = refused_until(lambda: c.request_keys(s, "video", 4, 2))        # the next key request
+    err = refused_until(lambda: c.request_keys(s, "video", 0, 2))        # the next key request
     assert (err.status, err.code) == (410, "session_ended")
     with pytest.raises(ContractError) as hb:
         c.heartbeat(s, 1.0)
@@ -213,11 +213,11 @@ def test_admin_revokes_a_device(gw, admin, delivery_video, mdb):
         assert_refused("DELETE", url, headers)
         row = sql(mdb, "SELECT revoked_at FROM devices WHERE id = %s", (c.device_id,), one=True)
         assert row["revoked_at"] is None and session_row(mdb, s.id)["ended_at"] is None, who
-    assert c.request_keys(s, "video", 2, 2).status_code == 200
+    assert c.request_keys(s, "video", 1, 1).status_code == 200
     r = requests.delete(url, headers=bearer(admin["access_token"]), timeout=10)
     assert r.status_code == 200 and r.json()["revoked"] is True, r.text
     assert session_row(mdb, s.id)["end_reason"] == "device_revoked"
-    err = refused_until(lambda: c.request_keys(s, "video", 4, 2))
+    err = refused_until(lambda: c.request_keys(s, "video", 0, 2))
     assert (err.status, err.code) == (403, "device_revoked")
     # The device's token (still within its 5 minutes) is refused at once everywhere it goes.
     with pytest.raises(ContractError) as opened:
@@ -248,7 +248,7 @@ def test_a_user_revoking_their_own_device_ends_its_sessions(gw, delivery_video, 
     r = requests.delete(f"{gw}/api/devices/{c.device_id}", headers=bearer(c.access_token), timeout=10)
     assert r.status_code == 204
     assert session_row(mdb, s.id)["end_reason"] == "device_revoked"
-    err = refused_until(lambda: c.request_keys(s, "video", 2, 2))
+    err = refused_until(lambda: c.request_keys(s, "video", 1, 1))
     assert (err.status, err.code) == (403, "device_revoked")
     assert len(events(mdb, "device_revoked", user["id"])) == 1
     assert requests.delete(f"{gw}/api/devices/{c.device_id}", headers=bearer(c.access_token),
@@ -262,10 +262,10 @@ def test_admin_disables_a_user(gw, admin, delivery_video, mdb):
     for who, headers in attackers(gw, admin):
         assert_refused("PATCH", url, headers, {"disabled": True})
         assert sql(mdb, "SELECT disabled FROM users WHERE id = %s", (user["id"],), one=True)["disabled"] == 0, who
-    assert c.request_keys(s, "video", 2, 2).status_code == 200
+    assert c.request_keys(s, "video", 1, 1).status_code == 200
     r = requests.patch(url, json={"disabled": True}, headers=bearer(admin["access_token"]), timeout=10)
     assert r.status_code == 200 and r.json()["disabled"] is True
-    err = refused_until(lambda: c.request_keys(s, "video", 4, 2))
+    err = refused_until(lambda: c.request_keys(s, "video", 0, 2))
     assert (err.status, err.code) == (403, "account_disabled")
     login = requests.post(f"{gw}/api/auth/login", json={"username": user["username"], "password": user["password"]},
                           timeout=10)
@@ -279,13 +279,20 @@ def test_console_page_filters_drawer_and_actions(gw, admin, delivery_video, mdb)
     vid, _ = delivery_video
     one, c1, s1 = playing(gw, vid, "pageone")
     two, c2, s2 = playing(gw, vid, "pagetwo")
+    # The play fixture's sessions live 8 s between heartbeats: these two stay live for the test.
+    sql(mdb, "UPDATE playback_sessions SET expires_at = UTC_TIMESTAMP(6) + INTERVAL 10 MINUTE WHERE id IN (%s, %s)",
+        (s1.id, s2.id))
+    assert requests.post(f"{gw}/api/auth/login", json={"username": one["username"], "password": "wrong guess"},
+                         timeout=10).status_code == 401          # an event of theirs (login_failed)
     with chromium_page() as page, asset_log(page) as failed:
         login(page, gw, admin, "/admin/security")
         page.wait_for_selector("#sessions tbody tr [data-open]")
         page.wait_for_selector("#events tbody tr [data-open]")
         check_page(page, "security-console", (*HEADER, "#session-filters input[name=user]",
                                               "#session-filters button[type=submit]", "#event-filters select",
-                                              "#sessions-next", "#sessions tbody [data-open]"))
+                                              "#event-filters button[type=submit]", "#sessions tbody [data-open]",
+                                              "#events tbody [data-open]"))
+        assert page.is_disabled("#sessions-prev") and page.is_disabled("#sessions-next")   # one page
         # Relative times with the exact time in a title; short user agents with the full one in a title.
         t = page.locator("#sessions tbody time").first
         assert t.inner_text().endswith("ago") or t.inner_text() == "just now"
@@ -306,7 +313,7 @@ def test_console_page_filters_drawer_and_actions(gw, admin, delivery_video, mdb)
         assert s1.id in page.inner_text("#drawer-facts")
         check_page(page, "security-drawer", ("#drawer-close", "#drawer-actions [data-action=endSession]"))
         page.keyboard.press("Escape")
-        page.wait_for_selector("#drawer:not([open])")
+        page.wait_for_selector("#drawer", state="hidden")
         assert page.evaluate(f"() => document.activeElement.dataset.open === 'sessions:{s1.id}'")
         # End the session from the drawer (keyboard), confirmed.
         page.keyboard.press("Enter")
@@ -331,7 +338,7 @@ def test_console_page_filters_drawer_and_actions(gw, admin, delivery_video, mdb)
         page.click("#drawer-close")
         # The other viewer's session is untouched; the audit trail is filterable by kind.
         assert session_row(mdb, s2.id)["ended_at"] is None
-        assert c2.request_keys(s2, "video", 2, 2).status_code == 200
+        assert c2.request_keys(s2, "video", 1, 1).status_code == 200
         page.select_option("#event-filters select[name=kind]", "admin_user_disabled")
         page.fill("#event-filters input[name=user]", one["username"])
         page.click("#event-filters button[type=submit]")

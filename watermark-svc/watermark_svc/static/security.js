@@ -30,6 +30,10 @@ function timeEl(iso) {
   return t;
 }
 
+function retime() {
+  for (const t of document.querySelectorAll("time[datetime]")) setText(t, ago(t.dateTime));
+}
+
 function cell(row, label, content, title) {
   const td = row.insertCell();
   td.dataset.label = label;
@@ -79,7 +83,7 @@ function sessionRow(body, x) {
   cell(row, "Device", x.device_agent, x.device_user_agent || undefined);
   cell(row, "Address", x.ip);
   cell(row, "Watermark id", x.watermark_id, x.watermark_id).classList.add("id");
-  detailsButton(row, "sessions", x.session_id, `Details of the session of ${x.username || x.user_id} started ${ago(x.started_at)}`);
+  detailsButton(row, "sessions", x.session_id, `Details of session ${x.session_id.slice(0, 8)} (${x.username || x.user_id})`);
 }
 
 function eventRow(body, x) {
@@ -96,7 +100,7 @@ function eventRow(body, x) {
   const both = document.createElement("span");      // one grid item in a phone's card
   both.append(detail, path);
   cell(row, "Detail", both, [x.detail, x.path].filter(Boolean).join(" · "));
-  detailsButton(row, "events", x.id, `Details of the ${x.kind} event ${ago(x.created_at)}`);
+  detailsButton(row, "events", x.id, `Details of the ${x.kind} event ${exact(x.created_at)}`);
 }
 
 // New kinds appear as they are first recorded (an admin action, say): keep the filter's list current.
@@ -112,6 +116,11 @@ function kindOptions(kinds) {
 async function load(name) {
   const list = lists[name];
   const data = await SV.api(`${list.url}?${query(list)}`);
+  $(`${name}-error`).hidden = true;
+  // Unchanged since the last refresh: only the relative times move (rows, focus and hover stay).
+  const signature = JSON.stringify(data);
+  if (signature === list.signature) { retime(); return; }
+  list.signature = signature;
   list.pages = data.pages;
   list.items = new Map(data.items.map((x) => [name === "sessions" ? x.session_id : x.id, x]));
   const focused = document.activeElement?.dataset?.open;      // keep keyboard focus across a refresh
@@ -130,7 +139,6 @@ async function load(name) {
   $(`${name}-next`).disabled = data.page >= data.pages;
   if (name === "sessions") setText($("active-count"), `(${data.active} active)`);
   if (data.kinds) kindOptions(data.kinds);
-  $(`${name}-error`).hidden = true;
 }
 
 async function refresh(names = ["sessions", "events"], always = false) {
@@ -144,7 +152,7 @@ async function refresh(names = ["sessions", "events"], always = false) {
 
 for (const name of Object.keys(lists)) {
   const list = lists[name];
-  list.form.addEventListener("submit", (e) => { e.preventDefault(); list.page = 1; refresh([name], true); });
+  list.form.addEventListener("submit", (e) => { e.preventDefault(); list.page = 1; list.signature = null; refresh([name], true); });
   list.form.addEventListener("reset", () => { setTimeout(() => { list.page = 1; refresh([name], true); }); });
   $(`${name}-prev`).addEventListener("click", () => { list.page = Math.max(1, list.page - 1); refresh([name], true); });
   $(`${name}-next`).addEventListener("click", () => { list.page = Math.min(list.pages, list.page + 1); refresh([name], true); });
