@@ -52,10 +52,7 @@ def change_password():
 def revoke_device(device_id: str):
     if not csrf_ok():
         return _account_page(403, errors=[EXPIRED])
-    conn = db.conn()
-    if len(device_id) > 64 or repo.revoke_device(conn, device_id, signed_in_user().user_id) == 0:
-        raise APIError(404, "not_found", "no such device")
-    conn.commit()
+    accounts.revoke_device(device_id, owner_id=signed_in_user().user_id)
     return flash_redirect("/auth/account#devices", "device_revoked")
 
 

@@ -242,5 +242,31 @@ def admin_update_user(admin_id: str, user_id: str, role: str | None, disabled: b
     changes = [f"{k}={v}" for k, v in (("role", role), ("disabled", disabled)) if v is not None]
     if upload_quota is not repo.KEEP:
         changes.append(f"upload_quota={'default' if upload_quota is None else upload_quota}")
-    security_events.record("admin_user_updated", f"{', '.join(changes)} by admin {admin_id}", user_id)
+    security_events.record("admin_user_disabled" if disabled else "admin_user_updated",
+                           f"{', '.join(changes)} by admin {admin_id}", user_id, actor_id=admin_id)
     return with_quota(repo.user_with_usage(conn, user_id))
+
+
+def revoke_device(device_id: str, owner_id: str | None = None, admin_id: str | None = None) -> dict:
+    """Revoke a device: the owner's own (``owner_id``) or any user's by an admin (``admin_id``).
+    From then on it gets no device token, its live playback sessions are ended at once and
+    streaming-svc refuses the tokens it still holds (403 device_revoked). Audited:
+    ``device_revoked`` (the owner) or ``admin_device_revoked`` (with the admin as actor)."""
+    conn = db.conn()
+    device = repo.device_by_id(conn, device_id) if len(device_id) <= 64 else None
+    if device is None or (owner_id is not None and device["user_id"] != owner_id):
+        raise APIError(404, "not_found", "no such device")
+    if repo.revoke_device(conn, device_id) == 0:      # already revoked (or just now, concurrently)
+        conn.rollback()
+        if admin_id is None:
+            raise APIError(404, "not_found", "no such device")
+        raise APIError(409, "already_revoked", "this device is already revoked")
+    ended = repo.end_device_sessions(conn, device_id)
+    conn.commit()
+    if admin_id is None:
+        security_events.record("device_revoked", f"device {device_id} revoked by its owner; "
+                               f"playback sessions ended: {ended}", device["user_id"])
+    else:
+        security_events.record("admin_device_revoked", f"device {device_id} revoked by admin {admin_id}; "
+                               f"playback sessions ended: {ended}", device["user_id"], actor_id=admin_id)
+    return repo.device_by_id(conn, device_id)

@@ -15,7 +15,7 @@ from svcommon.params import json_body
 from svcommon.timeutil import iso
 
 from . import repository as repo
-from . import tokens
+from . import accounts, tokens
 from .extensions import db
 
 bp = Blueprint("devices", __name__)
@@ -92,8 +92,12 @@ def list_devices():
 @bp.delete("/api/devices/<device_id>")
 def revoke_device(device_id: str):
     p = require_principal()
-    conn = db.conn()
-    if len(device_id) > 64 or repo.revoke_device(conn, device_id, p.user_id) == 0:
-        raise APIError(404, "not_found", "no such device")
-    conn.commit()
+    accounts.revoke_device(device_id, owner_id=p.user_id)
     return "", 204
+
+
+@bp.delete("/api/admin/devices/<device_id>")
+def admin_revoke_device(device_id: str):
+    """Any user's device, for an administrator (the security console's action)."""
+    admin = require_principal(roles=("admin",))
+    return jsonify(_device_json(accounts.revoke_device(device_id, admin_id=admin.user_id)))

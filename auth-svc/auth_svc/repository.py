@@ -211,9 +211,20 @@ def devices_of(conn, user_id: str) -> list[dict]:
     return query(conn, f"SELECT {DEVICE_COLS} FROM devices WHERE user_id = %s ORDER BY last_seen DESC", (user_id,))
 
 
-def revoke_device(conn, did: str, user_id: str) -> int:
-    return execute(conn, "UPDATE devices SET revoked_at = UTC_TIMESTAMP(6) WHERE id = %s AND user_id = %s "
-                         "AND revoked_at IS NULL", (did, user_id))
+def device_by_id(conn, did: str) -> dict | None:
+    return query(conn, f"SELECT {DEVICE_COLS} FROM devices WHERE id = %s", (did,), one=True)
+
+
+def revoke_device(conn, did: str) -> int:
+    return execute(conn, "UPDATE devices SET revoked_at = UTC_TIMESTAMP(6) WHERE id = %s AND revoked_at IS NULL",
+                   (did,))
+
+
+def end_device_sessions(conn, did: str, reason: str = "device_revoked") -> int:
+    """The device's open playback sessions end at once ('device_revoked': streaming-svc
+    answers their next request with 403 device_revoked)."""
+    return execute(conn, "UPDATE playback_sessions SET ended_at = UTC_TIMESTAMP(6), end_reason = %s "
+                         "WHERE device_id = %s AND ended_at IS NULL", (reason, did))
 
 
 # ---- login throttling --------------------------------------------------------------------

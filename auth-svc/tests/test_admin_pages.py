@@ -51,6 +51,8 @@ def test_search_role_disable_enable_and_reset_link(app, client, auth):
     bad = client.post(f"/admin/users/{user['id']}", data={"csrf_token": csrf, "action": "role", "role": "god"})
     assert bad.status_code == 400 and "role must be one of" in bad.get_data(as_text=True)
     with app.app_context(), app.extensions["svcommon.db"].standalone() as conn:
-        kinds = [r["detail"] for r in query(conn, "SELECT detail FROM security_events WHERE user_id = %s "
-                                                  "AND kind = 'admin_user_updated'", (user["id"],))]
-    assert len(kinds) == 3 and any("disabled=True" in d for d in kinds)
+        rows = query(conn, "SELECT kind, detail, actor_id FROM security_events WHERE user_id = %s "
+                           "AND kind LIKE 'admin_user_%%' ORDER BY created_at", (user["id"],))
+    assert [r["kind"] for r in rows] == ["admin_user_updated", "admin_user_disabled", "admin_user_updated"]
+    assert "disabled=True" in rows[1]["detail"] and "disabled=False" in rows[2]["detail"]
+    assert all(r["actor_id"] for r in rows)

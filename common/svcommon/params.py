@@ -9,6 +9,7 @@ digits only, a bounded length, a range check, and a clear 400 otherwise.
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 
 from flask import request
 
@@ -43,6 +44,27 @@ def arg_int(name: str, default: int, *, minimum: int = 1, maximum: int) -> int:
     if value is None or value == "":
         return default
     return parse_uint(value, name, minimum=minimum, maximum=maximum)
+
+
+_ISO_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?"
+                       r"(Z|[+-][0-9]{2}:[0-9]{2})?")
+
+
+def arg_time(name: str) -> datetime | None:
+    """Query argument ``name`` as an ISO 8601 time (``2026-01-31T12:00:00Z``, an offset, or no
+    zone meaning UTC) → naive UTC, what the DATETIME columns hold; None when absent or empty."""
+    value = request.args.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        if not _ISO_TIME.fullmatch(value):
+            raise ValueError(value)
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise APIError(400, "invalid_input", f"{name} must be an ISO 8601 time such as 2026-01-31T12:00:00Z")
+    if when.tzinfo is not None:
+        when = when.astimezone(timezone.utc).replace(tzinfo=None)
+    return when
 
 
 def header_uint(name: str, *, code: str = "invalid_header") -> int:

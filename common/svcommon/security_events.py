@@ -15,18 +15,22 @@ from .logs import loggable_path
 log = logging.getLogger("svcommon.security_events")
 
 
-def record(kind: str, detail: str = "", user_id: str | None = None, conn=None) -> None:
+def record(kind: str, detail: str = "", user_id: str | None = None, conn=None, actor_id: str | None = None) -> None:
+    """``user_id``: the account the event is about; ``actor_id``: an administrator who acted on
+    it (admin_* events), kept apart so the console can filter by either."""
     service = current_app.config.get("SERVICE_NAME", "?")
     SECURITY_EVENTS.labels(service, kind).inc()
     ip = request.remote_addr if has_request_context() else None
     path = loggable_path(request.path) if has_request_context() else None
-    log.warning("security event", extra={"event": kind, "detail": detail[:300], "user_id": user_id, "client": ip})
+    log.warning("security event", extra={"event": kind, "detail": detail[:300], "user_id": user_id,
+                                         "actor_id": actor_id, "client": ip})
     db = current_app.extensions.get("svcommon.db")
     if db is None:
         return
-    sql = ("INSERT INTO security_events (id, kind, service, user_id, ip, path, detail) "
-           "VALUES (%s, %s, %s, %s, %s, %s, %s)")
-    params = (uuid.uuid4().hex, kind[:40], service[:40], user_id, (ip or "")[:64], (path or "")[:255], detail[:1000])
+    sql = ("INSERT INTO security_events (id, kind, service, user_id, actor_id, ip, path, detail) "
+           "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)")
+    params = (uuid.uuid4().hex, kind[:40], service[:40], user_id, actor_id, (ip or "")[:64], (path or "")[:255],
+              detail[:1000])
     try:
         if conn is not None:
             execute(conn, sql, params)

@@ -19,8 +19,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     for ext in (filestore, playback):
         ext.init_app(app)
 
-    from . import cdn, delivery, keys, library, pages, security_status, sessions, unlock
-    for mod in (pages, library, unlock, sessions, security_status, keys, delivery, cdn):
+    from . import admin_sessions, cdn, delivery, keys, library, pages, security_status, sessions, unlock
+    for mod in (pages, library, unlock, sessions, security_status, keys, delivery, cdn, admin_sessions):
         app.register_blueprint(mod.bp)
 
     @app.after_request

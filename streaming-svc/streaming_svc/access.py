@@ -16,12 +16,14 @@ from .extensions import db
 
 
 # Why a session was ended by an access change (playback_sessions.end_reason, also written by
-# upload-svc on a password/visibility change and by auth-svc when an admin disables a user)
+# upload-svc on a password/visibility change and by auth-svc when an admin disables a user or a
+# device is revoked)
 # → the 403 its user gets from then on.
 REVOKED = {
     "access_revoked": ("access_revoked", "You no longer have access to this video: its password or visibility "
                                          "changed."),
     "user_disabled": ("account_disabled", "This account is disabled."),
+    "device_revoked": ("device_revoked", "This device was revoked."),
 }
 
 
@@ -31,11 +33,17 @@ def revoked_error(reason: str) -> APIError:
 
 
 def active_principal(conn) -> Principal:
-    """The caller, if their account is still enabled."""
+    """The caller, if their account is still enabled and, for a device-bound token, the device
+    not revoked (a revoked device's token is refused at once, not when it expires)."""
     p = require_principal()
-    if not repo.user_active(conn, p.user_id):
+    state = repo.account_state(conn, p.user_id, p.device_id)
+    if state is None or state["disabled"]:
         security_events.record("disabled_account", f"{request.method} {request.path}", p.user_id)
         raise revoked_error("user_disabled")
+    if state["device_revoked"]:
+        security_events.record("revoked_device", f"{request.method} {request.path} with device {p.device_id}",
+                               p.user_id)
+        raise revoked_error("device_revoked")
     return p
 
 
@@ -57,6 +65,8 @@ def lost_access(facts: dict) -> str | None:
     watch, None if they may. The video's status is the caller's concern (410, not 403)."""
     if facts["user_disabled"]:
         return "user_disabled"
+    if facts["device_revoked"]:
+        return "device_revoked"
     if facts["user_role"] == "admin" or facts["video_owner"] == facts["session_user"]:
         return None
     if facts["video_visibility"] == "private":

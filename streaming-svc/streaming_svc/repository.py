@@ -143,10 +143,12 @@ def refund_video_bucket(conn, video_id: str) -> None:
 
 
 # ---- accounts ----------------------------------------------------------------------------------
-def user_active(conn, user_id: str) -> bool:
-    """Access tokens live 5 minutes; a disabled (or deleted) account is refused at once."""
-    row = query(conn, "SELECT disabled FROM users WHERE id = %s", (user_id,), one=True)
-    return row is not None and not row["disabled"]
+def account_state(conn, user_id: str, device_id: str | None) -> dict | None:
+    """Access tokens live 5 minutes; a disabled (or deleted) account and a revoked device are
+    refused at once: ``{disabled, device_revoked}``, None for no such account."""
+    return query(conn, "SELECT u.disabled, (d.revoked_at IS NOT NULL) AS device_revoked FROM users u "
+                       "LEFT JOIN devices d ON d.id = %s AND d.user_id = u.id WHERE u.id = %s",
+                 (device_id, user_id), one=True)
 
 
 # ---- playback sessions -----------------------------------------------------------------------
@@ -192,13 +194,16 @@ def session_access(conn, session_id: str):
 
 
 # What decides whether a session's user may still watch: video status and visibility, the
-# user's role and disabled flag, and whether a password grant row exists. A grant row that
+# user's role and disabled flag, the session's device (revoked?), and whether a password grant
+# row exists. A grant row that
 # exists but expired still covers a session it opened (a film outlives the 1-hour grant);
 # changing the password or visibility deletes the rows (upload-svc), which ends such sessions.
 ACCESS_COLS = ("s.user_id AS session_user, v.status AS video_status, v.visibility AS video_visibility, v.owner_id AS video_owner, "
-               "u.role AS user_role, u.disabled AS user_disabled, (g.video_id IS NOT NULL) AS has_grant_row")
+               "u.role AS user_role, u.disabled AS user_disabled, (g.video_id IS NOT NULL) AS has_grant_row, "
+               "(dv.revoked_at IS NOT NULL) AS device_revoked")
 ACCESS_FROM = ("FROM playback_sessions s JOIN videos v ON v.id = s.video_id JOIN users u ON u.id = s.user_id "
-               "LEFT JOIN video_access_grants g ON g.user_id = s.user_id AND g.video_id = s.video_id")
+               "LEFT JOIN video_access_grants g ON g.user_id = s.user_id AND g.video_id = s.video_id "
+               "LEFT JOIN devices dv ON dv.id = s.device_id")
 
 
 def session_for_delivery(conn, session_id: str):

@@ -1,6 +1,7 @@
-"""What every page must satisfy in real Chromium, at desktop and phone sizes: its assets load,
-nothing overflows sideways, the named controls are visible inside the viewport and enabled,
-axe-core finds no serious or critical violation; and a screenshot for a person to look at.
+"""What every page must satisfy in real Chromium, at desktop, phone and the narrowest phone
+sizes: its assets load, nothing overflows sideways, the named controls are visible inside the
+viewport and enabled, axe-core finds no serious or critical violation; and a screenshot for a
+person to look at. Keyboard: ``tab_to`` reaches a control with Tab and checks its focus shows.
 
 axe-core comes from npm (auth-svc/package.json, a dev dependency installed by scripts/setup.sh)
 and is evaluated through DevTools, so the pages' CSP need not allow it and no app serves it."""
@@ -11,7 +12,8 @@ from pathlib import Path
 
 from tests.support.browser import SCREENSHOTS, SIZES
 
-NARROWEST = 360   # the smallest phone the pages must fit (checked for overflow, no screenshot)
+NARROWEST = 360   # the smallest phone the pages must fit
+CHECKED_SIZES = {**SIZES, "narrow": (NARROWEST, 740)}
 AXE = Path(__file__).resolve().parents[2] / "auth-svc" / "node_modules" / "axe-core" / "axe.min.js"
 
 
@@ -61,7 +63,7 @@ def check_page(page, name: str, controls: tuple[str, ...] = (), stylesheet: bool
     sheets = page.evaluate("() => [...document.styleSheets].map(s => s.href).filter(Boolean)")
     assert sheets or not stylesheet, f"{name}: no stylesheet"
     assert not page.evaluate(SHOWN_HIDDEN), f"{name}: elements marked hidden are shown: {page.evaluate(SHOWN_HIDDEN)}"
-    for size, (width, height) in SIZES.items():
+    for size, (width, height) in CHECKED_SIZES.items():
         page.set_viewport_size({"width": width, "height": height})
         overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{name} at {size}: {overflow}px of horizontal overflow"
@@ -74,9 +76,6 @@ def check_page(page, name: str, controls: tuple[str, ...] = (), stylesheet: bool
         violations = axe_violations(page)
         assert not violations, f"{name} at {size}: {violations}"
         page.screenshot(path=str(SCREENSHOTS / f"{name}-{size}.png"), full_page=True)
-    page.set_viewport_size({"width": NARROWEST, "height": 740})
-    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"{name} at {NARROWEST}px: {overflow}px of horizontal overflow"
     page.set_viewport_size({"width": SIZES["desktop"][0], "height": SIZES["desktop"][1]})
 
 
@@ -87,3 +86,33 @@ def login(page, gw: str, user: dict, target: str = "/") -> None:
     page.fill("input[name=password]", user["password"])
     page.click("#login-form button[type=submit]")
     page.wait_for_url(f"{gw}{target}")
+
+
+# True when the focused element shows where the focus is: an outline, or a box shadow or border
+# that differs from the same element unfocused (measured by blurring and focusing it again).
+_FOCUS_SHOWN = """(el) => {
+    const look = () => { const s = getComputedStyle(el);
+        return [s.outlineStyle, s.outlineWidth, s.boxShadow, s.borderColor, s.backgroundColor].join("|"); };
+    const s = getComputedStyle(el);
+    if (s.outlineStyle !== "none" && parseFloat(s.outlineWidth) > 0) return true;
+    const focused = look();
+    el.blur();
+    const plain = look();
+    el.focus({ focusVisible: true });
+    return focused !== plain;
+}"""
+
+
+def tab_to(page, selector: str, max_tabs: int = 80, backwards: bool = False) -> None:
+    """Press Tab (Shift+Tab) until the element matching ``selector`` has the focus, asserting it
+    gets there and that its focus is visible: the page's main actions work from the keyboard."""
+    target = page.locator(selector).first
+    for _ in range(max_tabs):
+        page.keyboard.press("Shift+Tab" if backwards else "Tab")
+        if target.evaluate("el => el === document.activeElement"):
+            assert page.evaluate("() => document.activeElement.matches(':focus-visible')"), \
+                f"{selector}: focused by Tab but not :focus-visible"
+            assert target.evaluate(_FOCUS_SHOWN), f"{selector}: the focus does not show"
+            return
+    active = page.evaluate("() => document.activeElement && document.activeElement.outerHTML.slice(0, 120)")
+    raise AssertionError(f"{selector} not reached with {max_tabs} Tab presses (focus on {active})")

@@ -1,5 +1,5 @@
 """Forensics: detection records (their work runs as 'detection.run' queue jobs), the
-catalogue, sessions, the security console."""
+catalogue, the sessions a trace reads."""
 from __future__ import annotations
 
 import json
@@ -95,7 +95,8 @@ def session_video_id(conn, session_id: str) -> str | None:
     return row["video_id"] if row else None
 
 
-SESSION_DETAIL = ("SELECT s.id AS session_id, s.video_id, s.user_id, u.username, u.email, s.device_id, "
+SESSION_DETAIL = ("SELECT s.id AS session_id, s.video_id, s.user_id, u.username, u.email, "
+                  "u.disabled AS user_disabled, s.device_id, s.end_reason, "
                   "s.ip, s.user_agent AS session_user_agent, s.started_at, s.ended_at, s.expires_at, "
                   "s.last_heartbeat_at, s.codeword_length, s.tag_issued_at, s.key_epoch, s.jkt, "
                   "d.user_agent AS device_user_agent, d.screen, d.timezone, d.language, "
@@ -107,17 +108,3 @@ SESSION_DETAIL = ("SELECT s.id AS session_id, s.video_id, s.user_id, u.username,
 
 def session_detail(conn, session_id: str) -> dict | None:
     return query(conn, SESSION_DETAIL + "WHERE s.id = %s", (session_id,), one=True)
-
-
-def recent_sessions(conn, limit: int) -> list[dict]:
-    return query(conn, SESSION_DETAIL + "ORDER BY s.started_at DESC LIMIT %s", (limit,))
-
-
-def security_events(conn, limit: int, kind: str | None = None) -> list[dict]:
-    if kind:
-        return query(conn, "SELECT e.id, e.created_at, e.kind, e.service, e.user_id, u.username, e.ip, e.path, "
-                           "e.detail FROM security_events e LEFT JOIN users u ON u.id = e.user_id "
-                           "WHERE e.kind = %s ORDER BY e.created_at DESC LIMIT %s", (kind, limit))
-    return query(conn, "SELECT e.id, e.created_at, e.kind, e.service, e.user_id, u.username, e.ip, e.path, e.detail "
-                       "FROM security_events e LEFT JOIN users u ON u.id = e.user_id "
-                       "ORDER BY e.created_at DESC LIMIT %s", (limit,))

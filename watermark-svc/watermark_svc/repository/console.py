@@ -1,0 +1,93 @@
+"""The security console: playback sessions and security events, filtered (user, time range,
+event kind, session state) and paged newest first, each page with its total."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from svcommon.db import query
+
+from .forensics import SESSION_DETAIL
+
+
+@dataclass(frozen=True)
+class ConsoleFilter:
+    user_id: str | None = None        # sessions of / events about or by this account
+    since: datetime | None = None     # started (sessions) / recorded (events) at or after
+    until: datetime | None = None     # ... and before
+    kind: str | None = None           # events only
+    state: str | None = None          # sessions only: 'active', 'ended' (ended or expired)
+
+
+def user_by_name_or_id(conn, text: str) -> dict | None:
+    return query(conn, "SELECT id, username FROM users WHERE username = %s OR id = %s LIMIT 1", (text, text),
+                 one=True)
+
+
+def _session_where(f: ConsoleFilter, now: datetime) -> tuple[str, tuple]:
+    clauses, params = [], []
+    if f.user_id:
+        clauses.append("s.user_id = %s")
+        params.append(f.user_id)
+    if f.since:
+        clauses.append("s.started_at >= %s")
+        params.append(f.since)
+    if f.until:
+        clauses.append("s.started_at < %s")
+        params.append(f.until)
+    if f.state == "active":
+        clauses.append("s.ended_at IS NULL AND s.expires_at > %s")
+        params.append(now)
+    elif f.state == "ended":
+        clauses.append("(s.ended_at IS NOT NULL OR s.expires_at <= %s)")
+        params.append(now)
+    return ("WHERE " + " AND ".join(clauses) + " ") if clauses else "", tuple(params)
+
+
+def session_page(conn, f: ConsoleFilter, limit: int, offset: int, now: datetime) -> tuple[list[dict], int]:
+    where, params = _session_where(f, now)
+    total = query(conn, f"SELECT COUNT(*) AS n FROM playback_sessions s {where}", params, one=True)["n"]
+    rows = query(conn, SESSION_DETAIL + where + "ORDER BY s.started_at DESC, s.id DESC LIMIT %s OFFSET %s",
+                 (*params, limit, offset))
+    return rows, total
+
+
+def active_session_count(conn, now: datetime) -> int:
+    return query(conn, "SELECT COUNT(*) AS n FROM playback_sessions WHERE ended_at IS NULL AND expires_at > %s",
+                 (now,), one=True)["n"]
+
+
+EVENT_COLS = ("e.id, e.created_at, e.kind, e.service, e.user_id, u.username, u.disabled AS user_disabled, "
+              "e.actor_id, a.username AS actor_username, e.ip, e.path, e.detail")
+EVENT_FROM = ("FROM security_events e LEFT JOIN users u ON u.id = e.user_id "
+              "LEFT JOIN users a ON a.id = e.actor_id ")
+
+
+def _event_where(f: ConsoleFilter) -> tuple[str, tuple]:
+    clauses, params = [], []
+    if f.kind:
+        clauses.append("e.kind = %s")
+        params.append(f.kind)
+    if f.user_id:
+        clauses.append("(e.user_id = %s OR e.actor_id = %s)")
+        params += [f.user_id, f.user_id]
+    if f.since:
+        clauses.append("e.created_at >= %s")
+        params.append(f.since)
+    if f.until:
+        clauses.append("e.created_at < %s")
+        params.append(f.until)
+    return ("WHERE " + " AND ".join(clauses) + " ") if clauses else "", tuple(params)
+
+
+def event_page(conn, f: ConsoleFilter, limit: int, offset: int) -> tuple[list[dict], int]:
+    where, params = _event_where(f)
+    total = query(conn, f"SELECT COUNT(*) AS n FROM security_events e {where}", params, one=True)["n"]
+    rows = query(conn, f"SELECT {EVENT_COLS} {EVENT_FROM} {where}ORDER BY e.created_at DESC, e.id DESC "
+                       "LIMIT %s OFFSET %s", (*params, limit, offset))
+    return rows, total
+
+
+def event_kinds(conn) -> list[str]:
+    """The kinds recorded so far (a loose scan of ix_events_kind), for the console's filter."""
+    return [r["kind"] for r in query(conn, "SELECT DISTINCT kind FROM security_events ORDER BY kind")]
