@@ -15,6 +15,13 @@ from .extensions import db
 from .pages import form_errors, render, signed_in_user
 
 bp = Blueprint("account", __name__, url_prefix="/auth")
+
+
+@bp.after_request
+def _never_cached(resp):
+    # The account page lists devices, addresses and sessions; a reset page carries its token.
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 EXPIRED = "Your form expired; please try again."
 
 

@@ -4,13 +4,12 @@ reset links; plain forms, so it works from the keyboard without script. The same
 as the admin API (accounts.py)."""
 from __future__ import annotations
 
-from functools import wraps
 from urllib.parse import parse_qs, urlsplit
 
 from flask import Blueprint, current_app, request
 
 from svcommon import quota
-from svcommon.auth import csrf_ok, page_login_required
+from svcommon.auth import admin_page, csrf_ok
 from svcommon.errors import APIError
 from svcommon.params import arg_int, ascii_uint
 from svcommon.web import flash_redirect
@@ -20,16 +19,6 @@ from .pages import form_errors, render, safe_redirect, signed_in_user
 
 bp = Blueprint("admin_users_page", __name__)
 PER_PAGE = 25
-
-
-def admin_page(view):
-    @page_login_required
-    @wraps(view)
-    def wrapper(*a, **kw):
-        if not signed_in_user().is_admin:
-            raise APIError(403, "forbidden", "this page is for administrators")
-        return view(*a, **kw)
-    return wrapper
 
 
 def _users_page(status: int = 200, **ctx):

@@ -21,6 +21,13 @@ def test_only_admins(client, auth):
     assert resp.status_code == 403 and "Not allowed" in resp.get_data(as_text=True)
 
 
+def test_admin_and_account_pages_are_never_cached(app, client, auth):
+    _admin_login(app, client)
+    for path in ("/admin/users", "/auth/account"):
+        resp = client.get(path)
+        assert resp.status_code == 200 and resp.headers.get("Cache-Control") == "no-store", path
+
+
 def test_search_role_disable_enable_and_reset_link(app, client, auth):
     tag = uuid.uuid4().hex[:8]
     user = auth.register(username=f"find_{tag}")

@@ -260,3 +260,17 @@ def page_login_required(view):
             return redirect("/auth/login?redirect=" + quote(target, safe=""), 303)
         return view(*a, **kw)
     return wrapper
+
+
+def admin_page(view):
+    """Page decorator for administrators: login first (redirect, as page_login_required), then
+    the admin role (403 page); never cached (users' data, one-time reset links)."""
+    @page_login_required
+    @functools.wraps(view)
+    def wrapper(*a, **kw):
+        if not current_principal().is_admin:
+            raise APIError(403, "forbidden", "this page is for administrators")
+        resp = current_app.make_response(view(*a, **kw))
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+    return wrapper

@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import json
-from functools import wraps
+from flask import Blueprint, abort, render_template
 
-from flask import Blueprint, abort, current_app, render_template
-
-from svcommon.auth import current_principal, page_login_required
+from svcommon.auth import admin_page, current_principal  # noqa: F401  (admin_page: also for the other admin blueprints)
 from svcommon.errors import APIError
 from svcommon.web import serve_shared_assets
 
@@ -17,20 +15,6 @@ from .forensics_api import HEX32, report_url
 bp = Blueprint("admin_pages", __name__, static_folder="static", static_url_path="/admin/forensics/static",
                template_folder="templates")
 serve_shared_assets(bp, "/admin/forensics")
-
-
-def admin_page(view):
-    """Login (redirect) first, then the admin role (403 page)."""
-    @page_login_required
-    @wraps(view)
-    def wrapper(*a, **kw):
-        if not current_principal().is_admin:
-            raise APIError(403, "forbidden", "this page is for administrators")
-        resp = current_app.make_response(view(*a, **kw))
-        # Content-Security-Policy: svcommon.headers' page default (own assets only, no framing).
-        resp.headers["Cache-Control"] = "no-store"
-        return resp
-    return wrapper
 
 
 @bp.get("/admin/forensics")
