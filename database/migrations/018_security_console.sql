@@ -7,7 +7,7 @@ ALTER TABLE security_events
   ADD KEY ix_events_user (user_id, created_at),
   ADD KEY ix_events_actor (actor_id, created_at);
 
+-- (playback_sessions.started_at has its index from 017: ix_sessions_started.)
 ALTER TABLE playback_sessions
-  ADD KEY ix_sessions_started (started_at),
   ADD KEY ix_sessions_user_started (user_id, started_at),
   ADD KEY ix_sessions_device (device_id);
