@@ -160,29 +160,26 @@ def session_row(mdb, sid):
     return sql(mdb, "SELECT ended_at, end_reason FROM playback_sessions WHERE id = %s", (sid,), one=True)
 
 
-def attackers(gw, admin) -> list[tuple[str, dict]]:
-    """Everyone who must be refused an admin action: no credentials, a viewer's bearer token, a
-    viewer's device-bound token, and the admin's own cookie without the CSRF header."""
+def attacks_refused(gw, admin, method: str, url: str, unchanged, body=None) -> None:
+    """Everyone but an admin is refused (401/403, JSON) and ``unchanged()`` still holds after
+    each try: no credentials, a viewer's bearer token, a viewer's device-bound token, and the
+    admin's own cookie without the CSRF header."""
     _, other = viewer(gw, "attacker")
-    return [("anonymous", {}), ("viewer", bearer(other.access_token)),
-            ("viewer device", {"Authorization": f"DPoP {other.device_token}"}),
-            ("admin cookie without CSRF", {"Cookie": f"sv_access={admin['access_token']}; sv_csrf=a1b2c3"})]
-
-
-def assert_refused(method, url, headers, body=None):
-    r = requests.request(method, url, json=body, headers=headers, timeout=10)
-    assert r.status_code in (401, 403) and r.headers["Content-Type"].startswith("application/json"), \
-        (url, headers, r.status_code, r.text)
-    return r
+    for who, headers in [("anonymous", {}), ("viewer", bearer(other.access_token)),
+                         ("viewer device", {"Authorization": f"DPoP {other.device_token}"}),
+                         ("admin cookie without CSRF",
+                          {"Cookie": f"sv_access={admin['access_token']}; sv_csrf=a1b2c3"})]:
+        r = requests.request(method, url, json=body, headers=headers, timeout=10)
+        assert r.status_code in (401, 403) and r.headers["Content-Type"].startswith("application/json"), \
+            (who, r.status_code, r.text)
+        assert unchanged(), who
 
 
 def test_admin_ends_a_playback_session(gw, admin, delivery_video, mdb):
     vid, _ = delivery_video
     user, c, s = playing(gw, vid, "endme")
     url = f"{gw}/api/admin/sessions/{s.id}"
-    for who, headers in attackers(gw, admin):
-        assert_refused("DELETE", url, headers)
-        assert session_row(mdb, s.id)["ended_at"] is None, who
+    attacks_refused(gw, admin, "DELETE", url, lambda: session_row(mdb, s.id)["ended_at"] is None)
     # The session's own user is no admin either.
     assert requests.delete(url, headers=bearer(c.access_token), timeout=10).status_code == 403
     assert c.request_keys(s, "video", 1, 1).status_code == 200                      # nothing changed
@@ -209,10 +206,8 @@ def test_admin_revokes_a_device(gw, admin, delivery_video, mdb):
     vid, _ = delivery_video
     user, c, s = playing(gw, vid, "revokeme")
     url = f"{gw}/api/admin/devices/{c.device_id}"
-    for who, headers in attackers(gw, admin):
-        assert_refused("DELETE", url, headers)
-        row = sql(mdb, "SELECT revoked_at FROM devices WHERE id = %s", (c.device_id,), one=True)
-        assert row["revoked_at"] is None and session_row(mdb, s.id)["ended_at"] is None, who
+    attacks_refused(gw, admin, "DELETE", url, lambda: session_row(mdb, s.id)["ended_at"] is None and sql(
+        mdb, "SELECT revoked_at FROM devices WHERE id = %s", (c.device_id,), one=True)["revoked_at"] is None)
     assert c.request_keys(s, "video", 1, 1).status_code == 200
     r = requests.delete(url, headers=bearer(admin["access_token"]), timeout=10)
     assert r.status_code == 200 and r.json()["revoked"] is True, r.text
@@ -259,9 +254,8 @@ def test_admin_disables_a_user(gw, admin, delivery_video, mdb):
     vid, _ = delivery_video
     user, c, s = playing(gw, vid, "disableme")
     url = f"{gw}/api/admin/users/{user['id']}"
-    for who, headers in attackers(gw, admin):
-        assert_refused("PATCH", url, headers, {"disabled": True})
-        assert sql(mdb, "SELECT disabled FROM users WHERE id = %s", (user["id"],), one=True)["disabled"] == 0, who
+    attacks_refused(gw, admin, "PATCH", url, lambda: sql(mdb, "SELECT disabled FROM users WHERE id = %s",
+                                                         (user["id"],), one=True)["disabled"] == 0, {"disabled": True})
     assert c.request_keys(s, "video", 1, 1).status_code == 200
     r = requests.patch(url, json={"disabled": True}, headers=bearer(admin["access_token"]), timeout=10)
     assert r.status_code == 200 and r.json()["disabled"] is True

@@ -24,24 +24,20 @@ def user_by_name_or_id(conn, text: str) -> dict | None:
                  one=True)
 
 
+def _where(*conditions: tuple[bool, str, tuple]) -> tuple[str, tuple]:
+    """``WHERE a AND b `` and its parameters from the (applies, clause, parameters) that apply."""
+    used = [(clause, params) for applies, clause, params in conditions if applies]
+    if not used:
+        return "", ()
+    return "WHERE " + " AND ".join(c for c, _ in used) + " ", tuple(v for _, params in used for v in params)
+
+
 def _session_where(f: ConsoleFilter, now: datetime) -> tuple[str, tuple]:
-    clauses, params = [], []
-    if f.user_id:
-        clauses.append("s.user_id = %s")
-        params.append(f.user_id)
-    if f.since:
-        clauses.append("s.started_at >= %s")
-        params.append(f.since)
-    if f.until:
-        clauses.append("s.started_at < %s")
-        params.append(f.until)
-    if f.state == "active":
-        clauses.append("s.ended_at IS NULL AND s.expires_at > %s")
-        params.append(now)
-    elif f.state == "ended":
-        clauses.append("(s.ended_at IS NOT NULL OR s.expires_at <= %s)")
-        params.append(now)
-    return ("WHERE " + " AND ".join(clauses) + " ") if clauses else "", tuple(params)
+    return _where((bool(f.user_id), "s.user_id = %s", (f.user_id,)),
+                  (f.since is not None, "s.started_at >= %s", (f.since,)),
+                  (f.until is not None, "s.started_at < %s", (f.until,)),
+                  (f.state == "active", "s.ended_at IS NULL AND s.expires_at > %s", (now,)),
+                  (f.state == "ended", "(s.ended_at IS NOT NULL OR s.expires_at <= %s)", (now,)))
 
 
 def session_page(conn, f: ConsoleFilter, limit: int, offset: int, now: datetime) -> tuple[list[dict], int]:
@@ -64,20 +60,10 @@ EVENT_FROM = ("FROM security_events e LEFT JOIN users u ON u.id = e.user_id "
 
 
 def _event_where(f: ConsoleFilter) -> tuple[str, tuple]:
-    clauses, params = [], []
-    if f.kind:
-        clauses.append("e.kind = %s")
-        params.append(f.kind)
-    if f.user_id:
-        clauses.append("(e.user_id = %s OR e.actor_id = %s)")
-        params += [f.user_id, f.user_id]
-    if f.since:
-        clauses.append("e.created_at >= %s")
-        params.append(f.since)
-    if f.until:
-        clauses.append("e.created_at < %s")
-        params.append(f.until)
-    return ("WHERE " + " AND ".join(clauses) + " ") if clauses else "", tuple(params)
+    return _where((bool(f.kind), "e.kind = %s", (f.kind,)),
+                  (bool(f.user_id), "(e.user_id = %s OR e.actor_id = %s)", (f.user_id, f.user_id)),
+                  (f.since is not None, "e.created_at >= %s", (f.since,)),
+                  (f.until is not None, "e.created_at < %s", (f.until,)))
 
 
 def event_page(conn, f: ConsoleFilter, limit: int, offset: int) -> tuple[list[dict], int]:
