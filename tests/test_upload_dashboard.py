@@ -214,8 +214,9 @@ def test_live_processing_with_the_real_worker(gw, live_stack, worker_app, own_jo
         _wait_row(page, vid, "li.dataset.status === 'queued'")
         assert li.locator(".watch").is_hidden() and li.locator(".thumb img").count() == 0
         step()                                                               # planning
-        _wait_row(page, vid, "li.dataset.status === 'processing'")
-        assert li.locator(".message").inner_text() == "encoding 360p 0 %"
+        # (the row may first show the stage planning started with, 'preparing': wait for the plan's)
+        _wait_row(page, vid, "li.dataset.status === 'processing' && "
+                             "li.querySelector('.message').textContent === 'encoding 360p 0 %'")
         assert li.locator(".work").is_visible()
         assert li.locator(".work-eta").inner_text() == "estimating\u2026"
         assert re.fullmatch(r"\d+ %", li.locator(".work-percent").inner_text())
