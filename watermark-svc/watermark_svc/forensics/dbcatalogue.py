@@ -2,7 +2,7 @@
 the detector's references.
 
 A video's original is decoded once into an analysis proxy (reference.py) and a
-fingerprint (a few MB per hour of video): by the worker right after processing, or by
+fingerprint (144 float32 block means a frame: ~62 MB per hour at 30 fps): by the worker right after processing, or by
 the first detection that finds them missing. Both are stored next to the video's derived
 media (media/{video_id}/forensics/), so they are deleted with the video. Later
 detections match the whole catalogue without decoding any original, and read the proxy
@@ -13,10 +13,12 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+from cachetools import LRUCache
 
 from svcommon.filestore import FileStore, FileStoreError, NotFound, media_prefix
 
@@ -27,8 +29,12 @@ from .reference import build_proxy
 from .timing import fingerprint
 
 log = logging.getLogger("watermark.forensics")
-_FP_MEMO: dict[str, np.ndarray] = {}          # per worker process; fingerprints never change
-_FP_MEMO_MAX = 64
+# Per worker process (fingerprints never change), bounded by bytes, not entries: a long
+# video's fingerprint is large (576 bytes a frame). 128 MiB: ~2 hours of 30 fps video;
+# least recently used go first, one larger than the whole bound is not kept.
+FP_MEMO_BYTES = 128 * 1024 * 1024
+_FP_MEMO: LRUCache = LRUCache(maxsize=FP_MEMO_BYTES, getsizeof=lambda fp: fp.nbytes)
+_FP_LOCK = threading.Lock()
 
 
 def fingerprint_key(video_id: str) -> str:
@@ -55,9 +61,15 @@ def _cache_fingerprint(fs: FileStore, video_id: str, fp: np.ndarray) -> None:
 
 
 def _remember(video_id: str, fp: np.ndarray) -> None:
-    if len(_FP_MEMO) >= _FP_MEMO_MAX:
-        _FP_MEMO.pop(next(iter(_FP_MEMO)))
-    _FP_MEMO[video_id] = fp
+    with _FP_LOCK:
+        _FP_MEMO.pop(video_id, None)
+        if fp.nbytes <= _FP_MEMO.maxsize:
+            _FP_MEMO[video_id] = fp
+
+
+def _recall(video_id: str) -> np.ndarray | None:
+    with _FP_LOCK:
+        return _FP_MEMO.get(video_id)
 
 
 def store_reference(fs: FileStore, video_id: str, original: Path, geometry: WatermarkGeometry,
@@ -146,7 +158,7 @@ class DbCatalogue:
             original.unlink(missing_ok=True)      # scratch space: the proxy is all we keep
 
     def fingerprint(self, video_id: str) -> np.ndarray:
-        fp = _FP_MEMO.get(video_id)
+        fp = _recall(video_id)
         if fp is not None:
             return fp
         try:
@@ -154,7 +166,7 @@ class DbCatalogue:
             _remember(video_id, fp)
         except NotFound:
             self.source_path(video_id)            # a fresh reference comes with its fingerprint
-            fp = _FP_MEMO.get(video_id)
+            fp = _recall(video_id)
             if fp is None:                        # proxy was cached, fingerprint was not
                 fp = fingerprint(self.source_path(video_id), self.geometry(video_id).fps)
                 _cache_fingerprint(self.fs, video_id, fp)
