@@ -15,7 +15,6 @@ Every upload and every forensic suspect is attacker-controlled input to ffmpeg, 
 from __future__ import annotations
 
 import os
-import resource
 import signal
 import subprocess
 import threading
@@ -109,17 +108,21 @@ class Bounds:
     file_bytes: int = 1024 * MiB
     wall_seconds: float = 300.0
 
-    def preexec(self):
-        def apply() -> None:
-            if self.cpu_seconds:
-                # soft == hard: the kernel SIGKILLs at the limit (ffmpeg would catch SIGXCPU
-                # and exit 255, indistinguishable from a decoding error).
-                resource.setrlimit(resource.RLIMIT_CPU, (self.cpu_seconds, self.cpu_seconds))
-            if self.memory_bytes:
-                resource.setrlimit(resource.RLIMIT_AS, (self.memory_bytes, self.memory_bytes))
-            if self.file_bytes:
-                resource.setrlimit(resource.RLIMIT_FSIZE, (self.file_bytes, self.file_bytes))
-        return apply
+    def limited(self, argv: list[str]) -> list[str]:
+        """argv run under util-linux ``prlimit``, which sets the limits and execs the
+        program: they hold from its first instruction, and no Python runs in the forked
+        child (a ``preexec_fn`` can deadlock there when another thread, e.g. a lease
+        renewal, holds a lock at fork time; we saw a worker hang that way)."""
+        limits = []
+        if self.cpu_seconds:
+            # soft == hard (prlimit sets both): the kernel SIGKILLs at the limit (ffmpeg
+            # would catch SIGXCPU and exit 255, indistinguishable from a decoding error).
+            limits.append(f"--cpu={int(self.cpu_seconds)}")
+        if self.memory_bytes:
+            limits.append(f"--as={int(self.memory_bytes)}")
+        if self.file_bytes:
+            limits.append(f"--fsize={int(self.file_bytes)}")
+        return ["prlimit", *limits, "--", *argv] if limits else list(argv)
 
 
 class Tracker:
@@ -163,7 +166,7 @@ def tracking(tracker: Tracker):
 
 def spawn(argv: list[str], bounds: Bounds, **kw) -> subprocess.Popen:
     """Start a bounded child in its own process group (killable with ``kill_group``)."""
-    proc = subprocess.Popen(argv, preexec_fn=bounds.preexec(), start_new_session=True, **kw)
+    proc = subprocess.Popen(bounds.limited(argv), start_new_session=True, **kw)
     tracker = getattr(_current, "tracker", None)
     if tracker is not None:
         tracker.add(proc)
