@@ -236,27 +236,42 @@ def test_video_without_audio_is_published_by_its_lowest_rung(worker_app, stores,
 
 
 def test_a_dead_chunk_stops_its_sibling_running_on_another_worker(worker_app, stores, db, owner_id, clip,
-                                                                 service_config):
+                                                                 service_config, monkeypatch):
     """Two workers on a video that is not playable yet: one's chunk exceeds its bound (dead
     at once), the other's sibling chunk is still encoding. The video fails with the reason;
     the sibling loses its lease at its next renewal (the video failed), its ffmpeg is
     killed, it records and publishes nothing and what it stored goes: the failure's
     message stays and no object of the video is left."""
+    from svcommon import ffmpeg as ff
     from svcommon.jobworker import run_once as run_with
     from watermark_svc import create_app
     from watermark_svc.extensions import db as wdb
     vid = queue_video(db, stores, owner_id, clip)
-    plan_in_chunks(worker_app, db, vid, preset="veryslow")
+    plan_in_chunks(worker_app, db, vid, preset="veryslow")   # the doomed one surely over its CPU
     sql(db, "UPDATE jobs SET run_after = UTC_TIMESTAMP(6) + INTERVAL 1 HOUR WHERE subject = %s "
             "AND kind = 'video.audio'", (vid,))
+    # The sibling's first ffmpeg is held stopped (SIGSTOP) mid-encode, so it is surely still
+    # encoding when the video fails however fast this machine is; only its lease can end it.
+    frozen: list = []
+    real_spawn = ff.spawn
+
+    def spawn(argv, bounds, **kw):
+        proc = real_spawn(argv, bounds, **kw)
+        if threading.current_thread().name == "sibling" and os.path.basename(argv[0]) == "ffmpeg" and not frozen:
+            os.killpg(proc.pid, signal.SIGSTOP)
+            frozen.append(proc)
+        return proc
+    monkeypatch.setattr(ff, "spawn", spawn)
     leases: list = []
-    sibling = threading.Thread(target=run_with, args=(worker_app, wdb, recording(leases), "sibling"))
+    sibling = threading.Thread(target=run_with, args=(worker_app, wdb, recording(leases), "sibling"), name="sibling")
     sibling.start()
     deadline = time.monotonic() + 120
-    while not (running := query(db, "SELECT id, payload, step FROM jobs WHERE subject = %s "
-                                    "AND lease_owner = 'sibling'", (vid,), one=True)) or "chunk" not in running["step"]:
+    while not frozen:
         assert sibling.is_alive() and time.monotonic() < deadline
-        time.sleep(0.2)
+        time.sleep(0.1)
+    running = query(db, "SELECT id, payload, kind FROM jobs WHERE subject = %s AND lease_owner = 'sibling'",
+                    (vid,), one=True)
+    assert running and running["kind"] == "video.chunk", running
     # The other worker: tight bounds, so its chunk (the next 360p one) is stopped and dead at once.
     bounded = create_app({**service_config, "WORKER_LEASE_SECONDS": 3, "WORKER_RETRY_BASE_SECONDS": 1,
                           "PROBE_TIMEOUT_SECONDS": 3, "MEDIA_CPU_PER_MEDIA_SECOND": 0.1})
@@ -264,9 +279,10 @@ def test_a_dead_chunk_stops_its_sibling_running_on_another_worker(worker_app, st
     assert run_once(bounded, "doomed")
     dead = query(db, "SELECT payload, attempts FROM jobs WHERE subject = %s AND status = 'dead'", (vid,))
     assert len(dead) == 1 and json.loads(dead[0]["payload"]) != json.loads(running["payload"]), dead
-    sibling.join(240)                                # veryslow would take minutes more
+    sibling.join(60)                                 # held stopped, it could never finish on its own
     assert not sibling.is_alive()
     assert leases and leases[0].lost.is_set()        # stopped by its lease, not by finishing
+    assert frozen[0].wait(10) == -signal.SIGKILL     # its ffmpeg killed (a stopped process can't exit itself)
     st = video(db, vid)
     assert st["status"] == "failed" and "limit" in st["status_message"], st
     which = json.loads(running["payload"])
