@@ -14,11 +14,15 @@ import ingest_helpers as h
 
 @pytest.fixture
 def posted(client, user, media):
+    """A public video of the user's. Deleted afterwards: the suite shares one library, and a
+    test that marks it ready without media would leave a card whose thumbnail 404s."""
     r = client.post("/api/videos", headers=user["headers"], data={
         "title": "<img src=x onerror=alert(1)>'; DROP TABLE videos; --", "description": "line1\nline2",
         "visibility": "public", "file": (io.BytesIO((media / "good.mp4").read_bytes()), "vidéo ü.mp4")})
     assert r.status_code == 201, r.get_data(as_text=True)
-    return r.json["video"]
+    yield r.json["video"]
+    gone = client.delete(f"/api/videos/{r.json['video']['id']}", headers=user["headers"])
+    assert gone.status_code in (204, 404), gone.get_data(as_text=True)
 
 
 def test_post_streams_and_queues(posted, env, media):
