@@ -112,7 +112,12 @@ def infra():
                 if time.monotonic() > deadline:
                     raise RuntimeError("SeaweedFS S3 did not come up")
                 time.sleep(0.3)
-        yield {"stack": stack, "secrets": secrets, "procs": procs, "env": stack_env(stack, secrets)}
+        # X264_PRESET: the suite processes dozens of clips (in-process workers and the stack's);
+        # ultrafast takes about 40 % of the default preset's time. Encoding quality is not what
+        # these tests check: the watermark's robustness to re-encoding is tested offline with
+        # the default preset (watermark-svc/tests/test_forensics_trace.py) and in bench/.
+        env = {**stack_env(stack, secrets), "X264_PRESET": "ultrafast"}
+        yield {"stack": stack, "secrets": secrets, "procs": procs, "env": env}
     finally:
         procs.stop()
 
