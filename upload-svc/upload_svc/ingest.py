@@ -53,22 +53,22 @@ def finalize(video_id: str, size: int, local: str | None = None) -> dict:
                      float(cfg["PROBE_WAIT_SECONDS"]), cfg.get("PROBE_SCRATCH_DIR") or None, local)
     except NotAVideo as exc:
         log.warning("upload rejected", extra={"video_id": video_id, "reason": str(exc), "limit": exc.limit})
-        remove_video(video_id)
+        kept = _outcome(discard(video_id))
         if exc.limit:
-            raise APIError(422, "media_limit_exceeded", f"upload failed: {exc} ({exc.limit}). Nothing was kept.")
-        raise APIError(422, "not_a_video", f"upload failed, not a video we accept: {exc}. Nothing was kept.")
+            raise APIError(422, "media_limit_exceeded", f"upload failed: {exc} ({exc.limit}). {kept}")
+        raise APIError(422, "not_a_video", f"upload failed, not a video we accept: {exc}. {kept}")
     except Busy:
         log.warning("upload refused: every probe slot busy", extra={"video_id": video_id})
-        remove_video(video_id)
-        raise APIError(503, "probe_busy", "the server is checking too many uploads right now; nothing was kept, "
-                       "please upload again shortly", {"Retry-After": "30"})
+        kept = _outcome(discard(video_id))
+        raise APIError(503, "probe_busy", f"the server is checking too many uploads right now. {kept} "
+                       "Please upload again shortly.", {"Retry-After": "30"})
     except Exception:
         # Storage unavailable or the scratch disk full while fetching the original: the upload
         # is complete, so it cannot be resumed; keeping it would leave it 'uploading' forever.
         log.exception("upload could not be checked", extra={"video_id": video_id})
-        remove_video(video_id)
-        raise APIError(503, "probe_failed", "the upload could not be checked right now; nothing was kept, "
-                       "please upload again shortly", {"Retry-After": "30"})
+        kept = _outcome(discard(video_id))
+        raise APIError(503, "probe_failed", f"the upload could not be checked right now. {kept} "
+                       "Please upload again shortly.", {"Retry-After": "30"})
     finally:
         localcopy.remove(local)
     if not repo.mark_probed(conn, video_id, size, info):
@@ -78,6 +78,28 @@ def finalize(video_id: str, size: int, local: str | None = None) -> dict:
     conn.commit()
     log.info("video queued", extra={"video_id": video_id, "bytes": size, **info})
     return info
+
+
+def discard(video_id: str) -> bool:
+    """Remove what a refused or failed upload left behind; False when storage is down too.
+    Then the row stays (deleting it later retries the object clean-up), marked failed with
+    the reason: never 'uploading' or 'deleting' forever, and its owner sees why."""
+    conn = db.conn()
+    if repo.video(conn, video_id) is None:
+        return True
+    try:
+        remove_video(video_id)
+        return True
+    except Exception:
+        log.exception("cleanup after a failed upload failed", extra={"video_id": video_id})
+        conn.rollback()
+        repo.mark_failed(conn, video_id, "upload failed because storage was unavailable; delete it and retry")
+        conn.commit()
+        return False
+
+
+def _outcome(removed: bool) -> str:
+    return "Nothing was kept." if removed else "It is listed as failed: delete it to free its space."
 
 
 def remove_video(video_id: str, upload: dict | None = None) -> None:

@@ -94,27 +94,12 @@ def upload():
         ingest.finalize(vid, counter.size, copy.finish(counter.size) if copy else None)
     except BaseException:   # whatever stopped it: a refusal, storage down, the client gone
         conn.rollback()
-        _discard(conn, vid)
+        ingest.discard(vid)
         raise
     finally:
         if copy:
             copy.discard()
     return jsonify(video=video_json(repo.video(conn, vid))), 201
-
-
-def _discard(conn, vid: str) -> None:
-    """Remove what a failed upload left behind (a refused upload was removed by finalize)."""
-    if repo.video(conn, vid) is None:
-        return
-    try:
-        ingest.remove_video(vid)
-    except Exception:
-        # Storage is down too: keep the row (so deleting it later retries the object
-        # clean-up) but never let it claim to be still uploading.
-        log.exception("cleanup after a failed upload failed", extra={"video_id": vid})
-        conn.rollback()
-        repo.mark_failed(conn, vid, "upload failed because storage was unavailable; delete it and retry")
-        conn.commit()
 
 
 @bp.get("/mine")
