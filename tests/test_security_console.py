@@ -24,8 +24,9 @@ CLIP_SECONDS = 4          # the shared ``clip`` fixture (tests/conftest.py): onl
 HEADER = ("header .brand", "#logout-form button")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def admin(gw, play):
+    """A fresh admin login per test: access tokens live 5 minutes, this module takes longer."""
     pair = requests.post(f"{gw}/api/auth/login", timeout=10,
                          json={"username": "admin", "password": play["env"]["ADMIN_PASSWORD"]}).json()
     return {**pair["user"], "username": "admin", "password": play["env"]["ADMIN_PASSWORD"],
