@@ -145,10 +145,12 @@ def refund_video_bucket(conn, video_id: str) -> None:
 # ---- accounts ----------------------------------------------------------------------------------
 def account_state(conn, user_id: str, device_id: str | None) -> dict | None:
     """Access tokens live 5 minutes; a disabled (or deleted) account and a revoked device are
-    refused at once: ``{disabled, device_revoked}``, None for no such account."""
-    return query(conn, "SELECT u.disabled, (d.revoked_at IS NOT NULL) AS device_revoked FROM users u "
+    refused at once: ``{disabled, device_revoked}``, None for no such account. A device-bound
+    token whose device is not (or no longer) the user's counts as revoked."""
+    return query(conn, "SELECT u.disabled, (d.revoked_at IS NOT NULL OR (%s IS NOT NULL AND d.id IS NULL)) "
+                       "AS device_revoked FROM users u "
                        "LEFT JOIN devices d ON d.id = %s AND d.user_id = u.id WHERE u.id = %s",
-                 (device_id, user_id), one=True)
+                 (device_id, device_id, user_id), one=True)
 
 
 # ---- playback sessions -----------------------------------------------------------------------
@@ -252,10 +254,3 @@ def count_view_once(conn, session_id: str, video_id: str) -> bool:
 def end_session(conn, session_id: str, reason: str, at: datetime) -> int:
     return execute(conn, "UPDATE playback_sessions SET ended_at = %s, end_reason = %s "
                          "WHERE id = %s AND ended_at IS NULL", (at, reason, session_id))
-
-
-def device_revoked(conn, device_id: str | None, user_id: str) -> bool:
-    if not device_id:
-        return False
-    row = query(conn, "SELECT revoked_at FROM devices WHERE id = %s AND user_id = %s", (device_id, user_id), one=True)
-    return row is None or row["revoked_at"] is not None

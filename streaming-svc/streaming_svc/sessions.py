@@ -37,9 +37,6 @@ def open_session():
     video = access.playable_video(conn, p, video_id)
     media = media_of(conn, video_id)
     content = content_of(conn, media)       # 503 media_converting for a video not yet converted
-    if repo.device_revoked(conn, p.device_id, p.user_id):
-        security_events.record("revoked_device", "session requested from a revoked device", p.user_id)
-        raise APIError(403, "device_revoked", "This device was revoked.")
     sid = uuid.uuid4().hex
     try:
         hs = session_crypto.open_session(data.get("client_public_key"), sid)
