@@ -200,7 +200,7 @@ def test_quota_on_the_users_page_and_the_upload_page(live_stack, admin_account, 
     with chromium_page() as page, asset_log(page) as failed:
         login(page, gw, user, "/upload/")
         page.wait_for_function("() => !document.getElementById('usage').hidden")
-        assert "of your 5.0 MB quota" in page.inner_text("#usage")
+        assert "of your 5 MiB quota" in page.inner_text("#usage")       # the units the server writes
         big = tmp_path / "too-big.mp4"
         big.write_bytes(b"\0" * (6 * MiB))
         page.set_input_files("#file-input", str(big))

@@ -11,10 +11,11 @@ const Dashboard = (() => {
 
   async function api(method, url, body) { return (await SV.api(url, { method, body })) || {}; }
 
+  // Binary units, written as the server writes them (svcommon.quota.format_bytes): "5 MiB".
   function fmtBytes(n) {
-    const u = ["B", "KB", "MB", "GB", "TB"]; let i = 0;
+    const u = ["B", "KiB", "MiB", "GiB", "TiB"]; let i = 0;
     while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
-    return n.toFixed(i ? 1 : 0) + " " + u[i];
+    return (i ? n.toFixed(1).replace(/\.0$/, "") : String(Math.round(n))) + " " + u[i];
   }
   function fmtTime(s) {
     if (!isFinite(s) || s < 0) return "";
