@@ -84,10 +84,22 @@ def test_keyboard_controls(play, videos):
         watch_until(page, f"Math.abs(document.getElementById('video').currentTime - {t0 + 5}) < 0.3")
         page.keyboard.press("ArrowLeft")
         watch_until(page, f"Math.abs(document.getElementById('video').currentTime - {t0}) < 0.3")
+        page.keyboard.press("ArrowDown")               # on the page itself, Up/Down scroll it
+        assert page.evaluate("document.getElementById('video').volume") == pytest.approx(1.0)
+        page.focus("#ctl-mute")                        # in the player they change the volume
         page.keyboard.press("ArrowDown")
         assert page.evaluate("document.getElementById('video').volume") == pytest.approx(0.9)
         page.keyboard.press("ArrowUp")
         assert page.evaluate("document.getElementById('video').volume") == pytest.approx(1.0)
+        page.focus("#volume")                          # the volume slider keeps its own arrows
+        t1 = page.evaluate("document.getElementById('video').currentTime")
+        page.keyboard.press("ArrowLeft")
+        assert page.evaluate("document.getElementById('video').volume") == pytest.approx(0.95)
+        assert abs(page.evaluate("document.getElementById('video').currentTime") - t1) < 1
+        page.focus("header a")                         # elsewhere keys keep their own meaning
+        page.keyboard.press("m")
+        assert page.evaluate("document.getElementById('video').muted") is False
+        page.focus("#ctl-mute")
         page.keyboard.press("m")
         assert page.evaluate("document.getElementById('video').muted") is True
         assert page.get_attribute("#ctl-mute", "aria-label") == "Unmute"

@@ -225,19 +225,24 @@ const PlayerUI = (() => {
       hint(p.isTextTrackVisible() ? "Captions on" : "Captions off");
     }
 
-    // ---- keyboard: the whole page, except where the key means something else ----------------
+    // ---- keyboard: inside the player, or with nothing focused (the page itself) -------------
+    // Elsewhere (a link, the security panel) keys keep their own meaning; on the page itself
+    // Up/Down still scroll it; the volume slider keeps its own arrows.
     document.addEventListener("keydown", (ev) => {
       if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.defaultPrevented) return;
       const t = ev.target;
+      const onPage = t === document.body || t === document.documentElement;
+      if (!onPage && !(t.closest && t.closest("#player"))) return;
       if (t.closest && (t.closest(".menu") || t.closest("form") || t.isContentEditable)) return;
       const range = t.tagName === "INPUT" && t.type === "range";
       if (TYPING.has(t.tagName) && !range) return;
+      if (range && t.id !== "seek" && ev.key.startsWith("Arrow")) return;
       const pressable = ["BUTTON", "A", "SUMMARY"].includes(t.tagName);
       const key = ev.key.length === 1 ? ev.key.toLowerCase() : ev.key;
       const actions = {
         " ": pressable ? null : toggle, k: toggle,
         ArrowLeft: () => seekBy(-5), ArrowRight: () => seekBy(5),
-        ArrowUp: () => volumeBy(0.1), ArrowDown: () => volumeBy(-0.1),
+        ArrowUp: onPage ? null : () => volumeBy(0.1), ArrowDown: onPage ? null : () => volumeBy(-0.1),
         f: fullscreen, m: toggleMute, c: toggleCaptions,
       };
       const act = actions[key];
