@@ -2,7 +2,7 @@
 session of the real stack's database, timed, and profiled to show where a request's time goes.
 
 Two modes, same run, same session. ``as_players_send_them``: a player asks for keys every
-20-30 s per track, far apart from its previous request, so the per-process session lookup
+about 30 s per track, far apart from its previous request, so the per-process session lookup
 cache (SESSION_CACHE_SECONDS, 1 s) has expired every time; measured with that cache off
 (SESSION_CACHE_SECONDS=0), every request looks the session up. ``back_to_back``: the same
 requests one after another with the default cache, so every one finds the session cached
@@ -23,7 +23,7 @@ from loadgen import quantile
 from tests.support.contract_client import ContractClient
 from tests.support.videos import register_user
 
-KEYS = 8
+KEYS = 16                # as the player asks (player.js KEYS_PER_REQUEST)
 MODES = {"as_players_send_them": {"SESSION_CACHE_SECONDS": "0"}, "back_to_back": {}}
 
 

@@ -60,7 +60,7 @@ bench/delivery/bench_delivery.py -k p5_in_process -q -s`.
 
 {p5_in_process_table(ip)}
 
-`as_players_send_them`: a player's key requests come 20-30 s apart per track, longer than the
+`as_players_send_them`: a player's key requests (16 keys, 32 s of media) come about 30 s apart per track, longer than the
 per-process session cache (`SESSION_CACHE_SECONDS`, 1 s), so each looks the session up (measured
 with that cache off); `back_to_back`: every request finds the session cached (the best case).
 Where an as-players request's time goes (cProfile, self time per request, top functions): {prof}.
@@ -139,7 +139,7 @@ In-process WSGI ({ip['requests']} requests of {ip['keys_per_request']} keys per 
 
 {p5_in_process_table(ip)}
 
-`as_players_send_them`: a player's key requests come 20-30 s apart per track, longer than the
+`as_players_send_them`: a player's key requests (16 keys, 32 s of media) come about 30 s apart per track, longer than the
 per-process session cache (`SESSION_CACHE_SECONDS`, 1 s), so each looks the session up (measured
 with that cache off); `back_to_back`: every request finds the session cached (the best case).
 Goal p50 < 1 ms. Where an as-players request's time goes (cProfile, self time per request, top

@@ -3,7 +3,7 @@ wrapped by pacing.py.
 
 A key request costs: the DPoP checks; the session lookup, which is ONE MariaDB round trip
 unless this process looked the session up within SESSION_CACHE_SECONDS (1 s; a player asks
-for keys every 20-30 s per track, so for players it is usually a round trip); the video's
+for 16 keys, 32 s of media, about every 30 s per track, so for players it is usually a round trip); the video's
 metadata and opened content keys from memory (live.media_of, content.py); ONE round trip for
 the release (migration 012's sv_key_release: the DPoP proof's jti recorded and the budget
 charged in one committed transaction; a replayed proof fails there, in whatever process or
