@@ -116,9 +116,10 @@ def test_keyboard_controls(play, videos):
         assert page.evaluate("svPlayback.errors") == []
 
 
-@pytest.mark.xfail(reason="open bug (issue 16): after a manual rung switch and a seek to 1 s the picture "
-                          "freezes at 1 s (no error logged); not yet known whether shaka stalls or the test "
-                          "races it", strict=False)
+FREEZE_BUG = ("open bug (issue 16): after a manual rung switch and a seek the picture may freeze at the seek "
+              "point (no error logged); not yet known whether shaka stalls or the test races it")
+
+
 def test_quality_menu_switches_the_variant(play, videos):
     gw = play["url"]
     user = register_user(gw, "quality")
@@ -134,15 +135,12 @@ def test_quality_menu_switches_the_variant(play, videos):
         rungs = [int(h) for h in heights[1:]]
         assert rungs == sorted(rungs, reverse=True)
         assert page.get_attribute("#quality-menu [data-height=auto]", "aria-checked") == "true"
-        # Each rung really changes the variant being played (shaka's active track and the
-        # decoded picture), from whichever one ABR had picked.
+        # Each rung becomes shaka's active variant, ABR off, from whichever one ABR had picked.
         for height in sorted(rungs, key=lambda h: h == page.evaluate(active)):
             if page.locator("#quality-menu").is_hidden():
                 page.click("#ctl-quality")
             page.click(f"#quality-menu [data-height='{height}']")
-            page.evaluate("(() => { const v = document.getElementById('video'); v.currentTime = 1; v.play(); })()")
-            watch_until(page, f"{active} === {height} && document.getElementById('video').videoHeight === {height} "
-                              "&& !svPlayer().getConfiguration().abr.enabled")
+            watch_until(page, f"{active} === {height} && !svPlayer().getConfiguration().abr.enabled")
             assert page.inner_text("#ctl-quality") == f"{height}p"
         page.click("#ctl-quality")
         page.click("#quality-menu [data-height=auto]")
@@ -158,6 +156,17 @@ def test_quality_menu_switches_the_variant(play, videos):
         check_page(page, "player-playing", controls=("#ctl-play", "#ctl-quality", "#ctl-fullscreen", "#share"))
         page.click("#ctl-quality")
         check_page(page, "player-quality-menu", controls=("#quality-menu [data-height=auto]",))
+        # The decoded picture follows a manual switch (the known freeze: xfail for this part only).
+        page.keyboard.press("Escape")
+        height = rungs[-1]
+        page.click("#ctl-quality")
+        page.click(f"#quality-menu [data-height='{height}']")
+        page.evaluate("(() => { const v = document.getElementById('video'); v.currentTime = 1; v.play(); })()")
+        try:
+            watch_until(page, f"document.getElementById('video').videoHeight === {height} "
+                              "&& document.getElementById('video').currentTime > 1.5", timeout_s=20)
+        except AssertionError as exc:
+            pytest.xfail(f"{FREEZE_BUG}: {exc}")
 
 
 def test_stream_limit_is_an_overlay_with_what_to_do(play, videos, mdb):
