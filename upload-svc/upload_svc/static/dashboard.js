@@ -200,10 +200,22 @@ const Dashboard = (() => {
     try {
       const data = await api("GET", "/api/videos/mine");
       showUsage(data.usage);
-      streams.forEach((es) => es.close());
-      streams.clear();
-      rows.clear();
-      $("#videos").replaceChildren(...data.items.map(renderVideo));
+      // Reconciled, not rebuilt (it runs after every transfer): the rows kept keep their
+      // selection, errors, estimates and progress streams, and a bulk run its rows.
+      const listed = new Set(data.items.map((v) => v.id));
+      [...rows.keys()].filter((id) => !listed.has(id)).forEach(removeRow);
+      const list = $("#videos");
+      data.items.forEach((item, i) => {
+        const row = rows.get(item.id);
+        let li;
+        if (row) {
+          li = row.li;
+          Object.assign(row.v, item);
+          renderText(li, row.v);
+          if (!streams.has(item.id)) { renderStatus(li, row.v); follow(li, row.v); }   // else its stream is newer
+        } else li = renderVideo(item);
+        if (list.children[i] !== li) list.insertBefore(li, list.children[i] || null);
+      });
       $("#empty").textContent = "No videos yet.";
       $("#empty").hidden = data.items.length > 0;
     } catch (err) { $("#empty").textContent = "Could not load your videos: " + err.message; $("#empty").hidden = false; }
