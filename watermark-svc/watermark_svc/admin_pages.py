@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from flask import Blueprint, abort, render_template
 
-from svcommon.auth import admin_page, current_principal  # noqa: F401  (admin_page: also for the other admin blueprints)
+from svcommon.auth import admin_page, current_principal
 from svcommon.errors import APIError
 from svcommon.web import serve_shared_assets
 

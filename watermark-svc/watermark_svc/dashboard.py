@@ -9,11 +9,10 @@ from datetime import datetime, time, timedelta
 from flask import Blueprint, jsonify, render_template
 
 from svcommon import jobqueue as queue
-from svcommon.auth import current_principal, require_principal
+from svcommon.auth import admin_page, current_principal, require_principal
 from svcommon.timeutil import iso, utcnow_naive
 
 from . import repository as repo
-from .admin_pages import admin_page
 from .extensions import db
 
 bp = Blueprint("dashboard", __name__, template_folder="templates")

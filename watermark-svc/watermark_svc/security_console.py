@@ -10,14 +10,13 @@ import re
 
 from flask import Blueprint, jsonify, render_template, request
 
-from svcommon.auth import current_principal, require_principal
+from svcommon.auth import admin_page, current_principal, require_principal
 from svcommon.errors import APIError
 from svcommon.params import arg_int, arg_time
 from svcommon.timeutil import iso, utcnow_naive
 from svcommon.web import short_agent
 
 from . import repository as repo
-from .admin_pages import admin_page
 from .extensions import db
 
 bp = Blueprint("security_console", __name__, template_folder="templates")
@@ -88,7 +87,7 @@ def sessions():
     f = _filter(conn, state=state)
     rows, total = repo.session_page(conn, f, per_page, (page - 1) * per_page, now) if f else ([], 0)
     return _page_json([_session_json(s, now) for s in rows], page, per_page, total,
-                      active=repo.active_session_count(conn, now))
+                      active=repo.live_sessions(conn, now))
 
 
 @bp.get("/api/admin/security/events")

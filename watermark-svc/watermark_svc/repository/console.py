@@ -48,11 +48,6 @@ def session_page(conn, f: ConsoleFilter, limit: int, offset: int, now: datetime)
     return rows, total
 
 
-def active_session_count(conn, now: datetime) -> int:
-    return query(conn, "SELECT COUNT(*) AS n FROM playback_sessions WHERE ended_at IS NULL AND expires_at > %s",
-                 (now,), one=True)["n"]
-
-
 EVENT_COLS = ("e.id, e.created_at, e.kind, e.service, e.user_id, u.username, u.disabled AS user_disabled, "
               "e.actor_id, a.username AS actor_username, e.ip, e.path, e.detail")
 EVENT_FROM = ("FROM security_events e LEFT JOIN users u ON u.id = e.user_id "

@@ -12,9 +12,8 @@ def user_counts(conn) -> list[dict]:
 
 
 def video_counts(conn) -> list[dict]:
-    """Per status: how many, and their originals' bytes (an upload in progress: its reservation)."""
-    return query(conn, "SELECT status, COUNT(*) AS n, COALESCE(SUM(size_bytes), 0) AS bytes FROM videos "
-                       "GROUP BY status")
+    """Per status: how many (storage() has the bytes)."""
+    return query(conn, "SELECT status, COUNT(*) AS n FROM videos GROUP BY status")
 
 
 def storage(conn) -> dict:
