@@ -113,7 +113,7 @@ function kindOptions(kinds) {
   select.value = chosen;
 }
 
-async function load(name) {
+async function load(name, announce = false) {
   const list = lists[name];
   const data = await SV.api(`${list.url}?${query(list)}`);
   $(`${name}-error`).hidden = true;
@@ -134,7 +134,9 @@ async function load(name) {
     td.textContent = data.total ? "No more rows." : "Nothing matches these filters.";
   }
   if (focused) document.querySelector(`[data-open="${CSS.escape(focused)}"]`)?.focus();
-  setText($(`${name}-page`), `Page ${data.page} of ${data.pages} · ${data.total} ${name === "sessions" ? "sessions" : "events"}`);
+  const where = `Page ${data.page} of ${data.pages} · ${data.total} ${name === "sessions" ? "sessions" : "events"}`;
+  setText($(`${name}-page`), where);
+  if (announce) SV.announce(where);       // what the user asked for, not every 5-s refresh
   $(`${name}-prev`).disabled = data.page <= 1;
   $(`${name}-next`).disabled = data.page >= data.pages;
   if (name === "sessions") setText($("active-count"), `(${data.active} active)`);
@@ -143,7 +145,7 @@ async function load(name) {
 
 async function refresh(names = ["sessions", "events"], always = false) {
   const results = await Promise.allSettled(names.filter((n) => always || lists[n].page === 1).map(async (n) => {
-    try { await load(n); } catch (e) { $(`${n}-error`).textContent = e.message; $(`${n}-error`).hidden = false; throw e; }
+    try { await load(n, always); } catch (e) { $(`${n}-error`).textContent = e.message; $(`${n}-error`).hidden = false; throw e; }
   }));
   const failed = results.find((r) => r.status === "rejected");
   $("updated").textContent = failed ? `Update failed: ${failed.reason.message}`
@@ -328,4 +330,5 @@ $("confirm-yes").addEventListener("click", async () => {
 });
 
 refresh(["sessions", "events"], true);
-setInterval(() => refresh(), REFRESH_MS);
+setInterval(() => { if (!document.hidden) refresh(); }, REFRESH_MS);   // no queries for a hidden tab
+document.addEventListener("visibilitychange", () => { if (!document.hidden) refresh(); });
