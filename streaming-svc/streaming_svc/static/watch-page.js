@@ -49,7 +49,9 @@
     schedule();
   }
   function schedule() {
-    setTimeout(poll, Date.now() - since > SLOW_AFTER_MS ? SLOW_MS : POLL_MS);
+    // A hidden tab asks nothing until it is shown again (a forgotten tab would poll for ever).
+    const next = () => (document.hidden ? document.addEventListener("visibilitychange", poll, { once: true }) : poll());
+    setTimeout(next, Date.now() - since > SLOW_AFTER_MS ? SLOW_MS : POLL_MS);
   }
   schedule();
 })();
