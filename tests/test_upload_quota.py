@@ -129,7 +129,7 @@ def test_tus_uploads_reserve_their_length(live_stack, admin_headers):
     assert again.status_code == 201
     _terminate(gw, user, again)
     assert h.user_footprint(env, user["id"]) == {"videos": 0, "uploads": 0, "jobs": 0}
-    assert _stored(env) == before
+    assert not _stored(env) - before            # nothing new (a sweep may remove others')
 
 
 def test_concurrent_tus_uploads_that_together_cross_the_quota(live_stack, admin_headers):
@@ -145,7 +145,7 @@ def test_concurrent_tus_uploads_that_together_cross_the_quota(live_stack, admin_
         assert h.user_footprint(env, user["id"])["uploads"] == 1
         _terminate(gw, user, a if a.status_code == 201 else b)
     assert h.user_footprint(env, user["id"]) == {"videos": 0, "uploads": 0, "jobs": 0}
-    assert _stored(env) == before
+    assert not _stored(env) - before            # nothing new (a sweep may remove others')
 
 
 def test_streamed_posts_are_counted_as_they_arrive(live_stack, admin_headers, tmp_path):
@@ -159,7 +159,7 @@ def test_streamed_posts_are_counted_as_they_arrive(live_stack, admin_headers, tm
     assert r.status_code == 413 and r.json()["code"] == "quota_exceeded", r.text
     assert "of 1 MiB used" in r.json()["error"]
     assert h.user_footprint(env, user["id"]) == {"videos": 0, "uploads": 0, "jobs": 0}
-    assert _stored(env) == before
+    assert not _stored(env) - before            # nothing new (a sweep may remove others')
     # Two real videos streamed at once, each within the quota, together over it: the first
     # to finish reserves its size under the owner's lock, the other is refused.
     assert _set_quota(gw, admin_headers, user["id"], len(clip) * 3 // 2).status_code == 200
@@ -172,7 +172,7 @@ def test_streamed_posts_are_counted_as_they_arrive(live_stack, admin_headers, tm
     assert _usage(gw, user)["used_bytes"] == len(clip)
     vid = winner.json()["video"]["id"]
     assert requests.delete(f"{gw}/api/videos/{vid}", headers=user["headers"], timeout=30).status_code == 204
-    assert _stored(env) == before
+    assert not _stored(env) - before            # nothing new (a sweep may remove others')
 
 
 @pytest.mark.browser
