@@ -194,13 +194,20 @@ def _cleanup(app, job: Job, exc: BaseException) -> None:
             remove_outputs(app, job)
 
 
-def _on_dead(conn, job: Job, exc: BaseException | None) -> None:
+def _on_dead(conn, job: Job, exc: BaseException | None) -> bool:
     """A part that cannot be done: a video not yet playable fails (its other waiting parts
-    are dropped; running ones stop at their next renewal); a playable one stays playable
-    with the rungs it has, and its ladder is republished (final once the others are done)."""
+    are dropped; running ones stop at their next renewal); a playable one stays playable.
+    True when the video failed."""
     if repo.fail_unless_ready(conn, job.subject, failure_reason(exc)):
         queue.forget(conn, job.subject, (VIDEO_CHUNK, VIDEO_AUDIO, VIDEO_REFERENCE), only_queued=True)
-    elif job.kind == VIDEO_CHUNK:
+        return True
+    return False
+
+
+def _on_dead_chunk(conn, job: Job, exc: BaseException | None) -> None:
+    """A chunk's: as any part's, and a playable video's ladder is republished with the rungs
+    it has (final once the others are done)."""
+    if not _on_dead(conn, job, exc):
         enc = repo.lock_encode(conn, job.subject)
         if enc is not None:
             _settle(conn, job.subject, enc, job.payload["rung"])
@@ -214,7 +221,7 @@ def still_wanted(conn, job: Job) -> bool:
 on_lost = lost_unless(repo.video_stopped)   # a failed video's too: its cleanup ran before
 
 
-CHUNK = Handler(run=run_chunk, permanent=PERMANENT, cleanup=_cleanup, on_dead=_on_dead, on_lost=on_lost,
+CHUNK = Handler(run=run_chunk, permanent=PERMANENT, cleanup=_cleanup, on_dead=_on_dead_chunk, on_lost=on_lost,
                 guard=still_wanted)
 AUDIO_JOB = Handler(run=run_audio, permanent=PERMANENT, cleanup=_cleanup, on_dead=_on_dead,
                     on_lost=on_lost, guard=still_wanted)
