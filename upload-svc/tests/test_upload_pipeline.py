@@ -13,6 +13,8 @@ import re
 import threading
 import time
 
+import pytest
+
 import ingest_helpers as h
 from upload_svc import localcopy
 
@@ -141,11 +143,14 @@ def test_checksummed_patch_that_fails_keeps_the_copy(make_app, file_proxy, scrat
     assert _original_gets(file_proxy) == [] and os.listdir(scratch) == []
 
 
+@pytest.mark.parametrize("cleanup", ["storage back", "storage still down"])
 def test_finished_upload_that_cannot_be_checked_is_removed(make_app, file_proxy, scratch, tus_for, media, env,
-                                                           tmp_path):
+                                                           tmp_path, cleanup):
     """No complete local copy (a PATCH went to another replica) and the original cannot be
     fetched back: the finished upload is removed and the client told to upload again, never
-    left 'uploading' forever with every retry answered 409."""
+    left 'uploading' forever with every retry answered 409. Storage still down for the
+    clean-up too: still the clear 503 (never a 500), the video listed as failed with the
+    reason (never 'uploading' or 'deleting' forever), and deleting it later removes all."""
     a = tus_for(make_app(FILE_SVC_URL=file_proxy.url, PROBE_SCRATCH_DIR=str(scratch)))
     other = tmp_path / "other"
     other.mkdir()
@@ -155,47 +160,26 @@ def test_finished_upload_that_cannot_be_checked_is_removed(make_app, file_proxy,
     loc, vid = r.headers["Location"], r.headers["X-Video-Id"]
     assert a.patch(loc, 0, data[:3 * MiB]).status_code == 204
     assert b.patch(loc, 3 * MiB, data[3 * MiB:6 * MiB]).status_code == 204     # no copy there
-    file_proxy.rule = lambda m, path: "fail" if m == "GET" and path.split("?")[0].endswith("/original") else None
-    resp = a.patch(loc, 6 * MiB, data[6 * MiB:])
-    assert resp.status_code == 503 and resp.json["code"] == "probe_failed" and resp.headers["Retry-After"] == "30"
-    assert len(_original_gets(file_proxy)) == 1
-    assert h.db_rows(env, "SELECT id FROM videos WHERE id = %s", (vid,)) == []
-    assert h.video_objects(env, vid) == [] and h.s3_pending_multipart(env, f"originals/{vid}/") == []
-    assert a.head(loc).status_code == 404 and a.patch(loc, len(data), b"").status_code == 404
-    assert os.listdir(scratch) == [] and os.listdir(other) == []
-
-
-def test_finished_upload_unchecked_with_storage_down_is_marked_failed(make_app, file_proxy, scratch, tus_for, media,
-                                                                      env, tmp_path):
-    """As above, and storage stays down for the clean-up too: still the clear 503 (never a
-    500), the video is listed as failed with the reason (never 'uploading' or 'deleting'
-    forever), and deleting it once storage is back removes everything."""
-    a = tus_for(make_app(FILE_SVC_URL=file_proxy.url, PROBE_SCRATCH_DIR=str(scratch)))
-    other = tmp_path / "other"
-    other.mkdir()
-    b = tus_for(make_app(FILE_SVC_URL=file_proxy.url, PROBE_SCRATCH_DIR=str(other)))
-    data = h.pad_video(media / "good.mp4", scratch.parent / "p9.mp4", 9 * MiB).read_bytes()
-    r = a.create(len(data), filename="unchecked.mp4")
-    loc, vid = r.headers["Location"], r.headers["X-Video-Id"]
-    assert a.patch(loc, 0, data[:3 * MiB]).status_code == 204
-    assert b.patch(loc, 3 * MiB, data[3 * MiB:6 * MiB]).status_code == 204     # no copy there
-    down = []                            # storage goes down at the original's fetch, and stays down
+    down = []
 
     def rule(method, path):
         if method == "GET" and path.split("?")[0].endswith("/original"):
             down.append(path)
-        return "fail" if down else None
+            return "fail"
+        return "fail" if down and cleanup == "storage still down" else None
     file_proxy.rule = rule
     resp = a.patch(loc, 6 * MiB, data[6 * MiB:])
-    assert resp.status_code == 503 and resp.json["code"] == "probe_failed", resp.get_data(as_text=True)
-    assert "listed as failed" in resp.json["error"]
-    [row] = h.db_rows(env, "SELECT status, status_message FROM videos WHERE id = %s", (vid,))
-    assert row["status"] == "failed" and "storage was unavailable" in row["status_message"], row
-    assert os.listdir(scratch) == [] and os.listdir(other) == []
-    file_proxy.rule = None
-    assert a.client.delete(f"/api/videos/{vid}", headers=a.headers).status_code == 204
+    assert resp.status_code == 503 and resp.json["code"] == "probe_failed" and resp.headers["Retry-After"] == "30"
+    assert len(down) == 1 and os.listdir(scratch) == [] and os.listdir(other) == []
+    if cleanup == "storage still down":
+        assert "listed as failed" in resp.json["error"]
+        [row] = h.db_rows(env, "SELECT status, status_message FROM videos WHERE id = %s", (vid,))
+        assert row["status"] == "failed" and "storage was unavailable" in row["status_message"], row
+        file_proxy.rule = None
+        assert a.client.delete(f"/api/videos/{vid}", headers=a.headers).status_code == 204
     assert h.db_rows(env, "SELECT id FROM videos WHERE id = %s", (vid,)) == []
     assert h.video_objects(env, vid) == [] and h.s3_pending_multipart(env, f"originals/{vid}/") == []
+    assert a.head(loc).status_code == 404 and a.patch(loc, len(data), b"").status_code == 404
 
 
 def test_probe_reads_the_local_copy_not_a_download(make_app, file_proxy, scratch, user, tus_for, media):
