@@ -33,7 +33,7 @@ from .procs import ProcessGroup, run_checked
 from .wmpattern import RAMP_FRAMES, SIGMA_AT_1080P
 
 WATERMARK_SCHEME = "ab-luma-blurnoise-v1"
-DEFAULT_PRESET = os.environ.get("STREAMVAULT_X264_PRESET", "fast")
+DEFAULT_PRESET = "fast"           # the X264_PRESET setting's default; the worker passes its config
 POSTER_AT_FRACTION = 0.1          # 10% in: past fades from black, still early
 STILL_TIMEOUT_S = 120
 
