@@ -194,8 +194,13 @@ def test_playable_while_higher_rung_encodes_and_the_ladder_grows(worker_app, sto
     # Still listed as of when it became playable (the library's order), not re-dated by the join.
     assert query(db, "SELECT ready_at FROM videos WHERE id = %s", (vid,), one=True)["ready_at"] == ready_at
     assert not (cache_of(worker_app).root / vid).exists()
-    # The same session's manifest now offers 480p too (ABR picks it up), and it decrypts.
-    assert [r.id for r in client.representations(s) if r.kind == "video"] == ["480p", "360p"]
+    # The same session's manifest now offers 480p too (ABR picks it up), and it decrypts: at
+    # the latest once streaming-svc's cache of a growing ladder lapses (GROWING_LADDER_SECONDS).
+    from streaming_svc.live import GROWING_LADDER_SECONDS
+    deadline = time.monotonic() + GROWING_LADDER_SECONDS + 5
+    while (offered := [r.id for r in client.representations(s) if r.kind == "video"]) != ["480p", "360p"]:
+        assert offered == ["360p"] and time.monotonic() < deadline, offered
+        time.sleep(0.5)
     assert frames(client.download(s, "480p", tmp_path / "480p.mp4")) == 180
 
 
