@@ -85,8 +85,9 @@ def discard(video_id: str) -> bool:
     Then the row stays (deleting it later retries the object clean-up), marked failed with
     the reason: never 'uploading' or 'deleting' forever, and its owner sees why."""
     conn = db.conn()
-    if repo.video(conn, video_id) is None:
-        return True
+    row = repo.video(conn, video_id)
+    if row is None or row["status"] == "failed":     # gone, or a discard already marked it
+        return row is None
     try:
         remove_video(video_id)
         return True
