@@ -61,7 +61,10 @@ def restart_service(live_stack, name: str, env: dict) -> None:
     from stack.components import wait_http
     from stack.environment import for_service, gunicorn_command
     procs, stack = live_stack["procs"], live_stack["stack"]
-    procs.stop(name)
+    # Killed, not stopped: requests still open (a test's event streams, say) belong to the old
+    # environment, and their threads would hold a graceful (or even a quick) shutdown for
+    # gunicorn's whole graceful timeout.
+    procs.kill(name)
     proc = procs.start(name, gunicorn_command(stack, name, sys.executable), for_service(name, env))
     wait_http(f"{stack.url(name)}/healthz", proc)
 

@@ -92,10 +92,13 @@ const PlayerUI = (() => {
     video.addEventListener("volumechange", syncVolume);
     mute.addEventListener("click", () => toggleMute());
     volume.addEventListener("input", () => { video.volume = parseFloat(volume.value); video.muted = video.volume === 0; });
-    function toggleMute() { video.muted = !video.muted; hint(video.muted ? "Muted" : `Volume ${Math.round(video.volume * 100)} %`); }
+    // volumechange is a queued event: the control is synced at once too, so its label never
+    // lags the state a key just set (screen readers read it right after the key press).
+    function toggleMute() { video.muted = !video.muted; syncVolume(); hint(video.muted ? "Muted" : `Volume ${Math.round(video.volume * 100)} %`); }
     function volumeBy(dv) {
       video.muted = false;
       video.volume = Math.round(Math.min(1, Math.max(0, video.volume + dv)) * 100) / 100;
+      syncVolume();
       hint(`Volume ${Math.round(video.volume * 100)} %`);
     }
 
