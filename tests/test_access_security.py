@@ -44,7 +44,7 @@ def owner(gw):
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
-    return make_clip(tmp_path_factory.mktemp("access") / "clip.mp4", seconds=4).read_bytes()
+    return make_clip(tmp_path_factory.mktemp("access") / "clip.mp4", seconds=4, size="640x360").read_bytes()
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ from tests.support.playback import backdate_session, events_of, viewer
 from tests.support.videos import sql
 from tests.support.delivery import keys, segment_count, unwrap, variant, wait_for
 
+CLIP_SIZE = "640x360"       # the shared ``clip`` fixture: one rung is all these tests need
+
 
 def test_key_endpoint_checks_device_owner_and_liveness(gw, delivery_video):
     vid, _ = delivery_video

@@ -18,6 +18,8 @@ from tests.support.videos import make_ready_video, sql
 
 pytestmark = pytest.mark.heavy
 
+CLIP_SIZE = "640x360"       # the shared ``clip`` fixture: one rung is all these tests need
+
 
 @pytest.fixture
 def client(play):

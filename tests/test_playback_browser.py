@@ -18,8 +18,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.heavy]
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
-    # Long enough to seek to 12.5 s and watch a renewal at 6 s.
-    return make_clip(tmp_path_factory.mktemp("browser") / "clip.mp4", seconds=16).read_bytes()
+    # Long enough to seek to 12.5 s and watch a renewal at 6 s; 360p: one rung (the quality
+    # menu and rung switches are test_player_ui's), encoded in half the time of 480p.
+    return make_clip(tmp_path_factory.mktemp("browser") / "clip.mp4", seconds=16, size="640x360").read_bytes()
 
 
 def login(page, gw: str, user: dict, target: str = "/") -> None:
@@ -85,7 +86,7 @@ def long_video(play, worker_app, mdb, stores, owner, tmp_path_factory):
     """42 s: the player asks for keys again about 18 s in, after several 4-second rotations
     (keys are fetched 8 at a time, kept 5 segments ahead of what is buffered), and decrypts
     with them from about 28 s."""
-    clip = make_clip(tmp_path_factory.mktemp("browser") / "long.mp4", seconds=42).read_bytes()
+    clip = make_clip(tmp_path_factory.mktemp("browser") / "long.mp4", seconds=42, size="640x360").read_bytes()
     return make_ready_video(worker_app, mdb, stores, owner["id"], clip, title="Long rotation clip")
 
 

@@ -12,6 +12,8 @@ from tests.support.videos import sql
 
 pytestmark = pytest.mark.heavy
 
+CLIP_SIZE = "640x360"       # the shared ``clip`` fixture: one rung is all these tests need
+
 
 # ---- password videos and the library -----------------------------------------------------------
 def test_password_video_needs_the_password(play, videos, mdb):

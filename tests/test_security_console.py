@@ -21,6 +21,7 @@ from tests.support.playback import refused_until, viewer
 from tests.support.videos import register_user, sql
 
 CLIP_SECONDS = 4          # the shared ``clip`` fixture (tests/conftest.py): only played, never watched through
+CLIP_SIZE = "640x360"       # the shared ``clip`` fixture: one rung is all these tests need
 HEADER = ("header .brand", "#logout-form button")
 
 
