@@ -8,6 +8,7 @@ the generator, not the server, is the limit)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import time
 from dataclasses import asdict, replace
@@ -85,13 +86,31 @@ class _Child:
         """``start_at`` is wall-clock (time.time(), shared by the processes)."""
         start = time.perf_counter() + (start_at - time.time())
         lag: list[float] = []
+        # The prepared viewers (thousands of sessions, devices, keys) live for the whole step:
+        # frozen, the collector does not re-scan them. Its pauses still make the event loop late,
+        # so they are measured and reported (loadgen_gc) beside the loop's lag.
+        gc.collect()
+        gc.freeze()
+        pauses: list[float] = []
+        gc_started = [0.0]
+
+        def on_gc(phase: str, info: dict) -> None:
+            if phase == "start":
+                gc_started[0] = time.perf_counter()
+            else:
+                pauses.append(time.perf_counter() - gc_started[0])
+        gc.callbacks.append(on_gc)
         ticking = asyncio.create_task(self._ticks(lag))
         cpu0, t0 = time.process_time(), time.perf_counter()
         spread = self.plan.ramp
-        await asyncio.gather(*(v.play(start + spread * g / total) for g, v in self.viewers))
+        try:
+            await asyncio.gather(*(v.play(start + spread * g / total) for g, v in self.viewers))
+        finally:
+            gc.callbacks.remove(on_gc)
+            gc.unfreeze()
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
         ticking.cancel()
-        return {"tally": asdict(self.tally), "cpu_s": cpu, "wall_s": wall, "lag": lag}
+        return {"tally": asdict(self.tally), "cpu_s": cpu, "wall_s": wall, "lag": lag, "gc_pauses": pauses}
 
     @staticmethod
     async def _ticks(lag: list[float], every: float = 0.1) -> None:
@@ -160,6 +179,7 @@ class Crowd:
             tally.merge(Tally(**r["tally"]))
         opens = sorted(s for r in prep for s in r["open_s"])
         lag = sorted(x for r in played for x in r["lag"])
+        gc_pauses = sorted(x for r in played for x in r["gc_pauses"])
         wall = max(r["wall_s"] for r in played)
         return {"viewers": n, "ramp_s": ramp, "slots_per_viewer": slots,
                 "prepared": sum(r["prepared"] for r in prep), "stalls": tally.stalls,
@@ -174,6 +194,8 @@ class Crowd:
                 "loadgen_loop_lag_ms": {"p50": round(quantile(lag, 0.5) * 1000, 1),
                                         "p99": round(quantile(lag, 0.99) * 1000, 1),
                                         "max": round((lag[-1] if lag else 0) * 1000, 1)},
+                "loadgen_gc": {"collections": len(gc_pauses), "total_ms": round(sum(gc_pauses) * 1000, 1),
+                               "max_ms": round((gc_pauses[-1] if gc_pauses else 0) * 1000, 1)},
                 "cpu": cpu, "tally": tally}
 
     def close(self) -> None:
