@@ -252,8 +252,10 @@
     await player.attach(video);
     player.configure({
       // A modest buffer: keys are released at about real time (plus a burst), so buffering far
-      // ahead would only wait on the pacing limit.
-      streaming: { bufferingGoal: 10, rebufferingGoal: 0.5, bufferBehind: 30,
+      // ahead would only wait on the pacing limit. No segment prefetch: with it, a manual rung
+      // switch (clearBuffer) followed by a seek froze the picture for good (the new rung's init
+      // segment was never appended; 4 of 4 runs froze, 0 of 3 without prefetch, shaka 4.16).
+      streaming: { bufferingGoal: 10, rebufferingGoal: 0.5, bufferBehind: 30, segmentPrefetchLimit: 0,
                    retryParameters: { maxAttempts: 3, baseDelay: 250, backoffFactor: 2, timeout: 20000 } },
       manifest: { retryParameters: { maxAttempts: 2, baseDelay: 250, backoffFactor: 2, timeout: 10000 } },
       abr: { enabled: true, defaultBandwidthEstimate: 3e6 },
