@@ -58,7 +58,7 @@ def owner(play):
 @pytest.fixture(scope="module")
 def clip(request, tmp_path_factory):
     """A clip of the module's ``CLIP_SECONDS`` (10 s if it sets none) and ``CLIP_SIZE``
-    (854x480, a 480p + 360p ladder, if it sets none; 640x360 gives one rung in half the time)."""
+    (854x480, a 480p + 360p ladder, if it sets none; tests.support.media.ONE_RUNG for one rung)."""
     seconds = getattr(request.module, "CLIP_SECONDS", 10)
     size = getattr(request.module, "CLIP_SIZE", "854x480")
     return make_clip(tmp_path_factory.mktemp("clip") / "clip.mp4", seconds=seconds, size=size).read_bytes()

@@ -11,11 +11,13 @@ import requests
 
 from svcommon.passwords import hash_password
 from tests.support.contract_client import ContractClient, ContractError
-from tests.support.media import make_clip
+from tests.support.media import ONE_RUNG
 from tests.support.playback import get_until, refused_until, viewer
 from tests.support.videos import make_ready_video, register_user, restart_service, sql
 
 pytestmark = pytest.mark.heavy
+CLIP_SECONDS = 4          # the shared ``clip`` fixture (tests/conftest.py)
+CLIP_SIZE = ONE_RUNG
 
 CACHE = 0.3
 ACCESS_ENV = {"SESSION_CACHE_SECONDS": str(CACHE), "UNLOCK_MAX_FAILURES": "3", "UNLOCK_VIDEO_BURST": "4",
@@ -40,11 +42,6 @@ def events_of(conn, kind: str, user_id: str | None = None) -> int:
 @pytest.fixture(scope="module")
 def owner(gw):
     return register_user(gw, "owner")
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory):
-    return make_clip(tmp_path_factory.mktemp("access") / "clip.mp4", seconds=4, size="640x360").read_bytes()
 
 
 @pytest.fixture

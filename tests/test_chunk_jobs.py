@@ -22,7 +22,7 @@ import pytest
 
 from svcommon.db import query
 from svcommon.filestore import media_prefix
-from tests.support.media import make_clip
+from tests.support.media import ONE_RUNG, make_clip
 from tests.support.playback import viewer
 from tests.support.sealed_media import assert_sealed_only
 from tests.support.videos import pending_jobs, queue_video, run_video, sql
@@ -231,7 +231,7 @@ def test_failed_chunk_is_retried_alone(worker_app, stores, db, owner_id, clip):
 
 
 def test_video_without_audio_is_published_by_its_lowest_rung(worker_app, stores, db, owner_id, tmp_path):
-    silent = make_clip(tmp_path / "silent.mp4", seconds=4, size="640x360", audio=False).read_bytes()
+    silent = make_clip(tmp_path / "silent.mp4", seconds=4, size=ONE_RUNG, audio=False).read_bytes()
     vid = queue_video(db, stores, owner_id, silent)
     assert run_video(worker_app, db, vid) == 1 + 1 + 1    # planning, the one 360p chunk, the reference: no audio
     assert video(db, vid) == {"status": "ready", "status_message": ""}

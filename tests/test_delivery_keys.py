@@ -8,12 +8,13 @@ import pytest
 import requests
 
 from svcommon.media_crypto import AUDIO, VIDEO, unwrap_segment_key
+from tests.support.media import ONE_RUNG
 from tests.support.contract_client import ContractClient, b64url_decode
 from tests.support.playback import backdate_session, events_of, viewer
 from tests.support.videos import sql
 from tests.support.delivery import keys, segment_count, unwrap, variant, wait_for
 
-CLIP_SIZE = "640x360"       # the shared ``clip`` fixture: one rung is all these tests need
+CLIP_SIZE = ONE_RUNG        # the shared ``clip`` fixture: one rung is all these tests need
 
 
 def test_key_endpoint_checks_device_owner_and_liveness(gw, delivery_video):

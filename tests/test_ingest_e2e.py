@@ -3,8 +3,6 @@ upload-svc killed mid-upload and restarted (the upload resumes from the stored o
 and a >200 MB streaming POST with bounded memory (heavy)."""
 from __future__ import annotations
 
-import os
-import signal
 import sys
 import threading
 import time
@@ -97,10 +95,7 @@ def test_kill_upload_svc_mid_upload_and_resume(live_stack, tmp_path):
             break
         time.sleep(0.2)
     # Crash upload-svc (SIGKILL, its whole process group: master and workers) and restart it.
-    proc = _proc(live_stack, "upload")
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(10)
-    live_stack["procs"].procs.remove(("upload", proc))
+    live_stack["procs"].kill("upload")
     stack = live_stack["stack"]
     live_stack["procs"].start("upload", gunicorn_command(stack, "upload", sys.executable), live_stack["env"])
     deadline = time.monotonic() + 30

@@ -11,6 +11,7 @@ import pytest
 import requests
 from cryptography.exceptions import InvalidTag
 
+from tests.support.media import ONE_RUNG
 from tests.support.contract_client import ContractClient, ContractError, b64url, unwrap_segment_key
 from tests.support.dpop import FINGERPRINT, DeviceKey
 from tests.support.playback import PLAYBACK_ENV, backdate_session, events_of, get_until, refused_until, viewer
@@ -18,7 +19,7 @@ from tests.support.videos import make_ready_video, sql
 
 pytestmark = pytest.mark.heavy
 
-CLIP_SIZE = "640x360"       # the shared ``clip`` fixture: one rung is all these tests need
+CLIP_SIZE = ONE_RUNG        # the shared ``clip`` fixture: one rung is all these tests need
 
 
 @pytest.fixture

@@ -9,18 +9,15 @@ import time
 import pytest
 
 from tests.support.browser import chromium_page, screenshots, watch_until
-from tests.support.media import make_clip
+from tests.support.media import ONE_RUNG, make_clip
 from tests.support.playback import VIDEO_PASSWORD
 from tests.support.videos import make_ready_video, register_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.heavy]
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory):
-    # Long enough to seek to 12.5 s and watch a renewal at 6 s; 360p: one rung (the quality
-    # menu and rung switches are test_player_ui's), encoded in half the time of 480p.
-    return make_clip(tmp_path_factory.mktemp("browser") / "clip.mp4", seconds=16, size="640x360").read_bytes()
+# The shared ``clip`` fixture (tests/conftest.py): long enough to seek to 12.5 s and watch a renewal
+# at 6 s; one rung (the quality menu and rung switches are test_player_ui's).
+CLIP_SECONDS = 16
+CLIP_SIZE = ONE_RUNG
 
 
 def login(page, gw: str, user: dict, target: str = "/") -> None:
@@ -83,10 +80,10 @@ def test_login_library_watch_plays_and_seeks(play, videos):
 
 @pytest.fixture(scope="module")
 def long_video(play, worker_app, mdb, stores, owner, tmp_path_factory):
-    """42 s: the player asks for keys again about 18 s in, after several 4-second rotations
-    (keys are fetched 8 at a time, kept 5 segments ahead of what is buffered), and decrypts
-    with them from about 28 s."""
-    clip = make_clip(tmp_path_factory.mktemp("browser") / "long.mp4", seconds=42, size="640x360").read_bytes()
+    """42 s: long enough that, after several 4-second rotations, the player asks for keys
+    again (16 per request, kept 5 segments ahead of what is buffered) and decrypts with keys
+    wrapped under a later CEK (the test asserts that a later epoch was used)."""
+    clip = make_clip(tmp_path_factory.mktemp("browser") / "long.mp4", seconds=42, size=ONE_RUNG).read_bytes()
     return make_ready_video(worker_app, mdb, stores, owner["id"], clip, title="Long rotation clip")
 
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import pytest
 import requests
 
+from tests.support.media import ONE_RUNG
 from tests.support.contract_client import ContractError
 from tests.support.playback import VIDEO_PASSWORD, events_of, viewer
 from tests.support.videos import sql
 
 pytestmark = pytest.mark.heavy
 
-CLIP_SIZE = "640x360"       # the shared ``clip`` fixture: one rung is all these tests need
+CLIP_SIZE = ONE_RUNG        # the shared ``clip`` fixture: one rung is all these tests need
 
 
 # ---- password videos and the library -----------------------------------------------------------

@@ -21,7 +21,7 @@ from svcommon.passwords import hash_password
 from tests.support.attacks import ATTACKS, Actor, actor, profile
 from tests.support.contract_client import ContractClient, ContractError
 from tests.support.ledger import read_ledger, s3_counter
-from tests.support.media import make_clip
+from tests.support.media import ONE_RUNG, make_clip
 from tests.support.videos import make_ready_video, register_user
 
 pytestmark = pytest.mark.heavy
@@ -53,7 +53,7 @@ def mallory(gw):
 def world(live_stack, worker_app, mdb, stores, alice, tmp_path_factory):
     """Alice's things: a public and a password video (processed), a private one, a playback
     session, a pending tus upload."""
-    clip = make_clip(tmp_path_factory.mktemp("atk") / "clip.mp4", seconds=4, size="640x360").read_bytes()
+    clip = make_clip(tmp_path_factory.mktemp("atk") / "clip.mp4", seconds=4, size=ONE_RUNG).read_bytes()
     public = make_ready_video(worker_app, mdb, stores, alice.user["id"], clip, title="alice public")
     locked = make_ready_video(worker_app, mdb, stores, alice.user["id"], clip, title="alice locked",
                               visibility="password", password_hash=hash_password(VIDEO_PASSWORD))
@@ -168,7 +168,7 @@ def test_video_password_guessing_does_not_scale_with_signups(ctx, live_stack):
 
 def test_grants_do_not_outlive_a_password_change(ctx, live_stack, worker_app, mdb, stores, tmp_path):
     gw, alice = ctx["gw"], ctx["alice"]
-    clip = make_clip(tmp_path / "g.mp4", seconds=4, size="640x360").read_bytes()
+    clip = make_clip(tmp_path / "g.mp4", seconds=4, size=ONE_RUNG).read_bytes()
     vid = make_ready_video(worker_app, mdb, stores, alice.user["id"], clip, title="grant",
                            visibility="password", password_hash=hash_password(VIDEO_PASSWORD))
     viewer = actor(gw, "grantee")

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
+from tests.support.media import ONE_RUNG
 from tests.support.browser import chromium_page
 from tests.support.contract_client import ContractClient, ContractError
 from tests.support.page_checks import asset_log, check_page, login, tab_to
@@ -21,7 +22,7 @@ from tests.support.playback import refused_until, viewer
 from tests.support.videos import register_user, sql
 
 CLIP_SECONDS = 4          # the shared ``clip`` fixture (tests/conftest.py): only played, never watched through
-CLIP_SIZE = "640x360"       # the shared ``clip`` fixture: one rung is all these tests need
+CLIP_SIZE = ONE_RUNG        # the shared ``clip`` fixture: one rung is all these tests need
 HEADER = ("header .brand", "#logout-form button")
 
 

@@ -92,13 +92,14 @@ class _Child:
         gc.collect()
         gc.freeze()
         pauses: list[float] = []
-        gc_started = [0.0]
+        gc_started = 0.0
 
         def on_gc(phase: str, info: dict) -> None:
+            nonlocal gc_started
             if phase == "start":
-                gc_started[0] = time.perf_counter()
+                gc_started = time.perf_counter()
             else:
-                pauses.append(time.perf_counter() - gc_started[0])
+                pauses.append(time.perf_counter() - gc_started)
         gc.callbacks.append(on_gc)
         ticking = asyncio.create_task(self._ticks(lag))
         cpu0, t0 = time.process_time(), time.perf_counter()

@@ -4,6 +4,10 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+# A source whose ladder is the single 360p rung: half the encoding of the 854x480 default
+# (480p + 360p), for tests that never switch rungs.
+ONE_RUNG = "640x360"
+
 
 def make_clip(path: Path, seconds: float = 6, size: str = "854x480", fps: int = 30, audio: bool = True,
               source: str = "testsrc2") -> Path:

@@ -53,6 +53,7 @@ const PlayerUI = (() => {
       if (!overlay.hidden) return;                       // the overlay says what to do first
       if (!loaded) { onIntent(); return; }               // the first intent opens the session
       if (video.paused || video.ended) video.play().catch(() => {}); else video.pause();
+      syncPlay();        // paused changes at once, its events are queued: the label follows now
     }
     function syncPlay() {
       const playing = !video.paused && !video.ended;
