@@ -13,8 +13,10 @@ up: setup
 down:
 	@$(PY) -m stack down
 
+# Two workers, a stack each (README "Tests"): much of the suite waits on real-time playback,
+# browsers and services rather than computing. The slowest tests are listed at the end.
 test: setup
-	@$(PY) -m pytest
+	@$(PY) -m pytest -n 2 --dist loadfile --durations=25
 
 # Without the browser and heavy cases, for a quick loop while coding.
 test-fast: setup
@@ -30,7 +32,7 @@ bench-processing: setup
 	@$(PY) bench/processing/run.py
 
 clean:
-	rm -rf var/test
+	rm -rf var/test var/test-gw*
 
 # The docker compose suite, built and run for real (engine, images, smoke, scaling,
 # restart with data intact; cleans up with down -v). See docker/README.md.

@@ -21,6 +21,7 @@ from stack import components, dbsetup  # noqa: E402
 from stack.environment import for_service, gunicorn_command, stack_env  # noqa: E402
 from stack.layout import SERVICES, TEST  # noqa: E402
 from stack.secrets import load_or_create  # noqa: E402
+from tests.support.browser import SCREENSHOTS  # noqa: E402
 
 # Stack-wide fixtures (worker_app, stores, db, mdb, owner_id) for tests/ and bench/, defined
 # once; test modules import only plain helpers, never fixtures.
@@ -94,6 +95,13 @@ class Processes:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
                 self.procs.remove((n, proc))
+
+
+def pytest_sessionstart(session):
+    """The screenshots of this run only (var/test/screenshots/, for a person to look at): wiped
+    once, by the run's controller, since xdist workers' stacks live in folders of their own."""
+    if not hasattr(session.config, "workerinput"):
+        shutil.rmtree(SCREENSHOTS, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

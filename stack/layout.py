@@ -60,5 +60,20 @@ class Stack:
 
 
 DEV = Stack("dev", 0)
-# Tests run on ports +20000; SV_TEST_OFFSET/SV_TEST_STACK let two test runs share a machine.
-TEST = Stack(os.environ.get("SV_TEST_STACK", "test"), int(os.environ.get("SV_TEST_OFFSET", "20000")))
+# Ports a stack spans above its offset (3000: upload-svc .. 8338: SeaweedFS's last listener).
+PORT_SPAN = 6000
+
+
+def test_stack(environ=os.environ) -> Stack:
+    """The test session's stack: ports +20000; SV_TEST_OFFSET/SV_TEST_STACK let two test runs
+    share a machine. Each pytest-xdist worker (``make test`` runs two) gets a stack of its own,
+    named after the worker, PORT_SPAN lower per worker: below Linux's ephemeral range (32768+),
+    so a client socket can never hold a port a service is about to bind."""
+    name, offset = environ.get("SV_TEST_STACK", "test"), int(environ.get("SV_TEST_OFFSET", "20000"))
+    worker = environ.get("PYTEST_XDIST_WORKER", "")          # gw0, gw1, ...
+    if worker.startswith("gw") and worker[2:].isdigit():
+        name, offset = f"{name}-{worker}", offset - PORT_SPAN * int(worker[2:])
+    return Stack(name, offset)
+
+
+TEST = test_stack()
