@@ -23,11 +23,11 @@ import logging
 import secrets
 from datetime import timedelta
 
-from flask import Blueprint, Response, current_app, jsonify, stream_with_context
+from flask import Blueprint, Response, current_app, jsonify
 
 from svcommon import security_events
 from svcommon.errors import APIError
-from svcommon.filestore import FileStoreError
+from svcommon.filestore import FileStore, FileStoreError
 from svcommon.media_crypto import AUDIO, decrypt_segment
 from svcommon.media_keys import encrypted_segment_key
 from svcommon.params import json_body
@@ -40,7 +40,6 @@ from .content import Content, content_of, session_variant
 from .delivery import plain_init
 from .extensions import db, filestore, playback
 from .live import cached_live, check_live, media_of
-from .manifest import Media
 from .sessions import ensure_live, owned_session
 
 log = logging.getLogger("streaming_svc.downloads")
@@ -51,7 +50,7 @@ def _ticket_hash(ticket: str) -> bytes:
     return hashlib.sha256(ticket.encode()).digest()
 
 
-def _rendition(media: Media, asked) -> str:
+def _rendition(media, asked) -> str:
     """The asked rung, or the best one (renditions are listed largest first)."""
     if asked is None:
         return next(iter(media.renditions))
@@ -129,9 +128,6 @@ def download(sid: str, token: str):
         raise APIError(429, "downloads_busy", "Too many downloads are running on this server; retry shortly.",
                        {"Retry-After": "10"})
     try:
-        if not repo.claim_download(conn, sid, _ticket_hash(token), now):
-            raise APIError(410, "ticket_used", "This download link was already used; ask for a new download.")
-        conn.commit()
         media = media_of(conn, row["video_id"])
         content = content_of(conn, media)
         rendition = row["download_rendition"]
@@ -140,10 +136,18 @@ def download(sid: str, token: str):
         audio = media.segments_of(AUDIO) > 0
         header = mp4mux.merged_header(plain_init(media.video_id, rendition),
                                       plain_init(media.video_id, AUDIO) if audio else None) + live.tag_box
+        # Used up only now: a refusal above (storage down, say) leaves the ticket for a retry.
+        if not repo.claim_download(conn, sid, _ticket_hash(token), now):
+            raise APIError(410, "ticket_used", "This download link was already used; ask for a new download.")
+        conn.commit()
         security_events.record("video_downloaded", f"session {sid} of video {media.video_id}, device "
                                                    f"{row['device_id']}, {rendition}", row["user_id"])
-        body = _fragments(media, content, sid, rendition, audio)
-        resp = Response(stream_with_context(_chain(header, body)), mimetype="video/mp4",
+        # The body runs after the view: no request context (its database connection goes
+        # back to the pool now), only what is computed here.
+        order = mp4mux.interleaved(media.segment_durations, media.audio["segment_durations"] if audio else [])
+        plan = [(track, index, session_variant(sid, track, index)) for track, index in order]
+        body = _fragments(filestore(), media.video_id, content, rendition, plan)
+        resp = Response(_chain(header, body), mimetype="video/mp4",
                         headers={"Content-Disposition": attachment(f"{row['title']} ({rendition}).mp4")})
     except BaseException:
         slots.release()
@@ -157,22 +161,17 @@ def _chain(header: bytes, body):
     yield from body
 
 
-def _fragments(media: Media, content: Content, sid: str, rendition: str, audio: bool):
-    """Every segment of the session's variants, decrypted and renumbered, in time order."""
-    files = filestore()
-    order = mp4mux.interleaved(media.segment_durations, media.audio["segment_durations"] if audio else [])
-    for sequence, (track, index) in enumerate(order, start=1):
+def _fragments(files: FileStore, video_id: str, content: Content, rendition: str,
+               plan: list[tuple[str, int, str]]):
+    """Each planned (track, index, variant) segment, fetched, decrypted and renumbered."""
+    for sequence, (track, index, variant) in enumerate(plan, start=1):
         rend = AUDIO if track == AUDIO else rendition
-        variant = session_variant(sid, track, index)
-        name = content.file_name(rend, variant, index)
         try:
-            body = files.get_bytes(encrypted_segment_key(media.video_id, rend, name))
+            body = files.get_bytes(encrypted_segment_key(video_id, rend, content.file_name(rend, variant, index)))
         except FileStoreError:
-            # The status line is gone: end the response short (the client sees a truncated
-            # chunked body), and say why in the log.
+            # The status line is gone: the response ends short (an incomplete chunked body).
             log.error("download cut short: segment unavailable",
-                      extra={"session_id": sid, "rendition": rend, "index": index})
+                      extra={"video_id": video_id, "rendition": rend, "index": index})
             raise
-        plain = decrypt_segment(content.segment_key(track, variant, index), media.video_id, rend, index, body)
+        plain = decrypt_segment(content.segment_key(track, variant, index), video_id, rend, index, body)
         yield mp4mux.fragment(plain, mp4mux.AUDIO_TRACK if track == AUDIO else mp4mux.VIDEO_TRACK, sequence)
-
