@@ -176,3 +176,51 @@ def test_hls_playlists():
     assert playlist.count("#EXTINF") == 3 and f'#EXT-X-MAP:URI="{init_url("480p")}"' in playlist
     assert [line for line in playlist.splitlines() if line.startswith("/media/")] == \
         [segment_url("480p", i) for i in range(3)]
+
+
+def _package(src, out_dir, stream: str) -> tuple[bytes, list[bytes]]:
+    """fMP4 init + segments of one stream of ``src``, cut as the media worker's packaging does."""
+    import subprocess
+    out_dir.mkdir()
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-map", f"0:{stream}", "-c", "copy", "-f", "hls",
+                    "-hls_time", "2", "-hls_segment_type", "fmp4", "-hls_playlist_type", "vod",
+                    "-hls_fmp4_init_filename", "init.mp4", "-hls_segment_filename", str(out_dir / "%05d.m4s"),
+                    str(out_dir / "index.m3u8")], check=True)
+    return (out_dir / "init.mp4").read_bytes(), [p.read_bytes() for p in sorted(out_dir.glob("*.m4s"))]
+
+
+def test_download_muxer_makes_one_playable_mp4(tmp_path):
+    """streaming_svc.mp4mux: the two tracks' inits merged (or the video's alone), fragments
+    renumbered and interleaved, samples untouched; ffprobe sees the streams and the duration,
+    ffmpeg decodes every frame."""
+    import subprocess
+    from streaming_svc import mp4mux
+    from svcommon.mp4boxes import walk_bytes
+    src = tmp_path / "src.mp4"           # a key frame every 2 s, as the media worker encodes: two segments
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30:duration=4",
+                    "-f", "lavfi", "-i", "sine=duration=4", "-c:a", "aac", "-c:v", "libx264", "-preset", "veryfast",
+                    "-g", "60", "-pix_fmt", "yuv420p", str(src)], check=True)
+    vinit, vsegs = _package(src, tmp_path / "v", "v")
+    ainit, asegs = _package(src, tmp_path / "a", "a")
+    for audio in (True, False):
+        order = mp4mux.interleaved([2.0] * len(vsegs), [2.0] * len(asegs) if audio else [])
+        assert order[:2] == ([("video", 0), ("audio", 0)] if audio else [("video", 0), ("video", 1)])
+        out = bytearray(mp4mux.merged_header(vinit, ainit if audio else None))
+        for seq, (track, i) in enumerate(order, start=1):
+            seg = (vsegs if track == "video" else asegs)[i]
+            frag = mp4mux.fragment(seg, 1 if track == "video" else 2, seq)
+            assert [b.kind for b in walk_bytes(frag)] == [b"moof", b"mdat"]
+            assert frag.endswith(next(seg[b.start:b.end] for b in walk_bytes(seg) if b.kind == b"mdat"))
+            assert struct.unpack_from(">I", frag, 8 + 8 + 4)[0] == seq                 # mfhd sequence number
+            out += frag
+        path = tmp_path / f"out-{audio}.mp4"
+        path.write_bytes(bytes(out))
+        probe = json.loads(subprocess.run(["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json",
+                                           str(path)], check=True, capture_output=True, text=True).stdout)
+        assert sorted(s["codec_type"] for s in probe["streams"]) == (["audio", "video"] if audio else ["video"])
+        assert abs(float(probe["format"]["duration"]) - 4) < 0.2
+        decode = subprocess.run(["ffmpeg", "-v", "error", "-xerror", "-i", str(path), "-f", "null", "-"],
+                                capture_output=True, text=True)
+        assert decode.returncode == 0 and not decode.stderr, decode.stderr
+    with pytest.raises(mp4mux.MuxError):
+        mp4mux.fragment(b"\x00\x00\x00\x08free", 1, 1)

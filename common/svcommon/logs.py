@@ -16,10 +16,11 @@ from flask import Flask, g, has_request_context, request
 _RID_OK = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # URL path segments that are secrets (capabilities), never written to a log or a stored event:
 # a one-time password reset link's token (/auth/reset/<token>) and a playback session's media
-# token (/api/stream/m/<session>/<token>/...). Every route with a ``<token>`` is listed here
+# token (/api/stream/m/<session>/<token>/...) and a download ticket
+# (/api/stream/download/<session>/<token>). Every route with a ``<token>`` is listed here
 # (tests/test_log_redaction.py checks it); the gateway's access log redacts the same
 # (gateway/nginx.conf.template, map $uri $sv_log_uri). Query strings are never logged.
-_SECRET_IN_PATH = re.compile(r"^(/auth/reset/|/api/stream/m/[^/]*/)[^/]+")
+_SECRET_IN_PATH = re.compile(r"^(/auth/reset/|/api/stream/(?:m|download)/[^/]*/)[^/]+")
 _STD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from urllib.parse import quote
 
 from flask import Blueprint, current_app, g, redirect, request
 
@@ -27,6 +28,13 @@ FLASH_MESSAGES = {
     "session_ended": "The playback session has been ended.",
     "user_updated": "The user has been updated.",
 }
+
+
+def attachment(filename: str) -> str:
+    """A Content-Disposition that saves the response as ``filename`` (RFC 6266): an ASCII
+    fallback with quotes and controls replaced, plus the exact UTF-8 name."""
+    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename) or "video"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
 
 def flash_redirect(target: str, slug: str, status: int = 303):

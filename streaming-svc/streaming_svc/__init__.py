@@ -1,7 +1,8 @@
 """streaming-svc: the viewer web app (library, watch page, password unlock) and secure
 playback: DPoP-bound sessions, ECDH key exchange, per-session manifests naming the shared
 ciphertext of the session's A/B codeword variants, per-session init segments with the
-metadata tag, paced segment-key release, and the cache-miss origin of /media/."""
+metadata tag, paced segment-key release, watermarked downloads of a session, and the
+cache-miss origin of /media/."""
 from __future__ import annotations
 
 from flask import Flask, request
@@ -19,8 +20,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     for ext in (filestore, playback):
         ext.init_app(app)
 
-    from . import admin_sessions, cdn, delivery, keys, library, pages, security_status, sessions, unlock
-    for mod in (pages, library, unlock, sessions, security_status, keys, delivery, cdn, admin_sessions):
+    from . import (admin_sessions, cdn, delivery, downloads, keys, library, pages, security_status, sessions,
+                   unlock)
+    for mod in (pages, library, unlock, sessions, security_status, keys, delivery, downloads, cdn, admin_sessions):
         app.register_blueprint(mod.bp)
 
     @app.after_request

@@ -75,13 +75,16 @@ def init_segment(sid: str, token: str, rendition: str):
     live, media = _session_media(sid, token)
     if not media.segments_of(rendition):
         raise APIError(404, "not_found", "no such rendition")
-    vid = media.video_id
-    key = audio_init_key(vid) if rendition == AUDIO else init_key(vid, rendition)
+    return Response(plain_init(media.video_id, rendition) + live.tag_box, mimetype="video/mp4")
+
+
+def plain_init(video_id: str, rendition: str) -> bytes:
+    """A rendition's stored init segment (no tag), kept in the per-process LRU."""
+    key = audio_init_key(video_id) if rendition == AUDIO else init_key(video_id, rendition)
     files = filestore()
     try:
-        plain = playback().objects.get_or_load(key, lambda: files.get_bytes(key))
+        return playback().objects.get_or_load(key, lambda: files.get_bytes(key))
     except NotFound:
         raise APIError(410, "video_unavailable", "This video's media is gone.")
     except FileStoreError as exc:
         raise APIError(503, "storage_unavailable", "Video storage is unavailable; retrying shortly helps.") from exc
-    return Response(plain + live.tag_box, mimetype="video/mp4")

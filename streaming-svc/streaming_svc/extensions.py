@@ -1,6 +1,7 @@
 """Extensions created unbound, attached in create_app (flaskr style)."""
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -23,13 +24,15 @@ class Playback:
     """Per-app playback state: the session master key, the media master key's sealer, the
     LRU of init segments and stills, the short-lived session lookups (SESSION_CACHE_SECONDS),
     the processed-media metadata (live.media_of: a growing ladder only for a few seconds) and
-    the opened content keys (content.py) per video."""
+    the opened content keys (content.py) per video, and the slots of downloads being sent
+    (downloads.py)."""
     master: MasterKey
     sealer: ContentSealer
     objects: ByteLRU
     sessions: TTLCache
     media: TTLCache
     contents: TTLCache
+    download_slots: threading.BoundedSemaphore
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> "Playback":
@@ -38,7 +41,8 @@ class Playback:
                    objects=ByteLRU(int(cfg["INIT_CACHE_MB"]) * 1024 * 1024),
                    sessions=TTLCache(float(cfg["SESSION_CACHE_SECONDS"])),
                    media=TTLCache(60.0, 2000),     # a complete ladder's metadata never changes
-                   contents=TTLCache(600.0, 500))  # nor does a video's content secret
+                   contents=TTLCache(600.0, 500),  # nor does a video's content secret
+                   download_slots=threading.BoundedSemaphore(int(cfg["DOWNLOAD_MAX_PER_WORKER"])))
 
 
 playback = PerApp("streaming.playback", Playback.from_config)

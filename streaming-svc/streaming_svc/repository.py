@@ -8,7 +8,8 @@ from svcommon.dpop import ReplayEntry
 from svcommon.timeutil import utcnow_naive
 
 VIDEO_COLS = ("v.id, v.owner_id, v.title, v.description, v.visibility, v.password_hash, v.status, "
-              "v.status_message, v.duration, v.width, v.height, v.thumbnail_key, v.views, v.created_at")
+              "v.status_message, v.duration, v.width, v.height, v.thumbnail_key, v.views, v.created_at, "
+              "v.downloads_allowed")
 
 
 # ---- videos ----------------------------------------------------------------------------------
@@ -254,3 +255,34 @@ def count_view_once(conn, session_id: str, video_id: str) -> bool:
 def end_session(conn, session_id: str, reason: str, at: datetime) -> int:
     return execute(conn, "UPDATE playback_sessions SET ended_at = %s, end_reason = %s "
                          "WHERE id = %s AND ended_at IS NULL", (at, reason, session_id))
+
+
+# ---- downloads (downloads.py) ------------------------------------------------------------------
+def downloads_since(conn, user_id: str, since: datetime) -> tuple[int, datetime | None]:
+    """Download tickets the user was issued since ``since``, and the oldest of them."""
+    row = query(conn, "SELECT COUNT(*) AS n, MIN(download_issued_at) AS oldest FROM playback_sessions "
+                      "WHERE user_id = %s AND download_issued_at >= %s", (user_id, since), one=True)
+    return int(row["n"]), row["oldest"]
+
+
+def issue_download(conn, session_id: str, ticket_sha256: bytes, rendition: str, at: datetime,
+                   expires_at: datetime) -> bool:
+    """The session's one download ticket; False if it already had one (a race lost)."""
+    return execute(conn, "UPDATE playback_sessions SET download_ticket_sha256 = %s, download_rendition = %s, "
+                         "download_issued_at = %s, download_expires_at = %s "
+                         "WHERE id = %s AND download_issued_at IS NULL",
+                   (ticket_sha256, rendition, at, expires_at, session_id)) == 1
+
+
+def download_ticket(conn, session_id: str):
+    return query(conn, "SELECT s.download_ticket_sha256, s.download_rendition, s.download_expires_at, "
+                       "s.download_used_at, s.user_id, s.device_id, s.video_id, v.title, v.downloads_allowed "
+                       "FROM playback_sessions s JOIN videos v ON v.id = s.video_id WHERE s.id = %s",
+                 (session_id,), one=True)
+
+
+def claim_download(conn, session_id: str, ticket_sha256: bytes, at: datetime) -> bool:
+    """Use the ticket up: True for exactly one request, whatever process or replica."""
+    return execute(conn, "UPDATE playback_sessions SET download_used_at = %s WHERE id = %s "
+                         "AND download_ticket_sha256 = %s AND download_used_at IS NULL AND download_expires_at > %s",
+                   (at, session_id, ticket_sha256, at)) == 1

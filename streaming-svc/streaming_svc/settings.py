@@ -44,4 +44,8 @@ SETTINGS: list[Setting] = [
                                                      "further attempt waits for a refill"),
     Setting("UNLOCK_VIDEO_REFILL_SECONDS", 30, positive(int), "the per-video budget regains one attempt this often"),
     Setting("LIBRARY_PAGE_SIZE", 24, positive(int)),
+    Setting("DOWNLOADS_PER_HOUR", 10, positive(int), "download tickets per user in any hour (one per session)"),
+    Setting("DOWNLOAD_TICKET_SECONDS", 60, positive(int), "a download ticket must be used within this long"),
+    Setting("DOWNLOAD_MAX_PER_WORKER", 2, positive(int), "downloads being sent at once per worker process (each "
+                                                        "holds a thread while the client reads)"),
 ]

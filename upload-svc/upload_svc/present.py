@@ -49,7 +49,8 @@ def message(v: dict) -> str:
 
 def video_json(v: dict) -> dict:
     return {"id": v["id"], "owner_id": v["owner_id"], "title": v["title"], "description": v["description"],
-            "visibility": v["visibility"], "has_password": bool(v["password_hash"]), **live_state(v),
+            "visibility": v["visibility"], "has_password": bool(v["password_hash"]),
+            "downloads_allowed": bool(v["downloads_allowed"]), **live_state(v),
             "size": int(v["size_bytes"]),
             "duration": v["duration"], "width": v["width"], "height": v["height"], "video_codec": v["video_codec"],
             "audio_codec": v["audio_codec"], "container": v["container"], "original_filename": v["original_filename"],

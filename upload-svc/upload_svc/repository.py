@@ -9,7 +9,7 @@ from svcommon.db import execute, query
 VIDEO_COLS = ("v.id, v.owner_id, v.title, v.description, v.visibility, v.password_hash, v.status, v.status_message, "
               "v.original_key, v.original_filename, v.content_type, v.size_bytes, v.duration, v.width, v.height, "
               "v.video_codec, v.audio_codec, v.container, v.thumbnail_key, v.views, v.created_at, v.updated_at, "
-              "v.ready_at")
+              "v.ready_at, v.downloads_allowed")
 # Progress comes from the upload while bytes arrive; while processing (until the video is
 # playable) it is the mean progress of the video's jobs at their highest priority: the
 # planning job alone at first, then the jobs that make the video playable (audio and the
@@ -48,7 +48,7 @@ def videos_of(conn, owner_id: str, limit: int = 500) -> list[dict]:
 
 
 def update_video_meta(conn, video_id: str, fields: dict) -> None:
-    allowed = ("title", "description", "visibility", "password_hash")
+    allowed = ("title", "description", "visibility", "password_hash", "downloads_allowed")
     sets = [f"{k} = %s" for k in fields if k in allowed]
     params = [fields[k] for k in fields if k in allowed]
     execute(conn, f"UPDATE videos SET {', '.join(sets + ['updated_at = UTC_TIMESTAMP(6)'])} WHERE id = %s",

@@ -3,7 +3,6 @@ download of the original (owner/admin; Range passed through to file-svc)."""
 from __future__ import annotations
 
 import logging
-from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
@@ -13,6 +12,7 @@ from svcommon.errors import APIError
 from svcommon.filestore import NotFound
 from svcommon.params import json_body
 from svcommon.passwords import hash_password
+from svcommon.web import attachment
 
 from . import access, ingest, localcopy, validation
 from . import repository as repo
@@ -126,7 +126,7 @@ def read(video_id: str):
 def edit(video_id: str):
     p = access.active_principal()
     data = json_body()
-    unknown = set(data) - {"title", "description", "visibility", "password"}
+    unknown = set(data) - {"title", "description", "visibility", "password", "downloads_allowed"}
     if unknown:
         raise APIError(400, "invalid_input", f"unknown field(s): {', '.join(sorted(unknown))[:100]}")
     conn = db.conn()
@@ -136,6 +136,10 @@ def edit(video_id: str):
         fields["title"] = validation.title(data["title"], row["title"])
     if "description" in data:
         fields["description"] = validation.description(data["description"])
+    if "downloads_allowed" in data:
+        if not isinstance(data["downloads_allowed"], bool):
+            raise APIError(400, "invalid_input", "downloads_allowed must be true or false")
+        fields["downloads_allowed"] = data["downloads_allowed"]
     vis = validation.visibility(data.get("visibility"), row["visibility"])
     fields["visibility"] = vis
     new_password = validation.password(data.get("password"), vis == "password" and not row["password_hash"])
@@ -195,9 +199,7 @@ def _proxy(key: str, filename: str | None, on_close=None):
                                                 "Last-Modified") if k in upstream.headers}
     headers["Content-Type"] = "application/octet-stream" if filename else upstream.headers.get("Content-Type", "")
     if filename:
-        # RFC 6266: an ASCII fallback plus the exact UTF-8 name; quotes and controls stripped.
-        ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename) or "video"
-        headers["Content-Disposition"] = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+        headers["Content-Disposition"] = attachment(filename)
     headers["Cache-Control"] = "private, no-store"
 
     return Response(_Relay(upstream, on_close), status=upstream.status_code, headers=headers,

@@ -57,7 +57,9 @@
     s.keys.set(id, pending);
   }
 
-  async function openSession() {
+  // ``play``: the session the player will load (current; its security panel shown); a
+  // session only for a download is still ended on pagehide like every other.
+  async function openSession(play = true) {
     const eph = await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, false, ["deriveBits"]);
     const pub = await crypto.subtle.exportKey("jwk", eph.publicKey);
     const r = await Device.call("POST", "/api/stream/sessions",
@@ -82,11 +84,18 @@
     }
     sessions.set(s.id, s);
     stats.sessions += 1; stats.epochs.add(r.key_epoch);
-    current = s;
     prepareCloser(s);
-    showSecurity(s);
+    if (play) {
+      current = s;
+      showSecurity(s);
+    }
     return s;
   }
+
+  // The Download button (watch-page.js) downloads one of this page's sessions, whose tag and
+  // A/B variants the file then carries: the one playing, or (``fresh``: each session may be
+  // downloaded once) a new one.
+  window.svSessionForDownload = async (fresh) => (!fresh && current ? current : await openSession(false)).id;
 
   async function showSecurity(s) {
     try {

@@ -1,4 +1,6 @@
-// The watch page around the player: the Share button (copies the page's link) and, on the
+// The watch page around the player: the Share button (copies the page's link), the Download
+// button (when the owner allows downloads: a ticket for one of this page's playback sessions,
+// then the browser saves the watermarked MP4; docs/api.md "Downloads") and, on the
 // "still processing" page, a poll of GET /api/library/{id} that loads the player once the video
 // is ready (or says it failed) — the viewer never has to reload by hand.
 "use strict";
@@ -15,6 +17,37 @@
         status.textContent = url;
       }
       share.dataset.copied = "true";
+    });
+  }
+
+  const download = document.getElementById("download");
+  if (download) {
+    const status = document.getElementById("download-status");
+    const ticket = async (fresh) => {
+      const sid = await window.svSessionForDownload(fresh);
+      return Device.call("POST", `/api/stream/sessions/${sid}/download`, {});
+    };
+    download.addEventListener("click", async () => {
+      download.disabled = true;
+      status.textContent = "Preparing your download…";
+      try {
+        let t;
+        try { t = await ticket(false); } catch (e) {
+          if (e.code !== "already_downloaded") throw e;
+          t = await ticket(true);        // this session was downloaded already: a new one
+        }
+        const a = document.createElement("a");
+        a.href = t.download_url;
+        a.download = "";
+        document.body.append(a);
+        a.click();
+        a.remove();
+        status.textContent = "Download started. The file is marked for your account: a shared copy can be traced back to it.";
+      } catch (e) {
+        status.textContent = e.message;
+      } finally {
+        download.disabled = false;
+      }
     });
   }
 

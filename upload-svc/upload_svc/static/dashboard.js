@@ -134,6 +134,7 @@ const Dashboard = (() => {
     $(".title", li).textContent = v.title;
     $(".description", li).textContent = v.description;
     $(".visibility", li).textContent = v.visibility;
+    $(".downloads", li).hidden = !v.downloads_allowed;
     $(".select-video", li).setAttribute("aria-label", "Select \u201c" + v.title + "\u201d");
   }
 
@@ -156,13 +157,15 @@ const Dashboard = (() => {
     $(".edit", li).addEventListener("click", () => {
       form.title.value = v.title; form.description.value = v.description; form.visibility.value = v.visibility;
       form.password.value = ""; form.password.placeholder = v.has_password ? "(unchanged)" : "";
+      form.downloads_allowed.checked = !!v.downloads_allowed;
       formError.hidden = true; pwRow(); form.hidden = false;
       form.title.focus();
     });
     $(".cancel-edit", li).addEventListener("click", () => { form.hidden = true; $(".edit", li).focus(); });
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
-      const body = { title: form.title.value, description: form.description.value, visibility: form.visibility.value };
+      const body = { title: form.title.value, description: form.description.value, visibility: form.visibility.value,
+                     downloads_allowed: form.downloads_allowed.checked };
       if (form.password.value && body.visibility === "password") body.password = form.password.value;
       try {
         const r = await api("PATCH", "/api/videos/" + encodeURIComponent(v.id), body);
