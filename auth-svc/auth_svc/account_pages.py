@@ -31,7 +31,8 @@ def _account_page(status: int = 200, **ctx):
     profile = repo.user_by_id(conn, p.user_id)
     return render("account.html", status, profile=profile,
                   devices=repo.devices_of(conn, p.user_id), sessions=repo.live_sessions_of(conn, p.user_id),
-                  current_device=p.device_id, api_tokens=[api_tokens.to_json(t) for t in api_tokens.listed(p.user_id)],
+                  current_device=p.device_id, api_tokens=[{**api_tokens.to_json(t), "last_used": t["last_used_at"]}
+                                                           for t in api_tokens.listed(p.user_id)],
                   token_scopes=api_tokens.scopes_for(profile["role"]), expiry_choices=api_tokens.EXPIRY_CHOICES,
                   default_expiry=api_tokens.DEFAULT_EXPIRY_DAYS, max_name=api_tokens.MAX_NAME_LENGTH, **ctx)
 
