@@ -1,6 +1,7 @@
 """The account page (/auth/account): profile, password change, API tokens (created, shown
-once, revoked), devices, live playback sessions, sign out everywhere; and the password reset page an admin's one-time link opens.
-Plain forms (CSRF field), so every action works without script and from the keyboard."""
+once, revoked), devices, live playback sessions, sign out everywhere; and the password reset
+page an admin's one-time link opens. Plain forms (CSRF field), so every action works without
+script and from the keyboard."""
 from __future__ import annotations
 
 from flask import Blueprint, request
