@@ -1,6 +1,7 @@
-"""The account page (/auth/account): profile, password change, devices, live playback
-sessions, sign out everywhere; and the password reset page an admin's one-time link opens.
-Plain forms (CSRF field), so every action works without script and from the keyboard."""
+"""The account page (/auth/account): profile, password change, API tokens (created, shown
+once, revoked), devices, live playback sessions, sign out everywhere; and the password reset
+page an admin's one-time link opens. Plain forms (CSRF field), so every action works without
+script and from the keyboard."""
 from __future__ import annotations
 
 from flask import Blueprint, request
@@ -9,7 +10,7 @@ from svcommon.auth import REFRESH_COOKIE, csrf_ok, page_login_required
 from svcommon.errors import APIError
 from svcommon.web import flash_redirect
 
-from . import accounts, cookies
+from . import accounts, api_tokens, cookies
 from . import repository as repo
 from .extensions import db
 from .pages import form_errors, render, signed_in_user
@@ -28,9 +29,13 @@ EXPIRED = "Your form expired; please try again."
 def _account_page(status: int = 200, **ctx):
     p = signed_in_user()
     conn = db.conn()
-    return render("account.html", status, profile=repo.user_by_id(conn, p.user_id),
+    profile = repo.user_by_id(conn, p.user_id)
+    return render("account.html", status, profile=profile,
                   devices=repo.devices_of(conn, p.user_id), sessions=repo.live_sessions_of(conn, p.user_id),
-                  current_device=p.device_id, **ctx)
+                  current_device=p.device_id, api_tokens=[{**api_tokens.to_json(t), "last_used": t["last_used_at"]}
+                                                           for t in api_tokens.listed(p.user_id)],
+                  token_scopes=api_tokens.scopes_for(profile["role"]), expiry_choices=api_tokens.EXPIRY_CHOICES,
+                  default_expiry=api_tokens.DEFAULT_EXPIRY_DAYS, max_name=api_tokens.MAX_NAME_LENGTH, **ctx)
 
 
 @bp.get("/account")
@@ -52,6 +57,31 @@ def change_password():
         resp.headers.update(err.headers)     # Retry-After of a throttled re-authentication
         return resp
     return flash_redirect("/auth/account", "password_changed")
+
+
+@bp.post("/account/tokens")
+@page_login_required
+def create_api_token():
+    """The new token is on this response's page only (never cached, never stored): shown once."""
+    if not csrf_ok():
+        return _account_page(403, errors=[EXPIRED])
+    days = request.form.get("expires_in_days", "")
+    form = {"name": request.form.get("name", "")[:1000], "scopes": request.form.getlist("scopes")[:10],
+            "expires_in_days": int(days) if days.isascii() and days.isdigit() and len(days) < 5 else -1}
+    try:
+        issued = api_tokens.create(signed_in_user(), form)
+    except APIError as err:
+        return _account_page(err.status, errors=form_errors(err), invalid=set(err.fields), token_form=form)
+    return _account_page(issued_token=issued.secret, issued_name=issued.record["name"])
+
+
+@bp.post("/account/tokens/<token_id>/revoke")
+@page_login_required
+def revoke_api_token(token_id: str):
+    if not csrf_ok():
+        return _account_page(403, errors=[EXPIRED])
+    api_tokens.revoke(signed_in_user(), token_id)
+    return flash_redirect("/auth/account#api-tokens", "api_token_revoked")
 
 
 @bp.post("/account/devices/<device_id>/revoke")

@@ -82,7 +82,7 @@ def logout():
 
 @bp.get("/profile")
 def profile():
-    p = require_principal()
+    p = require_principal(scope="read")
     user = repo.user_by_id(db.conn(), p.user_id)
     if user is None or user["disabled"]:
         raise APIError(401, "account_disabled", "account is disabled or gone")

@@ -264,3 +264,38 @@ def prune_throttle(conn, scope: str, now: datetime, window_seconds: int, limit: 
     return execute(conn, "DELETE FROM login_throttle WHERE scope = %s AND window_start < %s - INTERVAL %s SECOND "
                          "AND (locked_until IS NULL OR locked_until < %s) LIMIT %s",
                    (scope, now, window_seconds, now, limit))
+
+
+# ---- API tokens (svcommon/api_tokens.py verifies them) ----------------------------------
+API_TOKEN_COLS = "id, name, scopes, created_at, expires_at, last_used_at, last_used_ip"
+
+
+def lock_user(conn, uid: str) -> dict | None:
+    """The user's row, locked until commit: one token creation of a user at a time (the limit)."""
+    return query(conn, f"SELECT {USER_COLS} FROM users WHERE id = %s FOR UPDATE", (uid,), one=True)
+
+
+def count_live_api_tokens(conn, user_id: str) -> int:
+    return query(conn, "SELECT COUNT(*) AS n FROM api_tokens WHERE user_id = %s AND revoked_at IS NULL "
+                       "AND expires_at > UTC_TIMESTAMP(6)", (user_id,), one=True)["n"]
+
+
+def insert_api_token(conn, tid: str, user_id: str, token_hash: bytes, name: str, scopes: str,
+                     expires_at: datetime) -> None:
+    execute(conn, "INSERT INTO api_tokens (id, user_id, token_hash, name, scopes, expires_at) "
+                  "VALUES (%s, %s, %s, %s, %s, %s)", (tid, user_id, token_hash, name, scopes, expires_at))
+
+
+def api_token(conn, tid: str) -> dict | None:
+    return query(conn, f"SELECT {API_TOKEN_COLS} FROM api_tokens WHERE id = %s", (tid,), one=True)
+
+
+def api_tokens_of(conn, user_id: str) -> list[dict]:
+    """The user's tokens not revoked (expired ones too, until revoked), newest first."""
+    return query(conn, f"SELECT {API_TOKEN_COLS} FROM api_tokens WHERE user_id = %s AND revoked_at IS NULL "
+                       "ORDER BY created_at DESC", (user_id,))
+
+
+def revoke_api_token(conn, tid: str, user_id: str) -> int:
+    return execute(conn, "UPDATE api_tokens SET revoked_at = UTC_TIMESTAMP(6) "
+                         "WHERE id = %s AND user_id = %s AND revoked_at IS NULL", (tid, user_id))

@@ -1,5 +1,7 @@
-"""Who is calling: a ``Principal`` from a bearer token, a DPoP-bound token + proof, or the
-browser's access cookie (then CSRF-checked on state-changing methods)."""
+"""Who is calling: a ``Principal`` from a bearer token (an access JWT, or an API token:
+svcommon.api_tokens), a DPoP-bound token + proof, or the browser's access cookie (then
+CSRF-checked on state-changing methods). An API token authorises only routes that name one
+of its scopes (``require_principal(scope=)``); every other route and page refuses it."""
 from __future__ import annotations
 
 import functools
@@ -9,7 +11,7 @@ from urllib.parse import quote
 
 from flask import Flask, current_app, g, redirect, request
 
-from . import security_events
+from . import api_tokens, security_events
 from .dpop import ReplayEntry, db_replay_check, record_proof, replay_entry, verify_proof
 from .errors import APIError, error_response
 from .jwks import JWKSVerifier, TokenError, http_fetcher
@@ -30,10 +32,12 @@ class Principal:
     user_id: str
     username: str
     role: str
-    via: str                      # "bearer" | "dpop" | "cookie"
+    via: str                      # "bearer" | "dpop" | "cookie" | "api_token"
     jkt: str | None = None        # device key thumbprint when DPoP-bound
     device_id: str | None = None
     claims: dict = field(default_factory=dict)
+    scopes: frozenset[str] = frozenset()      # an API token's scopes (empty for a login)
+    token_id: str | None = None               # the API token's id
 
     @property
     def is_admin(self) -> bool:
@@ -97,10 +101,39 @@ def _refuse_proof(exc: TokenError, user_id: str | None = None):
     return _unauthorized(exc.reason, exc.code, "DPoP")
 
 
+def _api_token_principal(token: str) -> Principal:
+    """The owner of an API token that is live now (svcommon.api_tokens: one query, no cache)."""
+    db = current_app.extensions.get("svcommon.db")
+    if db is None:                      # a service without the database takes no API token
+        raise _unauthorized("API tokens are not accepted here")
+    rec = api_tokens.lookup(db.conn(), token)
+    reason = "unknown API token" if rec is None else api_tokens.refusal(rec)
+    if reason:
+        security_events.record("bad_api_token", reason if rec is None else f"{reason}: token {rec.id}",
+                               rec.user_id if rec else None)
+        raise _unauthorized(reason, "invalid_token")
+    if rec.user_disabled:
+        security_events.record("disabled_account", f"{request.method} {loggable_path(request.path)} "
+                                                   f"with API token {rec.id}", rec.user_id)
+        raise APIError(403, "account_disabled", "This account is disabled.")
+    ip = request.remote_addr or "?"
+    # Its own connection: the view may not have committed what it wrote so far.
+    with db.standalone() as conn:
+        new_address = api_tokens.note_use(conn, rec, ip)
+        conn.commit()
+    if new_address:
+        security_events.record("api_token_new_address", f"API token {rec.id} used from a new address {ip}",
+                               rec.user_id)
+    return Principal(user_id=rec.user_id, username=rec.username, role=rec.role, via="api_token",
+                     scopes=rec.scopes, token_id=rec.id)
+
+
 def _authenticate() -> Principal | None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()
+    if scheme.lower() == "bearer" and api_tokens.looks_like_token(token):
+        return _api_token_principal(token)
     if scheme.lower() == "bearer" and token:
         try:
             claims = verifier().verify(token)
@@ -234,10 +267,24 @@ def principal_or_none() -> Principal | None:
         return None
 
 
-def require_principal(roles: tuple[str, ...] | None = None) -> Principal:
+def insufficient_scope(p: Principal, scope: str | None) -> APIError:
+    """What an API token gets on a route its scopes do not cover (``scope`` None: a route no
+    API token may use); recorded as a security event."""
+    needs = f"the '{scope}' scope" if scope else "a signed-in session, not an API token"
+    security_events.record("insufficient_scope", f"{request.method} {loggable_path(request.path)} needs {needs}; "
+                                                 f"API token {p.token_id} has {' '.join(sorted(p.scopes))}", p.user_id)
+    challenge = f'Bearer error="insufficient_scope", scope="{scope}"' if scope else 'Bearer error="insufficient_scope"'
+    return APIError(403, "insufficient_scope", f"This needs {needs}.", {"WWW-Authenticate": challenge})
+
+
+def require_principal(roles: tuple[str, ...] | None = None, scope: str | None = None) -> Principal:
+    """The caller, or 401. ``scope``: the API-token scope (svcommon.api_tokens.SCOPES) this
+    route accepts; None (the default) refuses every API token, so a route opts in."""
     p = current_principal()
     if p is None:
         raise _unauthorized("authentication required")
+    if p.via == "api_token" and (scope is None or scope not in p.scopes):
+        raise insufficient_scope(p, scope)
     if roles and p.role not in roles:
         raise APIError(403, "forbidden", "your role may not do this")
     return p
@@ -254,6 +301,8 @@ def page_login_required(view):
             if err.code == "token_expired" and request.cookies.get(REFRESH_COOKIE):
                 return redirect("/auth/refresh?redirect=" + quote(target, safe=""), 303)
             p = None
+        if p is not None and p.via == "api_token":
+            raise insufficient_scope(p, None)       # pages are for people signed in
         if p is None:
             if request.cookies.get(REFRESH_COOKIE):
                 return redirect("/auth/refresh?redirect=" + quote(target, safe=""), 303)

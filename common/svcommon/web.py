@@ -26,6 +26,7 @@ FLASH_MESSAGES = {
     "reset_link_invalid": "That reset link is invalid, used or expired. Ask an administrator for a new one.",
     "device_revoked": "The device has been revoked.",
     "session_ended": "The playback session has been ended.",
+    "api_token_revoked": "The API token has been revoked; it no longer works.",
     "user_updated": "The user has been updated.",
 }
 

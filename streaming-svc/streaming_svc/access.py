@@ -32,10 +32,11 @@ def revoked_error(reason: str) -> APIError:
     return APIError(403, code, message)
 
 
-def active_principal(conn) -> Principal:
+def active_principal(conn, scope: str | None = None) -> Principal:
     """The caller, if their account is still enabled and, for a device-bound token, the device
-    not revoked (a revoked device's token is refused at once, not when it expires)."""
-    p = require_principal()
+    not revoked (a revoked device's token is refused at once, not when it expires).
+    ``scope``: the API-token scope the route accepts (None: no API token, e.g. playback)."""
+    p = require_principal(scope=scope)
     state = repo.account_state(conn, p.user_id, p.device_id)
     if state is None or state["disabled"]:
         security_events.record("disabled_account", f"{request.method} {request.path}", p.user_id)

@@ -31,7 +31,7 @@ def item_json(p, v: dict) -> dict:
 
 @bp.get("/api/library")
 def library():
-    p = access.active_principal(db.conn())
+    p = access.active_principal(db.conn(), "read")
     q = request.args.get("q", "").strip()[:100]
     page = arg_int("page", 1, maximum=MAX_PAGE)
     size = int(current_app.config["LIBRARY_PAGE_SIZE"])
@@ -44,7 +44,7 @@ def library():
 def one(video_id: str):
     """One video the caller may see, ready or not: what a "still processing" page polls."""
     conn = db.conn()
-    p = access.active_principal(conn)
+    p = access.active_principal(conn, "read")
     v = access.visible_video(conn, p, video_id)
     status = v["status"] if v["status"] in ("ready", "failed") else "processing"
     granted = repo.has_grant(conn, p.user_id, v["id"])
@@ -56,7 +56,7 @@ def one(video_id: str):
 @bp.get("/api/library/<video_id>/<any(thumbnail, poster):kind>")
 def still(video_id: str, kind: str):
     """Stills are served through us (the bucket is private), cached like init segments."""
-    p = access.active_principal(db.conn())
+    p = access.active_principal(db.conn(), "read")
     video = access.visible_video(db.conn(), p, video_id)
     access.ready(video)
     key = video["thumbnail_key"] if kind == "thumbnail" and video["thumbnail_key"] else media_key(

@@ -15,8 +15,9 @@ from . import repository as repo
 from .extensions import db
 
 
-def active_principal() -> Principal:
-    p = require_principal()
+def active_principal(scope: str | None) -> Principal:
+    """``scope``: the API-token scope the route accepts (svcommon.api_tokens; None: none)."""
+    p = require_principal(scope=scope)
     if not repo.user_active(db.conn(), p.user_id):
         security_events.record("disabled_account", f"{request.method} {request.path}", p.user_id)
         raise APIError(403, "account_disabled", "This account is disabled.")
@@ -24,7 +25,7 @@ def active_principal() -> Principal:
 
 
 def require_uploader() -> Principal:
-    p = active_principal()
+    p = active_principal("upload")
     if current_app.config["UPLOADS_REQUIRE_ROLE"] and p.role not in ("uploader", "admin"):
         raise APIError(403, "forbidden", "uploading is reserved to uploaders on this server; ask an admin")
     return p

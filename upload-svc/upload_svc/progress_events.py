@@ -32,7 +32,7 @@ def _final(state: dict) -> bool:
 
 @bp.get("/<video_id>/events")
 def events(video_id: str):
-    p = access.active_principal()
+    p = access.active_principal("read")
     conn = db.conn()
     first = live_state(access.own_video(conn, video_id, p))
     poll = float(current_app.config["SSE_POLL_SECONDS"])

@@ -104,7 +104,7 @@ def upload():
 
 @bp.get("/mine")
 def mine():
-    p = access.active_principal()
+    p = access.active_principal("read")
     conn = db.conn()
     return jsonify(items=[video_json(v) for v in repo.videos_of(conn, p.user_id)], usage=access.usage(conn, p.user_id))
 
@@ -112,19 +112,19 @@ def mine():
 @bp.get("/usage")
 def usage():
     """The caller's storage: {used_bytes, quota_bytes, available_bytes} (null = unlimited)."""
-    p = access.active_principal()
+    p = access.active_principal("read")
     return jsonify(access.usage(db.conn(), p.user_id))
 
 
 @bp.get("/<video_id>")
 def read(video_id: str):
-    p = access.active_principal()
+    p = access.active_principal("read")
     return jsonify(video=video_json(access.own_video(db.conn(), video_id, p)))
 
 
 @bp.patch("/<video_id>")
 def edit(video_id: str):
-    p = access.active_principal()
+    p = access.active_principal("upload")
     data = json_body()
     unknown = set(data) - {"title", "description", "visibility", "password", "downloads_allowed"}
     if unknown:
@@ -164,7 +164,7 @@ def edit(video_id: str):
 
 @bp.delete("/<video_id>")
 def delete(video_id: str):
-    p = access.active_principal()
+    p = access.active_principal("upload")
     access.own_video(db.conn(), video_id, p)
     ingest.remove_video(video_id)
     log.info("video deleted", extra={"video_id": video_id, "by": p.user_id})
@@ -208,7 +208,7 @@ def _proxy(key: str, filename: str | None, on_close=None):
 
 @bp.get("/<video_id>/original")
 def original(video_id: str):
-    p = access.active_principal()
+    p = access.active_principal("read")
     row = access.own_video(db.conn(), video_id, p)
     if row["status"] == "uploading":
         raise APIError(409, "not_uploaded", "the upload of this video has not finished")
@@ -227,7 +227,7 @@ def original(video_id: str):
 
 @bp.get("/<video_id>/thumbnail")
 def thumbnail(video_id: str):
-    p = access.active_principal()
+    p = access.active_principal("read")
     row = access.own_video(db.conn(), video_id, p)
     if not row["thumbnail_key"]:
         raise APIError(404, "no_thumbnail", "no thumbnail yet")

@@ -42,7 +42,7 @@ def _id(value: str, what: str) -> str:
 @bp.post("/detect")
 @body_limit(lambda cfg: int(cfg.get("FORENSICS_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD)) + FORM_OVERHEAD)
 def submit():
-    admin = require_principal(roles=("admin",))
+    admin = require_principal(roles=("admin",), scope="forensics")
     limit = int(current_app.config.get("FORENSICS_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD))
     if request.content_length is not None and request.content_length > limit:
         raise APIError(413, "too_large", f"the suspect file may be at most {limit} bytes")
@@ -88,7 +88,7 @@ def submit():
 
 @bp.get("/detect/<det_id>")
 def status(det_id: str):
-    require_principal(roles=("admin",))
+    require_principal(roles=("admin",), scope="forensics")
     det = repo.detection(db.conn(), _id(det_id, "detection"))
     if det is None:
         raise APIError(404, "not_found", "no such detection")
@@ -100,7 +100,7 @@ def cancel(det_id: str):
     """Cancel a queued or running detection: its job goes (a running one's worker loses the
     lease and kills its children within a renewal interval); the suspect object is removed,
     the record stays as 'cancelled'."""
-    admin = require_principal(roles=("admin",))
+    admin = require_principal(roles=("admin",), scope="forensics")
     conn = db.conn()
     det = repo.detection(conn, _id(det_id, "detection"))
     if det is None:
@@ -116,7 +116,7 @@ def cancel(det_id: str):
 
 @bp.get("/detect/<det_id>/report.json")
 def report_json(det_id: str):
-    require_principal(roles=("admin",))
+    require_principal(roles=("admin",), scope="forensics")
     det = repo.detection(db.conn(), _id(det_id, "detection"))
     if det is None or det["status"] != "done":
         raise APIError(404, "not_found", "no finished detection with this id")
@@ -128,7 +128,7 @@ def report_json(det_id: str):
 
 @bp.get("/detections")
 def list_detections():
-    require_principal(roles=("admin",))
+    require_principal(roles=("admin",), scope="forensics")
     limit = min(200, arg_int("limit", 50, maximum=1_000_000))
     rows = repo.detections(db.conn(), limit)
     return jsonify(items=[api_view(d, report_url(d["id"])) for d in rows])
@@ -136,7 +136,7 @@ def list_detections():
 
 @bp.get("/sessions/<sid>")
 def session_record(sid: str):
-    require_principal(roles=("admin",))
+    require_principal(roles=("admin",), scope="forensics")
     snap = session_snapshot(db.conn(), _id(sid, "session"))
     if snap is None:
         raise APIError(404, "not_found", "no such session")

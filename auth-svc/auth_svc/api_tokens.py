@@ -1,0 +1,123 @@
+"""API tokens for scripts and CI: created, listed and revoked by their owner, by API
+(/api/auth/tokens) and on the account page (account_pages.py). Managing tokens needs a real
+sign-in (cookie + CSRF, or an access JWT): ``require_principal()`` names no scope, so an API
+token can never create or revoke one. The token is returned once, at creation; only its
+SHA-256 is stored (format and verification: svcommon/api_tokens.py)."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import Blueprint, jsonify
+
+from svcommon import api_tokens, security_events
+from svcommon.auth import Principal, require_principal
+from svcommon.errors import APIError
+from svcommon.params import json_body
+from svcommon.timeutil import iso, utcnow_naive
+
+from . import repository as repo
+from .extensions import db
+
+bp = Blueprint("api_tokens", __name__, url_prefix="/api/auth/tokens")
+
+MAX_LIVE_TOKENS = 20            # per user, not counting revoked or expired ones
+MAX_NAME_LENGTH = 64
+MAX_EXPIRY_DAYS = 365
+EXPIRY_CHOICES = (7, 30, 90, 365)     # the account page's select; the API takes any 1..365
+DEFAULT_EXPIRY_DAYS = 30
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    name: str
+    scopes: tuple[str, ...]
+    expires_in_days: int
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A new token: ``secret`` is shown this once and never again."""
+    secret: str
+    record: dict
+
+
+def scopes_for(role: str) -> tuple[str, ...]:
+    """The scopes a user of ``role`` may give a token."""
+    return tuple(s for s in api_tokens.SCOPES if role == "admin" or s not in api_tokens.ADMIN_ONLY_SCOPES)
+
+
+def parse_request(data: dict, role: str) -> TokenRequest:
+    """A valid token request, or a 400 naming every problem at once."""
+    errors: dict[str, list[str]] = {}
+    name = data.get("name")
+    name = name.strip() if isinstance(name, str) else ""
+    if not name or len(name) > MAX_NAME_LENGTH or any(ord(c) < 0x20 or ord(c) == 0x7f for c in name):
+        errors["name"] = [f"Name must be 1-{MAX_NAME_LENGTH} printable characters."]
+    scopes = data.get("scopes")
+    if not isinstance(scopes, list) or not scopes or not all(s in api_tokens.SCOPES for s in scopes):
+        errors["scopes"] = [f"Scopes must be a non-empty list of {', '.join(api_tokens.SCOPES)}."]
+    elif any(s not in scopes_for(role) for s in scopes):
+        errors["scopes"] = ["The forensics scope is for administrators only."]
+    days = data.get("expires_in_days", DEFAULT_EXPIRY_DAYS)
+    if type(days) is not int or not 1 <= days <= MAX_EXPIRY_DAYS:
+        errors["expires_in_days"] = [f"Expiry must be a whole number of days from 1 to {MAX_EXPIRY_DAYS}."]
+    if errors:
+        raise APIError(400, "invalid_input", " ".join(m for ms in errors.values() for m in ms), fields=errors)
+    return TokenRequest(name, tuple(s for s in api_tokens.SCOPES if s in scopes), days)
+
+
+def create(p: Principal, data: dict) -> IssuedToken:
+    conn = db.conn()
+    user = repo.lock_user(conn, p.user_id)      # the role in force now, not the JWT's
+    if user is None or user["disabled"]:
+        raise APIError(403, "account_disabled", "This account is disabled.")
+    req = parse_request(data, user["role"])
+    if repo.count_live_api_tokens(conn, p.user_id) >= MAX_LIVE_TOKENS:
+        raise APIError(409, "too_many_tokens", f"You have {MAX_LIVE_TOKENS} live API tokens, the most allowed; "
+                                               "revoke one you no longer use.")
+    tid, secret = uuid.uuid4().hex, api_tokens.new_token()
+    repo.insert_api_token(conn, tid, p.user_id, api_tokens.token_hash(secret), req.name, " ".join(req.scopes),
+                          utcnow_naive() + timedelta(days=req.expires_in_days))
+    record = repo.api_token(conn, tid)
+    conn.commit()
+    security_events.record("api_token_created", f"API token {tid} '{req.name}' scopes {' '.join(req.scopes)} "
+                                                f"expires {iso(record['expires_at'])}", p.user_id)
+    return IssuedToken(secret, record)
+
+
+def revoke(p: Principal, tid: str) -> None:
+    conn = db.conn()
+    if len(tid) != 32 or repo.revoke_api_token(conn, tid, p.user_id) == 0:
+        raise APIError(404, "not_found", "no such API token (revoked already, or not yours)")
+    conn.commit()
+    security_events.record("api_token_revoked", f"API token {tid}", p.user_id)
+
+
+def listed(user_id: str) -> list[dict]:
+    return repo.api_tokens_of(db.conn(), user_id)
+
+
+def to_json(t: dict) -> dict:
+    return {"id": t["id"], "name": t["name"], "scopes": t["scopes"].split(), "created_at": iso(t["created_at"]),
+            "expires_at": iso(t["expires_at"]), "expired": t["expires_at"] <= utcnow_naive(),
+            "last_used_at": iso(t["last_used_at"]), "last_used_ip": t["last_used_ip"]}
+
+
+@bp.post("")
+def create_token():
+    issued = create(require_principal(), json_body())
+    return jsonify(token=issued.secret, api_token=to_json(issued.record)), 201
+
+
+@bp.get("")
+def list_tokens():
+    return jsonify(items=[to_json(t) for t in listed(require_principal().user_id)],
+                   max_tokens=MAX_LIVE_TOKENS, max_expiry_days=MAX_EXPIRY_DAYS)
+
+
+@bp.delete("/<token_id>")
+def revoke_token(token_id: str):
+    revoke(require_principal(), token_id)
+    return "", 204
