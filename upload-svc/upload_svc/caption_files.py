@@ -28,6 +28,7 @@ class CaptionTrack:
 @dataclass(frozen=True)
 class _Cue:
     line: int              # the line number of its timings
+    timings: str           # that line
     lines: list[str]       # the block, as the library reads it
 
 
@@ -92,7 +93,7 @@ def _cues(blocks: list[tuple[int, list[str]]], fmt: str) -> list[_Cue]:
         for i, line in enumerate(block[at + 1:], at + 1):
             if "-->" in line:
                 raise malformed(start + i, "'-->' in a cue's text (is a blank line missing before this cue?)")
-        cues.append(_Cue(start + at, block))
+        cues.append(_Cue(start + at, block[at], block))
     return cues
 
 
@@ -106,13 +107,17 @@ def _read(lines: list[str], fmt: str) -> webvtt.WebVTT:
 def _find_bad(cues: list[_Cue], header: list[str], fmt: str, error: Exception) -> APIError:
     """The library refused the file: read cue by cue to name the line."""
     for cue in cues:
+        unreadable = malformed(cue.line, f"unreadable cue timings '{cue.timings[:80]}' (they are written "
+                                         f"'{TIMINGS_HINT[fmt]}')")
         try:
             got = _read(header + cue.lines, fmt)
-        except (MalformedCaptionError, MalformedFileError) as exc:
-            return malformed(cue.line, f"{exc} (timings are '{TIMINGS_HINT[fmt]}')")
+        except MalformedCaptionError as exc:
+            return malformed(cue.line, str(exc)[:200]) if "setting" in str(exc) else unreadable
+        except MalformedFileError:
+            return unreadable
         if len(got.captions) != 1:
-            return malformed(cue.line, f"unreadable cue timings (they are '{TIMINGS_HINT[fmt]}')")
-    return malformed(1, str(error))
+            return unreadable
+    return malformed(1, str(error)[:200])
 
 
 def parse(raw: bytes, filename: str, max_cues: int) -> CaptionTrack:
