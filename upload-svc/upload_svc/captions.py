@@ -59,7 +59,8 @@ def _upload_file():
 def add(video_id: str):
     p = access.active_principal()
     conn = db.conn()
-    access.own_video(conn, video_id, p)
+    if access.own_video(conn, video_id, p)["status"] == "deleting":
+        raise APIError(404, "not_found", "no such video")
     filename, raw = _upload_file()
     lang = validation.caption_language(request.form.get("lang"))
     label = validation.caption_label(request.form.get("label"), lang)
