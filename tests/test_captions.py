@@ -135,32 +135,15 @@ def test_caption_api_formats_limits_owner_and_sessions(gw, live_stack, mdb, owne
     client.end(s)
 
 
-def test_watch_page_shows_captions(gw, owner, video):
-    """The cue rendered by Chromium: the captions menu picks English, `c` turns it off and on."""
-    if not requests.get(f"{gw}/api/videos/{video}/captions", headers=owner["headers"]).json()["items"]:
-        assert add(gw, owner, video, "en", VTT.encode(), label="English").status_code == 201
-    viewer = h.new_user(gw, "capviewer")
+def test_dashboard_editor_and_watch_page_show_captions(gw, live_stack, mdb, owner, video):
+    """The editor's Captions section: add (a malformed file names its line), list, delete; the
+    watch page then renders the cue (captions menu, `c` off and on); deleting the video
+    removes every caption object and row."""
+    env = live_stack["env"]
     showing = ("(() => { const t = [...document.getElementById('video').textTracks].find(t => t.mode === 'showing');"
                " return t && t.activeCues && t.activeCues.length ? t.activeCues[0].text : ''; })()")
-    with chromium_page() as page:
-        login(page, gw, viewer, f"/watch/{video}")
-        page.keyboard.press("Space")
-        watch_until(page, "document.getElementById('video').currentTime > 0.3")
-        page.evaluate("document.getElementById('video').pause()")
-        page.click("#ctl-captions")
-        page.get_by_role("menuitemradio", name="English").click()
-        watch_until(page, showing + f" === {CUE!r}")
-        page.keyboard.press("c")            # the focus is back on the CC button, in the player
-        watch_until(page, showing + " === ''")
-        page.keyboard.press("c")
-        watch_until(page, showing + f" === {CUE!r}")
-        screenshots(page, "captions-watch")
-
-
-def test_dashboard_caption_editor(gw, live_stack, mdb, owner, video, worker_app, stores, clip):
-    """The editor's Captions section: add (a malformed file names its line), list, delete;
-    then deleting the video removes every caption object and row."""
-    env = live_stack["env"]
+    if not requests.get(f"{gw}/api/videos/{video}/captions", headers=owner["headers"]).json()["items"]:
+        assert add(gw, owner, video, "en", VTT.encode(), label="English").status_code == 201   # run alone
     with chromium_page() as page:
         login(page, gw, owner, "/upload/")
         row = f"li.video[data-id='{video}']"
@@ -183,7 +166,20 @@ def test_dashboard_caption_editor(gw, live_stack, mdb, owner, video, worker_app,
         check_page(page, "captions-dashboard", (f"{panel} input[name=lang]", f"{panel} button[type=submit]"))
         page.click(f"{panel} .caption-list li[data-lang='de'] button.caption-delete")
         page.wait_for_selector(f"{panel} .caption-list li[data-lang='de']", state="detached")
-    assert len(caption_objects(env, video)) == 1
+        assert len(caption_objects(env, video)) == 1
+
+        page.goto(f"{gw}/watch/{video}")
+        page.keyboard.press("Space")
+        watch_until(page, "document.getElementById('video').currentTime > 0.3")
+        page.evaluate("document.getElementById('video').pause()")
+        page.click("#ctl-captions")
+        page.get_by_role("menuitemradio", name="English").click()
+        watch_until(page, showing + f" === {CUE!r}")
+        page.keyboard.press("c")            # the focus is back on the CC button, in the player
+        watch_until(page, showing + " === ''")
+        page.keyboard.press("c")
+        watch_until(page, showing + f" === {CUE!r}")
+        screenshots(page, "captions-watch")
     assert requests.delete(f"{gw}/api/videos/{video}", headers=owner["headers"]).status_code == 204
     assert caption_objects(env, video) == [] and h.video_objects(env, video) == []
     assert sql(mdb, "SELECT COUNT(*) AS n FROM video_captions WHERE video_id = %s", (video,), one=True)["n"] == 0
