@@ -59,6 +59,7 @@ const CaptionPanel = (() => {
         try {
           const t = await upload(v, form);
           error.hidden = true;
+          document.getElementById("toast-alert").textContent = "";    // the refusal it follows is moot
           form.reset();
           ui.toast("Added the " + t.label + " captions (" + t.cues + " cues) to \u201c" + v.title + "\u201d.");
           await load(panel, v, ui);
