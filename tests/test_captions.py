@@ -162,7 +162,7 @@ def test_dashboard_editor_and_watch_page_show_captions(gw, live_stack, mdb, owne
         page.click(f"{panel} button[type=submit]")
         page.wait_for_selector(f"{panel} .caption-list li[data-lang='de']")
         assert "converted from SRT" in page.inner_text(f"{panel} .caption-list li[data-lang='de']")
-        assert "Deutsch" in page.inner_text("#toast-status")
+        assert "Deutsch" in page.inner_text("#toast-status") and page.inner_text("#toast-alert") == ""
         check_page(page, "captions-dashboard", (f"{panel} input[name=lang]", f"{panel} button[type=submit]"))
         page.click(f"{panel} .caption-list li[data-lang='de'] button.caption-delete")
         page.wait_for_selector(f"{panel} .caption-list li[data-lang='de']", state="detached")
