@@ -12,8 +12,8 @@
 # HTTPS: with TLS_CERT_FILE and TLS_KEY_FILE (PEM files, e.g. compose secrets; see
 # docs/operations.md) the gateway serves HTTPS on GATEWAY_TLS_LISTEN_PORT (8443; TLS 1.2+,
 # HSTS) and plain HTTP on GATEWAY_LISTEN_PORT only redirects to PUBLIC_URL (which must
-# then be https://...). Body limits follow BODY_MAX_BYTES, UPLOAD_MAX_BYTES and
-# FORENSICS_MAX_UPLOAD_BYTES, the same settings the services enforce. Encrypted media
+# then be https://...). Body limits follow BODY_MAX_BYTES, UPLOAD_MAX_BYTES, CAPTION_MAX_BYTES
+# and FORENSICS_MAX_UPLOAD_BYTES, the same settings the services enforce. Encrypted media
 # (/media/) is cached in GATEWAY_MEDIA_CACHE_DIR (the gateway-cache volume), at most
 # GATEWAY_MEDIA_CACHE_MAX_SIZE (10g), objects unused for GATEWAY_MEDIA_CACHE_INACTIVE (7d) dropped.
 #
@@ -87,6 +87,7 @@ fi
 num() { [[ "${1:-}" =~ ^[0-9]+$ ]] && printf '%s' "$1" || printf '%s' "$2"; }
 template=${template//'{{BODY_MAX}}'/$(num "${BODY_MAX_BYTES:-}" 65536)}
 template=${template//'{{UPLOAD_BODY_MAX}}'/$(( $(num "${UPLOAD_MAX_BYTES:-}" 21474836480) + 65536 ))}
+template=${template//'{{CAPTION_BODY_MAX}}'/$(( $(num "${CAPTION_MAX_BYTES:-}" 524288) + 65536 ))}
 template=${template//'{{FORENSICS_BODY_MAX}}'/$(( $(num "${FORENSICS_MAX_UPLOAD_BYTES:-}" 17179869184) + 65536 ))}
 # /media/ cache: a volume (docker-compose.yml gateway-cache) so it survives restarts.
 size() { [[ "${1:-}" =~ ^[0-9]+[$3]?$ ]] && printf '%s' "$1" || printf '%s' "$2"; }

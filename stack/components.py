@@ -111,6 +111,7 @@ def gateway_body_limits(env: dict) -> dict[str, str]:
     (gateway/entrypoint.sh computes the same under compose)."""
     return {"BODY_MAX": str(_env_int(env, "BODY_MAX_BYTES", 64 * 1024)),
             "UPLOAD_BODY_MAX": str(_env_int(env, "UPLOAD_MAX_BYTES", 20 * GiB) + FORM_OVERHEAD),
+            "CAPTION_BODY_MAX": str(_env_int(env, "CAPTION_MAX_BYTES", 512 * 1024) + FORM_OVERHEAD),
             "FORENSICS_BODY_MAX": str(_env_int(env, "FORENSICS_MAX_UPLOAD_BYTES", 16 * GiB) + FORM_OVERHEAD)}
 
 

@@ -140,7 +140,7 @@ def user_footprint(env: dict, user_id: str) -> dict:
 
 def video_objects(env: dict, video_id: str) -> list[str]:
     return (s3_keys(env, f"originals/{video_id}/") + s3_keys(env, f"media/{video_id}/")
-            + s3_pending_multipart(env, f"originals/{video_id}/"))
+            + s3_keys(env, f"captions/{video_id}/") + s3_pending_multipart(env, f"originals/{video_id}/"))
 
 
 def _read(path: str) -> str:

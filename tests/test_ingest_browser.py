@@ -93,7 +93,7 @@ def test_edit_and_delete_in_page(live_stack, tmp_path):
         li.locator("input[name=title]").fill("After <script>window.__xss=2</script>")
         li.locator("select[name=visibility]").select_option("password")
         li.locator("input[name=password]").fill("letmein99")
-        li.locator("button[type=submit]").click()
+        li.locator(".editor button[type=submit]").click()
         page.wait_for_function(f"() => document.querySelector(\"li.video[data-id='{vid}'] .visibility\").textContent === 'password'")
         assert li.locator(".title").inner_text() == "After <script>window.__xss=2</script>"
         page.on("dialog", lambda d: d.accept())

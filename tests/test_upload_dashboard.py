@@ -153,16 +153,16 @@ def test_edit_saved_toast_and_errors_in_view(gw, clip, live_stack):
         li = page.locator(ROW.format(vids[0]))      # the oldest: last in the list
         li.locator(".edit").click()
         # The Save button at the bottom edge of the screen: what the server says goes below it.
-        li.locator("button[type=submit]").evaluate("(b) => b.scrollIntoView({block: 'end'})")
+        li.locator(".editor button[type=submit]").evaluate("(b) => b.scrollIntoView({block: 'end'})")
         li.locator("input[name=title]").fill("Bad\u200btitle")
-        li.locator("button[type=submit]").click()
+        li.locator(".editor button[type=submit]").click()
         sel = ROW.format(vids[0]) + " .editor .error"
         page.wait_for_selector(sel + ":not([hidden])")
         assert "invisible formatting characters" in page.inner_text(sel)
         assert in_viewport(page, sel), "the error is below the fold"
         assert "invisible formatting characters" in page.inner_text("#toast-alert")
         li.locator("input[name=title]").fill("Renamed clip")
-        li.locator("button[type=submit]").click()
+        li.locator(".editor button[type=submit]").click()
         page.wait_for_function("() => document.querySelector('#toast-status').textContent.includes('Saved')")
         assert page.inner_text("#toast-status") == "Saved \u201cRenamed clip\u201d."
         assert page.get_attribute("#toast-status", "role") == "status"

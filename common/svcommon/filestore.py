@@ -8,7 +8,8 @@ object, ``get`` returns a streaming ``requests.Response`` (Range passed through)
 
 Key layout shared by every service (file-svc enforces per-service prefixes):
 ``originals/{video_id}/...`` uploaded sources, ``media/{video_id}/...`` everything derived
-(renditions, thumbnails), ``forensics/...`` watermark evidence.
+(renditions, thumbnails), ``captions/{video_id}/...`` the uploader's caption tracks (kept
+apart from media/, which reprocessing rewrites), ``forensics/...`` watermark evidence.
 
 Services wire it as an extension: ``filestore = FileStoreExtension("upload")`` in
 ``extensions.py``, ``filestore.init_app(app)`` in ``create_app``, ``filestore()`` in a
@@ -29,6 +30,7 @@ from .logs import current_request_id
 
 ORIGINALS = "originals/"
 MEDIA = "media/"
+CAPTIONS = "captions/"
 FORENSICS = "forensics/"
 
 
@@ -38,6 +40,10 @@ def original_prefix(video_id: str) -> str:
 
 def media_prefix(video_id: str) -> str:
     return f"{MEDIA}{video_id}/"
+
+
+def captions_prefix(video_id: str) -> str:
+    return f"{CAPTIONS}{video_id}/"
 
 
 class FileStoreError(Exception):

@@ -14,12 +14,13 @@ MAX_KEY = 512
 
 READ, WRITE, DELETE = "read", "write", "delete"
 
-# Per calling service: key prefix -> allowed operations. upload writes originals and may
-# delete a video's derived media when the video is deleted; streaming only reads media;
-# the media workers read originals and write media and forensic evidence.
+# Per calling service: key prefix -> allowed operations. upload writes originals and caption
+# tracks and may delete a video's derived media when the video is deleted; streaming only
+# reads media and captions; the media workers read originals and write media and forensic
+# evidence (captions are none of theirs: reprocessing wipes media/, never captions/).
 PERMISSIONS: dict[str, dict[str, set[str]]] = {
-    "upload": {"originals/": {READ, WRITE, DELETE}, "media/": {READ, DELETE}},
-    "streaming": {"media/": {READ}},
+    "upload": {"originals/": {READ, WRITE, DELETE}, "media/": {READ, DELETE}, "captions/": {READ, WRITE, DELETE}},
+    "streaming": {"media/": {READ}, "captions/": {READ}},
     "watermark": {"originals/": {READ}, "media/": {READ, WRITE, DELETE}, "forensics/": {READ, WRITE, DELETE}},
 }
 

@@ -1,9 +1,11 @@
 """Per-session routes under ``/api/stream/m/{session_id}/{token}/…`` (token = keyed MAC of
-the session id): the manifests and the init segments. Nothing else of a session's media
-passes through here: manifests list the shared ciphertext URLs under ``/media/`` (cdn.py,
-served from the gateway's cache) of the variants the session's codeword picks, and the
-keys to open them come from keys.py. Init segments are plaintext codec setup (no samples)
-with the session's metadata tag appended, so they are per session and never cacheable.
+the session id): the manifests, the init segments and the caption tracks. Nothing else of
+a session's media passes through here: manifests list the shared ciphertext URLs under
+``/media/`` (cdn.py, served from the gateway's cache) of the variants the session's
+codeword picks, and the keys to open them come from keys.py. Init segments are plaintext
+codec setup (no samples) with the session's metadata tag appended, so they are per session
+and never cacheable; caption files are plain WebVTT served only here, so a caption of a
+private or password video reaches no one without a live session of it.
 Expired, ended or revoked sessions and videos that are no longer ready answer 410/403.
 Every answer under /api/stream/ is ``no-store`` (create_app's after_request hook).
 """
@@ -17,6 +19,7 @@ from svcommon.media_crypto import AUDIO_VARIANT, VIDEO
 from svcommon.media_keys import audio_init_key, init_key
 
 from . import manifest
+from . import repository as repo
 from .content import Content, content_of, session_variant
 from .extensions import db, filestore, playback
 from .live import Live, base_url, live_session, media_of
@@ -36,6 +39,9 @@ class SessionUrls:
     def init(self, rendition: str) -> str:
         return f"{self.base}{rendition}/init.mp4"
 
+    def caption(self, caption_id: str) -> str:
+        return f"{self.base}captions/{caption_id}.vtt"
+
     def segment(self, rendition: str, index: int) -> str:
         variant = AUDIO_VARIANT if rendition == AUDIO else self.variants[index]
         return f"/media/{self.vid}/{rendition}/{self.content.file_name(rendition, variant, index)}"
@@ -49,8 +55,33 @@ def _session_media(sid: str, token: str) -> tuple[Live, Media]:
 @bp.get("/<sid>/<token>/manifest.mpd")
 def dash(sid: str, token: str):
     _, media = _session_media(sid, token)
-    urls = SessionUrls(sid, media, content_of(db.conn(), media))
-    return Response(manifest.dash_mpd(media, urls.init, urls.segment), mimetype="application/dash+xml")
+    conn = db.conn()
+    urls = SessionUrls(sid, media, content_of(conn, media))
+    captions = [manifest.Caption(c["lang"], c["label"], urls.caption(c["id"]))
+                for c in repo.captions_of(conn, media.video_id)]
+    return Response(manifest.dash_mpd(media, urls.init, urls.segment, captions), mimetype="application/dash+xml")
+
+
+@bp.get("/<sid>/<token>/captions/<caption_id>.vtt")
+def caption(sid: str, token: str, caption_id: str):
+    """A caption track of the session's video: plain WebVTT (text, not worth the segment
+    encryption), behind the same media token and liveness checks as the manifest."""
+    live = live_session(sid, token)
+    key = repo.caption_key(db.conn(), live.session["video_id"], caption_id) if len(caption_id) == 32 else None
+    if key is None:
+        raise APIError(404, "not_found", "no such caption track")
+    return Response(_stored(key), mimetype="text/vtt")
+
+
+def _stored(key: str) -> bytes:
+    """An object of the video (init segment, caption file) through the process's LRU."""
+    files = filestore()
+    try:
+        return playback().objects.get_or_load(key, lambda: files.get_bytes(key))
+    except NotFound:
+        raise APIError(410, "video_unavailable", "This video's media is gone.")
+    except FileStoreError as exc:
+        raise APIError(503, "storage_unavailable", "Video storage is unavailable; retrying shortly helps.") from exc
 
 
 @bp.get("/<sid>/<token>/master.m3u8")
@@ -80,11 +111,4 @@ def init_segment(sid: str, token: str, rendition: str):
 
 def plain_init(video_id: str, rendition: str) -> bytes:
     """A rendition's stored init segment (no tag), kept in the per-process LRU."""
-    key = audio_init_key(video_id) if rendition == AUDIO else init_key(video_id, rendition)
-    files = filestore()
-    try:
-        return playback().objects.get_or_load(key, lambda: files.get_bytes(key))
-    except NotFound:
-        raise APIError(410, "video_unavailable", "This video's media is gone.")
-    except FileStoreError as exc:
-        raise APIError(503, "storage_unavailable", "Video storage is unavailable; retrying shortly helps.") from exc
+    return _stored(audio_init_key(video_id) if rendition == AUDIO else init_key(video_id, rendition))

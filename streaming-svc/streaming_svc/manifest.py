@@ -2,13 +2,14 @@
 from S3 (docs/api.md, "Manifests"). Each segment is listed by its shared, cacheable URL
 ``/media/{video}/{rendition}/{index:05d}-{keyed name}.m4s`` of the variant the session's
 codeword picks (the caller supplies ``segment_url``); keyed names say nothing about A or B.
-Init segments are per session (they carry the metadata tag): ``init_url``."""
+Init segments are per session (they carry the metadata tag): ``init_url``. Caption tracks
+are one text AdaptationSet per language, a whole WebVTT file each (``Caption.url``)."""
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from typing import Callable
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
 InitUrl = Callable[[str], str]              # rendition -> URL
 SegmentUrl = Callable[[str, int], str]      # (rendition, index) -> URL
@@ -40,6 +41,14 @@ class Media:
         if rendition == AUDIO:
             return len(self.audio["segment_sizes"]) if self.audio else 0
         return self.segment_count if rendition in self.renditions else 0
+
+
+@dataclass(frozen=True)
+class Caption:
+    """A caption track as a session's manifest lists it."""
+    lang: str
+    label: str
+    url: str
 
 
 def _duration(seconds: float) -> str:
@@ -77,7 +86,15 @@ def _segment_list(rendition: str, durations: list[float], timescale: int, init_u
             + _timeline(durations, timescale) + urls + "</SegmentList>")
 
 
-def dash_mpd(media: Media, init_url: InitUrl, segment_url: SegmentUrl) -> str:
+def _text_sets(captions: list[Caption], first_id: int) -> list[str]:
+    return [f'<AdaptationSet id="{first_id + i}" contentType="text" mimeType="text/vtt" lang={quoteattr(c.lang)}>'
+            '<Role schemeIdUri="urn:mpeg:dash:role:2011" value="subtitle"/>'
+            f'<Label>{escape(c.label)}</Label>'
+            f'<Representation id="text-{first_id + i}" bandwidth="256"><BaseURL>{escape(c.url)}</BaseURL>'
+            '</Representation></AdaptationSet>' for i, c in enumerate(captions)]
+
+
+def dash_mpd(media: Media, init_url: InitUrl, segment_url: SegmentUrl, captions: list[Caption] = ()) -> str:
     reps = []
     for r in media.renditions.values():
         reps.append(f'<Representation id={quoteattr(r["name"])} bandwidth="{int(r["bandwidth"])}" '
@@ -97,6 +114,7 @@ def dash_mpd(media: Media, init_url: InitUrl, segment_url: SegmentUrl) -> str:
                     'value="2"/>'
                     + _segment_list(AUDIO, a["segment_durations"], 48000, init_url, segment_url)
                     + '</Representation></AdaptationSet>')
+    sets += _text_sets(list(captions), len(sets))
     # isoff-main: the live profile allows only SegmentTemplate, and each session's list of
     # URLs differs per index (its codeword), which a template cannot express.
     return ('<?xml version="1.0" encoding="UTF-8"?>\n'

@@ -69,6 +69,17 @@ def content_secret(conn, video_id: str):
                  (video_id,), one=True)
 
 
+def captions_of(conn, video_id: str) -> list[dict]:
+    """The video's caption tracks (upload-svc captions.py), as its sessions' manifests list them."""
+    return query(conn, "SELECT id, lang, label FROM video_captions WHERE video_id = %s ORDER BY lang", (video_id,))
+
+
+def caption_key(conn, video_id: str, caption_id: str) -> str | None:
+    row = query(conn, "SELECT object_key FROM video_captions WHERE id = %s AND video_id = %s",
+                (caption_id, video_id), one=True)
+    return row["object_key"] if row else None
+
+
 def video_exists(conn, video_id: str) -> bool:
     """Not gone and not being deleted (a delete marks the row before removing the objects)."""
     return query(conn, "SELECT 1 AS ok FROM videos WHERE id = %s AND status <> 'deleting'",

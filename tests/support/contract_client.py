@@ -112,12 +112,14 @@ def track_of(rendition: str) -> str:
 
 
 def parse_mpd(text: str, base: str) -> list[Representation]:
-    """The DASH subset the contract's manifests use: per Representation a SegmentList with an
-    Initialization sourceURL and one SegmentURL media per segment (origin-absolute paths)."""
+    """The DASH subset the contract's manifests use: per audio/video Representation a SegmentList
+    with an Initialization sourceURL and one SegmentURL media per segment (origin-absolute paths)."""
     root = ET.fromstring(text)
     reps = []
     for aset in root.iterfind(".//d:AdaptationSet", MPD_NS):
         kind = aset.get("contentType") or (aset.get("mimeType") or "video/").split("/")[0]
+        if kind == "text":              # caption tracks: whole WebVTT files (BaseURL), not segments
+            continue
         shared = aset.find("d:SegmentList", MPD_NS)
         for rep in aset.iterfind("d:Representation", MPD_NS):
             own = rep.find("d:SegmentList", MPD_NS)

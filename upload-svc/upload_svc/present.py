@@ -1,4 +1,4 @@
-"""How a video row is shown to its owner (JSON)."""
+"""How a video row and its caption tracks are shown to the owner (JSON)."""
 from __future__ import annotations
 
 from svcommon.timeutil import iso
@@ -56,3 +56,8 @@ def video_json(v: dict) -> dict:
             "audio_codec": v["audio_codec"], "container": v["container"], "original_filename": v["original_filename"],
             "views": int(v["views"]), "created_at": iso(v["created_at"]), "updated_at": iso(v["updated_at"]),
             "ready_at": iso(v["ready_at"])}
+
+
+def caption_json(c: dict) -> dict:
+    return {"id": c["id"], "lang": c["lang"], "label": c["label"], "source_format": c["source_format"],
+            "cues": int(c["cue_count"]), "size": int(c["size_bytes"]), "created_at": iso(c["created_at"])}

@@ -226,3 +226,28 @@ def upload_for_video(conn, video_id: str) -> dict | None:
 def mark_failed(conn, video_id: str, message: str) -> None:
     execute(conn, "UPDATE videos SET status = 'failed', status_message = %s, updated_at = UTC_TIMESTAMP(6) "
                   "WHERE id = %s", (message[:500], video_id))
+
+
+# ---- caption tracks -----------------------------------------------------------------------
+CAPTION_COLS = "id, video_id, lang, label, object_key, source_format, cue_count, size_bytes, created_at"
+
+
+def captions_of(conn, video_id: str) -> list[dict]:
+    return query(conn, f"SELECT {CAPTION_COLS} FROM video_captions WHERE video_id = %s ORDER BY lang",
+                 (video_id,))
+
+
+def caption(conn, video_id: str, caption_id: str) -> dict | None:
+    return query(conn, f"SELECT {CAPTION_COLS} FROM video_captions WHERE id = %s AND video_id = %s",
+                 (caption_id, video_id), one=True)
+
+
+def insert_caption(conn, c: dict) -> None:
+    execute(conn, "INSERT INTO video_captions (id, video_id, lang, label, object_key, source_format, cue_count, "
+                  "size_bytes) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (c["id"], c["video_id"], c["lang"], c["label"], c["object_key"], c["source_format"], c["cue_count"],
+             c["size_bytes"]))
+
+
+def delete_caption(conn, caption_id: str) -> int:
+    return execute(conn, "DELETE FROM video_captions WHERE id = %s", (caption_id,))

@@ -33,6 +33,10 @@ SETTINGS: list[Setting] = [
     Setting("PROBE_WAIT_SECONDS", 10.0, float, "how long a finished upload waits for a probe slot before 503"),
     Setting("PROBE_SCRATCH_DIR", "", help="where the probe's local copy lives (empty = TMPDIR)"),
     *MEDIA_SETTINGS,
+    # Caption tracks (captions.py): a two-hour film's subtitles are 100-200 KiB and 1-2000 cues.
+    Setting("CAPTION_MAX_BYTES", 512 * 1024, int, "largest caption file (WebVTT or SRT)"),
+    Setting("CAPTION_MAX_CUES", 5000, int, "most cues in one caption file"),
+    Setting("CAPTION_TRACKS_PER_VIDEO", 20, int, "caption tracks (languages) per video"),
     Setting("SSE_POLL_SECONDS", 1.0, float),
     # Each open event stream holds a worker thread: streams are short and capped (streams.py).
     Setting("SSE_MAX_SECONDS", 120, int, "an event stream closes after this; EventSource reconnects"),

@@ -11,6 +11,9 @@ from svcommon.text import has_invisible, strip_invisible
 
 VISIBILITIES = ("public", "private", "password")
 MAX_TITLE, MAX_DESCRIPTION, MAX_FILENAME = 200, 5000, 255
+MAX_CAPTION_LABEL = 100
+# A BCP 47 language tag as players and the DASH lang attribute take it: en, pt-BR, zh-Hant-TW.
+LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8}){0,4}$")
 
 
 def _text(value, name: str, max_len: int, multiline: bool = False) -> str:
@@ -36,6 +39,17 @@ def title(value, fallback: str = "") -> str:
 
 def description(value) -> str:
     return _text(value, "description", MAX_DESCRIPTION, multiline=True)
+
+
+def caption_language(value) -> str:
+    if not isinstance(value, str) or len(value) > 35 or not LANGUAGE_TAG.match(value.strip()):
+        raise APIError(400, "invalid_input", "'lang' must be a language tag such as en, fr or pt-BR")
+    return value.strip()
+
+
+def caption_label(value, lang: str) -> str:
+    """What the player's captions menu shows; the language tag when none is given."""
+    return _text(value, "label", MAX_CAPTION_LABEL) or lang
 
 
 def visibility(value, default: str = "private") -> str:

@@ -1,6 +1,6 @@
 // StreamVault uploader dashboard: the uploader's videos with live status over SSE (stage,
-// percent and an ETA while processing, the thumbnail and a Watch link once playable), edit,
-// delete and bulk actions, and the page's toasts. upload.js (the transfers) uses Dashboard.
+// percent and an ETA while processing, the thumbnail and a Watch link once playable), edit
+// (with the caption tracks: captions.js), delete and bulk actions, and the page's toasts. upload.js (the transfers) uses Dashboard.
 // Every piece of user data is inserted with textContent, never as HTML.
 const Dashboard = (() => {
   "use strict";
@@ -159,9 +159,12 @@ const Dashboard = (() => {
       form.password.value = ""; form.password.placeholder = v.has_password ? "(unchanged)" : "";
       form.downloads_allowed.checked = !!v.downloads_allowed;
       formError.hidden = true; pwRow(); form.hidden = false;
+      CaptionPanel.open(li, v, { toast, showError });
       form.title.focus();
     });
-    $(".cancel-edit", li).addEventListener("click", () => { form.hidden = true; $(".edit", li).focus(); });
+    $(".cancel-edit", li).addEventListener("click", () => {
+      form.hidden = true; CaptionPanel.close(li); $(".edit", li).focus();
+    });
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       const body = { title: form.title.value, description: form.description.value, visibility: form.visibility.value,
@@ -169,7 +172,7 @@ const Dashboard = (() => {
       if (form.password.value && body.visibility === "password") body.password = form.password.value;
       try {
         const r = await api("PATCH", "/api/videos/" + encodeURIComponent(v.id), body);
-        Object.assign(v, r.video); form.hidden = true; formError.hidden = true;
+        Object.assign(v, r.video); form.hidden = true; formError.hidden = true; CaptionPanel.close(li);
         renderText(li, v);
         toast("Saved \u201c" + v.title + "\u201d.");
         $(".edit", li).focus();
