@@ -44,4 +44,6 @@ SETTINGS: list[Setting] = [
                                                      "further attempt waits for a refill"),
     Setting("UNLOCK_VIDEO_REFILL_SECONDS", 30, positive(int), "the per-video budget regains one attempt this often"),
     Setting("LIBRARY_PAGE_SIZE", 24, positive(int)),
+    Setting("VIEW_MIN_WATCH_SECONDS", 10, positive(int), "playing time a session needs before it counts as a view"),
+    Setting("VIEW_REPEAT_MINUTES", 30, positive(int), "a viewer's views of one video count once in this long"),
 ]

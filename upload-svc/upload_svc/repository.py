@@ -226,3 +226,18 @@ def upload_for_video(conn, video_id: str) -> dict | None:
 def mark_failed(conn, video_id: str, message: str) -> None:
     execute(conn, "UPDATE videos SET status = 'failed', status_message = %s, updated_at = UTC_TIMESTAMP(6) "
                   "WHERE id = %s", (message[:500], video_id))
+
+
+# ---- analytics (streaming-svc writes the figures: playback_sessions, migration 020) -------
+RETENTION_SLICES = 20       # watched_mask: bit i = the slice [5i %, 5i + 5 %) of the video was watched
+
+
+def video_analytics(conn, video_id: str, owner_id: str) -> dict:
+    """Over the sessions of others that played (the owner's own never count): how many, the
+    playing time credited, stalls, and per 5 % slice how many of them watched it
+    (ix_sessions_video)."""
+    slices = ", ".join(f"SUM(watched_mask >> {i} & 1) AS slice_{i}" for i in range(RETENTION_SLICES))
+    return query(conn, f"SELECT COUNT(*) AS plays, COALESCE(SUM(watch_ms), 0) AS watch_ms, "
+                       f"COALESCE(SUM(rebuffer_ms), 0) AS rebuffer_ms, SUM(counted_view) AS counted, {slices} "
+                       "FROM playback_sessions WHERE video_id = %s AND user_id <> %s AND watch_ms > 0",
+                 (video_id, owner_id), one=True)
