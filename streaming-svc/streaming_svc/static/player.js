@@ -146,7 +146,8 @@
 
   function showViews(n) {
     const el = document.getElementById("views");
-    if (el) el.textContent = `${n} ${n === 1 ? "view" : "views"}`;
+    const text = `${n} ${n === 1 ? "view" : "views"}`;
+    if (el && el.textContent !== text) el.textContent = text;
   }
 
   // Once the session has played long enough to be a view, say so now rather than at the next
