@@ -138,6 +138,7 @@ def test_quality_menu_switches_the_variant(play, videos):
             page.click(f"#quality-menu [data-height='{height}']")
             watch_until(page, f"{active} === {height} && !svPlayer().getConfiguration().abr.enabled")
             assert page.inner_text("#ctl-quality") == f"{height}p"
+        assert page.evaluate("svQoE.report().bitrate_switches") >= len(rungs) - 1   # what the QoE report counts
         page.click("#ctl-quality")
         page.click("#quality-menu [data-height=auto]")
         watch_until(page, "svPlayer().getConfiguration().abr.enabled")

@@ -169,7 +169,8 @@ def account_state(conn, user_id: str, device_id: str | None) -> dict | None:
 SESSION_COLS = ("s.id, s.video_id, s.user_id, s.device_id, s.jkt, s.ip, s.user_agent, s.kek_enc, s.cek_enc, "
                 "s.prev_cek_enc, s.key_epoch, s.epoch_started_at, s.codeword_length, s.tag_issued_at, "
                 "s.started_at, s.expires_at, s.last_heartbeat_at, s.ended_at, s.end_reason, s.position, "
-                "s.counted_view, s.video_key_seconds, s.audio_key_seconds")
+                "s.counted_view, s.video_key_seconds, s.audio_key_seconds, s.watch_ms, s.startup_ms, s.rebuffer_count, "
+                "s.rebuffer_ms, s.bitrate_switches, s.watched_mask, s.viewed_at")
 
 
 def device_summary(conn, device_id: str | None):
@@ -255,12 +256,35 @@ def key_budget(conn, session_id: str, track: str):
                        "AS elapsed FROM playback_sessions WHERE id = %s", (session_id,), one=True)
 
 
-def count_view_once(conn, session_id: str, video_id: str) -> bool:
-    if execute(conn, "UPDATE playback_sessions SET counted_view = 1 WHERE id = %s AND counted_view = 0",
-               (session_id,)) != 1:
-        return False
-    execute(conn, "UPDATE videos SET views = views + 1 WHERE id = %s", (video_id,))
-    return True
+def save_qoe(conn, session_id: str, c, at: datetime) -> None:
+    """A session's credited QoE figures (viewing.Credit)."""
+    execute(conn, "UPDATE playback_sessions SET watch_ms = %s, startup_ms = %s, rebuffer_count = %s, "
+                  "rebuffer_ms = %s, bitrate_switches = %s, watched_mask = %s, qoe_reported_at = %s WHERE id = %s",
+            (c.watch_ms, c.startup_ms, c.rebuffer_count, c.rebuffer_ms, c.bitrate_switches, c.watched_mask, at,
+             session_id))
+
+
+def record_view(conn, session_id: str, video_id: str, user_id: str, at: datetime, repeat_minutes: int) -> bool | None:
+    """Decide the session's view: True counted, False a repeat (the viewer's last counted view
+    of the video is under ``repeat_minutes`` old), None when another request decided it first
+    (the caller rolls back). Rows are locked viewer, video, session: the order an edit of the
+    video (video, then its sessions) agrees with."""
+    execute(conn, "INSERT IGNORE INTO video_viewers (video_id, user_id, last_view_at) "
+                  "VALUES (%s, %s, '1970-01-01')", (video_id, user_id))
+    counted = execute(conn, "UPDATE video_viewers SET last_view_at = %s WHERE video_id = %s AND user_id = %s "
+                            "AND last_view_at <= %s - INTERVAL %s MINUTE",
+                      (at, video_id, user_id, at, repeat_minutes)) == 1
+    if counted:
+        execute(conn, "UPDATE videos SET views = views + 1 WHERE id = %s", (video_id,))
+    if execute(conn, "UPDATE playback_sessions SET viewed_at = %s, counted_view = %s WHERE id = %s "
+                     "AND viewed_at IS NULL", (at, int(counted), session_id)) != 1:
+        return None
+    return counted
+
+
+def video_views(conn, video_id: str) -> int:
+    row = query(conn, "SELECT views FROM videos WHERE id = %s", (video_id,), one=True)
+    return int(row["views"]) if row else 0
 
 
 def end_session(conn, session_id: str, reason: str, at: datetime) -> int:

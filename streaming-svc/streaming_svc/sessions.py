@@ -1,6 +1,6 @@
 """Playback sessions (docs/api.md, streaming-svc): open with one ECDH round trip, heartbeat
-(renewal + key-epoch rotation) and end (security_status.py has the player's security panel
-data). Every call
+(renewal + key-epoch rotation; the player's QoE report and the view decision: viewing.py) and
+end (with the final report; security_status.py has the player's security panel data). Every call
 needs a device-bound token and a fresh DPoP proof from that device's key; the session is
 bound to that key (jkt), so a stolen token or session id is useless on another device."""
 from __future__ import annotations
@@ -17,7 +17,7 @@ from svcommon.errors import APIError
 from svcommon.params import json_body
 from svcommon.timeutil import iso, utcnow_naive
 
-from . import access, pacing, session_crypto
+from . import access, pacing, session_crypto, viewing
 from . import repository as repo
 from .content import content_of
 from .live import base_url, media_of
@@ -70,6 +70,7 @@ def open_session():
     return jsonify(session_id=sid, server_public_key=hs.server_public_key, wrapped_cek=hs.wrapped_cek,
                    key_epoch=0, expires_at=iso(expires, millis=True), manifest_url=base + "manifest.mpd",
                    hls_url=base + "master.m3u8", heartbeat_interval=int(cfg["HEARTBEAT_SECONDS"]), keys=first,
+                   view_after_seconds=int(cfg["VIEW_MIN_WATCH_SECONDS"]),
                    video={"id": video["id"], "title": video["title"], "duration": media.duration}), 201
 
 
@@ -91,6 +92,14 @@ def owned_session(conn, p: Principal, sid: str, for_update: bool = False) -> dic
     return s
 
 
+def media_duration(conn, video_id: str) -> float | None:
+    """The video's duration for a QoE report (None without media: the report still counts time)."""
+    try:
+        return media_of(conn, video_id).duration
+    except APIError:
+        return None
+
+
 def ensure_live(s: dict, now) -> None:
     if s["ended_at"] is not None:
         if s["end_reason"] in access.REVOKED:       # ended by a password/visibility change or a disabled user
@@ -107,6 +116,7 @@ def heartbeat(sid: str):
     position = data.get("position", 0)
     if not isinstance(position, (int, float)) or isinstance(position, bool) or not 0 <= position < 1e7:
         raise APIError(400, "invalid_input", "position must be a number of seconds")
+    report = viewing.parse_report(data.get("qoe"))
     conn, cfg, master = db.conn(), current_app.config, playback().master
     s = owned_session(conn, p, sid, for_update=True)
     now = utcnow_naive()
@@ -126,6 +136,7 @@ def heartbeat(sid: str):
         raise access.revoked_error(lost)
     expires = now + timedelta(seconds=int(cfg["SESSION_TTL_SECONDS"]))
     repo.renew_session(conn, sid, expires, float(position), now)
+    watch_ms = viewing.record_report(conn, s, report, media_duration(conn, s["video_id"]) if report else None, now)
     out = {"expires_at": iso(expires, millis=True), "key_epoch": s["key_epoch"],
            "heartbeat_interval": int(cfg["HEARTBEAT_SECONDS"])}
     if (now - s["epoch_started_at"]).total_seconds() >= int(cfg["KEY_ROTATION_SECONDS"]):
@@ -133,19 +144,30 @@ def heartbeat(sid: str):
         cek = session_crypto.new_cek()
         repo.rotate_epoch(conn, sid, epoch, master.seal(cek, sid, f"cek:{epoch}"), s["cek_enc"], now)
         out.update(key_epoch=epoch, wrapped_cek=session_crypto.wrap_cek(master.open(s["kek_enc"], sid, "kek"), cek, sid))
-    if position > 0 and not s["counted_view"]:
-        repo.count_view_once(conn, sid, s["video_id"])
     conn.commit()
     playback().sessions.drop(sid)
+    counted = bool(s["counted_view"])
+    if viewing.reaches_view(s, facts["video_owner"], watch_ms):
+        counted = viewing.decide_view(conn, s, now)
+    out.update(views=repo.video_views(conn, s["video_id"]), view_counted=counted)
     return jsonify(out)
 
 
 @bp.delete("/<sid>")
 def end(sid: str):
+    """Ends the session; an optional body ``{"qoe": …}`` is the player's final report (sent
+    with ``fetch(…, {keepalive: true})`` when the page goes away)."""
     p = access.device_principal()
+    report = viewing.parse_report(json_body("invalid_input").get("qoe") if request.content_length else None)
     conn = db.conn()
-    owned_session(conn, p, sid, for_update=True)
-    repo.end_session(conn, sid, "ended_by_client", utcnow_naive())
+    s = owned_session(conn, p, sid, for_update=True)
+    now = utcnow_naive()
+    facts = repo.session_access(conn, sid) if report and s["ended_at"] is None else None
+    if facts:
+        watch_ms = viewing.record_report(conn, s, report, media_duration(conn, s["video_id"]), now)
+    repo.end_session(conn, sid, "ended_by_client", now)
     conn.commit()
     playback().sessions.drop(sid)
+    if facts and facts["video_status"] == "ready" and viewing.reaches_view(s, facts["video_owner"], watch_ms):
+        viewing.decide_view(conn, s, now)
     return "", 204

@@ -48,4 +48,6 @@ SETTINGS: list[Setting] = [
     Setting("DOWNLOAD_TICKET_SECONDS", 60, positive(int), "a download ticket must be used within this long"),
     Setting("DOWNLOAD_MAX_PER_WORKER", 2, positive(int), "downloads being sent at once per worker process (each "
                                                         "holds a thread while the client reads)"),
+    Setting("VIEW_MIN_WATCH_SECONDS", 10, positive(int), "playing time a session needs before it counts as a view"),
+    Setting("VIEW_REPEAT_MINUTES", 30, positive(int), "a viewer's views of one video count once in this long"),
 ]

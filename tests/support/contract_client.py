@@ -199,15 +199,16 @@ class ContractClient:
             self._store_keys(s, track, first.get("key_epoch", body["key_epoch"]), first.get(track, []))
         return s
 
-    def heartbeat(self, s: PlaybackSession, position: float) -> dict:
-        body = self.call("POST", f"/api/stream/sessions/{s.id}/heartbeat", {"position": position}).json()
+    def heartbeat(self, s: PlaybackSession, position: float, qoe: dict | None = None) -> dict:
+        body = self.call("POST", f"/api/stream/sessions/{s.id}/heartbeat",
+                         {"position": position, **({"qoe": qoe} if qoe is not None else {})}).json()
         if body.get("wrapped_cek"):
             s.ceks[body["key_epoch"]] = unwrap_cek(s.kek, s.id, body["wrapped_cek"])
         s.key_epoch, s.expires_at = body["key_epoch"], body["expires_at"]
         return body
 
-    def end(self, s: PlaybackSession) -> None:
-        self.call("DELETE", f"/api/stream/sessions/{s.id}")
+    def end(self, s: PlaybackSession, qoe: dict | None = None) -> None:
+        self.call("DELETE", f"/api/stream/sessions/{s.id}", {"qoe": qoe} if qoe is not None else None)
 
     def security(self, s: PlaybackSession) -> dict:
         return self.call("GET", f"/api/stream/sessions/{s.id}/security").json()

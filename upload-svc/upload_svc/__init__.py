@@ -32,8 +32,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     for ext in (filestore, sse_slots, download_slots, sweep_clock):
         ext.init_app(app)
 
-    from . import captions, pages, progress_events, tus, videos
-    for mod in (tus, videos, captions, progress_events, pages):
+    from . import analytics, captions, pages, progress_events, tus, videos
+    for mod in (tus, videos, captions, progress_events, pages, analytics):
         app.register_blueprint(mod.bp)
 
     # The one place a file-svc failure becomes an API answer; views catch FileStoreError

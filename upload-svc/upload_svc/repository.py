@@ -251,3 +251,16 @@ def insert_caption(conn, c: dict) -> None:
 
 def delete_caption(conn, caption_id: str) -> int:
     return execute(conn, "DELETE FROM video_captions WHERE id = %s", (caption_id,))
+# ---- analytics (streaming-svc writes the figures: playback_sessions, migration 020) -------
+RETENTION_SLICES = 20       # watched_mask: bit i = the slice [5i %, 5i + 5 %) of the video was watched
+
+
+def video_analytics(conn, video_id: str, owner_id: str) -> dict:
+    """Over the sessions of others that played (the owner's own never count): how many, the
+    playing time credited, stalls, and per 5 % slice how many of them watched it
+    (ix_sessions_video)."""
+    slices = ", ".join(f"SUM(watched_mask >> {i} & 1) AS slice_{i}" for i in range(RETENTION_SLICES))
+    return query(conn, f"SELECT COUNT(*) AS plays, COALESCE(SUM(watch_ms), 0) AS watch_ms, "
+                       f"COALESCE(SUM(rebuffer_ms), 0) AS rebuffer_ms, SUM(counted_view) AS counted, {slices} "
+                       "FROM playback_sessions WHERE video_id = %s AND user_id <> %s AND watch_ms > 0",
+                 (video_id, owner_id), one=True)

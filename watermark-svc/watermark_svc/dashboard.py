@@ -1,5 +1,6 @@
 """The admin dashboard, the admin console's landing page (/admin/): counts of users and
-videos, storage, playback sessions per day over the last 30 days, the processing queue with
+videos, storage, playback sessions per day over the last 30 days, playback quality (startup
+time p50/p95 and the rebuffer ratio over 24 hours and 7 days), the processing queue with
 its dead jobs (reason, and a Retry button that calls POST /api/admin/jobs/{id}/retry) and
 the live playback sessions. The same figures as JSON at /api/admin/dashboard."""
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .extensions import db
 bp = Blueprint("dashboard", __name__, template_folder="templates")
 DAYS = 30               # views over time: sessions started per UTC day, today included
 DEAD_SHOWN = 20         # the newest dead jobs listed (all of them: GET /api/admin/jobs?status=dead)
+QOE_WINDOWS = (("last_24h", timedelta(days=1)), ("last_7d", timedelta(days=7)))
 VIDEO_STATUSES = ("uploading", "queued", "processing", "ready", "failed", "deleting")
 
 
@@ -54,6 +56,22 @@ def _views(conn, now: datetime) -> dict:
             "total_views": repo.total_views(conn)}
 
 
+def _quality(conn, now: datetime) -> dict:
+    """Per window: startup time p50/p95 (ms) and the rebuffer ratio (stalled time over stalled
+    + playing time) of the sessions started in it (streaming-svc credits the figures)."""
+    out = {}
+    for name, span in QOE_WINDOWS:
+        startup, totals = repo.startup_percentiles(conn, now - span), repo.playing_totals(conn, now - span)
+        watch, stalled = int(totals["watch_ms"]), int(totals["rebuffer_ms"])
+        out[name] = {"startup_sessions": int(startup["n"]),
+                     "startup_ms_p50": None if startup["p50"] is None else round(float(startup["p50"])),
+                     "startup_ms_p95": None if startup["p95"] is None else round(float(startup["p95"])),
+                     "plays": int(totals["plays"]), "watch_seconds": round(watch / 1000, 1),
+                     "rebuffer_count": int(totals["stalls"]),
+                     "rebuffer_ratio": round(stalled / (watch + stalled), 4) if watch + stalled else None}
+    return out
+
+
 def _queue(conn, now: datetime) -> dict:
     kinds = [{"kind": r["kind"], **{k: int(r[k] or 0) for k in ("queued", "retrying", "running", "dead", "done")}}
              for r in repo.queue_counts(conn, now - timedelta(days=1))]
@@ -69,7 +87,7 @@ def _queue(conn, now: datetime) -> dict:
 def dashboard_data(conn) -> dict:
     now = utcnow_naive()
     return {"generated_at": iso(now), "users": _users(conn), "videos": _videos(conn), "storage": _storage(conn),
-            "views": _views(conn, now), "queue": _queue(conn, now),
+            "views": _views(conn, now), "quality": _quality(conn, now), "queue": _queue(conn, now),
             "sessions": {"active": repo.live_sessions(conn, now)}}
 
 

@@ -11,6 +11,9 @@
 // side (controls, keyboard, menus, the error overlay) is player-ui.js; the session opens on the
 // first play intent, and ends when the page is hidden for good (pagehide: a DELETE with
 // keepalive, signed in advance), so a closed tab frees its place under the stream limit at once.
+// The session's QoE (qoe.js) goes with heartbeats and with that DELETE; a heartbeat is sent as
+// soon as the session has played long enough to count as a view, and every heartbeat's answer
+// brings the video's view count, shown live under the title.
 "use strict";
 (() => {
   const root = document.getElementById("watch");
@@ -36,6 +39,8 @@
                                    errors: [] };
 
   const ui = PlayerUI.create({ video, onIntent: start, onRetry: start, getPlayer: () => player });
+  const qoe = QoE.create(video);
+  window.svQoE = qoe;               // for tests: what the next report would say
   window.svPlayer = () => player;   // for tests: the shaka player (variant tracks, active height)
 
   // The CEK can only unwrap segment keys; segment keys can only decrypt. Neither is extractable.
@@ -73,7 +78,8 @@
       ikm, { name: "AES-GCM", length: 256 }, false, ["unwrapKey"]);
     const s = { id: r.session_id, kek, ceks: new Map([[r.key_epoch, await unwrapCek(kek, r.session_id, r.wrapped_cek)]]),
                 epoch: r.key_epoch, keys: new Map(), end: {}, manifest: r.manifest_url,
-                interval: r.heartbeat_interval || 30, closer: null };
+                interval: r.heartbeat_interval || 30, closer: null, viewAfter: r.view_after_seconds || 10,
+                viewSent: false };
     // The first keys come with the session: the first segments decrypt with no extra round trip.
     const first = r.keys || {};
     for (const track of ["video", "audio"]) {
@@ -116,7 +122,9 @@
     const s = current;
     if (!s) return;
     try {
-      const r = await Device.call("POST", `/api/stream/sessions/${s.id}/heartbeat`, { position: video.currentTime || 0 });
+      const r = await Device.call("POST", `/api/stream/sessions/${s.id}/heartbeat`,
+                                  { position: video.currentTime || 0, qoe: qoe.report() });
+      if (typeof r.views === "number") showViews(r.views);
       if (r.wrapped_cek && !s.ceks.has(r.key_epoch)) {
         s.ceks.set(r.key_epoch, await unwrapCek(s.kek, s.id, r.wrapped_cek));
         stats.epochs.add(r.key_epoch);
@@ -142,8 +150,21 @@
   // Best effort: a session we give up on stops counting against the stream limit now.
   function endSession(s) {
     sessions.delete(s.id);
-    Device.call("DELETE", `/api/stream/sessions/${s.id}`).catch(noop);
+    Device.call("DELETE", `/api/stream/sessions/${s.id}`, s === current ? { qoe: qoe.report() } : undefined).catch(noop);
   }
+
+  function showViews(n) {
+    const el = document.getElementById("views");
+    const text = `${n} ${n === 1 ? "view" : "views"}`;
+    if (el && el.textContent !== text) el.textContent = text;
+  }
+
+  // Once the session has played long enough to be a view, say so now rather than at the next
+  // heartbeat: the count under the title goes up while the viewer watches.
+  video.addEventListener("timeupdate", () => {
+    const s = current;
+    if (s && !s.viewSent && qoe.watchMs() >= s.viewAfter * 1000) { s.viewSent = true; heartbeat(); }
+  });
 
   // Replace a dead session (expired, revoked, video changed) at the current position.
   function renew(reason) {
@@ -155,6 +176,7 @@
           stop(reason, false); return;
         }
         const s = await openSession();
+        qoe.renewed();
         if (old) sessions.delete(old.id);     // dead already: nothing to close on pagehide
         stats.renewals += 1;
         await player.load(s.manifest, at);
@@ -271,6 +293,9 @@
     });
     player.getNetworkingEngine().registerResponseFilter(decryptResponse);
     player.addEventListener("error", (ev) => onError(ev.detail));
+    const variantNow = () => { const t = player.getVariantTracks().find((v) => v.active); qoe.variant(t && t.videoId); };
+    player.addEventListener("adaptation", variantNow);
+    player.addEventListener("variantchanged", variantNow);
   }
 
   function onError(err) {
@@ -289,6 +314,7 @@
     started = true;
     ui.clearError();
     ui.starting(true);
+    qoe.begin();
     let s = null;
     try {
       if (!player) await setup();
@@ -296,7 +322,7 @@
       await player.load(s.manifest, resumeAt || null);
       scheduleHeartbeats(s);
       ui.setLoaded(player);
-      video.addEventListener("playing", () => setTimeout(heartbeat, 1000), { once: true });   // counts the view
+      video.addEventListener("playing", () => setTimeout(heartbeat, 1000), { once: true });   // reports the startup time
       video.play().catch(noop);     // a refused autoplay leaves the ▶ to press; errors come from shaka
     } catch (e) {
       started = false;
@@ -318,7 +344,10 @@
   window.addEventListener("pagehide", () => {
     clearInterval(hbTimer); clearInterval(closerTimer);
     for (const s of sessions.values()) {
-      if (s.closer) fetch(s.closer.path, { method: "DELETE", headers: s.closer.headers, keepalive: true, credentials: "omit" }).catch(noop);
+      // The current session's final QoE report rides along (the proof signs method and URL, not the body).
+      const body = s === current ? JSON.stringify({ qoe: qoe.report() }) : undefined;
+      const headers = body ? { ...s.closer?.headers, "Content-Type": "application/json" } : s.closer?.headers;
+      if (s.closer) fetch(s.closer.path, { method: "DELETE", headers, body, keepalive: true, credentials: "omit" }).catch(noop);
       s.closer = null;
     }
   });

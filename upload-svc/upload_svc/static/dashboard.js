@@ -89,6 +89,9 @@ const Dashboard = (() => {
     const watch = $(".watch", li);
     watch.hidden = v.status !== "ready";
     watch.href = "/watch/" + encodeURIComponent(v.id);
+    const stats = $(".analytics", li);
+    stats.hidden = v.status !== "ready";
+    stats.href = "/upload/videos/" + encodeURIComponent(v.id) + "/analytics";
     $(".download", li).hidden = v.status === "uploading";
     setThumb(li, v);
     if (was && was !== "ready" && v.status === "ready") SV.announce(v.title + ": ready to watch");
@@ -147,6 +150,7 @@ const Dashboard = (() => {
     if (v.duration) bits.push(fmtTime(v.duration));
     if (v.width) bits.push(v.width + "\u00d7" + v.height);
     if (v.original_filename) bits.push(v.original_filename);
+    if (v.status === "ready") bits.push(v.views + (v.views === 1 ? " view" : " views"));
     $(".meta", li).textContent = bits.join(" \u00b7 ");
     $(".download", li).href = "/api/videos/" + encodeURIComponent(v.id) + "/original";
     $(".select-video", li).addEventListener("change", updateBulk);

@@ -1,4 +1,5 @@
-"""The admin dashboard's figures: counts, storage, views per day, the queue, live sessions.
+"""The admin dashboard's figures: counts, storage, views per day, playback quality, the queue,
+live sessions.
 Each is one aggregate over an indexed column or a small table; nothing is stored for it."""
 from __future__ import annotations
 
@@ -36,6 +37,25 @@ def sessions_per_day(conn, since: datetime) -> list[dict]:
 
 def total_views(conn) -> int:
     return int(query(conn, "SELECT COALESCE(SUM(views), 0) AS n FROM videos", one=True)["n"])
+
+
+def startup_percentiles(conn, since: datetime) -> dict:
+    """Startup time (ms, the player's play intent to first frame, as credited by streaming-svc)
+    of sessions started since ``since``: {n, p50, p95}, p50/p95 None without any
+    (ix_sessions_started; the percentiles are MariaDB's PERCENTILE_CONT over that window)."""
+    row = query(conn, "SELECT COUNT(*) OVER () AS n, "
+                      "PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY startup_ms) OVER () AS p50, "
+                      "PERCENTILE_CONT(0.95) WITHIN GROUP (ORDER BY startup_ms) OVER () AS p95 "
+                      "FROM playback_sessions WHERE started_at >= %s AND startup_ms IS NOT NULL LIMIT 1",
+                (since,), one=True)
+    return row or {"n": 0, "p50": None, "p95": None}
+
+
+def playing_totals(conn, since: datetime) -> dict:
+    """Sessions started since ``since`` that played: how many, their playing time and stalls (ms)."""
+    return query(conn, "SELECT COUNT(*) AS plays, COALESCE(SUM(watch_ms), 0) AS watch_ms, "
+                       "COALESCE(SUM(rebuffer_ms), 0) AS rebuffer_ms, COALESCE(SUM(rebuffer_count), 0) AS stalls "
+                       "FROM playback_sessions WHERE started_at >= %s AND watch_ms > 0", (since,), one=True)
 
 
 def live_sessions(conn, now: datetime) -> int:
