@@ -20,6 +20,7 @@ from .db import execute, query
 
 EVENT_TYPES = ("video.ready", "video.failed", "video.deleted", "leak.traced")
 TEST_EVENT = "webhook.test"          # sent to one endpoint on request, whatever it subscribed to
+STATUS_OF = {"video.ready": "ready", "video.failed": "failed", "video.deleted": "deleting"}   # the row's, at emit
 DELIVER = "webhook.deliver"          # job kind; payload {endpoint_id, event_id}; subject = the endpoint
 # Deliveries are short network calls: before any video's encoding, so a busy queue does not
 # hold a notification back for minutes. Retries back off WORKER_RETRY_BASE_SECONDS * 4^(n-1)
@@ -78,8 +79,8 @@ def emit_video_event(conn, event_type: str, video_id: str) -> str | None:
     video's before its row goes); at most once per video and type."""
     video = query(conn, "SELECT id, owner_id, title, status, status_message FROM videos WHERE id = %s",
                   (video_id,), one=True)
-    if video is None:
-        return None
+    if video is None or video["status"] != STATUS_OF[event_type]:
+        return None                 # (a delete began meanwhile: the row did not change as the event says)
     data = video_data(video)
     if event_type == "video.deleted":
         data.update(status="deleted", status_message="")

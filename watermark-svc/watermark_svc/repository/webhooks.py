@@ -31,7 +31,7 @@ class Endpoint:
 
 def _endpoint(row: dict) -> Endpoint:
     events = row["events"]
-    events = tuple(sorted(events)) if isinstance(events, set) else tuple(e for e in (events or "").split(",") if e)
+    events = tuple(sorted(events if isinstance(events, set) else (e for e in (events or "").split(",") if e)))
     return Endpoint(row["id"], row["owner_id"], row["owner"], row["url"], row["description"], events,
                     bool(row["all_videos"]), bytes(row["secret_enc"]), bool(row["enabled"]),
                     int(row["dead_streak"]), row["disabled_reason"], row["created_at"])
