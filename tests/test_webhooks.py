@@ -4,7 +4,7 @@ so that the README's verification snippet (run as written) accepts it and refuse
 wrong secret; a receiver answering 500 gets the same event again on the queue's retry; the
 attempts are listed by the API, redelivered on request, invisible to other accounts; loopback
 and private targets are refused at registration and at delivery without the operator's
-allowance; the page in Chromium with axe.
+allowance; video.failed and leak.traced from their own code paths; the page in Chromium with axe.
 
 Deliveries run in this process through the real queue (svcommon.jobworker.run_once, kind
 'webhook.deliver') with a watermark-svc app whose allowance for private targets is on: the
@@ -25,7 +25,7 @@ from svcommon import jobworker, webhooks
 from tests.support.browser import chromium_page
 from tests.support.media import ONE_RUNG
 from tests.support.page_checks import asset_log, check_page, login
-from tests.support.videos import make_ready_video, register_user, sql
+from tests.support.videos import make_ready_video, queue_video, register_user, run_video, sql
 
 CLIP_SECONDS = 4
 CLIP_SIZE = ONE_RUNG
@@ -52,7 +52,8 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                receiver.requests.append(({**headers, ":path": self.path}, body))
                 status = receiver.script.pop(0) if receiver.script else 200
                 self.send_response(status)
                 self.send_header("Content-Length", "2")
@@ -67,8 +68,10 @@ class Receiver:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def events(self) -> list[dict]:
-        return [json.loads(body) for _, body in self.requests]
+    def events(self, url: str | None = None) -> list[dict]:
+        """The bodies received (only those sent to ``url``, an endpoint's)."""
+        path = url and url.split("/", 3)[3]
+        return [json.loads(body) for headers, body in self.requests if not path or headers[":path"] == "/" + path]
 
     def close(self):
         self.server.shutdown()
@@ -235,6 +238,32 @@ def test_failed_delivery_is_retried_then_redelivered(live_stack, hooker, receive
     headers, body = receiver.requests[-1]
     assert verify(secret, headers["streamvault-signature"], body)
     assert not verify(ep["secret"], headers["streamvault-signature"], body)
+
+
+def test_failed_and_leak_traced_events(live_stack, hooker, receiver, hook_app, worker_app, mdb, stores):
+    """A video the real worker cannot process sends video.failed (once); a trace that matched
+    one of the owner's videos sends leak.traced (through the runner's own emit)."""
+    from watermark_svc.extensions import db
+    from watermark_svc.forensics.runner import _leak_traced
+    gw = live_stack["url"]
+    ep = register(gw, hooker, receiver.url + "&ep=failed", events=("video.failed", "leak.traced"))
+    receiver.requests.clear()
+    vid = queue_video(mdb, stores, hooker["id"], b"not a video at all " * 500, title="Broken clip")
+    run_video(worker_app, mdb, vid)
+    assert sql(mdb, "SELECT status FROM videos WHERE id = %s", (vid,), one=True)["status"] == "failed"
+    det_id = uuid.uuid4().hex
+    with hook_app.app_context(), db.standalone() as conn:
+        _leak_traced(conn, det_id, {"video_id": vid, "method_used": "metadata", "match": {"session_id": "s"},
+                                    "false_accusation_probability": 1e-12})
+        conn.commit()
+    deliver(hook_app, ep["id"])          # (an endpoint of an earlier test subscribed to video.failed too)
+    failed, leak = sorted(receiver.events(ep["url"]), key=lambda e: e["type"], reverse=True)   # once each
+    assert failed["type"] == "video.failed" and failed["data"]["video_id"] == vid
+    assert failed["data"]["status"] == "failed" and failed["data"]["status_message"]
+    assert leak["type"] == "leak.traced" and leak["data"] == {
+        "detection_id": det_id, "video_id": vid, "method": "metadata", "false_accusation_probability": 1e-12,
+        "report_url": f"/admin/forensics/detections/{det_id}/report"}
+    sql(mdb, "DELETE FROM videos WHERE id = %s", (vid,))
 
 
 def test_private_targets_refused_without_the_allowance(live_stack, hooker, receiver, strict_app, mdb):

@@ -27,7 +27,7 @@ from svcommon.jobqueue import Handler, Job
 from svcommon.jobworker import Lease
 from svcommon.media_crypto import SecretSealer
 from svcommon.timeutil import iso
-from svcommon.webhooks import DELIVER, TEST_EVENT
+from svcommon.webhooks import TEST_EVENT
 
 from . import repository as repo
 from .extensions import db
