@@ -157,8 +157,10 @@ def live_stack(infra):
     # Many tests fail logins and sign up on purpose, all from 127.0.0.1; the per-address
     # throttles (tested in-process by auth-svc's own tests) would otherwise lock later tests out
     # (every sign-up also counts as a password check).
+    # Webhook tests register a receiver on 127.0.0.1 (the operator's allowance for private
+    # targets; tests/test_webhooks.py checks the refusal with an app that has it off).
     env = dict(infra["env"], LOG_LEVEL="WARNING", LOGIN_MAX_FAILURES_IP="100000", SIGNUP_MAX_PER_IP="100000",
-               PASSWORD_CHECKS_PER_MINUTE="100000")
+               PASSWORD_CHECKS_PER_MINUTE="100000", WEBHOOK_ALLOW_PRIVATE_TARGETS="true")
     started = []
     for name in SERVICES:
         started.append((name, procs.start(name, gunicorn_command(stack, name, sys.executable),

@@ -105,11 +105,28 @@ def unwrap_segment_key(cek: bytes, session_id: str, track: str, index: int, nonc
     return AESGCM(cek).decrypt(nonce, wrapped, key_wrap_aad(session_id, track, index))
 
 
+class SecretSealer:
+    """Seals a secret the server must recover (not a password: it is used again) under a
+    master key for the database: AES-256-GCM with a key derived per purpose (``info``), the
+    nonce in front, ``aad`` naming the row it belongs to (a sealed value copied to another
+    row does not open)."""
+
+    def __init__(self, master_secret: str, info: bytes):
+        self._aead = AESGCM(_hkdf(master_secret.encode(), b"", info))
+
+    def seal(self, secret: bytes, aad: str) -> bytes:
+        nonce = os.urandom(NONCE_LEN)
+        return nonce + self._aead.encrypt(nonce, secret, aad.encode())
+
+    def open(self, sealed: bytes, aad: str) -> bytes:
+        return self._aead.decrypt(bytes(sealed[:NONCE_LEN]), bytes(sealed[NONCE_LEN:]), aad.encode())
+
+
 class ContentSealer:
     """Seals each video's content secret under MEDIA_MASTER_KEY for the database."""
 
     def __init__(self, master_secret: str):
-        self._aead = AESGCM(_hkdf(master_secret.encode(), b"", SEALER_INFO))
+        self._sealer = SecretSealer(master_secret, SEALER_INFO)
 
     def new_secret(self, video_id: str) -> tuple[VideoKeys, bytes]:
         """A fresh content secret and its sealed form (what video_media.content_secret_enc holds)."""
@@ -117,10 +134,7 @@ class ContentSealer:
         return VideoKeys(video_id, secret), self.seal(secret, video_id)
 
     def seal(self, secret: bytes, video_id: str) -> bytes:
-        nonce = os.urandom(NONCE_LEN)
-        return nonce + self._aead.encrypt(nonce, secret, f"content-secret:{video_id}".encode())
+        return self._sealer.seal(secret, f"content-secret:{video_id}")
 
     def open(self, sealed: bytes, video_id: str) -> VideoKeys:
-        secret = self._aead.decrypt(bytes(sealed[:NONCE_LEN]), bytes(sealed[NONCE_LEN:]),
-                                    f"content-secret:{video_id}".encode())
-        return VideoKeys(video_id, secret)
+        return VideoKeys(video_id, self._sealer.open(sealed, f"content-secret:{video_id}"))

@@ -8,7 +8,7 @@ import uuid
 
 from flask import current_app
 
-from svcommon import jobqueue
+from svcommon import jobqueue, webhooks
 from svcommon.auth import Principal
 from svcommon.errors import APIError
 from svcommon.mediaprobe import MediaLimits
@@ -122,6 +122,8 @@ def remove_video(video_id: str, upload: dict | None = None) -> None:
         localcopy.discard_tus(current_app.config, upload["id"])
     for prefix in object_keys.video_prefixes(video_id):
         fs.delete_prefix(prefix)
+    if upload is None or upload["status"] == "done":     # an abandoned upload was never a video to its owner
+        webhooks.emit_video_event(conn, "video.deleted", video_id)   # sent once the delete commits
     repo.delete_video(conn, video_id)
     conn.commit()
 

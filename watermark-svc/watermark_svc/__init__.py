@@ -1,5 +1,5 @@
 """watermark-svc: the forensics API and admin pages (the dashboard, trace a leak, security
-console); the media workers (``python -m watermark_svc.worker``) run the same package
+console), webhooks (API, page, deliveries); the media workers (``python -m watermark_svc.worker``) run the same package
 against the job queue."""
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     init_service(app, db)
     filestore.init_app(app)
 
-    from . import admin_pages, dashboard, forensics_api, jobs_admin, security_console
-    for mod in (forensics_api, admin_pages, dashboard, security_console, jobs_admin):
+    from . import admin_pages, dashboard, forensics_api, jobs_admin, security_console, webhook_pages, webhooks_api
+    for mod in (forensics_api, admin_pages, dashboard, security_console, jobs_admin, webhooks_api, webhook_pages):
         app.register_blueprint(mod.bp)
     return app

@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 from svcommon import jobqueue as queue
+from svcommon import webhooks
 from svcommon.jobqueue import Handler, Job, LeaseLost, WorkerLost
 from svcommon.jobworker import Lease
 from svcommon.media_crypto import AUDIO, AUDIO_VARIANT, ContentSealer, VideoKeys
@@ -168,9 +169,12 @@ def _settle(conn, vid: str, enc: repo.EncodeRow, rung: str | None) -> bool | Non
     given_up = frozenset(j.payload["rung"] for j in queue.of_subject(conn, vid, (VIDEO_CHUNK,), ("dead",)))
     audio_ok = enc.audio is not None or not state.info.has_audio
     if state.lowest.name in ready and audio_ok and (rung is None or rung in ready or rung in given_up):
+        first = not repo.video_ready(conn, vid)
         meta = metadata(state, vid, repo.chunk_rows(conn, vid), enc.audio, given_up)
         if not repo.publish_media(conn, vid, meta, media_key(vid, "thumb.jpg"), enc.sealed, stored_bytes(meta)):
             return None
+        if first:                           # became playable: the webhook goes out with this commit
+            webhooks.emit_video_event(conn, "video.ready", vid)
     complete = len(ready) == len(state.plan.rungs) and audio_ok
     if not given_up:
         repo.set_video_message(conn, vid, "" if complete else encode_message(state, done))
@@ -200,6 +204,7 @@ def _on_dead(conn, job: Job, exc: BaseException | None) -> bool:
     True when the video failed."""
     if repo.fail_unless_ready(conn, job.subject, failure_reason(exc)):
         queue.forget(conn, job.subject, (VIDEO_CHUNK, VIDEO_AUDIO, VIDEO_REFERENCE), only_queued=True)
+        webhooks.emit_video_event(conn, "video.failed", job.subject)   # once, whichever part died first
         return True
     return False
 

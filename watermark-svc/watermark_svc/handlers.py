@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from svcommon import jobqueue as queue
+from svcommon import webhooks
 from svcommon.filestore import media_prefix
 from svcommon.jobqueue import Handler, Job, LeaseLost
 from svcommon.jobworker import Lease
@@ -187,10 +188,12 @@ def failure_reason(exc: BaseException | None) -> str:
 
 def _on_dead(conn, job: Job, exc: BaseException | None) -> None:
     repo.set_video_status(conn, job.subject, "failed", failure_reason(exc))
+    webhooks.emit_video_event(conn, "video.failed", job.subject)
 
 
 def _on_requeue(conn, job: Job) -> None:
     repo.set_video_status(conn, job.subject, "queued", "processing retried by an administrator")
+    webhooks.allow_again(conn, "video.failed", job.subject)     # a second failure is news again
 
 
 def still_wanted(conn, job: Job) -> bool:

@@ -2,7 +2,8 @@
 claim-and-run step, and the worker's liveness file. Priorities: a video's audio and its
 lowest rung's chunks (5: playable early), planning ('video.process', enqueued by upload-svc
 at 0), higher rungs' chunks (-1), the forensic reference ('video.reference', -2),
-detections ('detection.run', -10)."""
+detections ('detection.run', -10); webhook deliveries ('webhook.deliver', 10: short network
+calls, never held back by encoding)."""
 from __future__ import annotations
 
 import logging
@@ -10,6 +11,7 @@ import os
 
 from svcommon import jobworker
 from svcommon.jobqueue import DETECTION_RUN, VIDEO_PROCESS, Handler
+from svcommon.webhooks import DELIVER
 
 from .extensions import db
 
@@ -35,8 +37,9 @@ def handlers() -> dict[str, Handler]:
     from .encode_state import VIDEO_AUDIO, VIDEO_CHUNK, VIDEO_REFERENCE
     from .forensics.runner import DETECTION
     from .handlers import PROCESS, REFERENCE
+    from .webhook_delivery import DELIVERY
     return {VIDEO_PROCESS: PROCESS, VIDEO_CHUNK: CHUNK, VIDEO_AUDIO: AUDIO_JOB, VIDEO_REFERENCE: REFERENCE,
-            DETECTION_RUN: DETECTION}
+            DETECTION_RUN: DETECTION, DELIVER: DELIVERY}
 
 
 def run_once(app, worker: str, kinds=None) -> bool:

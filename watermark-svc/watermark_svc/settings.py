@@ -1,5 +1,5 @@
 """watermark-svc settings (env): the API and the media workers share them."""
-from svcommon.config import REQUIRED, Setting, secret_32
+from svcommon.config import REQUIRED, Setting, as_bool, secret_32
 from svcommon.mediaprobe import MEDIA_SETTINGS
 
 from .media.chunks import SEGMENTS_PER_CHUNK
@@ -26,5 +26,10 @@ SETTINGS: list[Setting] = [
     # The detector holds one fingerprint row per frame (x3 crop hypotheses, ~1.7 KB per
     # frame): at 30 fps one hour is ~190 MB, whatever the file claims.
     Setting("FORENSICS_MAX_SUSPECT_SECONDS", 3600, float, "longest suspect traced (published duration)"),
+    # Webhooks (webhook_targets.py): never to loopback, private, link-local, multicast or
+    # reserved addresses unless the operator allows it (a receiver on the same host or LAN).
+    Setting("WEBHOOK_ALLOW_PRIVATE_TARGETS", False, as_bool,
+            "true: webhooks may go to loopback/private addresses (registration and delivery)"),
+    Setting("WEBHOOK_TIMEOUT_SECONDS", 5.0, float, "connect and response wait of one webhook delivery"),
     *MEDIA_SETTINGS,
 ]

@@ -14,11 +14,13 @@ from pathlib import Path
 
 from svcommon import ffmpeg as ff
 from svcommon import jobqueue as queue
+from svcommon import webhooks
 from svcommon.jobqueue import Handler, Job, LeaseLost
 from svcommon.jobworker import Lease
 
 from .. import repository as repo
 from ..extensions import db, filestore
+from ..forensics_api import report_url
 from ..media.errors import InvalidMedia, LimitExceeded
 from ..media.probe import MediaLimits
 from .dbcatalogue import DbCatalogue
@@ -65,7 +67,20 @@ def run_detection(app, job: Job, lease: Lease) -> None:
         if not repo.finish_detection(conn, det["id"], result) or not queue.complete(conn, job, lease.worker):
             conn.rollback()
             raise LeaseLost(job.id)
+        if result.get("match"):
+            _leak_traced(conn, det["id"], result)
         conn.commit()
+
+
+def _leak_traced(conn, detection_id: str, result: dict) -> None:
+    """The traced video's owner (and admins subscribed to every video) hear of the match;
+    who leaked it stays in the report, which only administrators open."""
+    owner = repo.video_owner(conn, result["video_id"])
+    if owner is not None:
+        webhooks.emit(conn, "leak.traced", owner, {
+            "detection_id": detection_id, "video_id": result["video_id"], "method": result.get("method_used"),
+            "false_accusation_probability": result.get("false_accusation_probability"),
+            "report_url": report_url(detection_id)}, dedupe_key=f"leak.traced:{detection_id}")
 
 
 def _on_retry(conn, job: Job, delay: int) -> None:

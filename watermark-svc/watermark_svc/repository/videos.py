@@ -12,6 +12,16 @@ def video(conn, video_id: str) -> dict | None:
     return query(conn, "SELECT id, status, original_key FROM videos WHERE id = %s", (video_id,), one=True)
 
 
+def video_owner(conn, video_id: str) -> str | None:
+    row = query(conn, "SELECT owner_id FROM videos WHERE id = %s", (video_id,), one=True)
+    return row["owner_id"] if row else None
+
+
+def video_ready(conn, video_id: str) -> bool:
+    row = query(conn, "SELECT status FROM videos WHERE id = %s", (video_id,), one=True)
+    return row is not None and row["status"] == "ready"
+
+
 def video_gone(conn, video_id: str) -> bool:
     """Deleted, or being deleted: upload-svc commits the 'deleting' mark before it removes
     the video's objects, so objects written before this read are removed by that delete."""

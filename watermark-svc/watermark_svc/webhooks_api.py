@@ -1,0 +1,187 @@
+"""Webhook endpoints by API (/api/webhooks; contract: docs/api.md "Webhooks"): an owner
+registers, lists, changes, deletes endpoints for the events of their own videos, rotates an
+endpoint's signing secret (shown once), sends a test event and redelivers an attempt's
+event; an administrator sees and manages everybody's and may register endpoints for every
+video's events (``all_videos``). Another owner's endpoint is a 404."""
+from __future__ import annotations
+
+import base64
+import os
+import re
+import uuid
+
+from flask import Blueprint, current_app, jsonify
+
+from svcommon import jobqueue as queue
+from svcommon import webhooks
+from svcommon.auth import Principal, require_principal
+from svcommon.errors import APIError
+from svcommon.params import json_body
+from svcommon.timeutil import iso
+
+from . import repository as repo
+from .extensions import db
+from .webhook_delivery import sealer
+from .webhook_targets import TargetRefused, resolve
+
+bp = Blueprint("webhooks_api", __name__, url_prefix="/api/webhooks")
+HEX32 = re.compile(r"[0-9a-f]{32}")
+MAX_ENDPOINTS_PER_USER = 10
+MAX_DESCRIPTION = 200
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+
+
+def endpoint_view(e: repo.Endpoint, conn=None) -> dict:
+    out = {"id": e.id, "owner_id": e.owner_id, "owner": e.owner, "url": e.url, "description": e.description,
+           "events": list(e.events), "all_videos": e.all_videos, "enabled": e.enabled,
+           "disabled_reason": e.disabled_reason, "created_at": iso(e.created_at)}
+    if conn is not None:
+        out["attempts"] = [attempt_view(a) for a in repo.attempts(conn, e.id)]
+    return out
+
+
+def attempt_view(a: dict) -> dict:
+    return {"id": a["id"], "event_id": a["event_id"], "event_type": a["event_type"], "attempt": a["attempt"],
+            "outcome": a["outcome"], "status_code": a["status_code"], "latency_ms": a["latency_ms"],
+            "error": a["error"], "at": iso(a["created_at"])}
+
+
+def _visible(conn, endpoint_id: str, p: Principal, for_update: bool = False) -> repo.Endpoint:
+    e = repo.endpoint(conn, endpoint_id, for_update) if HEX32.fullmatch(endpoint_id) else None
+    if e is None or (e.owner_id != p.user_id and not p.is_admin):
+        raise APIError(404, "not_found", "no such webhook endpoint")
+    return e
+
+
+def _fields(data: dict, p: Principal, creating: bool) -> dict:
+    """The valid fields of a create (all) or change (any of description, events, enabled);
+    every problem reported at once."""
+    problems: dict[str, list[str]] = {}
+    out: dict = {}
+    if "events" in data or creating:
+        events = data.get("events")
+        if not isinstance(events, list) or not events or not all(e in webhooks.EVENT_TYPES for e in events):
+            problems["events"] = [f"a non-empty list of: {', '.join(webhooks.EVENT_TYPES)}"]
+        else:
+            out["events"] = sorted(set(events))
+    if "description" in data or creating:
+        desc = data.get("description", "")
+        if not isinstance(desc, str) or len(desc) > MAX_DESCRIPTION:
+            problems["description"] = [f"text of at most {MAX_DESCRIPTION} characters"]
+        else:
+            out["description"] = desc.strip()
+    if creating:
+        all_videos = data.get("all_videos", False)
+        if not isinstance(all_videos, bool):
+            problems["all_videos"] = ["true or false"]
+        elif all_videos and not p.is_admin:
+            raise APIError(403, "forbidden", "only administrators may subscribe to every video's events")
+        out["all_videos"] = all_videos is True
+        if not isinstance(data.get("url"), str):
+            problems["url"] = ["the URL to send events to (https:// or http://)"]
+    elif "enabled" in data:
+        if not isinstance(data["enabled"], bool):
+            problems["enabled"] = ["true or false"]
+        else:
+            out["enabled"] = data["enabled"]
+    if problems:
+        raise APIError(400, "invalid_input", "; ".join(f"{k}: {v[0]}" for k, v in problems.items()), fields=problems)
+    return out
+
+
+@bp.get("")
+def list_endpoints():
+    p = require_principal()
+    conn = db.conn()
+    return jsonify(items=[endpoint_view(e) for e in repo.endpoints(conn, None if p.is_admin else p.user_id)])
+
+
+@bp.post("")
+def create():
+    p = require_principal()
+    data = json_body()
+    fields = _fields(data, p, creating=True)
+    try:
+        resolve(data["url"], bool(current_app.config["WEBHOOK_ALLOW_PRIVATE_TARGETS"]))
+    except TargetRefused as exc:
+        raise APIError(422, "webhook_url_refused", str(exc), fields={"url": [str(exc)]}) from None
+    conn = db.conn()
+    if repo.count_endpoints(conn, p.user_id) >= MAX_ENDPOINTS_PER_USER:
+        raise APIError(409, "too_many_webhooks", f"at most {MAX_ENDPOINTS_PER_USER} endpoints per account")
+    endpoint_id, secret = uuid.uuid4().hex, new_secret()
+    repo.insert_endpoint(conn, endpoint_id, p.user_id, data["url"], fields["description"], fields["events"],
+                         fields["all_videos"], sealer(current_app.config).seal(secret.encode(), endpoint_id))
+    conn.commit()
+    current_app.logger.info("webhook endpoint registered", extra={"endpoint": endpoint_id, "by": p.user_id})
+    return jsonify({**endpoint_view(repo.endpoint(conn, endpoint_id)), "secret": secret}), 201
+
+
+@bp.get("/<endpoint_id>")
+def read(endpoint_id: str):
+    p = require_principal()
+    conn = db.conn()
+    return jsonify(endpoint_view(_visible(conn, endpoint_id, p), conn))
+
+
+@bp.patch("/<endpoint_id>")
+def change(endpoint_id: str):
+    p = require_principal()
+    conn = db.conn()
+    _visible(conn, endpoint_id, p, for_update=True)
+    repo.update_endpoint(conn, endpoint_id, **_fields(json_body(), p, creating=False))
+    conn.commit()
+    return jsonify(endpoint_view(repo.endpoint(conn, endpoint_id), conn))
+
+
+@bp.delete("/<endpoint_id>")
+def delete(endpoint_id: str):
+    p = require_principal()
+    conn = db.conn()
+    _visible(conn, endpoint_id, p, for_update=True)
+    queue.forget(conn, endpoint_id)          # its deliveries still waiting (a running one just ends)
+    repo.delete_endpoint(conn, endpoint_id)
+    conn.commit()
+    current_app.logger.info("webhook endpoint deleted", extra={"endpoint": endpoint_id, "by": p.user_id})
+    return "", 204
+
+
+@bp.post("/<endpoint_id>/rotate-secret")
+def rotate_secret(endpoint_id: str):
+    """A new secret at once (deliveries from now on are signed with it); shown this once."""
+    p = require_principal()
+    conn = db.conn()
+    _visible(conn, endpoint_id, p, for_update=True)
+    secret = new_secret()
+    repo.set_endpoint_secret(conn, endpoint_id, sealer(current_app.config).seal(secret.encode(), endpoint_id))
+    conn.commit()
+    return jsonify(id=endpoint_id, secret=secret)
+
+
+@bp.post("/<endpoint_id>/test")
+def send_test(endpoint_id: str):
+    p = require_principal()
+    conn = db.conn()
+    e = _visible(conn, endpoint_id, p)
+    event_id = webhooks.new_event(conn, webhooks.TEST_EVENT, {"endpoint_id": e.id, "message": "a test event"})
+    job_id = webhooks.enqueue_delivery(conn, e.id, event_id)
+    conn.commit()
+    return jsonify(event_id=event_id, job_id=job_id), 202
+
+
+@bp.post("/<endpoint_id>/attempts/<int:attempt_id>/redeliver")
+def redeliver(endpoint_id: str, attempt_id: int):
+    """The attempt's event again, as a new delivery (same event id: receivers deduplicate)."""
+    p = require_principal()
+    conn = db.conn()
+    e = _visible(conn, endpoint_id, p)
+    att = repo.attempt(conn, e.id, attempt_id)
+    if att is None:
+        raise APIError(404, "not_found", "no such attempt")
+    if repo.webhook_event(conn, att["event_id"]) is None:
+        raise APIError(410, "event_expired", f"events are kept {webhooks.EVENT_KEEP_DAYS} days")
+    job_id = webhooks.enqueue_delivery(conn, e.id, att["event_id"])
+    conn.commit()
+    return jsonify(event_id=att["event_id"], job_id=job_id), 202
