@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import requests
 
-from svcommon import jobqueue
 from svcommon.storyboards import storyboard_key, storyboard_prefix
 from tests.support.browser import SCREENSHOTS, SIZES, chromium_page, watch_until
 from tests.support.contract_client import ContractClient, ContractError, thumbnail_set
@@ -84,13 +83,16 @@ def manifest(api, session) -> str:
     return api.http.get(session.manifest_url).text
 
 
+@pytest.mark.usefixtures("own_jobs")       # the re-queued job's priority is the plain one: others' wait
 def test_failed_storyboard_job_leaves_the_video_playable(planned, worker_app, mdb, stores, viewer, clip):
     """The storyboard job fails for real (the original is gone from the store and from the
     worker's copy): dead after its one attempt, its partial output removed, the video still
     ready with its stage line untouched, sessions open and the manifest has no image track.
-    Then the original is back, an administrator's retry makes the storyboard."""
+    Then the original is back, and the storyboards command (for videos without one) queues
+    the job again: it makes the storyboard."""
     from watermark_svc.jobs import run_once
     from watermark_svc.originals import cache_of
+    from watermark_svc.storyboards import queue_missing
     vid = planned
     job = sql(mdb, "SELECT id FROM jobs WHERE subject = %s AND kind = 'video.storyboard' AND status = 'queued'",
               (vid,), one=True)
@@ -113,9 +115,10 @@ def test_failed_storyboard_job_leaves_the_video_playable(planned, worker_app, md
     assert api.http.get(s.manifest_url.replace("manifest.mpd", "storyboard/1.jpg")).status_code == 404
     api.end(s)
     stores["upload"].put_stream(original, clip, length=len(clip), content_type="video/mp4")
-    assert jobqueue.requeue_dead(mdb, job["id"])
+    assert queue_missing(mdb, vid) == [vid]
+    assert queue_missing(mdb, vid) == []            # queued already: not twice
     run_video(worker_app, mdb, vid)
-    assert sql(mdb, "SELECT status FROM jobs WHERE id = %s", (job["id"],), one=True)["status"] == "done"
+    assert board_row(mdb, vid) is not None
 
 
 def test_sprites_and_vtt_track(storyboarded, mdb, stores, clip, tmp_path):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 from .media_keys import media_key
 
@@ -93,7 +93,8 @@ class Storyboard:
     @classmethod
     def from_json(cls, text: str) -> "Storyboard":
         d = json.loads(text)
-        return cls(**{**d, "sprite_bytes": tuple(d.get("sprite_bytes") or ())})
+        known = {f.name for f in fields(cls)}        # a newer writer's extra facts are ignored
+        return cls(**{**{k: v for k, v in d.items() if k in known}, "sprite_bytes": tuple(d.get("sprite_bytes") or ())})
 
 
 def _vtt_time(seconds: float) -> str:

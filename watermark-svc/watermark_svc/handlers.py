@@ -54,10 +54,7 @@ def plan_video(app, job: Job, lease: Lease) -> None:
         conn.commit()
     if video is None or video["status"] == "deleting":
         raise LeaseLost(job.id)             # deleted meanwhile: on_lost removes what we wrote
-    if not video["original_key"]:
-        raise InvalidMedia("the video or its original no longer exists")
-    lease.report(1, "fetch")
-    source = cache_of(app).get(fs, vid, video["original_key"])
+    source = local_original(app, job, lease, video)
     limits = MediaLimits.from_config(cfg)
     with tempfile.TemporaryDirectory(dir=cfg["WORK_DIR"], prefix=f"sv-plan-{vid[:8]}-") as work:
         work = Path(work)
@@ -77,6 +74,14 @@ def plan_video(app, job: Job, lease: Lease) -> None:
             conn.commit()
         log.info("video planned", extra={"video_id": vid, "chunks": len(state.chunks),
                                          "rungs": [r.name for r in state.plan.rungs]})
+
+
+def local_original(app, job: Job, lease: Lease, video: dict) -> Path:
+    """This worker's copy of the video's original (fetched when it has none: originals.py)."""
+    if not video["original_key"]:
+        raise InvalidMedia("the video or its original no longer exists")
+    lease.report(1, "fetch")
+    return cache_of(app).get(filestore(app), job.subject, video["original_key"])
 
 
 @contextmanager
@@ -138,8 +143,7 @@ def build_reference(app, job: Job, lease: Lease) -> None:
     p = EncodeState.from_json(enc.plan).plan
     geometry = geometry_from_metadata({"fps": f"{p.fps.numerator}/{p.fps.denominator}", "watermark": {
         "pattern_width": p.mezz_width, "pattern_height": p.mezz_height, "frames_per_segment": p.frames_per_segment}})
-    lease.report(1, "fetch")
-    original = cache_of(app).get(fs, vid, video["original_key"])
+    original = local_original(app, job, lease, video)
     lease.report(10, "forensic reference")
     with tempfile.TemporaryDirectory(dir=app.config["WORK_DIR"], prefix=f"sv-ref-{vid[:8]}-") as work:
         store_reference(fs, vid, original, geometry, Path(work))

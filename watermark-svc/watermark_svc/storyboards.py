@@ -27,12 +27,11 @@ from svcommon.storyboards import VTT_NAME, sprite_name, storyboard_key, storyboa
 from . import repository as repo
 from .encode_state import STORYBOARD_PRIORITY, VIDEO_STORYBOARD
 from .extensions import db, filestore
-from .handlers import drop_original_when_unneeded, job_processes, on_lost, still_wanted
+from .handlers import drop_original_when_unneeded, job_processes, local_original, on_lost, still_wanted
 from .media.errors import InvalidMedia, LimitExceeded
 from .media.probe import probe
 from .media.storyboard import make_storyboard
 from .media_store import put_plain
-from .originals import cache_of
 
 log = logging.getLogger("watermark.storyboards")
 VIDEO_ID_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -44,10 +43,7 @@ def build_storyboard(app, job: Job, lease: Lease) -> None:
         video = repo.video(conn, vid)
     if video is None or video["status"] in repo.STOPPED:
         return                              # deleted or failed: nothing to preview
-    if not video["original_key"]:
-        raise InvalidMedia("the video's original no longer exists")
-    lease.report(1, "fetch")
-    source = cache_of(app).get(fs, vid, video["original_key"])
+    source = local_original(app, job, lease, video)
     limits = MediaLimits.from_config(cfg)
     with tempfile.TemporaryDirectory(dir=cfg["WORK_DIR"], prefix=f"sv-story-{vid[:8]}-") as work:
         work = Path(work)

@@ -113,6 +113,11 @@ const PlayerUI = (() => {
       return track ? p.getThumbnails(track.id, t) : null;
     }
     let hoverSeq = 0;
+    function placePreview(clientX) {
+      const stageBox = stage.getBoundingClientRect(), half = preview.offsetWidth / 2;
+      const x = clientX - stageBox.left;
+      preview.style.left = `${Math.round(Math.min(Math.max(x, half), stageBox.width - half))}px`;
+    }
     seek.addEventListener("pointermove", async (ev) => {
       const d = parseFloat(seek.max);
       if (!d) return;
@@ -121,6 +126,7 @@ const PlayerUI = (() => {
       preview.querySelector(".preview-time").textContent = fmt(frac * d);
       preview.dataset.time = String(frac * d);
       preview.hidden = false;
+      placePreview(ev.clientX);
       const img = preview.querySelector(".preview-image"), thumb = await storyboardAt(frac * d).catch(() => null);
       if (seq !== hoverSeq) return;          // a later move already answered
       img.hidden = !thumb;
@@ -129,9 +135,7 @@ const PlayerUI = (() => {
         img.style.backgroundPosition = `-${thumb.positionX}px -${thumb.positionY}px`;
         img.style.width = `${thumb.width}px`; img.style.height = `${thumb.height}px`;
       }
-      const stageBox = stage.getBoundingClientRect(), half = preview.offsetWidth / 2;
-      const x = ev.clientX - stageBox.left;
-      preview.style.left = `${Math.round(Math.min(Math.max(x, half), stageBox.width - half))}px`;
+      placePreview(ev.clientX);            // again: the tile may have changed the width
     });
     seek.addEventListener("pointerleave", () => { preview.hidden = true; });
 
