@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -81,6 +82,17 @@ def board_row(mdb, vid):
 
 def manifest(api, session) -> str:
     return api.http.get(session.manifest_url).text
+
+
+def storyboarded_session(api, vid: str, timeout_s: float = 15):
+    """A session that has the storyboard: streaming-svc re-reads a video that had none when
+    it last looked every 5 s (live.GROWING_LADDER_SECONDS), so a new one shows within that."""
+    deadline = time.monotonic() + timeout_s
+    while (s := api.open_session(vid)).raw["storyboard_url"] is None:
+        api.end(s)
+        assert time.monotonic() < deadline, "the storyboard never showed in a session"
+        time.sleep(0.5)
+    return s
 
 
 def test_failed_storyboard_job_leaves_the_video_playable(planned, worker_app, mdb, stores, viewer, clip):
@@ -167,7 +179,7 @@ def gray(path, width: int, height: int) -> np.ndarray:
 def test_manifest_lists_the_image_track_and_access_is_the_videos(storyboarded, gw, owner, viewer, stores, mdb):
     vid = storyboarded
     api = viewer["api"]
-    s = api.open_session(vid)
+    s = storyboarded_session(api, vid)
     thumbs = thumbnail_set(manifest(api, s), s.manifest_url)
     assert thumbs is not None
     assert (thumbs.columns, thumbs.rows, thumbs.width, thumbs.height, thumbs.seconds, thumbs.start_number) == \
