@@ -233,7 +233,7 @@ def test_failed_chunk_is_retried_alone(worker_app, stores, db, owner_id, clip):
 def test_video_without_audio_is_published_by_its_lowest_rung(worker_app, stores, db, owner_id, tmp_path):
     silent = make_clip(tmp_path / "silent.mp4", seconds=4, size=ONE_RUNG, audio=False).read_bytes()
     vid = queue_video(db, stores, owner_id, silent)
-    assert run_video(worker_app, db, vid) == 1 + 1 + 1    # planning, the one 360p chunk, the reference: no audio
+    assert run_video(worker_app, db, vid) == 1 + 1 + 1 + 1    # planning, the 360p chunk, storyboard, reference: no audio
     assert video(db, vid) == {"status": "ready", "status_message": ""}
     meta = json.loads(query(db, "SELECT metadata FROM video_media WHERE video_id = %s", (vid,), one=True)["metadata"])
     assert [r["name"] for r in meta["renditions"]] == ["360p"] and meta["audio"] is None

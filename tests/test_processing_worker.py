@@ -38,7 +38,7 @@ def clip(tmp_path_factory):
 
 def test_queued_video_becomes_ready_with_ab_ladder(worker_app, stores, db, owner_id, clip):
     vid = queue_video(db, stores, owner_id, clip)
-    assert run_video(worker_app, db, vid) == 1 + 1 + 2 + 1  # planning, audio, one chunk per rung, the reference
+    assert run_video(worker_app, db, vid) == 1 + 1 + 2 + 1 + 1  # planning, audio, one chunk per rung, storyboard, reference
     st = state(db, vid)
     assert (st["status"], st["job_status"], st["status_message"]) == ("ready", "done", ""), st
     chunks = query(db, "SELECT rung, chunk_index, encodes FROM video_chunks WHERE video_id = %s", (vid,))

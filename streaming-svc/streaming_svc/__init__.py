@@ -28,8 +28,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     @app.after_request
     def no_store_stream_api(resp):
         # Sessions, keys, manifests and init segments are per session (wrapped keys, the
-        # forensic tag): no cache may keep any of them, refusals included. Only /media/ is public.
-        if request.path.startswith("/api/stream/"):
+        # forensic tag): no cache may keep any of them, refusals included. Only /media/ is public;
+        # a storyboard's answers say ``private`` themselves (the viewer's browser only: delivery.py).
+        if request.path.startswith("/api/stream/") and not (
+                resp.status_code == 200 and resp.headers.get("Cache-Control", "").startswith("private")):
             resp.headers["Cache-Control"] = "no-store"
         return resp
     return app

@@ -1,13 +1,17 @@
 """Per-session routes under ``/api/stream/m/{session_id}/{token}/…`` (token = keyed MAC of
-the session id): the manifests, the init segments and the caption tracks. Nothing else of
-a session's media passes through here: manifests list the shared ciphertext URLs under
-``/media/`` (cdn.py, served from the gateway's cache) of the variants the session's
-codeword picks, and the keys to open them come from keys.py. Init segments are plaintext
-codec setup (no samples) with the session's metadata tag appended, so they are per session
-and never cacheable; caption files are plain WebVTT served only here, so a caption of a
-private or password video reaches no one without a live session of it.
+the session id): the manifests, the init segments, the caption tracks and the storyboard
+(seek-preview sprites and their WebVTT track). Nothing else of a session's media passes
+through here: manifests list the shared ciphertext URLs under ``/media/`` (cdn.py, served
+from the gateway's cache) of the variants the session's codeword picks, and the keys to open
+them come from keys.py. Init segments are plaintext codec setup (no samples) with the
+session's metadata tag appended, so they are per session and never cacheable; caption files
+are plain WebVTT served only here, so a caption of a private or password video reaches no
+one without a live session of it.
 Expired, ended or revoked sessions and videos that are no longer ready answer 410/403.
-Every answer under /api/stream/ is ``no-store`` (create_app's after_request hook).
+Every answer under /api/stream/ is ``no-store`` (create_app's after_request hook), but for
+the storyboard's: they show the picture, so they are served here, to live sessions with
+access, never under the public /media/; ``private`` lets the viewer's own browser keep them
+while it hovers the seek bar, and no shared cache may.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from svcommon.errors import APIError
 from svcommon.filestore import FileStoreError, NotFound
 from svcommon.media_crypto import AUDIO_VARIANT, VIDEO
 from svcommon.media_keys import audio_init_key, init_key
+from svcommon.storyboards import VTT_NAME, sprite_name, storyboard_key
 
 from . import manifest
 from . import repository as repo
@@ -24,6 +29,8 @@ from .content import Content, content_of, session_variant
 from .extensions import db, filestore, playback
 from .live import Live, base_url, live_session, media_of
 from .manifest import AUDIO, Media
+
+STORYBOARD_CACHE = "private, max-age=600"
 
 bp = Blueprint("delivery", __name__, url_prefix="/api/stream/m")
 
@@ -73,17 +80,6 @@ def caption(sid: str, token: str, caption_id: str):
     return Response(_stored(key), mimetype="text/vtt")
 
 
-def _stored(key: str) -> bytes:
-    """An object of the video (init segment, caption file) through the process's LRU."""
-    files = filestore()
-    try:
-        return playback().objects.get_or_load(key, lambda: files.get_bytes(key))
-    except NotFound:
-        raise APIError(410, "video_unavailable", "This video's media is gone.")
-    except FileStoreError as exc:
-        raise APIError(503, "storage_unavailable", "Video storage is unavailable; retrying shortly helps.") from exc
-
-
 @bp.get("/<sid>/<token>/master.m3u8")
 def hls(sid: str, token: str):
     _, media = _session_media(sid, token)
@@ -112,3 +108,34 @@ def init_segment(sid: str, token: str, rendition: str):
 def plain_init(video_id: str, rendition: str) -> bytes:
     """A rendition's stored init segment (no tag), kept in the per-process LRU."""
     return _stored(audio_init_key(video_id) if rendition == AUDIO else init_key(video_id, rendition))
+
+
+@bp.get("/<sid>/<token>/storyboard/<int:number>.jpg")
+def storyboard_sprite(sid: str, token: str, number: int):
+    _, media = _session_media(sid, token)
+    board = media.storyboard
+    if board is None or not 1 <= number <= board.sprites:
+        raise APIError(404, "not_found", "no such storyboard sprite")
+    body = _stored(storyboard_key(media.video_id, sprite_name(number)), board.version)
+    return Response(body, mimetype="image/jpeg", headers={"Cache-Control": STORYBOARD_CACHE})
+
+
+@bp.get("/<sid>/<token>/storyboard/" + VTT_NAME)
+def storyboard_track(sid: str, token: str):
+    _, media = _session_media(sid, token)
+    if media.storyboard is None:
+        raise APIError(404, "not_found", "this video has no storyboard")
+    body = _stored(storyboard_key(media.video_id, VTT_NAME), media.storyboard.version)
+    return Response(body, mimetype="text/vtt", headers={"Cache-Control": STORYBOARD_CACHE})
+
+
+def _stored(key: str, version: str = "") -> bytes:
+    """A small object every session of a video reads (init segment, caption file, storyboard),
+    from the per-process LRU (``version``: a re-made storyboard's objects reuse their names)."""
+    files = filestore()
+    try:
+        return playback().objects.get_or_load((key, version), lambda: files.get_bytes(key))
+    except NotFound:
+        raise APIError(410, "video_unavailable", "This video's media is gone.")
+    except FileStoreError as exc:
+        raise APIError(503, "storage_unavailable", "Video storage is unavailable; retrying shortly helps.") from exc

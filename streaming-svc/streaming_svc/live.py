@@ -25,8 +25,10 @@ def base_url(sid: str) -> str:
 
 
 # A ladder whose higher rungs are still encoding (or whose higher-rung chunk died: then until an
-# admin retries it) is re-read this often, so a rung that joins shows within seconds, while
-# key, manifest and init requests do not fetch and parse the whole metadata each time.
+# admin retries it), or a video with no storyboard yet (made after the ladder, or never: one
+# processed before storyboards), is re-read this often, so a rung or a storyboard that joins
+# shows within seconds, while key, manifest and init requests do not fetch and parse the whole
+# metadata each time.
 GROWING_LADDER_SECONDS = 5.0
 
 
@@ -38,7 +40,8 @@ def media_of(conn, video_id: str) -> Media:
         if row is None:
             raise APIError(409, "not_ready", "This video has no playable media yet.")
         media = Media.from_row(video_id, row)
-        cache.put(video_id, media, None if media.ladder_complete else GROWING_LADDER_SECONDS)
+        final = media.ladder_complete and media.storyboard is not None
+        cache.put(video_id, media, None if final else GROWING_LADDER_SECONDS)
     return media
 
 

@@ -3,7 +3,10 @@ from S3 (docs/api.md, "Manifests"). Each segment is listed by its shared, cachea
 ``/media/{video}/{rendition}/{index:05d}-{keyed name}.m4s`` of the variant the session's
 codeword picks (the caller supplies ``segment_url``); keyed names say nothing about A or B.
 Init segments are per session (they carry the metadata tag): ``init_url``. Caption tracks
-are one text AdaptationSet per language, a whole WebVTT file each (``Caption.url``)."""
+are one text AdaptationSet per language, a whole WebVTT file each (``Caption.url``). A video
+with a storyboard (svcommon.storyboards) also gets a DASH-IF thumbnail AdaptationSet whose
+sprites, like its WebVTT track, are under the session's own path (delivery.py): they show the
+picture, so only a live session with access to the video reads them."""
 from __future__ import annotations
 
 import json
@@ -11,10 +14,14 @@ from dataclasses import dataclass
 from typing import Callable
 from xml.sax.saxutils import escape, quoteattr
 
+from svcommon.storyboards import Storyboard, VTT_NAME
+
 InitUrl = Callable[[str], str]              # rendition -> URL
 SegmentUrl = Callable[[str, int], str]      # (rendition, index) -> URL
 
 AUDIO = "audio"
+STORYBOARD_DIR = "storyboard/"               # relative to the session's base URL
+STORYBOARD_VTT = STORYBOARD_DIR + VTT_NAME
 
 
 @dataclass(frozen=True)
@@ -28,14 +35,16 @@ class Media:
     renditions: dict[str, dict]        # name -> rendition metadata, largest first
     audio: dict | None
     ladder_complete: bool = True       # False while higher rungs are still being encoded
+    storyboard: Storyboard | None = None   # seek previews, once made
 
     @classmethod
     def from_row(cls, video_id: str, row: dict) -> "Media":
         meta = json.loads(row["metadata"])
+        board = row.get("storyboard")
         return cls(video_id, float(meta["duration"]), int(meta["segment_count"]),
                    [float(d) for d in meta["segment_durations"]], str(meta.get("fps", "30/1")),
                    {r["name"]: r for r in meta["renditions"]}, meta.get("audio"),
-                   bool(meta.get("ladder_complete", True)))
+                   bool(meta.get("ladder_complete", True)), Storyboard.from_json(board) if board else None)
 
     def segments_of(self, rendition: str) -> int:
         if rendition == AUDIO:
@@ -115,12 +124,28 @@ def dash_mpd(media: Media, init_url: InitUrl, segment_url: SegmentUrl, captions:
                     + _segment_list(AUDIO, a["segment_durations"], 48000, init_url, segment_url)
                     + '</Representation></AdaptationSet>')
     sets += _text_sets(list(captions), len(sets))
+    if media.storyboard:
+        sets.append(_thumbnail_set(media.storyboard, len(sets)))
     # isoff-main: the live profile allows only SegmentTemplate, and each session's list of
     # URLs differs per index (its codeword), which a template cannot express.
     return ('<?xml version="1.0" encoding="UTF-8"?>\n'
             '<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-main:2011" '
             f'type="static" mediaPresentationDuration="{_duration(media.duration)}" minBufferTime="PT2S">'
             f'<Period id="0" start="PT0S">{"".join(sets)}</Period></MPD>\n')
+
+
+def _thumbnail_set(board: Storyboard, set_id: int) -> str:
+    """DASH-IF IOP thumbnails: each sprite a segment of columns × rows tiles, one tile per
+    ``interval`` seconds; sprite URLs relative to the manifest (the session's path)."""
+    seconds = board.interval * board.per_sprite
+    bandwidth = max(1, 8 * max(board.sprite_bytes or (1,)) // seconds)
+    return (f'<AdaptationSet id="{set_id}" contentType="image" mimeType="image/jpeg">'
+            f'<SegmentTemplate media="{STORYBOARD_DIR}$Number$.jpg" timescale="1" duration="{seconds}" '
+            f'startNumber="1"/>'
+            f'<Representation id="storyboard" bandwidth="{bandwidth}" width="{board.sprite_width}" '
+            f'height="{board.sprite_height}">'
+            f'<EssentialProperty schemeIdUri="http://dashif.org/thumbnail_tile" '
+            f'value="{board.columns}x{board.rows}"/></Representation></AdaptationSet>')
 
 
 def hls_master(media: Media) -> str:

@@ -59,7 +59,9 @@ def library(conn, user_id: str, is_admin: bool, q: str, limit: int, offset: int)
 
 
 def media_of(conn, video_id: str):
-    return query(conn, "SELECT segment_count, duration, metadata FROM video_media WHERE video_id = %s",
+    """The published media and its storyboard's geometry (``storyboard`` None: none yet)."""
+    return query(conn, "SELECT m.segment_count, m.duration, m.metadata, s.metadata AS storyboard FROM video_media m "
+                       "LEFT JOIN video_storyboards s ON s.video_id = m.video_id WHERE m.video_id = %s",
                  (video_id,), one=True)
 
 

@@ -21,6 +21,7 @@ from . import access, pacing, session_crypto, viewing
 from . import repository as repo
 from .content import content_of
 from .live import base_url, media_of
+from .manifest import STORYBOARD_VTT
 from .extensions import db, playback
 
 bp = Blueprint("sessions", __name__, url_prefix="/api/stream/sessions")
@@ -69,7 +70,8 @@ def open_session():
     base = base_url(sid)
     return jsonify(session_id=sid, server_public_key=hs.server_public_key, wrapped_cek=hs.wrapped_cek,
                    key_epoch=0, expires_at=iso(expires, millis=True), manifest_url=base + "manifest.mpd",
-                   hls_url=base + "master.m3u8", heartbeat_interval=int(cfg["HEARTBEAT_SECONDS"]), keys=first,
+                   hls_url=base + "master.m3u8", storyboard_url=base + STORYBOARD_VTT if media.storyboard else None,
+                   heartbeat_interval=int(cfg["HEARTBEAT_SECONDS"]), keys=first,
                    view_after_seconds=int(cfg["VIEW_MIN_WATCH_SECONDS"]),
                    video={"id": video["id"], "title": video["title"], "duration": media.duration}), 201
 

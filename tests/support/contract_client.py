@@ -118,8 +118,8 @@ def parse_mpd(text: str, base: str) -> list[Representation]:
     reps = []
     for aset in root.iterfind(".//d:AdaptationSet", MPD_NS):
         kind = aset.get("contentType") or (aset.get("mimeType") or "video/").split("/")[0]
-        if kind == "text":              # caption tracks: whole WebVTT files (BaseURL), not segments
-            continue
+        if kind in ("text", "image"):   # captions (whole WebVTT files) and the storyboard's
+            continue                    # thumbnails (thumbnail_set below): not segmented media
         shared = aset.find("d:SegmentList", MPD_NS)
         for rep in aset.iterfind("d:Representation", MPD_NS):
             own = rep.find("d:SegmentList", MPD_NS)
@@ -134,6 +134,36 @@ def parse_mpd(text: str, base: str) -> list[Representation]:
                 int(rep.get("width")) if rep.get("width") else None,
                 int(rep.get("height")) if rep.get("height") else None))
     return reps
+
+
+@dataclass
+class ThumbnailSet:
+    """The manifest's DASH-IF thumbnail AdaptationSet (the storyboard): sprite URL template,
+    seconds per sprite, tile grid and sprite size."""
+    media: str                # URL template with $Number$, resolved against the manifest
+    start_number: int
+    seconds: float            # per sprite
+    columns: int
+    rows: int
+    width: int                # of a whole sprite
+    height: int
+
+    def url(self, number: int) -> str:
+        return self.media.replace("$Number$", str(number))
+
+
+def thumbnail_set(text: str, base: str) -> ThumbnailSet | None:
+    root = ET.fromstring(text)
+    for aset in root.iterfind(".//d:AdaptationSet", MPD_NS):
+        if aset.get("contentType") != "image":
+            continue
+        tmpl, rep = aset.find("d:SegmentTemplate", MPD_NS), aset.find("d:Representation", MPD_NS)
+        tile = rep.find("d:EssentialProperty[@schemeIdUri='http://dashif.org/thumbnail_tile']", MPD_NS)
+        columns, rows = (int(x) for x in tile.get("value").split("x"))
+        return ThumbnailSet(urljoin(base, tmpl.get("media")), int(tmpl.get("startNumber", "1")),
+                            int(tmpl.get("duration")) / int(tmpl.get("timescale", "1")), columns, rows,
+                            int(rep.get("width")), int(rep.get("height")))
+    return None
 
 
 class ContractClient:

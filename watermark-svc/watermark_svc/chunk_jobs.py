@@ -31,8 +31,8 @@ from svcommon.media_keys import init_key, media_key
 from svcommon.mediaprobe import MediaLimits
 
 from . import repository as repo
-from .encode_state import (VIDEO_AUDIO, VIDEO_CHUNK, VIDEO_REFERENCE, EncodeState, complete_rungs, encode_message,
-                           metadata, result_json)
+from .encode_state import (VIDEO_AUDIO, VIDEO_CHUNK, VIDEO_REFERENCE, VIDEO_STORYBOARD, EncodeState, complete_rungs,
+                           encode_message, metadata, result_json)
 from .extensions import db, filestore
 from .handlers import failure_reason, job_processes, lost_unless, remove_outputs
 from .media import pipeline
@@ -151,8 +151,9 @@ def _finish(app, job: Job, lease: Lease, sealed: bytes, record, rung: str | None
         if complete is None:
             conn.rollback()                 # failed or deleted meanwhile
             raise LeaseLost(job.id)
-        # All done: this worker's copy of the original goes (unless the reference still needs it).
-        drop = complete and not queue.of_subject(conn, vid, (VIDEO_REFERENCE,), ("queued", "running"))
+        # All done: this worker's copy of the original goes (unless the reference or the
+        # storyboard still needs it).
+        drop = complete and not queue.of_subject(conn, vid, (VIDEO_REFERENCE, VIDEO_STORYBOARD), ("queued", "running"))
         conn.commit()
     if drop:
         cache_of(app).drop(vid)
@@ -203,7 +204,7 @@ def _on_dead(conn, job: Job, exc: BaseException | None) -> bool:
     are dropped; running ones stop at their next renewal); a playable one stays playable.
     True when the video failed."""
     if repo.fail_unless_ready(conn, job.subject, failure_reason(exc)):
-        queue.forget(conn, job.subject, (VIDEO_CHUNK, VIDEO_AUDIO, VIDEO_REFERENCE), only_queued=True)
+        queue.forget(conn, job.subject, (VIDEO_CHUNK, VIDEO_AUDIO, VIDEO_REFERENCE, VIDEO_STORYBOARD), only_queued=True)
         webhooks.emit_video_event(conn, "video.failed", job.subject)   # once, whichever part died first
         return True
     return False

@@ -17,12 +17,16 @@ from .media.plan import JobPlan
 VIDEO_CHUNK = "video.chunk"         # payload {rung, chunk}: one rung of one chunk (chunk_jobs.py)
 VIDEO_AUDIO = "video.audio"         # the audio task
 VIDEO_REFERENCE = "video.reference"  # the forensic reference (handlers.py), once the ladder is under way
+VIDEO_STORYBOARD = "video.storyboard"  # seek-preview sprites + WebVTT track (storyboards.py)
+# The jobs that read the worker's local copy of the original (originals.py): the last of
+# them to finish drops it.
+ORIGINAL_READERS = (VIDEO_CHUNK, VIDEO_AUDIO, VIDEO_REFERENCE, VIDEO_STORYBOARD)
 # Relative to the planning job's priority ('video.process', 0 from upload-svc): the
 # lowest rung and audio above it (they make videos playable), higher rungs below it (after
-# any waiting video's planning), the forensic reference after the higher rungs; detections
-# (-10) last.
+# any waiting video's planning), the storyboard with them (queued after the video's chunks:
+# claimed after them), the forensic reference after those; detections (-10) last.
 AUDIO_PRIORITY = LOWEST_RUNG_PRIORITY = 5
-HIGHER_RUNG_PRIORITY = -1
+HIGHER_RUNG_PRIORITY = STORYBOARD_PRIORITY = -1
 REFERENCE_PRIORITY = -2
 
 

@@ -4,7 +4,8 @@ make poster and thumbnail, draw a new content secret; then, in one transaction, 
 plan with the sealed secret (repository/chunks.py), enqueue one 'video.audio' job and one
 'video.chunk' job per rung × chunk (chunk_jobs.py; the lowest rung and audio first, at a
 higher priority, so the video becomes playable early), one 'video.reference' job (the
-forensic reference, after the higher rungs) and complete the job. The hooks keep the
+forensic reference, after the higher rungs), one 'video.storyboard' job (seek previews:
+storyboards.py) and complete the job. The hooks keep the
 video's status in step with the queue (retrying, failed) and remove partial outputs.
 
 'video.reference' builds what a trace of a leak needs (analysis proxy + fingerprint) from
@@ -27,8 +28,9 @@ from svcommon.media_crypto import ContentSealer
 from svcommon.mediaprobe import MediaLimits
 
 from . import repository as repo
-from .encode_state import (AUDIO_PRIORITY, REFERENCE_PRIORITY, VIDEO_AUDIO, VIDEO_CHUNK, VIDEO_REFERENCE, EncodeState,
-                           chunk_priority, encode_message)
+from .encode_state import (AUDIO_PRIORITY, ORIGINAL_READERS, REFERENCE_PRIORITY, STORYBOARD_PRIORITY, VIDEO_AUDIO,
+                           VIDEO_CHUNK, VIDEO_REFERENCE, VIDEO_STORYBOARD, EncodeState, chunk_priority,
+                           encode_message)
 from .extensions import db, filestore
 from .forensics.dbcatalogue import discard_if_deleted, geometry_from_metadata, store_reference
 from .media import pipeline
@@ -53,10 +55,7 @@ def plan_video(app, job: Job, lease: Lease) -> None:
         conn.commit()
     if video is None or video["status"] == "deleting":
         raise LeaseLost(job.id)             # deleted meanwhile: on_lost removes what we wrote
-    if not video["original_key"]:
-        raise InvalidMedia("the video or its original no longer exists")
-    lease.report(1, "fetch")
-    source = cache_of(app).get(fs, vid, video["original_key"])
+    source = local_original(app, job, lease, video)
     limits = MediaLimits.from_config(cfg)
     with tempfile.TemporaryDirectory(dir=cfg["WORK_DIR"], prefix=f"sv-plan-{vid[:8]}-") as work:
         work = Path(work)
@@ -76,6 +75,14 @@ def plan_video(app, job: Job, lease: Lease) -> None:
             conn.commit()
         log.info("video planned", extra={"video_id": vid, "chunks": len(state.chunks),
                                          "rungs": [r.name for r in state.plan.rungs]})
+
+
+def local_original(app, job: Job, lease: Lease, video: dict) -> Path:
+    """This worker's copy of the video's original (fetched when it has none: originals.py)."""
+    if not video["original_key"]:
+        raise InvalidMedia("the video or its original no longer exists")
+    lease.report(1, "fetch")
+    return cache_of(app).get(filestore(app), job.subject, video["original_key"])
 
 
 @contextmanager
@@ -110,7 +117,8 @@ def _plan(cfg, source: Path, work: Path, limits: MediaLimits, lease: Lease, job:
 
 
 def _enqueue_work(conn, vid: str, state: EncodeState, sealed: bytes, base: int) -> None:
-    queue.forget(conn, vid, (VIDEO_CHUNK, VIDEO_AUDIO, VIDEO_REFERENCE))     # an earlier plan's, if any
+    queue.forget(conn, vid, (VIDEO_CHUNK, VIDEO_AUDIO, VIDEO_REFERENCE, VIDEO_STORYBOARD))   # an earlier plan's, if any
+    repo.drop_storyboard(conn, vid)                     # its sprites went with the earlier outputs
     repo.start_encode(conn, vid, state.to_json(), sealed,
                       [(r.name, c.index) for r in state.plan.rungs for c in state.chunks])
     if state.info.has_audio:
@@ -119,6 +127,7 @@ def _enqueue_work(conn, vid: str, state: EncodeState, sealed: bytes, base: int) 
         for c in state.chunks:
             queue.enqueue(conn, VIDEO_CHUNK, {"rung": rung.name, "chunk": c.index}, subject=vid,
                           priority=chunk_priority(state, rung.name, base))
+    queue.enqueue(conn, VIDEO_STORYBOARD, {}, subject=vid, priority=base + STORYBOARD_PRIORITY)
     queue.enqueue(conn, VIDEO_REFERENCE, {}, subject=vid, priority=base + REFERENCE_PRIORITY)
     repo.set_video_status(conn, vid, "processing", encode_message(state, {}))
 
@@ -135,17 +144,22 @@ def build_reference(app, job: Job, lease: Lease) -> None:
     p = EncodeState.from_json(enc.plan).plan
     geometry = geometry_from_metadata({"fps": f"{p.fps.numerator}/{p.fps.denominator}", "watermark": {
         "pattern_width": p.mezz_width, "pattern_height": p.mezz_height, "frames_per_segment": p.frames_per_segment}})
-    lease.report(1, "fetch")
-    original = cache_of(app).get(fs, vid, video["original_key"])
+    original = local_original(app, job, lease, video)
     lease.report(10, "forensic reference")
     with tempfile.TemporaryDirectory(dir=app.config["WORK_DIR"], prefix=f"sv-ref-{vid[:8]}-") as work:
         store_reference(fs, vid, original, geometry, Path(work))
     if discard_if_deleted(db, fs, vid):
         raise LeaseLost(job.id)
     log.info("forensic reference ready", extra={"video_id": vid})
+    drop_original_when_unneeded(app, vid, VIDEO_REFERENCE)
+
+
+def drop_original_when_unneeded(app, vid: str, running: str) -> None:
+    """This worker's copy of the original goes once no other job that reads it (but the
+    caller's, ``running``) is left to run."""
     with db.standalone() as conn:
-        done = not queue.of_subject(conn, vid, (VIDEO_CHUNK, VIDEO_AUDIO), ("queued", "running"))
-    if done:
+        left = queue.of_subject(conn, vid, tuple(k for k in ORIGINAL_READERS if k != running), ("queued", "running"))
+    if not left:
         cache_of(app).drop(vid)
 
 

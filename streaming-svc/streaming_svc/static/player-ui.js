@@ -4,8 +4,9 @@
 // become our overlay with what to do, and our keyboard map (space/k, arrows, f, m, c) must work
 // from the whole page. Every way to play — the big ▶, the bar's ▶, a click on the video, Space —
 // goes through one `toggle()`. Quality menu: Auto + each rung of shaka's variant tracks; captions
-// menu: shaka's text tracks ("No captions" when none); seek-bar preview: time always, storyboard
-// thumbnails when the manifest has image tracks (none yet: the hook is `storyboardAt`).
+// menu: shaka's text tracks ("No captions" when none); seek-bar preview: time always, and the
+// storyboard tile under the pointer when the manifest has an image track (`storyboardAt`: the
+// DASH-IF thumbnail AdaptationSet, sprites under the session's own path).
 "use strict";
 const PlayerUI = (() => {
   const $ = (id) => document.getElementById(id);
@@ -103,28 +104,38 @@ const PlayerUI = (() => {
       hint(`Volume ${Math.round(video.volume * 100)} %`);
     }
 
-    // Seek-bar preview: the time under the pointer, and the storyboard thumbnail when the
-    // manifest carries image tracks (shaka's getThumbnails); with none, only the time.
+    // Seek-bar preview: the time under the pointer, and the storyboard tile of that time when
+    // the manifest carries an image track (shaka's getThumbnails: the sprite's URL and the tile's
+    // offset in it); with none, only the time. Kept inside the stage at either end of the bar.
     async function storyboardAt(t) {
       const p = getPlayer();
       const track = p && p.getImageTracks ? p.getImageTracks()[0] : null;
       return track ? p.getThumbnails(track.id, t) : null;
     }
+    let hoverSeq = 0;
+    function placePreview(clientX) {
+      const stageBox = stage.getBoundingClientRect(), half = preview.offsetWidth / 2;
+      const x = clientX - stageBox.left;
+      preview.style.left = `${Math.round(Math.min(Math.max(x, half), stageBox.width - half))}px`;
+    }
     seek.addEventListener("pointermove", async (ev) => {
       const d = parseFloat(seek.max);
       if (!d) return;
-      const box = seek.getBoundingClientRect();
+      const seq = ++hoverSeq, box = seek.getBoundingClientRect();
       const frac = Math.min(1, Math.max(0, (ev.clientX - box.left) / box.width));
       preview.querySelector(".preview-time").textContent = fmt(frac * d);
-      preview.style.left = `${Math.round(frac * 100)}%`;
+      preview.dataset.time = String(frac * d);
       preview.hidden = false;
+      placePreview(ev.clientX);
       const img = preview.querySelector(".preview-image"), thumb = await storyboardAt(frac * d).catch(() => null);
+      if (seq !== hoverSeq) return;          // a later move already answered
       img.hidden = !thumb;
       if (thumb) {
         img.style.backgroundImage = `url("${thumb.uris[0]}")`;
         img.style.backgroundPosition = `-${thumb.positionX}px -${thumb.positionY}px`;
         img.style.width = `${thumb.width}px`; img.style.height = `${thumb.height}px`;
       }
+      placePreview(ev.clientX);            // again: the tile may have changed the width
     });
     seek.addEventListener("pointerleave", () => { preview.hidden = true; });
 
