@@ -155,15 +155,18 @@ def test_lockout_attempt_does_not_lock_the_owner_out(who, ctx, live_stack, mdb, 
 def test_video_password_guessing_does_not_scale_with_signups(ctx, live_stack):
     """Each new account gets its own few guesses, but the video's budget is shared."""
     gw, vid = ctx["gw"], ctx["world"]["locked"]
-    statuses = []
-    for n in range(7):
-        guesser = register_user(gw, f"guess{n}")
+    guessers = [register_user(gw, f"guess{n}") for n in range(7)]     # signed up first: sign-ups are slow
+    statuses, started = [], time.monotonic()
+    for n, guesser in enumerate(guessers):
         for _ in range(4):             # under the per-account limit
             statuses.append(requests.post(f"{gw}/api/videos/{vid}/unlock", json={"password": f"guess {n}"},
                                           headers={"Authorization": f"Bearer {guesser['access_token']}"},
                                           timeout=10).status_code)
+    # The video's budget (streaming-svc defaults: 20 wrong passwords, one more every 30 s) may
+    # have regained an attempt per 30 s the loop took on a loaded machine, plus one at the start.
+    refilled = int((time.monotonic() - started) // 30) + 1
     assert statuses[0] == 403 and statuses[-1] == 429, statuses
-    assert statuses.count(403) <= 20, statuses
+    assert statuses.count(403) <= 20 + refilled, statuses
 
 
 def test_grants_do_not_outlive_a_password_change(ctx, live_stack, worker_app, mdb, stores, tmp_path):

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from auth_svc.extensions import db
+from auth_svc.repository import count_active_admins
+
 
 def _h(token):
     return {"Authorization": f"Bearer {token}"}
@@ -41,9 +44,13 @@ def test_non_admin_is_forbidden(client, auth):
     assert resp.status_code == 403
 
 
-def test_last_admin_cannot_demote_itself(client, auth):
+def test_last_admin_cannot_demote_itself(app, client, auth):
     admin = auth.admin_token()
     me = client.get("/api/auth/profile", headers=_h(admin)).get_json()
+    with app.app_context():
+        # Checked first: with another admin about, the PATCH below would really demote the
+        # bootstrap admin, and every later test that needs it would fail instead of this one.
+        assert count_active_admins(db.conn()) == 1, "an earlier test left another active admin"
     resp = client.patch(f"/api/admin/users/{me['id']}", json={"role": "viewer"}, headers=_h(admin))
     assert resp.status_code == 409
 

@@ -57,7 +57,10 @@ def admin_user(live_stack, env):
     """A fresh user made admin, logged in after the change (the token carries the role)."""
     user = h.new_user(live_stack["url"], "adm")
     h.set_role(env, user["id"], "admin")
-    return h.login(live_stack["url"], user["username"], user["password"])
+    yield h.login(live_stack["url"], user["username"], user["password"])
+    # Back to a viewer: an extra admin left behind would let a later test's "last admin"
+    # demote itself (tests share the stack's database, in whatever order a worker runs them).
+    h.set_role(env, user["id"], "viewer")
 
 
 @pytest.fixture(scope="session")
