@@ -34,7 +34,7 @@ def analytics_of(conn, video: dict) -> dict:
 
 @bp.get("/api/videos/<video_id>/analytics")
 def data(video_id: str):
-    p = access.active_principal()
+    p = access.active_principal("read")
     conn = db.conn()
     return jsonify(analytics_of(conn, access.own_video(conn, video_id, p)))
 
@@ -64,7 +64,7 @@ def chart(points: list[dict]) -> dict:
 @bp.get("/upload/videos/<video_id>/analytics")
 @page_login_required
 def page(video_id: str):
-    p = access.active_principal()
+    p = access.active_principal(None)
     conn = db.conn()
     a = analytics_of(conn, access.own_video(conn, video_id, p))
     duration = float(a["duration"] or 0)

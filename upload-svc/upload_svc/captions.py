@@ -57,7 +57,7 @@ def _upload_file():
 @bp.post("")
 @body_limit(lambda cfg: int(cfg["CAPTION_MAX_BYTES"]) + FORM_OVERHEAD)
 def add(video_id: str):
-    p = access.active_principal()
+    p = access.active_principal("upload")
     conn = db.conn()
     if access.own_video(conn, video_id, p)["status"] == "deleting":
         raise APIError(404, "not_found", "no such video")
@@ -97,7 +97,7 @@ def add(video_id: str):
 
 @bp.get("")
 def listing(video_id: str):
-    p = access.active_principal()
+    p = access.active_principal("read")
     conn = db.conn()
     access.own_video(conn, video_id, p)
     return jsonify(items=[caption_json(c) for c in repo.captions_of(conn, video_id)])
@@ -105,7 +105,7 @@ def listing(video_id: str):
 
 @bp.delete("/<caption_id>")
 def remove(video_id: str, caption_id: str):
-    p = access.active_principal()
+    p = access.active_principal("upload")
     conn = db.conn()
     access.own_video(conn, video_id, p)
     row = repo.caption(conn, video_id, caption_id) if len(caption_id) == 32 else None
