@@ -257,7 +257,7 @@ def test_owner_allows_downloads_and_a_viewer_downloads_in_chromium(gw, vid, owne
         assert not row.locator("input[name=downloads_allowed]").is_checked()
         row.locator("input[name=downloads_allowed]").check()
         screenshots(page, "dashboard-downloads")
-        row.locator("button[type=submit]").click()
+        row.locator(".editor button[type=submit]").click()
         row.locator(".badge.downloads:not([hidden])").wait_for()
         assert sql(mdb, "SELECT downloads_allowed FROM videos WHERE id = %s", (vid,), one=True)["downloads_allowed"]
         page.context.clear_cookies()

@@ -50,7 +50,7 @@ def test_deleting_a_video_stops_its_job_within_seconds(worker_app, stores, db, o
     try:
         assert run_once(worker_app, "cancel-test")         # planning: chunk jobs queued
         assert query(db, "SELECT COUNT(*) AS n FROM jobs WHERE subject = %s AND status = 'queued'",
-                     (vid,), one=True)["n"] == 4            # audio + one chunk per rung + the reference
+                     (vid,), one=True)["n"] == 5            # audio + one chunk per rung + the reference + the storyboard
         db.cursor().execute("UPDATE jobs SET run_after = UTC_TIMESTAMP(6) + INTERVAL 1 HOUR WHERE subject = %s "
                             "AND kind = 'video.audio'", (vid,))   # the thread takes a chunk
         seen: list = []                                     # (lease, lost?) of the chunk job

@@ -48,7 +48,7 @@ def http_fetcher(url: str, timeout: float = 3.0) -> Callable[[], dict]:
 
 class JWKSVerifier:
     def __init__(self, fetch_jwks: Callable[[], dict], issuer: str, audience: str,
-                 leeway: int = 5, min_refetch_interval: float = 10.0):
+                 leeway: int = 5, min_refetch_interval: float = 1.0):
         self._fetch = fetch_jwks
         self.issuer = issuer
         self.audience = audience
@@ -64,6 +64,10 @@ class JWKSVerifier:
             now = time.monotonic()
             if not force and self._keys:
                 return
+            # Forced refetches (an unknown kid) at most once per interval: tokens with made-up
+            # kids cost auth-svc one JWKS request a second per process at worst. Kept short
+            # because a refetch just before a key rotation leaves the new kid unknown until the
+            # interval ends (tokens signed then are refused: a 10 s interval showed that).
             if force and now - self._last_fetch < self._min_refetch:
                 return
             self._last_fetch = now

@@ -45,8 +45,11 @@ def session_urls(gw: str, s) -> dict[str, tuple[str, list[str]]]:
     r = requests.get(s.manifest_url)
     assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
     out = {}
-    for rep in ET.fromstring(r.text).iterfind(".//d:Representation", MPD):
-        sl = rep.find("d:SegmentList", MPD)
-        out[rep.get("id")] = (sl.find("d:Initialization", MPD).get("sourceURL"),
-                              [u.get("media") for u in sl.iterfind("d:SegmentURL", MPD)])
+    for aset in ET.fromstring(r.text).iterfind(".//d:AdaptationSet", MPD):
+        if aset.get("contentType") in ("text", "image"):     # captions, storyboard: not segmented media
+            continue
+        for rep in aset.iterfind("d:Representation", MPD):
+            sl = rep.find("d:SegmentList", MPD)
+            out[rep.get("id")] = (sl.find("d:Initialization", MPD).get("sourceURL"),
+                                  [u.get("media") for u in sl.iterfind("d:SegmentURL", MPD)])
     return out
