@@ -2,6 +2,7 @@
 become messages and exit codes (errors.py lists them)."""
 from __future__ import annotations
 
+import json
 import sys
 
 import click
@@ -39,8 +40,12 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("\nstreamvault: interrupted (run the same upload again to resume it)", err=True)
         return EXIT_INTERRUPTED
     except click.ClickException as exc:
+        code = exc.exit_code or EXIT_USAGE
+        if as_json:
+            click.echo(json.dumps({"error": exc.format_message(), "code": "usage", "status": None,
+                                   "exit_code": code}, indent=2, sort_keys=True))
         exc.show()
-        return exc.exit_code if exc.exit_code else EXIT_USAGE
+        return code
     except CliError as err:
         report(err, as_json)
         return err.exit_code

@@ -27,7 +27,7 @@ from .bodies import FileSlice
 from .errors import EXIT_API, CliError
 
 TUS = {"Tus-Resumable": "1.0.0"}
-DEFAULT_CHUNK = 16 * 1024 * 1024
+DEFAULT_CHUNK = 64 * 1024 * 1024        # as the web app (TUS_CHUNK_SIZE): each PATCH waits for its last parts
 HEAD_BYTES = 1024 * 1024
 RETRIES = 5                          # transient failures in a row (no progress between them)
 FINISH_TIMEOUT = (10, 600)           # the last PATCH answers once the file has been checked (probed)
