@@ -22,7 +22,9 @@ def _events(client: Client, video_id: str) -> Iterator[dict]:
     data: list[str] = []
     with resp:
         try:
-            for line in resp.iter_lines(decode_unicode=True):
+            # chunk_size None: each chunk of the chunked answer as it arrives (a fixed size
+            # would hold an event back until that many more bytes came).
+            for line in resp.iter_lines(chunk_size=None, decode_unicode=True):
                 if line.startswith("data:"):
                     data.append(line[5:].strip())
                 elif not line and data:

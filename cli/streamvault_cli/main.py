@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = cli.main(args=args, prog_name="streamvault", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):
-        click.echo("\nstreamvault: interrupted (run the same upload again to resume it)", err=True)
+        click.echo("\nstreamvault: interrupted (an unfinished upload resumes when the same command runs again)", err=True)
         return EXIT_INTERRUPTED
     except click.ClickException as exc:
         code = exc.exit_code or EXIT_USAGE

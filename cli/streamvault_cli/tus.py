@@ -25,6 +25,7 @@ from . import config
 from .api import Client
 from .bodies import FileSlice
 from .errors import EXIT_API, CliError
+from .progress import Progress
 
 TUS = {"Tus-Resumable": "1.0.0"}
 DEFAULT_CHUNK = 64 * 1024 * 1024        # as the web app (TUS_CHUNK_SIZE): each PATCH waits for its last parts
@@ -107,7 +108,7 @@ class Uploader:
         self.client, self.state, self.chunk_size, self.sleep = client, state, chunk_size, sleep
         self.patches = 0
 
-    def upload(self, path: Path, meta: dict[str, str | None], progress) -> Result:
+    def upload(self, path: Path, meta: dict[str, str | None], progress: Progress) -> Result:
         path = path.resolve()
         fp = Fingerprint.of(path)
         if fp.size == 0:
@@ -154,7 +155,8 @@ class Uploader:
             **TUS, "Upload-Length": str(fp.size), "Upload-Metadata": encode_metadata(meta)})
         return resp.headers["Location"], resp.headers.get("X-Video-Id")
 
-    def _send(self, path: Path, url: str, offset: int, size: int, video_id: str | None, progress) -> tuple[int, str]:
+    def _send(self, path: Path, url: str, offset: int, size: int, video_id: str | None,
+              progress: Progress) -> tuple[int, str | None]:
         failures = 0
         with open(path, "rb") as fh:
             while True:

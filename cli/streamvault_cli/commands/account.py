@@ -63,6 +63,12 @@ def _scopes(value: str) -> list[str]:
     return scopes
 
 
+def _print_fields(values: dict) -> None:
+    for key, value in values.items():
+        if value not in (None, []):
+            click.echo(f"{key + ':':12}{', '.join(value) if isinstance(value, list) else value}")
+
+
 def _masked(token: str) -> str:
     return token[:8] + "…" + token[-4:]
 
@@ -118,7 +124,7 @@ def token_show(ctx: Context, reveal, as_json):
     if not from_env:
         out.update(id=cfg.token_id, name=cfg.token_name, scopes=cfg.scopes, expires_at=cfg.expires_at,
                    username=cfg.username)
-    emit(out, as_json, lambda: [click.echo(f"{k + ':':12}{v}") for k, v in out.items() if v not in (None, [])])
+    emit(out, as_json, lambda: _print_fields(out))
 
 
 @token.command("set")
@@ -150,9 +156,11 @@ def token_list(ctx: Context, username, password_stdin, as_json):
     """Your live API tokens (signs in: asks the password)."""
     with signed_in(ctx.target().server, username or config.load().username, password_stdin) as (session, _):
         body = session.json("GET", "/api/auth/tokens")
-    emit(body, as_json, lambda: [click.echo(
-        f"{t['id']}  {t['name'][:24]:24} {','.join(t['scopes']):22} expires {t['expires_at']}"
-        + ("  (expired)" if t["expired"] else "")) for t in body["items"]])
+    def human():
+        for t in body["items"]:
+            click.echo(f"{t['id']}  {t['name'][:24]:24} {','.join(t['scopes']):22} expires {t['expires_at']}"
+                       + ("  (expired)" if t["expired"] else ""))
+    emit(body, as_json, human)
 
 
 @token.command("revoke")

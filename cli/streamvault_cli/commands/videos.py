@@ -73,7 +73,9 @@ def delete(ctx: Context, video_ids, yes, as_json):
     if not yes:
         if not sys.stdin.isatty():
             raise CliError("deleting cannot be undone: add --yes", EXIT_USAGE, "usage")
-        click.confirm(f"Delete {len(video_ids)} video(s) and everything stored for them?", abort=True, err=True)
+        if not click.confirm(f"Delete {len(video_ids)} video(s) and everything stored for them?", err=True):
+            click.echo("Nothing deleted.", err=True)
+            return EXIT_USAGE
     client = ctx.client()
     for vid in video_ids:
         client.request("DELETE", f"/api/videos/{vid}", ok=(204,))
