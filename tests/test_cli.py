@@ -62,9 +62,15 @@ def work_until_exit(proc: subprocess.Popen, worker_app, kinds=None, timeout: flo
     return proc.returncode, out, err
 
 
-def _ok(r: subprocess.CompletedProcess, code: int = 0) -> dict | None:
-    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
-    return json.loads(r.stdout) if r.stdout.strip().startswith("{") else None
+def _ok(r: subprocess.CompletedProcess) -> dict:
+    """The JSON a successful --json command printed."""
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    return json.loads(r.stdout)
+
+
+def _text(r: subprocess.CompletedProcess) -> str:
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    return r.stdout
 
 
 def test_login_resumed_upload_videos_and_refusals(gw, tmp_path, worker_app, own_jobs):
@@ -132,11 +138,6 @@ def test_login_resumed_upload_videos_and_refusals(gw, tmp_path, worker_app, own_
     assert body["error"] in revoked.stderr and "invalid_token, HTTP 401" in revoked.stderr
     bad = cli(home, gw, "login", "--username", user["username"], "--password-stdin", stdin="wrong password\n")
     assert bad.returncode == 3 and "HTTP 401" in bad.stderr and "svt_" not in conf.read_text()
-
-
-def _text(r: subprocess.CompletedProcess) -> str:
-    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
-    return r.stdout
 
 
 def test_trace_of_a_copy_of_no_video(gw, live_stack, tmp_path, worker_app, own_detections):
