@@ -26,7 +26,7 @@ from tests.support.videos import register_user
 
 CLI = Path(sys.executable).with_name("streamvault")
 TOKEN = re.compile(r"svt_[A-Za-z0-9_-]{43}")
-CHUNK = 64 * 1024
+CHUNK = 32 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -87,13 +87,13 @@ def test_login_resumed_upload_videos_and_refusals(gw, tmp_path, worker_app, own_
     shown = _ok(cli(home, gw, "token", "show", "--json"))
     assert shown["token"] != stored["token"] and shown["id"] == login["api_token"]["id"]
 
-    # An upload killed right after its first PATCH (64 KiB), then the same command again.
+    # An upload killed right after its first PATCH (32 KiB), then the same command again.
     clip = make_video(tmp_path / "cli clip.mp4", seconds=2)
     size = clip.stat().st_size
     assert size > 2 * CHUNK
     args = ("upload", str(clip), "--title", "CLI upload", "--description", "from a script",
             "--visibility", "public", "--json")
-    killed = cli(home, gw, *args, "--chunk-size", "64KiB", env={"_STREAMVAULT_TEST_DIE_AFTER_PATCHES": "1"})
+    killed = cli(home, gw, *args, "--chunk-size", str(CHUNK), env={"_STREAMVAULT_TEST_DIE_AFTER_PATCHES": "1"})
     assert killed.returncode == 137 and not killed.stdout, killed.stderr
     state = json.loads((home / ".config/streamvault/uploads.json").read_text())
     (saved,) = state.values()
@@ -108,7 +108,7 @@ def test_login_resumed_upload_videos_and_refusals(gw, tmp_path, worker_app, own_
     video = item["video"]
     assert (video["title"], video["description"], video["visibility"], video["status"]) == \
         ("CLI upload", "from a script", "public", "ready")
-    assert "resuming at 64.0 KiB" in err and "ready" in err           # progress lines (no TTY)
+    assert "resuming at 32.0 KiB" in err and "ready" in err           # progress lines (no TTY)
     assert json.loads((home / ".config/streamvault/uploads.json").read_text()) == {}
     original = requests.get(f"{gw}/api/videos/{video['id']}/original", timeout=30,
                             headers={"Authorization": f"Bearer {stored['token']}"})
