@@ -3,6 +3,8 @@
 ``{"error", "code"}`` (docs/api.md) and the exit code it maps to."""
 from __future__ import annotations
 
+import re
+
 import requests
 
 from . import __version__
@@ -27,6 +29,14 @@ def error_from(resp: requests.Response) -> CliError:
     return CliError(message, exit_code_for(resp.status_code), code, resp.status_code, fields)
 
 
+def _reason(exc: requests.RequestException) -> str:
+    """The useful end of urllib3's nested message ("[Errno 111] Connection refused")."""
+    if isinstance(exc, requests.Timeout):
+        return "no answer in time"
+    found = re.search(r"\[Errno -?\d+\] [^'\")]+", str(exc))
+    return found.group(0) if found else type(exc).__name__
+
+
 class Client:
     def __init__(self, server: str, token: str | None = None):
         self.server = server
@@ -43,7 +53,7 @@ class Client:
         try:
             resp = self.session.request(method, self.url(path), timeout=timeout, **kw)
         except requests.RequestException as exc:
-            raise CliError(f"cannot reach {self.server}: {exc}", EXIT_API, "unreachable") from exc
+            raise CliError(f"cannot reach {self.server}: {_reason(exc)}", EXIT_API, "unreachable") from exc
         if resp.status_code not in ok:
             raise error_from(resp)
         return resp
