@@ -86,6 +86,13 @@ def test_login_resumed_upload_videos_and_refusals(gw, tmp_path, worker_app, own_
     assert user["password"] not in conf.read_text()
     shown = _ok(cli(home, gw, "token", "show", "--json"))
     assert shown["token"] != stored["token"] and shown["id"] == login["api_token"]["id"]
+    # Logging in again replaces the token: the old one is revoked, not left live.
+    again = _ok(cli(home, gw, "login", "--username", user["username"], "--password-stdin", "--json",
+                    stdin=user["password"] + "\n"))
+    live = requests.get(f"{gw}/api/auth/tokens", headers={"Authorization": f"Bearer {user['access_token']}"},
+                        timeout=10).json()["items"]
+    assert [t["id"] for t in live] == [again["api_token"]["id"]] != [login["api_token"]["id"]]
+    stored = json.loads(conf.read_text())
 
     # An upload killed right after its first PATCH (32 KiB), then the same command again.
     clip = make_video(tmp_path / "cli clip.mp4", seconds=2)

@@ -8,6 +8,7 @@ import os
 import socket
 import sys
 from contextlib import contextmanager
+from urllib.parse import urlsplit
 
 import click
 
@@ -18,6 +19,7 @@ from ..context import Context, pass_ctx
 from ..output import emit, json_option
 
 SCOPES = ("read", "upload", "forensics")
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def _password(username: str, from_stdin: bool) -> str:
@@ -90,10 +92,17 @@ def login(ctx: Context, username, password_stdin, scopes, name, expires_days, as
     """Sign in and store a new API token for this server (the password is not kept)."""
     server = ctx.target().server
     wanted = _scopes(scopes)
+    if urlsplit(server).scheme == "http" and urlsplit(server).hostname not in LOOPBACK:
+        click.echo(f"streamvault: warning: {server} is plain HTTP: the password and the token cross the "
+                   "network unencrypted", err=True)
+    previous = config.load()
     with signed_in(server, username, password_stdin) as (session, user):
         made = session.json("POST", "/api/auth/tokens", json={
             "name": name or f"streamvault-cli@{socket.gethostname()}"[:64], "scopes": wanted,
             "expires_in_days": expires_days})
+        if previous.token_id and previous.server == server and previous.username == user["username"]:
+            # The token this login replaces would otherwise stay live, unused, until it expires.
+            session.request("DELETE", f"/api/auth/tokens/{previous.token_id}", ok=(204, 404))
     record = made["api_token"]
     cfg = config.Config(server=server, token=made["token"], token_id=record["id"], token_name=record["name"],
                         scopes=record["scopes"], expires_at=record["expires_at"], username=user["username"])
