@@ -62,8 +62,8 @@ def _wait(client, job_id: str, timeout: float, quiet: bool) -> dict:
         det = client.json("GET", f"/api/forensics/detect/{job_id}")
         step = (det["status"], det.get("step"), round(det.get("progress") or 0))
         if not quiet and step != last:
-            click.echo(f"detection {job_id}: {det['status']}"
-                       + (f" · {det['step']} {step[2]} %" if det.get("step") else ""), err=True)
+            detail = f" · {det['step']} {step[2]} %" if det.get("step") not in (None, "", det["status"]) else ""
+            click.echo(f"detection {job_id}: {det['status']}{detail}", err=True)
             last = step
         if det["status"] in FINISHED:
             return det
