@@ -27,11 +27,13 @@ fi
 # from the same lock), reinstalled only when the lock changed. docker/README.md: updating it.
 [ -x .venv/bin/python ] || python3 -m venv .venv
 stamp=.venv/.requirements.sha
-want=$(cat requirements.lock common/pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.lock common/pyproject.toml cli/pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat $stamp 2>/dev/null)" != "$want" ]; then
   echo "==> pip install -r requirements.lock (project venv)"
   .venv/bin/pip install -q --require-hashes -r requirements.lock
   .venv/bin/pip install -q --no-deps --no-build-isolation -e common
+  # The streamvault CLI (its dependencies are in the lock): tests/test_cli.py runs it.
+  .venv/bin/pip install -q --no-deps --no-build-isolation -e cli
   echo "$want" > $stamp
 fi
 

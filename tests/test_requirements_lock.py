@@ -18,8 +18,8 @@ import locked  # noqa: E402
 
 def _inputs() -> dict[str, list[Requirement]]:
     """Root (as docker/locked.py names it) -> the requirements it declares."""
-    out = {"svcommon": [Requirement(r) for r in tomllib.loads(
-        (ROOT / "common/pyproject.toml").read_text())["project"]["dependencies"]]}
+    out = {root: [Requirement(r) for r in tomllib.loads((ROOT / path).read_text())["project"]["dependencies"]]
+           for root, path in (("svcommon", "common/pyproject.toml"), ("streamvault-cli", "cli/pyproject.toml"))}
     for f in [ROOT / "requirements-dev.txt", *ROOT.glob("*/requirements*.txt")]:
         root = f.parent.name if f.parent != ROOT else "requirements-dev.txt"
         lines = [ln.split("#")[0].strip() for ln in f.read_text().splitlines()]
