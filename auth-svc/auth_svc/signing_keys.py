@@ -94,6 +94,10 @@ class KeyRing:
             self._published = published
             self._loaded_at = time.monotonic()
 
+    def reload_if_older(self, conn, seconds: float) -> None:
+        if time.monotonic() - self._loaded_at > seconds:
+            self.reload(conn)
+
     def stale(self) -> bool:
         return time.monotonic() - self._loaded_at > self.ttl
 

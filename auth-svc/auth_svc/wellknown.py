@@ -11,7 +11,7 @@ from svcommon.params import json_body
 from svcommon.timeutil import iso
 
 from . import tokens, validation
-from .extensions import keyring
+from .extensions import db, keyring
 
 bp = Blueprint("wellknown", __name__)
 
@@ -20,7 +20,12 @@ SERVICE_AUDIENCE = "streamvault-internal"
 
 @bp.get("/.well-known/jwks.json")
 def jwks():
-    resp = jsonify(keyring().jwks())
+    # Read afresh (at most once a second): verifiers ask at start and for a kid they do not
+    # know, so after a rotation by another worker or replica a token signed with the new key
+    # may be checked before this worker's 30-s view of signing_keys lists it.
+    ring = keyring()
+    ring.reload_if_older(db.conn(), 1.0)
+    resp = jsonify(ring.jwks())
     resp.headers["Cache-Control"] = "public, max-age=60"
     return resp
 
