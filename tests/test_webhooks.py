@@ -316,7 +316,10 @@ def test_webhooks_page(live_stack, hooker, receiver, hook_app):
     requests.post(f"{gw}/api/webhooks/{ep['id']}/test", headers=bearer(hooker), timeout=10)
     deliver(hook_app, ep["id"])
     with chromium_page() as page, asset_log(page) as failed:
-        login(page, gw, hooker, "/webhooks")
+        login(page, gw, hooker, "/upload/")
+        page.click("header nav a[href='/webhooks']")          # an uploader finds it in the header
+        page.wait_for_url(f"{gw}/webhooks")
+        assert page.get_attribute("header nav a[href='/webhooks']", "aria-current") == "page"
         card = page.locator(f"li[data-id='{ep['id']}']")
         card.wait_for()
         assert ep["url"] in card.inner_text()
@@ -335,6 +338,8 @@ def test_webhooks_page(live_stack, hooker, receiver, hook_app):
         page.fill("#wh-url", receiver.url + "&new=1")
         page.click("#new-endpoint button[type=submit]")
         page.wait_for_selector("#secret-box:not([hidden])")
-        assert page.inner_text("#secret-value").startswith("whsec_")
+        assert page.input_value("#secret-value").startswith("whsec_")
+        page.click("#copy-secret")     # copied, or (no clipboard in this browser) selected for Ctrl+C
+        page.wait_for_function("() => document.getElementById('copy-secret').textContent !== 'Copy'")
         check_page(page, "webhooks-secret", ("#secret-box",))
         assert not failed, failed

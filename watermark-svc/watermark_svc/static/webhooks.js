@@ -11,7 +11,8 @@
   const base = "/api/webhooks";
 
   function showSecret(secret) {
-    document.getElementById("secret-value").textContent = secret;
+    document.getElementById("secret-value").value = secret;
+    document.getElementById("copy-secret").textContent = "Copy";
     secretBox.hidden = false;
     secretBox.focus();
   }
@@ -21,9 +22,11 @@
     const cells = [a.at.slice(0, 19).replace("T", " "), a.event_type, String(a.attempt),
       a.outcome + (a.status_code ? " (" + a.status_code + ")" : "") + (a.error && !a.status_code ? ": " + a.error : ""),
       a.latency_ms === null ? "" : a.latency_ms + " ms"];
+    const labels = ["When (UTC)", "Event", "Attempt", "Result", "Latency"];   // the phone layout's row labels
     cells.forEach((text, i) => {
       const td = document.createElement("td");
       td.textContent = text;
+      td.dataset.label = labels[i];
       if (i === 3) td.className = "err";
       tr.appendChild(td);
     });
