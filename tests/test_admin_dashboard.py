@@ -17,6 +17,7 @@ import requests
 
 from svcommon import jobqueue
 from svcommon.filestore import media_prefix, original_prefix
+from svcommon.storyboards import Storyboard
 from svcommon.timeutil import utcnow_naive
 from tests.support.browser import chromium_page
 from tests.support.media import make_clip
@@ -66,6 +67,11 @@ def seeded(live_stack, db):
         _session(db, vid, owner["id"], now - timedelta(days=2), now - timedelta(days=2) + timedelta(minutes=5),
                  now - timedelta(days=2) + timedelta(minutes=3))
     _session(db, vid, owner["id"], now - timedelta(days=40), now - timedelta(days=40) + timedelta(minutes=5))
+    # Its captions and storyboard count as published media (sizes only: nothing is read).
+    sql(db, "INSERT INTO video_captions (id, video_id, lang, label, object_key, source_format, cue_count, size_bytes) "
+            "VALUES (%s, %s, 'en', 'English', %s, 'vtt', 3, 2000)", (uuid.uuid4().hex, vid, f"media/{vid}/captions/x.vtt"))
+    sql(db, "INSERT INTO video_storyboards (video_id, metadata) VALUES (%s, %s)",
+        (vid, Storyboard(2, 30, 160, 90, 5, 5, (1000, 500), "v1").to_json()))
     jobs = [_dead_job(db, vid, "probe failed: the dashboard test's reason <b>not markup</b>"),
             _dead_job(db, vid, "a second dead job")]
     try:
@@ -96,6 +102,7 @@ def test_dashboard_figures_move_by_what_was_added(live_stack, admin_headers, db,
     assert after["users"]["viewer"] - before["users"]["viewer"] == 1
     assert after["videos"]["by_status"]["failed"] - before["videos"]["by_status"]["failed"] == 1
     assert after["storage"]["originals_bytes"] - before["storage"]["originals_bytes"] == 12345
+    assert after["storage"]["media_bytes"] - before["storage"]["media_bytes"] == 2000 + 1000 + 500
     kinds = lambda d: {k["kind"]: k for k in d["queue"]["kinds"]}  # noqa: E731
     assert (kinds(after)["video.process"]["dead"] - kinds(before).get("video.process", {"dead": 0})["dead"]) == 2
     dead = {j["id"]: j for j in after["queue"]["dead"]}

@@ -41,9 +41,10 @@ def _videos(conn) -> dict:
 
 def _storage(conn) -> dict:
     s = {k: int(v) for k, v in repo.storage(conn).items()}
+    media = s["media"] + s["captions"] + s["storyboards"]
     return {"originals_bytes": s["originals"] + s["uploading"], "uploading_bytes": s["uploading"],
-            "media_bytes": s["media"], "forensics_bytes": s["forensics"],
-            "total_bytes": s["originals"] + s["uploading"] + s["media"] + s["forensics"],
+            "media_bytes": media, "forensics_bytes": s["forensics"],
+            "total_bytes": s["originals"] + s["uploading"] + media + s["forensics"],
             "media_unmeasured": s["media_unmeasured"]}
 
 

@@ -19,13 +19,16 @@ def video_counts(conn) -> list[dict]:
 
 def storage(conn) -> dict:
     """Bytes in the store, from sizes the database knows: finished originals, the parts of
-    uploads in progress, published media (NULL media_bytes: rows it could not measure),
-    suspects uploaded for forensic detection."""
+    uploads in progress, published media (NULL media_bytes: rows it could not measure) with
+    its caption tracks and storyboard sprites, suspects uploaded for forensic detection."""
     return query(conn, "SELECT "
                        "(SELECT COALESCE(SUM(size_bytes), 0) FROM videos WHERE status <> 'uploading') AS originals, "
                        "(SELECT COALESCE(SUM(upload_offset), 0) FROM uploads WHERE status <> 'done') AS uploading, "
                        "(SELECT COALESCE(SUM(media_bytes), 0) FROM video_media) AS media, "
                        "(SELECT COUNT(*) FROM video_media WHERE media_bytes IS NULL) AS media_unmeasured, "
+                       "(SELECT COALESCE(SUM(size_bytes), 0) FROM video_captions) AS captions, "
+                       "(SELECT COALESCE(SUM(sprite.n), 0) FROM video_storyboards, JSON_TABLE(metadata, "
+                       "'$.sprite_bytes[*]' COLUMNS (n BIGINT PATH '$')) AS sprite) AS storyboards, "
                        "(SELECT COALESCE(SUM(suspect_size), 0) FROM detections) AS forensics", one=True)
 
 
