@@ -13,7 +13,7 @@ _WATERMARK = _SERVICE | {"SERVICE_SECRET_WATERMARK", "WATERMARK_SECRET", "MEDIA_
 READS = {
     "auth": _SERVICE | {"AUTH_KEY_ENCRYPTION_SECRET", "ADMIN_USERNAME", "ADMIN_EMAIL", "ADMIN_PASSWORD",
                         "SIGNUP_ENABLED", "SERVICE_SECRET_UPLOAD", "SERVICE_SECRET_STREAMING",
-                        "SERVICE_SECRET_WATERMARK", "PASSWORD_MIN_LENGTH", "PASSWORD_MIN_SCORE",
+                        "SERVICE_SECRET_WATERMARK", "SERVICE_SECRET_FSCK", "PASSWORD_MIN_LENGTH", "PASSWORD_MIN_SCORE",
                         "PASSWORD_RESET_TTL_SECONDS", "SMTP_HOST", "SMTP_PORT", "SMTP_STARTTLS", "SMTP_USERNAME",
                         "SMTP_PASSWORD", "SMTP_FROM"},
     "file": _BASE | {"S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_BUCKET", "S3_REGION"},
@@ -22,6 +22,9 @@ READS = {
                              "WATERMARK_SECRET"},
     "watermark": _WATERMARK,
     "worker": _WATERMARK,           # the media workers run with the watermark-svc settings
+    # The consistency checker (`make fsck`: watermark_svc.fsck): the watermark-svc settings
+    # (database, MEDIA_MASTER_KEY to name sealed segments) and its own file-svc identity.
+    "fsck": _WATERMARK | {"SERVICE_SECRET_FSCK"},
 }
 
 
@@ -44,6 +47,7 @@ def stack_env(stack: Stack, secrets: dict, extra: dict | None = None) -> dict[st
         "SERVICE_SECRET_UPLOAD": secrets["SERVICE_SECRET_UPLOAD"],
         "SERVICE_SECRET_STREAMING": secrets["SERVICE_SECRET_STREAMING"],
         "SERVICE_SECRET_WATERMARK": secrets["SERVICE_SECRET_WATERMARK"],
+        "SERVICE_SECRET_FSCK": secrets["SERVICE_SECRET_FSCK"],
         "PUBLIC_URL": stack.gateway_url,
         "LOG_LEVEL": "INFO",
     }

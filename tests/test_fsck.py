@@ -1,0 +1,127 @@
+"""The consistency checker (watermark_svc.fsck, `make fsck`) against the real stack: each kind
+of inconsistency made for real (an object deleted behind a ready video, an orphan object, an
+abandoned multipart upload, a job whose worker vanished, a job of a deleted video, an expired
+grant), reported, repaired where that is safe; while a live tus upload and a job under a live
+lease are never findings, and a healthy video reports clean."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+
+import pytest
+import requests
+
+from stack.environment import for_service
+from svcommon import jobqueue
+from svcommon.filestore import original_prefix
+from tests.ingest_helpers import TUS, tus_metadata
+from tests.support.media import ONE_RUNG
+from tests.support.sealed_media import keys_of
+from tests.support.videos import make_ready_video, register_user, sql
+
+CLIP_SECONDS = 4
+CLIP_SIZE = ONE_RUNG
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def fsck(live_stack, *args: str) -> tuple[int, dict | str]:
+    env = {**for_service("fsck", live_stack["env"]), "PYTHONPATH": str(ROOT / "watermark-svc"), "LOG_LEVEL": "ERROR"}
+    proc = subprocess.run([sys.executable, "-m", "watermark_svc.fsck", *args], cwd=ROOT / "watermark-svc", env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode in (0, 1), proc.stderr
+    return proc.returncode, json.loads(proc.stdout) if "--json" in args else proc.stdout
+
+
+def mine(report: dict, *subjects: str) -> list[dict]:
+    """Findings about this test's subjects only (other modules share the stack's database)."""
+    return [f for f in report["findings"] if any(s in (f["subject"], f["video"]) or s in f["subject"] for s in subjects)]
+
+
+@pytest.fixture(scope="module")
+def ready_video(live_stack, worker_app, mdb, stores, clip):
+    owner = register_user(live_stack["url"], "fsck")
+    return owner, make_ready_video(worker_app, mdb, stores, owner["id"], clip, title="fsck clip")
+
+
+def test_findings_reported_and_safely_repaired(live_stack, service_config, mdb, stores, ready_video):
+    owner, vid = ready_video
+    gw = live_stack["url"]
+    headers = {"Authorization": f"Bearer {owner['access_token']}", **TUS}
+    # Work in flight: a tus upload with some bytes stored (an S3 multipart upload and a tail
+    # object), and a job under a live lease whose subject is gone. Neither may be touched.
+    r = requests.post(f"{gw}/api/uploads", headers={**headers, "Upload-Length": "100000",
+                                                    "Upload-Metadata": tus_metadata(filename="live.mp4")}, timeout=10)
+    assert r.status_code == 201, r.text
+    upload_url = r.headers["Location"] if r.headers["Location"].startswith("http") else gw + r.headers["Location"]
+    live_vid = r.headers["X-Video-Id"] if "X-Video-Id" in r.headers else None
+    r = requests.patch(upload_url, data=b"\0" * 1000, timeout=10,
+                       headers={**headers, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+    assert r.status_code == 204, r.text
+    live_vid = live_vid or r.headers["X-Video-Id"]
+    live_job = jobqueue.enqueue(mdb, jobqueue.VIDEO_PROCESS, {"video_id": "gone"}, subject=uuid.uuid4().hex)
+    sql(mdb, "UPDATE jobs SET status = 'running', lease_owner = 'alive-worker', attempts = 1, "
+             "lease_expires = UTC_TIMESTAMP(6) + INTERVAL 10 MINUTE WHERE id = %s", (live_job,))
+    try:
+        code, report = fsck(live_stack, "--json", "--grace", "0")
+        assert mine(report, vid, live_vid, live_job) == [], report    # healthy and in-flight: clean
+
+        # Now break things for real.
+        keys = keys_of(mdb, service_config["MEDIA_MASTER_KEY"], vid)
+        meta = json.loads(sql(mdb, "SELECT metadata FROM video_media WHERE video_id = %s", (vid,), one=True)["metadata"])
+        rung = meta["renditions"][0]["name"]
+        segment = f"media/{vid}/enc/{rung}/{keys.file_name(rung, 'a', 0)}"
+        stores["watermark"].delete(segment)
+        ghost = uuid.uuid4().hex
+        orphan = f"media/{ghost}/poster.jpg"
+        stores["watermark"].put_stream(orphan, b"jpeg", length=4)
+        abandoned_key = original_prefix(ghost) + "original"
+        abandoned = stores["upload"].create_multipart(abandoned_key)
+        stale_job = jobqueue.enqueue(mdb, "video.storyboard", {"video_id": vid}, subject=vid, priority=-1000)
+        sql(mdb, "UPDATE jobs SET status = 'running', lease_owner = 'dead-worker', attempts = 1, "
+                 "run_after = UTC_TIMESTAMP(6) + INTERVAL 1 DAY, "
+                 "lease_expires = UTC_TIMESTAMP(6) - INTERVAL 5 SECOND WHERE id = %s", (stale_job,))
+        orphan_job = jobqueue.enqueue(mdb, jobqueue.VIDEO_PROCESS, {"video_id": ghost}, subject=ghost, delay=86400)
+        sql(mdb, "INSERT INTO video_access_grants (user_id, video_id, granted_at, expires_at) VALUES "
+                 "(%s, %s, UTC_TIMESTAMP(6) - INTERVAL 2 HOUR, UTC_TIMESTAMP(6) - INTERVAL 1 HOUR)", (owner["id"], vid))
+
+        code, report = fsck(live_stack, "--json", "--grace", "0")
+        assert code == 1 and not report["clean"]
+        found = {(f["kind"], f["subject"]) for f in mine(report, vid, ghost, stale_job, orphan_job, live_vid, live_job)}
+        assert found == {("missing_media", vid), ("orphan_object", orphan), ("orphan_multipart", abandoned_key),
+                         ("stale_lease", stale_job), ("orphan_job", orphan_job),
+                         ("expired_grant", f"{owner['id']}/{vid}")}, report
+        code, text = fsck(live_stack, "--grace", "0")                # the human report says the same
+        assert code == 1 and f"missing_media      {vid}" in text and "fsck: " in text.splitlines()[-1]
+
+        code, report = fsck(live_stack, "--json", "--repair", "--grace", "0")
+        assert code == 1                                     # the lost segment needs an operator
+        state = {f["kind"]: f["repaired"] for f in mine(report, vid, ghost, stale_job, orphan_job)}
+        assert state == {"missing_media": False, "orphan_object": True, "orphan_multipart": True,
+                         "stale_lease": True, "orphan_job": True, "expired_grant": True}, report
+        assert stores["watermark"].head(orphan) is None
+        assert not [u for u in stores["upload"].list_multipart(original_prefix(ghost))]
+        job = sql(mdb, "SELECT status, lease_owner, attempts FROM jobs WHERE id = %s", (stale_job,), one=True)
+        assert job == {"status": "queued", "lease_owner": None, "attempts": 1}
+        assert sql(mdb, "SELECT id FROM jobs WHERE id = %s", (orphan_job,)) == []
+        assert sql(mdb, "SELECT * FROM video_access_grants WHERE video_id = %s", (vid,)) == []
+
+        # Nothing in flight was touched: the live upload goes on, the leased job is its worker's.
+        live = sql(mdb, "SELECT status, upload_offset, s3_upload_id, tail_key FROM uploads WHERE video_id = %s",
+                   (live_vid,), one=True)
+        assert live["status"] == "receiving" and live["upload_offset"] == 1000
+        assert live["s3_upload_id"] in {u["upload_id"] for u in stores["upload"].list_multipart(original_prefix(live_vid))}
+        assert live["tail_key"] is None or stores["upload"].head(live["tail_key"]) is not None
+        assert sql(mdb, "SELECT status, lease_owner FROM jobs WHERE id = %s", (live_job,), one=True) == \
+            {"status": "running", "lease_owner": "alive-worker"}
+        r = requests.patch(upload_url, data=b"\0" * 1000, timeout=10,
+                           headers={**headers, "Upload-Offset": "1000", "Content-Type": "application/offset+octet-stream"})
+        assert r.status_code == 204, r.text
+
+        code, report = fsck(live_stack, "--json", "--grace", "0")
+        assert [(f["kind"], f["subject"]) for f in mine(report, vid, ghost, stale_job, orphan_job, live_vid, live_job)] \
+            == [("missing_media", vid)]
+    finally:
+        sql(mdb, "DELETE FROM jobs WHERE id IN (%s, %s)", (live_job, locals().get("stale_job", live_job)))
+        requests.delete(upload_url, headers=headers, timeout=10)
