@@ -2,26 +2,34 @@
 of inconsistency made for real (an object deleted behind a ready video, an orphan object, an
 abandoned multipart upload, a job whose worker vanished, a job of a deleted video, an expired
 grant), reported, repaired where that is safe; while a live tus upload and a job under a live
-lease are never findings, and a healthy video reports clean."""
+lease are never findings, and a healthy video reports clean.
+
+The healthy video is made the way a graceful stop makes one (ARCHITECTURE.md, Processing): a
+real worker process is sent SIGTERM in the middle of a chunk job, hands the job back at once
+(claimable immediately, its attempt not counted) and exits; another worker completes it."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 import uuid
+from dataclasses import dataclass
 
 import pytest
 import requests
 
-from stack.environment import for_service
+from stack.environment import WORKER_CWD, for_service, worker_command
 from svcommon import jobqueue
 from svcommon.filestore import original_prefix
 from tests.ingest_helpers import TUS, tus_metadata
 from tests.support.media import ONE_RUNG
-from tests.support.sealed_media import keys_of
-from tests.support.videos import make_ready_video, register_user, sql
+from tests.support.queue import own_queue
+from tests.support.sealed_media import assert_sealed_only, keys_of
+from tests.support.videos import queue_video, register_user, run_video, sql
 
-CLIP_SECONDS = 4
+CLIP_SECONDS = 8            # a chunk job long enough to be caught running
 CLIP_SIZE = ONE_RUNG
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 
@@ -39,14 +47,62 @@ def mine(report: dict, *subjects: str) -> list[dict]:
     return [f for f in report["findings"] if any(s in (f["subject"], f["video"]) or s in f["subject"] for s in subjects)]
 
 
+@dataclass
+class HandBack:
+    video: str
+    job: str                  # the chunk job running when the worker got SIGTERM
+    exit_code: int
+    stop_seconds: float       # SIGTERM to exit
+    row: dict                 # the job's row right after the exit
+    claimable: bool
+    log: str
+
+
 @pytest.fixture(scope="module")
-def ready_video(live_stack, worker_app, mdb, stores, clip):
+def handed_back(live_stack, worker_app, mdb, stores, clip):
+    """A video whose chunk job a real worker process handed back on SIGTERM, then completed by
+    another worker (the tests' in-process one)."""
     owner = register_user(live_stack["url"], "fsck")
-    return owner, make_ready_video(worker_app, mdb, stores, owner["id"], clip, title="fsck clip")
+    env = {**for_service("worker", live_stack["env"]), "PYTHONPATH": WORKER_CWD, "WORKER_POLL_SECONDS": "0.1",
+           "WORKER_LEASE_SECONDS": "60", "LOG_LEVEL": "INFO"}    # a lapse cannot explain a quick take-over
+    with own_queue(mdb):
+        vid = queue_video(mdb, stores, owner["id"], clip, title="fsck clip")
+        proc = live_stack["procs"].start("handback-worker", worker_command(sys.executable), env,
+                                         cwd=ROOT / WORKER_CWD)
+        try:
+            deadline, job = time.monotonic() + 120, None
+            while job is None:
+                assert time.monotonic() < deadline and proc.poll() is None, "the worker never ran a chunk job"
+                job = sql(mdb, "SELECT id FROM jobs WHERE subject = %s AND kind = 'video.chunk' "
+                               "AND status = 'running'", (vid,), one=True)
+                time.sleep(0.02)
+            t0 = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(30)
+            stopped = time.monotonic() - t0
+        finally:
+            live_stack["procs"].stop("handback-worker", grace=5)
+        row = sql(mdb, "SELECT status, lease_owner, attempts, step FROM jobs WHERE id = %s", (job["id"],), one=True)
+        claimable = bool(sql(mdb, f"SELECT id FROM jobs WHERE id = %s AND {jobqueue.CLAIMABLE}", (job["id"],)))
+        run_video(worker_app, mdb, vid, "taker-" + uuid.uuid4().hex[:6])
+    log = (live_stack["stack"].var / "logs" / "handback-worker.log").read_text(errors="replace")
+    return owner, HandBack(vid, job["id"], code, stopped, row, claimable, log)
 
 
-def test_findings_reported_and_safely_repaired(live_stack, service_config, mdb, stores, ready_video):
-    owner, vid = ready_video
+def test_worker_hands_its_job_back_on_sigterm(mdb, stores, service_config, handed_back):
+    _, hb = handed_back
+    assert hb.exit_code == 0 and hb.stop_seconds < 10, hb.log[-2000:]
+    assert hb.row == {"status": "queued", "lease_owner": None, "attempts": 0, "step": "queued"}
+    assert hb.claimable and "job handed back" in hb.log
+    # Completed by the other worker, correctly: ready, every sealed segment there and opening.
+    assert sql(mdb, "SELECT status FROM videos WHERE id = %s", (hb.video,), one=True)["status"] == "ready"
+    assert sql(mdb, "SELECT status, attempts FROM jobs WHERE id = %s", (hb.job,), one=True) == \
+        {"status": "done", "attempts": 1}
+    assert assert_sealed_only(stores["watermark"], mdb, service_config["MEDIA_MASTER_KEY"], hb.video) > 0
+
+
+def test_findings_reported_and_safely_repaired(live_stack, service_config, mdb, stores, handed_back):
+    owner, vid = handed_back[0], handed_back[1].video
     gw = live_stack["url"]
     headers = {"Authorization": f"Bearer {owner['access_token']}", **TUS}
     # Work in flight: a tus upload with some bytes stored (an S3 multipart upload and a tail
