@@ -72,11 +72,18 @@ def service_env(stack: Stack, secrets: dict, service: str, extra: dict | None = 
     return for_service(service, stack_env(stack, secrets, extra))
 
 
+# SIGTERM to gunicorn (Ctrl-C, a restart, `docker compose stop`): it stops accepting at once
+# and gives the requests in flight this long to finish before its workers are killed. The
+# Dockerfile's GUNICORN_CMD_ARGS says the same, and compose's stop_grace_period (20 s) is
+# longer, so Docker never kills a service that is still finishing (docs/operations.md).
+GRACEFUL_TIMEOUT_SECONDS = 10
+
+
 def gunicorn_command(stack: Stack, service: str, python: str = "python") -> list[str]:
     folder, package, _ = SERVICES[service]
     return [python, "-m", "gunicorn", "--chdir", folder, "--bind", f"127.0.0.1:{stack.port(service)}",
             "--worker-class", "gthread", "--workers", "2", "--threads", "8", "--timeout", "120",
-            "--graceful-timeout", "10",
+            "--graceful-timeout", str(GRACEFUL_TIMEOUT_SECONDS),
             # Idle keep-alive longer than the gateway's upstream keepalive_timeout (60 s):
             # the gateway must always be the one to drop an idle connection, or it may send
             # a request into a socket gunicorn is closing (a 502 on a non-idempotent request).

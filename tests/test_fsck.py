@@ -29,17 +29,30 @@ from tests.support.queue import own_queue
 from tests.support.sealed_media import assert_sealed_only, keys_of
 from tests.support.videos import queue_video, register_user, run_video, sql
 
-CLIP_SECONDS = 8            # a chunk job long enough to be caught running
+CLIP_SECONDS = 4
 CLIP_SIZE = ONE_RUNG
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 
 
-def fsck(live_stack, *args: str) -> tuple[int, dict | str]:
+def fsck_cli(live_stack, *args: str) -> tuple[int, dict | str]:
+    """The command as an operator runs it (exit status, stdout)."""
     env = {**for_service("fsck", live_stack["env"]), "PYTHONPATH": str(ROOT / "watermark-svc"), "LOG_LEVEL": "ERROR"}
     proc = subprocess.run([sys.executable, "-m", "watermark_svc.fsck", *args], cwd=ROOT / "watermark-svc", env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode in (0, 1), proc.stderr
     return proc.returncode, json.loads(proc.stdout) if "--json" in args else proc.stdout
+
+
+def fsck(worker_app, *args: str) -> tuple[int, dict]:
+    """The same check in this process (saves a Python start per run): main()'s logic on the
+    tests' watermark app, which has the stack's SERVICE_SECRET_FSCK."""
+    from svcommon.filestore import FileStore
+    from watermark_svc import fsck as checker
+    cfg = worker_app.config
+    fs = FileStore(cfg["FILE_SVC_URL"], cfg["AUTH_SVC_URL"], "fsck", cfg["SERVICE_SECRET_FSCK"])
+    findings = checker.run(worker_app, fs, float(args[args.index("--grace") + 1]), "--repair" in args)
+    report = {"clean": not findings, "findings": [checker.asdict(f) for f in findings]}
+    return (1 if any(not f.repaired for f in findings) else 0), report
 
 
 def mine(report: dict, *subjects: str) -> list[dict]:
@@ -101,7 +114,7 @@ def test_worker_hands_its_job_back_on_sigterm(mdb, stores, service_config, hande
     assert assert_sealed_only(stores["watermark"], mdb, service_config["MEDIA_MASTER_KEY"], hb.video) > 0
 
 
-def test_findings_reported_and_safely_repaired(live_stack, service_config, mdb, stores, handed_back):
+def test_findings_reported_and_safely_repaired(live_stack, service_config, worker_app, mdb, stores, handed_back):
     owner, vid = handed_back[0], handed_back[1].video
     gw = live_stack["url"]
     headers = {"Authorization": f"Bearer {owner['access_token']}", **TUS}
@@ -120,7 +133,7 @@ def test_findings_reported_and_safely_repaired(live_stack, service_config, mdb, 
     sql(mdb, "UPDATE jobs SET status = 'running', lease_owner = 'alive-worker', attempts = 1, "
              "lease_expires = UTC_TIMESTAMP(6) + INTERVAL 10 MINUTE WHERE id = %s", (live_job,))
     try:
-        code, report = fsck(live_stack, "--json", "--grace", "0")
+        code, report = fsck(worker_app, "--json", "--grace", "0")
         assert mine(report, vid, live_vid, live_job) == [], report    # healthy and in-flight: clean
 
         # Now break things for real.
@@ -142,16 +155,16 @@ def test_findings_reported_and_safely_repaired(live_stack, service_config, mdb, 
         sql(mdb, "INSERT INTO video_access_grants (user_id, video_id, granted_at, expires_at) VALUES "
                  "(%s, %s, UTC_TIMESTAMP(6) - INTERVAL 2 HOUR, UTC_TIMESTAMP(6) - INTERVAL 1 HOUR)", (owner["id"], vid))
 
-        code, report = fsck(live_stack, "--json", "--grace", "0")
+        code, report = fsck(worker_app, "--json", "--grace", "0")
         assert code == 1 and not report["clean"]
         found = {(f["kind"], f["subject"]) for f in mine(report, vid, ghost, stale_job, orphan_job, live_vid, live_job)}
         assert found == {("missing_media", vid), ("orphan_object", orphan), ("orphan_multipart", abandoned_key),
                          ("stale_lease", stale_job), ("orphan_job", orphan_job),
                          ("expired_grant", f"{owner['id']}/{vid}")}, report
-        code, text = fsck(live_stack, "--grace", "0")                # the human report says the same
+        code, text = fsck_cli(live_stack, "--grace", "0")            # the command says the same
         assert code == 1 and f"missing_media      {vid}" in text and "fsck: " in text.splitlines()[-1]
 
-        code, report = fsck(live_stack, "--json", "--repair", "--grace", "0")
+        code, report = fsck(worker_app, "--json", "--repair", "--grace", "0")
         assert code == 1                                     # the lost segment needs an operator
         state = {f["kind"]: f["repaired"] for f in mine(report, vid, ghost, stale_job, orphan_job)}
         assert state == {"missing_media": False, "orphan_object": True, "orphan_multipart": True,
@@ -175,8 +188,8 @@ def test_findings_reported_and_safely_repaired(live_stack, service_config, mdb, 
                            headers={**headers, "Upload-Offset": "1000", "Content-Type": "application/offset+octet-stream"})
         assert r.status_code == 204, r.text
 
-        code, report = fsck(live_stack, "--json", "--grace", "0")
-        assert [(f["kind"], f["subject"]) for f in mine(report, vid, ghost, stale_job, orphan_job, live_vid, live_job)] \
+        code, report = fsck_cli(live_stack, "--json", "--grace", "0")
+        assert code == 1 and [(f["kind"], f["subject"]) for f in mine(report, vid, ghost, stale_job, orphan_job, live_vid, live_job)] \
             == [("missing_media", vid)]
     finally:
         sql(mdb, "DELETE FROM jobs WHERE id IN (%s, %s)", (live_job, locals().get("stale_job", live_job)))
