@@ -133,36 +133,25 @@ def run_once(app, db, handlers: dict[str, Handler], worker: str, kinds=None, bea
                     conn.commit()
             log.info("job done", extra={"job": job.id, "kind": job.kind})
         except Exception as exc:
-            if lease.handed_back:
-                _release(app, db, handler, job, worker)
-                return True
-            if isinstance(exc, LeaseLost) or lease.lost.is_set():
-                _lost(app, db, handler, job, worker)
+            if lease.handed_back or isinstance(exc, LeaseLost) or lease.lost.is_set():
+                _lost(app, db, handler, job, worker, lease.handed_back)
                 return True
             log.exception("job failed", extra={"job": job.id, "kind": job.kind, "attempt": job.attempts})
             _failed(app, db, handler, job, exc, worker, lease_seconds)
         return True
 
 
-def _release(app, db, handler: Handler, job: Job, worker: str) -> None:
-    """The worker is stopping: the job back to the queue, claimable now, its attempt given
-    back. Its partial outputs stay: the next run writes the same names (and on_lost removes
-    them if the subject was deleted or failed meanwhile)."""
-    with db.standalone() as conn:
-        ours = release(conn, job, worker)
-        conn.commit()
-    log.info("job handed back", extra={"job": job.id, "kind": job.kind, "released": ours})
-    if handler.on_lost is not None:
-        handler.on_lost(app, job)
-
-
-def _lost(app, db, handler: Handler, job: Job, worker: str) -> None:
+def _lost(app, db, handler: Handler, job: Job, worker: str, handed_back: bool = False) -> None:
     """Taken over (the new owner carries on), or cancelled / its subject deleted (then the
-    job is removed); an error then is the children killed on purpose."""
+    job is removed); an error then is the children killed on purpose. ``handed_back``: the
+    worker is stopping, so the job goes back to the queue, claimable now, its attempt given
+    back; its partial outputs stay for the next run (same names). Either way on_lost then
+    removes outputs if the subject was deleted or failed meanwhile."""
     with db.standalone() as conn:
-        dropped = drop_if_owned(conn, job, worker)
+        changed = release(conn, job, worker) if handed_back else drop_if_owned(conn, job, worker)
         conn.commit()
-    log.info("job lost", extra={"job": job.id, "kind": job.kind, "cancelled": dropped})
+    log.info("job handed back" if handed_back else "job lost",
+             extra={"job": job.id, "kind": job.kind, "released" if handed_back else "cancelled": changed})
     if handler.on_lost is not None:
         handler.on_lost(app, job)
 
