@@ -15,7 +15,8 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import pytest
 import requests
@@ -31,7 +32,7 @@ from tests.support.videos import queue_video, register_user, run_video, sql
 
 CLIP_SECONDS = 4
 CLIP_SIZE = ONE_RUNG
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def fsck_cli(live_stack, *args: str) -> tuple[int, dict | str]:
@@ -43,16 +44,12 @@ def fsck_cli(live_stack, *args: str) -> tuple[int, dict | str]:
     return proc.returncode, json.loads(proc.stdout) if "--json" in args else proc.stdout
 
 
-def fsck(worker_app, *args: str) -> tuple[int, dict]:
-    """The same check in this process (saves a Python start per run): main()'s logic on the
-    tests' watermark app, which has the stack's SERVICE_SECRET_FSCK."""
-    from svcommon.filestore import FileStore
+def fsck(worker_app, repair: bool = False) -> tuple[int, dict]:
+    """The same check with no grace, in this process (saves a Python start per run): main()'s
+    steps on the tests' watermark app, which has the stack's SERVICE_SECRET_FSCK."""
     from watermark_svc import fsck as checker
-    cfg = worker_app.config
-    fs = FileStore(cfg["FILE_SVC_URL"], cfg["AUTH_SVC_URL"], "fsck", cfg["SERVICE_SECRET_FSCK"])
-    findings = checker.run(worker_app, fs, float(args[args.index("--grace") + 1]), "--repair" in args)
-    report = {"clean": not findings, "findings": [checker.asdict(f) for f in findings]}
-    return (1 if any(not f.repaired for f in findings) else 0), report
+    findings = checker.run(worker_app, checker.client(worker_app.config), 0, repair)
+    return checker.exit_status(findings), {"clean": not findings, "findings": [asdict(f) for f in findings]}
 
 
 def mine(report: dict, *subjects: str) -> list[dict]:
@@ -123,17 +120,15 @@ def test_findings_reported_and_safely_repaired(live_stack, service_config, worke
     r = requests.post(f"{gw}/api/uploads", headers={**headers, "Upload-Length": "100000",
                                                     "Upload-Metadata": tus_metadata(filename="live.mp4")}, timeout=10)
     assert r.status_code == 201, r.text
-    upload_url = r.headers["Location"] if r.headers["Location"].startswith("http") else gw + r.headers["Location"]
-    live_vid = r.headers["X-Video-Id"] if "X-Video-Id" in r.headers else None
+    upload_url, live_vid = gw + r.headers["Location"], r.headers["X-Video-Id"]
     r = requests.patch(upload_url, data=b"\0" * 1000, timeout=10,
                        headers={**headers, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
     assert r.status_code == 204, r.text
-    live_vid = live_vid or r.headers["X-Video-Id"]
     live_job = jobqueue.enqueue(mdb, jobqueue.VIDEO_PROCESS, {"video_id": "gone"}, subject=uuid.uuid4().hex)
     sql(mdb, "UPDATE jobs SET status = 'running', lease_owner = 'alive-worker', attempts = 1, "
              "lease_expires = UTC_TIMESTAMP(6) + INTERVAL 10 MINUTE WHERE id = %s", (live_job,))
     try:
-        code, report = fsck(worker_app, "--json", "--grace", "0")
+        code, report = fsck(worker_app)
         assert mine(report, vid, live_vid, live_job) == [], report    # healthy and in-flight: clean
 
         # Now break things for real.
@@ -155,7 +150,7 @@ def test_findings_reported_and_safely_repaired(live_stack, service_config, worke
         sql(mdb, "INSERT INTO video_access_grants (user_id, video_id, granted_at, expires_at) VALUES "
                  "(%s, %s, UTC_TIMESTAMP(6) - INTERVAL 2 HOUR, UTC_TIMESTAMP(6) - INTERVAL 1 HOUR)", (owner["id"], vid))
 
-        code, report = fsck(worker_app, "--json", "--grace", "0")
+        code, report = fsck(worker_app)
         assert code == 1 and not report["clean"]
         found = {(f["kind"], f["subject"]) for f in mine(report, vid, ghost, stale_job, orphan_job, live_vid, live_job)}
         assert found == {("missing_media", vid), ("orphan_object", orphan), ("orphan_multipart", abandoned_key),
@@ -164,7 +159,7 @@ def test_findings_reported_and_safely_repaired(live_stack, service_config, worke
         code, text = fsck_cli(live_stack, "--grace", "0")            # the command says the same
         assert code == 1 and f"missing_media      {vid}" in text and "fsck: " in text.splitlines()[-1]
 
-        code, report = fsck(worker_app, "--json", "--repair", "--grace", "0")
+        code, report = fsck(worker_app, repair=True)
         assert code == 1                                     # the lost segment needs an operator
         state = {f["kind"]: f["repaired"] for f in mine(report, vid, ghost, stale_job, orphan_job)}
         assert state == {"missing_media": False, "orphan_object": True, "orphan_multipart": True,

@@ -11,6 +11,7 @@ import socket
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import requests
 
@@ -18,7 +19,7 @@ from stack.environment import GRACEFUL_TIMEOUT_SECONDS, for_service, gunicorn_co
 from svcommon.filestore import original_prefix
 from tests.support.videos import register_user, sql
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[1]
 
 SIZE = 24 * 1024 * 1024          # well beyond what socket buffers hold: the view is still sending
 

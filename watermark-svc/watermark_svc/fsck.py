@@ -82,15 +82,14 @@ def _video_of(key: str, prefix: str) -> str:
 
 
 # ---- the store against the database ---------------------------------------------------------
-def orphan_objects(ctx: Context, videos: dict, store: dict[str, set[str]]) -> list[Finding]:
+def orphan_objects(ctx: Context, videos: dict, stored: dict[str, datetime | None]) -> list[Finding]:
     """Objects no row accounts for, older than the grace (a write whose row is not committed
-    yet is in flight). ``store`` maps each top-level prefix to the keys listed under it."""
+    yet is in flight). ``stored``: every object listed, with its time."""
     out = []
     captions = repo.caption_keys(ctx.conn)
     detections = repo.detections(ctx.conn)
-    times = store["_times"]
-    for key in sorted(k for p in PREFIXES for k in store[p]):
-        if not _old(ctx, times.get(key)):
+    for key in sorted(stored):
+        if not _old(ctx, stored[key]):
             continue
         why = None
         if key.startswith(ORIGINALS) or key.startswith(MEDIA):
@@ -127,8 +126,9 @@ def orphan_multipart(ctx: Context) -> list[Finding]:
 
 
 # ---- the database against the store ---------------------------------------------------------
-def missing_objects(ctx: Context, videos: dict, store: dict[str, set[str]]) -> list[Finding]:
-    keys = set().union(*(store[p] for p in PREFIXES))
+def missing_objects(ctx: Context, videos: dict, stored: dict[str, datetime | None]) -> list[Finding]:
+    """Rows whose objects are not in the store (``videos``: those not being deleted)."""
+    keys = stored.keys()
     out = []
 
     def need(key: str | None, kind: str, subject: str, what: str, repair: str = "", video: str = "") -> None:
@@ -247,27 +247,22 @@ def repair(ctx: Context, f: Finding) -> None:
 
 
 # ---- the run --------------------------------------------------------------------------------
-def _list_store(fs: FileStore) -> dict:
-    store: dict = {"_times": {}}
-    for prefix in PREFIXES:
-        store[prefix] = set()
-        for item in fs.list(prefix):
-            store[prefix].add(item["key"])
-            store["_times"][item["key"]] = _parse_time(item.get("last_modified"))
-    return store
+def _list_store(fs: FileStore) -> dict[str, datetime | None]:
+    """Every object under the prefixes we store under, with its time in the store."""
+    return {item["key"]: _parse_time(item.get("last_modified")) for prefix in PREFIXES for item in fs.list(prefix)}
 
 
-def check(conn, fs: FileStore, master_key: str, grace: float, now: datetime) -> list[Finding]:
+def check(ctx: Context) -> list[Finding]:
     """Every finding, database first, store second: an object written between the two reads
     has its row already (or is younger than the grace), so it never looks orphaned; a row
     whose object was removed between them is deleting (skipped) or a real finding."""
-    ctx = Context(conn, fs, ContentSealer(master_key), grace, now)
+    conn = ctx.conn
     findings = stuck_states(ctx)
     videos = repo.videos(conn)
     conn.commit()                         # a fresh snapshot for the store comparison below
-    store = _list_store(fs)
-    findings += orphan_objects(ctx, videos, store)
-    missing = missing_objects(ctx, {k: v for k, v in videos.items() if v["status"] != "deleting"}, store)
+    stored = _list_store(ctx.fs)
+    findings += orphan_objects(ctx, videos, stored)
+    missing = missing_objects(ctx, {k: v for k, v in videos.items() if v["status"] != "deleting"}, stored)
     conn.commit()
     # A video deleted (or a caption track removed) while the store was listed lost its
     # objects first: only what is still there, and not being deleted, now is a finding.
@@ -280,13 +275,22 @@ def check(conn, fs: FileStore, master_key: str, grace: float, now: datetime) -> 
     return findings
 
 
+def client(cfg) -> FileStore:
+    """file-svc as the checker's own identity (read and delete on every prefix)."""
+    return FileStore(cfg["FILE_SVC_URL"], cfg["AUTH_SVC_URL"], "fsck", cfg["SERVICE_SECRET_FSCK"])
+
+
+def exit_status(findings: list[Finding]) -> int:
+    return 1 if any(not f.repaired for f in findings) else 0
+
+
 def run(app, fs: FileStore, grace: float, do_repair: bool) -> list[Finding]:
+    """Check (and with ``do_repair`` repair) on one connection of ``app``'s pool."""
     from .extensions import db
     with app.app_context(), db.standalone() as conn:
-        now = repo.db_now(conn)
-        findings = check(conn, fs, app.config["MEDIA_MASTER_KEY"], grace, now)
+        ctx = Context(conn, fs, ContentSealer(app.config["MEDIA_MASTER_KEY"]), grace, repo.db_now(conn))
+        findings = check(ctx)
         if do_repair:
-            ctx = Context(conn, fs, ContentSealer(app.config["MEDIA_MASTER_KEY"]), grace, now)
             for f in findings:
                 if f.repair:
                     try:
@@ -321,13 +325,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from . import create_app
     app = create_app()
-    secret = app.config.get("SERVICE_SECRET_FSCK")
-    if not secret:
+    if not app.config.get("SERVICE_SECRET_FSCK"):
         print("fsck: SERVICE_SECRET_FSCK is not set (the checker's file-svc identity)", file=sys.stderr)
         return 2
-    fs = FileStore(app.config["FILE_SVC_URL"], app.config["AUTH_SVC_URL"], "fsck", secret)
     try:
-        findings = run(app, fs, max(0.0, args.grace), args.repair)
+        findings = run(app, client(app.config), max(0.0, args.grace), args.repair)
     except Exception as exc:
         log.exception("fsck could not run")
         print(f"fsck: could not run: {exc}", file=sys.stderr)
@@ -337,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
                           "findings": [asdict(f) for f in findings]}, indent=1))
     else:
         print(render_text(findings, args.repair))
-    return 1 if any(not f.repaired for f in findings) else 0
+    return exit_status(findings)
 
 
 if __name__ == "__main__":
