@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: up down test test-fast setup migrate rotate-key bench-processing clean
+.PHONY: up down test test-fast setup migrate rotate-key fsck bench-processing clean
 
 setup:
 	@bash scripts/setup.sh
@@ -27,6 +27,11 @@ migrate: setup
 
 rotate-key:
 	@set -a; source var/dev/env/auth.env; set +a; cd auth-svc && ../$(PY) -m flask --app "auth_svc:create_app()" rotate-key
+
+# Consistency check of the running `make up` stack (docs/operations.md "Consistency check"):
+# make fsck [FSCK_ARGS="--json --repair --grace 600"]
+fsck:
+	@set -a; source var/dev/env/fsck.env; set +a; cd watermark-svc && ../$(PY) -m watermark_svc.fsck $(FSCK_ARGS)
 
 bench-processing: setup
 	@$(PY) bench/processing/run.py

@@ -89,7 +89,9 @@ USER 10001:10001
 ARG PACKAGE=auth_svc
 ARG PORT=8000
 # Tunables (override from .env): gunicorn processes and its extra flags. SV_APP/SV_PORT
-# carry the build args into the CMD and the healthcheck.
+# carry the build args into the CMD and the healthcheck. --graceful-timeout: after SIGTERM,
+# requests in flight get 10 s to finish (stack.environment.GRACEFUL_TIMEOUT_SECONDS natively;
+# compose's stop_grace_period of 20 s is longer, so Docker never kills one still finishing).
 ENV WEB_CONCURRENCY=2 \
     GUNICORN_CMD_ARGS="--worker-class gthread --threads 8 --timeout 120 --graceful-timeout 10" \
     SV_APP="${PACKAGE}:create_app()" SV_PORT=${PORT}

@@ -13,7 +13,7 @@ _WATERMARK = _SERVICE | {"SERVICE_SECRET_WATERMARK", "WATERMARK_SECRET", "MEDIA_
 READS = {
     "auth": _SERVICE | {"AUTH_KEY_ENCRYPTION_SECRET", "ADMIN_USERNAME", "ADMIN_EMAIL", "ADMIN_PASSWORD",
                         "SIGNUP_ENABLED", "SERVICE_SECRET_UPLOAD", "SERVICE_SECRET_STREAMING",
-                        "SERVICE_SECRET_WATERMARK", "PASSWORD_MIN_LENGTH", "PASSWORD_MIN_SCORE",
+                        "SERVICE_SECRET_WATERMARK", "SERVICE_SECRET_FSCK", "PASSWORD_MIN_LENGTH", "PASSWORD_MIN_SCORE",
                         "PASSWORD_RESET_TTL_SECONDS", "SMTP_HOST", "SMTP_PORT", "SMTP_STARTTLS", "SMTP_USERNAME",
                         "SMTP_PASSWORD", "SMTP_FROM"},
     "file": _BASE | {"S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_BUCKET", "S3_REGION"},
@@ -22,6 +22,9 @@ READS = {
                              "WATERMARK_SECRET"},
     "watermark": _WATERMARK,
     "worker": _WATERMARK,           # the media workers run with the watermark-svc settings
+    # The consistency checker (`make fsck`: watermark_svc.fsck): the watermark-svc settings
+    # (database, MEDIA_MASTER_KEY to name sealed segments) and its own file-svc identity.
+    "fsck": _WATERMARK | {"SERVICE_SECRET_FSCK"},
 }
 
 
@@ -44,6 +47,7 @@ def stack_env(stack: Stack, secrets: dict, extra: dict | None = None) -> dict[st
         "SERVICE_SECRET_UPLOAD": secrets["SERVICE_SECRET_UPLOAD"],
         "SERVICE_SECRET_STREAMING": secrets["SERVICE_SECRET_STREAMING"],
         "SERVICE_SECRET_WATERMARK": secrets["SERVICE_SECRET_WATERMARK"],
+        "SERVICE_SECRET_FSCK": secrets["SERVICE_SECRET_FSCK"],
         "PUBLIC_URL": stack.gateway_url,
         "LOG_LEVEL": "INFO",
     }
@@ -68,11 +72,18 @@ def service_env(stack: Stack, secrets: dict, service: str, extra: dict | None = 
     return for_service(service, stack_env(stack, secrets, extra))
 
 
+# SIGTERM to gunicorn (Ctrl-C, a restart, `docker compose stop`): it stops accepting at once
+# and gives the requests in flight this long to finish before its workers are killed. The
+# Dockerfile's GUNICORN_CMD_ARGS says the same, and compose's stop_grace_period (20 s) is
+# longer, so Docker never kills a service that is still finishing (docs/operations.md).
+GRACEFUL_TIMEOUT_SECONDS = 10
+
+
 def gunicorn_command(stack: Stack, service: str, python: str = "python") -> list[str]:
     folder, package, _ = SERVICES[service]
     return [python, "-m", "gunicorn", "--chdir", folder, "--bind", f"127.0.0.1:{stack.port(service)}",
             "--worker-class", "gthread", "--workers", "2", "--threads", "8", "--timeout", "120",
-            "--graceful-timeout", "10",
+            "--graceful-timeout", str(GRACEFUL_TIMEOUT_SECONDS),
             # Idle keep-alive longer than the gateway's upstream keepalive_timeout (60 s):
             # the gateway must always be the one to drop an idle connection, or it may send
             # a request into a socket gunicorn is closing (a 502 on a non-idempotent request).

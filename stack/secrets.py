@@ -14,6 +14,7 @@ GENERATED = {
     "SERVICE_SECRET_UPLOAD": lambda: _secrets.token_urlsafe(32),
     "SERVICE_SECRET_STREAMING": lambda: _secrets.token_urlsafe(32),
     "SERVICE_SECRET_WATERMARK": lambda: _secrets.token_urlsafe(32),
+    "SERVICE_SECRET_FSCK": lambda: _secrets.token_urlsafe(32),
     "WATERMARK_SECRET": lambda: _secrets.token_urlsafe(32),
     "STREAM_MASTER_KEY": lambda: _secrets.token_urlsafe(32),
     "MEDIA_MASTER_KEY": lambda: _secrets.token_urlsafe(32),

@@ -35,4 +35,5 @@ SETTINGS = [
     Setting("SERVICE_SECRET_UPLOAD", ""),
     Setting("SERVICE_SECRET_STREAMING", ""),
     Setting("SERVICE_SECRET_WATERMARK", ""),
+    Setting("SERVICE_SECRET_FSCK", ""),     # the consistency checker (an operator's command)
 ]

@@ -32,6 +32,7 @@ ORIGINALS = "originals/"
 MEDIA = "media/"
 CAPTIONS = "captions/"
 FORENSICS = "forensics/"
+PREFIXES = (ORIGINALS, MEDIA, CAPTIONS, FORENSICS)     # every top-level prefix we store under
 
 
 def original_prefix(video_id: str) -> str:
@@ -193,6 +194,10 @@ class FileStore:
             token = body.get("next")
             if not token:
                 return
+
+    def list_multipart(self, prefix: str) -> list[dict]:
+        """Unfinished multipart uploads under ``prefix``: {key, upload_id, initiated (ISO)}."""
+        return self._request("GET", "/multipart", params={"prefix": prefix}).json()["items"]
 
     # ---- multipart assembly (resumable uploads) ---------------------------------------
     def create_multipart(self, key: str, content_type: str = "application/octet-stream") -> str:

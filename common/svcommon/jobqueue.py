@@ -13,6 +13,8 @@ API (all SQL of the queue lives here; a handler's own SQL stays in its service's
         cleanup and subject hook (a crash before that lets the lease lapse again).
     complete(conn, job, worker) / retry(conn, job, worker, error, delay) / dead(conn, job, worker, reason)
         -> bool: False (nothing written) when the job is no longer ``worker``'s.
+    release(conn, job, worker): a stopping worker hands its job back (queued now, its attempt
+        given back); release_lapsed(conn, id, seconds): fsck's repair of a lapsed lease.
     forget(conn, subject, kinds=(), only_queued=False): a deleted subject's jobs go (a
         running one's lease is then lost); with ``kinds`` only those, with ``only_queued``
         only the waiting ones.
@@ -186,6 +188,28 @@ def dead(conn, job: Job, worker: str, reason: str) -> bool:
     return execute(conn, "UPDATE jobs SET status = 'dead', lease_owner = NULL, lease_expires = NULL, last_error = %s, "
                          "step = 'dead', finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6) "
                          f"WHERE {OWNED}", (reason[:2000], job.id, worker)) == 1
+
+
+def release(conn, job: Job, worker: str) -> bool:
+    """Hand a job that is still ``worker``'s back to the queue at once (the worker is shutting
+    down): claimable now by anyone, and the attempt it used is given back, since nothing
+    failed."""
+    return execute(conn, "UPDATE jobs SET status = 'queued', attempts = GREATEST(attempts - 1, 0), lease_owner = NULL, "
+                         "lease_expires = NULL, run_after = UTC_TIMESTAMP(6), progress = 0, step = 'queued', "
+                         f"updated_at = UTC_TIMESTAMP(6) WHERE {OWNED}", (job.id, worker)) == 1
+
+
+def release_lapsed(conn, job_id: str, lapsed_seconds: float) -> bool:
+    """A running job whose lease lapsed more than ``lapsed_seconds`` ago and that no worker
+    took over (no worker runs that kind) back to queued (fsck --repair). The lapsed attempt
+    stays counted, as a claim of the lapsed job would count it; one at its last attempt is
+    left for a worker's claim to dead-letter."""
+    return execute(conn, "UPDATE jobs SET status = 'queued', lease_owner = NULL, "
+                         "lease_expires = NULL, run_after = UTC_TIMESTAMP(6), progress = 0, step = 'queued', "
+                         "updated_at = UTC_TIMESTAMP(6) WHERE id = %s AND status = 'running' "
+                         "AND attempts < max_attempts "
+                         "AND lease_expires < UTC_TIMESTAMP(6) - INTERVAL %s MICROSECOND",
+                   (job_id, int(lapsed_seconds * 1e6))) == 1
 
 
 def drop_if_owned(conn, job: Job, worker: str) -> bool:

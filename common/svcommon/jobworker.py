@@ -1,15 +1,20 @@
 """The worker side of svcommon.jobqueue (its docstring has the whole API): the lease kept
 alive from a side thread while a handler works, and ``run_once``, one claim → run →
-complete / retry with backoff / dead-letter."""
+complete / retry with backoff / dead-letter. ``hand_back()`` (a worker's SIGTERM handler)
+stops the job in hand at once and gives it back to the queue: claimable immediately by
+another worker, its attempt not counted, instead of waiting for the lease to lapse."""
 from __future__ import annotations
 
 import logging
 import threading
 
 from .jobqueue import (Handler, Job, LeaseLost, WorkerLost, backoff, claim, complete, dead, drop_if_owned, error_text,
-                       renew, retry)
+                       release, renew, retry)
 
 log = logging.getLogger("svcommon.jobqueue")
+_running: set["Lease"] = set()      # the leases of the jobs this process is working on now
+_stopping = threading.Event()       # hand_back was called: a job claimed from now on goes back too
+HANDED_BACK = "the worker stopped"
 
 
 class Lease:
@@ -25,17 +30,31 @@ class Lease:
         self.interval = min(max_interval, lease_seconds / 3)   # the handler's cadence, or faster
         self.progress, self.step = 0.0, "starting"
         self.lost = threading.Event()
+        self.handed_back = False         # lost on purpose: the worker is stopping (hand_back)
         self._groups: list = []          # process groups to cancel when the lease is lost
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"lease-{job.id[:8]}", daemon=True)
 
     def __enter__(self):
+        _running.add(self)
         self._thread.start()
+        if _stopping.is_set():           # claimed as the stop came: back at the first report
+            self.hand_back()
         return self
 
     def __exit__(self, *exc):
+        _running.discard(self)
         self._stop.set()
         self._thread.join(5)
+
+    def hand_back(self) -> None:
+        """Stop the work now (its process groups killed, the next ``report`` raises); run_once
+        then gives the job back to the queue. Safe in a signal handler: it sets flags and
+        sends signals."""
+        self.handed_back = True
+        self.lost.set()
+        for group in list(self._groups):
+            group.cancel(HANDED_BACK)
 
     def report(self, pct: float, step: str) -> None:
         """Progress callback handed to the work; also where a lost lease stops it."""
@@ -81,6 +100,14 @@ class Lease:
                 log.warning("lease renewal failed", extra={"job": self.job.id, "error": str(exc)})
 
 
+def hand_back() -> None:
+    """Called by a stopping worker (its SIGTERM handler): every job it is running stops at
+    once and goes back to the queue (run_once releases it), not after its lease lapses."""
+    _stopping.set()
+    for lease in list(_running):
+        lease.hand_back()
+
+
 def run_once(app, db, handlers: dict[str, Handler], worker: str, kinds=None, beat=None) -> bool:
     """Claim and run at most one job of ``kinds`` (default: every kind in ``handlers``);
     True when one was handled (done, retried, dead or lost)."""
@@ -106,21 +133,25 @@ def run_once(app, db, handlers: dict[str, Handler], worker: str, kinds=None, bea
                     conn.commit()
             log.info("job done", extra={"job": job.id, "kind": job.kind})
         except Exception as exc:
-            if isinstance(exc, LeaseLost) or lease.lost.is_set():
-                _lost(app, db, handler, job, worker)
+            if lease.handed_back or isinstance(exc, LeaseLost) or lease.lost.is_set():
+                _lost(app, db, handler, job, worker, lease.handed_back)
                 return True
             log.exception("job failed", extra={"job": job.id, "kind": job.kind, "attempt": job.attempts})
             _failed(app, db, handler, job, exc, worker, lease_seconds)
         return True
 
 
-def _lost(app, db, handler: Handler, job: Job, worker: str) -> None:
+def _lost(app, db, handler: Handler, job: Job, worker: str, handed_back: bool = False) -> None:
     """Taken over (the new owner carries on), or cancelled / its subject deleted (then the
-    job is removed); an error then is the children killed on purpose."""
+    job is removed); an error then is the children killed on purpose. ``handed_back``: the
+    worker is stopping, so the job goes back to the queue, claimable now, its attempt given
+    back; its partial outputs stay for the next run (same names). Either way on_lost then
+    removes outputs if the subject was deleted or failed meanwhile."""
     with db.standalone() as conn:
-        dropped = drop_if_owned(conn, job, worker)
+        changed = release(conn, job, worker) if handed_back else drop_if_owned(conn, job, worker)
         conn.commit()
-    log.info("job lost", extra={"job": job.id, "kind": job.kind, "cancelled": dropped})
+    log.info("job handed back" if handed_back else "job lost",
+             extra={"job": job.id, "kind": job.kind, "released" if handed_back else "cancelled": changed})
     if handler.on_lost is not None:
         handler.on_lost(app, job)
 

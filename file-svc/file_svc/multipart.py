@@ -15,7 +15,7 @@ from svcommon.params import parse_uint
 
 from . import storage
 from .callers import require
-from .object_keys import WRITE
+from .object_keys import DELETE, WRITE
 
 MAX_PARTS = 10000
 
@@ -62,6 +62,6 @@ def complete(key: str):
 
 
 def abort(key: str):
-    require(WRITE, key)
+    require(DELETE, key)        # discards stored parts: a delete (fsck may, without write)
     storage.abort_multipart(key, _upload_id())
     return Response(status=204)

@@ -18,10 +18,14 @@ READ, WRITE, DELETE = "read", "write", "delete"
 # tracks and may delete a video's derived media when the video is deleted; streaming only
 # reads media and captions; the media workers read originals and write media and forensic
 # evidence (captions are none of theirs: reprocessing wipes media/, never captions/).
+# Every prefix a service may use is listed here: fsck reconciles exactly these with the database.
 PERMISSIONS: dict[str, dict[str, set[str]]] = {
     "upload": {"originals/": {READ, WRITE, DELETE}, "media/": {READ, DELETE}, "captions/": {READ, WRITE, DELETE}},
     "streaming": {"media/": {READ}, "captions/": {READ}},
     "watermark": {"originals/": {READ}, "media/": {READ, WRITE, DELETE}, "forensics/": {READ, WRITE, DELETE}},
+    # The consistency checker (watermark_svc.fsck, an operator's command) reads every prefix
+    # and, with --repair, removes orphans: never writes.
+    "fsck": {p: {READ, DELETE} for p in ("originals/", "media/", "captions/", "forensics/")},
 }
 
 

@@ -1,4 +1,5 @@
-"""/objects: streaming PUT, ranged GET, HEAD, DELETE (one or by prefix), list by prefix."""
+"""/objects: streaming PUT, ranged GET, HEAD, DELETE (one or by prefix), list by prefix;
+/multipart: the unfinished multipart uploads under a prefix (fsck)."""
 from __future__ import annotations
 
 import re
@@ -129,3 +130,12 @@ def list_objects():
     limit = min(1000, arg_int("limit", 1000, maximum=1_000_000))
     items, nxt = storage.list_page(prefix, request.args.get("continuation") or None, limit)
     return jsonify(items=items, next=nxt, prefix=prefix)
+
+
+@bp.get("/multipart")
+def list_multipart():
+    """Unfinished multipart uploads under a prefix (tus uploads in progress, streaming PUTs in
+    flight, and any a crash left behind): what the consistency checker reconciles."""
+    prefix = validate_prefix(request.args.get("prefix", ""))
+    require(READ, prefix)
+    return jsonify(items=list(storage.list_multipart(prefix)), prefix=prefix)

@@ -137,11 +137,18 @@ def delete_prefix(prefix: str) -> int:
 
 
 def list_multipart(prefix: str) -> Iterator[dict]:
+    """Every unfinished multipart upload under ``prefix`` (all pages), with when it began."""
     store = s3()
-    with store.errors():
-        resp = store.client.list_multipart_uploads(Bucket=store.bucket, Prefix=prefix)
-    for u in resp.get("Uploads", []):
-        yield {"key": u["Key"], "upload_id": u["UploadId"]}
+    markers: dict = {}
+    while True:
+        with store.errors():
+            resp = store.client.list_multipart_uploads(Bucket=store.bucket, Prefix=prefix, **markers)
+        for u in resp.get("Uploads", []):
+            yield {"key": u["Key"], "upload_id": u["UploadId"],
+                   "initiated": iso(u["Initiated"]) if u.get("Initiated") else None}
+        if not resp.get("IsTruncated"):
+            return
+        markers = {"KeyMarker": resp.get("NextKeyMarker", ""), "UploadIdMarker": resp.get("NextUploadIdMarker", "")}
 
 
 # ---- multipart assembly for callers -----------------------------------------------------

@@ -11,6 +11,7 @@ SETTINGS: list[Setting] = [
     Setting("FILE_SVC_URL", "http://127.0.0.1:4000"),
     Setting("AUTH_SVC_URL", "http://127.0.0.1:8000"),
     Setting("SERVICE_SECRET_WATERMARK", REQUIRED, help="client secret for service tokens"),
+    Setting("SERVICE_SECRET_FSCK", "", help="the consistency checker's file-svc identity (watermark_svc.fsck only)"),
     Setting("WORKER_LEASE_SECONDS", 60, int, "a job whose lease lapses is retried by another worker"),
     Setting("WORKER_POLL_SECONDS", 1.0, float),
     Setting("WORKER_RETRY_BASE_SECONDS", 30, int, "backoff before retry n is base * 4^(n-1)"),

@@ -1,7 +1,9 @@
 """Media worker process: ``python -m watermark_svc.worker``. Run as many as you like (and
 ``docker compose up --scale watermark-worker=N``): jobs come from the one queue
 (svcommon.jobqueue: SKIP LOCKED claims, leases), so a killed worker's job is picked up again
-when its lease lapses. With nothing queued, a worker converts delivery-v1 media to v2 a slice at a time (convert.py)."""
+when its lease lapses; a worker stopped with SIGTERM (or SIGINT) hands the job in hand back
+at once (svcommon.jobworker.hand_back: killed children, the job queued again with its
+attempt given back) and exits. With nothing queued, a worker converts delivery-v1 media to v2 a slice at a time (convert.py)."""
 from __future__ import annotations
 
 import logging
@@ -10,6 +12,8 @@ import signal
 import socket
 import threading
 import uuid
+
+from svcommon import jobworker
 
 from . import create_app
 from .convert import convert_when_idle
@@ -29,8 +33,14 @@ def main() -> int:
     fs = filestore(app)          # the app's own client, passed on: the loop runs outside requests
     me = worker_id()
     stop = threading.Event()
+
+    def on_stop(*_):
+        stop.set()
+        # Another worker may take the job now, not after the lease lapses. From a thread: the
+        # handler interrupted here may hold a lock that cancelling its children takes.
+        threading.Thread(target=jobworker.hand_back, name="hand-back", daemon=True).start()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, on_stop)
     held_back: dict[str, float] = {}     # v1 videos whose conversion failed: retried later
     sweep_stale(app.config["WORK_DIR"])   # copies left by killed workers (a persistent volume)
     log.info("worker started", extra={"worker": me})
