@@ -92,7 +92,8 @@ stdout_logfile_backups=5
 
 
 # ---- a restarted program's leftovers ------------------------------------------------------
-def _group_members(pgid: int) -> list[int]:
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes in process group ``pgid``."""
     members = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -125,7 +126,7 @@ def stop_leftovers(stack: Stack, name: str) -> None:
     except (OSError, ValueError):
         previous = None
     if previous and previous != os.getpid():
-        left = _group_members(previous)
+        left = group_members(previous)
         for pid in left:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -134,7 +135,7 @@ def stop_leftovers(stack: Stack, name: str) -> None:
         deadline = time.monotonic() + 10
         while left and time.monotonic() < deadline:
             time.sleep(0.1)
-            left = _group_members(previous)
+            left = group_members(previous)
     mark.write_text(str(os.getpid()))
 
 

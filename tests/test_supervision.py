@@ -27,6 +27,7 @@ import requests
 
 from stack.layout import ROOT, SERVICES, TEST, Stack
 from stack.secrets import load_or_create
+from stack.supervision import group_members
 from tests.support.contract_client import ContractClient
 from tests.support.delivery import session_urls
 from tests.support.media import ONE_RUNG, make_clip
@@ -57,19 +58,6 @@ def ctl(*args: str) -> str:
 
 def pid_of(program: str) -> int:
     return int(ctl("pid", program).strip() or 0)
-
-
-def group(pgid: int) -> list[int]:
-    """Live members of a process group (supervisord gives each program its own)."""
-    out = []
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            out.append(int(entry))
-    return out
 
 
 def wait_until(check, bound: float, what: str) -> float:
@@ -135,7 +123,7 @@ def sup(tmp_path_factory):
 def test_a_killed_process_restarts_while_the_others_serve(sup):
     gw, auth = sup["gw"], sup["auth"]
     killed = {name: pid_of(name) for name in ("streaming", "worker")}
-    old = {pid for pgid in killed.values() for pid in group(pgid)}
+    old = {pid for pgid in killed.values() for pid in group_members(pgid)}
     assert len(old) >= 4, old                   # a gunicorn master and two workers, the worker
     for pid in killed.values():
         os.kill(pid, signal.SIGKILL)
@@ -151,17 +139,19 @@ def test_a_killed_process_restarts_while_the_others_serve(sup):
         assert time.monotonic() - started < RESTART_BOUND, "streaming-svc or the worker did not come back"
         time.sleep(0.2)
     assert pid_of("streaming") not in (0, killed["streaming"])
-    wait_until(lambda: not any(group(pgid) for pgid in killed.values()), 15, "old processes gone")
+    wait_until(lambda: not any(group_members(pgid) for pgid in killed.values()), 15, "old processes gone")
 
     # The gateway's nginx master: its workers would serve on and keep the port; the restart
     # stops them first (stack gate --name), then the new master binds and serves.
     master = pid_of("gateway")
-    old_workers = set(group(master)) - {master}
+    old_workers = set(group_members(master)) - {master}
     assert old_workers
     os.kill(master, signal.SIGKILL)
-    wait_until(lambda: pid_of("gateway") not in (0, master) and answers(f"{gw}/api/library", headers=auth),
-               RESTART_BOUND, "gateway back")
-    assert not group(master), "the killed gateway's workers are still running"
+    # The orphaned workers answer meanwhile: back means the old group is gone and the new
+    # master (a program of supervisord's, RUNNING) serves.
+    wait_until(lambda: not group_members(master) and "RUNNING" in ctl("status", "gateway")
+               and answers(f"{gw}/api/library", headers=auth), RESTART_BOUND, "gateway back, old workers gone")
+    assert pid_of("gateway") != master
     assert "RUNNING" in ctl("status", "gateway") and "RUNNING" in ctl("status", "streaming")
 
 
@@ -260,7 +250,7 @@ def test_storage_outage_answers_503_and_recovers_without_restarts(sup):
 
 def test_down_stops_every_process(sup):
     programs = ("mariadb", "s3", *SERVICES, "worker", "gateway")
-    everything = {pid for name in programs for pid in group(pid_of(name))} | {sup["proc"].pid}
+    everything = {pid for name in programs for pid in group_members(pid_of(name))} | {sup["proc"].pid}
     assert len(everything) > len(programs)
     subprocess.run([sys.executable, "-m", "stack", "down", "--stack", "test"], cwd=ROOT, env=_env(), timeout=150,
                    check=True)
