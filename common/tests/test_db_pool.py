@@ -135,11 +135,15 @@ def test_an_unreachable_database_is_a_quick_503_and_a_retry_reaches_it_again(ser
     app, db = _app(service_config, DB_PORT=closed_port)
     errors.init_app(app)
 
-    @app.get("/x")
+    @app.get("/api/x")
     def x():
         return {"one": query(db.conn(), "SELECT 1 AS one", one=True)["one"]}
+
+    @app.get("/api/bad")
+    def bad():
+        query(db.conn(), "SELECT no_such_column FROM no_such_table")
     client = app.test_client()
-    r = client.get("/x")
+    r = client.get("/api/x")
     assert r.status_code == 503 and r.headers["Retry-After"] == "5" and r.headers["Cache-Control"] == "no-store"
     assert r.get_json()["code"] == "database_unavailable" and r.get_json()["error"]
     pool = next(iter(db._pools.values()))
@@ -152,12 +156,7 @@ def test_an_unreachable_database_is_a_quick_503_and_a_retry_reaches_it_again(ser
     # The database back (here: the real one's settings): the first request is served.
     pool.kwargs["port"] = int(service_config["DB_PORT"])
     time.sleep(dbmod.DOWN_SECONDS + 0.1)
-    assert client.get("/x").get_json() == {"one": 1}
+    assert client.get("/api/x").get_json() == {"one": 1}
     # Any other database error is still a bug: 500, no SQL detail.
-    app.config["PROPAGATE_EXCEPTIONS"] = False
-
-    @app.get("/bad")
-    def bad():
-        query(db.conn(), "SELECT no_such_column FROM no_such_table")
-    r = client.get("/bad")
+    r = client.get("/api/bad")
     assert r.status_code == 500 and r.get_json()["code"] == "internal_error"
