@@ -67,7 +67,8 @@ def write_config(stack: Stack, secrets: dict) -> str:
             argv += ["--wait-port", str(port)]
         return argv + (["--env-file", str(envdir / f"{env_name}.env")] if env_name else []) + ["--"]
     Program = supervision.Program
-    # SeaweedFS takes its time over SIGTERM; MariaDB flushes InnoDB: both get longer.
+    # Priorities: started in this order, stopped in reverse. MariaDB gets a minute to flush
+    # InnoDB; SeaweedFS takes over 15 s to honour SIGTERM (conftest.py gives it 2), so 10 s.
     programs = [Program("mariadb", components.mariadb_command(stack), 10, stop_seconds=60),
                 Program("s3", components.seaweed_command(stack), 10, stop_seconds=10)]
     for name in SERVICES:
