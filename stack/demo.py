@@ -68,7 +68,9 @@ def _items(body) -> list:
 
 
 if __name__ == "__main__":
-    from .layout import DEV
+    from .__main__ import STACKS
     from .secrets import load_or_create
-    print("[demo] " + seed(DEV, load_or_create(DEV.var / "secrets.env")["ADMIN_PASSWORD"]), flush=True)
+    # The stack `up` started (`--stack NAME`; dev by default).
+    stack = STACKS[sys.argv[sys.argv.index("--stack") + 1] if "--stack" in sys.argv else "dev"]
+    print("[demo] " + seed(stack, load_or_create(stack.var / "secrets.env")["ADMIN_PASSWORD"]), flush=True)
     sys.exit(0)

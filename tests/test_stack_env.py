@@ -2,12 +2,12 @@
 each container: a service never holds another service's secrets."""
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 from stack.environment import READS, service_env, stack_env
 from stack.layout import ROOT, TEST
@@ -46,12 +46,15 @@ def test_each_service_gets_the_secrets_compose_gives_it():
 
 
 def test_launcher_gate_starts_a_service_with_its_env_file_only(infra, tmp_path):
-    """`make up` runs each service through `python -m stack gate --env-file <its file>`:
+    """`make up` runs each service through `python -m stack gate --env-file <its file>` (a
+    supervisord program):
     the process sees its own settings and no other service's secrets."""
-    from stack.__main__ import write_procfile
-    procfile, _ = write_procfile(TEST, infra["secrets"])
-    lines = dict(line.split(": ", 1) for line in Path(procfile).read_text().splitlines())
-    assert "upload.env" in lines["upload"] and "watermark" not in lines["upload"].split("--env-file")[1]
+    from stack.__main__ import write_config
+    conf = configparser.ConfigParser(interpolation=None)
+    conf.read(write_config(TEST, infra["secrets"]))
+    command = conf["program:upload"]["command"]
+    assert "upload.env" in command and "watermark" not in command.split("--env-file")[1]
+    assert "SECRET" not in conf["supervisord"]["environment"]     # no secret for every process
     envfile = TEST.var / "env" / "upload.env"
     assert oct(envfile.stat().st_mode & 0o777) == "0o600"
     show = [sys.executable, "-c", "import json, os; print(json.dumps(dict(os.environ)))"]

@@ -6,6 +6,7 @@ import hmac
 from flask import Blueprint, current_app, jsonify
 
 from svcommon import security_events
+from svcommon.db import DatabaseError, unavailable
 from svcommon.errors import APIError
 from svcommon.params import json_body
 from svcommon.timeutil import iso
@@ -24,7 +25,13 @@ def jwks():
     # know, so after a rotation by another worker or replica a token signed with the new key
     # may be checked before this worker's 30-s view of signing_keys lists it.
     ring = keyring()
-    ring.reload_if_older(db.conn(), 1.0)
+    try:
+        ring.reload_if_older(db.conn(), 1.0)
+    except DatabaseError as exc:
+        # Database down: the keys this worker read last still verify what it could sign
+        # (a rotation needs the database too), so verifiers keep working meanwhile.
+        if not (unavailable(exc) and ring.jwks()["keys"]):
+            raise
     resp = jsonify(ring.jwks())
     resp.headers["Cache-Control"] = "public, max-age=60"
     return resp

@@ -58,7 +58,16 @@ def _unauthorized(reason: str, code: str = "unauthorized", scheme: str = "Bearer
     return APIError(401, code, reason, {"WWW-Authenticate": f'{scheme} error="invalid_token"'})
 
 
+def _keys_unavailable() -> APIError:
+    """auth-svc could not give the signing keys (it, or its database, is down): the token may
+    well be good, so not a 401 (a client would drop it and log out) but a 503 to retry."""
+    return APIError(503, "auth_unavailable", "Sign-in cannot be checked right now; retry in 5 s.",
+                    {"Retry-After": "5", "Cache-Control": "no-store"})
+
+
 def _refuse(kind: str, exc: TokenError, scheme: str = "Bearer"):
+    if exc.code == "jwks_unavailable":
+        return _keys_unavailable()
     security_events.record(kind, exc.reason)
     return _unauthorized(exc.reason, exc.code, scheme)
 
@@ -96,6 +105,8 @@ def _check_binding(claims: dict, token: str) -> None:
 
 
 def _refuse_proof(exc: TokenError, user_id: str | None = None):
+    if exc.code == "jwks_unavailable":
+        return _keys_unavailable()
     kind = "dpop_replay" if exc.code == "dpop_replay" else "bad_proof"
     security_events.record(kind, exc.reason, user_id)
     return _unauthorized(exc.reason, exc.code, "DPoP")

@@ -12,6 +12,15 @@ PING_AFTER_IDLE_SECONDS is pinged with reconnect before use. So a restarted data
 at most the requests that were running at that moment, not every request until traffic
 pauses.
 
+A database that cannot be reached answers requests 503 ``database_unavailable`` with
+``Retry-After`` (the app-level handler ``init_app`` registers), never a 500 or a hang: every
+socket operation times out after ``connection_timeout`` (5 s; mysql-connector applies it to
+reads and writes too), and after a connection attempt failed the pool fails further
+checkouts at once for ``DOWN_SECONDS`` while letting one checkout at a time try again (a
+stopped server that still accepts TCP would otherwise hold every request thread for the
+full timeout). The first success closes that window, so service resumes as soon as the
+database is back.
+
 Pooled connections are neither pinged at checkout nor reset at check-in (the Pool below, not
 mysql-connector's pool: its ping and COM_RESET_CONNECTION plus four re-sent session SETs were
 six round trips per request, more than a key request's whole work). Not resetting is safe because nothing relies on it (audited for every service): every
@@ -33,6 +42,8 @@ import mysql.connector
 from mysql.connector import errors as myerrors
 from flask import Flask, current_app, g
 
+from . import errors
+
 log = logging.getLogger("svcommon.db")
 PING_AFTER_IDLE_SECONDS = 5.0
 NAMED_LOCK_FLAG = "_sv_took_named_lock"     # set on a pooled connection by query()/execute()
@@ -44,6 +55,9 @@ BROKEN_FLAG = "_sv_broken"                  # set by query()/execute()/call() wh
 LINK_ERRORS = (myerrors.OperationalError, myerrors.InterfaceError)
 KILLED_ERRNO = 1927
 POOL_WAIT_SECONDS = 10.0
+DOWN_SECONDS = 1.0          # after a failed connect, checkouts fail at once this long
+RETRY_AFTER_SECONDS = 5     # what a client is told to wait while the database is unreachable
+PING_TIMEOUT_SECONDS = 2    # /readyz's own connection attempt
 
 
 def connect_kwargs(cfg: dict) -> dict:
@@ -65,8 +79,11 @@ class Pool:
         self._idle: list = []
         self._free = threading.BoundedSemaphore(size)
         self._lock = threading.Lock()
+        self._down_until = 0.0      # monotonic; > now: the database was just found unreachable
+        self._down_error: str = ""
 
     def get(self):
+        self._fail_fast()
         if not self._free.acquire(timeout=POOL_WAIT_SECONDS):
             raise myerrors.PoolError(f"no free database connection within {POOL_WAIT_SECONDS:g} s")
         try:
@@ -74,7 +91,7 @@ class Pool:
                 with self._lock:
                     cnx = self._idle.pop() if self._idle else None
                 if cnx is None:
-                    return mysql.connector.connect(**self.kwargs)
+                    return self._connect()
                 if not _dropped(cnx):
                     return cnx
                 _close_quietly(cnx)       # the server closed it while it was idle: try the next
@@ -82,7 +99,35 @@ class Pool:
             self._free.release()
             raise
 
+    def _fail_fast(self) -> None:
+        """While the database is known unreachable, refuse at once; once the window is over,
+        let exactly one caller through to try (the window is extended over its attempt)."""
+        with self._lock:
+            now = time.monotonic()
+            if now < self._down_until:
+                raise myerrors.OperationalError(f"database unreachable ({self._down_error})", errno=2003)
+            if self._down_until:
+                self._down_until = now + float(self.kwargs.get("connection_timeout") or 5) + DOWN_SECONDS
+
+    def _connect(self):
+        try:
+            cnx = mysql.connector.connect(**self.kwargs)
+        except myerrors.Error as exc:
+            if link_failed(exc):
+                self.mark_down(exc)
+            raise
+        with self._lock:
+            self._down_until = 0.0
+        return cnx
+
+    def mark_down(self, exc: BaseException) -> None:
+        with self._lock:
+            self._down_until = time.monotonic() + DOWN_SECONDS
+            self._down_error = f"{exc.__class__.__name__}: {exc}"[:200]
+
     def put(self, cnx, broken: bool = False) -> None:
+        """``broken``: the link failed during use (closed, not pooled: one killed connection
+        says nothing of the others). A healthy return proves the database reachable."""
         try:
             if broken:
                 _close_quietly(cnx)
@@ -90,6 +135,7 @@ class Pool:
                 setattr(cnx, IDLE_SINCE, time.monotonic())
                 with self._lock:
                     self._idle.append(cnx)
+                    self._down_until = 0.0
         finally:
             self._free.release()
 
@@ -136,6 +182,7 @@ class Database:
     def init_app(self, app: Flask) -> None:
         app.extensions["svcommon.db"] = self
         app.teardown_appcontext(self._teardown)
+        app.register_error_handler(myerrors.Error, _database_error)
 
     def _pool(self) -> Pool:
         cfg = current_app.config
@@ -200,13 +247,33 @@ class Database:
             self._checkin(conn)
 
     def ping(self) -> None:
-        conn = mysql.connector.connect(**connect_kwargs(current_app.config))
+        """/readyz: a fresh connection and one round trip, within PING_TIMEOUT_SECONDS."""
+        conn = mysql.connector.connect(**{**connect_kwargs(current_app.config),
+                                          "connection_timeout": PING_TIMEOUT_SECONDS})
         try:
             cur = conn.cursor()
             cur.execute("SELECT 1")
             cur.fetchall()
         finally:
             conn.close()
+
+
+def unavailable(exc: BaseException) -> bool:
+    """The database cannot serve right now (down, unreachable, restarting, out of
+    connections), as opposed to refusing a statement: worth a retry later."""
+    return link_failed(exc) or isinstance(exc, myerrors.PoolError) or getattr(exc, "errno", None) in (
+        1040, 1053, 1205, 1213)   # too many connections, shutting down, lock wait timeout, deadlock
+
+
+def _database_error(exc: myerrors.Error):
+    """The one place a database failure becomes an answer: unreachable → 503
+    ``database_unavailable`` + Retry-After; anything else is a bug → the usual 500."""
+    if not unavailable(exc):
+        return errors.internal_error(exc)
+    log.error("database unavailable", extra={"error": f"{exc.__class__.__name__}: {exc}"[:300]})
+    return errors.error_response(503, "database_unavailable",
+                                 f"The database is unavailable; retry in {RETRY_AFTER_SECONDS} s.",
+                                 {"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"})
 
 
 def _note_named_lock(conn, sql: str) -> None:

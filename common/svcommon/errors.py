@@ -88,7 +88,10 @@ def init_app(app: Flask) -> None:
             headers["Allow"] = ", ".join(err.valid_methods)
         return error_response(err.code or 500, _slug(err.name), err.description or err.name, headers)
 
-    @app.errorhandler(Exception)
-    def _unexpected(err: Exception):
-        log.exception("unhandled error")
-        return error_response(500, "internal_error", "Internal server error; it has been logged.")
+    app.register_error_handler(Exception, internal_error)
+
+
+def internal_error(err: Exception):
+    """An error nothing expected: logged with its traceback, 500 ``internal_error``."""
+    log.error("unhandled error", exc_info=err)
+    return error_response(500, "internal_error", "Internal server error; it has been logged.")

@@ -13,7 +13,10 @@ apart from media/, which reprocessing rewrites), ``forensics/...`` watermark evi
 
 Services wire it as an extension: ``filestore = FileStoreExtension("upload")`` in
 ``extensions.py``, ``filestore.init_app(app)`` in ``create_app``, ``filestore()`` in a
-request, ``filestore(app)`` in a worker loop.
+request, ``filestore(app)`` in a worker loop. ``init_app`` also makes a FileStoreError no
+view handles an answer (``storage_error``: 503 ``storage_unavailable`` + Retry-After when
+file-svc, S3 behind it, or auth-svc for the token is unreachable) and adds file-svc's
+readiness to the app's /readyz as ``storage``.
 """
 from __future__ import annotations
 
@@ -26,7 +29,12 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from .appext import PerApp
+from .errors import APIError
+from .health import add_ready_check
 from .logs import current_request_id
+
+RETRY_AFTER_SECONDS = 5        # told to clients while storage is unreachable
+READY_TIMEOUT_SECONDS = 5      # /readyz's question to file-svc (whose own S3 check takes ≤ 3 s)
 
 ORIGINALS = "originals/"
 MEDIA = "media/"
@@ -222,8 +230,33 @@ class FileStore:
             pass  # already completed or aborted
 
 
+def storage_error(exc: FileStoreError) -> APIError:
+    """The one mapping of a file-svc failure to an answer: unreachable or overloaded (file-svc,
+    S3 behind it, auth-svc for the token) → 503 ``storage_unavailable`` + Retry-After; a
+    refusal → 502 ``storage_error``."""
+    if exc.unavailable:
+        return APIError(503, "storage_unavailable",
+                        f"Video storage is unavailable; retry in {RETRY_AFTER_SECONDS} s.",
+                        {"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"})
+    return APIError(502, "storage_error", f"storage refused the request: {exc.message}")
+
+
 class FileStoreExtension(PerApp[FileStore]):
     """The app's file-svc client, authenticated as ``service`` (``SERVICE_SECRET_<SERVICE>``)."""
 
     def __init__(self, service: str):
         super().__init__("svcommon.filestore", lambda cfg: FileStore.from_config(cfg, service))
+
+    def init_app(self, app) -> FileStore:
+        store = super().init_app(app)
+        # Views catch FileStoreError only where they answer something else (a missing
+        # object → 404); the rest is answered here, logged like every other refusal.
+        app.register_error_handler(FileStoreError, lambda exc: app.handle_user_exception(storage_error(exc)))
+
+        def storage_ready() -> None:
+            resp = store.session.get(f"{store.base_url}/readyz", timeout=READY_TIMEOUT_SECONDS)
+            if resp.status_code != 200:
+                failing = {k: v for k, v in (resp.json().get("checks") or {}).items() if v != "ok"}
+                raise RuntimeError(f"file-svc not ready: {failing or resp.status_code}")
+        add_ready_check(app, "storage", storage_ready)
+        return store

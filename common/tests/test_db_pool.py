@@ -121,3 +121,42 @@ def test_a_connection_lost_during_a_request_is_closed_not_pooled(service_config,
             with db.standalone() as conn:
                 assert conn is not lost
                 assert query(conn, "SELECT 1 AS one", one=True)["one"] == 1
+
+
+def test_an_unreachable_database_is_a_quick_503_and_a_retry_reaches_it_again(service_config):
+    """Pointed at a port nothing listens on: 503 database_unavailable + Retry-After from the
+    shared handler; for DOWN_SECONDS further checkouts are refused without trying (no thread
+    waits out a timeout); after that one caller tries again, and the real database serves."""
+    import socket
+    from svcommon import errors
+    with socket.socket() as s:                     # a free port, closed again: refused at once
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    app, db = _app(service_config, DB_PORT=closed_port)
+    errors.init_app(app)
+
+    @app.get("/api/x")
+    def x():
+        return {"one": query(db.conn(), "SELECT 1 AS one", one=True)["one"]}
+
+    @app.get("/api/bad")
+    def bad():
+        query(db.conn(), "SELECT no_such_column FROM no_such_table")
+    client = app.test_client()
+    r = client.get("/api/x")
+    assert r.status_code == 503 and r.headers["Retry-After"] == "5" and r.headers["Cache-Control"] == "no-store"
+    assert r.get_json()["code"] == "database_unavailable" and r.get_json()["error"]
+    pool = next(iter(db._pools.values()))
+    with app.app_context():
+        with pytest.raises(mysql.connector.errors.OperationalError, match="database unreachable"):
+            pool.get()                             # inside the window: refused without a try
+        time.sleep(dbmod.DOWN_SECONDS + 0.1)
+        with pytest.raises(mysql.connector.errors.InterfaceError):
+            pool.get()                             # after it: a real attempt (refused again)
+    # The database back (here: the real one's settings): the first request is served.
+    pool.kwargs["port"] = int(service_config["DB_PORT"])
+    time.sleep(dbmod.DOWN_SECONDS + 0.1)
+    assert client.get("/api/x").get_json() == {"one": 1}
+    # Any other database error is still a bug: 500, no SQL detail.
+    r = client.get("/api/bad")
+    assert r.status_code == 500 and r.get_json()["code"] == "internal_error"

@@ -24,7 +24,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     def s3_ready():
         s3store.ensure_bucket()         # a fresh store is ready once our bucket exists
-        s3store.client.head_bucket(Bucket=s3store.bucket)
+        s3store.probe_client.head_bucket(Bucket=s3store.bucket)
     add_ready_check(app, "s3", s3_ready)
 
     from . import objects

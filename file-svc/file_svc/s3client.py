@@ -28,12 +28,20 @@ class S3Store:
         self._lock = threading.Lock()
         self.bucket = cfg["S3_BUCKET"]
         self.retry_after = int(cfg["S3_RETRY_AFTER_SECONDS"])
-        self.client = boto3.session.Session().client(
+        self.client = self._client(cfg, float(cfg["S3_CONNECT_TIMEOUT_SECONDS"]),
+                                   float(cfg["S3_READ_TIMEOUT_SECONDS"]), int(cfg["S3_MAX_ATTEMPTS"]), 64)
+        # /readyz asks with a client of its own: one short attempt (1 s to connect, 2 s to
+        # answer), so it answers in time.
+        self.probe_client = self._client(cfg, 1, 2, 1, 2)
+
+    @staticmethod
+    def _client(cfg: dict, connect: float, read: float, attempts: int, pool: int):
+        return boto3.session.Session().client(
             "s3", endpoint_url=cfg["S3_ENDPOINT"], region_name=cfg["S3_REGION"],
             aws_access_key_id=cfg["S3_ACCESS_KEY"], aws_secret_access_key=cfg["S3_SECRET_KEY"],
             config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
-                          connect_timeout=3, read_timeout=60, max_pool_connections=64,
-                          retries={"max_attempts": 3, "mode": "standard"},
+                          connect_timeout=connect, read_timeout=read, max_pool_connections=pool,
+                          retries={"total_max_attempts": attempts, "mode": "standard"},
                           # Only the checksums S3 requires: not every S3 (SeaweedFS, older
                           # MinIO) understands the newer streaming-trailer checksums.
                           request_checksum_calculation="when_required",

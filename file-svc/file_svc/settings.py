@@ -19,6 +19,12 @@ SETTINGS: list[Setting] = [
     # Backstop body limit of PUT /objects (originals up to UPLOAD_MAX_BYTES, suspects).
     Setting("FILE_MAX_OBJECT_BYTES", 64 * 1024 * MiB, int),
     Setting("S3_RETRY_AFTER_SECONDS", 5, int, "Retry-After sent when S3 is unreachable"),
+    # A stopped or frozen S3 must cost a request a bounded wait, not a hang: each attempt
+    # waits at most this long to connect / for each read, and a request makes at most
+    # S3_MAX_ATTEMPTS attempts before answering 503 storage_unavailable.
+    Setting("S3_CONNECT_TIMEOUT_SECONDS", 3.0, float),
+    Setting("S3_READ_TIMEOUT_SECONDS", 10.0, float),
+    Setting("S3_MAX_ATTEMPTS", 2, int),
 ]
 
 

@@ -4,21 +4,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from svcommon.errors import APIError
-from svcommon.filestore import FileStoreError
 from svcommon.memory import return_large_buffers
 from svcommon.service import configure, init_service
 
 from .extensions import db, download_slots, filestore, sse_slots, sweep_clock
 from .settings import SETTINGS, validate
-
-
-def storage_error(exc: FileStoreError) -> APIError:
-    """file-svc down (or auth-svc, for its token) → 503 + Retry-After; a refusal → 502."""
-    if exc.unavailable:
-        return APIError(503, "storage_unavailable", "storage is temporarily unavailable; please retry shortly",
-                        {"Retry-After": "5"})
-    return APIError(502, "storage_error", f"storage refused the request: {exc.message}")
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -35,13 +25,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import analytics, captions, pages, progress_events, tus, videos
     for mod in (tus, videos, captions, progress_events, pages, analytics):
         app.register_blueprint(mod.bp)
-
-    # The one place a file-svc failure becomes an API answer; views catch FileStoreError
-    # only where they answer something else (a missing object → 404, say). Handed on to the
-    # APIError handler so it is logged like every other refusal.
-    @app.errorhandler(FileStoreError)
-    def _storage(exc: FileStoreError):
-        return app.handle_user_exception(storage_error(exc))
 
     @app.get("/upload")
     def _slash():
