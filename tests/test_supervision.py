@@ -33,7 +33,7 @@ from tests.support.delivery import session_urls
 from tests.support.media import ONE_RUNG, make_clip
 from tests.support.videos import register_user
 
-pytestmark = pytest.mark.heavy
+pytestmark = [pytest.mark.heavy, pytest.mark.reliability]
 
 STACK = Stack(f"{TEST.name}-sup", TEST.offset + 500)   # no port in common with TEST's (layout.py)
 CLIENT_TIMEOUT = 10          # every request here: an answer must come before this
