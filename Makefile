@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: up down test test-fast setup migrate rotate-key bench-processing clean
+.PHONY: up down test test-fast setup migrate rotate-key bench-processing clean backup restore
 
 setup:
 	@bash scripts/setup.sh
@@ -27,6 +27,16 @@ migrate: setup
 
 rotate-key:
 	@set -a; source var/dev/env/auth.env; set +a; cd auth-svc && ../$(PY) -m flask --app "auth_svc:create_app()" rotate-key
+
+# A consistent snapshot of the running suite (database, objects, secrets encrypted under a
+# passphrase) into var/backups/, and back onto an empty stack (docs/operations.md
+# "Backup and restore"): `make restore FROM=var/backups/streamvault-dev-…` (FORCE=1 empties
+# a stack that has data first).
+backup: setup
+	@$(PY) -m stack.backup backup $(BACKUP_ARGS)
+
+restore: setup
+	@$(PY) -m stack.backup restore "$(FROM)" $(if $(FORCE),--force) $(RESTORE_ARGS)
 
 bench-processing: setup
 	@$(PY) bench/processing/run.py
