@@ -23,7 +23,7 @@ import pytest
 import requests
 
 from stack import components
-from stack.backup import database_rows
+from stack.backup import BackupError, database_rows, restore
 from stack.environment import for_service, gunicorn_command, stack_env
 from stack.layout import Stack
 from stack.secrets import load_or_create
@@ -101,7 +101,7 @@ def codeword_read(files: list[tuple[str, int, str]], keys) -> np.ndarray:
 
 
 def test_backup_while_streaming_then_restore_onto_an_empty_stack(live_stack, worker_app, mdb, stores, clip,
-                                                                 service_config, empty_stack, tmp_path):
+                                                                 service_config, empty_stack, tmp_path, capsys):
     gw = live_stack["url"]
     owner = register_user(gw, "bkowner")
     viewer = register_user(gw, "bkviewer")
@@ -149,11 +149,23 @@ def test_backup_while_streaming_then_restore_onto_an_empty_stack(live_stack, wor
     assert service_config["MEDIA_MASTER_KEY"] not in secrets_file           # encrypted, not copied
 
     target, procs = empty_stack["stack"], empty_stack["procs"]
-    # A wrong passphrase is refused before anything is written.
-    wrong = run_tool("restore", str(folder), "--stack", target.name, "--offset", str(target.offset),
-                     passphrase="not the passphrase")
-    assert wrong.returncode == 1 and "passphrase does not open" in wrong.stderr, wrong.stdout + wrong.stderr
-    assert database_rows(target) == 0
+    # Refusals, called in-process (the command's exit code is checked below): a wrong
+    # passphrase and a damaged object are found before anything is written; a restore whose
+    # secrets do not open the data (a copy claiming none, so the target's own are used) is
+    # undone, leaving the stack empty.
+    with pytest.raises(BackupError, match="passphrase does not open"):
+        restore(target, folder, "not the passphrase")
+    bad = tmp_path / "bad-copy"
+    shutil.copytree(folder, bad)
+    one = json.loads((bad / "objects.json").read_text())["objects"][0]["key"]
+    (bad / "objects" / one).write_bytes(b"damaged")
+    with pytest.raises(BackupError, match=f"object {one}: the file in the backup does not match"):
+        restore(target, bad, PASSPHRASE)
+    shutil.copy(folder / "objects" / one, bad / "objects" / one)
+    (bad / "manifest.json").write_text(json.dumps({**manifest, "secrets": {"included": False}}))
+    with pytest.raises(BackupError, match="MEDIA_MASTER_KEY does not open"):
+        restore(target, bad, None)
+    assert "emptying the stack again" in capsys.readouterr().out and database_rows(target) == 0
 
     done = run_tool("restore", str(folder), "--stack", target.name, "--offset", str(target.offset))
     assert done.returncode == 0, done.stdout + done.stderr
@@ -161,6 +173,15 @@ def test_backup_while_streaming_then_restore_onto_an_empty_stack(live_stack, wor
     # A second restore onto the now non-empty stack is refused and changes nothing.
     again = run_tool("restore", str(folder), "--stack", target.name, "--offset", str(target.offset))
     assert again.returncode == 1 and "is not empty" in again.stderr, again.stdout + again.stderr
+
+    # The restored bucket holds exactly the backup's objects (read back with the compose command).
+    env = {**stack_env(target, load_or_create(target.var / "secrets.env"))}
+    readback = subprocess.run([sys.executable, "-m", "file_svc.bucket_backup", "save", str(tmp_path / "readback")],
+                              cwd=os.path.join(ROOT, "file-svc"), env={**os.environ, **env}, capture_output=True,
+                              text=True, timeout=120)
+    assert readback.returncode == 0, readback.stderr
+    digests = lambda path: {o["key"]: o["sha256"] for o in json.loads(path.read_text())["objects"]}  # noqa: E731
+    assert digests(tmp_path / "readback" / "objects.json") == digests(folder / "objects.json")
 
     secrets = load_or_create(target.var / "secrets.env")
     for name in ("MEDIA_MASTER_KEY", "WATERMARK_SECRET", "AUTH_KEY_ENCRYPTION_SECRET"):
