@@ -119,19 +119,31 @@ def s3_store(stack: Stack, secrets: dict) -> S3Store:
                                           "S3_REGION")}, "S3_RETRY_AFTER_SECONDS": 5})
 
 
-def _answers(stack: Stack) -> tuple[bool, bool]:
+def _answers(stack: Stack, patience: float = 10) -> tuple[bool, bool]:
+    """Whether the stack's MariaDB and S3 answer (each given ``patience`` seconds: a loaded
+    machine can be slow to accept a connection)."""
     import requests
-    try:
+
+    def db() -> bool:
         mysql.connector.connect(**dbsetup.root_kwargs(stack), connection_timeout=2).close()
-        db = True
-    except mysql.connector.Error:
-        db = False
-    try:
+        return True
+
+    def s3() -> bool:
         requests.get(stack.s3_endpoint, timeout=2)
-        s3 = True
-    except requests.RequestException:
-        s3 = False
-    return db, s3
+        return True
+    out = []
+    for probe, errors in ((db, mysql.connector.Error), (s3, requests.RequestException)):
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                out.append(probe())
+                break
+            except errors:
+                if time.monotonic() > deadline:
+                    out.append(False)
+                    break
+                time.sleep(0.5)
+    return out[0], out[1]
 
 
 @contextmanager
@@ -140,7 +152,7 @@ def infrastructure(stack: Stack, secrets: dict):
     started here (as ``make up`` would) and stopped afterwards."""
     components.mariadb_prepare(stack)
     components.seaweed_prepare(stack, secrets)
-    db_up, s3_up = _answers(stack)
+    db_up, s3_up = _answers(stack, patience=3)
     started: list[subprocess.Popen] = []
     try:
         for up, name, argv in ((db_up, "mariadb", components.mariadb_command(stack)),
