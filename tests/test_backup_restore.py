@@ -51,21 +51,12 @@ def run_tool(*args: str, passphrase: str = PASSPHRASE) -> subprocess.CompletedPr
 
 
 @pytest.fixture(scope="module")
-def empty_stack(live_stack):
+def empty_stack(live_stack, storage_starter):
     """A second stack (this run's ports + 500: no port of it is one of the first stack's) with
     a fresh MariaDB and SeaweedFS and nothing in them; its services are started by the test."""
-    Processes = type(live_stack["procs"])          # the root conftest's children registry
     first = live_stack["stack"]
     stack = Stack(f"{first.name}-restored", first.offset + 500)
-    Processes.stop_leftovers(stack.var / "pids")
-    shutil.rmtree(stack.var, ignore_errors=True)
-    (stack.var / "logs").mkdir(parents=True)
-    secrets = load_or_create(stack.var / "secrets.env")
-    procs = Processes(stack.var / "logs")
-    components.mariadb_prepare(stack)
-    components.seaweed_prepare(stack, secrets)
-    procs.start("mariadb", components.mariadb_command(stack))
-    procs.start("seaweed", components.seaweed_command(stack))
+    _, procs = storage_starter(stack)
     try:
         components.wait_http(stack.s3_endpoint, timeout=60)
         yield {"stack": stack, "procs": procs}
