@@ -36,6 +36,7 @@ backup: setup
 	@$(PY) -m stack.backup backup $(BACKUP_ARGS)
 
 restore: setup
+	@test -n "$(FROM)" || { echo "usage: make restore FROM=var/backups/streamvault-dev-<time> [FORCE=1]" >&2; exit 2; }
 	@$(PY) -m stack.backup restore "$(FROM)" $(if $(FORCE),--force) $(RESTORE_ARGS)
 
 bench-processing: setup

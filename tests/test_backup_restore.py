@@ -7,7 +7,10 @@ decrypted) and not for an account without one, and a leak made before the backup
 its session. The forensic check is not a full trace (about 60 s): the restored watermark secret
 verifies the leak's metadata tag (the trace's exact layer) naming the session, the restored
 database holds that session's evidence record, and the detector's scoring over the restored
-sessions of the video puts the leaking session's codeword first with every bit agreeing."""
+sessions of the video puts the leaking session's codeword first with every bit agreeing.
+The refusals (wrong passphrase, a damaged object, secrets that do not open the data: undone,
+a non-empty stack) are checked in-process, and the restored bucket is read back with the
+compose command (`python -m file_svc.bucket_backup save`) and compared with the backup."""
 from __future__ import annotations
 
 import json
