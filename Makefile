@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: up down test test-fast setup migrate rotate-key fsck bench-processing clean
+.PHONY: up down test test-fast setup migrate rotate-key fsck bench-processing clean backup restore
 
 setup:
 	@bash scripts/setup.sh
@@ -38,6 +38,17 @@ rotate-key:
 # make fsck [FSCK_ARGS="--json --repair --grace 600"]
 fsck:
 	@set -a; source var/dev/env/fsck.env; set +a; cd watermark-svc && ../$(PY) -m watermark_svc.fsck $(FSCK_ARGS)
+
+# A consistent snapshot of the running suite (database, objects, secrets encrypted under a
+# passphrase) into var/backups/, and back onto an empty stack (docs/operations.md
+# "Backup and restore"): `make restore FROM=var/backups/streamvault-dev-…` (FORCE=1 empties
+# a stack that has data first).
+backup: setup
+	@$(PY) -m stack.backup backup $(BACKUP_ARGS)
+
+restore: setup
+	@test -n "$(FROM)" || { echo "usage: make restore FROM=var/backups/streamvault-dev-<time> [FORCE=1]" >&2; exit 2; }
+	@$(PY) -m stack.backup restore "$(FROM)" $(if $(FORCE),--force) $(RESTORE_ARGS)
 
 bench-processing: setup
 	@$(PY) bench/processing/run.py

@@ -104,10 +104,9 @@ def pytest_sessionstart(session):
         shutil.rmtree(SCREENSHOTS, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def infra():
-    """Fresh MariaDB + SeaweedFS for this test session (var/test is wiped first: idempotent)."""
-    stack = TEST
+def start_storage(stack) -> tuple[dict, Processes]:
+    """A fresh MariaDB + SeaweedFS of ``stack`` (its var folder wiped first: idempotent),
+    started; its secrets and the children (stop them with ``procs.stop``)."""
     Processes.stop_leftovers(stack.var / "pids")
     if stack.var.exists():
         shutil.rmtree(stack.var)
@@ -118,6 +117,20 @@ def infra():
     components.seaweed_prepare(stack, secrets)
     procs.start("mariadb", components.mariadb_command(stack))
     procs.start("seaweed", components.seaweed_command(stack))
+    return secrets, procs
+
+
+@pytest.fixture(scope="session")
+def storage_starter():
+    """``start_storage``, for a test that needs a second, empty stack (test_backup_restore)."""
+    return start_storage
+
+
+@pytest.fixture(scope="session")
+def infra():
+    """Fresh MariaDB + SeaweedFS for this test session (var/test is wiped first: idempotent)."""
+    stack = TEST
+    secrets, procs = start_storage(stack)
     try:
         dbsetup.setup(stack, secrets["DB_PASSWORD"], out=lambda m: None)
         deadline = time.monotonic() + 60
