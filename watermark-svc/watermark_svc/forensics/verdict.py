@@ -73,6 +73,7 @@ def segments_to_decide(z: np.ndarray, score: int, sessions_tested: int, max_fap:
     m2 = float(np.mean(q.astype(np.float64) ** 2)) if n else 0.0
     if rate <= 0 or m2 == 0:
         return None
+    q_sum = int(q.sum())
     z_star = float(norm.isf(max_fap / max(1, sessions_tested)))
     estimate = max(n + 1, math.ceil((z_star / rate) ** 2 * m2))
     if estimate > EXACT_ESTIMATE_MAX_SEGMENTS:
@@ -81,7 +82,9 @@ def segments_to_decide(z: np.ndarray, score: int, sessions_tested: int, max_fap:
     def decides(total: int) -> bool:            # exact tail, the observed weights repeated
         tiled = np.resize(q, total)
         tail, t_max = null_tail(tiled)
-        need = math.ceil(rate * total)
+        # The expected score: the same share of the (tiled) weight as so far, rounded up in
+        # integers (a float product can land a hair above an integer).
+        need = -(-t_max * score // q_sum)
         return need <= t_max and sessions_tested * tail[need + t_max] <= max_fap
 
     lo, hi = n + 1, estimate
