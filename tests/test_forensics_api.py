@@ -111,6 +111,15 @@ def test_detection_names_the_leaking_session(traced, worker_app, stores, which, 
     assert job in [d["job_id"] for d in listed["items"]]
 
 
+def _open_forensics_page(page, gw, live_stack):
+    """The trace-a-leak page, signed in as the admin through its login form."""
+    page.goto(f"{gw}/admin/forensics")
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", live_stack["env"]["ADMIN_PASSWORD"])
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{gw}/admin/forensics")
+
+
 @pytest.mark.browser
 def test_short_leak_is_inconclusive_in_plain_words(traced, live_stack, worker_app, stores):
     """24 s of the leaker's stream (12 segments, each read right) cannot reach 1e-6 among 50
@@ -135,11 +144,7 @@ def test_short_leak_is_inconclusive_in_plain_words(traced, live_stack, worker_ap
     assert inc["more_seconds_needed"] == pytest.approx(2 * inc["more_segments_needed"])
     assert res["ambiguity"] is None and res["false_accusation_probability"] == inc["false_accusation_probability"]
     with chromium_page() as page:
-        page.goto(f"{gw}/admin/forensics")
-        page.fill("input[name=username]", "admin")
-        page.fill("input[name=password]", live_stack["env"]["ADMIN_PASSWORD"])
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{gw}/admin/forensics")
+        _open_forensics_page(page, gw, live_stack)
         page.wait_for_selector("#detections td:has-text('inconclusive')")
         page.goto(gw + res["report_url"])
         assert page.text_content("#verdict") == "Inconclusive"
@@ -200,11 +205,7 @@ def test_admin_pages_in_chromium(traced, live_stack, worker_app, stores):
     requests.get(f"{gw}/api/forensics/detections", headers={"Authorization": "Bearer forged"})  # an event
     try:
         with chromium_page() as page:
-            page.goto(f"{gw}/admin/forensics")
-            page.fill("input[name=username]", "admin")
-            page.fill("input[name=password]", live_stack["env"]["ADMIN_PASSWORD"])
-            page.click("button[type=submit]")
-            page.wait_for_url(f"{gw}/admin/forensics")
+            _open_forensics_page(page, gw, live_stack)
             page.set_input_files("#file", str(traced["stream"]))
             page.click("#submit")
             page.wait_for_selector("#result:not([hidden])", timeout=120_000)
