@@ -173,7 +173,7 @@ def trace(suspect: str, catalogue: Catalogue, secret: bytes, *, video_id: str | 
         g = catalogue.geometry(best["video_id"])
         n_seg = g.frames_per_segment
         result.update(method_used="watermark", match=None, verdict="inconclusive",
-                      inconclusive=verdict.inconclusive(best, tested, max_fap, n_seg / float(g.fps),
+                      inconclusive=verdict.inconclusive(best, max_fap, n_seg / float(g.fps),
                                                         -(-len(catalogue.fingerprint(best["video_id"])) // n_seg)))
         result["conclusion"] = result["inconclusive"]["explanation"]
         result["elapsed_seconds"] = round(time.monotonic() - started, 2)
@@ -207,6 +207,7 @@ def _read_candidate(suspect: str, info, catalogue: Catalogue, secret: bytes, vid
     scores = score_sessions(z, idx, session_ids, secret, tested)
     fps = float(g.fps)
     p_present = verdict.presence_p(z, verdict.readout_hypotheses(len(peaks)))
+    accused = [asdict(s) for s in scores if s.false_accusation <= max_fap]
     return {
         "video_id": vid, "correlation": round(ncc, 4), "significance": m.significance,
         "offset_frames": m.offset_frames, "offset_seconds": round(m.offset_frames / fps, 3),
@@ -223,7 +224,10 @@ def _read_candidate(suspect: str, info, catalogue: Catalogue, secret: bytes, vid
         "best": asdict(scores[0]) if scores else None,
         "runner_up": asdict(scores[1]) if len(scores) > 1 else None,
         "tied_with_best": sum(1 for s in scores[1:] if s.score == scores[0].score) if scores else 0,
-        "accused": [asdict(s) for s in scores if s.false_accusation <= max_fap],
+        "accused": accused,
+        # Only for the inconclusive verdict; from the unrounded z (the weights scoring used).
+        "segments_to_decide": (verdict.segments_to_decide(z, scores[0].score, tested, max_fap)
+                               if scores and not accused else None),
     }
 
 

@@ -101,11 +101,9 @@ def segments_to_decide(z: np.ndarray, score: int, sessions_tested: int, max_fap:
     return hi
 
 
-def inconclusive(attempt: dict, sessions_tested: int, max_fap: float, segment_seconds: float,
-                 video_segments: int) -> dict:
+def inconclusive(attempt: dict, max_fap: float, segment_seconds: float, video_segments: int) -> dict:
     """The inconclusive verdict's facts for the chosen video's readout, in data and words."""
     best, runner = attempt["best"], attempt["runner_up"]
-    z = np.array([s["z"] for s in attempt["segments"]])
     read = attempt["segments_read"]
     tied = attempt["tied_with_best"]
     out = {"best_candidate": {"session_id": best["session_id"]} if best else None,
@@ -116,7 +114,7 @@ def inconclusive(attempt: dict, sessions_tested: int, max_fap: float, segment_se
     if best is None:
         out["explanation"] = "the watermark is present but nobody has watched this video"
         return out
-    total = segments_to_decide(z, best["score"], sessions_tested, max_fap)
+    total = attempt["segments_to_decide"]
     agree = f"{best['agree']} of {read} segments read agree with session {best['session_id']}"
     if tied:
         agree += f" ({tied} other session{'s' if tied > 1 else ''} score{'' if tied > 1 else 's'} the same)"
