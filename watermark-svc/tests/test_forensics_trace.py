@@ -16,6 +16,7 @@ from watermark_svc.forensics.localcat import LocalCatalogue
 from watermark_svc.forensics.reference import build_proxy, proxy_size
 from watermark_svc.forensics.scoring import null_tail, score_sessions
 from watermark_svc.forensics.trace import trace
+from watermark_svc.forensics.verdict import presence_p, readout_hypotheses, segments_to_decide
 from watermark_svc.media import process
 from watermark_svc.media.errors import VideoGone
 
@@ -260,6 +261,55 @@ def test_analysis_proxy_reads_back_as_the_source_luma(marked):
     assert float(np.abs(src[1:] - px[:-1]).mean()) > float(np.abs(src - px).mean())
 
 
+TWIN = "7e" * 16
+
+
+@pytest.fixture(scope="module")
+def twins(marked):
+    """The same source uploaded twice: TWIN is listed first and has its own 50 sessions. Only
+    VIDEO was processed (leaks are of its sessions); the detector needs no more of TWIN than
+    its source, id (its pattern's key) and sessions. Originals are read directly (no proxies)."""
+    sessions = {**marked["sessions"], **dict.fromkeys(session_ids(52), TWIN)}
+    return LocalCatalogue({TWIN: str(marked["src"]), VIDEO: str(marked["src"])}, sessions)
+
+
+@pytest.mark.heavy
+def test_identical_twin_video_never_takes_the_accusation(marked, twins):
+    """Identical fingerprints: both videos are read and the watermark decides; the twin's
+    sessions (tested too) are never accused."""
+    leaker = sorted(marked["sessions"])[31]
+    # 1e-4 over 100 sessions needs ~20 clean segments (1e-6: ~27): a shorter leak, less time.
+    leak = _leak(marked, leaker, "twin-leak", vf="scale=-2:180", ss=2.0, t=48, crf=26)
+    r = trace(str(leak), twins, SECRET, max_fap=1e-4)
+    assert r["verdict"] == "match" and r["match"] == {"session_id": leaker}, r["conclusion"]
+    assert r["video_id"] == VIDEO and r["sessions_tested"] == 2 * SESSIONS
+    read = {c["video_id"]: c for c in r["candidates"]}
+    assert set(read) == {VIDEO, TWIN}
+    assert read[VIDEO]["decisive"] and not read[TWIN]["decisive"] and not read[TWIN]["watermark_present"]
+    assert r["ambiguity"]["runner_up_video_id"] == TWIN and "ambiguous" in r["ambiguity"]["warning"]
+
+
+@pytest.mark.heavy
+def test_short_leak_is_inconclusive_with_the_best_candidate(marked, twins):
+    """20 s (10 segments) of one session, every segment read right: too few to accuse among
+    100 sessions at 1e-6, so 'inconclusive' naming the leaker only as the best candidate so
+    far, with N of M and how much more footage would decide; in the right video of the twins."""
+    leaker = sorted(marked["sessions"])[7]
+    leak = _leak(marked, leaker, "short-leak", vf="scale=-2:180", ss=10.0, t=20, crf=26)
+    r = trace(str(leak), twins, SECRET, max_fap=MAX_FAP)
+    assert r["match"] is None and r["verdict"] == "inconclusive", r["conclusion"]
+    assert r["video_id"] == VIDEO and r["ambiguity"]["runner_up_video_id"] == TWIN
+    inc = r["inconclusive"]
+    assert inc["best_candidate"] == {"session_id": leaker} and inc["tied_with"] == 0
+    assert inc["segments_agreeing"] == inc["segments_read"] == r["segments_read"] >= 9
+    assert inc["false_accusation_probability"] > MAX_FAP
+    # ~26 + log2(100 / 50) segments decide at full weight: the rest of the 64 s video holds them.
+    assert 10 <= inc["more_segments_needed"] <= 25 and not inc["whole_video_may_not_decide"]
+    assert inc["more_seconds_needed"] == pytest.approx(2 * inc["more_segments_needed"])
+    assert f"{inc['segments_agreeing']} of {inc['segments_read']} segments" in r["conclusion"]
+    assert "best candidate so far, not an accusation" in r["conclusion"]
+
+
 # --- statistics (fast) ----------------------------------------------------------------
 
 @pytest.mark.parametrize("n, agree", [(30, 30), (30, 29), (60, 52), (10, 5)])
@@ -282,3 +332,18 @@ def test_innocent_sessions_stay_below_the_bound():
         best = score_sessions(z, list(range(trial * 40, trial * 40 + 40)), ids[:200], SECRET)[0]
         hits += best.false_accusation <= 0.05
     assert hits <= 10
+
+
+def test_more_footage_estimate_is_the_exact_count_for_clean_bits():
+    """Ten segments, all read at full weight, all agreeing: 50 sessions at 1e-6 need
+    2^-n * 50 <= 1e-6, i.e. n = 26 (exact binomial), so 16 more."""
+    z = np.full(10, 8.0)
+    assert segments_to_decide(z, 12 * 10, 50, 1e-6) == 26
+    assert segments_to_decide(z, 0, 50, 1e-6) is None           # chance-level agreement
+
+
+def test_noise_never_reads_as_a_present_watermark():
+    rng = np.random.default_rng(3)
+    hyp = readout_hypotheses(1)
+    assert all(presence_p(rng.normal(0, 1, k), hyp) > 1e-3 for k in (5, 10, 30, 60) for _ in range(50))
+    assert presence_p(np.full(10, 4.0), hyp) < 1e-3              # a clean 20 s read is present

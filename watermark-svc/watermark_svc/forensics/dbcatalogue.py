@@ -124,6 +124,16 @@ class DbCatalogue:
     def title(self, video_id: str) -> str:
         return self._video(video_id)["title"]
 
+    def titles(self, video_ids) -> dict[str, str]:
+        """Titles of the videos a result names (None ids and videos deleted since are left out)."""
+        out = {}
+        for vid in filter(None, video_ids):
+            try:
+                out[vid] = self.title(vid)
+            except VideoGone:
+                continue
+        return out
+
     def candidates(self) -> list[str]:
         with self.db.standalone() as conn:
             return [r["id"] for r in repo.catalogue_videos(conn)]

@@ -31,9 +31,17 @@ def session_snapshot(conn, session_id: str) -> dict | None:
     }
 
 
-def enrich(conn, result: dict, video_title: str | None) -> dict:
-    """Add the accused (and runner-up, also-accused) sessions' facts to a trace result."""
-    result["video_title"] = video_title
+def enrich(conn, result: dict, titles: dict[str, str]) -> dict:
+    """Add the accused (and runner-up, also-accused, best-candidate) sessions' facts and the
+    titles of the videos read (titles: video id -> title) to a trace result."""
+    result["video_title"] = titles.get(result.get("video_id"))
+    for cand in result.get("candidates", []):
+        cand["video_title"] = titles.get(cand["video_id"])
+    if result.get("ambiguity"):
+        result["ambiguity"]["runner_up_title"] = titles.get(result["ambiguity"]["runner_up_video_id"])
+    best = (result.get("inconclusive") or {}).get("best_candidate")
+    if best:                               # named as the best candidate so far, never accused
+        best["user"] = (session_snapshot(conn, best["session_id"]) or {}).get("user")
     match = result.get("match")
     if match:
         snap = session_snapshot(conn, match["session_id"]) or {"session_id": match["session_id"]}
@@ -45,6 +53,19 @@ def enrich(conn, result: dict, video_title: str | None) -> dict:
         runner["user"] = (snap or {}).get("user")
     result["also_accused_details"] = [session_snapshot(conn, s) for s in result.get("also_accused", [])]
     return result
+
+
+def verdict_of(result: dict) -> str:
+    """'match', 'inconclusive' or 'no_match' (results stored before verdicts had only a match)."""
+    return result.get("verdict") or ("match" if result.get("match") else "no_match")
+
+
+def _inconclusive_view(inc: dict | None) -> dict | None:
+    if inc is None:
+        return None
+    keys = ("best_candidate", "tied_with", "segments_read", "segments_agreeing", "false_accusation_probability",
+            "more_segments_needed", "more_seconds_needed", "whole_video_may_not_decide", "candidates", "explanation")
+    return {k: inc.get(k) for k in keys}
 
 
 def api_view(det: dict, report_url: str) -> dict:
@@ -65,6 +86,8 @@ def api_view(det: dict, report_url: str) -> dict:
             "segments_read": result.get("segments_read", 0),
             "metadata_layer": result.get("metadata_layer"),
             "method": result.get("method_used"), "conclusion": result.get("conclusion"),
+            "verdict": verdict_of(result), "inconclusive": _inconclusive_view(result.get("inconclusive")),
+            "ambiguity": result.get("ambiguity"),
             "report_url": report_url,
         }
     else:

@@ -61,9 +61,10 @@ def run_detection(app, job: Job, lease: Lease) -> None:
                            progress=lease.report, limits=suspect_limits(cfg))
         if lease.lost.is_set():
             raise LeaseLost(job.id)
-        title = catalogue.title(result["video_id"]) if result.get("video_id") else None
+        titles = catalogue.titles([result.get("video_id"), *(c["video_id"] for c in result.get("candidates", [])),
+                                   (result.get("ambiguity") or {}).get("runner_up_video_id")])
     with db.standalone() as conn:
-        enrich(conn, result, title)
+        enrich(conn, result, titles)
         if not repo.finish_detection(conn, det["id"], result) or not queue.complete(conn, job, lease.worker):
             conn.rollback()
             raise LeaseLost(job.id)

@@ -18,6 +18,7 @@ from ..media.probe import MediaLimits, probe
 from .detector import WatermarkGeometry, analysis_size
 from .metadata import find_tags
 from .readout import Alignment, Pattern, Source, Suspect, read_bits
+from . import verdict
 from .scoring import score_sessions
 from .timing import OffsetMatch, match_offsets, suspect_fingerprints
 
@@ -29,7 +30,7 @@ CATALOGUE_MIN_SIGNIFICANCE = 6.0   # ...and so is a peak this many robust sigmas
 # unrelated test clips reached 2.3-4.6 sigma (measured offline): reading the closest video costs
 # one readout, never an accusation, and its watermark settles it.
 CATALOGUE_WEAK_SIGNIFICANCE = 4.0
-MAX_CANDIDATES = 2            # videos whose watermark is actually read
+MAX_CANDIDATES = 3            # videos whose watermark is actually read
 DEFAULT_MAX_FAP = 1e-6
 PROBE_SEGMENTS = 4            # segments read per candidate lag when the content loops
 
@@ -60,7 +61,7 @@ def trace(suspect: str, catalogue: Catalogue, secret: bytes, *, video_id: str | 
             result.update(method_used="metadata", video_id=catalogue.session_video(tag.session_id),
                           match={"session_id": tag.session_id, "tag_issued_at": tag.issued_at},
                           false_accusation_probability=0.0,
-                          conclusion="exact match: intact session tag with a valid MAC")
+                          verdict="match", conclusion="exact match: intact session tag with a valid MAC")
             result["elapsed_seconds"] = round(time.monotonic() - started, 2)
             return result
 
@@ -115,56 +116,50 @@ def trace(suspect: str, catalogue: Catalogue, secret: bytes, *, video_id: str | 
         if closest is None or closest[2][0].significance < CATALOGUE_WEAK_SIGNIFICANCE:
             return _no_match(result, "the copy matches none of our videos", started)
         chosen, weak = [closest], closest
+    # Near-duplicates (shared footage): the fingerprint cannot choose, so every close
+    # candidate is read in full and the watermark decides (verdict.py). Otherwise the first
+    # accusation ends the reading, as a less plausible video cannot change it.
+    ambiguous = verdict.near_duplicates([r[2][0].significance for r in accepted])
+    unread = [vid for _, vid, _ in accepted[MAX_CANDIDATES:]] if ambiguous else []
 
     # Every session of every video we read is tested: that is the Bonferroni count.
     sessions = {vid: catalogue.session_ids(vid) for _, vid, _ in chosen}
     tested = sum(len(s) for s in sessions.values())
     attempts = []
     for k, (ncc, vid, peaks) in enumerate(chosen):
-        g = catalogue.geometry(vid)
-        sus_fp = fps_groups[g.fps][0.0]           # the plain fingerprint (seek checks)
-        aw, ah = analysis_size(g, info.height)
-        copy = Suspect(suspect, len(sus_fp), (info.width, info.height), fingerprint=sus_fp)
-        source = Source(catalogue.source_path(vid), catalogue.fingerprint(vid))
-        pattern = Pattern(secret, vid, g, aw, ah)
         lo, hi = 30 + 60 * k / len(chosen), 30 + 60 * (k + 1) / len(chosen)
-        m = _pick_lag(peaks, copy, source, pattern, lambda f: progress(lo + 0.2 * (hi - lo) * f, "align"))
-        readout = read_bits(copy, source, pattern, Alignment(m.offset_frames),
-                            progress=lambda f: progress(lo + (hi - lo) * (0.2 + 0.8 * f), "read watermark"))
-        frames = len(sus_fp)
-        idx = [b.index for b in readout.bits]
-        z = np.array([b.z for b in readout.bits])
-        scores = score_sessions(z, idx, sessions[vid], secret, tested)
-        fps = float(g.fps)
-        attempt = {
-            "video_id": vid, "correlation": round(ncc, 4), "significance": m.significance,
-            "offset_frames": m.offset_frames, "offset_seconds": round(m.offset_frames / fps, 3),
-            "window_seconds": [round(max(0, m.offset_frames) / fps, 2),
-                               round((m.offset_frames + frames) / fps, 2)],
-            "placement": {**readout.placement.as_dict(aw, ah), "shift_px": list(readout.shift)},
-            "frames_compared": readout.frames_compared,
-            "segments_read": len(idx), "sessions_tested": len(sessions[vid]),
-            "watermark_energy": round(readout.energy, 1),
-            "min_abs_z": round(float(np.abs(z).min()), 2) if len(z) else None,
-            "median_abs_z": round(float(np.median(np.abs(z))), 2) if len(z) else None,
-            "segments": [{"index": i, "z": round(float(v), 2)} for i, v in zip(idx, z)],
-            "best": asdict(scores[0]) if scores else None,
-            "runner_up": asdict(scores[1]) if len(scores) > 1 else None,
-            "accused": [asdict(s) for s in scores if s.false_accusation <= max_fap],
-        }
+        attempt = _read_candidate(suspect, info, catalogue, secret, vid, ncc, peaks, fps_groups,
+                                  sessions[vid], tested, max_fap, lambda pct, step: progress(lo + (hi - lo) * pct, step))
         attempts.append(attempt)
-        if attempt["accused"]:
+        if attempt["accused"] and not ambiguous:
             break
     progress(95, "score")
-    best = next((a for a in attempts if a["accused"]), attempts[0])
+    decisive = [a for a in attempts if a["accused"]]
+    present = sorted((a for a in attempts if a["watermark_present"]), key=lambda a: a["presence_p"])
+    best = decisive[0] if decisive else present[0] if present else attempts[0]
     result.update(video_id=best["video_id"], robust=best, sessions_tested=tested,
-                  segments_read=best["segments_read"], attempts=len(attempts))
+                  segments_read=best["segments_read"], attempts=len(attempts),
+                  ambiguity=verdict.ambiguity(best, attempts, unread) if ambiguous else None,
+                  candidates=[{k: a[k] for k in ("video_id", "correlation", "significance", "segments_read",
+                                                  "watermark_present", "presence_p")}
+                              | {"decisive": bool(a["accused"])} for a in attempts])
     if best["best"] is not None:
         result["false_accusation_probability"] = best["best"]["false_accusation"]
-    if best["accused"]:
+    if len(decisive) > 1:
+        named = "; ".join(f"session {a['accused'][0]['session_id']} of video {a['video_id']}" for a in decisive)
+        result.update(method_used="watermark", match=None, verdict="inconclusive",
+                      inconclusive={"best_candidate": None, "candidates": [
+                          {"video_id": a["video_id"], "session_id": a["accused"][0]["session_id"],
+                           "false_accusation_probability": a["accused"][0]["false_accusation"]} for a in decisive],
+                          "explanation": (f"inconclusive: the watermarks of {len(decisive)} candidate videos each "
+                                          f"match a session ({named}); no one is accused")})
+        result["conclusion"] = result["inconclusive"]["explanation"]
+        result["elapsed_seconds"] = round(time.monotonic() - started, 2)
+        return result
+    if decisive:
         top = best["accused"][0]
         served = _served_bits(secret, top["session_id"], best["segments"])
-        result.update(method_used="watermark", match={"session_id": top["session_id"]},
+        result.update(method_used="watermark", match={"session_id": top["session_id"]}, verdict="match",
                       also_accused=[a["session_id"] for a in best["accused"][1:]],
                       conclusion=(f"match: {top['agree']} of {top['counted']} segments agree; "
                                   f"false-accusation probability {top['false_accusation']:.2e} "
@@ -174,12 +169,66 @@ def trace(suspect: str, catalogue: Catalogue, secret: bytes, *, video_id: str | 
             seg["agrees"] = (seg["z"] > 0) == (bit == 0)
         result["elapsed_seconds"] = round(time.monotonic() - started, 2)
         return result
+    if best["watermark_present"]:
+        g = catalogue.geometry(best["video_id"])
+        n_seg = g.frames_per_segment
+        result.update(method_used="watermark", match=None, verdict="inconclusive",
+                      inconclusive=verdict.inconclusive(best, max_fap, n_seg / float(g.fps),
+                                                        -(-len(catalogue.fingerprint(best["video_id"])) // n_seg)))
+        result["conclusion"] = result["inconclusive"]["explanation"]
+        result["elapsed_seconds"] = round(time.monotonic() - started, 2)
+        return result
     why = ("no session's codeword matches strongly enough" if best["sessions_tested"]
            else "nobody has watched this video")
+    if best["segments"]:
+        why += " and the video's watermark was not found in the copy"
     if weak:
         why = (f"the copy matches none of our videos clearly; the closest ({weak[1]}, fingerprint peak "
                f"{weak[2][0].significance} robust σ) was read and {why}")
     return _no_match(result, why, started)
+
+
+def _read_candidate(suspect: str, info, catalogue: Catalogue, secret: bytes, vid: str, ncc: float,
+                    peaks: list[OffsetMatch], fps_groups: dict, session_ids: list[str], tested: int,
+                    max_fap: float, progress: Progress) -> dict:
+    """Align, read and score one candidate video: the attempt's evidence as plain data."""
+    g = catalogue.geometry(vid)
+    sus_fp = fps_groups[g.fps][0.0]           # the plain fingerprint (seek checks)
+    aw, ah = analysis_size(g, info.height)
+    copy = Suspect(suspect, len(sus_fp), (info.width, info.height), fingerprint=sus_fp)
+    source = Source(catalogue.source_path(vid), catalogue.fingerprint(vid))
+    pattern = Pattern(secret, vid, g, aw, ah)
+    m = _pick_lag(peaks, copy, source, pattern, lambda f: progress(0.2 * f, "align"))
+    readout = read_bits(copy, source, pattern, Alignment(m.offset_frames),
+                        progress=lambda f: progress(0.2 + 0.8 * f, "read watermark"))
+    frames = len(sus_fp)
+    idx = [b.index for b in readout.bits]
+    z = np.array([b.z for b in readout.bits])
+    scores = score_sessions(z, idx, session_ids, secret, tested)
+    fps = float(g.fps)
+    p_present = verdict.presence_p(z, verdict.readout_hypotheses(len(peaks)))
+    accused = [asdict(s) for s in scores if s.false_accusation <= max_fap]
+    return {
+        "video_id": vid, "correlation": round(ncc, 4), "significance": m.significance,
+        "offset_frames": m.offset_frames, "offset_seconds": round(m.offset_frames / fps, 3),
+        "window_seconds": [round(max(0, m.offset_frames) / fps, 2),
+                           round((m.offset_frames + frames) / fps, 2)],
+        "placement": {**readout.placement.as_dict(aw, ah), "shift_px": list(readout.shift)},
+        "frames_compared": readout.frames_compared,
+        "segments_read": len(idx), "sessions_tested": len(session_ids),
+        "watermark_energy": round(readout.energy, 1),
+        "presence_p": float(f"{p_present:.3g}"), "watermark_present": p_present <= verdict.PRESENCE_MAX_P,
+        "min_abs_z": round(float(np.abs(z).min()), 2) if len(z) else None,
+        "median_abs_z": round(float(np.median(np.abs(z))), 2) if len(z) else None,
+        "segments": [{"index": i, "z": round(float(v), 2)} for i, v in zip(idx, z)],
+        "best": asdict(scores[0]) if scores else None,
+        "runner_up": asdict(scores[1]) if len(scores) > 1 else None,
+        "tied_with_best": sum(1 for s in scores[1:] if s.score == scores[0].score) if scores else 0,
+        "accused": accused,
+        # Only for the inconclusive verdict; from the unrounded z (the weights scoring used).
+        "segments_to_decide": (verdict.segments_to_decide(z, scores[0].score, tested, max_fap)
+                               if scores and not accused else None),
+    }
 
 
 def _pick_lag(peaks: list[OffsetMatch], copy: Suspect, source: Source, pattern: Pattern,
@@ -211,7 +260,7 @@ def _served_bits(secret: bytes, session_id: str, segments: list[dict]) -> list[i
 
 
 def _no_match(result: dict, why: str, started: float) -> dict:
-    result.update(method_used="none", match=None, conclusion=f"no match: {why}")
+    result.update(method_used="none", match=None, verdict="no_match", conclusion=f"no match: {why}")
     result["elapsed_seconds"] = round(time.monotonic() - started, 2)
     return result
 

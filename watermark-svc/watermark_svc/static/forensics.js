@@ -7,6 +7,10 @@ function cell(row, text) { const td = row.insertCell(); td.textContent = text ??
 
 function verdict(result) {
   if (!result) return "—";
+  if (result.verdict === "inconclusive") {
+    const best = result.inconclusive && result.inconclusive.best_candidate;
+    return best ? `inconclusive: best candidate so far ${best.session_id}` : "inconclusive";
+  }
   if (!result.match) return "no match";
   const who = result.match.user ? result.match.user.username : result.match.session_id;
   return `match: ${who} (p ≤ ${Number(result.false_accusation_probability).toExponential(1)})`;
@@ -41,8 +45,9 @@ async function cancelDetection(id, button) {
 function showResult(job) {
   const res = job.result;
   $("result").hidden = false;
-  $("verdict").textContent = res.match ? "Match found" : "No match";
-  $("verdict").className = res.match ? "match" : "nomatch";
+  const inc = res.verdict === "inconclusive" ? res.inconclusive : null;
+  $("verdict").textContent = res.match ? "Match found" : inc ? "Inconclusive" : "No match";
+  $("verdict").className = res.match ? "match" : inc ? "inconclusive" : "nomatch";
   const facts = $("facts");
   facts.replaceChildren();
   const add = (k, v) => { const dt = document.createElement("dt"); dt.textContent = k; const dd = document.createElement("dd"); dd.textContent = v ?? "—"; facts.append(dt, dd); };
@@ -51,6 +56,13 @@ function showResult(job) {
     add("Account", res.match.user ? `${res.match.user.username} (${res.match.user.email})` : null);
     add("Device", res.match.device_id); add("Address", res.match.ip); add("Session start", res.match.started_at);
   }
+  if (inc && inc.best_candidate) {
+    add("Best candidate so far (not an accusation)", inc.best_candidate.session_id);
+    add("Evidence so far", `${inc.segments_agreeing} of ${inc.segments_read} segments agree`);
+    add("More footage that would decide", inc.more_seconds_needed == null ? "not expected to decide"
+      : `about ${inc.more_segments_needed} segments (${inc.more_seconds_needed} s)`);
+  }
+  if (res.ambiguity) add("Warning", res.ambiguity.warning);
   add("Video", res.video_title ? `${res.video_title} (${res.video_id})` : res.video_id);
   add("Method", res.method);
   add("False-accusation probability", res.false_accusation_probability == null ? null : Number(res.false_accusation_probability).toExponential(2));
