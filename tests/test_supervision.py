@@ -14,7 +14,6 @@ starts it (`python -m stack up`: supervisord, gates, gunicorn, a media worker, n
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -25,12 +24,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from stack.layout import ROOT, SERVICES, TEST, Stack
+from stack.layout import SERVICES, TEST, Stack
 from stack.secrets import load_or_create
 from stack.supervision import group_members
 from tests.support.contract_client import ContractClient
 from tests.support.delivery import session_urls
 from tests.support.media import ONE_RUNG, make_clip
+from tests.support.supervised import SupervisedStack, answers, wait_until
 from tests.support.videos import register_user
 
 pytestmark = [pytest.mark.heavy, pytest.mark.reliability]
@@ -45,28 +45,8 @@ TUNING = {"S3_CONNECT_TIMEOUT_SECONDS": "1", "S3_READ_TIMEOUT_SECONDS": "2", "S3
           "PASSWORD_CHECKS_PER_MINUTE": "100000"}
 
 
-def _env() -> dict:
-    env = {k: v for k, v in os.environ.items() if k != "PYTEST_XDIST_WORKER"}
-    return {**env, **TUNING, "SV_TEST_STACK": STACK.name, "SV_TEST_OFFSET": str(STACK.offset)}
-
-
-def ctl(*args: str) -> str:
-    out = subprocess.run([str(Path(sys.executable).parent / "supervisorctl"), "-c",
-                          str(STACK.var / "supervisord.conf"), *args], capture_output=True, text=True, timeout=30)
-    return out.stdout
-
-
-def pid_of(program: str) -> int:
-    return int(ctl("pid", program).strip() or 0)
-
-
-def wait_until(check, bound: float, what: str) -> float:
-    """Seconds until ``check()`` holds; fails after ``bound``."""
-    started = time.monotonic()
-    while not check():
-        assert time.monotonic() - started < bound, f"{what}: not within {bound} s"
-        time.sleep(0.2)
-    return time.monotonic() - started
+SUP = SupervisedStack(STACK, TUNING)
+ctl, pid_of = SUP.ctl, SUP.pid_of
 
 
 def _accepts(port: int) -> bool:
@@ -75,24 +55,10 @@ def _accepts(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def answers(url: str, status: int = 200, **kw) -> bool:
-    try:
-        return requests.get(url, timeout=CLIENT_TIMEOUT, **kw).status_code == status
-    except requests.RequestException:
-        return False
-
-
 @pytest.fixture(scope="module")
 def sup(tmp_path_factory):
-    shutil.rmtree(STACK.var, ignore_errors=True)
-    STACK.var.mkdir(parents=True)
-    log = open(STACK.var / "up.out", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "stack", "up", "--stack", "test", "--no-demo"], cwd=ROOT,
-                            env=_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        for name in SERVICES:
-            wait_until(lambda: answers(f"{STACK.url(name)}/readyz"), 120, f"{name} ready")
-        wait_until(lambda: answers(f"{STACK.gateway_url}/gateway/healthz"), 60, "gateway")
+        SUP.start()
         gw = STACK.gateway_url
         owner = register_user(gw, "sup")
         auth = {"Authorization": f"Bearer {owner['access_token']}"}
@@ -103,21 +69,10 @@ def sup(tmp_path_factory):
         vid = r.json()["video"]["id"]
         wait_until(lambda: requests.get(f"{gw}/api/library/{vid}", headers=auth, timeout=10).json().get("status")
                    == "ready", 180, "video processed")
-        yield {"gw": gw, "owner": owner, "auth": auth, "vid": vid, "clip": clip, "proc": proc,
+        yield {"gw": gw, "owner": owner, "auth": auth, "vid": vid, "clip": clip, "proc": SUP.proc,
                "secrets": load_or_create(STACK.var / "secrets.env")}
     finally:
-        if proc.poll() is None:
-            for name in ("mariadb", "s3"):     # never leave a frozen process behind
-                pid = pid_of(name)
-                if pid:
-                    os.kill(pid, signal.SIGCONT)
-            subprocess.run([sys.executable, "-m", "stack", "down", "--stack", "test"], cwd=ROOT, env=_env(),
-                           timeout=150)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+        SUP.stop()
 
 
 def test_a_killed_process_restarts_while_the_others_serve(sup):
@@ -252,8 +207,7 @@ def test_down_stops_every_process(sup):
     programs = ("mariadb", "s3", *SERVICES, "worker", "gateway")
     everything = {pid for name in programs for pid in group_members(pid_of(name))} | {sup["proc"].pid}
     assert len(everything) > len(programs)
-    subprocess.run([sys.executable, "-m", "stack", "down", "--stack", "test"], cwd=ROOT, env=_env(), timeout=150,
-                   check=True)
+    SUP.down()
     sup["proc"].wait(30)
     left = [pid for pid in everything if Path(f"/proc/{pid}").exists()
             and "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]]

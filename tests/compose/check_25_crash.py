@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import random
 import subprocess
-import threading
 import time
 
 import pytest
@@ -19,6 +18,7 @@ import pytest
 from client import Gateway, User
 from media import ContractClient, make_clip, wait_ready
 from support.contract_client import _index_of
+from support.workload import Viewer
 from svcompose import Compose
 
 VICTIMS = ["auth-svc", "upload-svc", "file-svc", "streaming-svc", "watermark-svc", "watermark-worker", "gateway"]
@@ -52,50 +52,6 @@ def wait_restarted(container_id: str, restarts_before: int) -> float:
         time.sleep(0.5)
 
 
-class Viewer(threading.Thread):
-    """Plays the ready video in a loop: fetches and decrypts segments of its session, opens a
-    new session when one is refused (the player's renewal), and retries a failed request
-    after a pause, as the player does; counts what went through and the longest outage."""
-
-    def __init__(self, gateway: Gateway, user: User, video_id: str) -> None:
-        super().__init__(daemon=True)
-        self.base, self.user, self.video_id = gateway.base, user, video_id
-        self.stop = threading.Event()
-        self.segments, self.errors, self.longest_gap = 0, [], 0.0
-
-    def run(self) -> None:
-        client = session = rep = None
-        last_ok = time.monotonic()
-        i = 0
-        while not self.stop.is_set():
-            try:
-                if client is None:
-                    client = ContractClient(self.base).login(self.user.username, self.user.password)
-                if session is None:
-                    session = client.open_session(self.video_id)
-                    rep = min((r for r in client.representations(session) if r.kind == "video"),
-                              key=lambda r: r.height or 0)
-                url = rep.segment_urls[i % len(rep.segment_urls)]
-                client.fetch(session, url, rep.id, _index_of(url, i % len(rep.segment_urls)))
-                if i % 5 == 0:   # cached segments bypass the services: the session's own init and
-                    client.fetch(session, rep.init_url)           # heartbeat go through them
-                    client.heartbeat(session, float(2 * (i % len(rep.segment_urls))))
-                self.segments += 1
-                i += 1
-                now = time.monotonic()
-                self.longest_gap = max(self.longest_gap, now - last_ok)
-                last_ok = now
-                time.sleep(0.2)
-            except Exception as exc:  # noqa: BLE001 - a crash in progress: retry as the player does
-                self.errors.append(f"{type(exc).__name__}: {str(exc)[:160]}")
-                code = getattr(getattr(exc, "response", None), "status_code", None)
-                if code == 401:                       # login lost: log in again
-                    client = session = None
-                elif code in (403, 404, 410):         # session refused or ended: a new one
-                    session = None
-                time.sleep(1)
-
-
 @pytest.fixture(scope="module")
 def uploaded(gateway: Gateway, user: User, tmp_path_factory) -> dict:
     """A video uploaded just before the crashes: still processing when the worker dies."""
@@ -116,7 +72,7 @@ def test_each_service_recovers_from_a_crash_under_load(compose: Compose, gateway
     rng.shuffle(order)
     order.remove("watermark-worker")
     order.insert(0, "watermark-worker")          # first: while the upload above is being processed
-    viewer = Viewer(gateway, user, ready_video["id"])
+    viewer = Viewer(gateway.base, user.username, user.password, ready_video["id"])
     viewer.start()
     recovery = {}
     try:
