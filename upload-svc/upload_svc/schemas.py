@@ -83,3 +83,22 @@ class Analytics(Loose):
     """video_id, title, duration, views, plays, watch_seconds, average_watch_seconds,
     rebuffer_ratio, retention (docs/api.md)."""
     video_id: str
+
+
+class TusCreate(BaseModel):
+    """tus 1.0 creation (docs/api.md, upload-svc): the headers; no body."""
+    tus_resumable: str = Field(None, alias="Tus-Resumable", description="1.0.0 (required)")
+    upload_length: str = Field(None, alias="Upload-Length", description="the file's size in bytes (required)")
+    upload_metadata: str = Field(None, alias="Upload-Metadata",
+                                        description="comma-separated `key base64(value)`: filename, title")
+
+
+class TusOffset(BaseModel):
+    tus_resumable: str = Field(None, alias="Tus-Resumable", description="1.0.0 (required)")
+
+
+class TusPatch(BaseModel):
+    """A chunk: Content-Type application/offset+octet-stream, the bytes from Upload-Offset."""
+    tus_resumable: str = Field(None, alias="Tus-Resumable", description="1.0.0 (required)")
+    upload_offset: str = Field(None, alias="Upload-Offset", description="where this chunk starts (required)")
+    upload_checksum: str = Field(None, alias="Upload-Checksum", description="optional: `sha1 <base64>`")
