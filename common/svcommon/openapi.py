@@ -84,6 +84,10 @@ class Documented(Response):
         return spec
 
 
+#: statuses outside HTTP's registry that we answer (with their meaning)
+NONSTANDARD = {460: "Checksum Mismatch (tus checksum extension)"}
+
+
 def responses(ok: dict[str, Any] | None = None, *refusals: int, media: dict[int, str] | None = None) -> Documented:
     """``ok``: ``{"HTTP_200": Model or None, ...}``; ``refusals``: statuses answered with ErrorBody;
     ``media``: the media type of non-JSON answers, by status."""
@@ -91,8 +95,12 @@ def responses(ok: dict[str, Any] | None = None, *refusals: int, media: dict[int,
     for status in media or {}:
         given.setdefault(f"HTTP_{status}", None)
     for status in refusals:
-        given.setdefault(f"HTTP_{status}", ErrorBody)
-    return Documented(media=media, **given)
+        if status not in NONSTANDARD:
+            given.setdefault(f"HTTP_{status}", ErrorBody)
+    documented = Documented(media=media, **given)
+    for status in set(refusals) & set(NONSTANDARD):   # (spectree's constructor takes only registered ones)
+        documented.add_model(status, ErrorBody, description=NONSTANDARD[status])
+    return documented
 
 
 def _validation_refused(req, resp, req_validation_error, instance, model_adapter) -> None:

@@ -124,7 +124,7 @@ def head(upload_id: str):
 
 @bp.patch("/<upload_id>")
 @body_limit("UPLOAD_MAX_BYTES")   # a chunk never exceeds the file (checked below)
-@api.validate(headers=S.TusPatch, resp=responses({"HTTP_204": None}, 400, 401, 403, 404, 409, 412, 413, 415, 423, 503), tags=["tus"], security=SIGNED_IN)
+@api.validate(headers=S.TusPatch, resp=responses({"HTTP_204": None}, 400, 401, 403, 404, 409, 412, 413, 415, 422, 423, 460, 503), tags=["tus"], security=SIGNED_IN)
 def patch(upload_id: str):
     up = _own_upload(upload_id)
     if request.mimetype != "application/offset+octet-stream":

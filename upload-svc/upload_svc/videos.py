@@ -50,7 +50,7 @@ class _Counter:
 
 @bp.post("")
 @body_limit(lambda cfg: int(cfg["UPLOAD_MAX_BYTES"]) + FORM_OVERHEAD)
-@api.validate(form=S.VideoUpload, skip_validation=True, resp=responses({"HTTP_201": S.OneVideo}, 400, 401, 403, 409, 411, 413, 415, 503), tags=["uploads"], security=SIGNED_IN)
+@api.validate(form=S.VideoUpload, skip_validation=True, resp=responses({"HTTP_201": S.OneVideo}, 400, 401, 403, 409, 411, 413, 415, 422, 503), tags=["uploads"], security=SIGNED_IN)
 def upload():
     p = access.require_uploader()
     if request.mimetype != "multipart/form-data":

@@ -43,7 +43,7 @@ def _id(value: str, what: str) -> str:
 
 @bp.post("/detect")
 @body_limit(lambda cfg: int(cfg.get("FORENSICS_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD)) + FORM_OVERHEAD)
-@api.validate(form=S.SuspectUpload, skip_validation=True, resp=responses({"HTTP_202": S.DetectionSubmitted}, 400, 401, 403, 404, 413, 415, 429, 503), tags=["forensics"], security=SIGNED_IN)
+@api.validate(form=S.SuspectUpload, skip_validation=True, resp=responses({"HTTP_202": S.DetectionSubmitted}, 400, 401, 403, 404, 413, 415, 422, 429, 503), tags=["forensics"], security=SIGNED_IN)
 def submit():
     admin = require_principal(roles=("admin",), scope="forensics")
     limit = int(current_app.config.get("FORENSICS_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD))

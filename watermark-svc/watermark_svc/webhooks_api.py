@@ -103,7 +103,7 @@ def list_endpoints():
 
 
 @bp.post("")
-@api.validate(json=S.NewWebhook, resp=responses({"HTTP_201": S.WebhookWithSecret}, 400, 401, 403, 409), tags=["webhooks"], security=SIGNED_IN)
+@api.validate(json=S.NewWebhook, resp=responses({"HTTP_201": S.WebhookWithSecret}, 400, 401, 403, 409, 422), tags=["webhooks"], security=SIGNED_IN)
 def create():
     p = require_principal()
     data = json_body()
