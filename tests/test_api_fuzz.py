@@ -51,7 +51,9 @@ def role_headers(live_stack):
     return {"viewer": viewer["access_token"], "uploader": again.json()["access_token"], "admin": admin_token}
 
 
-def test_document_describes_every_public_service(api_document):
+def test_document_describes_every_public_service(live_stack, api_document):
+    gw = live_stack["url"]
+    assert requests.get(f"{gw}/openapi/openapi.json", timeout=10).status_code == 404   # per service: internal
     paths = api_document["paths"]
     for path in ("/api/auth/login", "/api/uploads/{upload_id}", "/api/videos/{video_id}/events",
                  "/api/stream/sessions/{sid}/keys", "/media/{path}", "/api/forensics/detect", "/api/webhooks"):
@@ -87,3 +89,17 @@ def test_every_operation_answers_as_documented(live_stack, api_document, role_he
     assert operations >= 60, operations
     assert not failures, f"{len(failures)} of {operations} operations failed as {role} " \
                          f"({time.monotonic() - started:.0f} s):\n\n" + "\n\n".join(failures)
+
+
+def test_model_refusals_are_our_error_shape(live_stack):
+    """A body the request model refuses is our 400 {"error","code","fields"}, never spectree's list."""
+    gw = live_stack["url"]
+    r = requests.post(f"{gw}/api/auth/login", json={"username": 5, "password": ["x"]}, timeout=10)
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert body["code"] == "invalid_input" and set(body["fields"]) == {"username", "password"}, body
+    assert "username" in body["error"] and "password" in body["error"], body
+    r = requests.post(f"{gw}/api/auth/login", json=["not", "an", "object"], timeout=10)
+    assert r.status_code == 400 and r.json()["code"] == "invalid_json", r.text
+    r = requests.get(f"{gw}/api/library", params={"page": "x"}, timeout=10)
+    assert r.status_code == 401 and set(r.json()) == {"error", "code"}, r.text

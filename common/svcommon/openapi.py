@@ -139,6 +139,20 @@ class _FlaskRoutes(FlaskPlugin):
                 yield method, func
 
 
+class _ServiceSpec(SpecTree):
+    """A view without a docstring is summarised by its name ("list tokens"), not spectree's
+    "list_tokens <GET>"."""
+
+    def _generate_spec(self) -> dict[str, Any]:
+        spec = super()._generate_spec()
+        for operations in spec["paths"].values():
+            for operation in operations.values():
+                summary = operation.get("summary", "")
+                if summary.endswith(">") and " <" in summary:
+                    operation["summary"] = summary.rsplit(" <", 1)[0].replace("_", " ")
+        return spec
+
+
 def service_spec(title: str, description: str = "") -> SpecTree:
     """The unbound spec of one service (created in its extensions.py). Schema names carry the
     service's name (``auth.TokenPair``) so that the merged document has no collisions; the
@@ -148,7 +162,7 @@ def service_spec(title: str, description: str = "") -> SpecTree:
     def name_of(model) -> str:
         return model.__name__ if model.__module__ == __name__ else f"{prefix}.{model.__name__}"
 
-    return SpecTree(
+    return _ServiceSpec(
         "flask", backend=_FlaskRoutes, naming_strategy=name_of, nested_naming_strategy=lambda _parent, child: f"{prefix}.{child}",
         title=f"StreamVault {title}", description=description, version="1",
         mode="strict", path="openapi", filename="openapi.json", page_templates={},

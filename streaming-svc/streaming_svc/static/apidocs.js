@@ -7,7 +7,7 @@
   window.SwaggerUIBundle({
     url: root.dataset.specUrl,
     domNode: root,
-    deepLinking: true,
+    deepLinking: false,   // (its links inside the operation buttons are nested controls)
     docExpansion: "none",
     defaultModelsExpandDepth: 0,
   });
