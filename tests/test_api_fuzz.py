@@ -59,6 +59,8 @@ def test_document_describes_every_public_service(live_stack, api_document):
                  "/api/stream/sessions/{sid}/keys", "/media/{path}", "/api/forensics/detect", "/api/webhooks"):
         assert path in paths, path
     assert not [p for p in paths if p.startswith("/objects")], "file-svc is internal"
+    internal = requests.get(f"{live_stack['stack'].url('file')}/openapi/openapi.json", timeout=10).json()
+    assert {"/objects/{key}", "/objects"} <= set(internal["paths"])   # documented apart, on its own port
     assert {"cookie", "csrf", "bearer", "dpop"} <= set(api_document["components"]["securitySchemes"])
     events = paths["/api/videos/{video_id}/events"]["get"]["responses"]["200"]["content"]
     assert "text/event-stream" in events

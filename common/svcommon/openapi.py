@@ -107,8 +107,7 @@ def _validation_refused(req, resp, req_validation_error, instance, model_adapter
     """spectree's request-validation hook: our ``{"error","code","fields"}`` 400, never its own."""
     if req_validation_error is None:
         return
-    if req.method not in ("GET", "HEAD", "DELETE") and req.mimetype not in (
-            "multipart/form-data", "application/x-www-form-urlencoded") \
+    if req.method not in ("GET", "HEAD", "DELETE") and req.is_json \
             and not isinstance(req.get_json(silent=True), dict):
         raise APIError(400, "invalid_json", "request body must be a JSON object")
     fields: dict[str, list[str]] = {}

@@ -46,7 +46,9 @@ class Unlock(BaseModel):
 
 class OpenSession(BaseModel):
     video_id: str | None = Field(None, description="required")
-    client_public_key: dict[str, Any] | None = Field(None, description="required: the player's ECDH P-256 public JWK")
+    # Any: the view refuses anything but an EC P-256 JWK as 400 invalid_public_key
+    client_public_key: Any = Field(None, json_schema_extra={"type": "object"},
+                                   description="required: the player's ECDH P-256 public JWK")
 
 
 class Session(Loose):
@@ -60,7 +62,9 @@ class Session(Loose):
 
 class Heartbeat(BaseModel):
     position: float | None = Field(None, description="seconds into the video")
-    qoe: dict[str, Any] | None = Field(None, description="the player's quality report (docs/api.md, Views and QoE)")
+    # Any: a report that is no valid object is 400 invalid_qoe (viewing.parse_report)
+    qoe: Any = Field(None, json_schema_extra={"type": "object"},
+                     description="the player's quality report (docs/api.md, Views and QoE)")
 
 
 class HeartbeatAnswer(Loose):
@@ -71,7 +75,7 @@ class HeartbeatAnswer(Loose):
 
 
 class EndSession(BaseModel):
-    qoe: dict[str, Any] | None = None
+    qoe: Any = Field(None, json_schema_extra={"type": "object"}, description="the player's final report")
 
 
 class KeyRequest(BaseModel):
