@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from spectree import Response, SecurityScheme, SecuritySchemeData, SpecTree
 from spectree.plugins.flask_plugin import FlaskPlugin
 
-from .auth import ACCESS_COOKIE, CSRF_HEADER
+from .auth import ACCESS_COOKIE, CSRF_HEADER, current_principal
 from .errors import APIError
 
 SPEC_PATH = "/openapi/openapi.json"
@@ -107,6 +107,9 @@ def _validation_refused(req, resp, req_validation_error, instance, model_adapter
     """spectree's request-validation hook: our ``{"error","code","fields"}`` 400, never its own."""
     if req_validation_error is None:
         return
+    # Who is calling first, as the views do: bad credentials stay a 401 before any 400, and a
+    # DPoP proof sent with a refused body is used up all the same (single-use whatever the outcome).
+    current_principal()
     if req.method not in ("GET", "HEAD", "DELETE") and req.is_json \
             and not isinstance(req.get_json(silent=True), dict):
         raise APIError(400, "invalid_json", "request body must be a JSON object")
