@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
 from tests.support.videos import register_user
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-EXAMPLES_PER_OPERATION = 3
+EXAMPLES_PER_OPERATION = 5
 
 
 @pytest.fixture(scope="module")
