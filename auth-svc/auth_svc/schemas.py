@@ -22,7 +22,8 @@ class SignUp(BaseModel):
 
 
 class PasswordCheck(BaseModel):
-    password: str
+    # one over the policy's 256, so that the policy itself says "too long"
+    password: str = Field(min_length=1, max_length=257)
     username: str | None = None
     email: str | None = None
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from pydantic import BaseModel, ConfigDict
 from spectree import Response, SecurityScheme, SecuritySchemeData, SpecTree
 from spectree.plugins.flask_plugin import FlaskPlugin
@@ -153,6 +153,15 @@ class _ServiceSpec(SpecTree):
                 if summary.endswith(">") and " <" in summary:
                     operation["summary"] = summary.rsplit(" <", 1)[0].replace("_", " ")
         return spec
+
+
+def validated_json():
+    """The body as ``@api.validate(json=Model)`` validated it (a Model instance). A body spectree
+    did not read as JSON (a form's) is 400 ``invalid_json``, as ``params.json_body`` answers."""
+    body = getattr(getattr(request, "context", None), "json", None)
+    if body is None:
+        raise APIError(400, "invalid_json", "request body must be a JSON object")
+    return body
 
 
 def service_spec(title: str, description: str = "") -> SpecTree:
