@@ -8,11 +8,13 @@ import click
 from flask import Flask
 
 from svcommon.jwks import JWKSVerifier
+from svcommon.openapi import init_openapi
 from svcommon.quota import validate as validate_quota
 from svcommon.service import configure, init_service
 
 from . import accounts
 from .extensions import db, keyring
+from .extensions import api as openapi_spec
 from .signing_keys import KeyRing
 from .settings import SETTINGS
 
@@ -31,6 +33,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import account_pages, admin, admin_pages, api, api_tokens, devices, pages, wellknown
     for mod in (api, api_tokens, pages, account_pages, devices, admin, admin_pages, wellknown):
         app.register_blueprint(mod.bp)
+    init_openapi(app, openapi_spec)
 
     @app.get("/")
     def index():

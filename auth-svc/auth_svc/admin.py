@@ -9,9 +9,12 @@ from svcommon.auth import require_principal
 from svcommon.errors import APIError
 from svcommon.params import arg_int, json_body
 from svcommon.timeutil import iso
+from svcommon.openapi import SIGNED_IN, responses
 
 from . import accounts, tokens, validation
 from . import repository as repo
+from .extensions import api
+from . import schemas as S
 
 bp = Blueprint("admin", __name__, url_prefix="/api/admin/users")
 MAX_PAGE = 100_000      # keeps OFFSET far inside what SQL accepts
@@ -38,6 +41,7 @@ def _quota_field(data: dict):
 
 
 @bp.get("")
+@api.validate(query=S.UserQuery, resp=responses({"HTTP_200": S.AdminUserPage}, 400, 401, 403), tags=["admin"], security=SIGNED_IN)
 def list_users():
     require_principal(roles=("admin",))
     page = arg_int("page", 1, maximum=MAX_PAGE)
@@ -47,6 +51,7 @@ def list_users():
 
 
 @bp.patch("/<user_id>")
+@api.validate(json=S.AdminUserChange, resp=responses({"HTTP_200": S.AdminUser}, 400, 401, 403, 404, 409), tags=["admin"], security=SIGNED_IN)
 def update_user(user_id: str):
     admin = require_principal(roles=("admin",))
     data = json_body()
@@ -63,6 +68,7 @@ def update_user(user_id: str):
 
 
 @bp.post("/<user_id>/reset-link")
+@api.validate(resp=responses({"HTTP_200": S.ResetLink}, 401, 403, 404), tags=["admin"], security=SIGNED_IN)
 def reset_link(user_id: str):
     """Mailed to the user when SMTP is configured; otherwise returned for the admin to pass on."""
     admin = require_principal(roles=("admin",))

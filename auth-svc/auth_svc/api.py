@@ -6,15 +6,18 @@ from flask import Blueprint, current_app, jsonify, request
 from svcommon.auth import REFRESH_COOKIE, csrf_ok, csrf_refused, require_principal
 from svcommon.errors import APIError
 from svcommon.params import json_body
+from svcommon.openapi import PUBLIC, SIGNED_IN, responses, validated_json
 
-from . import accounts, cookies, password_policy, throttle, tokens, validation
+from . import accounts, cookies, password_policy, throttle, tokens
 from . import repository as repo
-from .extensions import db
+from .extensions import api, db
+from . import schemas as S
 
 bp = Blueprint("api", __name__, url_prefix="/api/auth")
 
 
 @bp.post("/register")
+@api.validate(json=S.SignUp, resp=responses({"HTTP_201": S.Registered}, 400, 403, 409), tags=["auth"], security=PUBLIC)
 def register():
     if not current_app.config["SIGNUP_ENABLED"]:
         raise APIError(403, "signup_disabled", "sign-up is disabled on this server")
@@ -23,19 +26,20 @@ def register():
 
 
 @bp.post("/password-check")
+@api.validate(json=S.PasswordCheck, resp=responses({"HTTP_200": S.PasswordVerdict}, 400, 429), tags=["auth"], security=PUBLIC)
 def password_check():
     """The strength hint of the password forms: the same rules the server enforces, nothing stored."""
-    data = json_body()
+    asked: S.PasswordCheck = validated_json()
     throttle.password_check_attempt(db.conn(), request.remote_addr or "?")
-    verdict = password_policy.check(validation.field(data, "password", password_policy.MAX_LENGTH + 1),
-                                    str(data.get("username") or "")[:64], str(data.get("email") or "")[:254])
+    verdict = password_policy.check(asked.password, (asked.username or "")[:64], (asked.email or "")[:254])
     return jsonify(score=verdict.score, ok=verdict.ok, errors=verdict.errors, suggestions=verdict.suggestions)
 
 
 @bp.post("/login")
+@api.validate(json=S.Credentials, resp=responses({"HTTP_200": S.TokenPair}, 400, 401, 403, 429), tags=["auth"], security=PUBLIC)
 def login():
-    data = json_body()
-    user = accounts.authenticate(validation.field(data, "username", 64), validation.field(data, "password", 256))
+    credentials: S.Credentials = validated_json()
+    user = accounts.authenticate(credentials.username, credentials.password)
     conn = db.conn()
     pair = tokens.token_pair(conn, user)
     conn.commit()
@@ -58,6 +62,7 @@ def _refresh_token() -> tuple[str, bool]:
 
 
 @bp.post("/refresh")
+@api.validate(json=S.RefreshBody, resp=responses({"HTTP_200": S.Refreshed}, 400, 401, 403), tags=["auth"], security=PUBLIC)
 def refresh():
     token, from_cookie = _refresh_token()
     pair = tokens.rotate_refresh_token(token)
@@ -71,6 +76,7 @@ def refresh():
 
 
 @bp.post("/logout")
+@api.validate(json=S.RefreshBody, resp=responses({"HTTP_204": None}, 400, 401, 403), tags=["auth"], security=PUBLIC)
 def logout():
     token, from_cookie = _refresh_token()
     resp = current_app.response_class(status=204)
@@ -81,6 +87,7 @@ def logout():
 
 
 @bp.get("/profile")
+@api.validate(resp=responses({"HTTP_200": S.PublicUser}, 401, 403), tags=["auth"], security=SIGNED_IN)
 def profile():
     p = require_principal(scope="read")
     user = repo.user_by_id(db.conn(), p.user_id)

@@ -16,9 +16,11 @@ from svcommon.auth import Principal, require_principal
 from svcommon.errors import APIError
 from svcommon.params import json_body
 from svcommon.timeutil import iso, utcnow_naive
+from svcommon.openapi import SIGNED_IN, responses
 
 from . import repository as repo
-from .extensions import db
+from .extensions import api, db
+from . import schemas as S
 
 bp = Blueprint("api_tokens", __name__, url_prefix="/api/auth/tokens")
 
@@ -106,18 +108,21 @@ def to_json(t: dict) -> dict:
 
 
 @bp.post("")
+@api.validate(json=S.NewApiToken, resp=responses({"HTTP_201": S.IssuedApiToken}, 400, 401, 403, 409), tags=["api tokens"], security=SIGNED_IN)
 def create_token():
     issued = create(require_principal(), json_body())
     return jsonify(token=issued.secret, api_token=to_json(issued.record)), 201
 
 
 @bp.get("")
+@api.validate(resp=responses({"HTTP_200": S.ApiTokenList}, 401, 403), tags=["api tokens"], security=SIGNED_IN)
 def list_tokens():
     return jsonify(items=[to_json(t) for t in listed(require_principal().user_id)],
                    max_tokens=MAX_LIVE_TOKENS, max_expiry_days=MAX_EXPIRY_DAYS)
 
 
 @bp.delete("/<token_id>")
+@api.validate(resp=responses({"HTTP_204": None}, 401, 403, 404), tags=["api tokens"], security=SIGNED_IN)
 def revoke_token(token_id: str):
     revoke(require_principal(), token_id)
     return "", 204

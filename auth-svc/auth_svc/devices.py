@@ -13,10 +13,12 @@ from svcommon.errors import APIError
 from svcommon.jwks import TokenError
 from svcommon.params import json_body
 from svcommon.timeutil import iso
+from svcommon.openapi import SIGNED_IN, responses
 
 from . import repository as repo
 from . import accounts, tokens
-from .extensions import db
+from .extensions import api, db
+from . import schemas as S
 
 bp = Blueprint("devices", __name__)
 
@@ -43,6 +45,7 @@ def _device_json(d: dict) -> dict:
 
 
 @bp.post("/api/auth/device-token")
+@api.validate(json=S.DeviceTokenRequest, resp=responses({"HTTP_200": S.DeviceToken}, 400, 401, 403, 409), tags=["devices"], security=SIGNED_IN)
 def device_token():
     """A token bound to the key that signed the DPoP proof. The caller is the account session
     (bearer or cookie), or a device token renewing itself: then authentication has already
@@ -84,12 +87,14 @@ def device_token():
 
 
 @bp.get("/api/devices")
+@api.validate(resp=responses({"HTTP_200": S.DeviceList}, 401, 403), tags=["devices"], security=SIGNED_IN)
 def list_devices():
     p = require_principal()
     return jsonify(devices=[_device_json(d) for d in repo.devices_of(db.conn(), p.user_id)], current=p.device_id)
 
 
 @bp.delete("/api/devices/<device_id>")
+@api.validate(resp=responses({"HTTP_204": None}, 401, 403, 404), tags=["devices"], security=SIGNED_IN)
 def revoke_device(device_id: str):
     p = require_principal()
     accounts.revoke_device(device_id, owner_id=p.user_id)
@@ -97,6 +102,7 @@ def revoke_device(device_id: str):
 
 
 @bp.delete("/api/admin/devices/<device_id>")
+@api.validate(resp=responses({"HTTP_200": S.Device}, 401, 403, 404, 409), tags=["admin"], security=SIGNED_IN)
 def admin_revoke_device(device_id: str):
     """Any user's device, for an administrator (the security console's action)."""
     admin = require_principal(roles=("admin",))

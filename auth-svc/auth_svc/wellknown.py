@@ -10,9 +10,11 @@ from svcommon.db import DatabaseError, unavailable
 from svcommon.errors import APIError
 from svcommon.params import json_body
 from svcommon.timeutil import iso
+from svcommon.openapi import PUBLIC, responses
 
 from . import tokens, validation
-from .extensions import db, keyring
+from .extensions import api, db, keyring
+from . import schemas as S
 
 bp = Blueprint("wellknown", __name__)
 
@@ -20,6 +22,7 @@ SERVICE_AUDIENCE = "streamvault-internal"
 
 
 @bp.get("/.well-known/jwks.json")
+@api.validate(resp=responses({"HTTP_200": S.Jwks}), tags=["auth"], security=PUBLIC)
 def jwks():
     # Read afresh (at most once a second): verifiers ask at start and for a kid they do not
     # know, so after a rotation by another worker or replica a token signed with the new key

@@ -6,8 +6,10 @@ from flask import Flask
 
 from svcommon.health import add_ready_check
 from svcommon.memory import return_large_buffers
+from svcommon.openapi import init_openapi
 from svcommon.service import configure, init_service
 
+from .extensions import api as openapi_spec
 from .extensions import s3
 from .settings import SETTINGS, validate
 
@@ -29,4 +31,5 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from . import objects
     app.register_blueprint(objects.bp)
+    init_openapi(app, openapi_spec)
     return app

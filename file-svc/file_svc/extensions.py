@@ -1,6 +1,10 @@
 """Extensions created unbound, attached in create_app."""
 from svcommon.appext import PerApp
+from svcommon.openapi import service_spec
 
 from .s3client import S3Store
 
 s3 = PerApp("file.s3", S3Store)
+
+# file-svc's internal API document (its port only; never merged into the public reference).
+api = service_spec("file-svc", "internal object storage: only our services, with a service token")

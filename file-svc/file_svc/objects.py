@@ -9,11 +9,13 @@ from flask import Blueprint, Response, current_app, jsonify, request, stream_wit
 from svcommon.bodylimit import body_limit
 from svcommon.errors import APIError
 from svcommon.params import arg_int
+from svcommon.openapi import responses
 
 from . import multipart, storage
 from .callers import authenticate, require
 from .object_keys import DELETE, READ, WRITE, validate_key, validate_prefix
-from .extensions import s3
+from .extensions import api, s3
+from . import schemas as S
 
 bp = Blueprint("objects", __name__)
 
@@ -35,6 +37,7 @@ def _content_type() -> str:
 
 @bp.put("/objects/<path:key>")
 @body_limit("FILE_MAX_OBJECT_BYTES")   # internal callers enforce their own, smaller limits
+@api.validate(query=S.PartQuery, resp=responses({"HTTP_201": S.Stored, "HTTP_200": S.Stored}, 400, 401, 403, 404, 413, 503), tags=["objects"], security=S.SERVICE)
 def put_object(key: str):
     validate_key(key)
     if "upload_id" in request.args:
@@ -62,6 +65,7 @@ def _object_headers(obj: dict) -> dict:
 
 
 @bp.get("/objects/<path:key>")
+@api.validate(resp=responses(None, 400, 401, 403, 404, 416, 503, media={200: "application/octet-stream", 206: "application/octet-stream"}), tags=["objects"], security=S.SERVICE)
 def get_object(key: str):
     require(READ, validate_key(key))
     rng = request.headers.get("Range", "").replace(" ", "")
@@ -91,6 +95,7 @@ def get_object(key: str):
 
 @bp.post("/objects/<path:key>")
 @body_limit(4 * 1024 * 1024)   # completing a multipart upload lists up to 9000 parts
+@api.validate(query=S.PostQuery, resp=responses({"HTTP_200": S.Stored, "HTTP_201": S.Stored}, 400, 401, 403, 404, 503), tags=["objects"], security=S.SERVICE)
 def post_object(key: str):
     validate_key(key)
     if "uploads" in request.args:
@@ -101,12 +106,14 @@ def post_object(key: str):
 
 
 @bp.route("/objects/<path:key>", methods=["HEAD"])
+@api.validate(resp=responses({"HTTP_200": None}, 400, 401, 403, 404, 503), tags=["objects"], security=S.SERVICE)
 def head_object(key: str):
     require(READ, validate_key(key))
     return Response(status=200, headers=_object_headers(storage.head(key)))
 
 
 @bp.delete("/objects/<path:key>")
+@api.validate(query=S.AbortQuery, resp=responses({"HTTP_204": None}, 400, 401, 403, 404, 503), tags=["objects"], security=S.SERVICE)
 def delete_object(key: str):
     validate_key(key)
     if "upload_id" in request.args:
@@ -117,6 +124,7 @@ def delete_object(key: str):
 
 
 @bp.delete("/objects")
+@api.validate(query=S.PrefixQuery, resp=responses({"HTTP_200": S.Deleted}, 400, 401, 403, 503), tags=["objects"], security=S.SERVICE)
 def delete_by_prefix():
     prefix = validate_prefix(request.args.get("prefix", ""))
     require(DELETE, prefix)
@@ -124,6 +132,7 @@ def delete_by_prefix():
 
 
 @bp.get("/objects")
+@api.validate(query=S.ListQuery, resp=responses({"HTTP_200": S.Listing}, 400, 401, 403, 503), tags=["objects"], security=S.SERVICE)
 def list_objects():
     prefix = validate_prefix(request.args.get("prefix", ""))
     require(READ, prefix)

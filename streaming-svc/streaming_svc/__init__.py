@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from flask import Flask, request
 
+from svcommon.openapi import init_openapi
 from svcommon.service import configure, init_service
 
-from .extensions import db, filestore, playback
+from .extensions import api as openapi_spec
+from .extensions import db, filestore, playback, reference_cache
 from .settings import SETTINGS
 
 
@@ -17,13 +19,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
     configure(app, "streaming-svc", SETTINGS, test_config)
     init_service(app, db)
-    for ext in (filestore, playback):
+    for ext in (filestore, playback, reference_cache):
         ext.init_app(app)
 
-    from . import (admin_sessions, cdn, delivery, downloads, keys, library, pages, security_status, sessions,
-                   unlock)
-    for mod in (pages, library, unlock, sessions, security_status, keys, delivery, downloads, cdn, admin_sessions):
+    from . import (admin_sessions, apidocs, cdn, delivery, downloads, keys, library, pages, security_status,
+                   sessions, unlock)
+    for mod in (pages, library, unlock, sessions, security_status, keys, delivery, downloads, cdn, admin_sessions,
+                apidocs):
         app.register_blueprint(mod.bp)
+    init_openapi(app, openapi_spec)
 
     @app.after_request
     def no_store_stream_api(resp):

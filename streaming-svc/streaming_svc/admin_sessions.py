@@ -10,15 +10,18 @@ from svcommon import security_events
 from svcommon.auth import require_principal
 from svcommon.errors import APIError
 from svcommon.timeutil import iso, utcnow_naive
+from svcommon.openapi import SIGNED_IN, responses
 
 from . import repository as repo
-from .extensions import db, playback
+from .extensions import api, db, playback
+from . import schemas as S
 
 bp = Blueprint("admin_sessions", __name__, url_prefix="/api/admin/sessions")
 ENDED_BY_ADMIN = "ended_by_admin"
 
 
 @bp.delete("/<sid>")
+@api.validate(resp=responses({"HTTP_200": S.EndedByAdmin}, 401, 403, 404, 409), tags=["admin"], security=SIGNED_IN)
 def end_session(sid: str):
     admin = require_principal(roles=("admin",))
     conn = db.conn()

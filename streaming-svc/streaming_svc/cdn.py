@@ -20,9 +20,10 @@ from svcommon.errors import APIError
 from svcommon.filestore import FileStoreError, NotFound
 from svcommon.media_crypto import FILE_NAME_RE
 from svcommon.media_keys import encrypted_segment_key
+from svcommon.openapi import PUBLIC, responses
 
 from . import repository as repo
-from .extensions import db, filestore
+from .extensions import api, db, filestore
 
 bp = Blueprint("cdn", __name__)
 
@@ -40,6 +41,7 @@ def strong_etag(body: bytes) -> str:
 
 
 @bp.route("/media/<path:path>", methods=["GET", "HEAD"])
+@api.validate(resp=responses(None, 404, 503, media={200: "application/octet-stream"}), tags=["delivery"], security=PUBLIC)
 def media(path: str):
     parts = path.split("/")
     # isascii: FILE_NAME_RE's \d also matches other scripts' digits ("٠٠٠٠١").

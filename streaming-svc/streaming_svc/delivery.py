@@ -22,11 +22,12 @@ from svcommon.filestore import FileStoreError, NotFound
 from svcommon.media_crypto import AUDIO_VARIANT, VIDEO
 from svcommon.media_keys import audio_init_key, init_key
 from svcommon.storyboards import VTT_NAME, sprite_name, storyboard_key
+from svcommon.openapi import PUBLIC, responses
 
 from . import manifest
 from . import repository as repo
 from .content import Content, content_of, session_variant
-from .extensions import db, filestore, playback
+from .extensions import api, db, filestore, playback
 from .live import Live, base_url, live_session, media_of
 from .manifest import AUDIO, Media
 
@@ -60,6 +61,7 @@ def _session_media(sid: str, token: str) -> tuple[Live, Media]:
 
 
 @bp.get("/<sid>/<token>/manifest.mpd")
+@api.validate(resp=responses(None, 401, 403, 404, 410, 503, media={200: "application/dash+xml"}), tags=["delivery"], security=PUBLIC)
 def dash(sid: str, token: str):
     _, media = _session_media(sid, token)
     conn = db.conn()
@@ -70,6 +72,7 @@ def dash(sid: str, token: str):
 
 
 @bp.get("/<sid>/<token>/captions/<caption_id>.vtt")
+@api.validate(resp=responses(None, 401, 403, 404, 410, 503, media={200: "text/vtt"}), tags=["delivery"], security=PUBLIC)
 def caption(sid: str, token: str, caption_id: str):
     """A caption track of the session's video: plain WebVTT (text, not worth the segment
     encryption), behind the same media token and liveness checks as the manifest."""
@@ -81,6 +84,7 @@ def caption(sid: str, token: str, caption_id: str):
 
 
 @bp.get("/<sid>/<token>/master.m3u8")
+@api.validate(resp=responses(None, 401, 403, 404, 410, 503, media={200: "application/vnd.apple.mpegurl"}), tags=["delivery"], security=PUBLIC)
 def hls(sid: str, token: str):
     _, media = _session_media(sid, token)
     content_of(db.conn(), media)       # a video not yet converted has no playable URLs: 503
@@ -88,6 +92,7 @@ def hls(sid: str, token: str):
 
 
 @bp.get("/<sid>/<token>/<rendition>/index.m3u8")
+@api.validate(resp=responses(None, 401, 403, 404, 410, 503, media={200: "application/vnd.apple.mpegurl"}), tags=["delivery"], security=PUBLIC)
 def hls_media(sid: str, token: str, rendition: str):
     _, media = _session_media(sid, token)
     if not media.segments_of(rendition):
@@ -98,6 +103,7 @@ def hls_media(sid: str, token: str, rendition: str):
 
 
 @bp.get("/<sid>/<token>/<rendition>/init.mp4")
+@api.validate(resp=responses(None, 401, 403, 404, 410, 503, media={200: "video/mp4"}), tags=["delivery"], security=PUBLIC)
 def init_segment(sid: str, token: str, rendition: str):
     live, media = _session_media(sid, token)
     if not media.segments_of(rendition):
@@ -111,6 +117,7 @@ def plain_init(video_id: str, rendition: str) -> bytes:
 
 
 @bp.get("/<sid>/<token>/storyboard/<int:number>.jpg")
+@api.validate(resp=responses(None, 401, 403, 404, 410, 503, media={200: "image/jpeg"}), tags=["delivery"], security=PUBLIC)
 def storyboard_sprite(sid: str, token: str, number: int):
     _, media = _session_media(sid, token)
     board = media.storyboard
@@ -121,6 +128,7 @@ def storyboard_sprite(sid: str, token: str, number: int):
 
 
 @bp.get("/<sid>/<token>/storyboard/" + VTT_NAME)
+@api.validate(resp=responses(None, 401, 403, 404, 410, 503, media={200: "text/vtt"}), tags=["delivery"], security=PUBLIC)
 def storyboard_track(sid: str, token: str):
     _, media = _session_media(sid, token)
     if media.storyboard is None:

@@ -33,14 +33,16 @@ from svcommon.media_keys import encrypted_segment_key
 from svcommon.params import json_body
 from svcommon.timeutil import iso, utcnow_naive
 from svcommon.web import attachment
+from svcommon.openapi import DEVICE_BOUND, PUBLIC, responses
 
 from . import access, mp4mux
 from . import repository as repo
 from .content import Content, content_of, session_variant
 from .delivery import plain_init
-from .extensions import db, filestore, playback
+from .extensions import api, db, filestore, playback
 from .live import cached_live, check_live, media_of
 from .sessions import ensure_live, owned_session
+from . import schemas as S
 
 log = logging.getLogger("streaming_svc.downloads")
 bp = Blueprint("downloads", __name__, url_prefix="/api/stream")
@@ -65,6 +67,7 @@ def _allowed(video: dict | None) -> None:
 
 
 @bp.post("/sessions/<sid>/download")
+@api.validate(json=S.DownloadRequest, resp=responses({"HTTP_201": S.DownloadTicket}, 400, 401, 403, 404, 409, 410, 429), tags=["playback"], security=DEVICE_BOUND)
 def issue(sid: str):
     p = access.device_principal()
     data = json_body("invalid_input")
@@ -106,6 +109,7 @@ def issue(sid: str):
 
 
 @bp.get("/download/<sid>/<token>")
+@api.validate(resp=responses(None, 403, 404, 409, 410, 429, 503, media={200: "video/mp4"}), tags=["playback"], security=PUBLIC)
 def download(sid: str, token: str):
     """``token``: the ticket (named so for the log redaction of secrets in paths)."""
     conn, now = db.conn(), utcnow_naive()

@@ -11,6 +11,7 @@ from svcommon.db import Database
 from svcommon.filestore import FileStoreExtension
 
 from svcommon.media_crypto import ContentSealer
+from svcommon.openapi import service_spec
 
 from .cache import ByteLRU
 from .session_crypto import MasterKey
@@ -46,3 +47,9 @@ class Playback:
 
 
 playback = PerApp("streaming.playback", Playback.from_config)
+
+
+# The OpenAPI document of streaming-svc's public API (svcommon.openapi), attached in create_app,
+# and the merged reference of every public service (apidocs.py), rebuilt at most once a minute.
+api = service_spec("streaming-svc", "library, password unlock, playback sessions, keys, manifests, media")
+reference_cache = PerApp("streaming.reference", lambda cfg: TTLCache(60.0, 4))

@@ -18,12 +18,14 @@ from flask import Blueprint, current_app, jsonify
 from svcommon import auth, security_events
 from svcommon.errors import APIError
 from svcommon.params import json_body
+from svcommon.openapi import DEVICE_BOUND, responses
 
 from . import access
 from .content import content_of
 from .live import cached_live, check_live, choose_epoch, media_of
-from .extensions import db
+from .extensions import api, db
 from .pacing import TRACKS, indices, paced, wrapped
+from . import schemas as S
 
 bp = Blueprint("keys", __name__, url_prefix="/api/stream/sessions")
 
@@ -39,7 +41,9 @@ def _int(data: dict, name: str, low: int, high: int | None = None, required: boo
 
 
 @bp.post("/<sid>/keys")
+@api.validate(json=S.KeyRequest, skip_validation=True, resp=responses({"HTTP_200": S.KeyBatch}, 400, 401, 403, 404, 409, 410, 429), tags=["playback"], security=DEVICE_BOUND)
 def session_keys(sid: str):
+    # (KeyRequest documents the body; the view checks it after deferring the DPoP proof's record)
     started = time.perf_counter()
     auth.defer_proof_record()          # recorded with the pace charge below: one round trip
     p = access.device_principal(account_checked_by_session=True)     # check_live below

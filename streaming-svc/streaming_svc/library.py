@@ -10,10 +10,12 @@ from svcommon.filestore import FileStoreError, NotFound
 from svcommon.media_keys import media_key
 from svcommon.params import arg_int
 from svcommon.timeutil import iso
+from svcommon.openapi import SIGNED_IN, responses
 
 from . import access
 from . import repository as repo
-from .extensions import db, filestore, playback
+from .extensions import api, db, filestore, playback
+from . import schemas as S
 
 bp = Blueprint("library", __name__)
 MAX_PAGE = 100_000      # keeps OFFSET far inside what SQL accepts
@@ -30,6 +32,7 @@ def item_json(p, v: dict) -> dict:
 
 
 @bp.get("/api/library")
+@api.validate(query=S.LibraryQuery, resp=responses({"HTTP_200": S.LibraryPage}, 400, 401, 403), tags=["library"], security=SIGNED_IN)
 def library():
     p = access.active_principal(db.conn(), "read")
     q = request.args.get("q", "").strip()[:100]
@@ -41,6 +44,7 @@ def library():
 
 
 @bp.get("/api/library/<video_id>")
+@api.validate(resp=responses({"HTTP_200": S.LibraryVideo}, 401, 403, 404), tags=["library"], security=SIGNED_IN)
 def one(video_id: str):
     """One video the caller may see, ready or not: what a "still processing" page polls."""
     conn = db.conn()
@@ -54,6 +58,7 @@ def one(video_id: str):
 
 
 @bp.get("/api/library/<video_id>/<any(thumbnail, poster):kind>")
+@api.validate(resp=responses(None, 401, 403, 404, 409, 503, media={200: "image/jpeg"}), tags=["library"], security=SIGNED_IN)
 def still(video_id: str, kind: str):
     """Stills are served through us (the bucket is private), cached like init segments."""
     p = access.active_principal(db.conn(), "read")

@@ -10,16 +10,19 @@ from flask import Blueprint, current_app, jsonify
 from svcommon.auth import Principal
 from svcommon.timeutil import iso, utcnow_naive
 from svcommon.web import short_agent
+from svcommon.openapi import DEVICE_BOUND, SIGNED_IN, responses
 
 from . import access
 from . import repository as repo
-from .extensions import db
+from .extensions import api, db
 from .sessions import owned_session
+from . import schemas as S
 
 bp = Blueprint("security_status", __name__, url_prefix="/api/stream/sessions")
 
 
 @bp.get("/<sid>/security")
+@api.validate(resp=responses({"HTTP_200": S.SessionSecurity}, 401, 403, 404), tags=["playback"], security=DEVICE_BOUND + SIGNED_IN)
 def security(sid: str):
     conn, cfg = db.conn(), current_app.config
     p = access.active_principal(conn)

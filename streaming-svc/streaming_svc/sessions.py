@@ -16,18 +16,21 @@ from svcommon.auth import Principal
 from svcommon.errors import APIError
 from svcommon.params import json_body
 from svcommon.timeutil import iso, utcnow_naive
+from svcommon.openapi import DEVICE_BOUND, responses
 
 from . import access, pacing, session_crypto, viewing
 from . import repository as repo
 from .content import content_of
 from .live import base_url, media_of
 from .manifest import STORYBOARD_VTT
-from .extensions import db, playback
+from .extensions import api, db, playback
+from . import schemas as S
 
 bp = Blueprint("sessions", __name__, url_prefix="/api/stream/sessions")
 
 
 @bp.post("")
+@api.validate(json=S.OpenSession, resp=responses({"HTTP_201": S.Session}, 400, 401, 403, 404, 409, 429, 503), tags=["playback"], security=DEVICE_BOUND)
 def open_session():
     p = access.device_principal()
     data = json_body("invalid_input")
@@ -112,6 +115,7 @@ def ensure_live(s: dict, now) -> None:
 
 
 @bp.post("/<sid>/heartbeat")
+@api.validate(json=S.Heartbeat, resp=responses({"HTTP_200": S.HeartbeatAnswer}, 400, 401, 403, 404, 410), tags=["playback"], security=DEVICE_BOUND)
 def heartbeat(sid: str):
     p = access.device_principal()
     data = json_body("invalid_input")
@@ -156,6 +160,7 @@ def heartbeat(sid: str):
 
 
 @bp.delete("/<sid>")
+@api.validate(json=S.EndSession, resp=responses({"HTTP_204": None}, 400, 401, 403, 404, 410), tags=["playback"], security=DEVICE_BOUND)
 def end(sid: str):
     """Ends the session; an optional body ``{"qoe": …}`` is the player's final report (sent
     with ``fetch(…, {keepalive: true})`` when the page goes away)."""

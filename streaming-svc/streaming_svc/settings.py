@@ -24,6 +24,9 @@ SETTINGS: list[Setting] = [
     Setting("WATERMARK_SECRET", REQUIRED, secret_32, "keys the A/B codewords and metadata tags"),
     Setting("FILE_SVC_URL", "http://127.0.0.1:4000"),
     Setting("AUTH_SVC_URL", "http://127.0.0.1:8000"),
+    # /api/openapi.json merges these services' documents with this one's (apidocs.py)
+    Setting("UPLOAD_SVC_URL", "http://127.0.0.1:3000"),
+    Setting("WATERMARK_SVC_URL", "http://127.0.0.1:5000"),
     Setting("SERVICE_SECRET_STREAMING", REQUIRED, help="client secret for service tokens (file-svc)"),
     Setting("SESSION_TTL_SECONDS", 300, positive(int), "a session lives this long past its last heartbeat"),
     Setting("KEY_ROTATION_SECONDS", 300, positive(int), "a heartbeat after this long starts a new key epoch"),

@@ -27,10 +27,12 @@ from svcommon import security_events
 from svcommon.errors import APIError
 from svcommon.passwords import verify_password
 from svcommon.timeutil import count_in_window, seconds_until, utcnow_naive
+from svcommon.openapi import SIGNED_IN, responses
 
 from . import access
 from . import repository as repo
-from .extensions import db
+from .extensions import api, db
+from . import schemas as S
 
 bp = Blueprint("unlock", __name__)
 
@@ -70,6 +72,7 @@ def _count_video_attempt(conn, user_id: str, video_id: str, now) -> None:
 
 
 @bp.post("/api/videos/<video_id>/unlock")
+@api.validate(json=S.Unlock, resp=responses({"HTTP_204": None}, 400, 401, 403, 404, 429), tags=["library"], security=SIGNED_IN)
 def unlock(video_id: str):
     conn = db.conn()
     p = access.active_principal(conn)

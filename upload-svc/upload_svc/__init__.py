@@ -5,8 +5,10 @@ from __future__ import annotations
 from flask import Flask
 
 from svcommon.memory import return_large_buffers
+from svcommon.openapi import init_openapi
 from svcommon.service import configure, init_service
 
+from .extensions import api as openapi_spec
 from .extensions import db, download_slots, filestore, sse_slots, sweep_clock
 from .settings import SETTINGS, validate
 
@@ -25,6 +27,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import analytics, captions, pages, progress_events, tus, videos
     for mod in (tus, videos, captions, progress_events, pages, analytics):
         app.register_blueprint(mod.bp)
+    init_openapi(app, openapi_spec)
 
     @app.get("/upload")
     def _slash():

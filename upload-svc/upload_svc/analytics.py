@@ -9,10 +9,12 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, render_template
 
 from svcommon.auth import page_login_required
+from svcommon.openapi import SIGNED_IN, responses
 
 from . import access
 from . import repository as repo
-from .extensions import db
+from .extensions import api, db
+from . import schemas as S
 
 bp = Blueprint("analytics", __name__)
 SLICE_PERCENT = 100 // repo.RETENTION_SLICES
@@ -33,6 +35,7 @@ def analytics_of(conn, video: dict) -> dict:
 
 
 @bp.get("/api/videos/<video_id>/analytics")
+@api.validate(resp=responses({"HTTP_200": S.Analytics}, 401, 403, 404), tags=["videos"], security=SIGNED_IN)
 def data(video_id: str):
     p = access.active_principal("read")
     conn = db.conn()

@@ -17,11 +17,13 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from svcommon.bodylimit import FORM_OVERHEAD, body_limit
 from svcommon.db import IntegrityError
 from svcommon.errors import APIError
+from svcommon.openapi import SIGNED_IN, responses
 
 from . import access, caption_files, object_keys, validation
 from . import repository as repo
-from .extensions import db, filestore
+from .extensions import api, db, filestore
 from .present import caption_json
+from . import schemas as S
 
 log = logging.getLogger("upload_svc.captions")
 bp = Blueprint("captions", __name__, url_prefix="/api/videos/<video_id>/captions")
@@ -56,6 +58,7 @@ def _upload_file():
 
 @bp.post("")
 @body_limit(lambda cfg: int(cfg["CAPTION_MAX_BYTES"]) + FORM_OVERHEAD)
+@api.validate(form=S.CaptionUpload, skip_validation=True, resp=responses({"HTTP_201": S.OneCaption}, 400, 401, 403, 404, 409, 413, 415, 503), tags=["captions"], security=SIGNED_IN)
 def add(video_id: str):
     p = access.active_principal("upload")
     conn = db.conn()
@@ -96,6 +99,7 @@ def add(video_id: str):
 
 
 @bp.get("")
+@api.validate(resp=responses({"HTTP_200": S.Captions}, 401, 403, 404), tags=["captions"], security=SIGNED_IN)
 def listing(video_id: str):
     p = access.active_principal("read")
     conn = db.conn()
@@ -104,6 +108,7 @@ def listing(video_id: str):
 
 
 @bp.delete("/<caption_id>")
+@api.validate(resp=responses({"HTTP_204": None}, 401, 403, 404, 503), tags=["captions"], security=SIGNED_IN)
 def remove(video_id: str, caption_id: str):
     p = access.active_principal("upload")
     conn = db.conn()

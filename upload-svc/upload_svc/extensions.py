@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from svcommon.appext import PerApp
 from svcommon.db import Database
 from svcommon.filestore import FileStoreExtension
+from svcommon.openapi import service_spec
 
 db = Database()
 filestore = FileStoreExtension("upload")
@@ -35,3 +36,6 @@ sse_slots = PerApp("upload.sse_slots", lambda cfg: threading.BoundedSemaphore(in
 # Original downloads being sent per worker process (videos.py).
 download_slots = PerApp("upload.download_slots",
                         lambda cfg: threading.BoundedSemaphore(int(cfg["DOWNLOAD_MAX_PER_WORKER"])))
+
+# The OpenAPI document of upload-svc's public API (svcommon.openapi), attached in create_app.
+api = service_spec("upload-svc", "uploads (tus and multipart), own videos, captions, progress events, analytics")

@@ -14,9 +14,11 @@ import time
 
 from flask import Blueprint, Response, current_app, stream_with_context
 
+from svcommon.openapi import SIGNED_IN, responses
+
 from . import access
 from . import repository as repo
-from .extensions import db
+from .extensions import api, db
 from .present import live_state
 from .streams import Slot
 
@@ -31,6 +33,7 @@ def _final(state: dict) -> bool:
 
 
 @bp.get("/<video_id>/events")
+@api.validate(resp=responses(None, 401, 403, 404, 429, media={200: "text/event-stream"}), tags=["videos"], security=SIGNED_IN)
 def events(video_id: str):
     p = access.active_principal("read")
     conn = db.conn()

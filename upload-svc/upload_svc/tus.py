@@ -13,10 +13,12 @@ from svcommon.errors import APIError
 from svcommon.filestore import NotFound
 from svcommon.params import header_uint
 from svcommon.timeutil import utcnow_naive
+from svcommon.openapi import SIGNED_IN, responses
 
 from . import access, ingest, localcopy, validation
 from . import repository as repo
-from .extensions import db, filestore, sweep_clock
+from . import schemas as S
+from .extensions import api, db, filestore, sweep_clock
 from .tuswrite import CHECKSUMS, LeaseLost, PatchWriter, parse_checksum
 
 log = logging.getLogger("upload_svc.tus")
@@ -60,6 +62,7 @@ def _part_size(length: int) -> int:
 
 
 @bp.post("")
+@api.validate(headers=S.TusCreate, resp=responses({"HTTP_201": None}, 400, 401, 403, 409, 412, 413, 503), tags=["tus"], security=SIGNED_IN)
 def create():
     p = access.require_uploader()
     if "Upload-Defer-Length" in request.headers:
@@ -111,6 +114,7 @@ def _own_upload(upload_id: str) -> dict:
 
 
 @bp.route("/<upload_id>", methods=["HEAD"])
+@api.validate(headers=S.TusOffset, resp=responses({"HTTP_200": None}, 401, 403, 404, 410, 412, 423), tags=["tus"], security=SIGNED_IN)
 def head(upload_id: str):
     up = _own_upload(upload_id)
     return Response(status=200, headers=_headers(
@@ -120,6 +124,7 @@ def head(upload_id: str):
 
 @bp.patch("/<upload_id>")
 @body_limit("UPLOAD_MAX_BYTES")   # a chunk never exceeds the file (checked below)
+@api.validate(headers=S.TusPatch, resp=responses({"HTTP_204": None}, 400, 401, 403, 404, 409, 412, 413, 415, 422, 423, 460, 503), tags=["tus"], security=SIGNED_IN)
 def patch(upload_id: str):
     up = _own_upload(upload_id)
     if request.mimetype != "application/offset+octet-stream":
@@ -182,6 +187,7 @@ def _complete(up: dict) -> None:
 
 
 @bp.delete("/<upload_id>")
+@api.validate(headers=S.TusOffset, resp=responses({"HTTP_204": None}, 401, 403, 404, 412, 503), tags=["tus"], security=SIGNED_IN)
 def terminate(upload_id: str):
     up = _own_upload(upload_id)
     if up["status"] == "done":

@@ -13,12 +13,14 @@ from svcommon.filestore import NotFound
 from svcommon.params import json_body
 from svcommon.passwords import hash_password
 from svcommon.web import attachment
+from svcommon.openapi import SIGNED_IN, responses
 
 from . import access, ingest, localcopy, validation
 from . import repository as repo
-from .extensions import db, download_slots, filestore, sweep_clock
+from .extensions import api, db, download_slots, filestore, sweep_clock
 from .formdata import FormStream
 from .present import video_json
+from . import schemas as S
 
 log = logging.getLogger("upload_svc.videos")
 bp = Blueprint("videos", __name__, url_prefix="/api/videos")
@@ -48,6 +50,7 @@ class _Counter:
 
 @bp.post("")
 @body_limit(lambda cfg: int(cfg["UPLOAD_MAX_BYTES"]) + FORM_OVERHEAD)
+@api.validate(form=S.VideoUpload, skip_validation=True, resp=responses({"HTTP_201": S.OneVideo}, 400, 401, 403, 409, 411, 413, 415, 422, 503), tags=["uploads"], security=SIGNED_IN)
 def upload():
     p = access.require_uploader()
     if request.mimetype != "multipart/form-data":
@@ -103,6 +106,7 @@ def upload():
 
 
 @bp.get("/mine")
+@api.validate(resp=responses({"HTTP_200": S.MyVideos}, 401, 403), tags=["videos"], security=SIGNED_IN)
 def mine():
     p = access.active_principal("read")
     conn = db.conn()
@@ -110,6 +114,7 @@ def mine():
 
 
 @bp.get("/usage")
+@api.validate(resp=responses({"HTTP_200": S.Usage}, 401, 403), tags=["videos"], security=SIGNED_IN)
 def usage():
     """The caller's storage: {used_bytes, quota_bytes, available_bytes} (null = unlimited)."""
     p = access.active_principal("read")
@@ -117,12 +122,14 @@ def usage():
 
 
 @bp.get("/<video_id>")
+@api.validate(resp=responses({"HTTP_200": S.OneVideo}, 401, 403, 404), tags=["videos"], security=SIGNED_IN)
 def read(video_id: str):
     p = access.active_principal("read")
     return jsonify(video=video_json(access.own_video(db.conn(), video_id, p)))
 
 
 @bp.patch("/<video_id>")
+@api.validate(json=S.VideoEdit, resp=responses({"HTTP_200": S.OneVideo}, 400, 401, 403, 404, 409), tags=["videos"], security=SIGNED_IN)
 def edit(video_id: str):
     p = access.active_principal("upload")
     data = json_body()
@@ -163,6 +170,7 @@ def edit(video_id: str):
 
 
 @bp.delete("/<video_id>")
+@api.validate(resp=responses({"HTTP_204": None}, 401, 403, 404, 409, 503), tags=["videos"], security=SIGNED_IN)
 def delete(video_id: str):
     p = access.active_principal("upload")
     access.own_video(db.conn(), video_id, p)
@@ -207,6 +215,7 @@ def _proxy(key: str, filename: str | None, on_close=None):
 
 
 @bp.get("/<video_id>/original")
+@api.validate(resp=responses(None, 401, 403, 404, 409, 429, 503, media={200: "application/octet-stream"}), tags=["videos"], security=SIGNED_IN)
 def original(video_id: str):
     p = access.active_principal("read")
     row = access.own_video(db.conn(), video_id, p)
@@ -226,6 +235,7 @@ def original(video_id: str):
 
 
 @bp.get("/<video_id>/thumbnail")
+@api.validate(resp=responses(None, 401, 403, 404, 503, media={200: "image/jpeg"}), tags=["videos"], security=SIGNED_IN)
 def thumbnail(video_id: str):
     p = access.active_principal("read")
     row = access.own_video(db.conn(), video_id, p)

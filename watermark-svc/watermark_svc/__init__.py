@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from flask import Flask
 
+from svcommon.openapi import init_openapi
 from svcommon.service import configure, init_service
 
+from .extensions import api as openapi_spec
 from .extensions import db, filestore
 from .settings import SETTINGS
 
@@ -22,4 +24,5 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import admin_pages, dashboard, forensics_api, jobs_admin, security_console, webhook_pages, webhooks_api
     for mod in (forensics_api, admin_pages, dashboard, security_console, jobs_admin, webhooks_api, webhook_pages):
         app.register_blueprint(mod.bp)
+    init_openapi(app, openapi_spec)
     return app

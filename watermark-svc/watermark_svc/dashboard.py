@@ -12,9 +12,11 @@ from flask import Blueprint, jsonify, render_template
 from svcommon import jobqueue as queue
 from svcommon.auth import admin_page, current_principal, require_principal
 from svcommon.timeutil import iso, utcnow_naive
+from svcommon.openapi import SIGNED_IN, responses
 
 from . import repository as repo
-from .extensions import db
+from .extensions import api, db
+from . import schemas as S
 
 bp = Blueprint("dashboard", __name__, template_folder="templates")
 DAYS = 30               # views over time: sessions started per UTC day, today included
@@ -99,6 +101,7 @@ def page():
 
 
 @bp.get("/api/admin/dashboard")
+@api.validate(resp=responses({"HTTP_200": S.Dashboard}, 401, 403), tags=["admin"], security=SIGNED_IN)
 def data():
     require_principal(roles=("admin",))
     return jsonify(dashboard_data(db.conn()))

@@ -17,11 +17,13 @@ from svcommon.bodylimit import FORM_OVERHEAD, body_limit
 from svcommon.errors import APIError
 from svcommon.params import arg_int
 from svcommon.filestore import FORENSICS
+from svcommon.openapi import Loose, SIGNED_IN, responses
 
 from . import repository as repo
-from .extensions import db, filestore
+from .extensions import api, db, filestore
 from .jobs import DETECTION_PRIORITY
 from .forensics.evidence import api_view, session_snapshot
+from . import schemas as S
 
 bp = Blueprint("forensics_api", __name__, url_prefix="/api/forensics")
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -41,6 +43,7 @@ def _id(value: str, what: str) -> str:
 
 @bp.post("/detect")
 @body_limit(lambda cfg: int(cfg.get("FORENSICS_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD)) + FORM_OVERHEAD)
+@api.validate(form=S.SuspectUpload, skip_validation=True, resp=responses({"HTTP_202": S.DetectionSubmitted}, 400, 401, 403, 404, 413, 415, 422, 429, 503), tags=["forensics"], security=SIGNED_IN)
 def submit():
     admin = require_principal(roles=("admin",), scope="forensics")
     limit = int(current_app.config.get("FORENSICS_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD))
@@ -87,6 +90,7 @@ def submit():
 
 
 @bp.get("/detect/<det_id>")
+@api.validate(resp=responses({"HTTP_200": S.Detection}, 401, 403, 404), tags=["forensics"], security=SIGNED_IN)
 def status(det_id: str):
     require_principal(roles=("admin",), scope="forensics")
     det = repo.detection(db.conn(), _id(det_id, "detection"))
@@ -96,6 +100,7 @@ def status(det_id: str):
 
 
 @bp.delete("/detect/<det_id>")
+@api.validate(resp=responses({"HTTP_204": None}, 401, 403, 404, 409), tags=["forensics"], security=SIGNED_IN)
 def cancel(det_id: str):
     """Cancel a queued or running detection: its job goes (a running one's worker loses the
     lease and kills its children within a renewal interval); the suspect object is removed,
@@ -115,6 +120,7 @@ def cancel(det_id: str):
 
 
 @bp.get("/detect/<det_id>/report.json")
+@api.validate(resp=responses({"HTTP_200": Loose}, 401, 403, 404), tags=["forensics"], security=SIGNED_IN)
 def report_json(det_id: str):
     require_principal(roles=("admin",), scope="forensics")
     det = repo.detection(db.conn(), _id(det_id, "detection"))
@@ -127,6 +133,7 @@ def report_json(det_id: str):
 
 
 @bp.get("/detections")
+@api.validate(resp=responses({"HTTP_200": S.Items}, 401, 403), tags=["forensics"], security=SIGNED_IN)
 def list_detections():
     require_principal(roles=("admin",), scope="forensics")
     limit = min(200, arg_int("limit", 50, maximum=1_000_000))
@@ -135,6 +142,7 @@ def list_detections():
 
 
 @bp.get("/sessions/<sid>")
+@api.validate(resp=responses({"HTTP_200": S.SessionRecord}, 401, 403, 404), tags=["forensics"], security=SIGNED_IN)
 def session_record(sid: str):
     require_principal(roles=("admin",), scope="forensics")
     snap = session_snapshot(db.conn(), _id(sid, "session"))

@@ -15,9 +15,11 @@ from svcommon.errors import APIError
 from svcommon.params import arg_int, arg_time
 from svcommon.timeutil import iso, utcnow_naive
 from svcommon.web import short_agent
+from svcommon.openapi import SIGNED_IN, responses
 
 from . import repository as repo
-from .extensions import db
+from .extensions import api, db
+from . import schemas as S
 
 bp = Blueprint("security_console", __name__, template_folder="templates")
 PER_PAGE, MAX_PER_PAGE, MAX_PAGE = 25, 100, 100_000
@@ -77,6 +79,7 @@ def _session_json(s: dict, now) -> dict:
 
 
 @bp.get("/api/admin/security/sessions")
+@api.validate(query=S.SecuritySessionsQuery, resp=responses({"HTTP_200": S.Page}, 400, 401, 403), tags=["admin"], security=SIGNED_IN)
 def sessions():
     require_principal(roles=("admin",))
     state = request.args.get("state") or None
@@ -91,6 +94,7 @@ def sessions():
 
 
 @bp.get("/api/admin/security/events")
+@api.validate(query=S.SecurityEventsQuery, resp=responses({"HTTP_200": S.Page}, 400, 401, 403), tags=["admin"], security=SIGNED_IN)
 def events():
     require_principal(roles=("admin",))
     kind = request.args.get("kind") or None

@@ -18,11 +18,13 @@ from svcommon.auth import Principal, require_principal
 from svcommon.errors import APIError
 from svcommon.params import json_body
 from svcommon.timeutil import iso
+from svcommon.openapi import SIGNED_IN, responses
 
 from . import repository as repo
-from .extensions import db
+from .extensions import api, db
 from .webhook_delivery import sealer
 from .webhook_targets import TargetRefused, resolve
+from . import schemas as S
 
 bp = Blueprint("webhooks_api", __name__, url_prefix="/api/webhooks")
 HEX32 = re.compile(r"[0-9a-f]{32}")
@@ -93,6 +95,7 @@ def _fields(data: dict, p: Principal, creating: bool) -> dict:
 
 
 @bp.get("")
+@api.validate(resp=responses({"HTTP_200": S.Items}, 401, 403), tags=["webhooks"], security=SIGNED_IN)
 def list_endpoints():
     p = require_principal()
     conn = db.conn()
@@ -100,6 +103,7 @@ def list_endpoints():
 
 
 @bp.post("")
+@api.validate(json=S.NewWebhook, resp=responses({"HTTP_201": S.WebhookWithSecret}, 400, 401, 403, 409, 422), tags=["webhooks"], security=SIGNED_IN)
 def create():
     p = require_principal()
     data = json_body()
@@ -120,6 +124,7 @@ def create():
 
 
 @bp.get("/<endpoint_id>")
+@api.validate(resp=responses({"HTTP_200": S.Webhook}, 401, 403, 404), tags=["webhooks"], security=SIGNED_IN)
 def read(endpoint_id: str):
     p = require_principal()
     conn = db.conn()
@@ -127,6 +132,7 @@ def read(endpoint_id: str):
 
 
 @bp.patch("/<endpoint_id>")
+@api.validate(json=S.WebhookChange, resp=responses({"HTTP_200": S.Webhook}, 400, 401, 403, 404), tags=["webhooks"], security=SIGNED_IN)
 def change(endpoint_id: str):
     p = require_principal()
     conn = db.conn()
@@ -137,6 +143,7 @@ def change(endpoint_id: str):
 
 
 @bp.delete("/<endpoint_id>")
+@api.validate(resp=responses({"HTTP_204": None}, 401, 403, 404), tags=["webhooks"], security=SIGNED_IN)
 def delete(endpoint_id: str):
     p = require_principal()
     conn = db.conn()
@@ -149,6 +156,7 @@ def delete(endpoint_id: str):
 
 
 @bp.post("/<endpoint_id>/rotate-secret")
+@api.validate(resp=responses({"HTTP_200": S.RotatedSecret}, 401, 403, 404), tags=["webhooks"], security=SIGNED_IN)
 def rotate_secret(endpoint_id: str):
     """A new secret at once (deliveries from now on are signed with it); shown this once."""
     p = require_principal()
@@ -161,6 +169,7 @@ def rotate_secret(endpoint_id: str):
 
 
 @bp.post("/<endpoint_id>/test")
+@api.validate(resp=responses({"HTTP_202": S.Queued}, 401, 403, 404, 409), tags=["webhooks"], security=SIGNED_IN)
 def send_test(endpoint_id: str):
     p = require_principal()
     conn = db.conn()
@@ -172,6 +181,7 @@ def send_test(endpoint_id: str):
 
 
 @bp.post("/<endpoint_id>/attempts/<int:attempt_id>/redeliver")
+@api.validate(resp=responses({"HTTP_202": S.Queued}, 401, 403, 404, 409), tags=["webhooks"], security=SIGNED_IN)
 def redeliver(endpoint_id: str, attempt_id: int):
     """The attempt's event again, as a new delivery (same event id: receivers deduplicate)."""
     p = require_principal()
