@@ -16,7 +16,13 @@ down:
 # Two workers, a stack each (README "Tests"): much of the suite waits on real-time playback,
 # browsers and services rather than computing. The slowest tests are listed at the end.
 test: setup
-	@$(PY) -m pytest -n 2 --dist loadfile --durations=25 -m "not reliability"
+	@$(PY) -m pytest -n 2 --dist loadfile --durations=25 -m "not reliability and not forensics_accuracy"
+
+# The forensic detector's accuracy against attacked copies (re-encoded, cropped, rescaled,
+# dark and grainy, near-duplicate videos): minutes of ffmpeg, run by CI after `make test`.
+.PHONY: test-forensics
+test-forensics: setup
+	@$(PY) -m pytest -m forensics_accuracy --durations=10
 
 # The reliability suite (issue #18): stacks of its own whose processes and dependencies are
 # killed and stopped on purpose (README "Tests"). Run by CI after `make test`.
@@ -26,7 +32,7 @@ test-reliability: setup
 
 # Without the browser and heavy cases, for a quick loop while coding.
 test-fast: setup
-	@$(PY) -m pytest -m "not browser and not heavy and not reliability"
+	@$(PY) -m pytest -m "not browser and not heavy and not reliability and not forensics_accuracy"
 
 migrate: setup
 	@$(PY) database/migrate.py

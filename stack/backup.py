@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT / "file-svc"))
 from file_svc import bucket_backup  # noqa: E402
 from file_svc.bucket_backup import BackupError  # noqa: E402
 from file_svc.s3client import S3Store  # noqa: E402
+from file_svc.settings import SETTINGS as FILE_SETTINGS  # noqa: E402
 
 FORMAT = "streamvault-backup"
 FORMAT_VERSION = 1
@@ -114,9 +115,11 @@ def passphrase(path: str | None, confirm: bool) -> str | None:
 
 # ---- the stack's MariaDB and S3 -------------------------------------------------------------
 def s3_store(stack: Stack, secrets: dict) -> S3Store:
+    """file-svc's S3 client with file-svc's settings (their defaults: timeouts, attempts) as
+    the stack gives them."""
+    from svcommon.config import load as load_settings
     env = stack_env(stack, secrets)
-    return S3Store({**{k: env[k] for k in ("S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_BUCKET",
-                                          "S3_REGION")}, "S3_RETRY_AFTER_SECONDS": 5})
+    return S3Store(load_settings(FILE_SETTINGS, environ={k: str(v) for k, v in env.items()}))
 
 
 def _answers(stack: Stack, patience: float = 10) -> tuple[bool, bool]:

@@ -142,7 +142,11 @@ def test_short_leak_is_inconclusive_in_plain_words(traced, live_stack, worker_ap
     assert inc["best_candidate"]["session_id"] == sid or inc["tied_with"] > 0
     assert inc["false_accusation_probability"] > 1e-6 and inc["more_segments_needed"] > 0
     assert inc["more_seconds_needed"] == pytest.approx(2 * inc["more_segments_needed"])
-    assert res["ambiguity"] is None and res["false_accusation_probability"] == inc["false_accusation_probability"]
+    # Other tests' videos of this stack are made from the same generated clips: a warning that
+    # names one as the runner-up is right (the watermark tells them apart), never a verdict on it.
+    assert res["ambiguity"] is None or res["ambiguity"]["runner_up_video_id"] != res["video_id"]
+    assert res["video_id"] == traced["video_id"]
+    assert res["false_accusation_probability"] == inc["false_accusation_probability"]
     with chromium_page() as page:
         _open_forensics_page(page, gw, live_stack)
         page.wait_for_selector("#detections td:has-text('inconclusive')")

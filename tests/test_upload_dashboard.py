@@ -179,7 +179,7 @@ def test_edit_saved_toast_and_errors_in_view(gw, clip, live_stack):
             shown = in_viewport(page, ROW.format(vids[1]) + " .row-error")
         finally:
             restart_service(live_stack, "file", live_stack["env"])
-        assert error == "Not deleted: storage is temporarily unavailable; please retry shortly" and shown
+        assert error == "Not deleted: Video storage is unavailable; retry in 5 s." and shown
         assert toast == error
         row.locator(".delete").click()
         page.wait_for_selector(ROW.format(vids[1]), state="detached", timeout=30000)

@@ -12,6 +12,7 @@ import requests
 from .contract_client import ContractClient, _index_of
 
 RETRY_PAUSE = 1.0
+RENEW_AFTER = 200.0        # seconds: a new login and session before the 5-minute tokens expire
 
 
 class Viewer(threading.Thread):
@@ -29,12 +30,17 @@ class Viewer(threading.Thread):
 
     def run(self) -> None:
         client = session = rep = None
-        last_ok = time.monotonic()
+        last_ok = logged_in = time.monotonic()
         i = 0
         while not self.stop.is_set():
             try:
+                if client is not None and time.monotonic() - logged_in > RENEW_AFTER:
+                    if session is not None:                     # the player's renewal, before expiry
+                        client.end(session)
+                    client = session = None
                 if client is None:
                     client = ContractClient(self.base).login(self.username, self.password)
+                    logged_in = time.monotonic()
                 if session is None:
                     session = client.open_session(self.video_id)
                     rep = min((r for r in client.representations(session) if r.kind == "video"),

@@ -25,6 +25,10 @@ try:
 except ImportError:
     import media_helpers as mh
 
+# The detector's accuracy against attacked copies (minutes of ffmpeg): `make test-forensics`,
+# run by CI after `make test` (README "Tests").
+pytestmark = pytest.mark.forensics_accuracy
+
 SECRET = b"forensics-test-secret-0123456789ab"
 VIDEO = "f0" * 16
 SESSIONS = 50
@@ -165,7 +169,10 @@ def test_closest_video_is_read_when_no_candidate_is_clear(marked, monkeypatch, w
     monkeypatch.setattr(tr, "CATALOGUE_MIN_SIGNIFICANCE", 1e9)
     monkeypatch.setattr(tr, "CATALOGUE_WEAK_SIGNIFICANCE", weak_bar)
     leaker = sorted(marked["sessions"])[23]
-    leak = _leak(marked, leaker, "weak-candidate", vf="scale=-2:180", ss=5, t=50, crf=28)
+    # 58 s: 50 s gave 25 of 26 segments at a false-accusation bound of 1.5e-6 in one CI run,
+    # on the threshold's edge (a decode's rounding decides); this test is about which video is
+    # read, not about the bound.
+    leak = _leak(marked, leaker, "weak-candidate", vf="scale=-2:180", ss=5, t=58, crf=28)
     r = trace(str(leak), marked["catalogue"], SECRET, max_fap=MAX_FAP)
     if identified:
         assert r["match"] == {"session_id": leaker}, r["conclusion"]
