@@ -184,7 +184,11 @@ def test_backup_while_streaming_then_restore_onto_an_empty_stack(live_stack, wor
     for name in ("MEDIA_MASTER_KEY", "WATERMARK_SECRET", "AUTH_KEY_ENCRYPTION_SECRET"):
         assert secrets[name] == service_config[name]          # the data secrets came with the backup
     assert secrets["DB_PASSWORD"] != service_config["DB_PASSWORD"]   # the stack's own credentials stay
-    env = {**stack_env(target, secrets), "LOG_LEVEL": "WARNING"}
+    # The live stack's relaxed per-address throttles: the restored database holds every
+    # sign-up this test session made from 127.0.0.1, so the default limit would refuse one more.
+    throttles = {k: live_stack["env"][k] for k in ("LOGIN_MAX_FAILURES_IP", "SIGNUP_MAX_PER_IP",
+                                                   "PASSWORD_CHECKS_PER_MINUTE")}
+    env = {**stack_env(target, secrets), **throttles, "LOG_LEVEL": "WARNING"}
     gw2 = start_services(target, procs, env)
 
     # Accounts: the old password logs in; the grant opens the password video, which plays.
