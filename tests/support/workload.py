@@ -109,10 +109,10 @@ class Uploader:
             out.retries += 1
             time.sleep(RETRY_PAUSE)
 
-    def post(self, data: bytes, title: str) -> UploadOutcome:
+    def post(self, data: bytes, title: str, visibility: str = "private") -> UploadOutcome:
         out, started = UploadOutcome("post"), time.monotonic()
         r = self._retrying(out, started, lambda h: self.http.post(
-            f"{self.base}/api/videos", headers=h, data={"title": title, "visibility": "private"},
+            f"{self.base}/api/videos", headers=h, data={"title": title, "visibility": visibility},
             files={"file": ("clip.mp4", data, "video/mp4")}, timeout=60))
         assert r.status_code == 201, (r.status_code, r.text[:300])
         out.video_id = r.json()["video"]["id"]
