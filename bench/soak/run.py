@@ -107,7 +107,7 @@ def slope_per_minute(points: list[tuple[float, float]]) -> float:
     return 60 * sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den if den else 0.0
 
 
-_ID = re.compile(r"(?<=[/-])[0-9a-f]{32}(?=[./]|$)|(?<=/)[A-Za-z0-9_-]{40,}|(?<=/)\d+(?=[./]|$)")
+_ID = re.compile(r"(?<=[/-])[0-9a-f]{32}(?=[./]|$)|(?<=/)[A-Za-z0-9_-]{40,}|(?<=/)\d+(?=[./-]|$)")
 
 
 def route_of(method: str, uri: str) -> str:
