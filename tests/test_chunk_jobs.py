@@ -231,6 +231,27 @@ def test_failed_chunk_is_retried_alone(worker_app, stores, db, owner_id, clip):
     assert video(db, vid) == {"status": "ready", "status_message": ""}
 
 
+def test_audio_finishing_last_publishes_the_video(worker_app, stores, db, owner_id, tmp_path):
+    """Whichever part completes last publishes: here every chunk is done before the audio
+    (as when the audio's worker was killed and its job came back after its lease). Found by
+    the fault-injection matrix: the audio's completion judged "audio done?" from the plan row
+    read before it recorded its own result, so the video stayed processing for ever."""
+    from watermark_svc.jobs import run_once
+    vid = queue_video(db, stores, owner_id, make_clip(tmp_path / "c.mp4", seconds=4, size=ONE_RUNG).read_bytes())
+    assert run_once(worker_app, "planner")
+    sql(db, "UPDATE jobs SET run_after = UTC_TIMESTAMP(6) + INTERVAL 1 HOUR WHERE subject = %s "
+            "AND kind = 'video.audio'", (vid,))
+    while run_once(worker_app, "test-worker", ("video.chunk",)):
+        pass
+    assert all(c["done"] for c in chunks(db, vid)) and video(db, vid)["status"] == "processing"
+    sql(db, "UPDATE jobs SET run_after = UTC_TIMESTAMP(6) WHERE subject = %s", (vid,))
+    run_video(worker_app, db, vid)
+    assert video(db, vid) == {"status": "ready", "status_message": ""}
+    assert renditions(db, vid) == (["360p"], True)
+    meta = json.loads(query(db, "SELECT metadata FROM video_media WHERE video_id = %s", (vid,), one=True)["metadata"])
+    assert meta["audio"] is not None
+
+
 def test_video_without_audio_is_published_by_its_lowest_rung(worker_app, stores, db, owner_id, tmp_path):
     silent = make_clip(tmp_path / "silent.mp4", seconds=4, size=ONE_RUNG, audio=False).read_bytes()
     vid = queue_video(db, stores, owner_id, silent)

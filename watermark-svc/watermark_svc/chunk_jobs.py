@@ -147,7 +147,9 @@ def _finish(app, job: Job, lease: Lease, sealed: bytes, record, rung: str | None
         if enc is None or enc.sealed != sealed or not record(conn) or not queue.complete(conn, job, lease.worker):
             conn.rollback()                 # re-planned, taken over or deleted meanwhile
             raise LeaseLost(job.id)
-        complete = _settle(conn, vid, enc, rung)
+        # Read again after recording: the audio's own result is in this row, and whichever part
+        # completes last must see every part done (the audio may well finish after the chunks).
+        complete = _settle(conn, vid, repo.lock_encode(conn, vid), rung)
         if complete is None:
             conn.rollback()                 # failed or deleted meanwhile
             raise LeaseLost(job.id)
