@@ -14,9 +14,10 @@ down:
 	@$(PY) -m stack down
 
 # Two workers, a stack each (README "Tests"): much of the suite waits on real-time playback,
-# browsers and services rather than computing. The slowest tests are listed at the end.
+# browsers and services rather than computing. The slowest tests are listed at the end;
+# every test's time is in var/test/junit.xml (`python scripts/test_times.py` sums it per module).
 test: setup
-	@$(PY) -m pytest -n 2 --dist loadfile --durations=25 -m "not reliability and not forensics_accuracy"
+	@$(PY) -m pytest -n 2 --dist loadfile --durations=25 --junitxml=var/test/junit.xml -m "not reliability and not forensics_accuracy"
 
 # The forensic detector's accuracy against attacked copies (re-encoded, cropped, rescaled,
 # dark and grainy, near-duplicate videos): minutes of ffmpeg, run by CI after `make test`.

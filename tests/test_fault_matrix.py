@@ -29,11 +29,10 @@ import pytest
 import requests
 
 from stack.layout import ROOT, SERVICES, TEST, Stack
-from stack.secrets import load_or_create, read_env_file
+from stack.secrets import read_env_file
 from tests.support.contract_client import ContractClient, _index_of
-from tests.support.media import ONE_RUNG, make_clip
-from tests.support.supervised import PROGRAMS, SupervisedStack, answers, wait_until
-from tests.support.videos import register_user
+from tests.support.supervised import (FAST_AND_UNTHROTTLED, PROGRAMS, FirstVideo, SupervisedStack, answers,
+                                      wait_ready, wait_until)
 from tests.support.workload import Uploader, Viewer
 
 pytestmark = [pytest.mark.heavy, pytest.mark.reliability]
@@ -42,8 +41,7 @@ STACK = Stack(f"{TEST.name}-fim", TEST.offset + 700)
 SEED = 18
 RECOVERY_BOUND = 60          # a killed program serves again within this (MariaDB: crash recovery)
 TUNING = {"S3_CONNECT_TIMEOUT_SECONDS": "1", "S3_READ_TIMEOUT_SECONDS": "3", "S3_MAX_ATTEMPTS": "1",
-          "X264_PRESET": "ultrafast", "SIGNUP_MAX_PER_IP": "100000", "LOGIN_MAX_FAILURES_IP": "100000",
-          "PASSWORD_CHECKS_PER_MINUTE": "100000",
+          **FAST_AND_UNTHROTTLED,
           # A killed worker's job is claimed again once its lease lapses: short, so the test is.
           "WORKER_LEASE_SECONDS": "10"}
 SUP = SupervisedStack(STACK, TUNING)
@@ -85,24 +83,6 @@ def fsck(*args: str) -> tuple[int, dict]:
     return proc.returncode, json.loads(proc.stdout)
 
 
-def wait_ready(gw: str, owner: dict, video_id: str, bound: float) -> dict:
-    http = requests.Session()
-    state = {"token": owner["access_token"], "video": None}
-
-    def ready() -> bool:
-        r = http.get(f"{gw}/api/videos/{video_id}", headers={"Authorization": f"Bearer {state['token']}"}, timeout=10)
-        if r.status_code == 401:
-            state["token"] = http.post(f"{gw}/api/auth/login", json={"username": owner["username"],
-                                       "password": owner["password"]}, timeout=10).json()["access_token"]
-            return False
-        assert r.status_code == 200, r.text
-        state["video"] = r.json()["video"]
-        assert state["video"]["status"] != "failed", state["video"]
-        return state["video"]["status"] == "ready"
-    wait_until(ready, bound, f"video {video_id} ready", step=1)
-    return state["video"]
-
-
 def plays(gw: str, owner: dict, video_id: str) -> int:
     c = ContractClient(gw).login(owner["username"], owner["password"])
     s = c.open_session(video_id)
@@ -115,44 +95,35 @@ def plays(gw: str, owner: dict, video_id: str) -> int:
 
 @pytest.fixture(scope="module")
 def fim(tmp_path_factory):
-    try:
-        SUP.start()
-        gw = STACK.gateway_url
-        owner = register_user(gw, "fim")
-        clip = make_clip(tmp_path_factory.mktemp("fim") / "clip.mp4", seconds=4, size=ONE_RUNG).read_bytes()
-        first = Uploader(gw, owner["username"], owner["password"]).post(clip, "played throughout")
-        wait_ready(gw, owner, first.video_id, 180)
-        secrets = load_or_create(STACK.var / "secrets.env")
-        yield {"gw": gw, "owner": owner, "clip": clip, "video": first.video_id, "secrets": secrets}
-    finally:
-        SUP.stop()
+    with SUP.with_first_video("fim", tmp_path_factory.mktemp("fim")) as first:
+        yield first
 
 
-def trace_submitted(gw: str, fim: dict, tmp_path) -> tuple[str, str, dict]:
+def trace_submitted(gw: str, fim: FirstVideo, tmp_path) -> tuple[str, str, dict]:
     """A viewer's decrypted stream, submitted for tracing as the admin: (job, session, admin auth)."""
-    owner = fim["owner"]
+    owner = fim.owner
     c = ContractClient(gw).login(owner["username"], owner["password"])
-    s = c.open_session(fim["video"])
+    s = c.open_session(fim.video_id)
     rep = min((r for r in c.representations(s) if r.kind == "video"), key=lambda r: r.height or 0)
     leak = c.download(s, rep.id, tmp_path / "leak.mp4")
     c.end(s)
-    token = requests.post(f"{gw}/api/auth/login", json={"username": "admin", "password": fim["secrets"]["ADMIN_PASSWORD"]},
+    token = requests.post(f"{gw}/api/auth/login", json={"username": "admin", "password": fim.secrets["ADMIN_PASSWORD"]},
                           timeout=15).json()["access_token"]
     auth = {"Authorization": f"Bearer {token}"}
     with open(leak, "rb") as fh:
         r = requests.post(f"{gw}/api/forensics/detect", files={"file": ("leak.mp4", fh, "video/mp4")},
-                          data={"video_id": fim["video"]}, headers=auth, timeout=60)
+                          data={"video_id": fim.video_id}, headers=auth, timeout=60)
     assert r.status_code == 202, r.text
     return r.json()["job_id"], s.id, auth
 
 
 def test_kill_anything_lose_nothing(fim, tmp_path):
-    gw, owner, clip = fim["gw"], fim["owner"], fim["clip"]
+    gw, owner, clip = fim.gw, fim.owner, fim.clip
     rng = random.Random(SEED)
     order = list(PROGRAMS)
     rng.shuffle(order)
     job, leaking_session, admin = trace_submitted(gw, fim, tmp_path)
-    viewer = Viewer(gw, owner["username"], owner["password"], fim["video"])
+    viewer = Viewer(gw, owner["username"], owner["password"], fim.video_id)
     viewer.start()
     outcomes, threads, failures, recovery = [], [], [], {}
 
@@ -204,7 +175,7 @@ def test_kill_anything_lose_nothing(fim, tmp_path):
 
     # No job lost: the queue drains (the low-priority reference and storyboard jobs last),
     # nothing dead-lettered.
-    conn = db(fim["secrets"])
+    conn = db(fim.secrets)
     cur = conn.cursor(dictionary=True)
 
     def unfinished() -> list[dict]:

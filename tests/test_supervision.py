@@ -25,13 +25,10 @@ import pytest
 import requests
 
 from stack.layout import SERVICES, TEST, Stack
-from stack.secrets import load_or_create
 from stack.supervision import group_members
 from tests.support.contract_client import ContractClient
 from tests.support.delivery import session_urls
-from tests.support.media import ONE_RUNG, make_clip
-from tests.support.supervised import SupervisedStack, answers, wait_until
-from tests.support.videos import register_user
+from tests.support.supervised import FAST_AND_UNTHROTTLED, SupervisedStack, answers, wait_until
 
 pytestmark = [pytest.mark.heavy, pytest.mark.reliability]
 
@@ -41,8 +38,7 @@ RESTART_BOUND = 30           # a killed program serves again within this (loaded
 RECOVERY_BOUND = 10          # after a dependency's return
 # Short S3 waits so a frozen S3 costs a request seconds, not a minute (file-svc settings).
 TUNING = {"S3_CONNECT_TIMEOUT_SECONDS": "1", "S3_READ_TIMEOUT_SECONDS": "2", "S3_MAX_ATTEMPTS": "1",
-          "X264_PRESET": "ultrafast", "SIGNUP_MAX_PER_IP": "100000", "LOGIN_MAX_FAILURES_IP": "100000",
-          "PASSWORD_CHECKS_PER_MINUTE": "100000"}
+          **FAST_AND_UNTHROTTLED}
 
 
 SUP = SupervisedStack(STACK, TUNING)
@@ -57,26 +53,12 @@ def _accepts(port: int) -> bool:
 
 @pytest.fixture(scope="module")
 def sup(tmp_path_factory):
-    try:
-        SUP.start()
-        gw = STACK.gateway_url
-        owner = register_user(gw, "sup")
-        auth = {"Authorization": f"Bearer {owner['access_token']}"}
-        clip = make_clip(tmp_path_factory.mktemp("sup") / "clip.mp4", seconds=4, size=ONE_RUNG).read_bytes()
-        r = requests.post(f"{gw}/api/videos", headers=auth, data={"title": "supervised", "visibility": "public"},
-                          files={"file": ("clip.mp4", clip, "video/mp4")}, timeout=60)
-        assert r.status_code == 201, r.text
-        vid = r.json()["video"]["id"]
-        wait_until(lambda: requests.get(f"{gw}/api/library/{vid}", headers=auth, timeout=10).json().get("status")
-                   == "ready", 180, "video processed")
-        yield {"gw": gw, "owner": owner, "auth": auth, "vid": vid, "clip": clip, "proc": SUP.proc,
-               "secrets": load_or_create(STACK.var / "secrets.env")}
-    finally:
-        SUP.stop()
+    with SUP.with_first_video("sup", tmp_path_factory.mktemp("sup")) as first:
+        yield first
 
 
 def test_a_killed_process_restarts_while_the_others_serve(sup):
-    gw, auth = sup["gw"], sup["auth"]
+    gw, auth = sup.gw, sup.auth
     killed = {name: pid_of(name) for name in ("streaming", "worker")}
     old = {pid for pgid in killed.values() for pid in group_members(pgid)}
     assert len(old) >= 4, old                   # a gunicorn master and two workers, the worker
@@ -123,9 +105,9 @@ def _readyz(service: str) -> dict:
 
 
 def test_database_outage_answers_503_and_recovers_without_restarts(sup):
-    gw, owner, auth = sup["gw"], sup["owner"], sup["auth"]
+    gw, owner, auth = sup.gw, sup.owner, sup.auth
     viewer = ContractClient(gw).login(owner["username"], owner["password"])
-    session = viewer.open_session(sup["vid"])
+    session = viewer.open_session(sup.video_id)
     pids = {name: pid_of(name) for name in SERVICES}
     login = {"username": owner["username"], "password": owner["password"]}
 
@@ -137,7 +119,7 @@ def test_database_outage_answers_503_and_recovers_without_restarts(sup):
         "manifest": lambda: requests.get(session.manifest_url, timeout=CLIENT_TIMEOUT),
         "upload": lambda: requests.post(f"{gw}/api/videos", headers=auth, timeout=CLIENT_TIMEOUT,
                                         data={"title": "during outage", "visibility": "private"},
-                                        files={"file": ("clip.mp4", sup["clip"], "video/mp4")}),
+                                        files={"file": ("clip.mp4", sup.clip, "video/mp4")}),
     }
     # A few rounds under a little load (two at once): never a 500, never past the timeout.
     for _ in range(3):
@@ -165,9 +147,9 @@ def test_database_outage_answers_503_and_recovers_without_restarts(sup):
 
 
 def test_storage_outage_answers_503_and_recovers_without_restarts(sup):
-    gw, owner, auth = sup["gw"], sup["owner"], sup["auth"]
+    gw, owner, auth = sup.gw, sup.owner, sup.auth
     viewer = ContractClient(gw).login(owner["username"], owner["password"])
-    session = viewer.open_session(sup["vid"])
+    session = viewer.open_session(sup.video_id)
     init, segments = next(iter(session_urls(gw, session).values()))
     # Segments the gateway has not cached yet (a cached one is served from its cache).
     fresh = iter(segments)
@@ -180,7 +162,7 @@ def test_storage_outage_answers_503_and_recovers_without_restarts(sup):
         _refused(seg, "storage_unavailable")
         up = requests.post(f"{gw}/api/videos", headers=auth, timeout=CLIENT_TIMEOUT,
                            data={"title": "during S3 outage", "visibility": "private"},
-                           files={"file": ("clip.mp4", sup["clip"], "video/mp4")})
+                           files={"file": ("clip.mp4", sup.clip, "video/mp4")})
         _refused(up, "storage_unavailable")
         assert _readyz("file")["checks"]["s3"].startswith("fail")
         for service in ("upload", "streaming", "watermark"):
@@ -196,7 +178,7 @@ def test_storage_outage_answers_503_and_recovers_without_restarts(sup):
                RECOVERY_BOUND, "segments after S3's return")
     up = requests.post(f"{gw}/api/videos", headers=auth, timeout=30,
                        data={"title": "after S3 outage", "visibility": "private"},
-                       files={"file": ("clip.mp4", sup["clip"], "video/mp4")})
+                       files={"file": ("clip.mp4", sup.clip, "video/mp4")})
     assert up.status_code == 201, up.text
     assert time.monotonic() - back < RECOVERY_BOUND + 10
     assert _readyz("upload")["http"] == 200
@@ -205,10 +187,10 @@ def test_storage_outage_answers_503_and_recovers_without_restarts(sup):
 
 def test_down_stops_every_process(sup):
     programs = ("mariadb", "s3", *SERVICES, "worker", "gateway")
-    everything = {pid for name in programs for pid in group_members(pid_of(name))} | {sup["proc"].pid}
+    everything = {pid for name in programs for pid in group_members(pid_of(name))} | {SUP.proc.pid}
     assert len(everything) > len(programs)
     SUP.down()
-    sup["proc"].wait(30)
+    SUP.proc.wait(30)
     left = [pid for pid in everything if Path(f"/proc/{pid}").exists()
             and "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]]
     assert not left, left

@@ -9,13 +9,23 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
 from stack.layout import ROOT, SERVICES, Stack
+from stack.secrets import load_or_create
+from tests.support.media import ONE_RUNG, make_clip
+from tests.support.videos import register_user
+from tests.support.workload import Uploader
 
 PROGRAMS = ("mariadb", "s3", *SERVICES, "worker", "gateway")   # supervisord's program names
+# What every supervised test stack runs with: the fast x264 preset, and per-address throttles
+# out of the way (all the suite's clients share 127.0.0.1).
+FAST_AND_UNTHROTTLED = {"X264_PRESET": "ultrafast", "SIGNUP_MAX_PER_IP": "100000",
+                        "LOGIN_MAX_FAILURES_IP": "100000", "PASSWORD_CHECKS_PER_MINUTE": "100000"}
 
 
 def wait_until(check, bound: float, what: str, step: float = 0.2) -> float:
@@ -32,6 +42,40 @@ def answers(url: str, status: int = 200, timeout: float = 10, **kw) -> bool:
         return requests.get(url, timeout=timeout, **kw).status_code == status
     except requests.RequestException:
         return False
+
+
+def wait_ready(gw: str, owner: dict, video_id: str, bound: float) -> dict:
+    """The owner's view of the video once it is ready (logging in again when the token
+    lapses: a crash test outlives access tokens); fails at once if processing failed."""
+    http = requests.Session()
+    state = {"token": owner["access_token"], "video": None}
+
+    def ready() -> bool:
+        r = http.get(f"{gw}/api/videos/{video_id}", headers={"Authorization": f"Bearer {state['token']}"}, timeout=10)
+        if r.status_code == 401:
+            state["token"] = http.post(f"{gw}/api/auth/login", json={"username": owner["username"],
+                                       "password": owner["password"]}, timeout=10).json()["access_token"]
+            return False
+        assert r.status_code == 200, r.text
+        state["video"] = r.json()["video"]
+        assert state["video"]["status"] != "failed", state["video"]
+        return state["video"]["status"] == "ready"
+    wait_until(ready, bound, f"video {video_id} ready", step=1)
+    return state["video"]
+
+
+@dataclass(frozen=True)
+class FirstVideo:
+    """A started supervised stack with an owner and one processed public video."""
+    gw: str
+    owner: dict                 # register_user's dict (username, password, access_token, ...)
+    clip: bytes                 # the 4-s one-rung clip the video was made from
+    video_id: str
+    secrets: dict               # the stack's secrets.env (ADMIN_PASSWORD, DB_PASSWORD, ...)
+
+    @property
+    def auth(self) -> dict:
+        return {"Authorization": f"Bearer {self.owner['access_token']}"}
 
 
 class SupervisedStack:
@@ -66,6 +110,21 @@ class SupervisedStack:
         for name in SERVICES:
             wait_until(lambda: answers(f"{self.stack.url(name)}/readyz"), 120, f"{name} ready")
         wait_until(lambda: answers(f"{self.stack.gateway_url}/gateway/healthz"), 60, "gateway")
+
+    @contextmanager
+    def with_first_video(self, prefix: str, workdir: Path):
+        """Start the stack, register ``prefix``'s owner and process one public video; stop
+        the stack on the way out, whatever happened."""
+        try:
+            self.start()
+            gw = self.stack.gateway_url
+            owner = register_user(gw, prefix)
+            clip = make_clip(workdir / "clip.mp4", seconds=4, size=ONE_RUNG).read_bytes()
+            first = Uploader(gw, owner["username"], owner["password"]).post(clip, f"{prefix} first", visibility="public")
+            wait_ready(gw, owner, first.video_id, 180)
+            yield FirstVideo(gw, owner, clip, first.video_id, load_or_create(self.stack.var / "secrets.env"))
+        finally:
+            self.stop()
 
     def down(self) -> None:
         subprocess.run([sys.executable, "-m", "stack", "down", "--stack", "test"], cwd=ROOT, env=self.env(),
