@@ -189,3 +189,13 @@ def test_findings_reported_and_safely_repaired(live_stack, service_config, worke
     finally:
         sql(mdb, "DELETE FROM jobs WHERE id IN (%s, %s)", (live_job, locals().get("stale_job", live_job)))
         requests.delete(upload_url, headers=headers, timeout=10)
+
+
+def test_exit_status_ignores_housekeeping_alone():
+    """Expired grants are a healthy stack's normal state: only an inconsistency left is exit 1."""
+    from watermark_svc.fsck import HOUSEKEEPING, Finding, exit_status, render_text
+    grant = Finding("expired_grant", "u/v", "password grant expired", "delete it", HOUSEKEEPING)
+    orphan = Finding("orphan_object", "media/x", "no row", "deletes it")
+    assert exit_status([grant]) == 0 and exit_status([grant, orphan]) == 1
+    assert exit_status([grant, Finding("orphan_object", "media/x", "no row", "deletes it", repaired=True)]) == 0
+    assert render_text([grant], False).endswith("(housekeeping only: no inconsistency)")
