@@ -155,3 +155,6 @@ class Uploader:
             head = self._retrying(out, started, lambda h: self.http.head(url, headers={**h, **tus}, timeout=15))
             assert head.status_code in (200, 204), (head.status_code, "the upload was lost", out)
             offset = int(head.headers["Upload-Offset"])
+            if offset == len(data):          # every byte is in: done (tus-js-client sends no PATCH then)
+                out.video_id = head.headers["X-Video-Id"]
+                return out

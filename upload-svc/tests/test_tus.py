@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 
+import pytest
+
 import ingest_helpers as h
 
 MiB = 1024 * 1024
@@ -90,3 +92,34 @@ def test_abandoned_upload_is_swept(tus, make_app, user, env, media):
     assert h.video_objects(env, vid) == [] and h.s3_pending_multipart(env, f"originals/{vid}/") == []
     assert h.db_rows(env, "SELECT id FROM videos WHERE id = %s", (vid,)) == []
     assert tus.head(loc).status_code == 404
+
+
+class Crash(BaseException):
+    """A process killed mid-request: nothing after it runs, its transaction is never committed."""
+
+
+def test_crash_before_the_video_is_queued_is_finished_by_the_resume(tus, client, user, media, env, monkeypatch):
+    """The request that wrote the last byte dies after the parts are assembled but before the
+    video is queued. The client's resume (HEAD, which shows every byte received, so tus-js-client
+    sends no PATCH again) finishes the work: the video is queued once. Found by the
+    fault-injection matrix: the upload was marked done before the queueing was committed, so
+    the video stayed 'uploading' for ever and every PATCH got 409 upload_finished."""
+    from upload_svc import ingest
+    data = media.joinpath("good.mp4").read_bytes()
+    r = tus.create(len(data), filename="crash.mp4")
+    loc, vid = r.headers["Location"], r.headers["X-Video-Id"]
+
+    def killed(*args, **kw):
+        raise Crash()
+    monkeypatch.setattr(ingest, "finalize", killed)
+    with pytest.raises(Crash):
+        tus.patch(loc, 0, data)
+    monkeypatch.undo()
+    head = tus.head(loc)
+    assert head.status_code == 200 and int(head.headers["Upload-Offset"]) == len(data)
+    v = client.get(f"/api/videos/{vid}", headers=user["headers"]).json["video"]
+    assert v["status"] == "queued", v
+    assert h.db_rows(env, "SELECT kind FROM jobs WHERE subject = %s", (vid,)) == [{"kind": "video.process"}]
+    assert tus.head(loc).status_code == 200                       # a second resume changes nothing
+    assert tus.patch(loc, len(data), b"").status_code == 409      # upload_finished
+    assert len(h.db_rows(env, "SELECT kind FROM jobs WHERE subject = %s", (vid,))) == 1

@@ -171,8 +171,9 @@ def insert_upload(conn, u: dict) -> None:
              u["s3_upload_id"], u["part_size"], u["expiry_hours"]))
 
 
-def upload(conn, upload_id: str) -> dict | None:
-    row = query(conn, f"SELECT {UPLOAD_COLS} FROM uploads WHERE id = %s", (upload_id,), one=True)
+def upload(conn, upload_id: str, for_update: bool = False) -> dict | None:
+    row = query(conn, f"SELECT {UPLOAD_COLS} FROM uploads WHERE id = %s" + (" FOR UPDATE" if for_update else ""),
+                (upload_id,), one=True)
     if row:
         row["parts"] = json.loads(row["parts"])
         row["metadata"] = json.loads(row["metadata"])

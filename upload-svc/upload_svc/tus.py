@@ -114,9 +114,14 @@ def _own_upload(upload_id: str) -> dict:
 
 
 @bp.route("/<upload_id>", methods=["HEAD"])
-@api.validate(headers=S.TusOffset, resp=responses({"HTTP_200": None}, 401, 403, 404, 410, 412, 423), tags=["tus"], security=SIGNED_IN)
+@api.validate(headers=S.TusOffset, resp=responses({"HTTP_200": None}, 401, 403, 404, 409, 410, 412, 422, 423, 503), tags=["tus"], security=SIGNED_IN)
 def head(upload_id: str):
     up = _own_upload(upload_id)
+    if up["status"] == "completing" and _lease_expired(up):
+        # The request that wrote the last byte died before the video was queued. A client
+        # that sees Upload-Offset = Upload-Length treats the upload as finished and never
+        # sends the last PATCH again (tus-js-client does so), so its resume finishes the work.
+        _complete(up)
     return Response(status=200, headers=_headers(
         Upload_Offset=up["upload_offset"], Upload_Length=up["upload_length"], X_Video_Id=up["video_id"],
         Upload_Expires=up["expires_at"].strftime("%a, %d %b %Y %H:%M:%S GMT")))
@@ -169,8 +174,15 @@ def _lease_expired(up: dict) -> bool:
 
 
 def _complete(up: dict) -> None:
+    """Assemble the parts and queue the video. Crash-safe: the upload is marked done in the
+    transaction that queues the video (ingest.finalize commits both), so a process killed
+    on the way leaves it 'completing', and the client's next HEAD or PATCH finishes it. The
+    row lock makes a concurrent finisher wait, then find the upload done."""
     conn = db.conn()
-    fresh = repo.upload(conn, up["id"])
+    fresh = repo.upload(conn, up["id"], for_update=True)
+    if fresh is None or fresh["status"] != "completing":
+        conn.rollback()                 # finished (or cancelled) by another request meanwhile
+        return
     fs = filestore()
     try:
         fs.complete_multipart(up["object_key"], up["s3_upload_id"], fresh["parts"])
@@ -180,8 +192,7 @@ def _complete(up: dict) -> None:
         if not info or info["size"] != up["upload_length"]:
             ingest.remove_video(up["video_id"], None)
             raise APIError(410, "upload_lost", "the stored parts of this upload are gone; please upload again")
-    repo.mark_upload_done(conn, up["id"])
-    conn.commit()
+    repo.mark_upload_done(conn, up["id"])       # committed with the queueing, below
     cfg = current_app.config
     ingest.finalize(up["video_id"], up["upload_length"], localcopy.tus_complete(cfg, up["id"], up["upload_length"]))
 
