@@ -99,6 +99,12 @@ def fim(tmp_path_factory):
         yield first
 
 
+def admin_auth(gw: str, fim: FirstVideo) -> dict:
+    token = requests.post(f"{gw}/api/auth/login", json={"username": "admin", "password": fim.secrets["ADMIN_PASSWORD"]},
+                          timeout=15).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
 def trace_submitted(gw: str, fim: FirstVideo, tmp_path) -> tuple[str, str, dict]:
     """A viewer's decrypted stream, submitted for tracing as the admin: (job, session, admin auth)."""
     owner = fim.owner
@@ -107,9 +113,7 @@ def trace_submitted(gw: str, fim: FirstVideo, tmp_path) -> tuple[str, str, dict]
     rep = min((r for r in c.representations(s) if r.kind == "video"), key=lambda r: r.height or 0)
     leak = c.download(s, rep.id, tmp_path / "leak.mp4")
     c.end(s)
-    token = requests.post(f"{gw}/api/auth/login", json={"username": "admin", "password": fim.secrets["ADMIN_PASSWORD"]},
-                          timeout=15).json()["access_token"]
-    auth = {"Authorization": f"Bearer {token}"}
+    auth = admin_auth(gw, fim)
     with open(leak, "rb") as fh:
         r = requests.post(f"{gw}/api/forensics/detect", files={"file": ("leak.mp4", fh, "video/mp4")},
                           data={"video_id": fim.video_id}, headers=auth, timeout=60)
@@ -167,7 +171,11 @@ def test_kill_anything_lose_nothing(fim, tmp_path):
 
     def traced() -> bool:
         nonlocal body
-        body = requests.get(f"{gw}/api/forensics/detect/{job}", headers=admin, timeout=10).json()
+        r = requests.get(f"{gw}/api/forensics/detect/{job}", headers=admin, timeout=10)
+        if r.status_code == 401:            # the run outlived the 5-min access token
+            admin.update(admin_auth(gw, fim))
+            return False
+        body = r.json()
         assert body.get("status") != "failed", body
         return body.get("status") == "done"
     wait_until(traced, 300, "trace done", step=1)
