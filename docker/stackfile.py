@@ -19,9 +19,13 @@ from its resolved configuration (variables, `<<:` merges and the TLS overlay app
   labelled GATEWAY_LABEL (`deploy.mode: global`) and listens on that node's port.
 - Services that keep data in a named volume (a node-local volume under Swarm) are pinned to
   the node labelled DATA_LABEL, so they find their data again after a restart.
+- Healthchecks get retries covering UNHEALTHY_AFTER_SECONDS: Swarm replaces an unhealthy
+  task, where compose only reports it.
 - Keys Swarm does not implement are dropped and named on stderr: `security_opt`, a port's
-  `host_ip` (Swarm publishes on every interface), tmpfs `uid`/`gid` options. `tmpfs` paths
-  become tmpfs mounts, world-writable with the sticky bit as /tmp is.
+  `host_ip` (Swarm publishes on every interface), tmpfs options. `tmpfs` paths become tmpfs
+  mounts, owned by root with the mode of the image's directory (`docker stack deploy` passes
+  no tmpfs mode): an image whose user writes there makes that directory 1777, as /tmp is
+  (gateway/Dockerfile does for /var/lib/gateway).
 - Names are left to the stack (networks, volumes and secrets become `<stack>_<name>`);
   networks are overlay networks (`backend` stays internal).
 """
@@ -29,25 +33,41 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
 import sys
 
 DATA_LABEL = "streamvault.data"
 GATEWAY_LABEL = "streamvault.gateway"
 GATEWAY = "gateway"
+# Compose only reports an unhealthy container; Swarm replaces the task. Each healthcheck gets
+# enough retries to fail for this long first, so a slow moment or a short outage of a
+# dependency (every /readyz fails while MariaDB is down) does not restart the services.
+UNHEALTHY_AFTER_SECONDS = 60
 DROPPED = ("build", "depends_on", "expose", "restart", "security_opt", "tmpfs", "container_name",
            "profiles", "pull_policy")
 
 
+def _seconds(duration: str) -> float:
+    """A Go duration as `docker compose config` writes it ("3s", "1m0s", "500ms")."""
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+    return sum(float(n) * units[u] for n, u in re.findall(r"([0-9.]+)(h|ms|us|ns|m|s)", duration))
+
+
 def _service(name: str, svc: dict, data_volumes: set[str], notes: list[str]) -> dict:
     out = {k: v for k, v in svc.items() if k not in DROPPED and v is not None}
+    check = out.get("healthcheck")
+    if check and not check.get("disable"):
+        interval = _seconds(check.get("interval", "30s")) or 30      # Docker's default interval
+        out["healthcheck"] = {**check, "retries": max(check.get("retries", 3),
+                                                      math.ceil(UNHEALTHY_AFTER_SECONDS / interval))}
     mounts = list(out.get("volumes") or [])
     for entry in svc.get("tmpfs") or []:
         path, _, options = entry.partition(":")
         if options:
-            notes.append(f"{name}: tmpfs {path} options '{options}' dropped (Swarm tmpfs: mode 1777)")
-        # World-writable with the sticky bit, as /tmp (a Swarm tmpfs is root's 0755 otherwise,
-        # and the image's user must write there).
-        mounts.append({"type": "tmpfs", "target": path, "tmpfs": {"mode": 0o1777}})
+            notes.append(f"{name}: tmpfs {path} options '{options}' dropped "
+                         "(a Swarm tmpfs is root's, with the mode of the image's directory)")
+        mounts.append({"type": "tmpfs", "target": path})
     if mounts:
         out["volumes"] = [{k: v for k, v in m.items() if v not in ({}, None)} for m in mounts]
     ports = []

@@ -1,6 +1,6 @@
 """Phase 5 — beyond one machine: the same compose file on Docker Swarm (`docker stack
-deploy`) on a single-node swarm, next to the compose project (its own stack name, data,
-networks and ports). The stack file is generated from docker-compose.yml by
+deploy`) on a single-node swarm, on the same engine as the compose project (its own stack
+name, data, networks and ports; the project is stopped first, this being the last phase). The stack file is generated from docker-compose.yml by
 docker/stackfile.py, exactly as docs/operations.md "Docker Swarm" tells an operator to.
 Every service comes up healthy, the smoke passes through the stack's gateway (accounts,
 upload, processing, playback), and streaming-svc scaled to 2 tasks serves from both.
@@ -49,10 +49,13 @@ def stack_file(compose: Compose) -> dict:
 
 
 @pytest.fixture(scope="module")
-def swarm(stack_file: dict):
+def swarm(stack_file: dict, compose: Compose):
     for port in (HTTP_PORT, TLS_PORT):
         probe = subprocess.run(["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{port}"], capture_output=True)
         assert probe.returncode != 0, f"port {port} is taken: set SV_SWARM_GATEWAY_PORT/SV_SWARM_GATEWAY_TLS_PORT"
+    # The last phase: the compose project (kept for run.sh's `down -v`) is stopped so that
+    # its containers' healthchecks do not share the CPUs with the stack's start-up.
+    compose.run("stop", timeout=300)
     s = Swarm(STACK)
     s.remove()                                    # what a killed earlier run may have left
     made = Swarm.join_or_init()
@@ -82,10 +85,7 @@ def swarm_gateway(swarm: Swarm) -> Gateway:
 
 @pytest.fixture(scope="module")
 def swarm_user(swarm_gateway: Gateway) -> User:
-    u = swarm_gateway.new_user("swarm")
-    r = swarm_gateway.register(u)
-    assert r.status_code == 201, r.text
-    return u
+    return swarm_gateway.signed_up("swarm")
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +108,8 @@ def test_stack_file_is_derived_from_compose(stack_file: dict):
     assert sorted((p["published"], p["mode"]) for p in gw["ports"]) == [(HTTP_PORT, "host"), (TLS_PORT, "host")]
     assert [s for s in stack["services"] if "ports" in s and s != "gateway"] == []
     assert stack["networks"]["backend"] == {"driver": "overlay", "internal": True}
+    # Swarm replaces an unhealthy task: it must fail for a minute first (3 s interval here).
+    assert stack["services"]["auth-svc"]["healthcheck"]["retries"] == 20
     assert set(stack["secrets"]) == set(compose["secrets"])
     # What Swarm cannot do as compose does is said, not silently lost.
     assert "security_opt dropped" in stack_file["notes"] and "Swarm has no host_ip" in stack_file["notes"]

@@ -27,10 +27,7 @@ def gateway() -> Gateway:
 @pytest.fixture(scope="session")
 def user(gateway: Gateway) -> User:
     """A viewer registered through the gateway once per run (persists across down/up)."""
-    u = gateway.new_user()
-    r = gateway.register(u)
-    assert r.status_code == 201, r.text
-    return u
+    return gateway.signed_up()
 
 
 @pytest.fixture(scope="session")
