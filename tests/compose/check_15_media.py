@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from client import Gateway, User
-from media import ContractClient, probe
+from media import play_lowest
 
 
 def test_upload_becomes_ready(ready_video: dict):
@@ -21,17 +21,10 @@ def test_library_lists_it(gateway: Gateway, user: User, ready_video: dict):
 
 
 def test_playback_decrypts_every_segment(gateway: Gateway, user: User, ready_video: dict, tmp_path: Path):
-    c = ContractClient(gateway.base).login(user.username, user.password)
-    s = c.open_session(ready_video["id"])
-    reps = c.representations(s)
-    video_reps = [r for r in reps if r.kind == "video"]
-    assert video_reps, reps
-    lowest = min(video_reps, key=lambda r: r.height or 0)
-    out = c.download(s, lowest.id, tmp_path / "played.mp4", audio=any(r.kind == "audio" for r in reps))
-    info = probe(out)
-    duration = float(info["format"]["duration"])
-    print(f"\nsession {s.id}: {len(lowest.segment_urls)} segments of {lowest.id} decrypted, "
-          f"{duration:.1f}s playable", flush=True)
-    assert any(st["codec_type"] == "video" for st in info["streams"])
+    played = play_lowest(gateway.base, user, ready_video["id"], tmp_path / "played.mp4")
+    duration = float(played.info["format"]["duration"])
+    print(f"\nsession {played.session.id}: {len(played.rendition.segment_urls)} segments of {played.rendition.id} "
+          f"decrypted, {duration:.1f}s playable", flush=True)
+    assert any(st["codec_type"] == "video" for st in played.info["streams"])
     assert duration > 6
-    c.end(s)
+    played.client.end(played.session)

@@ -49,6 +49,13 @@ class Gateway:
         return self.post("/api/auth/register", json={"username": user.username, "email": user.email,
                                                      "password": user.password})
 
+    def signed_up(self, prefix: str = "smoke") -> User:
+        """A new user, registered through the gateway."""
+        user = self.new_user(prefix)
+        r = self.register(user)
+        assert r.status_code == 201, r.text
+        return user
+
     def login(self, user: User) -> requests.Response:
         r = self.post("/api/auth/login", json={"username": user.username, "password": user.password})
         if r.status_code == 200:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test-compose`: build every image, start the suite with docker compose, run the
-# smoke checks through the published gateway, scale, restart with data intact, and clean
-# up (down -v) even on failure. Prints build time and time to healthy.
+# smoke checks through the published gateway, scale, restart with data intact, deploy the
+# same images as a Swarm stack (check_50_swarm.py), and clean up (down -v, the stack removed,
+# a swarm this test made left) even on failure. Prints build time and time to healthy.
 #
 # The suite runs over HTTPS (docker-compose.tls.yml) with a self-signed certificate made
 # here; every client verifies against it (REQUESTS_CA_BUNDLE). Plain HTTP only redirects.
@@ -10,6 +11,8 @@
 #   GATEWAY_PORT=NNNN GATEWAY_TLS_PORT=NNNN   publish the gateway elsewhere than
 #                       127.0.0.1:8080 (HTTP, redirects) and 127.0.0.1:8443 (HTTPS)
 #   COMPOSE_PROJECT_NAME, IMAGE_TAG   another project/tag (two runs on one engine)
+#   SV_SWARM_GATEWAY_PORT=NNNN SV_SWARM_GATEWAY_TLS_PORT=NNNN   the Swarm stack's gateway
+#                       ports (default 8180, 8543; Swarm publishes them on every interface)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -24,6 +27,7 @@ export SV_GATEWAY_URL=https://127.0.0.1:$GATEWAY_TLS_PORT
 export SV_GATEWAY_HTTP_URL=http://127.0.0.1:$GATEWAY_PORT
 export PUBLIC_URL=$SV_GATEWAY_URL
 export SV_ADMIN_PASSWORD_FILE=$ROOT/var/compose-ci/secrets/admin_password
+export SV_SWARM_STACK=${SV_SWARM_STACK:-$COMPOSE_PROJECT_NAME-swarm}
 WORK=var/compose-ci
 mkdir -p "$WORK/tls"
 # A throwaway self-signed certificate for 127.0.0.1 (its key is world-readable so the
@@ -60,6 +64,8 @@ cleanup() {
   else
     echo "==> down -v"; dc down -v --remove-orphans >/dev/null 2>&1 || true
   fi
+  # The Swarm phase cleans up after itself; this covers a run killed in the middle of it.
+  "$PY" tests/compose/svswarm.py down >/dev/null 2>&1 || true
   # Superseded builds of our images (untagged by the rebuild); nothing else is touched.
   docker image prune -f --filter label=org.streamvault.image=1 >/dev/null 2>&1 || true
   exit $rc
@@ -67,8 +73,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A previous run that was killed may have left the project behind.
+# A previous run that was killed may have left the project (or the Swarm stack) behind.
 dc down -v --remove-orphans >/dev/null 2>&1 || true
+"$PY" tests/compose/svswarm.py down
 for port in "$GATEWAY_PORT" "$GATEWAY_TLS_PORT"; do
   if (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; then
     echo "127.0.0.1:$port is already in use (a native \`make up\`?): stop it or set GATEWAY_PORT/GATEWAY_TLS_PORT" >&2
