@@ -1,6 +1,8 @@
 """Phase 5 — beyond one machine: the same compose file on Docker Swarm (`docker stack
 deploy`) on a single-node swarm, on the same engine as the compose project (its own stack
-name, data, networks and ports; the project is stopped first, this being the last phase). The stack file is generated from docker-compose.yml by
+name, data, networks and ports; the project is stopped first, this being the last phase).
+The deployed stack publishes nothing (Swarm would listen on every interface): clients reach
+its gateway through loopback forwarders to the task's docker_gwbridge address. The stack file is generated from docker-compose.yml by
 docker/stackfile.py, exactly as docs/operations.md "Docker Swarm" tells an operator to.
 Every service comes up healthy, the smoke passes through the stack's gateway (accounts,
 upload, processing, playback), and streaming-svc scaled to 2 tasks serves from both.
@@ -21,7 +23,7 @@ import pytest
 from client import Gateway, User
 from media import make_clip, play_lowest, upload_ready
 from svcompose import ROOT, Compose
-from svswarm import WORK, Swarm
+from svswarm import WORK, LoopbackForward, Swarm, gwbridge_address
 
 pytestmark = pytest.mark.slow
 
@@ -43,9 +45,15 @@ def stack_file(compose: Compose) -> dict:
     gen = subprocess.run([sys.executable, "docker/stackfile.py"], input=config, cwd=ROOT, check=True,
                          text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
     WORK.mkdir(parents=True, exist_ok=True)
+    stack = json.loads(gen.stdout)
+    # Deployed here without the gateway's published ports: Swarm publishes on every interface
+    # (it has no host_ip), and servers a test starts listen on loopback only. The test reaches
+    # the gateway through loopback forwarders to its task instead (the `swarm` fixture).
+    deployed = json.loads(gen.stdout)
+    targets = {p["published"]: p["target"] for p in deployed["services"]["gateway"].pop("ports")}
     path = WORK / "stack.json"
-    path.write_text(gen.stdout)
-    return {"path": path, "compose": json.loads(config), "stack": json.loads(gen.stdout), "notes": gen.stderr}
+    path.write_text(json.dumps(deployed, indent=1))
+    return {"path": path, "compose": json.loads(config), "stack": stack, "notes": gen.stderr, "targets": targets}
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +78,13 @@ def swarm(stack_file: dict, compose: Compose):
             print(s.diagnostics(), flush=True)
             raise
         print(f"`docker stack deploy` {STACK}: every service healthy in {took:.1f}s", flush=True)
-        yield s
+        address = gwbridge_address(s.tasks("gateway")[0].container)
+        forwards = [LoopbackForward(port, (address, target)) for port, target in stack_file["targets"].items()]
+        try:
+            yield s
+        finally:
+            for f in forwards:
+                f.close()
     finally:
         t0 = time.monotonic()
         s.remove()

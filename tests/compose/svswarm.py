@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,6 +151,57 @@ class Swarm:
             # The bridge Swarm added for its containers' outbound traffic.
             docker("network", "rm", "docker_gwbridge", check=False)
         MARKER.unlink()
+
+
+def gwbridge_address(container: str) -> str:
+    """A Swarm task's address on docker_gwbridge, the bridge through which this host (and
+    only it) reaches the task without any published port."""
+    members = json.loads(docker("network", "inspect", "docker_gwbridge", "--format", "{{json .Containers}}"))
+    full = docker("inspect", "--format", "{{.Id}}", container).strip()
+    return members[full]["IPv4Address"].split("/")[0]
+
+
+class LoopbackForward:
+    """127.0.0.1:``port`` → ``target``, one thread pair per connection. The test's stack
+    publishes no port (Swarm would publish on every interface: it has no host_ip); clients
+    still use 127.0.0.1, the name the suite's TLS certificate is for."""
+
+    def __init__(self, port: int, target: tuple[str, int]) -> None:
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", port))
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return                              # closed
+            try:
+                upstream = socket.create_connection(self.target, timeout=10)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.listener.close()
 
 
 def down(stack: str) -> None:
