@@ -106,6 +106,34 @@ def test_admin_pages(live_stack):
         assert not failed, failed
 
 
+def test_an_unexpected_error_is_a_branded_500_page(live_stack, service_config):
+    """A bug in a handler: the shared layout's 500 page in the browser (the exception's text
+    stays in the log), JSON for an API path."""
+    from upload_svc import create_app
+    app = create_app(dict(service_config))
+
+    @app.get("/upload/broken", endpoint="broken_page")
+    @app.get("/api/broken", endpoint="broken_api")
+    def broken():
+        raise RuntimeError("internal detail that must not reach the page")
+
+    client = app.test_client()
+    resp = client.get("/upload/broken", headers={"Accept": "text/html"})
+    body = resp.get_data(as_text=True)
+    assert resp.status_code == 500 and resp.mimetype == "text/html"
+    assert "Something went wrong" in body and "/sv/sv.css" in body and "internal detail" not in body
+    api = client.get("/api/broken", headers={"Accept": "text/html"})
+    assert api.status_code == 500 and api.get_json()["code"] == "internal_error"
+    gw = live_stack["url"]
+    with chromium_page() as page, asset_log(page) as failed:
+        # The page as the gateway would deliver it, so its stylesheet loads from the gateway.
+        page.route(f"{gw}/upload/broken", lambda route: route.fulfill(status=500, body=body, content_type="text/html"))
+        page.goto(f"{gw}/upload/broken")
+        assert page.inner_text("h1") == "Something went wrong"
+        check_page(page, "error-500", ("main .button",))
+        assert not failed, failed
+
+
 def test_a_service_that_is_down_gets_a_page_or_json_from_the_gateway(live_stack):
     gw = live_stack["url"]
     live_stack["procs"].stop("upload")
