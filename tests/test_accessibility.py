@@ -15,6 +15,7 @@ import requests
 from tests.support.browser import chromium_page
 from tests.support.contract_client import ContractClient
 from tests.support.page_checks import asset_log, check_page, login, tab_to
+from tests.support.playback import refused_until
 from tests.support.videos import make_ready_video, register_user, sql
 
 pytestmark = pytest.mark.browser
@@ -102,9 +103,21 @@ def test_viewer_pages(site):
         check_page(page, "a11y-upload", (*HEADER, "#drop", "#new-title", "#new-visibility", "#videos li button"))
         tab_to(page, "#drop")
         tab_to(page, "#videos li button")
+        # The account page lists this account's live playback (another device's) with End.
+        elsewhere = ContractClient(gw).login(owner["username"], owner["password"])
+        playing = elsewhere.open_session(site["ready"])
         page.goto(f"{gw}/auth/account")
-        check_page(page, "a11y-account", (*HEADER, "#password-form button", "#sign-out-everywhere"))
+        item = f"[data-session='{playing.id}']"
+        assert "Accessible sunrise" in page.inner_text(item)
+        check_page(page, "a11y-account", (*HEADER, "#password-form button", f"{item} button", "#sign-out-everywhere"))
         tab_to(page, "#password-form button")
+        tab_to(page, f"{item} button")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#flash")
+        assert page.inner_text("#flash") == "The playback session has been ended."
+        assert page.locator(item).count() == 0
+        refusal = refused_until(lambda: elsewhere.request_keys(playing, "video", 0, 1))
+        assert (refusal.status, refusal.code) == (410, "session_ended")
         page.goto(f"{gw}/admin/security")
         assert "Not allowed" in page.inner_text("h1")
         check_page(page, "a11y-403", HEADER)
