@@ -7,6 +7,7 @@ here too, by structure rather than by their exact controls, so these checks reru
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import pytest
@@ -133,6 +134,13 @@ def test_admin_pages(site):
         tab_to(page, "#q")
         tab_to(page, ".users button")
         page.goto(f"{gw}/admin/forensics")
+        page.wait_for_selector("#detections tbody td")
+        # The shared form styles, and times as relative words (the exact one in a title), not ISO.
+        assert page.eval_on_selector("#submit", "b => getComputedStyle(b).backgroundColor") == "rgb(37, 87, 214)"
+        whens = page.eval_on_selector_all("#detections tbody tr", """rows => rows.map(r => {
+            const t = r.cells[0].querySelector('time'); return t && [t.textContent, t.title]; })""")
+        assert whens and all(w and re.fullmatch(r"just now|\d+ (min|h|days?) ago", w[0]) and w[1].endswith(" UTC")
+                             for w in whens), whens
         check_page(page, "a11y-forensics", (*HEADER, "#file", "#video_id", "#submit"))
         tab_to(page, "#file")
         tab_to(page, "#submit")
