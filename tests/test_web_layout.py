@@ -44,6 +44,7 @@ def test_unknown_pages_are_branded_and_apis_stay_json(live_stack, path):
     gw = live_stack["url"]
     page = requests.get(gw + path, headers={"Accept": "text/html"}, timeout=10)
     assert page.status_code == 404 and "Page not found" in page.text and "/sv/sv.css" in page.text
+    assert "There is no page at this address." in page.text and "requested URL" not in page.text
     for api in ("/api/no/such", "/media/nope"):
         resp = requests.get(gw + api, headers={"Accept": "text/html"}, timeout=10)
         assert resp.status_code >= 400 and resp.headers["Content-Type"].startswith("application/json")
