@@ -15,7 +15,7 @@ import requests
 
 from tests.support.browser import chromium_page
 from tests.support.contract_client import ContractClient
-from tests.support.page_checks import asset_log, check_page, login, tab_to
+from tests.support.page_checks import asset_log, assert_placeholder_fits, check_page, login, tab_to
 from tests.support.playback import refused_until
 from tests.support.videos import make_ready_video, register_user, sql
 
@@ -87,6 +87,10 @@ def test_viewer_pages(site):
     with chromium_page() as page, asset_log(page) as failed:
         login(page, gw, owner)
         page.wait_for_selector("#grid .card a")
+        card = f"#grid .card[data-video-id='{site['ready']}']"       # views and when, in words
+        assert re.fullmatch(r"0 views · (just now|\d+ min ago)", page.inner_text(f"{card} .meta")), page.inner_text(card)
+        assert page.get_attribute(f"{card} time", "title").endswith(" UTC")
+        assert_placeholder_fits(page, "#q")
         check_page(page, "a11y-library", (*HEADER, "#q", "#search button", "#grid .card a"))
         tab_to(page, "#q")
         tab_to(page, f"#grid .card a[href='/watch/{site['ready']}']")    # this module's video, whatever else is listed
