@@ -141,6 +141,8 @@ def test_refused_upload_error_near_and_in_alert_toast(gw, clip, live_stack):
         for sel in (".pause", ".cancel", ".eta"):
             assert page.locator(f".transfer {sel}").is_hidden(), sel
         assert page.input_value("#new-title") == "Keep this title"     # kept for the retry
+        dismiss = page.locator(".transfer .dismiss")                  # styled like the card's other buttons
+        assert dismiss.is_visible() and dismiss.evaluate("b => getComputedStyle(b).color") == "rgb(37, 87, 214)"
         screenshots(page, "dashboard-error-toast")
     assert h.user_footprint(live_stack["env"], user["id"]) == {"videos": 0, "uploads": 0, "jobs": 0}
 
