@@ -97,6 +97,7 @@ def test_viewer_pages(site):
         page.keyboard.press("Enter")                                   # a card opens the watch page
         page.wait_for_url(f"{gw}/watch/{site['ready']}")
         page.wait_for_selector("#watch")
+        assert re.fullmatch(r"0:00 / 0:0[34]", page.inner_text("#time"))   # the length shows before playing
         check_page(page, "a11y-watch", (*HEADER, "video", "#watch button:visible"))
         tab_to(page, "#watch button:visible")
         page.goto(f"{gw}/watch/{site['waiting']}")
