@@ -7,6 +7,7 @@ here too, by structure rather than by their exact controls, so these checks reru
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import pytest
@@ -14,7 +15,8 @@ import requests
 
 from tests.support.browser import chromium_page
 from tests.support.contract_client import ContractClient
-from tests.support.page_checks import asset_log, check_page, login, tab_to
+from tests.support.page_checks import asset_log, assert_placeholder_fits, check_page, login, tab_to
+from tests.support.playback import refused_until
 from tests.support.videos import make_ready_video, register_user, sql
 
 pytestmark = pytest.mark.browser
@@ -85,12 +87,17 @@ def test_viewer_pages(site):
     with chromium_page() as page, asset_log(page) as failed:
         login(page, gw, owner)
         page.wait_for_selector("#grid .card a")
+        card = f"#grid .card[data-video-id='{site['ready']}']"       # views and when, in words
+        assert re.fullmatch(r"0 views · (just now|\d+ min ago)", page.inner_text(f"{card} .meta")), page.inner_text(card)
+        assert page.get_attribute(f"{card} time", "title").endswith(" UTC")
+        assert_placeholder_fits(page, "#q")
         check_page(page, "a11y-library", (*HEADER, "#q", "#search button", "#grid .card a"))
         tab_to(page, "#q")
         tab_to(page, f"#grid .card a[href='/watch/{site['ready']}']")    # this module's video, whatever else is listed
         page.keyboard.press("Enter")                                   # a card opens the watch page
         page.wait_for_url(f"{gw}/watch/{site['ready']}")
         page.wait_for_selector("#watch")
+        assert re.fullmatch(r"0:00 / 0:0[34]", page.inner_text("#time"))   # the length shows before playing
         check_page(page, "a11y-watch", (*HEADER, "video", "#watch button:visible"))
         tab_to(page, "#watch button:visible")
         page.goto(f"{gw}/watch/{site['waiting']}")
@@ -102,9 +109,21 @@ def test_viewer_pages(site):
         check_page(page, "a11y-upload", (*HEADER, "#drop", "#new-title", "#new-visibility", "#videos li button"))
         tab_to(page, "#drop")
         tab_to(page, "#videos li button")
+        # The account page lists this account's live playback (another device's) with End.
+        elsewhere = ContractClient(gw).login(owner["username"], owner["password"])
+        playing = elsewhere.open_session(site["ready"])
         page.goto(f"{gw}/auth/account")
-        check_page(page, "a11y-account", (*HEADER, "#password-form button", "#sign-out-everywhere"))
+        item = f"[data-session='{playing.id}']"
+        assert "Accessible sunrise" in page.inner_text(item)
+        check_page(page, "a11y-account", (*HEADER, "#password-form button", f"{item} button", "#sign-out-everywhere"))
         tab_to(page, "#password-form button")
+        tab_to(page, f"{item} button")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#flash")
+        assert page.inner_text("#flash") == "The playback session has been ended."
+        assert page.locator(item).count() == 0
+        refusal = refused_until(lambda: elsewhere.request_keys(playing, "video", 0, 1))
+        assert (refusal.status, refusal.code) == (410, "session_ended")
         page.goto(f"{gw}/admin/security")
         assert "Not allowed" in page.inner_text("h1")
         check_page(page, "a11y-403", HEADER)
@@ -120,6 +139,13 @@ def test_admin_pages(site):
         tab_to(page, "#q")
         tab_to(page, ".users button")
         page.goto(f"{gw}/admin/forensics")
+        page.wait_for_selector("#detections tbody td")
+        # The shared form styles, and times as relative words (the exact one in a title), not ISO.
+        assert page.eval_on_selector("#submit", "b => getComputedStyle(b).backgroundColor") == "rgb(37, 87, 214)"
+        whens = page.eval_on_selector_all("#detections tbody tr", """rows => rows.map(r => {
+            const t = r.cells[0].querySelector('time'); return t && [t.textContent, t.title]; })""")
+        assert whens and all(w and re.fullmatch(r"just now|\d+ (min|h|days?) ago", w[0]) and w[1].endswith(" UTC")
+                             for w in whens), whens
         check_page(page, "a11y-forensics", (*HEADER, "#file", "#video_id", "#submit"))
         tab_to(page, "#file")
         tab_to(page, "#submit")

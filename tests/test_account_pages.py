@@ -103,5 +103,9 @@ def test_admin_users_page(live_stack):
                              timeout=10).status_code == 403     # at once
         row.locator("button", has_text="Reset link").click()
         assert page.input_value("#issued-url").startswith(gw + "/auth/reset/")
-        check_page(page, "admin-users-actions", ("#issued-url", f"[data-user='{user['username']}'] select"))
+        check_page(page, "admin-users-actions", ("#issued-url", "#copy-reset", f"[data-user='{user['username']}'] select"))
+        page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=gw)
+        page.click("#copy-reset")
+        page.wait_for_function("() => document.getElementById('copy-reset').textContent === 'Copied'")
+        assert page.evaluate("navigator.clipboard.readText()") == page.input_value("#issued-url")
         assert not failed, failed

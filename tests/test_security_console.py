@@ -361,3 +361,7 @@ def test_console_pages_through_the_events(gw, admin, seeded):
         page.wait_for_function("() => document.getElementById('events-page').textContent.startsWith('Page 2 of 2')")
         assert page.locator("#events tbody [data-open]").count() == 5 and page.is_disabled("#events-next")
         assert "seeded event 29" in page.inner_text("#events tbody")
+        # On the narrowest phone Previous and Next stay side by side (the page count above them).
+        page.set_viewport_size({"width": 360, "height": 740})
+        prev, nxt = (page.locator(f"#events-{b}").bounding_box() for b in ("prev", "next"))
+        assert prev["y"] == nxt["y"] and prev["x"] < nxt["x"], (prev, nxt)

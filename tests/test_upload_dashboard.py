@@ -15,7 +15,7 @@ import requests
 from tests import ingest_helpers as h
 from tests.support.browser import chromium_page, screenshots
 from tests.support.media import make_clip
-from tests.support.page_checks import SHOWN_HIDDEN, check_page, login
+from tests.support.page_checks import SHOWN_HIDDEN, assert_placeholder_fits, check_page, login
 from tests.support.videos import restart_service
 
 pytestmark = pytest.mark.browser
@@ -53,6 +53,7 @@ def test_empty_dashboard(gw):
         assert page.inner_text("#empty") == "No videos yet."
         assert page.locator("#bulk").is_hidden()          # nothing to select
         check_page(page, "dashboard-empty", ("#drop", "#new-title", "#new-visibility"))
+        assert_placeholder_fits(page, "#new-title")
 
 
 def test_password_rows_follow_visibility(gw, clip):
@@ -140,6 +141,8 @@ def test_refused_upload_error_near_and_in_alert_toast(gw, clip, live_stack):
         for sel in (".pause", ".cancel", ".eta"):
             assert page.locator(f".transfer {sel}").is_hidden(), sel
         assert page.input_value("#new-title") == "Keep this title"     # kept for the retry
+        dismiss = page.locator(".transfer .dismiss")                  # styled like the card's other buttons
+        assert dismiss.is_visible() and dismiss.evaluate("b => getComputedStyle(b).color") == "rgb(37, 87, 214)"
         screenshots(page, "dashboard-error-toast")
     assert h.user_footprint(live_stack["env"], user["id"]) == {"videos": 0, "uploads": 0, "jobs": 0}
 

@@ -44,6 +44,7 @@ def test_unknown_pages_are_branded_and_apis_stay_json(live_stack, path):
     gw = live_stack["url"]
     page = requests.get(gw + path, headers={"Accept": "text/html"}, timeout=10)
     assert page.status_code == 404 and "Page not found" in page.text and "/sv/sv.css" in page.text
+    assert "There is no page at this address." in page.text and "requested URL" not in page.text
     for api in ("/api/no/such", "/media/nope"):
         resp = requests.get(gw + api, headers={"Accept": "text/html"}, timeout=10)
         assert resp.status_code >= 400 and resp.headers["Content-Type"].startswith("application/json")
@@ -103,6 +104,34 @@ def test_admin_pages(live_stack):
         check_page(page, "admin-forensics", HEADER)
         page.goto(f"{gw}/admin/security")
         check_page(page, "admin-security", HEADER)
+        assert not failed, failed
+
+
+def test_an_unexpected_error_is_a_branded_500_page(live_stack, service_config):
+    """A bug in a handler: the shared layout's 500 page in the browser (the exception's text
+    stays in the log), JSON for an API path."""
+    from upload_svc import create_app
+    app = create_app(dict(service_config))
+
+    @app.get("/upload/broken", endpoint="broken_page")
+    @app.get("/api/broken", endpoint="broken_api")
+    def broken():
+        raise RuntimeError("internal detail that must not reach the page")
+
+    client = app.test_client()
+    resp = client.get("/upload/broken", headers={"Accept": "text/html"})
+    body = resp.get_data(as_text=True)
+    assert resp.status_code == 500 and resp.mimetype == "text/html"
+    assert "Something went wrong" in body and "/sv/sv.css" in body and "internal detail" not in body
+    api = client.get("/api/broken", headers={"Accept": "text/html"})
+    assert api.status_code == 500 and api.get_json()["code"] == "internal_error"
+    gw = live_stack["url"]
+    with chromium_page() as page, asset_log(page) as failed:
+        # The page as the gateway would deliver it, so its stylesheet loads from the gateway.
+        page.route(f"{gw}/upload/broken", lambda route: route.fulfill(status=500, body=body, content_type="text/html"))
+        page.goto(f"{gw}/upload/broken")
+        assert page.inner_text("h1") == "Something went wrong"
+        check_page(page, "error-500", ("main .button",))
         assert not failed, failed
 
 

@@ -7,7 +7,7 @@ import html
 import logging
 
 from flask import Flask, current_app, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 
 log = logging.getLogger("svcommon.errors")
 
@@ -49,9 +49,16 @@ TITLES = {401: "Please log in", 403: "Not allowed", 404: "Page not found", 405: 
           429: "Too many requests", 500: "Something went wrong"}
 
 
+# Werkzeug's stock 404 text ("The requested URL was not found on the server. If you entered the
+# URL manually please check your spelling…") reads like a server fault; a page says what to do.
+# (APIs keep it: their clients read the code.)
+_PAGE_WORDING = {NotFound.description: "There is no page at this address. Check the link, or go back to the start."}
+
+
 def _html_page(status: int, code: str, message: str) -> str:
     """The shared layout when the app serves pages (svcommon.web); otherwise a bare page."""
     title = TITLES.get(status, "Error" if status < 500 else "Something went wrong")
+    message = _PAGE_WORDING.get(message, message)
     if "svweb" in current_app.blueprints:
         try:
             return render_template("sv_error.html", status=status, code=code, message=message,

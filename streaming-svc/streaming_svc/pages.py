@@ -15,6 +15,7 @@ from svcommon.web import serve_shared_assets
 from . import access
 from . import repository as repo
 from .extensions import db
+from .sessions import media_duration
 
 bp = Blueprint("pages", __name__)
 serve_shared_assets(bp)
@@ -48,8 +49,10 @@ def watch_page(video_id: str):
     except APIError as err:   # a video still processing: its page waits for it (watch-page.js)
         return _page("message.html", err.status, code=err.code, message=err.message, video_id=video_id)
     locked = access.is_locked(p, video, repo.has_grant(conn, p.user_id, video_id))
+    # (the upload's probe sets videos.duration; the published media always knows it)
+    duration = video["duration"] if video["duration"] is not None else media_duration(conn, video_id)
     return _page("watch.html", video=video, locked=locked, uploader=repo.uploader_name(conn, video["owner_id"]),
-                 uploaded=iso(video["created_at"]))
+                 uploaded=iso(video["created_at"]), duration=duration)
 
 
 @bp.get("/vendor/shaka-player.js")

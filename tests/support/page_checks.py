@@ -45,6 +45,21 @@ SHOWN_HIDDEN = """() => [...document.querySelectorAll('[hidden]')]
   .filter((e) => getComputedStyle(e).display !== 'none').map((e) => e.outerHTML.slice(0, 120))"""
 
 
+# The input's placeholder, measured in the input's font, fits inside its content box (a cut-off
+# placeholder reads as unfinished).
+_PLACEHOLDER_FITS = """(el) => { const s = getComputedStyle(el), ctx = document.createElement('canvas').getContext('2d');
+    ctx.font = `${s.fontWeight} ${s.fontSize} ${s.fontFamily}`;
+    return ctx.measureText(el.placeholder).width <= el.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight); }"""
+
+
+def assert_placeholder_fits(page, selector: str) -> None:
+    """At every checked size, the placeholder of ``selector`` shows whole."""
+    for size, (width, height) in CHECKED_SIZES.items():
+        page.set_viewport_size({"width": width, "height": height})
+        assert page.eval_on_selector(selector, _PLACEHOLDER_FITS), f"{selector}: placeholder cut off at {size}"
+    page.set_viewport_size({"width": SIZES["desktop"][0], "height": SIZES["desktop"][1]})
+
+
 def axe_violations(page) -> list[dict]:
     if not page.evaluate("() => typeof axe !== 'undefined'"):
         page.evaluate(AXE.read_text() + "\n;true")

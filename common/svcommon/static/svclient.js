@@ -69,9 +69,30 @@ const SV = (() => {
     if (el) el.textContent = text;
   }
 
+  // Times as every page shows them: relative ("5 min ago"), the exact UTC time in the title.
+  function ago(iso) {
+    const s = Math.round((Date.now() - Date.parse(iso)) / 1000);
+    const abs = Math.abs(s);
+    if (abs < 45) return s >= 0 ? "just now" : "in a moment";
+    const [n, unit] = abs < 3600 ? [Math.round(abs / 60), "min"] : abs < 86400 ? [Math.round(abs / 3600), "h"]
+      : [Math.round(abs / 86400), abs < 2 * 86400 ? "day" : "days"];
+    return s >= 0 ? `${n} ${unit} ago` : `in ${n} ${unit}`;
+  }
+  const exactTime = (iso) => iso.replace("T", " ").replace("Z", " UTC");
+
+  function timeEl(iso) {
+    if (!iso) return document.createTextNode("\u2014");
+    const t = document.createElement("time");
+    t.dateTime = iso;
+    t.title = exactTime(iso);
+    t.textContent = ago(iso);
+    return t;
+  }
+
   // The logout form posts the CSRF token as a field; read the cookie when it is submitted.
   document.addEventListener("submit", (e) => {
     if (e.target.id === "logout-form") e.target.elements.csrf_token.value = csrf();
   });
-  return { cookie, csrf, ApiError, refreshCookies, refreshOrLogin, toLogin, fetch: request, api, announce };
+  return { cookie, csrf, ApiError, refreshCookies, refreshOrLogin, toLogin, fetch: request, api, announce,
+           ago, exactTime, timeEl };
 })();

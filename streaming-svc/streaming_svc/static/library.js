@@ -27,6 +27,7 @@
       li.querySelector(".title").textContent = v.title;
       li.querySelector(".duration").textContent = fmtDuration(v.duration);
       li.querySelector(".views").textContent = `${v.views} view${v.views === 1 ? "" : "s"}`;
+      li.querySelector(".uploaded").append(SV.timeEl(v.created_at));
       if (v.thumbnail_url) li.querySelector(".thumb").style.backgroundImage = `url("${v.thumbnail_url}")`;
       if (v.locked) { li.querySelector(".lock").hidden = false; li.classList.add("locked"); }
       grid.append(li);

@@ -69,8 +69,10 @@ const PlayerUI = (() => {
     for (const ev of ["play", "pause", "playing", "ended"]) video.addEventListener(ev, syncPlay);
 
     // ---- seek bar, time, volume ------------------------------------------------------------
+    // Until the stream's metadata arrives, the length the server knows (not "0:00 / 0:00").
+    const knownDuration = parseFloat(time.dataset.duration) || 0;
     function syncTime() {
-      const d = isFinite(video.duration) ? video.duration : 0;
+      const d = isFinite(video.duration) && video.duration > 0 ? video.duration : knownDuration;
       if (!dragging) seek.value = video.currentTime;
       seek.max = d || 0;
       seek.disabled = !loaded || !d;
@@ -78,6 +80,7 @@ const PlayerUI = (() => {
       time.textContent = `${fmt(video.currentTime)} / ${fmt(d)}`;
     }
     for (const ev of ["timeupdate", "durationchange", "loadedmetadata", "seeked"]) video.addEventListener(ev, syncTime);
+    syncTime();
     seek.addEventListener("input", () => { dragging = true; video.currentTime = parseFloat(seek.value); });
     seek.addEventListener("change", () => { dragging = false; });
     function seekBy(dt) {

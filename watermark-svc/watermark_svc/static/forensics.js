@@ -21,14 +21,22 @@ async function refreshList() {
   try { data = await SV.api("/api/forensics/detections?limit=25"); } catch (e) { return; }
   const body = $("detections").tBodies[0];
   body.replaceChildren();
+  if (!data.items.length) {
+    const td = body.insertRow().insertCell();
+    td.colSpan = 5; td.className = "empty"; td.textContent = "No detections yet: upload a copy above to trace it.";
+  }
   for (const d of data.items) {
     const row = body.insertRow();
-    cell(row, d.created_at); cell(row, d.suspect_name); cell(row, d.status);
+    row.insertCell().append(SV.timeEl(d.created_at)); cell(row, d.suspect_name); cell(row, d.status);
     cell(row, d.status === "failed" || d.status === "cancelled" ? d.error : verdict(d.result));
     const td = row.insertCell();
-    if (d.status === "done") { const a = document.createElement("a"); a.href = d.result.report_url; a.textContent = "report"; td.append(a); }
+    if (d.status === "done") {
+      const a = document.createElement("a"); a.href = d.result.report_url; a.textContent = "Report";
+      a.setAttribute("aria-label", `Evidence report for ${d.suspect_name}`); td.append(a);
+    }
     if (d.status === "queued" || d.status === "running") {
-      const b = document.createElement("button"); b.type = "button"; b.textContent = "cancel";
+      const b = document.createElement("button"); b.type = "button"; b.className = "button secondary"; b.textContent = "Cancel";
+      b.setAttribute("aria-label", `Cancel the detection of ${d.suspect_name}`);
       b.addEventListener("click", () => cancelDetection(d.job_id, b));
       td.append(b);
     }
@@ -54,7 +62,7 @@ function showResult(job) {
   if (res.match) {
     add("Session", res.match.session_id);
     add("Account", res.match.user ? `${res.match.user.username} (${res.match.user.email})` : null);
-    add("Device", res.match.device_id); add("Address", res.match.ip); add("Session start", res.match.started_at);
+    add("Device", res.match.device_id); add("Address", res.match.ip); add("Session start", res.match.started_at && `${SV.ago(res.match.started_at)} (${SV.exactTime(res.match.started_at)})`);
   }
   if (inc && inc.best_candidate) {
     add("Best candidate so far (not an accusation)", inc.best_candidate.session_id);

@@ -11,24 +11,8 @@ const setText = (el, text) => { if (el.textContent !== text) el.textContent = te
 const REFRESH_MS = 5000;
 
 // ---- times and text ------------------------------------------------------------------------
-function ago(iso) {
-  const s = Math.round((Date.now() - Date.parse(iso)) / 1000);
-  const abs = Math.abs(s);
-  if (abs < 45) return s >= 0 ? "just now" : "in a moment";
-  const [n, unit] = abs < 3600 ? [Math.round(abs / 60), "min"] : abs < 86400 ? [Math.round(abs / 3600), "h"]
-    : [Math.round(abs / 86400), abs < 2 * 86400 ? "day" : "days"];
-  return s >= 0 ? `${n} ${unit} ago` : `in ${n} ${unit}`;
-}
-const exact = (iso) => iso.replace("T", " ").replace("Z", " UTC");
-
-function timeEl(iso) {
-  if (!iso) return document.createTextNode("—");
-  const t = document.createElement("time");
-  t.dateTime = iso;
-  t.title = exact(iso);
-  t.textContent = ago(iso);
-  return t;
-}
+const { ago, timeEl } = SV;     // (svclient.js: relative times, the exact one in the title)
+const exact = SV.exactTime;
 
 function retime() {
   for (const t of document.querySelectorAll("time[datetime]")) setText(t, ago(t.dateTime));
