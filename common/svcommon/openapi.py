@@ -120,18 +120,31 @@ PUBLIC: list[dict[str, list[str]]] = [{}]
 
 class Documented(Response):
     """Responses for the reference (never checked per answer: _FlaskRoutes).
-    ``media``: ``{status: media type}`` of answers that are not JSON (SSE, video, images, text)."""
+    ``media``: ``{status: media type}`` of answers that are not JSON (SSE, video, images, text);
+    ``event_data``: the model of a server-sent event's JSON ``data`` (the schema of a
+    text/event-stream answer describes one event, as OpenAPI 3.2's ``itemSchema`` does)."""
 
-    def __init__(self, *codes, media: dict[int, str] | None = None, **models):
+    def __init__(self, *codes, media: dict[int, str] | None = None, event_data: type[BaseModel] | None = None,
+                 **models):
         super().__init__(*codes, **models)
         self.media = media or {}
+        self.event_data = event_data
+
+    def _schema(self, media_type: str) -> dict[str, Any]:
+        if media_type == "text/event-stream":
+            data: dict[str, Any] = {"type": "string"}
+            if self.event_data is not None:
+                data.update(contentMediaType="application/json", contentSchema=self.event_data.model_json_schema())
+            return {"type": "object", "description": "one event of the stream",
+                    "properties": {"event": {"type": "string"}, "data": data, "id": {"type": "string"},
+                                   "retry": {"type": "integer"}}}
+        return {"type": "string"} if media_type.startswith("text/") else {"type": "string", "format": "binary"}
 
     def generate_spec(self, naming_strategy=None) -> dict[str, Any]:
         spec = super().generate_spec(naming_strategy) if naming_strategy else super().generate_spec()
         for status, media_type in self.media.items():
-            schema = ({"type": "string"} if media_type.startswith("text/")
-                      else {"type": "string", "format": "binary"})
-            spec.setdefault(str(status), {"description": "OK"})["content"] = {media_type: {"schema": schema}}
+            spec.setdefault(str(status), {"description": "OK"})["content"] = {
+                media_type: {"schema": self._schema(media_type)}}
         return spec
 
 
@@ -139,16 +152,18 @@ class Documented(Response):
 NONSTANDARD = {460: "Checksum Mismatch (tus checksum extension)"}
 
 
-def responses(ok: dict[str, Any] | None = None, *refusals: int, media: dict[int, str] | None = None) -> Documented:
+def responses(ok: dict[str, Any] | None = None, *refusals: int, media: dict[int, str] | None = None,
+              event_data: type[BaseModel] | None = None) -> Documented:
     """``ok``: ``{"HTTP_200": Model or None, ...}``; ``refusals``: statuses answered with ErrorBody;
-    ``media``: the media type of non-JSON answers, by status."""
+    ``media``: the media type of non-JSON answers, by status; ``event_data``: the model of an
+    event stream's JSON data."""
     given = dict(ok or {})
     for status in media or {}:
         given.setdefault(f"HTTP_{status}", None)
     for status in refusals:
         if status not in NONSTANDARD:
             given.setdefault(f"HTTP_{status}", ErrorBody)
-    documented = Documented(media=media, **given)
+    documented = Documented(media=media, event_data=event_data, **given)
     for status in set(refusals) & set(NONSTANDARD):   # (spectree's constructor takes only registered ones)
         documented.add_model(status, ErrorBody, description=NONSTANDARD[status])
     return documented
