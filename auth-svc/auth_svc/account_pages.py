@@ -8,9 +8,11 @@ from flask import Blueprint, request
 
 from svcommon.auth import REFRESH_COOKIE, csrf_ok, page_login_required
 from svcommon.errors import APIError
+from svcommon.openapi import validate_as
 from svcommon.web import flash_redirect
 
 from . import accounts, api_tokens, cookies
+from . import schemas as S
 from . import repository as repo
 from .extensions import db
 from .pages import form_errors, render, signed_in_user
@@ -69,7 +71,7 @@ def create_api_token():
     form = {"name": request.form.get("name", "")[:1000], "scopes": request.form.getlist("scopes")[:10],
             "expires_in_days": int(days) if days.isascii() and days.isdigit() and len(days) < 5 else -1}
     try:
-        issued = api_tokens.create(signed_in_user(), form)
+        issued = api_tokens.create(signed_in_user(), validate_as(S.NewApiToken, form))
     except APIError as err:
         return _account_page(err.status, errors=form_errors(err), invalid=set(err.fields), token_form=form)
     return _account_page(issued_token=issued.secret, issued_name=issued.record["name"])

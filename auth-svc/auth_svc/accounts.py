@@ -12,24 +12,27 @@ from flask import current_app, request
 from svcommon import quota, security_events
 from svcommon.db import IntegrityError
 from svcommon.errors import APIError
+from svcommon.openapi import validate_as
 from svcommon.passwords import hash_password, verify_password
 from svcommon.timeutil import iso, utcnow_naive
 
 from . import repository as repo
-from . import mailer, throttle, tokens, validation
+from . import mailer, password_policy, throttle, tokens
+from . import schemas as S
 from .extensions import db
 
 # Verified against when the account does not exist, so timing does not reveal usernames.
 DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
 
-def sign_up(form: dict) -> dict:
+def sign_up(form) -> dict:
     """Self-service sign-up from a form or JSON body. Checking the password costs real CPU
     (zxcvbn), valid input or not, so each attempt first counts against the address's
     password-check budget (as POST /api/auth/password-check does); then the input is
-    checked whole and a valid one is registered."""
+    checked whole (S.SignUp) and a valid one is registered."""
     throttle.password_check_attempt(db.conn(), request.remote_addr or "?")
-    return register(*validation.signup(form))
+    asked = validate_as(S.SignUp, form)
+    return register(asked.username, asked.email, asked.password)
 
 
 def register(username: str, email: str, password: str, role: str = "viewer") -> dict:
@@ -91,9 +94,7 @@ def change_password(user_id: str, current: str, new: str, refresh_token: str | N
         raise APIError(400, "invalid_input", "Current password is wrong.",
                        fields={"current_password": ["Current password is wrong."]})
     throttle.succeeded(conn, user["username"], ip)
-    errors = validation.password_errors(new, user["username"], user["email"], name="new_password")
-    if errors:
-        raise validation.invalid(errors)
+    password_policy.require(new, user["username"], user["email"], name="new_password")
     repo.set_password_hash(conn, user_id, hash_password(new))
     family = repo.family_of(conn, tokens.token_hash(refresh_token)) if refresh_token else None
     revoked = repo.revoke_user_tokens_except(conn, user_id, family or "")
@@ -182,10 +183,11 @@ def reset_password(token: str, new: str) -> dict:
         conn.rollback()
         raise APIError(400, "invalid_reset_link", "This reset link is invalid, used or expired.")
     user = repo.user_by_id(conn, row["user_id"])
-    errors = validation.password_errors(new, user["username"], user["email"])
-    if errors:
+    try:
+        password_policy.require(new, user["username"], user["email"])
+    except APIError:
         conn.rollback()
-        raise validation.invalid(errors)
+        raise
     repo.set_password_hash(conn, user["id"], hash_password(new))
     repo.mark_reset_used(conn, row["id"])
     families = repo.revoke_user_tokens(conn, user["id"])

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from svcommon import quota
 from svcommon.auth import require_principal
 from svcommon.errors import APIError
-from svcommon.params import arg_int, json_body
+from svcommon.params import arg_int
 from svcommon.timeutil import iso
-from svcommon.openapi import SIGNED_IN, responses
+from svcommon.openapi import SIGNED_IN, responses, validated_json
 
-from . import accounts, tokens, validation
+from . import accounts, tokens
 from . import repository as repo
 from .extensions import api
 from . import schemas as S
@@ -24,20 +23,6 @@ def _user_json(u: dict) -> dict:
     return {**tokens.public_user(u), "disabled": bool(u["disabled"]), "created_at": iso(u["created_at"]),
             "upload_quota_bytes": u["upload_quota_bytes"], "upload_quota_in_force": u["quota_in_force"],
             "used_bytes": u["used_bytes"]}
-
-
-def _quota_field(data: dict):
-    """``upload_quota_bytes``: absent (unchanged), null (the server default) or bytes >= 0
-    (0 = unlimited)."""
-    if "upload_quota_bytes" not in data:
-        return repo.KEEP
-    value = data["upload_quota_bytes"]
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= quota.MAX_QUOTA:
-        raise APIError(400, "invalid_input", "'upload_quota_bytes' must be a whole number of bytes >= 0 "
-                                             "(0 = unlimited) or null (the server default)")
-    return value
 
 
 @bp.get("")
@@ -54,14 +39,9 @@ def list_users():
 @api.validate(json=S.AdminUserChange, resp=responses({"HTTP_200": S.AdminUser}, 400, 401, 403, 404, 409), tags=["admin"], security=SIGNED_IN)
 def update_user(user_id: str):
     admin = require_principal(roles=("admin",))
-    data = json_body()
-    role = data.get("role")
-    disabled = data.get("disabled")
-    if role is not None and role not in validation.ROLES:
-        raise APIError(400, "invalid_input", f"role must be one of {', '.join(validation.ROLES)}")
-    if disabled is not None and not isinstance(disabled, bool):
-        raise APIError(400, "invalid_input", "'disabled' must be true or false")
-    upload_quota = _quota_field(data)
+    change: S.AdminUserChange = validated_json()
+    role, disabled = change.role, change.disabled
+    upload_quota = change.upload_quota_bytes if "upload_quota_bytes" in change.model_fields_set else repo.KEEP
     if role is None and disabled is None and upload_quota is repo.KEEP:
         raise APIError(400, "invalid_input", "nothing to change: give 'role', 'disabled' and/or 'upload_quota_bytes'")
     return jsonify(_user_json(accounts.admin_update_user(admin.user_id, user_id, role, disabled, upload_quota)))

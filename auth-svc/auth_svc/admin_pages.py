@@ -14,7 +14,8 @@ from svcommon.errors import APIError
 from svcommon.params import arg_int, ascii_uint
 from svcommon.web import flash_redirect
 
-from . import accounts, validation
+from . import accounts
+from . import schemas as S
 from .pages import form_errors, render, safe_redirect, signed_in_user
 
 bp = Blueprint("admin_users_page", __name__)
@@ -37,7 +38,7 @@ def _users_page(status: int = 200, **ctx):
         here = request.full_path.rstrip("?")
     users, pages, total = accounts.user_page(page, PER_PAGE, search)
     return render("admin_users.html", status, users=users, page=page, pages=pages, total=total, search=search,
-                  roles=validation.ROLES, here=here, default_quota=quota.in_force(
+                  roles=S.ROLES, here=here, default_quota=quota.in_force(
                       None, int(current_app.config["UPLOAD_QUOTA_BYTES"]), "viewer"), **ctx)
 
 
@@ -66,8 +67,8 @@ def update(user_id: str):
     try:
         if action == "role":
             role = request.form.get("role", "")
-            if role not in validation.ROLES:
-                raise APIError(400, "invalid_input", f"role must be one of {', '.join(validation.ROLES)}")
+            if role not in S.ROLES:
+                raise APIError(400, "invalid_input", f"role must be one of {', '.join(S.ROLES)}")
             accounts.admin_update_user(admin.user_id, user_id, role, None)
         elif action in ("disable", "enable"):
             accounts.admin_update_user(admin.user_id, user_id, None, action == "disable")

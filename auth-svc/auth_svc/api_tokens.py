@@ -14,9 +14,8 @@ from flask import Blueprint, jsonify
 from svcommon import api_tokens, security_events
 from svcommon.auth import Principal, require_principal
 from svcommon.errors import APIError
-from svcommon.params import json_body
 from svcommon.timeutil import iso, utcnow_naive
-from svcommon.openapi import SIGNED_IN, responses
+from svcommon.openapi import SIGNED_IN, responses, validated_json
 
 from . import repository as repo
 from .extensions import api, db
@@ -25,17 +24,10 @@ from . import schemas as S
 bp = Blueprint("api_tokens", __name__, url_prefix="/api/auth/tokens")
 
 MAX_LIVE_TOKENS = 20            # per user, not counting revoked or expired ones
-MAX_NAME_LENGTH = 64
-MAX_EXPIRY_DAYS = 365
+MAX_NAME_LENGTH = S.MAX_TOKEN_NAME
+MAX_EXPIRY_DAYS = S.MAX_TOKEN_EXPIRY_DAYS       # (the request's rules: S.NewApiToken)
 EXPIRY_CHOICES = (7, 30, 90, 365)     # the account page's select; the API takes any 1..365
-DEFAULT_EXPIRY_DAYS = 30
-
-
-@dataclass(frozen=True)
-class TokenRequest:
-    name: str
-    scopes: tuple[str, ...]
-    expires_in_days: int
+DEFAULT_EXPIRY_DAYS = S.DEFAULT_TOKEN_EXPIRY_DAYS
 
 
 @dataclass(frozen=True)
@@ -50,32 +42,14 @@ def scopes_for(role: str) -> tuple[str, ...]:
     return tuple(s for s in api_tokens.SCOPES if role == "admin" or s not in api_tokens.ADMIN_ONLY_SCOPES)
 
 
-def parse_request(data: dict, role: str) -> TokenRequest:
-    """A valid token request, or a 400 naming every problem at once."""
-    errors: dict[str, list[str]] = {}
-    name = data.get("name")
-    name = name.strip() if isinstance(name, str) else ""
-    if not name or len(name) > MAX_NAME_LENGTH or any(ord(c) < 0x20 or ord(c) == 0x7f for c in name):
-        errors["name"] = [f"Name must be 1-{MAX_NAME_LENGTH} printable characters."]
-    scopes = data.get("scopes")
-    if not isinstance(scopes, list) or not scopes or not all(s in api_tokens.SCOPES for s in scopes):
-        errors["scopes"] = [f"Scopes must be a non-empty list of {', '.join(api_tokens.SCOPES)}."]
-    elif any(s not in scopes_for(role) for s in scopes):
-        errors["scopes"] = ["The forensics scope is for administrators only."]
-    days = data.get("expires_in_days", DEFAULT_EXPIRY_DAYS)
-    if type(days) is not int or not 1 <= days <= MAX_EXPIRY_DAYS:
-        errors["expires_in_days"] = [f"Expiry must be a whole number of days from 1 to {MAX_EXPIRY_DAYS}."]
-    if errors:
-        raise APIError(400, "invalid_input", " ".join(m for ms in errors.values() for m in ms), fields=errors)
-    return TokenRequest(name, tuple(s for s in api_tokens.SCOPES if s in scopes), days)
-
-
-def create(p: Principal, data: dict) -> IssuedToken:
+def create(p: Principal, req: S.NewApiToken) -> IssuedToken:
     conn = db.conn()
     user = repo.lock_user(conn, p.user_id)      # the role in force now, not the JWT's
     if user is None or user["disabled"]:
         raise APIError(403, "account_disabled", "This account is disabled.")
-    req = parse_request(data, user["role"])
+    if any(s not in scopes_for(user["role"]) for s in req.scopes):
+        message = "The forensics scope is for administrators only."
+        raise APIError(400, "invalid_input", message, fields={"scopes": [message]})
     if repo.count_live_api_tokens(conn, p.user_id) >= MAX_LIVE_TOKENS:
         raise APIError(409, "too_many_tokens", f"You have {MAX_LIVE_TOKENS} live API tokens, the most allowed; "
                                                "revoke one you no longer use.")
@@ -110,7 +84,7 @@ def to_json(t: dict) -> dict:
 @bp.post("")
 @api.validate(json=S.NewApiToken, resp=responses({"HTTP_201": S.IssuedApiToken}, 400, 401, 403, 409), tags=["api tokens"], security=SIGNED_IN)
 def create_token():
-    issued = create(require_principal(), json_body())
+    issued = create(require_principal(), validated_json())
     return jsonify(token=issued.secret, api_token=to_json(issued.record)), 201
 
 

@@ -11,9 +11,8 @@ from svcommon.auth import dpop_proof_for_request, require_principal
 from svcommon.db import IntegrityError
 from svcommon.errors import APIError
 from svcommon.jwks import TokenError
-from svcommon.params import json_body
 from svcommon.timeutil import iso
-from svcommon.openapi import SIGNED_IN, responses
+from svcommon.openapi import SIGNED_IN, responses, validated_json
 
 from . import repository as repo
 from . import accounts, tokens
@@ -21,22 +20,6 @@ from .extensions import api, db
 from . import schemas as S
 
 bp = Blueprint("devices", __name__)
-
-FP_FIELDS = {"user_agent": 512, "screen": 32, "timezone": 64, "language": 35}
-
-
-def _fingerprint(data: dict) -> dict:
-    fp = data.get("fingerprint", {})
-    if not isinstance(fp, dict):
-        raise APIError(400, "invalid_input", "'fingerprint' must be an object")
-    out = {}
-    for name, max_len in FP_FIELDS.items():
-        value = fp.get(name, "")
-        if not isinstance(value, str) or len(value) > max_len:
-            raise APIError(400, "invalid_input", f"fingerprint.{name} must be a string of at most {max_len} characters")
-        out[name] = value
-    return out
-
 
 def _device_json(d: dict) -> dict:
     return {"id": d["id"], "user_agent": d["user_agent"], "screen": d["screen"], "timezone": d["timezone"],
@@ -52,8 +35,7 @@ def device_token():
     verified this very proof against the token's key (verified once: it is single-use), and
     a device token can never obtain a token for another key."""
     p = require_principal()
-    data = json_body()
-    fp = _fingerprint(data)
+    fp = validated_json().fingerprint.model_dump()
     try:
         proof = dpop_proof_for_request()
     except TokenError as exc:

@@ -12,6 +12,8 @@ from flask import current_app
 from zxcvbn import zxcvbn
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
+from svcommon.errors import APIError
+
 MAX_LENGTH = 256
 # zxcvbn refuses more than 72 characters (its time grows with the input); the first 72 decide the
 # score of any password that long.
@@ -51,3 +53,10 @@ def check(password: str, username: str = "", email: str = "") -> Verdict:
     if result:
         verdict.suggestions = list(result["feedback"]["suggestions"])
     return verdict
+
+
+def require(password: str, username: str, email: str, name: str = "password") -> None:
+    """A 400 listing every reason ``password`` is refused for this account (field ``name``)."""
+    errors = check(password, username, email).errors if password else ["Password is required."]
+    if errors:
+        raise APIError(400, "invalid_input", " ".join(errors), fields={name: errors})

@@ -3,16 +3,15 @@ from __future__ import annotations
 
 import hmac
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, request
 
 from svcommon import security_events
 from svcommon.db import DatabaseError, unavailable
 from svcommon.errors import APIError
-from svcommon.params import json_body
 from svcommon.timeutil import iso
-from svcommon.openapi import PUBLIC, responses
+from svcommon.openapi import PUBLIC, responses, validate_as
 
-from . import tokens, validation
+from . import tokens
 from .extensions import api, db, keyring
 from . import schemas as S
 
@@ -44,9 +43,8 @@ def jwks():
 def service_token():
     """Client-credentials for our own services: ``{service, secret}`` → a 5-minute token with
     audience streamvault-internal (file-svc accepts only those)."""
-    data = json_body()
-    service = validation.field(data, "service", 32)
-    secret = validation.field(data, "secret", 256)
+    asked = validate_as(S.ServiceCredentials, request.get_json(silent=True))
+    service, secret = asked.service, asked.secret
     expected = current_app.config.get(f"SERVICE_SECRET_{service.upper()}", "") if service.isalpha() else ""
     if not expected or not hmac.compare_digest(expected.encode(), secret.encode()):
         security_events.record("bad_service_credentials", f"service={service[:32]!r}")

@@ -12,10 +12,11 @@ classes), and it validates requests with pydantic v2 models that also make the s
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, current_app, request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_core import PydanticCustomError
 from spectree import Response, SecurityScheme, SecuritySchemeData, SpecTree
 from spectree.plugins.flask_plugin import FlaskPlugin
 
@@ -33,8 +34,58 @@ class ErrorBody(BaseModel):
 
 
 class Loose(BaseModel):
-    """A JSON object whose fields docs/api.md describes; the reference only promises an object."""
+    """A JSON object whose fields docs/api.md describes; the reference only promises an object
+    (file-svc's internal document only: every public answer is typed to its last field)."""
     model_config = ConfigDict(extra="allow")
+
+
+class Strict(BaseModel):
+    """A request body checked as strictly as JSON types go: ``"1"`` is no integer, ``1`` no
+    boolean, ``1`` no string; members the model does not name are ignored."""
+    model_config = ConfigDict(strict=True)
+
+
+def refuse(code: str, *messages: str) -> PydanticCustomError:
+    """What a model's validator raises to refuse a field with our ``code`` and messages (each
+    a sentence naming the field, listed whole in the 400's ``fields``): every field's problems
+    are reported at once, and ``code`` (``invalid_input`` unless a validator says otherwise)
+    is the 400's."""
+    return PydanticCustomError(code, "{sv_text}", {"sv_text": " ".join(messages), "sv_code": code,
+                                                   "sv_messages": list(messages)})
+
+
+def refusal(error: ValidationError) -> APIError:
+    """The 400 ``{"error","code","fields"}`` of a model's validation failure: ``fields`` maps
+    each field (``qoe.ranges`` when nested; ``body`` for the whole) to its messages."""
+    code, fields, sentences = "invalid_input", {}, []
+    for problem in error.errors():
+        name = ".".join(str(part) for part in problem.get("loc", ())) or "body"
+        ctx = problem.get("ctx") or {}
+        if "sv_code" in ctx:
+            code = ctx["sv_code"] if code == "invalid_input" else code
+            messages = list(ctx["sv_messages"])
+            sentences.extend(messages)
+        else:
+            messages = [problem.get("msg", "invalid")]
+            sentences.append(f"{name}: {messages[0]}")
+        fields.setdefault(name, []).extend(messages)
+    separator = " " if all(s.endswith(".") for s in sentences) else "; "
+    return APIError(400, code, separator.join(sentences) or "invalid input", fields=fields)
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def validate_as(model: type[Model], data: Any, *, not_an_object: str = "invalid_json") -> Model:
+    """``data`` (a JSON body, a form's fields, tus metadata) checked by ``model`` where the view
+    must check it itself: after a throttle or a deferred proof, or for an HTML form. The same
+    model documents the route (``@api.validate(json=model, skip_validation=True)``)."""
+    if not isinstance(data, dict):
+        raise APIError(400, not_an_object, "request body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise refusal(exc) from None
 
 
 class Empty(BaseModel):
@@ -69,18 +120,31 @@ PUBLIC: list[dict[str, list[str]]] = [{}]
 
 class Documented(Response):
     """Responses for the reference (never checked per answer: _FlaskRoutes).
-    ``media``: ``{status: media type}`` of answers that are not JSON (SSE, video, images, text)."""
+    ``media``: ``{status: media type}`` of answers that are not JSON (SSE, video, images, text);
+    ``event_data``: the model of a server-sent event's JSON ``data`` (the schema of a
+    text/event-stream answer describes one event, as OpenAPI 3.2's ``itemSchema`` does)."""
 
-    def __init__(self, *codes, media: dict[int, str] | None = None, **models):
+    def __init__(self, *codes, media: dict[int, str] | None = None, event_data: type[BaseModel] | None = None,
+                 **models):
         super().__init__(*codes, **models)
         self.media = media or {}
+        self.event_data = event_data
+
+    def _schema(self, media_type: str) -> dict[str, Any]:
+        if media_type == "text/event-stream":
+            data: dict[str, Any] = {"type": "string"}
+            if self.event_data is not None:
+                data.update(contentMediaType="application/json", contentSchema=self.event_data.model_json_schema())
+            return {"type": "object", "description": "one event of the stream",
+                    "properties": {"event": {"type": "string"}, "data": data, "id": {"type": "string"},
+                                   "retry": {"type": "integer"}}}
+        return {"type": "string"} if media_type.startswith("text/") else {"type": "string", "format": "binary"}
 
     def generate_spec(self, naming_strategy=None) -> dict[str, Any]:
         spec = super().generate_spec(naming_strategy) if naming_strategy else super().generate_spec()
         for status, media_type in self.media.items():
-            schema = ({"type": "string"} if media_type.startswith("text/")
-                      else {"type": "string", "format": "binary"})
-            spec.setdefault(str(status), {"description": "OK"})["content"] = {media_type: {"schema": schema}}
+            spec.setdefault(str(status), {"description": "OK"})["content"] = {
+                media_type: {"schema": self._schema(media_type)}}
         return spec
 
 
@@ -88,16 +152,18 @@ class Documented(Response):
 NONSTANDARD = {460: "Checksum Mismatch (tus checksum extension)"}
 
 
-def responses(ok: dict[str, Any] | None = None, *refusals: int, media: dict[int, str] | None = None) -> Documented:
+def responses(ok: dict[str, Any] | None = None, *refusals: int, media: dict[int, str] | None = None,
+              event_data: type[BaseModel] | None = None) -> Documented:
     """``ok``: ``{"HTTP_200": Model or None, ...}``; ``refusals``: statuses answered with ErrorBody;
-    ``media``: the media type of non-JSON answers, by status."""
+    ``media``: the media type of non-JSON answers, by status; ``event_data``: the model of an
+    event stream's JSON data."""
     given = dict(ok or {})
     for status in media or {}:
         given.setdefault(f"HTTP_{status}", None)
     for status in refusals:
         if status not in NONSTANDARD:
             given.setdefault(f"HTTP_{status}", ErrorBody)
-    documented = Documented(media=media, **given)
+    documented = Documented(media=media, event_data=event_data, **given)
     for status in set(refusals) & set(NONSTANDARD):   # (spectree's constructor takes only registered ones)
         documented.add_model(status, ErrorBody, description=NONSTANDARD[status])
     return documented
@@ -113,12 +179,7 @@ def _validation_refused(req, resp, req_validation_error, instance, model_adapter
     if req.method not in ("GET", "HEAD", "DELETE") and req.is_json \
             and not isinstance(req.get_json(silent=True), dict):
         raise APIError(400, "invalid_json", "request body must be a JSON object")
-    fields: dict[str, list[str]] = {}
-    for problem in req_validation_error.errors():
-        name = ".".join(str(part) for part in problem.get("loc", ())) or "body"
-        fields.setdefault(name, []).append(problem.get("msg", "invalid"))
-    summary = "; ".join(f"{name}: {', '.join(msgs)}" for name, msgs in fields.items())
-    raise APIError(400, "invalid_input", summary or "invalid input", fields=fields)
+    raise refusal(req_validation_error)
 
 
 class _FlaskRoutes(FlaskPlugin):
@@ -156,10 +217,10 @@ class _ServiceSpec(SpecTree):
 
 
 def validated_json():
-    """The body as ``@api.validate(json=Model)`` validated it (a Model instance). A body spectree
-    did not read as JSON (a form's) is 400 ``invalid_json``, as ``params.json_body`` answers."""
+    """The body as ``@api.validate(json=Model)`` validated it (a Model instance). A body that is
+    no JSON object (a form's, text, a list) is 400 ``invalid_json``."""
     body = getattr(getattr(request, "context", None), "json", None)
-    if body is None:
+    if body is None or not isinstance(request.get_json(silent=True), dict):
         raise APIError(400, "invalid_json", "request body must be a JSON object")
     return body
 

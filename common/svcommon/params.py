@@ -1,4 +1,5 @@
-"""Request data parsed strictly: a JSON object body, integers (query args, headers, path parts).
+"""Request data parsed strictly: integers (query args, headers, path parts), times. (JSON bodies:
+the request models, svcommon/openapi.py.)
 
 Python's ``int()`` accepts far more than a client should send: Unicode digits
 (``int("١٢") == 12``, while ``"²".isdigit()`` is true yet ``int("²")`` raises), surrounding
@@ -16,14 +17,6 @@ from flask import request
 from .errors import APIError
 
 _DIGITS = re.compile(r"[0-9]{1,18}")   # 18 digits always fit a signed 64-bit column
-
-
-def json_body(code: str = "invalid_json") -> dict:
-    """The request body as a JSON object; anything else (no JSON, a list, a scalar) is a 400."""
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise APIError(400, code, "request body must be a JSON object")
-    return data
 
 
 def parse_uint(value: str | None, name: str, *, minimum: int = 0, maximum: int | None = None,

@@ -30,10 +30,9 @@ from svcommon.errors import APIError
 from svcommon.filestore import FileStore, FileStoreError
 from svcommon.media_crypto import AUDIO, decrypt_segment
 from svcommon.media_keys import encrypted_segment_key
-from svcommon.params import json_body
 from svcommon.timeutil import iso, utcnow_naive
 from svcommon.web import attachment
-from svcommon.openapi import DEVICE_BOUND, PUBLIC, responses
+from svcommon.openapi import DEVICE_BOUND, PUBLIC, responses, validated_json
 
 from . import access, mp4mux
 from . import repository as repo
@@ -56,7 +55,7 @@ def _rendition(media, asked) -> str:
     """The asked rung, or the best one (renditions are listed largest first)."""
     if asked is None:
         return next(iter(media.renditions))
-    if not isinstance(asked, str) or asked not in media.renditions:
+    if asked not in media.renditions:
         raise APIError(400, "invalid_input", f"rendition must be one of: {', '.join(media.renditions)}")
     return asked
 
@@ -70,7 +69,7 @@ def _allowed(video: dict | None) -> None:
 @api.validate(json=S.DownloadRequest, resp=responses({"HTTP_201": S.DownloadTicket}, 400, 401, 403, 404, 409, 410, 429), tags=["playback"], security=DEVICE_BOUND)
 def issue(sid: str):
     p = access.device_principal()
-    data = json_body("invalid_input")
+    asked: S.DownloadRequest = validated_json()
     conn, cfg, now = db.conn(), current_app.config, utcnow_naive()
     repo.lock_user(conn, p.user_id)              # the hourly count below holds across concurrent requests
     s = owned_session(conn, p, sid, for_update=True)
@@ -86,7 +85,7 @@ def issue(sid: str):
     _allowed(repo.video_by_id(conn, s["video_id"]))
     media = media_of(conn, s["video_id"])
     content_of(conn, media)                       # 503 media_converting for a video not yet converted
-    rendition = _rendition(media, data.get("rendition"))
+    rendition = _rendition(media, asked.rendition)
     window = timedelta(hours=1)
     issued, oldest = repo.downloads_since(conn, p.user_id, now - window)
     limit = int(cfg["DOWNLOADS_PER_HOUR"])

@@ -13,31 +13,20 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify, request
 
 from svcommon import auth, security_events
 from svcommon.errors import APIError
-from svcommon.params import json_body
-from svcommon.openapi import DEVICE_BOUND, responses
+from svcommon.openapi import DEVICE_BOUND, responses, validate_as
 
 from . import access
 from .content import content_of
 from .live import cached_live, check_live, choose_epoch, media_of
 from .extensions import api, db
-from .pacing import TRACKS, indices, paced, wrapped
+from .pacing import indices, paced, wrapped
 from . import schemas as S
 
 bp = Blueprint("keys", __name__, url_prefix="/api/stream/sessions")
-
-
-def _int(data: dict, name: str, low: int, high: int | None = None, required: bool = True) -> int | None:
-    if name not in data and not required:
-        return None
-    value = data.get(name)
-    if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
-        bound = f"{low}..{high}" if high is not None else f">= {low}"
-        raise APIError(400, "invalid_input", f"{name} must be an integer {bound}")
-    return value
 
 
 @bp.post("/<sid>/keys")
@@ -48,13 +37,8 @@ def session_keys(sid: str):
     auth.defer_proof_record()          # recorded with the pace charge below: one round trip
     p = access.device_principal(account_checked_by_session=True)     # check_live below
     authed = time.perf_counter()
-    data = json_body("invalid_input")
-    track = data.get("track")
-    if track not in TRACKS:
-        raise APIError(400, "invalid_input", 'track must be "video" or "audio"')
-    start = _int(data, "from", 0)
-    count = _int(data, "count", 1, int(current_app.config["KEYS_MAX_PER_REQUEST"]))
-    asked = _int(data, "key_epoch", 0, required=False)
+    ask = validate_as(S.KeyRequest, request.get_json(silent=True), not_an_object="invalid_input")
+    track, start, count, asked = ask.track, ask.from_, ask.count, ask.key_epoch
     live = cached_live(sid)
     if live is None or live.session["user_id"] != p.user_id:
         raise APIError(404, "not_found", "no such playback session")

@@ -14,9 +14,8 @@ from flask import Blueprint, current_app, jsonify, request
 from svcommon import security_events
 from svcommon.auth import Principal
 from svcommon.errors import APIError
-from svcommon.params import json_body
 from svcommon.timeutil import iso, utcnow_naive
-from svcommon.openapi import DEVICE_BOUND, responses
+from svcommon.openapi import DEVICE_BOUND, responses, validate_as, validated_json
 
 from . import access, pacing, session_crypto, viewing
 from . import repository as repo
@@ -33,17 +32,15 @@ bp = Blueprint("sessions", __name__, url_prefix="/api/stream/sessions")
 @api.validate(json=S.OpenSession, resp=responses({"HTTP_201": S.Session}, 400, 401, 403, 404, 409, 429, 503), tags=["playback"], security=DEVICE_BOUND)
 def open_session():
     p = access.device_principal()
-    data = json_body("invalid_input")
-    video_id = data.get("video_id")
-    if not isinstance(video_id, str) or not video_id:
-        raise APIError(400, "invalid_input", "video_id is required")
+    asked: S.OpenSession = validated_json()
+    video_id = asked.video_id
     conn = db.conn()
     video = access.playable_video(conn, p, video_id)
     media = media_of(conn, video_id)
     content = content_of(conn, media)       # 503 media_converting for a video not yet converted
     sid = uuid.uuid4().hex
     try:
-        hs = session_crypto.open_session(data.get("client_public_key"), sid)
+        hs = session_crypto.open_session(asked.client_public_key, sid)
     except session_crypto.KeyExchangeError as exc:
         raise APIError(400, "invalid_public_key", str(exc))
     cfg, master = current_app.config, playback().master
@@ -118,11 +115,8 @@ def ensure_live(s: dict, now) -> None:
 @api.validate(json=S.Heartbeat, resp=responses({"HTTP_200": S.HeartbeatAnswer}, 400, 401, 403, 404, 410), tags=["playback"], security=DEVICE_BOUND)
 def heartbeat(sid: str):
     p = access.device_principal()
-    data = json_body("invalid_input")
-    position = data.get("position", 0)
-    if not isinstance(position, (int, float)) or isinstance(position, bool) or not 0 <= position < 1e7:
-        raise APIError(400, "invalid_input", "position must be a number of seconds")
-    report = viewing.parse_report(data.get("qoe"))
+    beat: S.Heartbeat = validated_json()
+    position, report = beat.position, beat.qoe
     conn, cfg, master = db.conn(), current_app.config, playback().master
     s = owned_session(conn, p, sid, for_update=True)
     now = utcnow_naive()
@@ -165,7 +159,9 @@ def end(sid: str):
     """Ends the session; an optional body ``{"qoe": …}`` is the player's final report (sent
     with ``fetch(…, {keepalive: true})`` when the page goes away)."""
     p = access.device_principal()
-    report = viewing.parse_report(json_body("invalid_input").get("qoe") if request.content_length else None)
+    # (spectree reads no DELETE body: the model checks it here)
+    report = validate_as(S.EndSession, request.get_json(silent=True), not_an_object="invalid_input").qoe \
+        if request.content_length else None
     conn = db.conn()
     s = owned_session(conn, p, sid, for_update=True)
     now = utcnow_naive()

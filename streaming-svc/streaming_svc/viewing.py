@@ -20,27 +20,11 @@ from datetime import datetime
 
 from flask import current_app
 
-from svcommon.errors import APIError
-
 from . import repository as repo
+from . import schemas as S
 
 RETENTION_SLICES = 20           # the retention curve's points: every 5 % of the duration
 MAX_PLAYBACK_RATE = 2.0         # the fastest a viewer plays: bounds the stretches credited as watched
-MAX_RANGES = 200
-WEEK_MS = 7 * 24 * 3600 * 1000
-# Each figure of a report: its upper bound (a report past it is malformed, not capped).
-BOUNDS = {"startup_ms": 600_000, "watch_ms": WEEK_MS, "rebuffer_count": 1_000_000, "rebuffer_ms": WEEK_MS,
-          "bitrate_switches": 1_000_000}
-
-
-@dataclass(frozen=True)
-class QoEReport:
-    startup_ms: int | None
-    watch_ms: int
-    rebuffer_count: int
-    rebuffer_ms: int
-    bitrate_switches: int
-    ranges: tuple[tuple[float, float], ...]     # media seconds played, as reported
 
 
 @dataclass(frozen=True)
@@ -52,42 +36,6 @@ class Credit:
     rebuffer_ms: int
     bitrate_switches: int
     watched_mask: int
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def parse_report(raw) -> QoEReport | None:
-    """The ``qoe`` member of a heartbeat or end body (None when absent); every problem at once
-    as a 400 ``invalid_qoe`` with ``fields``."""
-    if raw is None:
-        return None
-    if not isinstance(raw, dict):
-        raise APIError(400, "invalid_qoe", "qoe must be an object", fields={"qoe": ["must be an object"]})
-    fields: dict[str, list[str]] = {}
-    unknown = sorted(set(raw) - set(BOUNDS) - {"ranges"})
-    if unknown:
-        fields["qoe"] = [f"unknown member(s): {', '.join(unknown)[:100]}"]
-    values: dict[str, int | None] = {}
-    for name, bound in BOUNDS.items():
-        v = raw.get(name, None if name == "startup_ms" else 0)
-        if v is None and name == "startup_ms":
-            values[name] = None
-        elif isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= bound:
-            values[name] = v
-        else:
-            fields[f"qoe.{name}"] = [f"must be an integer from 0 to {bound}"]
-    ranges = raw.get("ranges", [])
-    if not isinstance(ranges, list) or len(ranges) > MAX_RANGES or not all(
-            isinstance(r, list) and len(r) == 2 and all(_is_number(x) for x in r) and 0 <= r[0] <= r[1] < 1e7
-            for r in ranges):
-        fields["qoe.ranges"] = [f"must be at most {MAX_RANGES} [start, end] pairs of seconds, start <= end"]
-    if fields:
-        raise APIError(400, "invalid_qoe", "invalid QoE report: " + "; ".join(
-            f"{k} {' '.join(m)}" for k, m in fields.items()), fields=fields)
-    return QoEReport(values["startup_ms"], values["watch_ms"], values["rebuffer_count"], values["rebuffer_ms"],
-                     values["bitrate_switches"], tuple((float(a), float(b)) for a, b in ranges))
 
 
 def watched_slices(ranges, duration: float | None, budget_seconds: float) -> int:
@@ -118,7 +66,7 @@ def watched_slices(ranges, duration: float | None, budget_seconds: float) -> int
     return mask
 
 
-def credit(s: dict, report: QoEReport, duration: float | None, now: datetime) -> Credit:
+def credit(s: dict, report: S.QoE, duration: float | None, now: datetime) -> Credit:
     """The session's figures after ``report``, within what the server saw (module docstring)."""
     age_ms = max(0, int((now - s["started_at"]).total_seconds() * 1000))
     per_second = 1 + age_ms // 1000
@@ -135,7 +83,7 @@ def credit(s: dict, report: QoEReport, duration: float | None, now: datetime) ->
                   watched_mask=s["watched_mask"] | watched_slices(report.ranges, duration, budget))
 
 
-def record_report(conn, s: dict, report: QoEReport | None, duration: float | None, now: datetime) -> int:
+def record_report(conn, s: dict, report: S.QoE | None, duration: float | None, now: datetime) -> int:
     """Store the credited figures of ``report`` (in the caller's transaction, which holds the
     session row); the session's credited playing time after it."""
     if report is None:

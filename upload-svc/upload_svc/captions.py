@@ -17,9 +17,9 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from svcommon.bodylimit import FORM_OVERHEAD, body_limit
 from svcommon.db import IntegrityError
 from svcommon.errors import APIError
-from svcommon.openapi import SIGNED_IN, responses
+from svcommon.openapi import SIGNED_IN, responses, validate_as
 
-from . import access, caption_files, object_keys, validation
+from . import access, caption_files, object_keys
 from . import repository as repo
 from .extensions import api, db, filestore
 from .present import caption_json
@@ -65,8 +65,8 @@ def add(video_id: str):
     if access.own_video(conn, video_id, p)["status"] == "deleting":
         raise APIError(404, "not_found", "no such video")
     filename, raw = _upload_file()
-    lang = validation.caption_language(request.form.get("lang"))
-    label = validation.caption_label(request.form.get("label"), lang)
+    asked = validate_as(S.NewCaption, {name: request.form[name] for name in ("lang", "label") if name in request.form})
+    lang, label = asked.lang, asked.label
     track = caption_files.parse(raw, filename, int(current_app.config["CAPTION_MAX_CUES"]))
     _check_room(conn, video_id, lang)
     conn.rollback()                    # no snapshot or lock held across the call to file-svc

@@ -20,6 +20,7 @@ from . import access
 from . import repository as repo
 from .extensions import api, db
 from .present import live_state
+from . import schemas as S
 from .streams import Slot
 
 bp = Blueprint("events", __name__, url_prefix="/api/videos")
@@ -33,7 +34,7 @@ def _final(state: dict) -> bool:
 
 
 @bp.get("/<video_id>/events")
-@api.validate(resp=responses(None, 401, 403, 404, 429, media={200: "text/event-stream"}), tags=["videos"], security=SIGNED_IN)
+@api.validate(resp=responses(None, 401, 403, 404, 429, media={200: "text/event-stream"}, event_data=S.LiveState), tags=["videos"], security=SIGNED_IN)
 def events(video_id: str):
     p = access.active_principal("read")
     conn = db.conn()

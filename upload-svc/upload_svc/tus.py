@@ -3,7 +3,10 @@ expiration. Upload state lives in MariaDB, so any replica can continue any uploa
 an upload survives restarts; bytes go to S3 through file-svc (see tuswrite)."""
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
+import re
 import uuid
 
 from flask import Blueprint, Response, current_app, request
@@ -13,9 +16,9 @@ from svcommon.errors import APIError
 from svcommon.filestore import NotFound
 from svcommon.params import header_uint
 from svcommon.timeutil import utcnow_naive
-from svcommon.openapi import SIGNED_IN, responses
+from svcommon.openapi import SIGNED_IN, responses, validate_as
 
-from . import access, ingest, localcopy, validation
+from . import access, ingest, localcopy
 from . import repository as repo
 from . import schemas as S
 from .extensions import api, db, filestore, sweep_clock
@@ -55,6 +58,28 @@ def options(upload_id=None):
         Tus_Max_Size=current_app.config["UPLOAD_MAX_BYTES"], Tus_Checksum_Algorithm=",".join(CHECKSUMS)))
 
 
+def upload_metadata(header: str | None) -> dict[str, str]:
+    """Upload-Metadata: 'key base64value,key2 base64value2' (values UTF-8); the values are
+    checked as a new video's (S.NewVideo)."""
+    out: dict[str, str] = {}
+    if not header:
+        return out
+    if len(header) > 16384:
+        raise APIError(400, "invalid_metadata", "Upload-Metadata is too long")
+    for item in header.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, _, val = item.partition(" ")
+        if not re.match(r"^[A-Za-z0-9_.-]{1,64}$", key) or key in out:
+            raise APIError(400, "invalid_metadata", "Upload-Metadata keys must be unique ASCII words")
+        try:
+            out[key] = base64.b64decode(val.strip(), validate=True).decode("utf-8") if val.strip() else ""
+        except (binascii.Error, UnicodeDecodeError):
+            raise APIError(400, "invalid_metadata", f"Upload-Metadata value of '{key}' is not base64 UTF-8")
+    return out
+
+
 def _part_size(length: int) -> int:
     base = int(current_app.config["TUS_PART_SIZE"])
     need = -(-length // MAX_PARTS)
@@ -73,12 +98,8 @@ def create():
     access.check_size(length)  # 413 before anything is stored
     if length == 0:
         raise APIError(400, "empty_file", "the file is empty (0 bytes)")
-    meta = validation.tus_metadata(request.headers.get("Upload-Metadata"))
-    filename = validation.display_filename(meta.get("filename"))
-    vis = validation.visibility(meta.get("visibility"))
-    fields = {"title": validation.title(meta.get("title"), validation.title_from_filename(filename)),
-              "description": validation.description(meta.get("description")), "visibility": vis,
-              "password": validation.password(meta.get("password"), vis == "password"), "filename": filename,
+    meta = upload_metadata(request.headers.get("Upload-Metadata"))
+    fields = {**validate_as(S.NewVideo, meta).model_dump(),
               "content_type": (meta.get("filetype") or "application/octet-stream")[:100]}
     # Abandoned uploads are swept when a valid upload is being created (at most once a
     # minute per process, before its quota check): no cron job to deploy, and the cost lands
@@ -91,7 +112,7 @@ def create():
         s3_upload_id = filestore().create_multipart(video["original_key"], "application/octet-stream")
         upload_id = uuid.uuid4().hex
         repo.insert_upload(conn, {"id": upload_id, "video_id": video["id"], "owner_id": p.user_id,
-                                  "upload_length": length, "metadata": {"filename": filename},
+                                  "upload_length": length, "metadata": {"filename": fields["filename"]},
                                   "object_key": video["original_key"], "s3_upload_id": s3_upload_id,
                                   "part_size": _part_size(length),
                                   "expiry_hours": int(current_app.config["UPLOAD_EXPIRY_HOURS"])})

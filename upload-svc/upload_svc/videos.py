@@ -10,12 +10,11 @@ from svcommon import security_events
 from svcommon.bodylimit import FORM_OVERHEAD, body_limit
 from svcommon.errors import APIError
 from svcommon.filestore import NotFound
-from svcommon.params import json_body
 from svcommon.passwords import hash_password
 from svcommon.web import attachment
-from svcommon.openapi import SIGNED_IN, responses
+from svcommon.openapi import SIGNED_IN, responses, validate_as, validated_json
 
-from . import access, ingest, localcopy, validation
+from . import access, ingest, localcopy
 from . import repository as repo
 from .extensions import api, db, download_slots, filestore, sweep_clock
 from .formdata import FormStream
@@ -61,13 +60,8 @@ def upload():
         access.check_size(announced - 64 * 1024 if announced > 64 * 1024 else 0)
     form = FormStream(request.stream, request.mimetype_params.get("boundary", ""))
     filename, content_type = form.until_file()
-    filename = validation.display_filename(filename)
-    f = form.fields
-    vis = validation.visibility(f.get("visibility"))
-    meta = {"title": validation.title(f.get("title"), validation.title_from_filename(filename)),
-            "description": validation.description(f.get("description")), "visibility": vis,
-            "password": validation.password(f.get("password"), vis == "password"), "filename": filename,
-            "content_type": content_type[:100]}
+    asked = validate_as(S.NewVideo, {**form.fields, "filename": filename})
+    meta = {**asked.model_dump(), "content_type": content_type[:100]}
     conn = db.conn()
     if sweep_clock().due():     # as tus creation does: abandoned uploads and stale local copies
         ingest.sweep_expired()
@@ -132,24 +126,21 @@ def read(video_id: str):
 @api.validate(json=S.VideoEdit, resp=responses({"HTTP_200": S.OneVideo}, 400, 401, 403, 404, 409), tags=["videos"], security=SIGNED_IN)
 def edit(video_id: str):
     p = access.active_principal("upload")
-    data = json_body()
-    unknown = set(data) - {"title", "description", "visibility", "password", "downloads_allowed"}
-    if unknown:
-        raise APIError(400, "invalid_input", f"unknown field(s): {', '.join(sorted(unknown))[:100]}")
+    change: S.VideoEdit = validated_json()
     conn = db.conn()
     row = access.own_video(conn, video_id, p, for_update=True)
     fields: dict = {}
-    if "title" in data:
-        fields["title"] = validation.title(data["title"], row["title"])
-    if "description" in data:
-        fields["description"] = validation.description(data["description"])
-    if "downloads_allowed" in data:
-        if not isinstance(data["downloads_allowed"], bool):
-            raise APIError(400, "invalid_input", "downloads_allowed must be true or false")
-        fields["downloads_allowed"] = data["downloads_allowed"]
-    vis = validation.visibility(data.get("visibility"), row["visibility"])
+    if change.title:
+        fields["title"] = change.title
+    if change.description is not None:
+        fields["description"] = change.description
+    if change.downloads_allowed is not None:
+        fields["downloads_allowed"] = change.downloads_allowed
+    vis = change.visibility or row["visibility"]
     fields["visibility"] = vis
-    new_password = validation.password(data.get("password"), vis == "password" and not row["password_hash"])
+    new_password = change.password
+    if vis == "password" and not row["password_hash"] and not new_password:
+        raise APIError(400, "invalid_input", S.PASSWORD_REQUIRED, fields={"password": [S.PASSWORD_REQUIRED]})
     fields["password_hash"] = row["password_hash"]
     if vis != "password":
         fields["password_hash"] = None

@@ -17,7 +17,7 @@ from svcommon.bodylimit import FORM_OVERHEAD, body_limit
 from svcommon.errors import APIError
 from svcommon.params import arg_int
 from svcommon.filestore import FORENSICS
-from svcommon.openapi import Loose, SIGNED_IN, responses
+from svcommon.openapi import SIGNED_IN, responses
 
 from . import repository as repo
 from .extensions import api, db, filestore
@@ -120,7 +120,7 @@ def cancel(det_id: str):
 
 
 @bp.get("/detect/<det_id>/report.json")
-@api.validate(resp=responses({"HTTP_200": Loose}, 401, 403, 404), tags=["forensics"], security=SIGNED_IN)
+@api.validate(resp=responses({"HTTP_200": S.DetectionReport}, 401, 403, 404), tags=["forensics"], security=SIGNED_IN)
 def report_json(det_id: str):
     require_principal(roles=("admin",), scope="forensics")
     det = repo.detection(db.conn(), _id(det_id, "detection"))
@@ -133,7 +133,7 @@ def report_json(det_id: str):
 
 
 @bp.get("/detections")
-@api.validate(resp=responses({"HTTP_200": S.Items}, 401, 403), tags=["forensics"], security=SIGNED_IN)
+@api.validate(resp=responses({"HTTP_200": S.Detections}, 401, 403), tags=["forensics"], security=SIGNED_IN)
 def list_detections():
     require_principal(roles=("admin",), scope="forensics")
     limit = min(200, arg_int("limit", 50, maximum=1_000_000))

@@ -11,7 +11,7 @@ from svcommon.auth import require_principal
 from svcommon.errors import APIError
 from svcommon.params import arg_int
 from svcommon.timeutil import iso
-from svcommon.openapi import Loose, SIGNED_IN, responses
+from svcommon.openapi import SIGNED_IN, responses
 
 from .extensions import api, db
 from .forensics_api import HEX32
@@ -31,7 +31,7 @@ def _view(row: dict) -> dict:
 
 
 @bp.get("")
-@api.validate(query=S.JobQuery, resp=responses({"HTTP_200": S.Items}, 400, 401, 403), tags=["admin"], security=SIGNED_IN)
+@api.validate(query=S.JobQuery, resp=responses({"HTTP_200": S.Jobs}, 400, 401, 403), tags=["admin"], security=SIGNED_IN)
 def list_jobs():
     require_principal(roles=("admin",))
     status = request.args.get("status") or None
@@ -43,7 +43,7 @@ def list_jobs():
 
 
 @bp.post("/<job_id>/retry")
-@api.validate(resp=responses({"HTTP_200": Loose}, 401, 403, 404, 409), tags=["admin"], security=SIGNED_IN)
+@api.validate(resp=responses({"HTTP_200": S.Job}, 401, 403, 404, 409), tags=["admin"], security=SIGNED_IN)
 def retry(job_id: str):
     """A dead job goes back to the queue with a fresh set of attempts; its subject (the video,
     the detection) shows it is waiting again."""

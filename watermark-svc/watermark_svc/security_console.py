@@ -79,7 +79,7 @@ def _session_json(s: dict, now) -> dict:
 
 
 @bp.get("/api/admin/security/sessions")
-@api.validate(query=S.SecuritySessionsQuery, resp=responses({"HTTP_200": S.Page}, 400, 401, 403), tags=["admin"], security=SIGNED_IN)
+@api.validate(query=S.SecuritySessionsQuery, resp=responses({"HTTP_200": S.ConsoleSessions}, 400, 401, 403), tags=["admin"], security=SIGNED_IN)
 def sessions():
     require_principal(roles=("admin",))
     state = request.args.get("state") or None
@@ -94,7 +94,7 @@ def sessions():
 
 
 @bp.get("/api/admin/security/events")
-@api.validate(query=S.SecurityEventsQuery, resp=responses({"HTTP_200": S.Page}, 400, 401, 403), tags=["admin"], security=SIGNED_IN)
+@api.validate(query=S.SecurityEventsQuery, resp=responses({"HTTP_200": S.SecurityEvents}, 400, 401, 403), tags=["admin"], security=SIGNED_IN)
 def events():
     require_principal(roles=("admin",))
     kind = request.args.get("kind") or None

@@ -16,9 +16,8 @@ from svcommon import jobqueue as queue
 from svcommon import webhooks
 from svcommon.auth import Principal, require_principal
 from svcommon.errors import APIError
-from svcommon.params import json_body
 from svcommon.timeutil import iso
-from svcommon.openapi import SIGNED_IN, responses
+from svcommon.openapi import SIGNED_IN, responses, validated_json
 
 from . import repository as repo
 from .extensions import api, db
@@ -29,7 +28,6 @@ from . import schemas as S
 bp = Blueprint("webhooks_api", __name__, url_prefix="/api/webhooks")
 HEX32 = re.compile(r"[0-9a-f]{32}")
 MAX_ENDPOINTS_PER_USER = 10
-MAX_DESCRIPTION = 200
 
 
 def new_secret() -> str:
@@ -58,44 +56,8 @@ def _visible(conn, endpoint_id: str, p: Principal, for_update: bool = False) -> 
     return e
 
 
-def _fields(data: dict, p: Principal, creating: bool) -> dict:
-    """The valid fields of a create (all) or change (any of description, events, enabled);
-    every problem reported at once."""
-    problems: dict[str, list[str]] = {}
-    out: dict = {}
-    if "events" in data or creating:
-        events = data.get("events")
-        if not isinstance(events, list) or not events or not all(e in webhooks.EVENT_TYPES for e in events):
-            problems["events"] = [f"a non-empty list of: {', '.join(webhooks.EVENT_TYPES)}"]
-        else:
-            out["events"] = sorted(set(events))
-    if "description" in data or creating:
-        desc = data.get("description", "")
-        if not isinstance(desc, str) or len(desc) > MAX_DESCRIPTION:
-            problems["description"] = [f"text of at most {MAX_DESCRIPTION} characters"]
-        else:
-            out["description"] = desc.strip()
-    if creating:
-        all_videos = data.get("all_videos", False)
-        if not isinstance(all_videos, bool):
-            problems["all_videos"] = ["true or false"]
-        elif all_videos and not p.is_admin:
-            raise APIError(403, "forbidden", "only administrators may subscribe to every video's events")
-        out["all_videos"] = all_videos is True
-        if not isinstance(data.get("url"), str):
-            problems["url"] = ["the URL to send events to (https:// or http://)"]
-    elif "enabled" in data:
-        if not isinstance(data["enabled"], bool):
-            problems["enabled"] = ["true or false"]
-        else:
-            out["enabled"] = data["enabled"]
-    if problems:
-        raise APIError(400, "invalid_input", "; ".join(f"{k}: {v[0]}" for k, v in problems.items()), fields=problems)
-    return out
-
-
 @bp.get("")
-@api.validate(resp=responses({"HTTP_200": S.Items}, 401, 403), tags=["webhooks"], security=SIGNED_IN)
+@api.validate(resp=responses({"HTTP_200": S.WebhookList}, 401, 403), tags=["webhooks"], security=SIGNED_IN)
 def list_endpoints():
     p = require_principal()
     conn = db.conn()
@@ -106,18 +68,19 @@ def list_endpoints():
 @api.validate(json=S.NewWebhook, resp=responses({"HTTP_201": S.WebhookWithSecret}, 400, 401, 403, 409, 422), tags=["webhooks"], security=SIGNED_IN)
 def create():
     p = require_principal()
-    data = json_body()
-    fields = _fields(data, p, creating=True)
+    asked: S.NewWebhook = validated_json()
+    if asked.all_videos and not p.is_admin:
+        raise APIError(403, "forbidden", "only administrators may subscribe to every video's events")
     try:
-        resolve(data["url"], bool(current_app.config["WEBHOOK_ALLOW_PRIVATE_TARGETS"]))
+        resolve(asked.url, bool(current_app.config["WEBHOOK_ALLOW_PRIVATE_TARGETS"]))
     except TargetRefused as exc:
         raise APIError(422, "webhook_url_refused", str(exc), fields={"url": [str(exc)]}) from None
     conn = db.conn()
     if repo.count_endpoints(conn, p.user_id) >= MAX_ENDPOINTS_PER_USER:
         raise APIError(409, "too_many_webhooks", f"at most {MAX_ENDPOINTS_PER_USER} endpoints per account")
     endpoint_id, secret = uuid.uuid4().hex, new_secret()
-    repo.insert_endpoint(conn, endpoint_id, p.user_id, data["url"], fields["description"], fields["events"],
-                         fields["all_videos"], sealer(current_app.config).seal(secret.encode(), endpoint_id))
+    repo.insert_endpoint(conn, endpoint_id, p.user_id, asked.url, asked.description, asked.events,
+                         asked.all_videos, sealer(current_app.config).seal(secret.encode(), endpoint_id))
     conn.commit()
     current_app.logger.info("webhook endpoint registered", extra={"endpoint": endpoint_id, "by": p.user_id})
     return jsonify({**endpoint_view(repo.endpoint(conn, endpoint_id)), "secret": secret}), 201
@@ -135,9 +98,10 @@ def read(endpoint_id: str):
 @api.validate(json=S.WebhookChange, resp=responses({"HTTP_200": S.Webhook}, 400, 401, 403, 404), tags=["webhooks"], security=SIGNED_IN)
 def change(endpoint_id: str):
     p = require_principal()
+    change: S.WebhookChange = validated_json()
     conn = db.conn()
     _visible(conn, endpoint_id, p, for_update=True)
-    repo.update_endpoint(conn, endpoint_id, **_fields(json_body(), p, creating=False))
+    repo.update_endpoint(conn, endpoint_id, **change.model_dump(exclude_none=True))
     conn.commit()
     return jsonify(endpoint_view(repo.endpoint(conn, endpoint_id), conn))
 
