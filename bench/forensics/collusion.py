@@ -113,7 +113,8 @@ def write(a, trials: list[dict], final: bool) -> None:
                      f"{sum(t['innocent_accused'] for t in ts)} | {secs[len(secs) // 2]} |")
     head = ("# Forensics benchmark: two colluders\n\n"
             + ("" if final else "**Partial: the run was still going (or was cut short).**\n\n")
-            + f"Offline run of `bench/forensics/collusion.py` (detector code {CODE}): one {a.video_seconds} s "
+            + f"Offline run of `bench/forensics/collusion.py` (detector code "
+              f"{', '.join(sorted({t['code'] for t in trials}))}): one {a.video_seconds} s "
               f"480x270 synthetic video (testsrc2 + grain) processed by the real pipeline, {a.sessions} seeded "
               f"sessions, two of them colluding per trial; their streams mixed segment by segment (alternate, "
               f"seeded random) or averaged frame by frame, a window of the clip length at a seeded start "
@@ -132,8 +133,8 @@ Codeword: unbiased (p = 1/2 per segment, svcommon.codeword). Threshold 1e-6 over
   on half of the other's, ~3/4 in all; its score per segment has mean 1/2 against an innocent's
   mean 0 and variance 1, so it becomes decisive once 0.5 n >= z sqrt(n), z = isf(1e-6 / 50) ~ 5.6:
   n ~ 125 segments (~250 s). Each colluder's agreement varies around 3/4, so near that length one,
-  then both, are named. Whatever the strategy, the two colluders' scores add up to the number of
-  segments where they were served the same variant, twice: one of them always gets at least half.
+  then both, are named. Whatever the strategy, the two colluders' scores add up to twice the number
+  of segments where they were served the same variant (~n/2), so one of them always scores >= n/2.
 - Frames averaged: where the colluders were served the same variant (half the segments) the
   watermark stays and agrees with both; elsewhere it cancels (weight ~0, no evidence either way).
   Both become decisive together once those segments reach log2(50 / 1e-6) ~ 26: ~52 segments
