@@ -120,6 +120,13 @@ def _open_forensics_page(page, gw, live_stack):
     page.wait_for_url(f"{gw}/admin/forensics")
 
 
+def _open_report(page, gw, live_stack, listed: str, report_url: str):
+    """The detection listed (its verdict cell saying `listed`) on the trace page, then its report."""
+    _open_forensics_page(page, gw, live_stack)
+    page.wait_for_selector(f"#detections td:has-text('{listed}')")
+    page.goto(gw + report_url)
+
+
 @pytest.mark.browser
 def test_short_leak_is_inconclusive_in_plain_words(traced, live_stack, worker_app, stores):
     """24 s of the leaker's stream (12 segments, each read right) cannot reach 1e-6 among 50
@@ -148,9 +155,7 @@ def test_short_leak_is_inconclusive_in_plain_words(traced, live_stack, worker_ap
     assert res["video_id"] == traced["video_id"]
     assert res["false_accusation_probability"] == inc["false_accusation_probability"]
     with chromium_page() as page:
-        _open_forensics_page(page, gw, live_stack)
-        page.wait_for_selector("#detections td:has-text('inconclusive')")
-        page.goto(gw + res["report_url"])
+        _open_report(page, gw, live_stack, "inconclusive", res["report_url"])
         assert page.text_content("#verdict") == "Inconclusive"
         words = " ".join(page.text_content("#inconclusive").split())
         assert "Best candidate so far (not an accusation)" in words and inc["best_candidate"]["session_id"] in words
@@ -284,9 +289,7 @@ def test_colluders_are_both_named_in_plain_words(traced, live_stack, worker_app,
     assert {res["match"]["session_id"], *res["also_accused"]} == {leaker, s.id}, res["conclusion"]
     assert "2 sessions accused: several sessions contributed" in res["conclusion"]
     with chromium_page() as page:
-        _open_forensics_page(page, gw, live_stack)
-        page.wait_for_selector("#detections td:has-text('a collusion')")
-        page.goto(gw + res["report_url"])
+        _open_report(page, gw, live_stack, "a collusion", res["report_url"])
         assert page.text_content("#verdict") == "Match: 2 sessions (several sessions contributed)"
         words = " ".join(page.text_content("#collusion").split())
         assert "Several sessions contributed to this copy" in words and "at most 0.001" in words
