@@ -120,6 +120,13 @@ def _open_forensics_page(page, gw, live_stack):
     page.wait_for_url(f"{gw}/admin/forensics")
 
 
+def _open_report(page, gw, live_stack, listed: str, report_url: str):
+    """The detection listed (its verdict cell saying `listed`) on the trace page, then its report."""
+    _open_forensics_page(page, gw, live_stack)
+    page.wait_for_selector(f"#detections td:has-text('{listed}')")
+    page.goto(gw + report_url)
+
+
 @pytest.mark.browser
 def test_short_leak_is_inconclusive_in_plain_words(traced, live_stack, worker_app, stores):
     """24 s of the leaker's stream (12 segments, each read right) cannot reach 1e-6 among 50
@@ -148,9 +155,7 @@ def test_short_leak_is_inconclusive_in_plain_words(traced, live_stack, worker_ap
     assert res["video_id"] == traced["video_id"]
     assert res["false_accusation_probability"] == inc["false_accusation_probability"]
     with chromium_page() as page:
-        _open_forensics_page(page, gw, live_stack)
-        page.wait_for_selector("#detections td:has-text('inconclusive')")
-        page.goto(gw + res["report_url"])
+        _open_report(page, gw, live_stack, "inconclusive", res["report_url"])
         assert page.text_content("#verdict") == "Inconclusive"
         words = " ".join(page.text_content("#inconclusive").split())
         assert "Best candidate so far (not an accusation)" in words and inc["best_candidate"]["session_id"] in words
@@ -240,3 +245,56 @@ def test_admin_pages_in_chromium(traced, live_stack, worker_app, stores):
     finally:
         stop.set()
         t.join(10)
+
+
+def _payload(gw, token, sid) -> str:
+    r = requests.get(f"{gw}/api/forensics/sessions/{sid}", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
+    return r.json()["payload"]
+
+
+@pytest.mark.browser
+def test_colluders_are_both_named_in_plain_words(traced, live_stack, worker_app, stores, monkeypatch):
+    """Two viewers average their streams frame by frame: the watermark cancels where their
+    variants differ and names both where they agree. A partner whose codeword agrees with the
+    leaker's on 20+ of the first 29 segments is opened through the API (sessions are random
+    here); at a 1e-3 threshold (the operator's setting; 1e-6 needs ~104 s of averaged footage,
+    bench/results/forensics-collusion.md) both are decisive: one match with a second session
+    accused, said in words in the API and on the printable report, and no one else."""
+    gw, token = traced["gw"], traced["admin"]
+    leaker = traced["leaker"][0]
+    mine = _payload(gw, token, leaker)[:29]
+    partner = register_user(gw, "viewer")
+    client = ContractClient(gw).login(partner["username"], partner["password"])
+    for _ in range(60):
+        s = client.open_session(traced["video_id"])
+        if sum(x == y for x, y in zip(mine, _payload(gw, token, s.id)[:29])) >= 20:
+            break
+        client.end(s)
+    else:
+        pytest.fail("no partner session agreeing on 20 of 29 segments in 60 tries")
+    d = traced["stream"].parent
+    client.download(s, "270p", d / "partner.mp4")
+    client.end(s)
+    averaged = d / "averaged.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(traced["stream"]), "-i", str(d / "partner.mp4"),
+                    "-filter_complex", "[0:v][1:v]mix=inputs=2:duration=shortest,scale=-2:240[v]", "-map", "[v]",
+                    "-t", "58", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", str(averaged)], check=True)
+    monkeypatch.setitem(worker_app.config, "FORENSICS_MAX_FALSE_ACCUSATION", 1e-3)
+    r = _submit(gw, token, averaged)
+    assert r.status_code == 202, r.text
+    _run_worker(worker_app, stores)
+    res = _status(gw, token, r.json()["job_id"])["result"]
+    assert res["verdict"] == "match" and res["method"] == "watermark", res
+    assert {res["match"]["session_id"], *res["also_accused"]} == {leaker, s.id}, res["conclusion"]
+    assert "2 sessions accused: several sessions contributed" in res["conclusion"]
+    with chromium_page() as page:
+        _open_report(page, gw, live_stack, "a collusion", res["report_url"])
+        assert page.text_content("#verdict") == "Match: 2 sessions (several sessions contributed)"
+        words = " ".join(page.text_content("#collusion").split())
+        assert "Several sessions contributed to this copy" in words and "at most 0.001" in words
+        other = " ".join(page.text_content("#also-accused").split())
+        assert res["also_accused"][0] in other
+        who = traced["leaker"][1] if res["also_accused"][0] == leaker else partner
+        assert f"account {who['username']}" in other
+        check_page(page, "forensics-collusion-report")

@@ -21,8 +21,10 @@ from watermark_svc.media import process
 from watermark_svc.media.errors import VideoGone
 
 try:
+    from . import collusion_helpers as ch
     from . import media_helpers as mh
 except ImportError:
+    import collusion_helpers as ch
     import media_helpers as mh
 
 # The detector's accuracy against attacked copies (minutes of ffmpeg): `make test-forensics`,
@@ -43,25 +45,7 @@ def session_ids(seed: int, n: int = SESSIONS) -> list[str]:
 
 
 def session_stream(out, rung: str, sid: str, n: int, dest, tag: bytes = b""):
-    """What session `sid` receives, decrypted: init (+ its metadata tag) and segment i from
-    variant A or B by its codeword."""
-    base = out / "video" / rung
-    with open(dest, "wb") as fh:
-        fh.write((base / "init.mp4").read_bytes() + tag)
-        for i in range(n):
-            fh.write((base / cw.variant(SECRET, sid, i) / f"{i:05d}.m4s").read_bytes())
-    return dest
-
-
-def mixed_stream(out, rung: str, sids: list[str], n: int, dest, block: int):
-    """Collusion: segments taken in turns of `block` from each session."""
-    base = out / "video" / rung
-    with open(dest, "wb") as fh:
-        fh.write((base / "init.mp4").read_bytes())
-        for i in range(n):
-            sid = sids[(i // block) % len(sids)]
-            fh.write((base / cw.variant(SECRET, sid, i) / f"{i:05d}.m4s").read_bytes())
-    return dest
+    return ch.session_stream(out, rung, SECRET, sid, n, dest, tag)
 
 
 def attack(src, dest, vf: str, *, ss: float | None = None, t: float | None = None, crf: int = 28):
@@ -221,20 +205,53 @@ def test_unrelated_video_is_no_match(marked):
     assert r["match"] is None and "none of our videos" in r["conclusion"]
 
 
+def _colluders(marked, min_agreeing: int) -> tuple[str, str]:
+    """Two seeded sessions whose codewords agree on at least `min_agreeing` of the clip's
+    segments (the positions where averaging keeps the watermark)."""
+    ids = sorted(marked["sessions"])
+    for k in range(1, len(ids)):
+        a, b = ids[0], ids[k]
+        if sum(cw.codeword_bit(SECRET, a, i) == cw.codeword_bit(SECRET, b, i)
+               for i in range(marked["n"])) >= min_agreeing:
+            return a, b
+    raise AssertionError("no such pair among the seeded sessions")
+
+
+# Two colluders pool their streams over the whole 64 s clip (32 segments), re-encoded to 180p.
+# What the detector names, per mode (the unbiased codeword; scoring.py "Collusion"):
+#   - alternate / random segments: each colluder agrees with the copy on ~3/4 of the segments
+#     (its own, and half of the other's), far from the ~26 of 26 that 1e-6 among 50 sessions
+#     asks: nobody is named, the verdict is inconclusive (watermark present);
+#   - averaged frames: the watermark cancels where the two were served different variants and
+#     stays, agreeing with both, where they were served the same. With 18+ such segments both
+#     are decisive at a 1e-3 threshold (2^-18 x 50 = 2e-4): both are named, together, as a
+#     collusion. At 1e-6 they would need ~26 such segments (~104 s of averaged footage: the
+#     collusion benchmark measures from what length).
+# Whatever the mode, no innocent session is ever accused (the bound covers the set of accused).
 @pytest.mark.heavy
-@pytest.mark.parametrize("block", [1, 8])
-def test_two_session_mix_never_accuses_a_third(marked, block):
-    a, b = sorted(marked["sessions"])[3], sorted(marked["sessions"])[40]
+@pytest.mark.parametrize("mode, max_fap, named", [
+    ("alternate", MAX_FAP, 0), ("random", MAX_FAP, 0), ("average", 1e-3, 2)])
+def test_colluders_only_are_named(marked, mode, max_fap, named):
+    a, b = _colluders(marked, 18)
     d = marked["dir"]
-    mix = mixed_stream(marked["out"], marked["rung"], [a, b], marked["n"], d / f"mix{block}.mp4", block)
-    leak = attack(mix, d / f"mix{block}-leak.mp4", vf="scale=-2:180")
-    r = trace(str(leak), marked["catalogue"], SECRET, max_fap=MAX_FAP)
+    mix = ch.mixed_stream(marked["out"], marked["rung"], SECRET, [a, b], marked["n"], d / f"mix-{mode}.mp4",
+                          mode, seed=19)
+    leak = attack(mix, d / f"mix-{mode}-leak.mp4", vf="scale=-2:180")
+    r = trace(str(leak), marked["catalogue"], SECRET, max_fap=max_fap)
     accused = {s["session_id"] for s in r["robust"]["accused"]}
-    assert r["robust"]["best"] is not None                   # every session was scored
-    assert accused <= {a, b}                                 # never a third session
-    # Ranks are not guaranteed: each colluder matches ~3/4 of 32 bits, an innocent ~1/2, so
-    # among 50 sessions an innocent can out-rank both by chance (seen in CI) — which is
-    # exactly why only the false-accusation bound, never the rank, decides an accusation.
+    assert r["robust"]["sessions_tested"] == SESSIONS and r["robust"]["best"] is not None
+    assert accused <= {a, b}, r["conclusion"]                      # never an innocent session
+    assert len(accused) == named, r["conclusion"]
+    if named == 2:
+        assert r["verdict"] == "match" and {r["match"]["session_id"], *r["also_accused"]} == {a, b}
+        assert "2 sessions accused: several sessions contributed" in r["conclusion"]
+        assert all(f"session {s}:" in r["conclusion"] for s in (a, b))
+        assert f"any innocent session is among those accused is at most {max_fap:g}" in r["conclusion"]
+    else:
+        # The watermark is there, nobody is decisive. Ranks are not guaranteed (among 50
+        # sessions an innocent can out-rank both colluders by chance): never an accusation.
+        assert r["verdict"] == "inconclusive" and r["match"] is None, r["conclusion"]
+        assert "not an accusation" in r["conclusion"]
 
 
 @pytest.mark.heavy
@@ -341,6 +358,30 @@ def test_innocent_sessions_stay_below_the_bound():
         best = score_sessions(z, list(range(trial * 40, trial * 40 + 40)), ids[:200], SECRET)[0]
         hits += best.false_accusation <= 0.05
     assert hits <= 10
+
+
+@pytest.mark.parametrize("mode, segments", [("alternate", 200), ("average", 80)])
+def test_long_collusion_names_both_and_never_an_innocent(mode, segments):
+    """Soft bits as two colluders' copy reads (a clean read, |z| 8): segments taken in turn
+    from each, or their frames averaged (z = 8 (c_a + c_b) / 2: zero where they differ, plus
+    noise). Long enough, both are decisive among 200 sessions at 1e-6; over 10 trials no
+    innocent ever is."""
+    rng = np.random.default_rng(7)
+    ids = [uuid.UUID(int=int(rng.integers(0, 2 ** 62))).hex for _ in range(200)]
+    both = 0
+    for trial in range(10):
+        a, b = ids[2 * trial], ids[2 * trial + 1]
+        idx = list(range(trial * segments, (trial + 1) * segments))
+        ca, cb = (1 - 2 * np.array(cw.codeword(SECRET, s, idx[-1] + 1))[idx] for s in (a, b))
+        if mode == "alternate":
+            clean = np.where(np.arange(segments) % 2 == 0, ca, cb) * 8.0
+        else:
+            clean = (ca + cb) * 4.0
+        z = clean + rng.normal(0, 1, segments)
+        accused = {s.session_id for s in score_sessions(z, idx, ids, SECRET) if s.false_accusation <= MAX_FAP}
+        assert accused <= {a, b}
+        both += accused == {a, b}
+    assert both >= 9
 
 
 def test_more_footage_estimate_is_the_exact_count_for_clean_bits():

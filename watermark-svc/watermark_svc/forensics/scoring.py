@@ -18,8 +18,15 @@ video's content. Testing M sessions, the probability that any innocent one score
 that high is at most M * p (Bonferroni): that is the reported false-accusation
 probability. Accusation needs it below the threshold; otherwise "no match".
 
-Collusion: a copy mixed from sessions A and B depends only on their codewords, so
-every other session is still innocent in the sense above and keeps the bound.
+Collusion: a copy mixed from sessions A and B (segment by segment, or frames averaged)
+depends only on their codewords, so every other session is still innocent in the sense
+above and keeps the bound. Every session at or below the threshold is accused (verdict.py),
+and the bound holds for that set: P(some innocent is accused) <= sum over innocents of
+P(p_j <= threshold / M) <= threshold. What collusion costs is evidence, not correctness:
+with two colluders each agrees with the copy on ~3/4 of segments mixed from both (where
+their variants differ, the copy follows the other half the time), and averaged frames
+cancel the watermark where they differ (a weight-0 segment), so more footage is needed to
+name them (bench/results/forensics-collusion.md).
 """
 from __future__ import annotations
 

@@ -161,9 +161,7 @@ def trace(suspect: str, catalogue: Catalogue, secret: bytes, *, video_id: str | 
         served = _served_bits(secret, top["session_id"], best["segments"])
         result.update(method_used="watermark", match={"session_id": top["session_id"]}, verdict="match",
                       also_accused=[a["session_id"] for a in best["accused"][1:]],
-                      conclusion=(f"match: {top['agree']} of {top['counted']} segments agree; "
-                                  f"false-accusation probability {top['false_accusation']:.2e} "
-                                  f"over {tested} sessions tested"))
+                      conclusion=verdict.match_words(best["accused"], tested, max_fap))
         for seg, bit in zip(best["segments"], served):
             seg["served"] = "A" if bit == 0 else "B"
             seg["agrees"] = (seg["z"] > 0) == (bit == 0)

@@ -11,6 +11,11 @@ close candidate is read, and:
   - none has: the candidate whose watermark is present (below) is the video, and the
     verdict is inconclusive or no match for it.
 
+Collusion. Every session of the video at or below the threshold is accused, not only the top
+one: a copy mixed or averaged from several sessions' streams can make more than one decisive
+(match_words). Each was tested at the Bonferroni level, so the set of accused holds an
+innocent with probability at most the threshold.
+
 Watermark present. Under "this copy does not carry this video's watermark" each segment's z
 is a standard normal draw (detector.py: standardised by the residual's own far-shift
 correlations), so sum z^2 over k segments is chi-square with k degrees of freedom. The
@@ -99,6 +104,23 @@ def segments_to_decide(z: np.ndarray, score: int, sessions_tested: int, max_fap:
         else:
             lo = mid + 1
     return hi
+
+
+def match_words(accused: list[dict], sessions_tested: int, max_fap: float) -> str:
+    """The match verdict in words. Several sessions at or below the threshold is a collusion:
+    each is named with its own evidence. The bound covers the whole set: every session was
+    tested at max_fap / sessions_tested (scoring.py, Bonferroni), so the chance that *any*
+    innocent session is among the accused is at most max_fap, however many are named."""
+    def facts(s: dict) -> str:
+        return (f"{s['agree']} of {s['counted']} segments agree; "
+                f"false-accusation probability {s['false_accusation']:.2e}")
+    if len(accused) == 1:
+        return f"match: {facts(accused[0])} over {sessions_tested} sessions tested"
+    each = "; ".join(f"session {s['session_id']}: {facts(s)}" for s in accused)
+    return (f"match: {len(accused)} sessions accused: several sessions contributed to this copy "
+            f"(a collusion, e.g. streams mixed or averaged). {each}. Over {sessions_tested} sessions "
+            f"tested, the probability that any innocent session is among those accused is at most "
+            f"{max_fap:g}")
 
 
 def inconclusive(attempt: dict, max_fap: float, segment_seconds: float, video_segments: int) -> dict:

@@ -13,7 +13,8 @@ function verdict(result) {
   }
   if (!result.match) return "no match";
   const who = result.match.user ? result.match.user.username : result.match.session_id;
-  return `match: ${who} (p ≤ ${Number(result.false_accusation_probability).toExponential(1)})`;
+  const more = result.also_accused && result.also_accused.length ? ` and ${result.also_accused.length} more session(s): a collusion` : "";
+  return `match: ${who}${more} (p ≤ ${Number(result.false_accusation_probability).toExponential(1)})`;
 }
 
 async function refreshList() {
@@ -63,6 +64,9 @@ function showResult(job) {
     add("Session", res.match.session_id);
     add("Account", res.match.user ? `${res.match.user.username} (${res.match.user.email})` : null);
     add("Device", res.match.device_id); add("Address", res.match.ip); add("Session start", res.match.started_at && `${SV.ago(res.match.started_at)} (${SV.exactTime(res.match.started_at)})`);
+    if (res.also_accused && res.also_accused.length) {
+      add("Also accused (several sessions contributed)", res.also_accused.join(", "));
+    }
   }
   if (inc && inc.best_candidate) {
     add("Best candidate so far (not an accusation)", inc.best_candidate.session_id);
