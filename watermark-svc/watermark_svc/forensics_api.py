@@ -25,6 +25,9 @@ from .jobs import DETECTION_PRIORITY
 from .forensics.evidence import api_view, session_snapshot
 from . import schemas as S
 
+# Retries back off 4^n times WORKER_RETRY_BASE_SECONDS: four attempts outlast a storage or
+# database restart (the fault matrix saw two used up while S3 came back, ~20 s).
+DETECTION_ATTEMPTS = 4
 bp = Blueprint("forensics_api", __name__, url_prefix="/api/forensics")
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 DEFAULT_MAX_UPLOAD = 16 * 1024 ** 3
@@ -81,7 +84,7 @@ def submit():
                                      "suspect_name": upload.filename[:255], "suspect_size": size,
                                      "suspect_sha256": digest.hexdigest(), "created_by": admin.user_id})
         queue.enqueue(conn, queue.DETECTION_RUN, {"detection_id": det_id}, subject=det_id,
-                      priority=DETECTION_PRIORITY, max_attempts=2)
+                      priority=DETECTION_PRIORITY, max_attempts=DETECTION_ATTEMPTS)
         conn.commit()
     except Exception:
         fs.delete(key)                       # no orphaned suspect without its record
