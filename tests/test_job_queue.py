@@ -179,6 +179,63 @@ def test_failures_back_off_exponentially_then_dead_letter(worker_app, wdb, db, k
     assert row(db, job_id)["status"] == "dead"
 
 
+def _unreachable_storage():
+    """The real file-svc client aimed at a port nobody listens on: what a worker sees while
+    file-svc (or auth-svc for its token) restarts."""
+    from svcommon.filestore import FileStore
+    return FileStore("http://127.0.0.1:9", "http://127.0.0.1:9", "watermark", "secret", timeout=2)
+
+
+def _unreachable_database():
+    import mysql.connector
+    return mysql.connector.connect(host="127.0.0.1", port=9, user="x", password="x", connection_timeout=2)
+
+
+@pytest.mark.parametrize("outage", ["storage", "database", "storage, wrapped"])
+def test_an_outage_waits_without_using_an_attempt(worker_app, wdb, db, kind, outage):
+    """A job failed by an outage of our own storage or database (real clients against a
+    port nobody answers) goes back to the queue with its attempt given back, five times over
+    on a one-attempt job, and says what it waits for; the handler's on_wait hears of it, not
+    on_retry or on_dead. A refusal by storage is the job's own failure: counted, dead."""
+    from svcommon.jobworker import OUTAGE_RETRY_SECONDS
+
+    def fail(app, job, lease):
+        if outage == "database":
+            _unreachable_database()
+        try:
+            _unreachable_storage().download("media/x/y", "/nonexistent")
+        except Exception as exc:
+            if outage == "storage, wrapped":
+                raise RuntimeError("could not fetch the suspect") from exc
+            raise
+
+    calls = []
+    handler = Handler(run=fail, on_retry=lambda conn, job, delay: calls.append("retry"),
+                      on_dead=lambda conn, job, exc: calls.append("dead"),
+                      on_wait=lambda conn, job, cause, delay: calls.append((cause, delay)))
+    job_id = queue.enqueue(db, kind, max_attempts=1)
+    for _ in range(5):
+        assert run_once(worker_app, wdb, {kind: handler}, "w")
+        st = row(db, job_id)
+        assert (st["status"], st["attempts"], st["step"]) == ("queued", 0, "waiting for an outage to end")
+        assert float(st["wait"]) == pytest.approx(OUTAGE_RETRY_SECONDS, abs=0.05)
+        sql(db, "UPDATE jobs SET run_after = UTC_TIMESTAMP(6) WHERE id = %s", (job_id,))   # time passes
+    cause = "the database is unavailable" if outage == "database" else "video storage is unavailable"
+    assert st["last_error"].startswith(cause + ": ")
+    assert calls == [(cause, OUTAGE_RETRY_SECONDS)] * 5
+
+
+def test_a_storage_refusal_is_not_an_outage(worker_app, wdb, db, kind):
+    from svcommon.filestore import FileStoreError
+
+    def refused(app, job, lease):
+        raise FileStoreError(403, "forbidden_prefix", "not under this service's prefixes")
+
+    job_id = queue.enqueue(db, kind, max_attempts=1)
+    assert run_once(worker_app, wdb, {kind: Handler(run=refused)}, "w")
+    assert (row(db, job_id)["status"], row(db, job_id)["attempts"]) == ("dead", 1)
+
+
 def test_permanent_error_is_dead_at_once(worker_app, wdb, db, kind):
     def refuse(app, job, lease):
         raise ValueError("not a video we accept")

@@ -11,8 +11,9 @@ API (all SQL of the queue lives here; a handler's own SQL stays in its service's
         FOR UPDATE SKIP LOCKED. A lapsed job already at max_attempts is leased to this
         worker without a new attempt (Claim.dead): run_once dead-letters it with its
         cleanup and subject hook (a crash before that lets the lease lapse again).
-    complete(conn, job, worker) / retry(conn, job, worker, error, delay) / dead(conn, job, worker, reason)
-        -> bool: False (nothing written) when the job is no longer ``worker``'s.
+    complete(conn, job, worker) / retry(conn, job, worker, error, delay, counted=True) /
+    dead(conn, job, worker, reason) -> bool: False (nothing written) when the job is no
+        longer ``worker``'s. ``counted=False`` gives the attempt back (an outage).
     release(conn, job, worker): a stopping worker hands its job back (queued now, its attempt
         given back); release_lapsed(conn, id, seconds): fsck's repair of a lapsed lease.
     forget(conn, subject, kinds=(), only_queued=False): a deleted subject's jobs go (a
@@ -30,8 +31,11 @@ API (all SQL of the queue lives here; a handler's own SQL stays in its service's
     run_once(app, db, handlers, worker, kinds=None, beat=None): claim one job, run
         ``handlers[kind]`` (a Handler) under a lease, then complete it, or retry it with
         exponential backoff (WORKER_RETRY_BASE_SECONDS * 4^(attempt-1)), or dead-letter it
-        (its ``permanent`` errors, or attempts used up). Handler hooks update the subject's
-        own state (the video's status, the detection record) in the queue's transaction.
+        (its ``permanent`` errors, or attempts used up). A failure caused by an outage of
+        our own storage or database (jobworker.outage) is retried after OUTAGE_RETRY_SECONDS
+        without using an attempt, however long the outage lasts. Handler hooks update the
+        subject's own state (the video's status, the detection record) in the queue's
+        transaction.
 """
 from __future__ import annotations
 
@@ -90,7 +94,9 @@ class Handler:
     ``permanent``: errors no retry can fix (dead-lettered at once). ``cleanup(app, job, exc)``
     removes partial outputs before a retry or the dead letter. ``on_retry(conn, job, delay)`` /
     ``on_dead(conn, job, exc)`` update the subject's state in the queue's transaction
-    (``exc`` None: the worker stopped responding; cleanup then gets a WorkerLost).
+    (``exc`` None: the worker stopped responding; cleanup then gets a WorkerLost);
+    ``on_wait(conn, job, outage, delay)`` instead of on_retry when an outage (its plain
+    name, e.g. "video storage is unavailable") failed the job, its attempt given back.
     ``on_requeue(conn, job)`` runs with an administrator's retry. ``guard(conn, job)``:
     False cancels the running job (and a failing one is then lost, not retried).
     ``on_lost(app, job)`` after the job was lost (taken over, cancelled, subject deleted)."""
@@ -99,6 +105,7 @@ class Handler:
     cleanup: Callable[[Any, Job, BaseException], None] | None = None
     on_retry: Callable[[Any, Job, int], None] | None = None
     on_dead: Callable[[Any, Job, BaseException | None], None] | None = None
+    on_wait: Callable[[Any, Job, str, int], None] | None = None
     on_requeue: Callable[[Any, Job], None] | None = None
     on_lost: Callable[[Any, Job], None] | None = None
     guard: Callable[[Any, Job], bool] | None = None
@@ -177,11 +184,15 @@ def complete(conn, job: Job, worker: str) -> bool:
                          f"WHERE {OWNED}", (job.id, worker)) == 1
 
 
-def retry(conn, job: Job, worker: str, error: str, delay_seconds: float) -> bool:
+def retry(conn, job: Job, worker: str, error: str, delay_seconds: float, counted: bool = True) -> bool:
+    """Back to queued after ``delay_seconds``. ``counted=False`` (an outage of our own storage
+    or database, not the job's fault) gives the attempt back."""
     return execute(conn, "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_expires = NULL, "
+                         "attempts = GREATEST(attempts - %s, 0), "
                          "last_error = %s, run_after = UTC_TIMESTAMP(6) + INTERVAL %s MICROSECOND, "
-                         f"step = 'waiting to retry', updated_at = UTC_TIMESTAMP(6) WHERE {OWNED}",
-                   (error[:2000], int(delay_seconds * 1e6), job.id, worker)) == 1
+                         f"step = %s, updated_at = UTC_TIMESTAMP(6) WHERE {OWNED}",
+                   (0 if counted else 1, error[:2000], int(delay_seconds * 1e6),
+                    "waiting to retry" if counted else "waiting for an outage to end", job.id, worker)) == 1
 
 
 def dead(conn, job: Job, worker: str, reason: str) -> bool:

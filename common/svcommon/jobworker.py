@@ -1,13 +1,19 @@
 """The worker side of svcommon.jobqueue (its docstring has the whole API): the lease kept
 alive from a side thread while a handler works, and ``run_once``, one claim → run →
-complete / retry with backoff / dead-letter. ``hand_back()`` (a worker's SIGTERM handler)
+complete / retry with backoff / dead-letter; a failure caused by an outage of our storage or
+database (``outage``) waits OUTAGE_RETRY_SECONDS without using an attempt. ``hand_back()`` (a worker's SIGTERM handler)
 stops the job in hand at once and gives it back to the queue: claimable immediately by
 another worker, its attempt not counted, instead of waiting for the lease to lapse."""
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
+from mysql.connector import errors as myerrors
+
+from . import db as database
+from .filestore import FileStoreError
 from .jobqueue import (Handler, Job, LeaseLost, WorkerLost, backoff, claim, complete, dead, drop_if_owned, error_text,
                        release, renew, retry)
 
@@ -15,6 +21,23 @@ log = logging.getLogger("svcommon.jobqueue")
 _running: set["Lease"] = set()      # the leases of the jobs this process is working on now
 _stopping = threading.Event()       # hand_back was called: a job claimed from now on goes back too
 HANDED_BACK = "the worker stopped"
+# An outage of our own storage or database is not the job's fault: it is retried this soon,
+# its attempt given back, however long the outage lasts (a MariaDB restart takes ~7 s, an S3
+# restart ~20 s here; file-svc tells clients to retry in 5 s).
+OUTAGE_RETRY_SECONDS = 10
+
+
+def outage(exc: BaseException) -> str | None:
+    """The plain name of the outage that caused ``exc`` (looked for along its causes), or None
+    when the job itself failed."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, FileStoreError) and exc.unavailable:
+            return "video storage is unavailable"
+        if isinstance(exc, myerrors.Error) and database.unavailable(exc):
+            return "the database is unavailable"
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
 
 
 class Lease:
@@ -156,14 +179,33 @@ def _lost(app, db, handler: Handler, job: Job, worker: str, handed_back: bool = 
         handler.on_lost(app, job)
 
 
+def _when_database_answers(work, deadline: float):
+    """``work()``, tried again every second while the database is unavailable, until
+    ``deadline`` (monotonic): a job failed by a database outage is recorded once it is back,
+    within its lease, rather than left to lapse (which would use up an attempt)."""
+    while True:
+        try:
+            return work()
+        except myerrors.Error as exc:
+            if not database.unavailable(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(1)
+
+
 def _failed(app, db, handler: Handler, job: Job, exc: BaseException, worker: str, lease_seconds: int) -> None:
     """Retry or dead-letter a job that is still ours: one taken over meanwhile is lost
     instead (its cleanup would remove the new owner's outputs). The renewal first gives a
-    full lease for the cleanup; the queue's update checks the owner again."""
-    with db.standalone() as conn:
-        ours = renew(conn, job.id, worker, lease_seconds, 0, "failed") \
-            and (handler.guard is None or handler.guard(conn, job))
-        conn.commit()
+    full lease for the cleanup; the queue's update checks the owner again. A failure caused
+    by an outage (``outage``) is retried soon without using an attempt."""
+    deadline = time.monotonic() + lease_seconds * 2 / 3
+
+    def still_ours() -> bool:
+        with db.standalone() as conn:
+            ok = renew(conn, job.id, worker, lease_seconds, 0, "failed") \
+                and (handler.guard is None or handler.guard(conn, job))
+            conn.commit()
+        return ok
+    ours = _when_database_answers(still_ours, deadline)
     if not ours:
         _lost(app, db, handler, job, worker)
         return
@@ -172,9 +214,21 @@ def _failed(app, db, handler: Handler, job: Job, exc: BaseException, worker: str
             handler.cleanup(app, job, exc)
         except Exception as cleanup_exc:
             log.error("could not remove partial outputs", extra={"job": job.id, "error": str(cleanup_exc)})
-    hook_exc = None if isinstance(exc, WorkerLost) else exc
+    ours = _when_database_answers(lambda: _record_failure(app, db, handler, job, exc, worker), deadline)
+    if not ours:
+        _lost(app, db, handler, job, worker)
+
+
+def _record_failure(app, db, handler: Handler, job: Job, exc: BaseException, worker: str) -> bool:
+    """One transaction: the retry (or outage wait) or the dead letter, with its subject hook."""
+    cause = None if isinstance(exc, (WorkerLost, *handler.permanent)) else outage(exc)
     with db.standalone() as conn:
-        if not isinstance(exc, (WorkerLost, *handler.permanent)) and job.attempts < job.max_attempts:
+        if cause is not None:
+            log.warning("job waits for an outage to end", extra={"job": job.id, "kind": job.kind, "outage": cause})
+            ours = retry(conn, job, worker, f"{cause}: {error_text(exc)}", OUTAGE_RETRY_SECONDS, counted=False)
+            if ours and handler.on_wait is not None:
+                handler.on_wait(conn, job, cause, OUTAGE_RETRY_SECONDS)
+        elif not isinstance(exc, (WorkerLost, *handler.permanent)) and job.attempts < job.max_attempts:
             delay = backoff(float(app.config["WORKER_RETRY_BASE_SECONDS"]), job.attempts)
             ours = retry(conn, job, worker, error_text(exc), delay)
             if ours and handler.on_retry is not None:
@@ -182,7 +236,6 @@ def _failed(app, db, handler: Handler, job: Job, exc: BaseException, worker: str
         else:
             ours = dead(conn, job, worker, error_text(exc))
             if ours and handler.on_dead is not None:
-                handler.on_dead(conn, job, hook_exc)
+                handler.on_dead(conn, job, None if isinstance(exc, WorkerLost) else exc)
         conn.commit()
-    if not ours:
-        _lost(app, db, handler, job, worker)
+    return ours

@@ -25,9 +25,9 @@ from .jobs import DETECTION_PRIORITY
 from .forensics.evidence import api_view, session_snapshot
 from . import schemas as S
 
-# Retries back off 4^n times WORKER_RETRY_BASE_SECONDS: four attempts outlast a storage or
-# database restart (the fault matrix saw two used up while S3 came back, ~20 s).
-DETECTION_ATTEMPTS = 4
+# Attempts cover the detection's own faults and workers killed under it; a storage or
+# database outage uses none (svcommon.jobworker.outage: the job waits for it to end).
+DETECTION_ATTEMPTS = 3
 bp = Blueprint("forensics_api", __name__, url_prefix="/api/forensics")
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 DEFAULT_MAX_UPLOAD = 16 * 1024 ** 3

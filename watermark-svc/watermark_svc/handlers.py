@@ -193,6 +193,10 @@ def _on_retry(conn, job: Job, delay: int) -> None:
                                                        f"{job.max_attempts}); retrying in {delay} s")
 
 
+def _on_wait(conn, job: Job, outage: str, delay: int) -> None:
+    repo.set_video_status(conn, job.subject, "queued", f"processing paused: {outage}; retrying in {delay} s")
+
+
 def failure_reason(exc: BaseException | None) -> str:
     return ("processing failed repeatedly; please re-upload" if exc is None
             else queue.error_text(exc) if isinstance(exc, InvalidMedia)
@@ -215,7 +219,7 @@ def still_wanted(conn, job: Job) -> bool:
 
 
 PROCESS = Handler(run=plan_video, permanent=(InvalidMedia, LimitExceeded), cleanup=_cleanup,
-                  on_retry=_on_retry, on_dead=_on_dead, on_requeue=_on_requeue, on_lost=on_lost,
+                  on_retry=_on_retry, on_wait=_on_wait, on_dead=_on_dead, on_requeue=_on_requeue, on_lost=on_lost,
                   guard=still_wanted)
 # Best effort: a failure retries, a dead reference leaves the video as it is.
 REFERENCE = Handler(run=build_reference, on_lost=on_lost, guard=still_wanted)

@@ -89,6 +89,11 @@ def _on_retry(conn, job: Job, delay: int) -> None:
                                               f"retrying in {delay} s")
 
 
+def _on_wait(conn, job: Job, outage: str, delay: int) -> None:
+    repo.detection_waiting(conn, job.subject, f"{outage[0].upper()}{outage[1:]}; retrying in {delay} s "
+                                              "(this does not count as a failed attempt)")
+
+
 def _on_dead(conn, job: Job, exc: BaseException | None) -> None:
     reason = ("the worker running this detection stopped responding too often" if exc is None
               else queue.error_text(exc) if isinstance(exc, InvalidMedia)
@@ -107,4 +112,4 @@ def _active(conn, job: Job) -> bool:
 # Sub-second renewals (progress_interval is the longest interval): the admin console
 # follows a detection's progress closely.
 DETECTION = Handler(run=run_detection, permanent=(InvalidMedia, LimitExceeded), on_retry=_on_retry,
-                    on_dead=_on_dead, on_requeue=_on_requeue, guard=_active, progress_interval=0.5)
+                    on_wait=_on_wait, on_dead=_on_dead, on_requeue=_on_requeue, guard=_active, progress_interval=0.5)
