@@ -159,7 +159,8 @@ def run_once(app, db, handlers: dict[str, Handler], worker: str, kinds=None, bea
             if lease.handed_back or isinstance(exc, LeaseLost) or lease.lost.is_set():
                 _lost(app, db, handler, job, worker, lease.handed_back)
                 return True
-            log.exception("job failed", extra={"job": job.id, "kind": job.kind, "attempt": job.attempts})
+            if outage(exc) is None:      # an outage is logged once, without the traceback, below
+                log.exception("job failed", extra={"job": job.id, "kind": job.kind, "attempt": job.attempts})
             _failed(app, db, handler, job, exc, worker, lease_seconds)
         return True
 
@@ -224,7 +225,8 @@ def _record_failure(app, db, handler: Handler, job: Job, exc: BaseException, wor
     cause = None if isinstance(exc, (WorkerLost, *handler.permanent)) else outage(exc)
     with db.standalone() as conn:
         if cause is not None:
-            log.warning("job waits for an outage to end", extra={"job": job.id, "kind": job.kind, "outage": cause})
+            log.warning("job waits for an outage to end", extra={"job": job.id, "kind": job.kind, "outage": cause,
+                                                                 "error": error_text(exc)})
             ours = retry(conn, job, worker, f"{cause}: {error_text(exc)}", OUTAGE_RETRY_SECONDS, counted=False)
             if ours and handler.on_wait is not None:
                 handler.on_wait(conn, job, cause, OUTAGE_RETRY_SECONDS)
