@@ -10,7 +10,8 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from svcommon import api_tokens, quota
-from svcommon.openapi import Strict, refuse
+from svcommon.text import has_invisible
+from svcommon.openapi import PageQuery, Paged, Strict, refuse
 
 from . import password_policy
 
@@ -120,7 +121,8 @@ class NewApiToken(Strict):
     @classmethod
     def _name(cls, value) -> str:
         name = value.strip() if isinstance(value, str) else ""
-        if not name or len(name) > MAX_TOKEN_NAME or any(ord(c) < 0x20 or ord(c) == 0x7f for c in name):
+        if not name or len(name) > MAX_TOKEN_NAME or any(ord(c) < 0x20 or ord(c) == 0x7f for c in name) \
+                or has_invisible(name):
             raise refuse("invalid_input", f"Name must be 1-{MAX_TOKEN_NAME} printable characters.")
         return name
 
@@ -197,10 +199,8 @@ class DeviceList(BaseModel):
     current: str | None
 
 
-class UserQuery(BaseModel):
+class UserQuery(PageQuery):
     q: str | None = None
-    page: str | None = Field(None, description="1-100000, ASCII digits")
-    per_page: str | None = Field(None, description=">= 1, ASCII digits (at most 200 returned)")
 
 
 class AdminUser(BaseModel):
@@ -215,11 +215,8 @@ class AdminUser(BaseModel):
     used_bytes: int
 
 
-class AdminUserPage(BaseModel):
+class AdminUserPage(Paged):
     items: list[AdminUser]
-    page: int
-    pages: int
-    total: int
 
 
 class AdminUserChange(Strict):

@@ -213,12 +213,19 @@ def main() -> int:
     first_min = [r for r in rows if WARMUP <= r["t"] < WARMUP + 60]
     last_min = [r for r in rows if r["t"] >= rows[-1]["t"] - 60]
     trends = {}
+    # A leak keeps growing; a cache or pool warming up levels off. So besides the whole run's
+    # slope, the second half's: the minute at the half-way point against the last minute.
+    half = WARMUP + (rows[-1]["t"] - WARMUP) / 2
+    mid_min = [r for r in rows if half - 30 <= r["t"] < half + 30]
     for k in series:
         pts = [(r["t"], r[k]) for r in rows if r["t"] >= WARMUP]
         anchor = statistics.fmean(r[k] for r in first_min) if first_min else 0.0
         last = statistics.fmean(r[k] for r in last_min) if last_min else 0.0
+        mid = statistics.fmean(r[k] for r in mid_min) if mid_min else 0.0
         trends[k] = {"slope_per_min": round(slope_per_minute(pts), 3), "first_min": round(anchor, 1),
-                     "last_min": round(last, 1), "ratio": round(last / anchor, 3) if anchor else None}
+                     "last_min": round(last, 1), "ratio": round(last / anchor, 3) if anchor else None,
+                     "half_way_min": round(mid, 1), "second_half_ratio": round(last / mid, 3) if mid else None,
+                     "second_half_slope_per_min": round(slope_per_minute([p for p in pts if p[0] >= half]), 3)}
     route_table = {name: {"n": len(xs), "p50_ms": round(pct(xs, 0.5), 1), "p99_ms": round(pct(xs, 0.99), 1)}
                    for name, xs in sorted(routes.items(), key=lambda kv: -len(kv[1])) if len(xs) >= 5}
     restarts = {p: max(0, len(pids - {0}) - 1) for p, pids in sampler.restarts.items()}
@@ -232,10 +239,14 @@ def main() -> int:
              f"a trace every {args.trace_every:.0f} s; {result['when']}, {result['cpus']} cores)", "",
              f"Errors: **{len(errors)}**; uploads {len(uploads)}, traces {len(traces)}, segments played {segments}; "
              f"process restarts: {sum(restarts.values())}.", "",
-             "Anchor: the first minute after a 60-s warm-up; ratio = last minute / anchor (flat ≈ 1.0x).", "",
-             "| series | first minute | last minute | ratio | slope per minute |", "|---|---|---|---|---|"]
+             "Anchor: the first minute after a 60-s warm-up; ratio = last minute / anchor (flat ≈ 1.0x). "
+             "Second half: the last minute against the minute half-way through, and the slope over the "
+             "second half (a leak keeps its slope; a warming cache or pool levels off).", "",
+             "| series | first minute | half-way | last minute | ratio | slope per minute | second-half ratio "
+             "| second-half slope |", "|---|---|---|---|---|---|---|---|"]
     for k, t in trends.items():
-        lines.append(f"| {k} | {t['first_min']} | {t['last_min']} | {t['ratio']}x | {t['slope_per_min']} |")
+        lines.append(f"| {k} | {t['first_min']} | {t['half_way_min']} | {t['last_min']} | {t['ratio']}x "
+                     f"| {t['slope_per_min']} | {t['second_half_ratio']}x | {t['second_half_slope_per_min']} |")
     lines += ["", "| route (gateway) | requests | p50 ms | p99 ms |", "|---|---|---|---|"]
     for name, t in route_table.items():
         lines.append(f"| `{name}` | {t['n']} | {t['p50_ms']} | {t['p99_ms']} |")

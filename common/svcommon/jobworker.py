@@ -22,8 +22,8 @@ _running: set["Lease"] = set()      # the leases of the jobs this process is wor
 _stopping = threading.Event()       # hand_back was called: a job claimed from now on goes back too
 HANDED_BACK = "the worker stopped"
 # An outage of our own storage or database is not the job's fault: it is retried this soon,
-# its attempt given back, however long the outage lasts (a MariaDB restart takes ~7 s, an S3
-# restart ~20 s here; file-svc tells clients to retry in 5 s).
+# its attempt given back, however long the outage lasts (file-svc tells clients to retry in
+# 5 s; the fault matrix, tests/test_fault_matrix.py, prints how long each restart took).
 OUTAGE_RETRY_SECONDS = 10
 
 
@@ -34,7 +34,9 @@ def outage(exc: BaseException) -> str | None:
     while exc is not None and seen < 8:
         if isinstance(exc, FileStoreError) and exc.unavailable:
             return "video storage is unavailable"
-        if isinstance(exc, myerrors.Error) and database.unavailable(exc):
+        # Not a lock wait timeout or deadlock (1205, 1213), which db.unavailable also counts:
+        # those come from the job's own statements and may recur; they use attempts.
+        if isinstance(exc, myerrors.Error) and database.unavailable(exc) and exc.errno not in (1205, 1213):
             return "the database is unavailable"
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
     return None

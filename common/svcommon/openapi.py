@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, request
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 from spectree import Response, SecurityScheme, SecuritySchemeData, SpecTree
 from spectree.plugins.flask_plugin import FlaskPlugin
@@ -35,7 +35,8 @@ class ErrorBody(BaseModel):
 
 class Loose(BaseModel):
     """A JSON object whose fields docs/api.md describes; the reference only promises an object
-    (file-svc's internal document only: every public answer is typed to its last field)."""
+    (file-svc's internal document only; a public answer is typed to its last field but for the
+    stored figures of a forensic trace, ARCHITECTURE.md "API reference")."""
     model_config = ConfigDict(extra="allow")
 
 
@@ -90,6 +91,19 @@ def validate_as(model: type[Model], data: Any, *, not_an_object: str = "invalid_
 
 class Empty(BaseModel):
     """No body (204) or a body that says nothing more than the status."""
+
+
+class Paged(BaseModel):
+    """The paging fields of every list answer; a subclass adds its ``items``."""
+    page: int
+    pages: int
+    total: int
+
+
+class PageQuery(BaseModel):
+    """The paging parameters of the lists that take both (the view reads and bounds them)."""
+    page: str | None = Field(None, description="1-based page number, ASCII digits")
+    per_page: str | None = Field(None, description="items per page, ASCII digits (the list caps it)")
 
 
 SECURITY_SCHEMES = [

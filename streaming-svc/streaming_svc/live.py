@@ -45,6 +45,15 @@ def media_of(conn, video_id: str) -> Media:
     return media
 
 
+def media_duration(conn, video_id: str) -> float | None:
+    """The video's duration from its media (None without media: a QoE report still counts
+    time, a watch page shows none)."""
+    try:
+        return media_of(conn, video_id).duration
+    except APIError:
+        return None
+
+
 @dataclass
 class Live:
     session: dict

@@ -15,7 +15,7 @@ from svcommon.web import serve_shared_assets
 from . import access
 from . import repository as repo
 from .extensions import db
-from .sessions import media_duration
+from .live import media_duration
 
 bp = Blueprint("pages", __name__)
 serve_shared_assets(bp)

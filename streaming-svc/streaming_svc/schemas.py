@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from flask import current_app
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from svcommon.openapi import Strict, refuse
+from svcommon.openapi import Paged, Strict, refuse
 
 MAX_RANGES = 200
 WEEK_MS = 7 * 24 * 3600 * 1000
@@ -83,11 +83,8 @@ class LibraryItem(BaseModel):
     created_at: str | None
 
 
-class LibraryPage(BaseModel):
+class LibraryPage(Paged):
     items: list[LibraryItem]
-    page: int
-    pages: int
-    total: int
     q: str
 
 
@@ -179,7 +176,6 @@ class EndSession(Strict):
 
 class KeyRequest(BaseModel):
     """Checked by the view after it defers the DPoP proof's record (keys.py)."""
-    model_config = ConfigDict(populate_by_name=True)
     track: Literal["video", "audio"]
     from_: int = Field(alias="from", ge=0, description="the first segment index")
     count: int = Field(ge=1, description="how many keys; at most KEYS_MAX_PER_REQUEST (16)")

@@ -20,7 +20,7 @@ from svcommon.openapi import DEVICE_BOUND, responses, validate_as, validated_jso
 from . import access, pacing, session_crypto, viewing
 from . import repository as repo
 from .content import content_of
-from .live import base_url, media_of
+from .live import base_url, media_duration, media_of
 from .manifest import STORYBOARD_VTT
 from .extensions import api, db, playback
 from . import schemas as S
@@ -92,14 +92,6 @@ def owned_session(conn, p: Principal, sid: str, for_update: bool = False) -> dic
         security_events.record("session_device_mismatch", f"session {sid} used from another device key", p.user_id)
         raise APIError(403, "wrong_device", "This playback session belongs to another device.")
     return s
-
-
-def media_duration(conn, video_id: str) -> float | None:
-    """The video's duration for a QoE report (None without media: the report still counts time)."""
-    try:
-        return media_of(conn, video_id).duration
-    except APIError:
-        return None
 
 
 def ensure_live(s: dict, now) -> None:

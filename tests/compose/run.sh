@@ -11,8 +11,10 @@
 #   GATEWAY_PORT=NNNN GATEWAY_TLS_PORT=NNNN   publish the gateway elsewhere than
 #                       127.0.0.1:8080 (HTTP, redirects) and 127.0.0.1:8443 (HTTPS)
 #   COMPOSE_PROJECT_NAME, IMAGE_TAG   another project/tag (two runs on one engine)
-#   SV_SWARM_GATEWAY_PORT=NNNN SV_SWARM_GATEWAY_TLS_PORT=NNNN   the Swarm stack's gateway
-#                       ports (default 8180, 8543; Swarm publishes them on every interface)
+#   SV_SWARM_GATEWAY_PORT=NNNN SV_SWARM_GATEWAY_TLS_PORT=NNNN   the loopback ports that
+#                       forward to the Swarm stack's gateway task (default 8180, 8543; the
+#                       test deploys it without published ports, which Swarm would open on
+#                       every interface)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD

@@ -123,3 +123,38 @@ def test_crash_before_the_video_is_queued_is_finished_by_the_resume(tus, client,
     assert tus.head(loc).status_code == 200                       # a second resume changes nothing
     assert tus.patch(loc, len(data), b"").status_code == 409      # upload_finished
     assert len(h.db_rows(env, "SELECT kind FROM jobs WHERE subject = %s", (vid,))) == 1
+
+
+def test_a_resume_leaves_a_live_finisher_alone_and_finishes_a_dead_ones_work(tus, client, user, media, env,
+                                                                             monkeypatch):
+    """While a request is finishing an upload (it holds the upload's completion lock, as in
+    its probe), a resume's HEAD answers at once with every byte received and does not finish
+    it a second time: no row lock, so it never waits behind the probe (it used to, up to the
+    lock-wait timeout, then got 503 database_unavailable). Once that finisher's connection is
+    gone (killed: MariaDB drops its lock), the next HEAD finishes the work, once."""
+    from upload_svc import ingest
+    data = media.joinpath("good.mp4").read_bytes()
+    r = tus.create(len(data), filename="busy.mp4")
+    loc, vid = r.headers["Location"], r.headers["X-Video-Id"]
+    upload_id = loc.rsplit("/", 1)[1]
+
+    def killed(*args, **kw):
+        raise Crash()
+    monkeypatch.setattr(ingest, "finalize", killed)
+    with pytest.raises(Crash):
+        tus.patch(loc, 0, data)
+    monkeypatch.undo()
+    finisher = h.db_conn(env).conn             # a live finisher, in the middle of its probe
+    cur = finisher.cursor()
+    cur.execute("SELECT GET_LOCK(%s, 0)", (f"sv_tus_done_{upload_id}",))
+    assert cur.fetchall() == [(1,)]
+    try:
+        head = tus.head(loc)
+        assert head.status_code == 200 and int(head.headers["Upload-Offset"]) == len(data)
+        assert client.get(f"/api/videos/{vid}", headers=user["headers"]).json["video"]["status"] == "uploading"
+        assert h.db_rows(env, "SELECT status FROM uploads WHERE id = %s", (upload_id,)) == [{"status": "completing"}]
+    finally:
+        finisher.close()                       # the finisher dies: its lock goes with its connection
+    assert tus.head(loc).status_code == 200
+    assert client.get(f"/api/videos/{vid}", headers=user["headers"]).json["video"]["status"] == "queued"
+    assert h.db_rows(env, "SELECT kind FROM jobs WHERE subject = %s", (vid,)) == [{"kind": "video.process"}]

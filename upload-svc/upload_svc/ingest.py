@@ -40,11 +40,12 @@ def new_video(conn, p: Principal, meta: dict, length: int) -> dict:
     return {**row, "quota_room": room}
 
 
-def finalize(video_id: str, size: int, local: str | None = None) -> dict:
+def finalize(video_id: str, size: int, local: str | None = None, tus_upload_id: str | None = None) -> dict:
     """All bytes are in S3: check it is a video, then queue it for processing. Not a
     video → everything about it is removed and the uploader gets a 422 with the reason;
     no check possible (probe slots busy, storage down, scratch disk full) → removed too, 503.
-    ``local``: the upload's complete local copy (removed here, whatever happens)."""
+    ``local``: the upload's complete local copy (removed here, whatever happens).
+    ``tus_upload_id``: that upload is marked done in the transaction that queues the video."""
     conn = db.conn()
     cfg = current_app.config
     key = object_keys.original_key(video_id)
@@ -74,6 +75,9 @@ def finalize(video_id: str, size: int, local: str | None = None) -> dict:
     if not repo.mark_probed(conn, video_id, size, info):
         conn.rollback()                   # deleted while it was probed: nothing to queue
         raise APIError(409, "gone_meanwhile", "The video was deleted while its upload was being finished.")
+    if tus_upload_id is not None and not repo.mark_upload_done(conn, tus_upload_id):
+        conn.rollback()                   # cancelled meanwhile (its video was removed with it)
+        raise APIError(409, "gone_meanwhile", "The upload was cancelled while it was being finished.")
     jobqueue.enqueue(conn, jobqueue.VIDEO_PROCESS, {"video_id": video_id}, subject=video_id)
     conn.commit()
     log.info("video queued", extra={"video_id": video_id, "bytes": size, **info})

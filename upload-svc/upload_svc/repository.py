@@ -118,6 +118,20 @@ def unlock_owner(conn, owner_id: str) -> None:
     query(conn, "SELECT RELEASE_LOCK(%s) AS ok", (f"sv_quota_{owner_id}",))
 
 
+def lock_completion(conn, upload_id: str) -> bool:
+    """Try (without waiting) the named lock of a tus upload's completion. The request that
+    finishes an upload holds it; MariaDB releases it when that request's connection dies, so
+    a resume tells a finisher at work (busy: nothing to do) from one that was killed (free:
+    finish its work). No row stays locked across the calls to file-svc and the probe. The
+    transaction is ended first, so what is read next is what the last finisher committed."""
+    conn.rollback()
+    return query(conn, "SELECT GET_LOCK(%s, 0) AS ok", (f"sv_tus_done_{upload_id}",), one=True)["ok"] == 1
+
+
+def unlock_completion(conn, upload_id: str) -> None:
+    query(conn, "SELECT RELEASE_LOCK(%s) AS ok", (f"sv_tus_done_{upload_id}",))
+
+
 def user_active(conn, user_id: str) -> bool:
     row = query(conn, "SELECT disabled FROM users WHERE id = %s", (user_id,), one=True)
     return row is not None and not row["disabled"]
@@ -208,9 +222,11 @@ def save_progress(conn, upload_id: str, token: str, offset: int, parts: list[dic
     return n == 1
 
 
-def mark_upload_done(conn, upload_id: str) -> None:
-    execute(conn, "UPDATE uploads SET status = 'done', parts = '[]', tail_key = NULL, tail_size = 0, "
-                  "lock_token = NULL, lock_expires_at = NULL, updated_at = UTC_TIMESTAMP(6) WHERE id = %s", (upload_id,))
+def mark_upload_done(conn, upload_id: str) -> bool:
+    """completing → done (False: not completing any more, finished by another request)."""
+    return execute(conn, "UPDATE uploads SET status = 'done', parts = '[]', tail_key = NULL, tail_size = 0, "
+                         "lock_token = NULL, lock_expires_at = NULL, updated_at = UTC_TIMESTAMP(6) "
+                         "WHERE id = %s AND status = 'completing'", (upload_id,)) == 1
 
 
 def expired_uploads(conn, limit: int = 20) -> list[dict]:

@@ -3,10 +3,7 @@ expiration. Upload state lives in MariaDB, so any replica can continue any uploa
 an upload survives restarts; bytes go to S3 through file-svc (see tuswrite)."""
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
-import re
 import uuid
 
 from flask import Blueprint, Response, current_app, request
@@ -22,6 +19,7 @@ from . import access, ingest, localcopy
 from . import repository as repo
 from . import schemas as S
 from .extensions import api, db, filestore, sweep_clock
+from .tusmeta import upload_metadata
 from .tuswrite import CHECKSUMS, LeaseLost, PatchWriter, parse_checksum
 
 log = logging.getLogger("upload_svc.tus")
@@ -56,28 +54,6 @@ def options(upload_id=None):
     return Response(status=204, headers=_headers(
         Tus_Version=TUS_VERSION, Tus_Extension="creation,termination,checksum,expiration",
         Tus_Max_Size=current_app.config["UPLOAD_MAX_BYTES"], Tus_Checksum_Algorithm=",".join(CHECKSUMS)))
-
-
-def upload_metadata(header: str | None) -> dict[str, str]:
-    """Upload-Metadata: 'key base64value,key2 base64value2' (values UTF-8); the values are
-    checked as a new video's (S.NewVideo)."""
-    out: dict[str, str] = {}
-    if not header:
-        return out
-    if len(header) > 16384:
-        raise APIError(400, "invalid_metadata", "Upload-Metadata is too long")
-    for item in header.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        key, _, val = item.partition(" ")
-        if not re.match(r"^[A-Za-z0-9_.-]{1,64}$", key) or key in out:
-            raise APIError(400, "invalid_metadata", "Upload-Metadata keys must be unique ASCII words")
-        try:
-            out[key] = base64.b64decode(val.strip(), validate=True).decode("utf-8") if val.strip() else ""
-        except (binascii.Error, UnicodeDecodeError):
-            raise APIError(400, "invalid_metadata", f"Upload-Metadata value of '{key}' is not base64 UTF-8")
-    return out
 
 
 def _part_size(length: int) -> int:
@@ -139,9 +115,11 @@ def _own_upload(upload_id: str) -> dict:
 def head(upload_id: str):
     up = _own_upload(upload_id)
     if up["status"] == "completing" and _lease_expired(up):
-        # The request that wrote the last byte died before the video was queued. A client
-        # that sees Upload-Offset = Upload-Length treats the upload as finished and never
-        # sends the last PATCH again (tus-js-client does so), so its resume finishes the work.
+        # Every byte is in, but the upload is not done: the request that wrote the last byte
+        # is finishing it, or died before the video was queued. A client that sees
+        # Upload-Offset = Upload-Length treats the upload as finished and never sends the
+        # last PATCH again (tus-js-client does so), so its resume finishes a dead request's
+        # work (a live one's is left to it).
         _complete(up)
     return Response(status=200, headers=_headers(
         Upload_Offset=up["upload_offset"], Upload_Length=up["upload_length"], X_Video_Id=up["video_id"],
@@ -195,27 +173,36 @@ def _lease_expired(up: dict) -> bool:
 
 
 def _complete(up: dict) -> None:
-    """Assemble the parts and queue the video. Crash-safe: the upload is marked done in the
-    transaction that queues the video (ingest.finalize commits both), so a process killed
-    on the way leaves it 'completing', and the client's next HEAD or PATCH finishes it. The
-    row lock makes a concurrent finisher wait, then find the upload done."""
+    """Assemble the parts and queue the video, unless another request is doing it now.
+    Crash-safe: the upload is marked done in the transaction that queues the video
+    (ingest.finalize commits both), so a process killed on the way leaves it 'completing',
+    and the client's next HEAD or PATCH finishes it. Who finishes is decided by a named lock
+    (repo.lock_completion), not a row lock: nothing waits behind the probe."""
     conn = db.conn()
-    fresh = repo.upload(conn, up["id"], for_update=True)
-    if fresh is None or fresh["status"] != "completing":
-        conn.rollback()                 # finished (or cancelled) by another request meanwhile
-        return
-    fs = filestore()
+    if not repo.lock_completion(conn, up["id"]):
+        return                          # a live request is finishing it
     try:
-        fs.complete_multipart(up["object_key"], up["s3_upload_id"], fresh["parts"])
-    except NotFound:
-        # Completed before a crash? Then the object is there with the full length.
-        info = fs.head(up["object_key"])
-        if not info or info["size"] != up["upload_length"]:
-            ingest.remove_video(up["video_id"], None)
-            raise APIError(410, "upload_lost", "the stored parts of this upload are gone; please upload again")
-    repo.mark_upload_done(conn, up["id"])       # committed with the queueing, below
-    cfg = current_app.config
-    ingest.finalize(up["video_id"], up["upload_length"], localcopy.tus_complete(cfg, up["id"], up["upload_length"]))
+        fresh = repo.upload(conn, up["id"])
+        conn.rollback()
+        if fresh is None or fresh["status"] != "completing":
+            return                      # finished (or cancelled) by another request meanwhile
+        fs = filestore()
+        try:
+            fs.complete_multipart(up["object_key"], up["s3_upload_id"], fresh["parts"])
+        except NotFound:
+            # Completed before a crash? Then the object is there with the full length.
+            info = fs.head(up["object_key"])
+            if not info or info["size"] != up["upload_length"]:
+                ingest.remove_video(up["video_id"], None)
+                raise APIError(410, "upload_lost", "the stored parts of this upload are gone; please upload again")
+        cfg = current_app.config
+        ingest.finalize(up["video_id"], up["upload_length"],
+                        localcopy.tus_complete(cfg, up["id"], up["upload_length"]), tus_upload_id=up["id"])
+    finally:
+        try:
+            repo.unlock_completion(conn, up["id"])
+        except Exception:             # the link is gone: so is the lock (and the pool resets it anyway)
+            log.warning("could not release an upload's completion lock", extra={"upload_id": up["id"]})
 
 
 @bp.delete("/<upload_id>")

@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from svcommon import webhooks
-from svcommon.openapi import Strict, refuse
+from svcommon.text import has_invisible
+from svcommon.openapi import PageQuery, Paged, Strict, refuse
 
 MAX_WEBHOOK_DESCRIPTION = 200
 
@@ -21,6 +22,9 @@ def _events(value) -> list[str]:
 def _description(value) -> str:
     if not isinstance(value, str) or len(value) > MAX_WEBHOOK_DESCRIPTION:
         raise refuse("invalid_input", f"description must be text of at most {MAX_WEBHOOK_DESCRIPTION} characters")
+    if has_invisible(value):
+        raise refuse("invalid_input", "description contains control or invisible formatting characters "
+                                      "(such as bidi overrides or zero-width characters)")
     return value.strip()
 
 
@@ -67,11 +71,8 @@ class ConsoleSession(BaseModel):
     key_epoch: int
 
 
-class PageOf(BaseModel):
-    page: int
+class PageOf(Paged):
     per_page: int
-    pages: int
-    total: int
 
 
 class ConsoleSessions(PageOf):
@@ -134,9 +135,22 @@ class DetectionSubmitted(BaseModel):
     report_url: str
 
 
+class AccountRef(BaseModel):
+    """The account a session belonged to (username and email null once it is deleted)."""
+    id: str | None
+    username: str | None
+    email: str | None
+
+
+class SuspectFile(BaseModel):
+    name: str | None
+    size: int | None = Field(description="bytes")
+    sha256: str | None = Field(description="hex digest of the copy as submitted")
+
+
 class AccusedSession(BaseModel):
     session_id: str | None
-    user: Any = Field(description="{id, username, email} of the account, or null")
+    user: AccountRef | None = Field(description="the session's account, or null")
     device_id: str | None
     ip: str | None
     started_at: str | None
@@ -148,7 +162,7 @@ class DetectionResult(BaseModel):
     video_id: str | None = Field(description="the video the copy matched (null: none)")
     video_title: str | None
     match: AccusedSession | None = Field(description="the accused session (verdict match only)")
-    also_accused: list[Any]
+    also_accused: list[str] = Field(description="further sessions accused with the match (colluders)")
     false_accusation_probability: float | None
     segments_read: int
     metadata_layer: Any = Field(description="what the copy's metadata tag said, when it survived")
@@ -180,7 +194,7 @@ class DetectionReport(Detection):
     """The evidence report: the detection, every figure the trace computed, the suspect copy."""
     model_config = ConfigDict(extra="allow")
     evidence: dict[str, Any] = Field(description="the trace's stored result, whole (candidates: every video read)")
-    suspect: dict[str, Any] = Field(description="{name, size, sha256} of the suspect copy")
+    suspect: SuspectFile = Field(description="the suspect copy")
 
 
 class SessionRecord(BaseModel):
@@ -201,18 +215,19 @@ class JobQuery(BaseModel):
     limit: str | None = Field(None, description="ASCII digits; at most 200 returned")
 
 
-class SecuritySessionsQuery(BaseModel):
+class ConsoleQuery(PageQuery):
+    """The filters both security-console lists take (security_console._filter)."""
+    user: str | None = Field(None, description="a username or user id (at most 64 characters)")
+    since: str | None = Field(None, description="ISO 8601 time; only what happened at or after it")
+    until: str | None = Field(None, description="ISO 8601 time, after since; only what happened before it")
+
+
+class SecuritySessionsQuery(ConsoleQuery):
     state: str | None = None
-    q: str | None = None
-    page: str | None = None
-    per_page: str | None = None
 
 
-class SecurityEventsQuery(BaseModel):
+class SecurityEventsQuery(ConsoleQuery):
     kind: str | None = None
-    q: str | None = None
-    page: str | None = None
-    per_page: str | None = None
 
 
 class NewWebhook(Strict):

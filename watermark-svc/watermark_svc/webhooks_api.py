@@ -98,10 +98,10 @@ def read(endpoint_id: str):
 @api.validate(json=S.WebhookChange, resp=responses({"HTTP_200": S.Webhook}, 400, 401, 403, 404), tags=["webhooks"], security=SIGNED_IN)
 def change(endpoint_id: str):
     p = require_principal()
-    change: S.WebhookChange = validated_json()
+    asked: S.WebhookChange = validated_json()
     conn = db.conn()
     _visible(conn, endpoint_id, p, for_update=True)
-    repo.update_endpoint(conn, endpoint_id, **change.model_dump(exclude_none=True))
+    repo.update_endpoint(conn, endpoint_id, **asked.model_dump(exclude_none=True))
     conn.commit()
     return jsonify(endpoint_view(repo.endpoint(conn, endpoint_id), conn))
 
