@@ -53,15 +53,24 @@ def mariadb_prepare(stack: Stack) -> None:
         return  # second `make up`: reuse the data
     datadir.mkdir(parents=True, exist_ok=True)
     subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={datadir}", "--user=root",
-                    "--auth-root-authentication-method=normal", "--skip-test-db"],
+                    "--auth-root-authentication-method=normal", "--skip-test-db", f"--tmpdir={mariadb_tmpdir(stack)}"],
                    check=True, stdout=subprocess.DEVNULL)
+
+
+def mariadb_tmpdir(stack: Stack) -> Path:
+    """A temporary directory of the instance's own: with the shared /tmp, two instances
+    bootstrapping at once (test workers) once failed on each other's temporary tables."""
+    path = stack.var / "mariadb-tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def mariadb_command(stack: Stack) -> list[str]:
     return ["mariadbd", "--no-defaults", f"--datadir={stack.var / 'mariadb'}", f"--socket={stack.mariadb_socket}",
             f"--port={stack.mariadb_port}", "--bind-address=127.0.0.1", "--user=root",
             "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
-            f"--pid-file={stack.var / 'mariadb.pid'}", "--innodb-buffer-pool-size=256M",
+            f"--pid-file={stack.var / 'mariadb.pid'}", f"--tmpdir={mariadb_tmpdir(stack)}",
+            "--innodb-buffer-pool-size=256M",
             "--max-connections=500", "--log-error=" + str(stack.var / "logs" / "mariadb.err"),
             # The native stack is for development, tests and benchmarks: a commit is written
             # to the OS at once and flushed to disk once a second, so only an OS crash (not a
