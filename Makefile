@@ -23,13 +23,13 @@ test: setup
 # dark and grainy, near-duplicate videos): minutes of ffmpeg, run by CI after `make test`.
 .PHONY: test-forensics
 test-forensics: setup
-	@$(PY) -m pytest -m forensics_accuracy --durations=10
+	@SV_KEEP_SCREENSHOTS=1 $(PY) -m pytest -m forensics_accuracy --durations=10
 
 # The reliability suite (issue #18): stacks of its own whose processes and dependencies are
 # killed and stopped on purpose (README "Tests"). Run by CI after `make test`.
 .PHONY: test-reliability
 test-reliability: setup
-	@$(PY) -m pytest -m reliability --durations=10
+	@SV_KEEP_SCREENSHOTS=1 $(PY) -m pytest -m reliability --durations=10
 
 # Without the browser and heavy cases, for a quick loop while coding.
 test-fast: setup

@@ -99,8 +99,10 @@ class Processes:
 
 def pytest_sessionstart(session):
     """The screenshots of this run only (var/test/screenshots/, for a person to look at): wiped
-    once, by the run's controller, since xdist workers' stacks live in folders of their own."""
-    if not hasattr(session.config, "workerinput"):
+    once, by the run's controller, since xdist workers' stacks live in folders of their own.
+    SV_KEEP_SCREENSHOTS=1 (the suites CI runs after `make test`) adds to them instead, so
+    that `make test`'s are still there to look at after the whole CI run."""
+    if not hasattr(session.config, "workerinput") and not os.environ.get("SV_KEEP_SCREENSHOTS"):
         shutil.rmtree(SCREENSHOTS, ignore_errors=True)
 
 
