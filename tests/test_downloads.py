@@ -16,7 +16,7 @@ from svcommon.jobqueue import DETECTION_RUN
 from svcommon.media_crypto import decrypt_segment
 from svcommon.media_keys import encrypted_segment_key
 from tests.support.browser import chromium_page, screenshots
-from tests.support.contract_client import ContractClient
+from tests.support.contract_client import ContractClient, ContractError
 from tests.support.dpop import DeviceKey
 from tests.support.media import ONE_RUNG
 from tests.support.page_checks import check_page, login
@@ -245,6 +245,37 @@ def test_downloads_are_limited_per_hour(gw, vid, owner, mdb):
     assert events_of(mdb, user["id"], "download_limit") == 1
 
 
+def test_download_only_sessions_never_keep_a_viewer_from_watching(gw, vid, owner, mdb):
+    """Every stream slot taken by playback sessions: a download-only session is still opened,
+    gets no keys (none with the session, 403 download_session when asked), downloads, and
+    ends as its download starts. It used to be a playback session holding a slot: three
+    downloads from a page that was not playing and the viewer could not watch."""
+    allow(gw, owner, vid)
+    user, client = viewer(gw, "dlonly")
+    playing, refused = [], None
+    for _ in range(10):                                   # MAX_CONCURRENT_STREAMS of the stack
+        try:
+            playing.append(client.open_session(vid))
+        except ContractError as err:
+            refused = err
+            break
+    assert refused is not None and refused.code == "stream_limit" and playing, refused
+    for _ in range(2):
+        s = client.open_session(vid, purpose="download")
+        assert s.raw["keys"]["video"] == [] and s.raw["keys"]["audio"] == []
+        keys = client.call("POST", f"/api/stream/sessions/{s.id}/keys", {"track": "video", "from": 0, "count": 1},
+                           expect=None)
+        assert keys.status_code == 403 and keys.json()["code"] == "download_session", keys.text
+        assert fragments(fetch(client, s.id).content)
+        row = sql(mdb, "SELECT purpose, end_reason, ended_at FROM playback_sessions WHERE id = %s", (s.id,), one=True)
+        assert (row["purpose"], row["end_reason"]) == ("download", "downloaded") and row["ended_at"] is not None
+    with pytest.raises(ContractError) as still:           # the playback limit itself is unchanged
+        client.open_session(vid)
+    assert still.value.code == "stream_limit"
+    for s in playing:
+        client.end(s)
+
+
 @pytest.mark.browser
 def test_owner_allows_downloads_and_a_viewer_downloads_in_chromium(gw, vid, owner, mdb, live_stack, tmp_path):
     allow(gw, owner, vid, False)
@@ -274,6 +305,9 @@ def test_owner_allows_downloads_and_a_viewer_downloads_in_chromium(gw, vid, owne
         session = sql(mdb, "SELECT user_id, download_used_at FROM playback_sessions WHERE id = %s",
                       (tags[0].session_id,), one=True)
         assert session["user_id"] == watcher["id"] and session["download_used_at"] is not None
+        ended = sql(mdb, "SELECT purpose, end_reason FROM playback_sessions WHERE id = %s", (tags[0].session_id,),
+                    one=True)
+        assert (ended["purpose"], ended["end_reason"]) == ("download", "downloaded")   # it held no stream slot
         # Downloading again from the same page takes a new session (each is downloaded once).
         with page.expect_download(timeout=60_000) as dl2:
             page.click("#download")

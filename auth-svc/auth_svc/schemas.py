@@ -95,7 +95,7 @@ class PublicUser(BaseModel):
     id: str
     username: str
     email: str
-    role: Literal["admin", "uploader", "viewer"]
+    role: Role
 
 
 class Registered(BaseModel):

@@ -12,7 +12,7 @@ classes), and it validates requests with pydantic v2 models that also make the s
 """
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from flask import Flask, current_app, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -24,6 +24,10 @@ from .auth import ACCESS_COOKIE, CSRF_HEADER, current_principal
 from .errors import APIError
 
 SPEC_PATH = "/openapi/openapi.json"
+
+# The vocabularies that more than one service's models use: one spelling each.
+Visibility = Literal["public", "private", "password"]
+VideoStatus = Literal["uploading", "queued", "processing", "ready", "failed", "deleting"]
 
 
 class ErrorBody(BaseModel):

@@ -142,6 +142,8 @@ def download(sid: str, token: str):
         # Used up only now: a refusal above (storage down, say) leaves the ticket for a retry.
         if not repo.claim_download(conn, sid, _ticket_hash(token), now):
             raise APIError(410, "ticket_used", "This download link was already used; ask for a new download.")
+        if row["purpose"] == "download":         # its work is done: it holds nothing from now on
+            repo.end_session(conn, sid, "downloaded", now)
         conn.commit()
         security_events.record("video_downloaded", f"session {sid} of video {media.video_id}, device "
                                                    f"{row['device_id']}, {rendition}", row["user_id"])

@@ -47,6 +47,9 @@ def session_keys(sid: str):
                                p.user_id)
         raise APIError(403, "wrong_device", "This playback session belongs to another device.")
     check_live(live)
+    if live.session["purpose"] == "download":
+        raise APIError(403, "download_session", "This session was opened to download the video, not to play it; "
+                                                "open a playback session to watch.")
     conn = db.conn()
     media = media_of(conn, live.session["video_id"])
     content = content_of(conn, media)

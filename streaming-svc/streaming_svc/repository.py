@@ -172,7 +172,7 @@ SESSION_COLS = ("s.id, s.video_id, s.user_id, s.device_id, s.jkt, s.ip, s.user_a
                 "s.prev_cek_enc, s.key_epoch, s.epoch_started_at, s.codeword_length, s.tag_issued_at, "
                 "s.started_at, s.expires_at, s.last_heartbeat_at, s.ended_at, s.end_reason, s.position, "
                 "s.counted_view, s.video_key_seconds, s.audio_key_seconds, s.watch_ms, s.startup_ms, s.rebuffer_count, "
-                "s.rebuffer_ms, s.bitrate_switches, s.watched_mask, s.viewed_at")
+                "s.rebuffer_ms, s.bitrate_switches, s.watched_mask, s.viewed_at, s.purpose")
 
 
 def device_summary(conn, device_id: str | None):
@@ -189,8 +189,9 @@ def lock_user(conn, user_id: str) -> None:
 
 
 def live_sessions(conn, user_id: str, at: datetime) -> int:
+    """The user's live sessions that can stream (download-only sessions get no keys)."""
     return query(conn, "SELECT COUNT(*) AS n FROM playback_sessions WHERE user_id = %s AND ended_at IS NULL "
-                       "AND expires_at > %s", (user_id, at), one=True)["n"]
+                       "AND expires_at > %s AND purpose = 'playback'", (user_id, at), one=True)["n"]
 
 
 def insert_session(conn, row: dict) -> None:
@@ -313,7 +314,7 @@ def issue_download(conn, session_id: str, ticket_sha256: bytes, rendition: str, 
 
 def download_ticket(conn, session_id: str):
     return query(conn, "SELECT s.download_ticket_sha256, s.download_rendition, s.download_expires_at, "
-                       "s.download_used_at, s.user_id, s.device_id, s.video_id, v.title, v.downloads_allowed "
+                       "s.download_used_at, s.user_id, s.device_id, s.video_id, s.purpose, v.title, v.downloads_allowed "
                        "FROM playback_sessions s JOIN videos v ON v.id = s.video_id WHERE s.id = %s",
                  (session_id,), one=True)
 

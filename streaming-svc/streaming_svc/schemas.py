@@ -8,7 +8,9 @@ from typing import Annotated, Any, Literal
 from flask import current_app
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from svcommon.openapi import Paged, Strict, refuse
+from svcommon.openapi import Paged, Strict, Visibility, refuse
+
+Track = Literal["video", "audio"]
 
 MAX_RANGES = 200
 WEEK_MS = 7 * 24 * 3600 * 1000
@@ -76,7 +78,7 @@ class LibraryItem(BaseModel):
     description: str | None
     duration: float | None
     views: int
-    visibility: Literal["public", "private", "password"]
+    visibility: Visibility
     thumbnail_url: str | None
     poster_url: str | None
     locked: bool
@@ -98,6 +100,9 @@ class Unlock(BaseModel):
 
 class OpenSession(Strict):
     video_id: str = Field(min_length=1, max_length=64)
+    purpose: Literal["playback", "download"] = Field(
+        "playback", description="download: a session only to download the video (Downloads in docs/api.md): "
+                                "no segment keys, not counted toward the stream limit, ended when its download starts")
     # Any: the view refuses anything but an EC P-256 JWK as 400 invalid_public_key
     client_public_key: Any = Field(None, json_schema_extra={"type": "object"},
                                    description="required: the player's ECDH P-256 public JWK")
@@ -176,7 +181,7 @@ class EndSession(Strict):
 
 class KeyRequest(BaseModel):
     """Checked by the view after it defers the DPoP proof's record (keys.py)."""
-    track: Literal["video", "audio"]
+    track: Track
     from_: int = Field(alias="from", ge=0, description="the first segment index")
     count: int = Field(ge=1, description="how many keys; at most KEYS_MAX_PER_REQUEST (16)")
     key_epoch: int | None = Field(None, ge=0, description="absent: the session's current epoch")
@@ -200,7 +205,7 @@ class KeyRequest(BaseModel):
 
 
 class KeyBatch(BaseModel):
-    track: Literal["video", "audio"]
+    track: Track
     key_epoch: int
     keys: list[WrappedKey]
 
@@ -231,7 +236,7 @@ class SessionDevice(BaseModel):
 class KeyPacing(BaseModel):
     burst_seconds: float
     pace_factor: float
-    released_seconds: dict[Literal["video", "audio"], float]
+    released_seconds: dict[Track, float]
 
 
 class ForensicWatermark(BaseModel):

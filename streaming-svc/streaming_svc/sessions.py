@@ -46,10 +46,11 @@ def open_session():
     cfg, master = current_app.config, playback().master
     now = utcnow_naive()
     expires = now + timedelta(seconds=int(cfg["SESSION_TTL_SECONDS"]))
+    for_download = asked.purpose == "download"
     repo.lock_user(conn, p.user_id)
     live = repo.live_sessions(conn, p.user_id, now)
     limit = int(cfg["MAX_CONCURRENT_STREAMS"])
-    if live >= limit:
+    if live >= limit and not for_download:       # a download session cannot stream: not counted
         conn.rollback()
         security_events.record("stream_limit", f"{live} live sessions (limit {limit}), video {video_id}", p.user_id)
         raise APIError(429, "stream_limit", stream_limit_message(live, limit, int(cfg["SESSION_TTL_SECONDS"])),
@@ -57,7 +58,8 @@ def open_session():
     if repo.lock_video_status(conn, video["id"]) != "ready":
         conn.rollback()
         raise access.gone_meanwhile()
-    first, charged = pacing.first_keys(sid, AESGCM(hs.cek), media, content)   # no key request to start
+    first, charged = ({"key_epoch": 0, "video": [], "audio": []}, {"video": 0.0, "audio": 0.0}) if for_download \
+        else pacing.first_keys(sid, AESGCM(hs.cek), media, content)           # no key request to start
     repo.insert_session(conn, {
         "id": sid, "video_id": video["id"], "user_id": p.user_id, "device_id": p.device_id, "jkt": p.jkt,
         "ip": (request.remote_addr or "")[:64], "user_agent": request.headers.get("User-Agent", "")[:512],
@@ -65,7 +67,7 @@ def open_session():
         "key_epoch": 0, "epoch_started_at": now, "codeword_length": media.segment_count,
         "tag_issued_at": int(now.replace(tzinfo=timezone.utc).timestamp()),
         "started_at": now, "expires_at": expires, "video_key_seconds": charged["video"],
-        "audio_key_seconds": charged["audio"]})
+        "audio_key_seconds": charged["audio"], "purpose": asked.purpose})
     conn.commit()
     base = base_url(sid)
     return jsonify(session_id=sid, server_public_key=hs.server_public_key, wrapped_cek=hs.wrapped_cek,

@@ -208,12 +208,13 @@ class ContractClient:
         return r
 
     # ---- sessions -------------------------------------------------------------------------------
-    def open_session(self, video_id: str) -> PlaybackSession:
+    def open_session(self, video_id: str, purpose: str | None = None) -> PlaybackSession:
+        """``purpose`` "download": a download-only session (no keys, no stream slot)."""
         eph = ec.generate_private_key(ec.SECP256R1())
         n = eph.public_key().public_numbers()
         jwk = {"kty": "EC", "crv": "P-256", "x": b64url(n.x.to_bytes(32, "big")), "y": b64url(n.y.to_bytes(32, "big"))}
-        body = self.call("POST", "/api/stream/sessions", {"video_id": video_id, "client_public_key": jwk},
-                         expect=(201,)).json()
+        asked = {"video_id": video_id, "client_public_key": jwk, **({"purpose": purpose} if purpose else {})}
+        body = self.call("POST", "/api/stream/sessions", asked, expect=(201,)).json()
         sid = body["session_id"]
         spk = body["server_public_key"]
         server = ec.EllipticCurvePublicNumbers(int.from_bytes(b64url_decode(spk["x"]), "big"),

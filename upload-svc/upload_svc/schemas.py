@@ -11,10 +11,9 @@ from typing import Annotated, Literal, get_args
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo,
                       field_validator, model_validator)
 
-from svcommon.openapi import Strict, refuse
+from svcommon.openapi import Strict, VideoStatus, Visibility, refuse
 from svcommon.text import has_invisible, strip_invisible
 
-Visibility = Literal["public", "private", "password"]
 VISIBILITIES: tuple[str, ...] = get_args(Visibility)
 MAX_TITLE, MAX_DESCRIPTION, MAX_FILENAME = 200, 5000, 255
 MAX_CAPTION_LABEL = 100
@@ -105,7 +104,7 @@ class NewVideo(Strict):
 class LiveState(BaseModel):
     """Where a video stands: what /api/videos/mine, a video's JSON and its progress stream
     (GET /api/videos/{video_id}/events) say."""
-    status: Literal["uploading", "queued", "processing", "ready", "failed", "deleting"]
+    status: VideoStatus
     progress: float = Field(description="percent of the current stage: the upload's bytes, then processing")
     message: str = Field(description="what the dashboard shows (the stage, or why processing failed)")
     encoding: bool = Field(description="processing work is still to come (a ready video may still be "

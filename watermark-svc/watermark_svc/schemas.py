@@ -8,7 +8,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from svcommon import webhooks
 from svcommon.text import has_invisible
-from svcommon.openapi import PageQuery, Paged, Strict, refuse
+from svcommon.openapi import PageQuery, Paged, Strict, VideoStatus, refuse
 
 MAX_WEBHOOK_DESCRIPTION = 200
 
@@ -307,7 +307,7 @@ class UserCounts(BaseModel):
 
 class VideoCounts(BaseModel):
     total: int
-    by_status: dict[Literal["uploading", "queued", "processing", "ready", "failed", "deleting"], int]
+    by_status: dict[VideoStatus, int]
 
 
 class Storage(BaseModel):

@@ -64,11 +64,13 @@
 
   // ``play``: the session the player will load (current; its security panel shown); a
   // session only for a download is still ended on pagehide like every other.
+  // ``play`` false: a session only to download the video (no keys; it takes no stream slot).
   async function openSession(play = true) {
     const eph = await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, false, ["deriveBits"]);
     const pub = await crypto.subtle.exportKey("jwk", eph.publicKey);
     const r = await Device.call("POST", "/api/stream/sessions",
-      { video_id: videoId, client_public_key: { kty: "EC", crv: "P-256", x: pub.x, y: pub.y } });
+      { video_id: videoId, client_public_key: { kty: "EC", crv: "P-256", x: pub.x, y: pub.y },
+        purpose: play ? "playback" : "download" });
     const serverKey = await crypto.subtle.importKey("jwk", r.server_public_key,
       { name: "ECDH", namedCurve: "P-256" }, false, []);
     const shared = await crypto.subtle.deriveBits({ name: "ECDH", public: serverKey }, eph.privateKey, 256);
@@ -100,7 +102,7 @@
 
   // The Download button (watch-page.js) downloads one of this page's sessions, whose tag and
   // A/B variants the file then carries: the one playing, or (``fresh``: each session may be
-  // downloaded once) a new one.
+  // downloaded once) a new download-only one, which the server ends when the download starts.
   window.svSessionForDownload = async (fresh) => (!fresh && current ? current : await openSession(false)).id;
 
   async function showSecurity(s) {
