@@ -55,8 +55,13 @@ def check(password: str, username: str = "", email: str = "") -> Verdict:
     return verdict
 
 
+def refusals(password: str, username: str, email: str) -> list[str]:
+    """Every reason ``password`` is refused for this account (none: accepted)."""
+    return check(password, username, email).errors if password else ["Password is required."]
+
+
 def require(password: str, username: str, email: str, name: str = "password") -> None:
     """A 400 listing every reason ``password`` is refused for this account (field ``name``)."""
-    errors = check(password, username, email).errors if password else ["Password is required."]
+    errors = refusals(password, username, email)
     if errors:
         raise APIError(400, "invalid_input", " ".join(errors), fields={name: errors})

@@ -58,9 +58,7 @@ class SignUp(Strict):
     @field_validator("password")
     @classmethod
     def _password(cls, value: str, info: ValidationInfo) -> str:
-        if not value:
-            raise refuse("invalid_input", "Password is required.")
-        errors = password_policy.check(value, info.data.get("username", ""), info.data.get("email", "")).errors
+        errors = password_policy.refusals(value, info.data.get("username", ""), info.data.get("email", ""))
         if errors:
             raise refuse("invalid_input", *errors)
         return value

@@ -247,6 +247,11 @@ def main() -> int:
     for k, t in trends.items():
         lines.append(f"| {k} | {t['first_min']} | {t['half_way_min']} | {t['last_min']} | {t['ratio']}x "
                      f"| {t['slope_per_min']} | {t['second_half_ratio']}x | {t['second_half_slope_per_min']} |")
+    lines += ["", "Reading it: `db.connections` is a high-water mark, not a leak: each process's pool "
+              "(svcommon.db.Pool) opens a connection only when every open one is busy and keeps it, at most "
+              "`DB_POOL_SIZE` per process, so the count steps up with the most concurrent requests seen "
+              "and never comes down. A leak keeps its slope in the second half; a cache or pool that is "
+              "warming up levels off (SeaweedFS's memory, in the runs so far)."]
     lines += ["", "| route (gateway) | requests | p50 ms | p99 ms |", "|---|---|---|---|"]
     for name, t in route_table.items():
         lines.append(f"| `{name}` | {t['n']} | {t['p50_ms']} | {t['p99_ms']} |")
