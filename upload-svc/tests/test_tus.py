@@ -98,15 +98,12 @@ class Crash(BaseException):
     """A process killed mid-request: nothing after it runs, its transaction is never committed."""
 
 
-def test_crash_before_the_video_is_queued_is_finished_by_the_resume(tus, client, user, media, env, monkeypatch):
-    """The request that wrote the last byte dies after the parts are assembled but before the
-    video is queued. The client's resume (HEAD, which shows every byte received, so tus-js-client
-    sends no PATCH again) finishes the work: the video is queued once. Found by the
-    fault-injection matrix: the upload was marked done before the queueing was committed, so
-    the video stayed 'uploading' for ever and every PATCH got 409 upload_finished."""
+def _killed_before_queueing(tus, media, monkeypatch, filename: str) -> tuple[bytes, str, str]:
+    """A tus upload whose last PATCH wrote every byte, then died before the video was queued
+    (its request killed there): left 'completing'. Returns (bytes, Location, video id)."""
     from upload_svc import ingest
     data = media.joinpath("good.mp4").read_bytes()
-    r = tus.create(len(data), filename="crash.mp4")
+    r = tus.create(len(data), filename=filename)
     loc, vid = r.headers["Location"], r.headers["X-Video-Id"]
 
     def killed(*args, **kw):
@@ -115,6 +112,16 @@ def test_crash_before_the_video_is_queued_is_finished_by_the_resume(tus, client,
     with pytest.raises(Crash):
         tus.patch(loc, 0, data)
     monkeypatch.undo()
+    return data, loc, vid
+
+
+def test_crash_before_the_video_is_queued_is_finished_by_the_resume(tus, client, user, media, env, monkeypatch):
+    """The request that wrote the last byte dies after the parts are assembled but before the
+    video is queued. The client's resume (HEAD, which shows every byte received, so tus-js-client
+    sends no PATCH again) finishes the work: the video is queued once. Found by the
+    fault-injection matrix: the upload was marked done before the queueing was committed, so
+    the video stayed 'uploading' for ever and every PATCH got 409 upload_finished."""
+    data, loc, vid = _killed_before_queueing(tus, media, monkeypatch, "crash.mp4")
     head = tus.head(loc)
     assert head.status_code == 200 and int(head.headers["Upload-Offset"]) == len(data)
     v = client.get(f"/api/videos/{vid}", headers=user["headers"]).json["video"]
@@ -132,18 +139,8 @@ def test_a_resume_leaves_a_live_finisher_alone_and_finishes_a_dead_ones_work(tus
     it a second time: no row lock, so it never waits behind the probe (it used to, up to the
     lock-wait timeout, then got 503 database_unavailable). Once that finisher's connection is
     gone (killed: MariaDB drops its lock), the next HEAD finishes the work, once."""
-    from upload_svc import ingest
-    data = media.joinpath("good.mp4").read_bytes()
-    r = tus.create(len(data), filename="busy.mp4")
-    loc, vid = r.headers["Location"], r.headers["X-Video-Id"]
+    data, loc, vid = _killed_before_queueing(tus, media, monkeypatch, "busy.mp4")
     upload_id = loc.rsplit("/", 1)[1]
-
-    def killed(*args, **kw):
-        raise Crash()
-    monkeypatch.setattr(ingest, "finalize", killed)
-    with pytest.raises(Crash):
-        tus.patch(loc, 0, data)
-    monkeypatch.undo()
     finisher = h.db_conn(env).conn             # a live finisher, in the middle of its probe
     cur = finisher.cursor()
     cur.execute("SELECT GET_LOCK(%s, 0)", (f"sv_tus_done_{upload_id}",))
