@@ -267,7 +267,7 @@ def test_colluders_are_both_named_in_plain_words(traced, live_stack, worker_app,
     partner = register_user(gw, "viewer")
     client = ContractClient(gw).login(partner["username"], partner["password"])
     # P(>= 20 of 29 random bits agree) = 3.1 %: ~33 tries expected, and 400 fail with
-    # probability 4e-6 (60 tries failed 15 % of runs, as CI showed). A try is ~50 ms.
+    # probability 4e-6 (60 tries fail 15 % of runs; CI hit it).
     for _ in range(400):
         s = client.open_session(traced["video_id"])
         if sum(x == y for x, y in zip(mine, _payload(gw, token, s.id)[:29])) >= 20:

@@ -161,7 +161,7 @@ def run_once(app, db, handlers: dict[str, Handler], worker: str, kinds=None, bea
             if lease.handed_back or isinstance(exc, LeaseLost) or lease.lost.is_set():
                 _lost(app, db, handler, job, worker, lease.handed_back)
                 return True
-            if outage(exc) is None:      # an outage is logged once, without the traceback, below
+            if _outage_of(handler, exc) is None:     # an outage is logged once, without a traceback, below
                 log.exception("job failed", extra={"job": job.id, "kind": job.kind, "attempt": job.attempts})
             _failed(app, db, handler, job, exc, worker, lease_seconds)
         return True
@@ -222,9 +222,15 @@ def _failed(app, db, handler: Handler, job: Job, exc: BaseException, worker: str
         _lost(app, db, handler, job, worker)
 
 
+def _outage_of(handler: Handler, exc: BaseException) -> str | None:
+    """The outage a failure waits for; None for the kind's permanent errors (dead at once,
+    whatever caused them) and for a lost worker."""
+    return None if isinstance(exc, (WorkerLost, *handler.permanent)) else outage(exc)
+
+
 def _record_failure(app, db, handler: Handler, job: Job, exc: BaseException, worker: str) -> bool:
     """One transaction: the retry (or outage wait) or the dead letter, with its subject hook."""
-    cause = None if isinstance(exc, (WorkerLost, *handler.permanent)) else outage(exc)
+    cause = _outage_of(handler, exc)
     with db.standalone() as conn:
         if cause is not None:
             log.warning("job waits for an outage to end", extra={"job": job.id, "kind": job.kind, "outage": cause,
