@@ -160,6 +160,9 @@ def inconclusive(attempt: dict, max_fap: float, segment_seconds: float, video_se
     return out
 
 
+UNREAD_NAMED = 3           # close matches not read, named in the ambiguity warning
+
+
 def ambiguity(chosen: dict, attempts: list[dict], unread: list[str]) -> dict | None:
     """The warning when the fingerprint matched more than one video closely."""
     others = [a for a in attempts if a is not chosen]
@@ -172,7 +175,13 @@ def ambiguity(chosen: dict, attempts: list[dict], unread: list[str]) -> dict | N
                  "its watermark is present, no session decisive" if a["watermark_present"] else
                  "its watermark is absent")
         said.append(f"{a['video_id']} ({state})")
-    said += [f"{v} (not read)" for v in unread]
+    # Every video read is named (at most MAX_CANDIDATES); of those not read, a few: a catalogue
+    # sharing footage (a series' intro) can match dozens, which would bury the warning.
+    said += [f"{v} (not read)" for v in unread[:UNREAD_NAMED]]
+    if len(unread) > UNREAD_NAMED:
+        more = len(unread) - UNREAD_NAMED
+        said.append(f"{more} more video{'s' if more > 1 else ''} not read (the report's identification lists "
+                    "the closest)")
     return {"runner_up_video_id": runner,
             "warning": (f"video identification was ambiguous: the copy's fingerprint also matches "
                         f"{', '.join(said)}; only the watermark tells them apart")}
