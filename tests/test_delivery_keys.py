@@ -51,8 +51,35 @@ def test_keys_refused_to_a_disabled_account(gw, delivery_video, mdb):
     s = c.open_session(vid)
     assert keys(c, s, "audio", 0, 1).status_code == 200
     sql(mdb, "UPDATE users SET disabled = 1 WHERE id = %s", (user["id"],))
-    wait_for(lambda: keys(c, s, "audio", 0, 1).status_code == 403)   # session facts cached ≤ SESSION_CACHE_SECONDS
-    assert keys(c, s, "audio", 0, 1).json()["code"] == "account_disabled"
+    # At once: the key release reads the session's access facts in its own round trip (no cache).
+    r = keys(c, s, "audio", 0, 1)
+    assert r.status_code == 403 and r.json()["code"] == "account_disabled"
+
+
+def test_a_key_request_charges_only_its_own_live_playback_session(gw, delivery_video, mdb):
+    """The release charges the budget in the same statement that checks whose session it is: a
+    stranger, another device of the owner, a download-only session, an ended one are refused
+    and leave its budget as it was (none can drain a viewer's keys)."""
+    vid, _ = delivery_video
+    user, c = viewer(gw)
+    s = c.open_session(vid)
+
+    def used(sid: str) -> float:
+        return float(sql(mdb, "SELECT video_key_seconds AS v FROM playback_sessions WHERE id = %s", (sid,), one=True)["v"])
+    before = used(s.id)
+    _, stranger = viewer(gw)
+    other_device = ContractClient(gw).login(user["username"], user["password"])
+    assert keys(stranger, s, "video", 0, 16).status_code == 404
+    assert keys(other_device, s, "video", 0, 16).status_code == 403
+    assert used(s.id) == before
+    ok = keys(c, s, "video", 0, 2)
+    assert ok.status_code == 200 and used(s.id) > before       # the control: the owner's device is charged
+    download = c.open_session(vid, purpose="download")
+    r = keys(c, download, "video", 0, 2)
+    assert r.status_code == 403 and r.json()["code"] == "download_session" and used(download.id) == 0
+    charged = used(s.id)
+    c.end(s)
+    assert keys(c, s, "video", 2, 2).status_code == 410 and used(s.id) == charged
 
 
 def test_keys_are_clipped_at_the_end_and_416_past_it(gw, delivery_video, codeword_secret, mdb):

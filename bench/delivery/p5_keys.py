@@ -2,11 +2,12 @@
 session of the real stack's database, timed, and profiled to show where a request's time goes.
 
 Two modes, same run, same session. ``as_players_send_them``: a player asks for keys every
-about 30 s per track, far apart from its previous request, so the per-process session lookup
-cache (SESSION_CACHE_SECONDS, 1 s) has expired every time; measured with that cache off
-(SESSION_CACHE_SECONDS=0), every request looks the session up. ``back_to_back``: the same
-requests one after another with the default cache, so every one finds the session cached
-(the best case, not what a player sees)."""
+about 30 s per track, far apart from its previous request, so a per-process session cache
+(SESSION_CACHE_SECONDS, 1 s) would have expired every time: measured with that cache off.
+``back_to_back``: the same requests with the default cache. Since migration 026 the key
+request reads its session in the release's round trip, so the modes should agree. A CPU
+speed anchor (a fixed pure-Python loop, same run) makes runs on days of different machine
+speed comparable."""
 from __future__ import annotations
 
 import cProfile
@@ -40,7 +41,19 @@ def key_endpoint_in_process(config: dict, gw: str, vid: str, conn, n: int = 500)
     for mode, settings in MODES.items():
         out["modes"][mode] = _measure({**config, **settings}, client, gw, s.id, conn, n)
     out["loadavg"] = [round(x, 2) for x in os.getloadavg()]
+    out["cpu_anchor_ms"] = cpu_anchor_ms()
     return out
+
+
+def cpu_anchor_ms() -> float:
+    """The best of 5 runs of a fixed pure-Python loop (1M additions), in ms."""
+    best = float("inf")
+    for _ in range(5):
+        t0, total = time.perf_counter(), 0
+        for i in range(1_000_000):
+            total += i
+        best = min(best, time.perf_counter() - t0)
+    return round(best * 1000, 1)
 
 
 def _measure(config: dict, client: ContractClient, gw: str, sid: str, conn, n: int) -> dict:

@@ -38,6 +38,14 @@ def _step_rows(steps: list[dict]) -> str:
     return "\n".join(rows)
 
 
+MODES_NOTE = """`as_players_send_them`: with the session cache off (`SESSION_CACHE_SECONDS=0`), as a player's
+requests find it, about 30 s apart per track; `back_to_back`: with the default 1 s cache. Since
+migration 026 a key request reads its session in the release's own round trip and uses no
+session cache, so the two should agree (before, the cached case saved a round trip). CPU speed
+anchor: a fixed pure-Python loop took {cpu_anchor_ms} ms in this run (this machine's speed varies
+from day to day by up to 1.7x: compare runs through it)."""
+
+
 def p5_in_process_table(ip: dict) -> str:
     rows = [f"| {mode} | {m['session_cache_seconds']:g} s | **{m['view_p50_ms']}** | {m['view_p99_ms']} | "
             f"{m['wsgi_p50_ms']} | {m['wsgi_p99_ms']} | {m['wsgi_cpu_p50_ms']} | "
@@ -60,9 +68,7 @@ bench/delivery/bench_delivery.py -k p5_in_process -q -s`.
 
 {p5_in_process_table(ip)}
 
-`as_players_send_them`: a player's key requests (16 keys, 32 s of media) come about 30 s apart per track, longer than the
-per-process session cache (`SESSION_CACHE_SECONDS`, 1 s), so each looks the session up (measured
-with that cache off); `back_to_back`: every request finds the session cached (the best case).
+{MODES_NOTE.format(cpu_anchor_ms=ip.get('cpu_anchor_ms', '(not measured)'))}
 Where an as-players request's time goes (cProfile, self time per request, top functions): {prof}.
 
 Raw figures: delivery-p5.json. Finished {ip['finished_at']}.
@@ -139,9 +145,7 @@ In-process WSGI ({ip['requests']} requests of {ip['keys_per_request']} keys per 
 
 {p5_in_process_table(ip)}
 
-`as_players_send_them`: a player's key requests (16 keys, 32 s of media) come about 30 s apart per track, longer than the
-per-process session cache (`SESSION_CACHE_SECONDS`, 1 s), so each looks the session up (measured
-with that cache off); `back_to_back`: every request finds the session cached (the best case).
+{MODES_NOTE.format(cpu_anchor_ms=ip.get('cpu_anchor_ms', '(not measured)'))}
 Goal p50 < 1 ms. Where an as-players request's time goes (cProfile, self time per request, top
 functions): {prof}.
 

@@ -9,28 +9,59 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import cachetools.func
-import jwt
-from jwt.algorithms import ECAlgorithm
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from .db import IntegrityError, execute
 from .jwks import TokenError
 from .timeutil import utcnow_naive
 
 PROOF_ALGS = ["ES256"]
-# PyJWK() builds every algorithm PyJWT knows on each call (the largest cost of a key request's
-# proof check); one ES256 instance does the same parsing. Device keys are few and sign many
-# proofs, so parsed public keys are kept per point (the least recently used of 20000 go).
-_ES256 = ECAlgorithm(ECAlgorithm.SHA256)
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 @cachetools.func.lru_cache(maxsize=20000)
-def _public_key(x: str, y: str):
-    return _ES256.from_jwk({"kty": "EC", "crv": "P-256", "x": x, "y": y})
+def _public_key(x: str, y: str) -> ec.EllipticCurvePublicKey:
+    """A P-256 public key from its JWK coordinates (cryptography refuses a point off the
+    curve). Device keys are few and sign many proofs, so parsed keys are kept per point (the
+    least recently used of 20000 go)."""
+    xb, yb = _b64url_decode(x), _b64url_decode(y)
+    if len(xb) != 32 or len(yb) != 32:
+        raise ValueError("P-256 coordinates are 32 bytes")
+    return ec.EllipticCurvePublicNumbers(int.from_bytes(xb, "big"), int.from_bytes(yb, "big"),
+                                         ec.SECP256R1()).public_key()
+
+
+def _b64url_decode(part: str) -> bytes:
+    """Strict unpadded base64url (RFC 7515 §2): any other character is refused."""
+    if len(part) % 4 == 1 or not _BASE64URL.fullmatch(part):
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def _json_object(part: str) -> dict:
+    value = json.loads(_b64url_decode(part))
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")
+    return value
+
+
+def _verified_es256(key: ec.EllipticCurvePublicKey, signing_input: str, signature: str) -> None:
+    """An ES256 JWS signature (RFC 7518 §3.4: r and s, 32 bytes each) over ``signing_input``;
+    cryptography's ECDSA raises InvalidSignature if it does not verify."""
+    raw = _b64url_decode(signature)
+    if len(raw) != 64:
+        raise ValueError("an ES256 signature is 64 bytes")
+    der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+    key.verify(der, signing_input.encode("ascii"), ec.ECDSA(hashes.SHA256()))
 
 
 def b64url(data: bytes) -> str:
@@ -62,9 +93,13 @@ def verify_proof(proof: str, *, htm: str, htu: str, access_token: str | None = N
         return TokenError(reason, "invalid_dpop_proof")
     if not proof or proof.count(".") != 2:
         raise bad("missing or malformed DPoP proof")
+    # A compact JWS checked here with cryptography, not PyJWT: a proof is parsed once per API
+    # call and PyJWT's pure-Python checks cost 2.5x this (0.37 vs 0.15 ms per proof measured;
+    # the key endpoint's budget is 1 ms). The rules are RFC 7515/7518's for ES256 only.
+    head, body, signature = proof.split(".")
     try:
-        header = jwt.get_unverified_header(proof)
-    except jwt.PyJWTError as exc:
+        header = _json_object(head)
+    except (ValueError, RecursionError) as exc:
         raise bad("malformed DPoP proof") from exc
     if header.get("typ") != "dpop+jwt":
         raise bad("DPoP proof must have typ dpop+jwt")
@@ -74,15 +109,16 @@ def verify_proof(proof: str, *, htm: str, htu: str, access_token: str | None = N
     if not isinstance(jwk, dict) or "d" in jwk or jwk.get("kty") != "EC" or jwk.get("crv") != "P-256" \
             or not all(isinstance(jwk.get(c), str) for c in ("x", "y")):
         raise bad("DPoP proof must carry a public P-256 JWK")
+    if "crit" in header:             # RFC 7515 §4.1.11: no extension is understood here
+        raise bad("DPoP proof has critical header parameters")
     try:
-        key = _public_key(jwk["x"], jwk["y"])
-        # PyJWT's own iat/nbf checks (no leeway: a client clock 1 s ahead fails) are off; the
-        # symmetric +-max_age window below is the one rule for a proof's time.
-        claims = jwt.decode(proof, key, algorithms=PROOF_ALGS,
-                            options={"verify_aud": False, "verify_iat": False, "verify_nbf": False,
-                                     "require": ["jti", "htm", "htu", "iat"]})
-    except (jwt.PyJWTError, KeyError, ValueError) as exc:
-        raise bad(f"DPoP proof signature invalid: {exc}") from exc
+        _verified_es256(_public_key(jwk["x"], jwk["y"]), f"{head}.{body}", signature)
+        claims = _json_object(body)
+    except (InvalidSignature, ValueError, RecursionError) as exc:
+        raise bad(f"DPoP proof signature invalid: {type(exc).__name__} {exc}".strip()) from exc
+    missing = [c for c in ("jti", "htm", "htu", "iat") if c not in claims]
+    if missing:
+        raise bad(f"DPoP proof lacks the claims {', '.join(missing)}")
     if claims["htm"] != htm:
         raise bad("DPoP proof is for another HTTP method")
     if normalise_htu(str(claims["htu"])) != normalise_htu(htu):

@@ -94,3 +94,50 @@ def test_parsed_device_keys_are_reused():
     verify_proof(other.proof("GET", "http://h/x"), htm="GET", htu="http://h/x")
     after = dpop._public_key.cache_info()
     assert (after.misses - before.misses, after.hits - before.hits) == (2, 2)
+
+
+def _tampered(proof: str, part: int, edit) -> str:
+    parts = proof.split(".")
+    parts[part] = edit(parts[part])
+    return ".".join(parts)
+
+
+def _b64(obj: dict) -> str:
+    import base64
+    import json
+    return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize("case", ["payload changed", "signature from another key", "signature truncated",
+                                  "signature padded", "junk in signature", "junk in header", "header not an object",
+                                  "deeply nested header", "critical header", "claims missing"])
+def test_a_proof_is_checked_as_a_strict_es256_jws(case):
+    """The proof is parsed without PyJWT (dpop.py says why): every way a compact JWS can be
+    wrong is a refused proof (TokenError), never accepted and never a crash."""
+    import base64
+    import json
+
+    import jwt
+    key, url = DeviceKey(), "http://h/x"
+    good = key.proof("GET", url)
+    header = json.loads(base64.urlsafe_b64decode(good.split(".")[0] + "=="))
+    claims = json.loads(base64.urlsafe_b64decode(good.split(".")[1] + "=="))
+    verify_proof(good, htm="GET", htu=url)                       # the control: accepted
+    other = DeviceKey().proof("GET", url)
+    proof = {
+        "payload changed": lambda: _tampered(good, 1, lambda _: _b64({**claims, "htm": "GET", "jti": "other-jti-123"})),
+        "signature from another key": lambda: _tampered(good, 2, lambda _: other.split(".")[2]),
+        "signature truncated": lambda: _tampered(good, 2, lambda sig: sig[:-4]),
+        "signature padded": lambda: _tampered(good, 2, lambda sig: sig + "="),
+        "junk in signature": lambda: _tampered(good, 2, lambda sig: sig[:-2] + "!!"),
+        "junk in header": lambda: _tampered(good, 0, lambda h: h + "*"),
+        "header not an object": lambda: _tampered(good, 0, lambda _: base64.urlsafe_b64encode(b"[1]").decode()),
+        "deeply nested header": lambda: _tampered(good, 0, lambda _: base64.urlsafe_b64encode(
+            b"[" * 100000 + b"]" * 100000).rstrip(b"=").decode()),
+        "critical header": lambda: jwt.encode(claims, key.private, algorithm="ES256",
+                                              headers={**header, "crit": ["exp"], "exp": 1}),
+        "claims missing": lambda: _tampered(good, 1, lambda _: _b64({"htm": "GET", "htu": url})),
+    }[case]()
+    with pytest.raises(TokenError) as err:
+        verify_proof(proof, htm="GET", htu=url)
+    assert err.value.code == "invalid_dpop_proof"

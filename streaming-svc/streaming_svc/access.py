@@ -2,7 +2,8 @@
 signed-in user, password videos after a correct password (1-hour grant; owner and admins
 need none), private videos to their owner and admins only. Disabled accounts get nothing,
 checked in the database on every API call (their access tokens stay valid 5 minutes).
-Open sessions are re-checked on heartbeats and media requests (``lost_access``)."""
+Open sessions are re-checked on heartbeats and media requests (their ``lost_reason``: the
+rule is migration 026's view, repository.ACCESS_COLS)."""
 from __future__ import annotations
 
 from flask import request
@@ -51,30 +52,14 @@ def active_principal(conn, scope: str | None = None) -> Principal:
 def device_principal(account_checked_by_session: bool = False) -> Principal:
     """The caller of a playback-session call: a device-bound token with its DPoP proof.
     ``account_checked_by_session``: the caller checks the account's disabled flag itself
-    through its (cached) session facts (``lost_access``), as key requests do to spare a
-    query per request; a disabled user is then refused within SESSION_CACHE_SECONDS."""
+    through its session's facts (``lost_reason``), as key requests do to spare a
+    query per request."""
     p = require_principal() if account_checked_by_session else active_principal(db.conn())
     if p.via != "dpop" or not p.jkt:
         security_events.record("dpop_required", f"{request.method} {request.path} via {p.via}", p.user_id)
         raise APIError(401, "dpop_required", "Streaming calls need a device-bound token (Authorization: DPoP) "
                                              "and a DPoP proof.", {"WWW-Authenticate": 'DPoP error="invalid_token"'})
     return p
-
-
-def lost_access(facts: dict) -> str | None:
-    """For an open session (repo.ACCESS_COLS): the end reason if its user may no longer
-    watch, None if they may. The video's status is the caller's concern (410, not 403)."""
-    if facts["user_disabled"]:
-        return "user_disabled"
-    if facts["device_revoked"]:
-        return "device_revoked"
-    if facts["user_role"] == "admin" or facts["video_owner"] == facts["session_user"]:
-        return None
-    if facts["video_visibility"] == "private":
-        return "access_revoked"
-    if facts["video_visibility"] == "password" and not facts["has_grant_row"]:
-        return "access_revoked"
-    return None
 
 
 def may_list(p: Principal, video: dict) -> bool:

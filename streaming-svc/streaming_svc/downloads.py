@@ -79,7 +79,7 @@ def issue(sid: str):
     facts = repo.session_access(conn, sid)
     if facts is None or facts["video_status"] != "ready":
         raise APIError(410, "video_unavailable", "This video is no longer available.")
-    lost = access.lost_access(facts)
+    lost = facts["lost_reason"]
     if lost:
         raise access.revoked_error(lost)
     _allowed(repo.video_by_id(conn, s["video_id"]))

@@ -25,7 +25,7 @@ class Playback:
     """Per-app playback state: the session master key, the media master key's sealer, the
     LRU of init segments and stills, the short-lived session lookups (SESSION_CACHE_SECONDS),
     the processed-media metadata (live.media_of: a growing ladder only for a few seconds) and
-    the opened content keys (content.py) per video, and the slots of downloads being sent
+    the opened content keys (content.py) per video, each session's video, and the slots of downloads being sent
     (downloads.py)."""
     master: MasterKey
     sealer: ContentSealer
@@ -33,6 +33,7 @@ class Playback:
     sessions: TTLCache
     media: TTLCache
     contents: TTLCache
+    session_videos: TTLCache
     download_slots: threading.BoundedSemaphore
 
     @classmethod
@@ -43,6 +44,7 @@ class Playback:
                    sessions=TTLCache(float(cfg["SESSION_CACHE_SECONDS"])),
                    media=TTLCache(60.0, 2000),     # a complete ladder's metadata never changes
                    contents=TTLCache(600.0, 500),  # nor does a video's content secret
+                   session_videos=TTLCache(3600.0, 50000),     # nor a session's video (live.session_video)
                    download_slots=threading.BoundedSemaphore(int(cfg["DOWNLOAD_MAX_PER_WORKER"])))
 
 

@@ -1,14 +1,14 @@
 """The key endpoint: segment keys for one playback session (docs/api.md, "Keys"), paced and
 wrapped by pacing.py.
 
-A key request costs: the DPoP checks; the session lookup, which is ONE MariaDB round trip
-unless this process looked the session up within SESSION_CACHE_SECONDS (1 s; a player asks
-for 16 keys, 32 s of media, about every 30 s per track, so for players it is usually a round trip); the video's
-metadata and opened content keys from memory (live.media_of, content.py); ONE round trip for
-the release (migration 012's sv_key_release: the DPoP proof's jti recorded and the budget
-charged in one committed transaction; a replayed proof fails there, in whatever process or
-replica it was first used); and an AES-GCM wrap per key. So two round trips per request as
-players send them, one for back-to-back requests (bench/results/delivery.md, P5)."""
+A key request costs: the DPoP checks (the access token's verification is remembered until it
+expires: svcommon.jwks); the session's video (it never changes: remembered per process,
+live.session_video) and that video's metadata and opened content keys from memory
+(live.media_of, content.py); then ONE MariaDB round trip (migration 026's
+sv_session_key_release: the DPoP proof's jti recorded, the budget charged if the session is
+the caller's, open and within it, in one committed transaction, and the session as it is now
+returned with its access facts, so nothing is read from a stale cache); and an AES-GCM wrap
+per key (bench/results/delivery-p5.md, P5)."""
 from __future__ import annotations
 
 import time
@@ -21,9 +21,9 @@ from svcommon.openapi import DEVICE_BOUND, responses, validate_as
 
 from . import access
 from .content import content_of
-from .live import cached_live, check_live, choose_epoch, media_of
+from .live import cached_live, check_live, choose_epoch, live_from_row, media_of, session_video
 from .extensions import api, db
-from .pacing import indices, paced, wrapped
+from .pacing import charge, indices, over_budget, wrapped
 from . import schemas as S
 
 bp = Blueprint("keys", __name__, url_prefix="/api/stream/sessions")
@@ -39,29 +39,47 @@ def session_keys(sid: str):
     authed = time.perf_counter()
     ask = validate_as(S.KeyRequest, request.get_json(silent=True), not_an_object="invalid_input")
     track, start, count, asked = ask.track, ask.from_, ask.count, ask.key_epoch
-    live = cached_live(sid)
-    if live is None or live.session["user_id"] != p.user_id:
+    video_id = session_video(sid)
+    if video_id is None:
         raise APIError(404, "not_found", "no such playback session")
-    if live.session["jkt"] != p.jkt:
+    conn = db.conn()
+    media = _media(conn, sid, video_id)
+    content = content_of(conn, media)
+    idx, seconds = indices(media, track, start, count)
+    looked_up = time.perf_counter()
+    row = charge(conn, sid, p, track, seconds)          # committed; the session as it is now
+    charged = time.perf_counter()
+    if row is None or row["user_id"] != p.user_id:
+        raise APIError(404, "not_found", "no such playback session")
+    live = live_from_row(sid, row)
+    if row["jkt"] != p.jkt:
         security_events.record("session_device_mismatch", f"session {sid} keys asked from another device key",
                                p.user_id)
         raise APIError(403, "wrong_device", "This playback session belongs to another device.")
     check_live(live)
-    if live.session["purpose"] == "download":
+    if row["purpose"] == "download":
         raise APIError(403, "download_session", "This session was opened to download the video, not to play it; "
                                                 "open a playback session to watch.")
-    conn = db.conn()
-    media = media_of(conn, live.session["video_id"])
-    content = content_of(conn, media)
-    idx, seconds = indices(media, track, start, count)
-    looked_up = time.perf_counter()
-    paced(conn, sid, p.user_id, track, seconds)     # committed
-    charged = time.perf_counter()
+    if not row["charged"]:
+        raise over_budget(row, track, seconds)
     epoch, cek = choose_epoch(live, asked)
     resp = jsonify(track=track, key_epoch=epoch, keys=wrapped(sid, cek, content, track, idx))
     done = time.perf_counter()
     # Server-Timing for the key benchmark (P5): the whole view (DPoP checks included), and its parts.
     resp.headers["Server-Timing"] = ", ".join(f"{name};dur={ms * 1000:.3f}" for name, ms in (
-        ("app", done - started), ("auth", authed - started), ("session", looked_up - authed),
-        ("pace", charged - looked_up), ("wrap", done - charged)))
+        ("app", done - started), ("auth", authed - started), ("media", looked_up - authed),
+        ("release", charged - looked_up), ("wrap", done - charged)))
     return resp
+
+
+def _media(conn, sid: str, video_id: str):
+    try:
+        return media_of(conn, video_id)
+    except APIError:
+        # No media: the video is being deleted (its sessions with it), or an admin re-processes
+        # it. Answer what the session's own state says (404 gone, 410 ended or unavailable).
+        live = cached_live(sid)
+        if live is None:
+            raise APIError(404, "not_found", "no such playback session")
+        check_live(live)
+        raise

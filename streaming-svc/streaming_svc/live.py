@@ -67,10 +67,9 @@ class Live:
         return self.session["key_epoch"]
 
 
-def _load(sid: str) -> Live | None:
-    s = repo.session_for_delivery(db.conn(), sid)
-    if s is None:
-        return None
+def live_from_row(sid: str, s: dict) -> Live:
+    """A Live from the session's row as repo.session_for_delivery gives it (also the key
+    release's answer), kept in this process's session cache: it is as fresh as a lookup."""
     master = playback().master
     epoch = s["key_epoch"]
     ceks = {epoch: AESGCM(master.open(s["cek_enc"], sid, f"cek:{epoch}"))}
@@ -79,7 +78,10 @@ def _load(sid: str) -> Live | None:
         ceks[epoch - 1] = AESGCM(master.open(s["prev_cek_enc"], sid, f"cek:{epoch - 1}"))
         prev_until = s["epoch_started_at"] + timedelta(seconds=int(current_app.config["KEY_GRACE_SECONDS"]))
     tag = codeword.build_tag_box(current_app.config["WATERMARK_SECRET"], sid, s["tag_issued_at"])
-    return Live(s, s["video_status"], ceks, prev_until, tag)
+    live = Live(s, s["video_status"], ceks, prev_until, tag)
+    playback().sessions.put(sid, live)
+    playback().session_videos.put(sid, s["video_id"])
+    return live
 
 
 def cached_live(sid: str) -> Live | None:
@@ -87,13 +89,23 @@ def cached_live(sid: str) -> Live | None:
     ends drop it at once in their own process)."""
     if len(sid) != 32:
         return None
-    cache = playback().sessions
-    live = cache.get(sid)
+    live = playback().sessions.get(sid)
     if live is None:
-        live = _load(sid)
-        if live is not None:
-            cache.put(sid, live)
+        row = repo.session_for_delivery(db.conn(), sid)
+        live = None if row is None else live_from_row(sid, row)
     return live
+
+
+def session_video(sid: str) -> str | None:
+    """The video a session plays (never changes: remembered by the process for an hour after
+    it was last looked up), or None for an unknown session."""
+    if len(sid) != 32:
+        return None
+    video_id = playback().session_videos.get(sid)
+    if video_id is None:
+        live = cached_live(sid)
+        video_id = None if live is None else live.session["video_id"]
+    return video_id
 
 
 def check_live(live: Live) -> None:
@@ -106,7 +118,7 @@ def check_live(live: Live) -> None:
         raise APIError(410, "session_ended", "This playback session has ended.")
     if s["expires_at"] <= now:
         raise APIError(410, "session_expired", "This playback session expired; start playback again.")
-    lost = access.lost_access(s)       # re-checked at most SESSION_CACHE_SECONDS late; heartbeats end it
+    lost = s["lost_reason"]           # at most SESSION_CACHE_SECONDS old here; heartbeats end the session
     if lost:
         raise access.revoked_error(lost)
 

@@ -3,7 +3,7 @@ variants only, each wrapped under the session's CEK of a key epoch with AAD
 ``streamvault/segkey/v1:{session_id}:{track}:{index}`` (svcommon.media_crypto), released no
 faster than real time allows: per session and track, the media seconds covered by released
 keys stay within KEY_BURST_SECONDS + KEY_PACE_FACTOR x seconds since the session started
-(migration 012's sv_key_release, so it holds across processes and replicas). Used by the key
+(migration 026's sv_session_key_release, so it holds across processes and replicas). Used by the key
 endpoint (keys.py) and by session open (sessions.py: the first keys come with the session)."""
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
 
 from svcommon import auth, security_events
+from svcommon.auth import Principal
 from svcommon.db import IntegrityError
 from svcommon.dpop import sweep_replay_store
 from svcommon.errors import APIError
@@ -52,30 +53,34 @@ def _pace() -> tuple[float, float]:
     return float(cfg["KEY_BURST_SECONDS"]), float(cfg["KEY_PACE_FACTOR"])
 
 
-def paced(conn, sid: str, user_id: str, track: str, seconds: float) -> None:
-    """Record the request's DPoP proof and charge ``seconds`` of the track's budget (one
-    round trip, committed), or refuse: 401 for a replayed proof, 429 over the budget
-    (nothing charged, the proof used up)."""
+def charge(conn, sid: str, p: Principal, track: str, seconds: float) -> dict | None:
+    """Record the request's DPoP proof and charge ``seconds`` of the track's budget if the
+    session is the caller's and open for playback (one round trip, committed): the session's
+    row with ``charged`` (repo.release_keys), None for an unknown session. A replayed proof:
+    401, nothing charged."""
     burst, factor = _pace()
     proof = auth.claim_proof_record()
     try:
-        charged = repo.release_key_seconds(conn, proof, sid, track, seconds, burst, factor)
+        row = repo.release_keys(conn, proof, sid, p.user_id, p.jkt, track, seconds, burst, factor)
     except IntegrityError:
         conn.rollback()
-        raise auth.replay_refused(user_id)
+        raise auth.replay_refused(p.user_id)
     sweep_replay_store(conn, proof)
-    if charged:
-        return
-    row = repo.key_budget(conn, sid, track)
-    conn.rollback()
-    if row is None:             # deleted with its video since the (cached) lookup
-        raise APIError(410, "video_unavailable", "This video is no longer available.")
-    left = burst + factor * float(row["elapsed"]) - float(row["used"])
+    return row
+
+
+def over_budget(row: dict, track: str, seconds: float) -> APIError:
+    """The refusal of an uncharged request whose session is the caller's and live: 429 over
+    the budget (the proof used up), with the wait until it would fit in Retry-After."""
+    burst, factor = _pace()
+    sid, left = row["id"], burst + factor * float(row["elapsed"]) - float(row[f"{track}_key_seconds"])
+    if seconds <= left:     # not the budget: the session expired between our clock and MariaDB's
+        return APIError(410, "session_expired", "This playback session expired; start playback again.")
     retry = max(1, math.ceil((seconds - left) / factor))
     security_events.record("key_pace_exceeded", f"session {sid} asked for {seconds:.1f} s of {track} keys, "
-                                                f"budget {max(0.0, left):.1f} s", user_id)
-    raise APIError(429, "key_pace_exceeded", f"Keys are released at most at {factor:g}x real time after a "
-                                             f"{burst:g} s burst; retry in {retry} s.", {"Retry-After": str(retry)})
+                                                f"budget {max(0.0, left):.1f} s", row["user_id"])
+    return APIError(429, "key_pace_exceeded", f"Keys are released at most at {factor:g}x real time after a "
+                                              f"{burst:g} s burst; retry in {retry} s.", {"Retry-After": str(retry)})
 
 
 def first_keys(sid: str, cek: AESGCM, media: Media, content: Content) -> tuple[dict, dict[str, float]]:

@@ -208,26 +208,19 @@ def session_by_id(conn, session_id: str, for_update: bool = False):
 def session_access(conn, session_id: str):
     """ACCESS_COLS of a session, without locks (the video and user rows are never locked by
     a heartbeat, so an edit of the video that ends its sessions cannot deadlock with one)."""
-    return query(conn, f"SELECT {ACCESS_COLS} {ACCESS_FROM} WHERE s.id = %s", (session_id,), one=True)
+    return query(conn, f"SELECT {ACCESS_COLS} FROM playback_session_delivery WHERE id = %s", (session_id,), one=True)
 
 
-# What decides whether a session's user may still watch: video status and visibility, the
-# user's role and disabled flag, the session's device (revoked?), and whether a password grant
-# row exists. A grant row that
-# exists but expired still covers a session it opened (a film outlives the 1-hour grant);
-# changing the password or visibility deletes the rows (upload-svc), which ends such sessions.
-ACCESS_COLS = ("s.user_id AS session_user, v.status AS video_status, v.visibility AS video_visibility, v.owner_id AS video_owner, "
-               "u.role AS user_role, u.disabled AS user_disabled, (g.video_id IS NOT NULL) AS has_grant_row, "
-               "(dv.revoked_at IS NOT NULL) AS device_revoked")
-ACCESS_FROM = ("FROM playback_sessions s JOIN videos v ON v.id = s.video_id JOIN users u ON u.id = s.user_id "
-               "LEFT JOIN video_access_grants g ON g.user_id = s.user_id AND g.video_id = s.video_id "
-               "LEFT JOIN devices dv ON dv.id = s.device_id")
+# Whether a session's user may still watch: the video's status (410 if not ready), its owner
+# (whose own views do not count), and lost_reason, the end reason if the user may no longer
+# watch (migration 026's view holds the rule).
+ACCESS_COLS = "video_status, video_owner, lost_reason"
 
 
 def session_for_delivery(conn, session_id: str):
-    """The session with its access facts: one indexed lookup per (cached) request."""
-    return query(conn, f"SELECT {SESSION_COLS}, {ACCESS_COLS} {ACCESS_FROM} WHERE s.id = %s",
-                 (session_id,), one=True)
+    """The session as manifest, init and key requests see it, with its access facts (migration
+    026's view): one indexed lookup per (cached) request."""
+    return query(conn, "SELECT * FROM playback_session_delivery WHERE id = %s", (session_id,), one=True)
 
 
 def renew_session(conn, session_id: str, expires_at: datetime, position: float, at: datetime) -> None:
@@ -240,23 +233,16 @@ def rotate_epoch(conn, session_id: str, epoch: int, cek_enc: bytes, prev_cek_enc
                   "epoch_started_at = %s WHERE id = %s", (epoch, cek_enc, prev_cek_enc, at, session_id))
 
 
-KEY_SECONDS_COLUMN = {"video": "video_key_seconds", "audio": "audio_key_seconds"}
-
-
-def release_key_seconds(conn, proof: ReplayEntry, session_id: str, track: str, seconds: float, burst: float,
-                        factor: float) -> bool:
+def release_keys(conn, proof: ReplayEntry, session_id: str, user_id: str, jkt: str, track: str,
+                 seconds: float, burst: float, factor: float) -> dict | None:
     """Record the request's DPoP proof and add ``seconds`` to the track's released key-seconds
-    if the total stays within burst + factor x seconds since the session started: migration
-    012's procedure, one round trip, committed. A replayed proof raises IntegrityError."""
-    row = call(conn, "sv_key_release", (proof.jti_hash, proof.expires_at, session_id, track, seconds, burst, factor))
-    return row[0]["charged"] == 1
-
-
-def key_budget(conn, session_id: str, track: str):
-    """Released key-seconds and seconds since the session started (for a refusal's Retry-After)."""
-    col = KEY_SECONDS_COLUMN[track]
-    return query(conn, f"SELECT {col} AS used, TIMESTAMPDIFF(MICROSECOND, started_at, UTC_TIMESTAMP(6)) / 1000000 "
-                       "AS elapsed FROM playback_sessions WHERE id = %s", (session_id,), one=True)
+    if the session is this caller's, open for playback and within burst + factor x seconds
+    since it started (migration 026's procedure: one round trip, committed). The session as
+    session_for_delivery gives it, plus ``charged`` (1 or 0) and ``elapsed``; None for an
+    unknown session. A replayed proof raises IntegrityError."""
+    rows = call(conn, "sv_session_key_release",
+                (proof.jti_hash, proof.expires_at, session_id, user_id, jkt, track, seconds, burst, factor))
+    return rows[0] if rows else None
 
 
 def save_qoe(conn, session_id: str, c, at: datetime) -> None:

@@ -120,7 +120,7 @@ def heartbeat(sid: str):
         repo.end_session(conn, sid, "video_unavailable", now)
         conn.commit()
         raise APIError(410, "video_unavailable", "This video is no longer available to you.")
-    lost = access.lost_access(facts)   # the password or visibility changed since the session opened
+    lost = facts["lost_reason"]   # the password or visibility changed since the session opened
     if lost:
         repo.end_session(conn, sid, lost, now)
         conn.commit()

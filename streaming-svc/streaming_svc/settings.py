@@ -33,7 +33,7 @@ SETTINGS: list[Setting] = [
     Setting("KEY_GRACE_SECONDS", 60, positive(int), "the previous epoch's key stays valid this long"),
     Setting("HEARTBEAT_SECONDS", 30, positive(int), "how often the player sends heartbeats"),
     Setting("MAX_CONCURRENT_STREAMS", 3, positive(int), "live sessions per user"),
-    Setting("SESSION_CACHE_SECONDS", 1.0, float, "key and manifest requests reuse a session lookup this long"),
+    Setting("SESSION_CACHE_SECONDS", 1.0, float, "manifest and init requests reuse a session lookup this long"),
     Setting("INIT_CACHE_MB", 32, positive(int), "init segments and stills kept in memory per process"),
     Setting("KEY_BURST_SECONDS", 60.0, positive(float), "media seconds of keys a session may take at once"),
     Setting("KEY_PACE_FACTOR", 1.5, positive(float), "then this many media seconds per second of the session"),
