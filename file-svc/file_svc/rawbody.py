@@ -23,6 +23,7 @@ def _gunicorn_parts(environ: dict, length: int | None):
     """(gunicorn Body, its LengthReader, the socket) when the fast path applies, else None."""
     sock = environ.get("gunicorn.socket")
     body = environ.get("wsgi.input")
+    body = getattr(body, "_stream", body)      # under svcommon.bodylimit's counting wrapper
     if sock is None or length is None or length <= 0:
         return None
     try:
@@ -36,6 +37,14 @@ def _gunicorn_parts(environ: dict, length: int | None):
     if reader.length != length or not hasattr(unreader, "take_buffered"):
         return None
     return body, reader, sock
+
+
+def _counter(environ: dict):
+    """svcommon.bodylimit's counting wrapper of wsgi.input, if any: it judges whether a view
+    read its whole body (else it drains the rest or closes the connection), so bytes read
+    around it are added to its count."""
+    outer = environ.get("wsgi.input")
+    return outer if hasattr(outer, "_stream") and isinstance(getattr(outer, "count", None), int) else None
 
 
 class BodyReader:
@@ -55,6 +64,9 @@ class BodyReader:
             self._ahead = memoryview(ahead)
             reader.length = length - len(ahead)   # what gunicorn would still read from the socket
             self.remaining = length
+            self._count = _counter(environ)
+            if self._count:                       # counted now: a drain reads only the socket's part
+                self._count.count += len(ahead)
 
     @property
     def fast(self) -> bool:
@@ -81,8 +93,15 @@ class BodyReader:
                 body.failed = True
                 raise ClientDisconnected()
             reader.length -= got
+            if self._count:
+                self._count.count += got
         self.remaining -= got
         return got
+
+    def fill(self, buf: bytearray, start: int, stop: int) -> int:
+        """Read into ``buf[start:stop]``; bytes read (0 at the end of the body)."""
+        with memoryview(buf) as view:
+            return self.readinto(view[start:stop])
 
     def readfull(self, view) -> int:
         """Fill ``view`` (fewer bytes only at the end of the body)."""
