@@ -6,9 +6,8 @@ from .buffers import PartBuffers
 from .s3client import S3Store
 
 s3 = PerApp("file.s3", S3Store)
-# Reused part buffers (buffers.py): as many kept as parts one streamed PUT has in flight.
-part_buffers = PerApp("file.part_buffers", lambda cfg: PartBuffers(int(cfg["FILE_PART_SIZE"]),
-                                                                   int(cfg["FILE_PUT_CONCURRENCY"])))
+# Reused part buffers (buffers.py), at most FILE_KEEP_BUFFER_BYTES kept idle per process.
+part_buffers = PerApp("file.part_buffers", lambda cfg: PartBuffers(int(cfg["FILE_KEEP_BUFFER_BYTES"])))
 
 # file-svc's internal API document (its port only; never merged into the public reference).
 api = service_spec("file-svc", "internal object storage: only our services, with a service token")

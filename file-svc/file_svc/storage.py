@@ -50,7 +50,7 @@ def put_stream(key: str, stream, content_type: str, part_size: int, concurrency:
     most ``concurrency`` parts in flight while the next one is read (memory: that many
     parts plus the one being read)."""
     store = s3()
-    buffers = buffers or PartBuffers(part_size, 0)
+    buffers = buffers or PartBuffers(0)
     first = read_part(stream, part_size, buffers)
     if len(first) < part_size:
         with store.errors():

@@ -39,8 +39,8 @@ sse_slots = PerApp("upload.sse_slots", lambda cfg: threading.BoundedSemaphore(in
 download_slots = PerApp("upload.download_slots",
                         lambda cfg: threading.BoundedSemaphore(int(cfg["DOWNLOAD_MAX_PER_WORKER"])))
 # Reused part buffers of uploads (parts.py): as many kept idle as one upload request fills.
-part_buffers = PerApp("upload.part_buffers", lambda cfg: PartBuffers(int(cfg["TUS_PART_SIZE"]),
-                                                                     int(cfg["TUS_PARTS_IN_FLIGHT"]) + 1))
+part_buffers = PerApp("upload.part_buffers", lambda cfg: PartBuffers(
+    (int(cfg["TUS_PARTS_IN_FLIGHT"]) + 1) * int(cfg["TUS_PART_SIZE"])))
 
 # The OpenAPI document of upload-svc's public API (svcommon.openapi), attached in create_app.
 api = service_spec("upload-svc", "uploads (tus and multipart), own videos, captions, progress events, analytics")
