@@ -160,12 +160,41 @@ class FileReader:
         buf[start:start + c] = self.carry
         got = self.form.body.fill(buf, start + c, stop)
         end = start + c + got
-        at = buf.find(self.marker, start, end) if got else start
-        if at < 0:
-            safe = max(start, end - self.hold)
-            self.carry = bytes(buf[safe:end])
-            return safe - start
-        safe = max(start, at - 2)               # a delimiter starts at its line break
-        self.form.decoder.receive_data(bytes(buf[safe:end]))
-        self.carry, self.fast = b"", False
+        if not got:                             # the body ended: the decoder has the last word
+            return self._to_decoder(buf, start, start, end)
+        at = buf.find(self.marker, start, end)
+        while at >= 0:                          # a delimiter, or file data that looks like one
+            verdict = self._delimiter(buf, start, at, end)
+            if verdict == "wait":
+                # Not the whole delimiter line yet. werkzeug 3.1.9's decoder hands out the CR
+                # before a delimiter as data when the delimiter's end comes in a later piece
+                # ("...--boundary-", then "-\r\n"), so it gets the line in one piece.
+                safe = max(start, at - 2)
+                self.carry = bytes(buf[safe:end])
+                return safe - start
+            if verdict is not None:
+                return self._to_decoder(buf, start, verdict, end)
+            at = buf.find(self.marker, at + 1, end)
+        safe = max(start, end - self.hold)
+        self.carry = bytes(buf[safe:end])
         return safe - start
+
+    def _delimiter(self, buf: bytearray, start: int, at: int, end: int):
+        """Where the delimiter whose '--boundary' is at ``at`` begins (its line break), None
+        if that is file data, "wait" if the bytes after it cannot tell yet."""
+        if at - 2 >= start and buf[at - 2:at] == b"\r\n":
+            line = at - 2
+        elif at - 1 >= start and buf[at - 1] in b"\r\n":
+            line = at - 1
+        else:
+            return None
+        if self.form.decoder.boundary_re.match(buf, line, end):
+            return line
+        rest = bytes(buf[at + len(self.marker):end])
+        return "wait" if len(rest) < 256 and not rest.strip(b" \t-") else None
+
+    def _to_decoder(self, buf: bytearray, start: int, frm: int, end: int) -> int:
+        """The rest of the part goes through the decoder, from ``buf[frm:end]`` on."""
+        self.form.decoder.receive_data(bytes(buf[frm:end]))
+        self.carry, self.fast = b"", False
+        return frm - start
