@@ -285,11 +285,15 @@ def main() -> int:
                                    for m, p in peaks.items()},
             "peak_rss_mb_master_plus_workers": {m: {n[:-6]: round(v, 1) for n, v in p.items() if n.endswith("_total")}
                                                 for m, p in peaks.items()},
+            "s3_sign_payload": os.environ.get("S3_SIGN_PAYLOAD", "true"),
             "notes": "direct = boto3 upload_file (TransferConfig defaults: 8 MiB parts, 10 threads) to the same "
                      "SeaweedFS; gateway_post = curl-style multipart POST /api/videos; gateway_tus = tus PATCHes of "
                      f"{chunk // MiB} MiB one after the other (the web app's chunk size unless --tus-chunk-mib). "
                      "Timings include upload-svc's probe of the finished upload (it reads the local copy written "
-                     "while the upload streamed).",
+                     "while the upload streamed). file-svc signs each part's payload (SigV4) unless "
+                     "S3_SIGN_PAYLOAD=false was set for this run (s3_sign_payload). On 2 cores every path is "
+                     "CPU-bound: the CPU table says where the time goes, and the ratio is near direct's total "
+                     "CPU per GiB over the path's.",
         }
         out = ROOT / "bench" / "results"
         out.mkdir(parents=True, exist_ok=True)
