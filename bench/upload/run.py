@@ -247,7 +247,9 @@ def main() -> int:
         peaks = {"post": {}, "tus": {}}
         cpu: dict[str, list[dict]] = {k: [] for k in runs}
         load = [round(x, 2) for x in os.getloadavg()]
-        for _ in range(args.rounds):
+        for i in range(args.rounds):
+            # A fresh user each round: access tokens live 5 minutes, a round on a busy machine longer.
+            user = h.new_user(gw, f"bench{i}")
             with CpuMeter(procs) as m:
                 runs["direct_boto3"].append(direct(env, path))
             cpu["direct_boto3"].append(m.used)
