@@ -74,7 +74,11 @@ class BodyReader:
 
     def readinto(self, view) -> int:
         if not self._fast:
-            return self._stream.readinto(view) or 0
+            if hasattr(self._stream, "readinto"):
+                return self._stream.readinto(view) or 0
+            data = self._stream.read(len(view))     # a chunked body: werkzeug hands wsgi.input over as is
+            view[:len(data)] = data
+            return len(data)
         want = min(len(view), self.remaining)
         if want <= 0:
             return 0
