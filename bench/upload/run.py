@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -42,6 +43,44 @@ BENCH = Stack("bench", 40000)
 
 
 rss_mb, children = h.rss_mb, h.children
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its waited-for children (a gunicorn master's
+    workers are alive, so they are counted one by one by ``group_cpu``)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def group_cpu(procs: dict[str, subprocess.Popen]) -> dict[str, float]:
+    """CPU seconds so far of each program (a gunicorn master plus its workers)."""
+    return {n: cpu_seconds(p.pid) + sum(cpu_seconds(k) for k in children(p.pid)) for n, p in procs.items()}
+
+
+def self_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+class CpuMeter:
+    """CPU seconds each program spent during one transfer ("client" is this process: the
+    boto3 threads, or the HTTP client; the sampler thread's share is small)."""
+
+    def __init__(self, procs):
+        self.procs = {n: procs[n] for n in ("upload", "file", "gateway", "seaweed") if n in procs}
+
+    def __enter__(self):
+        self.t0, self.c0 = group_cpu(self.procs), self_cpu()
+        return self
+
+    def __exit__(self, *exc):
+        t1 = group_cpu(self.procs)
+        self.used = {n: round(t1[n] - self.t0[n], 2) for n in t1}
+        self.used["client"] = round(self_cpu() - self.c0, 2)
 
 
 class Sampler(threading.Thread):
@@ -206,25 +245,41 @@ def main() -> int:
         size = path.stat().st_size
         runs = {"direct_boto3": [], "gateway_post": [], "gateway_tus": []}
         peaks = {"post": {}, "tus": {}}
-        for _ in range(args.rounds):
-            runs["direct_boto3"].append(direct(env, path))
-            t, s = via_post(gw, user, path, procs)
+        cpu: dict[str, list[dict]] = {k: [] for k in runs}
+        load = [round(x, 2) for x in os.getloadavg()]
+        for i in range(args.rounds):
+            # A fresh user each round: access tokens live 5 minutes, a round on a busy machine longer.
+            user = h.new_user(gw, f"bench{i}")
+            with CpuMeter(procs) as m:
+                runs["direct_boto3"].append(direct(env, path))
+            cpu["direct_boto3"].append(m.used)
+            with CpuMeter(procs) as m:
+                t, s = via_post(gw, user, path, procs)
+            cpu["gateway_post"].append(m.used)
             runs["gateway_post"].append(t)
             for n in s.worker_peak:
                 peaks["post"][n] = max(peaks["post"].get(n, 0), s.worker_peak[n])
                 peaks["post"][n + "_total"] = max(peaks["post"].get(n + "_total", 0), s.total_peak[n])
-            t, s = via_tus(gw, user, path, procs, chunk)
+            with CpuMeter(procs) as m:
+                t, s = via_tus(gw, user, path, procs, chunk)
+            cpu["gateway_tus"].append(m.used)
             runs["gateway_tus"].append(t)
             for n in s.worker_peak:
                 peaks["tus"][n] = max(peaks["tus"].get(n, 0), s.worker_peak[n])
                 peaks["tus"][n + "_total"] = max(peaks["tus"].get(n + "_total", 0), s.total_peak[n])
+        load_after = [round(x, 2) for x in os.getloadavg()]
+        # CPU seconds per GiB of each program in the fastest round of each path
+        gib = size / (1024 * MiB)
+        cpu_best = {k: {n: round(v / gib, 2) for n, v in cpu[k][runs[k].index(min(runs[k]))].items()} for k in runs}
         best = {k: min(v) for k, v in runs.items()}
         mbps = {k: round(size / MiB / v, 1) for k, v in best.items()}
         result = {
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release()},
             "file_bytes": size, "rounds": args.rounds, "tus_chunk_bytes": chunk,
+            "loadavg_before": load, "loadavg_after": load_after,
             "seconds": {k: [round(x, 2) for x in v] for k, v in runs.items()},
+            "cpu_seconds_per_gib_best_round": cpu_best,
             "best_mib_per_s": mbps,
             "ratio_post_vs_direct": round(best["direct_boto3"] / best["gateway_post"], 3),
             "ratio_tus_vs_direct": round(best["direct_boto3"] / best["gateway_tus"], 3),
@@ -232,11 +287,15 @@ def main() -> int:
                                    for m, p in peaks.items()},
             "peak_rss_mb_master_plus_workers": {m: {n[:-6]: round(v, 1) for n, v in p.items() if n.endswith("_total")}
                                                 for m, p in peaks.items()},
+            "s3_sign_payload": os.environ.get("S3_SIGN_PAYLOAD", "true"),
             "notes": "direct = boto3 upload_file (TransferConfig defaults: 8 MiB parts, 10 threads) to the same "
                      "SeaweedFS; gateway_post = curl-style multipart POST /api/videos; gateway_tus = tus PATCHes of "
                      f"{chunk // MiB} MiB one after the other (the web app's chunk size unless --tus-chunk-mib). "
                      "Timings include upload-svc's probe of the finished upload (it reads the local copy written "
-                     "while the upload streamed).",
+                     "while the upload streamed). file-svc signs each part's payload (SigV4) unless "
+                     "S3_SIGN_PAYLOAD=false was set for this run (s3_sign_payload). On 2 cores every path is "
+                     "CPU-bound: the CPU table says where the time goes, and the ratio is near direct's total "
+                     "CPU per GiB over the path's.",
         }
         out = ROOT / "bench" / "results"
         out.mkdir(parents=True, exist_ok=True)
@@ -250,6 +309,11 @@ def main() -> int:
               f"{mbps['gateway_post']} | {result['ratio_post_vs_direct']:.2f} |",
               f"| gateway → upload-svc → file-svc → S3 (tus, {chunk // MiB} MiB PATCHes) | {best['gateway_tus']:.2f} | "
               f"{mbps['gateway_tus']} | {result['ratio_tus_vs_direct']:.2f} |", "",
+              f"Load average (1, 5, 15 min) before: {load}, after: {load_after}.", "",
+              "CPU seconds per GiB of each program in each path's fastest round (client = the bench process):", "",
+              "| path | client | nginx | upload-svc | file-svc | SeaweedFS | total |", "|---|---|---|---|---|---|---|",
+              *[f"| {k} | {c.get('client', 0)} | {c.get('gateway', 0)} | {c.get('upload', 0)} | {c.get('file', 0)} | "
+                f"{c.get('seaweed', 0)} | {round(sum(c.values()), 2)} |" for k, c in cpu_best.items()], "",
               "Peak RSS of the largest gunicorn worker (MB):", "",
               "| path | upload-svc | file-svc | nginx |", "|---|---|---|---|",
               *[f"| {m} | {w[m].get('upload', 0)} | {w[m].get('file', 0)} | {w[m].get('gateway', 0)} |" for m in w], "",

@@ -10,7 +10,7 @@ from svcommon.openapi import init_openapi
 from svcommon.service import configure, init_service
 
 from .extensions import api as openapi_spec
-from .extensions import s3
+from .extensions import part_buffers, s3
 from .settings import SETTINGS, validate
 
 
@@ -23,6 +23,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     init_service(app)
     return_large_buffers()              # S3 parts of 8 MiB from many threads (svcommon.memory)
     s3store = s3.init_app(app)
+    part_buffers.init_app(app)
 
     def s3_ready():
         s3store.ensure_bucket()         # a fresh store is ready once our bucket exists

@@ -15,7 +15,9 @@ from svcommon.params import parse_uint
 
 from . import storage
 from .callers import require
+from .extensions import part_buffers
 from .object_keys import DELETE, WRITE
+from .rawbody import BodyReader
 
 MAX_PARTS = 10000
 
@@ -42,10 +44,16 @@ def put_part(key: str):
         raise APIError(411, "length_required", "a part needs a Content-Length")
     if length > limit:
         raise APIError(413, "part_too_large", f"a part may be at most {limit} bytes")
-    data = storage.read_part(request.stream, length)
-    if len(data) != length:
-        raise APIError(400, "incomplete_body", "request body ended before Content-Length bytes")
-    return jsonify(storage.upload_part(key, upload_id, number, data))
+    # Straight from the socket into a reused buffer (rawbody, buffers); a short body is the
+    # caller gone (400, raised by the reader).
+    buffers = part_buffers()
+    data = storage.read_part(BodyReader(request.environ, request.stream, length), length, buffers)
+    try:
+        if len(data) != length:
+            raise APIError(400, "incomplete_body", "request body ended before Content-Length bytes")
+        return jsonify(storage.upload_part(key, upload_id, number, data))
+    finally:
+        buffers.give(data)
 
 
 def complete(key: str):

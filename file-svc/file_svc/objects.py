@@ -14,7 +14,8 @@ from svcommon.openapi import responses
 from . import multipart, storage
 from .callers import authenticate, require
 from .object_keys import DELETE, READ, WRITE, validate_key, validate_prefix
-from .extensions import api, s3
+from .extensions import api, part_buffers, s3
+from .rawbody import BodyReader
 from . import schemas as S
 
 bp = Blueprint("objects", __name__)
@@ -44,10 +45,11 @@ def put_object(key: str):
         return multipart.put_part(key)
     require(WRITE, key)
     cfg = current_app.config
-    # request.stream is werkzeug's unbuffered input (Content-Length bounded, or chunked
-    # until EOF); storage.put_stream reads it one part at a time.
-    info = storage.put_stream(key, request.stream, _content_type(), int(cfg["FILE_PART_SIZE"]),
-                              int(cfg["FILE_PUT_CONCURRENCY"]))
+    # The body is read one part at a time, straight into reused part buffers (rawbody: a
+    # chunked body goes through werkzeug's unbuffered input instead).
+    body = BodyReader(request.environ, request.stream, request.content_length)
+    info = storage.put_stream(key, body, _content_type(), int(cfg["FILE_PART_SIZE"]),
+                              int(cfg["FILE_PUT_CONCURRENCY"]), part_buffers())
     if request.content_length is not None and info["size"] != request.content_length:
         storage.delete(key)  # a short body means the caller died mid-way: keep nothing
         raise APIError(400, "incomplete_body", "request body ended before Content-Length bytes")

@@ -36,10 +36,13 @@ class S3Store:
 
     @staticmethod
     def _client(cfg: dict, connect: float, read: float, attempts: int, pool: int):
+        s3opts = {"addressing_style": "path"}
+        if not cfg.get("S3_SIGN_PAYLOAD", True):      # settings.py: when that is safe
+            s3opts["payload_signing_enabled"] = False
         return boto3.session.Session().client(
             "s3", endpoint_url=cfg["S3_ENDPOINT"], region_name=cfg["S3_REGION"],
             aws_access_key_id=cfg["S3_ACCESS_KEY"], aws_secret_access_key=cfg["S3_SECRET_KEY"],
-            config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
+            config=Config(signature_version="s3v4", s3=s3opts,
                           connect_timeout=connect, read_timeout=read, max_pool_connections=pool,
                           retries={"total_max_attempts": attempts, "mode": "standard"},
                           # Only the checksums S3 requires: not every S3 (SeaweedFS, older

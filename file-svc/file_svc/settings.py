@@ -1,5 +1,5 @@
 """file-svc settings (env): the S3 store it fronts and how it streams."""
-from svcommon.config import REQUIRED, Setting
+from svcommon.config import REQUIRED, Setting, as_bool
 
 MiB = 1024 * 1024
 
@@ -16,8 +16,16 @@ SETTINGS: list[Setting] = [
     Setting("FILE_PUT_CONCURRENCY", 4, int),
     # Parts sent by callers through the multipart API are read into memory: cap them.
     Setting("FILE_MAX_PART_BYTES", 64 * MiB, int),
+    # Freed part buffers kept for the next parts (buffers.py): upload-svc's parts in flight
+    # (2 x 16 MiB) come back as the next ones; the idle memory of a process is at most this.
+    Setting("FILE_KEEP_BUFFER_BYTES", 32 * MiB, int, "idle part buffers kept for reuse per process"),
     # Backstop body limit of PUT /objects (originals up to UPLOAD_MAX_BYTES, suspects).
     Setting("FILE_MAX_OBJECT_BYTES", 64 * 1024 * MiB, int),
+    # Signing each part's SHA-256 (SigV4 over plain HTTP) costs file-svc ~0.7 CPU s per GiB
+    # and S3 as much to check it: on a 2-core machine about a tenth of an upload's
+    # throughput. false sends UNSIGNED-PAYLOAD: only where the link to S3 is trusted
+    # (loopback, a private network) or TLS (https S3_ENDPOINT) protects the bytes.
+    Setting("S3_SIGN_PAYLOAD", True, as_bool, "sign request bodies to S3 (SigV4 payload hash)"),
     Setting("S3_RETRY_AFTER_SECONDS", 5, int, "Retry-After sent when S3 is unreachable"),
     # A stopped or frozen S3 must cost a request a bounded wait, not a hang: each attempt
     # waits at most this long to connect / for each read, and a request makes at most

@@ -7,37 +7,51 @@ from __future__ import annotations
 import logging
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import BinaryIO, Iterator
+from typing import Iterator
 
 from svcommon.timeutil import iso
 
+from .buffers import PartBuffers
 from .extensions import s3
+from .rawbody import BodyReader
 
 log = logging.getLogger("file_svc.storage")
 READ_CHUNK = 1024 * 1024
 
 
-def read_part(stream: BinaryIO, size: int) -> bytearray:
-    """Read up to ``size`` bytes (less only at end of stream) into one buffer: each byte is
-    copied once, and a part costs its size in memory, not twice (pieces, then their join)."""
-    buf = bytearray(size)
-    got = 0
+def read_part(stream, size: int, buffers: PartBuffers | None = None) -> bytearray:
+    """Read up to ``size`` bytes (less only at end of stream) into one buffer, a reused one
+    from ``buffers`` when it fills: each byte is copied once, and a part costs its size in
+    memory. ``stream``: a BodyReader (bytes land in the buffer straight from the socket) or
+    any file object with ``read``."""
+    buf = buffers.take(size) if buffers else bytearray(size)
     with memoryview(buf) as view:
-        while got < size:
-            piece = stream.read(min(READ_CHUNK, size - got))
-            if not piece:
-                break
-            view[got:got + len(piece)] = piece
-            got += len(piece)
-    del buf[got:]
-    return buf
+        if isinstance(stream, BodyReader):
+            got = stream.readfull(view)
+        else:
+            got = 0
+            while got < size:
+                piece = stream.read(min(READ_CHUNK, size - got))
+                if not piece:
+                    break
+                view[got:got + len(piece)] = piece
+                got += len(piece)
+        if got == size:
+            return buf
+        short = bytearray(view[:got])      # the last part: its own exact-size buffer
+    if buffers:
+        buffers.give(buf)
+    return short
 
 
-def put_stream(key: str, stream: BinaryIO, content_type: str, part_size: int, concurrency: int) -> dict:
+def put_stream(key: str, stream, content_type: str, part_size: int, concurrency: int,
+               buffers: PartBuffers | None = None) -> dict:
     """Store the stream as ``key``; one PUT when it fits in a part, else multipart with at
-    most ``concurrency`` parts in flight while the next one is read."""
+    most ``concurrency`` parts in flight while the next one is read (memory: that many
+    parts plus the one being read)."""
     store = s3()
-    first = read_part(stream, part_size)
+    buffers = buffers or PartBuffers(0)
+    first = read_part(stream, part_size, buffers)
     if len(first) < part_size:
         with store.errors():
             resp = store.client.put_object(Bucket=store.bucket, Key=key, Body=first, ContentType=content_type)
@@ -53,12 +67,12 @@ def put_stream(key: str, stream: BinaryIO, content_type: str, part_size: int, co
             number, data = 1, first
             while data:
                 total += len(data)
-                inflight.append(pool.submit(_upload_part, store, key, upload_id, number, data))
-                del data  # the worker holds the only reference: memory is freed when it is sent
+                inflight.append(pool.submit(_upload_part, store, key, upload_id, number, data, buffers))
+                del data  # the worker holds the only reference: the buffer is reused once sent
                 while len(inflight) >= concurrency:
                     parts.append(inflight.popleft().result())
                 number += 1
-                data = read_part(stream, part_size)
+                data = read_part(stream, part_size, buffers)
             while inflight:
                 parts.append(inflight.popleft().result())
         with store.errors():
@@ -71,11 +85,16 @@ def put_stream(key: str, stream: BinaryIO, content_type: str, part_size: int, co
     return {"key": key, "size": total, "etag": resp.get("ETag", "").strip('"')}
 
 
-def _upload_part(store, key: str, upload_id: str, number: int, data: bytearray) -> dict:
+def _upload_part(store, key: str, upload_id: str, number: int, data: bytearray,
+                 buffers: PartBuffers | None = None) -> dict:
     # Runs in pool threads (no app context): the store is passed in.
-    with store.errors():
-        resp = store.client.upload_part(Bucket=store.bucket, Key=key, UploadId=upload_id, PartNumber=number,
-                                        Body=data)
+    try:
+        with store.errors():
+            resp = store.client.upload_part(Bucket=store.bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                                            Body=data)
+    finally:
+        if buffers:
+            buffers.give(data)
     return {"n": number, "etag": resp["ETag"].strip('"'), "size": len(data)}
 
 

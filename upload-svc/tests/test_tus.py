@@ -20,8 +20,8 @@ def test_options_advertises_extensions(client):
 
 
 def test_upload_in_unaligned_chunks_reaches_queued(tus, client, user, media, env):
-    # A 9 MiB+ file (real video + padding) in 3 MiB chunks: parts of 8 MiB and tails between.
-    padded = h.pad_video(media / "good.mp4", media / "padded9.mp4", 9 * MiB + 4321)
+    # A 17 MiB+ file (real video + padding) in 3 MiB chunks: a part of 16 MiB and tails between.
+    padded = h.pad_video(media / "good.mp4", media / "padded17.mp4", 17 * MiB + 4321)
     data = padded.read_bytes()
     loc, resp = tus.upload(data, chunk=3 * MiB, filename="padded.mp4", title="Nine megs")
     assert resp.status_code == 204 and int(resp.headers["Upload-Offset"]) == len(data)

@@ -17,9 +17,11 @@ import pytest
 
 import ingest_helpers as h
 from upload_svc import localcopy
+from upload_svc.settings import SETTINGS
 
 MiB = 1024 * 1024
-PART = 8 * MiB
+PART = next(int(s.default) for s in SETTINGS if s.name == "TUS_PART_SIZE")   # the parts a PATCH stores
+IN_FLIGHT = next(int(s.default) for s in SETTINGS if s.name == "TUS_PARTS_IN_FLIGHT")
 
 
 def _part_put(method: str, path: str, number: int) -> bool:
@@ -64,8 +66,11 @@ def test_parts_are_stored_in_parallel_and_recorded_only_as_a_contiguous_run(
     th = threading.Thread(target=lambda: out.append(tus.patch(loc, 0, data)))
     th.start()
     try:
-        # Part 1 is held; parts 2-4 are stored meanwhile (one part at a time never gets there).
-        _wait(lambda: {2, 3, 4} <= {n for n in range(2, 6) for m, p, s in file_proxy.done if _part_put(m, p, n)})
+        # Part 1 is held; parts 2..IN_FLIGHT are stored meanwhile (one part at a time never
+        # gets there).
+        assert IN_FLIGHT >= 2
+        _wait(lambda: set(range(2, IN_FLIGHT + 1)) <= {n for n in range(2, 6) for m, p, s in file_proxy.done
+                                                       if _part_put(m, p, n)})
         row = _row(env, upload_id)
         assert row["upload_offset"] == 0 and row["parts"] in ("[]", None)   # nothing past the gap
     finally:

@@ -9,7 +9,7 @@ from svcommon.openapi import init_openapi
 from svcommon.service import configure, init_service
 
 from .extensions import api as openapi_spec
-from .extensions import db, download_slots, filestore, sse_slots, sweep_clock
+from .extensions import db, download_slots, filestore, part_buffers, sse_slots, sweep_clock
 from .settings import SETTINGS, validate
 
 
@@ -21,7 +21,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     validate(app.config)
     init_service(app, db)
     return_large_buffers()              # tus parts of 8 MiB from many threads (svcommon.memory)
-    for ext in (filestore, sse_slots, download_slots, sweep_clock):
+    for ext in (filestore, sse_slots, download_slots, sweep_clock, part_buffers):
         ext.init_app(app)
 
     from . import analytics, captions, pages, progress_events, tus, videos

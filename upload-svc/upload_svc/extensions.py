@@ -10,6 +10,8 @@ from svcommon.db import Database
 from svcommon.filestore import FileStoreExtension
 from svcommon.openapi import service_spec
 
+from .buffers import PartBuffers
+
 db = Database()
 filestore = FileStoreExtension("upload")
 
@@ -36,6 +38,9 @@ sse_slots = PerApp("upload.sse_slots", lambda cfg: threading.BoundedSemaphore(in
 # Original downloads being sent per worker process (videos.py).
 download_slots = PerApp("upload.download_slots",
                         lambda cfg: threading.BoundedSemaphore(int(cfg["DOWNLOAD_MAX_PER_WORKER"])))
+# Reused part buffers of uploads (parts.py): as many kept idle as one upload request fills.
+part_buffers = PerApp("upload.part_buffers", lambda cfg: PartBuffers(
+    (int(cfg["TUS_PARTS_IN_FLIGHT"]) + 1) * int(cfg["TUS_PART_SIZE"])))
 
 # The OpenAPI document of upload-svc's public API (svcommon.openapi), attached in create_app.
 api = service_spec("upload-svc", "uploads (tus and multipart), own videos, captions, progress events, analytics")

@@ -15,18 +15,18 @@ from svcommon.params import header_uint
 from svcommon.timeutil import utcnow_naive
 from svcommon.openapi import SIGNED_IN, responses, validate_as
 
-from . import access, ingest, localcopy
+from . import access, ingest, localcopy, parts
 from . import repository as repo
 from . import schemas as S
 from .extensions import api, db, filestore, sweep_clock
 from .tusmeta import upload_metadata
+from .rawbody import BodyReader
 from .tuswrite import CHECKSUMS, LeaseLost, PatchWriter, parse_checksum
 
 log = logging.getLogger("upload_svc.tus")
 bp = Blueprint("tus", __name__, url_prefix="/api/uploads")
 
 TUS_VERSION = "1.0.0"
-MAX_PARTS = 9000  # below S3's 10000, leaving room
 
 
 def _headers(**extra) -> dict:
@@ -57,9 +57,7 @@ def options(upload_id=None):
 
 
 def _part_size(length: int) -> int:
-    base = int(current_app.config["TUS_PART_SIZE"])
-    need = -(-length // MAX_PARTS)
-    return max(base, -(-need // (1024 * 1024)) * 1024 * 1024)
+    return parts.part_size(current_app.config, length)
 
 
 @bp.post("")
@@ -156,7 +154,8 @@ def patch(upload_id: str):
                        {"Retry-After": "3"})
     conn.commit()
     try:
-        new_offset, complete = PatchWriter(up, token, checksum).write(request.stream, length)
+        body = BodyReader(request.environ, request.stream, length)
+        new_offset, complete = PatchWriter(up, token, checksum).write(body, length)
     except LeaseLost:
         raise APIError(409, "lease_lost", "another request took over this upload; check the offset and resume")
     finally:

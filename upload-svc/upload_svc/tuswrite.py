@@ -27,12 +27,11 @@ from flask import current_app
 from svcommon.errors import APIError
 from svcommon.filestore import FileStoreError, NotFound
 
-from . import localcopy, object_keys
+from . import localcopy, object_keys, parts
 from . import repository as repo
-from .extensions import db, filestore
+from .extensions import db, filestore, part_buffers
 
 log = logging.getLogger("upload_svc.tus")
-READ_CHUNK = 1024 * 1024
 CHECKSUMS = {"sha1": hashlib.sha1, "md5": hashlib.md5, "sha256": hashlib.sha256}
 
 
@@ -73,18 +72,22 @@ class PatchWriter:
         self.stored: dict[int, dict] = {}   # finished out of order, waiting for the parts before them
         self.lock = threading.Lock()        # guards parts / stored / durable between pool threads
         self.last_renew = time.monotonic()
+        self.buffers = part_buffers()
 
     # ---- part pipeline -------------------------------------------------------------------
     def _send(self, number: int, data: bytes) -> dict:
         return {"n": number, "etag": self.fs.upload_part(self.up["object_key"], self.up["s3_upload_id"], number, data),
                 "size": len(data)}
 
-    def _send_and_record(self, app, number: int, data: bytes) -> None:
+    def _send_and_record(self, app, number: int, data: bytearray) -> None:
         """Pool thread: store the part, then extend the contiguous run of stored parts and
         record it at once (own connection), so a part in S3 is durable even if the client
         stalls and the process dies before the next read returns. Recording happens under
         the lock, so rows are written in order and never go backwards."""
-        part = self._send(number, data)
+        try:
+            part = self._send(number, data)
+        finally:
+            self.buffers.give(data)
         with self.lock:
             self.stored[number] = part
             grew = False
@@ -131,13 +134,13 @@ class PatchWriter:
                 raise LeaseLost()
 
     # ---- the PATCH -----------------------------------------------------------------------
-    def write(self, stream, length: int | None) -> tuple[int, bool]:
+    def write(self, body, length: int | None) -> tuple[int, bool]:
         """Returns (new offset, upload complete?). The bytes also extend the upload's local
         copy (localcopy), handed back only once the new offset is recorded."""
         cfg = current_app.config
         copy = localcopy.LocalCopy.for_patch(cfg, self.up["id"], self.up["upload_offset"], self.token)
         try:
-            new_offset, complete = self._write(stream, length, copy)
+            new_offset, complete = self._write(body, length, copy)
         except LeaseLost:
             if copy:
                 copy.discard()     # the upload is someone else's now: never hand it back
@@ -150,48 +153,62 @@ class PatchWriter:
             copy.commit(cfg, self.up["id"], new_offset)
         return new_offset, complete
 
-    def _write(self, stream, length: int | None, copy: localcopy.LocalCopy | None) -> tuple[int, bool]:
+    def _write(self, body, length: int | None, copy: localcopy.LocalCopy | None) -> tuple[int, bool]:
+        # The part being filled, straight from the client (rawbody); full ones go to the pool
+        # threads, which give their buffer back once it is stored.
+        self.part = self.buffers.take(self.part_size)
+        try:
+            return self._fill(body, length, copy)
+        finally:
+            self.buffers.give(self.part)
+
+    def _fill(self, body, length: int | None, copy: localcopy.LocalCopy | None) -> tuple[int, bool]:
+        part = self.part
         offset0 = self.up["upload_offset"]
         total = self.up["upload_length"]
-        buf = bytearray()
+        filled = 0
         if self.up["tail_size"]:
-            buf += self.fs.get_bytes(self.old_tail)
-            if len(buf) != self.up["tail_size"]:
+            tail = self.fs.get_bytes(self.old_tail)
+            if len(tail) != self.up["tail_size"]:
                 raise APIError(500, "tail_mismatch", "stored partial data is inconsistent; restart the upload")
+            part[:len(tail)] = tail
+            filled = len(tail)
         received, disconnected = 0, False
         hasher = self.checksum[0] if self.checksum else None
         app = current_app._get_current_object()
         number = len(self.parts) + 1
         with ThreadPoolExecutor(max_workers=self.in_flight, thread_name_prefix="tuspart") as pool:
             while length is None or received < length:
-                want = READ_CHUNK if length is None else min(READ_CHUNK, length - received)
+                stop = min(self.part_size, filled + parts.READ_STEP)
+                if length is not None:
+                    stop = min(stop, filled + length - received)
                 try:
-                    chunk = stream.read(want)
+                    got = body.fill(part, filled, stop)
                 except Exception as exc:  # client went away mid-body (ClientDisconnected, socket errors)
                     log.info("client disconnected mid-PATCH", extra={"upload_id": self.up["id"], "error": str(exc)})
                     disconnected = True
                     break
-                if not chunk:
+                if not got:
                     disconnected = length is not None
                     break
-                received += len(chunk)
+                received += got
                 if offset0 + received > total:
                     raise APIError(400, "exceeds_length", "more bytes than the declared Upload-Length")
-                if hasher:
-                    hasher.update(chunk)
-                buf += chunk
-                if copy:
-                    copy.write(chunk)
-                while len(buf) >= self.part_size:
+                with memoryview(part) as view:          # the new bytes, while they are in the CPU cache
+                    if hasher:
+                        hasher.update(view[filled:filled + got])
+                    if copy:
+                        copy.write(view[filled:filled + got])
+                filled += got
+                if filled == self.part_size:
                     self._settle(self.in_flight - 1)
-                    with memoryview(buf) as view:       # one copy of the part, not two
-                        data = bytes(view[:self.part_size])
-                    del buf[:self.part_size]
-                    self.pending.append(pool.submit(self._send_and_record, app, number, data))
+                    self.pending.append(pool.submit(self._send_and_record, app, number, part))
                     number += 1
-                    del data
+                    self.part = part = self.buffers.take(self.part_size)
+                    filled = 0
                 self._renew()
             self._settle()
+        buf = bytes(memoryview(part)[:filled])
         if disconnected and hasher:
             return offset0, False  # a partial body cannot be verified: keep nothing
         if hasher and hasher.digest() != self.checksum[1]:

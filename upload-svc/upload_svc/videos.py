@@ -14,10 +14,11 @@ from svcommon.passwords import hash_password
 from svcommon.web import attachment
 from svcommon.openapi import SIGNED_IN, responses, validate_as, validated_json
 
-from . import access, ingest, localcopy
+from . import access, ingest, localcopy, parts
 from . import repository as repo
-from .extensions import api, db, download_slots, filestore, sweep_clock
+from .extensions import api, db, download_slots, filestore, part_buffers, sweep_clock
 from .formdata import FormStream
+from .rawbody import BodyReader
 from .present import video_json
 from . import schemas as S
 
@@ -25,26 +26,24 @@ log = logging.getLogger("upload_svc.videos")
 bp = Blueprint("videos", __name__, url_prefix="/api/videos")
 
 
-class _Counter:
-    """Counts bytes on their way to file-svc, stops at the size limit (and, for a body of
-    unannounced length, at the owner's free quota: ``over_quota(size)`` raises), and writes
-    them to the local copy the probe will read (localcopy)."""
+class _Tally:
+    """Sees every byte of the file once on its way to file-svc: counts them, stops at the
+    size limit (and, for a body of unannounced length, at the owner's free quota:
+    ``over_quota(size)`` raises), and writes them to the local copy the probe will read
+    (localcopy)."""
 
-    def __init__(self, chunks, limit: int, copy: localcopy.LocalCopy | None, room: int | None = None,
-                 over_quota=None):
-        self.chunks, self.limit, self.size, self.copy = chunks, limit, 0, copy
+    def __init__(self, limit: int, copy: localcopy.LocalCopy | None, room: int | None = None, over_quota=None):
+        self.limit, self.size, self.copy = limit, 0, copy
         self.room, self.over_quota = room, over_quota
 
-    def __iter__(self):
-        for chunk in self.chunks:
-            self.size += len(chunk)
-            if self.size > self.limit:
-                raise APIError(413, "too_large", f"file exceeds the {self.limit}-byte limit")
-            if self.room is not None and self.size > self.room:
-                self.over_quota(self.size)
-            if self.copy:
-                self.copy.write(chunk)
-            yield chunk
+    def __call__(self, view) -> None:
+        self.size += len(view)
+        if self.size > self.limit:
+            raise APIError(413, "too_large", f"file exceeds the {self.limit}-byte limit")
+        if self.room is not None and self.size > self.room:
+            self.over_quota(self.size)
+        if self.copy:
+            self.copy.write(view)
 
 
 @bp.post("")
@@ -58,7 +57,8 @@ def upload():
     announced = request.content_length
     if announced is not None:
         access.check_size(announced - 64 * 1024 if announced > 64 * 1024 else 0)
-    form = FormStream(request.stream, request.mimetype_params.get("boundary", ""))
+    body = BodyReader(request.environ, request.stream, announced)
+    form = FormStream(body, request.mimetype_params.get("boundary", ""))
     filename, content_type = form.until_file()
     asked = validate_as(S.NewVideo, {**form.fields, "filename": filename})
     meta = {**asked.model_dump(), "content_type": content_type[:100]}
@@ -77,9 +77,12 @@ def upload():
 
     copy = localcopy.LocalCopy.for_post(cfg)
     try:
-        counter = _Counter(form.file_chunks(), int(cfg["UPLOAD_MAX_BYTES"]), copy,
-                           video["quota_room"] if announced is None else None, over_quota)
-        filestore().put_stream(video["original_key"], iter(counter), content_type="application/octet-stream")
+        counter = _Tally(int(cfg["UPLOAD_MAX_BYTES"]), copy,
+                         video["quota_room"] if announced is None else None, over_quota)
+        # The file's bytes go to file-svc as S3 parts, a few in flight while the next
+        # arrive (parts.py); any failure aborts them before the discard below.
+        parts.store(filestore(), video["original_key"], form.file_reader(), parts.part_size(cfg, announced),
+                    max(1, int(cfg["TUS_PARTS_IN_FLIGHT"])), part_buffers(), counter)
         form.rest()
         if counter.size == 0:
             raise APIError(400, "empty_file", "the file is empty (0 bytes)")
