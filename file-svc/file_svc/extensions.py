@@ -2,7 +2,7 @@
 from svcommon.appext import PerApp
 from svcommon.openapi import service_spec
 
-from .buffers import PartBuffers
+from svcommon.partbuffers import PartBuffers
 from .s3client import S3Store
 
 s3 = PerApp("file.s3", S3Store)

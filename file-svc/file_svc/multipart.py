@@ -17,7 +17,7 @@ from . import storage
 from .callers import require
 from .extensions import part_buffers
 from .object_keys import DELETE, WRITE
-from .rawbody import BodyReader
+from svcommon.rawbody import BodyReader
 
 MAX_PARTS = 10000
 

@@ -15,7 +15,7 @@ from . import multipart, storage
 from .callers import authenticate, require
 from .object_keys import DELETE, READ, WRITE, validate_key, validate_prefix
 from .extensions import api, part_buffers, s3
-from .rawbody import BodyReader
+from svcommon.rawbody import BodyReader
 from . import schemas as S
 
 bp = Blueprint("objects", __name__)

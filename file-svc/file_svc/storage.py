@@ -11,9 +11,9 @@ from typing import Iterator
 
 from svcommon.timeutil import iso
 
-from .buffers import PartBuffers
+from svcommon.partbuffers import PartBuffers
 from .extensions import s3
-from .rawbody import BodyReader
+from svcommon.rawbody import BodyReader
 
 log = logging.getLogger("file_svc.storage")
 READ_CHUNK = 1024 * 1024

@@ -10,7 +10,7 @@ from svcommon.db import Database
 from svcommon.filestore import FileStoreExtension
 from svcommon.openapi import service_spec
 
-from .buffers import PartBuffers
+from svcommon.partbuffers import PartBuffers
 
 db = Database()
 filestore = FileStoreExtension("upload")

@@ -15,7 +15,7 @@ from typing import Callable
 
 from svcommon.filestore import FileStore, FileStoreError
 
-from .buffers import PartBuffers
+from svcommon.partbuffers import PartBuffers
 
 log = logging.getLogger("upload_svc.parts")
 MAX_PARTS = 9000     # below S3's 10000, leaving room

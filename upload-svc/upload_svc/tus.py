@@ -20,7 +20,7 @@ from . import repository as repo
 from . import schemas as S
 from .extensions import api, db, filestore, sweep_clock
 from .tusmeta import upload_metadata
-from .rawbody import BodyReader
+from svcommon.rawbody import BodyReader
 from .tuswrite import CHECKSUMS, LeaseLost, PatchWriter, parse_checksum
 
 log = logging.getLogger("upload_svc.tus")

@@ -18,7 +18,7 @@ from . import access, ingest, localcopy, parts
 from . import repository as repo
 from .extensions import api, db, download_slots, filestore, part_buffers, sweep_clock
 from .formdata import FormStream
-from .rawbody import BodyReader
+from svcommon.rawbody import BodyReader
 from .present import video_json
 from . import schemas as S
 

@@ -7,7 +7,7 @@ the same size avoids that. Only whole-MiB sizes are kept (parts; a last part's o
 would never be asked for again), at most ``keep_bytes`` in all: idle memory is bounded by
 that, the rest is freed as before.
 
-This file is kept identical in file-svc and upload-svc."""
+Used by file-svc and upload-svc."""
 from __future__ import annotations
 
 import contextlib

@@ -12,7 +12,7 @@ a view leaves unread before the next request on the connection, and a failed rea
 connection as not reusable. Anything else (a chunked body, another server, Flask's test client,
 another gunicorn version) reads through the WSGI stream: the same bytes, more copies.
 
-This file is kept identical in file-svc and upload-svc (the two services that take large bodies).
+Used by file-svc and upload-svc, the two services that take large bodies.
 """
 from __future__ import annotations
 
