@@ -22,7 +22,7 @@ Every stage records into bench/results/forensics-scale.json as it goes; a rerun 
 Smoke (CI): tests/test_forensics_scale.py runs stage 4 offline on a few clips.
 
 Usage: python bench/forensics/scale.py [--distractors 100] [--traced pattern,texture,dark]
-       [--sessions 1000] [--attacks goal_crop5_360p_fps25_crf30,win120_480p_crf28]
+       [--sessions 1000] [--attacks goal_crop5_360p_fps25_crf30,win120_480p_crf32]
 """
 from __future__ import annotations
 
@@ -131,8 +131,8 @@ def main() -> int:
     ap.add_argument("--traced", default="pattern,texture,dark")
     ap.add_argument("--traced-seconds", type=float, default=150.0)
     ap.add_argument("--sessions", type=int, default=1000)
-    ap.add_argument("--attacks", default="goal_crop5_360p_fps25_crf30,win120_480p_crf28")
-    ap.add_argument("--synthetic-hours", type=float, default=200.0)
+    ap.add_argument("--attacks", default="goal_crop5_360p_fps25_crf30,win120_480p_crf32")
+    ap.add_argument("--synthetic-hours", type=float, default=100.0)
     ap.add_argument("--stages", default="catalogue,sessions,traces,scaling")
     ap.add_argument("--clips", type=Path, default=Path(tempfile.gettempdir()) / "sv-forensics-scale")
     a = ap.parse_args()
