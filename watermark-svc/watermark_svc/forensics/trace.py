@@ -39,6 +39,8 @@ Progress = Callable[[float, str], None]
 
 
 class Catalogue(Protocol):
+    # Optionally also ensure_indexed() and index_lookup(keys) (the catalogue index,
+    # candidates.py): without them every video is correlated, as a test double may want.
     def candidates(self) -> list[str]: ...
     def geometry(self, video_id: str) -> WatermarkGeometry: ...
     def source_path(self, video_id: str) -> str: ...     # the source, or its analysis proxy
