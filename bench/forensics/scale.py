@@ -36,6 +36,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+for pkg in ("common", "watermark-svc"):                       # svcommon, watermark_svc (stage 4)
+    sys.path.insert(0, str(ROOT / pkg))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from attacks import attack  # noqa: E402
 from scale_content import distractors, render, traced  # noqa: E402
@@ -150,7 +152,9 @@ def main() -> int:
             stage_traces(a, admin, state, a.clips, Path(tmp))
         if "scaling" in stages:
             stage_scaling(a, state, a.clips, Path(tmp))
-    state["complete"] = all(s in stages for s in ("catalogue", "sessions", "traces", "scaling"))
+    # Complete when every stage has run to its end, in this run or an earlier one.
+    state["complete"] = bool(state.get("catalogue_ready") and state["sessions"] and state.get("identification_scaling")
+                             and len(state["traces"]) >= len(a.traced.split(",")) * len(a.attacks.split(",")))
     save(state, a)
     return 0
 
