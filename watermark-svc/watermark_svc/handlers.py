@@ -147,7 +147,7 @@ def build_reference(app, job: Job, lease: Lease) -> None:
     original = local_original(app, job, lease, video)
     lease.report(10, "forensic reference")
     with tempfile.TemporaryDirectory(dir=app.config["WORK_DIR"], prefix=f"sv-ref-{vid[:8]}-") as work:
-        store_reference(fs, vid, original, geometry, Path(work))
+        store_reference(fs, vid, original, geometry, Path(work), db)
     if discard_if_deleted(db, fs, vid):
         raise LeaseLost(job.id)
     log.info("forensic reference ready", extra={"video_id": vid})

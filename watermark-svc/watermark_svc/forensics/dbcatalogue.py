@@ -24,8 +24,11 @@ from svcommon.filestore import FileStore, FileStoreError, NotFound, media_prefix
 
 from .. import repository as repo
 from ..media.errors import VideoGone
+from . import indexdb
 from .detector import WatermarkGeometry
+from .index import IndexHits
 from .reference import build_proxy
+from .signatures import catalogue_signatures
 from .timing import fingerprint
 
 log = logging.getLogger("watermark.forensics")
@@ -73,15 +76,29 @@ def _recall(video_id: str) -> np.ndarray | None:
 
 
 def store_reference(fs: FileStore, video_id: str, original: Path, geometry: WatermarkGeometry,
-                    work: Path) -> Path:
+                    work: Path, db=None) -> Path:
     """Build a video's analysis proxy and fingerprint from a local original and cache both
-    (the worker does this right after processing, so even the first trace is quick)."""
+    (the worker does this right after processing, so even the first trace is quick); with
+    db, also put the video in the catalogue index."""
     dest = Path(work) / f"proxy-{video_id}.mp4"
     build_proxy(str(original), geometry, dest)
     with open(dest, "rb") as fh:
         _cache(fs, proxy_key(video_id), fh, dest.stat().st_size, video_id)
-    _cache_fingerprint(fs, video_id, fingerprint(str(dest), geometry.fps))
+    fp = fingerprint(str(dest), geometry.fps)
+    _cache_fingerprint(fs, video_id, fp)
+    if db is not None:
+        index_video(db, video_id, fp, geometry)
     return dest
+
+
+def index_video(db, video_id: str, fp: np.ndarray, geometry: WatermarkGeometry) -> bool:
+    """The video's signatures into the catalogue index (indexdb.py). Best effort like the
+    caches: a video left out is indexed by the next trace (DbCatalogue.ensure_indexed)."""
+    try:
+        return indexdb.store(db, video_id, catalogue_signatures(fp, geometry.fps))
+    except Exception as exc:                  # noqa: BLE001 - never fails the reference
+        log.warning("could not index a video for forensics", extra={"video_id": video_id, "error": str(exc)})
+        return False
 
 
 def discard_if_deleted(db, fs: FileStore, video_id: str) -> bool:
@@ -160,7 +177,7 @@ class DbCatalogue:
         original = self.work / f"original-{video_id}"
         try:
             self.fs.download(key, original)
-            proxy = store_reference(self.fs, video_id, original, self.geometry(video_id), self.work)
+            proxy = store_reference(self.fs, video_id, original, self.geometry(video_id), self.work, self.db)
             if discard_if_deleted(self.db, self.fs, video_id):
                 raise VideoGone(f"video {video_id} was deleted during the trace")
             return proxy
@@ -181,6 +198,21 @@ class DbCatalogue:
                 fp = fingerprint(self.source_path(video_id), self.geometry(video_id).fps)
                 _cache_fingerprint(self.fs, video_id, fp)
         return fp
+
+    def ensure_indexed(self) -> int:
+        """Index the ready videos the catalogue index lacks (processed before it existed, or
+        whose indexing failed); how many were indexed. Their fingerprints are cached, so
+        this costs a read and an insert per such video, once."""
+        done = 0
+        for vid in indexdb.unindexed(self.db):
+            try:
+                done += index_video(self.db, vid, self.fingerprint(vid), self.geometry(vid))
+            except VideoGone:
+                continue
+        return done
+
+    def index_lookup(self, keys: np.ndarray) -> IndexHits:
+        return indexdb.lookup(self.db, keys)
 
     def session_ids(self, video_id: str) -> list[str]:
         with self.db.standalone() as conn:

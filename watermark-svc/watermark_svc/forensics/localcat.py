@@ -6,7 +6,9 @@ from pathlib import Path
 import numpy as np
 
 from .detector import WatermarkGeometry, geometry_for_source
+from .index import IndexHits, MemoryIndex
 from .reference import build_proxy
+from .signatures import catalogue_signatures
 from .timing import fingerprint
 
 
@@ -24,6 +26,8 @@ class LocalCatalogue:
         self._geometry: dict[str, WatermarkGeometry] = {}
         self._fp: dict[str, np.ndarray] = {}
         self._proxies: dict[str, str] = {}
+        self._index = MemoryIndex()
+        self._indexed: set[str] = set()
 
     def candidates(self) -> list[str]:
         return list(self.videos)
@@ -46,6 +50,17 @@ class LocalCatalogue:
         if video_id not in self._fp:
             self._fp[video_id] = fingerprint(self.source_path(video_id), self.geometry(video_id).fps)
         return self._fp[video_id]
+
+    def ensure_indexed(self) -> int:
+        """Index every video not indexed yet (all of them on first use); how many."""
+        todo = [v for v in self.videos if v not in self._indexed]
+        for vid in todo:
+            self._index.add(vid, catalogue_signatures(self.fingerprint(vid), self.geometry(vid).fps))
+            self._indexed.add(vid)
+        return len(todo)
+
+    def index_lookup(self, keys: np.ndarray) -> IndexHits:
+        return self._index.lookup(keys)
 
     def session_ids(self, video_id: str) -> list[str]:
         return sorted(s for s, v in self.sessions.items() if v == video_id)

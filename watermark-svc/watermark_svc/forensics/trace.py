@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
+from fractions import Fraction
 from typing import Callable, Protocol
 
 import numpy as np
@@ -18,7 +19,7 @@ from ..media.probe import MediaLimits, probe
 from .detector import WatermarkGeometry, analysis_size
 from .metadata import find_tags
 from .readout import Alignment, Pattern, Source, Suspect, read_bits
-from . import verdict
+from . import candidates, verdict
 from .scoring import score_sessions
 from .timing import OffsetMatch, match_offsets, suspect_fingerprints
 
@@ -38,6 +39,8 @@ Progress = Callable[[float, str], None]
 
 
 class Catalogue(Protocol):
+    # Optionally also ensure_indexed() and index_lookup(keys) (the catalogue index,
+    # candidates.py): without them every video is correlated, as a test double may want.
     def candidates(self) -> list[str]: ...
     def geometry(self, video_id: str) -> WatermarkGeometry: ...
     def source_path(self, video_id: str) -> str: ...     # the source, or its analysis proxy
@@ -68,13 +71,38 @@ def trace(suspect: str, catalogue: Catalogue, secret: bytes, *, video_id: str | 
     info = probe(suspect, limits)              # InvalidMedia for non-videos and limit violations
     result["suspect"] = {"width": info.width, "height": info.height, "duration": info.duration_s,
                          "fps": float(info.fps), "video_codec": info.video_codec}
-    videos = [video_id] if video_id else catalogue.candidates()
+    fps_groups: dict = {}
+
+    def fingerprints_at(fps) -> dict:
+        # One decode per frame rate: the index's and the candidates' usually share it.
+        if fps not in fps_groups:
+            expected = int(info.duration_s * float(fps))
+            # Memory is bounded by what the probed duration allows, whatever the file claims
+            # elsewhere (the fps filter cannot invent more frames than this).
+            fps_groups[fps] = suspect_fingerprints(suspect, fps, expected_frames=expected,
+                                                   progress=lambda f: progress(3 + 12 * f, "fingerprint"),
+                                                   max_frames=int(expected * 1.02) + 2 * int(fps) + 2)
+        return fps_groups[fps]
+
+    progress(3, "fingerprint")
+    timings: dict = {}
+    result["timings"] = timings
+    t_identify = time.monotonic()
+    if video_id:
+        videos = [video_id]
+    else:
+        # The catalogue index's short list, not every video (candidates.py).
+        found = candidates.search(catalogue, Fraction(info.fps).limit_denominator(1001), fingerprints_at)
+        videos = found.video_ids
+        result["index"] = found.report
+        timings["candidate_search"] = round(time.monotonic() - t_identify, 2)
     if not videos:
-        return _no_match(result, "the catalogue has no processed videos", started)
+        searched = result.get("index") or {}
+        why = ("the copy matches none of our videos (no catalogue index match)"
+               if searched.get("used") and not searched.get("full_scan") else "the catalogue has no processed videos")
+        return _no_match(result, why, started)
 
     # Identify: fingerprint correlation against each candidate (fingerprints cached).
-    progress(3, "fingerprint")
-    fps_groups: dict = {}
     ranked = []
     for n, vid in enumerate(videos):
         try:
@@ -84,15 +112,8 @@ def trace(suspect: str, catalogue: Catalogue, secret: bytes, *, video_id: str | 
             if video_id:
                 raise                     # the one video asked for: say it is gone
             continue                      # deleted since the catalogue was listed: not a source
-        if g.fps not in fps_groups:
-            expected = int(info.duration_s * float(g.fps))
-            # Memory is bounded by what the probed duration allows, whatever the file claims
-            # elsewhere (the fps filter cannot invent more frames than this).
-            fps_groups[g.fps] = suspect_fingerprints(suspect, g.fps, expected_frames=expected,
-                                                     progress=lambda f: progress(3 + 12 * f, "fingerprint"),
-                                                     max_frames=int(expected * 1.02) + 2 * int(g.fps) + 2)
         # One match per crop hypothesis; the one whose best lag stands out most wins.
-        tries = [match_offsets(source_fp, fp, g.fps) for fp in fps_groups[g.fps].values()]
+        tries = [match_offsets(source_fp, fp, g.fps) for fp in fingerprints_at(g.fps).values()]
         peaks = max((t for t in tries if t), key=lambda t: t[0].significance, default=None)
         if peaks:
             ranked.append((peaks[0].ncc, vid, peaks))
@@ -110,6 +131,8 @@ def trace(suspect: str, catalogue: Catalogue, secret: bytes, *, video_id: str | 
                                  "offset_frames": [p.offset_frames for p in peaks]}
                                 for ncc, vid, peaks in ranked[:5]]
     chosen = accepted[:MAX_CANDIDATES]
+    timings["identify"] = round(time.monotonic() - t_identify, 2)
+    t_read = time.monotonic()
     weak = None
     if not chosen:
         closest = max(ranked, key=lambda r: r[2][0].significance, default=None)
@@ -134,6 +157,7 @@ def trace(suspect: str, catalogue: Catalogue, secret: bytes, *, video_id: str | 
         if attempt["accused"] and not ambiguous:
             break
     progress(95, "score")
+    timings["read_and_score"] = round(time.monotonic() - t_read, 2)
     decisive = [a for a in attempts if a["accused"]]
     present = sorted((a for a in attempts if a["watermark_present"]), key=lambda a: a["presence_p"])
     best = decisive[0] if decisive else present[0] if present else attempts[0]
