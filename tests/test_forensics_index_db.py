@@ -1,4 +1,4 @@
-"""The catalogue index in the real database (migration 028, forensics/indexdb.py): the
+"""The catalogue index in the real database (migration 027, forensics/indexdb.py): the
 worker indexes a video when it stores its forensic reference; a video processed before the
 index existed is indexed by the next trace's candidate search; deleting a video takes its
 rows; an attacked copy's lookup votes for the video."""
@@ -47,7 +47,7 @@ def test_the_reference_job_indexes_the_video(indexed_video, mdb):
 
 def test_a_video_processed_before_the_index_is_indexed_by_the_next_search(indexed_video, worker_app, stores, mdb, tmp_path):
     vid = indexed_video["video_id"]
-    # As a video processed before migration 028: no rows, no mark.
+    # As a video processed before migration 027: no rows, no mark.
     sql(mdb, "DELETE FROM forensic_signatures WHERE video_id = %s", (vid,))
     sql(mdb, "DELETE FROM forensic_indexed_videos WHERE video_id = %s", (vid,))
     from watermark_svc.forensics import candidates

@@ -1,4 +1,4 @@
-"""The catalogue index in MariaDB (migration 028): one row per (signature key, video,
+"""The catalogue index in MariaDB (migration 027): one row per (signature key, video,
 window), looked up by key, so a trace's candidate search costs its hits, not the catalogue.
 
 Written when a video's forensic reference is stored (dbcatalogue.store_reference) and, for a
