@@ -75,6 +75,9 @@ def check_page(page, name: str, controls: tuple[str, ...] = (), stylesheet: bool
     """The page as loaded now, at each size: layout facts, axe, screenshot (<name>-<size>.png).
     ``stylesheet``: the page links one (all but the gateway's self-contained 503 page)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    # A control can be found while the page a form post led to is still loading its
+    # stylesheet (seen once in CI after "Reset link"): judge the page once it has loaded.
+    page.wait_for_load_state("load")
     sheets = page.evaluate("() => [...document.styleSheets].map(s => s.href).filter(Boolean)")
     assert sheets or not stylesheet, f"{name}: no stylesheet"
     assert not page.evaluate(SHOWN_HIDDEN), f"{name}: elements marked hidden are shown: {page.evaluate(SHOWN_HIDDEN)}"
