@@ -6,7 +6,7 @@ from svcommon.partbuffers import PartBuffers
 from .s3client import S3Store
 
 s3 = PerApp("file.s3", S3Store)
-# Reused part buffers (buffers.py), at most FILE_KEEP_BUFFER_BYTES kept idle per process.
+# Reused part buffers (svcommon.partbuffers), at most FILE_KEEP_BUFFER_BYTES kept idle per process.
 part_buffers = PerApp("file.part_buffers", lambda cfg: PartBuffers(int(cfg["FILE_KEEP_BUFFER_BYTES"])))
 
 # file-svc's internal API document (its port only; never merged into the public reference).

@@ -16,7 +16,7 @@ SETTINGS: list[Setting] = [
     Setting("FILE_PUT_CONCURRENCY", 4, int),
     # Parts sent by callers through the multipart API are read into memory: cap them.
     Setting("FILE_MAX_PART_BYTES", 64 * MiB, int),
-    # Freed part buffers kept for the next parts (buffers.py): upload-svc's parts in flight
+    # Freed part buffers kept for the next parts (svcommon.partbuffers): upload-svc's parts in flight
     # (2 x 16 MiB) come back as the next ones; the idle memory of a process is at most this.
     Setting("FILE_KEEP_BUFFER_BYTES", 32 * MiB, int, "idle part buffers kept for reuse per process"),
     # Backstop body limit of PUT /objects (originals up to UPLOAD_MAX_BYTES, suspects).

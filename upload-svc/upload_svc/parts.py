@@ -5,7 +5,7 @@ the reading and the buffers here).
 
 Memory per upload request: the parts in flight plus the one being filled
 (``TUS_PARTS_IN_FLIGHT + 1`` parts of ``TUS_PART_SIZE``), in buffers reused across parts
-and requests (buffers.PartBuffers, at most that many kept per process when idle)."""
+and requests (svcommon.partbuffers, at most that many kept per process when idle)."""
 from __future__ import annotations
 
 import logging
