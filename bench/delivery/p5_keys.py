@@ -110,6 +110,10 @@ def _measure(config: dict, client: ContractClient, gw: str, sid: str, conn, n: i
     top = sorted(st.items(), key=lambda kv: -kv[1][2])[:15]
     out["profile_self_ms_per_request"] = {f"{Path(f).name}:{line}:{fn}": round(v[2] / calls * 1000, 3)
                                           for (f, line, fn), v in top}
+    # Cumulative time per request of the heaviest calls (what each layer costs, callees included).
+    heavy = sorted(st.items(), key=lambda kv: -kv[1][3])[:40]
+    out["profile_cumulative_ms_per_request"] = {f"{Path(f).parent.name}/{Path(f).name}:{line}:{fn}": round(v[3] / calls * 1000, 3)
+                                                for (f, line, fn), v in heavy}
     # Round trips to MariaDB per request: statements sent (cmd_query, which a commit also goes
     # through) and the commits among them; primitive calls only, so nothing is counted twice.
     out["db_calls_per_request"] = {fn: round(sum(v[0] for (f, _, name), v in st.items()

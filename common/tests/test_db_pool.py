@@ -160,3 +160,21 @@ def test_an_unreachable_database_is_a_quick_503_and_a_retry_reaches_it_again(ser
     # Any other database error is still a bug: 500, no SQL detail.
     r = client.get("/api/bad")
     assert r.status_code == 500 and r.get_json()["code"] == "internal_error"
+
+
+def _status(conn, name: str) -> int:
+    return int(query(conn, f"SHOW SESSION STATUS LIKE '{name}'", one=True)["Value"])
+
+
+def test_a_statement_is_one_round_trip(service_config):
+    """mysql-connector's ``cursor()`` pings the server each time (COM_PING, counted by
+    Com_admin_commands): svcommon.db's statements make their cursors without it."""
+    app, db = _app(service_config)
+    with app.app_context(), db.standalone() as conn:
+        before = _status(conn, "Com_admin_commands")
+        for _ in range(5):
+            query(conn, "SELECT 1 AS one")
+            dbmod.execute(conn, "DO 1")
+        assert _status(conn, "Com_admin_commands") == before
+        conn.cursor().close()          # the driver's own cursor() does ping: the test can fail
+        assert _status(conn, "Com_admin_commands") == before + 1
