@@ -115,8 +115,9 @@ def _measure(config: dict, client: ContractClient, gw: str, sid: str, conn, n: i
     out["profile_cumulative_ms_per_request"] = {f"{Path(f).parent.name}/{Path(f).name}:{line}:{fn}": round(v[3] / calls * 1000, 3)
                                                 for (f, line, fn), v in heavy}
     # Round trips to MariaDB per request: statements sent (cmd_query, which a commit also goes
-    # through) and the commits among them; primitive calls only, so nothing is counted twice.
+    # through), the commits among them and pings (cmd_ping: a round trip too; the driver's cursor()
+    # sends one, svcommon.db avoids it); primitive calls only, so nothing is counted twice.
     out["db_calls_per_request"] = {fn: round(sum(v[0] for (f, _, name), v in st.items()
                                                  if name == fn and "mysql" in f) / calls, 2)
-                                   for fn in ("cmd_query", "commit")}
+                                   for fn in ("cmd_query", "commit", "cmd_ping")}
     return out

@@ -49,7 +49,8 @@ from day to day by up to 1.7x: compare runs through it)."""
 def p5_in_process_table(ip: dict) -> str:
     rows = [f"| {mode} | {m['session_cache_seconds']:g} s | **{m['view_p50_ms']}** | {m['view_p99_ms']} | "
             f"{m['wsgi_p50_ms']} | {m['wsgi_p99_ms']} | {m['wsgi_cpu_p50_ms']} | "
-            f"{m['db_calls_per_request']['cmd_query']} ({m['db_calls_per_request']['commit']} commits) |"
+            f"{m['db_calls_per_request']['cmd_query']} ({m['db_calls_per_request']['commit']} commits, "
+            f"{m['db_calls_per_request'].get('cmd_ping', '?')} pings) |"
             for mode, m in ip["modes"].items()]
     return ("| mode | session cache | view p50 ms | view p99 ms | WSGI p50 ms | WSGI p99 ms | WSGI CPU p50 ms "
             "| MariaDB statements per request |\n|---|---|---|---|---|---|---|---|\n" + "\n".join(rows))
