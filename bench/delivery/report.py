@@ -71,6 +71,7 @@ bench/delivery/bench_delivery.py -k p5_in_process -q -s`.
 
 {MODES_NOTE.format(cpu_anchor_ms=ip.get('cpu_anchor_ms', '(not measured)'))}
 Where an as-players request's time goes (cProfile, self time per request, top functions): {prof}.
+The view's parts (Server-Timing, p50 ms, as players send them): {players.get('view_parts_p50_ms', '(not measured)')}.
 
 Raw figures: delivery-p5.json. Finished {ip['finished_at']}.
 """
