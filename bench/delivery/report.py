@@ -70,7 +70,7 @@ bench/delivery/bench_delivery.py -k p5_in_process -q -s`.
 {p5_in_process_table(ip)}
 
 {MODES_NOTE.format(cpu_anchor_ms=ip.get('cpu_anchor_ms', '(not measured)'))}
-Where an as-players request's time goes (cProfile, self time per request, top functions): {prof}.
+Where an as-players request's CPU time goes (cProfile on thread CPU time, self time per request, top functions): {prof}.
 The view's parts (Server-Timing, p50 ms, as players send them): {players.get('view_parts_p50_ms', '(not measured)')}.
 
 Raw figures: delivery-p5.json. Finished {ip['finished_at']}.
@@ -148,8 +148,8 @@ In-process WSGI ({ip['requests']} requests of {ip['keys_per_request']} keys per 
 {p5_in_process_table(ip)}
 
 {MODES_NOTE.format(cpu_anchor_ms=ip.get('cpu_anchor_ms', '(not measured)'))}
-Goal p50 < 1 ms. Where an as-players request's time goes (cProfile, self time per request, top
-functions): {prof}.
+Goal p50 < 1 ms. Where an as-players request's CPU time goes (cProfile on thread CPU time, self
+time per request, top functions): {prof}.
 
 ## Bytes through Python per viewer-minute
 At {pb['viewers']} viewers ({pb['viewer_minutes']} viewer-minutes, sessions of {pb['session_s']:.0f} s of media):
