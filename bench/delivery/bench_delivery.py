@@ -5,7 +5,9 @@ endpoint, server side) and the bytes that still pass through Python per viewer-m
 
 Run:  SV_TEST_STACK=bench-play SV_TEST_OFFSET=14500 .venv/bin/python -m pytest bench/delivery/bench_delivery.py \
         -k test_delivery_benchmark -q -s
-(``-k p1_only``: P1 alone, quick, printed, not written to results; ``-k p5_in_process``: P5's
+(``-k p1_only``: P1 alone, quick, printed, not written to results; ``-k api_cpu``: CPU per request
+kind a playing viewer sends (manifest, init, heartbeat, keys), written to delivery-api-cpu.json;
+``-k p5_in_process``: P5's
 in-process part alone, written to delivery-p5.json/.md;
 the root conftest starts MariaDB, SeaweedFS, every service and the gateway; the media
 worker processes a BENCH_CLIP_SECONDS (64) s 1280x720 clip). Writes bench/results/delivery.json
@@ -36,7 +38,7 @@ from tests.support.videos import make_ready_video, register_user, restart_servic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from crowd import Crowd  # noqa: E402
-from p5_keys import key_endpoint_in_process  # noqa: E402
+from p5_keys import api_cpu_in_process, key_endpoint_in_process  # noqa: E402
 from cpu import CpuWindow, machine  # noqa: E402
 from loadgen import StaticNginx, Tally, closed_loop, quantile  # noqa: E402
 from report import markdown, p5_markdown, python_bytes  # noqa: E402
@@ -278,3 +280,14 @@ def test_p1_only(bench_stack, video, stores, service_config, tmp_path):
         p1 = _p1(bench_stack["url"], f"http://127.0.0.1:{port}", [p for row in table["video"] for p in row],
                  bench_stack["stack"].url("streaming"))
     print("P1", json.dumps(p1, indent=1))
+
+
+def test_api_cpu_in_process(bench_stack, video, service_config, mdb):
+    """CPU per request kind a playing viewer sends to streaming-svc (manifest, init, heartbeat,
+    keys), in-process, with profiles; printed and written to delivery-api-cpu.json:
+    ... -m pytest bench/delivery/bench_delivery.py -k api_cpu -q -s (BENCH_CLIP_SECONDS=8 is enough)."""
+    out = api_cpu_in_process({**service_config, **BENCH_ENV}, bench_stack["url"], video[0], mdb)
+    out["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "delivery-api-cpu.json").write_text(json.dumps(out, indent=2) + "\n")
+    print(json.dumps({k: v["cpu_p50_ms"] for k, v in out["kinds"].items()}), out["loadavg"], out["cpu_anchor_ms"])

@@ -130,3 +130,66 @@ def _measure(config: dict, client: ContractClient, gw: str, sid: str, conn, n: i
                                                  if name == fn and "mysql" in f) / calls, 2)
                                    for fn in ("cmd_query", "commit", "cmd_ping")}
     return out
+
+
+def api_cpu_in_process(config: dict, gw: str, vid: str, conn, n: int = 200) -> dict:
+    """CPU per request of each kind a realtime viewer sends to streaming-svc while it plays
+    (P7's server cost): manifest, video init segment, heartbeat and key request, in-process
+    through WSGI on a live session; thread CPU time p50 and the heaviest calls (cProfile on
+    thread CPU time, cumulative ms per request). The key requests ask for 16 keys, as players
+    do, with the pace budget reset before each (outside the timing), as in
+    key_endpoint_in_process."""
+    from streaming_svc import create_app
+    owner = register_user(gw, "api-cpu")
+    client = ContractClient(gw).login(owner["username"], owner["password"])
+    s = client.open_session(vid)
+    reps = client.representations(s)
+    init_path = next(r.init_url for r in reps if r.kind != "audio").replace(gw, "")
+    manifest_path = s.manifest_url.replace(gw, "")
+    app = create_app({**config, "LOG_LEVEL": "WARNING"})
+    box = {}
+
+    def start_response(status, headers, exc_info=None):
+        box["status"] = status
+
+    def environ(method: str, path: str, body: dict | None = None) -> dict:
+        headers = client.dpop_headers(method, gw + path) if body is not None else {}
+        env = EnvironBuilder(path=path, base_url=gw, method=method, json=body, headers=headers).get_environ()
+        if body is not None:
+            env["wsgi.input"] = io.BytesIO(json.dumps(body).encode())
+        return env
+
+    kinds = {
+        "manifest": lambda i: environ("GET", manifest_path),
+        "init": lambda i: environ("GET", init_path),
+        "heartbeat": lambda i: environ("POST", f"/api/stream/sessions/{s.id}/heartbeat", {"position": 1.0}),
+        "keys": lambda i: reset_budget() or environ("POST", f"/api/stream/sessions/{s.id}/keys",
+                                                    {"track": "video", "from": 0, "count": KEYS, "key_epoch": s.key_epoch}),
+    }
+    cur = conn.cursor()
+
+    def reset_budget() -> None:
+        cur.execute("UPDATE playback_sessions SET video_key_seconds = 0 WHERE id = %s", (s.id,))
+
+    out = {"requests_per_kind": n, "kinds": {}}
+    for kind, make in kinds.items():
+        cpu = []
+        for i in range(n + 50):
+            env = make(i)
+            c0 = time.thread_time()
+            b"".join(app(env, start_response))
+            if i >= 50:
+                cpu.append((time.thread_time() - c0) * 1000)
+            assert box["status"].startswith("200"), (kind, box)
+        prof, calls = cProfile.Profile(time.thread_time), 50
+        for i in range(calls):
+            prof.runcall(lambda env: b"".join(app(env, start_response)), make(i))
+        st = pstats.Stats(prof).stats
+        heavy = sorted(st.items(), key=lambda kv: -kv[1][3])[:30]
+        out["kinds"][kind] = {"cpu_p50_ms": round(quantile(sorted(cpu), 0.5), 3),
+                              "profile_cumulative_ms_per_request": {
+                                  f"{Path(f).parent.name}/{Path(f).name}:{line}:{fn}": round(v[3] / calls * 1000, 3)
+                                  for (f, line, fn), v in heavy}}
+    out["loadavg"] = [round(x, 2) for x in os.getloadavg()]
+    out["cpu_anchor_ms"] = cpu_anchor_ms()
+    return out
