@@ -24,7 +24,8 @@ database is back.
 
 Pooled connections are neither pinged at checkout nor reset at check-in (the Pool below, not
 mysql-connector's pool: its ping and COM_RESET_CONNECTION plus four re-sent session SETs were
-six round trips per request, more than a key request's whole work). Not resetting is safe because nothing relies on it (audited for every service): every
+six round trips per request, more than a key request's whole work), and a statement's cursor
+is made without the driver's ``cursor()``, which pings the server every time (``_cursor``). Not resetting is safe because nothing relies on it (audited for every service): every
 connection has the same session settings from ``connect_kwargs`` and no code changes them;
 no code uses user variables (``@x``) or temporary tables; an open transaction is rolled back at
 check-in; every named lock (GET_LOCK) is released explicitly in a ``finally`` by its owner.
