@@ -295,7 +295,7 @@ def markdown(out: dict, total: Tally, tallies: dict, copies: list[dict], e2e: li
           "**How the control traces were made.** The extraction (decode frames, register, read the per-segment "
           "soft bits z: readout.read_bits) ran ONCE per copy, inside an end-to-end trace() of the whole copy; "
           f"the {total.traces} control traces re-run only the scoring and decision stages (scoring.score_sessions, "
-          f"verdict.accused) on seeded windows (30/60/120/240 s) of that evidence, each against the target "
+          f"verdict.accused) on seeded windows ({'/'.join(str(x) for x in sorted({r['seconds'] for r in out['traces']}))} s) of that evidence, each against the target "
           f"video's real sessions (colluders excluded from the innocents) and {out['population']} fresh seeded "
           f"session ids. Windows of one copy overlap, so they are not independent readings of the copy.", "",
           "## Control copies (one extraction each, and its end-to-end trace of the whole copy)", "",
@@ -307,12 +307,17 @@ def markdown(out: dict, total: Tally, tallies: dict, copies: list[dict], e2e: li
         L.append(f"| {c['name']} | {c['kind']} | {c['video'].upper()} | {c['target'].upper()} | {c['attack']} | "
                  f"{len(c['z'])} | {w['verdict']} | {len(w['innocents_accused'])} | {fap} | {c['extraction_seconds']} |")
     L += ["", "## Control traces per kind", "",
-          "| kind | control traces | innocent scores | innocents accused | smallest innocent p |", "|---|---|---|---|---|"]
+          "| kind | control traces | by window length | innocent scores | innocents accused | smallest innocent p |",
+          "|---|---|---|---|---|---|"]
+
+    def lengths(kind=None) -> str:
+        got = [r["seconds"] for r in out["traces"] if kind in (None, r["kind"])]
+        return ", ".join(f"{s} s: {got.count(s)}" for s in sorted(set(got)))
     for k in KINDS:
         if k in tallies:
             t = tallies[k]
-            L.append(f"| {k} | {t.traces} | {t.innocents} | {t.accused_innocents} | {t.min_p:.2g} |")
-    L.append(f"| **all** | **{total.traces}** | **{total.innocents}** | **{total.accused_innocents}** | "
+            L.append(f"| {k} | {t.traces} | {lengths(k)} | {t.innocents} | {t.accused_innocents} | {t.min_p:.2g} |")
+    L.append(f"| **all** | **{total.traces}** | {lengths()} | **{total.innocents}** | **{total.accused_innocents}** | "
              f"{total.min_p:.2g} |")
     whole = sum(len(c["whole_copy_trace"]["innocents_accused"]) for c in copies)
     verdicts = ", ".join(f"{v} {sum(e['verdict'] == v for e in e2e)}" for v in sorted({e["verdict"] for e in e2e}))
