@@ -56,6 +56,7 @@ from watermark_svc.media.errors import InvalidMedia  # noqa: E402
 
 SECRET = b"bench-controls-secret-0123456789abcd"
 MAX_FAP = 1e-6
+RUN_STARTED = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 TEXTURE = "cellauto=s=480x270:rate=30:rule=110:random_fill_ratio=0.5:seed=23,boxblur=2,noise=alls=2:allf=t"
 # name: (video id, content, seed of its real sessions, twin of: the near-duplicate's original)
 VIDEOS = {"x": ("c1" * 16, TESTSRC, 101, None), "z": ("c2" * 16, TEXTURE, 102, None),
@@ -265,8 +266,14 @@ def write(a, copies: list[dict], tallies: dict, rows: list[dict], e2e: list[dict
         total.merge(t)
     load_end = os.getloadavg()
     minutes = round((time.monotonic() - started) / 60, 1)
+    # Every run on this work folder (a resumed run redoes only what is missing): start, minutes, load.
+    log = a.work / "runs.json"
+    runs = json.loads(log.read_text()) if log.exists() else {}
+    runs[RUN_STARTED] = {"minutes": minutes, "load_start": load_start, "load_end": load_end, "code": CODE}
+    log.write_text(json.dumps(runs))
     out = {"complete": final, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": platform.node(),
            "cpus": os.cpu_count(), "load_start": load_start, "load_end": load_end, "minutes_this_run": minutes,
+           "runs": runs,
            "code": sorted({c["code"] for c in copies} | {r["code"] for r in rows} | {CODE}),
            "max_fap": MAX_FAP, "video_seconds": a.video_seconds, "real_sessions": a.real_sessions,
            "population": a.population, "traces_per_copy": a.traces_per_copy,
@@ -286,8 +293,10 @@ def markdown(out: dict, total: Tally, tallies: dict, copies: list[dict], e2e: li
     if not out["complete"]:
         L += ["**Partial: the run was still going (or was cut short).**", ""]
     L += [f"Offline run of `bench/forensics/controls.py` (detector code {', '.join(out['code'])}; "
-          f"{out['cpus']} cores, load average {tuple(round(x, 1) for x in out['load_start'])} at the start of "
-          f"this run, {tuple(round(x, 1) for x in out['load_end'])} at the end, {out['minutes_this_run']} min). "
+          f"{out['cpus']} cores; runs: " + "; ".join(
+              f"{when} ({r['code']}), {r['minutes']} min, load average {tuple(round(x, 1) for x in r['load_start'])} "
+              f"at the start, {tuple(round(x, 1) for x in r['load_end'])} at the end" for when, r in out["runs"].items())
+          + "). "
           f"Two {out['video_seconds']} s 480x270 synthetic videos (X: testsrc2 + grain; Z: cellular-automaton "
           f"texture + grain) processed by the real pipeline, {out['real_sessions']} seeded real sessions each; "
           f"near-duplicates X' and Z' are re-uploads of the same footage (re-encoded, first second cut) under "
