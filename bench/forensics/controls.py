@@ -234,7 +234,8 @@ class Bench:
         start = rng.uniform(0, max(0.0, self.a.video_seconds - length - 3))
         leak = reencode(self.raw(spec), self.work / "e2e" / f"{i}.mp4", spec[5], spec[6], start=start, length=length)
         e2e, _ = self.e2e_trace(leak, spec, f"e2e:{i}")
-        out = {"copy": spec[0], "kind": spec[1], "seconds": length, "start": round(start, 2), "code": CODE, **e2e}
+        out = {"copy": spec[0], "kind": spec[1], "start": round(start, 2), "code": CODE, **e2e,
+               "seconds": length, "trace_seconds": e2e["seconds"]}
         leak.unlink(missing_ok=True)
         path.write_text(json.dumps(out))
         return out
