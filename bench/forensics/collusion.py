@@ -24,47 +24,19 @@ import json
 import os
 import platform
 import random
-import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-for p in ("watermark-svc", "watermark-svc/tests", "common"):
-    sys.path.insert(0, str(ROOT / p))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from offline import CODE, RESULTS, ROOT, prepare, reencode, session_ids  # noqa: E402  (sets sys.path)
 from collusion_helpers import MIX_MODES, mixed_stream  # noqa: E402
 from watermark_svc.forensics.localcat import LocalCatalogue  # noqa: E402
 from watermark_svc.forensics.trace import trace  # noqa: E402
-from watermark_svc.media import process  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
 SECRET = b"bench-collusion-secret-0123456789ab"
 VIDEO = "c0" * 16
 MAX_FAP = 1e-6
-CODE = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                      text=True).stdout.strip() or "unknown"
-
-
-def prepare(work: Path, seconds: int) -> dict:
-    """The processed video (built once; a rerun reuses it)."""
-    meta_path = work / "meta.json"
-    if meta_path.exists():
-        return json.loads(meta_path.read_text())
-    work.mkdir(parents=True, exist_ok=True)
-    src = work / "src.mp4"
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
-                    "testsrc2=size=480x270:rate=30,noise=alls=2:allf=t", "-t", str(seconds), "-c:v", "libx264",
-                    "-preset", "veryfast", "-crf", "14", "-pix_fmt", "yuv420p", str(src)], check=True, capture_output=True)
-    meta = process(src, work / "out", VIDEO, SECRET)
-    info = {"src": str(src), "out": str(work / "out"), "n": meta["segment_count"], "rung": meta["renditions"][0]["name"]}
-    meta_path.write_text(json.dumps(info))
-    return info
-
-
-def session_ids(n: int) -> list[str]:
-    rng = random.Random(19)
-    return [uuid.UUID(int=rng.getrandbits(128), version=4).hex for _ in range(n)]
 
 
 def one_trial(video: dict, catalogue: LocalCatalogue, sids: list[str], mode: str, length: int, t: int,
@@ -76,9 +48,7 @@ def one_trial(video: dict, catalogue: LocalCatalogue, sids: list[str], mode: str
     mix = mixed_stream(video["out"], video["rung"], SECRET, colluders, video["n"], work / "mix.mp4", mode,
                        seed=rng.getrandbits(32))
     leak = work / "leak.mp4"
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-ss", f"{start:.2f}", "-i", str(mix), "-t", str(length),
-                    "-vf", "scale=-2:180", "-c:v", "libx264", "-preset", "veryfast", "-crf", "28", "-an", str(leak)],
-                   check=True, capture_output=True)
+    reencode(mix, leak, 180, 28, start=start, length=length)
     began = time.monotonic()
     r = trace(str(leak), catalogue, SECRET, max_fap=MAX_FAP)
     secs = time.monotonic() - began
@@ -158,7 +128,7 @@ def main() -> int:
     ap.add_argument("--video-seconds", type=int, default=246)
     ap.add_argument("--work", type=Path, default=ROOT / "var" / "bench-collusion")
     a = ap.parse_args()
-    video = prepare(a.work, a.video_seconds)
+    video = prepare(a.work, a.video_seconds, VIDEO, SECRET)
     sids = session_ids(a.sessions)
     catalogue = LocalCatalogue({VIDEO: video["src"]}, dict.fromkeys(sids, VIDEO), proxy_dir=a.work)
     prior = RESULTS / "forensics-collusion.json"

@@ -229,7 +229,7 @@ def _read_candidate(suspect: str, info, catalogue: Catalogue, secret: bytes, vid
     scores = score_sessions(z, idx, session_ids, secret, tested)
     fps = float(g.fps)
     p_present = verdict.presence_p(z, verdict.readout_hypotheses(len(peaks)))
-    accused = [asdict(s) for s in scores if s.false_accusation <= max_fap]
+    accused = [asdict(s) for s in verdict.accused(scores, max_fap)]
     return {
         "video_id": vid, "correlation": round(ncc, 4), "significance": m.significance,
         "offset_frames": m.offset_frames, "offset_seconds": round(m.offset_frames / fps, 3),

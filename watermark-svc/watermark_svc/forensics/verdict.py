@@ -62,6 +62,12 @@ def presence_p(z: np.ndarray, hypotheses: int) -> float:
     return float(min(1.0, hypotheses * chi2.sf(float(np.sum(np.square(z))), len(z))))
 
 
+def accused(scores: list, max_fap: float) -> list:
+    """The sessions a readout accuses (scoring.SessionScore, best first): every one whose
+    false-accusation probability is at or below the threshold (see Collusion above)."""
+    return [s for s in scores if s.false_accusation <= max_fap]
+
+
 def near_duplicates(significances: list[float]) -> bool:
     """True when the second-best fingerprint candidate is as plausible as the best one."""
     if len(significances) < 2 or significances[0] <= 0:
