@@ -47,7 +47,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from offline import CODE, RESULTS, ROOT, TESTSRC, make_source, prepare, reencode, session_ids  # noqa: E402
-from calibration import DECADES, Tally, control_trace, svg  # noqa: E402
+from calibration import Tally, control_trace, svg  # noqa: E402
 from collusion_helpers import mixed_stream, session_stream  # noqa: E402
 from watermark_svc.forensics import trace as trace_module  # noqa: E402
 from watermark_svc.forensics.localcat import LocalCatalogue  # noqa: E402
