@@ -34,9 +34,7 @@ cannot outlive the request even if a release were missed)."""
 from __future__ import annotations
 
 import logging
-import os
 import select
-import socket
 import threading
 import time
 from contextlib import contextmanager
@@ -46,12 +44,6 @@ import mysql.connector
 from mysql.connector import errors as myerrors
 from mysql.connector.connection import MySQLConnection
 from mysql.connector.cursor import MySQLCursor, MySQLCursorDict
-try:
-    from _mysql_connector import MySQLInterfaceError
-    from mysql.connector.connection_cext import CMySQLConnection
-    from mysql.connector.cursor_cext import CMySQLCursor, CMySQLCursorDict
-except ImportError:          # no C extension here: the driver uses its pure Python protocol
-    CMySQLConnection = CMySQLCursor = CMySQLCursorDict = None
 from flask import Flask, current_app, g
 
 from . import errors
@@ -66,55 +58,19 @@ BROKEN_FLAG = "_sv_broken"                  # set by query()/execute()/call() wh
 # and MariaDB's 1927 "connection was killed", which it maps to a plain DatabaseError.
 LINK_ERRORS = (myerrors.OperationalError, myerrors.InterfaceError)
 KILLED_ERRNO = 1927
-CLIENT_ERRNOS = (2000, 3000)   # the client library's own errors (CR_*): all about the link
 POOL_WAIT_SECONDS = 10.0
 DOWN_SECONDS = 1.0          # after a failed connect, checkouts fail at once this long
 RETRY_AFTER_SECONDS = 5     # what a client is told to wait while the database is unreachable
 PING_TIMEOUT_SECONDS = 2    # /readyz's own connection attempt
 
 
-def _driver_error(err) -> myerrors.Error:
-    if getattr(err, "errno", None):
-        return myerrors.get_mysql_exception(err.errno, msg=err.msg, sqlstate=err.sqlstate)
-    return myerrors.InterfaceError(str(err))
-
-
-if CMySQLConnection is not None:
-    class CConnection(CMySQLConnection):
-        """The C extension's connection, whose ``commit`` and ``rollback`` raise its raw
-        ``MySQLInterfaceError`` on a lost link, where every other call raises the driver's
-        errors: converted here, so a lost link is a link error (503, the connection not pooled
-        again) wherever it shows."""
-
-        def commit(self) -> None:
-            try:
-                super().commit()
-            except MySQLInterfaceError as err:
-                raise _driver_error(err) from err
-
-        def rollback(self) -> None:
-            try:
-                super().rollback()
-            except MySQLInterfaceError as err:
-                raise _driver_error(err) from err
-
-
-def open_connection(kwargs: dict):
-    """A new connection: the C extension's (CConnection) when the driver has it and
-    ``use_pure`` is off, else the pure Python one."""
-    if CMySQLConnection is not None and not kwargs.get("use_pure", True):
-        return CConnection(**kwargs)
-    return mysql.connector.connect(**kwargs)
-
-
 def connect_kwargs(cfg: dict) -> dict:
-    # The C extension (use_pure=False) parses replies in C: a key release measured 0.64 against
-    # 0.90 ms wall and 0.25 against 0.49 ms of client CPU. mysql-connector 9.7 is locked
-    # because later releases' extension needs OpenSSL 3.2 (Debian bookworm has 3.0); without
-    # the extension the driver falls back to its pure Python protocol by itself.
+    # use_pure: this release's C extension needs OpenSSL 3.2 (Debian bookworm has 3.0). 9.7.0's
+    # needs 3.0 and measured 0.64 vs 0.90 ms per key-release call, but a streaming-svc worker
+    # running it crashed with SIGSEGV once in a full test run (2026-12-04), so it is not used.
     return dict(host=cfg["DB_HOST"], port=int(cfg["DB_PORT"]), user=cfg["DB_USER"],
                 password=cfg["DB_PASSWORD"], database=cfg["DB_NAME"], charset="utf8mb4",
-                collation="utf8mb4_general_ci", autocommit=False, use_pure=False,
+                collation="utf8mb4_general_ci", autocommit=False, use_pure=True,
                 connection_timeout=5, time_zone="+00:00")
 
 
@@ -161,8 +117,7 @@ class Pool:
 
     def _connect(self):
         try:
-            cnx = open_connection(self.kwargs)
-            _remember_socket(cnx)
+            cnx = mysql.connector.connect(**self.kwargs)
         except myerrors.Error as exc:
             if link_failed(exc):
                 self.mark_down(exc)
@@ -191,48 +146,12 @@ class Pool:
             self._free.release()
 
 
-SOCKET_FD = "_sv_socket_fd"     # the C extension connection's socket (file descriptor)
-
-
-def _remember_socket(cnx) -> None:
-    """The C extension does not expose its connection's socket, which ``_dropped`` polls. The
-    server knows the client's address (the processlist's HOST, ``127.0.0.1:54321``): the one
-    socket of this process with that local port and the server's port is it. One query per
-    new connection; a connection through a Unix socket, or a system without /proc, keeps none
-    (then it is assumed alive, like any connection without a socket to look at)."""
-    if getattr(getattr(cnx, "_socket", None), "sock", None) is not None:
-        return                                      # the pure driver's: its socket is at hand
-    host = query(cnx, "SELECT HOST AS host FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()",
-                 one=True)
-    cnx.rollback()
-    port = (host or {}).get("host", "").rpartition(":")[2]
-    if not port.isdigit():
-        return
-    try:
-        fds = os.listdir("/proc/self/fd")
-    except OSError:
-        return
-    for name in fds:
-        try:
-            if not os.readlink(f"/proc/self/fd/{name}").startswith("socket:"):
-                continue
-            with socket.socket(fileno=os.dup(int(name))) as probe:
-                local, peer = probe.getsockname(), probe.getpeername()
-        except (OSError, ValueError):
-            continue
-        if isinstance(local, tuple) and local[1] == int(port) and peer[1] == int(cnx._port):
-            setattr(cnx, SOCKET_FD, int(name))
-            return
-
-
 def _dropped(cnx) -> bool:
     """An idle connection the server has closed: its socket is readable (an error packet or end
     of file; the server never sends anything unasked). One poll() call, no round trip. A
-    connection without a socket to look at (``_remember_socket`` found none) is assumed
-    alive: the ping after PING_AFTER_IDLE_SECONDS and BROKEN_FLAG still catch it."""
+    connection without a plain socket to look at (not mysql-connector's pure Python one) is
+    assumed alive: the ping after PING_AFTER_IDLE_SECONDS and BROKEN_FLAG still catch it."""
     sock = getattr(getattr(cnx, "_socket", None), "sock", None)
-    if sock is None:
-        sock = getattr(cnx, SOCKET_FD, None)
     if sock is None:
         return False
     try:
@@ -251,11 +170,8 @@ def _close_quietly(cnx) -> None:
 
 
 def link_failed(exc: BaseException) -> bool:
-    """The error says the connection itself is unusable (not that a statement was refused):
-    the driver's link errors, a client error (2000-2999: can't connect, gone away, lost...;
-    the C extension raises them as a plain DatabaseError) or a killed connection."""
-    errno = getattr(exc, "errno", None) or 0
-    return isinstance(exc, LINK_ERRORS) or errno == KILLED_ERRNO or CLIENT_ERRNOS[0] <= errno < CLIENT_ERRNOS[1]
+    """The error says the connection itself is unusable (not that a statement was refused)."""
+    return isinstance(exc, LINK_ERRORS) or getattr(exc, "errno", None) == KILLED_ERRNO
 
 
 class Database:
@@ -293,12 +209,7 @@ class Database:
         # more round trip. One idle longer may have been dropped (server restart, timeouts).
         if time.monotonic() - getattr(conn, IDLE_SINCE, time.monotonic()) > PING_AFTER_IDLE_SECONDS:
             try:
-                before = conn.connection_id
                 conn.ping(reconnect=True, attempts=3, delay=1)
-                if conn.connection_id != before:     # reconnected: another socket
-                    if hasattr(conn, SOCKET_FD):
-                        delattr(conn, SOCKET_FD)
-                    _remember_socket(conn)
             except myerrors.Error:
                 pool.put(conn, broken=True)
                 raise
@@ -395,9 +306,6 @@ def _cursor(conn, dictionary: bool = False):
     made each statement two round trips (measured in the key endpoint's profile: the ping
     took as long as the statement). A dead link fails the statement itself instead, which
     ``_on_link`` flags. Any other connection type keeps its own ``cursor()``."""
-    if CMySQLConnection is not None and isinstance(conn, CMySQLConnection):
-        conn.handle_unread_result()
-        return (CMySQLCursorDict if dictionary else CMySQLCursor)(conn)
     if isinstance(conn, MySQLConnection):
         conn.handle_unread_result()
         return (MySQLCursorDict if dictionary else MySQLCursor)(conn)
