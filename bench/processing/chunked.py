@@ -18,7 +18,7 @@ sharing this machine). Storing to S3, the forensic reference and the queue's own
 overhead are not included.
 
 Usage: python bench/processing/chunked.py [--height 720] [--seconds 24] [--workers 2]
-           [--segments-per-chunk 15] [--preset fast]
+           [--segments-per-chunk 15] [--preset fast] [--x264-threads N] [--compare-threads 0]
 Writes bench/results/processing_chunked_{height}p.json and .md.
 """
 from __future__ import annotations
@@ -46,6 +46,9 @@ from watermark_svc.media.ffmpeg_cmd import EncodeSettings  # noqa: E402
 from watermark_svc.media.plan import plan_job  # noqa: E402
 from watermark_svc.media.probe import probe  # noqa: E402
 from watermark_svc.media.procs import ProcessGroup  # noqa: E402
+from watermark_svc.settings import SETTINGS  # noqa: E402
+
+WORKER_X264_THREADS = next(s.default for s in SETTINGS if s.name == "X264_THREADS")
 
 RESULTS = ROOT / "bench" / "results"
 SECRET = b"bench-secret-0123456789abcdef012"
@@ -60,10 +63,11 @@ def make_clip(path: Path, width: int, height: int, seconds: int) -> None:
         "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", str(path)])
 
 
-def _plan(src: str, preset: str):
+def _plan(src: str, preset: str, threads: int):
     info = probe(src)
     plan = plan_job(info)
-    return info, plan, EncodeSettings(fps=plan.fps, frames_per_segment=plan.frames_per_segment, preset=preset)
+    return info, plan, EncodeSettings(fps=plan.fps, frames_per_segment=plan.frames_per_segment, preset=preset,
+                                      threads=threads)
 
 
 def run_task(task: dict) -> dict:
@@ -97,10 +101,10 @@ def queue_tasks(base: dict, plan, chunks) -> list[dict]:
     return tasks
 
 
-def chunked_run(src: Path, tmp: Path, workers: int, spc: int, preset: str) -> dict:
+def chunked_run(src: Path, tmp: Path, workers: int, spc: int, preset: str, threads: int) -> dict:
     t0 = time.monotonic()
     with Meter() as plan_m:
-        info, plan, settings = _plan(str(src), preset)
+        info, plan, settings = _plan(str(src), preset, threads)
         chunks = plan_chunks(plan, info.duration_s, spc)
     low = [plan.rungs[-1].name]
     high = [r.name for r in reversed(plan.rungs[:-1])]          # queue order: lower first
@@ -145,6 +149,10 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--segments-per-chunk", type=int, default=15)
     ap.add_argument("--preset", default=pipeline.DEFAULT_PRESET)
+    ap.add_argument("--x264-threads", type=int, default=WORKER_X264_THREADS,
+                    help="x264 threads per encoder, as the worker's X264_THREADS (default: its default)")
+    ap.add_argument("--compare-threads", type=int, default=None,
+                    help="also time the full ladder with this many x264 threads per encoder, same run")
     args = ap.parse_args()
     width = {720: 1280, 1080: 1920}[args.height]
     tmp = Path(tempfile.mkdtemp(prefix="bench-chunked-"))
@@ -153,7 +161,10 @@ def main() -> None:
         make_clip(src, width, args.height, args.seconds)
         with Meter() as plain_m:
             plain_ladder(src, tmp / "plain", args.preset)
-        run = chunked_run(src, tmp / "chunked", args.workers, args.segments_per_chunk, args.preset)
+        run = chunked_run(src, tmp / "chunked", args.workers, args.segments_per_chunk, args.preset,
+                          args.x264_threads)
+        other = None if args.compare_threads is None else chunked_run(
+            src, tmp / "chunked-other", args.workers, args.segments_per_chunk, args.preset, args.compare_threads)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     tasks = run["tasks"]
@@ -171,7 +182,7 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "ffmpeg": subprocess.run(["ffmpeg", "-version"], capture_output=True,
                                              text=True).stdout.splitlines()[0]},
-        "x264_preset": args.preset, "workers": args.workers,
+        "x264_preset": args.preset, "x264_threads": args.x264_threads, "workers": args.workers,
         "segments_per_chunk": args.segments_per_chunk,
         "plain_wall_s": round(plain_m.wall, 2),
         **{k: run[k] for k in ("plan_s", "playable_s", "full_s", "chunks", "low_rung", "high_rungs")},
@@ -181,6 +192,11 @@ def main() -> None:
         "per_chunk_wall_s": {"low": costs["low"], "high": high_per_chunk, "per_rung": costs["high"]},
         "critical_path_s": round(run["plan_s"] + max([costs["low"], *costs["high"].values()]), 2),
         "model_1h": [model(costs, run["plan_s"], HOUR_S, chunk_s, w) for w in (1, 2, 4, 8, 16)],
+        "compared_threads": None if other is None else {
+            "x264_threads": args.compare_threads, "playable_s": other["playable_s"], "full_s": other["full_s"],
+            "full_vs_plain": round(other["full_s"] / plain_m.wall, 3),
+            "cpu_s": round(sum(t["cpu_s"] for t in other["tasks"]), 1)},
+        "cpu_s": round(sum(t["cpu_s"] for t in tasks), 1),
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "goals": {"playable_vs_duration": 0.5, "full_vs_plain": 2.1},
     }
@@ -191,11 +207,22 @@ def main() -> None:
     print(json.dumps({k: v for k, v in result.items() if k != "tasks"}, indent=2))
 
 
+def _compared(r: dict) -> str:
+    c = r.get("compared_threads")
+    if not c:
+        return ""
+    return (f"| same chunked run with {c['x264_threads']} x264 thread(s) per encoder (0: x264's choice), "
+            f"full ladder | {c['full_s']} | {c['full_vs_plain']}x plain | |\n"
+            f"| (its time to playable) | {c['playable_s']} | | |\n"
+            f"| (its CPU seconds, all tasks) | {c['cpu_s']} | | |")
+
+
 def render_md(r: dict) -> str:
     rows = "\n".join(f"| {m['workers']} | {m['playable_s']} | {m['full_s']} |" for m in r["model_1h"])
     return f"""# Chunked processing: time to playable, full ladder, scale-out ({r['clip']['height']}p)
 
-Clip: {r['clip']['seconds']} s {r['clip']['width']}x{r['clip']['height']} @ 30 fps; x264 `{r['x264_preset']}`;
+Clip: {r['clip']['seconds']} s {r['clip']['width']}x{r['clip']['height']} @ 30 fps; x264 `{r['x264_preset']}`,
+{r['x264_threads']} thread(s) per encoder in the chunk jobs (the worker's `X264_THREADS`; the plain ladder: x264's own choice);
 {r['workers']} worker processes on {r['machine']['cpus']} CPUs; chunks of {r['segments_per_chunk']} segments
 ({r['chunks']} per rung; one job per rung x chunk); lowest rung {r['low_rung']} first, then {r['high_rungs']}.
 Generated by `bench/processing/chunked.py` (one run; load average after: {r['load_average_after']}).
@@ -206,6 +233,9 @@ Media layer only: storing to S3 and queue hand-offs are not included.
 | time to playable (probe + lowest rung A/B + audio) | {r['playable_s']} | {r['playable_vs_duration']}x duration | <= {r['goals']['playable_vs_duration']}x |
 | time to full ladder | {r['full_s']} | {r['full_vs_plain']}x plain | <= {r['goals']['full_vs_plain']}x |
 | plain ffmpeg ladder (same rungs, same x264) | {r['plain_wall_s']} | | |
+{_compared(r)}
+
+CPU seconds of all chunked tasks: {r['cpu_s']}.
 
 Per-chunk cost (wall s, slowest full chunk): lowest rung {r['per_chunk_wall_s']['low']},
 higher rungs {r['per_chunk_wall_s']['high']} in all (one job per rung, each decoding the chunk:

@@ -109,7 +109,7 @@ def _plan(cfg, source: Path, work: Path, limits: MediaLimits, lease: Lease, job:
         group.arm(limits.work_bounds(info.duration_s))
         plan = plan_job(info)
         settings = EncodeSettings(fps=plan.fps, frames_per_segment=plan.frames_per_segment,
-                                  preset=cfg["X264_PRESET"])
+                                  preset=cfg["X264_PRESET"], threads=int(cfg["X264_THREADS"]))
         chunks = plan_chunks(plan, info.duration_s, int(cfg["CHUNK_SEGMENTS"]))
         lease.report(4, "thumbnails")
         pipeline.make_stills(str(source), info, plan, work, group)

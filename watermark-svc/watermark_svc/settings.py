@@ -20,6 +20,9 @@ SETTINGS: list[Setting] = [
             "an idle worker converts delivery-v1 media in slices this long, then looks for jobs again"),
     Setting("WORK_DIR", "/tmp", help="scratch space for one job at a time; always cleaned"),
     Setting("X264_PRESET", "fast"),
+    Setting("X264_THREADS", 1, int,
+            "x264 threads per encoder; 1: a chunk job runs its A and B encoders side by side and the workers run in "
+            "parallel, so one thread each keeps the cores busy with the least threading overhead (0: x264 chooses)"),
     Setting("CHUNK_SEGMENTS", SEGMENTS_PER_CHUNK, int, "segments (2 s each) per chunk job; one chunk job encodes one rung of them"),
     Setting("WATERMARK_STRENGTH", 1.0, float, "grey levels RMS of the A/B luma pattern"),
     Setting("FORENSICS_MAX_FALSE_ACCUSATION", 1e-6, float, "above this bound a trace answers 'no match'"),
