@@ -68,13 +68,14 @@ def pad_video(src: Path, dst: Path, total_bytes: int) -> Path:
         out.write(inp.read())
         block = b"\0" * (8 * 1024 * 1024)
         left = total_bytes - out.tell()
-        # one 'free' box announcing the padding keeps the file a well-formed ISO BMFF
-        if left > 8:
-            out.write(left.to_bytes(4, "big") if left < 2 ** 32 else (1).to_bytes(4, "big"))
-            out.write(b"free")
+        # one 'free' box announcing the padding keeps the file a well-formed ISO BMFF (past
+        # 4 GiB with a 64-bit size: size field 1, then the size after the type)
+        if left >= 2 ** 32:
+            out.write((1).to_bytes(4, "big") + b"free" + left.to_bytes(8, "big"))
+            left -= 16
+        elif left > 8:
+            out.write(left.to_bytes(4, "big") + b"free")
             left -= 8
-            if total_bytes - 8 >= 2 ** 32:
-                raise ValueError("keep padded test files under 4 GiB")
         while left > 0:
             n = min(left, len(block))
             out.write(block[:n])
