@@ -52,14 +52,17 @@ def test_stolen_device_token_with_another_devices_key(play, videos, client):
     assert r.status_code == 401
 
 
-def test_replayed_dpop_proof(play, videos, client):
+def test_replayed_dpop_proof(play, videos, client, mdb):
     url = f"{play['url']}/api/stream/sessions"
     s = client.open_session(videos["public"])
     hb = f"{play['url']}/api/stream/sessions/{s.id}/heartbeat"
     headers = client.dpop_headers("POST", hb)
     assert requests.post(hb, json={"position": 1}, headers=headers).status_code == 200
-    again = requests.post(hb, json={"position": 1}, headers=headers)
+    renewed = sql(mdb, "SELECT expires_at, position FROM playback_sessions WHERE id = %s", (s.id,), one=True)
+    # The heartbeat records its proof in the renewal's own transaction: a replay renews nothing.
+    again = requests.post(hb, json={"position": 7, "qoe": {"watch_ms": 900}}, headers=headers)
     assert again.status_code == 401 and again.json()["code"] == "dpop_replay"
+    assert sql(mdb, "SELECT expires_at, position FROM playback_sessions WHERE id = %s", (s.id,), one=True) == renewed
     # A proof for one URL does not open another.
     other = client.dpop_headers("POST", hb)
     assert requests.post(url, json={"video_id": videos["public"]}, headers=other).status_code == 401

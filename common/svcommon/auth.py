@@ -12,7 +12,7 @@ from urllib.parse import quote
 from flask import Flask, current_app, g, redirect, request
 
 from . import api_tokens, security_events
-from .dpop import ReplayEntry, db_replay_check, record_proof, replay_entry, verify_proof
+from .dpop import ReplayEntry, db_replay_check, insert_proof, record_proof, replay_entry, verify_proof
 from .errors import APIError, error_response
 from .jwks import JWKSVerifier, TokenError, http_fetcher
 from .logs import loggable_path
@@ -215,6 +215,19 @@ def claim_proof_record() -> ReplayEntry:
     entry = g.pop("dpop_unrecorded", None)
     if entry is None:
         raise RuntimeError("no deferred DPoP proof to record (defer_proof_record() before authenticating)")
+    return entry
+
+
+def record_claimed_proof(conn, user_id: str | None) -> ReplayEntry:
+    """Claim the deferred proof and record it in the caller's transaction, to commit with
+    the view's own writes (a heartbeat: no commit of its own). A replay rolls the
+    transaction back and is refused (401). ``sweep_replay_store(conn, entry)`` after the
+    commit keeps the table small."""
+    entry = claim_proof_record()
+    try:
+        insert_proof(conn, entry)
+    except TokenError:
+        raise replay_refused(user_id) from None
     return entry
 
 

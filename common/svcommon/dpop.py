@@ -158,15 +158,21 @@ def sweep_replay_store(conn, entry: ReplayEntry) -> None:
         conn.commit()
 
 
-def record_proof(conn, entry: ReplayEntry) -> None:
-    """Record a used proof (committed); a second use is refused (TokenError dpop_replay)."""
+def insert_proof(conn, entry: ReplayEntry) -> None:
+    """Record a used proof in the caller's transaction (not committed); a second use is
+    refused: the transaction is rolled back, TokenError dpop_replay."""
     try:
         execute(conn, "INSERT INTO dpop_replay (jti_hash, expires_at) VALUES (%s, %s)",
                 (entry.jti_hash, entry.expires_at))
-        conn.commit()
     except IntegrityError as exc:
         conn.rollback()
         raise TokenError("DPoP proof replayed", "dpop_replay") from exc
+
+
+def record_proof(conn, entry: ReplayEntry) -> None:
+    """Record a used proof (committed); a second use is refused (TokenError dpop_replay)."""
+    insert_proof(conn, entry)
+    conn.commit()
     sweep_replay_store(conn, entry)
 
 

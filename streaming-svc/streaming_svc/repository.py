@@ -206,9 +206,11 @@ def session_by_id(conn, session_id: str, for_update: bool = False):
 
 
 def session_access(conn, session_id: str):
-    """ACCESS_COLS of a session, without locks (the video and user rows are never locked by
-    a heartbeat, so an edit of the video that ends its sessions cannot deadlock with one)."""
-    return query(conn, f"SELECT {ACCESS_COLS} FROM playback_session_delivery WHERE id = %s", (session_id,), one=True)
+    """ACCESS_COLS of a session and its video's view count (``video_views``), without locks
+    (the video and user rows are never locked by a heartbeat, so an edit of the video that
+    ends its sessions cannot deadlock with one)."""
+    return query(conn, f"SELECT {ACCESS_COLS}, v.views AS video_views FROM playback_session_delivery d "
+                       "JOIN videos v ON v.id = d.video_id WHERE d.id = %s", (session_id,), one=True)
 
 
 # Whether a session's user may still watch: the video's status (410 if not ready), its owner
@@ -223,9 +225,15 @@ def session_for_delivery(conn, session_id: str):
     return query(conn, "SELECT * FROM playback_session_delivery WHERE id = %s", (session_id,), one=True)
 
 
-def renew_session(conn, session_id: str, expires_at: datetime, position: float, at: datetime) -> None:
-    execute(conn, "UPDATE playback_sessions SET expires_at = %s, position = %s, last_heartbeat_at = %s "
-                  "WHERE id = %s", (expires_at, position, at, session_id))
+def renew_session(conn, session_id: str, expires_at: datetime, position: float, at: datetime, c=None) -> None:
+    """A heartbeat's renewal, with the credited QoE figures of its report (``c``,
+    viewing.Credit) in the same statement when it brought one."""
+    if c is None:
+        execute(conn, "UPDATE playback_sessions SET expires_at = %s, position = %s, last_heartbeat_at = %s "
+                      "WHERE id = %s", (expires_at, position, at, session_id))
+        return
+    execute(conn, "UPDATE playback_sessions SET expires_at = %s, position = %s, last_heartbeat_at = %s, "
+                  f"{_QOE_SET} WHERE id = %s", (expires_at, position, at, *_qoe_values(c, at), session_id))
 
 
 def rotate_epoch(conn, session_id: str, epoch: int, cek_enc: bytes, prev_cek_enc: bytes, at: datetime) -> None:
@@ -245,12 +253,17 @@ def release_keys(conn, proof: ReplayEntry, session_id: str, user_id: str, jkt: s
     return rows[0] if rows else None
 
 
+_QOE_SET = ("watch_ms = %s, startup_ms = %s, rebuffer_count = %s, rebuffer_ms = %s, bitrate_switches = %s, "
+            "watched_mask = %s, qoe_reported_at = %s")
+
+
+def _qoe_values(c, at: datetime) -> tuple:
+    return c.watch_ms, c.startup_ms, c.rebuffer_count, c.rebuffer_ms, c.bitrate_switches, c.watched_mask, at
+
+
 def save_qoe(conn, session_id: str, c, at: datetime) -> None:
     """A session's credited QoE figures (viewing.Credit)."""
-    execute(conn, "UPDATE playback_sessions SET watch_ms = %s, startup_ms = %s, rebuffer_count = %s, "
-                  "rebuffer_ms = %s, bitrate_switches = %s, watched_mask = %s, qoe_reported_at = %s WHERE id = %s",
-            (c.watch_ms, c.startup_ms, c.rebuffer_count, c.rebuffer_ms, c.bitrate_switches, c.watched_mask, at,
-             session_id))
+    execute(conn, f"UPDATE playback_sessions SET {_QOE_SET} WHERE id = %s", (*_qoe_values(c, at), session_id))
 
 
 def record_view(conn, session_id: str, video_id: str, user_id: str, at: datetime, repeat_minutes: int) -> bool | None:
@@ -269,11 +282,6 @@ def record_view(conn, session_id: str, video_id: str, user_id: str, at: datetime
                      "AND viewed_at IS NULL", (at, int(counted), session_id)) != 1:
         return None
     return counted
-
-
-def video_views(conn, video_id: str) -> int:
-    row = query(conn, "SELECT views FROM videos WHERE id = %s", (video_id,), one=True)
-    return int(row["views"]) if row else 0
 
 
 def end_session(conn, session_id: str, reason: str, at: datetime) -> int:

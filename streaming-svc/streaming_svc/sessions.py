@@ -11,8 +11,9 @@ from datetime import timedelta, timezone
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import Blueprint, current_app, jsonify, request
 
-from svcommon import security_events
+from svcommon import auth, security_events
 from svcommon.auth import Principal
+from svcommon.dpop import sweep_replay_store
 from svcommon.errors import APIError
 from svcommon.timeutil import iso, utcnow_naive
 from svcommon.openapi import DEVICE_BOUND, responses, validate_as, validated_json
@@ -108,6 +109,10 @@ def ensure_live(s: dict, now) -> None:
 @bp.post("/<sid>/heartbeat")
 @api.validate(json=S.Heartbeat, resp=responses({"HTTP_200": S.HeartbeatAnswer}, 400, 401, 403, 404, 410), tags=["playback"], security=DEVICE_BOUND)
 def heartbeat(sid: str):
+    # Round trips: the account check, the session locked, its access facts (with the view
+    # count), then the proof record, the renewal (with the QoE report) and ONE commit; the
+    # view decision, rarely, in its own transaction after it.
+    auth.defer_proof_record()       # recorded with the renewal: no commit of its own
     p = access.device_principal()
     beat: S.Heartbeat = validated_json()
     position, report = beat.position, beat.qoe
@@ -128,9 +133,11 @@ def heartbeat(sid: str):
         security_events.record("session_access_revoked", f"session {sid} of video {s['video_id']} ended: {lost}",
                       s["user_id"])
         raise access.revoked_error(lost)
+    proof = auth.record_claimed_proof(conn, p.user_id)      # a replay: rolled back, 401
     expires = now + timedelta(seconds=int(cfg["SESSION_TTL_SECONDS"]))
-    repo.renew_session(conn, sid, expires, float(position), now)
-    watch_ms = viewing.record_report(conn, s, report, media_duration(conn, s["video_id"]) if report else None, now)
+    credit = viewing.credit(s, report, media_duration(conn, s["video_id"]), now) if report else None
+    repo.renew_session(conn, sid, expires, float(position), now, credit)
+    watch_ms = credit.watch_ms if credit else s["watch_ms"]
     out = {"expires_at": iso(expires, millis=True), "key_epoch": s["key_epoch"],
            "heartbeat_interval": int(cfg["HEARTBEAT_SECONDS"])}
     if (now - s["epoch_started_at"]).total_seconds() >= int(cfg["KEY_ROTATION_SECONDS"]):
@@ -139,11 +146,13 @@ def heartbeat(sid: str):
         repo.rotate_epoch(conn, sid, epoch, master.seal(cek, sid, f"cek:{epoch}"), s["cek_enc"], now)
         out.update(key_epoch=epoch, wrapped_cek=session_crypto.wrap_cek(master.open(s["kek_enc"], sid, "kek"), cek, sid))
     conn.commit()
+    sweep_replay_store(conn, proof)
     playback().sessions.drop(sid)
-    counted = bool(s["counted_view"])
+    counted, views = bool(s["counted_view"]), int(facts["video_views"])
     if viewing.reaches_view(s, facts["video_owner"], watch_ms):
         counted = viewing.decide_view(conn, s, now)
-    out.update(views=repo.video_views(conn, s["video_id"]), view_counted=counted)
+        views += counted                # this heartbeat's own view, counted after the facts were read
+    out.update(views=views, view_counted=counted)
     return jsonify(out)
 
 
