@@ -274,8 +274,8 @@ def test_a_dead_chunk_stops_its_sibling_running_on_another_worker(worker_app, st
     from watermark_svc import create_app
     from watermark_svc.extensions import db as wdb
     vid = queue_video(db, stores, owner_id, clip)
-    # The doomed one surely over its 3-s budget: x264's slowest preset (veryslow encoded this
-    # one-segment chunk in 1.8 s on a fast host with one thread per encoder; placebo takes ~11 s).
+    # The doomed one surely over its 3-s budget: x264's slowest preset (on a fast host, one
+    # thread, 60 frames of 360p noise took 1.8 s with veryslow, 11.5 s with placebo).
     plan_in_chunks(worker_app, db, vid, preset="placebo")
     sql(db, "UPDATE jobs SET run_after = UTC_TIMESTAMP(6) + INTERVAL 1 HOUR WHERE subject = %s "
             "AND kind = 'video.audio'", (vid,))
