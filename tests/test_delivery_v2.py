@@ -20,7 +20,7 @@ from svcommon.media_keys import audio_init_key, encrypted_segment_key, init_key
 from tests.support.contract_client import ContractError, decrypt_segment, unwrap_segment_key
 from tests.support.playback import backdate_session, events_of, refused_until, viewer
 from tests.support.sealed_media import keys_of, media_row
-from tests.support.videos import make_ready_video
+from tests.support.videos import make_ready_video, sql
 
 pytestmark = pytest.mark.heavy
 FIRST_KEYS = 3          # FIRST_KEYS_COUNT
@@ -260,6 +260,32 @@ def test_key_request_validation(client, vid, meta):
     r = client.request_keys(s, "video", meta["segment_count"] - 1, 16)
     assert [k["index"] for k in r.json()["keys"]] == [meta["segment_count"] - 1]      # clipped at the end
     assert "no-store" in r.headers["Cache-Control"]
+
+
+def test_a_tardos_coded_video_serves_each_session_its_tardos_variants(client, play, worker_app, mdb, stores, owner,
+                                                                      clip):
+    """Processing gives a video of 600 segments or more the Tardos code (svcommon.codeword
+    scheme_for; the clip is shorter, so its metadata is given the scheme as processing writes
+    it). Then the keys released and the URLs listed follow the session's Tardos codeword."""
+    secret = play["env"]["WATERMARK_SECRET"]
+    vid = make_ready_video(worker_app, mdb, stores, owner["id"], clip, title="Tardos-coded clip")
+    meta = media_row(mdb, vid)["metadata"]
+    assert meta["codeword"] == {"scheme": codeword.UNIFORM}           # as processed: a short video
+    meta["codeword"] = {"scheme": codeword.TARDOS}
+    sql(mdb, "UPDATE video_media SET metadata = %s WHERE video_id = %s", (json.dumps(meta), vid))
+    content = keys_of(mdb, play["env"]["MEDIA_MASTER_KEY"], vid)
+    code, n = codeword.Code(codeword.TARDOS, vid), meta["segment_count"]
+    while True:                      # a session whose two codewords differ (else this proves little)
+        s = client.open_session(vid)
+        tardos = [codeword.variant(secret, s.id, i, code) for i in range(n)]
+        if tardos != [codeword.variant(secret, s.id, i) for i in range(n)]:
+            break
+        client.end(s)
+    keys = released(client, s, "video", n)
+    assert [keys[i] for i in range(n)] == [content.segment_key("video", v, i) for i, v in enumerate(tardos)]
+    mpd = requests.get(s.manifest_url).text
+    first = meta["renditions"][0]["name"]
+    assert all(f"/media/{vid}/{first}/{content.file_name(first, v, i)}" in mpd for i, v in enumerate(tardos))
 
 
 # Playable objects that are not delivery media, outside delivery v2's scope: the uploaded

@@ -2,8 +2,8 @@
 item 5), shared by bench/forensics/controls.py and its CI smoke test (tests/test_forensics_controls.py).
 
 A control trace scores a window of evidence (per-segment soft bits z read from a copy) against
-sessions with the detector's own code: scoring.score_sessions, then the accusation decision of
-verdict.accused. Its innocent sessions' p-values go into a Tally, which keeps counts on fixed
+sessions with the detector's own code: verdict.accuse (scoring.score_sessions, then the
+accusation decision with its residual rounds). Its innocent sessions' p-values go into a Tally, which keeps counts on fixed
 grids (about a million p-values reduce to a few dozen numbers):
 
 - per innocent session: how many have p <= x. The exact null (scoring.py) says P(p <= x) <= x,
@@ -24,7 +24,7 @@ import numpy as np
 from scipy.stats import norm
 
 from watermark_svc.forensics import verdict
-from watermark_svc.forensics.scoring import score_sessions, weights
+from watermark_svc.forensics.scoring import weights
 
 P_GRID = [10 ** (-k / 4) for k in range(1, 25)]      # 10^-0.25 ... 1e-6
 Z_GRID = [k / 4 for k in range(0, 29)]               # standardised score 0 ... 7
@@ -104,8 +104,8 @@ def control_trace(z, indices: list[int], sessions: list[str], secret: bytes, inn
     """Score one window with the detector's code and add its innocents to the tally. `innocent`:
     the sessions that did not contribute to the copy (every scored one except colluders)."""
     z = np.asarray(z, np.float64)
-    scores = score_sessions(z, indices, sessions, secret)
-    accused = [s.session_id for s in verdict.accused(scores, max_fap)]
+    scores, found = verdict.accuse(z, indices, sessions, secret, len(sessions), max_fap)
+    accused = [s.session_id for s in found]
     inn = [s for s in scores if s.session_id in innocent]
     spread = math.sqrt(float(np.sum(weights(z).astype(np.float64) ** 2)))
     p = np.array([s.p_value for s in inn])

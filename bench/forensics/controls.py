@@ -22,7 +22,7 @@ Stages, every one cached in --work (seeded, resumable; a rerun redoes only what 
     readout it scores (readout.read_bits, the frames -> per-segment z stage) is captured and kept;
  2. control traces: --traces-per-copy windows of that evidence (30, 60, 120, 240 s as the copy
     allows, seeded starts), each scored with the detector's scoring and accusation decision
-    (calibration.control_trace: scoring.score_sessions, verdict.accused) against the target's real
+    (calibration.control_trace: verdict.accuse) against the target's real
     sessions (minus colluders; plus the leaker of the other video, innocent here) and --population
     fresh seeded session ids; innocents' p-values are tallied, not stored (calibration.Tally);
  3. optionally --e2e windowed end-to-end traces: a window of a copy cut from the stream before the
@@ -42,11 +42,10 @@ import platform
 import random
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from offline import CODE, RESULTS, ROOT, TESTSRC, make_source, prepare, reencode, session_ids  # noqa: E402
+from offline import CODE, RESULTS, ROOT, TESTSRC, captured_readouts, make_source, prepare, reencode, session_ids  # noqa: E402
 from calibration import Tally, control_trace, svg  # noqa: E402
 from collusion_helpers import mixed_stream, session_stream  # noqa: E402
 from watermark_svc.forensics import trace as trace_module  # noqa: E402
@@ -241,25 +240,6 @@ class Bench:
         return out
 
 
-@contextmanager
-def captured_readouts():
-    """Keep every full readout trace() takes (read_bits without a frame limit: not the short
-    probes _pick_lag reads between fingerprint lags): the evidence it then scores."""
-    real = trace_module.read_bits
-    got: list = []
-
-    def spy(copy, source, pattern, alignment, progress=None):
-        r = real(copy, source, pattern, alignment, progress=progress)
-        if alignment.max_frames is None:
-            got.append(r)
-        return r
-    trace_module.read_bits = spy
-    try:
-        yield got
-    finally:
-        trace_module.read_bits = real
-
-
 def write(a, copies: list[dict], tallies: dict, rows: list[dict], e2e: list[dict], load_start, started: float,
           final: bool) -> None:
     total = Tally()
@@ -305,7 +285,7 @@ def markdown(out: dict, total: Tally, tallies: dict, copies: list[dict], e2e: li
           "**How the control traces were made.** The extraction (decode frames, register, read the per-segment "
           "soft bits z: readout.read_bits) ran ONCE per copy, inside an end-to-end trace() of the whole copy; "
           f"the {total.traces} control traces re-run only the scoring and decision stages (scoring.score_sessions, "
-          f"verdict.accused) on seeded windows ({'/'.join(str(x) for x in sorted({r['seconds'] for r in out['traces']}))} s) of that evidence, each against the target "
+          f"verdict.accuse) on seeded windows ({'/'.join(str(x) for x in sorted({r['seconds'] for r in out['traces']}))} s) of that evidence, each against the target "
           f"video's real sessions (colluders excluded from the innocents) and {out['population']} fresh seeded "
           f"session ids. Windows of one copy overlap, so they are not independent readings of the copy.", "",
           "## Control copies (one extraction each, and its end-to-end trace of the whole copy)", "",

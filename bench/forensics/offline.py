@@ -13,12 +13,14 @@ import random
 import subprocess
 import sys
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 for _p in ("common", "watermark-svc/tests", "watermark-svc"):
     if str(ROOT / _p) not in sys.path:
         sys.path.insert(0, str(ROOT / _p))
+from watermark_svc.forensics import trace as trace_module  # noqa: E402
 from watermark_svc.media import process  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -70,3 +72,22 @@ def reencode(src: Path, dest: Path, height: int = 180, crf: int = 28, start: flo
     subprocess.run(argv + ["-vf", f"scale=-2:{height}", "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf),
                            "-an", str(dest)], check=True, capture_output=True)
     return Path(dest)
+
+
+@contextmanager
+def captured_readouts():
+    """Keep every full readout trace() takes (read_bits without a frame limit: not the short
+    probes _pick_lag reads between fingerprint lags): the evidence it then scores."""
+    real = trace_module.read_bits
+    got: list = []
+
+    def spy(copy, source, pattern, alignment, progress=None):
+        r = real(copy, source, pattern, alignment, progress=progress)
+        if alignment.max_frames is None:
+            got.append(r)
+        return r
+    trace_module.read_bits = spy
+    try:
+        yield got
+    finally:
+        trace_module.read_bits = real

@@ -4,15 +4,35 @@ and watermark-svc's forensics (which reads them back). Pure functions; no I/O.
 Two layers (ARCHITECTURE.md "Forensics", docs/security.md "Forensic watermark"):
 
 1. **A/B codeword** (survives re-encoding). Segment *i* of a session is served from variant
-   A (bit 0) or B (bit 1), where::
+   A (bit 0) or B (bit 1). The bit is derived, never stored: the detector recomputes the
+   codeword of every session of a video from its id alone. ``session_id`` is the session's
+   id string as issued (32 lowercase hex characters), ``i`` the 0-based segment index in
+   decimal. Two constructions (the video's processing metadata names its scheme, as
+   ``"codeword": {"scheme": ...}``; a video without it uses ``uniform``):
+
+   ``uniform`` (videos under TARDOS_MIN_SEGMENTS segments)::
 
        bit(i) = HMAC-SHA256(WATERMARK_SECRET, "codeword:" + session_id + ":" + str(i))[0] & 1
 
-   ``session_id`` is the session's id string as issued (32 lowercase hex characters),
-   ``i`` the 0-based segment index in decimal. The bit is derived, never stored: the
-   detector recomputes the codeword of every session of a video from its id alone.
-   Bits are independent and unbiased for anyone without the secret, so a viewer cannot
-   tell which variant they got, and two sessions disagree on about half the positions.
+   Unbiased and independent bits: two sessions disagree on about half the positions. Against
+   two colluders this is the best binary code (each colluder agrees with any mix of their
+   streams on ~3/4 of the segments), but three colluders voting by minority leave every
+   colluder at chance, so it cannot resist larger coalitions.
+
+   ``tardos-n3`` (videos of TARDOS_MIN_SEGMENTS segments or more): a discrete symmetric Tardos
+   code with Nuida et al.'s bias distribution for coalitions of up to three (the two points
+   (1 -+ 1/sqrt 3) / 2, equally likely). Position i of video v has a secret bias::
+
+       p(i) = BIAS_LOW / 2^32   if HMAC-SHA256(secret, "tardos-bias:" + v + ":" + str(i))[0] & 1 == 0
+            = 1 - BIAS_LOW / 2^32                                                     otherwise
+       bit(i) = 1  iff  uint32_be(HMAC-SHA256(secret, "tardos:" + session_id + ":" + str(i))[0:4])
+                        < 2^32 * p(i)
+
+   so P(bit = 1) is exactly p(i). Any coalition of up to three then leaves a colluder with a
+   score above chance under every mixing strategy (watermark-svc forensics/scoring.py), at
+   the price of about 1.5x the footage to name two colluders than the uniform code needs.
+   That is why short videos, where a clip cannot hold enough segments to catch three, keep
+   the uniform code.
 
 2. **Metadata tag** (exact, for unmodified copies). streaming-svc appends one top-level
    ISO-BMFF ``uuid`` box to every init segment it serves (after ``moov``; players and
@@ -29,6 +49,7 @@ Two layers (ARCHITECTURE.md "Forensics", docs/security.md "Forensic watermark"):
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import struct
@@ -39,6 +60,16 @@ from dataclasses import dataclass
 from .mp4boxes import walk_bytes
 
 CODEWORD_PREFIX = "codeword:"
+UNIFORM = "uniform"
+TARDOS = "tardos-n3"
+SCHEMES = (UNIFORM, TARDOS)
+# Twenty minutes of 2-s segments: about what naming each of three colluders needs at the
+# detector's threshold among a thousand sessions (bench/results/forensics-collusion.md). The
+# rule is fixed, not a setting: a video's scheme must never change once sessions were served.
+TARDOS_MIN_SEGMENTS = 600
+BIAS_LOW = 907633386          # round(2^32 * (1 - 1/sqrt(3)) / 2): P(bit 1) at a low-bias position
+_TARDOS_PREFIX = "tardos:"
+_BIAS_PREFIX = "tardos-bias:"
 TAG_UUID = uuid.UUID("5f3c8f4e-6a1d-4c2b-9e57-5354564c5401").bytes   # "STVL" v1 in the tail
 TAG_VERSION = 1
 _MAC_PREFIX = b"mdtag:v1:"
@@ -52,19 +83,65 @@ def _key(secret: str | bytes) -> bytes:
 
 
 # ---- layer 1: A/B codeword ----------------------------------------------------------------
-def codeword_bit(secret: str | bytes, session_id: str, index: int) -> int:
+@dataclass(frozen=True)
+class Code:
+    """A video's codeword construction: its scheme and (for the Tardos biases) its id."""
+    scheme: str = UNIFORM
+    video_id: str = ""
+
+    def __post_init__(self):
+        if self.scheme not in SCHEMES:
+            raise ValueError(f"unknown codeword scheme {self.scheme!r}")
+        if self.scheme == TARDOS and not self.video_id:
+            raise ValueError("a Tardos code needs the video id")
+
+    @classmethod
+    def of_metadata(cls, video_id: str, meta: dict) -> "Code":
+        """The code named by a video's processing metadata (uniform when it names none)."""
+        return cls((meta.get("codeword") or {}).get("scheme", UNIFORM), video_id)
+
+
+UNIFORM_CODE = Code()
+
+
+def scheme_for(segment_count: int) -> str:
+    """The scheme processing gives a video of this many segments."""
+    return TARDOS if segment_count >= TARDOS_MIN_SEGMENTS else UNIFORM
+
+
+def _hmac(secret: str | bytes, msg: str) -> bytes:
+    return hmac.new(_key(secret), msg.encode(), hashlib.sha256).digest()
+
+
+def bias_threshold(secret: str | bytes, code: Code, index: int) -> int:
+    """2^32 * P(bit 1) at segment ``index``: exact, an integer (2^31 for the uniform code)."""
+    if code.scheme == UNIFORM:
+        return 1 << 31
+    return _tardos_threshold(secret, code.video_id, int(index))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _tardos_threshold(secret: str | bytes, video_id: str, index: int) -> int:
+    # Shared by every session of the video: a manifest of a long video asks for thousands.
+    low = _hmac(secret, f"{_BIAS_PREFIX}{video_id}:{index}")[0] & 1 == 0
+    return BIAS_LOW if low else (1 << 32) - BIAS_LOW
+
+
+def codeword_bit(secret: str | bytes, session_id: str, index: int, code: Code = UNIFORM_CODE) -> int:
     """0 → variant A, 1 → variant B for segment ``index`` of ``session_id``."""
-    msg = f"{CODEWORD_PREFIX}{session_id}:{int(index)}".encode()
-    return hmac.new(_key(secret), msg, hashlib.sha256).digest()[0] & 1
+    if code.scheme == UNIFORM:
+        return _hmac(secret, f"{CODEWORD_PREFIX}{session_id}:{int(index)}")[0] & 1
+    u = int.from_bytes(_hmac(secret, f"{_TARDOS_PREFIX}{session_id}:{int(index)}")[:4], "big")
+    return int(u < bias_threshold(secret, code, index))
 
 
-def codeword(secret: str | bytes, session_id: str, length: int) -> list[int]:
-    return [codeword_bit(secret, session_id, i) for i in range(length)]
+def codeword(secret: str | bytes, session_id: str, length: int, code: Code = UNIFORM_CODE) -> list[int]:
+    return [codeword_bit(secret, session_id, i, code) for i in range(length)]
 
 
-def variant(secret: str | bytes, session_id: str, index: int) -> str:
+def variant(secret: str | bytes, session_id: str, index: int, code: Code = UNIFORM_CODE) -> str:
     """The object-key variant letter ("a" or "b") serving segment ``index``."""
-    return "ab"[codeword_bit(secret, session_id, index)]
+    return "ab"[codeword_bit(secret, session_id, index, code)]
 
 
 # ---- layer 2: metadata tag ------------------------------------------------------------------

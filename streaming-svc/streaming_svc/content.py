@@ -37,12 +37,12 @@ def _memo(memo: dict, derive, args: tuple):
     return value
 
 
-def session_variant(sid: str, track: str, index: int) -> str:
-    """The variant a session gets for segment ``index``: its codeword bit (video) or the
-    single audio variant."""
+def session_variant(media: Media, sid: str, track: str, index: int) -> str:
+    """The variant a session gets for segment ``index``: its codeword bit under the video's
+    code (video) or the single audio variant."""
     if track == AUDIO:
         return AUDIO_VARIANT
-    return codeword.variant(current_app.config["WATERMARK_SECRET"], sid, index)
+    return codeword.variant(current_app.config["WATERMARK_SECRET"], sid, index, media.code)
 
 
 def content_of(conn, media: Media) -> Content:

@@ -42,7 +42,7 @@ class SessionUrls:
 
     def __init__(self, sid: str, media: Media, content: Content):
         self.base, self.vid, self.content = base_url(sid), media.video_id, content
-        self.variants = [session_variant(sid, VIDEO, i) for i in range(media.segment_count)]
+        self.variants = [session_variant(media, sid, VIDEO, i) for i in range(media.segment_count)]
 
     def init(self, rendition: str) -> str:
         return f"{self.base}{rendition}/init.mp4"

@@ -150,7 +150,7 @@ def download(sid: str, token: str):
         # The body runs after the view: no request context (its database connection goes
         # back to the pool now), only what is computed here.
         order = mp4mux.interleaved(media.segment_durations, media.audio["segment_durations"] if audio else [])
-        plan = [(track, index, session_variant(sid, track, index)) for track, index in order]
+        plan = [(track, index, session_variant(media, sid, track, index)) for track, index in order]
         body = _fragments(filestore(), media.video_id, content, rendition, plan)
         resp = Response(_chain(header, body), mimetype="video/mp4",
                         headers={"Content-Disposition": attachment(f"{row['title']} ({rendition}).mp4")})

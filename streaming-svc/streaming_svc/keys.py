@@ -63,7 +63,7 @@ def session_keys(sid: str):
     if not row["charged"]:
         raise over_budget(row, track, seconds)
     epoch, cek = choose_epoch(live, asked)
-    resp = jsonify(track=track, key_epoch=epoch, keys=wrapped(sid, cek, content, track, idx))
+    resp = jsonify(track=track, key_epoch=epoch, keys=wrapped(sid, cek, media, content, track, idx))
     done = time.perf_counter()
     # Server-Timing for the key benchmark (P5): the whole view (DPoP checks included), and its parts.
     resp.headers["Server-Timing"] = ", ".join(f"{name};dur={ms * 1000:.3f}" for name, ms in (

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 from xml.sax.saxutils import escape, quoteattr
 
+from svcommon.codeword import UNIFORM_CODE, Code
 from svcommon.storyboards import Storyboard, VTT_NAME
 
 InitUrl = Callable[[str], str]              # rendition -> URL
@@ -36,6 +37,7 @@ class Media:
     audio: dict | None
     ladder_complete: bool = True       # False while higher rungs are still being encoded
     storyboard: Storyboard | None = None   # seek previews, once made
+    code: Code = UNIFORM_CODE          # which codeword picks a session's variants (svcommon.codeword)
 
     @classmethod
     def from_row(cls, video_id: str, row: dict) -> "Media":
@@ -44,7 +46,8 @@ class Media:
         return cls(video_id, float(meta["duration"]), int(meta["segment_count"]),
                    [float(d) for d in meta["segment_durations"]], str(meta.get("fps", "30/1")),
                    {r["name"]: r for r in meta["renditions"]}, meta.get("audio"),
-                   bool(meta.get("ladder_complete", True)), Storyboard.from_json(board) if board else None)
+                   bool(meta.get("ladder_complete", True)), Storyboard.from_json(board) if board else None,
+                   Code.of_metadata(video_id, meta))
 
     def segments_of(self, rendition: str) -> int:
         if rendition == AUDIO:

@@ -39,10 +39,10 @@ def indices(media: Media, track: str, start: int, count: int) -> tuple[range, fl
     return idx, sum(durations[i] for i in idx)
 
 
-def wrapped(sid: str, cek: AESGCM, content: Content, track: str, idx: range) -> list[dict]:
+def wrapped(sid: str, cek: AESGCM, media: Media, content: Content, track: str, idx: range) -> list[dict]:
     out = []
     for i in idx:
-        key = content.segment_key(track, session_variant(sid, track, i), i)
+        key = content.segment_key(track, session_variant(media, sid, track, i), i)
         nonce, ct = wrap_segment_key(cek, sid, track, i, key)
         out.append({"index": i, "nonce": b64url(nonce), "ciphertext": b64url(ct)})
     return out
@@ -97,5 +97,5 @@ def first_keys(sid: str, cek: AESGCM, media: Media, content: Content) -> tuple[d
             continue
         idx, seconds = indices(media, track, 0, count)
         if seconds <= burst:    # a burst below FIRST_KEYS_COUNT segments: the player asks instead
-            out[track], charged[track] = wrapped(sid, cek, content, track, idx), seconds
+            out[track], charged[track] = wrapped(sid, cek, media, content, track, idx), seconds
     return out, charged

@@ -14,7 +14,7 @@ from svcommon import codeword as cw
 from watermark_svc.forensics.frames import GrayFrames
 from watermark_svc.forensics.localcat import LocalCatalogue
 from watermark_svc.forensics.reference import build_proxy, proxy_size
-from watermark_svc.forensics.scoring import null_tail, score_sessions
+from watermark_svc.forensics.scoring import null_tail, score_sessions, votes
 from watermark_svc.forensics.trace import trace
 from watermark_svc.forensics.verdict import presence_p, readout_hypotheses, segments_to_decide
 from watermark_svc.media import process
@@ -395,8 +395,9 @@ def test_more_footage_estimate_is_the_exact_count_for_clean_bits():
     """Ten segments, all read at full weight, all agreeing: 50 sessions at 1e-6 need
     2^-n * 50 <= 1e-6, i.e. n = 26 (exact binomial), so 16 more."""
     z = np.full(10, 8.0)
-    assert segments_to_decide(z, 12 * 10, 50, 1e-6) == 26
-    assert segments_to_decide(z, 0, 50, 1e-6) is None           # chance-level agreement
+    v = votes(z, list(range(10)), SECRET)
+    assert segments_to_decide(v, 12 * 10, 50, 1e-6) == 26
+    assert segments_to_decide(v, 0, 50, 1e-6) is None           # chance-level agreement
 
 
 def test_noise_never_reads_as_a_present_watermark():

@@ -153,6 +153,7 @@ def session_record(sid: str):
         raise APIError(404, "not_found", "no such session")
     secret = current_app.config["WATERMARK_SECRET"]
     n = int(snap["codeword_length"] or 0)
-    payload = "".join("AB"[b] for b in cw.codeword(secret, sid, n))
-    return jsonify(session=snap, codeword_length=n, payload=payload,
+    code = cw.Code.of_metadata(snap["video_id"], repo.media_of(db.conn(), snap["video_id"]) or {})
+    payload = "".join("AB"[b] for b in cw.codeword(secret, sid, n, code))
+    return jsonify(session=snap, codeword_length=n, codeword_scheme=code.scheme, payload=payload,
                    metadata_tag={"issued_at": snap["tag_issued_at"], "format": "iso-bmff uuid box, HMAC-SHA256"})

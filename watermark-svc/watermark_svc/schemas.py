@@ -205,6 +205,7 @@ class SessionRecord(BaseModel):
                                                 "last_seen, last_ip, revoked_at}, ip, user_agent, started_at, "
                                                 "ended_at, last_heartbeat_at, codeword_length, tag_issued_at")
     codeword_length: int = Field(description="segments the codeword spans")
+    codeword_scheme: str = Field(description="the video's codeword construction: uniform or tardos-n3")
     payload: str = Field(description="the session's A/B codeword, one letter per segment")
     metadata_tag: dict[str, Any] = Field(description="{issued_at, format} of the tag in the media's metadata")
 

@@ -119,7 +119,7 @@ def geometry_from_metadata(meta: dict) -> WatermarkGeometry:
     wm = meta["watermark"]
     return WatermarkGeometry(int(wm["pattern_width"]), int(wm["pattern_height"]),
                              int(wm["frames_per_segment"]), Fraction(meta["fps"]),
-                             int(wm.get("ramp_frames", 4)))
+                             int(wm.get("ramp_frames", 4)), (meta.get("codeword") or {}).get("scheme", "uniform"))
 
 
 class DbCatalogue:

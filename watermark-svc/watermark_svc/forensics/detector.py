@@ -24,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from svcommon import ffmpeg as ff
+from svcommon.codeword import Code
 
 from ..media.errors import InvalidMedia, ProcessingError
 from ..media.ladder import even
@@ -50,6 +51,10 @@ class WatermarkGeometry:
     frames_per_segment: int
     fps: Fraction
     ramp_frames: int = RAMP_FRAMES
+    codeword_scheme: str = "uniform"   # which codeword the sessions got (svcommon.codeword)
+
+    def code(self, video_id: str) -> Code:
+        return Code(self.codeword_scheme, video_id)
 
 
 def geometry_for_source(source_path: str, segment_seconds: float = 2.0) -> WatermarkGeometry:

@@ -1,6 +1,7 @@
 """A catalogue over local files: for tests, benchmarks and offline re-analysis."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,14 +14,16 @@ from .timing import fingerprint
 
 
 class LocalCatalogue:
-    """videos: {video_id: source path}; sessions: {session_id: video_id}.
+    """videos: {video_id: source path}; sessions: {session_id: video_id}; schemes: {video_id:
+    codeword scheme} where processing gave one other than uniform (its metadata's "codeword").
 
     With proxy_dir the detector reads analysis proxies built there on first use, as
     the service does (dbcatalogue.py); without, it reads the originals directly."""
 
     def __init__(self, videos: dict[str, str], sessions: dict[str, str] | None = None,
-                 proxy_dir: Path | None = None):
+                 proxy_dir: Path | None = None, schemes: dict[str, str] | None = None):
         self.videos = dict(videos)
+        self.schemes = dict(schemes or {})
         self.sessions = dict(sessions or {})
         self.proxy_dir = Path(proxy_dir) if proxy_dir else None
         self._geometry: dict[str, WatermarkGeometry] = {}
@@ -34,7 +37,8 @@ class LocalCatalogue:
 
     def geometry(self, video_id: str) -> WatermarkGeometry:
         if video_id not in self._geometry:
-            self._geometry[video_id] = geometry_for_source(self.videos[video_id])
+            g = geometry_for_source(self.videos[video_id])
+            self._geometry[video_id] = replace(g, codeword_scheme=self.schemes.get(video_id, g.codeword_scheme))
         return self._geometry[video_id]
 
     def source_path(self, video_id: str) -> str:

@@ -1,32 +1,37 @@
 """Score every session of a video against the soft bits, with an exact error bound.
 
-Statistic. Segment i gives a soft bit z_i (> 0: the copy carries variant A). Each
-session j was served variant A or B by its keyed codeword bit b_j(i); with
-c_j(i) = +1 for A and -1 for B its score is
+Statistic. Segment i gives a soft bit z_i (> 0: the copy carries variant A), read as the
+copy's symbol y_i (A or B) with weight q_i = round(Q * min(|z_i|, Z_CAP) / Z_CAP): confident
+segments count more, but no single segment can outweigh many (the cap: |z| = 6 is already a
+~1e-9 chance of a wrong bit). Session j was served its codeword bit x_j(i) (svcommon.codeword),
+and scores
 
-    T_j = sum_i q_i * sign(z_i) * c_j(i),   q_i = round(Q * min(|z_i|, Z_CAP) / Z_CAP)
+    T_j = sum_i q_i * (gain_i if x_j(i) = y_i else -loss_i)
 
-an integer-weighted vote: confident segments count more, but no single segment can
-outweigh many (the cap: |z| = 6 is already a ~1e-9 chance of a wrong bit).
+an integer-weighted vote. Under the uniform code gain = loss = 1 (a plain agreement count).
+Under the Tardos code (scheme tardos-n3) position i has a known bias, and an innocent
+session's bit equals y_i with probability pi_i (the bias of y_i's symbol there): agreeing on
+a rare symbol (pi < 1/2) gains 4 and disagreeing costs 1, the reverse for a common one
+(symmetric Tardos scores sqrt((1-pi)/pi) and sqrt(pi/(1-pi)), 3.73 : 1, in integers).
 
-False accusation. An innocent session's codeword is a keyed pseudo-random function
-of its id, independent of the copy (its bits were never in it). Given the observed
-z's, its score is therefore sum_i q_i * e_i with independent fair signs e_i, whose
-distribution we compute *exactly* (a product of two-point laws, convolved on the
-integer grid). p_j = P(null >= T_j) holds whatever the noise, the attack or the
-video's content. Testing M sessions, the probability that any innocent one scores
-that high is at most M * p (Bonferroni): that is the reported false-accusation
+False accusation. An innocent session's codeword is a keyed pseudo-random function of its
+id, independent of the copy (its bits were never in it). Given the observed copy, its
+score is therefore a sum of independent two-point draws (+q gain w.p. pi, -q loss
+otherwise; +-q with fair signs under the uniform code), whose distribution we compute
+*exactly* (convolved on the integer grid). p_j = P(null >= T_j) holds whatever the noise,
+the attack or the video's content. Testing M sessions, the probability that any innocent
+one scores that high is at most M * p (Bonferroni): that is the reported false-accusation
 probability. Accusation needs it below the threshold; otherwise "no match".
 
-Collusion: a copy mixed from sessions A and B (segment by segment, or frames averaged)
-depends only on their codewords, so every other session is still innocent in the sense
-above and keeps the bound. Every session at or below the threshold is accused (verdict.py),
-and the bound holds for that set: P(some innocent is accused) <= sum over innocents of
-P(p_j <= threshold / M) <= threshold. What collusion costs is evidence, not correctness:
-with two colluders each agrees with the copy on ~3/4 of segments mixed from both (where
-their variants differ, the copy follows the other half the time), and averaged frames
-cancel the watermark where they differ (a weight-0 segment), so more footage is needed to
-name them (bench/results/forensics-collusion.md).
+Collusion. A copy mixed from several sessions' streams depends only on their codewords, so
+every other session is still innocent in the sense above and keeps the bound (verdict.py
+accuses every session at or below the threshold). Mixing costs evidence: with two colluders
+under the uniform code each agrees with the copy on ~3/4 of the segments, and averaged frames
+cancel the watermark where their variants differ. Once some sessions are accused, the
+segments where the copy's symbol differs from every accused session's bit (``residual``)
+must have come from someone else: scored on those alone, a further colluder agrees on nearly
+all of them while an innocent's bits there are still independent draws, so the same exact
+null holds (verdict.accuse splits the threshold between the stages).
 """
 from __future__ import annotations
 
@@ -44,53 +49,107 @@ Q_LEVELS = 12
 class SessionScore:
     session_id: str
     score: int                  # T_j
-    max_score: int              # sum of weights (all segments agree)
+    max_score: int              # sum of gains (all segments agree)
     agree: int                  # segments whose sign matches the served variant
     counted: int                # segments with non-zero weight
     p_value: float              # P(innocent score >= T_j)
     false_accusation: float     # min(1, sessions tested * p_value)
+    stage: int = 1              # 1: scored on every segment; 2+: on a residual (verdict.accuse)
+
+
+RARE_GAIN = 4               # Tardos: agreeing on a rare symbol (and disagreeing on a common one)
+
+
+@dataclass(frozen=True)
+class Votes:
+    """What a copy's segments say, per segment read: the copy's symbol, and what a session
+    agreeing with it gains, disagreeing loses, and the chance an innocent session agrees."""
+    symbol: np.ndarray        # 0 (A) or 1 (B)
+    gain: np.ndarray          # int64 >= 0 (0: a segment that carries no evidence)
+    loss: np.ndarray          # int64 >= 0
+    agree_p: np.ndarray       # float64: P(an innocent session's bit equals symbol)
+
+    def only(self, keep: np.ndarray) -> "Votes":
+        """The same votes with every segment outside ``keep`` weighted 0."""
+        return Votes(self.symbol, np.where(keep, self.gain, 0), np.where(keep, self.loss, 0), self.agree_p)
+
+    def tiled(self, n: int) -> "Votes":
+        """These segments repeated to ``n`` (verdict.segments_to_decide's projection)."""
+        return Votes(*(np.resize(a, n) for a in (self.symbol, self.gain, self.loss, self.agree_p)))
 
 
 def weights(z: np.ndarray) -> np.ndarray:
     return np.rint(Q_LEVELS * np.minimum(np.abs(z), Z_CAP) / Z_CAP).astype(np.int64)
 
 
-def null_tail(q: np.ndarray) -> tuple[np.ndarray, int]:
-    """Survival function of sum q_i e_i (fair signs): tail[t + total] = P(S >= t)."""
-    total = int(q.sum())
-    pmf = np.zeros(2 * total + 1)
-    pmf[total] = 1.0
-    for w in q[q > 0]:
-        w = int(w)
+def votes(z: np.ndarray, indices: list[int], secret: bytes, code: cw.Code = cw.UNIFORM_CODE) -> Votes:
+    z = np.asarray(z, np.float64)
+    q = weights(z)
+    symbol = (z < 0).astype(np.int64)
+    p_b = np.array([cw.bias_threshold(secret, code, i) for i in indices], np.float64) / 2.0 ** 32
+    agree_p = np.where(symbol == 1, p_b, 1.0 - p_b) if len(z) else np.zeros(0)
+    gain = q * np.where(agree_p < 0.5, RARE_GAIN, 1)
+    loss = q * np.where(agree_p > 0.5, RARE_GAIN, 1)
+    return Votes(symbol, gain, loss, agree_p)
+
+
+def null_tail(gain: np.ndarray, loss: np.ndarray | None = None,
+              agree_p: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """Survival function of an innocent's score, sum of independent draws (+gain_i with
+    probability agree_p_i, else -loss_i; fair +-gain_i by default): tail[t + low] = P(S >= t),
+    t from -low (every segment lost) to the sum of gains."""
+    gain = np.asarray(gain, np.int64)
+    loss = gain if loss is None else np.asarray(loss, np.int64)
+    agree_p = np.full(len(gain), 0.5) if agree_p is None else np.asarray(agree_p, np.float64)
+    low, high = int(loss.sum()), int(gain.sum())
+    pmf = np.zeros(low + high + 1)
+    pmf[low] = 1.0
+    size = len(pmf)
+    for g, l_, p in zip(gain.tolist(), loss.tolist(), agree_p.tolist()):
+        if g == 0 and l_ == 0:
+            continue
         nxt = np.zeros_like(pmf)
-        nxt[w:] += 0.5 * pmf[:len(pmf) - w]
-        nxt[:len(pmf) - w] += 0.5 * pmf[w:]
+        nxt[g:] += p * pmf[:size - g]            # agree: +g
+        nxt[:size - l_] += (1.0 - p) * pmf[l_:]  # disagree: -l
         pmf = nxt
     tail = np.cumsum(pmf[::-1])[::-1]
-    return np.minimum(tail, 1.0), total
+    return np.minimum(tail, 1.0), low
 
 
-def signs_of(secret: bytes, session_id: str, indices: list[int]) -> np.ndarray:
-    """+1 where the session was served A, -1 where B (svcommon.codeword: bit 0 = A)."""
-    return np.array([1 - 2 * cw.codeword_bit(secret, session_id, i) for i in indices], np.int64)
+def served_bits(secret: bytes, session_id: str, indices: list[int], code: cw.Code = cw.UNIFORM_CODE) -> np.ndarray:
+    """The session's codeword bits (1 = B) at the segments read."""
+    return np.array([cw.codeword_bit(secret, session_id, i, code) for i in indices], np.int64)
 
 
 def score_sessions(z: np.ndarray, indices: list[int], session_ids: list[str], secret: bytes,
-                   sessions_tested: int | None = None) -> list[SessionScore]:
+                   sessions_tested: int | None = None, code: cw.Code = cw.UNIFORM_CODE,
+                   keep: np.ndarray | None = None) -> list[SessionScore]:
     """Scores of every session, best first. sessions_tested (>= len(session_ids)) is
-    the Bonferroni count when several videos' sessions are being tested."""
-    z = np.asarray(z, np.float64)
-    q = weights(z)
-    vote = q * np.sign(z).astype(np.int64)
-    tail, total = null_tail(q)
+    the Bonferroni count when several videos' sessions are being tested; ``keep``: score
+    only these segments (the residual stage), the others weighted 0."""
+    v = votes(z, indices, secret, code)
+    if keep is not None:
+        v = v.only(keep)
+    tail, low = null_tail(v.gain, v.loss, v.agree_p)
+    total = int(v.gain.sum())
     m = max(len(session_ids), sessions_tested or 0, 1)
-    counted = int((q > 0).sum())
+    live = (v.gain > 0) | (v.loss > 0)
+    counted = int(live.sum())
     out = []
     for sid in session_ids:
-        c = signs_of(secret, sid, indices)
-        t = int((vote * c).sum())
-        agree = int(((vote * c) > 0).sum())
-        p = float(tail[t + total]) if total > 0 else 1.0
-        out.append(SessionScore(sid, t, total, agree, counted, p, min(1.0, m * p)))
+        agrees = served_bits(secret, sid, indices, code) == v.symbol
+        t = int(np.where(agrees, v.gain, -v.loss).sum())
+        p = float(tail[t + low]) if counted else 1.0
+        out.append(SessionScore(sid, t, total, int((agrees & live).sum()), counted, p, min(1.0, m * p)))
     out.sort(key=lambda s: (-s.score, s.session_id))
     return out
+
+
+def residual(z: np.ndarray, indices: list[int], accused: list[str], secret: bytes,
+             code: cw.Code = cw.UNIFORM_CODE) -> np.ndarray:
+    """The segments whose symbol no accused session was served: someone else's, or misread."""
+    symbol = (np.asarray(z, np.float64) < 0).astype(np.int64)
+    keep = np.ones(len(symbol), bool)
+    for sid in accused:
+        keep &= served_bits(secret, sid, indices, code) != symbol
+    return keep

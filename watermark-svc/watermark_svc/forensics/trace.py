@@ -20,7 +20,7 @@ from .detector import WatermarkGeometry, analysis_size
 from .metadata import find_tags
 from .readout import Alignment, Pattern, Source, Suspect, read_bits
 from . import candidates, verdict
-from .scoring import score_sessions
+from .scoring import served_bits, votes
 from .timing import OffsetMatch, match_offsets, suspect_fingerprints
 
 METHOD_VERSION = "streamvault-forensics/1"
@@ -182,7 +182,8 @@ def trace(suspect: str, catalogue: Catalogue, secret: bytes, *, video_id: str | 
         return result
     if decisive:
         top = best["accused"][0]
-        served = _served_bits(secret, top["session_id"], best["segments"])
+        served = served_bits(secret, top["session_id"], [s["index"] for s in best["segments"]],
+                             catalogue.geometry(best["video_id"]).code(best["video_id"])).tolist()
         result.update(method_used="watermark", match={"session_id": top["session_id"]}, verdict="match",
                       also_accused=[a["session_id"] for a in best["accused"][1:]],
                       conclusion=verdict.match_words(best["accused"], tested, max_fap))
@@ -226,12 +227,14 @@ def _read_candidate(suspect: str, info, catalogue: Catalogue, secret: bytes, vid
     frames = len(sus_fp)
     idx = [b.index for b in readout.bits]
     z = np.array([b.z for b in readout.bits])
-    scores = score_sessions(z, idx, session_ids, secret, tested)
+    code = g.code(vid)
+    scores, found = verdict.accuse(z, idx, session_ids, secret, tested, max_fap, code)
     fps = float(g.fps)
     p_present = verdict.presence_p(z, verdict.readout_hypotheses(len(peaks)))
-    accused = [asdict(s) for s in verdict.accused(scores, max_fap)]
+    accused = [asdict(s) for s in found]
     return {
-        "video_id": vid, "correlation": round(ncc, 4), "significance": m.significance,
+        "video_id": vid, "codeword_scheme": code.scheme, "correlation": round(ncc, 4),
+        "significance": m.significance,
         "offset_frames": m.offset_frames, "offset_seconds": round(m.offset_frames / fps, 3),
         "window_seconds": [round(max(0, m.offset_frames) / fps, 2),
                            round((m.offset_frames + frames) / fps, 2)],
@@ -248,8 +251,8 @@ def _read_candidate(suspect: str, info, catalogue: Catalogue, secret: bytes, vid
         "tied_with_best": sum(1 for s in scores[1:] if s.score == scores[0].score) if scores else 0,
         "accused": accused,
         # Only for the inconclusive verdict; from the unrounded z (the weights scoring used).
-        "segments_to_decide": (verdict.segments_to_decide(z, scores[0].score, tested, max_fap)
-                               if scores and not accused else None),
+        "segments_to_decide": (verdict.segments_to_decide(votes(z, idx, secret, code), scores[0].score, tested,
+                                                          max_fap) if scores and not accused else None),
     }
 
 
@@ -274,11 +277,6 @@ def _pick_lag(peaks: list[OffsetMatch], copy: Suspect, source: Source, pattern: 
             best, best_energy = p, energy
         progress((i + 1) / len(peaks))
     return best
-
-
-def _served_bits(secret: bytes, session_id: str, segments: list[dict]) -> list[int]:
-    from svcommon import codeword as cw
-    return [cw.codeword_bit(secret, session_id, s["index"]) for s in segments]
 
 
 def _no_match(result: dict, why: str, started: float) -> dict:

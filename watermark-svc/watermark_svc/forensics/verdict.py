@@ -13,8 +13,13 @@ close candidate is read, and:
 
 Collusion. Every session of the video at or below the threshold is accused, not only the top
 one: a copy mixed or averaged from several sessions' streams can make more than one decisive
-(match_words). Each was tested at the Bonferroni level, so the set of accused holds an
-innocent with probability at most the threshold.
+(match_words). Then the residual stage (up to RESIDUAL_ROUNDS times): the segments whose symbol
+no accused session was served came from someone else (scoring.residual); every other session
+is scored on those alone and accused at its share of the threshold. A colluder whose share of
+a mix is too small to stand out over all the segments agrees on nearly all of these. The
+threshold is split: the first stage accuses at (1 - RESIDUAL_SHARE) x max_fap, each residual
+round at RESIDUAL_SHARE / RESIDUAL_ROUNDS of it, every test at the Bonferroni level, so the
+whole set of accused holds an innocent with probability at most max_fap.
 
 Watermark present. Under "this copy does not carry this video's watermark" each segment's z
 is a standard normal draw (detector.py: standardised by the residual's own far-shift
@@ -39,7 +44,11 @@ import numpy as np
 from scipy.stats import chi2, norm
 
 from .readout import SHIFT_RADIUS
-from .scoring import null_tail, weights
+from dataclasses import replace
+
+from svcommon import codeword as cw
+
+from .scoring import SessionScore, Votes, null_tail, residual, score_sessions
 
 PRESENCE_MAX_P = 1e-3        # chi-square tail (after the hypotheses) below this: watermark present
 EXACT_ESTIMATE_MAX_SEGMENTS = 600   # the exact null tail costs O(n^2) grid steps: refine up to this
@@ -62,10 +71,30 @@ def presence_p(z: np.ndarray, hypotheses: int) -> float:
     return float(min(1.0, hypotheses * chi2.sf(float(np.sum(np.square(z))), len(z))))
 
 
-def accused(scores: list, max_fap: float) -> list:
-    """The sessions a readout accuses (scoring.SessionScore, best first): every one whose
-    false-accusation probability is at or below the threshold (see Collusion above)."""
-    return [s for s in scores if s.false_accusation <= max_fap]
+RESIDUAL_SHARE = 0.1         # of max_fap, for the residual rounds together (Collusion above)
+RESIDUAL_ROUNDS = 2
+
+
+def accuse(z, indices: list[int], session_ids: list[str], secret: bytes, sessions_tested: int,
+           max_fap: float, code: cw.Code = cw.UNIFORM_CODE) -> tuple[list[SessionScore], list[SessionScore]]:
+    """The first stage's scores of every session (best first) and the sessions accused, in
+    the order found: the first stage's, then each residual round's (``stage`` 2, 3)."""
+    scores = score_sessions(z, indices, session_ids, secret, sessions_tested, code)
+    found = [s for s in scores if s.false_accusation <= max_fap * (1 - RESIDUAL_SHARE)]
+    for stage in range(2, 2 + RESIDUAL_ROUNDS):
+        if not found:
+            break
+        keep = residual(z, indices, [s.session_id for s in found], secret, code)
+        named = {s.session_id for s in found}
+        rest = [sid for sid in session_ids if sid not in named]
+        if not keep.any() or not rest:
+            break
+        more = [replace(s, stage=stage) for s in score_sessions(z, indices, rest, secret, sessions_tested, code, keep)
+                if s.false_accusation <= max_fap * RESIDUAL_SHARE / RESIDUAL_ROUNDS]
+        if not more:
+            break
+        found += more
+    return scores, found
 
 
 def near_duplicates(significances: list[float]) -> bool:
@@ -75,28 +104,31 @@ def near_duplicates(significances: list[float]) -> bool:
     return significances[1] >= NEAR_DUPLICATE_RATIO * significances[0]
 
 
-def segments_to_decide(z: np.ndarray, score: int, sessions_tested: int, max_fap: float) -> int | None:
+def segments_to_decide(votes: Votes, score: int, sessions_tested: int, max_fap: float) -> int | None:
     """Total segments (read so far + more) at which footage like what was read would make the
     best session decisive; None when the evidence rate is not above chance."""
-    q = weights(np.asarray(z, np.float64))
-    n = len(q)
-    rate = score / n if n else 0.0              # mean vote a segment, in weight units
-    m2 = float(np.mean(q.astype(np.float64) ** 2)) if n else 0.0
-    if rate <= 0 or m2 == 0:
+    n = len(votes.gain)
+    gain, loss = votes.gain.astype(np.float64), votes.loss.astype(np.float64)
+    p = votes.agree_p
+    null_mean = float(np.mean(p * gain - (1 - p) * loss)) if n else 0.0     # an innocent's, a segment
+    null_var = float(np.mean(p * (1 - p) * (gain + loss) ** 2)) if n else 0.0
+    rate = score / n - null_mean if n else 0.0  # the best session's lead a segment, in weight units
+    gain_sum = int(votes.gain.sum())
+    if rate <= 0 or null_var == 0 or gain_sum == 0:
         return None
-    q_sum = int(q.sum())
     z_star = float(norm.isf(max_fap / max(1, sessions_tested)))
-    estimate = max(n + 1, math.ceil((z_star / rate) ** 2 * m2))
+    estimate = max(n + 1, math.ceil((z_star / rate) ** 2 * null_var))
     if estimate > EXACT_ESTIMATE_MAX_SEGMENTS:
         return estimate
 
-    def decides(total: int) -> bool:            # exact tail, the observed weights repeated
-        tiled = np.resize(q, total)
-        tail, t_max = null_tail(tiled)
-        # The expected score: the same share of the (tiled) weight as so far, rounded up in
+    def decides(total: int) -> bool:            # exact tail, the observed segments repeated
+        tiled = votes.tiled(total)
+        tail, low = null_tail(tiled.gain, tiled.loss, tiled.agree_p)
+        high = int(tiled.gain.sum())
+        # The expected score: the same share of the (tiled) gains as so far, rounded up in
         # integers (a float product can land a hair above an integer).
-        need = -(-t_max * score // q_sum)
-        return need <= t_max and sessions_tested * tail[need + t_max] <= max_fap
+        need = -(-high * score // gain_sum)
+        return need <= high and sessions_tested * tail[need + low] <= max_fap
 
     lo, hi = n + 1, estimate
     while not decides(hi) and hi < EXACT_ESTIMATE_MAX_SEGMENTS:
@@ -115,10 +147,13 @@ def segments_to_decide(z: np.ndarray, score: int, sessions_tested: int, max_fap:
 def match_words(accused: list[dict], sessions_tested: int, max_fap: float) -> str:
     """The match verdict in words. Several sessions at or below the threshold is a collusion:
     each is named with its own evidence. The bound covers the whole set: every session was
-    tested at max_fap / sessions_tested (scoring.py, Bonferroni), so the chance that *any*
-    innocent session is among the accused is at most max_fap, however many are named."""
+    tested at its stage's share of max_fap over sessions_tested (accuse, Bonferroni), so the
+    chance that *any* innocent session is among the accused is at most max_fap, however many
+    are named."""
     def facts(s: dict) -> str:
-        return (f"{s['agree']} of {s['counted']} segments agree; "
+        where = ("" if s.get("stage", 1) == 1 else
+                 " of the segments no session accused before it was served (the rest of the mix)")
+        return (f"{s['agree']} of {s['counted']} segments{where} agree; "
                 f"false-accusation probability {s['false_accusation']:.2e}")
     if len(accused) == 1:
         return f"match: {facts(accused[0])} over {sessions_tested} sessions tested"

@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
+from svcommon import codeword
+
 from . import ffmpeg_cmd
 from .chunks import SEGMENTS_PER_CHUNK, Chunk, ChunkResult, encode_audio, encode_chunk, plan_chunks
 from .errors import InvalidMedia, LimitExceeded, MediaError, ProcessingError
@@ -184,6 +186,8 @@ def assemble_metadata(video_id: str, info: ProbeResult, plan: JobPlan, settings:
             "sigma_at_1080p": SIGMA_AT_1080P, "ramp_frames": RAMP_FRAMES,
             "frames_per_segment": plan.frames_per_segment,
         },
+        # Which codeword the video's sessions get (svcommon.codeword): fixed by the segment count.
+        "codeword": {"scheme": codeword.scheme_for(len(durations))},
         "encoder": {"preset": settings.preset, "codec": "libx264"},
         "source": {"width": info.width, "height": info.height,
                    "duration": info.duration_s, "video_codec": info.video_codec,
