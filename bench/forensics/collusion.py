@@ -19,8 +19,9 @@ Per cell and clip length: windows where every colluder is named / some / none, i
 accused; the shortest clip length at which at least 90 % of windows name every colluder.
 
 Seeded and resumable: the processed video lives in --work (kept between runs); each copy's
-evidence is stored there as it is read; bench/results/forensics-collusion.{json,md} are
-rewritten after every copy.
+evidence is stored there as it is read; bench/results/forensics-collusion-{video seconds}s.
+{json,md} are rewritten after every copy, with every copy stored in --work (earlier runs'
+cells too).
 
 Usage: python bench/forensics/collusion.py [--video-seconds 720] [--sessions 1000]
          [--cells uniform:2:alternate,tardos-n3:3:minority,...] [--lengths 60,120,...] [--windows 10]
@@ -28,6 +29,7 @@ Usage: python bench/forensics/collusion.py [--video-seconds 720] [--sessions 100
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -43,6 +45,10 @@ from svcommon import codeword as cw  # noqa: E402
 from watermark_svc.forensics import verdict  # noqa: E402
 from watermark_svc.forensics.localcat import LocalCatalogue  # noqa: E402
 from watermark_svc.forensics.trace import trace  # noqa: E402
+
+# Windows of one copy score the same (session, segment) bits over and over: derive each once.
+# (The detector derives a trace's bits once per session anyway; this only saves the bench time.)
+cw.codeword_bit = functools.lru_cache(maxsize=None)(cw.codeword_bit)
 
 SECRET = b"bench-collusion-secret-0123456789ab"
 VIDEO = "c0" * 16
@@ -115,7 +121,8 @@ def write(a, copies: list[dict], rows: list[dict], final: bool) -> None:
            "copies": [{k: v for k, v in c.items() if k not in ("index", "z")} | {"segments": len(c["z"])}
                       for c in copies], "windows": rows}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "forensics-collusion.json").write_text(json.dumps(out, indent=1))
+    stem = f"forensics-collusion-{a.video_seconds}s"
+    (RESULTS / f"{stem}.json").write_text(json.dumps(out, indent=1))
     by_copy = {c["name"]: c for c in copies}
     cells: dict = {}
     for r in rows:
@@ -154,8 +161,8 @@ def write(a, copies: list[dict], rows: list[dict], final: bool) -> None:
               f"\"All named from\": the shortest length at which at least {ALL_NAMED_SHARE:.0%} of windows name every "
               f"colluder. Load average at the end: {tuple(round(x, 1) for x in out['load'])} on {out['cpus']} cores."
               f"\n\n## Summary\n\n")
-    (RESULTS / "forensics-collusion.md").write_text(head + "\n".join(summary) + "\n\n## Per clip length\n\n"
-                                                    + "\n".join(lines) + "\n" + NOTES)
+    (RESULTS / f"{stem}.md").write_text(head + "\n".join(summary) + "\n\n## Per clip length\n\n"
+                                        + "\n".join(lines) + "\n" + NOTES)
 
 
 NOTES = """
@@ -182,13 +189,19 @@ def main() -> int:
     ap.add_argument("--windows", type=int, default=10)
     ap.add_argument("--sessions", type=int, default=1000)
     ap.add_argument("--video-seconds", type=int, default=720)
-    ap.add_argument("--work", type=Path, default=ROOT / "var" / "bench-collusion-720")
+    ap.add_argument("--work", type=Path, default=None, help="default var/bench-collusion-{video seconds}")
     a = ap.parse_args()
+    a.work = a.work or ROOT / "var" / f"bench-collusion-{a.video_seconds}"
     video = prepare(a.work, a.video_seconds, VIDEO, SECRET)
     sids = session_ids(a.sessions)
     lengths = [int(x) for x in a.lengths.split(",")]
     copies: list[dict] = []
     rows: list[dict] = []
+    asked = {f"{s}-{c}-{m}-{t}" for t in range(a.trials) for s, c, m in (x.split(":") for x in a.cells.split(","))}
+    for stored in sorted((a.work / "copies").glob("*.json")):     # earlier runs' cells stay in the report
+        if stored.stem not in asked:
+            copies.append(json.loads(stored.read_text()))
+            rows += windows(a, copies[-1], sids, lengths)
     for trial in range(a.trials):
         for cell in a.cells.split(","):
             scheme, c, mode = cell.split(":")
