@@ -258,8 +258,8 @@ def test_colluders_are_both_named_in_plain_words(traced, live_stack, worker_app,
     """Two viewers average their streams frame by frame: the watermark cancels where their
     variants differ and names both where they agree. A partner whose codeword agrees with the
     leaker's on 20+ of the first 29 segments is opened through the API (sessions are random
-    here); at a 1e-3 threshold (the operator's setting; 1e-6 needs ~104 s of averaged footage,
-    bench/results/forensics-collusion.md) both are decisive: one match with a second session
+    here); at a 1e-3 threshold (the operator's setting; at 1e-6 among 1000 sessions both were
+    named from 180 s of averaged footage, bench/results/forensics-collusion.md) both are decisive: one match with a second session
     accused, said in words in the API and on the printable report, and no one else."""
     gw, token = traced["gw"], traced["admin"]
     leaker = traced["leaker"][0]

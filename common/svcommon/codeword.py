@@ -63,9 +63,11 @@ CODEWORD_PREFIX = "codeword:"
 UNIFORM = "uniform"
 TARDOS = "tardos-n3"
 SCHEMES = (UNIFORM, TARDOS)
-# Twenty minutes of 2-s segments: about what naming each of three colluders needs at the
-# detector's threshold among a thousand sessions (bench/results/forensics-collusion.md). The
-# rule is fixed, not a setting: a video's scheme must never change once sessions were served.
+# Twenty minutes of 2-s segments: a video shorter than that cannot hold the footage that naming
+# three colluders takes (all three were named from 20-25 minutes of a re-encoded copy among a
+# thousand sessions: bench/results/forensics-collusion.md), so it keeps the code that is best
+# against two. The rule is fixed, not a setting: a video's scheme must never change once
+# sessions were served.
 TARDOS_MIN_SEGMENTS = 600
 BIAS_LOW = 907633386          # round(2^32 * (1 - 1/sqrt(3)) / 2): P(bit 1) at a low-bias position
 _TARDOS_PREFIX = "tardos:"
