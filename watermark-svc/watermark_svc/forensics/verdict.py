@@ -39,15 +39,14 @@ with the exact null tail (scoring.null_tail) when that is cheap.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 from scipy.stats import chi2, norm
 
-from .readout import SHIFT_RADIUS
-from dataclasses import replace
-
 from svcommon import codeword as cw
 
+from .readout import SHIFT_RADIUS
 from .scoring import SessionScore, Votes, null_tail, residual, score_sessions
 
 PRESENCE_MAX_P = 1e-3        # chi-square tail (after the hypotheses) below this: watermark present
