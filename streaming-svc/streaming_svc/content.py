@@ -37,12 +37,14 @@ def _memo(memo: dict, derive, args: tuple):
     return value
 
 
-def session_variant(media: Media, sid: str, track: str, index: int) -> str:
-    """The variant a session gets for segment ``index``: its codeword bit under the video's
-    code (video) or the single audio variant."""
+def session_variants(media: Media, sid: str, track: str, indices) -> list[str]:
+    """The variant a session gets for each segment index: its codeword bit under the video's
+    code (video) or the single audio variant. (The secret is looked up once: a key request
+    asks for 16, a manifest for every index.)"""
     if track == AUDIO:
-        return AUDIO_VARIANT
-    return codeword.variant(current_app.config["WATERMARK_SECRET"], sid, index, media.code)
+        return [AUDIO_VARIANT] * len(indices)
+    secret = current_app.config["WATERMARK_SECRET"]
+    return [codeword.variant(secret, sid, i, media.code) for i in indices]
 
 
 def content_of(conn, media: Media) -> Content:

@@ -26,7 +26,7 @@ from svcommon.openapi import PUBLIC, responses
 
 from . import manifest
 from . import repository as repo
-from .content import Content, content_of, session_variant
+from .content import Content, content_of, session_variants
 from .extensions import api, db, filestore, playback
 from .live import Live, base_url, live_session, media_of
 from .manifest import AUDIO, Media
@@ -42,7 +42,7 @@ class SessionUrls:
 
     def __init__(self, sid: str, media: Media, content: Content):
         self.base, self.vid, self.content = base_url(sid), media.video_id, content
-        self.variants = [session_variant(media, sid, VIDEO, i) for i in range(media.segment_count)]
+        self.variants = session_variants(media, sid, VIDEO, range(media.segment_count))
 
     def init(self, rendition: str) -> str:
         return f"{self.base}{rendition}/init.mp4"

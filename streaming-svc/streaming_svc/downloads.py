@@ -28,7 +28,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from svcommon import security_events
 from svcommon.errors import APIError
 from svcommon.filestore import FileStore, FileStoreError
-from svcommon.media_crypto import AUDIO, decrypt_segment
+from svcommon.media_crypto import AUDIO, AUDIO_VARIANT, VIDEO, decrypt_segment
 from svcommon.media_keys import encrypted_segment_key
 from svcommon.timeutil import iso, utcnow_naive
 from svcommon.web import attachment
@@ -36,7 +36,7 @@ from svcommon.openapi import DEVICE_BOUND, PUBLIC, responses, validated_json
 
 from . import access, mp4mux
 from . import repository as repo
-from .content import Content, content_of, session_variant
+from .content import Content, content_of, session_variants
 from .delivery import plain_init
 from .extensions import api, db, filestore, playback
 from .live import cached_live, check_live, media_of
@@ -150,7 +150,8 @@ def download(sid: str, token: str):
         # The body runs after the view: no request context (its database connection goes
         # back to the pool now), only what is computed here.
         order = mp4mux.interleaved(media.segment_durations, media.audio["segment_durations"] if audio else [])
-        plan = [(track, index, session_variant(media, sid, track, index)) for track, index in order]
+        video = session_variants(media, sid, VIDEO, range(media.segment_count))
+        plan = [(track, index, AUDIO_VARIANT if track == AUDIO else video[index]) for track, index in order]
         body = _fragments(filestore(), media.video_id, content, rendition, plan)
         resp = Response(_chain(header, body), mimetype="video/mp4",
                         headers={"Content-Disposition": attachment(f"{row['title']} ({rendition}).mp4")})

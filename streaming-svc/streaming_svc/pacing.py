@@ -20,7 +20,7 @@ from svcommon.errors import APIError
 from svcommon.media_crypto import AUDIO, VIDEO, wrap_segment_key
 
 from . import repository as repo
-from .content import Content, session_variant
+from .content import Content, session_variants
 from .manifest import Media
 from .session_crypto import b64url
 
@@ -41,8 +41,8 @@ def indices(media: Media, track: str, start: int, count: int) -> tuple[range, fl
 
 def wrapped(sid: str, cek: AESGCM, media: Media, content: Content, track: str, idx: range) -> list[dict]:
     out = []
-    for i in idx:
-        key = content.segment_key(track, session_variant(media, sid, track, i), i)
+    for i, variant in zip(idx, session_variants(media, sid, track, idx)):
+        key = content.segment_key(track, variant, i)
         nonce, ct = wrap_segment_key(cek, sid, track, i, key)
         out.append({"index": i, "nonce": b64url(nonce), "ciphertext": b64url(ct)})
     return out
