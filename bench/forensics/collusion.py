@@ -177,7 +177,7 @@ colluders voting by minority leave every colluder's mean at exactly 0 under the 
 cancel the watermark where the colluders' variants differ, and keep it, agreeing with all,
 where they are the same. The residual stage (verdict.accuse) scores, once one colluder is
 accused, only the segments his bits do not explain: the other colluder agrees on nearly all of
-them, an innocent on half.
+them, an innocent only by chance.
 """
 
 
