@@ -100,7 +100,13 @@ class Code:
     @classmethod
     def of_metadata(cls, video_id: str, meta: dict) -> "Code":
         """The code named by a video's processing metadata (uniform when it names none)."""
-        return cls((meta.get("codeword") or {}).get("scheme", UNIFORM), video_id)
+        return cls(scheme_of(meta), video_id)
+
+
+def scheme_of(meta: dict) -> str:
+    """The scheme a video's processing metadata names (uniform when it names none: videos
+    processed before there was a choice)."""
+    return (meta.get("codeword") or {}).get("scheme", UNIFORM)
 
 
 UNIFORM_CODE = Code()

@@ -148,3 +148,13 @@ def test_the_residual_stage_names_the_second_colluder(code, n):
         first_stage_both += sum(s.false_accusation <= MAX_FAP for s in scores[:2]) == 2
         both += accused == set(pair)
     assert both >= 6 and both >= first_stage_both + 4, (both, first_stage_both)
+
+
+def test_the_detector_and_streaming_read_the_scheme_from_the_metadata():
+    """What processing writes is what both sides use; metadata from before the choice is uniform."""
+    from watermark_svc.forensics.dbcatalogue import geometry_from_metadata
+    meta = {"watermark": {"pattern_width": 64, "pattern_height": 36, "frames_per_segment": 60}, "fps": "30/1",
+            "codeword": {"scheme": cw.TARDOS}}
+    assert geometry_from_metadata(meta).code(VIDEO) == TARDOS == cw.Code.of_metadata(VIDEO, meta)
+    del meta["codeword"]
+    assert geometry_from_metadata(meta).code(VIDEO) == cw.Code(cw.UNIFORM, VIDEO) == cw.Code.of_metadata(VIDEO, meta)

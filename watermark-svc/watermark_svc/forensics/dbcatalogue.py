@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from cachetools import LRUCache
 
+from svcommon.codeword import scheme_of
 from svcommon.filestore import FileStore, FileStoreError, NotFound, media_prefix
 
 from .. import repository as repo
@@ -119,7 +120,7 @@ def geometry_from_metadata(meta: dict) -> WatermarkGeometry:
     wm = meta["watermark"]
     return WatermarkGeometry(int(wm["pattern_width"]), int(wm["pattern_height"]),
                              int(wm["frames_per_segment"]), Fraction(meta["fps"]),
-                             int(wm.get("ramp_frames", 4)), (meta.get("codeword") or {}).get("scheme", "uniform"))
+                             int(wm.get("ramp_frames", 4)), scheme_of(meta))
 
 
 class DbCatalogue:

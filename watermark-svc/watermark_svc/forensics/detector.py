@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from svcommon import ffmpeg as ff
-from svcommon.codeword import Code
+from svcommon.codeword import UNIFORM, Code
 
 from ..media.errors import InvalidMedia, ProcessingError
 from ..media.ladder import even
@@ -51,7 +51,7 @@ class WatermarkGeometry:
     frames_per_segment: int
     fps: Fraction
     ramp_frames: int = RAMP_FRAMES
-    codeword_scheme: str = "uniform"   # which codeword the sessions got (svcommon.codeword)
+    codeword_scheme: str = UNIFORM     # which codeword the sessions got (svcommon.codeword)
 
     def code(self, video_id: str) -> Code:
         return Code(self.codeword_scheme, video_id)

@@ -123,10 +123,11 @@ def served_bits(secret: bytes, session_id: str, indices: list[int], code: cw.Cod
 
 def score_sessions(z: np.ndarray, indices: list[int], session_ids: list[str], secret: bytes,
                    sessions_tested: int | None = None, code: cw.Code = cw.UNIFORM_CODE,
-                   keep: np.ndarray | None = None) -> list[SessionScore]:
+                   keep: np.ndarray | None = None, bits: dict[str, np.ndarray] | None = None) -> list[SessionScore]:
     """Scores of every session, best first. sessions_tested (>= len(session_ids)) is
     the Bonferroni count when several videos' sessions are being tested; ``keep``: score
-    only these segments (the residual stage), the others weighted 0."""
+    only these segments (the residual stage), the others weighted 0; ``bits``: the sessions'
+    served_bits when the caller already derived them."""
     v = votes(z, indices, secret, code)
     if keep is not None:
         v = v.only(keep)
@@ -137,7 +138,8 @@ def score_sessions(z: np.ndarray, indices: list[int], session_ids: list[str], se
     counted = int(live.sum())
     out = []
     for sid in session_ids:
-        agrees = served_bits(secret, sid, indices, code) == v.symbol
+        served = bits[sid] if bits is not None else served_bits(secret, sid, indices, code)
+        agrees = served == v.symbol
         t = int(np.where(agrees, v.gain, -v.loss).sum())
         p = float(tail[t + low]) if counted else 1.0
         out.append(SessionScore(sid, t, total, int((agrees & live).sum()), counted, p, min(1.0, m * p)))
@@ -145,11 +147,11 @@ def score_sessions(z: np.ndarray, indices: list[int], session_ids: list[str], se
     return out
 
 
-def residual(z: np.ndarray, indices: list[int], accused: list[str], secret: bytes,
-             code: cw.Code = cw.UNIFORM_CODE) -> np.ndarray:
-    """The segments whose symbol no accused session was served: someone else's, or misread."""
+def residual(z: np.ndarray, accused_bits: list[np.ndarray]) -> np.ndarray:
+    """The segments whose symbol no accused session (their served_bits) was served: someone
+    else's, or misread."""
     symbol = (np.asarray(z, np.float64) < 0).astype(np.int64)
     keep = np.ones(len(symbol), bool)
-    for sid in accused:
-        keep &= served_bits(secret, sid, indices, code) != symbol
+    for served in accused_bits:
+        keep &= served != symbol
     return keep

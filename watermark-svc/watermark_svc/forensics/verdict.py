@@ -47,7 +47,7 @@ from scipy.stats import chi2, norm
 from svcommon import codeword as cw
 
 from .readout import SHIFT_RADIUS
-from .scoring import SessionScore, Votes, null_tail, residual, score_sessions
+from .scoring import SessionScore, Votes, null_tail, residual, score_sessions, served_bits
 
 PRESENCE_MAX_P = 1e-3        # chi-square tail (after the hypotheses) below this: watermark present
 EXACT_ESTIMATE_MAX_SEGMENTS = 600   # the exact null tail costs O(n^2) grid steps: refine up to this
@@ -78,17 +78,19 @@ def accuse(z, indices: list[int], session_ids: list[str], secret: bytes, session
            max_fap: float, code: cw.Code = cw.UNIFORM_CODE) -> tuple[list[SessionScore], list[SessionScore]]:
     """The first stage's scores of every session (best first) and the sessions accused, in
     the order found: the first stage's, then each residual round's (``stage`` 2, 3)."""
-    scores = score_sessions(z, indices, session_ids, secret, sessions_tested, code)
+    bits = {sid: served_bits(secret, sid, indices, code) for sid in session_ids}   # derived once
+    scores = score_sessions(z, indices, session_ids, secret, sessions_tested, code, bits=bits)
     found = [s for s in scores if s.false_accusation <= max_fap * (1 - RESIDUAL_SHARE)]
     for stage in range(2, 2 + RESIDUAL_ROUNDS):
         if not found:
             break
-        keep = residual(z, indices, [s.session_id for s in found], secret, code)
+        keep = residual(z, [bits[s.session_id] for s in found])
         named = {s.session_id for s in found}
         rest = [sid for sid in session_ids if sid not in named]
         if not keep.any() or not rest:
             break
-        more = [replace(s, stage=stage) for s in score_sessions(z, indices, rest, secret, sessions_tested, code, keep)
+        more = [replace(s, stage=stage)
+                for s in score_sessions(z, indices, rest, secret, sessions_tested, code, keep, bits)
                 if s.false_accusation <= max_fap * RESIDUAL_SHARE / RESIDUAL_ROUNDS]
         if not more:
             break
