@@ -8,10 +8,11 @@ from pathlib import Path
 
 CONTENT = {    # lavfi sources: different motion, texture and brightness
     "pattern": "testsrc2=size=1280x720:rate=30",
-    "texture": "cellauto=s=1280x720:rate=30:rule=110:random_fill_ratio=0.5,scale=1280:720,boxblur=2",
+    "texture": "cellauto=s=1280x720:rate=30:rule=110:random_seed=7:random_fill_ratio=0.5,scale=1280:720,boxblur=2",
     # A night sky: two dark blue-greys (luma ~11-54) slowly turning, with film grain on luma.
+    # Generators get a seed (and gradients every colour): the same clip on every run.
     # nb_colors=2 matters: gradients' default mixes in bright random colours.
-    "dark": ("gradients=s=1280x720:rate=30:speed=0.02:c0=0x101018:c1=0x283040:nb_colors=2,"
+    "dark": ("gradients=s=1280x720:rate=30:seed=7:speed=0.02:c0=0x101018:c1=0x283040:nb_colors=2,"
              "format=yuv420p,noise=c0s=6:c0f=t"),
 }
 ATTACKS = {    # name -> (ffmpeg -vf, crf, window start fraction, window seconds)

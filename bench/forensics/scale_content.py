@@ -38,8 +38,10 @@ def _family(n: int, rng: random.Random) -> str:
         return (f"mandelbrot=s=320x180:start_x={rng.uniform(-1.5, 0.3):.4f}:start_y={rng.uniform(-0.8, 0.8):.4f}"
                 f":start_scale={rng.uniform(0.5, 3):.2f}:end_scale={rng.uniform(0.01, 0.3):.3f}:end_pts={rng.randrange(20, 60)}")
     if fam == 3:
-        return (f"gradients=s=320x180:seed={seed}:speed={rng.uniform(0.01, 0.08):.3f}:nb_colors={rng.randrange(2, 6)}"
-                f":x0={rng.randrange(320)}:y0={rng.randrange(180)}:x1={rng.randrange(320)}:y1={rng.randrange(180)}")
+        colours = rng.randrange(2, 6)      # each given: unless they all are, gradients picks them at random
+        return (f"gradients=s=320x180:seed={seed}:speed={rng.uniform(0.01, 0.08):.3f}:nb_colors={colours}"
+                + "".join(f":c{k}=0x{rng.randrange(1 << 24):06x}" for k in range(colours))
+                + f":x0={rng.randrange(320)}:y0={rng.randrange(180)}:x1={rng.randrange(320)}:y1={rng.randrange(180)}")
     if fam == 4:
         return f"sierpinski=s=320x180:seed={seed}:jump={rng.randrange(1, 8)}:type={rng.choice(['carpet', 'triangle'])}"
     rule = rng.choice(["B36/S23", "B3678/S34678", "B368/S245", "B2/S", "B34/S34", "B3/S012345678", "B35678/S5678"])

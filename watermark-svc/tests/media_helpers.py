@@ -19,7 +19,8 @@ def make_clip(path: Path, width: int, height: int, seconds: float, *, fps: int =
               source: str = "testsrc2", noise: int = 3, audio: bool = True,
               faststart: bool = False) -> Path:
     """A synthetic, high-quality (near-lossless) H.264 clip with optional tone."""
-    video = f"{source}=size={width}x{height}:rate={fps}"
+    # ``source``: a lavfi source's name, or name=options (size and rate are appended).
+    video = f"{source}{':' if '=' in source else '='}size={width}x{height}:rate={fps}"
     if noise:
         video += f",noise=alls={noise}:allf=t"
     argv = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", video]

@@ -25,8 +25,9 @@ GENERATORS = [
     "cellauto=s=160x90:rule={rule}:random_seed={seed}:random_fill_ratio=0.4",
     "life=s=160x90:seed={seed}:ratio=0.3:mold=10",
     "sierpinski=s=160x90:seed={seed}:jump={jump}",
-    # Not ffmpeg 5.1's gradients: its frames differ from run to run whatever the seed, so a
-    # distractor's chance votes did too (a CI run once saw 6 against the target's 20).
+    # Not ffmpeg 5.1's gradients with a seed alone: it still picks its colours at random, so its
+    # frames differed from run to run and so did a distractor's chance votes (a run once saw 6
+    # against the target's 20). Clips made with it elsewhere give a seed and every colour.
     "life=s=160x90:seed={seed}:ratio=0.5:mold=30:life_color=#C0FFC0:death_color=#402040",
     "mandelbrot=s=160x90:start_x={x}:start_y=0.1:end_scale=0.05:end_pts=30",
 ]
