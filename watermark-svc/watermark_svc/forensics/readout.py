@@ -27,7 +27,7 @@ from ..media.errors import InvalidMedia
 from ..media.wmpattern import blur_sigma, ramp_weights, resize_pattern, segment_pattern
 from .detector import NULL_GUARD_SIGMAS, SoftBit, WatermarkGeometry
 from .frames import GrayFrames
-from .spatial import Placement, full_frame, place, register
+from .spatial import Placement, Warp, full_frame, register
 from .timing import locate_frame
 
 REG_PAIRS = 16          # frame pairs kept for spatial registration
@@ -163,8 +163,9 @@ def read_bits(suspect: Suspect, source: Source, pattern: Pattern, alignment: Ali
     # untouched full frame is always tried as well and the watermark energy decides.
     candidates = [register(pairs, aw, ah), full_frame(aw, ah)]
     best = None
+    spectra: dict[int, np.ndarray] = {}            # the keyed patterns, shared by the placements
     for candidate in candidates:
-        xcorrs = _segment_zmaps(sums, candidate, pattern, guard)
+        xcorrs = _segment_zmaps(sums, candidate, pattern, guard, spectra)
         if not xcorrs:
             raise InvalidMedia("the suspect overlaps no whole segment of the source")
         energy = sum(z ** 2 for _, z in xcorrs)          # (2R+1)^2 map of summed z^2
@@ -177,28 +178,36 @@ def read_bits(suspect: Suspect, source: Source, pattern: Pattern, alignment: Ali
     return Readout(bits, placement, shift, compared, (aw, ah), float(energy[dy, dx]))
 
 
-def _segment_zmaps(sums: dict, placement: Placement, pattern: Pattern, guard: float) -> list:
-    """(segment, z map over shifts) for every segment with enough frames, placed as given."""
+def _segment_zmaps(sums: dict, placement: Placement, pattern: Pattern, guard: float,
+                   spectra: dict[int, np.ndarray]) -> list:
+    """(segment, z map over shifts) for every segment with enough frames, placed as given.
+    spectra caches each segment's keyed pattern (as its conjugate spectrum) across calls."""
     geometry, aw, ah = pattern.geometry, pattern.width, pattern.height
     min_frames = max(1, geometry.frames_per_segment // 4)
     out = []
+    warp = None
     for seg in sorted(sums):
         sus_sum, src_sum, count = sums[seg]
         if count < min_frames:
             continue
-        placed, mask = place(sus_sum, placement, aw, ah)
+        if warp is None:
+            warp = Warp.of(placement, sus_sum.shape, aw, ah)
+        placed, mask = warp.apply(sus_sum), warp.mask
         residual = np.where(mask, placed - src_sum, 0.0)
         residual[mask] -= residual[mask].mean()     # re-encodes shift brightness
-        keyed = resize_pattern(segment_pattern(pattern.secret, pattern.video_id, seg,
-                                               geometry.pattern_width, geometry.pattern_height), aw, ah)
-        out.append((seg, _zmap(residual, keyed, guard)))
+        if seg not in spectra:
+            keyed = resize_pattern(segment_pattern(pattern.secret, pattern.video_id, seg,
+                                                   geometry.pattern_width, geometry.pattern_height), aw, ah)
+            spectra[seg] = np.conj(np.fft.rfft2(keyed))
+        out.append((seg, _zmap(residual, spectra[seg], guard)))
     return out
 
 
-def _zmap(residual: np.ndarray, pattern: np.ndarray, guard_px: float) -> np.ndarray:
+def _zmap(residual: np.ndarray, pattern_spectrum: np.ndarray, guard_px: float) -> np.ndarray:
     """z-scores of the residual/pattern correlation at shifts within SHIFT_RADIUS,
-    standardised by the correlation at far shifts (the null, as in detector.segment_z)."""
-    spec = np.fft.rfft2(residual) * np.conj(np.fft.rfft2(pattern))
+    standardised by the correlation at far shifts (the null, as in detector.segment_z).
+    pattern_spectrum: the conjugate 2-D spectrum of the keyed pattern."""
+    spec = np.fft.rfft2(residual) * pattern_spectrum
     xcorr = np.fft.irfft2(spec, s=residual.shape)
     h, w = xcorr.shape
     g = int(np.ceil(guard_px)) + SHIFT_RADIUS

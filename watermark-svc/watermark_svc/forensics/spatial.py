@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 from scipy.ndimage import gaussian_filter, zoom
 
 REG_WIDTH = 320                 # registration works at this source width
@@ -57,12 +58,25 @@ def warp_matrix(n_dst: int, n_src: int, origin: float, extent: float) -> tuple[n
     return w.astype(np.float32), valid
 
 
-def place(image: np.ndarray, p: Placement, aw: int, ah: int) -> tuple[np.ndarray, np.ndarray]:
-    """Resample a suspect-sized image onto the source grid; returns (image, mask)."""
-    sh, sw = image.shape
-    wy, vy = warp_matrix(ah, sh, p.y0, p.ch)
-    wx, vx = warp_matrix(aw, sw, p.x0, p.cw)
-    return wy @ image.astype(np.float32) @ wx.T, np.outer(vy, vx)
+@dataclass(frozen=True)
+class Warp:
+    """One placement's resampling of suspect-sized images onto the source grid, built
+    once and applied to every segment's sum. Sparse (a few taps per row): as dense
+    products, warping cost ~40 ms per segment and was a fifth of a trace."""
+    rows: sparse.csr_matrix
+    cols: sparse.csr_matrix
+    mask: np.ndarray                  # source pixels that fall inside the suspect picture
+
+    @classmethod
+    def of(cls, p: Placement, suspect_shape: tuple[int, int], aw: int, ah: int) -> "Warp":
+        sh, sw = suspect_shape
+        wy, vy = warp_matrix(ah, sh, p.y0, p.ch)
+        wx, vx = warp_matrix(aw, sw, p.x0, p.cw)
+        return cls(sparse.csr_matrix(wy), sparse.csr_matrix(wx), np.outer(vy, vx))
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        rows = self.rows @ image.astype(np.float32, copy=False)           # (ah, sw)
+        return np.ascontiguousarray((self.cols @ rows.T).T, dtype=np.float32)
 
 
 def _hp(img: np.ndarray) -> np.ndarray:
