@@ -4,13 +4,9 @@ sessions opened cheaply through the real API."""
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 
-import requests
-
-from stack_api import Admin
-from tests.support.contract_client import ContractClient
+from stack_api import Admin, new_viewer
 
 
 def upload_all(admin: Admin, files: dict[str, Path], known: dict[str, str], log=print) -> dict[str, str]:
@@ -47,20 +43,12 @@ def wait_ready(admin: Admin, ids: dict[str, str], log=print, poll: float = 10) -
         time.sleep(poll)
 
 
-def viewer(gw: str) -> ContractClient:
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    pw = "bench password " + name
-    r = requests.post(f"{gw}/api/auth/register", json={"username": name, "email": f"{name}@b.test", "password": pw})
-    r.raise_for_status()
-    return ContractClient(gw).login(name, pw)
-
-
 def open_download_sessions(gw: str, video_id: str, n: int, viewers: int = 20, log=print) -> list[str]:
     """n sessions of the video, opened through POST /api/stream/sessions by `viewers` users.
     The cheap session-only path: purpose "download" sessions get their keyed codeword like
     any other (every session of the video is scored) but hold no stream slot, so no
     heartbeat or end is needed; nothing is streamed."""
-    clients = [viewer(gw) for _ in range(viewers)]
+    clients = [new_viewer(gw) for _ in range(viewers)]
     out = []
     for i in range(n):
         out.append(clients[i % viewers].open_session(video_id, purpose="download").id)

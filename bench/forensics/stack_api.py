@@ -73,13 +73,25 @@ class Admin:
         return (full.json() if full.ok else body), elapsed
 
 
+def new_viewer(gw: str, prefix: str = "bench") -> ContractClient:
+    """A fresh account, logged in. Sign-ups are throttled per address (the stack should run with
+    SIGNUP_MAX_PER_IP raised) and every sign-up's password is checked against
+    PASSWORD_CHECKS_PER_MINUTE: on 429 this waits the Retry-After and tries again."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    pw = "bench password " + name
+    for _ in range(10):
+        r = requests.post(f"{gw}/api/auth/register", json={"username": name, "email": f"{name}@b.test", "password": pw},
+                          timeout=60)
+        if r.status_code != 429:
+            break
+        time.sleep(float(r.headers.get("Retry-After", "5")) + 0.5)
+    if r.status_code != 201:
+        raise RuntimeError(f"sign-up of a bench viewer: {r.status_code} {r.text[:300]}")
+    return ContractClient(gw).login(name, pw)
+
+
 def open_sessions(gw: str, video_id: str, n: int, viewers: int = 10) -> list[tuple[ContractClient, str]]:
-    clients = []
-    for _ in range(viewers):
-        name = f"bench_{uuid.uuid4().hex[:8]}"
-        pw = "bench password " + name
-        requests.post(f"{gw}/api/auth/register", json={"username": name, "email": f"{name}@b.test", "password": pw})
-        clients.append(ContractClient(gw).login(name, pw))
+    clients = [new_viewer(gw) for _ in range(viewers)]
     out = []
     for i in range(n):
         c = clients[i % viewers]
@@ -91,10 +103,7 @@ def open_sessions(gw: str, video_id: str, n: int, viewers: int = 10) -> list[tup
 
 def leak_stream(gw: str, video_id: str, dest: Path) -> tuple[str, Path]:
     """A fresh session of a fresh viewer, fully downloaded and decrypted (top rung)."""
-    name = f"leaker_{uuid.uuid4().hex[:8]}"
-    pw = "bench password " + name
-    requests.post(f"{gw}/api/auth/register", json={"username": name, "email": f"{name}@b.test", "password": pw})
-    c = ContractClient(gw).login(name, pw)
+    c = new_viewer(gw, "leaker")
     s = c.open_session(video_id)
     top = max((r for r in c.representations(s) if r.kind == "video"), key=lambda r: r.height or 0)
     c.download(s, top.id, dest)
