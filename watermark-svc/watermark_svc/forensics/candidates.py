@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from .index import Candidate, IndexHits, shortlist, vote
+from .index import Candidate, IndexHits, decisive, shortlist, vote
 from .signatures import suspect_signatures
 
 # When the index finds nothing, a catalogue this small is still scanned whole: a bounded
@@ -30,6 +30,7 @@ SuspectFingerprints = Callable[[Fraction], dict[float, np.ndarray]]
 class CandidateSearch:
     video_ids: list[str]
     report: dict = field(default_factory=dict)      # the result's "index" entry
+    decisive: list[str] = field(default_factory=list)   # named by the vote alone (index.decisive)
 
 
 def _indexed(catalogue) -> bool:
@@ -57,9 +58,11 @@ def search(catalogue, suspect_fps: Fraction, fingerprints_at: SuspectFingerprint
               "seconds": {"backfill": round(t1 - t0, 3), "suspect_signatures": round(t2 - t1, 3),
                           "lookup_and_vote": round(t3 - t2, 3)}}
     ids = [c.video_id for c in chosen]
+    named = [v for v in decisive(ranked) if v in ids]
+    report["decisive"] = named
     if not ids:
         everything = catalogue.candidates()
         if len(everything) <= FULL_SCAN_MAX_VIDEOS:
             report["full_scan"] = True
             ids = everything
-    return CandidateSearch(ids, report)
+    return CandidateSearch(ids, report, named)

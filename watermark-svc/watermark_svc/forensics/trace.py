@@ -88,12 +88,13 @@ def trace(suspect: str, catalogue: Catalogue, secret: bytes, *, video_id: str | 
     timings: dict = {}
     result["timings"] = timings
     t_identify = time.monotonic()
+    by_index: set[str] = set()        # videos the index's vote alone names (candidates.py)
     if video_id:
         videos = [video_id]
     else:
         # The catalogue index's short list, not every video (candidates.py).
         found = candidates.search(catalogue, Fraction(info.fps).limit_denominator(1001), fingerprints_at)
-        videos = found.video_ids
+        videos, by_index = found.video_ids, set(found.decisive)
         result["index"] = found.report
         timings["candidate_search"] = round(time.monotonic() - t_identify, 2)
     if not videos:
@@ -119,15 +120,18 @@ def trace(suspect: str, catalogue: Catalogue, secret: bytes, *, video_id: str | 
             ranked.append((peaks[0].ncc, vid, peaks))
         progress(15 + 15 * (n + 1) / len(videos), "identify")
     # Which videos are worth reading: a clear fingerprint peak, by correlation or by how
-    # far it stands out. A wrong candidate costs time, never an accusation (the
+    # far it stands out, or a video the index's vote alone names (looping content, whose
+    # fingerprint correlates alike at every period: its peaks are then the lags the
+    # watermark decides between). A wrong candidate costs time, never an accusation (the
     # watermark of a wrong video reads as noise); a missed one costs the trace.
     def plausible(r) -> bool:
-        return r[0] >= CATALOGUE_FLOOR or r[2][0].significance >= CATALOGUE_MIN_SIGNIFICANCE
+        return (r[0] >= CATALOGUE_FLOOR or r[2][0].significance >= CATALOGUE_MIN_SIGNIFICANCE
+                or r[1] in by_index)
     keep = [bool(video_id) or plausible(r) for r in ranked]               # named: always read
     accepted = sorted((r for r, k in zip(ranked, keep) if k), key=lambda r: -r[2][0].significance)
     ranked = accepted + sorted((r for r, k in zip(ranked, keep) if not k), key=lambda r: -r[0])
     result["identification"] = [{"video_id": vid, "correlation": round(ncc, 4),
-                                 "significance": peaks[0].significance,
+                                 "significance": peaks[0].significance, "named_by_index": vid in by_index,
                                  "offset_frames": [p.offset_frames for p in peaks]}
                                 for ncc, vid, peaks in ranked[:5]]
     chosen = accepted[:MAX_CANDIDATES]
