@@ -14,7 +14,7 @@ import pytest
 
 from watermark_svc.forensics import candidates as cand
 from watermark_svc.forensics.detector import geometry_for_source
-from watermark_svc.forensics.index import MemoryIndex, shortlist, vote
+from watermark_svc.forensics.index import Candidate, MemoryIndex, decisive, shortlist, vote
 from watermark_svc.forensics.localcat import LocalCatalogue
 from watermark_svc.forensics.signatures import catalogue_signatures, suspect_signatures
 from watermark_svc.forensics.timing import fingerprint, suspect_fingerprints
@@ -132,3 +132,16 @@ def test_candidate_search_correlates_only_the_short_list(library):
     assert not catalogue.fingerprints_read            # the search itself reads no full fingerprint
     again = cand.search(catalogue, fps, lambda f: suspect_fingerprints(library["leak"], f))
     assert again.report["backfilled_videos"] == 0     # indexed once
+
+
+@pytest.mark.parametrize("votes, named", [
+    ([688, 64, 41], ["a"]),                 # the dark leak of the scale bench: one video, clearly
+    ([710, 710, 3], ["a", "b"]),            # a file uploaded twice: both, the watermark decides
+    ([347, 80], []),                        # ahead, but not 5x the next video
+    ([25, 0], []),                          # too few votes to name anything
+    ([40, 30, 30, 5], ["a", "b", "c"]),     # a group of alike votes far above the rest
+    ([], []),
+])
+def test_the_vote_alone_names_a_video_only_when_it_is_clear(votes, named):
+    ranked = [Candidate(chr(ord("a") + i), v, 0.0) for i, v in enumerate(votes)]
+    assert decisive(ranked) == named

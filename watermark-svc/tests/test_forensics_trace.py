@@ -143,6 +143,39 @@ def test_dark_grainy_leak_identifies_the_session(dark):
 
 
 @pytest.mark.heavy
+@pytest.mark.parametrize("index_names", [True, False])
+def test_a_video_the_index_alone_names_is_read(dark, monkeypatch, index_names):
+    """Looping content (the night sky repeats every ~10.5 s) correlates alike at every period:
+    in the scale benchmark the 854x480 sky's fingerprint peak stood 2.3 sigmas out at 0.2
+    correlation, no candidate, and its leaks ended as "no match" although the catalogue index
+    gave the video 688 votes against 64. Here the fingerprint bars are raised so this leak plays
+    that copy (its two full-overlap lags, a period apart, correlate alike): the video the index's
+    vote names is read and the watermark picks the lag; without that rule, no match."""
+    import watermark_svc.forensics.index as ix
+    import watermark_svc.forensics.trace as tr
+    monkeypatch.setattr(tr, "CATALOGUE_FLOOR", 2.0)                 # no correlation is this high
+    monkeypatch.setattr(tr, "CATALOGUE_MIN_SIGNIFICANCE", 1e9)
+    monkeypatch.setattr(tr, "CATALOGUE_WEAK_SIGNIFICANCE", 1e9)
+    if not index_names:
+        monkeypatch.setattr(ix, "DECISIVE_MIN_VOTES", 10 ** 9)
+    leaker = sorted(dark["sessions"])[5]
+    leak = _leak(dark, leaker, "dark-loop", vf="scale=-2:180", ss=13.0, t=44, crf=28)
+    r = trace(str(leak), dark["catalogue"], SECRET, max_fap=MAX_FAP)
+    found = r["identification"][0]
+    assert found["video_id"] == DARK_VIDEO and found["named_by_index"] == index_names, r["identification"]
+    assert r["index"]["decisive"] == ([DARK_VIDEO] if index_names else [])
+    if not index_names:
+        assert r["verdict"] == "no_match" and r["match"] is None
+        return
+    assert len(found["offset_frames"]) >= 2                          # a period apart: the watermark decides
+    # 22 segments: too few to accuse at 1e-6 over 101 sessions, enough to put the leaker first.
+    assert r["video_id"] == DARK_VIDEO and r["verdict"] in ("match", "inconclusive"), r["conclusion"]
+    assert r["robust"]["best"]["session_id"] == leaker
+    assert r["match"] in (None, {"session_id": leaker}) and not r.get("also_accused")
+    assert abs(r["robust"]["offset_seconds"] - 13.0) < 0.1
+
+
+@pytest.mark.heavy
 @pytest.mark.parametrize("weak_bar, identified", [(4.0, True), (1e9, False)])
 def test_closest_video_is_read_when_no_candidate_is_clear(marked, monkeypatch, weak_bar, identified):
     """A copy whose fingerprint peak is clear of unrelated content yet below the candidate
