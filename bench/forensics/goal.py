@@ -54,10 +54,11 @@ VIDEOS = {
     # Seeded generators with every colour given: the same clip on every run (attacks.py).
     "dark": ("e3" * 16, f"gradients=s={SIZE}:rate=30:seed=7:speed=0.02:c0=0x101018:c1=0x283040:nb_colors=2,"
              "format=yuv420p,noise=c0s=6:c0f=t", None, "night sky, luma 11-54, light grain"),
-    # The fractal is computed small and scaled up (at full size ffmpeg needs ~15 CPU minutes
-    # for 150 s), then the grain is added at full size.
-    "grainy": ("e4" * 16, f"mandelbrot=s=320x180:rate=30:end_pts=150:end_scale=0.05,scale={SIZE.replace('x', ':')}"
-               ":flags=bicubic,format=yuv420p,noise=c0s=24:c0f=t+u", None, "fractal zoom under heavy film grain"),
+    # Rule 30's chaos, drawn coarse and scaled up, its contrast halved so the heavy grain shows
+    # everywhere (on pure black and white it would clip). Cheap to render, unlike a deep zoom.
+    "grainy": ("e4" * 16, f"cellauto=s=284x160:rate=30:rule=30:random_seed=11:random_fill_ratio=0.3,"
+               f"scale={SIZE.replace('x', ':')}:flags=bicubic,boxblur=1,format=yuv420p,lutyuv=y=0.5*val+60,"
+               "noise=c0s=24:c0f=t+u", None, "chaotic texture (rule 30) under heavy film grain"),
     "pattern-twin": ("e5" * 16, None, "pattern", "near-duplicate: the pattern re-uploaded, re-encoded, 1 s cut"),
 }
 HEIGHTS, CRFS, FPS = (480, 360), (28, 29, 30, 31, 32), (25, 24)
