@@ -34,6 +34,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from offline import CODE, RESULTS, ROOT, session_ids  # noqa: E402
 from collusion_helpers import session_stream  # noqa: E402
@@ -134,8 +136,16 @@ class Bench:
         p = {"start": round(rng.uniform(0, max(0.0, info["duration"] - WINDOW_S - 1)), 2),
              "height": rng.choice(HEIGHTS), "crf": rng.choice(CRFS), "fps": rng.choice(FPS),
              "crop_x": round(rng.random(), 3), "crop_y": round(rng.random(), 3)}
-        stream = session_stream(info["out"], info["rung"], SECRET, leaker, info["n"], self.work / "stream.mp4")
-        leak = self.work / "leak.mp4"
+        stream, leak = self.work / "stream.mp4", self.work / "leak.mp4"
+        try:
+            return self._traced(v, k, info, leaker, p, stream, leak, path)
+        finally:
+            for f in (stream, leak):              # never left behind, whatever failed
+                f.unlink(missing_ok=True)
+
+    def _traced(self, v: str, k: int, info: dict, leaker: str, p: dict, stream: Path, leak: Path,
+                path: Path) -> dict:
+        session_stream(info["out"], info["rung"], SECRET, leaker, info["n"], stream)
         vf = (f"crop=w=iw*{CROP}:h=ih*{CROP}:x=(iw-ow)*{p['crop_x']}:y=(ih-oh)*{p['crop_y']},"
               f"fps={p['fps']},scale=-2:{p['height']}")
         sh(["ffmpeg", "-nostdin", "-v", "error", "-y", "-ss", f"{p['start']:.2f}", "-i", str(stream),
@@ -160,16 +170,12 @@ class Bench:
                "trace_seconds": round(seconds, 2), "load_at_start": round(load, 2),
                "conclusion": r.get("conclusion")}
         path.write_text(json.dumps(out))
-        for f in (stream, leak):
-            f.unlink(missing_ok=True)
         return out
 
 
 def pct(xs: list[float], q: float) -> float | None:
-    if not xs:
-        return None
-    s = sorted(xs)
-    return round(s[min(len(s) - 1, int(round(q * (len(s) - 1))))], 1)
+    """The q-quantile (0-1) as scale_report's figures are taken (numpy, interpolated)."""
+    return round(float(np.percentile(xs, 100 * q)), 1) if xs else None
 
 
 def write(a, rows: list[dict], videos: dict, final: bool, started: float) -> None:
