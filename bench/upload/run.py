@@ -1,4 +1,5 @@
-"""Upload benchmark (P3): a file through gateway → upload-svc → file-svc → S3 (the plain
+"""Upload benchmark (P3): a file through gateway → upload-svc → S3 (the parts PUT at URLs
+file-svc signs; the plain
 streaming POST, and tus in the web app's chunks) versus boto3 multipart straight to the
 same S3, in the same run on the same machine (each round runs all three, one after the
 other). Reports the throughput ratios and the peak RSS of each service (largest gunicorn
@@ -43,6 +44,11 @@ BENCH = Stack("bench", 40000)
 
 
 rss_mb, children = h.rss_mb, h.children
+
+
+def _default(name: str) -> int:
+    from upload_svc.settings import SETTINGS
+    return int(next(s.default for s in SETTINGS if s.name == name))
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -288,12 +294,16 @@ def main() -> int:
             "peak_rss_mb_master_plus_workers": {m: {n[:-6]: round(v, 1) for n, v in p.items() if n.endswith("_total")}
                                                 for m, p in peaks.items()},
             "s3_sign_payload": os.environ.get("S3_SIGN_PAYLOAD", "true"),
+            "part_size_bytes": int(os.environ.get("TUS_PART_SIZE") or _default("TUS_PART_SIZE")),
+            "parts_in_flight": int(os.environ.get("TUS_PARTS_IN_FLIGHT") or _default("TUS_PARTS_IN_FLIGHT")),
             "notes": "direct = boto3 upload_file (TransferConfig defaults: 8 MiB parts, 10 threads) to the same "
                      "SeaweedFS; gateway_post = curl-style multipart POST /api/videos; gateway_tus = tus PATCHes of "
                      f"{chunk // MiB} MiB one after the other (the web app's chunk size unless --tus-chunk-mib). "
                      "Timings include upload-svc's probe of the finished upload (it reads the local copy written "
-                     "while the upload streamed). file-svc signs each part's payload (SigV4) unless "
-                     "S3_SIGN_PAYLOAD=false was set for this run (s3_sign_payload). On 2 cores every path is "
+                     "while the upload streamed). upload-svc PUTs each part straight to S3 at a URL file-svc signs "
+                     "(UNSIGNED-PAYLOAD, as every presigned request; file-svc's cost is the signing); "
+                     "S3_SIGN_PAYLOAD only concerns what file-svc stores itself. TUS_PART_SIZE and "
+                     "TUS_PARTS_IN_FLIGHT as in part_size_bytes, parts_in_flight. On 2 cores every path is "
                      "CPU-bound: the CPU table says where the time goes, and the ratio is near direct's total "
                      "CPU per GiB over the path's.",
         }
@@ -305,9 +315,9 @@ def main() -> int:
               f"{size / MiB:.0f} MiB file, {args.rounds} rounds (best shown), {os.cpu_count()} CPUs, everything on loopback.", "",
               "| path | best time (s) | MiB/s | ratio vs direct |", "|---|---|---|---|",
               f"| boto3 multipart straight to S3 | {best['direct_boto3']:.2f} | {mbps['direct_boto3']} | 1.00 |",
-              f"| gateway → upload-svc → file-svc → S3 (POST /api/videos) | {best['gateway_post']:.2f} | "
+              f"| gateway → upload-svc → S3 (POST /api/videos) | {best['gateway_post']:.2f} | "
               f"{mbps['gateway_post']} | {result['ratio_post_vs_direct']:.2f} |",
-              f"| gateway → upload-svc → file-svc → S3 (tus, {chunk // MiB} MiB PATCHes) | {best['gateway_tus']:.2f} | "
+              f"| gateway → upload-svc → S3 (tus, {chunk // MiB} MiB PATCHes) | {best['gateway_tus']:.2f} | "
               f"{mbps['gateway_tus']} | {result['ratio_tus_vs_direct']:.2f} |", "",
               f"Load average (1, 5, 15 min) before: {load}, after: {load_after}.", "",
               "CPU seconds per GiB of each program in each path's fastest round (client = the bench process):", "",

@@ -1,11 +1,13 @@
 """Multipart assembly for callers that receive an object in pieces (upload-svc's tus
 uploads), S3-style sub-resources of /objects/{key}:
   POST   ?uploads                  create      -> 201 {upload_id}
-  PUT    ?upload_id=U&part=N       put part N  -> {n, etag, size}
+  GET    ?upload_id=U&part=N&length=L  part N's URL -> {n, url, expires_in}; the caller PUTs
+                                   the part's L bytes to url (S3 answers with its ETag)
   POST   ?upload_id=U              complete    (JSON {parts:[{n, etag}]}) -> {key, size, etag}
   DELETE ?upload_id=U              abort       -> 204
 The caller keeps the upload id and part ETags (in its database), so an upload survives
-restarts of either service. Views are dispatched from objects.py."""
+restarts of either service. A part's bytes never pass through file-svc: it signs a URL for
+them (S3's credentials stay here), and the caller sends them to S3 itself. Views are dispatched from objects.py."""
 from __future__ import annotations
 
 from flask import Response, current_app, jsonify, request
@@ -15,11 +17,12 @@ from svcommon.params import parse_uint
 
 from . import storage
 from .callers import require
-from .extensions import part_buffers
 from .object_keys import DELETE, WRITE
-from svcommon.rawbody import BodyReader
 
 MAX_PARTS = 10000
+# A part URL is fetched right before its PUT starts (S3 checks the expiry when a request
+# begins, not when it ends): minutes are plenty, and a leaked one soon stops working.
+PART_URL_SECONDS = 300
 
 
 def _upload_id() -> str:
@@ -34,26 +37,19 @@ def create(key: str, content_type: str):
     return jsonify(upload_id=storage.create_multipart(key, content_type), key=key), 201
 
 
-def put_part(key: str):
+def part_url(key: str):
+    """A signed URL the caller PUTs part N to, straight to S3: the part's bytes skip this
+    hop (and SigV4's hash of them) while S3's credentials stay here. The URL is bound to
+    the key, the upload, the part number and the exact length (at most FILE_MAX_PART_BYTES)."""
     require(WRITE, key)
     upload_id = _upload_id()
     number = parse_uint(request.args.get("part"), "part", minimum=1, maximum=MAX_PARTS, code="invalid_part_number")
     limit = int(current_app.config["FILE_MAX_PART_BYTES"])
-    length = request.content_length
-    if length is None:
-        raise APIError(411, "length_required", "a part needs a Content-Length")
+    length = parse_uint(request.args.get("length"), "length", minimum=1, maximum=2 ** 62, code="invalid_length")
     if length > limit:
         raise APIError(413, "part_too_large", f"a part may be at most {limit} bytes")
-    # Straight from the socket into a reused buffer (rawbody, buffers); a short body is the
-    # caller gone (400, raised by the reader).
-    buffers = part_buffers()
-    data = storage.read_part(BodyReader(request.environ, request.stream, length), length, buffers)
-    try:
-        if len(data) != length:
-            raise APIError(400, "incomplete_body", "request body ended before Content-Length bytes")
-        return jsonify(storage.upload_part(key, upload_id, number, data))
-    finally:
-        buffers.give(data)
+    url = storage.part_url(key, upload_id, number, length, PART_URL_SECONDS)
+    return jsonify(n=number, url=url, expires_in=PART_URL_SECONDS)
 
 
 def complete(key: str):

@@ -38,11 +38,12 @@ def _content_type() -> str:
 
 @bp.put("/objects/<path:key>")
 @body_limit("FILE_MAX_OBJECT_BYTES")   # internal callers enforce their own, smaller limits
-@api.validate(query=S.PartQuery, resp=responses({"HTTP_201": S.Stored, "HTTP_200": S.Stored}, 400, 401, 403, 404, 413, 503), tags=["objects"], security=S.SERVICE)
+@api.validate(resp=responses({"HTTP_201": S.Stored}, 400, 401, 403, 413, 503), tags=["objects"], security=S.SERVICE)
 def put_object(key: str):
     validate_key(key)
     if "upload_id" in request.args:
-        return multipart.put_part(key)
+        raise APIError(400, "invalid_input", "a multipart upload's parts go straight to S3: "
+                       "GET ?upload_id=&part=&length= gives the URL to PUT each part to")
     require(WRITE, key)
     cfg = current_app.config
     # The body is read one part at a time, straight into reused part buffers (rawbody: a
@@ -67,9 +68,12 @@ def _object_headers(obj: dict) -> dict:
 
 
 @bp.get("/objects/<path:key>")
-@api.validate(resp=responses(None, 400, 401, 403, 404, 416, 503, media={200: "application/octet-stream", 206: "application/octet-stream"}), tags=["objects"], security=S.SERVICE)
+@api.validate(query=S.PartQuery, resp=responses(None, 400, 401, 403, 404, 413, 416, 503, media={200: "application/octet-stream", 206: "application/octet-stream"}), tags=["objects"], security=S.SERVICE)
 def get_object(key: str):
-    require(READ, validate_key(key))
+    validate_key(key)
+    if "upload_id" in request.args:
+        return multipart.part_url(key)
+    require(READ, key)
     rng = request.headers.get("Range", "").replace(" ", "")
     rng = rng if RANGE_RE.match(rng) else None  # multi-range or junk: serve the whole object
     if rng:

@@ -12,8 +12,10 @@ SERVICE = [{"bearer": []}]   # a service token (audience streamvault-internal), 
 
 
 class PartQuery(BaseModel):
-    upload_id: str = Field(None, description="multipart: the upload this part belongs to")
-    part: str = Field(None, description="multipart: the part number (1-based)")
+    upload_id: str = Field(None, description="present: answer {n, url, expires_in}, the URL to PUT this "
+                           "multipart upload's part to (straight to S3), instead of the object")
+    part: str = Field(None, description="with upload_id: the part number (1-based)")
+    length: str = Field(None, description="with upload_id: the part's exact size in bytes")
 
 
 class PostQuery(BaseModel):

@@ -177,8 +177,16 @@ def create_multipart(key: str, content_type: str) -> str:
         return store.client.create_multipart_upload(Bucket=store.bucket, Key=key, ContentType=content_type)["UploadId"]
 
 
-def upload_part(key: str, upload_id: str, number: int, data: bytearray) -> dict:
-    return _upload_part(s3(), key, upload_id, number, data)
+def part_url(key: str, upload_id: str, number: int, length: int, expires: int) -> str:
+    """A URL that stores part ``number`` of exactly ``length`` bytes with one plain PUT,
+    valid ``expires`` seconds: the length is a signed header (S3 refuses any other body
+    size), the body is not hashed (UNSIGNED-PAYLOAD, as every presigned PUT)."""
+    store = s3()
+    with store.errors():
+        return store.client.generate_presigned_url(
+            "upload_part", ExpiresIn=expires,
+            Params={"Bucket": store.bucket, "Key": key, "UploadId": upload_id, "PartNumber": number,
+                    "ContentLength": length})
 
 
 def complete_multipart(key: str, upload_id: str, parts: list[dict]) -> dict:

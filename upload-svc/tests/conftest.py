@@ -111,13 +111,17 @@ def tus(client, user):
 
 
 class FileSvcProxy:
-    """The real file-svc behind a pass-through HTTP proxy that logs each request and lets a
-    test fail or hold chosen ones (``rule(method, path) -> "fail" | None``; it may block):
-    fault injection in front of the real service, nothing answered in its place."""
+    """The real file-svc (or S3) behind a pass-through HTTP proxy that logs each request and
+    lets a test fail or hold chosen ones (``rule(method, path) -> "fail" | None``; it may
+    block): fault injection in front of the real service, nothing answered in its place.
+    ``reroute = (from, to)`` sends the URLs it answers with (the part URLs file-svc signs)
+    through another proxy: S3 checks a signature made for its own host, which the proxy
+    forwards as Host, so the part is stored as it would be directly."""
 
-    def __init__(self, upstream: str):
+    def __init__(self, upstream: str, reroute: tuple[str, str] | None = None):
         proxy = self
         self.upstream, self.seen, self.done, self.rule = upstream.rstrip("/"), [], [], None
+        self.reroute = reroute
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -152,14 +156,17 @@ class FileSvcProxy:
                 skip = {"host", "transfer-encoding", "content-length", "connection"}
                 r = requests.request(self.command, proxy.upstream + self.path, data=body, timeout=120,
                                      headers={k: v for k, v in self.headers.items() if k.lower() not in skip})
+                content = r.content
+                if proxy.reroute and "upload_id=" in self.path and self.command == "GET":
+                    content = content.replace(*(u.encode() for u in proxy.reroute))
                 self.send_response(r.status_code)
                 for k, v in r.headers.items():
                     if k.lower() not in skip | {"content-encoding"}:
                         self.send_header(k, v)
-                self.send_header("Content-Length", str(len(r.content)))
+                self.send_header("Content-Length", str(len(content)))
                 self.end_headers()
                 if self.command != "HEAD":
-                    self.wfile.write(r.content)
+                    self.wfile.write(content)
                 proxy.done.append((self.command, self.path, r.status_code))
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
@@ -179,10 +186,14 @@ class FileSvcProxy:
 
 
 @pytest.fixture
-def file_proxy(service_config):
-    proxy = FileSvcProxy(service_config["FILE_SVC_URL"])
+def file_proxy(service_config, env):
+    """file-svc behind a proxy, and the parts' PUTs to S3 behind another (``file_proxy.s3``)."""
+    s3 = FileSvcProxy(env["S3_ENDPOINT"])
+    proxy = FileSvcProxy(service_config["FILE_SVC_URL"], reroute=(env["S3_ENDPOINT"], s3.url))
+    proxy.s3 = s3
     yield proxy
     proxy.close()
+    s3.close()
 
 
 @pytest.fixture

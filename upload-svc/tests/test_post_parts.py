@@ -42,7 +42,8 @@ class _DyingBody(io.BytesIO):
 
 
 def _part_put(method: str, path: str) -> bool:
-    return method == "PUT" and "upload_id=" in path and "&part=1" in path
+    """Part 1's PUT to S3 (at the URL file-svc signed)."""
+    return method == "PUT" and "uploadId=" in path and "partNumber=1&" in path
 
 
 def test_client_gone_with_parts_in_flight_leaves_nothing(make_app, file_proxy, scratch, user, env, media):
@@ -51,7 +52,7 @@ def test_client_gone_with_parts_in_flight_leaves_nothing(make_app, file_proxy, s
     body = _DyingBody(_form(data), 2 * PART + MiB)
     release = threading.Event()
     # Part 1 is held until the client has gone: it is still in flight when the body dies.
-    file_proxy.rule = lambda m, path: release.wait(60) and None if _part_put(m, path) else None
+    file_proxy.s3.rule = lambda m, path: release.wait(60) and None if _part_put(m, path) else None
     out = []
     th = threading.Thread(target=lambda: out.append(app.test_client().post(
         "/api/videos", input_stream=body, headers={**user["headers"], "Content-Type": f"multipart/form-data; boundary={B}",
@@ -65,7 +66,7 @@ def test_client_gone_with_parts_in_flight_leaves_nothing(make_app, file_proxy, s
         release.set()
         th.join(120)
     assert out and out[0].status_code == 400, out and out[0].get_data(as_text=True)
-    puts = [p for m, p, s in file_proxy.done if m == "PUT" and "upload_id=" in p]
+    puts = [p for m, p, s in file_proxy.s3.done if m == "PUT" and "uploadId=" in p]
     assert len(puts) == 2            # both parts in flight were let finish before the abort
     aborts = [p for m, p, s in file_proxy.done if m == "DELETE" and "upload_id=" in p]
     assert len(aborts) == 1

@@ -16,6 +16,7 @@ import time
 import pytest
 
 import ingest_helpers as h
+from svcommon.filestore import PART_ATTEMPTS
 from upload_svc import localcopy
 from upload_svc.settings import SETTINGS
 
@@ -25,7 +26,8 @@ IN_FLIGHT = next(int(s.default) for s in SETTINGS if s.name == "TUS_PARTS_IN_FLI
 
 
 def _part_put(method: str, path: str, number: int) -> bool:
-    return method == "PUT" and re.search(rf"[?&]part={number}(&|$)", path) is not None
+    """Part ``number``'s PUT to S3 (at the URL file-svc signed; ``file_proxy.s3`` sees it)."""
+    return method == "PUT" and "uploadId=" in path and re.search(rf"[?&]partNumber={number}(&|$)", path) is not None
 
 
 def _wait(cond, seconds: float = 30.0):
@@ -59,7 +61,7 @@ def test_parts_are_stored_in_parallel_and_recorded_only_as_a_contiguous_run(
     data = h.pad_video(media / "good.mp4", scratch.parent / "p40.mp4", 5 * PART + 123).read_bytes()
     tus = tus_for(make_app(FILE_SVC_URL=file_proxy.url, PROBE_SCRATCH_DIR=str(scratch)))
     release = threading.Event()
-    file_proxy.rule = lambda m, path: release.wait(60) and None if _part_put(m, path, 1) else None
+    file_proxy.s3.rule = lambda m, path: release.wait(60) and None if _part_put(m, path, 1) else None
     r = tus.create(len(data), filename="p.mp4")
     loc, upload_id = r.headers["Location"], r.headers["Location"].rsplit("/", 1)[1]
     out = []
@@ -69,7 +71,7 @@ def test_parts_are_stored_in_parallel_and_recorded_only_as_a_contiguous_run(
         # Part 1 is held; parts 2..IN_FLIGHT are stored meanwhile (one part at a time never
         # gets there).
         assert IN_FLIGHT >= 2
-        _wait(lambda: set(range(2, IN_FLIGHT + 1)) <= {n for n in range(2, 6) for m, p, s in file_proxy.done
+        _wait(lambda: set(range(2, IN_FLIGHT + 1)) <= {n for n in range(2, 6) for m, p, s in file_proxy.s3.done
                                                        if _part_put(m, p, n)})
         row = _row(env, upload_id)
         assert row["upload_offset"] == 0 and row["parts"] in ("[]", None)   # nothing past the gap
@@ -84,7 +86,7 @@ def test_failed_part_mid_pipeline_fails_the_patch_and_the_upload_resumes(
         make_app, file_proxy, scratch, tus_for, media, env):
     data = h.pad_video(media / "good.mp4", scratch.parent / "p40.mp4", 5 * PART + 123).read_bytes()
     tus = tus_for(make_app(FILE_SVC_URL=file_proxy.url, PROBE_SCRATCH_DIR=str(scratch)))
-    file_proxy.rule = lambda m, path: "fail" if _part_put(m, path, 3) else None
+    file_proxy.s3.rule = lambda m, path: "fail" if _part_put(m, path, 3) else None
     r = tus.create(len(data), filename="p.mp4")
     loc, upload_id = r.headers["Location"], r.headers["Location"].rsplit("/", 1)[1]
     resp = tus.patch(loc, 0, data)
@@ -94,7 +96,10 @@ def test_failed_part_mid_pipeline_fails_the_patch_and_the_upload_resumes(
     assert _row(env, upload_id)["status"] == "receiving"
     # The local copy is rewound to the recorded run and kept: the probe still reads it.
     assert _copies(scratch) == {f"sv-tus-{upload_id}": 2 * PART}
-    file_proxy.rule = None
+    # S3 busy is tried PART_ATTEMPTS times, each with a freshly signed URL, before the 503.
+    assert len([p for p in file_proxy.s3.requests_for("PUT", "uploadId=") if _part_put("PUT", p, 3)]) == PART_ATTEMPTS
+    assert len([p for p in file_proxy.requests_for("GET", "upload_id=") if "&part=3&" in p]) == PART_ATTEMPTS
+    file_proxy.s3.rule = None
     resp = tus.patch(loc, 2 * PART, data[2 * PART:])
     assert resp.status_code == 204 and int(resp.headers["Upload-Offset"]) == len(data)
     _stored_intact(env, resp.headers["X-Video-Id"], data)
@@ -168,7 +173,7 @@ def test_finished_upload_that_cannot_be_checked_is_removed(make_app, file_proxy,
     down = []
 
     def rule(method, path):
-        if method == "GET" and path.split("?")[0].endswith("/original"):
+        if method == "GET" and path.split("?")[0].endswith("/original") and "upload_id=" not in path:
             down.append(path)
             return "fail"
         return "fail" if down and cleanup == "storage still down" else None

@@ -17,9 +17,10 @@ SETTINGS: list[Setting] = [
     # Uploaded bytes (tus PATCHes and the streaming POST) are stored as S3 parts of this size
     # (S3 needs >= 5 MiB except the last); a request sends up to TUS_PARTS_IN_FLIGHT parts at
     # once while the next bytes arrive, so it holds at most TUS_PARTS_IN_FLIGHT + 1 parts in
-    # memory (parts.py): 3 x 16 MiB. 16 MiB rather than 8: every part costs a request through
-    # file-svc to S3, and on 2 cores halving their number cut upload-svc's CPU per GiB by a
-    # third; two in flight keep file-svc and S3 busy while the next part arrives.
+    # memory (parts.py): 3 x 16 MiB. 16 MiB rather than 8: every part costs two requests (its
+    # URL from file-svc, its PUT to S3), and 8 MiB parts (3 in flight) measured 0.81x / 0.76x
+    # of direct boto3 against 0.84x / 0.79x (bench/results/upload.md); two in flight keep S3
+    # busy while the next part arrives.
     Setting("TUS_PART_SIZE", 16 * MiB, int),
     Setting("TUS_PARTS_IN_FLIGHT", 2, int, "parts of one upload request being stored at once"),
     # A PATCH's last parts are stored before it answers (the offset it reports is durable),
