@@ -22,8 +22,9 @@ SETTINGS: list[Setting] = [
     # Backstop body limit of PUT /objects (originals up to UPLOAD_MAX_BYTES, suspects).
     Setting("FILE_MAX_OBJECT_BYTES", 64 * 1024 * MiB, int),
     # Signing each part's SHA-256 (SigV4 over plain HTTP) costs file-svc ~0.7 CPU s per GiB
-    # and S3 as much to check it: on a 2-core machine about a tenth of an upload's
-    # throughput. false sends UNSIGNED-PAYLOAD: only where the link to S3 is trusted
+    # and S3 as much to check it, for what file-svc stores itself (media, captions,
+    # evidence; uploads' parts go straight to S3 at URLs it signs, multipart.part_url).
+    # false sends UNSIGNED-PAYLOAD: only where the link to S3 is trusted
     # (loopback, a private network) or TLS (https S3_ENDPOINT) protects the bytes.
     Setting("S3_SIGN_PAYLOAD", True, as_bool, "sign request bodies to S3 (SigV4 payload hash)"),
     Setting("S3_RETRY_AFTER_SECONDS", 5, int, "Retry-After sent when S3 is unreachable"),
