@@ -19,6 +19,7 @@ Copies live in the probe's scratch directory (PROBE_SCRATCH_DIR, else TMPDIR):
 """
 from __future__ import annotations
 
+import ctypes
 import glob
 import logging
 import os
@@ -33,6 +34,19 @@ PREFIX = "sv-"
 # PROBE_TIMEOUT_SECONDS); short enough that a paused upload's copy does not hold scratch
 # space for long.
 IDLE_SECONDS = 1800
+# Write-behind for large copies (_write_behind): windows of this size, from this offset on.
+WRITE_BEHIND_BYTES = 64 * 1024 * 1024
+WRITE_BEHIND_START = 1024 * 1024 * 1024
+_SYNC_FILE_RANGE_WRITE = 2                      # linux/fs.h: SYNC_FILE_RANGE_WRITE
+_WAIT_WRITE_WAIT = 1 | 2 | 4                    # WAIT_BEFORE | WRITE | WAIT_AFTER
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.sync_file_range.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+
+
+def _sync_range(fd: int, offset: int, length: int, flags: int) -> None:
+    if _libc.sync_file_range(fd, offset, length, flags) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
 
 
 def scratch_dir(cfg) -> str:
@@ -50,6 +64,11 @@ class LocalCopy:
         if mode == "r+b":
             self.f.truncate(offset)      # bytes past the recorded offset were never confirmed
             self.f.seek(offset)
+        # Write-behind marks (_write_behind): bytes before _written are on disk and out of
+        # the cache; [_written, _behind) was handed to the disk, not yet waited for. A tus
+        # PATCH taking the copy over finds the previous PATCH's last window there.
+        self._behind = offset
+        self._written = max(min(offset, WRITE_BEHIND_START), offset - WRITE_BEHIND_BYTES)
 
     @classmethod
     def for_post(cls, cfg) -> "LocalCopy | None":
@@ -88,9 +107,33 @@ class LocalCopy:
             return
         try:
             self.f.write(data)
+            if self._behind is not None and self.f.tell() - self._behind >= WRITE_BEHIND_BYTES:
+                self.f.flush()
+                self._write_behind()
         except OSError as exc:   # full disk: carry on without the copy
             log.warning("local copy of the upload dropped", extra={"path": self.path, "error": str(exc)})
             self.discard()
+
+    def _write_behind(self) -> None:
+        """Past WRITE_BEHIND_START: start writing the last window to disk, wait for the one
+        before it and drop it from the page cache. A copy of a large upload otherwise fills
+        the cache beside S3's own writes, and the kernel's reclaim then costs the writer
+        (bench/results/upload-10gib.md); the probe reads the copy once, from disk."""
+        end = self.f.tell()
+        if end < WRITE_BEHIND_START:
+            self._behind = self._written = end
+            return
+        fd = self.f.fileno()
+        try:
+            if self._written < self._behind:
+                _sync_range(fd, self._written, self._behind - self._written, _WAIT_WRITE_WAIT)
+                os.posix_fadvise(fd, self._written, self._behind - self._written, os.POSIX_FADV_DONTNEED)
+                self._written = self._behind
+            _sync_range(fd, self._behind, end - self._behind, _SYNC_FILE_RANGE_WRITE)
+            self._behind = end
+        except OSError as exc:   # a file system without it: the copy stays, only cached
+            log.info("no write-behind for the local copy", extra={"path": self.path, "error": str(exc)})
+            self._behind = None
 
     def finish(self, size: int) -> str | None:
         """Close it; its path if it holds exactly ``size`` bytes, else it is removed."""
@@ -116,6 +159,8 @@ class LocalCopy:
                 raise OSError("the copy is shorter than the recorded offset")
             self.f.truncate(offset)
             self.f.seek(offset)
+            if self._behind is not None:
+                self._behind, self._written = min(self._behind, offset), min(self._written, offset)
         except OSError as exc:
             log.warning("local copy of the upload dropped", extra={"path": self.path, "error": str(exc)})
             self.discard()
