@@ -21,6 +21,7 @@ readiness to the app's /readyz as ``storage``.
 """
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -35,6 +36,7 @@ from .errors import APIError
 from .health import add_ready_check
 from .logs import current_request_id
 
+log = logging.getLogger("svcommon.filestore")
 RETRY_AFTER_SECONDS = 5        # told to clients while storage is unreachable
 PART_ATTEMPTS = 3              # a part PUT to S3 busy or unreachable, before giving up (503)
 # A part PUT's waits: to connect, and for each send or the answer (S3 answers a part at once
@@ -255,6 +257,8 @@ class FileStore:
                     err = _s3_error(resp)
                 if not err.unavailable and not (err.status == 403 and attempt == 0):
                     raise err
+            log.warning("a part's PUT to S3 failed", extra={"key": key, "part": number, "attempt": attempt + 1,
+                                                           "error": err.message})
             if attempt + 1 < PART_ATTEMPTS:
                 time.sleep(PART_RETRY_SECONDS * (attempt + 1))
         raise err

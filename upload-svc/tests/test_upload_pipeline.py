@@ -83,7 +83,7 @@ def test_parts_are_stored_in_parallel_and_recorded_only_as_a_contiguous_run(
 
 
 def test_failed_part_mid_pipeline_fails_the_patch_and_the_upload_resumes(
-        make_app, file_proxy, scratch, tus_for, media, env):
+        make_app, file_proxy, scratch, tus_for, media, env, caplog):
     data = h.pad_video(media / "good.mp4", scratch.parent / "p40.mp4", 5 * PART + 123).read_bytes()
     tus = tus_for(make_app(FILE_SVC_URL=file_proxy.url, PROBE_SCRATCH_DIR=str(scratch)))
     file_proxy.s3.rule = lambda m, path: "fail" if _part_put(m, path, 3) else None
@@ -99,6 +99,8 @@ def test_failed_part_mid_pipeline_fails_the_patch_and_the_upload_resumes(
     # S3 busy is tried PART_ATTEMPTS times, each with a freshly signed URL, before the 503.
     assert len([p for p in file_proxy.s3.requests_for("PUT", "uploadId=") if _part_put("PUT", p, 3)]) == PART_ATTEMPTS
     assert len([p for p in file_proxy.requests_for("GET", "upload_id=") if "&part=3&" in p]) == PART_ATTEMPTS
+    failed = [r for r in caplog.records if r.name == "svcommon.filestore" and r.getMessage().startswith("a part's PUT")]
+    assert [(r.part, r.attempt) for r in failed] == [(3, n) for n in range(1, PART_ATTEMPTS + 1)]
     file_proxy.s3.rule = None
     resp = tus.patch(loc, 2 * PART, data[2 * PART:])
     assert resp.status_code == 204 and int(resp.headers["Upload-Offset"]) == len(data)

@@ -1,5 +1,5 @@
 """Streaming multipart/form-data for POST /api/videos: werkzeug's sans-IO decoder fed from
-the request body, so the file part flows to file-svc as it arrives and is never held
+the request body, so the file part flows to S3 as it arrives and is never held
 whole in memory or on disk. Text fields are small and capped.
 
 The file part itself mostly bypasses the decoder (``FileReader``): the decoder copies each

@@ -1,4 +1,5 @@
-"""An upload's bytes cut into S3 parts and stored through file-svc's multipart API, a
+"""An upload's bytes cut into S3 parts and stored with file-svc's multipart API (each part PUT
+straight to S3 at a URL file-svc signs, svcommon.filestore), a
 bounded number in flight while the next part is read: the streaming POST's path (tus
 records its parts in the uploads row as they land, see tuswrite; both share the sizes,
 the reading and the buffers here).

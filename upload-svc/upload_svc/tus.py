@@ -1,6 +1,6 @@
 """tus 1.0 server at /api/uploads: core (HEAD, PATCH), creation, termination, checksum,
 expiration. Upload state lives in MariaDB, so any replica can continue any upload and
-an upload survives restarts; bytes go to S3 through file-svc (see tuswrite)."""
+an upload survives restarts; bytes go to S3 at part URLs file-svc signs (see tuswrite)."""
 from __future__ import annotations
 
 import logging

@@ -1,8 +1,8 @@
-"""Writing a tus PATCH body into S3 through file-svc, with bounded memory (and into the
+"""Writing a tus PATCH body into S3 (parts PUT straight to S3 at URLs file-svc signs), with bounded memory (and into the
 upload's local copy for the probe, see localcopy).
 
 Bytes are cut into parts of ``part_size`` (S3 needs >= 5 MiB except the last part). Up to
-``TUS_PARTS_IN_FLIGHT`` full parts are sent to file-svc at once while the client's next
+``TUS_PARTS_IN_FLIGHT`` full parts are sent to S3 at once while the client's next
 bytes keep arriving (memory: that many parts plus the one being filled). Parts finish in
 any order; the uploads row records the longest run of stored parts from the start, so the
 offset it promises is always contiguous, and a dropped connection or a killed process
