@@ -44,12 +44,15 @@ BENCH = Stack("bench", 40000)
 
 
 rss_mb, children = h.rss_mb, h.children
-
-
-def _default(name: str) -> int:
-    from upload_svc.settings import SETTINGS
-    return int(next(s.default for s in SETTINGS if s.name == name))
 TICK = os.sysconf("SC_CLK_TCK")
+
+
+def upload_setting(name: str):
+    """An upload-svc setting as the bench's stack gets it: this environment, else the default
+    (the one loader, svcommon.config)."""
+    from svcommon.config import load
+    from upload_svc.settings import SETTINGS
+    return load([s for s in SETTINGS if s.name == name])[name]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -237,9 +240,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--tus-chunk-mib", type=int, default=0, help="tus PATCH size (default: the web app's)")
     args = ap.parse_args()
-    from upload_svc.settings import SETTINGS as UPLOAD_SETTINGS
-    web_chunk = next(int(s.default) for s in UPLOAD_SETTINGS if s.name == "TUS_CHUNK_SIZE")
-    chunk = args.tus_chunk_mib * MiB if args.tus_chunk_mib else web_chunk
+    chunk = args.tus_chunk_mib * MiB if args.tus_chunk_mib else upload_setting("TUS_CHUNK_SIZE")
     tmp = Path(tempfile.mkdtemp(prefix="sv-bench-"))
     procs = {}
     try:
@@ -294,8 +295,8 @@ def main() -> int:
             "peak_rss_mb_master_plus_workers": {m: {n[:-6]: round(v, 1) for n, v in p.items() if n.endswith("_total")}
                                                 for m, p in peaks.items()},
             "s3_sign_payload": os.environ.get("S3_SIGN_PAYLOAD", "true"),
-            "part_size_bytes": int(os.environ.get("TUS_PART_SIZE") or _default("TUS_PART_SIZE")),
-            "parts_in_flight": int(os.environ.get("TUS_PARTS_IN_FLIGHT") or _default("TUS_PARTS_IN_FLIGHT")),
+            "part_size_bytes": upload_setting("TUS_PART_SIZE"),
+            "parts_in_flight": upload_setting("TUS_PARTS_IN_FLIGHT"),
             "notes": "direct = boto3 upload_file (TransferConfig defaults: 8 MiB parts, 10 threads) to the same "
                      "SeaweedFS; gateway_post = curl-style multipart POST /api/videos; gateway_tus = tus PATCHes of "
                      f"{chunk // MiB} MiB one after the other (the web app's chunk size unless --tus-chunk-mib). "

@@ -12,11 +12,11 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as B
 from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 
 from svcommon.errors import APIError
+from svcommon.filestore import S3_UNAVAILABLE_CODES
 
 log = logging.getLogger("file_svc.s3")
 
 NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
-UNAVAILABLE = {"ServiceUnavailable", "SlowDown", "InternalError", "503", "500", "RequestTimeout"}
 
 
 class S3Store:
@@ -93,7 +93,7 @@ class S3Store:
                 raise APIError(404, "no_such_upload", "no such multipart upload (completed or aborted)")
             if code in ("InvalidPart", "InvalidPartOrder", "EntityTooSmall"):
                 raise APIError(400, "invalid_parts", f"S3 refused the part list: {code}")
-            if code in UNAVAILABLE:
+            if code in S3_UNAVAILABLE_CODES:
                 raise self._unavailable(code)
             log.error("S3 error", extra={"error": str(exc)})
             raise APIError(502, "storage_error", f"object storage error: {code or 'unknown'}")

@@ -14,10 +14,10 @@ SETTINGS: list[Setting] = [
     # bounded by (PUT_CONCURRENCY + 1) * PART_SIZE whatever the object size.
     Setting("FILE_PART_SIZE", 8 * MiB, int, "bytes per S3 part for streamed PUTs (>= 5 MiB)"),
     Setting("FILE_PUT_CONCURRENCY", 4, int),
-    # Parts sent by callers through the multipart API are read into memory: cap them.
+    # The largest part a part URL is signed for (multipart.part_url; S3 itself allows 5 GiB).
     Setting("FILE_MAX_PART_BYTES", 64 * MiB, int),
-    # Freed part buffers kept for the next parts (svcommon.partbuffers): upload-svc's parts in flight
-    # (2 x 16 MiB) come back as the next ones; the idle memory of a process is at most this.
+    # Freed part buffers kept for the next parts (svcommon.partbuffers): a streaming PUT's parts in
+    # flight (4 x 8 MiB) come back as the next ones; the idle memory of a process is at most this.
     Setting("FILE_KEEP_BUFFER_BYTES", 32 * MiB, int, "idle part buffers kept for reuse per process"),
     # Backstop body limit of PUT /objects (originals up to UPLOAD_MAX_BYTES, suspects).
     Setting("FILE_MAX_OBJECT_BYTES", 64 * 1024 * MiB, int),

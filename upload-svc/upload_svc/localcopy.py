@@ -66,8 +66,9 @@ class LocalCopy:
             self.f.seek(offset)
         # Write-behind marks (_write_behind): bytes before _written are on disk and out of
         # the cache; [_written, _behind) was handed to the disk, not yet waited for. A tus
-        # PATCH taking the copy over finds the previous PATCH's last window there.
-        self._behind = offset
+        # PATCH taking the copy over finds the previous PATCH's last window there. _end is
+        # the copy's length, counted here (tell() would be a system call per write).
+        self._end = self._behind = offset
         self._written = max(min(offset, WRITE_BEHIND_START), offset - WRITE_BEHIND_BYTES)
 
     @classmethod
@@ -106,8 +107,8 @@ class LocalCopy:
         if self.f is None:
             return
         try:
-            self.f.write(data)
-            if self._behind is not None and self.f.tell() - self._behind >= WRITE_BEHIND_BYTES:
+            self._end += self.f.write(data)
+            if self._behind is not None and self._end - self._behind >= WRITE_BEHIND_BYTES:
                 self.f.flush()
                 self._write_behind()
         except OSError as exc:   # full disk: carry on without the copy
@@ -119,7 +120,7 @@ class LocalCopy:
         before it and drop it from the page cache. A copy of a large upload otherwise fills
         the cache beside S3's own writes, and the kernel's reclaim then costs the writer
         (bench/results/upload-10gib.md); the probe reads the copy once, from disk."""
-        end = self.f.tell()
+        end = self._end
         if end < WRITE_BEHIND_START:
             self._behind = self._written = end
             return
@@ -155,10 +156,11 @@ class LocalCopy:
         if self.f is None:
             return
         try:
-            if self.f.tell() < offset:
+            if self._end < offset:
                 raise OSError("the copy is shorter than the recorded offset")
             self.f.truncate(offset)
             self.f.seek(offset)
+            self._end = offset
             if self._behind is not None:
                 self._behind, self._written = min(self._behind, offset), min(self._written, offset)
         except OSError as exc:
