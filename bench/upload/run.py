@@ -153,6 +153,15 @@ def start_stack(logdir: Path):
         procs[name] = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log,
                                        stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
+
+    try:
+        return _start_all(start, procs, secrets)
+    except BaseException:
+        stop_stack(procs)       # never leave a half-started stack running
+        raise
+
+
+def _start_all(start, procs: dict, secrets: dict):
     components.mariadb_prepare(BENCH)
     components.seaweed_prepare(BENCH, secrets)
     start("mariadb", components.mariadb_command(BENCH))
@@ -168,7 +177,11 @@ def start_stack(logdir: Path):
     for name in SERVICES:
         start(name, gunicorn_command(BENCH, name, sys.executable), for_service(name, env))
     for name in SERVICES:
-        components.wait_http(f"{BENCH.url(name)}/healthz")
+        try:
+            components.wait_http(f"{BENCH.url(name)}/healthz")
+        except RuntimeError:
+            log = (BENCH.var / "logs" / f"{name}.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{name} did not come up; the end of its log:\n{log}") from None
     components.nginx_prepare(BENCH)
     start("gateway", components.nginx_command(BENCH))
     components.wait_http(f"{BENCH.gateway_url}/gateway/healthz")
@@ -193,6 +206,23 @@ def direct(env: dict, path: Path) -> float:
     elapsed = time.monotonic() - t0
     s3.delete_object(Bucket=env["S3_BUCKET"], Key="bench/direct.bin")
     return elapsed
+
+
+class Slice:
+    """``length`` bytes of an open file from its position, read as they are sent: a tus
+    PATCH body (the web app sends a Blob slice, the CLI a FileSlice; neither reads the chunk
+    into memory before the request)."""
+
+    def __init__(self, f, length: int):
+        self.f, self.left, self.length = f, length, length
+
+    def __len__(self):
+        return self.length
+
+    def read(self, n=-1):
+        data = self.f.read(min(self.left, n if n and n > 0 else MiB)) if self.left > 0 else b""
+        self.left -= len(data)
+        return data
 
 
 def via_post(gw: str, user: dict, path: Path, procs) -> tuple[float, Sampler]:
@@ -221,8 +251,8 @@ def via_tus(gw: str, user: dict, path: Path, procs, chunk: int) -> tuple[float, 
     loc, offset = gw + r.headers["Location"], 0
     with requests.Session() as s, open(path, "rb") as f:
         while offset < size:
-            data = f.read(chunk)
-            r = s.patch(loc, data=data, headers={**t, "Upload-Offset": str(offset),
+            f.seek(offset)
+            r = s.patch(loc, data=Slice(f, min(chunk, size - offset)), headers={**t, "Upload-Offset": str(offset),
                                                  "Content-Type": "application/offset+octet-stream"}, timeout=600)
             if r.status_code != 204:
                 raise SystemExit(f"PATCH failed: {r.status_code} {r.text[:300]}")

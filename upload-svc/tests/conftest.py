@@ -114,6 +114,8 @@ class FileSvcProxy:
     """The real file-svc (or S3) behind a pass-through HTTP proxy that logs each request and
     lets a test fail or hold chosen ones (``rule(method, path) -> "fail" | None``; it may
     block): fault injection in front of the real service, nothing answered in its place.
+    ``started`` lists requests as their headers arrive, ``aborted`` those whose body stopped
+    short (the client closed the connection; nothing is forwarded).
     ``reroute = (from, to)`` sends the URLs it answers with (the part URLs file-svc signs)
     through another proxy: S3 checks a signature made for its own host, which the proxy
     forwards as Host, so the part is stored as it would be directly."""
@@ -121,6 +123,7 @@ class FileSvcProxy:
     def __init__(self, upstream: str, reroute: tuple[str, str] | None = None):
         proxy = self
         self.upstream, self.seen, self.done, self.rule = upstream.rstrip("/"), [], [], None
+        self.started, self.aborted = [], []
         self.reroute = reroute
 
         class Handler(BaseHTTPRequestHandler):
@@ -129,9 +132,11 @@ class FileSvcProxy:
             def log_message(self, *args):
                 pass
 
-            def _body(self) -> bytes:
+            def _body(self) -> bytes | None:
                 if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
-                    return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                    size = int(self.headers.get("Content-Length") or 0)
+                    body = self.rfile.read(size)
+                    return body if len(body) == size else None
                 out = bytearray()
                 while True:
                     size = int(self.rfile.readline().split(b";")[0], 16)
@@ -143,7 +148,12 @@ class FileSvcProxy:
                     self.rfile.readline()
 
             def _forward(self):
+                proxy.started.append((self.command, self.path))
                 body = self._body()
+                if body is None:
+                    proxy.aborted.append((self.command, self.path))
+                    self.close_connection = True
+                    return
                 proxy.seen.append((self.command, self.path))
                 if proxy.rule and proxy.rule(self.command, self.path) == "fail":
                     payload = json.dumps({"error": "injected failure", "code": "storage_unavailable"}).encode()

@@ -25,11 +25,11 @@ MAX_PARTS = 9000     # below S3's 10000, leaving room
 READ_STEP = 256 * 1024
 
 
-def part_size(cfg, length: int | None) -> int:
+def part_size(cfg, length: int | None, max_parts: int = MAX_PARTS) -> int:
     """TUS_PART_SIZE, grown (in whole MiB) so that ``length`` bytes (unknown: the largest
-    upload) fit in MAX_PARTS parts."""
+    upload) fit in ``max_parts`` parts."""
     base = int(cfg["TUS_PART_SIZE"])
-    need = -(-(length if length is not None else int(cfg["UPLOAD_MAX_BYTES"])) // MAX_PARTS)
+    need = -(-(length if length is not None else int(cfg["UPLOAD_MAX_BYTES"])) // max_parts)
     return max(base, -(-need // (1024 * 1024)) * 1024 * 1024)
 
 

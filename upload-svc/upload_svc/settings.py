@@ -15,19 +15,23 @@ SETTINGS: list[Setting] = [
     *QUOTA_SETTINGS,         # the default; an admin sets a user's own (users.upload_quota_bytes)
     Setting("UPLOADS_REQUIRE_ROLE", False, as_bool, "true: only uploader/admin roles may upload"),
     # Uploaded bytes (tus PATCHes and the streaming POST) are stored as S3 parts of this size
-    # (S3 needs >= 5 MiB except the last); a request sends up to TUS_PARTS_IN_FLIGHT parts at
-    # once while the next bytes arrive, so it holds at most TUS_PARTS_IN_FLIGHT + 1 parts in
-    # memory (parts.py): 3 x 16 MiB. 16 MiB rather than 8: every part costs two requests (its
-    # URL from file-svc, its PUT to S3), and 8 MiB parts (3 in flight) measured 0.81x / 0.76x
-    # of direct boto3 against 0.84x / 0.79x (bench/results/upload.md); two in flight keep S3
-    # busy while the next part arrives.
+    # (S3 needs >= 5 MiB except the last); a request has up to TUS_PARTS_IN_FLIGHT parts
+    # being stored at once while the next bytes arrive (a tus part whose bytes the PATCH's
+    # length promises is sent as it fills), so it holds at most TUS_PARTS_IN_FLIGHT + 1 parts
+    # in memory (parts.py): 4 x 16 MiB. 16 MiB rather than 8: every part costs two requests
+    # (its URL from file-svc, its PUT to S3), and 8 MiB parts measured slower on both paths.
+    # Three in flight rather than two: a streamed part goes at the client's pace and S3
+    # takes one stream slower than the bytes come, so the next part's stream must overlap it
+    # (tus 0.79x of direct boto3 against 0.72-0.74x with two, bench/results/upload.md).
     Setting("TUS_PART_SIZE", 16 * MiB, int),
-    Setting("TUS_PARTS_IN_FLIGHT", 2, int, "parts of one upload request being stored at once"),
-    # A PATCH's last parts are stored before it answers (the offset it reports is durable),
-    # so each PATCH ends with up to TUS_PARTS_IN_FLIGHT parts the client waits for; larger
-    # chunks make that wait rarer, and lose nothing (a broken PATCH keeps every part already
-    # stored; the client resumes from HEAD). 64 MiB: headless Chromium did not start a
-    # 128 or 256 MiB chunk within 30 s in tests/test_ingest_browser.py.
+    Setting("TUS_PARTS_IN_FLIGHT", 3, int, "parts of one upload request being stored at once"),
+    # A PATCH's last parts are stored before it answers (the offset it reports is durable);
+    # they are sent as their bytes arrive (the last whole part as two halves side by side),
+    # so the client waits only for what S3 has not yet taken (0.05-0.08 s per PATCH against
+    # 0.15 s when whole parts were sent once full). Larger chunks make that wait rarer, and
+    # lose nothing (a broken PATCH keeps every part already stored; the client resumes from
+    # HEAD). 64 MiB: headless Chromium did not start a 128 or 256 MiB chunk within 30 s in
+    # tests/test_ingest_browser.py.
     Setting("TUS_CHUNK_SIZE", 64 * MiB, int, "chunk size the web app's tus client uses"),
     Setting("TUS_LEASE_SECONDS", 20, int, "write lease on an upload, renewed while a PATCH streams"),
     Setting("UPLOAD_EXPIRY_HOURS", 72, int, "unfinished uploads idle this long are removed"),

@@ -57,7 +57,8 @@ def options(upload_id=None):
 
 
 def _part_size(length: int) -> int:
-    return parts.part_size(current_app.config, length)
+    # Each PATCH may split its last whole part in two halves (tuswrite): room for twice the parts.
+    return parts.part_size(current_app.config, length, parts.MAX_PARTS // 2)
 
 
 @bp.post("")

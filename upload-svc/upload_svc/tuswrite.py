@@ -1,12 +1,16 @@
-"""Writing a tus PATCH body into S3 (parts PUT straight to S3 at URLs file-svc signs), with bounded memory (and into the
-upload's local copy for the probe, see localcopy).
+"""Writing a tus PATCH body into S3 (parts PUT straight to S3 at URLs file-svc signs), with
+bounded memory (and into the upload's local copy for the probe, see localcopy).
 
-Bytes are cut into parts of ``part_size`` (S3 needs >= 5 MiB except the last part). Up to
-``TUS_PARTS_IN_FLIGHT`` full parts are sent to S3 at once while the client's next
-bytes keep arriving (memory: that many parts plus the one being filled). Parts finish in
+Bytes are cut into parts of ``part_size`` (S3 needs >= 5 MiB except the last part). A part
+the PATCH's declared length will fill is PUT while its bytes arrive (PartStream; the
+PATCH's last whole part as two halves side by side), so the PATCH's answer waits only for
+what S3 has not yet taken, not for a whole part's transfer after the last byte; without a
+length, full parts are sent once full. Up to ``TUS_PARTS_IN_FLIGHT`` parts are being
+stored at once (memory: that many plus one). Parts finish in
 any order; the uploads row records the longest run of stored parts from the start, so the
 offset it promises is always contiguous, and a dropped connection or a killed process
-loses at most the parts still in flight. A part stored beyond that run but not recorded
+loses at most the parts still in flight (a part being streamed when the body stops is
+cut off, S3 stores nothing of it, and its bytes become the tail). A part stored beyond that run but not recorded
 is harmless: the resumed upload sends the same part number again (S3 keeps the last) and
 completion lists only recorded parts (S3 drops the rest). Bytes that do not fill a
 part when the request ends are kept as a small "tail" object and prepended to the next
@@ -26,12 +30,14 @@ from flask import current_app
 
 from svcommon.errors import APIError
 from svcommon.filestore import FileStoreError, NotFound
+from svcommon.partbuffers import PartAbandoned, PartStalled, PartStream
 
 from . import localcopy, object_keys, parts
 from . import repository as repo
 from .extensions import db, filestore, part_buffers
 
 log = logging.getLogger("upload_svc.tus")
+MIN_PART = 5 * 1024 * 1024      # S3's smallest part but the last
 CHECKSUMS = {"sha1": hashlib.sha1, "md5": hashlib.md5, "sha256": hashlib.sha256}
 
 
@@ -79,15 +85,26 @@ class PatchWriter:
         return {"n": number, "etag": self.fs.upload_part(self.up["object_key"], self.up["s3_upload_id"], number, data),
                 "size": len(data)}
 
-    def _send_and_record(self, app, number: int, data: bytearray) -> None:
+    def _send_and_record(self, app, number: int, data: bytearray | PartStream) -> None:
         """Pool thread: store the part, then extend the contiguous run of stored parts and
         record it at once (own connection), so a part in S3 is durable even if the client
         stalls and the process dies before the next read returns. Recording happens under
-        the lock, so rows are written in order and never go backwards."""
+        the lock, so rows are written in order and never go backwards. A PartStream is sent
+        while it fills; if its bytes stall, once it is full; if they stop, not at all."""
+        stream = data if isinstance(data, PartStream) else None
         try:
-            part = self._send(number, data)
+            try:
+                part = self._send(number, data)
+            except PartStalled:
+                if not stream.wait_filled():
+                    return
+                part = self._send(number, memoryview(stream.buf)[:stream.size])
+        except PartAbandoned:
+            return              # the PATCH ended before this part was whole: its bytes become the tail
         finally:
-            self.buffers.give(data)
+            if stream:
+                stream.wait_filled()           # the filler is done writing into the buffer
+            self.buffers.give(stream.buf if stream else data)
         with self.lock:
             self.stored[number] = part
             grew = False
@@ -133,6 +150,20 @@ class PatchWriter:
             if not ok:
                 raise LeaseLost()
 
+    def _next_target(self, filled: int, whole: int, second_half: bool) -> int:
+        """The size of the next part, which the PATCH's declared length says will be whole
+        (0: it will not) and is sent as it fills (PartStream), so the PATCH's end does not
+        wait for a whole part's transfer. ``whole``: the bytes from this part's start to the
+        PATCH's end. The PATCH's last whole part goes as two halves, sent side by side: S3
+        takes one stream slower than the bytes come, and what it has not taken when the last
+        byte arrives is what the client waits for."""
+        half = self.part_size // 2
+        if second_half:
+            return half
+        if whole >= 2 * self.part_size or (whole >= self.part_size and (half < MIN_PART or filled >= half)):
+            return self.part_size
+        return half if whole >= self.part_size else 0
+
     # ---- the PATCH -----------------------------------------------------------------------
     def write(self, body, length: int | None) -> tuple[int, bool]:
         """Returns (new offset, upload complete?). The bytes also extend the upload's local
@@ -154,13 +185,15 @@ class PatchWriter:
         return new_offset, complete
 
     def _write(self, body, length: int | None, copy: localcopy.LocalCopy | None) -> tuple[int, bool]:
-        # The part being filled, straight from the client (rawbody); full ones go to the pool
-        # threads, which give their buffer back once it is stored.
+        # The part being filled, straight from the client (rawbody); full ones (and parts
+        # streamed while they fill) belong to the pool threads, which give their buffer
+        # back once it is stored.
         self.part = self.buffers.take(self.part_size)
         try:
             return self._fill(body, length, copy)
         finally:
-            self.buffers.give(self.part)
+            if self.part is not None:
+                self.buffers.give(self.part)
 
     def _fill(self, body, length: int | None, copy: localcopy.LocalCopy | None) -> tuple[int, bool]:
         part = self.part
@@ -177,38 +210,62 @@ class PatchWriter:
         hasher = self.checksum[0] if self.checksum else None
         app = current_app._get_current_object()
         number = len(self.parts) + 1
+        stream: PartStream | None = None    # the part being filled, when it is sent as it fills
+        target = self.part_size             # the size of the part being filled
+        second_half = False                 # filling the second half of the PATCH's last whole part
+        buf = b""
         with ThreadPoolExecutor(max_workers=self.in_flight, thread_name_prefix="tuspart") as pool:
-            while length is None or received < length:
-                stop = min(self.part_size, filled + parts.READ_STEP)
-                if length is not None:
-                    stop = min(stop, filled + length - received)
-                try:
-                    got = body.fill(part, filled, stop)
-                except Exception as exc:  # client went away mid-body (ClientDisconnected, socket errors)
-                    log.info("client disconnected mid-PATCH", extra={"upload_id": self.up["id"], "error": str(exc)})
-                    disconnected = True
-                    break
-                if not got:
-                    disconnected = length is not None
-                    break
-                received += got
-                if offset0 + received > total:
-                    raise APIError(400, "exceeds_length", "more bytes than the declared Upload-Length")
-                with memoryview(part) as view:          # the new bytes, while they are in the CPU cache
-                    if hasher:
-                        hasher.update(view[filled:filled + got])
-                    if copy:
-                        copy.write(view[filled:filled + got])
-                filled += got
-                if filled == self.part_size:
-                    self._settle(self.in_flight - 1)
-                    self.pending.append(pool.submit(self._send_and_record, app, number, part))
-                    number += 1
-                    self.part = part = self.buffers.take(self.part_size)
-                    filled = 0
-                self._renew()
+            try:
+                while length is None or received < length:
+                    if stream is None and length is not None:
+                        was_second = second_half
+                        target = self._next_target(filled, filled + length - received, second_half)
+                        second_half = 0 < target < self.part_size and not was_second
+                        if target:
+                            self._settle(self.in_flight - 1)
+                            stream = PartStream(part, target, filled)
+                            self.pending.append(pool.submit(self._send_and_record, app, number, stream))
+                        else:
+                            target = self.part_size     # the PATCH ends inside this part
+                    stop = min(target, filled + parts.READ_STEP)
+                    if length is not None:
+                        stop = min(stop, filled + length - received)
+                    try:
+                        got = body.fill(part, filled, stop)
+                    except Exception as exc:  # client went away mid-body (ClientDisconnected, socket errors)
+                        log.info("client disconnected mid-PATCH", extra={"upload_id": self.up["id"], "error": str(exc)})
+                        disconnected = True
+                        break
+                    if not got:
+                        disconnected = length is not None
+                        break
+                    received += got
+                    if offset0 + received > total:
+                        raise APIError(400, "exceeds_length", "more bytes than the declared Upload-Length")
+                    with memoryview(part) as view:          # the new bytes, while they are in the CPU cache
+                        if hasher:
+                            hasher.update(view[filled:filled + got])
+                        if copy:
+                            copy.write(view[filled:filled + got])
+                    filled += got
+                    if stream is not None:
+                        stream.grew(filled)
+                    if filled == target:
+                        if stream is None:
+                            self._settle(self.in_flight - 1)
+                            self.pending.append(pool.submit(self._send_and_record, app, number, part))
+                        stream = None
+                        target = self.part_size
+                        number += 1
+                        self.part = part = self.buffers.take(self.part_size)
+                        filled = 0
+                    self._renew()
+            finally:
+                buf = bytes(memoryview(part)[:filled])
+                if stream is not None:          # the body ended short of it: it becomes the tail
+                    self.part = None            # the buffer is its sender's, to give back
+                    stream.abandon()
             self._settle()
-        buf = bytes(memoryview(part)[:filled])
         if disconnected and hasher:
             return offset0, False  # a partial body cannot be verified: keep nothing
         if hasher and hasher.digest() != self.checksum[1]:
