@@ -1,12 +1,13 @@
 """Upload benchmark (P3): a file through gateway → upload-svc → S3 (the parts PUT at URLs
-file-svc signs; the plain
-streaming POST, and tus in the web app's chunks) versus boto3 multipart straight to the
-same S3, in the same run on the same machine (each round runs all three, one after the
-other). Reports the throughput ratios and the peak RSS of each service (largest gunicorn
-worker, and master + workers). Times include upload-svc's check (probe) of the finished upload.
+file-svc signs; the plain streaming POST, tus in the web app's chunks, and the web app
+itself in headless Chromium) versus boto3 multipart straight to the same S3, in the same
+run on the same machine (each round runs every path, one after the other). Reports the
+throughput ratios, CPU seconds per GiB of every program and the peak RSS of each service
+(largest gunicorn worker, and master + workers). Times include upload-svc's check (probe)
+of the finished upload.
 
 Usage: .venv/bin/python bench/upload/run.py [--size-mib 2048] [--rounds 3] [--tus-chunk-mib N]
-(the default tus chunk is the web app's, TUS_CHUNK_SIZE).
+[--no-browser] (the default tus chunk is the web app's, TUS_CHUNK_SIZE).
 Starts its own private stack (var/bench, ports +40000) and removes it afterwards.
 Writes bench/results/upload.json and bench/results/upload.md."""
 from __future__ import annotations
@@ -264,11 +265,58 @@ def via_tus(gw: str, user: dict, path: Path, procs, chunk: int) -> tuple[float, 
     return elapsed, sampler
 
 
+def descendants_cpu(exclude: set[int]) -> float:
+    """CPU seconds so far of this process's descendants outside ``exclude`` and their trees:
+    the playwright driver and Chromium's processes."""
+    total, todo = 0.0, [k for k in children(os.getpid()) if k not in exclude]
+    while todo:
+        pid = todo.pop()
+        total += cpu_seconds(pid)
+        todo.extend(children(pid))
+    return total
+
+
+def via_browser(gw: str, user: dict, path: Path, procs, env: dict) -> tuple[float, Sampler, float]:
+    """The web app's own upload in headless Chromium (tus-js-client with the page's settings):
+    sign in, pick the file, time until the page shows the upload done. Returns the time, the
+    RSS sampler and Chromium's CPU seconds."""
+    from tests.support.browser import chromium_page
+    stack_pids = {p.pid for p in procs.values()}
+    with chromium_page() as page:
+        page.goto(f"{gw}/upload/")
+        page.fill("input[name=username]", user["username"])
+        page.fill("input[name=password]", user["password"])
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{gw}/upload/")
+        page.fill("#new-title", "bench")
+        sampler = Sampler({n: procs[n] for n in ("upload", "file", "gateway")})
+        sampler.start()
+        c0 = descendants_cpu(stack_pids)
+        t0 = time.monotonic()
+        page.set_input_files("#file-input", str(path))
+        state = None
+        while state not in ("done", "failed", "cancelled"):
+            time.sleep(0.05)     # page.evaluate: the page's CSP forbids wait_for_function's eval
+            state = page.evaluate("document.querySelector('.transfer')?.dataset.state")
+            if time.monotonic() - t0 > 1800:
+                raise SystemExit("browser upload did not finish in 30 min")
+        elapsed = time.monotonic() - t0
+        browser_cpu = descendants_cpu(stack_pids) - c0
+        sampler.stop.set()
+        sampler.join()
+    if state != "done":
+        raise SystemExit(f"browser upload ended {state}")
+    for row in h.db_rows(env, "SELECT id FROM videos WHERE owner_id = %s", (user["id"],)):
+        requests.delete(f"{gw}/api/videos/{row['id']}", headers=user["headers"], timeout=120)
+    return elapsed, sampler, browser_cpu
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size-mib", type=int, default=2048)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--tus-chunk-mib", type=int, default=0, help="tus PATCH size (default: the web app's)")
+    ap.add_argument("--no-browser", action="store_true", help="skip the web app's upload in Chromium")
     args = ap.parse_args()
     chunk = args.tus_chunk_mib * MiB if args.tus_chunk_mib else upload_setting("TUS_CHUNK_SIZE")
     tmp = Path(tempfile.mkdtemp(prefix="sv-bench-"))
@@ -281,7 +329,9 @@ def main() -> int:
         user = h.new_user(gw, "bench")
         size = path.stat().st_size
         runs = {"direct_boto3": [], "gateway_post": [], "gateway_tus": []}
-        peaks = {"post": {}, "tus": {}}
+        if not args.no_browser:
+            runs["web_app_chromium"] = []
+        peaks = {k: {} for k in ("post", "tus", "web_app")}
         cpu: dict[str, list[dict]] = {k: [] for k in runs}
         load = [round(x, 2) for x in os.getloadavg()]
         for i in range(args.rounds):
@@ -304,6 +354,16 @@ def main() -> int:
             for n in s.worker_peak:
                 peaks["tus"][n] = max(peaks["tus"].get(n, 0), s.worker_peak[n])
                 peaks["tus"][n + "_total"] = max(peaks["tus"].get(n + "_total", 0), s.total_peak[n])
+            if args.no_browser:
+                continue
+            with CpuMeter(procs) as m:
+                t, s, browser_cpu = via_browser(gw, user, path, procs, env)
+            m.used["client"] = round(browser_cpu, 2)       # Chromium, not this process
+            cpu["web_app_chromium"].append(m.used)
+            runs["web_app_chromium"].append(t)
+            for n in s.worker_peak:
+                peaks["web_app"][n] = max(peaks["web_app"].get(n, 0), s.worker_peak[n])
+                peaks["web_app"][n + "_total"] = max(peaks["web_app"].get(n + "_total", 0), s.total_peak[n])
         load_after = [round(x, 2) for x in os.getloadavg()]
         # CPU seconds per GiB of each program in the fastest round of each path
         gib = size / (1024 * MiB)
@@ -320,16 +380,21 @@ def main() -> int:
             "best_mib_per_s": mbps,
             "ratio_post_vs_direct": round(best["direct_boto3"] / best["gateway_post"], 3),
             "ratio_tus_vs_direct": round(best["direct_boto3"] / best["gateway_tus"], 3),
+            "ratio_web_app_vs_direct": (round(best["direct_boto3"] / best["web_app_chromium"], 3)
+                                        if "web_app_chromium" in best else None),
             "peak_rss_mb_worker": {m: {n: round(v, 1) for n, v in p.items() if not n.endswith("_total")}
-                                   for m, p in peaks.items()},
+                                   for m, p in peaks.items() if p},
             "peak_rss_mb_master_plus_workers": {m: {n[:-6]: round(v, 1) for n, v in p.items() if n.endswith("_total")}
-                                                for m, p in peaks.items()},
+                                                for m, p in peaks.items() if p},
             "s3_sign_payload": os.environ.get("S3_SIGN_PAYLOAD", "true"),
             "part_size_bytes": upload_setting("TUS_PART_SIZE"),
             "parts_in_flight": upload_setting("TUS_PARTS_IN_FLIGHT"),
             "notes": "direct = boto3 upload_file (TransferConfig defaults: 8 MiB parts, 10 threads) to the same "
                      "SeaweedFS; gateway_post = curl-style multipart POST /api/videos; gateway_tus = tus PATCHes of "
-                     f"{chunk // MiB} MiB one after the other (the web app's chunk size unless --tus-chunk-mib). "
+                     f"{chunk // MiB} MiB one after the other (the web app's chunk size unless --tus-chunk-mib); "
+                     "web_app_chromium = the /upload/ page in headless Chromium (tus-js-client with the page's "
+                     "settings), timed from picking the file to the page showing it done, its client CPU "
+                     "Chromium's (and the playwright driver's). "
                      "Timings include upload-svc's probe of the finished upload (it reads the local copy written "
                      "while the upload streamed). upload-svc PUTs each part straight to S3 at a URL file-svc signs "
                      "(UNSIGNED-PAYLOAD, as every presigned request; file-svc's cost is the signing); "
@@ -349,9 +414,13 @@ def main() -> int:
               f"| gateway → upload-svc → S3 (POST /api/videos) | {best['gateway_post']:.2f} | "
               f"{mbps['gateway_post']} | {result['ratio_post_vs_direct']:.2f} |",
               f"| gateway → upload-svc → S3 (tus, {chunk // MiB} MiB PATCHes) | {best['gateway_tus']:.2f} | "
-              f"{mbps['gateway_tus']} | {result['ratio_tus_vs_direct']:.2f} |", "",
+              f"{mbps['gateway_tus']} | {result['ratio_tus_vs_direct']:.2f} |",
+              *([f"| the web app in Chromium (tus-js-client, {chunk // MiB} MiB chunks) | "
+                 f"{best['web_app_chromium']:.2f} | {mbps['web_app_chromium']} | "
+                 f"{result['ratio_web_app_vs_direct']:.2f} |"] if "web_app_chromium" in best else []), "",
               f"Load average (1, 5, 15 min) before: {load}, after: {load_after}.", "",
-              "CPU seconds per GiB of each program in each path's fastest round (client = the bench process):", "",
+              "CPU seconds per GiB of each program in each path's fastest round (client = the bench process; "
+              "for the web app, Chromium):", "",
               "| path | client | nginx | upload-svc | file-svc | SeaweedFS | total |", "|---|---|---|---|---|---|---|",
               *[f"| {k} | {c.get('client', 0)} | {c.get('gateway', 0)} | {c.get('upload', 0)} | {c.get('file', 0)} | "
                 f"{c.get('seaweed', 0)} | {round(sum(c.values()), 2)} |" for k, c in cpu_best.items()], "",

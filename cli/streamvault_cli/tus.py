@@ -28,7 +28,7 @@ from .errors import EXIT_API, CliError
 from .progress import Progress
 
 TUS = {"Tus-Resumable": "1.0.0"}
-DEFAULT_CHUNK = 64 * 1024 * 1024        # as the web app (TUS_CHUNK_SIZE): each PATCH waits for its last parts
+DEFAULT_CHUNK = 256 * 1024 * 1024       # as the web app (TUS_CHUNK_SIZE): each PATCH waits for its last bytes in S3
 HEAD_BYTES = 1024 * 1024
 RETRIES = 5                          # transient failures in a row (no progress between them)
 FINISH_TIMEOUT = (10, 600)           # the last PATCH answers once the file has been checked (probed)

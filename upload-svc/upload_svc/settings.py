@@ -30,9 +30,10 @@ SETTINGS: list[Setting] = [
     # so the client waits only for what S3 has not yet taken (0.05-0.08 s per PATCH against
     # 0.15 s when whole parts were sent once full). Larger chunks make that wait rarer, and
     # lose nothing (a broken PATCH keeps every part already stored; the client resumes from
-    # HEAD). 64 MiB: headless Chromium did not start a 128 or 256 MiB chunk within 30 s in
-    # tests/test_ingest_browser.py.
-    Setting("TUS_CHUNK_SIZE", 64 * MiB, int, "chunk size the web app's tus client uses"),
+    # HEAD; the browser sends a slice of the file, never held in memory). The web app in
+    # headless Chromium, 1 GiB on 2 cores: 256 MiB chunks 10.3 s, 1 GiB 10.4 s, 64 MiB 11.2 s
+    # (bench/results/upload.md).
+    Setting("TUS_CHUNK_SIZE", 256 * MiB, int, "chunk size the web app's tus client uses"),
     Setting("TUS_LEASE_SECONDS", 20, int, "write lease on an upload, renewed while a PATCH streams"),
     Setting("UPLOAD_EXPIRY_HOURS", 72, int, "unfinished uploads idle this long are removed"),
     # Each probe copies the original to local scratch and runs ffprobe/ffmpeg children
