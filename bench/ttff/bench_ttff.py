@@ -23,6 +23,7 @@ import pytest
 
 from tests.support.browser import chromium_page
 from tests.support.media import make_clip
+from tests.support.page_checks import login
 from tests.support.videos import make_ready_video, mdb, register_user, restart_service, stores, worker_app  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,11 +48,7 @@ def test_time_to_first_frame(stack, worker_app, stores, mdb, tmp_path):  # noqa:
     vid = make_ready_video(worker_app, conn, stores, user["id"], clip, title="ttff 720p")
     samples, failures = [], []
     with chromium_page() as page:
-        page.goto(f"{gw}/auth/login?redirect=/")
-        page.fill("input[name=username]", user["username"])
-        page.fill("input[name=password]", user["password"])
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{gw}/")
+        login(page, gw, user)
         for n in range(PLAYS + 1):                     # the first play warms caches; not counted
             page.goto(f"{gw}/watch/{vid}")
             page.wait_for_selector("#play:not([hidden])")

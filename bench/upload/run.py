@@ -281,13 +281,10 @@ def via_browser(gw: str, user: dict, path: Path, procs, env: dict) -> tuple[floa
     sign in, pick the file, time until the page shows the upload done. Returns the time, the
     RSS sampler and Chromium's CPU seconds."""
     from tests.support.browser import chromium_page
+    from tests.support.page_checks import login
     stack_pids = {p.pid for p in procs.values()}
     with chromium_page() as page:
-        page.goto(f"{gw}/upload/")
-        page.fill("input[name=username]", user["username"])
-        page.fill("input[name=password]", user["password"])
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{gw}/upload/")
+        login(page, gw, user, "/upload/")
         page.fill("#new-title", "bench")
         sampler = Sampler({n: procs[n] for n in ("upload", "file", "gateway")})
         sampler.start()

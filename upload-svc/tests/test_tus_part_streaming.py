@@ -130,3 +130,24 @@ def test_a_stalled_part_is_sent_once_it_is_whole(make_app, file_proxy, scratch, 
     assert _count(file_proxy.s3.started, 1) == 2
     assert _count([d for d in file_proxy.s3.done if d[2] == 200], 1) == 1
     assert _stored(env, vid) == data
+
+
+def test_a_streamed_part_that_s3_refuses_once_is_sent_again_whole(make_app, file_proxy, scratch, tus_for, media,
+                                                                   env):
+    tus = tus_for(make_app(FILE_SVC_URL=file_proxy.url, PROBE_SCRATCH_DIR=str(scratch)))
+    data = h.pad_video(media / "good.mp4", scratch.parent / "r.mp4", 2 * PART + 5 * MiB).read_bytes()
+    refused = []
+
+    def busy_once(method, path):
+        if _part_put(method, path, 1) and not refused:
+            refused.append(path)
+            return "fail"
+        return None
+    file_proxy.s3.rule = busy_once
+    r = tus.create(len(data), filename="r.mp4")
+    resp = tus.patch(r.headers["Location"], 0, data)
+    assert resp.status_code == 204 and int(resp.headers["Upload-Offset"]) == len(data)
+    # The first PUT streamed the part and S3 answered 503; the retry (a fresh URL) sent it
+    # all again from the part's first byte.
+    assert _count(file_proxy.s3.started, 1) == 2 and len(refused) == 1
+    assert _stored(env, r.headers["X-Video-Id"]) == data
