@@ -54,8 +54,8 @@ class PartAbandoned(Exception):
 
 
 class PartStalled(Exception):
-    """No new bytes for STALL_SECONDS: the PUT streaming them gives up (an S3 drops a request
-    body that stops flowing: AWS after ~20 s); the part is sent once it is full instead."""
+    """No new bytes for STALL_SECONDS: the PUT streaming them gives up (S3 services time out a
+    request body that stops flowing, and a slow uploader should not hold one open); the part is sent once it is full instead."""
 
 
 class PartStream:
