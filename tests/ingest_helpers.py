@@ -4,6 +4,7 @@ MariaDB to prove nothing was left behind."""
 from __future__ import annotations
 
 import base64
+import re
 import subprocess
 import uuid
 from pathlib import Path
@@ -99,6 +100,11 @@ def s3_client(env: dict):
 def s3_keys(env: dict, prefix: str) -> list[str]:
     resp = s3_client(env).list_objects_v2(Bucket=env["S3_BUCKET"], Prefix=prefix)
     return [o["Key"] for o in resp.get("Contents", [])]
+
+
+def is_part_put(method: str, path: str, number: int) -> bool:
+    """An S3 request (as a test proxy logs it) that is part ``number``'s PUT of a multipart upload."""
+    return method == "PUT" and "uploadId=" in path and re.search(rf"[?&]partNumber={number}(&|$)", path) is not None
 
 
 def s3_pending_multipart(env: dict, prefix: str) -> list[str]:

@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "upload-svc"))
 
 import ingest_helpers as h  # noqa: E402
+from streamvault_cli.bodies import FileSlice  # noqa: E402
 from stack import components, dbsetup  # noqa: E402
 from stack.environment import for_service, gunicorn_command, stack_env  # noqa: E402
 from stack.layout import SERVICES, Stack  # noqa: E402
@@ -209,23 +210,6 @@ def direct(env: dict, path: Path) -> float:
     return elapsed
 
 
-class Slice:
-    """``length`` bytes of an open file from its position, read as they are sent: a tus
-    PATCH body (the web app sends a Blob slice, the CLI a FileSlice; neither reads the chunk
-    into memory before the request)."""
-
-    def __init__(self, f, length: int):
-        self.f, self.left, self.length = f, length, length
-
-    def __len__(self):
-        return self.length
-
-    def read(self, n=-1):
-        data = self.f.read(min(self.left, n if n and n > 0 else MiB)) if self.left > 0 else b""
-        self.left -= len(data)
-        return data
-
-
 def via_post(gw: str, user: dict, path: Path, procs) -> tuple[float, Sampler]:
     sampler = Sampler({n: procs[n] for n in ("upload", "file", "gateway")})
     sampler.start()
@@ -253,7 +237,9 @@ def via_tus(gw: str, user: dict, path: Path, procs, chunk: int) -> tuple[float, 
     with requests.Session() as s, open(path, "rb") as f:
         while offset < size:
             f.seek(offset)
-            r = s.patch(loc, data=Slice(f, min(chunk, size - offset)), headers={**t, "Upload-Offset": str(offset),
+            # streamed from the file as it is sent (the CLI's body; the web app sends a Blob slice)
+            body = FileSlice(f, min(chunk, size - offset), lambda n: None)
+            r = s.patch(loc, data=body, headers={**t, "Upload-Offset": str(offset),
                                                  "Content-Type": "application/offset+octet-stream"}, timeout=600)
             if r.status_code != 204:
                 raise SystemExit(f"PATCH failed: {r.status_code} {r.text[:300]}")

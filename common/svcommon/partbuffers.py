@@ -7,6 +7,9 @@ the same size avoids that. Only whole-MiB sizes are kept (parts; a last part's o
 would never be asked for again), at most ``keep_bytes`` in all: idle memory is bounded by
 that, the rest is freed as before.
 
+``PartStream`` sends a part while its buffer is still being filled (upload-svc's tus
+PATCHes); ``MIN_PART_BYTES`` is S3's smallest part, which part sizes are checked against.
+
 Used by file-svc and upload-svc."""
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import contextlib
 import threading
 
 MiB = 1024 * 1024
+MIN_PART_BYTES = 5 * MiB     # S3's smallest part (but the last): part sizes are checked against it
 
 
 class PartBuffers:

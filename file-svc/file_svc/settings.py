@@ -1,5 +1,6 @@
 """file-svc settings (env): the S3 store it fronts and how it streams."""
 from svcommon.config import REQUIRED, Setting, as_bool
+from svcommon.partbuffers import MIN_PART_BYTES
 
 MiB = 1024 * 1024
 
@@ -39,7 +40,7 @@ SETTINGS: list[Setting] = [
 
 def validate(cfg: dict) -> None:
     from svcommon.config import ConfigError
-    if int(cfg["FILE_PART_SIZE"]) < 5 * MiB:
+    if int(cfg["FILE_PART_SIZE"]) < MIN_PART_BYTES:
         raise ConfigError("configuration error: FILE_PART_SIZE must be at least 5 MiB (S3 minimum part size)")
     if int(cfg["FILE_PUT_CONCURRENCY"]) < 1:
         raise ConfigError("configuration error: FILE_PUT_CONCURRENCY must be >= 1")

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import io
 import json
-import re
-import time
 
 import ingest_helpers as h
+from tests.support.supervised import wait_until
 from svcommon.partbuffers import PartStream
 from upload_svc.settings import SETTINGS
 
@@ -18,21 +17,18 @@ MiB = 1024 * 1024
 PART = next(int(s.default) for s in SETTINGS if s.name == "TUS_PART_SIZE")
 
 
-def _part_put(method: str, path: str, number: int) -> bool:
-    return method == "PUT" and "uploadId=" in path and re.search(rf"[?&]partNumber={number}(&|$)", path) is not None
-
-
 def _count(requests: list, number: int) -> int:
-    return sum(1 for r in requests if _part_put(r[0], r[1], number))
+    return sum(1 for r in requests if h.is_part_put(r[0], r[1], number))
 
 
-def _wait(cond, seconds: float = 30.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not cond():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
+def _held(cond) -> bool:
+    """Whether ``cond()`` comes to hold within 30 s (asked from inside the app's read of the
+    body, where a failed assertion would read as the client going away)."""
+    try:
+        wait_until(cond, 30, "gate", step=0.02)
+        return True
+    except AssertionError:
+        return False
 
 
 class _GatedBody(io.BytesIO):
@@ -49,7 +45,7 @@ class _GatedBody(io.BytesIO):
         if pos >= self.good:
             raise ConnectionResetError("client went away")
         if pos == self.gate and self.met is None:
-            self.met = _wait(self.cond)
+            self.met = _held(self.cond)
         stop = self.gate if pos < self.gate else self.good
         return min(stop - pos, size if size is not None and size >= 0 else stop - pos)
 
@@ -106,7 +102,7 @@ def test_a_body_that_stops_mid_part_stores_its_bytes_as_the_tail(make_app, file_
     cut = _patch(tus, loc, 0, body, len(data))
     assert body.met
     assert cut.status_code == 204 and int(cut.headers["Upload-Offset"]) == PART + 3 * MiB
-    assert _wait(lambda: _count(file_proxy.s3.aborted, 2) == 1)
+    wait_until(lambda: _count(file_proxy.s3.aborted, 2) == 1, 30, "part 2's PUT cut off")
     assert _count([d for d in file_proxy.s3.done if d[2] == 200], 2) == 0
     row = h.db_rows(env, "SELECT upload_offset, tail_size FROM uploads WHERE id = %s", (upload_id,))[0]
     assert (row["upload_offset"], row["tail_size"]) == (PART + 3 * MiB, 3 * MiB)
@@ -139,7 +135,7 @@ def test_a_streamed_part_that_s3_refuses_once_is_sent_again_whole(make_app, file
     refused = []
 
     def busy_once(method, path):
-        if _part_put(method, path, 1) and not refused:
+        if h.is_part_put(method, path, 1) and not refused:
             refused.append(path)
             return "fail"
         return None

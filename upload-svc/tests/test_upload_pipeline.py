@@ -9,13 +9,13 @@ import base64
 import hashlib
 import io
 import os
-import re
 import threading
 import time
 
 import pytest
 
 import ingest_helpers as h
+from tests.support.supervised import wait_until
 from svcommon.filestore import PART_ATTEMPTS
 from upload_svc import localcopy
 from upload_svc.settings import SETTINGS
@@ -25,16 +25,7 @@ PART = next(int(s.default) for s in SETTINGS if s.name == "TUS_PART_SIZE")   # t
 IN_FLIGHT = next(int(s.default) for s in SETTINGS if s.name == "TUS_PARTS_IN_FLIGHT")
 
 
-def _part_put(method: str, path: str, number: int) -> bool:
-    """Part ``number``'s PUT to S3 (at the URL file-svc signed; ``file_proxy.s3`` sees it)."""
-    return method == "PUT" and "uploadId=" in path and re.search(rf"[?&]partNumber={number}(&|$)", path) is not None
-
-
-def _wait(cond, seconds: float = 30.0):
-    deadline = time.monotonic() + seconds
-    while not cond():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
+_part_put = h.is_part_put       # part N's PUT to S3 (at the URL file-svc signed; file_proxy.s3 sees it)
 
 
 def _original_gets(proxy) -> list[str]:
@@ -71,8 +62,9 @@ def test_parts_are_stored_in_parallel_and_recorded_only_as_a_contiguous_run(
         # Part 1 is held; parts 2..IN_FLIGHT are stored meanwhile (one part at a time never
         # gets there).
         assert IN_FLIGHT >= 2
-        _wait(lambda: set(range(2, IN_FLIGHT + 1)) <= {n for n in range(2, 6) for m, p, s in file_proxy.s3.done
-                                                       if _part_put(m, p, n)})
+        wait_until(lambda: set(range(2, IN_FLIGHT + 1)) <= {n for n in range(2, 6) for m, p, s in file_proxy.s3.done
+                                                           if _part_put(m, p, n)},
+                   30, "parts 2..IN_FLIGHT stored while part 1 is held", step=0.05)
         row = _row(env, upload_id)
         assert row["upload_offset"] == 0 and row["parts"] in ("[]", None)   # nothing past the gap
     finally:

@@ -1,6 +1,7 @@
 """upload-svc settings (env), on top of the shared DB and token settings."""
 from svcommon.config import REQUIRED, Setting, as_bool
 from svcommon.mediaprobe import MEDIA_SETTINGS
+from svcommon.partbuffers import MIN_PART_BYTES
 from svcommon.quota import QUOTA_SETTINGS
 from svcommon.quota import validate as validate_quota
 
@@ -67,5 +68,5 @@ def validate(cfg: dict) -> None:
     validate_quota(cfg)
     if int(cfg["TUS_PARTS_IN_FLIGHT"]) < 1:
         raise ConfigError("configuration error: TUS_PARTS_IN_FLIGHT must be >= 1")
-    if int(cfg["TUS_PART_SIZE"]) < 5 * MiB:
+    if int(cfg["TUS_PART_SIZE"]) < MIN_PART_BYTES:
         raise ConfigError("configuration error: TUS_PART_SIZE must be at least 5 MiB (S3 minimum part size)")

@@ -30,14 +30,13 @@ from flask import current_app
 
 from svcommon.errors import APIError
 from svcommon.filestore import FileStoreError, NotFound
-from svcommon.partbuffers import PartAbandoned, PartStalled, PartStream
+from svcommon.partbuffers import MIN_PART_BYTES, PartAbandoned, PartStalled, PartStream
 
 from . import localcopy, object_keys, parts
 from . import repository as repo
 from .extensions import db, filestore, part_buffers
 
 log = logging.getLogger("upload_svc.tus")
-MIN_PART = 5 * 1024 * 1024      # S3's smallest part but the last
 CHECKSUMS = {"sha1": hashlib.sha1, "md5": hashlib.md5, "sha256": hashlib.sha256}
 
 
@@ -160,7 +159,7 @@ class PatchWriter:
         half = self.part_size // 2
         if second_half:
             return half
-        if whole >= 2 * self.part_size or (whole >= self.part_size and (half < MIN_PART or filled >= half)):
+        if whole >= 2 * self.part_size or (whole >= self.part_size and (half < MIN_PART_BYTES or filled >= half)):
             return self.part_size
         return half if whole >= self.part_size else 0
 
@@ -213,20 +212,22 @@ class PatchWriter:
         stream: PartStream | None = None    # the part being filled, when it is sent as it fills
         target = self.part_size             # the size of the part being filled
         second_half = False                 # filling the second half of the PATCH's last whole part
+        # Parts sent as they fill need the PATCH's length; once the rest of the body cannot
+        # fill a part, no later one can either.
+        streaming = length is not None
         buf = b""
         with ThreadPoolExecutor(max_workers=self.in_flight, thread_name_prefix="tuspart") as pool:
             try:
                 while length is None or received < length:
-                    if stream is None and length is not None:
-                        was_second = second_half
+                    if stream is None and streaming:
                         target = self._next_target(filled, filled + length - received, second_half)
-                        second_half = 0 < target < self.part_size and not was_second
+                        second_half = 0 < target < self.part_size and not second_half
                         if target:
                             self._settle(self.in_flight - 1)
                             stream = PartStream(part, target, filled)
                             self.pending.append(pool.submit(self._send_and_record, app, number, stream))
-                        else:
-                            target = self.part_size     # the PATCH ends inside this part
+                        else:                   # the PATCH ends inside this part: it becomes the tail
+                            target, streaming = self.part_size, False
                     stop = min(target, filled + parts.READ_STEP)
                     if length is not None:
                         stop = min(stop, filled + length - received)
