@@ -260,7 +260,7 @@ def _tally_summary(t) -> dict:
 def test_p5_in_process(bench_stack, video, service_config, mdb):
     """P5 alone, in-process (no load; a quick check while tuning the key endpoint), both modes;
     written to bench/results/delivery-p5.json and .md:
-    ... -m pytest bench/delivery/bench_delivery.py -k p5_in_process -q -s (BENCH_CLIP_SECONDS=8 is enough)."""
+    ... -m pytest bench/delivery/bench_delivery.py -k p5_in_process -q -s (BENCH_CLIP_SECONDS=40: a key request asks for 16 segments)."""
     ip = key_endpoint_in_process({**service_config, **BENCH_ENV}, bench_stack["url"], video[0], mdb)
     ip["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -285,7 +285,7 @@ def test_p1_only(bench_stack, video, stores, service_config, tmp_path):
 def test_api_cpu_in_process(bench_stack, video, service_config, mdb):
     """CPU per request kind a playing viewer sends to streaming-svc (manifest, init, heartbeat,
     keys), in-process, with profiles; printed and written to delivery-api-cpu.json:
-    ... -m pytest bench/delivery/bench_delivery.py -k api_cpu -q -s (BENCH_CLIP_SECONDS=8 is enough)."""
+    ... -m pytest bench/delivery/bench_delivery.py -k api_cpu -q -s (BENCH_CLIP_SECONDS=40: a key request asks for 16 segments)."""
     out = api_cpu_in_process({**service_config, **BENCH_ENV}, bench_stack["url"], video[0], mdb)
     out["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -73,17 +73,22 @@ def _measure(config: dict, client: ContractClient, gw: str, sid: str, conn, n: i
         env["wsgi.input"] = io.BytesIO(json.dumps(body).encode())
         return env
 
-    def serve(env: dict) -> None:
-        b"".join(app(env, start_response))
+    def serve(env: dict) -> bytes:
+        return b"".join(app(env, start_response))
 
     parts: dict[str, list[float]] = {}
 
     def call() -> tuple[float, float, float]:
         env = request()
         t0, c0 = time.perf_counter(), time.thread_time()
-        serve(env)
+        body = serve(env)
         total, cpu = (time.perf_counter() - t0) * 1000, (time.thread_time() - c0) * 1000
         assert box["status"].startswith("200"), box
+        # A clip shorter than KEYS segments answers fewer keys, and the figure would not be
+        # the player's request (the 8-s clip once made it 4 keys).
+        if not parts:
+            got = len(json.loads(body)["keys"])
+            assert got == KEYS, f"the key response carried {got} keys, not {KEYS}: use a clip of >= {2 * KEYS} s"
         timing = dict(part.strip().split(";dur=") for part in box["headers"]["Server-Timing"].split(","))
         for name, ms in timing.items():
             parts.setdefault(name, []).append(float(ms))
@@ -115,6 +120,8 @@ def _measure(config: dict, client: ContractClient, gw: str, sid: str, conn, n: i
     for i in range(calls):                      # where the CPU time goes (self time per request, top functions)
         cur.execute("UPDATE playback_sessions SET video_key_seconds = 0 WHERE id = %s", (sid,))
         prof.runcall(serve, request())
+    if os.environ.get("P5_PROFILE_DUMP"):      # a file prefix: the raw profile, for pstats' callers views
+        prof.dump_stats(f"{os.environ['P5_PROFILE_DUMP']}.{config.get('SESSION_CACHE_SECONDS', 'default')}")
     st = pstats.Stats(prof).stats
     top = sorted(st.items(), key=lambda kv: -kv[1][2])[:15]
     out["profile_self_ms_per_request"] = {f"{Path(f).name}:{line}:{fn}": round(v[2] / calls * 1000, 3)

@@ -64,7 +64,7 @@ def p5_markdown(ip: dict) -> str:
 
 {ip['requests']} requests of {ip['keys_per_request']} keys per mode through WSGI (no network, no
 gunicorn) on one live session of the test stack's MariaDB; load average at the end {ip['loadavg']}.
-Command: `SV_TEST_STACK=<name> SV_TEST_OFFSET=<n> BENCH_CLIP_SECONDS=8 .venv/bin/python -m pytest
+Command: `SV_TEST_STACK=<name> SV_TEST_OFFSET=<n> BENCH_CLIP_SECONDS=40 .venv/bin/python -m pytest
 bench/delivery/bench_delivery.py -k p5_in_process -q -s`.
 
 {p5_in_process_table(ip)}

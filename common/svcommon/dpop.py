@@ -77,6 +77,12 @@ def jwk_thumbprint(jwk: dict) -> str:
     return b64url(hashlib.sha256(canonical.encode()).digest())
 
 
+@cachetools.func.lru_cache(maxsize=20000)
+def _p256_thumbprint(x: str, y: str) -> str:
+    """jwk_thumbprint of a P-256 key, kept per point like _public_key (a device signs many proofs)."""
+    return jwk_thumbprint({"kty": "EC", "crv": "P-256", "x": x, "y": y})
+
+
 def access_token_hash(token: str) -> str:
     return b64url(hashlib.sha256(token.encode("ascii")).digest())
 
@@ -135,7 +141,7 @@ def verify_proof(proof: str, *, htm: str, htu: str, access_token: str | None = N
         raise bad("DPoP proof jti has a bad length")
     if replay_check is not None:
         replay_check(jti, max_age)
-    return {"jkt": jwk_thumbprint(jwk), "jwk": jwk, "jti": jti, "iat": iat}
+    return {"jkt": _p256_thumbprint(jwk["x"], jwk["y"]), "jwk": jwk, "jti": jti, "iat": iat}
 
 
 @dataclass(frozen=True)

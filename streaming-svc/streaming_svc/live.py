@@ -5,6 +5,7 @@ processed media's metadata, cached per video."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -60,11 +61,17 @@ class Live:
     video_status: str
     ceks: dict[int, AESGCM]           # epoch -> content key (current, and the previous one)
     prev_valid_until: datetime | None
-    tag_box: bytes                    # the metadata watermark appended to init segments
 
     @property
     def epoch(self) -> int:
         return self.session["key_epoch"]
+
+    @cached_property
+    def tag_box(self) -> bytes:
+        """The metadata watermark appended to init segments (made when an init segment first
+        asks: a key request, which rebuilds its Live every time, never needs it)."""
+        return codeword.build_tag_box(current_app.config["WATERMARK_SECRET"], self.session["id"],
+                                      self.session["tag_issued_at"])
 
 
 def live_from_row(sid: str, s: dict) -> Live:
@@ -77,8 +84,7 @@ def live_from_row(sid: str, s: dict) -> Live:
     if s["prev_cek_enc"] is not None:
         ceks[epoch - 1] = AESGCM(master.open(s["prev_cek_enc"], sid, f"cek:{epoch - 1}"))
         prev_until = s["epoch_started_at"] + timedelta(seconds=int(current_app.config["KEY_GRACE_SECONDS"]))
-    tag = codeword.build_tag_box(current_app.config["WATERMARK_SECRET"], sid, s["tag_issued_at"])
-    live = Live(s, s["video_status"], ceks, prev_until, tag)
+    live = Live(s, s["video_status"], ceks, prev_until)
     playback().sessions.put(sid, live)
     playback().session_videos.put(sid, s["video_id"])
     return live

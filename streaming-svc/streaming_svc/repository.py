@@ -1,6 +1,7 @@
 """All SQL of streaming-svc. Times are naive UTC datetimes (connections run at +00:00)."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 from svcommon.db import call, execute, query
@@ -245,12 +246,26 @@ def release_keys(conn, proof: ReplayEntry, session_id: str, user_id: str, jkt: s
                  seconds: float, burst: float, factor: float) -> dict | None:
     """Record the request's DPoP proof and add ``seconds`` to the track's released key-seconds
     if the session is this caller's, open for playback and within burst + factor x seconds
-    since it started (migration 026's procedure: one round trip, committed). The session as
+    since it started (migration 026's procedure, answering as 028 shapes it: one round trip, committed). The session as
     session_for_delivery gives it, plus ``charged`` (1 or 0) and ``elapsed``; None for an
     unknown session. A replayed proof raises IntegrityError."""
     rows = call(conn, "sv_session_key_release",
                 (proof.jti_hash, proof.expires_at, session_id, user_id, jkt, track, seconds, burst, factor))
-    return rows[0] if rows else None
+    return _release_row(rows[0]["release"]) if rows else None
+
+
+def _release_row(text: str) -> dict:
+    """The key release's answer (migration 028: one JSON column, for the pure-Python client's
+    sake) as session_for_delivery's row plus ``charged`` and ``elapsed``: binary columns from
+    hex, DATETIME(6) columns from their text; the numbers and strings as JSON has them."""
+    row = json.loads(text)
+    for name in ("cek_enc", "prev_cek_enc"):
+        if row[name] is not None:
+            row[name] = bytes.fromhex(row[name])
+    for name in ("epoch_started_at", "expires_at", "ended_at"):
+        if row[name] is not None:
+            row[name] = datetime.fromisoformat(row[name])
+    return row
 
 
 _QOE_SET = ("watch_ms = %s, startup_ms = %s, rebuffer_count = %s, rebuffer_ms = %s, bitrate_switches = %s, "
