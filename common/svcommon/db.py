@@ -33,11 +33,14 @@ As a safety net a connection that ran GET_LOCK is still reset at check-in (its l
 cannot outlive the request even if a release were missed)."""
 from __future__ import annotations
 
+import json
 import logging
 import select
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Iterator
 
 import mysql.connector
@@ -325,6 +328,57 @@ def query(conn, sql: str, params: tuple | dict = (), one: bool = False):
     if one:
         return rows[0] if rows else None
     return rows
+
+
+@dataclass(frozen=True)
+class JsonRow:
+    """A hot lookup's row read as ONE column, a JSON object of its columns. mysql-connector's
+    pure-Python client reads every column's definition packet (two socket reads) and parses
+    it on every query: ~0.01 ms per column on the bench machine, so a 31-column row cost more
+    than its statement (bench/results/delivery-p5.md). The values come back typed as a
+    column-per-column read gives them: ``binary`` columns (sent as HEX()) as bytes,
+    ``datetimes`` parsed, ``floats`` as float (JSON writes a DOUBLE 0 as 0), the rest as JSON
+    has them (integers, strings, NULL).
+
+    ``columns``: "expr AS name" or "alias.name" items, as in a SELECT list."""
+    columns: tuple[str, ...]
+    binary: frozenset[str] = frozenset()
+    datetimes: frozenset[str] = frozenset()
+    floats: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, columns: str, binary=(), datetimes=(), floats=()) -> "JsonRow":
+        return cls(tuple(c.strip() for c in columns.split(",")), frozenset(binary), frozenset(datetimes),
+                   frozenset(floats))
+
+    def names(self) -> list[str]:
+        return [c.split(" AS ")[-1].split(".")[-1] for c in self.columns]
+
+    def json_object(self) -> str:
+        """The SQL expression: JSON_OBJECT('name', expr, ...)."""
+        parts = []
+        for name, col in zip(self.names(), self.columns):
+            expr = col.split(" AS ")[0]
+            parts.append(f"'{name}', {f'HEX({expr})' if name in self.binary else expr}")
+        return f"JSON_OBJECT({', '.join(parts)})"
+
+    def decode(self, text: str) -> dict:
+        row = json.loads(text)
+        for name in self.binary:
+            if row[name] is not None:
+                row[name] = bytes.fromhex(row[name])
+        for name in self.datetimes:
+            if row[name] is not None:
+                row[name] = datetime.fromisoformat(row[name])
+        for name in self.floats:
+            if row[name] is not None:
+                row[name] = float(row[name])
+        return row
+
+    def one(self, conn, from_where: str, params: tuple = ()) -> dict | None:
+        """``SELECT <the object> FROM ...``: the one row decoded, or None."""
+        row = query(conn, f"SELECT {self.json_object()} AS row_json {from_where}", params, one=True)
+        return None if row is None else self.decode(row["row_json"])
 
 
 def execute(conn, sql: str, params: tuple | dict = ()) -> int:

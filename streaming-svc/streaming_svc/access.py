@@ -38,7 +38,13 @@ def active_principal(conn, scope: str | None = None) -> Principal:
     not revoked (a revoked device's token is refused at once, not when it expires).
     ``scope``: the API-token scope the route accepts (None: no API token, e.g. playback)."""
     p = require_principal(scope=scope)
-    state = repo.account_state(conn, p.user_id, p.device_id)
+    check_account(p, repo.account_state(conn, p.user_id, p.device_id))
+    return p
+
+
+def check_account(p: Principal, state: dict | None) -> None:
+    """Refuse (403, with a security event) a disabled or deleted account (``state`` None) and
+    a revoked device: ``state`` has repo.account_state's ``disabled`` and ``device_revoked``."""
     if state is None or state["disabled"]:
         security_events.record("disabled_account", f"{request.method} {request.path}", p.user_id)
         raise revoked_error("user_disabled")
@@ -46,14 +52,13 @@ def active_principal(conn, scope: str | None = None) -> Principal:
         security_events.record("revoked_device", f"{request.method} {request.path} with device {p.device_id}",
                                p.user_id)
         raise revoked_error("device_revoked")
-    return p
 
 
 def device_principal(account_checked_by_session: bool = False) -> Principal:
     """The caller of a playback-session call: a device-bound token with its DPoP proof.
-    ``account_checked_by_session``: the caller checks the account's disabled flag itself
-    through its session's facts (``lost_reason``), as key requests do to spare a
-    query per request."""
+    ``account_checked_by_session``: the caller checks the account itself with its session's
+    facts, to spare a query per request: key requests through the session's ``lost_reason``,
+    heartbeats with check_account on the account state read in their facts' statement."""
     p = require_principal() if account_checked_by_session else active_principal(db.conn())
     if p.via != "dpop" or not p.jkt:
         security_events.record("dpop_required", f"{request.method} {request.path} via {p.via}", p.user_id)

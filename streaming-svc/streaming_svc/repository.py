@@ -1,10 +1,9 @@
 """All SQL of streaming-svc. Times are naive UTC datetimes (connections run at +00:00)."""
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 
-from svcommon.db import call, execute, query
+from svcommon.db import JsonRow, call, execute, query
 from svcommon.dpop import ReplayEntry
 from svcommon.timeutil import utcnow_naive
 
@@ -162,10 +161,11 @@ def account_state(conn, user_id: str, device_id: str | None) -> dict | None:
     """Access tokens live 5 minutes; a disabled (or deleted) account and a revoked device are
     refused at once: ``{disabled, device_revoked}``, None for no such account. A device-bound
     token whose device is not (or no longer) the user's counts as revoked."""
-    return query(conn, "SELECT u.disabled, (d.revoked_at IS NOT NULL OR (%s IS NOT NULL AND d.id IS NULL)) "
-                       "AS device_revoked FROM users u "
-                       "LEFT JOIN devices d ON d.id = %s AND d.user_id = u.id WHERE u.id = %s",
-                 (device_id, device_id, user_id), one=True)
+    return query(conn, _ACCOUNT_STATE, (device_id, device_id, user_id), one=True)
+
+
+_ACCOUNT_STATE = ("SELECT u.disabled, (d.revoked_at IS NOT NULL OR (%s IS NOT NULL AND d.id IS NULL)) "
+                  "AS device_revoked FROM users u LEFT JOIN devices d ON d.id = %s AND d.user_id = u.id WHERE u.id = %s")
 
 
 # ---- playback sessions -----------------------------------------------------------------------
@@ -174,6 +174,21 @@ SESSION_COLS = ("s.id, s.video_id, s.user_id, s.device_id, s.jkt, s.ip, s.user_a
                 "s.started_at, s.expires_at, s.last_heartbeat_at, s.ended_at, s.end_reason, s.position, "
                 "s.counted_view, s.video_key_seconds, s.audio_key_seconds, s.watch_ms, s.startup_ms, s.rebuffer_count, "
                 "s.rebuffer_ms, s.bitrate_switches, s.watched_mask, s.viewed_at, s.purpose")
+# Read as one JSON column (svcommon.db.JsonRow: 31 column definitions cost the pure-Python
+# client more than the statement); the values typed as a plain SELECT of SESSION_COLS gives them.
+SESSION_ROW = JsonRow.of(SESSION_COLS, binary=("kek_enc", "cek_enc", "prev_cek_enc"),
+                         datetimes=("epoch_started_at", "started_at", "expires_at", "last_heartbeat_at", "ended_at",
+                                    "viewed_at"),
+                         floats=("position", "video_key_seconds", "audio_key_seconds"))
+# The view playback_session_delivery's columns (migration 026), read the same way.
+DELIVERY_ROW = JsonRow.of("id, video_id, user_id, jkt, purpose, cek_enc, prev_cek_enc, key_epoch, epoch_started_at, "
+                          "tag_issued_at, expires_at, ended_at, end_reason, video_key_seconds, audio_key_seconds, "
+                          "video_status, video_owner, lost_reason", binary=("cek_enc", "prev_cek_enc"),
+                          datetimes=("epoch_started_at", "expires_at", "ended_at"),
+                          floats=("video_key_seconds", "audio_key_seconds"))
+# The key release's answer (migration 028's procedure writes this object itself).
+RELEASE_ROW = JsonRow(DELIVERY_ROW.columns + ("charged", "elapsed"), DELIVERY_ROW.binary, DELIVERY_ROW.datetimes,
+                      DELIVERY_ROW.floats | {"elapsed"})
 
 
 def device_summary(conn, device_id: str | None):
@@ -202,16 +217,8 @@ def insert_session(conn, row: dict) -> None:
 
 
 def session_by_id(conn, session_id: str, for_update: bool = False):
-    return query(conn, f"SELECT {SESSION_COLS} FROM playback_sessions s WHERE s.id = %s"
-                       + (" FOR UPDATE" if for_update else ""), (session_id,), one=True)
-
-
-def session_access(conn, session_id: str):
-    """ACCESS_COLS of a session and its video's view count (``video_views``), without locks
-    (the video and user rows are never locked by a heartbeat, so an edit of the video that
-    ends its sessions cannot deadlock with one)."""
-    return query(conn, f"SELECT {ACCESS_COLS}, v.views AS video_views FROM playback_session_delivery d "
-                       "JOIN videos v ON v.id = d.video_id WHERE d.id = %s", (session_id,), one=True)
+    return SESSION_ROW.one(conn, "FROM playback_sessions s WHERE s.id = %s" + (" FOR UPDATE" if for_update else ""),
+                           (session_id,))
 
 
 # Whether a session's user may still watch: the video's status (410 if not ready), its owner
@@ -220,10 +227,29 @@ def session_access(conn, session_id: str):
 ACCESS_COLS = "video_status, video_owner, lost_reason"
 
 
+def session_access(conn, session_id: str):
+    """ACCESS_COLS of a session and its video's view count (``video_views``), without locks
+    (the video and user rows are never locked by a heartbeat, so an edit of the video that
+    ends its sessions cannot deadlock with one)."""
+    return query(conn, f"SELECT {_SESSION_ACCESS} WHERE d.id = %s", (session_id,), one=True)
+
+
+_SESSION_ACCESS = (f"{ACCESS_COLS}, v.views AS video_views FROM playback_session_delivery d "
+                   "JOIN videos v ON v.id = d.video_id")
+
+
+def account_and_session_access(conn, user_id: str, device_id: str | None, session_id: str):
+    """account_state and session_access in one statement (a heartbeat's unlocked reads): None
+    for no such account; the session's columns NULL for no such session."""
+    return query(conn, "SELECT a.disabled, a.device_revoked, f.video_status, f.video_owner, f.lost_reason, "
+                       f"f.video_views FROM ({_ACCOUNT_STATE}) a LEFT JOIN (SELECT {_SESSION_ACCESS} WHERE d.id = %s) f "
+                       "ON 1", (device_id, device_id, user_id, session_id), one=True)
+
+
 def session_for_delivery(conn, session_id: str):
     """The session as manifest, init and key requests see it, with its access facts (migration
     026's view): one indexed lookup per (cached) request."""
-    return query(conn, "SELECT * FROM playback_session_delivery WHERE id = %s", (session_id,), one=True)
+    return DELIVERY_ROW.one(conn, "FROM playback_session_delivery WHERE id = %s", (session_id,))
 
 
 def renew_session(conn, session_id: str, expires_at: datetime, position: float, at: datetime, c=None) -> None:
@@ -246,26 +272,13 @@ def release_keys(conn, proof: ReplayEntry, session_id: str, user_id: str, jkt: s
                  seconds: float, burst: float, factor: float) -> dict | None:
     """Record the request's DPoP proof and add ``seconds`` to the track's released key-seconds
     if the session is this caller's, open for playback and within burst + factor x seconds
-    since it started (migration 026's procedure, answering as 028 shapes it: one round trip, committed). The session as
-    session_for_delivery gives it, plus ``charged`` (1 or 0) and ``elapsed``; None for an
-    unknown session. A replayed proof raises IntegrityError."""
+    since it started (migration 026's procedure, one round trip, committed; its answer one
+    JSON object since 028, RELEASE_ROW). The session as session_for_delivery gives it, plus
+    ``charged`` (1 or 0) and ``elapsed``; None for an unknown session. A replayed proof
+    raises IntegrityError."""
     rows = call(conn, "sv_session_key_release",
                 (proof.jti_hash, proof.expires_at, session_id, user_id, jkt, track, seconds, burst, factor))
-    return _release_row(rows[0]["release"]) if rows else None
-
-
-def _release_row(text: str) -> dict:
-    """The key release's answer (migration 028: one JSON column, for the pure-Python client's
-    sake) as session_for_delivery's row plus ``charged`` and ``elapsed``: binary columns from
-    hex, DATETIME(6) columns from their text; the numbers and strings as JSON has them."""
-    row = json.loads(text)
-    for name in ("cek_enc", "prev_cek_enc"):
-        if row[name] is not None:
-            row[name] = bytes.fromhex(row[name])
-    for name in ("epoch_started_at", "expires_at", "ended_at"):
-        if row[name] is not None:
-            row[name] = datetime.fromisoformat(row[name])
-    return row
+    return RELEASE_ROW.decode(rows[0]["release"]) if rows else None
 
 
 _QOE_SET = ("watch_ms = %s, startup_ms = %s, rebuffer_count = %s, rebuffer_ms = %s, bitrate_switches = %s, "

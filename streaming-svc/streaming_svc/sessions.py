@@ -109,19 +109,20 @@ def ensure_live(s: dict, now) -> None:
 @bp.post("/<sid>/heartbeat")
 @api.validate(json=S.Heartbeat, resp=responses({"HTTP_200": S.HeartbeatAnswer}, 400, 401, 403, 404, 410), tags=["playback"], security=DEVICE_BOUND)
 def heartbeat(sid: str):
-    # Round trips: the account check, the session locked, its access facts (with the view
-    # count), then the proof record, the renewal (with the QoE report) and ONE commit; the
-    # view decision, rarely, in its own transaction after it.
+    # Round trips: the account check with the session's access facts (and the view count,
+    # unlocked), the session locked, then the proof record, the renewal (with the QoE report)
+    # and ONE commit; the view decision, rarely, in its own transaction after it.
     auth.defer_proof_record()       # recorded with the renewal: no commit of its own
-    p = access.device_principal()
+    p = access.device_principal(account_checked_by_session=True)
     beat: S.Heartbeat = validated_json()
     position, report = beat.position, beat.qoe
     conn, cfg, master = db.conn(), current_app.config, playback().master
+    facts = repo.account_and_session_access(conn, p.user_id, p.device_id, sid)
+    access.check_account(p, facts)
     s = owned_session(conn, p, sid, for_update=True)
     now = utcnow_naive()
     ensure_live(s, now)
-    facts = repo.session_access(conn, sid)
-    if facts is None or facts["video_status"] != "ready":
+    if facts["video_status"] != "ready":
         repo.end_session(conn, sid, "video_unavailable", now)
         conn.commit()
         raise APIError(410, "video_unavailable", "This video is no longer available to you.")
