@@ -203,6 +203,27 @@ def test_segment_urls_are_public_cacheable_ciphertext(client, vid):
     assert (err.status, err.code) == (410, "session_ended")
 
 
+def test_manifests_are_compressed_for_clients_that_ask_and_nothing_else_is(client, vid):
+    """The gateway gzips a session's manifest and playlists (a long video's list of segment
+    URLs is megabytes), never its media, init segments or JSON answers."""
+    s = client.open_session(vid)
+    plain = requests.get(s.manifest_url, headers={"Accept-Encoding": "identity"})
+    packed = requests.get(s.manifest_url, headers={"Accept-Encoding": "gzip"})
+    assert "Content-Encoding" not in plain.headers
+    assert packed.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in packed.headers["Vary"]
+    assert packed.text == plain.text          # (requests decodes it)
+    playlist = s.manifest_url.replace("manifest.mpd", "master.m3u8")
+    assert requests.get(playlist, headers={"Accept-Encoding": "gzip"}).status_code == 200
+    rep = client.representations(s)[0]
+    for url in (rep.init_url, rep.segment_urls[0]):
+        r = requests.get(url, headers={"Accept-Encoding": "gzip"})
+        assert r.status_code == 200 and "Content-Encoding" not in r.headers, url
+    url = f"{client.gateway}/api/stream/sessions/{s.id}/keys"
+    r = client.call("POST", url, {"track": "video", "from": 0, "count": 1},
+                    headers={**client.dpop_headers("POST", url), "Accept-Encoding": "gzip"})
+    assert r.status_code == 200 and "Content-Encoding" not in r.headers
+
+
 def test_pacing_refuses_a_ripping_loop(play, vid, meta, mdb):
     user, c = viewer(play["url"], "ripper")
     s = c.open_session(vid)

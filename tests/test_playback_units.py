@@ -153,11 +153,15 @@ def segment_url(rendition: str, index: int) -> str:
     return f"/media/{VID}/{rendition}/{index:05d}-{'ab'[index % 2] * 32}.m4s"
 
 
+def segment_urls(rendition: str, count: int) -> list[str]:
+    return [segment_url(rendition, i) for i in range(count)]
+
+
 @pytest.mark.parametrize("audio", [True, False])
 def test_dash_manifest_lists_every_segment_url_and_no_variant(audio):
     meta = dict(META, audio=META["audio"] if audio else None)
     media = manifest.Media.from_row(VID, {"metadata": json.dumps(meta)})
-    mpd = manifest.dash_mpd(media, init_url, segment_url)
+    mpd = manifest.dash_mpd(media, init_url, segment_urls)
     reps = {r.id: r for r in parse_mpd(mpd, "http://x/api/stream/m/s/t/manifest.mpd")}
     assert set(reps) == {"480p", "360p"} | ({"audio"} if audio else set())
     for rid in ("480p", "360p"):
@@ -172,7 +176,7 @@ def test_hls_playlists():
     media = manifest.Media.from_row(VID, {"metadata": json.dumps(META)})
     master = manifest.hls_master(media)
     assert "480p/index.m3u8" in master and 'TYPE=AUDIO' in master
-    playlist = manifest.hls_media(media, "480p", init_url, segment_url)
+    playlist = manifest.hls_media(media, "480p", init_url, segment_urls)
     assert playlist.count("#EXTINF") == 3 and f'#EXT-X-MAP:URI="{init_url("480p")}"' in playlist
     assert [line for line in playlist.splitlines() if line.startswith("/media/")] == \
         [segment_url("480p", i) for i in range(3)]

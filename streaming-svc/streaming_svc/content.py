@@ -20,10 +20,19 @@ class Content:
         self.keys = keys
         self._names: dict[tuple[str, str, int], str] = {}
         self._segkeys: dict[tuple[str, str, int], bytes] = {}
+        self._lists: dict[tuple[str, str], list[str]] = {}
 
     def file_name(self, rendition: str, variant: str, index: int) -> str:
         return _memo(self._names, self.keys.file_name,
                      (rendition, AUDIO_VARIANT if rendition == AUDIO else variant, index))
+
+    def file_names(self, rendition: str, variant: str, count: int) -> list[str]:
+        """The names of indices 0..count-1 of one (rendition, variant), as file_name gives them,
+        kept per process: a session's manifest lists every index of every rendition."""
+        names = self._lists.get((rendition, variant))
+        if names is None or len(names) < count:
+            names = self._lists[(rendition, variant)] = [self.file_name(rendition, variant, i) for i in range(count)]
+        return names
 
     def segment_key(self, track: str, variant: str, index: int) -> bytes:
         return _memo(self._segkeys, self.keys.segment_key, (track, AUDIO_VARIANT if track == AUDIO else variant, index))

@@ -50,9 +50,14 @@ class SessionUrls:
     def caption(self, caption_id: str) -> str:
         return f"{self.base}captions/{caption_id}.vtt"
 
-    def segment(self, rendition: str, index: int) -> str:
-        variant = AUDIO_VARIANT if rendition == AUDIO else self.variants[index]
-        return f"/media/{self.vid}/{rendition}/{self.content.file_name(rendition, variant, index)}"
+    def segments(self, rendition: str, count: int) -> list[str]:
+        """The URLs of indices 0..count-1: per index the variant's keyed name (derived once per
+        process and video, Content.file_names), chosen by the session's codeword."""
+        prefix = f"/media/{self.vid}/{rendition}/"
+        if rendition == AUDIO:
+            return [prefix + name for name in self.content.file_names(rendition, AUDIO_VARIANT, count)]
+        a, b = self.content.file_names(rendition, "a", count), self.content.file_names(rendition, "b", count)
+        return [prefix + (a[i] if v == "a" else b[i]) for i, v in enumerate(self.variants[:count])]
 
 
 def _session_media(sid: str, token: str) -> tuple[Live, Media]:
@@ -68,7 +73,7 @@ def dash(sid: str, token: str):
     urls = SessionUrls(sid, media, content_of(conn, media))
     captions = [manifest.Caption(c["lang"], c["label"], urls.caption(c["id"]))
                 for c in repo.captions_of(conn, media.video_id)]
-    return Response(manifest.dash_mpd(media, urls.init, urls.segment, captions), mimetype="application/dash+xml")
+    return Response(manifest.dash_mpd(media, urls.init, urls.segments, captions), mimetype="application/dash+xml")
 
 
 @bp.get("/<sid>/<token>/captions/<caption_id>.vtt")
@@ -98,7 +103,7 @@ def hls_media(sid: str, token: str, rendition: str):
     if not media.segments_of(rendition):
         raise APIError(404, "not_found", "no such rendition")
     urls = SessionUrls(sid, media, content_of(db.conn(), media))
-    return Response(manifest.hls_media(media, rendition, urls.init, urls.segment),
+    return Response(manifest.hls_media(media, rendition, urls.init, urls.segments),
                     mimetype="application/vnd.apple.mpegurl")
 
 

@@ -1,7 +1,7 @@
 """Per-session manifests, built from the processed media's metadata (video_media), never
 from S3 (docs/api.md, "Manifests"). Each segment is listed by its shared, cacheable URL
 ``/media/{video}/{rendition}/{index:05d}-{keyed name}.m4s`` of the variant the session's
-codeword picks (the caller supplies ``segment_url``); keyed names say nothing about A or B.
+codeword picks (the caller supplies ``segment_urls``); keyed names say nothing about A or B.
 Init segments are per session (they carry the metadata tag): ``init_url``. Caption tracks
 are one text AdaptationSet per language, a whole WebVTT file each (``Caption.url``). A video
 with a storyboard (svcommon.storyboards) also gets a DASH-IF thumbnail AdaptationSet whose
@@ -10,6 +10,7 @@ picture, so only a live session with access to the video reads them."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Callable
 from xml.sax.saxutils import escape, quoteattr
@@ -18,7 +19,7 @@ from svcommon.codeword import UNIFORM_CODE, Code
 from svcommon.storyboards import Storyboard, VTT_NAME
 
 InitUrl = Callable[[str], str]              # rendition -> URL
-SegmentUrl = Callable[[str, int], str]      # (rendition, index) -> URL
+SegmentUrls = Callable[[str, int], list[str]]   # (rendition, count) -> URLs of indices 0..count-1
 
 AUDIO = "audio"
 STORYBOARD_DIR = "storyboard/"               # relative to the session's base URL
@@ -90,9 +91,19 @@ def _timeline(durations: list[float], timescale: int) -> str:
     return "<SegmentTimeline>" + "".join(parts) + "</SegmentTimeline>"
 
 
+# What an attribute value must not hold as is (quoteattr's escapes). Segment URLs never do
+# (hex names), so they skip quoteattr, which was half the manifest's cost: a 2-hour video lists
+# 14400 of them (bench/delivery/manifest_cost.py).
+_NEEDS_ESCAPE = re.compile(r'["<>&\n\r\t]').search
+
+
+def _attr(value: str) -> str:
+    return quoteattr(value) if _NEEDS_ESCAPE(value) else f'"{value}"'
+
+
 def _segment_list(rendition: str, durations: list[float], timescale: int, init_url: InitUrl,
-                  segment_url: SegmentUrl) -> str:
-    urls = "".join(f"<SegmentURL media={quoteattr(segment_url(rendition, i))}/>" for i in range(len(durations)))
+                  segment_urls: SegmentUrls) -> str:
+    urls = "".join([f"<SegmentURL media={_attr(u)}/>" for u in segment_urls(rendition, len(durations))])
     return (f'<SegmentList timescale="{timescale}">'
             f'<Initialization sourceURL={quoteattr(init_url(rendition))}/>'
             + _timeline(durations, timescale) + urls + "</SegmentList>")
@@ -106,13 +117,13 @@ def _text_sets(captions: list[Caption], first_id: int) -> list[str]:
             '</Representation></AdaptationSet>' for i, c in enumerate(captions)]
 
 
-def dash_mpd(media: Media, init_url: InitUrl, segment_url: SegmentUrl, captions: list[Caption] = ()) -> str:
+def dash_mpd(media: Media, init_url: InitUrl, segment_urls: SegmentUrls, captions: list[Caption] = ()) -> str:
     reps = []
     for r in media.renditions.values():
         reps.append(f'<Representation id={quoteattr(r["name"])} bandwidth="{int(r["bandwidth"])}" '
                     f'width="{int(r["width"])}" height="{int(r["height"])}" codecs={quoteattr(r["codecs"])} '
                     f'frameRate={quoteattr(media.fps)} sar="1:1">'
-                    + _segment_list(r["name"], media.segment_durations, 90000, init_url, segment_url)
+                    + _segment_list(r["name"], media.segment_durations, 90000, init_url, segment_urls)
                     + "</Representation>")
     sets = [f'<AdaptationSet id="0" contentType="video" mimeType="video/mp4" segmentAlignment="true" '
             f'startWithSAP="1">{"".join(reps)}</AdaptationSet>']
@@ -124,7 +135,7 @@ def dash_mpd(media: Media, init_url: InitUrl, segment_url: SegmentUrl, captions:
                     f'codecs={quoteattr(a["codecs"])} audioSamplingRate="48000">'
                     '<AudioChannelConfiguration schemeIdUri="urn:mpeg:dash:23003:3:audio_channel_configuration:2011" '
                     'value="2"/>'
-                    + _segment_list(AUDIO, a["segment_durations"], 48000, init_url, segment_url)
+                    + _segment_list(AUDIO, a["segment_durations"], 48000, init_url, segment_urls)
                     + '</Representation></AdaptationSet>')
     sets += _text_sets(list(captions), len(sets))
     if media.storyboard:
@@ -171,11 +182,11 @@ def durations_of(media: Media, rendition: str) -> list[float]:
     return media.audio["segment_durations"] if rendition == AUDIO else media.segment_durations
 
 
-def hls_media(media: Media, rendition: str, init_url: InitUrl, segment_url: SegmentUrl) -> str:
+def hls_media(media: Media, rendition: str, init_url: InitUrl, segment_urls: SegmentUrls) -> str:
     durations = durations_of(media, rendition)
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", f"#EXT-X-TARGETDURATION:{max(1, round(max(durations)))}",
              "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:VOD", f'#EXT-X-MAP:URI="{init_url(rendition)}"']
-    for i, d in enumerate(durations):
-        lines += [f"#EXTINF:{d:.6f},", segment_url(rendition, i)]
+    for d, url in zip(durations, segment_urls(rendition, len(durations))):
+        lines += [f"#EXTINF:{d:.6f},", url]
     lines.append("#EXT-X-ENDLIST")
     return "\n".join(lines) + "\n"
