@@ -3,11 +3,12 @@
 -- The pure-Python MariaDB client reads every column definition packet with two socket reads
 -- and parses it in Python on every call: measured on the test stack's MariaDB, a CALL of 026's
 -- procedure took 0.79-0.85 ms from Python and this one 0.60-0.65 ms (same run, same session).
--- Same statements, same rule (the view playback_session_delivery), same commit; only the
--- shape of the answer changes: no row for an unknown session, else one row whose column
--- `release` is a JSON object with the view's columns (the binary cek_enc and prev_cek_enc in
--- hex, DATETIME(6) values as 'YYYY-MM-DD hh:mm:ss.ffffff' in UTC), `charged` (1: release the
--- keys; 0: refused) and `elapsed` (seconds since the session started).
+-- Same rule (the view playback_session_delivery), same budget, same commit (026's two
+-- UPDATEs, one per track, are one here); the answer's shape changes: no row for an unknown
+-- session, else one row whose column `release` is a JSON object with the view's columns (the
+-- binary cek_enc and prev_cek_enc in hex, DATETIME(6) values as 'YYYY-MM-DD hh:mm:ss.ffffff'
+-- in UTC), `charged` (1: release the keys; 0: refused) and `elapsed` (seconds since the
+-- session started): streaming-svc's repository.RELEASE_ROW reads it.
 DROP PROCEDURE IF EXISTS sv_session_key_release;
 DELIMITER //
 CREATE PROCEDURE sv_session_key_release(IN p_jti_hash BINARY(32), IN p_jti_expires DATETIME,
@@ -19,21 +20,17 @@ CREATE PROCEDURE sv_session_key_release(IN p_jti_hash BINARY(32), IN p_jti_expir
 BEGIN
   DECLARE charged INT DEFAULT 0;
   INSERT INTO dpop_replay (jti_hash, expires_at) VALUES (p_jti_hash, p_jti_expires);
-  IF p_track = 'video' THEN
-    UPDATE playback_sessions SET video_key_seconds = video_key_seconds + p_seconds
-     WHERE id = p_session AND user_id = p_user AND jkt = p_jkt AND purpose = 'playback'
-       AND ended_at IS NULL AND expires_at > UTC_TIMESTAMP(6)
-       AND video_key_seconds + p_seconds
-           <= p_burst + p_factor * TIMESTAMPDIFF(MICROSECOND, started_at, UTC_TIMESTAMP(6)) / 1000000;
-  ELSEIF p_track = 'audio' THEN
-    UPDATE playback_sessions SET audio_key_seconds = audio_key_seconds + p_seconds
-     WHERE id = p_session AND user_id = p_user AND jkt = p_jkt AND purpose = 'playback'
-       AND ended_at IS NULL AND expires_at > UTC_TIMESTAMP(6)
-       AND audio_key_seconds + p_seconds
-           <= p_burst + p_factor * TIMESTAMPDIFF(MICROSECOND, started_at, UTC_TIMESTAMP(6)) / 1000000;
-  ELSE
+  IF p_track NOT IN ('video', 'audio') THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'sv_session_key_release: unknown track';
   END IF;
+  -- (026's two UPDATEs, one per track, as one: the WHERE reads the values before the SET)
+  UPDATE playback_sessions
+     SET video_key_seconds = video_key_seconds + IF(p_track = 'video', p_seconds, 0),
+         audio_key_seconds = audio_key_seconds + IF(p_track = 'audio', p_seconds, 0)
+   WHERE id = p_session AND user_id = p_user AND jkt = p_jkt AND purpose = 'playback'
+     AND ended_at IS NULL AND expires_at > UTC_TIMESTAMP(6)
+     AND IF(p_track = 'video', video_key_seconds, audio_key_seconds) + p_seconds
+         <= p_burst + p_factor * TIMESTAMPDIFF(MICROSECOND, started_at, UTC_TIMESTAMP(6)) / 1000000;
   SET charged = ROW_COUNT();
   SELECT JSON_OBJECT(
            'charged', charged + 0, 'id', d.id, 'video_id', d.video_id, 'user_id', d.user_id, 'jkt', d.jkt,
