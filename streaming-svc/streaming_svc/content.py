@@ -28,11 +28,14 @@ class Content:
 
     def file_names(self, rendition: str, variant: str, count: int) -> list[str]:
         """The names of indices 0..count-1 of one (rendition, variant), as file_name gives them,
-        kept per process: a session's manifest lists every index of every rendition."""
+        kept per process as one list (a session's manifest lists every index of every
+        rendition; file_name's per-index memo would cost a lookup each, and keep them twice)."""
+        variant = AUDIO_VARIANT if rendition == AUDIO else variant
         names = self._lists.get((rendition, variant))
         if names is None or len(names) < count:
-            names = self._lists[(rendition, variant)] = [self.file_name(rendition, variant, i) for i in range(count)]
-        return names
+            names = self._lists[(rendition, variant)] = [self.keys.file_name(rendition, variant, i)
+                                                         for i in range(count)]
+        return names if len(names) == count else names[:count]
 
     def segment_key(self, track: str, variant: str, index: int) -> bytes:
         return _memo(self._segkeys, self.keys.segment_key, (track, AUDIO_VARIANT if track == AUDIO else variant, index))
