@@ -212,9 +212,11 @@ def test_manifests_are_compressed_for_clients_that_ask_and_nothing_else_is(clien
     assert "Content-Encoding" not in plain.headers
     assert packed.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in packed.headers["Vary"]
     assert packed.text == plain.text          # (requests decodes it)
-    playlist = s.manifest_url.replace("manifest.mpd", "master.m3u8")
-    assert requests.get(playlist, headers={"Accept-Encoding": "gzip"}).status_code == 200
     rep = client.representations(s)[0]
+    playlist = requests.get(s.manifest_url.replace("manifest.mpd", f"{rep.id}/index.m3u8"),
+                            headers={"Accept-Encoding": "gzip"})
+    assert playlist.status_code == 200 and playlist.headers["Content-Encoding"] == "gzip"
+    assert playlist.text.startswith("#EXTM3U") and rep.segment_urls[0].split("/media/")[1] in playlist.text
     for url in (rep.init_url, rep.segment_urls[0]):
         r = requests.get(url, headers={"Accept-Encoding": "gzip"})
         assert r.status_code == 200 and "Content-Encoding" not in r.headers, url

@@ -64,7 +64,7 @@ def test_json_rows_equal_plain_selects_value_for_value(gw, delivery_video, mdb):
 
 def test_a_json_row_names_its_columns_and_hexes_binary_ones():
     row = JsonRow.of("s.id, s.kek_enc, v.status AS video_status", binary=("kek_enc",))
-    assert row.names() == ["id", "kek_enc", "video_status"]
-    assert row.json_object() == "JSON_OBJECT('id', s.id, 'kek_enc', HEX(s.kek_enc), 'video_status', v.status)"
+    assert row.names == ["id", "kek_enc", "video_status"]
+    assert row.json_object == "JSON_OBJECT('id', s.id, 'kek_enc', HEX(s.kek_enc), 'video_status', v.status)"
     assert row.decode('{"id": "x", "kek_enc": "00FF", "video_status": null}') == \
         {"id": "x", "kek_enc": b"\x00\xff", "video_status": None}

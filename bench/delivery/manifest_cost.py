@@ -7,8 +7,8 @@ streaming-svc's own code (streaming_svc.delivery.SessionUrls, manifest.dash_mpd)
 synthetic 2-hour Media, warm (names already derived, as after the video's first session):
 
   build      CPU ms per manifest (median of --reps), the session's variants included
-  quoteattr  the same with every URL escaped by xml.sax.saxutils.quoteattr, as it was
-             before 2026-12-06 (manifest._attr skips it for URLs that need no escaping)
+  quoteattr  the same build with every URL escaped by xml.sax.saxutils.quoteattr, the
+             escaping used before 2026-12-06 (manifest._attr skips it for URLs that need none)
   anchor     joining the same finished <SegmentURL> strings: the cost of the bytes alone
   gzip       level 1 (what the gateway sends to a client that accepts gzip): size and CPU
 
@@ -112,9 +112,9 @@ lists {o['segment_urls']} segment URLs (three video rungs and audio, 2-s segment
 | | CPU ms per manifest |
 |---|---:|
 | build (the session's variants, every URL) | **{o['build_cpu_ms']}** |
-| the same with quoteattr on every URL (as before 2026-12-06) | {o['quoteattr_build_cpu_ms']} |
+| the same with quoteattr on every URL (the escaping used before 2026-12-06) | {o['quoteattr_build_cpu_ms']} |
 | anchor: joining the finished `<SegmentURL>` strings | {o['anchor_join_cpu_ms']} |
-| gzip level 1 of the manifest (the gateway, for clients that accept it) | {o['gzip1_cpu_ms']} |
+| zlib level 1 of the manifest (what the gateway's gzip does for clients that accept it) | {o['gzip1_cpu_ms']} |
 
 Build vs the anchor: **{o['ratio_build_vs_anchor']}x**; vs the quoteattr build: **{o['ratio_build_vs_quoteattr']}x**.
 Size: {o['bytes'] / 1e6:.2f} MB, {o['gzip1_bytes'] / 1e6:.2f} MB gzipped (the gateway compresses

@@ -398,7 +398,7 @@ def main() -> int:
               f"{mbps['gateway_post']} | {result['ratio_post_vs_direct']:.2f} |",
               f"| gateway → upload-svc → S3 (tus, {chunk // MiB} MiB PATCHes) | {best['gateway_tus']:.2f} | "
               f"{mbps['gateway_tus']} | {result['ratio_tus_vs_direct']:.2f} |",
-              *([f"| the web app in Chromium (tus-js-client, {chunk // MiB} MiB chunks) | "
+              *([f"| the web app in Chromium (tus-js-client, {upload_setting('TUS_CHUNK_SIZE') // MiB} MiB chunks) | "
                  f"{best['web_app_chromium']:.2f} | {mbps['web_app_chromium']} | "
                  f"{result['ratio_web_app_vs_direct']:.2f} |"] if "web_app_chromium" in best else []), "",
               f"Load average (1, 5, 15 min) before: {load}, after: {load_after}.", "",

@@ -41,6 +41,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Iterator
 
 import mysql.connector
@@ -334,8 +335,8 @@ def query(conn, sql: str, params: tuple | dict = (), one: bool = False):
 class JsonRow:
     """A hot lookup's row read as ONE column, a JSON object of its columns. mysql-connector's
     pure-Python client reads every column's definition packet (two socket reads) and parses
-    it on every query: ~0.01 ms per column on the bench machine, so a 31-column row cost more
-    than its statement (bench/results/delivery-p5.md). The values come back typed as a
+    it on every query: 20 constant columns took 0.37 ms from Python against 0.11 ms for one
+    on the bench machine (2026-12-06; bench/results/delivery-p5.md). The values come back typed as a
     column-per-column read gives them: ``binary`` columns (sent as HEX()) as bytes,
     ``datetimes`` parsed, ``floats`` as float (JSON writes a DOUBLE 0 as 0), the rest as JSON
     has them (integers, strings, NULL).
@@ -351,13 +352,15 @@ class JsonRow:
         return cls(tuple(c.strip() for c in columns.split(",")), frozenset(binary), frozenset(datetimes),
                    frozenset(floats))
 
+    @cached_property
     def names(self) -> list[str]:
         return [c.split(" AS ")[-1].split(".")[-1] for c in self.columns]
 
+    @cached_property
     def json_object(self) -> str:
-        """The SQL expression: JSON_OBJECT('name', expr, ...)."""
+        """The SQL expression, made once: JSON_OBJECT('name', expr, ...)."""
         parts = []
-        for name, col in zip(self.names(), self.columns):
+        for name, col in zip(self.names, self.columns):
             expr = col.split(" AS ")[0]
             parts.append(f"'{name}', {f'HEX({expr})' if name in self.binary else expr}")
         return f"JSON_OBJECT({', '.join(parts)})"
@@ -377,7 +380,7 @@ class JsonRow:
 
     def one(self, conn, from_where: str, params: tuple = ()) -> dict | None:
         """``SELECT <the object> FROM ...``: the one row decoded, or None."""
-        row = query(conn, f"SELECT {self.json_object()} AS row_json {from_where}", params, one=True)
+        row = query(conn, f"SELECT {self.json_object} AS row_json {from_where}", params, one=True)
         return None if row is None else self.decode(row["row_json"])
 
 

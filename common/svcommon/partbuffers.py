@@ -59,7 +59,8 @@ class PartAbandoned(Exception):
 
 class PartStalled(Exception):
     """No new bytes for STALL_SECONDS: the PUT streaming them gives up (S3 services time out a
-    request body that stops flowing, and a slow uploader should not hold one open); the part is sent once it is full instead."""
+    request body that stops flowing, and a slow uploader should not hold one open); the part
+    is sent once it is full instead."""
 
 
 class PartStream:

@@ -56,8 +56,8 @@ class SessionUrls:
         prefix = f"/media/{self.vid}/{rendition}/"
         if rendition == AUDIO:
             return [prefix + name for name in self.content.file_names(rendition, AUDIO_VARIANT, count)]
-        a, b = self.content.file_names(rendition, "a", count), self.content.file_names(rendition, "b", count)
-        return [prefix + (a[i] if v == "a" else b[i]) for i, v in enumerate(self.variants[:count])]
+        names = {v: self.content.file_names(rendition, v, count) for v in ("a", "b")}
+        return [prefix + names[v][i] for i, v in zip(range(count), self.variants)]
 
 
 def _session_media(sid: str, token: str) -> tuple[Live, Media]:

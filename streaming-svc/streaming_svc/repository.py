@@ -157,15 +157,15 @@ def refund_video_bucket(conn, video_id: str) -> None:
 
 
 # ---- accounts ----------------------------------------------------------------------------------
+_ACCOUNT_STATE = ("SELECT u.disabled, (d.revoked_at IS NOT NULL OR (%s IS NOT NULL AND d.id IS NULL)) "
+                  "AS device_revoked FROM users u LEFT JOIN devices d ON d.id = %s AND d.user_id = u.id WHERE u.id = %s")
+
+
 def account_state(conn, user_id: str, device_id: str | None) -> dict | None:
     """Access tokens live 5 minutes; a disabled (or deleted) account and a revoked device are
     refused at once: ``{disabled, device_revoked}``, None for no such account. A device-bound
     token whose device is not (or no longer) the user's counts as revoked."""
     return query(conn, _ACCOUNT_STATE, (device_id, device_id, user_id), one=True)
-
-
-_ACCOUNT_STATE = ("SELECT u.disabled, (d.revoked_at IS NOT NULL OR (%s IS NOT NULL AND d.id IS NULL)) "
-                  "AS device_revoked FROM users u LEFT JOIN devices d ON d.id = %s AND d.user_id = u.id WHERE u.id = %s")
 
 
 # ---- playback sessions -----------------------------------------------------------------------
@@ -225,6 +225,8 @@ def session_by_id(conn, session_id: str, for_update: bool = False):
 # (whose own views do not count), and lost_reason, the end reason if the user may no longer
 # watch (migration 026's view holds the rule).
 ACCESS_COLS = "video_status, video_owner, lost_reason"
+_SESSION_ACCESS = (f"{ACCESS_COLS}, v.views AS video_views FROM playback_session_delivery d "
+                   "JOIN videos v ON v.id = d.video_id")
 
 
 def session_access(conn, session_id: str):
@@ -232,10 +234,6 @@ def session_access(conn, session_id: str):
     (the video and user rows are never locked by a heartbeat, so an edit of the video that
     ends its sessions cannot deadlock with one)."""
     return query(conn, f"SELECT {_SESSION_ACCESS} WHERE d.id = %s", (session_id,), one=True)
-
-
-_SESSION_ACCESS = (f"{ACCESS_COLS}, v.views AS video_views FROM playback_session_delivery d "
-                   "JOIN videos v ON v.id = d.video_id")
 
 
 def account_and_session_access(conn, user_id: str, device_id: str | None, session_id: str):
