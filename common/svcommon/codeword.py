@@ -117,8 +117,18 @@ def scheme_for(segment_count: int) -> str:
     return TARDOS if segment_count >= TARDOS_MIN_SEGMENTS else UNIFORM
 
 
+@functools.lru_cache(maxsize=8)
+def _keyed(secret: str | bytes):
+    """HMAC-SHA256 keyed with ``secret``, never updated itself: each message gets a copy
+    (keying costs about a third of a short message's HMAC, and a key request asks for 16, a
+    manifest or a detection for every index)."""
+    return hmac.new(_key(secret), digestmod=hashlib.sha256)
+
+
 def _hmac(secret: str | bytes, msg: str) -> bytes:
-    return hmac.new(_key(secret), msg.encode(), hashlib.sha256).digest()
+    h = _keyed(secret).copy()
+    h.update(msg.encode())
+    return h.digest()
 
 
 def bias_threshold(secret: str | bytes, code: Code, index: int) -> int:
@@ -137,14 +147,29 @@ def _tardos_threshold(secret: str | bytes, video_id: str, index: int) -> int:
 
 def codeword_bit(secret: str | bytes, session_id: str, index: int, code: Code = UNIFORM_CODE) -> int:
     """0 → variant A, 1 → variant B for segment ``index`` of ``session_id``."""
+    return codeword_bits(secret, session_id, (index,), code)[0]
+
+
+def codeword_bits(secret: str | bytes, session_id: str, indices, code: Code = UNIFORM_CODE) -> list[int]:
+    """codeword_bit of each of ``indices``, in order."""
+    keyed, out = _keyed(secret), []
     if code.scheme == UNIFORM:
-        return _hmac(secret, f"{CODEWORD_PREFIX}{session_id}:{int(index)}")[0] & 1
-    u = int.from_bytes(_hmac(secret, f"{_TARDOS_PREFIX}{session_id}:{int(index)}")[:4], "big")
-    return int(u < bias_threshold(secret, code, index))
+        prefix = f"{CODEWORD_PREFIX}{session_id}:"
+        for i in indices:
+            h = keyed.copy()
+            h.update(f"{prefix}{int(i)}".encode())
+            out.append(h.digest()[0] & 1)
+        return out
+    prefix = f"{_TARDOS_PREFIX}{session_id}:"
+    for i in indices:
+        h = keyed.copy()
+        h.update(f"{prefix}{int(i)}".encode())
+        out.append(int(int.from_bytes(h.digest()[:4], "big") < _tardos_threshold(secret, code.video_id, int(i))))
+    return out
 
 
 def codeword(secret: str | bytes, session_id: str, length: int, code: Code = UNIFORM_CODE) -> list[int]:
-    return [codeword_bit(secret, session_id, i, code) for i in range(length)]
+    return codeword_bits(secret, session_id, range(length), code)
 
 
 def variant(secret: str | bytes, session_id: str, index: int, code: Code = UNIFORM_CODE) -> str:

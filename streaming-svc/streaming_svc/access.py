@@ -3,7 +3,8 @@ signed-in user, password videos after a correct password (1-hour grant; owner an
 need none), private videos to their owner and admins only. Disabled accounts get nothing,
 checked in the database on every API call (their access tokens stay valid 5 minutes).
 Open sessions are re-checked on heartbeats and media requests (their ``lost_reason``: the
-rule is migration 026's view, repository.ACCESS_COLS)."""
+rule is migration 026's view, repository.ACCESS_COLS, restated by the key release's
+procedure since 029)."""
 from __future__ import annotations
 
 from flask import request

@@ -51,12 +51,12 @@ def _memo(memo: dict, derive, args: tuple):
 
 def session_variants(media: Media, sid: str, track: str, indices) -> list[str]:
     """The variant a session gets for each segment index: its codeword bit under the video's
-    code (video) or the single audio variant. (The secret is looked up once: a key request
-    asks for 16, a manifest for every index.)"""
+    code (video) or the single audio variant (codeword.codeword_bits: a key request asks for
+    16, a manifest for every index)."""
     if track == AUDIO:
         return [AUDIO_VARIANT] * len(indices)
-    secret = current_app.config["WATERMARK_SECRET"]
-    return [codeword.variant(secret, sid, i, media.code) for i in indices]
+    return ["ab"[bit] for bit in codeword.codeword_bits(current_app.config["WATERMARK_SECRET"], sid, indices,
+                                                         media.code)]
 
 
 def content_of(conn, media: Media) -> Content:

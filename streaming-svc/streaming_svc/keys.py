@@ -5,10 +5,12 @@ A key request costs: the DPoP checks (the access token's verification is remembe
 expires: svcommon.jwks); the session's video (it never changes: remembered per process,
 live.session_video) and that video's metadata and opened content keys from memory
 (live.media_of, content.py); then ONE MariaDB round trip (migration 026's
-sv_session_key_release, answering in one JSON column since 028: the DPoP proof's jti
+sv_session_key_release, answering in one JSON column since 028, read from the tables
+rather than a view since 029: the DPoP proof's jti
 recorded, the budget charged if the session is the caller's, open and within it, in one
 committed transaction, and the session as it is now returned with its access facts, so
-nothing is read from a stale cache); and an AES-GCM wrap per key
+nothing is read from a stale cache; its sealed CEK opened once per process, live.py); and
+a codeword bit and an AES-GCM wrap per key
 (bench/results/delivery-p5.md, P5)."""
 from __future__ import annotations
 

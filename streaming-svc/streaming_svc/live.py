@@ -5,7 +5,7 @@ processed media's metadata, cached per video."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -19,6 +19,7 @@ from . import access
 from . import repository as repo
 from .extensions import db, playback
 from .manifest import Media
+from .session_crypto import MasterKey
 
 
 def base_url(sid: str) -> str:
@@ -79,15 +80,24 @@ def live_from_row(sid: str, s: dict) -> Live:
     release's answer), kept in this process's session cache: it is as fresh as a lookup."""
     master = playback().master
     epoch = s["key_epoch"]
-    ceks = {epoch: AESGCM(master.open(s["cek_enc"], sid, f"cek:{epoch}"))}
+    ceks = {epoch: _opened_cek(master, s["cek_enc"], sid, epoch)}
     prev_until = None
     if s["prev_cek_enc"] is not None:
-        ceks[epoch - 1] = AESGCM(master.open(s["prev_cek_enc"], sid, f"cek:{epoch - 1}"))
+        ceks[epoch - 1] = _opened_cek(master, s["prev_cek_enc"], sid, epoch - 1)
         prev_until = s["epoch_started_at"] + timedelta(seconds=int(current_app.config["KEY_GRACE_SECONDS"]))
     live = Live(s, s["video_status"], ceks, prev_until)
     playback().sessions.put(sid, live)
     playback().session_videos.put(sid, s["video_id"])
     return live
+
+
+@lru_cache(maxsize=20000)
+def _opened_cek(master: MasterKey, sealed: bytes, sid: str, epoch: int) -> AESGCM:
+    """A session's CEK of one epoch, opened once per process: its sealed value never changes
+    (a rotation seals a new epoch's), while a key request rebuilds its Live from the fresh row
+    every time. (Opening is an AES-GCM decryption under the master key this process holds
+    anyway; the least recently used of 20000 go.)"""
+    return AESGCM(master.open(sealed, sid, f"cek:{epoch}"))
 
 
 def cached_live(sid: str) -> Live | None:

@@ -186,7 +186,7 @@ DELIVERY_ROW = JsonRow.of("id, video_id, user_id, jkt, purpose, cek_enc, prev_ce
                           "video_status, video_owner, lost_reason", binary=("cek_enc", "prev_cek_enc"),
                           datetimes=("epoch_started_at", "expires_at", "ended_at"),
                           floats=("video_key_seconds", "audio_key_seconds"))
-# The key release's answer (migration 028's procedure writes this object itself).
+# The key release's answer (the procedure writes this object itself: migration 028, 029).
 RELEASE_ROW = JsonRow(DELIVERY_ROW.columns + ("charged", "elapsed"), DELIVERY_ROW.binary, DELIVERY_ROW.datetimes,
                       DELIVERY_ROW.floats | {"elapsed"})
 

@@ -118,7 +118,7 @@ def null_tail(gain: np.ndarray, loss: np.ndarray | None = None,
 
 def served_bits(secret: bytes, session_id: str, indices: list[int], code: cw.Code = cw.UNIFORM_CODE) -> np.ndarray:
     """The session's codeword bits (1 = B) at the segments read."""
-    return np.array([cw.codeword_bit(secret, session_id, i, code) for i in indices], np.int64)
+    return np.array(cw.codeword_bits(secret, session_id, indices, code), np.int64)
 
 
 def score_sessions(z: np.ndarray, indices: list[int], session_ids: list[str], secret: bytes,
