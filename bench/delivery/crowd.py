@@ -182,10 +182,15 @@ class Crowd:
         lag = sorted(x for r in played for x in r["lag"])
         gc_pauses = sorted(x for r in played for x in r["gc_pauses"])
         wall = max(r["wall_s"] for r in played)
+        starts = sorted(tally.startup_s)
         return {"viewers": n, "ramp_s": ramp, "slots_per_viewer": slots,
                 "prepared": sum(r["prepared"] for r in prep), "stalls": tally.stalls,
                 "stalled_viewers": tally.stalled_viewers, "slots": tally.slots,
                 "worst_late_s": round(tally.worst_late_s, 3), "errors": tally.errors,
+                "stalls_by_slot": dict(sorted(tally.stalls_by_slot.items())),
+                "startup_ms": {"p50": round(quantile(starts, 0.5) * 1000, 1),
+                               "p99": round(quantile(starts, 0.99) * 1000, 1),
+                               "max": round(starts[-1] * 1000, 1)} if starts else None,
                 "prepare_s": round(prep_s, 1), "prepare_failed": sum(r["failed"] for r in prep),
                 "session_open_ms": {"p50": round(quantile(opens, 0.5) * 1000, 1),
                                     "p95": round(quantile(opens, 0.95) * 1000, 1)} if opens else None,

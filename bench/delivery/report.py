@@ -32,7 +32,10 @@ def _step_rows(steps: list[dict]) -> str:
     rows = []
     for s in steps:
         errs = ", ".join(f"{k}: {v}" for k, v in s["errors"].items()) or "0"
-        rows.append(f"| {s['viewers']} | {s['stalls']} ({s['stalled_viewers']} viewers) | {s['worst_late_s']} | "
+        first = (s.get("stalls_by_slot") or {}).get(0, (s.get("stalls_by_slot") or {}).get("0", 0))
+        start = (s.get("startup_ms") or {}).get("p99", "–")
+        rows.append(f"| {s['viewers']} | {s['stalls']} ({s['stalled_viewers']} viewers; {first} at slot 0) | "
+                    f"{start} | {s['worst_late_s']} | "
                     f"{errs} | {s['prepare_s']} s, open p50 {(s['session_open_ms'] or {}).get('p50', '–')} ms | "
                     f"{s['loadgen_cpu_cores']} | {s['loadgen_loop_lag_ms']['p99']} | {_cores(s['cpu'])} |")
     return "\n".join(rows)
@@ -84,9 +87,10 @@ def markdown(o: dict) -> str:
                      for k, v in p1.items() if isinstance(v, dict))
     plan, best = p7["plan"], p7["max_viewers_without_stall"]
     ceiling = "" if p7["static_ceiling_reached"] else " (no stall at the largest step tried: the ceiling is higher)"
-    head = ("| viewers | stalled slots | worst lateness s (negative: margin) | errors | prepare (untimed) | "
-            "loadgen CPU cores | loadgen loop lag p99 ms | machine busy cores (top components) |\n"
-            "|---|---|---|---|---|---|---|---|")
+    head = ("| viewers | stalled slots | start p99 ms (click to manifest and init) | worst lateness s (negative: "
+            "margin) | errors | prepare (untimed) | loadgen CPU cores | loadgen loop lag p99 ms | machine busy "
+            "cores (top components) |\n"
+            "|---|---|---|---|---|---|---|---|---|")
     u, ip = p5["under_load"], p5["in_process"]
     per = ", ".join(f"{k} {v}" for k, v in pb["per_viewer_minute"].items())
     players = ip["modes"]["as_players_send_them"]

@@ -55,6 +55,10 @@ class Tally:
     pace_refusals: int = 0
     decrypted: int = 0
     media_seconds: float = 0.0    # media played (slots x segment duration): the viewer-minutes
+    # Where stalls fall: per slot index (a flash crowd's stalls at slot 0 are slow starts, not
+    # a server that cannot keep up), and each viewer's start (click to manifest and init done).
+    stalls_by_slot: dict = field(default_factory=dict)
+    startup_s: list = field(default_factory=list)
 
     def count(self, what: str, r: Response | None) -> None:
         self.requests[what] = self.requests.get(what, 0) + 1
@@ -74,6 +78,9 @@ class Tally:
                 mine[k] = mine.get(k, 0) + v
         self.key_app_ms += o.key_app_ms
         self.key_latency_ms += o.key_latency_ms
+        self.startup_s += o.startup_s
+        for k, v in o.stalls_by_slot.items():
+            self.stalls_by_slot[k] = self.stalls_by_slot.get(k, 0) + v
 
 
 class Viewer:
@@ -241,6 +248,7 @@ class Viewer:
         try:
             await asyncio.sleep(max(0.0, start - time.perf_counter()))
             await self.startup()
+            t.startup_s.append(time.perf_counter() - start)
             if self.sid:
                 hb = asyncio.create_task(self.heartbeats(start))
             for k in range(p.slots):
@@ -252,6 +260,7 @@ class Viewer:
                 t.worst_late_s = max(t.worst_late_s, late)
                 if not ok or late > 0:
                     t.stalls += 1
+                    t.stalls_by_slot[k] = t.stalls_by_slot.get(k, 0) + 1
                     stalled = True
             # Still watching until the buffer runs out (heartbeats go on meanwhile).
             await asyncio.sleep(max(0.0, start + p.startup + p.slots * p.seg_seconds - time.perf_counter()))

@@ -152,20 +152,19 @@ def codeword_bit(secret: str | bytes, session_id: str, index: int, code: Code = 
 
 def codeword_bits(secret: str | bytes, session_id: str, indices, code: Code = UNIFORM_CODE) -> list[int]:
     """codeword_bit of each of ``indices``, in order."""
-    keyed, out = _keyed(secret), []
     if code.scheme == UNIFORM:
-        prefix = f"{CODEWORD_PREFIX}{session_id}:"
-        for i in indices:
-            h = keyed.copy()
-            h.update(f"{prefix}{int(i)}".encode())
-            out.append(h.digest()[0] & 1)
-        return out
-    prefix = f"{_TARDOS_PREFIX}{session_id}:"
+        return [d[0] & 1 for _, d in _digests(secret, f"{CODEWORD_PREFIX}{session_id}:", indices)]
+    return [int(int.from_bytes(d[:4], "big") < _tardos_threshold(secret, code.video_id, i))
+            for i, d in _digests(secret, f"{_TARDOS_PREFIX}{session_id}:", indices)]
+
+
+def _digests(secret: str | bytes, prefix: str, indices):
+    """(index, HMAC-SHA256(secret, prefix + decimal index)) for each of ``indices``."""
+    keyed = _keyed(secret)
     for i in indices:
         h = keyed.copy()
         h.update(f"{prefix}{int(i)}".encode())
-        out.append(int(int.from_bytes(h.digest()[:4], "big") < _tardos_threshold(secret, code.video_id, int(i))))
-    return out
+        yield int(i), h.digest()
 
 
 def codeword(secret: str | bytes, session_id: str, length: int, code: Code = UNIFORM_CODE) -> list[int]:
