@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import random
+import resource
 import time
 from dataclasses import asdict, replace
 
 from loadgen import SPAWN, quantile
 from viewers import Plan, Tally, Viewer
 
+GC_OFF = os.environ.get("BENCH_LOADGEN_GC", "on") == "off"
 TOKEN_TTL = 300     # auth-svc ACCESS_TOKEN_TTL: device tokens that would expire within a step are renewed before it
 
 
@@ -88,9 +91,14 @@ class _Child:
         lag: list[float] = []
         # The prepared viewers (thousands of sessions, devices, keys) live for the whole step:
         # frozen, the collector does not re-scan them. Its pauses still make the event loop late,
-        # so they are measured and reported (loadgen_gc) beside the loop's lag.
+        # so they are measured and reported (loadgen_gc) beside the loop's lag. With
+        # BENCH_LOADGEN_GC=off the cyclic collector does not run during the play window at all
+        # (collected after it; the processes' peak RSS is reported): a generator whose pauses
+        # were the limit then shows a higher ceiling.
         gc.collect()
         gc.freeze()
+        if GC_OFF:
+            gc.disable()
         pauses: list[float] = []
         gc_started = 0.0
 
@@ -108,10 +116,12 @@ class _Child:
             await asyncio.gather(*(v.play(start + spread * g / total) for g, v in self.viewers))
         finally:
             gc.callbacks.remove(on_gc)
+            gc.enable()
             gc.unfreeze()
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
         ticking.cancel()
-        return {"tally": asdict(self.tally), "cpu_s": cpu, "wall_s": wall, "lag": lag, "gc_pauses": pauses}
+        return {"tally": asdict(self.tally), "cpu_s": cpu, "wall_s": wall, "lag": lag, "gc_pauses": pauses,
+                "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
     @staticmethod
     async def _ticks(lag: list[float], every: float = 0.1) -> None:
@@ -190,7 +200,9 @@ class Crowd:
                 "stalls_by_slot": dict(sorted(tally.stalls_by_slot.items())),
                 "startup_ms": {"p50": round(quantile(starts, 0.5) * 1000, 1),
                                "p99": round(quantile(starts, 0.99) * 1000, 1),
-                               "max": round(starts[-1] * 1000, 1)} if starts else None,
+                               "max": round(starts[-1] * 1000, 1),
+                               **{f"{k}_p99": round(quantile(v, 0.99) * 1000, 1)
+                                  for k, v in tally.startup_parts_s.items()}} if starts else None,
                 "prepare_s": round(prep_s, 1), "prepare_failed": sum(r["failed"] for r in prep),
                 "session_open_ms": {"p50": round(quantile(opens, 0.5) * 1000, 1),
                                     "p95": round(quantile(opens, 0.95) * 1000, 1)} if opens else None,
@@ -201,7 +213,8 @@ class Crowd:
                                         "p99": round(quantile(lag, 0.99) * 1000, 1),
                                         "max": round((lag[-1] if lag else 0) * 1000, 1)},
                 "loadgen_gc": {"collections": len(gc_pauses), "total_ms": round(sum(gc_pauses) * 1000, 1),
-                               "max_ms": round((gc_pauses[-1] if gc_pauses else 0) * 1000, 1)},
+                               "max_ms": round((gc_pauses[-1] if gc_pauses else 0) * 1000, 1), "off": GC_OFF},
+                "loadgen_max_rss_mb": round(max(r["max_rss_mb"] for r in played)),
                 "cpu": cpu, "tally": tally}
 
     def close(self) -> None:

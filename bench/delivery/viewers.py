@@ -59,6 +59,7 @@ class Tally:
     # a server that cannot keep up), and each viewer's start (click to manifest and init done).
     stalls_by_slot: dict = field(default_factory=dict)
     startup_s: list = field(default_factory=list)
+    startup_parts_s: dict = field(default_factory=dict)     # manifest / init response times within a start
 
     def count(self, what: str, r: Response | None) -> None:
         self.requests[what] = self.requests.get(what, 0) + 1
@@ -79,6 +80,8 @@ class Tally:
         self.key_app_ms += o.key_app_ms
         self.key_latency_ms += o.key_latency_ms
         self.startup_s += o.startup_s
+        for k, v in o.startup_parts_s.items():
+            self.startup_parts_s.setdefault(k, []).extend(v)
         for k, v in o.stalls_by_slot.items():
             self.stalls_by_slot[k] = self.stalls_by_slot.get(k, 0) + v
 
@@ -230,16 +233,25 @@ class Viewer:
             for p in self.init_paths:
                 await self.get("init", p)
             return
+        t0 = time.perf_counter()
         r = await self.get("manifest", self.manifest, keep=True)
+        t1 = time.perf_counter()
         reps = parse_mpd(r.body.decode(), self.plan.gateway + self.manifest)
+        self._part("manifest", t1 - t0)
+        self._part("manifest_parse", time.perf_counter() - t1)
         video = next(x for x in reps if x.id == self.plan.rendition)
         chosen = [video] + ([next(x for x in reps if x.kind == "audio")] if self.plan.audio else [])
         for rep in chosen:
             track = track_of(parse_segment_url(rep.segment_urls[0])[1])
             self.paths[track] = [_path(u) for u in rep.segment_urls]
+            t0 = time.perf_counter()
             init = await self.get("init", _path(rep.init_url))
+            self._part("init", time.perf_counter() - t0)
             if init.status != 200:
                 raise RuntimeError(f"init {init.status}")
+
+    def _part(self, name: str, seconds: float) -> None:
+        self.t.startup_parts_s.setdefault(name, []).append(seconds)
 
     async def play(self, start: float) -> None:
         """Click at ``start`` (perf_counter); slot k is due at start + startup + k x seg."""
