@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from crowd import Crowd  # noqa: E402
 from p5_keys import api_cpu_in_process, key_endpoint_in_process  # noqa: E402
 from cpu import CpuWindow, machine  # noqa: E402
-from loadgen import StaticNginx, Tally, closed_loop, quantile  # noqa: E402
+from loadgen import StaticNginx, Tally, closed_loop, gateway_request_ms, quantile  # noqa: E402
 from report import markdown, p5_markdown, python_bytes  # noqa: E402
 from viewers import Plan  # noqa: E402
 
@@ -169,7 +169,8 @@ def test_delivery_benchmark(bench_stack, video, stores, service_config, mdb, tmp
         out["p1"] = _p1(gw, static, enc_paths, bench_stack["stack"].url("streaming"))
         print("P1", json.dumps(out["p1"]), flush=True)
         _save(out)
-        out["p7"] = _p7(gw, static, vid, table, groups, lambda steps: _save({**out, "p7_so_far": steps}))
+        out["p7"] = _p7(gw, static, vid, table, groups, lambda steps: _save({**out, "p7_so_far": steps}),
+                        bench_stack["stack"].var / "nginx" / "logs" / "access.log")
     out["python_bytes"] = python_bytes(out["p7"])
     out["p5"] = {"under_load": out["p7"].pop("key_server_timing"),
                  "in_process": key_endpoint_in_process({**service_config, **BENCH_ENV}, gw, vid, mdb)}
@@ -205,14 +206,20 @@ def _p1(gw: str, static: str, paths: list[str], direct: str) -> dict:
     return p1
 
 
-def _p7(gw: str, static: str, vid: str, table: dict, groups: dict, progress) -> dict:
+def _p7(gw: str, static: str, vid: str, table: dict, groups: dict, progress, gateway_log: Path) -> dict:
     accounts = [register_user(gw, "viewer") for _ in range(ACCOUNTS)]
     plan = Plan(gateway=gw, video_id=vid, rendition=RENDITION, slots=0)
     live, anchor = Crowd(plan, PROCS), Crowd(plan, PROCS, static)
     steps = {"gateway": [], "nginx_static": []}
     shape = lambda n: {"ramp": max(RAMP_MIN, n / JOIN_RATE),  # noqa: E731
                        "slots": math.ceil((max(RAMP_MIN, n / JOIN_RATE) + HOLD) / plan.seg_seconds)}
-    runs = {"gateway": lambda n: live.step(n, **shape(n), bearers=_bearers(gw, accounts), cpu_window=CpuWindow(groups)),
+    def gateway_step(n: int) -> dict:
+        offset = gateway_log.stat().st_size
+        step = live.step(n, **shape(n), bearers=_bearers(gw, accounts), cpu_window=CpuWindow(groups))
+        time.sleep(2.5)                     # the gateway flushes its /media log lines every 2 s
+        return {**step, "gateway_request_ms": gateway_request_ms(gateway_log, offset)}
+
+    runs = {"gateway": gateway_step,
             "nginx_static": lambda n: anchor.step(n, **shape(n), static=table, cpu_window=CpuWindow(groups))}
     ladders = {"gateway": _ladder(STEPS, steps["gateway"]),
                "nginx_static": _ladder(STATIC_STEPS, steps["nginx_static"])}

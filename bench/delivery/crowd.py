@@ -19,6 +19,7 @@ from loadgen import SPAWN, quantile
 from viewers import Plan, Tally, Viewer
 
 GC_OFF = os.environ.get("BENCH_LOADGEN_GC", "on") == "off"
+NICE = int(os.environ.get("BENCH_LOADGEN_NICE", "0"))
 TOKEN_TTL = 300     # auth-svc ACCESS_TOKEN_TTL: device tokens that would expire within a step are renewed before it
 
 
@@ -140,6 +141,8 @@ class _Child:
 
 
 def _child_main(pipe, plan: Plan, media_base: str | None) -> None:
+    if NICE:        # BENCH_LOADGEN_NICE=-5: the generator is scheduled ahead of the servers it loads
+        os.nice(NICE)
     _Child(pipe, plan, media_base).serve()
 
 

@@ -6,6 +6,7 @@ own CPU), and the anchor: a throwaway nginx serving plaintext files statically."
 from __future__ import annotations
 
 import asyncio
+import json
 import multiprocessing
 import os
 import shutil
@@ -171,6 +172,35 @@ class Tally:
 def quantile(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else 0.0
+
+
+def gateway_request_ms(log: Path, offset: int) -> dict:
+    """The gateway's own time per request ($request_time in its JSON access log, from byte
+    ``offset`` on), by kind of request a viewer sends: what the server side took, to set beside
+    what the load generator saw (a start slow only on the generator's side is its limit)."""
+    times: dict[str, list[float]] = {}
+    with log.open("rb") as f:
+        f.seek(offset)
+        for line in f:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            times.setdefault(_request_kind(rec.get("method", ""), rec.get("uri", "")), []).append(
+                float(rec.get("seconds", 0)))
+    return {kind: {"n": len(v), "p50": round(quantile(v, 0.5) * 1000, 1), "p99": round(quantile(v, 0.99) * 1000, 1),
+                   "max": round(max(v) * 1000, 1)} for kind, v in sorted(times.items())}
+
+
+def _request_kind(method: str, uri: str) -> str:
+    if uri.startswith("/media/"):
+        return "media"
+    if uri.startswith("/api/stream/m/"):
+        return "manifest" if uri.endswith((".mpd", ".m3u8")) else "init"
+    if uri.startswith("/api/stream/sessions"):
+        tail = uri.rstrip("/").rsplit("/", 1)[-1]
+        return tail if tail in ("keys", "heartbeat") else f"session {method}"
+    return "other"
 
 
 async def _closed(base: str, paths: list[str], first: int, step: int, workers: int, seconds: float) -> Tally:

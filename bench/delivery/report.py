@@ -41,6 +41,19 @@ def _step_rows(steps: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def _gateway_times(steps: list[dict]) -> str:
+    """The server side's own time for what a start and a playing viewer ask (the gateway's
+    $request_time), beside the start the generator saw (the step table's start p99)."""
+    lines = []
+    for s in steps:
+        g = s.get("gateway_request_ms") or {}
+        parts = ", ".join(f"{k} {g[k]['p99']} (max {g[k]['max']})" for k in ("manifest", "init", "keys", "heartbeat")
+                          if k in g)
+        if parts:
+            lines.append(f"- {s['viewers']} viewers, the gateway's own time per request, p99 ms: {parts}.")
+    return "\n".join(lines)
+
+
 MODES_NOTE = """`as_players_send_them`: with the session cache off (`SESSION_CACHE_SECONDS=0`), as a player's
 requests find it, about 30 s apart per track; `back_to_back`: with the default 1 s cache. Since
 migration 026 a key request reads its session in the release's own round trip and uses no
@@ -126,15 +139,17 @@ the realtime schedule ({plan['segment_seconds']} s segments, slot 0 due {plan['s
 clipped at its end come more often than in a long video), heartbeats at the session's interval, slot 0 of each track
 decrypted with the released key. Viewers join at {plan['join_rate_per_s']:g} per second (over at least
 {plan['ramp_min_s']:g} s) and each plays until all have played together for {plan['hold_s']:g} s. A segment not in
-by its playback time is a stall. Each viewer keeps two connections (media; API calls), as a browser
-keeps several per origin. The anchor: the same loop (same schedule, the same media connection)
-fetching the plaintext files from static nginx, no session. {plan['accounts']} accounts,
+by its playback time is a stall. Each viewer keeps one keep-alive connection for media and API calls
+alike (a second one for API calls made the generator the bottleneck: viewers.py). The anchor: the same
+loop (same schedule, same connection) fetching the plaintext files from static nginx, no session. {plan['accounts']} accounts,
 {plan['loadgen_processes']} load-generator processes.
 
 Gateway:
 
 {head}
 {_step_rows(p7['steps']['gateway'])}
+
+{_gateway_times(p7['steps']['gateway'])}
 
 Static nginx (ceiling):
 
