@@ -15,7 +15,9 @@ and delivery.md (BENCH_RESULTS: another folder). Knobs (env): BENCH_SECONDS (P1 
 BENCH_CONCURRENCY (P1 clients), BENCH_VIEWER_STEPS (gateway), BENCH_STATIC_STEPS (anchor),
 BENCH_JOIN_RATE, BENCH_RAMP_SECONDS (at least), BENCH_HOLD_SECONDS (all viewers together),
 BENCH_REFINE_STEPS, BENCH_DEADLINE (epoch s: no P7 step starts that would end later),
-BENCH_LOADGEN_PROCS, BENCH_LOADGEN_GC (off: no cyclic collection in the generator during play), BENCH_ACCOUNTS.
+BENCH_LOADGEN_PROCS, BENCH_LOADGEN_GC (off: no cyclic collection in the generator during play),
+BENCH_LOADGEN_NICE (e.g. -5), BENCH_LOADGEN_PROFILE (a file prefix: each generator process's
+cProfile of its play window), BENCH_ACCOUNTS.
 """
 from __future__ import annotations
 

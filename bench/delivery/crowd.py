@@ -8,6 +8,7 @@ the generator, not the server, is the limit)."""
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import gc
 import os
 import random
@@ -20,6 +21,7 @@ from viewers import Plan, Tally, Viewer
 
 GC_OFF = os.environ.get("BENCH_LOADGEN_GC", "on") == "off"
 NICE = int(os.environ.get("BENCH_LOADGEN_NICE", "0"))
+PROFILE = os.environ.get("BENCH_LOADGEN_PROFILE", "")
 TOKEN_TTL = 300     # auth-svc ACCESS_TOKEN_TTL: device tokens that would expire within a step are renewed before it
 
 
@@ -113,9 +115,15 @@ class _Child:
         ticking = asyncio.create_task(self._ticks(lag))
         cpu0, t0 = time.process_time(), time.perf_counter()
         spread = self.plan.ramp
+        prof = cProfile.Profile() if PROFILE else None     # BENCH_LOADGEN_PROFILE=<prefix>: where its loop's time goes
+        if prof:
+            prof.enable()
         try:
             await asyncio.gather(*(v.play(start + spread * g / total) for g, v in self.viewers))
         finally:
+            if prof:
+                prof.disable()
+                prof.dump_stats(f"{PROFILE}.{os.getpid()}")
             gc.callbacks.remove(on_gc)
             gc.enable()
             gc.unfreeze()
