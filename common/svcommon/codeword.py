@@ -160,11 +160,8 @@ def codeword_bits(secret: str | bytes, session_id: str, indices, code: Code = UN
 
 def _digests(secret: str | bytes, prefix: str, indices):
     """(index, HMAC-SHA256(secret, prefix + decimal index)) for each of ``indices``."""
-    keyed = _keyed(secret)
     for i in indices:
-        h = keyed.copy()
-        h.update(f"{prefix}{int(i)}".encode())
-        yield int(i), h.digest()
+        yield int(i), _hmac(secret, f"{prefix}{int(i)}")
 
 
 def codeword(secret: str | bytes, session_id: str, length: int, code: Code = UNIFORM_CODE) -> list[int]:
