@@ -160,6 +160,9 @@ def test_delivery_benchmark(bench_stack, video, stores, service_config, mdb, tmp
     enc_paths = [p for row in table["video"] for p in row]
     sizes = [(tmp_path / "plain" / p.lstrip("/")).stat().st_size for p in enc_paths]
     groups = {name: proc.pid for name, proc in bench_stack["procs"].procs}
+    # This process's group: the load generator's processes (and this test, idle while they play);
+    # every stack component runs in a session of its own.
+    groups["loadgen"] = os.getpgid(0)
     out = {"machine": machine(), "rendition": RENDITION, "segments": meta["segment_count"],
            "segment_bytes_mean": int(statistics.fmean(sizes)), "audio_segment_bytes_mean": int(statistics.fmean(
                (tmp_path / "plain" / p.lstrip("/")).stat().st_size for p in table["audio"])),
