@@ -5,8 +5,11 @@ and the admin retry, priorities. Each test uses its own job kind, so other tests
 from __future__ import annotations
 
 import json
+import os
 import threading
+import time
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
@@ -275,6 +278,49 @@ def test_handler_result_progress_and_cancel_by_guard(worker_app, wdb, db, kind):
     gone = queue.enqueue(db, kind, {"cancel": True})
     assert run_once(worker_app, wdb, {kind: handler}, "w")
     assert row(db, gone) is None and lost == [gone]
+
+
+def _niceness_once_running(pid: int, program: str) -> int:
+    """The niceness of ``pid`` once it has become ``program`` (nice and prlimit exec into it:
+    read before that, the niceness may not be set yet)."""
+    deadline = time.monotonic() + 10
+    comm = Path(f"/proc/{pid}/comm")
+    while comm.read_text().strip() != program:
+        assert time.monotonic() < deadline, f"{pid} never became {program}"
+        time.sleep(0.01)
+    return os.getpriority(os.PRIO_PROCESS, pid)
+
+
+def test_background_jobs_run_their_children_nicer(worker_app, wdb, db, kind, tmp_path):
+    """A job queued below the default priority (a video's higher rungs, storyboard, reference,
+    detections) runs its ffmpeg children BACKGROUND_NICE nicer, also those a helper thread
+    starts for it (the packaging lanes); one at or above 0 (a lowest rung, the audio) as the
+    worker runs. Real children, niceness read from the kernel."""
+    import os
+    from svcommon.jobworker import BACKGROUND_NICE
+    from watermark_svc.media.procs import ProcessGroup
+    seen: dict[str, list[int]] = {}
+
+    def work(app, job, lease):
+        group = ProcessGroup(tmp_path / job.id)
+        procs = [group.start("own", ["sleep", "5"])]
+        helper = threading.Thread(target=lambda: procs.append(group.start("lane", ["sleep", "5"])))
+        helper.start()
+        helper.join()
+        try:
+            seen[job.id] = [_niceness_once_running(p.pid, "sleep") for p in procs]
+        finally:
+            group.kill_all()
+            for p in procs:
+                p.wait(10)
+
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    jobs = {p: queue.enqueue(db, kind, priority=p) for p in (5, 0, -1, -10)}
+    for _ in jobs:
+        assert run_once(worker_app, wdb, {kind: Handler(run=work)}, "w")
+    assert {p: seen[j] for p, j in jobs.items()} == {
+        5: [base] * 2, 0: [base] * 2, -1: [base + BACKGROUND_NICE] * 2, -10: [base + BACKGROUND_NICE] * 2}
+    assert all(row(db, j)["status"] == "done" for j in jobs.values())
 
 
 def _admin(live_stack) -> dict:

@@ -17,9 +17,12 @@ tasks in queue order; a worker costs what one of the W workers measured here cos
 sharing this machine). Storing to S3, the forensic reference and the queue's own
 overhead are not included.
 
+Each task's ffmpeg children run as nice as a worker runs them for the task's queue priority
+(svcommon.jobworker.child_niceness: higher rungs +10); BENCH_NICE=0 runs them all alike.
+
 Usage: python bench/processing/chunked.py [--height 720] [--seconds 24] [--workers 2]
            [--segments-per-chunk 15] [--preset fast] [--x264-threads N] [--compare-threads 0]
-Writes bench/results/processing_chunked_{height}p.json and .md.
+Writes bench/results/processing_chunked_{height}p.json and .md (BENCH_RESULTS: another folder).
 """
 from __future__ import annotations
 
@@ -47,10 +50,17 @@ from watermark_svc.media.plan import plan_job  # noqa: E402
 from watermark_svc.media.probe import probe  # noqa: E402
 from watermark_svc.media.procs import ProcessGroup  # noqa: E402
 from watermark_svc.settings import SETTINGS  # noqa: E402
+from watermark_svc.encode_state import AUDIO_PRIORITY, HIGHER_RUNG_PRIORITY, LOWEST_RUNG_PRIORITY  # noqa: E402
+from svcommon import ffmpeg as ff  # noqa: E402
+from svcommon.jobworker import child_niceness  # noqa: E402
 
 WORKER_X264_THREADS = next(s.default for s in SETTINGS if s.name == "X264_THREADS")
 
-RESULTS = ROOT / "bench" / "results"
+RESULTS = Path(os.environ.get("BENCH_RESULTS", ROOT / "bench" / "results"))
+# Each task's queue priority (handlers._enqueue_work, relative to the planning job's 0), and
+# so its children's niceness; BENCH_NICE=0: every task at the same niceness, for comparison.
+PRIORITY = {"audio": AUDIO_PRIORITY, "low": LOWEST_RUNG_PRIORITY, "high": HIGHER_RUNG_PRIORITY}
+NICE = os.environ.get("BENCH_NICE", "1") != "0"
 SECRET = b"bench-secret-0123456789abcdef012"
 HOUR_S = 3600
 
@@ -72,8 +82,9 @@ def _plan(src: str, preset: str, threads: int):
 
 def run_task(task: dict) -> dict:
     """One queue job, in a worker process: its wall and CPU seconds (children included).
-    The plan comes with the task (a chunk job reads it from the plan row, it never probes)."""
-    with Meter() as m:
+    The plan comes with the task (a chunk job reads it from the plan row, it never probes).
+    Its ffmpeg children run as nice as the worker runs them for the job's queue priority."""
+    with Meter() as m, ff.niceness(child_niceness(PRIORITY[task["kind"]] if NICE else 0)):
         out = Path(task["out"])
         out.mkdir(parents=True)
         group = ProcessGroup(out / "logs")

@@ -164,9 +164,30 @@ def tracking(tracker: Tracker):
         _current.tracker = previous
 
 
+@contextmanager
+def niceness(increment: int):
+    """Children spawned by this thread inside the block run ``increment`` nicer (coreutils
+    ``nice``, which execs prlimit, which execs the program: nothing runs in the forked
+    child, as in Bounds.limited). The job worker uses it for background jobs."""
+    previous = getattr(_current, "nice", 0)
+    _current.nice = increment
+    try:
+        yield
+    finally:
+        _current.nice = previous
+
+
+def current_niceness() -> int:
+    """What ``niceness`` set for this thread (0 outside it): for helpers that spawn from
+    threads of their own on a job's behalf."""
+    return getattr(_current, "nice", 0)
+
+
 def spawn(argv: list[str], bounds: Bounds, **kw) -> subprocess.Popen:
     """Start a bounded child in its own process group (killable with ``kill_group``)."""
-    proc = subprocess.Popen(bounds.limited(argv), start_new_session=True, **kw)
+    nice = current_niceness()
+    limited = bounds.limited(argv)
+    proc = subprocess.Popen(["nice", "-n", str(nice), *limited] if nice else limited, start_new_session=True, **kw)
     tracker = getattr(_current, "tracker", None)
     if tracker is not None:
         tracker.add(proc)

@@ -13,6 +13,7 @@ import time
 from mysql.connector import errors as myerrors
 
 from . import db as database
+from . import ffmpeg
 from .filestore import FileStoreError
 from .jobqueue import (Handler, Job, LeaseLost, WorkerLost, backoff, claim, complete, dead, drop_if_owned, error_text,
                        release, renew, retry)
@@ -25,6 +26,16 @@ HANDED_BACK = "the worker stopped"
 # its attempt given back, however long the outage lasts (file-svc tells clients to retry in
 # 5 s; the fault matrix, tests/test_fault_matrix.py, prints how long each restart took).
 OUTAGE_RETRY_SECONDS = 10
+# A job queued below the default priority (0) is background work: a video's higher rungs,
+# its storyboard and forensic reference, detections. Its ffmpeg children run this much nicer,
+# so on a machine shared by several workers the parts that make a video playable (its lowest
+# rung and audio, above 0) get the cores first (bench/results/processing_chunked_*.md).
+BACKGROUND_NICE = 10
+
+
+def child_niceness(priority: int) -> int:
+    """How much nicer the ffmpeg children of a job queued at ``priority`` run."""
+    return BACKGROUND_NICE if priority < 0 else 0
 
 
 def outage(exc: BaseException) -> str | None:
@@ -151,7 +162,7 @@ def run_once(app, db, handlers: dict[str, Handler], worker: str, kinds=None, bea
                                        "attempt": job.attempts})
         lease = Lease(db, job, worker, lease_seconds, handler.guard, handler.progress_interval, beat)
         try:
-            with lease:
+            with lease, ffmpeg.niceness(child_niceness(job.priority)):
                 handler.run(app, job, lease)
                 with db.standalone() as conn:
                     complete(conn, job, worker)      # no-op when the handler completed it itself

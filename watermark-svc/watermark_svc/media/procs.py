@@ -41,6 +41,9 @@ class ProcessGroup:
         self.cancelled: str | None = None      # why kill_all was called from outside
         self._deadline: threading.Timer | None = None
         self.over_time = False                  # the group's deadline fired
+        # The creating thread's niceness (a background job's: svcommon.jobworker), kept for
+        # children started from other threads too (the packaging lanes).
+        self.nice = ff.current_niceness()
 
     def arm(self, bounds: ff.Bounds) -> None:
         """Bounds for the children started from now on; the whole group is cancelled once
@@ -58,7 +61,7 @@ class ProcessGroup:
         with self._lock:
             if self.cancelled:
                 raise ProcessingError(name, self.cancelled)
-            with open(log, "wb") as err:
+            with open(log, "wb") as err, ff.niceness(self.nice):
                 proc = ff.spawn(argv, self.bounds, stdin=stdin, stdout=stdout, stderr=err, bufsize=0)
             self._procs.append((name, proc, log))
         return proc
