@@ -296,7 +296,6 @@ def test_background_jobs_run_their_children_nicer(worker_app, wdb, db, kind, tmp
     detections) runs its ffmpeg children BACKGROUND_NICE nicer, also those a helper thread
     starts for it (the packaging lanes); one at or above 0 (a lowest rung, the audio) as the
     worker runs. Real children, niceness read from the kernel."""
-    import os
     from svcommon.jobworker import BACKGROUND_NICE
     from watermark_svc.media.procs import ProcessGroup
     seen: dict[str, list[int]] = {}

@@ -42,6 +42,11 @@ SAMPLE_S = 1.0
 SATURATED = 0.95        # a second with at least this share of every core busy
 
 
+def saturated(machine_cores: float, cpus: int | None = None) -> bool:
+    """Every core (of this machine, or of ``cpus``) busy, give or take SATURATED."""
+    return machine_cores >= SATURATED * (cpus or os.cpu_count())
+
+
 def _cores(a: tuple, b: tuple, groups) -> tuple[float, dict[str, float]]:
     """Busy cores of the machine and of each group between two samples (t, busy, total, groups)."""
     wall = max(1e-9, b[0] - a[0])
@@ -84,7 +89,7 @@ class CpuWindow:
         busy, comps = _cores(first, last, self.groups)
         self.result = {"seconds": round(wall, 1), "machine_busy_cores": round(busy, 2),
                        "component_cores": {k: round(v, 2) for k, v in comps.items() if v > 0.005}}
-        spans = [(a, b) for a, b in zip(self.samples, self.samples[BUSIEST_S:])]
+        spans = list(zip(self.samples, self.samples[BUSIEST_S:]))
         if spans:
             a, b = max(spans, key=lambda ab: _cores(*ab, self.groups)[0])
             busiest, comps = _cores(a, b, self.groups)
@@ -92,8 +97,9 @@ class CpuWindow:
                 "seconds": round(b[0] - a[0], 1), "starts_at_s": round(a[0] - first[0], 1),
                 "machine_busy_cores": round(busiest, 2),
                 "component_cores": {k: round(v, 2) for k, v in comps.items() if v > 0.005}}
-        per_second = [_cores(a, b, self.groups)[0] for a, b in zip(self.samples, self.samples[1:])]
-        self.result["saturated_seconds"] = sum(m >= SATURATED * os.cpu_count() for m in per_second)
+        # Seconds, not samples: a sample taken late (a busy machine) spans more than SAMPLE_S.
+        self.result["saturated_seconds"] = round(sum(b[0] - a[0] for a, b in zip(self.samples, self.samples[1:])
+                                                     if saturated(_cores(a, b, self.groups)[0])))
 
 
 def machine() -> dict:

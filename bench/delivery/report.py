@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+from cpu import saturated
+
 ONE_OFF = ("device_token", "session_open", "manifest", "init")     # once per playback start
 STEADY = ("keys", "heartbeat")                                       # for as long as it plays
 
@@ -76,7 +78,7 @@ def _cpu_bound(steps: list[dict], static_best: int, static_reached: bool, cpus: 
     b = s["cpu"]["busiest"]
     servers = sum(v for k, v in b["component_cores"].items() if k != "loadgen")
     target = math.ceil(0.8 * static_best)
-    full = b["machine_busy_cores"] >= 0.95 * cpus
+    full = saturated(b["machine_busy_cores"], cpus)
     at_least = "at least " if (full or not static_reached) else ""
     return (f"CPU bound of the ratio goal: in the busiest {b['seconds']:g} s of the {s['viewers']}-viewer step "
             f"({'held' if s['stalls'] == 0 else 'not held'}) the servers (every component but the load generator) "

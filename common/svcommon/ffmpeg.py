@@ -169,7 +169,7 @@ def niceness(increment: int):
     """Children spawned by this thread inside the block run ``increment`` nicer (coreutils
     ``nice``, which execs prlimit, which execs the program: nothing runs in the forked
     child, as in Bounds.limited). The job worker uses it for background jobs."""
-    previous = getattr(_current, "nice", 0)
+    previous = current_niceness()
     _current.nice = increment
     try:
         yield
@@ -183,9 +183,10 @@ def current_niceness() -> int:
     return getattr(_current, "nice", 0)
 
 
-def spawn(argv: list[str], bounds: Bounds, **kw) -> subprocess.Popen:
-    """Start a bounded child in its own process group (killable with ``kill_group``)."""
-    nice = current_niceness()
+def spawn(argv: list[str], bounds: Bounds, *, nice: int | None = None, **kw) -> subprocess.Popen:
+    """Start a bounded child in its own process group (killable with ``kill_group``), ``nice``
+    nicer (default: what ``niceness`` set for this thread)."""
+    nice = current_niceness() if nice is None else nice
     limited = bounds.limited(argv)
     proc = subprocess.Popen(["nice", "-n", str(nice), *limited] if nice else limited, start_new_session=True, **kw)
     tracker = getattr(_current, "tracker", None)

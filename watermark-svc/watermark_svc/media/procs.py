@@ -61,8 +61,8 @@ class ProcessGroup:
         with self._lock:
             if self.cancelled:
                 raise ProcessingError(name, self.cancelled)
-            with open(log, "wb") as err, ff.niceness(self.nice):
-                proc = ff.spawn(argv, self.bounds, stdin=stdin, stdout=stdout, stderr=err, bufsize=0)
+            with open(log, "wb") as err:
+                proc = ff.spawn(argv, self.bounds, nice=self.nice, stdin=stdin, stdout=stdout, stderr=err, bufsize=0)
             self._procs.append((name, proc, log))
         return proc
 
