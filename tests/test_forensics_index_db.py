@@ -5,11 +5,10 @@ rows; an attacked copy's lookup votes for the video."""
 from __future__ import annotations
 
 import subprocess
-import uuid
 
 import pytest
 
-from tests.support.media import make_clip
+from tests.support.media import make_clip, make_texture_clip
 from tests.support.videos import make_ready_video, sql
 
 pytestmark = pytest.mark.heavy
@@ -18,11 +17,7 @@ pytestmark = pytest.mark.heavy
 @pytest.fixture(scope="module")
 def indexed_video(live_stack, worker_app, mdb, stores, owner_id, tmp_path_factory):
     d = tmp_path_factory.mktemp("forensics-index-db")
-    clip = d / "clip.mp4"           # busy texture, seeded afresh: no other test video looks like it
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
-                    f"cellauto=s=480x270:rate=30:rule=110:random_fill_ratio=0.5:random_seed={uuid.uuid4().int % 10 ** 6}",
-                    "-t", "30", "-vf", "format=yuv420p", "-c:v", "libx264", "-preset", "veryfast", "-crf", "18",
-                    str(clip)], check=True)
+    clip = make_texture_clip(d / "clip.mp4", seed=4102)      # no other test video looks like it
     vid = make_ready_video(worker_app, mdb, stores, owner_id, clip.read_bytes(), title="index clip")
     leak = d / "leak.mp4"
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-ss", "6.2", "-i", str(clip), "-t", "20",

@@ -21,3 +21,16 @@ def make_clip(path: Path, seconds: float = 6, size: str = "854x480", fps: int = 
     argv += ["-movflags", "+faststart", str(path)]
     subprocess.run(argv, check=True)
     return path
+
+
+def make_texture_clip(path: Path, seed: int, seconds: float = 30, size: str = "480x270", fps: int = 30) -> Path:
+    """Busy texture no other test video looks like, the same for the same seed: rule-110 cells
+    (the forensics benchmarks' "texture", bench/forensics/goal.py). Tests that trace a copy
+    without naming its video need it: every make_clip video of a shared stack shows the same
+    testsrc2 frames, so the fingerprint cannot choose among them and the video read may be
+    another one."""
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    f"cellauto=s={size}:rate={fps}:rule=110:random_fill_ratio=0.5:random_seed={seed}",
+                    "-t", str(seconds), "-vf", "boxblur=2,format=yuv420p", "-c:v", "libx264", "-preset", "veryfast",
+                    "-crf", "18", "-movflags", "+faststart", str(path)], check=True)
+    return path

@@ -15,7 +15,7 @@ from watermark_svc.forensics.frames import GrayFrames
 from watermark_svc.forensics.localcat import LocalCatalogue
 from watermark_svc.forensics.reference import build_proxy, proxy_size
 from watermark_svc.forensics.scoring import null_tail, score_sessions, votes
-from watermark_svc.forensics.trace import trace
+from watermark_svc.forensics.trace import MAX_CANDIDATES, trace
 from watermark_svc.forensics.verdict import presence_p, readout_hypotheses, segments_to_decide
 from watermark_svc.media import process
 from watermark_svc.media.errors import VideoGone
@@ -356,6 +356,23 @@ def test_identical_twin_video_never_takes_the_accusation(marked, twins):
     assert set(read) == {VIDEO, TWIN}
     assert read[VIDEO]["decisive"] and not read[TWIN]["decisive"] and not read[TWIN]["watermark_present"]
     assert r["ambiguity"]["runner_up_video_id"] == TWIN and "ambiguous" in r["ambiguity"]["warning"]
+
+
+@pytest.mark.heavy
+def test_the_watched_upload_is_read_before_unwatched_twins(marked):
+    """The same source uploaded four times, three of them listed first and never watched:
+    more twins than the trace reads (MAX_CANDIDATES). The watched one is read first, as only it
+    can have leaked through a stream, and its leaker is named; the twin left unread is said."""
+    unwatched = ["7a" * 16, "7b" * 16, "7c" * 16]
+    catalogue = LocalCatalogue({**dict.fromkeys(unwatched, str(marked["src"])), VIDEO: str(marked["src"])},
+                               dict(marked["sessions"]))
+    leaker = sorted(marked["sessions"])[17]
+    leak = _leak(marked, leaker, "unwatched-twins-leak", vf="scale=-2:180", ss=2.0, t=48, crf=26)
+    r = trace(str(leak), catalogue, SECRET, max_fap=1e-4)
+    assert r["verdict"] == "match" and r["match"] == {"session_id": leaker}, r["conclusion"]
+    assert r["video_id"] == VIDEO and r["sessions_tested"] == SESSIONS
+    assert [c["video_id"] for c in r["candidates"]] == [VIDEO, *unwatched[:MAX_CANDIDATES - 1]]
+    assert f"{unwatched[-1]} (not read)" in r["ambiguity"]["warning"]
 
 
 @pytest.mark.heavy

@@ -134,7 +134,13 @@ def trace(suspect: str, catalogue: Catalogue, secret: bytes, *, video_id: str | 
                                  "significance": peaks[0].significance, "named_by_index": vid in by_index,
                                  "offset_frames": [p.offset_frames for p in peaks]}
                                 for ncc, vid, peaks in ranked[:5]]
-    chosen = accepted[:MAX_CANDIDATES]
+    # Only MAX_CANDIDATES are read: a video nobody has watched cannot have leaked through a
+    # stream (no session, no codeword to find), so among the plausible ones the watched are
+    # read first. On a catalogue where one footage was uploaded several times, the copy of
+    # the watched upload is then read, not an unwatched twin that can only say "no match".
+    sessions = {vid: catalogue.session_ids(vid) for _, vid, _ in accepted}
+    to_read = sorted(accepted, key=lambda r: not sessions[r[1]])      # stable: by significance within
+    chosen = to_read[:MAX_CANDIDATES]
     timings["identify"] = round(time.monotonic() - t_identify, 2)
     t_read = time.monotonic()
     weak = None
@@ -147,10 +153,10 @@ def trace(suspect: str, catalogue: Catalogue, secret: bytes, *, video_id: str | 
     # candidate is read in full and the watermark decides (verdict.py). Otherwise the first
     # accusation ends the reading, as a less plausible video cannot change it.
     ambiguous = verdict.near_duplicates([r[2][0].significance for r in accepted])
-    unread = [vid for _, vid, _ in accepted[MAX_CANDIDATES:]] if ambiguous else []
+    unread = [vid for _, vid, _ in to_read[MAX_CANDIDATES:]] if ambiguous else []
 
     # Every session of every video we read is tested: that is the Bonferroni count.
-    sessions = {vid: catalogue.session_ids(vid) for _, vid, _ in chosen}
+    sessions = {vid: sessions[vid] if vid in sessions else catalogue.session_ids(vid) for _, vid, _ in chosen}
     tested = sum(len(s) for s in sessions.values())
     attempts = []
     for k, (ncc, vid, peaks) in enumerate(chosen):
