@@ -10,6 +10,7 @@ import time
 import pytest
 import requests
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.support.media import ONE_RUNG
 from tests.support.contract_client import ContractClient, ContractError, b64url, unwrap_segment_key
@@ -147,6 +148,18 @@ def test_bad_client_public_keys(client, videos, jwk):
     r = client.call("POST", "/api/stream/sessions", {"video_id": videos["public"], "client_public_key": jwk},
                     expect=None)
     assert r.status_code == 400 and r.json()["code"] == "invalid_public_key"
+
+
+@pytest.mark.parametrize("junk", ["!!", "  ", "\n\n"])
+def test_client_key_with_characters_outside_base64url_is_refused(client, videos, junk):
+    """A real key's x with a character base64url does not have: refused, not decoded with the
+    character dropped (the standard library's lenient decoder would accept it)."""
+    n = ec.generate_private_key(ec.SECP256R1()).public_key().public_numbers()
+    x, y = b64url(n.x.to_bytes(32, "big")), b64url(n.y.to_bytes(32, "big"))
+    jwk = {"kty": "EC", "crv": "P-256", "x": x[:20] + junk + x[20:], "y": y}
+    r = client.call("POST", "/api/stream/sessions", {"video_id": videos["public"], "client_public_key": jwk},
+                    expect=None)
+    assert r.status_code == 400 and r.json()["code"] == "invalid_public_key", r.text
 
 
 def test_point_not_on_curve_is_refused(client, videos):

@@ -33,22 +33,24 @@ def _public_key(x: str, y: str) -> ec.EllipticCurvePublicKey:
     """A P-256 public key from its JWK coordinates (cryptography refuses a point off the
     curve). Device keys are few and sign many proofs, so parsed keys are kept per point (the
     least recently used of 20000 go)."""
-    xb, yb = _b64url_decode(x), _b64url_decode(y)
+    xb, yb = b64url_decode(x), b64url_decode(y)
     if len(xb) != 32 or len(yb) != 32:
         raise ValueError("P-256 coordinates are 32 bytes")
     return ec.EllipticCurvePublicNumbers(int.from_bytes(xb, "big"), int.from_bytes(yb, "big"),
                                          ec.SECP256R1()).public_key()
 
 
-def _b64url_decode(part: str) -> bytes:
-    """Strict unpadded base64url (RFC 7515 §2): any other character is refused."""
+def b64url_decode(part: str) -> bytes:
+    """Strict unpadded base64url (RFC 7515 §2): any other character is refused (ValueError).
+    The standard library's decoder drops characters outside the alphabet, so a value with
+    junk in it would decode to something else instead of being refused."""
     if len(part) % 4 == 1 or not _BASE64URL.fullmatch(part):
         raise ValueError("not base64url")
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
 def _json_object(part: str) -> dict:
-    value = json.loads(_b64url_decode(part))
+    value = json.loads(b64url_decode(part))
     if not isinstance(value, dict):
         raise ValueError("not a JSON object")
     return value
@@ -57,7 +59,7 @@ def _json_object(part: str) -> dict:
 def _verified_es256(key: ec.EllipticCurvePublicKey, signing_input: str, signature: str) -> None:
     """An ES256 JWS signature (RFC 7518 §3.4: r and s, 32 bytes each) over ``signing_input``;
     cryptography's ECDSA raises InvalidSignature if it does not verify."""
-    raw = _b64url_decode(signature)
+    raw = b64url_decode(signature)
     if len(raw) != 64:
         raise ValueError("an ES256 signature is 64 bytes")
     der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))

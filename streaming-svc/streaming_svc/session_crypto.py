@@ -14,7 +14,6 @@ session and wrap the next epoch's CEK for heartbeats. Everything here uses ``cry
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import os
@@ -25,6 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from svcommon.dpop import b64url, b64url_decode     # JWK coordinates are base64url as in DPoP
+
 KEK_INFO = b"streamvault/kek/v1"
 MASTER_INFO = b"streamvault/stream-master/v1"
 NONCE_LEN = 12
@@ -32,14 +33,6 @@ NONCE_LEN = 12
 
 class KeyExchangeError(ValueError):
     """The client's public key is not an acceptable P-256 JWK."""
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def _coord(jwk: dict, name: str) -> int:
