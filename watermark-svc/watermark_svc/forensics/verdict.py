@@ -224,6 +224,8 @@ def ambiguity(chosen: dict, attempts: list[dict], unread: list[str]) -> dict | N
         more = len(unread) - UNREAD_NAMED
         said.append(f"{more} more video{'s' if more > 1 else ''} not read (the report's identification lists "
                     "the closest)")
+    # What to do about the unread ones: a trace naming a video reads that one.
+    todo = "; to read one not read, trace the copy again naming that video" if unread else ""
     return {"runner_up_video_id": runner,
             "warning": (f"video identification was ambiguous: the copy's fingerprint also matches "
-                        f"{', '.join(said)}; only the watermark tells them apart")}
+                        f"{', '.join(said)}; only the watermark tells them apart{todo}")}
