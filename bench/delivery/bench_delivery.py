@@ -45,6 +45,7 @@ from cpu import CpuWindow, machine  # noqa: E402
 from loadgen import StaticNginx, Tally, closed_loop, gateway_request_ms, quantile  # noqa: E402
 from report import markdown, p5_markdown, python_bytes  # noqa: E402
 from viewers import Plan  # noqa: E402
+from bench.reportfile import write_markdown  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = Path(os.environ.get("BENCH_RESULTS", ROOT / "bench" / "results"))
@@ -181,7 +182,7 @@ def test_delivery_benchmark(bench_stack, video, stores, service_config, mdb, tmp
                  "in_process": key_endpoint_in_process({**service_config, **BENCH_ENV}, gw, vid, mdb)}
     out["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     _save(out)
-    (RESULTS / "delivery.md").write_text(markdown(out))
+    write_markdown(RESULTS / "delivery.md", markdown(out))
     print(markdown(out))
     assert out["p1"]["gateway_cache"]["errors"] == 0
 
@@ -277,7 +278,7 @@ def test_p5_in_process(bench_stack, video, service_config, mdb):
     ip["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "delivery-p5.json").write_text(json.dumps(ip, indent=2) + "\n")
-    (RESULTS / "delivery-p5.md").write_text(p5_markdown(ip))
+    write_markdown(RESULTS / "delivery-p5.md", p5_markdown(ip))
     print("P5", json.dumps(ip, indent=1))
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT / "streaming-svc"), str(ROOT / "common")]
+sys.path[:0] = [str(ROOT / "streaming-svc"), str(ROOT / "common"), str(ROOT)]
 
 from flask import Flask  # noqa: E402
 
@@ -35,6 +35,7 @@ from streaming_svc import delivery, manifest  # noqa: E402
 from streaming_svc.content import Content  # noqa: E402
 from streaming_svc.manifest import Media, dash_mpd  # noqa: E402
 from svcommon.media_crypto import VideoKeys  # noqa: E402
+from bench.reportfile import write_markdown  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 RUNGS = [("720p", 2_500_000, 1280, 720), ("480p", 1_000_000, 854, 480), ("360p", 600_000, 640, 360)]
@@ -95,7 +96,7 @@ def main() -> None:
            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "manifest-cost.json").write_text(json.dumps(out, indent=2) + "\n")
-    (RESULTS / "manifest-cost.md").write_text(markdown(out))
+    write_markdown(RESULTS / "manifest-cost.md", markdown(out))
     print(json.dumps(out, indent=1))
 
 

@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from offline import CODE, RESULTS, ROOT, captured_readouts, prepare, reencode, session_ids  # noqa: E402  (sets sys.path)
 from collusion_helpers import mixed_stream  # noqa: E402
 from svcommon import codeword as cw  # noqa: E402
+from bench.reportfile import write_markdown  # noqa: E402
 from watermark_svc.forensics import verdict  # noqa: E402
 from watermark_svc.forensics.localcat import LocalCatalogue  # noqa: E402
 from watermark_svc.forensics.trace import trace  # noqa: E402
@@ -161,8 +162,8 @@ def write(a, copies: list[dict], rows: list[dict], final: bool) -> None:
               f"\"All named from\": the shortest length at which at least {ALL_NAMED_SHARE:.0%} of windows name every "
               f"colluder. Load average at the end: {tuple(round(x, 1) for x in out['load'])} on {out['cpus']} cores."
               f"\n\n## Summary\n\n")
-    (RESULTS / f"{stem}.md").write_text(head + "\n".join(summary) + "\n\n## Per clip length\n\n"
-                                        + "\n".join(lines) + "\n" + NOTES)
+    write_markdown(RESULTS / f"{stem}.md", head + "\n".join(summary) + "\n\n## Per clip length\n\n"
+                   + "\n".join(lines) + "\n" + NOTES)
 
 
 NOTES = """

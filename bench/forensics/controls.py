@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from offline import CODE, RESULTS, ROOT, TESTSRC, captured_readouts, make_source, prepare, reencode, session_ids  # noqa: E402
 from calibration import Tally, control_trace, svg  # noqa: E402
 from collusion_helpers import mixed_stream, session_stream  # noqa: E402
+from bench.reportfile import write_markdown  # noqa: E402
 from watermark_svc.forensics import trace as trace_module  # noqa: E402
 from watermark_svc.forensics.localcat import LocalCatalogue  # noqa: E402
 from watermark_svc.forensics.scoring import score_sessions  # noqa: E402
@@ -266,7 +267,7 @@ def write(a, copies: list[dict], tallies: dict, rows: list[dict], e2e: list[dict
     (RESULTS / "forensics-controls.json").write_text(json.dumps(out, indent=1))
     (RESULTS / "forensics-controls.svg").write_text(svg(total, f"{total.traces} control traces, "
                                                            f"{total.innocents} innocent session scores"))
-    (RESULTS / "forensics-controls.md").write_text(markdown(out, total, tallies, copies, e2e))
+    write_markdown(RESULTS / "forensics-controls.md", markdown(out, total, tallies, copies, e2e))
 
 
 def markdown(out: dict, total: Tally, tallies: dict, copies: list[dict], e2e: list[dict]) -> str:

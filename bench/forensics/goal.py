@@ -39,6 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from offline import CODE, RESULTS, ROOT, session_ids  # noqa: E402
 from collusion_helpers import session_stream  # noqa: E402
+from bench.reportfile import write_markdown  # noqa: E402
 from watermark_svc.forensics import trace as trace_module  # noqa: E402
 from watermark_svc.forensics.localcat import LocalCatalogue  # noqa: E402
 from watermark_svc.media import process  # noqa: E402
@@ -185,7 +186,7 @@ def write(a, rows: list[dict], videos: dict, final: bool, started: float) -> Non
            "video_seconds": a.video_seconds, "videos": videos, "trials": rows}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "forensics-goal.json").write_text(json.dumps(out, indent=1))
-    (RESULTS / "forensics-goal.md").write_text(markdown(out))
+    write_markdown(RESULTS / "forensics-goal.md", markdown(out))
 
 
 def _line(label: str, rows: list[dict]) -> str:

@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 for _p in ("common", "watermark-svc/tests", "watermark-svc"):
     if str(ROOT / _p) not in sys.path:
         sys.path.insert(0, str(ROOT / _p))
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))          # bench.reportfile
 from watermark_svc.forensics import trace as trace_module  # noqa: E402
 from watermark_svc.media import process  # noqa: E402
 

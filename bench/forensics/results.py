@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +17,9 @@ if TYPE_CHECKING:
     from stack_api import Admin
 
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))          # bench.reportfile
+from bench.reportfile import write_markdown  # noqa: E402
 RESULTS = ROOT / "bench" / "results"
 # The detector version a trial ran against (the stack runs this checkout): a resumed run
 # can mix versions, and the report says which figures came from which.
@@ -70,5 +74,5 @@ def report(a, rows: dict, controls: list, trial_log: list, final: bool = False) 
              f"(no video_id). {GOAL_ATTACK}: {a.goal_trials} leaks per video; other attacks: see the trials column. "
              f"Trace time = submit to done, on a shared 2-core machine.\n\n")
     head = "# Forensics benchmark\n\n" + ("" if final else "**Partial: the run was still going (or was cut short).**\n\n") + setup
-    (RESULTS / "forensics.md").write_text(head + "\n".join(lines) + "\n")
+    write_markdown(RESULTS / "forensics.md", head + "\n".join(lines) + "\n")
     return "\n".join(lines)

@@ -5,12 +5,16 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))          # bench.reportfile
+from bench.reportfile import write_markdown  # noqa: E402
 RESULTS_JSON = ROOT / "bench" / "results" / "forensics-scale.json"
 RESULTS_MD = RESULTS_JSON.with_suffix(".md")
 CODE = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
@@ -28,7 +32,7 @@ def write_report(state: dict, a) -> None:
                            if k not in ("admin_password",)})
     RESULTS_JSON.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_JSON.write_text(json.dumps(state, indent=1))
-    RESULTS_MD.write_text(markdown(state))
+    write_markdown(RESULTS_MD, markdown(state))
 
 
 def markdown(s: dict) -> str:

@@ -28,9 +28,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
 from ingest_helpers import children, rss_mb  # noqa: E402
+from bench.reportfile import write_markdown  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 RUN = ("import sys; from watermark_svc.media import pipeline; "
@@ -116,7 +117,7 @@ def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = "longsource" if args.size == "320x180" else f"longsource-{args.size}"
     (RESULTS / f"{stem}.json").write_text(json.dumps(out, indent=2) + "\n")
-    (RESULTS / f"{stem}.md").write_text(report(out, args))
+    write_markdown(RESULTS / f"{stem}.md", report(out, args))
     print(json.dumps({k: out[k] for k in ("peak_rss_ratio_long_vs_anchor", "two_hour_estimate_at_this_size")}))
     return 0
 

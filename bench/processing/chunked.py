@@ -40,7 +40,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT / "watermark-svc"), str(ROOT / "common"), str(Path(__file__).parent)]
+sys.path[:0] = [str(ROOT / "watermark-svc"), str(ROOT / "common"), str(Path(__file__).parent), str(ROOT)]
 
 from run import Meter, plain_ladder, sh  # noqa: E402
 from watermark_svc.media import pipeline  # noqa: E402
@@ -53,6 +53,7 @@ from watermark_svc.settings import SETTINGS  # noqa: E402
 from watermark_svc.encode_state import AUDIO_PRIORITY, HIGHER_RUNG_PRIORITY, LOWEST_RUNG_PRIORITY  # noqa: E402
 from svcommon import ffmpeg as ff  # noqa: E402
 from svcommon.jobworker import child_niceness  # noqa: E402
+from bench.reportfile import write_markdown  # noqa: E402
 
 WORKER_X264_THREADS = next(s.default for s in SETTINGS if s.name == "X264_THREADS")
 
@@ -214,7 +215,7 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = f"processing_chunked_{args.height}p"
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / f"{name}.md").write_text(render_md(result))
+    write_markdown(RESULTS / f"{name}.md", render_md(result))
     print(json.dumps({k: v for k, v in result.items() if k != "tasks"}, indent=2))
 
 

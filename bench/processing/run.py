@@ -28,12 +28,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "watermark-svc"))
+sys.path[:0] = [str(ROOT / "watermark-svc"), str(ROOT)]
 
 from watermark_svc.media import ffmpeg_cmd, pipeline  # noqa: E402
 from watermark_svc.media.ffmpeg_cmd import EncodeSettings  # noqa: E402
 from watermark_svc.media.plan import plan_job  # noqa: E402
 from watermark_svc.media.probe import probe  # noqa: E402
+from bench.reportfile import write_markdown  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -176,7 +177,7 @@ def main() -> None:
         ["ffmpeg", "-version"], capture_output=True, text=True).stdout.splitlines()[0]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "processing.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "processing.md").write_text(render_md(result))
+    write_markdown(RESULTS / "processing.md", render_md(result))
     print(json.dumps(result, indent=2))
 
 

@@ -40,6 +40,7 @@ from tests.support.media import ONE_RUNG, make_clip  # noqa: E402
 from tests.support.supervised import PROGRAMS, SupervisedStack, wait_until  # noqa: E402
 from tests.support.videos import register_user  # noqa: E402
 from tests.support.workload import Uploader, Viewer  # noqa: E402
+from bench.reportfile import write_markdown  # noqa: E402
 
 STACK = Stack("bench-soak", 9000)
 TUNING = {"X264_PRESET": "ultrafast", "SIGNUP_MAX_PER_IP": "100000", "LOGIN_MAX_FAILURES_IP": "100000",
@@ -257,7 +258,7 @@ def main() -> int:
         lines.append(f"| `{name}` | {t['n']} | {t['p50_ms']} | {t['p99_ms']} |")
     if errors:
         lines += ["", "First errors:", ""] + [f"- {e}" for e in errors[:20]]
-    (RESULTS / "soak.md").write_text("\n".join(lines) + "\n")
+    write_markdown(RESULTS / "soak.md", "\n".join(lines) + "\n")
     print("\n".join(lines[:4]))
     mem = {k: t["ratio"] for k, t in trends.items() if k.endswith(".rss_mb")}
     print("memory last minute / first minute: " + ", ".join(f"{k.split('.')[0]} {v}x" for k, v in mem.items()))

@@ -25,6 +25,7 @@ from tests.support.browser import chromium_page
 from tests.support.media import make_clip
 from tests.support.page_checks import login
 from tests.support.videos import make_ready_video, mdb, register_user, restart_service, stores, worker_app  # noqa: F401
+from bench.reportfile import write_markdown  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = Path(os.environ.get("BENCH_RESULTS", ROOT / "bench" / "results"))
@@ -82,7 +83,7 @@ def test_time_to_first_frame(stack, worker_app, stores, mdb, tmp_path):  # noqa:
            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "ttff.json").write_text(json.dumps(out, indent=2) + "\n")
-    (RESULTS / "ttff.md").write_text(f"""# P2 — time to first frame (real Chromium)
+    write_markdown(RESULTS / "ttff.md", f"""# P2 — time to first frame (real Chromium)
 
 From the click on play to the first presented frame (requestVideoFrameCallback), {out['plays']} plays of a
 12 s 1280x720 video (ladder 720p/480p/360p + audio), each a fresh watch-page load, through the gateway on

@@ -40,6 +40,7 @@ from stack import components, dbsetup  # noqa: E402
 from stack.environment import for_service, gunicorn_command, stack_env  # noqa: E402
 from stack.layout import SERVICES, Stack  # noqa: E402
 from stack.secrets import load_or_create  # noqa: E402
+from bench.reportfile import write_markdown  # noqa: E402
 
 MiB = 1024 * 1024
 BENCH = Stack("bench", 40000)
@@ -411,7 +412,7 @@ def main() -> int:
               "| path | upload-svc | file-svc | nginx |", "|---|---|---|---|",
               *[f"| {m} | {w[m].get('upload', 0)} | {w[m].get('file', 0)} | {w[m].get('gateway', 0)} |" for m in w], "",
               result["notes"], ""]
-        (out / "upload.md").write_text("\n".join(md))
+        write_markdown(out / "upload.md", "\n".join(md))
         print("\n".join(md))
     finally:
         stop_stack(procs)
