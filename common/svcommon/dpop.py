@@ -43,7 +43,7 @@ def _public_key(x: str, y: str) -> ec.EllipticCurvePublicKey:
 def b64url_decode(part: str) -> bytes:
     """Strict unpadded base64url (RFC 7515 §2): any other character is refused (ValueError).
     The standard library's decoder drops characters outside the alphabet, so a value with
-    junk in it would decode to something else instead of being refused."""
+    junk in it would be accepted as if the junk were not there."""
     if len(part) % 4 == 1 or not _BASE64URL.fullmatch(part):
         raise ValueError("not base64url")
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))

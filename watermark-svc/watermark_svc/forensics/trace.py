@@ -138,8 +138,8 @@ def trace(suspect: str, catalogue: Catalogue, secret: bytes, *, video_id: str | 
     # stream (no session, no codeword to find), so among the plausible ones the watched are
     # read first. On a catalogue where one footage was uploaded several times, the copy of
     # the watched upload is then read, not an unwatched twin that can only say "no match".
-    sessions = {vid: catalogue.session_ids(vid) for _, vid, _ in accepted}
-    to_read = sorted(accepted, key=lambda r: not sessions[r[1]])      # stable: by significance within
+    sessions_of = {vid: catalogue.session_ids(vid) for _, vid, _ in accepted}
+    to_read = sorted(accepted, key=lambda r: not sessions_of[r[1]])   # stable: by significance within
     chosen = to_read[:MAX_CANDIDATES]
     timings["identify"] = round(time.monotonic() - t_identify, 2)
     t_read = time.monotonic()
@@ -156,7 +156,7 @@ def trace(suspect: str, catalogue: Catalogue, secret: bytes, *, video_id: str | 
     unread = [vid for _, vid, _ in to_read[MAX_CANDIDATES:]] if ambiguous else []
 
     # Every session of every video we read is tested: that is the Bonferroni count.
-    sessions = {vid: sessions[vid] if vid in sessions else catalogue.session_ids(vid) for _, vid, _ in chosen}
+    sessions = {vid: sessions_of[vid] if vid in sessions_of else catalogue.session_ids(vid) for _, vid, _ in chosen}
     tested = sum(len(s) for s in sessions.values())
     attempts = []
     for k, (ncc, vid, peaks) in enumerate(chosen):
