@@ -18,6 +18,7 @@ from tests.support.contract_client import ContractClient
 from tests.support.page_checks import asset_log, assert_placeholder_fits, check_page, login, tab_to
 from tests.support.playback import refused_until
 from tests.support.videos import make_ready_video, register_user, sql
+from watermark_svc.forensics.verdict import ambiguity
 
 pytestmark = pytest.mark.browser
 CLIP_SECONDS = 4          # the shared ``clip`` fixture (tests/conftest.py)
@@ -44,7 +45,12 @@ def site(live_stack, worker_app, mdb, stores, clip):
               "robust": {"segments_read": 2, "min_abs_z": 0.4, "median_abs_z": 0.7, "offset_seconds": 0.0,
                          "window_seconds": [0, 4], "correlation": 0.97, "significance": 9.1,
                          "placement": {"crop_width": 1.0, "crop_height": 1.0},
-                         "segments": [{"index": 0, "z": 0.4}, {"index": 1, "z": -1.0}]}}
+                         "segments": [{"index": 0, "z": 0.4}, {"index": 1, "z": -1.0}]},
+              # The longest warning the report shows: two other videos read, more not read (32-hex
+              # ids in running text must wrap on a phone), in verdict.ambiguity's own words.
+              "ambiguity": ambiguity(read := {"video_id": ready}, [read, *(
+                  {"video_id": f"{n:032x}", "accused": False, "watermark_present": n == 1} for n in (1, 2))],
+                  [f"{n:032x}" for n in range(3, 9)]) | {"runner_up_title": "Accessible sunrise (re-upload)"}}
     sql(mdb, "INSERT INTO detections (id, requested_video_id, video_id, status, progress, step, suspect_key, "
              "suspect_name, suspect_size, suspect_sha256, method, result, finished_at) VALUES (%s, %s, %s, 'done', "
              "100, 'done', %s, 'leak.mp4', 12345, %s, 'none', %s, UTC_TIMESTAMP(6))",
@@ -133,6 +139,9 @@ def test_viewer_pages(site):
 
 def test_admin_pages(site):
     gw = site["gw"]
+    # A security event of its own for the console's event list (run alone, nothing else made one).
+    assert requests.get(f"{gw}/api/forensics/detections", headers={"Authorization": "Bearer forged"},
+                        timeout=10).status_code == 401
     with chromium_page() as page, asset_log(page) as failed:
         login(page, gw, site["admin"], "/admin/users")
         check_page(page, "a11y-admin-users", (*HEADER, "#q", "form.search button", ".users select"))
@@ -150,6 +159,7 @@ def test_admin_pages(site):
         tab_to(page, "#file")
         tab_to(page, "#submit")
         page.goto(f"{gw}/admin/forensics/detections/{site['detection']}/report")
+        assert "trace the copy again naming that video" in page.inner_text("#ambiguity")
         check_page(page, "a11y-report", (*HEADER, "#print"))
         tab_to(page, "#print")
         page.goto(f"{gw}/admin/security")
