@@ -134,12 +134,7 @@ def trace(suspect: str, catalogue: Catalogue, secret: bytes, *, video_id: str | 
                                  "significance": peaks[0].significance, "named_by_index": vid in by_index,
                                  "offset_frames": [p.offset_frames for p in peaks]}
                                 for ncc, vid, peaks in ranked[:5]]
-    # Only MAX_CANDIDATES are read: a video nobody has watched cannot have leaked through a
-    # stream (no session, no codeword to find), so among the plausible ones the watched are
-    # read first. On a catalogue where one footage was uploaded several times, the copy of
-    # the watched upload is then read, not an unwatched twin that can only say "no match".
-    sessions_of = {vid: catalogue.session_ids(vid) for _, vid, _ in accepted}
-    to_read = sorted(accepted, key=lambda r: not sessions_of[r[1]])   # stable: by significance within
+    to_read, sessions_of = _watched_first(accepted, catalogue)
     chosen = to_read[:MAX_CANDIDATES]
     timings["identify"] = round(time.monotonic() - t_identify, 2)
     t_read = time.monotonic()
@@ -219,6 +214,22 @@ def trace(suspect: str, catalogue: Catalogue, secret: bytes, *, video_id: str | 
         why = (f"the copy matches none of our videos clearly; the closest ({weak[1]}, fingerprint peak "
                f"{weak[2][0].significance} robust σ) was read and {why}")
     return _no_match(result, why, started)
+
+
+def _watched_first(accepted: list, catalogue: Catalogue) -> tuple[list, dict[str, list[str]]]:
+    """The candidates in reading order, and the sessions of those looked up. Only
+    MAX_CANDIDATES are read, and a video nobody has watched cannot have leaked through a
+    stream (no session, no codeword to find): the watched come first, each group by
+    significance. On a catalogue where one footage was uploaded several times, the watched
+    upload is then read, not unwatched twins that can only say "no match". Sessions are
+    looked up only until enough watched videos are found (a shared intro can match dozens)."""
+    watched, unwatched, sessions_of = [], [], {}
+    for k, r in enumerate(accepted):
+        if len(watched) == MAX_CANDIDATES:
+            return watched + unwatched + accepted[k:], sessions_of
+        sessions_of[r[1]] = catalogue.session_ids(r[1])
+        (watched if sessions_of[r[1]] else unwatched).append(r)
+    return watched + unwatched, sessions_of
 
 
 def _read_candidate(suspect: str, info, catalogue: Catalogue, secret: bytes, vid: str, ncc: float,
