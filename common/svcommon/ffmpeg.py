@@ -14,12 +14,14 @@ Every upload and every forensic suspect is attacker-controlled input to ffmpeg, 
 """
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
+from fractions import Fraction
 
 FFMPEG = os.environ.get("FFMPEG", "ffmpeg")
 FFPROBE = os.environ.get("FFPROBE", "ffprobe")
@@ -73,6 +75,29 @@ def sniff(head: bytes) -> str:
     if head.startswith(b"\x00\x00\x01\xba"):
         return "mpeg"
     raise UnsupportedContainer(_refusal(head))
+
+
+def from_file_start(seek: list[str]) -> list[str]:
+    """Options before an input (with its seek, ``seek_args``) that time every stream from the
+    file's start, with or without a seek: ``-copyts -start_at_zero`` keeps ffmpeg from
+    re-timing from the seek point, and a non-zero input offset (a microsecond, far below a
+    frame) from re-timing an MPEG-TS or PS from the start of the streams the command reads
+    (its "correcting start time"). A video decode and an audio encode then share one origin
+    (in sync), and every chunk's decode the grid of a decode from the start."""
+    return ["-copyts", "-start_at_zero", *seek, "-itsoffset", "0.000001"]
+
+
+def seek_args(at_s: float | Fraction, margin_s: float = 0.0) -> tuple[list[str], float]:
+    """Input options that seek to at_s seconds from the file's start, and how many seconds
+    of decoded frames then precede that instant (to drop with the ``fps`` filter's
+    start_time or an output ``-ss``). The seek aims margin_s early
+    (``svcommon.mediaprobe.ProbeResult.seek_margin_s``), floored to the microsecond (exact
+    for a Fraction) so the instant itself is never cut."""
+    at = Fraction(at_s)
+    micros = math.floor((at - Fraction(margin_s)) * 1_000_000)
+    if micros <= 0:
+        return [], float(at)
+    return ["-ss", f"{micros // 1_000_000}.{micros % 1_000_000:06d}"], float(at - Fraction(micros, 1_000_000))
 
 
 def sniff_file(path: str | os.PathLike) -> str:

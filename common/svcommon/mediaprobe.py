@@ -16,12 +16,21 @@ call ``probe``, so the two can never disagree. The rules, in order:
 4. the published duration must be within ``max_duration_s``;
 5. the first and the last second must decode.
 
+Seeking: ffmpeg's ``-ss`` counts from the file's start time, and lands on a key frame only
+where the container indexes them (MP4/MOV, Matroska, AVI). In MPEG-TS and MPEG-PS it lands
+on whatever packet is near, and the frames up to the next key frame cannot be decoded. A
+seek that must give exactly the frames a decode from the start gives (a chunk) aims
+``seek_margin_s`` early and drops what precedes the wanted instant
+(``svcommon.ffmpeg.seek_args``, ``_seek_margin``); a TS or PS whose key frames are more than
+MAX_SEEK_MARGIN_S apart is refused.
+
 Width and height are reported as displayed (rotation applied), as published.
 Each refusal is ``MediaRejected`` with a reason naming the rule or the limit.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import threading
@@ -34,6 +43,11 @@ from .params import ascii_uint
 
 __all__ = ["MEDIA_SETTINGS", "MediaLimits", "MediaRejected", "ProbeResult", "probe"]
 DECODE_CHECK_S = 1.0
+# Containers whose seeks land on a key frame (their index marks them); any other's need a margin.
+KEY_FRAME_SEEK_CONTAINERS = ("mov", "matroska", "avi")
+# A longer key-frame interval in a TS/PS would make every chunk of the video decode that
+# much more (a single key frame: the whole film per chunk).
+MAX_SEEK_MARGIN_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +67,7 @@ class ProbeResult:
     container: str = ""           # the forced demuxer
     streams: int = 0
     max_gap_s: float = 0.0
+    seek_margin_s: float = 0.0    # how early a seek must aim (module doc, "Seeking")
 
     def summary(self) -> dict:
         """The facts upload-svc records on the video row."""
@@ -99,9 +114,13 @@ def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> ProbeRe
     if duration > limits.max_duration_s:
         raise MediaRejected(f"the video lasts {duration:.0f} s; at most {limits.max_duration_s:.0f} s are accepted",
                             "MEDIA_MAX_DURATION_SECONDS")
-    _check_decodes(path, demuxer, 0.0, "the start of the video cannot be decoded", bounds)
+    margin = _seek_margin(scan, demuxer, fps)
+    _check_decodes(path, demuxer, 0.0, 0.0, "the start of the video cannot be decoded", bounds)
     if duration > 2 * DECODE_CHECK_S:
-        _check_decodes(path, demuxer, max(0.0, scan.video_start + duration - DECODE_CHECK_S),
+        # -ss counts from the file's start time (an MPEG-TS starts at ~1.4 s, a cut or a
+        # capture anywhere): the video's last second is this far into the file.
+        end_check = scan.video_end - (_num(fmt.get("start_time")) or 0.0) - DECODE_CHECK_S
+        _check_decodes(path, demuxer, max(0.0, end_check), margin,
                        "the end of the video cannot be decoded (the file is probably truncated)", bounds)
     rotation = _rotation(video)
     aspect = _display_aspect(video, width, height)
@@ -114,7 +133,7 @@ def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> ProbeRe
                        audio_codec=audio.get("codec_name") if audio else None,
                        bitrate=ascii_uint(bitrate), rotation=rotation,
                        pix_fmt=video.get("pix_fmt"), frame_count_estimate=int(round(duration * fps)),
-                       container=demuxer, streams=len(streams), max_gap_s=scan.max_gap)
+                       container=demuxer, streams=len(streams), max_gap_s=scan.max_gap, seek_margin_s=margin)
 
 
 def _ffprobe_json(path: str, demuxer: str, bounds: ff.Bounds) -> dict:
@@ -205,6 +224,8 @@ class _Scan:
     max_gap: float = 0.0
     beyond_eof: bool = False
     last_pts: float | None = None
+    last_key: float | None = None
+    max_key_gap: float = 0.0          # longest run of video without a key frame
 
 
 def _num(text: str | None) -> float | None:
@@ -217,7 +238,7 @@ def _num(text: str | None) -> float | None:
 def _scan_packets(path: str, demuxer: str, video_index: int, size: int, bounds: ff.Bounds) -> _Scan:
     """Demux every packet (no decoding) and fold their timing into a _Scan, streaming
     ffprobe's output so a long film costs no memory."""
-    argv = ff.base(ff.FFPROBE) + ["-show_entries", "packet=stream_index,pts_time,dts_time,duration_time,size,pos",
+    argv = ff.base(ff.FFPROBE) + ["-show_entries", "packet=stream_index,pts_time,dts_time,duration_time,size,pos,flags",
                                   "-of", "compact=p=0", *ff.input_args(path, demuxer)]
     scan = _Scan()
     proc = ff.spawn(argv, bounds, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -249,6 +270,10 @@ def _scan_packets(path: str, demuxer: str, video_index: int, size: int, bounds: 
                 if scan.last_pts is not None:
                     scan.max_gap = max(scan.max_gap, t - scan.last_pts)
                 scan.last_pts = t
+                if "K" in p.get("flags", ""):
+                    if scan.last_key is not None:
+                        scan.max_key_gap = max(scan.max_key_gap, t - scan.last_key)
+                    scan.last_key = t
         rc = proc.wait()
     finally:
         timer.cancel()
@@ -270,6 +295,25 @@ def _scan_packets(path: str, demuxer: str, video_index: int, size: int, bounds: 
     return scan
 
 
+def _seek_margin(scan: _Scan, demuxer: str, fps: Fraction) -> float:
+    """How early a seek must aim for the frames from an instant on to come out as a decode
+    from the start gives them: the frame shown at an instant can be as old as the longest
+    gap between frames (and a frame more, for rounding to the output grid); where seeks do
+    not land on key frames, the frames up to the next one are lost too, so the longest
+    stretch without a key frame (to the end of the video) is added, or refused above
+    MAX_SEEK_MARGIN_S. Rounded up to a tenth of a second."""
+    need = scan.max_gap + 1 / float(fps)
+    if demuxer not in KEY_FRAME_SEEK_CONTAINERS:
+        last = scan.last_key if scan.last_key is not None else scan.video_start
+        gap = max(scan.max_key_gap, scan.video_end - last)
+        if gap > MAX_SEEK_MARGIN_S:
+            name = {"mpegts": "MPEG-TS", "mpeg": "MPEG-PS"}.get(demuxer, demuxer)
+            raise MediaRejected(f"the video's key frames are {gap:.0f} s apart; in {name} at most "
+                                f"{MAX_SEEK_MARGIN_S:.0f} s are accepted (remux it to MP4 or re-encode it)")
+        need += gap
+    return math.ceil(need * 10) / 10
+
+
 def _published_duration(scan: _Scan, fmt: dict, video: dict) -> float:
     duration = scan.video_end - scan.video_start
     if duration <= 0:
@@ -285,12 +329,15 @@ def _published_duration(scan: _Scan, fmt: dict, video: dict) -> float:
     return round(duration, 6)
 
 
-def _check_decodes(path: str, demuxer: str, start_s: float, reason: str, bounds: ff.Bounds) -> None:
-    """Decode DECODE_CHECK_S of video from start_s into tiny grey frames and count them."""
-    argv = ff.base()
-    if start_s > 0:
-        argv += ["-ss", f"{start_s:.3f}"]
-    argv += [*ff.input_args(path, demuxer), "-t", f"{DECODE_CHECK_S}", "-map", "0:v:0", "-an", "-sn", "-dn",
+def _check_decodes(path: str, demuxer: str, start_s: float, margin_s: float, reason: str,
+                   bounds: ff.Bounds) -> None:
+    """Decode DECODE_CHECK_S of video from start_s into tiny grey frames and count them
+    (a seek margin_s early: what precedes start_s is decoded, then dropped)."""
+    seek, lead = ff.seek_args(start_s, margin_s)
+    argv = ff.base() + seek + ff.input_args(path, demuxer)
+    if lead > 0.0005:
+        argv += ["-ss", f"{lead:.3f}"]
+    argv += ["-t", f"{DECODE_CHECK_S}", "-map", "0:v:0", "-an", "-sn", "-dn",
              "-vf", "scale=16:16", "-pix_fmt", "gray", "-f", "rawvideo", "pipe:1"]
     try:
         proc = ff.run(argv, bounds)

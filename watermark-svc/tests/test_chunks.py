@@ -141,19 +141,41 @@ def _raw_frames(argv, size):
     return [hashlib.sha256(out[i:i + size]).hexdigest() for i in range(0, len(out), size)]
 
 
-@pytest.mark.parametrize("kind", ["cfr30", "ntsc", "vfr"])
+# kind -> (frame rate, file, extra inputs, encoding options). Key frames 8 s apart in the MP4s (seeks decode
+# forward). "audio_first": the video starts 22 ms after the audio (AAC priming kept by an
+# offset), a fraction of a frame off the output grid. The MPEG-TS (timestamps from ~1.4 s,
+# audio first) and MPEG-PS have key frames every 1.5 and 0.5 s, never on a chunk's first
+# frame, and seeks there land on any packet.
+X264 = ["-c:v", "libx264", "-preset", "veryfast"]
+AUDIO = ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
+CHUNK_DECODE_SOURCES = {
+    "cfr30": ("30", "src.mp4", [], [*X264, "-g", "250"]),
+    "ntsc": ("30000/1001", "src.mp4", [], [*X264, "-g", "250"]),
+    "vfr": ("30", "src.mp4", [], ["-vf", "setpts='PTS+0.013*sin(N)/TB'", "-fps_mode", "vfr", *X264, "-g", "250"]),
+    "audio_first": ("30", "src.mp4", AUDIO, [*X264, "-g", "250", "-c:a", "aac", "-output_ts_offset", "3"]),
+    "mpegts": ("30", "src.ts", AUDIO, [*X264, "-g", "45", "-c:a", "aac"]),
+    "mpeg_ps": ("30", "src.mpg", AUDIO, ["-c:v", "mpeg2video", "-g", "15", "-q:v", "4", "-c:a", "mp2"]),
+}
+
+
+@pytest.mark.parametrize("kind", list(CHUNK_DECODE_SOURCES))
 def test_chunk_decode_picks_the_frames_a_whole_decode_does(tmp_path, kind):
-    rate, extra = {"cfr30": ("30", []), "ntsc": ("30000/1001", []),
-                   "vfr": ("30", ["-vf", "setpts='PTS+0.013*sin(N)/TB'", "-fps_mode", "vfr"])}[kind]
-    src = tmp_path / "src.mp4"
-    mh.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
-            f"testsrc2=size=320x240:rate={rate}", "-t", "8", *extra, "-c:v", "libx264",
-            "-preset", "veryfast", "-g", "250", str(src)])        # key frames 8 s apart: seeks decode forward
+    """Output frame k of a chunk from frame s is frame s + k of a decode from the start, and
+    a chunk to the end ends where that decode does (once: frame s shown twice, s - 1 lost,
+    when the source's frames sat a fraction of a frame off the grid; a frame lost or a chunk
+    shifted by one in a TS, whose seeks land on any packet)."""
+    rate, name, inputs, encode = CHUNK_DECODE_SOURCES[kind]
+    src = tmp_path / name
+    mh.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size=320x240:rate={rate}",
+            *inputs, "-t", "8", *encode, str(src)])
+    margin = probe(src).seek_margin_s
     fps, size = Fraction(rate), 320 * 240 * 3 // 2
     whole = _raw_frames(ffmpeg_cmd.decode_raw_cmd(str(src), 320, 240, fps), size)
+    assert len(whole) >= 240
     for start in (60, 120, 180):
-        part = _raw_frames(ffmpeg_cmd.decode_raw_cmd(str(src), 320, 240, fps, start, 60), size)
+        part = _raw_frames(ffmpeg_cmd.decode_raw_cmd(str(src), 320, 240, fps, start, 60, margin), size)
         assert part == whole[start:start + 60], f"chunk at frame {start}"
+    assert _raw_frames(ffmpeg_cmd.decode_raw_cmd(str(src), 320, 240, fps, 150, None, margin), size) == whole[150:]
 
 
 def test_a_chunk_with_a_different_init_is_refused(tmp_path):

@@ -1,5 +1,6 @@
 """Sources with odd properties through media.pipeline (the chunked path in one process):
-variable frame rate, rotation metadata, 4:3, portrait, 10-bit, no audio, 60 and 120 fps.
+variable frame rate, rotation metadata, 4:3, portrait, 10-bit, no audio, 60 and 120 fps,
+timestamps that do not start at 0 (MPEG-TS, MPEG-PS, a cut MP4).
 Each is generated here with ffmpeg (small, a few seconds, deterministic lavfi sources)
 and either processed correctly — orientation, aspect, a constant frame rate on the 2-s
 segment grid, 8-bit 4:2:0 output that decodes cleanly — or refused with a reason."""
@@ -26,13 +27,14 @@ HALVES = "color=c=white:size={w}x{h}:rate={fps},drawbox=x={half}:y=0:w={half}:h=
 
 
 def _encode(dest: Path, video: str, seconds: float, *, vf: str | None = None, pix_fmt: str = "yuv420p",
-            audio: bool = True, extra: tuple[str, ...] = ()) -> Path:
+            audio: bool = True, extra: tuple[str, ...] = (), codecs: tuple[str, str] = ("libx264", "aac")) -> Path:
     argv = FF + ["-f", "lavfi", "-i", video]
     if audio:
         argv += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
     argv += ["-t", str(seconds)] + (["-vf", vf] if vf else [])
-    argv += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", pix_fmt, *extra]
-    argv += ["-c:a", "aac", "-b:a", "64k"] if audio else ["-an"]
+    argv += ["-c:v", codecs[0], "-pix_fmt", pix_fmt, *extra]
+    argv += ["-preset", "veryfast", "-crf", "18"] if codecs[0] == "libx264" else []
+    argv += ["-c:a", codecs[1], "-b:a", "64k"] if audio else ["-an"]
     mh.run(argv + [str(dest)])
     return dest
 
@@ -63,6 +65,14 @@ def _source(case: str, d: Path) -> Path:
         return _encode(src, "testsrc2=size=480x270:rate=60", 3)
     if case == "120fps":
         return _encode(src, "testsrc2=size=320x240:rate=120", 3)
+    # Timestamps from ~1.4 s, key frames 1.5 s apart; seeks land on any packet.
+    if case == "mpegts":
+        return _encode(d / "src.ts", "testsrc2=size=320x240:rate=30", 5, extra=("-g", "45"))
+    if case == "mpeg_ps":
+        return _encode(d / "src.mpg", "testsrc2=size=320x240:rate=30", 5, codecs=("mpeg2video", "mp2"),
+                       extra=("-g", "15", "-q:v", "4"))
+    if case == "starts_at_10s":     # a cut of a longer recording that kept its timestamps
+        return _encode(src, "testsrc2=size=320x240:rate=30", 5, extra=("-output_ts_offset", "10"))
     raise AssertionError(case)
 
 
@@ -76,6 +86,9 @@ EXPECTED = {
     "no_audio": ([(480, 270)], Fraction(30), False),
     "60fps": ([(480, 270)], Fraction(60), True),
     "120fps": ([(320, 240)], Fraction(60), True),
+    "mpegts": ([(320, 240)], Fraction(30), True),
+    "mpeg_ps": ([(320, 240)], Fraction(30), True),
+    "starts_at_10s": ([(320, 240)], Fraction(30), True),
 }
 
 
@@ -99,6 +112,8 @@ def test_odd_source_processes_correctly(case, tmp_path):
     sizes, fps, has_audio = EXPECTED[case]
     assert [(r["width"], r["height"]) for r in meta["renditions"]] == sizes, meta["renditions"]
     assert Fraction(meta["fps"]) == fps
+    if case in ("mpegts", "mpeg_ps", "starts_at_10s"):     # refused as "truncated" before
+        assert meta["duration"] == pytest.approx(5.0, abs=0.1)
     n = meta["segment_count"]
     durations = meta["segment_durations"]
     assert len(durations) == n and all(abs(d - 2.0) < 1e-3 for d in durations[:-1]), durations
@@ -128,3 +143,34 @@ def test_frame_rate_above_the_limit_is_refused_with_the_reason(tmp_path):
     with pytest.raises(InvalidMedia, match=r"frame rate is 240 fps; at most 120 fps"):
         process(src, tmp_path / "out", "odd-240", SECRET, preset="ultrafast")
     assert not (tmp_path / "out").exists() and not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+
+
+def test_mpegts_with_key_frames_too_far_apart_is_refused_with_the_reason(tmp_path):
+    """A TS whose only key frame is its first: every chunk's seek would have to decode from
+    the start. Refused before any encoding, saying why and what to do."""
+    src = _encode(tmp_path / "one-gop.ts", "testsrc2=size=160x120:rate=30", 34, audio=False,
+                  extra=("-g", "100000", "-x264-params", "scenecut=0"))
+    with pytest.raises(InvalidMedia, match=r"key frames are 34 s apart; in MPEG-TS at most 30 s .*remux it to MP4"):
+        process(src, tmp_path / "out", "odd-one-gop", SECRET, preset="ultrafast")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["late.mp4", "late.ts"])
+def test_audio_that_starts_after_the_video_stays_in_sync(tmp_path, name):
+    """The sound starts 0.5 s after the first picture (a recorder that opened its microphone
+    late). The published audio keeps that half second of silence: it used to start with the
+    video, half a second early for the whole film."""
+    src = tmp_path / name
+    mh.run(FF + ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-itsoffset", "0.5",
+                 "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "4", "-map", "0:v", "-map", "1:a",
+                 "-c:v", "libx264", "-preset", "veryfast", "-g", "30", "-c:a", "aac", str(src)])
+    meta = process(src, tmp_path / "out", "odd-late-audio", SECRET, preset="ultrafast")
+    audio = tmp_path / "out" / "audio"
+    joined = tmp_path / "audio.mp4"
+    joined.write_bytes(b"".join(p.read_bytes() for p in [audio / "init.mp4", *sorted(audio.glob("*.m4s"))]))
+    pcm = np.frombuffer(subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(joined), "-f", "s16le",
+                                        "-ac", "1", "-ar", "48000", "pipe:1"], capture_output=True, check=True).stdout,
+                        np.int16)
+    first_sound = int(np.argmax(np.abs(pcm) > 1000)) / 48000
+    assert first_sound == pytest.approx(0.5, abs=0.06)      # AAC's own start-up adds a few ms
+    assert sum(meta["audio"]["segment_durations"]) == pytest.approx(meta["duration"], abs=0.1)

@@ -50,7 +50,8 @@ class EncodeState:
         return {"info": info,
                 "plan": {"fps": str(self.plan.fps), "frames_per_segment": self.plan.frames_per_segment,
                          "mezz_width": self.plan.mezz_width, "mezz_height": self.plan.mezz_height,
-                         "rungs": [asdict(r) for r in self.plan.rungs]},
+                         "rungs": [asdict(r) for r in self.plan.rungs],
+                         "seek_margin_s": self.plan.seek_margin_s},
                 "settings": {"preset": self.settings.preset, "threads": self.settings.threads},
                 "strength": self.strength,
                 "chunks": [[c.first_segment, c.segment_count] for c in self.chunks]}
@@ -61,7 +62,8 @@ class EncodeState:
                               "fps": Fraction(d["info"]["fps"])})
         p = d["plan"]
         plan = JobPlan(Fraction(p["fps"]), int(p["frames_per_segment"]), int(p["mezz_width"]),
-                       int(p["mezz_height"]), tuple(Rung(**r) for r in p["rungs"]))
+                       int(p["mezz_height"]), tuple(Rung(**r) for r in p["rungs"]),
+                       float(p.get("seek_margin_s", 0.0)))      # planned before it existed: 0
         settings = EncodeSettings(plan.fps, plan.frames_per_segment, d["settings"]["preset"],
                                   int(d["settings"]["threads"]))
         chunks = tuple(Chunk(i, first, count, plan.frames_per_segment)

@@ -57,28 +57,31 @@ def _fps(fps: Fraction) -> str:
 
 
 def decode_raw_cmd(source: str, width: int, height: int, fps: Fraction,
-                   start_frame: int = 0, frame_count: int | None = None) -> list[str]:
+                   start_frame: int = 0, frame_count: int | None = None,
+                   seek_margin_s: float = 0.0) -> list[str]:
     """Decode frames [start_frame, start_frame + frame_count) of the constant-rate
     output grid (to the end if frame_count is None) as yuv420p frames on stdout.
 
     The fps filter makes the frame rate constant (so frame n is at n/fps and
     segment boundaries are frame counts); scaling here to the mezzanine size keeps
     the pipe small for sources bigger than the top rung. ffmpeg autorotates.
-    A chunk starts with an accurate input seek (-ss before -i: decode from the key
-    frame before, drop what precedes) to its first frame's time, floored to the
-    microsecond so that frame itself is kept; timestamps then count from the seek
-    point, and start_time=0 anchors the fps grid there, so output frame k of the
+    Timestamps count from the file's start in every run (svcommon.ffmpeg.from_file_start:
+    else ffmpeg counts from the seek point after a seek, and in a TS or PS from the
+    video's own start when it does not seek), and the fps filter's
+    start_time puts the first output frame at frame start_frame's time: its grid and its
+    choice of frame for each instant are then those of a decode from the start. A chunk
+    starts with an accurate input seek (-ss before -i: decode from the key frame before,
+    drop what precedes) seek_margin_s before that instant, so the frame shown at it (it
+    can be that old: ProbeResult.seek_margin_s) is decoded too, and output frame k of the
     chunk is frame start_frame + k of a decode from the start.
     """
+    at = Fraction(start_frame) / fps
+    seek, _ = ff.seek_args(at, seek_margin_s) if start_frame else ([], 0.0)
     vf = (f"scale={width}:{height}:flags=bicubic,setsar=1,"
-          f"fps={_fps(fps)}:start_time=0,format=yuv420p")
-    seek = []
-    if start_frame:
-        micros = start_frame * fps.denominator * 1_000_000 // fps.numerator
-        seek = ["-ss", f"{micros // 1_000_000}.{micros % 1_000_000:06d}"]
+          f"fps={_fps(fps)}:start_time={float(at):.6f},format=yuv420p")
     limit = [] if frame_count is None else ["-frames:v", str(frame_count)]
-    return _base() + [*seek, *ff.input_args(source), "-map", "0:v:0", "-an", "-sn", "-dn",
-                      "-vf", vf, "-fps_mode", "passthrough", *limit,
+    return _base() + [*ff.from_file_start(seek), *ff.input_args(source), "-map", "0:v:0",
+                      "-an", "-sn", "-dn", "-vf", vf, "-fps_mode", "passthrough", *limit,
                       "-f", "rawvideo", "-pix_fmt", "yuv420p", "pipe:1"]
 
 
@@ -149,9 +152,14 @@ def encode_rungs_cmd(rungs: list[Rung], in_w: int, in_h: int, s: EncodeSettings,
 
 
 def encode_audio_cmd(source: str, out_path: str) -> list[str]:
-    """AAC-LC stereo 48 kHz from the first audio stream, done once for all rungs."""
-    return _base() + [*ff.input_args(source), "-map", "0:a:0", "-vn", "-sn", "-dn",
-                      "-c:a", "aac", "-b:a", f"{AUDIO_KBPS}k", "-ac", "2",
+    """AAC-LC stereo 48 kHz from the first audio stream, done once for all rungs.
+
+    Timed from the file's start, as the video is (decode_raw_cmd): audio that starts after
+    the video gets silence before it (aresample's first_pts=0), so it stays in sync, where
+    it used to start with the video (the packaged stream starts at 0 whatever the source's
+    offset was)."""
+    return _base() + [*ff.from_file_start([]), *ff.input_args(source), "-map", "0:a:0", "-vn", "-sn", "-dn",
+                      "-af", "aresample=async=1:first_pts=0", "-c:a", "aac", "-b:a", f"{AUDIO_KBPS}k", "-ac", "2",
                       "-ar", str(AUDIO_RATE), "-map_metadata", "-1",
                       "-fflags", "+bitexact", "-f", "mp4", out_path]
 
@@ -177,22 +185,28 @@ def package_cmd(in_path: str, out_dir: str, segment_seconds: float) -> list[str]
     ]
 
 
-def still_cmd(source: str, at_s: float, width: int, height: int, out_path: str) -> list[str]:
-    """One JPEG frame at at_s seconds (input seeking: fast, decodes from a key frame)."""
-    return _base() + ["-ss", f"{at_s:.3f}", *ff.input_args(source), "-map", "0:v:0",
+def still_cmd(source: str, at_s: float, width: int, height: int, out_path: str,
+              seek_margin_s: float = 0.0) -> list[str]:
+    """One JPEG frame at at_s seconds (input seeking: fast, decodes from a key frame;
+    seek_margin_s early where seeks do not land on one, the lead dropped by an output -ss)."""
+    seek, lead = ff.seek_args(at_s, seek_margin_s)
+    skip = ["-ss", f"{lead:.6f}"] if lead > 0.0005 else []
+    return _base() + [*seek, *ff.input_args(source), *skip, "-map", "0:v:0",
                       "-frames:v", "1", "-vf",
                       f"scale={width}:{height}:flags=lanczos,setsar=1,format=yuvj420p",
                       "-q:v", str(POSTER_QUALITY), "-update", "1", "-y", out_path]
 
 
-def poster_cmd(source: str, at_s: float, width: int, height: int, out_path: str) -> list[str]:
-    return still_cmd(source, at_s, width, height, out_path)
+def poster_cmd(source: str, at_s: float, width: int, height: int, out_path: str,
+               seek_margin_s: float = 0.0) -> list[str]:
+    return still_cmd(source, at_s, width, height, out_path, seek_margin_s)
 
 
-def thumb_cmd(source: str, at_s: float, src_w: int, src_h: int, out_path: str) -> list[str]:
+def thumb_cmd(source: str, at_s: float, src_w: int, src_h: int, out_path: str,
+              seek_margin_s: float = 0.0) -> list[str]:
     w = THUMB_WIDTH
     h = max(2, int(round(w * src_h / src_w / 2)) * 2)
-    return still_cmd(source, at_s, w, h, out_path)
+    return still_cmd(source, at_s, w, h, out_path, seek_margin_s)
 
 
 def storyboard_cmd(source: str, interval_s: int, tiles: int, tile_w: int, tile_h: int, columns: int, rows: int,

@@ -29,6 +29,7 @@ class JobPlan:
     mezz_width: int             # decode/watermark size = top rung size
     mezz_height: int
     rungs: tuple[Rung, ...]
+    seek_margin_s: float = 0.0  # how early a chunk's seek aims (svcommon.mediaprobe, "Seeking")
 
     @property
     def segment_seconds(self) -> float:
@@ -60,4 +61,4 @@ def plan_job(p: ProbeResult, segment_seconds: float = 2.0,
     top = max(rungs, key=lambda r: r.width * r.height)
     return JobPlan(fps=fps, frames_per_segment=frames, mezz_width=top.width,
                    mezz_height=top.height,
-                   rungs=tuple(sorted(rungs, key=lambda r: -r.height)))
+                   rungs=tuple(sorted(rungs, key=lambda r: -r.height)), seek_margin_s=p.seek_margin_s)
