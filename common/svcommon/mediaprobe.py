@@ -48,6 +48,7 @@ KEY_FRAME_SEEK_CONTAINERS = ("mov", "matroska", "avi")
 # A longer key-frame interval in a TS/PS would make every chunk of the video decode that
 # much more (a single key frame: the whole film per chunk).
 MAX_SEEK_MARGIN_S = 30.0
+INTERLACED_FIELD_ORDERS = ("tt", "bb", "tb", "bt")     # ffprobe's field_order of field-coded video
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class ProbeResult:
     streams: int = 0
     max_gap_s: float = 0.0
     seek_margin_s: float = 0.0    # how early a seek must aim (module doc, "Seeking")
+    interlaced: bool = False      # coded as fields (broadcast, camcorders): to deinterlace
 
     def summary(self) -> dict:
         """The facts upload-svc records on the video row."""
@@ -133,7 +135,8 @@ def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> ProbeRe
                        audio_codec=audio.get("codec_name") if audio else None,
                        bitrate=ascii_uint(bitrate), rotation=rotation,
                        pix_fmt=video.get("pix_fmt"), frame_count_estimate=int(round(duration * fps)),
-                       container=demuxer, streams=len(streams), max_gap_s=scan.max_gap, seek_margin_s=margin)
+                       container=demuxer, streams=len(streams), max_gap_s=scan.max_gap, seek_margin_s=margin,
+                       interlaced=video.get("field_order") in INTERLACED_FIELD_ORDERS)
 
 
 def _ffprobe_json(path: str, demuxer: str, bounds: ff.Bounds) -> dict:

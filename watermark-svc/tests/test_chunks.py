@@ -155,7 +155,12 @@ CHUNK_DECODE_SOURCES = {
     "audio_first": ("30", "src.mp4", AUDIO, [*X264, "-g", "250", "-c:a", "aac", "-output_ts_offset", "3"]),
     "mpegts": ("30", "src.ts", AUDIO, [*X264, "-g", "45", "-c:a", "aac"]),
     "mpeg_ps": ("30", "src.mpg", AUDIO, ["-c:v", "mpeg2video", "-g", "15", "-q:v", "4", "-c:a", "mp2"]),
+    # 60 pictures/s woven into 30 frames of two fields; deinterlaced from each frame's
+    # fields and its neighbours: a chunk's first frame too.
+    "interlaced": ("30", "src.mp4", [], ["-vf", "tinterlace=mode=interleave_top,setfield=tff", *X264,
+                                         "-flags", "+ilme+ildct", "-x264-params", "tff=1"]),
 }
+SOURCE_RATE = {"interlaced": "60"}          # testsrc2's rate where it is not the output's
 
 
 @pytest.mark.parametrize("kind", list(CHUNK_DECODE_SOURCES))
@@ -166,16 +171,20 @@ def test_chunk_decode_picks_the_frames_a_whole_decode_does(tmp_path, kind):
     shifted by one in a TS, whose seeks land on any packet)."""
     rate, name, inputs, encode = CHUNK_DECODE_SOURCES[kind]
     src = tmp_path / name
-    mh.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size=320x240:rate={rate}",
+    mh.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
+            f"testsrc2=size=320x240:rate={SOURCE_RATE.get(kind, rate)}",
             *inputs, "-t", "8", *encode, str(src)])
-    margin = probe(src).seek_margin_s
+    info = probe(src)
+    margin, fields = info.seek_margin_s, info.interlaced
+    assert fields == (kind == "interlaced")
     fps, size = Fraction(rate), 320 * 240 * 3 // 2
-    whole = _raw_frames(ffmpeg_cmd.decode_raw_cmd(str(src), 320, 240, fps), size)
+    whole = _raw_frames(ffmpeg_cmd.decode_raw_cmd(str(src), 320, 240, fps, deinterlace=fields), size)
     assert len(whole) >= 240
     for start in (60, 120, 180):
-        part = _raw_frames(ffmpeg_cmd.decode_raw_cmd(str(src), 320, 240, fps, start, 60, margin), size)
+        part = _raw_frames(ffmpeg_cmd.decode_raw_cmd(str(src), 320, 240, fps, start, 60, margin, fields), size)
         assert part == whole[start:start + 60], f"chunk at frame {start}"
-    assert _raw_frames(ffmpeg_cmd.decode_raw_cmd(str(src), 320, 240, fps, 150, None, margin), size) == whole[150:]
+    end = _raw_frames(ffmpeg_cmd.decode_raw_cmd(str(src), 320, 240, fps, 150, None, margin, fields), size)
+    assert end == whole[150:]
 
 
 def test_a_chunk_with_a_different_init_is_refused(tmp_path):

@@ -1,6 +1,6 @@
 """Sources with odd properties through media.pipeline (the chunked path in one process):
 variable frame rate, rotation metadata, 4:3, portrait, 10-bit, no audio, 60 and 120 fps,
-timestamps that do not start at 0 (MPEG-TS, MPEG-PS, a cut MP4).
+timestamps that do not start at 0 (MPEG-TS, MPEG-PS, a cut MP4), interlaced (field-coded).
 Each is generated here with ffmpeg (small, a few seconds, deterministic lavfi sources)
 and either processed correctly — orientation, aspect, a constant frame rate on the 2-s
 segment grid, 8-bit 4:2:0 output that decodes cleanly — or refused with a reason."""
@@ -71,6 +71,9 @@ def _source(case: str, d: Path) -> Path:
     if case == "mpeg_ps":
         return _encode(d / "src.mpg", "testsrc2=size=320x240:rate=30", 5, codecs=("mpeg2video", "mp2"),
                        extra=("-g", "15", "-q:v", "4"))
+    if case == "interlaced":       # 50 fields/s woven into 25 frames: moving edges comb
+        return _encode(src, "testsrc2=size=640x360:rate=50", 3, vf="tinterlace=mode=interleave_top,setfield=tff",
+                       extra=("-flags", "+ilme+ildct", "-x264-params", "tff=1"))
     if case == "starts_at_10s":     # a cut of a longer recording that kept its timestamps
         return _encode(src, "testsrc2=size=320x240:rate=30", 5, extra=("-output_ts_offset", "10"))
     raise AssertionError(case)
@@ -89,7 +92,16 @@ EXPECTED = {
     "mpegts": ([(320, 240)], Fraction(30), True),
     "mpeg_ps": ([(320, 240)], Fraction(30), True),
     "starts_at_10s": ([(320, 240)], Fraction(30), True),
+    "interlaced": ([(640, 360)], Fraction(25), True),
 }
+
+
+def _combed_frames(path: Path) -> int:
+    """Frames ffmpeg's interlace detector (idet) calls interlaced."""
+    log = subprocess.run(["ffmpeg", "-nostdin", "-i", str(path), "-vf", "idet", "-f", "null", "-"],
+                         capture_output=True, text=True, check=True).stderr
+    line = next(x for x in log.splitlines() if "Multi frame detection" in x)
+    return int(line.split("TFF:")[1].split()[0]) + int(line.split("BFF:")[1].split()[0])
 
 
 def _stream(out: Path, rung: str, n: int, dest: Path) -> Path:
@@ -127,6 +139,9 @@ def test_odd_source_processes_correctly(case, tmp_path):
         assert info["pix_fmt"] == "yuv420p"                         # 8-bit 4:2:0, whatever the source
         assert Fraction(info["r_frame_rate"]) == fps
         assert mh.count_frames(stream) == pytest.approx(float(fps) * float(meta["duration"]), abs=2)
+    if case == "interlaced":           # the source combs in every frame; the published video not
+        assert _combed_frames(src) == 75
+        assert _combed_frames(tmp_path / "360p.mp4") <= 5
     if case in ("rotated", "4x3", "portrait"):
         r = meta["renditions"][0]
         stream = tmp_path / f"{r['name']}.mp4"

@@ -19,6 +19,10 @@ AUDIO_RATE = 48000
 POSTER_QUALITY = 3          # mjpeg qscale: 2 best .. 31 worst
 THUMB_WIDTH = 320
 STORYBOARD_QUALITY = 5      # mjpeg qscale of storyboard sprites: small tiles, small files
+# Field-coded (interlaced) sources: one frame per frame (the frame rate kept, as the
+# encoding cost), only frames the decoder flags as interlaced touched. Without it every
+# moving edge showed combing (a 1080i broadcast, a camcorder), scaled or not.
+DEINTERLACE = "bwdif=mode=send_frame:parity=auto:deint=interlaced"
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ def _fps(fps: Fraction) -> str:
 
 def decode_raw_cmd(source: str, width: int, height: int, fps: Fraction,
                    start_frame: int = 0, frame_count: int | None = None,
-                   seek_margin_s: float = 0.0) -> list[str]:
+                   seek_margin_s: float = 0.0, deinterlace: bool = False) -> list[str]:
     """Decode frames [start_frame, start_frame + frame_count) of the constant-rate
     output grid (to the end if frame_count is None) as yuv420p frames on stdout.
 
@@ -73,11 +77,13 @@ def decode_raw_cmd(source: str, width: int, height: int, fps: Fraction,
     starts with an accurate input seek (-ss before -i: decode from the key frame before,
     drop what precedes) seek_margin_s before that instant, so the frame shown at it (it
     can be that old: ProbeResult.seek_margin_s) is decoded too, and output frame k of the
-    chunk is frame start_frame + k of a decode from the start.
+    chunk is frame start_frame + k of a decode from the start. A field-coded source is
+    deinterlaced first (DEINTERLACE: a frame from its two fields and its neighbours, which
+    the margin decodes too).
     """
     at = Fraction(start_frame) / fps
     seek, _ = ff.seek_args(at, seek_margin_s) if start_frame else ([], 0.0)
-    vf = (f"scale={width}:{height}:flags=bicubic,setsar=1,"
+    vf = (f"{DEINTERLACE + ',' if deinterlace else ''}scale={width}:{height}:flags=bicubic,setsar=1,"
           f"fps={_fps(fps)}:start_time={float(at):.6f},format=yuv420p")
     limit = [] if frame_count is None else ["-frames:v", str(frame_count)]
     return _base() + [*ff.from_file_start(seek), *ff.input_args(source), "-map", "0:v:0",
@@ -186,27 +192,28 @@ def package_cmd(in_path: str, out_dir: str, segment_seconds: float) -> list[str]
 
 
 def still_cmd(source: str, at_s: float, width: int, height: int, out_path: str,
-              seek_margin_s: float = 0.0) -> list[str]:
+              seek_margin_s: float = 0.0, deinterlace: bool = False) -> list[str]:
     """One JPEG frame at at_s seconds (input seeking: fast, decodes from a key frame;
     seek_margin_s early where seeks do not land on one, the lead dropped by an output -ss)."""
     seek, lead = ff.seek_args(at_s, seek_margin_s)
     skip = ["-ss", f"{lead:.6f}"] if lead > 0.0005 else []
     return _base() + [*seek, *ff.input_args(source), *skip, "-map", "0:v:0",
                       "-frames:v", "1", "-vf",
+                      f"{DEINTERLACE + ',' if deinterlace else ''}"
                       f"scale={width}:{height}:flags=lanczos,setsar=1,format=yuvj420p",
                       "-q:v", str(POSTER_QUALITY), "-update", "1", "-y", out_path]
 
 
 def poster_cmd(source: str, at_s: float, width: int, height: int, out_path: str,
-               seek_margin_s: float = 0.0) -> list[str]:
-    return still_cmd(source, at_s, width, height, out_path, seek_margin_s)
+               seek_margin_s: float = 0.0, deinterlace: bool = False) -> list[str]:
+    return still_cmd(source, at_s, width, height, out_path, seek_margin_s, deinterlace)
 
 
 def thumb_cmd(source: str, at_s: float, src_w: int, src_h: int, out_path: str,
-              seek_margin_s: float = 0.0) -> list[str]:
+              seek_margin_s: float = 0.0, deinterlace: bool = False) -> list[str]:
     w = THUMB_WIDTH
     h = max(2, int(round(w * src_h / src_w / 2)) * 2)
-    return still_cmd(source, at_s, w, h, out_path, seek_margin_s)
+    return still_cmd(source, at_s, w, h, out_path, seek_margin_s, deinterlace)
 
 
 def storyboard_cmd(source: str, interval_s: int, tiles: int, tile_w: int, tile_h: int, columns: int, rows: int,

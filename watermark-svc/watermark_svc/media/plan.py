@@ -30,6 +30,7 @@ class JobPlan:
     mezz_height: int
     rungs: tuple[Rung, ...]
     seek_margin_s: float = 0.0  # how early a chunk's seek aims (svcommon.mediaprobe, "Seeking")
+    deinterlace: bool = False   # the source is coded as fields: decode_raw_cmd deinterlaces
 
     @property
     def segment_seconds(self) -> float:
@@ -61,4 +62,5 @@ def plan_job(p: ProbeResult, segment_seconds: float = 2.0,
     top = max(rungs, key=lambda r: r.width * r.height)
     return JobPlan(fps=fps, frames_per_segment=frames, mezz_width=top.width,
                    mezz_height=top.height,
-                   rungs=tuple(sorted(rungs, key=lambda r: -r.height)), seek_margin_s=p.seek_margin_s)
+                   rungs=tuple(sorted(rungs, key=lambda r: -r.height)), seek_margin_s=p.seek_margin_s,
+                   deinterlace=p.interlaced)
