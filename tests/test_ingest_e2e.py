@@ -55,6 +55,19 @@ def test_curl_style_post_through_gateway(live_stack, tmp_path):
     assert b'"status": "queued"' in first
 
 
+def test_camcorder_mpegts_upload_is_accepted(live_stack, tmp_path):
+    """An MPEG-TS (timestamps from ~1.4 s, like every TS) of 6 s: accepted with its duration.
+    The probe's end check used to seek past its end and refuse it as truncated."""
+    gw = live_stack["url"]
+    user = h.new_user(gw)
+    clip = h.make_video(tmp_path / "camcorder.ts", seconds=6)
+    with open(clip, "rb") as f:
+        r = requests.post(f"{gw}/api/videos", headers=user["headers"], files={"file": ("camcorder.ts", f)},
+                          data={"title": "Camcorder", "visibility": "private"}, timeout=60)
+    assert r.status_code == 201, r.text
+    assert r.json()["video"]["duration"] == pytest.approx(6.0, abs=0.1)
+
+
 def test_kill_upload_svc_mid_upload_and_resume(live_stack, tmp_path):
     gw, env = live_stack["url"], live_stack["env"]
     user = h.new_user(gw)
