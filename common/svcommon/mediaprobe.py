@@ -49,6 +49,7 @@ KEY_FRAME_SEEK_CONTAINERS = ("mov", "matroska", "avi")
 # much more (a single key frame: the whole film per chunk).
 MAX_SEEK_MARGIN_S = 30.0
 INTERLACED_FIELD_ORDERS = ("tt", "bb", "tb", "bt")     # ffprobe's field_order of field-coded video
+HDR_TRANSFERS = {"arib-std-b67": "hlg", "smpte2084": "pq"}   # ffprobe's color_transfer names
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class ProbeResult:
     max_gap_s: float = 0.0
     seek_margin_s: float = 0.0    # how early a seek must aim (module doc, "Seeking")
     interlaced: bool = False      # coded as fields (broadcast, camcorders): to deinterlace
+    color: str = ""               # "hlg", "pq" (HDR), "bt2020" (wide gamut), "": BT.709 or untagged
 
     def summary(self) -> dict:
         """The facts upload-svc records on the video row."""
@@ -136,7 +138,7 @@ def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> ProbeRe
                        bitrate=ascii_uint(bitrate), rotation=rotation,
                        pix_fmt=video.get("pix_fmt"), frame_count_estimate=int(round(duration * fps)),
                        container=demuxer, streams=len(streams), max_gap_s=scan.max_gap, seek_margin_s=margin,
-                       interlaced=video.get("field_order") in INTERLACED_FIELD_ORDERS)
+                       interlaced=video.get("field_order") in INTERLACED_FIELD_ORDERS, color=_color(video))
 
 
 def _ffprobe_json(path: str, demuxer: str, bounds: ff.Bounds) -> dict:
@@ -206,6 +208,15 @@ def _display_aspect(video: dict, width: int, height: int) -> Fraction:
     if dar is None:
         dar = Fraction(width, height) * (_parse_ratio(video.get("sample_aspect_ratio")) or Fraction(1))
     return dar
+
+
+def _color(video: dict) -> str:
+    """The source's colour as tagged: HDR (HLG, PQ), wide-gamut SDR (BT.2020), or "" for
+    BT.709 and untagged video (what players assume)."""
+    transfer = HDR_TRANSFERS.get(str(video.get("color_transfer") or ""))
+    if transfer:
+        return transfer
+    return "bt2020" if video.get("color_primaries") == "bt2020" else ""
 
 
 def _rotation(video: dict) -> int:

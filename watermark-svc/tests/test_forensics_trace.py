@@ -458,3 +458,38 @@ def test_noise_never_reads_as_a_present_watermark():
     hyp = readout_hypotheses(1)
     assert all(presence_p(rng.normal(0, 1, k), hyp) > 1e-3 for k in (5, 10, 30, 60) for _ in range(50))
     assert presence_p(np.full(10, 4.0), hyp) < 1e-3              # a clean 20 s read is present
+
+
+HDR_VIDEO = "4d" * 16
+
+
+@pytest.fixture(scope="module")
+def hdr(tmp_path_factory):
+    """A PQ (HDR10) video, made from an SDR clip by zimg: viewers get it tone-mapped to SDR,
+    so the detector must read the original converted alike (a gray read of the PQ values
+    left the watermark unreadable: z within +-2)."""
+    d = tmp_path_factory.mktemp("forensics-hdr")
+    sdr = mh.make_clip(d / "sdr.mp4", 480, 270, 64, audio=False, noise=2)
+    src = d / "pq.mp4"
+    mh.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(sdr), "-vf",
+            "zscale=tin=bt709:min=bt709:pin=bt709:rin=tv:t=smpte2084:npl=100:m=bt2020nc:p=bt2020:r=tv,"
+            "format=yuv420p10le", "-c:v", "libx264", "-preset", "veryfast", "-crf", "12", "-x264-params",
+            "colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc", str(src)])
+    meta = process(src, d / "out", HDR_VIDEO, SECRET)
+    sessions = dict.fromkeys(session_ids(52), HDR_VIDEO)
+    return {"dir": d, "src": src, "out": d / "out", "n": meta["segment_count"], "rung": meta["renditions"][0]["name"],
+            "sessions": sessions}
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("through_proxy", [True, False])
+def test_hdr_leak_identifies_the_session(hdr, through_proxy):
+    """Through the analysis proxy (the service's path) and from the original directly."""
+    catalogue = LocalCatalogue({HDR_VIDEO: str(hdr["src"])}, hdr["sessions"],
+                               proxy_dir=hdr["dir"] if through_proxy else None)
+    leaker = sorted(hdr["sessions"])[7]
+    leak = _leak(hdr, leaker, f"hdr-{through_proxy}", vf="scale=-2:180", ss=1.3, t=60, crf=28)
+    r = trace(str(leak), catalogue, SECRET, max_fap=MAX_FAP)
+    assert r["match"] == {"session_id": leaker}, r["conclusion"]
+    assert r["video_id"] == HDR_VIDEO and r["false_accusation_probability"] <= MAX_FAP
+    assert all(s["agrees"] for s in r["robust"]["segments"])

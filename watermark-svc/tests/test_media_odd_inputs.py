@@ -189,3 +189,31 @@ def test_audio_that_starts_after_the_video_stays_in_sync(tmp_path, name):
     first_sound = int(np.argmax(np.abs(pcm) > 1000)) / 48000
     assert first_sound == pytest.approx(0.5, abs=0.06)      # AAC's own start-up adds a few ms
     assert sum(meta["audio"]["segment_durations"]) == pytest.approx(meta["duration"], abs=0.1)
+
+
+HDR_TRANSFER = {"hlg": "arib-std-b67", "pq": "smpte2084"}
+
+
+def _rgb(path: Path, at: float = 1.0) -> np.ndarray:
+    raw = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-ss", str(at), "-i", str(path), "-frames:v", "1",
+                          "-vf", "scale=160:90", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
+                         capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(90, 160, 3).astype(np.float32)
+
+
+@pytest.mark.parametrize("color", list(HDR_TRANSFER))
+def test_hdr_source_is_published_in_its_colours(tmp_path, color):
+    """A phone's HDR video (HLG; PQ/HDR10 from cameras and grading): 10-bit BT.2020 with an HDR
+    transfer, made here from an SDR clip by zimg. The published SDR video shows the SDR clip's
+    colours again (tone-mapped for PQ), where it used to be the HDR values read as BT.709:
+    washed out (mean RGB difference ~77 for HLG, ~95 for PQ)."""
+    sdr = _encode(tmp_path / "sdr.mp4", "testsrc2=size=640x360:rate=30", 3, audio=False)
+    src = tmp_path / f"{color}.mp4"
+    mh.run(FF + ["-i", str(sdr), "-vf", f"zscale=tin=bt709:min=bt709:pin=bt709:rin=tv:t={HDR_TRANSFER[color]}:"
+                 "npl=100:m=bt2020nc:p=bt2020:r=tv,format=yuv420p10le", "-c:v", "libx264", "-preset", "veryfast",
+                 "-crf", "12", "-x264-params", f"colorprim=bt2020:transfer={HDR_TRANSFER[color]}:colormatrix=bt2020nc",
+                 str(src)])
+    assert float(np.abs(_rgb(src) - _rgb(sdr)).mean()) > 60              # as a BT.709 player would show it
+    meta = process(src, tmp_path / "out", f"odd-{color}", SECRET, preset="ultrafast")
+    stream = _stream(tmp_path / "out", meta["renditions"][0]["name"], meta["segment_count"], tmp_path / "out.mp4")
+    assert float(np.abs(_rgb(stream) - _rgb(sdr)).mean()) < {"hlg": 15, "pq": 35}[color]

@@ -143,7 +143,8 @@ def build_reference(app, job: Job, lease: Lease) -> None:
         return                              # deleted, failed or re-planned: nothing to build for
     p = EncodeState.from_json(enc.plan).plan
     geometry = geometry_from_metadata({"fps": f"{p.fps.numerator}/{p.fps.denominator}", "watermark": {
-        "pattern_width": p.mezz_width, "pattern_height": p.mezz_height, "frames_per_segment": p.frames_per_segment}})
+        "pattern_width": p.mezz_width, "pattern_height": p.mezz_height, "frames_per_segment": p.frames_per_segment,
+        "source_color": p.color}})
     original = local_original(app, job, lease, video)
     lease.report(10, "forensic reference")
     with tempfile.TemporaryDirectory(dir=app.config["WORK_DIR"], prefix=f"sv-ref-{vid[:8]}-") as work:

@@ -120,7 +120,7 @@ def geometry_from_metadata(meta: dict) -> WatermarkGeometry:
     wm = meta["watermark"]
     return WatermarkGeometry(int(wm["pattern_width"]), int(wm["pattern_height"]),
                              int(wm["frames_per_segment"]), Fraction(meta["fps"]),
-                             int(wm.get("ramp_frames", 4)), scheme_of(meta))
+                             int(wm.get("ramp_frames", 4)), scheme_of(meta), str(wm.get("source_color", "")))
 
 
 class DbCatalogue:
@@ -158,6 +158,9 @@ class DbCatalogue:
 
     def geometry(self, video_id: str) -> WatermarkGeometry:
         return geometry_from_metadata(self._video(video_id)["meta"])
+
+    def source_color(self, video_id: str) -> str:
+        return ""                   # source_path is always the analysis proxy: converted already
 
     def source_path(self, video_id: str) -> str:
         """The pristine source as the detector reads it: the video's analysis proxy

@@ -30,7 +30,7 @@ from ..media.errors import InvalidMedia, ProcessingError
 from ..media.ladder import even
 from ..media.plan import plan_job
 from ..media.probe import probe
-from .frames import ANALYSIS_BOUNDS
+from .frames import ANALYSIS_BOUNDS, analysis_filter
 from ..media.wmpattern import (RAMP_FRAMES, blur_sigma, ramp_weights, resize_pattern,
                                segment_pattern)
 
@@ -52,6 +52,7 @@ class WatermarkGeometry:
     fps: Fraction
     ramp_frames: int = RAMP_FRAMES
     codeword_scheme: str = UNIFORM     # which codeword the sessions got (svcommon.codeword)
+    source_color: str = ""             # an HDR/wide-gamut original: read converted (frames.analysis_filter)
 
     def code(self, video_id: str) -> Code:
         return Code(self.codeword_scheme, video_id)
@@ -61,12 +62,13 @@ def geometry_for_source(source_path: str, segment_seconds: float = 2.0) -> Water
     """Recompute the geometry from the source, exactly as the pipeline planned it."""
     plan = plan_job(probe(source_path), segment_seconds)
     return WatermarkGeometry(plan.mezz_width, plan.mezz_height,
-                             plan.frames_per_segment, plan.fps)
+                             plan.frames_per_segment, plan.fps, source_color=plan.color)
 
 
-def _gray_frames_cmd(path: str, width: int, height: int, fps: Fraction) -> list[str]:
+def _gray_frames_cmd(path: str, width: int, height: int, fps: Fraction, color: str = "",
+                     viewed: tuple[int, int] | None = None) -> list[str]:
     # Area averaging is the gentlest downscale; both inputs go through the same one.
-    vf = f"fps={fps.numerator}/{fps.denominator},scale={width}:{height}:flags=area,format=gray"
+    vf = analysis_filter(width, height, fps, color, viewed)
     return [*ff.base(), *ff.input_args(path),
             "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", vf, "-fps_mode", "passthrough",
             "-f", "rawvideo", "-pix_fmt", "gray", "pipe:1"]
@@ -75,10 +77,11 @@ def _gray_frames_cmd(path: str, width: int, height: int, fps: Fraction) -> list[
 class _GrayReader:
     """Streams float32 luma frames of one file at the analysis size."""
 
-    def __init__(self, path: str, width: int, height: int, fps: Fraction):
+    def __init__(self, path: str, width: int, height: int, fps: Fraction, color: str = "",
+                 viewed: tuple[int, int] | None = None):
         self.size = width * height
         self.shape = (height, width)
-        self.proc = ff.spawn(_gray_frames_cmd(path, width, height, fps), ANALYSIS_BOUNDS,
+        self.proc = ff.spawn(_gray_frames_cmd(path, width, height, fps, color, viewed), ANALYSIS_BOUNDS,
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def read(self) -> np.ndarray | None:
@@ -132,7 +135,8 @@ def read_soft_bits(suspect_path: str, source_path: str, video_id: str, secret: b
     weights = ramp_weights(n_seg, geometry.ramp_frames)
     guard = NULL_GUARD_SIGMAS * blur_sigma(geometry.pattern_height) * ah / geometry.pattern_height
 
-    src = _GrayReader(source_path, aw, ah, geometry.fps)
+    src = _GrayReader(source_path, aw, ah, geometry.fps, geometry.source_color,      # the original
+                      (geometry.pattern_width, geometry.pattern_height))
     sus = _GrayReader(suspect_path, aw, ah, geometry.fps)
     bits: list[SoftBit] = []
     try:

@@ -15,20 +15,31 @@ import numpy as np
 
 from svcommon import ffmpeg as ff
 
+from ..media.ffmpeg_cmd import to_sdr
+
 # One analysis decode: rlimits and wall time (the suspect passed the shared probe's
 # duration/fps/gap limits, so its frame count is bounded too).
 ANALYSIS_BOUNDS = ff.Bounds(cpu_seconds=4 * 3600, memory_bytes=3 * 1024 ** 3, file_bytes=64 * 1024 ** 2,
                             wall_seconds=4 * 3600)
 
 
-def analysis_filter(width: int, height: int, fps: Fraction) -> str:
+def analysis_filter(width: int, height: int, fps: Fraction, color: str = "",
+                    viewed: tuple[int, int] | None = None) -> str:
     """The one way the detector looks at a video: constant rate, area-scaled, luma only
-    (the analysis proxy is built through it too, so proxy and original read alike)."""
-    return f"fps={fps.numerator}/{fps.denominator},scale={width}:{height}:flags=area,format=gray"
+    (the analysis proxy is built through it too, so proxy and original read alike). An
+    HDR or wide-gamut original (color: ProbeResult.color) is first made what viewers got:
+    scaled to the watermark's size (viewed) and converted there, as the pipeline does
+    (ffmpeg_cmd.to_sdr). Converting after the shrink instead left a PQ source's residual
+    at ~17 grey levels (a tone curve and an average do not commute), drowning the mark."""
+    pre = ""
+    if to_sdr(color):
+        vw, vh = viewed or (width, height)
+        pre = f"scale={vw}:{vh}:flags=bicubic,{to_sdr(color)}"
+    return f"fps={fps.numerator}/{fps.denominator},{pre}scale={width}:{height}:flags=area,format=gray"
 
 
 def gray_cmd(path: str, width: int, height: int, fps: Fraction, start_frame: int = 0,
-             max_frames: int | None = None) -> list[str]:
+             max_frames: int | None = None, color: str = "", viewed: tuple[int, int] | None = None) -> list[str]:
     argv = ff.base()
     if start_frame > 0:
         # Input-side seek decodes from the previous key frame and drops up to the
@@ -36,7 +47,7 @@ def gray_cmd(path: str, width: int, height: int, fps: Fraction, start_frame: int
         # (checked against the fingerprint by the caller).
         argv += ["-ss", f"{float(start_frame / fps):.6f}"]
     argv += [*ff.input_args(path), "-map", "0:v:0", "-an", "-sn", "-dn",
-             "-vf", analysis_filter(width, height, fps),
+             "-vf", analysis_filter(width, height, fps, color, viewed),
              "-fps_mode", "passthrough"]
     if max_frames is not None:
         argv += ["-frames:v", str(max_frames)]
@@ -47,11 +58,12 @@ class GrayFrames:
     """Iterate uint8 (height, width) frames; always reaps ffmpeg (use as a context)."""
 
     def __init__(self, path: str, width: int, height: int, fps: Fraction, start_frame: int = 0,
-                 max_frames: int | None = None):
+                 max_frames: int | None = None, color: str = "", viewed: tuple[int, int] | None = None):
         self.shape = (height, width)
         self.size = width * height
         # Bounded like every ffmpeg child (svcommon.ffmpeg); stderr is small (-loglevel error).
-        self.proc = ff.spawn(gray_cmd(path, width, height, fps, start_frame, max_frames), ANALYSIS_BOUNDS,
+        self.proc = ff.spawn(gray_cmd(path, width, height, fps, start_frame, max_frames, color, viewed),
+                             ANALYSIS_BOUNDS,
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.stderr = ""
 

@@ -41,6 +41,10 @@ class LocalCatalogue:
             self._geometry[video_id] = replace(g, codeword_scheme=self.schemes.get(video_id, g.codeword_scheme))
         return self._geometry[video_id]
 
+    def source_color(self, video_id: str) -> str:
+        """How source_path must be read: the original's colour, or "" for a proxy (converted)."""
+        return "" if self.proxy_dir is not None else self.geometry(video_id).source_color
+
     def source_path(self, video_id: str) -> str:
         if self.proxy_dir is None:
             return self.videos[video_id]

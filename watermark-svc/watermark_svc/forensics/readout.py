@@ -67,6 +67,7 @@ class Source:
     """The pristine source (or its analysis proxy) and its fingerprint (seek checks)."""
     path: str
     fingerprint: np.ndarray
+    color: str = ""         # an HDR/wide-gamut original read directly (a proxy is converted already)
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,8 @@ def read_bits(suspect: Suspect, source: Source, pattern: Pattern, alignment: Ali
     keep_every = max(1, (total // n_seg + 1) // REG_PAIRS)
     pairs: list[tuple[np.ndarray, np.ndarray]] = []
     compared = 0
-    with GrayFrames(source.path, aw, ah, geometry.fps, start_frame=seek) as src_frames, \
+    with GrayFrames(source.path, aw, ah, geometry.fps, start_frame=seek, color=source.color,
+                    viewed=(geometry.pattern_width, geometry.pattern_height)) as src_frames, \
             GrayFrames(suspect.path, sw, sh, geometry.fps, start_frame=sus_seek) as sus_frames:
         src_it, sus_it = iter(src_frames), iter(sus_frames)
         first = next(src_it, None)

@@ -39,7 +39,7 @@ def proxy_cmd(source: str, g: WatermarkGeometry, dest: str) -> list[str]:
     # full-range 4:2:0 with flat chroma, which decodes back to the same luma.
     return [*ff.base(), "-y", *ff.input_args(source),
             "-map", "0:v:0", "-an", "-sn", "-dn",
-            "-vf", f"{analysis_filter(w, h, g.fps)},format=yuvj420p",
+            "-vf", f"{analysis_filter(w, h, g.fps, g.source_color, (g.pattern_width, g.pattern_height))},format=yuvj420p",
             "-fps_mode", "passthrough", "-c:v", "libx264", "-preset", "veryfast",
             "-crf", str(PROXY_CRF), "-g", str(key_every), "-map_metadata", "-1",
             "-f", "mp4", dest]

@@ -240,7 +240,7 @@ def _read_candidate(suspect: str, info, catalogue: Catalogue, secret: bytes, vid
     sus_fp = fps_groups[g.fps][0.0]           # the plain fingerprint (seek checks)
     aw, ah = analysis_size(g, info.height)
     copy = Suspect(suspect, len(sus_fp), (info.width, info.height), fingerprint=sus_fp)
-    source = Source(catalogue.source_path(vid), catalogue.fingerprint(vid))
+    source = Source(catalogue.source_path(vid), catalogue.fingerprint(vid), catalogue.source_color(vid))
     pattern = Pattern(secret, vid, g, aw, ah)
     m = _pick_lag(peaks, copy, source, pattern, lambda f: progress(0.2 * f, "align"))
     readout = read_bits(copy, source, pattern, Alignment(m.offset_frames),

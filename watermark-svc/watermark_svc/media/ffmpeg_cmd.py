@@ -23,6 +23,25 @@ STORYBOARD_QUALITY = 5      # mjpeg qscale of storyboard sprites: small tiles, s
 # encoding cost), only frames the decoder flags as interlaced touched. Without it every
 # moving edge showed combing (a 1080i broadcast, a camcorder), scaled or not.
 DEINTERLACE = "bwdif=mode=send_frame:parity=auto:deint=interlaced"
+# HDR and wide-gamut sources to BT.709 SDR, what every rung is encoded and tagged as (and what
+# players assume). Without it a phone's HDR video (HLG) came out washed out: its BT.2020 values
+# shown as BT.709. HLG converts directly (zimg applies its inverse OETF and system gamma); PQ
+# (HDR10, up to thousands of nits) through linear light with a tone curve that keeps what fits
+# in SDR as it is and compresses highlights (mobius); BT.2020 SDR needs only its gamut mapped.
+# Ending in 8-bit limited-range 4:2:0, as encoded: the detector's gray read of a converted
+# original then takes the same luma (from RGB, gray would be full range: a 1.16x gain).
+TO_BT709 = "zscale=t=bt709:p=bt709:m=bt709:r=tv,format=yuv420p"
+COLOR_TO_SDR = {
+    "hlg": TO_BT709,
+    "pq": f"zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=mobius:desat=0,{TO_BT709}",
+    "bt2020": TO_BT709,
+}
+
+
+def to_sdr(color: str) -> str:
+    """The filters (ending in a comma) that bring a source of this colour to BT.709 SDR."""
+    chain = COLOR_TO_SDR.get(color)
+    return f"{chain}," if chain else ""
 
 
 @dataclass(frozen=True)
@@ -62,7 +81,7 @@ def _fps(fps: Fraction) -> str:
 
 def decode_raw_cmd(source: str, width: int, height: int, fps: Fraction,
                    start_frame: int = 0, frame_count: int | None = None,
-                   seek_margin_s: float = 0.0, deinterlace: bool = False) -> list[str]:
+                   seek_margin_s: float = 0.0, deinterlace: bool = False, color: str = "") -> list[str]:
     """Decode frames [start_frame, start_frame + frame_count) of the constant-rate
     output grid (to the end if frame_count is None) as yuv420p frames on stdout.
 
@@ -79,12 +98,13 @@ def decode_raw_cmd(source: str, width: int, height: int, fps: Fraction,
     can be that old: ProbeResult.seek_margin_s) is decoded too, and output frame k of the
     chunk is frame start_frame + k of a decode from the start. A field-coded source is
     deinterlaced first (DEINTERLACE: a frame from its two fields and its neighbours, which
-    the margin decodes too).
+    the margin decodes too); an HDR or wide-gamut one is brought to BT.709 SDR after
+    scaling (to_sdr: per frame, at the smaller size).
     """
     at = Fraction(start_frame) / fps
     seek, _ = ff.seek_args(at, seek_margin_s) if start_frame else ([], 0.0)
     vf = (f"{DEINTERLACE + ',' if deinterlace else ''}scale={width}:{height}:flags=bicubic,setsar=1,"
-          f"fps={_fps(fps)}:start_time={float(at):.6f},format=yuv420p")
+          f"{to_sdr(color)}fps={_fps(fps)}:start_time={float(at):.6f},format=yuv420p")
     limit = [] if frame_count is None else ["-frames:v", str(frame_count)]
     return _base() + [*ff.from_file_start(seek), *ff.input_args(source), "-map", "0:v:0",
                       "-an", "-sn", "-dn", "-vf", vf, "-fps_mode", "passthrough", *limit,
@@ -192,7 +212,7 @@ def package_cmd(in_path: str, out_dir: str, segment_seconds: float) -> list[str]
 
 
 def still_cmd(source: str, at_s: float, width: int, height: int, out_path: str,
-              seek_margin_s: float = 0.0, deinterlace: bool = False) -> list[str]:
+              seek_margin_s: float = 0.0, deinterlace: bool = False, color: str = "") -> list[str]:
     """One JPEG frame at at_s seconds (input seeking: fast, decodes from a key frame;
     seek_margin_s early where seeks do not land on one, the lead dropped by an output -ss)."""
     seek, lead = ff.seek_args(at_s, seek_margin_s)
@@ -200,20 +220,20 @@ def still_cmd(source: str, at_s: float, width: int, height: int, out_path: str,
     return _base() + [*seek, *ff.input_args(source), *skip, "-map", "0:v:0",
                       "-frames:v", "1", "-vf",
                       f"{DEINTERLACE + ',' if deinterlace else ''}"
-                      f"scale={width}:{height}:flags=lanczos,setsar=1,format=yuvj420p",
+                      f"scale={width}:{height}:flags=lanczos,setsar=1,{to_sdr(color)}format=yuvj420p",
                       "-q:v", str(POSTER_QUALITY), "-update", "1", "-y", out_path]
 
 
 def poster_cmd(source: str, at_s: float, width: int, height: int, out_path: str,
-               seek_margin_s: float = 0.0, deinterlace: bool = False) -> list[str]:
-    return still_cmd(source, at_s, width, height, out_path, seek_margin_s, deinterlace)
+               seek_margin_s: float = 0.0, deinterlace: bool = False, color: str = "") -> list[str]:
+    return still_cmd(source, at_s, width, height, out_path, seek_margin_s, deinterlace, color)
 
 
 def thumb_cmd(source: str, at_s: float, src_w: int, src_h: int, out_path: str,
-              seek_margin_s: float = 0.0, deinterlace: bool = False) -> list[str]:
+              seek_margin_s: float = 0.0, deinterlace: bool = False, color: str = "") -> list[str]:
     w = THUMB_WIDTH
     h = max(2, int(round(w * src_h / src_w / 2)) * 2)
-    return still_cmd(source, at_s, w, h, out_path, seek_margin_s, deinterlace)
+    return still_cmd(source, at_s, w, h, out_path, seek_margin_s, deinterlace, color)
 
 
 def storyboard_cmd(source: str, interval_s: int, tiles: int, tile_w: int, tile_h: int, columns: int, rows: int,

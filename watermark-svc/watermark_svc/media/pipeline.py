@@ -130,11 +130,11 @@ def make_stills(source: str, info: ProbeResult, plan: JobPlan, staging: Path,
     at = info.duration_s * POSTER_AT_FRACTION
     run_checked(group, "poster", ffmpeg_cmd.poster_cmd(
         source, at, plan.mezz_width, plan.mezz_height, str(staging / "poster.jpg"), info.seek_margin_s,
-        plan.deinterlace),
+        plan.deinterlace, plan.color),
         "thumbnails", STILL_TIMEOUT_S)
     run_checked(group, "thumb", ffmpeg_cmd.thumb_cmd(
         source, at, plan.mezz_width, plan.mezz_height, str(staging / "thumb.jpg"), info.seek_margin_s,
-        plan.deinterlace),
+        plan.deinterlace, plan.color),
         "thumbnails", STILL_TIMEOUT_S)
     for name in ("poster.jpg", "thumb.jpg"):
         if not (staging / name).is_file() or (staging / name).stat().st_size == 0:
@@ -187,6 +187,8 @@ def assemble_metadata(video_id: str, info: ProbeResult, plan: JobPlan, settings:
             "pattern_width": plan.mezz_width, "pattern_height": plan.mezz_height,
             "sigma_at_1080p": SIGMA_AT_1080P, "ramp_frames": RAMP_FRAMES,
             "frames_per_segment": plan.frames_per_segment,
+            # The source's colour: the detector reads the original converted as viewers saw it.
+            "source_color": plan.color,
         },
         # Which codeword the video's sessions get (svcommon.codeword): fixed by the segment count.
         "codeword": {"scheme": codeword.scheme_for(len(durations))},
