@@ -237,16 +237,16 @@ def thumb_cmd(source: str, at_s: float, src_w: int, src_h: int, out_path: str,
 
 
 def storyboard_cmd(source: str, interval_s: int, tiles: int, tile_w: int, tile_h: int, columns: int, rows: int,
-                   out_pattern: str) -> list[str]:
+                   out_pattern: str, color: str = "") -> list[str]:
     """Seek-preview sprites (svcommon.storyboards): the frame at every ``interval_s`` seconds
     from 0 (the fps filter's grid anchored at 0; it keeps the last frame of each slot, so
     round=up makes that the frame at the tick, not up to half an interval after it), the
     first ``tiles`` of them, each scaled to
     a tile and laid out ``columns`` x ``rows`` per JPEG (the tile filter pads the last one),
     written as ``out_pattern`` numbered from 1. One decode of the source; passthrough so the
-    image muxer writes each sprite once."""
+    image muxer writes each sprite once. An HDR source's tiles are converted as the video is."""
     vf = (f"fps=1/{interval_s}:start_time=0:round=up,trim=end_frame={tiles},"
-          f"scale={tile_w}:{tile_h}:flags=bilinear,setsar=1,tile={columns}x{rows},format=yuvj420p")
+          f"scale={tile_w}:{tile_h}:flags=bilinear,setsar=1,{to_sdr(color)}tile={columns}x{rows},format=yuvj420p")
     return _base() + [*ff.input_args(source), "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", vf,
                       "-fps_mode", "passthrough", "-q:v", str(STORYBOARD_QUALITY), "-start_number", "1",
                       "-f", "image2", "-y", out_pattern]
