@@ -54,6 +54,13 @@ def make_video(path: Path, seconds: float = 2, size: str = "320x240", extra: lis
     return path
 
 
+def post_video(base_url: str, headers: dict, path: Path, filename: str, title: str):
+    """A one-request (curl-style) multipart upload of a private video: the response."""
+    with open(path, "rb") as f:
+        return requests.post(f"{base_url}/api/videos", headers=headers, files={"file": (filename, f)},
+                             data={"title": title, "visibility": "private"}, timeout=60)
+
+
 def make_noise_video(path: Path, seconds: float, size: str = "1280x720") -> Path:
     """Incompressible-ish video (random noise), for files of a given size quickly."""
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"nullsrc=size={size}:rate=25:duration={seconds}",

@@ -42,9 +42,7 @@ def test_curl_style_post_through_gateway(live_stack, tmp_path):
     gw, env = live_stack["url"], live_stack["env"]
     user = h.new_user(gw)
     clip = h.make_video(tmp_path / "clip.mp4", seconds=1)
-    with open(clip, "rb") as f:
-        r = requests.post(f"{gw}/api/videos", headers=user["headers"], files={"file": ("../../etc/passwd.mp4", f)},
-                          data={"title": "Über ✓ 日本", "visibility": "private"}, timeout=60)
+    r = h.post_video(gw, user["headers"], clip, "../../etc/passwd.mp4", "Über ✓ 日本")
     assert r.status_code == 201, r.text
     v = r.json()["video"]
     assert v["status"] == "queued" and v["title"] == "Über ✓ 日本" and v["original_filename"] == "passwd.mp4"
@@ -61,9 +59,7 @@ def test_camcorder_mpegts_upload_is_accepted(live_stack, tmp_path):
     gw = live_stack["url"]
     user = h.new_user(gw)
     clip = h.make_video(tmp_path / "camcorder.ts", seconds=6)
-    with open(clip, "rb") as f:
-        r = requests.post(f"{gw}/api/videos", headers=user["headers"], files={"file": ("camcorder.ts", f)},
-                          data={"title": "Camcorder", "visibility": "private"}, timeout=60)
+    r = h.post_video(gw, user["headers"], clip, "camcorder.ts", "Camcorder")
     assert r.status_code == 201, r.text
     assert r.json()["video"]["duration"] == pytest.approx(6.0, abs=0.1)
 
