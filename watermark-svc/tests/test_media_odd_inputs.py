@@ -74,6 +74,9 @@ def _source(case: str, d: Path) -> Path:
     if case == "interlaced":       # 50 fields/s woven into 25 frames: moving edges comb
         return _encode(src, "testsrc2=size=640x360:rate=50", 3, vf="tinterlace=mode=interleave_top,setfield=tff",
                        extra=("-flags", "+ilme+ildct", "-x264-params", "tff=1"))
+    if case == "bt2020_only_primaries":   # wide gamut, its transfer and matrix untagged
+        return _encode(src, "testsrc2=size=480x270:rate=30", 3, pix_fmt="yuv420p10le",
+                       extra=("-x264-params", "colorprim=bt2020"))
     if case == "starts_at_10s":     # a cut of a longer recording that kept its timestamps
         return _encode(src, "testsrc2=size=320x240:rate=30", 5, extra=("-output_ts_offset", "10"))
     raise AssertionError(case)
@@ -93,6 +96,7 @@ EXPECTED = {
     "mpeg_ps": ([(320, 240)], Fraction(30), True),
     "starts_at_10s": ([(320, 240)], Fraction(30), True),
     "interlaced": ([(640, 360)], Fraction(25), True),
+    "bt2020_only_primaries": ([(480, 270)], Fraction(30), True),
 }
 
 

@@ -30,11 +30,14 @@ DEINTERLACE = "bwdif=mode=send_frame:parity=auto:deint=interlaced"
 # in SDR as it is and compresses highlights (mobius); BT.2020 SDR needs only its gamut mapped.
 # Ending in 8-bit limited-range 4:2:0, as encoded: the detector's gray read of a converted
 # original then takes the same luma (from RGB, gray would be full range: a 1.16x gain).
-TO_BT709 = "zscale=t=bt709:p=bt709:m=bt709:r=tv,format=yuv420p"
+# The input's transfer, primaries and matrix are named (what the probe saw tagged), so a
+# frame whose own tags are incomplete still has a conversion path.
+TO_BT709 = "t=bt709:p=bt709:m=bt709:r=tv,format=yuv420p"
 COLOR_TO_SDR = {
-    "hlg": TO_BT709,
-    "pq": f"zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=mobius:desat=0,{TO_BT709}",
-    "bt2020": TO_BT709,
+    "hlg": f"zscale=tin=arib-std-b67:pin=bt2020:min=bt2020nc:{TO_BT709}",
+    "pq": ("zscale=tin=smpte2084:pin=bt2020:min=bt2020nc:t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,"
+           f"tonemap=tonemap=mobius:desat=0,zscale={TO_BT709}"),
+    "bt2020": f"zscale=tin=bt709:pin=bt2020:min=bt2020nc:{TO_BT709}",     # BT.2020's SDR curve is BT.709's
 }
 
 
