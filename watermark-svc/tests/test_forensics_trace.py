@@ -131,6 +131,23 @@ def test_leak_identifies_the_session(marked, name, attack_kw, min_median_z):
 
 
 @pytest.mark.heavy
+def test_an_mpegts_capture_identifies_the_session(marked):
+    """A leak captured as MPEG-TS (an IPTV restream): timestamps from ~1.4 s and seeks that
+    land on any packet. The shared probe refused every such suspect longer than 2 s as
+    "truncated"; the readout's seeks into it are checked against its fingerprint."""
+    leaker = sorted(marked["sessions"])[23]
+    stream = session_stream(marked["out"], marked["rung"], leaker, marked["n"], marked["dir"] / "ts-stream.mp4")
+    leak = marked["dir"] / "capture.ts"
+    mh.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-ss", "2.3", "-i", str(stream), "-t", "58", "-vf",
+            "scale=-2:180", "-c:v", "libx264", "-preset", "veryfast", "-crf", "28", "-g", "50", "-an",
+            "-f", "mpegts", str(leak)])
+    r = trace(str(leak), marked["catalogue"], SECRET, max_fap=MAX_FAP)
+    assert r["match"] == {"session_id": leaker}, r["conclusion"]
+    assert all(s["agrees"] for s in r["robust"]["segments"])
+    assert abs(r["robust"]["offset_seconds"] - 2.3) < 0.1
+
+
+@pytest.mark.heavy
 def test_dark_grainy_leak_identifies_the_session(dark):
     leaker = sorted(dark["sessions"])[11]
     leak = _leak(dark, leaker, "dark-trim-downscale-crf28", vf="scale=-2:180", ss=2.2, t=60, crf=28)
