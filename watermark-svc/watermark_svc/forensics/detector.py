@@ -16,21 +16,20 @@ that finds the offset for trimmed copies can be added in front of this).
 """
 from __future__ import annotations
 
-import subprocess
+import itertools
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import NamedTuple
 
 import numpy as np
 
-from svcommon import ffmpeg as ff
 from svcommon.codeword import UNIFORM, Code
 
 from ..media.errors import InvalidMedia, ProcessingError
 from ..media.ladder import even
 from ..media.plan import plan_job
 from ..media.probe import probe
-from .frames import ANALYSIS_BOUNDS, analysis_filter
+from .frames import GrayFrames
 from ..media.wmpattern import (RAMP_FRAMES, blur_sigma, ramp_weights, resize_pattern,
                                segment_pattern)
 
@@ -63,39 +62,6 @@ def geometry_for_source(source_path: str, segment_seconds: float = 2.0) -> Water
     plan = plan_job(probe(source_path), segment_seconds)
     return WatermarkGeometry(plan.mezz_width, plan.mezz_height,
                              plan.frames_per_segment, plan.fps, source_color=plan.color)
-
-
-def _gray_frames_cmd(path: str, width: int, height: int, fps: Fraction, color: str = "",
-                     viewed: tuple[int, int] | None = None) -> list[str]:
-    # Area averaging is the gentlest downscale; both inputs go through the same one.
-    vf = analysis_filter(width, height, fps, color, viewed)
-    return [*ff.base(), *ff.input_args(path),
-            "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", vf, "-fps_mode", "passthrough",
-            "-f", "rawvideo", "-pix_fmt", "gray", "pipe:1"]
-
-
-class _GrayReader:
-    """Streams float32 luma frames of one file at the analysis size."""
-
-    def __init__(self, path: str, width: int, height: int, fps: Fraction, color: str = "",
-                 viewed: tuple[int, int] | None = None):
-        self.size = width * height
-        self.shape = (height, width)
-        self.proc = ff.spawn(_gray_frames_cmd(path, width, height, fps, color, viewed), ANALYSIS_BOUNDS,
-                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-    def read(self) -> np.ndarray | None:
-        data = self.proc.stdout.read(self.size)
-        if len(data) < self.size:
-            return None
-        return np.frombuffer(data, dtype=np.uint8).reshape(self.shape).astype(np.float32)
-
-    def close(self) -> str:
-        self.proc.stdout.close()
-        if self.proc.poll() is None:
-            ff.kill_group(self.proc)
-        _, err = self.proc.communicate()
-        return (err or b"").decode("utf-8", "replace")[-2000:]
 
 
 def analysis_size(geometry: WatermarkGeometry, suspect_height: int) -> tuple[int, int]:
@@ -135,13 +101,14 @@ def read_soft_bits(suspect_path: str, source_path: str, video_id: str, secret: b
     weights = ramp_weights(n_seg, geometry.ramp_frames)
     guard = NULL_GUARD_SIGMAS * blur_sigma(geometry.pattern_height) * ah / geometry.pattern_height
 
-    src = _GrayReader(source_path, aw, ah, geometry.fps, geometry.source_color,      # the original
-                      (geometry.pattern_width, geometry.pattern_height))
-    sus = _GrayReader(suspect_path, aw, ah, geometry.fps)
+    src = GrayFrames(source_path, aw, ah, geometry.fps, color=geometry.source_color,      # the original
+                     viewed=(geometry.pattern_width, geometry.pattern_height))
+    sus = GrayFrames(suspect_path, aw, ah, geometry.fps)
     bits: list[SoftBit] = []
     try:
-        _skip(src, max(0, offset_frames))
-        _skip(sus, max(0, -offset_frames))
+        # Pairs of frames from the offset on (islice: the skipped ones are decoded, not kept).
+        pairs = zip(itertools.islice(sus, max(0, -offset_frames), None),
+                    itertools.islice(src, max(0, offset_frames), None))
         n = max(0, offset_frames)                 # source frame number of the pair
         current, acc, count, compared = -1, None, 0, 0
 
@@ -152,15 +119,12 @@ def read_soft_bits(suspect_path: str, source_path: str, video_id: str, secret: b
                     geometry.pattern_height), aw, ah)
                 bits.append(SoftBit(current, segment_z(acc, pattern, guard)))
 
-        while True:
-            a, b = sus.read(), src.read()
-            if a is None or b is None:
-                break
+        for a, b in pairs:
             seg, f = divmod(n, n_seg)
             if seg != current:
                 finish()
                 current, acc, count = seg, np.zeros((ah, aw), np.float32), 0
-            residual = a - b
+            residual = a.astype(np.float32) - b
             residual -= residual.mean()     # re-encodes shift overall brightness
             acc += weights[f] * residual
             count += 1
@@ -168,16 +132,11 @@ def read_soft_bits(suspect_path: str, source_path: str, video_id: str, secret: b
             n += 1
         finish()
     finally:
-        err_src, err_sus = src.close(), sus.close()
+        src.close()
+        sus.close()
     if not bits:
         if compared == 0:
             raise InvalidMedia("no frames could be compared (check the files and offset)")
         raise ProcessingError("detect", "no segment had enough frames",
-                              (err_src + err_sus).strip())
+                              (src.stderr + sus.stderr).strip())
     return bits
-
-
-def _skip(reader: _GrayReader, frames: int) -> None:
-    for _ in range(frames):
-        if reader.read() is None:
-            return
