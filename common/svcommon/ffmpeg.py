@@ -87,17 +87,24 @@ def from_file_start(seek: list[str]) -> list[str]:
     return ["-copyts", "-start_at_zero", *seek, "-itsoffset", "0.000001"]
 
 
-def seek_args(at_s: float | Fraction, margin_s: float = 0.0) -> tuple[list[str], float]:
-    """Input options that seek to at_s seconds from the file's start, and how many seconds
-    of decoded frames then precede that instant (to drop with the ``fps`` filter's
-    start_time or an output ``-ss``). The seek aims margin_s early
+def seek_args(at_s: float | Fraction, margin_s: float = 0.0) -> list[str]:
+    """Input options that seek to at_s seconds from the file's start, aiming margin_s early
     (``svcommon.mediaprobe.ProbeResult.seek_margin_s``), floored to the microsecond (exact
-    for a Fraction) so the instant itself is never cut."""
-    at = Fraction(at_s)
-    micros = math.floor((at - Fraction(margin_s)) * 1_000_000)
-    if micros <= 0:
-        return [], float(at)
-    return ["-ss", f"{micros // 1_000_000}.{micros % 1_000_000:06d}"], float(at - Fraction(micros, 1_000_000))
+    for a Fraction) so the instant itself is never cut. The frames decoded before at_s are
+    the caller's to drop (the ``fps`` filter's start_time, or ``seek_exact``)."""
+    micros = _seek_micros(at_s, margin_s)
+    return ["-ss", f"{micros // 1_000_000}.{micros % 1_000_000:06d}"] if micros > 0 else []
+
+
+def seek_exact(at_s: float | Fraction, margin_s: float = 0.0) -> tuple[list[str], list[str]]:
+    """(input options, output options) that start the output at at_s: ``seek_args``, then
+    an output -ss dropping the frames decoded before at_s."""
+    lead = Fraction(at_s) - Fraction(max(0, _seek_micros(at_s, margin_s)), 1_000_000)
+    return seek_args(at_s, margin_s), (["-ss", f"{float(lead):.6f}"] if lead > Fraction(1, 2000) else [])
+
+
+def _seek_micros(at_s: float | Fraction, margin_s: float) -> int:
+    return math.floor((Fraction(at_s) - Fraction(margin_s)) * 1_000_000)
 
 
 def sniff_file(path: str | os.PathLike) -> str:

@@ -21,7 +21,7 @@ where the container indexes them (MP4/MOV, Matroska, AVI). In MPEG-TS and MPEG-P
 on whatever packet is near, and the frames up to the next key frame cannot be decoded. A
 seek that must give exactly the frames a decode from the start gives (a chunk) aims
 ``seek_margin_s`` early and drops what precedes the wanted instant
-(``svcommon.ffmpeg.seek_args``, ``_seek_margin``); a TS or PS whose key frames are more than
+(``svcommon.ffmpeg.seek_args``/``seek_exact``, ``_seek_margin``); a TS or PS whose key frames are more than
 MAX_SEEK_MARGIN_S apart is refused.
 
 Width and height are reported as displayed (rotation applied), as published.
@@ -347,10 +347,8 @@ def _check_decodes(path: str, demuxer: str, start_s: float, margin_s: float, rea
                    bounds: ff.Bounds) -> None:
     """Decode DECODE_CHECK_S of video from start_s into tiny grey frames and count them
     (a seek margin_s early: what precedes start_s is decoded, then dropped)."""
-    seek, lead = ff.seek_args(start_s, margin_s)
-    argv = ff.base() + seek + ff.input_args(path, demuxer)
-    if lead > 0.0005:
-        argv += ["-ss", f"{lead:.3f}"]
+    seek, skip = ff.seek_exact(start_s, margin_s)
+    argv = ff.base() + seek + ff.input_args(path, demuxer) + skip
     argv += ["-t", f"{DECODE_CHECK_S}", "-map", "0:v:0", "-an", "-sn", "-dn",
              "-vf", "scale=16:16", "-pix_fmt", "gray", "-f", "rawvideo", "pipe:1"]
     try:

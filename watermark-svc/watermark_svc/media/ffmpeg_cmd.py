@@ -41,6 +41,11 @@ COLOR_TO_SDR = {
 }
 
 
+def deinterlaced(on: bool) -> str:
+    """The deinterlacer (ending in a comma) for a field-coded source, else nothing."""
+    return f"{DEINTERLACE}," if on else ""
+
+
 def to_sdr(color: str) -> str:
     """The filters (ending in a comma) that bring a source of this colour to BT.709 SDR."""
     chain = COLOR_TO_SDR.get(color)
@@ -105,8 +110,8 @@ def decode_raw_cmd(source: str, width: int, height: int, fps: Fraction,
     scaling (to_sdr: per frame, at the smaller size).
     """
     at = Fraction(start_frame) / fps
-    seek, _ = ff.seek_args(at, seek_margin_s) if start_frame else ([], 0.0)
-    vf = (f"{DEINTERLACE + ',' if deinterlace else ''}scale={width}:{height}:flags=bicubic,setsar=1,"
+    seek = ff.seek_args(at, seek_margin_s) if start_frame else []
+    vf = (f"{deinterlaced(deinterlace)}scale={width}:{height}:flags=bicubic,setsar=1,"
           f"{to_sdr(color)}fps={_fps(fps)}:start_time={float(at):.6f},format=yuv420p")
     limit = [] if frame_count is None else ["-frames:v", str(frame_count)]
     return _base() + [*ff.from_file_start(seek), *ff.input_args(source), "-map", "0:v:0",
@@ -218,11 +223,10 @@ def still_cmd(source: str, at_s: float, width: int, height: int, out_path: str,
               seek_margin_s: float = 0.0, deinterlace: bool = False, color: str = "") -> list[str]:
     """One JPEG frame at at_s seconds (input seeking: fast, decodes from a key frame;
     seek_margin_s early where seeks do not land on one, the lead dropped by an output -ss)."""
-    seek, lead = ff.seek_args(at_s, seek_margin_s)
-    skip = ["-ss", f"{lead:.6f}"] if lead > 0.0005 else []
+    seek, skip = ff.seek_exact(at_s, seek_margin_s)
     return _base() + [*seek, *ff.input_args(source), *skip, "-map", "0:v:0",
                       "-frames:v", "1", "-vf",
-                      f"{DEINTERLACE + ',' if deinterlace else ''}"
+                      f"{deinterlaced(deinterlace)}"
                       f"scale={width}:{height}:flags=lanczos,setsar=1,{to_sdr(color)}format=yuvj420p",
                       "-q:v", str(POSTER_QUALITY), "-update", "1", "-y", out_path]
 

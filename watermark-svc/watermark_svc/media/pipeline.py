@@ -129,11 +129,11 @@ def make_stills(source: str, info: ProbeResult, plan: JobPlan, staging: Path,
             group: ProcessGroup) -> None:
     at = info.duration_s * POSTER_AT_FRACTION
     run_checked(group, "poster", ffmpeg_cmd.poster_cmd(
-        source, at, plan.mezz_width, plan.mezz_height, str(staging / "poster.jpg"), info.seek_margin_s,
+        source, at, plan.mezz_width, plan.mezz_height, str(staging / "poster.jpg"), plan.seek_margin_s,
         plan.deinterlace, plan.color),
         "thumbnails", STILL_TIMEOUT_S)
     run_checked(group, "thumb", ffmpeg_cmd.thumb_cmd(
-        source, at, plan.mezz_width, plan.mezz_height, str(staging / "thumb.jpg"), info.seek_margin_s,
+        source, at, plan.mezz_width, plan.mezz_height, str(staging / "thumb.jpg"), plan.seek_margin_s,
         plan.deinterlace, plan.color),
         "thumbnails", STILL_TIMEOUT_S)
     for name in ("poster.jpg", "thumb.jpg"):
