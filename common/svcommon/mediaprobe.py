@@ -11,7 +11,10 @@ call ``probe``, so the two can never disagree. The rules, in order:
    of the video stream's packets (first timestamp to the end of the last frame) — what
    the pipeline's constant-rate conversion turns into frames; a gap between consecutive
    video timestamps over ``max_gap_s`` is refused (it would become that many seconds of
-   duplicated frames); an index promising more than the data holds, or a packet lying
+   duplicated frames); a video or audio timestamp going back more than MAX_RESTART_S
+   (recordings joined end to end, a broadcast capture across a clock reset) is refused:
+   every decode is timed from the file's start, so the part after the reset would be
+   dropped; an index promising more than the data holds, or a packet lying
    beyond the end of the file, is a truncated file;
 4. the published duration must be within ``max_duration_s``;
 5. the first and the last second must decode.
@@ -34,7 +37,7 @@ import math
 import os
 import subprocess
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 from . import ffmpeg as ff
@@ -49,6 +52,9 @@ KEY_FRAME_SEEK_CONTAINERS = ("mov", "matroska", "avi")
 # much more (a single key frame: the whole film per chunk).
 MAX_SEEK_MARGIN_S = 30.0
 INTERLACED_FIELD_ORDERS = ("tt", "bb", "tb", "bt")     # ffprobe's field_order of field-coded video
+# A decode timed from the file's start drops whatever comes after its timestamps went back:
+# a step back of more than this is refused rather than published with that part missing.
+MAX_RESTART_S = 0.5
 HDR_TRANSFERS = {"arib-std-b67": "hlg", "smpte2084": "pq"}   # ffprobe's color_transfer names
 
 
@@ -109,7 +115,13 @@ def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> ProbeRe
         raise MediaRejected("the video stream has no picture size (undecodable)")
     _check_picture(width, height, limits)
     fps = _frame_rate(video, limits)
-    scan = _scan_packets(path, demuxer, int(video["index"]), size, bounds)
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    scan = _scan_packets(path, demuxer, int(video["index"]), int(audio["index"]) if audio else None, size, bounds)
+    if scan.restart is not None:
+        kind, before, after = scan.restart
+        raise MediaRejected(f"the {kind}'s timestamps go back from {before:.1f} s to {after:.1f} s partway through "
+                            "(recordings joined end to end?); remux it to MP4 first (ffmpeg -i <file> -c copy "
+                            "out.mp4 numbers them afresh) or upload the recordings one by one")
     duration = _published_duration(scan, fmt, video)
     if scan.max_gap > limits.max_gap_s:
         raise MediaRejected(f"the video jumps {scan.max_gap:.1f} s between two frames; at most "
@@ -130,7 +142,6 @@ def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> ProbeRe
     aspect = _display_aspect(video, width, height)
     if rotation % 180:
         width, height, aspect = height, width, 1 / aspect
-    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
     bitrate = str(fmt.get("bit_rate") or "")
     return ProbeResult(width=width, height=height, display_aspect=aspect, fps=fps, duration_s=duration,
                        video_codec=str(video.get("codec_name", "unknown")), has_audio=audio is not None,
@@ -240,6 +251,8 @@ class _Scan:
     last_pts: float | None = None
     last_key: float | None = None
     max_key_gap: float = 0.0          # longest run of video without a key frame
+    last_dts: dict[str, float] = field(default_factory=dict)     # per stream_index scanned for restarts
+    restart: tuple[str, float, float] | None = None   # ("video"/"audio", from, to): the first step back
 
 
 def _num(text: str | None) -> float | None:
@@ -249,12 +262,14 @@ def _num(text: str | None) -> float | None:
         return None
 
 
-def _scan_packets(path: str, demuxer: str, video_index: int, size: int, bounds: ff.Bounds) -> _Scan:
+def _scan_packets(path: str, demuxer: str, video_index: int, audio_index: int | None, size: int,
+                  bounds: ff.Bounds) -> _Scan:
     """Demux every packet (no decoding) and fold their timing into a _Scan, streaming
     ffprobe's output so a long film costs no memory."""
     argv = ff.base(ff.FFPROBE) + ["-show_entries", "packet=stream_index,pts_time,dts_time,duration_time,size,pos,flags",
                                   "-of", "compact=p=0", *ff.input_args(path, demuxer)]
     scan = _Scan()
+    watched = {str(video_index): "video", **({str(audio_index): "audio"} if audio_index is not None else {})}
     proc = ff.spawn(argv, bounds, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                     stderr=subprocess.DEVNULL)
     fired = threading.Event()
@@ -273,6 +288,8 @@ def _scan_packets(path: str, demuxer: str, video_index: int, size: int, bounds: 
             pos, length = _num(p.get("pos")), _num(p.get("size")) or 0
             if pos is not None and pos + length > size:
                 scan.beyond_eof = True
+            if p.get("stream_index") in watched:
+                _note_restart(scan, watched[p["stream_index"]], p["stream_index"], _num(p.get("dts_time")))
             if t is None:
                 continue
             end = t + (_num(p.get("duration_time")) or 0.0)
@@ -307,6 +324,18 @@ def _scan_packets(path: str, demuxer: str, video_index: int, size: int, bounds: 
     if scan.beyond_eof:
         raise MediaRejected("the file is truncated (its index points past the end of the data)")
     return scan
+
+
+def _note_restart(scan: _Scan, kind: str, stream: str, dts: float | None) -> None:
+    """Record the first decode timestamp that goes back by more than MAX_RESTART_S (a
+    demuxer's decode timestamps only ever rise within one recording; presentation ones
+    reorder around B-frames, so they are not the ones compared)."""
+    if dts is None:
+        return
+    last = scan.last_dts.get(stream)
+    if last is not None and dts < last - MAX_RESTART_S and scan.restart is None:
+        scan.restart = (kind, last, dts)
+    scan.last_dts[stream] = dts
 
 
 def _seek_margin(scan: _Scan, demuxer: str, fps: Fraction) -> float:

@@ -174,6 +174,27 @@ def test_mpegts_with_key_frames_too_far_apart_is_refused_with_the_reason(tmp_pat
     assert not (tmp_path / "out").exists()
 
 
+def test_recordings_joined_end_to_end_are_refused_and_the_advice_works(tmp_path):
+    """Two 3-s MPEG-TS recordings joined with `cat`: the second restarts its timestamps at
+    1.4 s. Timed from the file's start, the decode dropped it, and 3 s of the 6 were
+    published without a word. Refused, naming the reset and the remedy; the remedy (a
+    remux, which numbers the timestamps afresh) then publishes all 180 frames."""
+    part = _encode(tmp_path / "part.ts", "testsrc2=size=160x120:rate=30", 3)
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(part.read_bytes() * 2)
+    with pytest.raises(InvalidMedia, match=r"video's timestamps go back from 4\.4 s to 1\.4 s .*joined end to end"
+                                           r".*remux it to MP4 first \(ffmpeg -i <file> -c copy out\.mp4"):
+        process(joined, tmp_path / "out", "odd-joined", SECRET, preset="ultrafast")
+    assert not (tmp_path / "out").exists()
+    remuxed = tmp_path / "remuxed.mp4"
+    mh.run(FF + ["-i", str(joined), "-c", "copy", str(remuxed)])
+    meta = process(remuxed, tmp_path / "out", "odd-joined", SECRET, preset="ultrafast")
+    stream = _stream(tmp_path / "out", meta["renditions"][0]["name"], meta["segment_count"], tmp_path / "s.mp4")
+    # The 180 recorded frames and the sync pad before them: the remux's audio starts 21 ms
+    # before its picture, and the published picture starts with the sound.
+    assert mh.count_frames(stream) == 180 + 1 and meta["duration"] == pytest.approx(6.033, abs=0.01)
+
+
 @pytest.mark.parametrize("name", ["late.mp4", "late.ts"])
 def test_audio_that_starts_after_the_video_stays_in_sync(tmp_path, name):
     """The sound starts 0.5 s after the first picture (a recorder that opened its microphone
