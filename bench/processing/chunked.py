@@ -91,7 +91,7 @@ def run_task(task: dict) -> dict:
         group = ProcessGroup(out / "logs")
         try:
             if task["kind"] == "audio":
-                encode_audio(task["src"], out, group)
+                encode_audio(task["src"], out, task["duration_s"], group)
             else:
                 plan = task["plan"]
                 rungs = [r for r in plan.rungs if r.name == task["rung"]]
@@ -120,7 +120,8 @@ def chunked_run(src: Path, tmp: Path, workers: int, spc: int, preset: str, threa
         chunks = plan_chunks(plan, info.duration_s, spc)
     low = [plan.rungs[-1].name]
     high = [r.name for r in reversed(plan.rungs[:-1])]          # queue order: lower first
-    tasks = queue_tasks({"src": str(src), "plan": plan, "settings": settings}, plan, chunks)
+    tasks = queue_tasks({"src": str(src), "plan": plan, "settings": settings, "duration_s": info.duration_s},
+                        plan, chunks)
     for i, t in enumerate(tasks):
         t["out"] = str(tmp / f"task{i:04d}")
     needed = {(t["kind"], t["chunk"]) for t in tasks if t["kind"] in ("audio", "low")}

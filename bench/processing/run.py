@@ -81,7 +81,7 @@ def plain_ladder(src: Path, out: Path, preset: str) -> dict:
     work = out / "work"
     work.mkdir(parents=True)
     encoded = [work / f"{r.name}.nut" for r in plan.rungs]
-    audio = subprocess.Popen(ffmpeg_cmd.encode_audio_cmd(str(src), str(work / "audio.mp4")),
+    audio = subprocess.Popen(ffmpeg_cmd.encode_audio_cmd(str(src), str(work / "audio.mp4"), info.duration_s),
                              stdin=subprocess.DEVNULL)
     sh(ffmpeg_cmd.plain_ladder_cmd(str(src), list(plan.rungs), plan.mezz_width,
                                    plan.mezz_height, s, [str(p) for p in encoded]))

@@ -26,6 +26,8 @@ MEDIA_SETTINGS = [
     Setting("MEDIA_MAX_FPS", 120, float, "highest accepted frame rate"),
     Setting("MEDIA_MAX_STREAMS", 8, int, "most streams (video+audio+subtitles+data) in one file"),
     Setting("MEDIA_MAX_GAP_SECONDS", 10.0, float, "longest jump between consecutive video timestamps"),
+    Setting("MEDIA_MIN_PIXELS", 128 * 72, int, "smallest picture area published (width x height): below it "
+            "the forensic watermark cannot trace a re-encoded leak"),
     Setting("PROBE_TIMEOUT_SECONDS", 120, int, "wall time of each probe step (ffprobe/ffmpeg child)"),
     Setting("MEDIA_CHILD_MEMORY_MB", 6144, int, "address-space limit of every ffmpeg/ffprobe child "
             "(virtual memory: x264 threads reserve stacks; raise on hosts with many cores)"),
@@ -49,6 +51,7 @@ class MediaLimits:
     memory_bytes: int = 6144 * MiB
     file_bytes: int = 16384 * MiB
     cpu_per_media_second: float = 40.0
+    min_pixels: int = 128 * 72
 
     @classmethod
     def from_config(cls, cfg) -> "MediaLimits":
@@ -62,7 +65,8 @@ class MediaLimits:
                    int(get("PROBE_TIMEOUT_SECONDS", d.probe_seconds)),
                    int(get("MEDIA_CHILD_MEMORY_MB", d.memory_bytes // MiB)) * MiB,
                    int(get("MEDIA_CHILD_FILE_MB", d.file_bytes // MiB)) * MiB,
-                   float(get("MEDIA_CPU_PER_MEDIA_SECOND", d.cpu_per_media_second)))
+                   float(get("MEDIA_CPU_PER_MEDIA_SECOND", d.cpu_per_media_second)),
+                   min_pixels=int(get("MEDIA_MIN_PIXELS", d.min_pixels)))
 
     def probe_bounds(self) -> ff.Bounds:
         # A probe writes nothing but pipes: 64 MiB of file is plenty.

@@ -7,9 +7,10 @@ call ``probe``, so the two can never disagree. The rules, in order:
 2. header facts from ffprobe: at most ``max_streams`` streams, a video stream whose
    picture fits ``max_width`` x ``max_height`` and ``max_pixels``, a frame rate in
    [1, ``max_fps``];
-3. every packet is listed (demux only, no decode): the published duration is the span
-   of the video stream's packets (first timestamp to the end of the last frame) — what
-   the pipeline's constant-rate conversion turns into frames; a gap between consecutive
+3. every packet is listed (demux only, no decode): the published duration runs from the
+   file's start time (every decode's origin; sound may start before the picture) to the
+   end of the last video frame — what the pipeline's constant-rate conversion turns into
+   frames; a gap between consecutive
    video timestamps over ``max_gap_s`` is refused (it would become that many seconds of
    duplicated frames); a video or audio timestamp going back more than MAX_RESTART_S
    (recordings joined end to end, a broadcast capture across a clock reset) is refused:
@@ -18,6 +19,12 @@ call ``probe``, so the two can never disagree. The rules, in order:
    beyond the end of the file, is a truncated file;
 4. the published duration must be within ``max_duration_s``;
 5. the first and the last second must decode.
+
+``check_publishable`` adds what only publishing needs (upload-svc and the worker call it
+after ``probe``; forensic suspects, which may be small or short, do not): a picture of at
+least ``min_pixels`` and MIN_SIDE_PX a side, more than one frame, and sound that does not
+go on more than MAX_AUDIO_OVERHANG_S past the last picture (the published audio is cut,
+or padded with silence, to the video's length).
 
 Seeking: ffmpeg's ``-ss`` counts from the file's start time, and lands on a key frame only
 where the container indexes them (MP4/MOV, Matroska, AVI). In MPEG-TS and MPEG-PS it lands
@@ -44,7 +51,7 @@ from . import ffmpeg as ff
 from .medialimits import MEDIA_SETTINGS, MediaLimits, MediaRejected
 from .params import ascii_uint
 
-__all__ = ["MEDIA_SETTINGS", "MediaLimits", "MediaRejected", "ProbeResult", "probe"]
+__all__ = ["MEDIA_SETTINGS", "MediaLimits", "MediaRejected", "ProbeResult", "check_publishable", "probe"]
 DECODE_CHECK_S = 1.0
 # Containers whose seeks land on a key frame (their index marks them); any other's need a margin.
 KEY_FRAME_SEEK_CONTAINERS = ("mov", "matroska", "avi")
@@ -55,6 +62,10 @@ INTERLACED_FIELD_ORDERS = ("tt", "bb", "tb", "bt")     # ffprobe's field_order o
 # A decode timed from the file's start drops whatever comes after its timestamps went back:
 # a step back of more than this is refused rather than published with that part missing.
 MAX_RESTART_S = 0.5
+# Publishing (check_publishable): a narrower strip than this carries no traceable pattern
+# whatever its area; sound past the last picture beyond this would be cut from the video.
+MIN_SIDE_PX = 32
+MAX_AUDIO_OVERHANG_S = 2.0
 HDR_TRANSFERS = {"arib-std-b67": "hlg", "smpte2084": "pq"}   # ffprobe's color_transfer names
 
 
@@ -64,7 +75,7 @@ class ProbeResult:
     height: int
     display_aspect: Fraction      # width/height as it should be shown (includes SAR)
     fps: Fraction
-    duration_s: float             # published duration: span of the video packets
+    duration_s: float             # published: from the file's start to the end of the last frame
     video_codec: str
     has_audio: bool
     audio_codec: str | None
@@ -78,6 +89,8 @@ class ProbeResult:
     seek_margin_s: float = 0.0    # how early a seek must aim (module doc, "Seeking")
     interlaced: bool = False      # coded as fields (broadcast, camcorders): to deinterlace
     color: str = ""               # "hlg", "pq" (HDR), "bt2020" (wide gamut), "": BT.709 or untagged
+    video_frames: int = 0         # video packets in the file
+    audio_overhang_s: float = 0.0  # how long the sound goes on after the last picture
 
     def summary(self) -> dict:
         """The facts upload-svc records on the video row."""
@@ -149,7 +162,29 @@ def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> ProbeRe
                        bitrate=ascii_uint(bitrate), rotation=rotation,
                        pix_fmt=video.get("pix_fmt"), frame_count_estimate=int(round(duration * fps)),
                        container=demuxer, streams=len(streams), max_gap_s=scan.max_gap, seek_margin_s=margin,
-                       interlaced=video.get("field_order") in INTERLACED_FIELD_ORDERS, color=_color(video))
+                       interlaced=video.get("field_order") in INTERLACED_FIELD_ORDERS, color=_color(video),
+                       video_frames=scan.video_packets,
+                       audio_overhang_s=max(0.0, round(scan.audio_end - scan.video_end, 6)) if audio else 0.0)
+
+
+def check_publishable(info: ProbeResult, limits: MediaLimits | None = None) -> None:
+    """The rules a video must also meet to be published (module doc); MediaRejected if not."""
+    limits = limits or MediaLimits()
+    if info.width * info.height < limits.min_pixels:
+        example = " (as in 128x72)" if limits.min_pixels == 128 * 72 else ""
+        raise MediaRejected(f"the picture is {info.width}x{info.height} ({info.width * info.height} pixels); at least "
+                            f"{limits.min_pixels} pixels{example} are needed for the forensic watermark to trace a "
+                            "leaked copy", "MEDIA_MIN_PIXELS")
+    if min(info.width, info.height) < MIN_SIDE_PX:
+        raise MediaRejected(f"the picture is {info.width}x{info.height}; each side must be at least {MIN_SIDE_PX} "
+                            "pixels for the forensic watermark to trace a leaked copy")
+    if info.audio_overhang_s > MAX_AUDIO_OVERHANG_S:
+        raise MediaRejected(f"the sound goes on {info.audio_overhang_s:.1f} s after the last picture (at "
+                            f"{info.duration_s:.1f} s); a video is published as long as its picture, so that sound "
+                            "would be lost: make the picture last as long as the sound (a still picture over sound: "
+                            "ffmpeg -loop 1 -i <picture> -i <sound> -shortest ...)")
+    if info.video_frames < 2:
+        raise MediaRejected("the video holds a single frame (a still picture, not a video)")
 
 
 def _ffprobe_json(path: str, demuxer: str, bounds: ff.Bounds) -> dict:
@@ -245,7 +280,9 @@ class _Scan:
     video_packets: int = 0
     video_start: float = float("inf")
     video_end: float = 0.0
+    all_start: float = float("inf")
     all_end: float = 0.0
+    audio_end: float = 0.0
     max_gap: float = 0.0
     beyond_eof: bool = False
     last_pts: float | None = None
@@ -293,7 +330,9 @@ def _scan_packets(path: str, demuxer: str, video_index: int, audio_index: int | 
             if t is None:
                 continue
             end = t + (_num(p.get("duration_time")) or 0.0)
-            scan.all_end = max(scan.all_end, end)
+            scan.all_start, scan.all_end = min(scan.all_start, t), max(scan.all_end, end)
+            if audio_index is not None and p.get("stream_index") == str(audio_index):
+                scan.audio_end = max(scan.audio_end, end)
             if p.get("stream_index") == str(video_index):
                 scan.video_packets += 1
                 scan.video_start = min(scan.video_start, t)
@@ -358,18 +397,23 @@ def _seek_margin(scan: _Scan, demuxer: str, fps: Fraction) -> float:
 
 
 def _published_duration(scan: _Scan, fmt: dict, video: dict) -> float:
-    duration = scan.video_end - scan.video_start
-    if duration <= 0:
+    """From the file's start (where every decode's clock starts: ``from_file_start``; sound
+    may start before the picture, whose first frame then shows from the start) to the end
+    of the last frame."""
+    span = scan.video_end - scan.video_start
+    if span <= 0:
         raise MediaRejected("the video has zero duration")
     # The index (or the header) promises this much; the packets must deliver it.
     claimed = _num(video.get("duration"))
-    measured = duration
+    measured = span
     if claimed is None:
-        claimed, measured = _num(fmt.get("duration")), scan.all_end - min(scan.video_start, scan.all_end)
+        # The container's duration runs from its first packet, of any stream, to its last.
+        claimed, measured = _num(fmt.get("duration")), scan.all_end - min(scan.all_start, scan.all_end)
     if claimed and claimed - measured > max(1.0, 0.05 * claimed):
         raise MediaRejected(f"the file is truncated (its header promises {claimed:.1f} s, "
                             f"the data holds {measured:.1f} s)")
-    return round(duration, 6)
+    origin = _num(fmt.get("start_time"))
+    return round(scan.video_end - (min(scan.all_start, scan.video_start) if origin is None else origin), 6)
 
 
 def _check_decodes(path: str, demuxer: str, start_s: float, margin_s: float, reason: str,

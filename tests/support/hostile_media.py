@@ -106,6 +106,17 @@ def huge_still(path: Path, size: str = "16000x16000") -> Path:
     return path
 
 
+def still_over_sound(path: Path, seconds: int = 10) -> Path:
+    """A single picture over `seconds` of sound: what `ffmpeg -i picture -i sound` gives
+    without `-loop 1` (the sound would be lost: published as long as the picture)."""
+    picture = path.with_suffix(".png")
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240", "-frames:v", "1", str(picture))
+    ffmpeg("-i", str(picture), "-f", "lavfi", "-i", f"sine=duration={seconds}", "-c:v", "libx264", "-c:a", "aac",
+           str(path))
+    picture.unlink()
+    return path
+
+
 def absurd_rate(path: Path, rate: int = 100000) -> Path:
     return clip(path, seconds=0.01, rate=rate, extra=("-f", "matroska"))
 
@@ -158,6 +169,8 @@ def build_corpus(d: Path, listener_url: str) -> dict[str, Path]:
         "concat": concat_list(d / "concat.mp4", str(local)),
         "gap": timestamp_gap(d / "gap.mkv"),
         "huge": huge_still(d / "huge.mov"),
+        "tiny": clip(d / "tiny.mp4", size="64x36"),
+        "still_over_sound": still_over_sound(d / "still_over_sound.mp4"),
         "rate": absurd_rate(d / "rate.mkv"),
         "streams": many_streams(d / "streams.mkv"),
         "truncated": truncated_mdat(d / "truncated.mp4"),

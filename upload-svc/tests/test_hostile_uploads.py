@@ -22,7 +22,7 @@ def _nothing_left(env, user, vid=None):
 @pytest.mark.parametrize("name, reason", [
     ("hls_http", "HLS playlist"), ("hls_file", "HLS playlist"), ("mpd_absolute", "DASH manifest"),
     ("mpd_relative", "DASH manifest"), ("concat", "concat list"), ("gif", "animated GIFs"),
-    ("truncated", "truncated"),
+    ("truncated", "truncated"), ("still_over_sound", "the sound goes on 10.0 s after the last picture"),
 ])
 def test_tus_refuses_what_is_no_video(tus, user, env, corpus, listener, name, reason):
     data = corpus[name].read_bytes()
@@ -35,7 +35,8 @@ def test_tus_refuses_what_is_no_video(tus, user, env, corpus, listener, name, re
     _nothing_left(env, user, vid)
 
 
-@pytest.mark.parametrize("name, limit", [("huge", "MEDIA_MAX_WIDTH"), ("gap", "MEDIA_MAX_GAP_SECONDS")])
+@pytest.mark.parametrize("name, limit", [("huge", "MEDIA_MAX_WIDTH"), ("gap", "MEDIA_MAX_GAP_SECONDS"),
+                                         ("tiny", "MEDIA_MIN_PIXELS")])
 def test_limits_answer_422_naming_the_limit(tus, user, env, corpus, name, limit):
     # tus, not a form: the test client spools a form over 500 KB to a file it never closes.
     data = corpus[name].read_bytes()

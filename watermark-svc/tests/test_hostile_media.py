@@ -56,8 +56,9 @@ def test_rotation_reported_as_published(corpus):
     assert (p.width, p.height, p.rotation) == (240, 320, 90)
 
 
-def test_duration_is_the_packets_span(corpus):
-    # One rule for upload and worker: the span of the video frames (what is published).
+def test_duration_runs_to_the_end_of_the_last_frame(corpus):
+    # One rule for upload and worker: from the file's start to the end of the last frame
+    # (what is published).
     assert probe(corpus["local"]).duration_s == pytest.approx(2.0, abs=0.05)
 
 
@@ -84,7 +85,7 @@ def test_every_builder_forces_demuxer_and_protocols(corpus, tmp_path):
     rung = Rung("360p", 480, 360, 800, 1200, 1600)
     settings = EncodeSettings(fps=Fraction(25), frames_per_segment=50)
     argvs = [ffmpeg_cmd.decode_raw_cmd(src, 160, 120, Fraction(25)),
-             ffmpeg_cmd.encode_audio_cmd(src, str(tmp_path / "a.mp4")),
+             ffmpeg_cmd.encode_audio_cmd(src, str(tmp_path / "a.mp4"), 1.0),
              ffmpeg_cmd.still_cmd(src, 0.5, 160, 120, str(tmp_path / "p.jpg")),
              ffmpeg_cmd.package_cmd(str(tmp_path / "x.nut"), str(tmp_path), 2.0),
              gray_cmd(src, 64, 48, Fraction(25))]

@@ -195,6 +195,89 @@ def test_recordings_joined_end_to_end_are_refused_and_the_advice_works(tmp_path)
     assert mh.count_frames(stream) == 180 + 1 and meta["duration"] == pytest.approx(6.033, abs=0.01)
 
 
+def _still_over_sound(d: Path, name: str, sound_s: float) -> Path:
+    """One picture over sound_s of sound, as `ffmpeg -i picture -i sound` makes it."""
+    picture = d / "picture.png"
+    mh.run(FF + ["-f", "lavfi", "-i", "testsrc2=size=320x240", "-frames:v", "1", str(picture)])
+    argv = FF + ["-i", str(picture)]
+    argv += ["-f", "lavfi", "-i", f"sine=duration={sound_s}", "-c:a", "aac"] if sound_s else []
+    mh.run(argv + ["-c:v", "libx264", str(d / name)])
+    return d / name
+
+
+# What cannot be published as it is, and why (module doc of svcommon.mediaprobe, check_publishable).
+UNPUBLISHABLE = {
+    # Below 128x72 the watermark of a 60-s leak re-encoded at CRF 28 reads no better than
+    # chance (32x18: 13 of 30 segments wrong), so no stream of it could be traced.
+    "tiny": (lambda d: _encode(d / "tiny.mp4", "testsrc2=size=64x36:rate=30", 3),
+             r"picture is 64x36 \(2304 pixels\); at least 9216 pixels \(as in 128x72\) are needed for the forensic"),
+    "strip": (lambda d: _encode(d / "strip.mp4", "testsrc2=size=24x400:rate=30", 3, audio=False),
+              r"picture is 24x400; each side must be at least 32 pixels"),
+    # The published audio is cut at the picture's end: 5 s of sound would have gone.
+    "sound_after_the_picture": (lambda d: _encode(d / "long-sound.mp4", "testsrc2=size=320x240:rate=30:duration=3",
+                                                  8, extra=("-af", "apad")),
+                                r"sound goes on 5\.0 s after the last picture \(at 3\.0 s\).*as long as the sound"),
+    # A picture over a podcast made without -loop 1: it used to fail in the worker
+    # ("poster.jpg was not produced") after the upload had been accepted.
+    "still_over_sound": (lambda d: _still_over_sound(d, "still.mp4", 10),
+                         r"sound goes on 10\.0 s after the last picture \(at 0\.0 s\).*ffmpeg -loop 1"),
+    "single_frame": (lambda d: _still_over_sound(d, "one.mp4", 0), r"single frame \(a still picture, not a video\)"),
+}
+
+
+@pytest.mark.parametrize("case", list(UNPUBLISHABLE))
+def test_what_cannot_be_published_is_refused_with_the_reason(case, tmp_path):
+    make, reason = UNPUBLISHABLE[case]
+    with pytest.raises(InvalidMedia, match=reason):
+        process(make(tmp_path), tmp_path / "out", f"odd-{case}", SECRET, preset="ultrafast")
+    assert not (tmp_path / "out").exists() and not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+
+
+def test_sound_that_ends_before_the_picture_is_padded_to_its_end(tmp_path):
+    """8 s of picture, 3 s of sound. The audio stream used to end at 3 s, 2 segments
+    against the video's 4: players can freeze where one stream ends before the other.
+    It now lasts as long as the video, silent after the sound's end."""
+    src = _encode(tmp_path / "short-sound.mp4", "testsrc2=size=320x240:rate=30:duration=8", 8,
+                  extra=("-af", "atrim=end=3"))
+    meta = process(src, tmp_path / "out", "odd-short-sound", SECRET, preset="ultrafast")
+    assert meta["duration"] == pytest.approx(8.0, abs=0.05)
+    assert sum(meta["audio"]["segment_durations"]) == pytest.approx(8.0, abs=0.05)
+    first_sound, last_sound = _sound_span(tmp_path / "out", tmp_path)
+    assert first_sound == pytest.approx(0.0, abs=0.05) and last_sound == pytest.approx(3.0, abs=0.06)
+
+
+def test_picture_that_starts_after_the_sound_is_published_whole(tmp_path):
+    """A Matroska file whose sound starts 3 s before its 6 s of picture (a capture that
+    waited for a key frame). It was refused twice over: as truncated (the container's 9 s
+    measured from the picture's start) and then by the frame guard (the decodes, timed
+    from the file's start, make 9 s of it). Published: the first frame until the picture
+    starts, then every frame, and all 9 s of sound."""
+    video, sound, src = tmp_path / "v.mp4", tmp_path / "a.m4a", tmp_path / "late-picture.mkv"
+    mh.run(FF + ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=6", "-c:v", "libx264",
+                 "-preset", "veryfast", str(video)])
+    mh.run(FF + ["-f", "lavfi", "-i", "sine=duration=9", "-c:a", "aac", str(sound)])
+    mh.run(FF + ["-itsoffset", "3", "-i", str(video), "-i", str(sound), "-map", "0:v", "-map", "1:a", "-c", "copy",
+                 str(src)])
+    meta = process(src, tmp_path / "out", "odd-late-picture", SECRET, preset="ultrafast")
+    assert meta["duration"] == pytest.approx(9.033, abs=0.01)
+    stream = _stream(tmp_path / "out", meta["renditions"][0]["name"], meta["segment_count"], tmp_path / "s.mp4")
+    assert mh.count_frames(stream) == 91 + 180      # the first frame from 0 to 3.023 s (AAC priming), then all
+    assert sum(meta["audio"]["segment_durations"]) == pytest.approx(meta["duration"], abs=0.05)
+    assert _sound_span(tmp_path / "out", tmp_path)[1] == pytest.approx(9.0, abs=0.06)
+
+
+def _sound_span(out: Path, tmp_path: Path) -> tuple[float, float]:
+    """Seconds from the published audio's start to its first and its last loud sample."""
+    audio = out / "audio"
+    joined = tmp_path / "audio.mp4"
+    joined.write_bytes(b"".join(p.read_bytes() for p in [audio / "init.mp4", *sorted(audio.glob("*.m4s"))]))
+    pcm = np.frombuffer(subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(joined), "-f", "s16le",
+                                        "-ac", "1", "-ar", "48000", "pipe:1"], capture_output=True, check=True).stdout,
+                        np.int16)
+    loud = np.flatnonzero(np.abs(pcm) > 1000)
+    return loud[0] / 48000, loud[-1] / 48000
+
+
 @pytest.mark.parametrize("name", ["late.mp4", "late.ts"])
 def test_audio_that_starts_after_the_video_stays_in_sync(tmp_path, name):
     """The sound starts 0.5 s after the first picture (a recorder that opened its microphone
@@ -205,13 +288,7 @@ def test_audio_that_starts_after_the_video_stays_in_sync(tmp_path, name):
                  "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "4", "-map", "0:v", "-map", "1:a",
                  "-c:v", "libx264", "-preset", "veryfast", "-g", "30", "-c:a", "aac", str(src)])
     meta = process(src, tmp_path / "out", "odd-late-audio", SECRET, preset="ultrafast")
-    audio = tmp_path / "out" / "audio"
-    joined = tmp_path / "audio.mp4"
-    joined.write_bytes(b"".join(p.read_bytes() for p in [audio / "init.mp4", *sorted(audio.glob("*.m4s"))]))
-    pcm = np.frombuffer(subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(joined), "-f", "s16le",
-                                        "-ac", "1", "-ar", "48000", "pipe:1"], capture_output=True, check=True).stdout,
-                        np.int16)
-    first_sound = int(np.argmax(np.abs(pcm) > 1000)) / 48000
+    first_sound, _ = _sound_span(tmp_path / "out", tmp_path)
     assert first_sound == pytest.approx(0.5, abs=0.06)      # AAC's own start-up adds a few ms
     assert sum(meta["audio"]["segment_durations"]) == pytest.approx(meta["duration"], abs=0.1)
 

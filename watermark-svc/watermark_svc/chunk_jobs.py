@@ -121,7 +121,7 @@ def run_audio(app, job: Job, lease: Lease) -> None:
         out = Path(work) / "out"
         lease.report(5, "audio")
         audio = _run_media(app, job, lease, video, state, Path(work),
-                           lambda source, group: encode_audio(source, out, group))
+                           lambda source, group: encode_audio(source, out, state.info.duration_s, group))
         keys: VideoKeys = ContentSealer(app.config["MEDIA_MASTER_KEY"]).open(enc.sealed, vid)
         lease.confirm()
         fs = filestore(app)

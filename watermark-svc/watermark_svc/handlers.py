@@ -38,7 +38,7 @@ from .media.chunks import plan_chunks
 from .media.errors import InvalidMedia, LimitExceeded, MediaError
 from .media.ffmpeg_cmd import EncodeSettings
 from .media.plan import plan_job
-from .media.probe import probe
+from .media.probe import probe_to_publish
 from .media.procs import ProcessGroup
 from .media_store import put_plain
 from .originals import cache_of
@@ -105,7 +105,7 @@ def job_processes(lease: Lease, job: Job, logs: Path, bounds) -> Iterator[Proces
 def _plan(cfg, source: Path, work: Path, limits: MediaLimits, lease: Lease, job: Job) -> EncodeState:
     with job_processes(lease, job, work / "logs", limits.probe_bounds()) as group:
         lease.report(2, "probe")
-        info = probe(source, limits)
+        info = probe_to_publish(source, limits)
         group.arm(limits.work_bounds(info.duration_s))
         plan = plan_job(info)
         settings = EncodeSettings(fps=plan.fps, frames_per_segment=plan.frames_per_segment,

@@ -216,16 +216,17 @@ def package_one(in_path: Path, out_dir: Path, seconds: float, group: ProcessGrou
     return durations
 
 
-def encode_audio(source: str | os.PathLike, out_dir: str | os.PathLike,
+def encode_audio(source: str | os.PathLike, out_dir: str | os.PathLike, duration_s: float,
                  group: ProcessGroup) -> dict:
-    """The audio task: AAC once, packaged to out_dir/audio/; its metadata entry."""
+    """The audio task: AAC once, as long as the video (``duration_s``, the probed published
+    duration), packaged to out_dir/audio/; its metadata entry."""
     out = Path(out_dir)
     work = out / ".audio"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
         mp4 = work / "audio.mp4"
-        run_checked(group, "audio", ffmpeg_cmd.encode_audio_cmd(os.fspath(source), str(mp4)), "encode")
+        run_checked(group, "audio", ffmpeg_cmd.encode_audio_cmd(os.fspath(source), str(mp4), duration_s), "encode")
         d = out / "audio"
         shutil.rmtree(d, ignore_errors=True)
         durations = package_one(mp4, d, AUDIO_SEGMENT_SECONDS, group, "audio")

@@ -30,7 +30,7 @@ from .errors import InvalidMedia, LimitExceeded, MediaError, ProcessingError
 from .ffmpeg_cmd import EncodeSettings
 from .ladder import Rung
 from .plan import JobPlan, plan_job
-from .probe import MediaLimits, ProbeResult, probe
+from .probe import MediaLimits, ProbeResult, probe_to_publish
 from .procs import ProcessGroup, run_checked
 from .wmpattern import RAMP_FRAMES, SIGMA_AT_1080P
 
@@ -72,13 +72,13 @@ def process(source_path: str | os.PathLike, out_dir: str | os.PathLike, video_id
     started = time.monotonic()
     try:
         progress(0, "probe")
-        info = probe(source, limits)
+        info = probe_to_publish(source, limits)
         group.arm(limits.work_bounds(info.duration_s))
         plan = plan_job(info, segment_seconds, ladder)
         settings = EncodeSettings(fps=plan.fps, frames_per_segment=plan.frames_per_segment,
                                   preset=preset or DEFAULT_PRESET, threads=x264_threads)
         progress(_P_AUDIO, "audio")
-        audio = encode_audio(source, staging, group) if info.has_audio else None
+        audio = encode_audio(source, staging, info.duration_s, group) if info.has_audio else None
         chunks = plan_chunks(plan, info.duration_s, segments_per_chunk)
         on_frame = frame_guard(info, plan, lambda n: progress(n, "encode"), _P_ENCODE)
         results = [encode_chunk(source, plan, settings, secret, video_id, strength, plan.rungs,
