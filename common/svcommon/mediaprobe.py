@@ -87,6 +87,7 @@ class ProbeResult:
     streams: int = 0
     max_gap_s: float = 0.0
     seek_margin_s: float = 0.0    # how early a seek must aim (module doc, "Seeking")
+    seek_lead_s: float = 0.0      # the most video an exact seek decodes before its target
     interlaced: bool = False      # coded as fields (broadcast, camcorders): to deinterlace
     color: str = ""               # "hlg", "pq" (HDR), "bt2020" (wide gamut), "": BT.709 or untagged
     video_frames: int = 0         # video packets in the file
@@ -162,6 +163,7 @@ def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> ProbeRe
                        bitrate=ascii_uint(bitrate), rotation=rotation,
                        pix_fmt=video.get("pix_fmt"), frame_count_estimate=int(round(duration * fps)),
                        container=demuxer, streams=len(streams), max_gap_s=scan.max_gap, seek_margin_s=margin,
+                       seek_lead_s=_seek_lead(scan, demuxer, margin),
                        interlaced=video.get("field_order") in INTERLACED_FIELD_ORDERS, color=_color(video),
                        video_frames=scan.video_packets,
                        audio_overhang_s=max(0.0, round(scan.audio_end - scan.video_end, 6)) if audio else 0.0)
@@ -377,6 +379,12 @@ def _note_restart(scan: _Scan, kind: str, stream: str, dts: float | None) -> Non
     scan.last_dts[stream] = dts
 
 
+def _key_frame_gap(scan: _Scan) -> float:
+    """The longest stretch of video without a key frame (to the end of the video)."""
+    last = scan.last_key if scan.last_key is not None else scan.video_start
+    return max(scan.max_key_gap, scan.video_end - last)
+
+
 def _seek_margin(scan: _Scan, demuxer: str, fps: Fraction) -> float:
     """How early a seek must aim for the frames from an instant on to come out as a decode
     from the start gives them: the frame shown at an instant can be as old as the longest
@@ -386,14 +394,21 @@ def _seek_margin(scan: _Scan, demuxer: str, fps: Fraction) -> float:
     MAX_SEEK_MARGIN_S. Rounded up to a tenth of a second."""
     need = scan.max_gap + 1 / float(fps)
     if demuxer not in KEY_FRAME_SEEK_CONTAINERS:
-        last = scan.last_key if scan.last_key is not None else scan.video_start
-        gap = max(scan.max_key_gap, scan.video_end - last)
+        gap = _key_frame_gap(scan)
         if gap > MAX_SEEK_MARGIN_S:
             name = {"mpegts": "MPEG-TS", "mpeg": "MPEG-PS"}.get(demuxer, demuxer)
             raise MediaRejected(f"the video's key frames are {gap:.0f} s apart; in {name} at most "
                                 f"{MAX_SEEK_MARGIN_S:.0f} s are accepted (remux it to MP4 or re-encode it)")
         need += gap
     return math.ceil(need * 10) / 10
+
+
+def _seek_lead(scan: _Scan, demuxer: str, margin: float) -> float:
+    """The most video an exact seek decodes before its target: the margin, and where seeks
+    land on the key frame before the aim (MP4/MOV, Matroska, AVI), the stretch back to it
+    too (in TS/PS the margin holds it already)."""
+    lead = margin + (_key_frame_gap(scan) if demuxer in KEY_FRAME_SEEK_CONTAINERS else 0.0)
+    return math.ceil(lead * 10) / 10
 
 
 def _published_duration(scan: _Scan, fmt: dict, video: dict) -> float:

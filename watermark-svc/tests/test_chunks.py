@@ -76,6 +76,33 @@ def test_plan_chunks_covers_the_video_and_never_leaves_a_chunk_empty(duration, p
     assert chunks[-1].first_frame == 0 or chunks[-1].first_frame + 60 + 30 <= expected_frames
 
 
+@pytest.mark.parametrize("lead_s, per_chunk", [(0.0, 15), (30.0, 15), (31.0, 62), (600.0, 1200)])
+def test_chunks_are_lengthened_where_key_frames_are_far_apart(lead_s, per_chunk):
+    """A chunk's decode starts at the key frame before it. With one key frame per 10 min,
+    30-s chunks made every chunk decode up to 10 min for 30 s of frames; with one for the
+    whole film, chunk k decoded the film from its start up to k x 30 s (quadratic). Past
+    30 s of lead, chunks last four times the lead."""
+    plan = JobPlan(fps=Fraction(30), frames_per_segment=60, mezz_width=640, mezz_height=360,
+                   rungs=(Rung("360p", 640, 360, 800, 856, 1600),), seek_lead_s=lead_s)
+    chunks = plan_chunks(plan, 3600.0, 15)
+    assert len(chunks) > 1 and [c.segment_count for c in chunks[:-1]] == [per_chunk] * (len(chunks) - 1)
+
+
+def test_a_video_with_one_key_frame_is_one_chunk(tmp_path):
+    """The probe measures the lead (in MP4 the stretch back to a key frame, here the whole
+    video) and the plan makes the whole of such a video one chunk; its frames are exact."""
+    src = tmp_path / "one-key-frame.mp4"
+    mh.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30",
+            "-t", "40", "-c:v", "libx264", "-preset", "ultrafast", "-g", "100000", "-x264-params", "scenecut=0",
+            str(src)])
+    info = probe(src)
+    assert info.seek_lead_s == pytest.approx(40.0, abs=0.2)
+    assert len(plan_chunks(plan_job(info), info.duration_s, 1)) == 1
+    meta = process(src, tmp_path / "out", VIDEO_ID, SECRET, preset="ultrafast", segments_per_chunk=1)
+    stream = mh.concat_variant_stream(tmp_path / "out", meta["renditions"][0]["name"], [0] * meta["segment_count"],
+                                      tmp_path / "s.mp4")
+    assert mh.count_frames(stream) == 1200
+
 def test_chunked_run_is_the_whole_run_split(runs):
     src, d, whole, chunked = runs
     assert chunked["segment_count"] == whole["segment_count"] == 4

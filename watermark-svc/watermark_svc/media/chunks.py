@@ -17,6 +17,7 @@ them as jobs.
 from __future__ import annotations
 
 import filecmp
+import math
 import os
 import shutil
 import threading
@@ -39,6 +40,14 @@ from .procs import ProcessGroup, run_checked
 # for a 480p+360p ladder, ~4 % of a 30-s chunk's ~50 CPU s, while a one-hour video still
 # splits into 120 tasks per rung group.
 SEGMENTS_PER_CHUNK = 15
+# Where an exact seek decodes more than LONG_SEEK_LEAD_S before its target (JobPlan.seek_lead_s:
+# key frames that far apart), a chunk is made at least CHUNK_TO_SEEK_LEAD times that long,
+# so the video is decoded at most 1 + 1/4 times over; one key frame for a whole film gives
+# one chunk, where every chunk used to decode the film from its start up to itself (a
+# quadratic cost). Below it, the lead costs at most a decode of 30 s per chunk, next to
+# its encodes.
+LONG_SEEK_LEAD_S = 30.0
+CHUNK_TO_SEEK_LEAD = 4
 AUDIO_SEGMENT_SECONDS = 2.0
 AUDIO_CODECS = "mp4a.40.2"
 PACKAGE_TIMEOUT_S = 600
@@ -81,9 +90,13 @@ def plan_chunks(plan: JobPlan, duration_s: float,
     """Chunks covering the whole video. The frame count is only estimated from the probed
     duration (the constant-rate conversion may add or drop a frame at the ends), so the
     last chunk runs to the end of the stream and starts at least a segment and a second
-    before the estimated end: a shorter stream never leaves a chunk empty."""
+    before the estimated end: a shorter stream never leaves a chunk empty. Chunks are
+    lengthened where key frames are far apart (LONG_SEEK_LEAD_S)."""
     if segments_per_chunk < 1:
         raise ValueError("segments_per_chunk must be at least 1")
+    if plan.seek_lead_s > LONG_SEEK_LEAD_S:
+        segments_per_chunk = max(segments_per_chunk,
+                                 math.ceil(CHUNK_TO_SEEK_LEAD * plan.seek_lead_s / plan.segment_seconds))
     n = plan.frames_per_segment
     expected = max(1, int(duration_s * plan.fps))
     last_start = max(0, (expected - n - int(plan.fps)) // n)   # latest safe first segment

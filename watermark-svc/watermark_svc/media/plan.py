@@ -32,6 +32,7 @@ class JobPlan:
     seek_margin_s: float = 0.0  # how early a chunk's seek aims (svcommon.mediaprobe, "Seeking")
     deinterlace: bool = False   # the source is coded as fields: decode_raw_cmd deinterlaces
     color: str = ""             # the source's colour (ProbeResult.color): converted to BT.709 SDR
+    seek_lead_s: float = 0.0    # the most a chunk's decode reads before its first frame (chunks.plan_chunks)
 
     @property
     def segment_seconds(self) -> float:
@@ -64,4 +65,4 @@ def plan_job(p: ProbeResult, segment_seconds: float = 2.0,
     return JobPlan(fps=fps, frames_per_segment=frames, mezz_width=top.width,
                    mezz_height=top.height,
                    rungs=tuple(sorted(rungs, key=lambda r: -r.height)), seek_margin_s=p.seek_margin_s,
-                   deinterlace=p.interlaced, color=p.color)
+                   deinterlace=p.interlaced, color=p.color, seek_lead_s=p.seek_lead_s)
