@@ -77,6 +77,16 @@ def sniff(head: bytes) -> str:
     raise UnsupportedContainer(_refusal(head))
 
 
+# Input options of a decode through the fps filter: keep the filter graph when the picture
+# changes size or format mid-stream (an IPTV capture, a screen recording, a WebRTC one).
+# Rebuilt, the graph restarted the fps filter, whose start_time then filled the output from
+# that instant again with copies of the new first frame: a TS whose 6 s switch from 240p to
+# 360p at 3 s gave 89 frames too many (refused as "broken or crafted timestamps"). Kept,
+# `scale` adapts to each new input (its output size is fixed), and the fps filter's clock
+# runs on.
+KEEP_FILTER_GRAPH = ["-reinit_filter", "0"]
+
+
 def from_file_start(seek: list[str]) -> list[str]:
     """Options before an input (with its seek, ``seek_args``) that time every stream from the
     file's start, with or without a seek: ``-copyts -start_at_zero`` keeps ffmpeg from

@@ -77,6 +77,20 @@ def _source(case: str, d: Path) -> Path:
     if case == "bt2020_only_primaries":   # wide gamut, its transfer and matrix untagged
         return _encode(src, "testsrc2=size=480x270:rate=30", 3, pix_fmt="yuv420p10le",
                        extra=("-x264-params", "colorprim=bt2020"))
+    if case in ("size_change", "interlaced_size_change"):
+        # An IPTV capture: 3 s at 320x240, then 640x360, timestamps running on (-bf 0: each
+        # part's first frame at its start). The decode's filter graph used to be rebuilt at
+        # the switch, and the new fps filter filled the output from 0 again: 89 frames too
+        # many, refused as "broken or crafted timestamps".
+        interlaced = case.startswith("interlaced")
+        rate, vf = (50, "tinterlace=mode=interleave_top,setfield=tff") if interlaced else (30, None)
+        extra = ("-flags", "+ilme+ildct", "-x264-params", "tff=1") if interlaced else ()
+        parts = [_encode(d / f"part{i}.ts", f"testsrc2=size={size}:rate={rate}", 3, vf=vf,
+                         extra=("-bf", "0", "-output_ts_offset", str(3 * i), *extra))
+                 for i, size in enumerate(("320x240", "640x360"))]
+        src = d / f"{case}.ts"
+        src.write_bytes(b"".join(p.read_bytes() for p in parts))
+        return src
     if case == "starts_at_10s":     # a cut of a longer recording that kept its timestamps
         return _encode(src, "testsrc2=size=320x240:rate=30", 5, extra=("-output_ts_offset", "10"))
     raise AssertionError(case)
@@ -97,6 +111,8 @@ EXPECTED = {
     "starts_at_10s": ([(320, 240)], Fraction(30), True),
     "interlaced": ([(640, 360)], Fraction(25), True),
     "bt2020_only_primaries": ([(480, 270)], Fraction(30), True),
+    "size_change": ([(320, 240)], Fraction(30), True),      # the ladder of the first picture size
+    "interlaced_size_change": ([(320, 240)], Fraction(25), True),
 }
 
 
@@ -130,6 +146,8 @@ def test_odd_source_processes_correctly(case, tmp_path):
     assert Fraction(meta["fps"]) == fps
     if case in ("mpegts", "mpeg_ps", "starts_at_10s"):     # refused as "truncated" before
         assert meta["duration"] == pytest.approx(5.0, abs=0.1)
+    if case.endswith("size_change"):
+        assert meta["duration"] == pytest.approx(6.0, abs=0.1)
     n = meta["segment_count"]
     durations = meta["segment_durations"]
     assert len(durations) == n and all(abs(d - 2.0) < 1e-3 for d in durations[:-1]), durations

@@ -22,7 +22,10 @@ STORYBOARD_QUALITY = 5      # mjpeg qscale of storyboard sprites: small tiles, s
 # Field-coded (interlaced) sources: one frame per frame (the frame rate kept, as the
 # encoding cost), only frames the decoder flags as interlaced touched. Without it every
 # moving edge showed combing (a 1080i broadcast, a camcorder), scaled or not.
-DEINTERLACE = "bwdif=mode=send_frame:parity=auto:deint=interlaced"
+# The scale before it passes frames through unless the picture changes size mid-stream: it
+# then keeps the first size (eval=init), field by field for interlaced frames, since bwdif
+# cannot take a new size in the graph that KEEP_FILTER_GRAPH keeps.
+DEINTERLACE = "scale=w=iw:h=ih:eval=init:interl=-1,bwdif=mode=send_frame:parity=auto:deint=interlaced"
 # HDR and wide-gamut sources to BT.709 SDR, what every rung is encoded and tagged as (and what
 # players assume). Without it a phone's HDR video (HLG) came out washed out: its BT.2020 values
 # shown as BT.709. HLG converts directly (zimg applies its inverse OETF and system gamma); PQ
@@ -114,7 +117,7 @@ def decode_raw_cmd(source: str, width: int, height: int, fps: Fraction,
     vf = (f"{deinterlaced(deinterlace)}scale={width}:{height}:flags=bicubic,setsar=1,"
           f"{to_sdr(color)}fps={_fps(fps)}:start_time={float(at):.6f},format=yuv420p")
     limit = [] if frame_count is None else ["-frames:v", str(frame_count)]
-    return _base() + [*ff.from_file_start(seek), *ff.input_args(source), "-map", "0:v:0",
+    return _base() + [*ff.from_file_start(seek), *ff.KEEP_FILTER_GRAPH, *ff.input_args(source), "-map", "0:v:0",
                       "-an", "-sn", "-dn", "-vf", vf, "-fps_mode", "passthrough", *limit,
                       "-f", "rawvideo", "-pix_fmt", "yuv420p", "pipe:1"]
 
@@ -258,8 +261,8 @@ def storyboard_cmd(source: str, interval_s: int, tiles: int, tile_w: int, tile_h
     image muxer writes each sprite once. An HDR source's tiles are converted as the video is."""
     vf = (f"fps=1/{interval_s}:start_time=0:round=up,trim=end_frame={tiles},"
           f"scale={tile_w}:{tile_h}:flags=bilinear,setsar=1,{to_sdr(color)}tile={columns}x{rows},format=yuvj420p")
-    return _base() + [*ff.input_args(source), "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", vf,
-                      "-fps_mode", "passthrough", "-q:v", str(STORYBOARD_QUALITY), "-start_number", "1",
+    return _base() + [*ff.KEEP_FILTER_GRAPH, *ff.input_args(source), "-map", "0:v:0", "-an", "-sn", "-dn",
+                      "-vf", vf, "-fps_mode", "passthrough", "-q:v", str(STORYBOARD_QUALITY), "-start_number", "1",
                       "-f", "image2", "-y", out_pattern]
 
 
@@ -271,7 +274,7 @@ def plain_ladder_cmd(source: str, rungs: list[Rung], mezz_w: int, mezz_h: int,
               f"fps={_fps(s.fps)},format=yuv420p,split={n}" + "".join(f"[m{i}]" for i in range(n))]
     for i, r in enumerate(rungs):
         chains.append(f"[m{i}]{_rung_filter(r, mezz_w, mezz_h)}[v{i}]")
-    argv = _base() + [*ff.input_args(source), "-filter_complex", ";".join(chains)]
+    argv = _base() + [*ff.KEEP_FILTER_GRAPH, *ff.input_args(source), "-filter_complex", ";".join(chains)]
     for i, (r, out) in enumerate(zip(rungs, out_paths)):
         argv += ["-map", f"[v{i}]", *x264_args(r, s), *_INTERMEDIATE, out]
     return argv
