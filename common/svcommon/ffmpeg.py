@@ -77,6 +77,9 @@ def sniff(head: bytes) -> str:
     raise UnsupportedContainer(_refusal(head))
 
 
+# The video stream every command reads: the first that is not a cover picture (ffmpeg's
+# "V"), the one the probe judges (svcommon.mediaprobe), whatever the order of the streams.
+VIDEO_STREAM = "0:V:0"
 # Input options of a decode through the fps filter: keep the filter graph when the picture
 # changes size or format mid-stream (an IPTV capture, a screen recording, a WebRTC one).
 # Rebuilt, the graph restarted the fps filter, whose start_time then filled the output from

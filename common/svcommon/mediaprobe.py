@@ -437,7 +437,7 @@ def _check_decodes(path: str, demuxer: str, start_s: float, margin_s: float, rea
     (a seek margin_s early: what precedes start_s is decoded, then dropped)."""
     seek, skip = ff.seek_exact(start_s, margin_s)
     argv = ff.base() + seek + ff.input_args(path, demuxer) + skip
-    argv += ["-t", f"{DECODE_CHECK_S}", "-map", "0:v:0", "-an", "-sn", "-dn",
+    argv += ["-t", f"{DECODE_CHECK_S}", "-map", ff.VIDEO_STREAM, "-an", "-sn", "-dn",
              "-vf", "scale=16:16", "-pix_fmt", "gray", "-f", "rawvideo", "pipe:1"]
     try:
         proc = ff.run(argv, bounds)

@@ -101,6 +101,22 @@ def test_every_builder_forces_demuxer_and_protocols(corpus, tmp_path):
         assert "-i" in argv and not any("http" in a for a in argv)
 
 
+def test_every_source_decode_reads_the_stream_the_probe_judged(corpus, tmp_path):
+    """The probe judges the first video stream that is not a cover picture; each decode of
+    a source maps that one (ffmpeg's 0:V:0), never the first video stream as such."""
+    src = str(corpus["local"])
+    rung = Rung("360p", 480, 360, 800, 1200, 1600)
+    settings = EncodeSettings(fps=Fraction(25), frames_per_segment=50)
+    argvs = [ffmpeg_cmd.decode_raw_cmd(src, 160, 120, Fraction(25)),
+             ffmpeg_cmd.still_cmd(src, 0.5, 160, 120, str(tmp_path / "p.jpg")),
+             ffmpeg_cmd.storyboard_cmd(src, 10, 4, 64, 36, 2, 2, str(tmp_path / "s%d.jpg")),
+             ffmpeg_cmd.plain_ladder_cmd(src, [rung], 480, 360, settings, [str(tmp_path / "p.nut")]),
+             gray_cmd(src, 64, 48, Fraction(25))]
+    for argv in argvs:
+        line = " ".join(argv)
+        assert "0:V:0" in line and "0:v" not in line, argv
+
+
 def test_unaccepted_container_never_reaches_ffmpeg(corpus):
     with pytest.raises(ff.UnsupportedContainer, match="playlist"):
         ff.input_args(corpus["hls_http"])

@@ -46,7 +46,7 @@ def gray_cmd(path: str, width: int, height: int, fps: Fraction, start_frame: int
         # instant: frame `start_frame` of the fps-filtered timeline comes out first
         # (checked against the fingerprint by the caller).
         argv += ["-ss", f"{float(start_frame / fps):.6f}"]
-    argv += [*ff.KEEP_FILTER_GRAPH, *ff.input_args(path), "-map", "0:v:0", "-an", "-sn", "-dn",
+    argv += [*ff.KEEP_FILTER_GRAPH, *ff.input_args(path), "-map", ff.VIDEO_STREAM, "-an", "-sn", "-dn",
              "-vf", analysis_filter(width, height, fps, color, viewed),
              "-fps_mode", "passthrough"]
     if max_frames is not None:

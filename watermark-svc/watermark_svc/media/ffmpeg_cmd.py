@@ -117,8 +117,8 @@ def decode_raw_cmd(source: str, width: int, height: int, fps: Fraction,
     vf = (f"{deinterlaced(deinterlace)}scale={width}:{height}:flags=bicubic,setsar=1,"
           f"{to_sdr(color)}fps={_fps(fps)}:start_time={float(at):.6f},format=yuv420p")
     limit = [] if frame_count is None else ["-frames:v", str(frame_count)]
-    return _base() + [*ff.from_file_start(seek), *ff.KEEP_FILTER_GRAPH, *ff.input_args(source), "-map", "0:v:0",
-                      "-an", "-sn", "-dn", "-vf", vf, "-fps_mode", "passthrough", *limit,
+    return _base() + [*ff.from_file_start(seek), *ff.KEEP_FILTER_GRAPH, *ff.input_args(source),
+                      "-map", ff.VIDEO_STREAM, "-an", "-sn", "-dn", "-vf", vf, "-fps_mode", "passthrough", *limit,
                       "-f", "rawvideo", "-pix_fmt", "yuv420p", "pipe:1"]
 
 
@@ -231,7 +231,7 @@ def still_cmd(source: str, at_s: float, width: int, height: int, out_path: str,
     """One JPEG frame at at_s seconds (input seeking: fast, decodes from a key frame;
     seek_margin_s early where seeks do not land on one, the lead dropped by an output -ss)."""
     seek, skip = ff.seek_exact(at_s, seek_margin_s)
-    return _base() + [*seek, *ff.input_args(source), *skip, "-map", "0:v:0",
+    return _base() + [*seek, *ff.input_args(source), *skip, "-map", ff.VIDEO_STREAM,
                       "-frames:v", "1", "-vf",
                       f"{deinterlaced(deinterlace)}"
                       f"scale={width}:{height}:flags=lanczos,setsar=1,{to_sdr(color)}format=yuvj420p",
@@ -261,7 +261,7 @@ def storyboard_cmd(source: str, interval_s: int, tiles: int, tile_w: int, tile_h
     image muxer writes each sprite once. An HDR source's tiles are converted as the video is."""
     vf = (f"fps=1/{interval_s}:start_time=0:round=up,trim=end_frame={tiles},"
           f"scale={tile_w}:{tile_h}:flags=bilinear,setsar=1,{to_sdr(color)}tile={columns}x{rows},format=yuvj420p")
-    return _base() + [*ff.KEEP_FILTER_GRAPH, *ff.input_args(source), "-map", "0:v:0", "-an", "-sn", "-dn",
+    return _base() + [*ff.KEEP_FILTER_GRAPH, *ff.input_args(source), "-map", ff.VIDEO_STREAM, "-an", "-sn", "-dn",
                       "-vf", vf, "-fps_mode", "passthrough", "-q:v", str(STORYBOARD_QUALITY), "-start_number", "1",
                       "-f", "image2", "-y", out_pattern]
 
@@ -270,7 +270,7 @@ def plain_ladder_cmd(source: str, rungs: list[Rung], mezz_w: int, mezz_h: int,
                      s: EncodeSettings, out_paths: list[str]) -> list[str]:
     """Baseline for the benchmark: one decode, split, same scale + x264 per rung."""
     n = len(rungs)
-    chains = [f"[0:v:0]scale={mezz_w}:{mezz_h}:flags=bicubic,setsar=1,"
+    chains = [f"[{ff.VIDEO_STREAM}]scale={mezz_w}:{mezz_h}:flags=bicubic,setsar=1,"
               f"fps={_fps(s.fps)},format=yuv420p,split={n}" + "".join(f"[m{i}]" for i in range(n))]
     for i, r in enumerate(rungs):
         chains.append(f"[m{i}]{_rung_filter(r, mezz_w, mezz_h)}[v{i}]")
