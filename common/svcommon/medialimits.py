@@ -25,7 +25,8 @@ MEDIA_SETTINGS = [
     Setting("MEDIA_MAX_DURATION_SECONDS", 4 * 3600, float, "longest accepted video (published duration)"),
     Setting("MEDIA_MAX_FPS", 120, float, "highest accepted frame rate"),
     Setting("MEDIA_MAX_STREAMS", 8, int, "most streams (video+audio+subtitles+data) in one file"),
-    Setting("MEDIA_MAX_GAP_SECONDS", 10.0, float, "longest jump between consecutive video timestamps"),
+    Setting("MEDIA_MAX_GAP_SECONDS", 300.0, float, "longest stretch without a video frame (a screen "
+            "recording holds none while nothing moves)"),
     Setting("MEDIA_MIN_PIXELS", 128 * 72, int, "smallest picture area published (width x height): below it "
             "the forensic watermark cannot trace a re-encoded leak"),
     Setting("PROBE_TIMEOUT_SECONDS", 120, int, "wall time of each probe step (ffprobe/ffmpeg child)"),
@@ -46,7 +47,7 @@ class MediaLimits:
     max_duration_s: float = 4 * 3600
     max_fps: float = 120
     max_streams: int = 8
-    max_gap_s: float = 10.0
+    max_gap_s: float = 300.0
     probe_seconds: int = 120
     memory_bytes: int = 6144 * MiB
     file_bytes: int = 16384 * MiB

@@ -11,8 +11,9 @@ call ``probe``, so the two can never disagree. The rules, in order:
    file's start time (every decode's origin; sound may start before the picture) to the
    end of the last video frame — what the pipeline's constant-rate conversion turns into
    frames; a gap between consecutive
-   video timestamps over ``max_gap_s`` is refused (it would become that many seconds of
-   duplicated frames); a video or audio timestamp going back more than MAX_RESTART_S
+   video timestamps over ``max_gap_s`` is refused (the constant-rate output repeats the
+   last frame through it: a screen recording holds no frames while nothing moves, but
+   hours of nothing are no video); a video or audio timestamp going back more than MAX_RESTART_S
    (recordings joined end to end, a broadcast capture across a clock reset) is refused:
    every decode is timed from the file's start, so the part after the reset would be
    dropped; an index promising more than the data holds, or a packet lying
@@ -138,9 +139,9 @@ def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> ProbeRe
                             "out.mp4 numbers them afresh) or upload the recordings one by one")
     duration = _published_duration(scan, fmt, video)
     if scan.max_gap > limits.max_gap_s:
-        raise MediaRejected(f"the video jumps {scan.max_gap:.1f} s between two frames; at most "
-                            f"{limits.max_gap_s:g} s are accepted (broken or crafted timestamps)",
-                            "MEDIA_MAX_GAP_SECONDS")
+        at = scan.max_gap_at - (_num(fmt.get("start_time")) or 0.0)
+        raise MediaRejected(f"the video holds no frame for {scan.max_gap:.1f} s (after {at:.1f} s); at most "
+                            f"{limits.max_gap_s:g} s without a frame are accepted", "MEDIA_MAX_GAP_SECONDS")
     if duration > limits.max_duration_s:
         raise MediaRejected(f"the video lasts {duration:.0f} s; at most {limits.max_duration_s:.0f} s are accepted",
                             "MEDIA_MAX_DURATION_SECONDS")
@@ -286,6 +287,7 @@ class _Scan:
     all_end: float = 0.0
     audio_end: float = 0.0
     max_gap: float = 0.0
+    max_gap_at: float = 0.0           # the timestamp the longest gap starts from
     beyond_eof: bool = False
     last_pts: float | None = None
     last_key: float | None = None
@@ -339,8 +341,8 @@ def _scan_packets(path: str, demuxer: str, video_index: int, audio_index: int | 
                 scan.video_packets += 1
                 scan.video_start = min(scan.video_start, t)
                 scan.video_end = max(scan.video_end, end)
-                if scan.last_pts is not None:
-                    scan.max_gap = max(scan.max_gap, t - scan.last_pts)
+                if scan.last_pts is not None and t - scan.last_pts > scan.max_gap:
+                    scan.max_gap, scan.max_gap_at = t - scan.last_pts, scan.last_pts
                 scan.last_pts = t
                 if "K" in p.get("flags", ""):
                     if scan.last_key is not None:

@@ -30,7 +30,7 @@ SECRET = b"k" * 32
     ("mpd_absolute", "DASH manifest"),
     ("mpd_relative", "DASH manifest"),
     ("concat", "concat list"),
-    ("gap", "jumps 3599"),
+    ("gap", "holds no frame for 3599"),
     ("huge", "16000x16000; at most 7680x7680"),
     ("rate", "fps; at most 120 fps"),
     ("streams", "12 streams; at most 8"),

@@ -264,6 +264,21 @@ def test_sound_that_ends_before_the_picture_is_padded_to_its_end(tmp_path):
     assert first_sound == pytest.approx(0.0, abs=0.05) and last_sound == pytest.approx(3.0, abs=0.06)
 
 
+def test_screen_recording_with_a_still_stretch_is_published(tmp_path):
+    """A screen recorder (a browser's MediaRecorder, a phone's) writes no frames while
+    nothing on screen moves: here 1 s of frames, none for 15 s, then 1 s more. It was
+    refused ("jumps 15.0 s between two frames; at most 10 s ... broken or crafted
+    timestamps"); the output now shows the last frame through the stretch."""
+    src = tmp_path / "screen.webm"
+    expr = "if(lt(N\\,30)\\,N/(30*TB)\\,(N-30)/(30*TB)+16/TB)"
+    mh.run(FF + ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=2", "-vf", f"setpts='{expr}'",
+                 "-fps_mode", "passthrough", "-c:v", "libvpx-vp9", "-deadline", "realtime", str(src)])
+    meta = process(src, tmp_path / "out", "odd-screen", SECRET, preset="ultrafast")
+    assert meta["duration"] == pytest.approx(17.0, abs=0.05)
+    stream = _stream(tmp_path / "out", meta["renditions"][0]["name"], meta["segment_count"], tmp_path / "s.mp4")
+    assert mh.count_frames(stream) == 17 * 30
+
+
 def test_picture_that_starts_after_the_sound_is_published_whole(tmp_path):
     """A Matroska file whose sound starts 3 s before its 6 s of picture (a capture that
     waited for a key frame). It was refused twice over: as truncated (the container's 9 s
