@@ -123,6 +123,10 @@ def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> ProbeRe
                   and not (s.get("disposition") or {}).get("attached_pic")), None)
     if video is None:
         raise MediaRejected("the file contains no video stream")
+    if str(video.get("codec_name") or "unknown") in ("unknown", "none"):
+        tag = "".join(c for c in str(video.get("codec_tag_string") or "") if c.isalnum())[:16] or "none"
+        raise MediaRejected(f"the video's codec is not one that can be decoded here (its tag: {tag}); "
+                            "re-encode it to H.264, HEVC, VP9 or AV1")
     if video.get("codec_name") in ("gif", "png", "apng", "webp"):
         raise MediaRejected("the video stream is an image format, not a video (animated images are not accepted)")
     width, height = int(video.get("width") or 0), int(video.get("height") or 0)

@@ -240,7 +240,19 @@ UNPUBLISHABLE = {
     "still_over_sound": (lambda d: _still_over_sound(d, "still.mp4", 10),
                          r"sound goes on 10\.0 s after the last picture \(at 0\.0 s\).*ffmpeg -loop 1"),
     "single_frame": (lambda d: _still_over_sound(d, "one.mp4", 0), r"single frame \(a still picture, not a video\)"),
+    # A camera codec ffmpeg does not decode (ProRes RAW's tag): "the start of the video
+    # cannot be decoded" before, which sounded like a damaged file.
+    "undecodable_codec": (lambda d: _retagged(_encode(d / "prores.mov", "testsrc2=size=320x240:rate=30", 1,
+                                                      audio=False, codecs=("prores_ks", "")), b"apch", b"aprn"),
+                          r"codec is not one that can be decoded here \(its tag: aprn\); re-encode it"),
 }
+
+
+def _retagged(path: Path, tag: bytes, new: bytes) -> Path:
+    data = path.read_bytes()
+    assert data.count(tag) == 1
+    path.write_bytes(data.replace(tag, new))
+    return path
 
 
 @pytest.mark.parametrize("case", list(UNPUBLISHABLE))
