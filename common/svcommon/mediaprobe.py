@@ -93,6 +93,7 @@ class ProbeResult:
     color: str = ""               # "hlg", "pq" (HDR), "bt2020" (wide gamut), "": BT.709 or untagged
     video_frames: int = 0         # video packets in the file
     audio_overhang_s: float = 0.0  # how long the sound goes on after the last picture
+    audio_index: int | None = None  # the stream the sound is published from (None: the first audio stream)
 
     def summary(self) -> dict:
         """The facts upload-svc records on the video row."""
@@ -123,9 +124,8 @@ def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> ProbeRe
                   and not (s.get("disposition") or {}).get("attached_pic")), None)
     if video is None:
         raise MediaRejected("the file contains no video stream")
-    if str(video.get("codec_name") or "unknown") in ("unknown", "none"):
-        tag = "".join(c for c in str(video.get("codec_tag_string") or "") if c.isalnum())[:16] or "none"
-        raise MediaRejected(f"the video's codec is not one that can be decoded here (its tag: {tag}); "
+    if not _decodable(video):
+        raise MediaRejected(f"the video's codec is not one that can be decoded here (its tag: {_tag(video)}); "
                             "re-encode it to H.264, HEVC, VP9 or AV1")
     if video.get("codec_name") in ("gif", "png", "apng", "webp"):
         raise MediaRejected("the video stream is an image format, not a video (animated images are not accepted)")
@@ -134,7 +134,13 @@ def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> ProbeRe
         raise MediaRejected("the video stream has no picture size (undecodable)")
     _check_picture(width, height, limits)
     fps = _frame_rate(video, limits)
-    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    # The sound published: the first audio stream that can be decoded (a broadcast capture
+    # may carry an undecodable one before it).
+    audios = [s for s in streams if s.get("codec_type") == "audio"]
+    audio = next((s for s in audios if _decodable(s)), None)
+    if audios and audio is None:
+        raise MediaRejected(f"the sound's codec is not one that can be decoded here (its tag: {_tag(audios[0])}); "
+                            "re-encode the sound to AAC, Opus or MP3, or remove it")
     scan = _scan_packets(path, demuxer, int(video["index"]), int(audio["index"]) if audio else None, size, bounds)
     if scan.restart is not None:
         kind, before, after = scan.restart
@@ -170,7 +176,7 @@ def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> ProbeRe
                        container=demuxer, streams=len(streams), max_gap_s=scan.max_gap, seek_margin_s=margin,
                        seek_lead_s=_seek_lead(scan, demuxer, margin),
                        interlaced=video.get("field_order") in INTERLACED_FIELD_ORDERS, color=_color(video),
-                       video_frames=scan.video_packets,
+                       video_frames=scan.video_packets, audio_index=int(audio["index"]) if audio else None,
                        audio_overhang_s=max(0.0, round(scan.audio_end - scan.video_end, 6)) if audio else 0.0)
 
 
@@ -192,6 +198,15 @@ def check_publishable(info: ProbeResult, limits: MediaLimits | None = None) -> N
                             "ffmpeg -loop 1 -i <picture> -i <sound> -shortest ...)")
     if info.video_frames < 2:
         raise MediaRejected("the video holds a single frame (a still picture, not a video)")
+
+
+def _decodable(stream: dict) -> bool:
+    """ffprobe names the codec of every stream it has a decoder for."""
+    return str(stream.get("codec_name") or "unknown") not in ("unknown", "none")
+
+
+def _tag(stream: dict) -> str:
+    return "".join(c for c in str(stream.get("codec_tag_string") or "") if c.isalnum())[:16] or "none"
 
 
 def _ffprobe_json(path: str, demuxer: str, bounds: ff.Bounds) -> dict:

@@ -18,7 +18,7 @@ def _state() -> EncodeState:
     info = ProbeResult(width=640, height=360, display_aspect=Fraction(16, 9), fps=Fraction(30000, 1001),
                        duration_s=95.5, video_codec="h264", has_audio=True, audio_codec="aac", bitrate=900000,
                        container="mpegts", seek_margin_s=1.7, seek_lead_s=1.7, interlaced=True, color="hlg",
-                       video_frames=2862, audio_overhang_s=0.4)
+                       video_frames=2862, audio_overhang_s=0.4, audio_index=2)
     plan = JobPlan(fps=Fraction(30000, 1001), frames_per_segment=60, mezz_width=640, mezz_height=360,
                    rungs=(Rung("360p", 640, 360, 800, 856, 1600),), seek_margin_s=1.7, deinterlace=True,
                    color="hlg", seek_lead_s=41.0)
@@ -35,9 +35,11 @@ def test_a_plan_stored_before_a_field_existed_reads_its_neutral_value():
     stored = _state().to_json()
     for key in ("seek_margin_s", "deinterlace", "color", "seek_lead_s"):
         del stored["plan"][key]
-    for key in ("seek_margin_s", "seek_lead_s", "interlaced", "color", "video_frames", "audio_overhang_s"):
+    for key in ("seek_margin_s", "seek_lead_s", "interlaced", "color", "video_frames", "audio_overhang_s",
+                "audio_index"):
         del stored["info"][key]
     back = EncodeState.from_json(json.loads(json.dumps(stored)))
     plan = back.plan
     assert (plan.seek_margin_s, plan.deinterlace, plan.color, plan.seek_lead_s) == (0.0, False, "", 0.0)
-    assert back.info.seek_lead_s == 0.0 and back.info.video_frames == 0 and back.plan.rungs == _state().plan.rungs
+    assert back.info.seek_lead_s == 0.0 and back.info.video_frames == 0 and back.info.audio_index is None
+    assert back.plan.rungs == _state().plan.rungs

@@ -245,7 +245,22 @@ UNPUBLISHABLE = {
     "undecodable_codec": (lambda d: _retagged(_encode(d / "prores.mov", "testsrc2=size=320x240:rate=30", 1,
                                                       audio=False, codecs=("prores_ks", "")), b"apch", b"aprn"),
                           r"codec is not one that can be decoded here \(its tag: aprn\); re-encode it"),
+    # Sound in a codec ffmpeg does not decode: accepted at upload, then the worker's audio
+    # task failed ("Decoder (codec none) not found").
+    "undecodable_sound": (lambda d: _retagged(_with_sounds(d / "pcm.mov", ("pcm_s16le",)), b"sowt", b"zzzz"),
+                          r"sound's codec is not one that can be decoded here \(its tag: zzzz\)"),
 }
+
+
+def _with_sounds(dest: Path, codecs: tuple[str, ...]) -> Path:
+    """3 s of 320x240 picture and one audio stream per codec, in that order (a MOV keeps it)."""
+    argv = FF + ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=3", "-f", "lavfi", "-i",
+                 "sine=frequency=440:duration=3", "-map", "0:v"] + ["-map", "1:a"] * len(codecs)
+    argv += ["-c:v", "libx264", "-preset", "ultrafast"]
+    for i, codec in enumerate(codecs):
+        argv += [f"-c:a:{i}", codec]
+    mh.run(argv + [str(dest)])
+    return dest
 
 
 def _retagged(path: Path, tag: bytes, new: bytes) -> Path:
@@ -274,6 +289,16 @@ def test_sound_that_ends_before_the_picture_is_padded_to_its_end(tmp_path):
     assert sum(meta["audio"]["segment_durations"]) == pytest.approx(8.0, abs=0.05)
     first_sound, last_sound = _sound_span(tmp_path / "out", tmp_path)
     assert first_sound == pytest.approx(0.0, abs=0.05) and last_sound == pytest.approx(3.0, abs=0.06)
+
+
+def test_sound_is_taken_from_the_first_stream_that_decodes(tmp_path):
+    """A capture whose first audio stream is in a codec ffmpeg cannot decode (as Dolby E
+    in a broadcast TS) and whose second is AAC: published with the AAC sound."""
+    src = _retagged(_with_sounds(tmp_path / "two-sounds.mov", ("pcm_s16le", "aac")), b"sowt", b"zzzz")
+    meta = process(src, tmp_path / "out", "odd-two-sounds", SECRET, preset="ultrafast")
+    first_sound, last_sound = _sound_span(tmp_path / "out", tmp_path)
+    assert first_sound == pytest.approx(0.0, abs=0.05) and last_sound == pytest.approx(3.0, abs=0.06)
+    assert meta["audio"] is not None
 
 
 def test_screen_recording_with_a_still_stretch_is_published(tmp_path):

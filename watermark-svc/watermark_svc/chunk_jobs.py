@@ -120,8 +120,9 @@ def run_audio(app, job: Job, lease: Lease) -> None:
     with tempfile.TemporaryDirectory(dir=app.config["WORK_DIR"], prefix=f"sv-audio-{vid[:8]}-") as work:
         out = Path(work) / "out"
         lease.report(5, "audio")
+        info = state.info
         audio = _run_media(app, job, lease, video, state, Path(work),
-                           lambda source, group: encode_audio(source, out, state.info.duration_s, group))
+                           lambda source, group: encode_audio(source, out, info.duration_s, group, info.audio_index))
         keys: VideoKeys = ContentSealer(app.config["MEDIA_MASTER_KEY"]).open(enc.sealed, vid)
         lease.confirm()
         fs = filestore(app)

@@ -230,16 +230,18 @@ def package_one(in_path: Path, out_dir: Path, seconds: float, group: ProcessGrou
 
 
 def encode_audio(source: str | os.PathLike, out_dir: str | os.PathLike, duration_s: float,
-                 group: ProcessGroup) -> dict:
-    """The audio task: AAC once, as long as the video (``duration_s``, the probed published
-    duration), packaged to out_dir/audio/; its metadata entry."""
+                 group: ProcessGroup, stream: int | None = None) -> dict:
+    """The audio task: AAC once from the probed audio ``stream``, as long as the video
+    (``duration_s``, the probed published duration), packaged to out_dir/audio/; its
+    metadata entry."""
     out = Path(out_dir)
     work = out / ".audio"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
         mp4 = work / "audio.mp4"
-        run_checked(group, "audio", ffmpeg_cmd.encode_audio_cmd(os.fspath(source), str(mp4), duration_s), "encode")
+        run_checked(group, "audio", ffmpeg_cmd.encode_audio_cmd(os.fspath(source), str(mp4), duration_s, stream),
+                    "encode")
         d = out / "audio"
         shutil.rmtree(d, ignore_errors=True)
         durations = package_one(mp4, d, AUDIO_SEGMENT_SECONDS, group, "audio")

@@ -188,9 +188,10 @@ def encode_rungs_cmd(rungs: list[Rung], in_w: int, in_h: int, s: EncodeSettings,
     return argv
 
 
-def encode_audio_cmd(source: str, out_path: str, duration_s: float) -> list[str]:
-    """AAC-LC stereo 48 kHz from the first audio stream, done once for all rungs, exactly
-    ``duration_s`` long: the video's published length.
+def encode_audio_cmd(source: str, out_path: str, duration_s: float, stream: int | None = None) -> list[str]:
+    """AAC-LC stereo 48 kHz from the probed audio stream (``stream``, ProbeResult.audio_index;
+    None: the first), done once for all rungs, exactly ``duration_s`` long: the video's
+    published length.
 
     Timed from the file's start, as the video is (decode_raw_cmd): audio that starts after
     the video gets silence before it (aresample's first_pts=0), so it stays in sync, where
@@ -198,7 +199,8 @@ def encode_audio_cmd(source: str, out_path: str, duration_s: float) -> list[str]
     offset was). Sound that ends before the picture is padded with silence (apad): MSE
     players can freeze where one stream ends before the other (dash.js issue 1739). Sound after the
     picture is cut (``-t``; the probe refuses more than a little of it)."""
-    return _base() + [*ff.from_file_start([]), *ff.input_args(source), "-map", "0:a:0", "-vn", "-sn", "-dn",
+    audio = "0:a:0" if stream is None else f"0:{int(stream)}"
+    return _base() + [*ff.from_file_start([]), *ff.input_args(source), "-map", audio, "-vn", "-sn", "-dn",
                       "-af", f"aresample=async=1:first_pts=0,apad=whole_dur={duration_s:.6f}",
                       "-t", f"{duration_s:.6f}", "-c:a", "aac", "-b:a", f"{AUDIO_KBPS}k", "-ac", "2",
                       "-ar", str(AUDIO_RATE), "-map_metadata", "-1",

@@ -78,7 +78,7 @@ def process(source_path: str | os.PathLike, out_dir: str | os.PathLike, video_id
         settings = EncodeSettings(fps=plan.fps, frames_per_segment=plan.frames_per_segment,
                                   preset=preset or DEFAULT_PRESET, threads=x264_threads)
         progress(_P_AUDIO, "audio")
-        audio = encode_audio(source, staging, info.duration_s, group) if info.has_audio else None
+        audio = encode_audio(source, staging, info.duration_s, group, info.audio_index) if info.has_audio else None
         chunks = plan_chunks(plan, info.duration_s, segments_per_chunk)
         on_frame = frame_guard(info, plan, lambda n: progress(n, "encode"), _P_ENCODE)
         results = [encode_chunk(source, plan, settings, secret, video_id, strength, plan.rungs,
