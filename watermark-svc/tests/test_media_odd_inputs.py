@@ -98,7 +98,9 @@ def _source(case: str, d: Path) -> Path:
 
 # case → (rung sizes, output fps, has audio)
 EXPECTED = {
-    "vfr": ([(320, 240)], Fraction(24), True),      # average ~21 fps → the next standard rate
+    # Averages ~21 fps; its frames mostly come at 30 (what it moves at): 30, where the
+    # average's next standard rate (24) dropped every fifth frame of its 30-fps part.
+    "vfr": ([(320, 240)], Fraction(30), True),
     "rotated": ([(240, 320)], Fraction(30), True),
     "4x3": ([(640, 480), (480, 360)], Fraction(30), True),
     "portrait": ([(360, 640)], Fraction(30), True),
@@ -314,6 +316,26 @@ def test_screen_recording_with_a_still_stretch_is_published(tmp_path):
     assert meta["duration"] == pytest.approx(17.0, abs=0.05)
     stream = _stream(tmp_path / "out", meta["renditions"][0]["name"], meta["segment_count"], tmp_path / "s.mp4")
     assert mh.count_frames(stream) == 17 * 30
+
+
+def test_screen_recording_keeps_the_rate_it_moves_at(tmp_path):
+    """2 s of 30-fps motion, 12 s without frames (a still screen), 2 s of motion, in MP4:
+    its average rate is 7.5 fps, and it was published at 10 fps, losing two frames in three
+    of every motion. Published at 30 fps: every frame kept."""
+    src = tmp_path / "screen.mp4"
+    expr = "if(lt(N\\,60)\\,N/(30*TB)\\,(N-60)/(30*TB)+14/TB)"
+    mh.run(FF + ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=4", "-vf", f"setpts='{expr}'",
+                 "-fps_mode", "passthrough", "-c:v", "libx264", "-preset", "ultrafast", str(src)])
+    assert _avg_rate(src) == Fraction(15, 2)
+    meta = process(src, tmp_path / "out", "odd-screen-rate", SECRET, preset="ultrafast")
+    assert Fraction(meta["fps"]) == 30
+    stream = _stream(tmp_path / "out", meta["renditions"][0]["name"], meta["segment_count"], tmp_path / "s.mp4")
+    assert mh.count_frames(stream) == 16 * 30
+
+
+def _avg_rate(path: Path) -> Fraction:
+    info = mh.ffprobe_json(path, "-select_streams", "v:0", "-show_entries", "stream=avg_frame_rate")
+    return Fraction(info["streams"][0]["avg_frame_rate"])
 
 
 def test_picture_that_starts_after_the_sound_is_published_whole(tmp_path):
