@@ -127,7 +127,9 @@ def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> ProbeRe
     if not _decodable(video):
         raise MediaRejected(f"the video's codec is not one that can be decoded here (its tag: {_tag(video)}); "
                             "re-encode it to H.264, HEVC, VP9 or AV1")
-    if video.get("codec_name") in ("gif", "png", "apng", "webp"):
+    # Animated-image codecs; PNG frames in a MOV/MKV/AVI are a video codec (QuickTime PNG,
+    # motion graphics with alpha), and were refused as "an image format" with these.
+    if video.get("codec_name") in ("gif", "apng", "webp"):
         raise MediaRejected("the video stream is an image format, not a video (animated images are not accepted)")
     width, height = int(video.get("width") or 0), int(video.get("height") or 0)
     if width <= 0 or height <= 0:

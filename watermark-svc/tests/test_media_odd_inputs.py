@@ -91,6 +91,9 @@ def _source(case: str, d: Path) -> Path:
         src = d / f"{case}.ts"
         src.write_bytes(b"".join(p.read_bytes() for p in parts))
         return src
+    if case == "png_with_alpha":    # QuickTime PNG (motion graphics): refused as "an image format" before
+        return _encode(d / "png.mov", "testsrc2=size=320x240:rate=30,format=rgba", 3, codecs=("png", "aac"),
+                       pix_fmt="rgba")
     if case == "starts_at_10s":     # a cut of a longer recording that kept its timestamps
         return _encode(src, "testsrc2=size=320x240:rate=30", 5, extra=("-output_ts_offset", "10"))
     raise AssertionError(case)
@@ -113,6 +116,7 @@ EXPECTED = {
     "starts_at_10s": ([(320, 240)], Fraction(30), True),
     "interlaced": ([(640, 360)], Fraction(25), True),
     "bt2020_only_primaries": ([(480, 270)], Fraction(30), True),
+    "png_with_alpha": ([(320, 240)], Fraction(30), True),
     "size_change": ([(320, 240)], Fraction(30), True),      # the ladder of the first picture size
     "interlaced_size_change": ([(320, 240)], Fraction(25), True),
 }
