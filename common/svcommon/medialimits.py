@@ -24,7 +24,8 @@ MEDIA_SETTINGS = [
     Setting("MEDIA_MAX_PIXELS", 7680 * 4320, int, "largest accepted picture area (width x height)"),
     Setting("MEDIA_MAX_DURATION_SECONDS", 4 * 3600, float, "longest accepted video (published duration)"),
     Setting("MEDIA_MAX_FPS", 120, float, "highest accepted frame rate"),
-    Setting("MEDIA_MAX_STREAMS", 8, int, "most streams (video+audio+subtitles+data) in one file"),
+    Setting("MEDIA_MAX_STREAMS", 64, int, "most streams (video+audio+subtitles+data) in one file (a film's "
+            "rip carries a subtitle track per language, a broadcast capture every stream of its service)"),
     Setting("MEDIA_MAX_GAP_SECONDS", 300.0, float, "longest stretch without a video frame (a screen "
             "recording holds none while nothing moves)"),
     Setting("MEDIA_MIN_PIXELS", 128 * 72, int, "smallest picture area published (width x height): below it "
@@ -46,7 +47,7 @@ class MediaLimits:
     max_pixels: int = 7680 * 4320
     max_duration_s: float = 4 * 3600
     max_fps: float = 120
-    max_streams: int = 8
+    max_streams: int = 64
     max_gap_s: float = 300.0
     probe_seconds: int = 120
     memory_bytes: int = 6144 * MiB

@@ -121,7 +121,7 @@ def absurd_rate(path: Path, rate: int = 100000) -> Path:
     return clip(path, seconds=0.01, rate=rate, extra=("-f", "matroska"))
 
 
-def many_streams(path: Path, n: int = 12) -> Path:
+def many_streams(path: Path, n: int = 70) -> Path:
     src = clip(path.with_suffix(".src.mp4"), seconds=1)
     maps = [x for _ in range(n) for x in ("-map", "0:v:0")]
     ffmpeg("-i", str(src), *maps, "-c", "copy", "-f", "matroska", str(path))

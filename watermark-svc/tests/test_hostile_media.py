@@ -33,7 +33,7 @@ SECRET = b"k" * 32
     ("gap", "holds no frame for 3599"),
     ("huge", "16000x16000; at most 7680x7680"),
     ("rate", "fps; at most 120 fps"),
-    ("streams", "12 streams; at most 8"),
+    ("streams", "70 streams; at most 64"),
     ("truncated", "truncated"),
     ("gif", "animated GIFs are not accepted"),
 ])
@@ -46,7 +46,7 @@ def test_hostile_file_refused_with_reason(corpus, listener, name, reason):
 
 def test_limits_are_settings(corpus):
     """The same files pass once the limit allows them: the refusal is the setting's."""
-    assert probe(corpus["streams"], MediaLimits(max_streams=16)).streams == 12
+    assert probe(corpus["streams"], MediaLimits(max_streams=80)).streams == 70
     with pytest.raises(InvalidMedia, match="at most 1 s"):
         probe(corpus["rotated"], MediaLimits(max_duration_s=1))
 
