@@ -137,9 +137,12 @@ def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> ProbeRe
     _check_picture(width, height, limits)
     fps = _frame_rate(video, limits)
     # The sound published: the first audio stream that can be decoded (a broadcast capture
-    # may carry an undecodable one before it).
+    # may carry an undecodable one before it), the one marked default if any is (a rip's
+    # main language, where a commentary track may come first).
     audios = [s for s in streams if s.get("codec_type") == "audio"]
-    audio = next((s for s in audios if _decodable(s)), None)
+    decodable = [s for s in audios if _decodable(s)]
+    audio = next((s for s in decodable if (s.get("disposition") or {}).get("default")), None) or \
+        next(iter(decodable), None)
     if audios and audio is None:
         raise MediaRejected(f"the sound's codec is not one that can be decoded here (its tag: {_tag(audios[0])}); "
                             "re-encode the sound to AAC, Opus or MP3, or remove it")

@@ -307,6 +307,18 @@ def test_sound_is_taken_from_the_first_stream_that_decodes(tmp_path):
     assert meta["audio"] is not None
 
 
+def test_sound_is_the_track_marked_default(tmp_path):
+    """A rip whose first audio track is silent (say, a commentary not recorded) and whose
+    second, marked default, is the film's sound: the default one is published."""
+    src = tmp_path / "two-tracks.mkv"
+    mh.run(FF + ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=3", "-f", "lavfi", "-i",
+                 "sine=frequency=440:duration=3", "-f", "lavfi", "-i", "anullsrc=duration=3", "-map", "0:v",
+                 "-map", "2:a", "-map", "1:a", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
+                 "-disposition:a:0", "0", "-disposition:a:1", "default", str(src)])
+    process(src, tmp_path / "out", "odd-two-tracks", SECRET, preset="ultrafast")
+    assert _sound_span(tmp_path / "out", tmp_path)[1] == pytest.approx(3.0, abs=0.06)   # not silence
+
+
 def test_screen_recording_with_a_still_stretch_is_published(tmp_path):
     """A screen recorder (a browser's MediaRecorder, a phone's) writes no frames while
     nothing on screen moves: here 1 s of frames, none for 15 s, then 1 s more. It was
