@@ -23,7 +23,8 @@ call ``probe``, so the two can never disagree. The rules, in order:
 
 ``check_publishable`` adds what only publishing needs (upload-svc and the worker call it
 after ``probe``; forensic suspects, which may be small or short, do not): a picture of at
-least ``min_pixels`` and MIN_SIDE_PX a side, more than one frame, and sound that does not
+least ``min_pixels`` and MIN_SIDE_PX a side, shown no wider or taller than
+MAX_DISPLAY_ASPECT:1, more than one frame, and sound that does not
 go on more than MAX_AUDIO_OVERHANG_S past the last picture (the published audio is cut,
 or padded with silence, to the video's length).
 
@@ -67,6 +68,9 @@ MAX_RESTART_S = 0.5
 # whatever its area; sound past the last picture beyond this would be cut from the video.
 MIN_SIDE_PX = 32
 MAX_AUDIO_OVERHANG_S = 2.0
+# Widest (or tallest) shape shown: 32:9 screens and 2:1 panoramas pass; a header's pixel
+# aspect of 100:1 made a 320x240 video's ladder 1920x14 ... 640x4.
+MAX_DISPLAY_ASPECT = 8
 HDR_TRANSFERS = {"arib-std-b67": "hlg", "smpte2084": "pq"}   # ffprobe's color_transfer names
 
 
@@ -202,6 +206,13 @@ def check_publishable(info: ProbeResult, limits: MediaLimits | None = None) -> N
     if min(info.width, info.height) < MIN_SIDE_PX:
         raise MediaRejected(f"the picture is {info.width}x{info.height}; each side must be at least {MIN_SIDE_PX} "
                             "pixels for the forensic watermark to trace a leaked copy")
+    aspect = info.display_aspect
+    if not Fraction(1, MAX_DISPLAY_ASPECT) <= aspect <= MAX_DISPLAY_ASPECT:
+        shape = f"{float(aspect):.1f}:1" if aspect >= 1 else f"1:{float(1 / aspect):.1f}"
+        sar = aspect * info.height / info.width
+        why = f" (its header makes each pixel {sar.numerator}:{sar.denominator})" if sar != 1 else ""
+        raise MediaRejected(f"the picture is {info.width}x{info.height}, shown at {shape}{why}; at most "
+                            f"{MAX_DISPLAY_ASPECT}:1 either way is accepted")
     if info.audio_overhang_s > MAX_AUDIO_OVERHANG_S:
         raise MediaRejected(f"the sound goes on {info.audio_overhang_s:.1f} s after the last picture (at "
                             f"{info.duration_s:.1f} s); a video is published as long as its picture, so that sound "

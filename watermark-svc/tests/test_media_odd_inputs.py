@@ -237,6 +237,11 @@ UNPUBLISHABLE = {
              r"picture is 64x36 \(2304 pixels\); at least 9216 pixels \(as in 128x72\) are needed for the forensic"),
     "strip": (lambda d: _encode(d / "strip.mp4", "testsrc2=size=24x400:rate=30", 3, audio=False),
               r"picture is 24x400; each side must be at least 32 pixels"),
+    # A header's pixel aspect of 100:1 made a 320x240 video's ladder 1920x14 ... 640x4.
+    "absurd_pixel_aspect": (lambda d: _encode(d / "sar.mp4", "testsrc2=size=320x240:rate=30", 2, vf="setsar=100/1"),
+                            r"320x240, shown at 133\.3:1 \(its header makes each pixel 100:1\); at most 8:1"),
+    "strip_shown_wide": (lambda d: _encode(d / "wide.mp4", "testsrc2=size=2880x32:rate=30", 1, audio=False),
+                         r"2880x32, shown at 90\.0:1; at most 8:1"),
     # The published audio is cut at the picture's end: 5 s of sound would have gone.
     "sound_after_the_picture": (lambda d: _encode(d / "long-sound.mp4", "testsrc2=size=320x240:rate=30:duration=3",
                                                   8, extra=("-af", "apad")),
