@@ -4,29 +4,32 @@ upload-svc (verdict at upload) and the media worker (verdict before processing) 
 call ``probe``, so the two can never disagree. The rules, in order:
 
 1. the container is sniffed from its first bytes and forced (``svcommon.ffmpeg``);
-2. header facts from ffprobe: at most ``max_streams`` streams, a video stream whose
-   picture fits ``max_width`` x ``max_height`` and ``max_pixels``, a frame rate in
-   [1, ``max_fps``];
+2. header facts from ffprobe: at most ``max_streams`` streams, a video stream (the first
+   that is not a cover picture: ``svcommon.ffmpeg.VIDEO_STREAM``) in a codec that decodes,
+   whose picture fits ``max_width`` x ``max_height`` and ``max_pixels``, a frame rate in
+   [1, ``max_fps``]; the sound published is the decodable audio stream marked default,
+   else the first that decodes (``audio_index``), and audio that none decodes is refused;
 3. every packet is listed (demux only, no decode): the published duration runs from the
    file's start time (every decode's origin; sound may start before the picture) to the
    end of the last video frame — what the pipeline's constant-rate conversion turns into
-   frames; a gap between consecutive
-   video timestamps over ``max_gap_s`` is refused (the constant-rate output repeats the
-   last frame through it: a screen recording holds no frames while nothing moves, but
-   hours of nothing are no video); a video or audio timestamp going back more than MAX_RESTART_S
-   (recordings joined end to end, a broadcast capture across a clock reset) is refused:
-   every decode is timed from the file's start, so the part after the reset would be
-   dropped; an index promising more than the data holds, or a packet lying
-   beyond the end of the file, is a truncated file;
+   frames; a stretch without a video frame over ``max_gap_s`` is refused (the
+   constant-rate output repeats the last frame through it: a screen recording holds no
+   frames while nothing moves, but hours of nothing are no video); a video or audio
+   timestamp going back more than MAX_RESTART_S (recordings joined end to end, a
+   broadcast capture across a clock reset) is refused: every decode is timed from the
+   file's start, so the part after the reset would be dropped; an index promising more
+   than the data holds, or a packet lying beyond the end of the file, is a truncated
+   file; the frame rate is the header's average unless the frames mostly come more than
+   5 % faster (``_motion_rate``);
 4. the published duration must be within ``max_duration_s``;
 5. the first and the last second must decode.
 
 ``check_publishable`` adds what only publishing needs (upload-svc and the worker call it
 after ``probe``; forensic suspects, which may be small or short, do not): a picture of at
 least ``min_pixels`` and MIN_SIDE_PX a side, shown no wider or taller than
-MAX_DISPLAY_ASPECT:1, more than one frame, and sound that does not
-go on more than MAX_AUDIO_OVERHANG_S past the last picture (the published audio is cut,
-or padded with silence, to the video's length).
+MAX_DISPLAY_ASPECT:1, more than one frame, and sound that does not go on more than
+MAX_AUDIO_OVERHANG_S past the last picture (the published audio is cut, or padded with
+silence, to the video's length).
 
 Seeking: ffmpeg's ``-ss`` counts from the file's start time, and lands on a key frame only
 where the container indexes them (MP4/MOV, Matroska, AVI). In MPEG-TS and MPEG-PS it lands
