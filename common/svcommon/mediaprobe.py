@@ -24,8 +24,8 @@ call ``probe``, so the two can never disagree. The rules, in order:
 4. the published duration must be within ``max_duration_s``;
 5. the first and the last second must decode.
 
-``check_publishable`` adds what only publishing needs (upload-svc and the worker call it
-after ``probe``; forensic suspects, which may be small or short, do not): a picture of at
+``check_publishable`` adds what only publishing needs (upload-svc and the worker call
+``probe_to_publish``; forensic suspects, which may be small or short, are only probed): a picture of at
 least ``min_pixels`` and MIN_SIDE_PX a side, shown no wider or taller than
 MAX_DISPLAY_ASPECT:1, more than one frame, and sound that does not go on more than
 MAX_AUDIO_OVERHANG_S past the last picture (the published audio is cut, or padded with
@@ -56,7 +56,8 @@ from . import ffmpeg as ff
 from .medialimits import MEDIA_SETTINGS, MediaLimits, MediaRejected
 from .params import ascii_uint
 
-__all__ = ["MEDIA_SETTINGS", "MediaLimits", "MediaRejected", "ProbeResult", "check_publishable", "probe"]
+__all__ = ["MEDIA_SETTINGS", "MediaLimits", "MediaRejected", "ProbeResult", "check_publishable", "probe",
+           "probe_to_publish"]
 DECODE_CHECK_S = 1.0
 # Containers whose seeks land on a key frame (their index marks them); any other's need a margin.
 KEY_FRAME_SEEK_CONTAINERS = ("mov", "matroska", "avi")
@@ -143,23 +144,19 @@ def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> ProbeRe
         raise MediaRejected("the video stream has no picture size (undecodable)")
     _check_picture(width, height, limits)
     fps = _frame_rate(video, limits)
-    # The sound published: the first audio stream that can be decoded (a broadcast capture
-    # may carry an undecodable one before it), the one marked default if any is (a rip's
-    # main language, where a commentary track may come first).
-    audios = [s for s in streams if s.get("codec_type") == "audio"]
-    decodable = [s for s in audios if _decodable(s)]
-    audio = next((s for s in decodable if (s.get("disposition") or {}).get("default")), None) or \
-        next(iter(decodable), None)
-    if audios and audio is None:
-        raise MediaRejected(f"the sound's codec is not one that can be decoded here (its tag: {_tag(audios[0])}); "
-                            "re-encode the sound to AAC, Opus or MP3, or remove it")
-    scan = _scan_packets(path, demuxer, int(video["index"]), int(audio["index"]) if audio else None, size, bounds)
+    audio = _pick_audio(streams)
+    audio_index = int(audio["index"]) if audio else None
+    scan = _scan_packets(path, demuxer, int(video["index"]), audio_index, size, bounds)
     if scan.restart is not None:
         kind, before, after = scan.restart
         raise MediaRejected(f"the {kind}'s timestamps go back from {before:.1f} s to {after:.1f} s partway through "
                             "(recordings joined end to end?); remux it to MP4 first (ffmpeg -i <file> -c copy "
                             "out.mp4 numbers them afresh) or upload the recordings one by one")
-    duration = _published_duration(scan, fmt, video)
+    # Every decode's clock starts here (``ffmpeg.from_file_start``), ffmpeg's start time:
+    # the earliest packet of any stream.
+    origin = _num(fmt.get("start_time"))
+    origin = min(scan.all_start, scan.video_start) if origin is None else origin
+    duration = _published_duration(scan, fmt, video, origin)
     motion = _motion_rate(scan)
     if motion is not None and motion > fps * Fraction(105, 100):
         # A recording that holds no frames while nothing moves (a screen recorder) averages
@@ -167,8 +164,8 @@ def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> ProbeRe
         # every motion (2 s at 30 fps, 12 s still, 2 s at 30 fps came out at 10 fps).
         fps = _within_limit(motion, limits)
     if scan.max_gap > limits.max_gap_s:
-        at = scan.max_gap_at - (_num(fmt.get("start_time")) or 0.0)
-        raise MediaRejected(f"the video holds no frame for {scan.max_gap:.1f} s (after {at:.1f} s); at most "
+        raise MediaRejected(f"the video holds no frame for {scan.max_gap:.1f} s (after "
+                            f"{scan.max_gap_at - origin:.1f} s); at most "
                             f"{limits.max_gap_s:g} s without a frame are accepted", "MEDIA_MAX_GAP_SECONDS")
     if duration > limits.max_duration_s:
         raise MediaRejected(f"the video lasts {duration:.0f} s; at most {limits.max_duration_s:.0f} s are accepted",
@@ -178,7 +175,7 @@ def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> ProbeRe
     if duration > 2 * DECODE_CHECK_S:
         # -ss counts from the file's start time (an MPEG-TS starts at ~1.4 s, a cut or a
         # capture anywhere): the video's last second is this far into the file.
-        end_check = scan.video_end - (_num(fmt.get("start_time")) or 0.0) - DECODE_CHECK_S
+        end_check = scan.video_end - origin - DECODE_CHECK_S
         _check_decodes(path, demuxer, max(0.0, end_check), margin,
                        "the end of the video cannot be decoded (the file is probably truncated)", bounds)
     rotation = _rotation(video)
@@ -194,8 +191,16 @@ def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> ProbeRe
                        container=demuxer, streams=len(streams), max_gap_s=scan.max_gap, seek_margin_s=margin,
                        seek_lead_s=_seek_lead(scan, demuxer, margin),
                        interlaced=video.get("field_order") in INTERLACED_FIELD_ORDERS, color=_color(video),
-                       video_frames=scan.video_packets, audio_index=int(audio["index"]) if audio else None,
+                       video_frames=scan.video_packets, audio_index=audio_index,
                        audio_overhang_s=max(0.0, round(scan.audio_end - scan.video_end, 6)) if audio else 0.0)
+
+
+def probe_to_publish(path: str | os.PathLike, limits: MediaLimits | None = None) -> ProbeResult:
+    """The verdict on a video to publish (upload-svc's and the worker's): ``probe``, then
+    ``check_publishable``."""
+    info = probe(path, limits)
+    check_publishable(info, limits)
+    return info
 
 
 def check_publishable(info: ProbeResult, limits: MediaLimits | None = None) -> None:
@@ -223,6 +228,19 @@ def check_publishable(info: ProbeResult, limits: MediaLimits | None = None) -> N
                             "ffmpeg -loop 1 -i <picture> -i <sound> -shortest ...)")
     if info.video_frames < 2:
         raise MediaRejected("the video holds a single frame (a still picture, not a video)")
+
+
+def _pick_audio(streams: list[dict]) -> dict | None:
+    """The sound published: the decodable audio stream marked default (a rip's main
+    language, where a commentary may come first), else the first that decodes (a broadcast
+    capture may carry an undecodable one before it); MediaRejected if none of them does."""
+    audios = [s for s in streams if s.get("codec_type") == "audio"]
+    decodable = [s for s in audios if _decodable(s)]
+    if audios and not decodable:
+        raise MediaRejected(f"the sound's codec is not one that can be decoded here (its tag: {_tag(audios[0])}); "
+                            "re-encode the sound to AAC, Opus or MP3, or remove it")
+    return next((s for s in decodable if (s.get("disposition") or {}).get("default")), None) or \
+        next(iter(decodable), None)
 
 
 def _decodable(stream: dict) -> bool:
@@ -341,7 +359,7 @@ class _Scan:
     last_key: float | None = None
     max_key_gap: float = 0.0          # longest run of video without a key frame
     intervals: dict[int, list] = field(default_factory=dict)   # ms -> [count, sum s] (_note_interval)
-    last_dts: dict[str, float] = field(default_factory=dict)     # per stream_index scanned for restarts
+    last_dts: dict[str, float] = field(default_factory=dict)     # "video"/"audio" -> last decode timestamp
     restart: tuple[str, float, float] | None = None   # ("video"/"audio", from, to): the first step back
 
 
@@ -359,7 +377,7 @@ def _scan_packets(path: str, demuxer: str, video_index: int, audio_index: int | 
     argv = ff.base(ff.FFPROBE) + ["-show_entries", "packet=stream_index,pts_time,dts_time,duration_time,size,pos,flags",
                                   "-of", "compact=p=0", *ff.input_args(path, demuxer)]
     scan = _Scan()
-    watched = {str(video_index): "video", **({str(audio_index): "audio"} if audio_index is not None else {})}
+    kinds = {str(video_index): "video", **({str(audio_index): "audio"} if audio_index is not None else {})}
     proc = ff.spawn(argv, bounds, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                     stderr=subprocess.DEVNULL)
     fired = threading.Event()
@@ -378,18 +396,19 @@ def _scan_packets(path: str, demuxer: str, video_index: int, audio_index: int | 
             pos, length = _num(p.get("pos")), _num(p.get("size")) or 0
             if pos is not None and pos + length > size:
                 scan.beyond_eof = True
-            if p.get("stream_index") in watched:
-                stream, dts = p["stream_index"], _num(p.get("dts_time"))
-                if stream == str(video_index):
-                    _note_interval(scan, scan.last_dts.get(stream), dts)
-                _note_restart(scan, watched[stream], stream, dts)
+            kind = kinds.get(p.get("stream_index"))      # "video", "audio" (the published one) or None
+            if kind:
+                dts = _num(p.get("dts_time"))
+                if kind == "video":
+                    _note_interval(scan, scan.last_dts.get(kind), dts)
+                _note_restart(scan, kind, dts)
             if t is None:
                 continue
             end = t + (_num(p.get("duration_time")) or 0.0)
             scan.all_start, scan.all_end = min(scan.all_start, t), max(scan.all_end, end)
-            if audio_index is not None and p.get("stream_index") == str(audio_index):
+            if kind == "audio":
                 scan.audio_end = max(scan.audio_end, end)
-            if p.get("stream_index") == str(video_index):
+            elif kind == "video":
                 scan.video_packets += 1
                 scan.video_start = min(scan.video_start, t)
                 scan.video_end = max(scan.video_end, end)
@@ -443,16 +462,16 @@ def _motion_rate(scan: _Scan) -> Fraction | None:
     return Fraction(round(count / total * 1000), 1000) if total > 0 else None
 
 
-def _note_restart(scan: _Scan, kind: str, stream: str, dts: float | None) -> None:
+def _note_restart(scan: _Scan, kind: str, dts: float | None) -> None:
     """Record the first decode timestamp that goes back by more than MAX_RESTART_S (a
     demuxer's decode timestamps only ever rise within one recording; presentation ones
     reorder around B-frames, so they are not the ones compared)."""
     if dts is None:
         return
-    last = scan.last_dts.get(stream)
+    last = scan.last_dts.get(kind)
     if last is not None and dts < last - MAX_RESTART_S and scan.restart is None:
         scan.restart = (kind, last, dts)
-    scan.last_dts[stream] = dts
+    scan.last_dts[kind] = dts
 
 
 def _key_frame_gap(scan: _Scan) -> float:
@@ -487,10 +506,9 @@ def _seek_lead(scan: _Scan, demuxer: str, margin: float) -> float:
     return math.ceil(lead * 10) / 10
 
 
-def _published_duration(scan: _Scan, fmt: dict, video: dict) -> float:
-    """From the file's start (where every decode's clock starts: ``from_file_start``; sound
-    may start before the picture, whose first frame then shows from the start) to the end
-    of the last frame."""
+def _published_duration(scan: _Scan, fmt: dict, video: dict, origin: float) -> float:
+    """From the file's start (``origin``: sound may start before the picture, whose first
+    frame then shows from the start) to the end of the last frame."""
     span = scan.video_end - scan.video_start
     if span <= 0:
         raise MediaRejected("the video has zero duration")
@@ -503,8 +521,7 @@ def _published_duration(scan: _Scan, fmt: dict, video: dict) -> float:
     if claimed and claimed - measured > max(1.0, 0.05 * claimed):
         raise MediaRejected(f"the file is truncated (its header promises {claimed:.1f} s, "
                             f"the data holds {measured:.1f} s)")
-    origin = _num(fmt.get("start_time"))
-    return round(scan.video_end - (min(scan.all_start, scan.video_start) if origin is None else origin), 6)
+    return round(scan.video_end - origin, 6)
 
 
 def _check_decodes(path: str, demuxer: str, start_s: float, margin_s: float, reason: str,

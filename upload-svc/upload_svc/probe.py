@@ -11,8 +11,7 @@ import tempfile
 import threading
 
 from svcommon.filestore import FileStore
-from svcommon.mediaprobe import MediaLimits, MediaRejected, check_publishable
-from svcommon.mediaprobe import probe as shared_probe
+from svcommon.mediaprobe import MediaLimits, MediaRejected, probe_to_publish
 
 log = logging.getLogger("upload_svc.probe")
 _slots: dict[int, threading.BoundedSemaphore] = {}
@@ -56,9 +55,7 @@ def probe(fs: FileStore, key: str, limits: MediaLimits, concurrency: int, wait_s
 
 def _judge(key: str, path: str, limits: MediaLimits) -> dict:
     try:
-        info = shared_probe(path, limits)
-        check_publishable(info, limits)
-        return info.summary()
+        return probe_to_publish(path, limits).summary()
     except MediaRejected as exc:
         log.info("probe refused file", extra={"key": key, "reason": exc.reason, "limit": exc.limit})
         raise NotAVideo(exc.reason, exc.limit) from None

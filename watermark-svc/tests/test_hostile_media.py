@@ -12,7 +12,9 @@ import pytest
 
 from svcommon import ffmpeg as ff
 from svcommon.mediaprobe import MediaLimits
+from watermark_svc.forensics.detector import WatermarkGeometry
 from watermark_svc.forensics.frames import gray_cmd
+from watermark_svc.forensics.reference import proxy_cmd
 from watermark_svc.media import ffmpeg_cmd, pipeline
 from watermark_svc.media.errors import InvalidMedia, LimitExceeded
 from watermark_svc.media.ffmpeg_cmd import EncodeSettings
@@ -111,7 +113,8 @@ def test_every_source_decode_reads_the_stream_the_probe_judged(corpus, tmp_path)
              ffmpeg_cmd.still_cmd(src, 0.5, 160, 120, str(tmp_path / "p.jpg")),
              ffmpeg_cmd.storyboard_cmd(src, 10, 4, 64, 36, 2, 2, str(tmp_path / "s%d.jpg")),
              ffmpeg_cmd.plain_ladder_cmd(src, [rung], 480, 360, settings, [str(tmp_path / "p.nut")]),
-             gray_cmd(src, 64, 48, Fraction(25))]
+             gray_cmd(src, 64, 48, Fraction(25)),
+             proxy_cmd(src, WatermarkGeometry(480, 360, 50, Fraction(25)), str(tmp_path / "proxy.mp4"))]
     for argv in argvs:
         line = " ".join(argv)
         assert "0:V:0" in line and "0:v" not in line, argv
