@@ -12,7 +12,8 @@ call ``probe``, so the two can never disagree. The rules, in order:
 3. every packet is listed (demux only, no decode): the published duration runs from the
    file's start time (every decode's origin; sound may start before the picture) to the
    end of the last video frame — what the pipeline's constant-rate conversion turns into
-   frames; a stretch without a video frame over ``max_gap_s`` is refused (the
+   frames; a stretch without a new video frame over ``max_gap_s`` (the last frame's own
+   showing counts as one) is refused (the
    constant-rate output repeats the last frame through it: a screen recording holds no
    frames while nothing moves, but hours of nothing are no video); a video or audio
    timestamp going back more than MAX_RESTART_S (recordings joined end to end, a
@@ -22,7 +23,7 @@ call ``probe``, so the two can never disagree. The rules, in order:
    file; the frame rate is the header's average unless the frames mostly come more than
    5 % faster (``_motion_rate``);
 4. the published duration must be within ``max_duration_s``;
-5. the first and the last second must decode.
+5. the first and the last second must decode (the last from no later than the last frame).
 
 ``check_publishable`` adds what only publishing needs (upload-svc and the worker call
 ``probe_to_publish``; forensic suspects, which may be small or short, are only probed): a picture of at
@@ -174,8 +175,10 @@ def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> ProbeRe
     _check_decodes(path, demuxer, 0.0, 0.0, "the start of the video cannot be decoded", bounds)
     if duration > 2 * DECODE_CHECK_S:
         # -ss counts from the file's start time (an MPEG-TS starts at ~1.4 s, a cut or a
-        # capture anywhere): the video's last second is this far into the file.
-        end_check = scan.video_end - origin - DECODE_CHECK_S
+        # capture anywhere): the video's last second is this far into the file. The check
+        # keeps the frames from its start on, so it starts no later than the last frame,
+        # which may show for longer than a second (a recording that ends on a still screen).
+        end_check = min(scan.video_end - DECODE_CHECK_S, scan.last_shown) - origin
         _check_decodes(path, demuxer, max(0.0, end_check), margin,
                        "the end of the video cannot be decoded (the file is probably truncated)", bounds)
     rotation = _rotation(video)
@@ -356,6 +359,7 @@ class _Scan:
     max_gap_at: float = 0.0           # the timestamp the longest gap starts from
     beyond_eof: bool = False
     last_pts: float | None = None
+    last_shown: float = float("-inf")  # the latest video frame's timestamp (its picture shows to video_end)
     last_key: float | None = None
     max_key_gap: float = 0.0          # longest run of video without a key frame
     intervals: dict[int, list] = field(default_factory=dict)   # ms -> [count, sum s] (_note_interval)
@@ -415,6 +419,7 @@ def _scan_packets(path: str, demuxer: str, video_index: int, audio_index: int | 
                 if scan.last_pts is not None and t - scan.last_pts > scan.max_gap:
                     scan.max_gap, scan.max_gap_at = t - scan.last_pts, scan.last_pts
                 scan.last_pts = t
+                scan.last_shown = max(scan.last_shown, t)
                 if "K" in p.get("flags", ""):
                     if scan.last_key is not None:
                         scan.max_key_gap = max(scan.max_key_gap, t - scan.last_key)
@@ -437,6 +442,11 @@ def _scan_packets(path: str, demuxer: str, video_index: int, audio_index: int | 
         raise MediaRejected("the video stream holds no frames")
     if scan.beyond_eof:
         raise MediaRejected("the file is truncated (its index points past the end of the data)")
+    if scan.video_end - scan.last_shown > scan.max_gap:
+        # The last picture shows until the video ends: as much a stretch without a new frame
+        # as any between two (a screen recording that stops on a still screen), so it counts
+        # against the gap limit and into every seek's margin alike.
+        scan.max_gap, scan.max_gap_at = scan.video_end - scan.last_shown, scan.last_shown
     return scan
 
 

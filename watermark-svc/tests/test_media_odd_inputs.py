@@ -6,6 +6,7 @@ and either processed correctly — orientation, aspect, a constant frame rate on
 segment grid, 8-bit 4:2:0 output that decodes cleanly — or refused with a reason."""
 from __future__ import annotations
 
+import struct
 import subprocess
 from fractions import Fraction
 from pathlib import Path
@@ -13,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from svcommon.medialimits import MediaLimits
 from watermark_svc.media import InvalidMedia, process
+from watermark_svc.media.probe import probe_to_publish
 
 try:
     from . import media_helpers as mh
@@ -134,6 +137,14 @@ def _stream(out: Path, rung: str, n: int, dest: Path) -> Path:
     return mh.concat_variant_stream(out, rung, [1] * n, dest)
 
 
+def _bar_rows(path: Path, at: float) -> tuple[int, int]:
+    """How many black rows the frame at `at` s has at its top and at its bottom."""
+    raw = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-ss", str(at), "-i", str(path), "-frames:v", "1",
+                          "-f", "rawvideo", "-pix_fmt", "gray", "pipe:1"], capture_output=True, check=True).stdout
+    lit = np.frombuffer(raw, np.uint8).reshape(240, 320).max(axis=1) > 24
+    return int(lit.argmax()), int(lit[::-1].argmax())
+
+
 def _bright_side(path: Path, w: int, h: int) -> str:
     """'left', 'right', 'top' or 'bottom': the bright half of the first decoded frame."""
     raw = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-frames:v", "1",
@@ -167,6 +178,12 @@ def test_odd_source_processes_correctly(case, tmp_path):
         assert info["pix_fmt"] == "yuv420p"                         # 8-bit 4:2:0, whatever the source
         assert Fraction(info["r_frame_rate"]) == fps
         assert mh.count_frames(stream) == pytest.approx(float(fps) * float(meta["duration"]), abs=2)
+    if case.endswith("size_change"):
+        # The 16:9 part is shown whole in the 4:3 output, with bars (320x180 in 320x240),
+        # not stretched to 4:3 as it was; the 4:3 part fills the picture.
+        stream = tmp_path / f"{meta['renditions'][0]['name']}.mp4"
+        assert _bar_rows(stream, 1.0) == (0, 0)
+        assert _bar_rows(stream, 4.5) == pytest.approx((30, 30), abs=2)
     if case == "interlaced":           # the source combs in every frame; the published video not
         assert _combed_frames(src) == 75
         assert _combed_frames(tmp_path / "360p.mp4") <= 5
@@ -337,6 +354,62 @@ def test_screen_recording_with_a_still_stretch_is_published(tmp_path):
     assert meta["duration"] == pytest.approx(17.0, abs=0.05)
     stream = _stream(tmp_path / "out", meta["renditions"][0]["name"], meta["segment_count"], tmp_path / "s.mp4")
     assert mh.count_frames(stream) == 17 * 30
+    # The poster (10 % in: 1.7 s) is the screen shown then, frame 29, not the next frame
+    # written (at 16 s), which is what a still took before.
+    assert _closest_frame(tmp_path / "out" / "poster.jpg", src, (29, 30)) == 29
+
+
+def _gray(path: Path, frame: int | None = None) -> np.ndarray:
+    pick = ["-vf", f"select=eq(n\\,{frame}),scale=160:120", "-fps_mode", "passthrough"] if frame is not None \
+        else ["-vf", "scale=160:120"]
+    raw = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), *pick, "-frames:v", "1",
+                          "-f", "rawvideo", "-pix_fmt", "gray", "pipe:1"], capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).astype(np.float32)
+
+
+def _closest_frame(still: Path, src: Path, frames: tuple[int, ...]) -> int:
+    """Which of the source's frames (by decode number) the still shows."""
+    picture = _gray(still)
+    return min(frames, key=lambda n: float(np.abs(picture - _gray(src, n)).mean()))
+
+
+def _ends_on_a_still(dest: Path, hold_s: float) -> Path:
+    """1 s of 30-fps frames whose last one shows for hold_s seconds: a screen recording that
+    ends on a still screen, in MP4, where a sample's duration is its table entry (stts).
+    Made by writing the last frame hold_s late, then swapping the last two durations."""
+    mh.run(FF + ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=1", "-vf",
+                 f"setpts='if(lt(N\\,29)\\,N/(30*TB)\\,(29/30+{hold_s}-1/30)/TB)'", "-fps_mode", "passthrough",
+                 "-c:v", "libx264", "-preset", "ultrafast", "-video_track_timescale", "15360", str(dest)])
+    data = bytearray(dest.read_bytes())
+    at = data.index(b"stts") + 12
+    entries = [list(struct.unpack(">II", data[at + 8 * k: at + 8 * k + 8])) for k in range(3)]
+    assert [e[0] for e in entries] == [28, 1, 1]          # 28 frames, the late one's step, the last
+    entries[1][1], entries[2][1] = entries[2][1], entries[1][1]
+    for k, entry in enumerate(entries):
+        data[at + 8 * k: at + 8 * k + 8] = struct.pack(">II", *entry)
+    dest.write_bytes(bytes(data))
+    return dest
+
+
+def test_recording_that_ends_on_a_still_screen_is_published(tmp_path):
+    """Its last frame shows for 11 s (12 s in all). It was refused as "the end of the video
+    cannot be decoded (the file is probably truncated)": the end check dropped every frame
+    that started before the last second. Past that, the poster at 10 % (1.2 s) found no frame
+    starting after it, and the worker failed with "poster.jpg was not produced"."""
+    src = _ends_on_a_still(tmp_path / "ends-still.mp4", 11.0)
+    meta = process(src, tmp_path / "out", "odd-ends-still", SECRET, preset="ultrafast")
+    assert meta["duration"] == pytest.approx(29 / 30 + 11.0, abs=0.01)
+    stream = _stream(tmp_path / "out", meta["renditions"][0]["name"], meta["segment_count"], tmp_path / "s.mp4")
+    assert mh.count_frames(stream) == pytest.approx(30 * meta["duration"], abs=1)
+    assert _closest_frame(tmp_path / "out" / "poster.jpg", src, (28, 29)) == 29
+    assert _closest_frame(tmp_path / "out" / "thumb.jpg", src, (28, 29)) == 29
+
+
+def test_last_frame_held_past_the_gap_limit_is_refused(tmp_path):
+    """A last frame that shows on is a stretch without a new frame like any other."""
+    src = _ends_on_a_still(tmp_path / "ends-still.mp4", 11.0)
+    with pytest.raises(InvalidMedia, match="holds no frame for 11.0 s \\(after 1.0 s\\)"):
+        probe_to_publish(src, MediaLimits(max_gap_s=5))
 
 
 def test_screen_recording_keeps_the_rate_it_moves_at(tmp_path):

@@ -15,7 +15,7 @@ import numpy as np
 
 from svcommon import ffmpeg as ff
 
-from ..media.ffmpeg_cmd import to_sdr
+from ..media.ffmpeg_cmd import fit_filter, to_sdr
 
 # One analysis decode: rlimits and wall time (the suspect passed the shared probe's
 # duration/fps/gap limits, so its frame count is bounded too).
@@ -27,15 +27,19 @@ def analysis_filter(width: int, height: int, fps: Fraction, color: str = "",
                     viewed: tuple[int, int] | None = None) -> str:
     """The one way the detector looks at a video: constant rate, area-scaled, luma only
     (the analysis proxy is built through it too, so proxy and original read alike). An
-    HDR or wide-gamut original (color: ProbeResult.color) is first made what viewers got:
-    scaled to the watermark's size (viewed) and converted there, as the pipeline does
+    original (``viewed``: the watermark's size, what viewers got) is read as the pipeline
+    made it: a picture whose shape changes mid-stream fitted with bars (ffmpeg_cmd.fit_filter),
+    and an HDR or wide-gamut one scaled to the watermark's size and converted there
     (ffmpeg_cmd.to_sdr). Converting after the shrink instead left a PQ source's residual
-    at ~17 grey levels (a tone curve and an average do not commute), drowning the mark."""
-    pre = ""
-    if to_sdr(color):
-        vw, vh = viewed or (width, height)
-        pre = f"scale={vw}:{vh}:flags=bicubic,{to_sdr(color)}"
-    return f"fps={fps.numerator}/{fps.denominator},{pre}scale={width}:{height}:flags=area,format=gray"
+    at ~17 grey levels (a tone curve and an average do not commute), drowning the mark.
+    A suspect is scaled as it is, whatever its shape (a leak may be cropped or stretched)."""
+    if viewed is None:
+        picture = f"scale={width}:{height}:flags=area"
+    elif to_sdr(color):
+        picture = f"{fit_filter(*viewed, 'bicubic')},{to_sdr(color)}scale={width}:{height}:flags=area"
+    else:
+        picture = fit_filter(width, height, "area")
+    return f"fps={fps.numerator}/{fps.denominator},{picture},format=gray"
 
 
 def gray_cmd(path: str, width: int, height: int, fps: Fraction, start_frame: int = 0,

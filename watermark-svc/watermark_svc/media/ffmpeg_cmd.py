@@ -21,11 +21,13 @@ THUMB_WIDTH = 320
 STORYBOARD_QUALITY = 5      # mjpeg qscale of storyboard sprites: small tiles, small files
 # Field-coded (interlaced) sources: one frame per frame (the frame rate kept, as the
 # encoding cost), only frames the decoder flags as interlaced touched. Without it every
-# moving edge showed combing (a 1080i broadcast, a camcorder), scaled or not.
-# The scale before it passes frames through unless the picture changes size mid-stream: it
-# then keeps the first size (eval=init), field by field for interlaced frames, since bwdif
-# cannot take a new size in the graph that KEEP_FILTER_GRAPH keeps.
-DEINTERLACE = "scale=w=iw:h=ih:eval=init:interl=-1,bwdif=mode=send_frame:parity=auto:deint=interlaced"
+# moving edge showed combing (a 1080i broadcast, a camcorder), scaled or not. It runs after
+# the fit (fit_filter: field by field for interlaced frames), since bwdif cannot take a new
+# size in the graph that KEEP_FILTER_GRAPH keeps.
+DEINTERLACE = "bwdif=mode=send_frame:parity=auto:deint=interlaced"
+# How far a picture's shape may differ from the output's and still fill it (stretched that
+# little): the ladder's even sizes round the source's own shape by up to a few per cent.
+FIT_TOLERANCE = 0.05
 # HDR and wide-gamut sources to BT.709 SDR, what every rung is encoded and tagged as (and what
 # players assume). Without it a phone's HDR video (HLG) came out washed out: its BT.2020 values
 # shown as BT.709. HLG converts directly (zimg applies its inverse OETF and system gamma); PQ
@@ -47,6 +49,22 @@ COLOR_TO_SDR = {
 def deinterlaced(on: bool) -> str:
     """The deinterlacer (ending in a comma) for a field-coded source, else nothing."""
     return f"{DEINTERLACE}," if on else ""
+
+
+def fit_filter(width: int, height: int, flags: str, interlaced: bool = False) -> str:
+    """Scale to width x height (square pixels) keeping each frame's shape: a picture of the
+    output's shape (within FIT_TOLERANCE) fills it, exactly as a plain scale did (the same
+    bytes, the same cost: the expressions are evaluated only when the input changes); one
+    of another shape, which a source can switch to mid-stream (an IPTV capture's SD advert
+    in an HD channel, a screen recording of a resized window), is fitted inside with black
+    bars, where the kept filter graph's scale stretched it to the first picture's shape."""
+    shape = width / height
+    same = f"lt(abs(dar/{shape!r}-1)\\,{FIT_TOLERANCE})"
+    w = f"if({same}\\,{width}\\,if(gt(dar\\,{shape!r})\\,{width}\\,max(2\\,2*trunc({height}*dar/2))))"
+    h = f"if({same}\\,{height}\\,if(gt(dar\\,{shape!r})\\,max(2\\,2*trunc({width}/dar/2))\\,{height}))"
+    interl = ":interl=-1" if interlaced else ""
+    return (f"scale=w={w}:h={h}:eval=frame:flags={flags}{interl},"
+            f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2:eval=frame,setsar=1")
 
 
 def to_sdr(color: str) -> str:
@@ -114,7 +132,7 @@ def decode_raw_cmd(source: str, width: int, height: int, fps: Fraction,
     """
     at = Fraction(start_frame) / fps
     seek = ff.seek_args(at, seek_margin_s) if start_frame else []
-    vf = (f"{deinterlaced(deinterlace)}scale={width}:{height}:flags=bicubic,setsar=1,"
+    vf = (f"{fit_filter(width, height, 'bicubic', deinterlace)},{deinterlaced(deinterlace)}"
           f"{to_sdr(color)}fps={_fps(fps)}:start_time={float(at):.6f},format=yuv420p")
     limit = [] if frame_count is None else ["-frames:v", str(frame_count)]
     return _base() + [*ff.from_file_start(seek), *ff.KEEP_FILTER_GRAPH, *ff.input_args(source),
@@ -228,28 +246,42 @@ def package_cmd(in_path: str, out_dir: str, segment_seconds: float) -> list[str]
     ]
 
 
-def still_cmd(source: str, at_s: float, width: int, height: int, out_path: str,
-              seek_margin_s: float = 0.0, deinterlace: bool = False, color: str = "") -> list[str]:
-    """One JPEG frame at at_s seconds (input seeking: fast, decodes from a key frame;
-    seek_margin_s early where seeks do not land on one, the lead dropped by an output -ss)."""
-    seek, skip = ff.seek_exact(at_s, seek_margin_s)
-    return _base() + [*seek, *ff.input_args(source), *skip, "-map", ff.VIDEO_STREAM,
-                      "-frames:v", "1", "-vf",
-                      f"{deinterlaced(deinterlace)}"
-                      f"scale={width}:{height}:flags=lanczos,setsar=1,{to_sdr(color)}format=yuvj420p",
-                      "-q:v", str(POSTER_QUALITY), "-update", "1", "-y", out_path]
+@dataclass(frozen=True)
+class Still:
+    """One JPEG of the stills (stills_cmd): its size and where it is written."""
+    width: int
+    height: int
+    path: str
 
 
-def poster_cmd(source: str, at_s: float, width: int, height: int, out_path: str,
+def thumb_size(src_w: int, src_h: int) -> tuple[int, int]:
+    """The thumbnail's size: THUMB_WIDTH wide, the picture's aspect, even."""
+    return THUMB_WIDTH, max(2, int(round(THUMB_WIDTH * src_h / src_w / 2)) * 2)
+
+
+def stills_cmd(source: str, at_s: float, fps: Fraction, picture: tuple[int, int], stills: list[Still],
                seek_margin_s: float = 0.0, deinterlace: bool = False, color: str = "") -> list[str]:
-    return still_cmd(source, at_s, width, height, out_path, seek_margin_s, deinterlace, color)
+    """The picture shown at at_s seconds (from the file's start, as every decode counts),
+    made as the video's frames are (``picture``: their size), as one JPEG per ``Still``
+    (the poster, the thumbnail), from one decode.
 
-
-def thumb_cmd(source: str, at_s: float, src_w: int, src_h: int, out_path: str,
-              seek_margin_s: float = 0.0, deinterlace: bool = False, color: str = "") -> list[str]:
-    w = THUMB_WIDTH
-    h = max(2, int(round(w * src_h / src_w / 2)) * 2)
-    return still_cmd(source, at_s, w, h, out_path, seek_margin_s, deinterlace, color)
+    Taken as a chunk's frames are (decode_raw_cmd): a seek seek_margin_s early, then the
+    fps filter's first frame at at_s, which is the frame shown then however long ago it
+    started. An output ``-ss`` (what this used) keeps only frames that start at or after the
+    instant: a recording that ends on a still screen (its last frame showing for seconds,
+    past the 10 % mark) gave no poster, and a still stretch gave the frame after it."""
+    seek = ff.seek_args(at_s, seek_margin_s) if at_s > 0 else []
+    chains = [f"[{ff.VIDEO_STREAM}]{fit_filter(*picture, 'lanczos', deinterlace)},{deinterlaced(deinterlace)}"
+              f"fps={_fps(fps)}:start_time={float(at_s):.6f},trim=end_frame=1,"
+              f"split={len(stills)}" + "".join(f"[s{i}]" for i in range(len(stills)))]
+    for i, still in enumerate(stills):
+        chains.append(f"[s{i}]scale={still.width}:{still.height}:flags=lanczos,setsar=1,"
+                      f"{to_sdr(color)}format=yuvj420p[j{i}]")
+    argv = _base() + [*ff.from_file_start(seek), *ff.KEEP_FILTER_GRAPH, *ff.input_args(source),
+                      "-filter_complex", ";".join(chains)]
+    for i, still in enumerate(stills):
+        argv += ["-map", f"[j{i}]", "-frames:v", "1", "-q:v", str(POSTER_QUALITY), "-update", "1", "-y", still.path]
+    return argv
 
 
 def storyboard_cmd(source: str, interval_s: int, tiles: int, tile_w: int, tile_h: int, columns: int, rows: int,
@@ -262,7 +294,7 @@ def storyboard_cmd(source: str, interval_s: int, tiles: int, tile_w: int, tile_h
     written as ``out_pattern`` numbered from 1. One decode of the source; passthrough so the
     image muxer writes each sprite once. An HDR source's tiles are converted as the video is."""
     vf = (f"fps=1/{interval_s}:start_time=0:round=up,trim=end_frame={tiles},"
-          f"scale={tile_w}:{tile_h}:flags=bilinear,setsar=1,{to_sdr(color)}tile={columns}x{rows},format=yuvj420p")
+          f"{fit_filter(tile_w, tile_h, 'bilinear')},{to_sdr(color)}tile={columns}x{rows},format=yuvj420p")
     return _base() + [*ff.KEEP_FILTER_GRAPH, *ff.input_args(source), "-map", ff.VIDEO_STREAM, "-an", "-sn", "-dn",
                       "-vf", vf, "-fps_mode", "passthrough", "-q:v", str(STORYBOARD_QUALITY), "-start_number", "1",
                       "-f", "image2", "-y", out_pattern]
@@ -272,7 +304,7 @@ def plain_ladder_cmd(source: str, rungs: list[Rung], mezz_w: int, mezz_h: int,
                      s: EncodeSettings, out_paths: list[str]) -> list[str]:
     """Baseline for the benchmark: one decode, split, same scale + x264 per rung."""
     n = len(rungs)
-    chains = [f"[{ff.VIDEO_STREAM}]scale={mezz_w}:{mezz_h}:flags=bicubic,setsar=1,"
+    chains = [f"[{ff.VIDEO_STREAM}]{fit_filter(mezz_w, mezz_h, 'bicubic')},"
               f"fps={_fps(s.fps)},format=yuv420p,split={n}" + "".join(f"[m{i}]" for i in range(n))]
     for i, r in enumerate(rungs):
         chains.append(f"[m{i}]{_rung_filter(r, mezz_w, mezz_h)}[v{i}]")

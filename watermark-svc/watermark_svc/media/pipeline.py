@@ -126,15 +126,12 @@ def frame_guard(info: ProbeResult, plan: JobPlan, report: Callable[[int], None],
 
 
 def make_stills(source: str, info: ProbeResult, plan: JobPlan, staging: Path,
-            group: ProcessGroup) -> None:
+                group: ProcessGroup) -> None:
     at = info.duration_s * POSTER_AT_FRACTION
-    run_checked(group, "poster", ffmpeg_cmd.poster_cmd(
-        source, at, plan.mezz_width, plan.mezz_height, str(staging / "poster.jpg"), plan.seek_margin_s,
-        plan.deinterlace, plan.color),
-        "thumbnails", STILL_TIMEOUT_S)
-    run_checked(group, "thumb", ffmpeg_cmd.thumb_cmd(
-        source, at, plan.mezz_width, plan.mezz_height, str(staging / "thumb.jpg"), plan.seek_margin_s,
-        plan.deinterlace, plan.color),
+    stills = [ffmpeg_cmd.Still(plan.mezz_width, plan.mezz_height, str(staging / "poster.jpg")),
+              ffmpeg_cmd.Still(*ffmpeg_cmd.thumb_size(plan.mezz_width, plan.mezz_height), str(staging / "thumb.jpg"))]
+    run_checked(group, "stills", ffmpeg_cmd.stills_cmd(
+        source, at, plan.fps, (plan.mezz_width, plan.mezz_height), stills, plan.seek_margin_s, plan.deinterlace, plan.color),
         "thumbnails", STILL_TIMEOUT_S)
     for name in ("poster.jpg", "thumb.jpg"):
         if not (staging / name).is_file() or (staging / name).stat().st_size == 0:
