@@ -95,7 +95,9 @@ def _source(case: str, d: Path) -> Path:
         src.write_bytes(b"".join(p.read_bytes() for p in parts))
         return src
     if case == "png_with_alpha":    # QuickTime PNG (motion graphics): refused as "an image format" before
-        return _encode(d / "png.mov", "testsrc2=size=320x240:rate=30,format=rgba", 3, codecs=("png", "aac"),
+        # Its right half transparent, the colours the pattern had left there.
+        opaque_left = "format=rgba,geq=r='r(X\\,Y)':g='g(X\\,Y)':b='b(X\\,Y)':a='if(lt(X\\,160)\\,255\\,0)'"
+        return _encode(d / "png.mov", f"testsrc2=size=320x240:rate=30,{opaque_left}", 3, codecs=("png", "aac"),
                        pix_fmt="rgba")
     if case == "starts_at_10s":     # a cut of a longer recording that kept its timestamps
         return _encode(src, "testsrc2=size=320x240:rate=30", 5, extra=("-output_ts_offset", "10"))
@@ -184,6 +186,11 @@ def test_odd_source_processes_correctly(case, tmp_path):
         stream = tmp_path / f"{meta['renditions'][0]['name']}.mp4"
         assert _bar_rows(stream, 1.0) == (0, 0)
         assert _bar_rows(stream, 4.5) == pytest.approx((30, 30), abs=2)
+    if case == "png_with_alpha":
+        # Transparency is shown over black, as players show a video; the alpha used to be
+        # dropped, showing the colours left under it (mean 140 here).
+        frame = _rgb(tmp_path / f"{meta['renditions'][0]['name']}.mp4")
+        assert float(frame[:, 85:].mean()) < 3 and float(frame[:, :75].mean()) > 60
     if case == "interlaced":           # the source combs in every frame; the published video not
         assert _combed_frames(src) == 75
         assert _combed_frames(tmp_path / "360p.mp4") <= 5

@@ -15,7 +15,7 @@ import numpy as np
 
 from svcommon import ffmpeg as ff
 
-from ..media.ffmpeg_cmd import fit_filter, to_sdr
+from ..media.ffmpeg_cmd import fit_filter, picture_format, to_sdr
 
 # One analysis decode: rlimits and wall time (the suspect passed the shared probe's
 # duration/fps/gap limits, so its frame count is bounded too).
@@ -28,7 +28,8 @@ def analysis_filter(width: int, height: int, fps: Fraction, color: str = "",
     """The one way the detector looks at a video: constant rate, area-scaled, luma only
     (the analysis proxy is built through it too, so proxy and original read alike). An
     original (``viewed``: the watermark's size, what viewers got) is read as the pipeline
-    made it: a picture whose shape changes mid-stream fitted with bars (ffmpeg_cmd.fit_filter),
+    made it: a picture whose shape changes mid-stream fitted with bars, transparency shown
+    as black (ffmpeg_cmd.fit_filter),
     and an HDR or wide-gamut one scaled to the watermark's size and converted there
     (ffmpeg_cmd.to_sdr). Converting after the shrink instead left a PQ source's residual
     at ~17 grey levels (a tone curve and an average do not commute), drowning the mark.
@@ -36,9 +37,10 @@ def analysis_filter(width: int, height: int, fps: Fraction, color: str = "",
     if viewed is None:
         picture = f"scale={width}:{height}:flags=area"
     elif to_sdr(color):
-        picture = f"{fit_filter(*viewed, 'bicubic')},{to_sdr(color)}scale={width}:{height}:flags=area"
+        picture = (f"{fit_filter(*viewed, 'bicubic', pix_fmt=picture_format(color))},{to_sdr(color)}"
+                   f"scale={width}:{height}:flags=area")
     else:
-        picture = fit_filter(width, height, "area")
+        picture = fit_filter(width, height, "area", pix_fmt="gray")
     return f"fps={fps.numerator}/{fps.denominator},{picture},format=gray"
 
 

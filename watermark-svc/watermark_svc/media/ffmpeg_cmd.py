@@ -51,20 +51,39 @@ def deinterlaced(on: bool) -> str:
     return f"{DEINTERLACE}," if on else ""
 
 
-def fit_filter(width: int, height: int, flags: str, interlaced: bool = False) -> str:
-    """Scale to width x height (square pixels) keeping each frame's shape: a picture of the
-    output's shape (within FIT_TOLERANCE) fills it, exactly as a plain scale did (the same
-    bytes, the same cost: the expressions are evaluated only when the input changes); one
-    of another shape, which a source can switch to mid-stream (an IPTV capture's SD advert
-    in an HD channel, a screen recording of a resized window), is fitted inside with black
-    bars, where the kept filter graph's scale stretched it to the first picture's shape."""
+def fit_filter(width: int, height: int, flags: str, interlaced: bool = False, pix_fmt: str = "yuv420p") -> str:
+    """Scale to width x height (square pixels) in pix_fmt, keeping each frame's shape and
+    showing transparency as black.
+
+    A picture of the output's shape (within FIT_TOLERANCE) fills it, exactly as a plain
+    scale did (the same bytes, the same cost: the expressions are evaluated only when the
+    input changes); one of another shape, which a source can switch to mid-stream (an IPTV
+    capture's SD advert in an HD channel, a screen recording of a resized window), is
+    fitted inside with black bars, where the kept filter graph's scale stretched it to the
+    first picture's shape. A picture with alpha (motion graphics: QuickTime PNG or
+    Animation, ProRes 4444) is composited over black in the same pass (swscale's
+    alphablend, which works where it converts to a format without alpha: hence pix_fmt
+    right after it); dropping the alpha showed whatever colours the transparent pixels
+    held (a lower third's whole frame of leftovers)."""
     shape = width / height
     same = f"lt(abs(dar/{shape!r}-1)\\,{FIT_TOLERANCE})"
     w = f"if({same}\\,{width}\\,if(gt(dar\\,{shape!r})\\,{width}\\,max(2\\,2*trunc({height}*dar/2))))"
     h = f"if({same}\\,{height}\\,if(gt(dar\\,{shape!r})\\,max(2\\,2*trunc({width}/dar/2))\\,{height}))"
     interl = ":interl=-1" if interlaced else ""
-    return (f"scale=w={w}:h={h}:eval=frame:flags={flags}{interl},"
+    return (f"scale=w={w}:h={h}:eval=frame:flags={flags}{interl}:alphablend=uniform_color,format={pix_fmt},"
             f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2:eval=frame,setsar=1")
+
+
+# The formats without alpha an HDR or wide-gamut source is fitted into: its own depth and
+# chroma kept for its conversion (to_sdr), ffmpeg choosing the closest.
+KEEP_DEPTH_FORMATS = "|".join(f"yuv{c}p{d}" for d in ("", "10le", "12le") for c in (420, 422, 444)) \
+    + "|gbrp|gbrp10le|gbrp12le"
+
+
+def picture_format(color: str) -> str:
+    """The pixel format(s) a source's frames are fitted into (fit_filter): 8-bit 4:2:0, as
+    published, or for an HDR or wide-gamut source its own (KEEP_DEPTH_FORMATS)."""
+    return KEEP_DEPTH_FORMATS if to_sdr(color) else "yuv420p"
 
 
 def to_sdr(color: str) -> str:
@@ -110,7 +129,8 @@ def _fps(fps: Fraction) -> str:
 
 def decode_raw_cmd(source: str, width: int, height: int, fps: Fraction,
                    start_frame: int = 0, frame_count: int | None = None,
-                   seek_margin_s: float = 0.0, deinterlace: bool = False, color: str = "") -> list[str]:
+                   seek_margin_s: float = 0.0, deinterlace: bool = False, color: str = "",
+                   threads: int = 0) -> list[str]:
     """Decode frames [start_frame, start_frame + frame_count) of the constant-rate
     output grid (to the end if frame_count is None) as yuv420p frames on stdout.
 
@@ -128,14 +148,18 @@ def decode_raw_cmd(source: str, width: int, height: int, fps: Fraction,
     chunk is frame start_frame + k of a decode from the start. A field-coded source is
     deinterlaced first (DEINTERLACE: a frame from its two fields and its neighbours, which
     the margin decodes too); an HDR or wide-gamut one is brought to BT.709 SDR after
-    scaling (to_sdr: per frame, at the smaller size).
+    scaling (to_sdr: per frame, at the smaller size). ``threads``: the decoder's threads
+    (0: ffmpeg's choice); a chunk job decodes with as many as each of its encoders has
+    (X264_THREADS): beside them and the other workers, a frame-threaded decode of a 720p
+    H.264 source cost about 15 % more CPU for nothing.
     """
     at = Fraction(start_frame) / fps
     seek = ff.seek_args(at, seek_margin_s) if start_frame else []
-    vf = (f"{fit_filter(width, height, 'bicubic', deinterlace)},{deinterlaced(deinterlace)}"
+    vf = (f"{fit_filter(width, height, 'bicubic', deinterlace, picture_format(color))},{deinterlaced(deinterlace)}"
           f"{to_sdr(color)}fps={_fps(fps)}:start_time={float(at):.6f},format=yuv420p")
     limit = [] if frame_count is None else ["-frames:v", str(frame_count)]
-    return _base() + [*ff.from_file_start(seek), *ff.KEEP_FILTER_GRAPH, *ff.input_args(source),
+    decoder = ["-threads", str(threads)] if threads else []
+    return _base() + [*ff.from_file_start(seek), *ff.KEEP_FILTER_GRAPH, *decoder, *ff.input_args(source),
                       "-map", ff.VIDEO_STREAM, "-an", "-sn", "-dn", "-vf", vf, "-fps_mode", "passthrough", *limit,
                       "-f", "rawvideo", "-pix_fmt", "yuv420p", "pipe:1"]
 
@@ -271,7 +295,8 @@ def stills_cmd(source: str, at_s: float, fps: Fraction, picture: tuple[int, int]
     instant: a recording that ends on a still screen (its last frame showing for seconds,
     past the 10 % mark) gave no poster, and a still stretch gave the frame after it."""
     seek = ff.seek_args(at_s, seek_margin_s) if at_s > 0 else []
-    chains = [f"[{ff.VIDEO_STREAM}]{fit_filter(*picture, 'lanczos', deinterlace)},{deinterlaced(deinterlace)}"
+    fit = fit_filter(*picture, "lanczos", deinterlace, picture_format(color))
+    chains = [f"[{ff.VIDEO_STREAM}]{fit},{deinterlaced(deinterlace)}"
               f"fps={_fps(fps)}:start_time={float(at_s):.6f},trim=end_frame=1,"
               f"split={len(stills)}" + "".join(f"[s{i}]" for i in range(len(stills)))]
     for i, still in enumerate(stills):
@@ -294,7 +319,7 @@ def storyboard_cmd(source: str, interval_s: int, tiles: int, tile_w: int, tile_h
     written as ``out_pattern`` numbered from 1. One decode of the source; passthrough so the
     image muxer writes each sprite once. An HDR source's tiles are converted as the video is."""
     vf = (f"fps=1/{interval_s}:start_time=0:round=up,trim=end_frame={tiles},"
-          f"{fit_filter(tile_w, tile_h, 'bilinear')},{to_sdr(color)}tile={columns}x{rows},format=yuvj420p")
+          f"{fit_filter(tile_w, tile_h, 'bilinear', pix_fmt=picture_format(color))},{to_sdr(color)}tile={columns}x{rows},format=yuvj420p")
     return _base() + [*ff.KEEP_FILTER_GRAPH, *ff.input_args(source), "-map", ff.VIDEO_STREAM, "-an", "-sn", "-dn",
                       "-vf", vf, "-fps_mode", "passthrough", "-q:v", str(STORYBOARD_QUALITY), "-start_number", "1",
                       "-f", "image2", "-y", out_pattern]
