@@ -17,6 +17,8 @@ import pytest
 from svcommon.medialimits import MediaLimits
 from watermark_svc.media import InvalidMedia, process
 from watermark_svc.media.probe import probe_to_publish
+from watermark_svc.media.procs import ProcessGroup
+from watermark_svc.media.storyboard import make_storyboard
 
 try:
     from . import media_helpers as mh
@@ -512,3 +514,18 @@ def test_hdr_source_is_published_in_its_colours(tmp_path, color):
     meta = process(src, tmp_path / "out", f"odd-{color}", SECRET, preset="ultrafast")
     stream = _stream(tmp_path / "out", meta["renditions"][0]["name"], meta["segment_count"], tmp_path / "out.mp4")
     assert float(np.abs(_rgb(stream) - _rgb(sdr)).mean()) < {"hlg": 15, "pq": 35}[color]
+
+
+def test_anamorphic_source_storyboard_tiles_are_shown_shape(tmp_path):
+    """A 16:9 SD broadcast capture stores 720x576 pixels shown 64:45 wide. Its storyboard
+    tiles were planned from the pixels (5:4: the picture squashed); they are 16:9 now, and
+    the picture fills them."""
+    src = tmp_path / "dvb.mp4"
+    mh.run(FF + ["-f", "lavfi", "-i", "testsrc2=size=720x576:rate=25", "-t", "3", "-c:v", "libx264",
+                 "-preset", "ultrafast", "-aspect", "16:9", str(src)])
+    board, sprites = make_storyboard(str(src), probe_to_publish(src), tmp_path / "sb", ProcessGroup(tmp_path / "logs"))
+    assert board.tile_height * 16 == pytest.approx(board.tile_width * 9, abs=16)
+    raw = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(sprites[0]), "-f", "rawvideo",
+                          "-pix_fmt", "gray", "pipe:1"], capture_output=True, check=True).stdout
+    first = np.frombuffer(raw, np.uint8).reshape(-1, board.sprite_width)[: board.tile_height, : board.tile_width]
+    assert (first.max(axis=1) > 24).all() and (first.max(axis=0) > 24).all()      # no bars

@@ -56,7 +56,7 @@ def choose_ladder(p: ProbeResult) -> list[Rung]:
     aspect = p.display_aspect
     portrait = aspect < 1
     # The frame size the source actually shows at (square pixels).
-    src_w, src_h = _display_size(p)
+    src_w, src_h = display_size(p)
     fps_factor = HIGH_FPS_BITRATE_FACTOR if p.fps > 31 else 1.0
     rungs: list[Rung] = []
     for name, bw, bh, kbps, maxrate, bufsize in STANDARD_RUNGS:
@@ -78,7 +78,7 @@ def choose_ladder(p: ProbeResult) -> list[Rung]:
                  int(bufsize * scale))]
 
 
-def _display_size(p: ProbeResult) -> tuple[int, int]:
+def display_size(p: ProbeResult) -> tuple[int, int]:
     """Source size in square pixels (non-square SAR widens or narrows the width)."""
     if p.display_aspect >= 1:
         return int(round(p.height * p.display_aspect)), p.height

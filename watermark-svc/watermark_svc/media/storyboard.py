@@ -10,13 +10,16 @@ from svcommon.storyboards import Storyboard, sprite_name
 
 from . import ffmpeg_cmd
 from .errors import ProcessingError
+from .ladder import display_size
 from .probe import ProbeResult
 from .procs import ProcessGroup, run_checked
 
 
 def make_storyboard(source: str, info: ProbeResult, out: Path, group: ProcessGroup) -> tuple[Storyboard, list[Path]]:
     """The storyboard of ``source`` (probed as ``info``) and its sprites, in order."""
-    board = Storyboard.plan(info.duration_s, info.width, info.height)
+    # Tiles in the shape the video is shown in (an anamorphic source's pixels are not square:
+    # planned from its pixel size, a 16:9 DVB capture's tiles were 5:4).
+    board = Storyboard.plan(info.duration_s, *display_size(info))
     out.mkdir(parents=True, exist_ok=True)
     run_checked(group, "storyboard", ffmpeg_cmd.storyboard_cmd(
         source, board.interval, board.tiles, board.tile_width, board.tile_height, board.columns, board.rows,
