@@ -145,10 +145,11 @@ def decode_raw_cmd(source: str, width: int, height: int, fps: Fraction,
     starts with an accurate input seek (-ss before -i: decode from the key frame before,
     drop what precedes) seek_margin_s before that instant, so the frame shown at it (it
     can be that old: ProbeResult.seek_margin_s) is decoded too, and output frame k of the
-    chunk is frame start_frame + k of a decode from the start. A field-coded source is
-    deinterlaced first (DEINTERLACE: a frame from its two fields and its neighbours, which
-    the margin decodes too); an HDR or wide-gamut one is brought to BT.709 SDR after
-    scaling (to_sdr: per frame, at the smaller size). ``threads``: the decoder's threads
+    chunk is frame start_frame + k of a decode from the start. Each picture is fitted to
+    the size first (fit_filter: its shape kept, alpha over black; a field-coded one field by
+    field), then a field-coded source is deinterlaced (DEINTERLACE: a frame from its two
+    fields and its neighbours, which the margin decodes too), and an HDR or wide-gamut one
+    brought to BT.709 SDR (to_sdr: per frame, at the smaller size). ``threads``: the decoder's threads
     (0: ffmpeg's choice); a chunk job decodes with as many as each of its encoders has
     (X264_THREADS): beside them and the other workers, a frame-threaded decode of a 720p
     H.264 source cost about 15 % more CPU for nothing.
