@@ -6,9 +6,10 @@ call ``probe``, so the two can never disagree. The rules, in order:
 1. the container is sniffed from its first bytes and forced (``svcommon.ffmpeg``);
 2. header facts from ffprobe: at most ``max_streams`` streams, a video stream (the first
    that is not a cover picture: ``svcommon.ffmpeg.VIDEO_STREAM``) in a codec that decodes,
-   whose picture fits ``max_width`` x ``max_height`` and ``max_pixels``, a frame rate in
-   [1, ``max_fps``]; the sound published is the decodable audio stream marked default,
-   else the first that decodes (``audio_index``), and audio that none decodes is refused;
+   whose picture fits ``max_width`` x ``max_height`` and ``max_pixels``, a frame rate up to
+   ``max_fps`` (any above 0; none in the header: the frames' own, from the packets); the
+   sound published is the decodable audio stream marked default, else the first that
+   decodes (``audio_index``), and audio that none decodes is refused;
 3. every packet is listed (demux only, no decode): the published duration runs from the
    file's start time (every decode's origin; sound may start before the picture) to the
    end of the last video frame — what the pipeline's constant-rate conversion turns into
@@ -159,7 +160,13 @@ def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> ProbeRe
     origin = min(scan.all_start, scan.video_start) if origin is None else origin
     duration = _published_duration(scan, fmt, video, origin)
     motion = _motion_rate(scan)
-    if motion is not None and motion > fps * Fraction(105, 100):
+    if fps is None:
+        # No rate in the header: the frames' own, as they mostly come, else on average.
+        fps = motion or Fraction(round(scan.video_packets / duration * 1000), 1000)
+        if fps <= 0:
+            raise MediaRejected("the video has no usable frame rate")
+        fps = _within_limit(fps, limits)
+    elif motion is not None and motion > fps * Fraction(105, 100):
         # A recording that holds no frames while nothing moves (a screen recorder) averages
         # far less than the rate it moves at: published at its average it lost frames in
         # every motion (2 s at 30 fps, 12 s still, 2 s at 30 fps came out at 10 fps).
@@ -307,11 +314,14 @@ def _parse_ratio(text: str | None) -> Fraction | None:
     return Fraction(n, d) if n > 0 and d > 0 else None
 
 
-def _frame_rate(video: dict, limits: MediaLimits) -> Fraction:
+def _frame_rate(video: dict, limits: MediaLimits) -> Fraction | None:
+    """The header's rate (its average, else its base rate), or None where it gives none.
+    Any rate above 0 is usable: a slideshow or a time-lapse shows a picture every few
+    seconds (the output repeats it at a standard rate; frames further apart than the gap
+    limit are refused by that). It used to take at least 1 fps, refusing a 0.5-fps
+    slideshow as having "no usable frame rate"."""
     rate = _parse_ratio(video.get("avg_frame_rate")) or _parse_ratio(video.get("r_frame_rate"))
-    if rate is None or rate < 1:
-        raise MediaRejected("the video has no usable frame rate")
-    return _within_limit(rate, limits)
+    return _within_limit(rate, limits) if rate is not None and rate > 0 else None
 
 
 def _within_limit(rate: Fraction, limits: MediaLimits) -> Fraction:

@@ -101,6 +101,8 @@ def _source(case: str, d: Path) -> Path:
         opaque_left = "format=rgba,geq=r='r(X\\,Y)':g='g(X\\,Y)':b='b(X\\,Y)':a='if(lt(X\\,160)\\,255\\,0)'"
         return _encode(d / "png.mov", f"testsrc2=size=320x240:rate=30,{opaque_left}", 3, codecs=("png", "aac"),
                        pix_fmt="rgba")
+    if case == "slideshow":         # a picture every 2 s (0.5 fps): refused as "no usable frame rate" before
+        return _encode(src, "testsrc2=size=320x240:rate=1/2", 10)
     if case == "starts_at_10s":     # a cut of a longer recording that kept its timestamps
         return _encode(src, "testsrc2=size=320x240:rate=30", 5, extra=("-output_ts_offset", "10"))
     raise AssertionError(case)
@@ -124,6 +126,7 @@ EXPECTED = {
     "interlaced": ([(640, 360)], Fraction(25), True),
     "bt2020_only_primaries": ([(480, 270)], Fraction(30), True),
     "png_with_alpha": ([(320, 240)], Fraction(30), True),
+    "slideshow": ([(320, 240)], Fraction(10), True),          # each picture repeated at the lowest standard rate
     "size_change": ([(320, 240)], Fraction(30), True),      # the ladder of the first picture size
     "interlaced_size_change": ([(320, 240)], Fraction(25), True),
 }
