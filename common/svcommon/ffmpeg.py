@@ -34,6 +34,9 @@ class UnsupportedContainer(Exception):
     """``str(exc)`` is the reason shown to the user (the data is not a container we read)."""
 
 
+ACCEPTED_CONTAINERS = "MP4/MOV, Matroska/WebM, AVI, MPEG-TS, MPEG-PS, FLV, Windows Media (ASF/WMV), Ogg"
+# The ASF header object's GUID: a Windows Media file (WMV/WMA/ASF) opens with it.
+ASF_HEADER_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
 # ISO-BMFF / QuickTime top-level box types that may open a file.
 _MOV_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot")
 
@@ -59,7 +62,7 @@ def _refusal(head: bytes) -> str:
         return "this is a GIF image (animated GIFs are not accepted; please upload a video file)"
     if head.startswith((b"\x89PNG", b"\xff\xd8\xff", b"BM", b"RIFF")) or head[4:12] in (b"ftypavif", b"ftypheic"):
         return "this is a still image, not a video"
-    return "not a recognised video file (accepted containers: MP4/MOV, Matroska/WebM, AVI, MPEG-TS, MPEG-PS)"
+    return f"not a recognised video file (accepted containers: {ACCEPTED_CONTAINERS})"
 
 
 def sniff(head: bytes) -> str:
@@ -74,6 +77,12 @@ def sniff(head: bytes) -> str:
         return "mpegts"
     if head.startswith(b"\x00\x00\x01\xba"):
         return "mpeg"
+    if head.startswith(b"FLV\x01"):
+        return "flv"
+    if head.startswith(ASF_HEADER_GUID):
+        return "asf"
+    if head.startswith(b"OggS"):
+        return "ogg"
     raise UnsupportedContainer(_refusal(head))
 
 

@@ -35,11 +35,12 @@ silence, to the video's length).
 
 Seeking: ffmpeg's ``-ss`` counts from the file's start time, and lands on a key frame only
 where the container indexes them (MP4/MOV, Matroska, AVI). In MPEG-TS and MPEG-PS it lands
-on whatever packet is near, and the frames up to the next key frame cannot be decoded. A
-seek that must give exactly the frames a decode from the start gives (a chunk) aims
-``seek_margin_s`` early and drops what precedes the wanted instant
-(``svcommon.ffmpeg.seek_args``/``seek_exact``, ``_seek_margin``); a TS or PS whose key frames are more than
-MAX_SEEK_MARGIN_S apart is refused.
+on whatever packet is near, and the frames up to the next key frame cannot be decoded; FLV,
+ASF and Ogg are treated alike (their indexes are optional or coarse). A seek that must give
+exactly the frames a decode from the start gives (a chunk) aims ``seek_margin_s`` early and
+drops what precedes the wanted instant (``svcommon.ffmpeg.seek_args``/``seek_exact``,
+``_seek_margin``); such a file whose key frames are more than MAX_SEEK_MARGIN_S apart is
+refused.
 
 Width and height are reported as displayed (rotation applied), as published.
 Each refusal is ``MediaRejected`` with a reason naming the rule or the limit.
@@ -63,7 +64,7 @@ __all__ = ["MEDIA_SETTINGS", "MediaLimits", "MediaRejected", "ProbeResult", "che
 DECODE_CHECK_S = 1.0
 # Containers whose seeks land on a key frame (their index marks them); any other's need a margin.
 KEY_FRAME_SEEK_CONTAINERS = ("mov", "matroska", "avi")
-# A longer key-frame interval in a TS/PS would make every chunk of the video decode that
+# A longer key-frame interval in any other would make every chunk of the video decode that
 # much more (a single key frame: the whole film per chunk).
 MAX_SEEK_MARGIN_S = 30.0
 INTERLACED_FIELD_ORDERS = ("tt", "bb", "tb", "bt")     # ffprobe's field_order of field-coded video
@@ -511,7 +512,8 @@ def _seek_margin(scan: _Scan, demuxer: str, fps: Fraction) -> float:
     if demuxer not in KEY_FRAME_SEEK_CONTAINERS:
         gap = _key_frame_gap(scan)
         if gap > MAX_SEEK_MARGIN_S:
-            name = {"mpegts": "MPEG-TS", "mpeg": "MPEG-PS"}.get(demuxer, demuxer)
+            name = {"mpegts": "MPEG-TS", "mpeg": "MPEG-PS", "flv": "FLV", "asf": "ASF/WMV", "ogg": "Ogg"}.get(
+                demuxer, demuxer)
             raise MediaRejected(f"the video's key frames are {gap:.0f} s apart; in {name} at most "
                                 f"{MAX_SEEK_MARGIN_S:.0f} s are accepted (remux it to MP4 or re-encode it)")
         need += gap

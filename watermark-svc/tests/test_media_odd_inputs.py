@@ -48,6 +48,11 @@ def _halves(w: int, h: int, fps: int = 30) -> str:
     return HALVES.format(w=w, h=h, fps=fps, half=w // 2) + ",noise=alls=2:allf=t"
 
 
+# An OBS or streaming recording, Windows Media, Ogg Theora.
+LEGACY_CONTAINERS = {"flv": ("obs.flv", ("libx264", "aac")), "wmv": ("old.wmv", ("wmv2", "wmav2")),
+                     "ogv": ("open.ogv", ("libtheora", "libvorbis"))}
+
+
 def _source(case: str, d: Path) -> Path:
     src = d / f"{case}.mp4"
     if case == "vfr":
@@ -101,6 +106,9 @@ def _source(case: str, d: Path) -> Path:
         opaque_left = "format=rgba,geq=r='r(X\\,Y)':g='g(X\\,Y)':b='b(X\\,Y)':a='if(lt(X\\,160)\\,255\\,0)'"
         return _encode(d / "png.mov", f"testsrc2=size=320x240:rate=30,{opaque_left}", 3, codecs=("png", "aac"),
                        pix_fmt="rgba")
+    if case in LEGACY_CONTAINERS:   # refused as "not a recognised video file" before
+        name, codecs = LEGACY_CONTAINERS[case]
+        return _encode(d / name, "testsrc2=size=320x240:rate=25", 3, codecs=codecs, extra=("-b:v", "1M"))
     if case == "slideshow":         # a picture every 2 s (0.5 fps): refused as "no usable frame rate" before
         return _encode(src, "testsrc2=size=320x240:rate=1/2", 10)
     if case == "starts_at_10s":     # a cut of a longer recording that kept its timestamps
@@ -126,7 +134,8 @@ EXPECTED = {
     "interlaced": ([(640, 360)], Fraction(25), True),
     "bt2020_only_primaries": ([(480, 270)], Fraction(30), True),
     "png_with_alpha": ([(320, 240)], Fraction(30), True),
-    "slideshow": ([(320, 240)], Fraction(10), True),          # each picture repeated at the lowest standard rate
+    "slideshow": ([(320, 240)], Fraction(10), True),
+    **{case: ([(320, 240)], Fraction(25), True) for case in LEGACY_CONTAINERS},          # each picture repeated at the lowest standard rate
     "size_change": ([(320, 240)], Fraction(30), True),      # the ladder of the first picture size
     "interlaced_size_change": ([(320, 240)], Fraction(25), True),
 }
