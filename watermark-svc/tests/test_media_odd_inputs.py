@@ -134,8 +134,8 @@ EXPECTED = {
     "interlaced": ([(640, 360)], Fraction(25), True),
     "bt2020_only_primaries": ([(480, 270)], Fraction(30), True),
     "png_with_alpha": ([(320, 240)], Fraction(30), True),
-    "slideshow": ([(320, 240)], Fraction(10), True),
-    **{case: ([(320, 240)], Fraction(25), True) for case in LEGACY_CONTAINERS},          # each picture repeated at the lowest standard rate
+    "slideshow": ([(320, 240)], Fraction(10), True),          # each picture repeated at the lowest standard rate
+    **{case: ([(320, 240)], Fraction(25), True) for case in LEGACY_CONTAINERS},
     "size_change": ([(320, 240)], Fraction(30), True),      # the ladder of the first picture size
     "interlaced_size_change": ([(320, 240)], Fraction(25), True),
 }

@@ -320,7 +320,8 @@ def storyboard_cmd(source: str, interval_s: int, tiles: int, tile_w: int, tile_h
     written as ``out_pattern`` numbered from 1. One decode of the source; passthrough so the
     image muxer writes each sprite once. An HDR source's tiles are converted as the video is."""
     vf = (f"fps=1/{interval_s}:start_time=0:round=up,trim=end_frame={tiles},"
-          f"{fit_filter(tile_w, tile_h, 'bilinear', pix_fmt=picture_format(color))},{to_sdr(color)}tile={columns}x{rows},format=yuvj420p")
+          f"{fit_filter(tile_w, tile_h, 'bilinear', pix_fmt=picture_format(color))},{to_sdr(color)}"
+          f"tile={columns}x{rows},format=yuvj420p")
     return _base() + [*ff.KEEP_FILTER_GRAPH, *ff.input_args(source), "-map", ff.VIDEO_STREAM, "-an", "-sn", "-dn",
                       "-vf", vf, "-fps_mode", "passthrough", "-q:v", str(STORYBOARD_QUALITY), "-start_number", "1",
                       "-f", "image2", "-y", out_pattern]

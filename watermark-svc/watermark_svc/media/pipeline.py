@@ -131,7 +131,8 @@ def make_stills(source: str, info: ProbeResult, plan: JobPlan, staging: Path,
     stills = [ffmpeg_cmd.Still(plan.mezz_width, plan.mezz_height, str(staging / "poster.jpg")),
               ffmpeg_cmd.Still(*ffmpeg_cmd.thumb_size(plan.mezz_width, plan.mezz_height), str(staging / "thumb.jpg"))]
     run_checked(group, "stills", ffmpeg_cmd.stills_cmd(
-        source, at, plan.fps, (plan.mezz_width, plan.mezz_height), stills, plan.seek_margin_s, plan.deinterlace, plan.color),
+        source, at, plan.fps, (plan.mezz_width, plan.mezz_height), stills, plan.seek_margin_s, plan.deinterlace,
+        plan.color),
         "thumbnails", STILL_TIMEOUT_S)
     for name in ("poster.jpg", "thumb.jpg"):
         if not (staging / name).is_file() or (staging / name).stat().st_size == 0:
