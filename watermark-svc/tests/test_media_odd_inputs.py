@@ -87,6 +87,15 @@ def _source(case: str, d: Path) -> Path:
     if case == "bt2020_only_primaries":   # wide gamut, its transfer and matrix untagged
         return _encode(src, "testsrc2=size=480x270:rate=30", 3, pix_fmt="yuv420p10le",
                        extra=("-x264-params", "colorprim=bt2020"))
+    if case == "aspect_switch":
+        # A DVB SD capture whose programme switches from 4:3 to 16:9 at 3 s: the same 720x576
+        # pixels, shown 16:15 then 64:45 wide (only the codec's pixel aspect changes).
+        parts = [_encode(d / f"part{i}.ts", "testsrc2=size=720x576:rate=25", 3, vf=f"setsar={sar}",
+                         extra=("-bf", "0", "-output_ts_offset", str(3 * i)))
+                 for i, sar in enumerate(("16/15", "64/45"))]
+        src = d / f"{case}.ts"
+        src.write_bytes(b"".join(p.read_bytes() for p in parts))
+        return src
     if case in ("size_change", "interlaced_size_change"):
         # An IPTV capture: 3 s at 320x240, then 640x360, timestamps running on (-bf 0: each
         # part's first frame at its start). The decode's filter graph used to be rebuilt at
@@ -138,6 +147,7 @@ EXPECTED = {
     **{case: ([(320, 240)], Fraction(25), True) for case in LEGACY_CONTAINERS},
     "size_change": ([(320, 240)], Fraction(30), True),      # the ladder of the first picture size
     "interlaced_size_change": ([(320, 240)], Fraction(25), True),
+    "aspect_switch": ([(640, 480), (480, 360)], Fraction(25), True),
 }
 
 
@@ -153,11 +163,11 @@ def _stream(out: Path, rung: str, n: int, dest: Path) -> Path:
     return mh.concat_variant_stream(out, rung, [1] * n, dest)
 
 
-def _bar_rows(path: Path, at: float) -> tuple[int, int]:
+def _bar_rows(path: Path, at: float, size: tuple[int, int] = (320, 240)) -> tuple[int, int]:
     """How many black rows the frame at `at` s has at its top and at its bottom."""
     raw = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-ss", str(at), "-i", str(path), "-frames:v", "1",
                           "-f", "rawvideo", "-pix_fmt", "gray", "pipe:1"], capture_output=True, check=True).stdout
-    lit = np.frombuffer(raw, np.uint8).reshape(240, 320).max(axis=1) > 24
+    lit = np.frombuffer(raw, np.uint8).reshape(size[1], size[0]).max(axis=1) > 24
     return int(lit.argmax()), int(lit[::-1].argmax())
 
 
@@ -200,6 +210,10 @@ def test_odd_source_processes_correctly(case, tmp_path):
         stream = tmp_path / f"{meta['renditions'][0]['name']}.mp4"
         assert _bar_rows(stream, 1.0) == (0, 0)
         assert _bar_rows(stream, 4.5) == pytest.approx((30, 30), abs=2)
+    if case == "aspect_switch":      # the 16:9 part letterboxed in the 4:3 picture (640x360 in 640x480)
+        stream = tmp_path / f"{meta['renditions'][0]['name']}.mp4"
+        assert _bar_rows(stream, 1.0, (640, 480)) == (0, 0)
+        assert _bar_rows(stream, 4.5, (640, 480)) == pytest.approx((60, 60), abs=2)
     if case == "png_with_alpha":
         # Transparency is shown over black, as players show a video; the alpha used to be
         # dropped, showing the colours left under it (mean 140 here).
