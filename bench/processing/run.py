@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -31,9 +32,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "watermark-svc"), str(ROOT)]
 
 from watermark_svc.media import ffmpeg_cmd, pipeline  # noqa: E402
+from watermark_svc.media.chunks import encode_audio  # noqa: E402
 from watermark_svc.media.ffmpeg_cmd import EncodeSettings  # noqa: E402
 from watermark_svc.media.plan import plan_job  # noqa: E402
 from watermark_svc.media.probe import probe  # noqa: E402
+from watermark_svc.media.procs import ProcessGroup  # noqa: E402
 from bench.reportfile import write_markdown  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -81,11 +84,13 @@ def plain_ladder(src: Path, out: Path, preset: str) -> dict:
     work = out / "work"
     work.mkdir(parents=True)
     encoded = [work / f"{r.name}.nut" for r in plan.rungs]
-    audio = subprocess.Popen(ffmpeg_cmd.encode_audio_cmd(str(src), str(work / "audio.mp4"), info.duration_s),
-                             stdin=subprocess.DEVNULL)
+    # The audio as the pipeline makes it (decode, then AAC), beside the ladder.
+    audio = threading.Thread(target=encode_audio, args=(src, out, info.duration_s, ProcessGroup(work / "logs")))
+    audio.start()
     sh(ffmpeg_cmd.plain_ladder_cmd(str(src), list(plan.rungs), plan.mezz_width,
                                    plan.mezz_height, s, [str(p) for p in encoded]))
-    if audio.wait() != 0:
+    audio.join()
+    if not (out / "audio" / "init.mp4").is_file():
         raise SystemExit("plain audio encode failed")
     sizes = {}
     for r, enc in zip(plan.rungs, encoded):
@@ -93,8 +98,6 @@ def plain_ladder(src: Path, out: Path, preset: str) -> dict:
         d.mkdir(parents=True)
         sh(ffmpeg_cmd.package_cmd(str(enc), str(d), plan.segment_seconds))
         sizes[r.name] = sum(p.stat().st_size for p in d.glob("*.m4s"))
-    (out / "audio").mkdir()
-    sh(ffmpeg_cmd.package_cmd(str(work / "audio.mp4"), str(out / "audio"), 2.0))
     shutil.rmtree(work)
     return sizes
 

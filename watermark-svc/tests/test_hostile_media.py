@@ -87,7 +87,8 @@ def test_every_builder_forces_demuxer_and_protocols(corpus, tmp_path):
     rung = Rung("360p", 480, 360, 800, 1200, 1600)
     settings = EncodeSettings(fps=Fraction(25), frames_per_segment=50)
     argvs = [ffmpeg_cmd.decode_raw_cmd(src, 160, 120, Fraction(25)),
-             ffmpeg_cmd.encode_audio_cmd(src, str(tmp_path / "a.mp4"), 1.0),
+             ffmpeg_cmd.audio_pcm_cmd(src),
+             ffmpeg_cmd.encode_audio_cmd(str(tmp_path / "a.mp4"), 1.0),
              ffmpeg_cmd.stills_cmd(src, 0.5, Fraction(25), (160, 120), [ffmpeg_cmd.Still(160, 120, str(tmp_path / "p.jpg"))]),
              ffmpeg_cmd.package_cmd(str(tmp_path / "x.nut"), str(tmp_path), 2.0),
              gray_cmd(src, 64, 48, Fraction(25))]

@@ -487,16 +487,44 @@ def test_picture_that_starts_after_the_sound_is_published_whole(tmp_path):
     assert _sound_span(tmp_path / "out", tmp_path)[1] == pytest.approx(9.0, abs=0.06)
 
 
-def _sound_span(out: Path, tmp_path: Path) -> tuple[float, float]:
-    """Seconds from the published audio's start to its first and its last loud sample."""
+def _published_sound(out: Path, tmp_path: Path) -> np.ndarray:
+    """The published audio track decoded: mono 48 kHz samples from its start."""
     audio = out / "audio"
     joined = tmp_path / "audio.mp4"
     joined.write_bytes(b"".join(p.read_bytes() for p in [audio / "init.mp4", *sorted(audio.glob("*.m4s"))]))
-    pcm = np.frombuffer(subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(joined), "-f", "s16le",
-                                        "-ac", "1", "-ar", "48000", "pipe:1"], capture_output=True, check=True).stdout,
-                        np.int16)
-    loud = np.flatnonzero(np.abs(pcm) > 1000)
+    return np.frombuffer(subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(joined), "-f", "s16le",
+                                         "-ac", "1", "-ar", "48000", "pipe:1"], capture_output=True, check=True).stdout,
+                         np.int16)
+
+
+def _sound_span(out: Path, tmp_path: Path) -> tuple[float, float]:
+    """Seconds from the published audio's start to its first and its last loud sample."""
+    loud = np.flatnonzero(np.abs(_published_sound(out, tmp_path)) > 1000)
     return loud[0] / 48000, loud[-1] / 48000
+
+
+def test_sound_that_changes_format_partway_stays_in_place(tmp_path):
+    """A broadcast capture whose sound goes from stereo 48 kHz (440 Hz here) to 5.1 at
+    44.1 kHz (880 Hz) at 3 s. ffmpeg rebuilds the audio filter graph at the change, and the
+    rebuilt one pushed the second part back by its own start: 3 s of silence from 3 s,
+    the 880 Hz tone from 6 to 9 s, past the video's end. Now each half-second sounds as
+    in the source, and the track lasts the video's 6 s."""
+    parts = [_encode(tmp_path / f"part{i}.ts", "testsrc2=size=320x240:rate=25", 3, audio=False,
+                     extra=("-bf", "0", "-output_ts_offset", str(3 * i)))
+             for i in range(2)]
+    for i, (tone, rate, channels) in enumerate(((440, 48000, 2), (880, 44100, 6))):
+        mh.run(FF + ["-i", str(parts[i]), "-f", "lavfi", "-i", f"sine=frequency={tone}:sample_rate={rate}", "-t", "3",
+                     "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-ac", str(channels),
+                     "-output_ts_offset", str(3 * i), str(tmp_path / f"sound{i}.ts")])
+    src = tmp_path / "switch.ts"
+    src.write_bytes(b"".join((tmp_path / f"sound{i}.ts").read_bytes() for i in range(2)))
+    meta = process(src, tmp_path / "out", "odd-sound-switch", SECRET, preset="ultrafast")
+    pcm = _published_sound(tmp_path / "out", tmp_path).astype(np.float64)
+    assert len(pcm) / 48000 == pytest.approx(6.0, abs=0.1)
+    half = 24000
+    tones = [int(np.argmax(np.abs(np.fft.rfft(pcm[k * half:(k + 1) * half])))) * 2 for k in range(12)]
+    assert tones[:6] == [440] * 6 and tones[6:] == [880] * 6, tones
+    assert meta["duration"] == pytest.approx(6.0, abs=0.05)
 
 
 @pytest.mark.parametrize("name", ["late.mp4", "late.ts"])

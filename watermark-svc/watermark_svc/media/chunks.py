@@ -20,6 +20,7 @@ import filecmp
 import math
 import os
 import shutil
+import subprocess
 import threading
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -240,8 +241,12 @@ def encode_audio(source: str | os.PathLike, out_dir: str | os.PathLike, duration
     work.mkdir(parents=True)
     try:
         mp4 = work / "audio.mp4"
-        run_checked(group, "audio", ffmpeg_cmd.encode_audio_cmd(os.fspath(source), str(mp4), duration_s, stream),
-                    "encode")
+        pcm = group.start("audio-decode", ffmpeg_cmd.audio_pcm_cmd(os.fspath(source), stream),
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+        encoder = group.start("audio", ffmpeg_cmd.encode_audio_cmd(str(mp4), duration_s), stdin=pcm.stdout)
+        pcm.stdout.close()              # the encoder's now: it sees the end when the decoder exits
+        group.wait_ok(encoder, "encode")
+        group.wait_ok(pcm, "encode")
         d = out / "audio"
         shutil.rmtree(d, ignore_errors=True)
         durations = package_one(mp4, d, AUDIO_SEGMENT_SECONDS, group, "audio")

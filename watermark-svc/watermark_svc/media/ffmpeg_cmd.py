@@ -231,19 +231,35 @@ def encode_rungs_cmd(rungs: list[Rung], in_w: int, in_h: int, s: EncodeSettings,
     return argv
 
 
-def encode_audio_cmd(source: str, out_path: str, duration_s: float, stream: int | None = None) -> list[str]:
-    """AAC-LC stereo 48 kHz from the probed audio stream (``stream``, ProbeResult.audio_index;
-    None: the first), done once for all rungs, exactly ``duration_s`` long: the video's
-    published length.
+def audio_pcm_cmd(source: str, stream: int | None = None) -> list[str]:
+    """The audio's first step (encode_audio_cmd is the second): the probed audio stream
+    (``stream``, ProbeResult.audio_index; None: the first) as stereo 48 kHz float PCM in NUT
+    on stdout, timed from the file's start, as the video is (decode_raw_cmd).
 
-    Timed from the file's start, as the video is (decode_raw_cmd): audio that starts after
-    the video gets silence before it (aresample's first_pts=0), so it stays in sync, where
-    it used to start with the video (the packaged stream starts at 0 whatever the source's
-    offset was). Sound that ends before the picture is padded with silence (apad): MSE
-    players can freeze where one stream ends before the other (dash.js issue 1739). Sound after the
-    picture is cut (``-t``; the probe refuses more than a little of it)."""
+    Apart because ffmpeg rebuilds an audio filter graph whenever the decoded sound changes
+    format (a broadcast capture going from stereo to 5.1 at an advert, recordings at 44.1
+    and 48 kHz joined), and a rebuilt graph starts afresh: with aresample's first_pts=0
+    here, the part after the change was pushed back by its own start time (3 s of silence
+    inserted 3 s in, the rest of the sound out of sync and past the end). Nothing here
+    depends on where the stream starts, so a rebuilt graph carries on where the last
+    stopped, and the second step gets one unchanging format."""
     audio = "0:a:0" if stream is None else f"0:{int(stream)}"
     return _base() + [*ff.from_file_start([]), *ff.input_args(source), "-map", audio, "-vn", "-sn", "-dn",
+                      "-af", "aresample=async=1", "-ac", "2", "-ar", str(AUDIO_RATE), "-c:a", "pcm_f32le",
+                      "-map_metadata", "-1", "-f", "nut", "pipe:1"]
+
+
+def encode_audio_cmd(out_path: str, duration_s: float) -> list[str]:
+    """AAC-LC stereo 48 kHz from audio_pcm_cmd's PCM on stdin, done once for all rungs,
+    exactly ``duration_s`` long: the video's published length.
+
+    Its timestamps kept (-copyts: from the file's start): audio that starts after the video
+    gets silence before it (aresample's first_pts=0), so it stays in sync, where it used to
+    start with the video (the packaged stream starts at 0 whatever the source's offset
+    was). Sound that ends before the picture is padded with silence (apad): MSE players can
+    freeze where one stream ends before the other (dash.js issue 1739). Sound after the
+    picture is cut (``-t``; the probe refuses more than a little of it)."""
+    return _base() + ["-copyts", *ff.pipe_input_args("nut"),
                       "-af", f"aresample=async=1:first_pts=0,apad=whole_dur={duration_s:.6f}",
                       "-t", f"{duration_s:.6f}", "-c:a", "aac", "-b:a", f"{AUDIO_KBPS}k", "-ac", "2",
                       "-ar", str(AUDIO_RATE), "-map_metadata", "-1",
