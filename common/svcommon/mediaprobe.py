@@ -9,7 +9,8 @@ call ``probe``, so the two can never disagree. The rules, in order:
    whose picture fits ``max_width`` x ``max_height`` and ``max_pixels``, a frame rate up to
    ``max_fps`` (any above 0; none in the header: the frames' own, from the packets); the
    sound published is the decodable audio stream marked default, else the first that
-   decodes (``audio_index``), and audio that none decodes is refused;
+   decodes (``audio_index``), of the video's programme where the file has programmes (a
+   broadcast multiplex), and audio that none decodes is refused;
 3. every packet is listed (demux only, no decode): the published duration runs from the
    file's start time (every decode's origin; sound may start before the picture) to the
    end of the last video frame — what the pipeline's constant-rate conversion turns into
@@ -147,7 +148,7 @@ def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> ProbeRe
         raise MediaRejected("the video stream has no picture size (undecodable)")
     _check_picture(width, height, limits)
     fps = _frame_rate(video, limits)
-    audio = _pick_audio(streams)
+    audio = _pick_audio(streams, _programme_of(info, video))
     audio_index = int(audio["index"]) if audio else None
     scan = _scan_packets(path, demuxer, int(video["index"]), audio_index, size, bounds)
     if scan.restart is not None:
@@ -241,11 +242,25 @@ def check_publishable(info: ProbeResult, limits: MediaLimits | None = None) -> N
         raise MediaRejected("the video holds a single frame (a still picture, not a video)")
 
 
-def _pick_audio(streams: list[dict]) -> dict | None:
+def _programme_of(info: dict, video: dict) -> set[int] | None:
+    """The indexes of the streams in the video's programme, where the file has programmes
+    (an MPEG-TS of several channels), else None."""
+    for programme in info.get("programs") or []:
+        members = {int(s["index"]) for s in programme.get("streams") or [] if "index" in s}
+        if int(video["index"]) in members:
+            return members
+    return None
+
+
+def _pick_audio(streams: list[dict], programme: set[int] | None = None) -> dict | None:
     """The sound published: the decodable audio stream marked default (a rip's main
     language, where a commentary may come first), else the first that decodes (a broadcast
-    capture may carry an undecodable one before it); MediaRejected if none of them does."""
-    audios = [s for s in streams if s.get("codec_type") == "audio"]
+    capture may carry an undecodable one before it); MediaRejected if none of them does.
+    Only the video's own programme's sound (``programme``): a capture of a whole broadcast
+    multiplex lists a radio channel's sound before the TV channel's, and it was published
+    over the TV channel's picture."""
+    audios = [s for s in streams if s.get("codec_type") == "audio"
+              and (programme is None or int(s["index"]) in programme)]
     decodable = [s for s in audios if _decodable(s)]
     if audios and not decodable:
         raise MediaRejected(f"the sound's codec is not one that can be decoded here (its tag: {_tag(audios[0])}); "
@@ -264,7 +279,7 @@ def _tag(stream: dict) -> str:
 
 
 def _ffprobe_json(path: str, demuxer: str, bounds: ff.Bounds) -> dict:
-    argv = ff.base(ff.FFPROBE) + ["-print_format", "json", "-show_format", "-show_streams",
+    argv = ff.base(ff.FFPROBE) + ["-print_format", "json", "-show_format", "-show_streams", "-show_programs",
                                   *ff.input_args(path, demuxer)]
     proc = _run(argv, bounds, "probing the file")
     if proc.returncode != 0:

@@ -503,6 +503,20 @@ def _sound_span(out: Path, tmp_path: Path) -> tuple[float, float]:
     return loud[0] / 48000, loud[-1] / 48000
 
 
+def test_sound_is_the_video_programmes_in_a_multiplex(tmp_path):
+    """A capture of a broadcast multiplex: a radio channel (880 Hz) whose programme comes
+    first, then a TV channel (picture and 440 Hz). The radio's sound, the first audio
+    stream, was published over the TV picture; now the TV's own."""
+    src = tmp_path / "mux.ts"
+    mh.run(FF + ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-f", "lavfi", "-i", "sine=frequency=880",
+                 "-f", "lavfi", "-i", "sine=frequency=440", "-t", "3", "-map", "0:v", "-map", "1:a", "-map", "2:a",
+                 "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
+                 "-program", "title=Radio:st=1", "-program", "title=TV:st=0:st=2", str(src)])
+    process(src, tmp_path / "out", "odd-multiplex", SECRET, preset="ultrafast")
+    pcm = _published_sound(tmp_path / "out", tmp_path)[24000:72000].astype(np.float64)
+    assert int(np.argmax(np.abs(np.fft.rfft(pcm)))) == 440      # 1 Hz bins over 48000 samples
+
+
 def test_sound_that_changes_format_partway_stays_in_place(tmp_path):
     """A broadcast capture whose sound goes from stereo 48 kHz (440 Hz here) to 5.1 at
     44.1 kHz (880 Hz) at 3 s. ffmpeg rebuilds the audio filter graph at the change, and the
