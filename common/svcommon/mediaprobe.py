@@ -256,11 +256,12 @@ def _pick_audio(streams: list[dict], programme: set[int] | None = None) -> dict 
     """The sound published: the decodable audio stream marked default (a rip's main
     language, where a commentary may come first), else the first that decodes (a broadcast
     capture may carry an undecodable one before it); MediaRejected if none of them does.
-    Only the video's own programme's sound (``programme``): a capture of a whole broadcast
-    multiplex lists a radio channel's sound before the TV channel's, and it was published
-    over the TV channel's picture."""
-    audios = [s for s in streams if s.get("codec_type") == "audio"
-              and (programme is None or int(s["index"]) in programme)]
+    The video's own programme's sound where it lists any (``programme``): a capture of a
+    whole broadcast multiplex lists a radio channel's sound before the TV channel's, and it
+    was published over the TV channel's picture."""
+    audios = [s for s in streams if s.get("codec_type") == "audio"]
+    own = [s for s in audios if programme is not None and int(s["index"]) in programme]
+    audios = own or audios
     decodable = [s for s in audios if _decodable(s)]
     if audios and not decodable:
         raise MediaRejected(f"the sound's codec is not one that can be decoded here (its tag: {_tag(audios[0])}); "
