@@ -53,13 +53,15 @@ def test_curl_style_post_through_gateway(live_stack, tmp_path):
     assert b'"status": "queued"' in first
 
 
-def test_camcorder_mpegts_upload_is_accepted(live_stack, tmp_path):
+@pytest.mark.parametrize("name", ["camcorder.ts", "obs-recording.flv"])
+def test_camcorder_and_recorder_uploads_are_accepted(live_stack, tmp_path, name):
     """An MPEG-TS (timestamps from ~1.4 s, like every TS) of 6 s: accepted with its duration.
-    The probe's end check used to seek past its end and refuse it as truncated."""
+    The probe's end check used to seek past its end and refuse it as truncated. An FLV (what
+    OBS and streaming tools record) was refused as "not a recognised video file"."""
     gw = live_stack["url"]
     user = h.new_user(gw)
-    clip = h.make_video(tmp_path / "camcorder.ts", seconds=6)
-    r = h.post_video(gw, user["headers"], clip, "camcorder.ts", "Camcorder")
+    clip = h.make_video(tmp_path / name, seconds=6)
+    r = h.post_video(gw, user["headers"], clip, name, "Recording")
     assert r.status_code == 201, r.text
     assert r.json()["video"]["duration"] == pytest.approx(6.0, abs=0.1)
 
