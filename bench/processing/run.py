@@ -24,8 +24,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,14 +84,17 @@ def plain_ladder(src: Path, out: Path, preset: str) -> dict:
     work = out / "work"
     work.mkdir(parents=True)
     encoded = [work / f"{r.name}.nut" for r in plan.rungs]
-    # The audio as the pipeline makes it (decode, then AAC), beside the ladder.
-    audio = threading.Thread(target=encode_audio, args=(src, out, info.duration_s, ProcessGroup(work / "logs")))
-    audio.start()
-    sh(ffmpeg_cmd.plain_ladder_cmd(str(src), list(plan.rungs), plan.mezz_width,
-                                   plan.mezz_height, s, [str(p) for p in encoded]))
-    audio.join()
-    if not (out / "audio" / "init.mp4").is_file():
-        raise SystemExit("plain audio encode failed")
+    # The audio as the pipeline makes it (decode, then AAC), beside the ladder; its error,
+    # if any, raised here.
+    group = ProcessGroup(work / "logs")
+    with ThreadPoolExecutor(1) as pool:
+        audio = pool.submit(encode_audio, src, out, info.duration_s, group)
+        try:
+            sh(ffmpeg_cmd.plain_ladder_cmd(str(src), list(plan.rungs), plan.mezz_width,
+                                           plan.mezz_height, s, [str(p) for p in encoded]))
+            audio.result()
+        finally:
+            group.kill_all()
     sizes = {}
     for r, enc in zip(plan.rungs, encoded):
         d = out / "video" / r.name

@@ -34,7 +34,10 @@ class UnsupportedContainer(Exception):
     """``str(exc)`` is the reason shown to the user (the data is not a container we read)."""
 
 
-ACCEPTED_CONTAINERS = "MP4/MOV, Matroska/WebM, AVI, MPEG-TS, MPEG-PS, FLV, Windows Media (ASF/WMV), Ogg"
+# The demuxers ``sniff`` allows, and their names for people (refusals, the docs).
+CONTAINER_NAMES = {"mov": "MP4/MOV", "matroska": "Matroska/WebM", "avi": "AVI", "mpegts": "MPEG-TS",
+                   "mpeg": "MPEG-PS", "flv": "FLV", "asf": "Windows Media (ASF/WMV)", "ogg": "Ogg"}
+ACCEPTED_CONTAINERS = ", ".join(CONTAINER_NAMES.values())
 # The ASF header object's GUID: a Windows Media file (WMV/WMA/ASF) opens with it.
 ASF_HEADER_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
 # ISO-BMFF / QuickTime top-level box types that may open a file.
@@ -120,7 +123,10 @@ def seek_args(at_s: float | Fraction, margin_s: float = 0.0) -> list[str]:
 
 def seek_exact(at_s: float | Fraction, margin_s: float = 0.0) -> tuple[list[str], list[str]]:
     """(input options, output options) that start the output at at_s: ``seek_args``, then
-    an output -ss dropping the frames decoded before at_s."""
+    an output -ss dropping the frames decoded before at_s. It keeps only frames that start
+    at or after at_s, not the one shown at at_s if that started earlier (a still screen):
+    for the picture shown at an instant, seek with ``seek_args`` and let the fps filter's
+    start_time pick it (media.ffmpeg_cmd.stills_cmd, decode_raw_cmd)."""
     lead = Fraction(at_s) - Fraction(max(0, _seek_micros(at_s, margin_s)), 1_000_000)
     return seek_args(at_s, margin_s), (["-ss", f"{float(lead):.6f}"] if lead > Fraction(1, 2000) else [])
 

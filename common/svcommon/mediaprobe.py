@@ -7,7 +7,7 @@ call ``probe``, so the two can never disagree. The rules, in order:
 2. header facts from ffprobe: at most ``max_streams`` streams, a video stream (the first
    that is not a cover picture: ``svcommon.ffmpeg.VIDEO_STREAM``) in a codec that decodes,
    whose picture fits ``max_width`` x ``max_height`` and ``max_pixels``, a frame rate up to
-   ``max_fps`` (any above 0; none in the header: the frames' own, from the packets); the
+   ``max_fps`` (any above 0: a slideshow's pictures are repeated at a standard rate); the
    sound published is the decodable audio stream marked default, else the first that
    decodes (``audio_index``), of the video's programme where the file has programmes (a
    broadcast multiplex), and audio that none decodes is refused;
@@ -162,13 +162,7 @@ def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> ProbeRe
     origin = min(scan.all_start, scan.video_start) if origin is None else origin
     duration = _published_duration(scan, fmt, video, origin)
     motion = _motion_rate(scan)
-    if fps is None:
-        # No rate in the header: the frames' own, as they mostly come, else on average.
-        fps = motion or Fraction(round(scan.video_packets / duration * 1000), 1000)
-        if fps <= 0:
-            raise MediaRejected("the video has no usable frame rate")
-        fps = _within_limit(fps, limits)
-    elif motion is not None and motion > fps * Fraction(105, 100):
+    if motion is not None and motion > fps * Fraction(105, 100):
         # A recording that holds no frames while nothing moves (a screen recorder) averages
         # far less than the rate it moves at: published at its average it lost frames in
         # every motion (2 s at 30 fps, 12 s still, 2 s at 30 fps came out at 10 fps).
@@ -331,14 +325,15 @@ def _parse_ratio(text: str | None) -> Fraction | None:
     return Fraction(n, d) if n > 0 and d > 0 else None
 
 
-def _frame_rate(video: dict, limits: MediaLimits) -> Fraction | None:
-    """The header's rate (its average, else its base rate), or None where it gives none.
-    Any rate above 0 is usable: a slideshow or a time-lapse shows a picture every few
-    seconds (the output repeats it at a standard rate; frames further apart than the gap
-    limit are refused by that). It used to take at least 1 fps, refusing a 0.5-fps
-    slideshow as having "no usable frame rate"."""
+def _frame_rate(video: dict, limits: MediaLimits) -> Fraction:
+    """The header's rate (its average, else its base rate). Any rate above 0 is usable: a
+    slideshow or a time-lapse shows a picture every few seconds (the output repeats it at a
+    standard rate; frames further apart than the gap limit are refused by that). It used to
+    take at least 1 fps, refusing a 0.5-fps slideshow as having "no usable frame rate"."""
     rate = _parse_ratio(video.get("avg_frame_rate")) or _parse_ratio(video.get("r_frame_rate"))
-    return _within_limit(rate, limits) if rate is not None and rate > 0 else None
+    if rate is None:
+        raise MediaRejected("the video has no usable frame rate")
+    return _within_limit(rate, limits)
 
 
 def _within_limit(rate: Fraction, limits: MediaLimits) -> Fraction:
@@ -528,10 +523,8 @@ def _seek_margin(scan: _Scan, demuxer: str, fps: Fraction) -> float:
     if demuxer not in KEY_FRAME_SEEK_CONTAINERS:
         gap = _key_frame_gap(scan)
         if gap > MAX_SEEK_MARGIN_S:
-            name = {"mpegts": "MPEG-TS", "mpeg": "MPEG-PS", "flv": "FLV", "asf": "ASF/WMV", "ogg": "Ogg"}.get(
-                demuxer, demuxer)
-            raise MediaRejected(f"the video's key frames are {gap:.0f} s apart; in {name} at most "
-                                f"{MAX_SEEK_MARGIN_S:.0f} s are accepted (remux it to MP4 or re-encode it)")
+            raise MediaRejected(f"the video's key frames are {gap:.0f} s apart; in {ff.CONTAINER_NAMES[demuxer]} "
+                                f"at most {MAX_SEEK_MARGIN_S:.0f} s are accepted (remux it to MP4 or re-encode it)")
         need += gap
     return math.ceil(need * 10) / 10
 

@@ -311,7 +311,7 @@ def stills_cmd(source: str, at_s: float, fps: Fraction, picture: tuple[int, int]
     started. An output ``-ss`` (what this used) keeps only frames that start at or after the
     instant: a recording that ends on a still screen (its last frame showing for seconds,
     past the 10 % mark) gave no poster, and a still stretch gave the frame after it."""
-    seek = ff.seek_args(at_s, seek_margin_s) if at_s > 0 else []
+    seek = ff.seek_args(at_s, seek_margin_s)
     fit = fit_filter(*picture, "lanczos", deinterlace, picture_format(color))
     chains = [f"[{ff.VIDEO_STREAM}]{fit},{deinterlaced(deinterlace)}"
               f"fps={_fps(fps)}:start_time={float(at_s):.6f},trim=end_frame=1,"
