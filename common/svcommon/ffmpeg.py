@@ -146,13 +146,16 @@ def base(tool: str = FFMPEG) -> list[str]:
     return [tool, "-hide_banner", "-loglevel", "error"] + (["-nostdin"] if tool != FFPROBE else [])
 
 
-def input_args(path: str | os.PathLike, demuxer: str | None = None) -> list[str]:
+def input_args(path: str | os.PathLike, demuxer: str | None = None, video_decoder: str = "") -> list[str]:
     """``-f <demuxer> -i file:<abs path>`` for a local media file. The demuxer is sniffed
-    from the file unless given; ``file:`` keeps a name with a colon from being a URL."""
+    from the file unless given; ``file:`` keeps a name with a colon from being a URL.
+    ``video_decoder``: the decoder of the first video stream (VIDEO_STREAM), where the probe
+    chose one (mediaprobe.ProbeResult.video_decoder); "": ffmpeg's own."""
     path = os.path.abspath(os.fspath(path))
     fmt = demuxer or sniff_file(path)
+    decoder = ["-c:V:0", video_decoder] if video_decoder else []
     # The mov demuxer never follows external data references unless -enable_drefs 1.
-    return ["-protocol_whitelist", PROTOCOLS, "-f", fmt, "-i", f"file:{path}"]
+    return ["-protocol_whitelist", PROTOCOLS, "-f", fmt, *decoder, "-i", f"file:{path}"]
 
 
 def pipe_input_args(fmt: str, extra: list[str] | None = None) -> list[str]:

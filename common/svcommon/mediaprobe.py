@@ -80,6 +80,9 @@ MAX_AUDIO_OVERHANG_S = 2.0
 # aspect of 100:1 made a 320x240 video's ladder 1920x14 ... 640x4.
 MAX_DISPLAY_ASPECT = 8
 HDR_TRANSFERS = {"arib-std-b67": "hlg", "smpte2084": "pq"}   # ffprobe's color_transfer names
+# WebM keeps a VP8/VP9 picture's alpha beside the picture (the track's AlphaMode, ffprobe's
+# alpha_mode tag), which ffmpeg's own decoders skip: libvpx's decode it.
+ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,7 @@ class ProbeResult:
     video_frames: int = 0         # video packets in the file
     audio_overhang_s: float = 0.0  # how long the sound goes on after the last picture
     audio_index: int | None = None  # the stream the sound is published from (None: the first audio stream)
+    video_decoder: str = ""       # the decoder that reads the picture whole (_decoder), "": ffmpeg's choice
 
     def summary(self) -> dict:
         """The facts upload-svc records on the video row."""
@@ -197,7 +201,7 @@ def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> ProbeRe
                        container=demuxer, streams=len(streams), max_gap_s=scan.max_gap, seek_margin_s=margin,
                        seek_lead_s=_seek_lead(scan, demuxer, margin),
                        interlaced=video.get("field_order") in INTERLACED_FIELD_ORDERS, color=_color(video),
-                       video_frames=scan.video_packets, audio_index=audio_index,
+                       video_frames=scan.video_packets, audio_index=audio_index, video_decoder=_decoder(video),
                        audio_overhang_s=max(0.0, round(scan.audio_end - scan.video_end, 6)) if audio else 0.0)
 
 
@@ -357,6 +361,15 @@ def _color(video: dict) -> str:
     if transfer:
         return transfer
     return "bt2020" if video.get("color_primaries") == "bt2020" else ""
+
+
+def _decoder(video: dict) -> str:
+    """The decoder a video stream is read with where ffmpeg's own would lose part of the
+    picture: a WebM VP8/VP9 stream with alpha (motion graphics, a canvas recorded in a
+    browser) through libvpx, which returns the alpha that the fit composites over black
+    (ffmpeg's vp9 decoder skips it: the transparent parts showed whatever colours they held)."""
+    tags = {str(k).lower(): str(v) for k, v in (video.get("tags") or {}).items()}
+    return ALPHA_DECODERS.get(str(video.get("codec_name")), "") if tags.get("alpha_mode") == "1" else ""
 
 
 def _rotation(video: dict) -> int:

@@ -121,6 +121,24 @@ def test_every_source_decode_reads_the_stream_the_probe_judged(corpus, tmp_path)
         assert "0:V:0" in line and "0:v" not in line, argv
 
 
+def test_every_source_decode_uses_the_decoder_the_probe_named(corpus, tmp_path):
+    """Where the probe names a decoder (a WebM with alpha: libvpx), every decode of the source
+    reads its judged video stream with it: an option of that input, for that stream (the
+    plain ladder is the benchmark's, of ordinary clips)."""
+    src, dec = str(corpus["local"]), "libvpx-vp9"
+    g = WatermarkGeometry(480, 360, 50, Fraction(25), source_decoder=dec)
+    argvs = [ffmpeg_cmd.decode_raw_cmd(src, 160, 120, Fraction(25), video_decoder=dec),
+             ffmpeg_cmd.stills_cmd(src, 0.5, Fraction(25), (160, 120),
+                                   [ffmpeg_cmd.Still(160, 120, str(tmp_path / "p.jpg"))], video_decoder=dec),
+             ffmpeg_cmd.storyboard_cmd(src, 10, 4, 64, 36, 2, 2, str(tmp_path / "s%d.jpg"), video_decoder=dec),
+             gray_cmd(src, 64, 48, Fraction(25), video_decoder=dec),
+             proxy_cmd(src, g, str(tmp_path / "proxy.mp4"))]
+    for argv in argvs:
+        i = argv.index("-i")
+        assert argv[i - 2:i] == ["-c:V:0", dec] and argv.count("-i") == 1, argv
+    assert "-c:V:0" not in ffmpeg_cmd.decode_raw_cmd(src, 160, 120, Fraction(25))
+
+
 def test_unaccepted_container_never_reaches_ffmpeg(corpus):
     with pytest.raises(ff.UnsupportedContainer, match="playlist"):
         ff.input_args(corpus["hls_http"])

@@ -51,6 +51,7 @@ def _halves(w: int, h: int, fps: int = 30) -> str:
 # An OBS or streaming recording, Windows Media, Ogg Theora.
 LEGACY_CONTAINERS = {"flv": ("obs.flv", ("libx264", "aac")), "wmv": ("old.wmv", ("wmv2", "wmav2")),
                      "ogv": ("open.ogv", ("libtheora", "libvorbis"))}
+WEBM_ALPHA = {"vp9_with_alpha": ("libvpx-vp9", "libopus"), "vp8_with_alpha": ("libvpx", "libvorbis")}
 
 
 def _source(case: str, d: Path) -> Path:
@@ -115,6 +116,10 @@ def _source(case: str, d: Path) -> Path:
         opaque_left = "format=rgba,geq=r='r(X\\,Y)':g='g(X\\,Y)':b='b(X\\,Y)':a='if(lt(X\\,160)\\,255\\,0)'"
         return _encode(d / "png.mov", f"testsrc2=size=320x240:rate=30,{opaque_left}", 3, codecs=("png", "aac"),
                        pix_fmt="rgba")
+    if case in WEBM_ALPHA:          # WebM with alpha (motion graphics, a browser's canvas recording)
+        opaque_left = "format=rgba,geq=r='r(X\\,Y)':g='g(X\\,Y)':b='b(X\\,Y)':a='if(lt(X\\,160)\\,255\\,0)'"
+        return _encode(d / "alpha.webm", f"testsrc2=size=320x240:rate=30,{opaque_left}", 3, codecs=WEBM_ALPHA[case],
+                       pix_fmt="yuva420p", extra=("-b:v", "1M", "-auto-alt-ref", "0"))
     if case in LEGACY_CONTAINERS:   # refused as "not a recognised video file" before
         name, codecs = LEGACY_CONTAINERS[case]
         return _encode(d / name, "testsrc2=size=320x240:rate=25", 3, codecs=codecs, extra=("-b:v", "1M"))
@@ -143,6 +148,7 @@ EXPECTED = {
     "interlaced": ([(640, 360)], Fraction(25), True),
     "bt2020_only_primaries": ([(480, 270)], Fraction(30), True),
     "png_with_alpha": ([(320, 240)], Fraction(30), True),
+    **{case: ([(320, 240)], Fraction(30), True) for case in WEBM_ALPHA},
     "slideshow": ([(320, 240)], Fraction(10), True),          # each picture repeated at the lowest standard rate
     **{case: ([(320, 240)], Fraction(25), True) for case in LEGACY_CONTAINERS},
     "size_change": ([(320, 240)], Fraction(30), True),      # the ladder of the first picture size
@@ -214,11 +220,13 @@ def test_odd_source_processes_correctly(case, tmp_path):
         stream = tmp_path / f"{meta['renditions'][0]['name']}.mp4"
         assert _bar_rows(stream, 1.0, (640, 480)) == (0, 0)
         assert _bar_rows(stream, 4.5, (640, 480)) == pytest.approx((60, 60), abs=2)
-    if case == "png_with_alpha":
+    if case == "png_with_alpha" or case in WEBM_ALPHA:
         # Transparency is shown over black, as players show a video; the alpha used to be
-        # dropped, showing the colours left under it (mean 140 here).
-        frame = _rgb(tmp_path / f"{meta['renditions'][0]['name']}.mp4")
-        assert float(frame[:, 85:].mean()) < 3 and float(frame[:, :75].mean()) > 60
+        # dropped, showing the colours left under it (mean 140 here; WebM's alpha is beside
+        # the picture, which ffmpeg's own VP8/VP9 decoders skip), in the video and the poster.
+        for picture in (tmp_path / f"{meta['renditions'][0]['name']}.mp4", tmp_path / "out" / "poster.jpg"):
+            frame = _rgb(picture, 1.0 if picture.suffix == ".mp4" else None)
+            assert float(frame[:, 85:].mean()) < 3 and float(frame[:, :75].mean()) > 60, picture.name
     if case == "interlaced":           # the source combs in every frame; the published video not
         assert _combed_frames(src) == 75
         assert _combed_frames(tmp_path / "360p.mp4") <= 5
@@ -559,8 +567,10 @@ def test_audio_that_starts_after_the_video_stays_in_sync(tmp_path, name):
 HDR_TRANSFER = {"hlg": "arib-std-b67", "pq": "smpte2084"}
 
 
-def _rgb(path: Path, at: float = 1.0) -> np.ndarray:
-    raw = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-ss", str(at), "-i", str(path), "-frames:v", "1",
+def _rgb(path: Path, at: float | None = 1.0) -> np.ndarray:
+    """The picture at ``at`` s (None: a still's only one), 160x90 RGB."""
+    seek = [] if at is None else ["-ss", str(at)]
+    raw = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", *seek, "-i", str(path), "-frames:v", "1",
                           "-vf", "scale=160:90", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
                          capture_output=True, check=True).stdout
     return np.frombuffer(raw, np.uint8).reshape(90, 160, 3).astype(np.float32)
@@ -597,3 +607,30 @@ def test_anamorphic_source_storyboard_tiles_are_shown_shape(tmp_path):
                           "-pix_fmt", "gray", "pipe:1"], capture_output=True, check=True).stdout
     first = np.frombuffer(raw, np.uint8).reshape(-1, board.sprite_width)[: board.tile_height, : board.tile_width]
     assert (first.max(axis=1) > 24).all() and (first.max(axis=0) > 24).all()      # no bars
+
+
+def test_webm_alpha_is_read_whole_by_the_storyboard_and_the_detector(tmp_path):
+    """A VP9 WebM with alpha is read through libvpx (the probe names it) wherever the source
+    is decoded: its storyboard tiles and the detector's read of the original show the
+    transparent half black, as the published video does (test_odd_source_processes_correctly),
+    so the reference the leak is compared with is what viewers got. A VP9 WebM without alpha
+    keeps ffmpeg's own decoder."""
+    from watermark_svc.forensics.detector import geometry_for_source
+    from watermark_svc.forensics.frames import GrayFrames
+    src = _source("vp9_with_alpha", tmp_path)
+    info = probe_to_publish(src)
+    assert info.video_decoder == "libvpx-vp9"
+    plain = _encode(tmp_path / "plain.webm", "testsrc2=size=320x240:rate=30", 1, codecs=("libvpx-vp9", "libopus"))
+    assert probe_to_publish(plain).video_decoder == ""
+    board, sprites = make_storyboard(str(src), info, tmp_path / "sb", ProcessGroup(tmp_path / "logs"))
+    raw = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(sprites[0]), "-f", "rawvideo",
+                          "-pix_fmt", "gray", "pipe:1"], capture_output=True, check=True).stdout
+    tile = np.frombuffer(raw, np.uint8).reshape(-1, board.sprite_width)[: board.tile_height, : board.tile_width]
+    half = board.tile_width // 2
+    assert tile[:, half + 4:].mean() < 24 < tile[:, : half - 4].mean()
+    g = geometry_for_source(str(src))
+    assert g.source_decoder == "libvpx-vp9"
+    with GrayFrames(str(src), 160, 120, g.fps, max_frames=1, viewed=(g.pattern_width, g.pattern_height),
+                    video_decoder=g.source_decoder) as frames:
+        first = next(iter(frames)).astype(np.float32)
+    assert first[:, 84:].mean() < 24 < first[:, :76].mean()

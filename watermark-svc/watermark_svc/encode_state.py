@@ -52,7 +52,8 @@ class EncodeState:
                          "mezz_width": self.plan.mezz_width, "mezz_height": self.plan.mezz_height,
                          "rungs": [asdict(r) for r in self.plan.rungs],
                          "seek_margin_s": self.plan.seek_margin_s, "deinterlace": self.plan.deinterlace,
-                         "color": self.plan.color, "seek_lead_s": self.plan.seek_lead_s},
+                         "color": self.plan.color, "seek_lead_s": self.plan.seek_lead_s,
+                         "video_decoder": self.plan.video_decoder},
                 "settings": {"preset": self.settings.preset, "threads": self.settings.threads},
                 "strength": self.strength,
                 "chunks": [[c.first_segment, c.segment_count] for c in self.chunks]}
@@ -65,8 +66,8 @@ class EncodeState:
         plan = JobPlan(Fraction(p["fps"]), int(p["frames_per_segment"]), int(p["mezz_width"]),
                        int(p["mezz_height"]), tuple(Rung(**r) for r in p["rungs"]),
                        float(p.get("seek_margin_s", 0.0)), bool(p.get("deinterlace", False)),
-                       str(p.get("color", "")),         # planned before these existed: 0, no, as is, 0
-                       float(p.get("seek_lead_s", 0.0)))
+                       str(p.get("color", "")),         # planned before these existed: 0, no, as is, 0, ffmpeg's
+                       float(p.get("seek_lead_s", 0.0)), str(p.get("video_decoder", "")))
         settings = EncodeSettings(plan.fps, plan.frames_per_segment, d["settings"]["preset"],
                                   int(d["settings"]["threads"]))
         chunks = tuple(Chunk(i, first, count, plan.frames_per_segment)

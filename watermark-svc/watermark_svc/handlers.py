@@ -144,7 +144,7 @@ def build_reference(app, job: Job, lease: Lease) -> None:
     p = EncodeState.from_json(enc.plan).plan
     geometry = geometry_from_metadata({"fps": f"{p.fps.numerator}/{p.fps.denominator}", "watermark": {
         "pattern_width": p.mezz_width, "pattern_height": p.mezz_height, "frames_per_segment": p.frames_per_segment,
-        "source_color": p.color}})
+        "source_color": p.color, "source_decoder": p.video_decoder}})
     original = local_original(app, job, lease, video)
     lease.report(10, "forensic reference")
     with tempfile.TemporaryDirectory(dir=app.config["WORK_DIR"], prefix=f"sv-ref-{vid[:8]}-") as work:

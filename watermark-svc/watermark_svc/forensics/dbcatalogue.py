@@ -120,7 +120,8 @@ def geometry_from_metadata(meta: dict) -> WatermarkGeometry:
     wm = meta["watermark"]
     return WatermarkGeometry(int(wm["pattern_width"]), int(wm["pattern_height"]),
                              int(wm["frames_per_segment"]), Fraction(meta["fps"]),
-                             int(wm.get("ramp_frames", 4)), scheme_of(meta), str(wm.get("source_color", "")))
+                             int(wm.get("ramp_frames", 4)), scheme_of(meta), str(wm.get("source_color", "")),
+                             str(wm.get("source_decoder", "")))
 
 
 class DbCatalogue:
@@ -161,6 +162,9 @@ class DbCatalogue:
 
     def source_color(self, video_id: str) -> str:
         return ""                   # source_path is always the analysis proxy: converted already
+
+    def source_decoder(self, video_id: str) -> str:
+        return ""                   # the proxy is H.264 (reference.proxy_cmd)
 
     def source_path(self, video_id: str) -> str:
         """The pristine source as the detector reads it: the video's analysis proxy

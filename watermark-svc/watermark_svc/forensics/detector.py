@@ -52,6 +52,7 @@ class WatermarkGeometry:
     ramp_frames: int = RAMP_FRAMES
     codeword_scheme: str = UNIFORM     # which codeword the sessions got (svcommon.codeword)
     source_color: str = ""             # an HDR/wide-gamut original: read converted (frames.analysis_filter)
+    source_decoder: str = ""           # the original's picture decoder (JobPlan.video_decoder)
 
     def code(self, video_id: str) -> Code:
         return Code(self.codeword_scheme, video_id)
@@ -61,7 +62,8 @@ def geometry_for_source(source_path: str, segment_seconds: float = 2.0) -> Water
     """Recompute the geometry from the source, exactly as the pipeline planned it."""
     plan = plan_job(probe(source_path), segment_seconds)
     return WatermarkGeometry(plan.mezz_width, plan.mezz_height,
-                             plan.frames_per_segment, plan.fps, source_color=plan.color)
+                             plan.frames_per_segment, plan.fps, source_color=plan.color,
+                             source_decoder=plan.video_decoder)
 
 
 def analysis_size(geometry: WatermarkGeometry, suspect_height: int) -> tuple[int, int]:
@@ -102,7 +104,8 @@ def read_soft_bits(suspect_path: str, source_path: str, video_id: str, secret: b
     guard = NULL_GUARD_SIGMAS * blur_sigma(geometry.pattern_height) * ah / geometry.pattern_height
 
     src = GrayFrames(source_path, aw, ah, geometry.fps, color=geometry.source_color,      # the original
-                     viewed=(geometry.pattern_width, geometry.pattern_height))
+                     viewed=(geometry.pattern_width, geometry.pattern_height),
+                     video_decoder=geometry.source_decoder)
     sus = GrayFrames(suspect_path, aw, ah, geometry.fps)
     bits: list[SoftBit] = []
     try:

@@ -45,14 +45,16 @@ def analysis_filter(width: int, height: int, fps: Fraction, color: str = "",
 
 
 def gray_cmd(path: str, width: int, height: int, fps: Fraction, start_frame: int = 0,
-             max_frames: int | None = None, color: str = "", viewed: tuple[int, int] | None = None) -> list[str]:
+             max_frames: int | None = None, color: str = "", viewed: tuple[int, int] | None = None,
+             video_decoder: str = "") -> list[str]:
     argv = ff.base()
     if start_frame > 0:
         # Input-side seek decodes from the previous key frame and drops up to the
         # instant: frame `start_frame` of the fps-filtered timeline comes out first
         # (checked against the fingerprint by the caller).
         argv += ["-ss", f"{float(start_frame / fps):.6f}"]
-    argv += [*ff.KEEP_FILTER_GRAPH, *ff.input_args(path), "-map", ff.VIDEO_STREAM, "-an", "-sn", "-dn",
+    argv += [*ff.KEEP_FILTER_GRAPH, *ff.input_args(path, video_decoder=video_decoder),
+             "-map", ff.VIDEO_STREAM, "-an", "-sn", "-dn",
              "-vf", analysis_filter(width, height, fps, color, viewed),
              "-fps_mode", "passthrough"]
     if max_frames is not None:
@@ -64,11 +66,13 @@ class GrayFrames:
     """Iterate uint8 (height, width) frames; always reaps ffmpeg (use as a context)."""
 
     def __init__(self, path: str, width: int, height: int, fps: Fraction, start_frame: int = 0,
-                 max_frames: int | None = None, color: str = "", viewed: tuple[int, int] | None = None):
+                 max_frames: int | None = None, color: str = "", viewed: tuple[int, int] | None = None,
+                 video_decoder: str = ""):
         self.shape = (height, width)
         self.size = width * height
         # Bounded like every ffmpeg child (svcommon.ffmpeg); stderr is small (-loglevel error).
-        self.proc = ff.spawn(gray_cmd(path, width, height, fps, start_frame, max_frames, color, viewed),
+        self.proc = ff.spawn(gray_cmd(path, width, height, fps, start_frame, max_frames, color, viewed,
+                                      video_decoder),
                              ANALYSIS_BOUNDS,
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.stderr = ""

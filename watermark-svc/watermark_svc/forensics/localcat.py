@@ -45,6 +45,10 @@ class LocalCatalogue:
         """How source_path must be read: the original's colour, or "" for a proxy (converted)."""
         return "" if self.proxy_dir is not None else self.geometry(video_id).source_color
 
+    def source_decoder(self, video_id: str) -> str:
+        """The decoder source_path is read with: the original's, or ffmpeg's for a proxy."""
+        return "" if self.proxy_dir is not None else self.geometry(video_id).source_decoder
+
     def source_path(self, video_id: str) -> str:
         if self.proxy_dir is None:
             return self.videos[video_id]

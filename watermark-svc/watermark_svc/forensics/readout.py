@@ -68,6 +68,7 @@ class Source:
     path: str
     fingerprint: np.ndarray
     color: str = ""         # an HDR/wide-gamut original read directly (a proxy is converted already)
+    decoder: str = ""       # the original's picture decoder (a proxy: ffmpeg's)
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,8 @@ def read_bits(suspect: Suspect, source: Source, pattern: Pattern, alignment: Ali
     pairs: list[tuple[np.ndarray, np.ndarray]] = []
     compared = 0
     with GrayFrames(source.path, aw, ah, geometry.fps, start_frame=seek, color=source.color,
-                    viewed=(geometry.pattern_width, geometry.pattern_height)) as src_frames, \
+                    viewed=(geometry.pattern_width, geometry.pattern_height),
+                    video_decoder=source.decoder) as src_frames, \
             GrayFrames(suspect.path, sw, sh, geometry.fps, start_frame=sus_seek) as sus_frames:
         src_it, sus_it = iter(src_frames), iter(sus_frames)
         first = next(src_it, None)

@@ -37,7 +37,8 @@ def proxy_cmd(source: str, g: WatermarkGeometry, dest: str) -> list[str]:
     key_every = max(1, round(float(g.fps)))
     # format=gray first, exactly as GrayFrames converts; x264 then stores it as
     # full-range 4:2:0 with flat chroma, which decodes back to the same luma.
-    return [*ff.base(), "-y", *ff.KEEP_FILTER_GRAPH, *ff.input_args(source),
+    return [*ff.base(), "-y", *ff.KEEP_FILTER_GRAPH,
+            *ff.input_args(source, video_decoder=g.source_decoder),        # read whole, as it was processed
             "-map", ff.VIDEO_STREAM, "-an", "-sn", "-dn",
             "-vf", f"{analysis_filter(w, h, g.fps, g.source_color, (g.pattern_width, g.pattern_height))},format=yuvj420p",
             "-fps_mode", "passthrough", "-c:v", "libx264", "-preset", "veryfast",

@@ -125,7 +125,8 @@ def encode_ab_ladder(source: str, plan: JobPlan, settings: EncodeSettings,
         t.start()
     decoder = group.start("decode", ffmpeg_cmd.decode_raw_cmd(
                               source, w, h, plan.fps, first_segment * plan.frames_per_segment, frame_count,
-                              plan.seek_margin_s, plan.deinterlace, plan.color, settings.threads),
+                              plan.seek_margin_s, plan.deinterlace, plan.color, settings.threads,
+                              plan.video_decoder),
                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
 
     weights = ramp_weights(plan.frames_per_segment)

@@ -130,7 +130,7 @@ def _fps(fps: Fraction) -> str:
 def decode_raw_cmd(source: str, width: int, height: int, fps: Fraction,
                    start_frame: int = 0, frame_count: int | None = None,
                    seek_margin_s: float = 0.0, deinterlace: bool = False, color: str = "",
-                   threads: int = 0) -> list[str]:
+                   threads: int = 0, video_decoder: str = "") -> list[str]:
     """Decode frames [start_frame, start_frame + frame_count) of the constant-rate
     output grid (to the end if frame_count is None) as yuv420p frames on stdout.
 
@@ -152,15 +152,17 @@ def decode_raw_cmd(source: str, width: int, height: int, fps: Fraction,
     brought to BT.709 SDR (to_sdr: per frame, at the smaller size). ``threads``: the decoder's threads
     (0: ffmpeg's choice); a chunk job decodes with as many as each of its encoders has
     (X264_THREADS): beside them and the other workers, a frame-threaded decode of a 720p
-    H.264 source cost about 15 % more CPU for nothing.
+    H.264 source cost about 15 % more CPU for nothing. ``video_decoder``: the probe's choice
+    (JobPlan.video_decoder: libvpx for a WebM picture with alpha).
     """
     at = Fraction(start_frame) / fps
     seek = ff.seek_args(at, seek_margin_s) if start_frame else []
     vf = (f"{fit_filter(width, height, 'bicubic', deinterlace, picture_format(color))},{deinterlaced(deinterlace)}"
           f"{to_sdr(color)}fps={_fps(fps)}:start_time={float(at):.6f},format=yuv420p")
     limit = [] if frame_count is None else ["-frames:v", str(frame_count)]
-    decoder = ["-threads", str(threads)] if threads else []
-    return _base() + [*ff.from_file_start(seek), *ff.KEEP_FILTER_GRAPH, *decoder, *ff.input_args(source),
+    decode_threads = ["-threads", str(threads)] if threads else []
+    return _base() + [*ff.from_file_start(seek), *ff.KEEP_FILTER_GRAPH, *decode_threads,
+                      *ff.input_args(source, video_decoder=video_decoder),
                       "-map", ff.VIDEO_STREAM, "-an", "-sn", "-dn", "-vf", vf, "-fps_mode", "passthrough", *limit,
                       "-f", "rawvideo", "-pix_fmt", "yuv420p", "pipe:1"]
 
@@ -301,7 +303,8 @@ def thumb_size(src_w: int, src_h: int) -> tuple[int, int]:
 
 
 def stills_cmd(source: str, at_s: float, fps: Fraction, picture: tuple[int, int], stills: list[Still],
-               seek_margin_s: float = 0.0, deinterlace: bool = False, color: str = "") -> list[str]:
+               seek_margin_s: float = 0.0, deinterlace: bool = False, color: str = "",
+               video_decoder: str = "") -> list[str]:
     """The picture shown at at_s seconds (from the file's start, as every decode counts),
     made as the video's frames are (``picture``: their size), as one JPEG per ``Still``
     (the poster, the thumbnail), from one decode.
@@ -319,7 +322,8 @@ def stills_cmd(source: str, at_s: float, fps: Fraction, picture: tuple[int, int]
     for i, still in enumerate(stills):
         chains.append(f"[s{i}]scale={still.width}:{still.height}:flags=lanczos,setsar=1,"
                       f"{to_sdr(color)}format=yuvj420p[j{i}]")
-    argv = _base() + [*ff.from_file_start(seek), *ff.KEEP_FILTER_GRAPH, *ff.input_args(source),
+    argv = _base() + [*ff.from_file_start(seek), *ff.KEEP_FILTER_GRAPH,
+                      *ff.input_args(source, video_decoder=video_decoder),
                       "-filter_complex", ";".join(chains)]
     for i, still in enumerate(stills):
         argv += ["-map", f"[j{i}]", "-frames:v", "1", "-q:v", str(POSTER_QUALITY), "-update", "1", "-y", still.path]
@@ -327,7 +331,7 @@ def stills_cmd(source: str, at_s: float, fps: Fraction, picture: tuple[int, int]
 
 
 def storyboard_cmd(source: str, interval_s: int, tiles: int, tile_w: int, tile_h: int, columns: int, rows: int,
-                   out_pattern: str, color: str = "") -> list[str]:
+                   out_pattern: str, color: str = "", video_decoder: str = "") -> list[str]:
     """Seek-preview sprites (svcommon.storyboards): the frame at every ``interval_s`` seconds
     from 0 (the fps filter's grid anchored at 0; it keeps the last frame of each slot, so
     round=up makes that the frame at the tick, not up to half an interval after it), the
@@ -338,7 +342,8 @@ def storyboard_cmd(source: str, interval_s: int, tiles: int, tile_w: int, tile_h
     vf = (f"fps=1/{interval_s}:start_time=0:round=up,trim=end_frame={tiles},"
           f"{fit_filter(tile_w, tile_h, 'bilinear', pix_fmt=picture_format(color))},{to_sdr(color)}"
           f"tile={columns}x{rows},format=yuvj420p")
-    return _base() + [*ff.KEEP_FILTER_GRAPH, *ff.input_args(source), "-map", ff.VIDEO_STREAM, "-an", "-sn", "-dn",
+    return _base() + [*ff.KEEP_FILTER_GRAPH, *ff.input_args(source, video_decoder=video_decoder),
+                      "-map", ff.VIDEO_STREAM, "-an", "-sn", "-dn",
                       "-vf", vf, "-fps_mode", "passthrough", "-q:v", str(STORYBOARD_QUALITY), "-start_number", "1",
                       "-f", "image2", "-y", out_pattern]
 

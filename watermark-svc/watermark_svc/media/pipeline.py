@@ -132,7 +132,7 @@ def make_stills(source: str, info: ProbeResult, plan: JobPlan, staging: Path,
               ffmpeg_cmd.Still(*ffmpeg_cmd.thumb_size(plan.mezz_width, plan.mezz_height), str(staging / "thumb.jpg"))]
     run_checked(group, "stills", ffmpeg_cmd.stills_cmd(
         source, at, plan.fps, (plan.mezz_width, plan.mezz_height), stills, plan.seek_margin_s, plan.deinterlace,
-        plan.color),
+        plan.color, plan.video_decoder),
         "thumbnails", STILL_TIMEOUT_S)
     for name in ("poster.jpg", "thumb.jpg"):
         if not (staging / name).is_file() or (staging / name).stat().st_size == 0:
@@ -187,6 +187,7 @@ def assemble_metadata(video_id: str, info: ProbeResult, plan: JobPlan, settings:
             "frames_per_segment": plan.frames_per_segment,
             # The source's colour: the detector reads the original converted as viewers saw it.
             "source_color": plan.color,
+            "source_decoder": plan.video_decoder,       # and with the decoder that reads it whole
         },
         # Which codeword the video's sessions get (svcommon.codeword): fixed by the segment count.
         "codeword": {"scheme": codeword.scheme_for(len(durations))},

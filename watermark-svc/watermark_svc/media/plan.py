@@ -33,6 +33,7 @@ class JobPlan:
     deinterlace: bool = False   # the source is coded as fields: decode_raw_cmd deinterlaces
     color: str = ""             # the source's colour (ProbeResult.color): converted to BT.709 SDR
     seek_lead_s: float = 0.0    # the most a chunk's decode reads before its first frame (chunks.plan_chunks)
+    video_decoder: str = ""     # the source's picture decoder (ProbeResult.video_decoder), "": ffmpeg's
 
     @property
     def segment_seconds(self) -> float:
@@ -65,4 +66,5 @@ def plan_job(p: ProbeResult, segment_seconds: float = 2.0,
     return JobPlan(fps=fps, frames_per_segment=frames, mezz_width=top.width,
                    mezz_height=top.height,
                    rungs=tuple(sorted(rungs, key=lambda r: -r.height)), seek_margin_s=p.seek_margin_s,
-                   deinterlace=p.interlaced, color=p.color, seek_lead_s=p.seek_lead_s)
+                   deinterlace=p.interlaced, color=p.color, seek_lead_s=p.seek_lead_s,
+                   video_decoder=p.video_decoder)

@@ -23,7 +23,7 @@ def make_storyboard(source: str, info: ProbeResult, out: Path, group: ProcessGro
     out.mkdir(parents=True, exist_ok=True)
     run_checked(group, "storyboard", ffmpeg_cmd.storyboard_cmd(
         source, board.interval, board.tiles, board.tile_width, board.tile_height, board.columns, board.rows,
-        str(out / "%d.jpg"), info.color), "storyboard")
+        str(out / "%d.jpg"), info.color, info.video_decoder), "storyboard")
     sprites = [out / sprite_name(n) for n in range(1, board.sprites + 1)]
     missing = [p.name for p in sprites if not p.is_file() or p.stat().st_size == 0]
     if missing:
