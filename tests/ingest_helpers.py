@@ -69,6 +69,11 @@ def make_noise_video(path: Path, seconds: float, size: str = "1280x720") -> Path
     return path
 
 
+# An MP4's first box: bytes that pass upload-svc's check of a file's first 4 KiB (a test
+# of something else, the size or the quota, sends it ahead of its filler).
+MP4_HEAD = b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2"
+
+
 def pad_video(src: Path, dst: Path, total_bytes: int) -> Path:
     """A valid mp4 made big: the source followed by junk up to total_bytes (demuxers stop at
     the last box they know; ffprobe still reads it as the source video)."""

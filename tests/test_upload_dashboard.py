@@ -147,6 +147,28 @@ def test_refused_upload_error_near_and_in_alert_toast(gw, clip, live_stack):
     assert h.user_footprint(live_stack["env"], user["id"]) == {"videos": 0, "uploads": 0, "jobs": 0}
 
 
+def test_file_that_is_no_video_is_refused_at_its_first_chunk(gw, live_stack, tmp_path):
+    """A file picked by mistake (a 300 MiB archive: more than a tus chunk, more than a refused
+    body is drained) is refused by its first PATCH, from its first 4 KiB, while the browser
+    is still sending that chunk: the card says why at once, nothing is kept."""
+    user = h.new_user(gw, "dash")
+    archive = tmp_path / "holiday.zip"
+    with open(archive, "wb") as f:
+        f.write(b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(range(256)) * 32)
+        f.truncate(300 * 1024 * 1024)
+    with chromium_page() as page:
+        login(page, gw, user, "/upload/")
+        assert int(page.get_attribute("#app", "data-chunk-size")) < archive.stat().st_size
+        page.fill("#new-title", "Holiday")
+        page.set_input_files("#file-input", str(archive))
+        page.wait_for_selector(".transfer[data-state=failed]", timeout=30000)
+        error = page.inner_text(".transfer .error")
+        assert "not a video we accept: not a recognised video file" in error and "Nothing was kept" in error, error
+        assert float(page.get_attribute(".transfer", "data-percent") or 0) < 100
+        screenshots(page, "dashboard-not-a-video")
+    assert h.user_footprint(live_stack["env"], user["id"]) == {"videos": 0, "uploads": 0, "jobs": 0}
+
+
 def test_edit_saved_toast_and_errors_in_view(gw, clip, live_stack):
     user = h.new_user(gw, "dash")
     vids = [post_video(gw, user, clip, f"Clip {i}") for i in range(4)]

@@ -155,7 +155,7 @@ def test_streamed_posts_are_counted_as_they_arrive(live_stack, admin_headers, tm
     # One unannounced body larger than the quota: stopped with 413, nothing kept.
     assert _set_quota(gw, admin_headers, user["id"], 1 * MiB).status_code == 200
     before = _stored(env)
-    r = _chunked_post(gw, user, b"\0" * (3 * MiB))
+    r = _chunked_post(gw, user, h.MP4_HEAD + b"\0" * (3 * MiB))
     assert r.status_code == 413 and r.json()["code"] == "quota_exceeded", r.text
     assert "of 1 MiB used" in r.json()["error"]
     assert h.user_footprint(env, user["id"]) == {"videos": 0, "uploads": 0, "jobs": 0}

@@ -45,7 +45,7 @@ def test_zero_bytes_and_over_limit(make_app, user, env):
     assert r.status_code == 413 and r.json["code"] == "too_large"
     # A hand-made body (the test client would spool a big form to a temp file it never closes).
     body = (b"--BOUNDARY\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.mp4\"\r\n\r\n"
-            + b"\0" * (10 * MiB + 100) + b"\r\n--BOUNDARY--\r\n")
+            + h.MP4_HEAD + b"\0" * (10 * MiB + 100) + b"\r\n--BOUNDARY--\r\n")
     r = client.post("/api/videos", headers=user["headers"], data=body,
                     content_type="multipart/form-data; boundary=BOUNDARY")
     assert r.status_code == 413 and r.json["code"] == "too_large"
@@ -121,3 +121,48 @@ def test_uploads_require_role(make_app, user, env):
     client = make_app(UPLOADS_REQUIRE_ROLE=True).test_client()
     r = client.post("/api/uploads", headers={**h.TUS, **user["headers"], "Upload-Length": "100"})
     assert r.status_code == 403 and "uploader" in r.json["error"]
+
+
+# A ZIP archive's first bytes, then filler: what a wrong pick in a file dialog sends.
+ARCHIVE_HEAD = b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(range(256)) * 32
+
+
+def test_tus_refuses_a_non_video_at_its_first_chunk(tus, user, env):
+    """A file that is no container we accept is refused by the PATCH that brings its first
+    4 KiB, not after its last byte (a 20 MiB archive here; a 10 GB one went up whole before
+    the probe at the end refused it): the upload and its video are gone at once."""
+    size = 20 * MiB
+    r = tus.create(size, filename="holiday.zip")
+    assert r.status_code == 201
+    vid = r.headers["X-Video-Id"]
+    r = tus.patch(r.headers["Location"], 0, ARCHIVE_HEAD + b"\0" * (MiB - len(ARCHIVE_HEAD)))
+    assert r.status_code == 422 and r.json["code"] == "not_a_video", r.get_data(as_text=True)
+    assert "not a recognised video file" in r.json["error"] and "Nothing was kept" in r.json["error"]
+    _nothing_left(env, user, vid)
+
+
+def test_tus_first_chunk_shorter_than_the_check_is_judged_whole(tus, user, env, media):
+    """A client whose first chunk is smaller than the check's 4 KiB is not refused for it:
+    the file is judged at its end, as before (here a video, queued)."""
+    data = (media / "good.mp4").read_bytes()
+    r = tus.create(len(data), filename="good.mp4")
+    url, vid = r.headers["Location"], r.headers["X-Video-Id"]
+    assert tus.patch(url, 0, data[:1000]).status_code == 204
+    r = tus.patch(url, 1000, data[1000:])
+    assert r.status_code == 204, r.get_data(as_text=True)
+    assert h.user_footprint(env, user["id"])["videos"] == 1 and h.video_objects(env, vid) != []
+
+
+def test_post_refuses_a_non_video_before_storing_anything(make_app, file_proxy, user, env):
+    """The POST path reads the file part's first 4 KiB before it makes the video's row or
+    asks file-svc for anything: a non-video leaves no trace anywhere, however large."""
+    client = make_app(FILE_SVC_URL=file_proxy.url).test_client()
+    # A hand-made body (the test client would spool a big form to a temp file it never closes).
+    body = (b"--BOUNDARY\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\narchive\r\n"
+            b"--BOUNDARY\r\nContent-Disposition: form-data; name=\"file\"; filename=\"holiday.zip\"\r\n\r\n"
+            + ARCHIVE_HEAD + b"\0" * (8 * MiB) + b"\r\n--BOUNDARY--\r\n")
+    r = client.post("/api/videos", headers=user["headers"], data=body,
+                    content_type="multipart/form-data; boundary=BOUNDARY")
+    assert r.status_code == 422 and r.json["code"] == "not_a_video", r.get_data(as_text=True)
+    assert file_proxy.seen == [] and file_proxy.s3.seen == []
+    _nothing_left(env, user)

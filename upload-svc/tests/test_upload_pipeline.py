@@ -234,7 +234,7 @@ def test_refused_post_and_terminated_tus_leave_no_local_copy(make_app, scratch, 
     assert r.status_code == 422 and os.listdir(scratch) == []
     tus = tus_for(app)
     loc = tus.create(10 * MiB, filename="x.mp4").headers["Location"]
-    assert tus.patch(loc, 0, b"\0" * MiB).status_code == 204
+    assert tus.patch(loc, 0, h.MP4_HEAD + b"\0" * MiB).status_code == 204
     assert len(os.listdir(scratch)) == 1                   # the copy of the first MiB
     assert client.delete(loc, headers={**h.TUS, **user["headers"]}).status_code == 204
     assert os.listdir(scratch) == []

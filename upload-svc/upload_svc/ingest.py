@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import NoReturn
 
 from flask import current_app
 
@@ -53,11 +54,7 @@ def finalize(video_id: str, size: int, local: str | None = None, tus_upload_id: 
         info = probe(filestore(), key, MediaLimits.from_config(cfg), int(cfg["PROBE_CONCURRENCY"]),
                      float(cfg["PROBE_WAIT_SECONDS"]), cfg.get("PROBE_SCRATCH_DIR") or None, local)
     except NotAVideo as exc:
-        log.warning("upload rejected", extra={"video_id": video_id, "reason": str(exc), "limit": exc.limit})
-        kept = _outcome(discard(video_id))
-        if exc.limit:
-            raise APIError(422, "media_limit_exceeded", f"upload failed: {exc} ({exc.limit}). {kept}")
-        raise APIError(422, "not_a_video", f"upload failed, not a video we accept: {exc}. {kept}")
+        reject(video_id, exc)
     except Busy:
         log.warning("upload refused: every probe slot busy", extra={"video_id": video_id})
         kept = _outcome(discard(video_id))
@@ -82,6 +79,16 @@ def finalize(video_id: str, size: int, local: str | None = None, tus_upload_id: 
     conn.commit()
     log.info("video queued", extra={"video_id": video_id, "bytes": size, **info})
     return info
+
+
+def reject(video_id: str | None, exc: NotAVideo, when: str = "") -> NoReturn:
+    """Refuse an upload that is not a video we accept: what it left is removed (``video_id``:
+    None where nothing was written yet) and the uploader gets a 422 with the reason."""
+    log.warning(f"upload rejected{when}", extra={"video_id": video_id, "reason": str(exc), "limit": exc.limit})
+    kept = _outcome(discard(video_id)) if video_id else "Nothing was kept."
+    if exc.limit:
+        raise APIError(422, "media_limit_exceeded", f"upload failed: {exc} ({exc.limit}). {kept}")
+    raise APIError(422, "not_a_video", f"upload failed, not a video we accept: {exc}. {kept}")
 
 
 def discard(video_id: str) -> bool:

@@ -19,6 +19,7 @@ from . import access, ingest, localcopy, parts
 from . import repository as repo
 from . import schemas as S
 from .extensions import api, db, filestore, sweep_clock
+from .probe import NotAVideo, SniffedSource
 from .tusmeta import upload_metadata
 from svcommon.rawbody import BodyReader
 from .tuswrite import CHECKSUMS, LeaseLost, PatchWriter, parse_checksum
@@ -156,6 +157,11 @@ def patch(upload_id: str):
     conn.commit()
     try:
         body = BodyReader(request.environ, request.stream, length)
+        if offset == 0:         # a file that is no container we accept goes at once, not at its end
+            try:
+                body = SniffedSource(body, up["upload_length"])
+            except NotAVideo as exc:
+                ingest.reject(up["video_id"], exc, " at its first bytes")
         new_offset, complete = PatchWriter(up, token, checksum).write(body, length)
     except LeaseLost:
         raise APIError(409, "lease_lost", "another request took over this upload; check the offset and resume")

@@ -20,6 +20,7 @@ from .extensions import api, db, download_slots, filestore, part_buffers, sweep_
 from .formdata import FormStream
 from svcommon.rawbody import BodyReader
 from .present import video_json
+from .probe import NotAVideo, SniffedSource
 from . import schemas as S
 
 log = logging.getLogger("upload_svc.videos")
@@ -62,6 +63,10 @@ def upload():
     filename, content_type = form.until_file()
     asked = validate_as(S.NewVideo, {**form.fields, "filename": filename})
     meta = {**asked.model_dump(), "content_type": content_type[:100]}
+    try:                        # nothing is written for a file that is no container we accept
+        source = SniffedSource(form.file_reader(), None)
+    except NotAVideo as exc:
+        ingest.reject(None, exc, " at its first bytes")
     conn = db.conn()
     if sweep_clock().due():     # as tus creation does: abandoned uploads and stale local copies
         ingest.sweep_expired()
@@ -81,7 +86,7 @@ def upload():
                          video["quota_room"] if announced is None else None, over_quota)
         # The file's bytes go to file-svc as S3 parts, a few in flight while the next
         # arrive (parts.py); any failure aborts them before the discard below.
-        parts.store(filestore(), video["original_key"], form.file_reader(), parts.part_size(cfg, announced),
+        parts.store(filestore(), video["original_key"], source, parts.part_size(cfg, announced),
                     max(1, int(cfg["TUS_PARTS_IN_FLIGHT"])), part_buffers(), counter)
         form.rest()
         if counter.size == 0:
