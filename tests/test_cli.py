@@ -164,3 +164,26 @@ def test_trace_of_a_copy_of_no_video(gw, live_stack, tmp_path, worker_app, own_d
     assert report.status_code == 200 and report.json()["job_id"] == det["job_id"]
     _ok(cli(home, gw, "token", "revoke", "--username", "admin", "--json",
             env={"STREAMVAULT_PASSWORD": live_stack["env"]["ADMIN_PASSWORD"]}))
+
+
+def test_upload_of_a_file_that_is_no_video_says_why(gw, tmp_path, live_stack):
+    """A 300 MiB archive given by mistake: the server refuses its first PATCH (256 MiB, the
+    CLI's chunk) from its first 4 KiB, while the CLI is still sending; the CLI says why and
+    keeps no resume state, and the server kept nothing."""
+    user = register_user(gw, "clizip")
+    home = tmp_path / "home"
+    _ok(cli(home, gw, "login", "--username", user["username"], "--password-stdin", "--json",
+            stdin=user["password"] + "\n"))
+    archive = tmp_path / "holiday.zip"
+    with open(archive, "wb") as f:
+        f.write(b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(range(256)) * 32)
+        f.truncate(300 * 1024 * 1024)
+    r = cli(home, gw, "upload", str(archive), "--title", "Holiday", "--json", timeout=120)
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    (err,) = json.loads(r.stdout)["errors"]
+    assert (err["code"], err["status"]) == ("not_a_video", 422) and "not a recognised video file" in err["error"], err
+    assert "not a video we accept" in r.stderr
+    assert json.loads((home / ".config/streamvault/uploads.json").read_text() or "{}") == {}
+    rows = requests.get(f"{gw}/api/videos/mine", headers={"Authorization": f"Bearer {user['access_token']}"},
+                        timeout=10).json()
+    assert rows["items"] == [], rows
