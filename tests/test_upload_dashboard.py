@@ -12,6 +12,7 @@ import uuid
 import pytest
 import requests
 
+from svcommon.ffmpeg import ACCEPTED_CONTAINERS
 from tests import ingest_helpers as h
 from tests.support.browser import chromium_page, screenshots
 from tests.support.media import make_clip
@@ -159,6 +160,8 @@ def test_file_that_is_no_video_is_refused_at_its_first_chunk(gw, live_stack, tmp
     with chromium_page() as page:
         login(page, gw, user, "/upload/")
         assert int(page.get_attribute("#app", "data-chunk-size")) < archive.stat().st_size
+        hint = page.inner_text("#drop-hint")          # what is accepted, said before the pick
+        assert f"Video files: {ACCEPTED_CONTAINERS}." in hint and "(up to 20 GiB)" in hint, hint
         page.fill("#new-title", "Holiday")
         page.set_input_files("#file-input", str(archive))
         page.wait_for_selector(".transfer[data-state=failed]", timeout=30000)

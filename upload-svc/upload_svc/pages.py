@@ -8,6 +8,8 @@ from flask import Blueprint, current_app, render_template, send_from_directory
 
 from svcommon.auth import current_principal, page_login_required
 from svcommon.errors import APIError
+from svcommon.ffmpeg import ACCEPTED_CONTAINERS
+from svcommon.quota import format_bytes
 from svcommon.web import serve_shared_assets
 
 bp = Blueprint("pages", __name__, url_prefix="/upload", static_folder="static", static_url_path="/static")
@@ -24,7 +26,8 @@ def dashboard():
     may_upload = not cfg["UPLOADS_REQUIRE_ROLE"] or p.role in ("uploader", "admin")
     resp = current_app.make_response(render_template(
         "upload.html", user=p, may_upload=may_upload, chunk_size=int(cfg["TUS_CHUNK_SIZE"]),
-        max_bytes=int(cfg["UPLOAD_MAX_BYTES"])))
+        max_bytes=int(cfg["UPLOAD_MAX_BYTES"]), max_size=format_bytes(int(cfg["UPLOAD_MAX_BYTES"])),
+        containers=ACCEPTED_CONTAINERS))
     # Content-Security-Policy: svcommon.headers' page default (own assets only, no framing).
     resp.headers["Cache-Control"] = "no-store"
     return resp
