@@ -179,7 +179,8 @@ def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> ProbeRe
         raise MediaRejected(f"the video lasts {duration:.0f} s; at most {limits.max_duration_s:.0f} s are accepted",
                             "MEDIA_MAX_DURATION_SECONDS")
     margin = _seek_margin(scan, demuxer, fps)
-    _check_decodes(path, demuxer, 0.0, 0.0, "the start of the video cannot be decoded", bounds)
+    decoder = _decoder(video)       # the checks read the picture as processing will
+    _check_decodes(path, demuxer, 0.0, 0.0, "the start of the video cannot be decoded", bounds, decoder)
     if duration > 2 * DECODE_CHECK_S:
         # -ss counts from the file's start time (an MPEG-TS starts at ~1.4 s, a cut or a
         # capture anywhere): the video's last second is this far into the file. The check
@@ -187,7 +188,7 @@ def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> ProbeRe
         # which may show for longer than a second (a recording that ends on a still screen).
         end_check = min(scan.video_end - DECODE_CHECK_S, scan.last_shown) - origin
         _check_decodes(path, demuxer, max(0.0, end_check), margin,
-                       "the end of the video cannot be decoded (the file is probably truncated)", bounds)
+                       "the end of the video cannot be decoded (the file is probably truncated)", bounds, decoder)
     rotation = _rotation(video)
     aspect = _display_aspect(video, width, height)
     if rotation % 180:
@@ -201,7 +202,7 @@ def probe(path: str | os.PathLike, limits: MediaLimits | None = None) -> ProbeRe
                        container=demuxer, streams=len(streams), max_gap_s=scan.max_gap, seek_margin_s=margin,
                        seek_lead_s=_seek_lead(scan, demuxer, margin),
                        interlaced=video.get("field_order") in INTERLACED_FIELD_ORDERS, color=_color(video),
-                       video_frames=scan.video_packets, audio_index=audio_index, video_decoder=_decoder(video),
+                       video_frames=scan.video_packets, audio_index=audio_index, video_decoder=decoder,
                        audio_overhang_s=max(0.0, round(scan.audio_end - scan.video_end, 6)) if audio else 0.0)
 
 
@@ -569,11 +570,11 @@ def _published_duration(scan: _Scan, fmt: dict, video: dict, origin: float) -> f
 
 
 def _check_decodes(path: str, demuxer: str, start_s: float, margin_s: float, reason: str,
-                   bounds: ff.Bounds) -> None:
+                   bounds: ff.Bounds, video_decoder: str = "") -> None:
     """Decode DECODE_CHECK_S of video from start_s into tiny grey frames and count them
     (a seek margin_s early: what precedes start_s is decoded, then dropped)."""
     seek, skip = ff.seek_exact(start_s, margin_s)
-    argv = ff.base() + seek + ff.input_args(path, demuxer) + skip
+    argv = ff.base() + seek + ff.input_args(path, demuxer, video_decoder) + skip
     argv += ["-t", f"{DECODE_CHECK_S}", "-map", ff.VIDEO_STREAM, "-an", "-sn", "-dn",
              "-vf", "scale=16:16", "-pix_fmt", "gray", "-f", "rawvideo", "pipe:1"]
     try:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import subprocess
 
 import pytest
 
@@ -141,14 +142,18 @@ def test_tus_refuses_a_non_video_at_its_first_chunk(tus, user, env):
     _nothing_left(env, user, vid)
 
 
-def test_tus_first_chunk_shorter_than_the_check_is_judged_whole(tus, user, env, media):
-    """A client whose first chunk is smaller than the check's 4 KiB is not refused for it:
-    the file is judged at its end, as before (here a video, queued)."""
-    data = (media / "good.mp4").read_bytes()
-    r = tus.create(len(data), filename="good.mp4")
+def test_tus_first_chunk_shorter_than_the_check_is_judged_whole(tus, user, env, media, tmp_path):
+    """A client whose first chunk is smaller than the check's 4 KiB is not judged by it: an
+    MPEG-TS is recognised by three packets' sync bytes (564 bytes), so its first 300 bytes
+    alone would be refused. The file is judged at its end, as before (a video: queued)."""
+    ts = tmp_path / "good.ts"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(media / "good.mp4"), "-c", "copy", str(ts)],
+                   check=True)
+    data = ts.read_bytes()
+    r = tus.create(len(data), filename="good.ts")
     url, vid = r.headers["Location"], r.headers["X-Video-Id"]
-    assert tus.patch(url, 0, data[:1000]).status_code == 204
-    r = tus.patch(url, 1000, data[1000:])
+    assert tus.patch(url, 0, data[:300]).status_code == 204
+    r = tus.patch(url, 300, data[300:])
     assert r.status_code == 204, r.get_data(as_text=True)
     assert h.user_footprint(env, user["id"])["videos"] == 1 and h.video_objects(env, vid) != []
 

@@ -53,11 +53,11 @@ class SniffedSource:
                 got += n
         except Exception as exc:          # re-raised by fill, after the bytes that came
             self._error = exc
-        self._head, self._given = memoryview(bytes(head[:got])), 0
+        self._head, self._given = bytes(head[:got]), 0
         whole = self._error is None and got > 0 and (file_size is None or got == file_size)
         if got == len(head) or whole:
             try:
-                ff.sniff(bytes(self._head))
+                ff.sniff(self._head)
             except ff.UnsupportedContainer as exc:
                 raise NotAVideo(str(exc)) from None
 

@@ -609,7 +609,7 @@ def test_anamorphic_source_storyboard_tiles_are_shown_shape(tmp_path):
     assert (first.max(axis=1) > 24).all() and (first.max(axis=0) > 24).all()      # no bars
 
 
-def test_webm_alpha_is_read_whole_by_the_storyboard_and_the_detector(tmp_path):
+def test_webm_alpha_is_read_whole_by_the_storyboard_and_the_detector(tmp_path, monkeypatch):
     """A VP9 WebM with alpha is read through libvpx (the probe names it) wherever the source
     is decoded: its storyboard tiles and the detector's read of the original show the
     transparent half black, as the published video does (test_odd_source_processes_correctly),
@@ -617,9 +617,15 @@ def test_webm_alpha_is_read_whole_by_the_storyboard_and_the_detector(tmp_path):
     keeps ffmpeg's own decoder."""
     from watermark_svc.forensics.detector import geometry_for_source
     from watermark_svc.forensics.frames import GrayFrames
+    from svcommon import mediaprobe
     src = _source("vp9_with_alpha", tmp_path)
+    ran, run = [], mediaprobe.ff.run          # the probe's own decode checks, recorded as they run
+    monkeypatch.setattr(mediaprobe.ff, "run", lambda argv, bounds: ran.append(argv) or run(argv, bounds))
     info = probe_to_publish(src)
     assert info.video_decoder == "libvpx-vp9"
+    checks = [a for a in ran if "rawvideo" in a]
+    assert len(checks) == 2 and all(a[a.index("-i") - 2:a.index("-i")] == ["-c:V:0", "libvpx-vp9"] for a in checks)
+    monkeypatch.undo()
     plain = _encode(tmp_path / "plain.webm", "testsrc2=size=320x240:rate=30", 1, codecs=("libvpx-vp9", "libopus"))
     assert probe_to_publish(plain).video_decoder == ""
     board, sprites = make_storyboard(str(src), info, tmp_path / "sb", ProcessGroup(tmp_path / "logs"))
