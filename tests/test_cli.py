@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from svcommon.ffmpeg import SNIFF_BYTES
 from svcommon.jobqueue import DETECTION_RUN
 from tests.ingest_helpers import make_video
 from tests.support.media import make_clip
@@ -94,7 +95,9 @@ def test_login_resumed_upload_videos_and_refusals(gw, tmp_path, worker_app, own_
     assert [t["id"] for t in live] == [again["api_token"]["id"]] != [login["api_token"]["id"]]
     stored = json.loads(conf.read_text())
 
-    # An upload killed right after its first PATCH (32 KiB), then the same command again.
+    # An upload killed right after its first PATCH, then the same command again. That PATCH
+    # carries only the first 4 KiB, what the server judges a file by (a non-video is refused
+    # at once, not after a whole chunk: test_upload_of_a_file_that_is_no_video_says_why).
     clip = make_video(tmp_path / "cli clip.mp4", seconds=2)
     size = clip.stat().st_size
     assert size > 2 * CHUNK
@@ -106,16 +109,16 @@ def test_login_resumed_upload_videos_and_refusals(gw, tmp_path, worker_app, own_
     (saved,) = state.values()
     head = requests.head(gw + saved["upload_url"], timeout=10,
                          headers={"Tus-Resumable": "1.0.0", "Authorization": f"Bearer {stored['token']}"})
-    assert head.status_code == 200 and head.headers["Upload-Offset"] == str(CHUNK)
+    assert head.status_code == 200 and head.headers["Upload-Offset"] == str(SNIFF_BYTES)
 
     rc, out, err = work_until_exit(started(home, gw, *args, "--wait"), worker_app)
     assert rc == 0, (out, err)
     (item,) = json.loads(out)["uploads"]
-    assert (item["resumed_from"], item["bytes_sent"], item["size"]) == (CHUNK, size - CHUNK, size)
+    assert (item["resumed_from"], item["bytes_sent"], item["size"]) == (SNIFF_BYTES, size - SNIFF_BYTES, size)
     video = item["video"]
     assert (video["title"], video["description"], video["visibility"], video["status"]) == \
         ("CLI upload", "from a script", "public", "ready")
-    assert "resuming at 32.0 KiB" in err and "ready" in err           # progress lines (no TTY)
+    assert "resuming at 4.0 KiB" in err and "ready" in err            # progress lines (no TTY)
     assert json.loads((home / ".config/streamvault/uploads.json").read_text()) == {}
     original = requests.get(f"{gw}/api/videos/{video['id']}/original", timeout=30,
                             headers={"Authorization": f"Bearer {stored['token']}"})
@@ -167,9 +170,9 @@ def test_trace_of_a_copy_of_no_video(gw, live_stack, tmp_path, worker_app, own_d
 
 
 def test_upload_of_a_file_that_is_no_video_says_why(gw, tmp_path, live_stack):
-    """A 300 MiB archive given by mistake: the server refuses its first PATCH (256 MiB, the
-    CLI's chunk) from its first 4 KiB, while the CLI is still sending; the CLI says why and
-    keeps no resume state, and the server kept nothing."""
+    """A 300 MiB archive given by mistake: the server refuses its first PATCH, its first 4 KiB
+    (the CLI sends them alone, then 256 MiB chunks); the CLI says why and keeps no resume
+    state, and the server kept nothing."""
     user = register_user(gw, "clizip")
     home = tmp_path / "home"
     _ok(cli(home, gw, "login", "--username", user["username"], "--password-stdin", "--json",

@@ -12,7 +12,7 @@ import uuid
 import pytest
 import requests
 
-from svcommon.ffmpeg import ACCEPTED_CONTAINERS
+from svcommon.ffmpeg import ACCEPTED_CONTAINERS, SNIFF_BYTES
 from tests import ingest_helpers as h
 from tests.support.browser import chromium_page, screenshots
 from tests.support.media import make_clip
@@ -150,8 +150,11 @@ def test_refused_upload_error_near_and_in_alert_toast(gw, clip, live_stack):
 
 def test_file_that_is_no_video_is_refused_at_its_first_chunk(gw, live_stack, tmp_path):
     """A file picked by mistake (a 300 MiB archive: more than a tus chunk, more than a refused
-    body is drained) is refused by its first PATCH, from its first 4 KiB, while the browser
-    is still sending that chunk: the card says why at once, nothing is kept."""
+    body is drained), on a slow uplink (4 MiB/s, Chromium's own throttling), is refused by
+    its first PATCH, which carries only the 4 KiB the server judges it by: the card says why
+    before anything more is sent, its bar red, and nothing is kept. With the first PATCH a
+    whole 256 MiB chunk, Chromium saw the 422 only when the gateway stopped draining that
+    body, about 30 s later at 37 % (100 MiB sent); on loopback, at 85 %."""
     user = h.new_user(gw, "dash")
     archive = tmp_path / "holiday.zip"
     with open(archive, "wb") as f:
@@ -162,12 +165,19 @@ def test_file_that_is_no_video_is_refused_at_its_first_chunk(gw, live_stack, tmp
         assert int(page.get_attribute("#app", "data-chunk-size")) < archive.stat().st_size
         hint = page.inner_text("#drop-hint")          # what is accepted, said before the pick
         assert f"Video files: {ACCEPTED_CONTAINERS}." in hint and "(up to 20 GiB)" in hint, hint
+        assert int(page.get_attribute("#app", "data-first-chunk")) == SNIFF_BYTES
         page.fill("#new-title", "Holiday")
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 20, "downloadThroughput": -1,
+                                                      "uploadThroughput": 4 * 1024 * 1024})
         page.set_input_files("#file-input", str(archive))
-        page.wait_for_selector(".transfer[data-state=failed]", timeout=30000)
+        page.wait_for_selector(".transfer[data-state=failed]", timeout=60000)
         error = page.inner_text(".transfer .error")
         assert "not a video we accept: not a recognised video file" in error and "Nothing was kept" in error, error
-        assert float(page.get_attribute(".transfer", "data-percent") or 0) < 100
+        # The only progress the page saw is that first PATCH's: 4 KiB of 300 MiB.
+        assert float(page.get_attribute(".transfer", "data-percent") or 0) < 0.1
+        assert page.locator(".transfer progress").evaluate("p => getComputedStyle(p).accentColor") == \
+            "rgb(179, 38, 30)"                                       # sv.css's --bad, not the blue of a live bar
         screenshots(page, "dashboard-not-a-video")
     assert h.user_footprint(live_stack["env"], user["id"]) == {"videos": 0, "uploads": 0, "jobs": 0}
 

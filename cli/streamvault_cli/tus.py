@@ -30,6 +30,11 @@ from .progress import Progress
 TUS = {"Tus-Resumable": "1.0.0"}
 DEFAULT_CHUNK = 256 * 1024 * 1024       # as the web app (TUS_CHUNK_SIZE): each PATCH waits for its last bytes in S3
 HEAD_BYTES = 1024 * 1024
+# The first PATCH carries only the bytes the server judges a file by (its first 4 KiB,
+# docs/api.md "Uploads"): a file that is no video is refused at once. In a whole chunk the
+# answer came only after the chunk was sent (requests reads it after its body) or the gateway
+# stopped draining it (30 s): on a slow uplink, half a minute and 100 MiB for a mistake.
+FIRST_CHUNK = 4096
 RETRIES = 5                          # transient failures in a row (no progress between them)
 FINISH_TIMEOUT = (10, 600)           # the last PATCH answers once the file has been checked (probed)
 RETRYABLE = {409, 423, 429, 460, 500, 502, 503, 504}   # 409: offset mismatch or lease lost: HEAD tells
@@ -163,7 +168,8 @@ class Uploader:
                 if offset >= size:
                     return offset, video_id
                 fh.seek(offset)
-                body = FileSlice(fh, min(self.chunk_size, size - offset), progress.advance)
+                chunk = min(self.chunk_size, FIRST_CHUNK) if offset == 0 else self.chunk_size
+                body = FileSlice(fh, min(chunk, size - offset), progress.advance)
                 try:
                     resp = self.client.request("PATCH", url, data=body, ok=(204,), timeout=FINISH_TIMEOUT, headers={
                         **TUS, "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"})

@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, render_template, send_from_directory
 
 from svcommon.auth import current_principal, page_login_required
 from svcommon.errors import APIError
-from svcommon.ffmpeg import ACCEPTED_CONTAINERS
+from svcommon.ffmpeg import ACCEPTED_CONTAINERS, SNIFF_BYTES
 from svcommon.quota import format_bytes
 from svcommon.web import serve_shared_assets
 
@@ -25,7 +25,7 @@ def dashboard():
     cfg = current_app.config
     may_upload = not cfg["UPLOADS_REQUIRE_ROLE"] or p.role in ("uploader", "admin")
     resp = current_app.make_response(render_template(
-        "upload.html", user=p, may_upload=may_upload, chunk_size=int(cfg["TUS_CHUNK_SIZE"]),
+        "upload.html", user=p, may_upload=may_upload, chunk_size=int(cfg["TUS_CHUNK_SIZE"]), first_chunk=SNIFF_BYTES,
         max_bytes=int(cfg["UPLOAD_MAX_BYTES"]), max_size=format_bytes(int(cfg["UPLOAD_MAX_BYTES"])),
         containers=ACCEPTED_CONTAINERS))
     # Content-Security-Policy: svcommon.headers' page default (own assets only, no framing).

@@ -5,6 +5,12 @@
   "use strict";
   const app = document.getElementById("app");
   const CHUNK = parseInt(app.dataset.chunkSize, 10);
+  // The first PATCH carries only the bytes the server judges a file by (svcommon.ffmpeg's
+  // SNIFF_BYTES): a file that is no video is then refused at once. In one CHUNK, the refusal
+  // came only once the browser had sent the chunk (Chromium reads an answer after its body)
+  // or the gateway stopped draining it (30 s): on a slow uplink, half a minute and 100 MiB
+  // spent on a mistake that the first 4 KiB show.
+  const FIRST_CHUNK = Math.min(parseInt(app.dataset.firstChunk, 10), CHUNK);
   const MAX_BYTES = parseInt(app.dataset.maxBytes, 10);
   const $ = (sel, root) => (root || document).querySelector(sel);
   const { fmtBytes, fmtTime, showError: showErrorNear, loadVideos } = Dashboard;
@@ -52,7 +58,7 @@
     let samples = [];   // [time, bytes] over the last seconds, for speed and ETA
     const upload = new tus.Upload(file, {
       endpoint: "/api/uploads",
-      chunkSize: CHUNK,
+      chunkSize: FIRST_CHUNK,
       retryDelays: [1000, 2000, 3000, 5000, 10000, 15000, 20000, 30000, 30000, 30000],
       metadata: meta,
       storeFingerprintForResuming: true,
@@ -69,6 +75,7 @@
         if (status === 401) { SV.refreshOrLogin().catch(() => {}); return true; }
         return status === 0 || status === 409 || status === 423 || status >= 500;
       },
+      onChunkComplete() { upload.options.chunkSize = CHUNK; },     // judged: the rest in full chunks
       onProgress(sent, total) {
         const now = performance.now();
         samples.push([now, sent]);
