@@ -127,6 +127,46 @@ def test_large_routes_check_the_caller_before_the_body(live_stack, viewer, metho
     assert status == 413 and json.loads(body)["code"] == "body_too_large"
 
 
+def send_then_read(url: str, method: str, path: str, declared: int, headers: dict,
+                   bytes_per_s: float) -> tuple[int, int, bytes]:
+    """A client that reads the answer only once it has sent its body, as browsers and most
+    HTTP clients do, sending at ``bytes_per_s`` (a slow uplink): (status, bytes sent when
+    the body was sent whole or the connection broke, answer body)."""
+    u = urlsplit(url)
+    with socket.create_connection((u.hostname, u.port), timeout=10) as s:
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {u.netloc}", f"Content-Length: {declared}",
+                 *(f"{k}: {v}" for k, v in headers.items()), "", ""]
+        s.sendall("\r\n".join(lines).encode())
+        sent, block, started = 0, bytes(256 * KiB), time.monotonic()
+        try:
+            while sent < declared:
+                s.sendall(block[:declared - sent])
+                sent += min(len(block), declared - sent)
+                time.sleep(max(0.0, sent / bytes_per_s - (time.monotonic() - started)))   # the uplink's pace
+        except (BrokenPipeError, ConnectionResetError):
+            pass                                   # the server closed: its answer is already here
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            assert chunk, "connection closed without an answer"
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        return int(head.split(b" ", 2)[1]), sent, body
+
+
+def test_a_refused_upload_chunk_is_answered_soon_on_a_slow_uplink(live_stack):
+    """A tus PATCH refused before its body is read (here 401: an expired access cookie in the
+    middle of a long upload), from a client that reads only after sending, at 8 MiB/s: the
+    gateway drops the rest of the body for at most 5 s (lingering_time) and then closes, so
+    the client sees the 401 after about 40 MiB, not after its whole 200 MiB chunk (nginx's
+    default, 30 s, let the whole chunk go: 25 s at this pace)."""
+    hdrs = {**h.TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
+    status, sent, body = send_then_read(live_stack["url"], "PATCH", "/api/uploads/" + "0" * 32, 200 * MiB, hdrs,
+                                        8 * MiB)
+    assert status == 401 and json.loads(body)["code"] == "unauthorized", body
+    assert sent < 100 * MiB, f"the answer came only after {sent / MiB:.0f} MiB"
+
+
 def test_slow_senders_never_hold_a_service_thread(live_stack):
     """More slow senders than auth-svc has threads (2 x 8): the gateway holds their bodies,
     so a normal login still answers at once."""
