@@ -609,6 +609,21 @@ def test_anamorphic_source_storyboard_tiles_are_shown_shape(tmp_path):
     assert (first.max(axis=1) > 24).all() and (first.max(axis=0) > 24).all()      # no bars
 
 
+@pytest.mark.parametrize("case", ["4x3", "portrait", "vp9_with_alpha", "bt2020_only_primaries"])
+def test_an_original_fingerprints_as_its_analysis_proxy(case, tmp_path):
+    """Offline re-analysis (LocalCatalogue) over originals and over analysis proxies aligns a
+    leak by the same fingerprint: an original of another shape than the 64x36 grid is fitted
+    at its viewed size and then stretched as its proxy is (not pillarboxed), one with alpha
+    shows its transparency black and a wide-gamut one is converted, as in its proxy."""
+    from watermark_svc.forensics.localcat import LocalCatalogue
+    src = _source(case, tmp_path)
+    direct = LocalCatalogue({"v": str(src)}).fingerprint("v")
+    proxied = LocalCatalogue({"v": str(src)}, proxy_dir=tmp_path).fingerprint("v")
+    n = min(len(direct), len(proxied))
+    assert n > 0 and abs(len(direct) - len(proxied)) <= 1
+    assert np.abs(direct[:n] - proxied[:n]).mean() < 2.0       # grey levels: the proxy's H.264 only
+
+
 def test_webm_alpha_is_read_whole_by_the_storyboard_and_the_detector(tmp_path, monkeypatch):
     """A VP9 WebM with alpha is read through libvpx (the probe names it) wherever the source
     is decoded: its storyboard tiles and the detector's read of the original show the
@@ -617,6 +632,8 @@ def test_webm_alpha_is_read_whole_by_the_storyboard_and_the_detector(tmp_path, m
     keeps ffmpeg's own decoder."""
     from watermark_svc.forensics.detector import geometry_for_source
     from watermark_svc.forensics.frames import GrayFrames
+    from watermark_svc.forensics.localcat import LocalCatalogue
+    from watermark_svc.forensics.timing import FP_COLS, FP_ROWS
     from svcommon import mediaprobe
     src = _source("vp9_with_alpha", tmp_path)
     ran, run = [], mediaprobe.ff.run          # the probe's own decode checks, recorded as they run
@@ -640,3 +657,9 @@ def test_webm_alpha_is_read_whole_by_the_storyboard_and_the_detector(tmp_path, m
                     video_decoder=g.source_decoder) as frames:
         first = next(iter(frames)).astype(np.float32)
     assert first[:, 84:].mean() < 24 < first[:, :76].mean()
+    # Offline re-analysis (LocalCatalogue over originals) reads it the same way, its
+    # fingerprint included (the time alignment's reference).
+    source = LocalCatalogue({"v": str(src)}).source("v")
+    assert (source.decoder, source.color) == ("libvpx-vp9", "")
+    grid = source.fingerprint[0].reshape(FP_ROWS, FP_COLS)
+    assert grid[:, FP_COLS // 2 + 1:].mean() < 24 < grid[:, : FP_COLS // 2 - 1].mean()

@@ -28,6 +28,7 @@ from ..media.errors import VideoGone
 from . import indexdb
 from .detector import WatermarkGeometry
 from .index import IndexHits
+from .readout import Source
 from .reference import build_proxy
 from .signatures import catalogue_signatures
 from .timing import fingerprint
@@ -160,11 +161,10 @@ class DbCatalogue:
     def geometry(self, video_id: str) -> WatermarkGeometry:
         return geometry_from_metadata(self._video(video_id)["meta"])
 
-    def source_color(self, video_id: str) -> str:
-        return ""                   # source_path is always the analysis proxy: converted already
-
-    def source_decoder(self, video_id: str) -> str:
-        return ""                   # the proxy is H.264 (reference.proxy_cmd)
+    def source(self, video_id: str) -> Source:
+        # Always the analysis proxy: its colour converted already, H.264 for ffmpeg's own
+        # decoder (reference.proxy_cmd), so it is read as it is.
+        return Source(self.source_path(video_id), self.fingerprint(video_id))
 
     def source_path(self, video_id: str) -> str:
         """The pristine source as the detector reads it: the video's analysis proxy

@@ -15,7 +15,7 @@ import numpy as np
 
 from svcommon import ffmpeg as ff
 
-from ..media.ffmpeg_cmd import fit_filter, picture_format, to_sdr
+from ..media.ffmpeg_cmd import FIT_TOLERANCE, fit_filter, picture_format, to_sdr
 
 # One analysis decode: rlimits and wall time (the suspect passed the shared probe's
 # duration/fps/gap limits, so its frame count is bounded too).
@@ -33,14 +33,18 @@ def analysis_filter(width: int, height: int, fps: Fraction, color: str = "",
     and an HDR or wide-gamut one scaled to the watermark's size and converted there
     (ffmpeg_cmd.to_sdr). Converting after the shrink instead left a PQ source's residual
     at ~17 grey levels (a tone curve and an average do not commute), drowning the mark.
-    A suspect is scaled as it is, whatever its shape (a leak may be cropped or stretched)."""
+    A suspect is scaled as it is, whatever its shape (a leak may be cropped or stretched).
+    An original read at a size of another shape than the viewed one (its fingerprint's 64x36
+    grid) is fitted at the viewed size, then scaled as its analysis proxy is (stretched)."""
     if viewed is None:
         picture = f"scale={width}:{height}:flags=area"
     elif to_sdr(color):
         picture = (f"{fit_filter(*viewed, 'bicubic', pix_fmt=picture_format(color))},{to_sdr(color)}"
                    f"scale={width}:{height}:flags=area")
-    else:
+    elif abs(width * viewed[1] / (height * viewed[0]) - 1) < FIT_TOLERANCE:
         picture = fit_filter(width, height, "area", pix_fmt="gray")
+    else:
+        picture = f"{fit_filter(*viewed, 'area', pix_fmt='gray')},scale={width}:{height}:flags=area"
     return f"fps={fps.numerator}/{fps.denominator},{picture},format=gray"
 
 

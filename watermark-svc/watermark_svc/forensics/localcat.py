@@ -8,6 +8,7 @@ import numpy as np
 
 from .detector import WatermarkGeometry, geometry_for_source
 from .index import IndexHits, MemoryIndex
+from .readout import Source
 from .reference import build_proxy
 from .signatures import catalogue_signatures
 from .timing import fingerprint
@@ -41,13 +42,13 @@ class LocalCatalogue:
             self._geometry[video_id] = replace(g, codeword_scheme=self.schemes.get(video_id, g.codeword_scheme))
         return self._geometry[video_id]
 
-    def source_color(self, video_id: str) -> str:
-        """How source_path must be read: the original's colour, or "" for a proxy (converted)."""
-        return "" if self.proxy_dir is not None else self.geometry(video_id).source_color
-
-    def source_decoder(self, video_id: str) -> str:
-        """The decoder source_path is read with: the original's, or ffmpeg's for a proxy."""
-        return "" if self.proxy_dir is not None else self.geometry(video_id).source_decoder
+    def source(self, video_id: str) -> Source:
+        """The source as the detector reads it: an original with its colour conversion and
+        its decoder (the geometry's, as processing read it), a proxy as it is."""
+        g = self.geometry(video_id)
+        original = self.proxy_dir is None       # a proxy: converted already, H.264
+        return Source(self.source_path(video_id), self.fingerprint(video_id), g.source_color if original else "",
+                      g.source_decoder if original else "")
 
     def source_path(self, video_id: str) -> str:
         if self.proxy_dir is None:
@@ -60,7 +61,13 @@ class LocalCatalogue:
 
     def fingerprint(self, video_id: str) -> np.ndarray:
         if video_id not in self._fp:
-            self._fp[video_id] = fingerprint(self.source_path(video_id), self.geometry(video_id).fps)
+            g, path = self.geometry(video_id), self.source_path(video_id)
+            if self.proxy_dir is None:          # the original, read as processing read it
+                fp = fingerprint(path, g.fps, color=g.source_color, video_decoder=g.source_decoder,
+                                 viewed=(g.pattern_width, g.pattern_height))
+            else:
+                fp = fingerprint(path, g.fps)
+            self._fp[video_id] = fp
         return self._fp[video_id]
 
     def ensure_indexed(self) -> int:

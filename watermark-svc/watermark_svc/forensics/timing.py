@@ -34,10 +34,15 @@ class OffsetMatch:
     significance: float = 0.0   # robust z of ncc among all lags: how far the peak stands out
 
 
-def fingerprint(path: str, fps: Fraction, progress=None, expected_frames: int = 0) -> np.ndarray:
-    """(frames, 144) float32 block means of `path` resampled to `fps`."""
+def fingerprint(path: str, fps: Fraction, progress=None, expected_frames: int = 0, color: str = "",
+                video_decoder: str = "", viewed: tuple[int, int] | None = None) -> np.ndarray:
+    """(frames, 144) float32 block means of `path` resampled to `fps`. An analysis proxy is
+    read as it is; an original as processing read it (``color``, ``video_decoder``,
+    ``viewed``: the geometry's; frames.analysis_filter), so an HDR one is converted and a
+    WebM's transparency is black, as in the frames the readout compares with it."""
     rows = []
-    with GrayFrames(path, FP_DECODE[0], FP_DECODE[1], fps) as frames:
+    with GrayFrames(path, FP_DECODE[0], FP_DECODE[1], fps, color=color, viewed=viewed,
+                    video_decoder=video_decoder) as frames:
         for n, frame in enumerate(frames):
             rows.append(block_means(frame, FP_ROWS, FP_COLS).ravel())
             if progress and expected_frames and n % 250 == 0:

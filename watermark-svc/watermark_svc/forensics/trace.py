@@ -43,9 +43,7 @@ class Catalogue(Protocol):
     # candidates.py): without them every video is correlated, as a test double may want.
     def candidates(self) -> list[str]: ...
     def geometry(self, video_id: str) -> WatermarkGeometry: ...
-    def source_path(self, video_id: str) -> str: ...     # the source, or its analysis proxy
-    def source_color(self, video_id: str) -> str: ...    # how source_path is read: "" for a proxy
-    def source_decoder(self, video_id: str) -> str: ...
+    def source(self, video_id: str) -> Source: ...       # the source (or its analysis proxy), as it is read
     def fingerprint(self, video_id: str) -> np.ndarray: ...
     def session_ids(self, video_id: str) -> list[str]: ...
     def session_video(self, session_id: str) -> str | None: ...
@@ -242,8 +240,7 @@ def _read_candidate(suspect: str, info, catalogue: Catalogue, secret: bytes, vid
     sus_fp = fps_groups[g.fps][0.0]           # the plain fingerprint (seek checks)
     aw, ah = analysis_size(g, info.height)
     copy = Suspect(suspect, len(sus_fp), (info.width, info.height), fingerprint=sus_fp)
-    source = Source(catalogue.source_path(vid), catalogue.fingerprint(vid), catalogue.source_color(vid),
-                    catalogue.source_decoder(vid))
+    source = catalogue.source(vid)
     pattern = Pattern(secret, vid, g, aw, ah)
     m = _pick_lag(peaks, copy, source, pattern, lambda f: progress(0.2 * f, "align"))
     readout = read_bits(copy, source, pattern, Alignment(m.offset_frames),
