@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -74,6 +75,37 @@ def test_upload_interrupt_reload_resume(live_stack, tmp_path):
     # only one upload was ever created: the second pick resumed it
     assert len(h.db_rows(env, "SELECT id FROM uploads WHERE owner_id = %s", (user["id"],))) == 1
     assert h.s3_keys(env, f"originals/{rows[0]['id']}/") == [f"originals/{rows[0]['id']}/original"]
+
+
+def test_an_upload_outlives_its_access_cookie(live_stack, tmp_path):
+    """An upload longer than the 5-minute access cookie: the PATCH sent after it expired is
+    answered 401, the page refreshes its cookies and sends that chunk again, and the upload
+    ends as one video with every byte (here the cookie is dropped while the big chunk is
+    under way, at an upload throttled to 64 MiB/s so that chunk takes a few seconds)."""
+    gw, env = live_stack["url"], live_stack["env"]
+    user = h.new_user(gw, "br")
+    src = h.make_video(tmp_path / "src.mp4", seconds=2)
+    with chromium_page() as page:
+        _login(page, gw, user)
+        size = int(page.get_attribute("#app", "data-chunk-size")) + 24 * MiB      # 4 KiB, a chunk, the rest
+        video = h.pad_video(src, tmp_path / "long.mp4", size)
+        seen: list[tuple[str, str, int]] = []
+        page.on("response", lambda r: seen.append((r.request.method, urlsplit(r.url).path, r.status)))
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1,
+                                                      "uploadThroughput": 64 * MiB})
+        page.set_input_files("#file-input", str(video))
+        page.wait_for_function("() => { const t = document.querySelector('.transfer');"
+                               " return t && parseFloat(t.dataset.percent || '0') > 1; }", timeout=60000)
+        page.context.clear_cookies(name="sv_access")          # as if it expired during that chunk
+        page.wait_for_function("() => document.querySelector('.transfer').dataset.state === 'done'", timeout=120000)
+        assert page.locator(".transfer .error").is_hidden()
+    patches = [status for method, path, status in seen if method == "PATCH"]
+    assert patches.count(401) == 1 and patches[-1] == 204, seen
+    assert ("POST", "/api/auth/refresh", 200) in seen, seen
+    rows = h.db_rows(env, "SELECT id, status, size_bytes FROM videos WHERE owner_id = %s", (user["id"],))
+    assert len(rows) == 1 and rows[0]["status"] == "queued" and rows[0]["size_bytes"] == size
+    assert len(h.db_rows(env, "SELECT id FROM uploads WHERE owner_id = %s", (user["id"],))) == 1
 
 
 def test_edit_and_delete_in_page(live_stack, tmp_path):
