@@ -1,7 +1,8 @@
 """The watch page's player in real Chromium (issue #16 item 1): playback starts from the first
 intent (the video, the bar's play control, Space), the keyboard map, the quality menu really
 switching the variant, the captions menu, errors as a focused overlay on the video with what to
-do (stream limit, revoked access, network), the session ended when the page goes (the stream
+do (stream limit, revoked access, network), a lost connection ridden out (resumed by itself), the
+session ended when the page goes (the stream
 limit frees at once), the uploader/date/share byline, a "still processing" page that opens the
 player by itself, and the plain-language live security panel. Screenshots under
 var/test/screenshots/ (player-*)."""
@@ -206,6 +207,45 @@ def test_revoked_access_and_network_errors_are_overlays(play, videos, mdb):
         o = overlay(page)
         assert o["code"] == "access_revoked" and "no longer have access" in o["text"], o
         assert o["library"] and not o["retry"] and o["focused"], o
+
+
+def test_playback_rides_out_a_lost_connection(play, videos):
+    """The connection goes while playing (the browser offline): the buffer plays out, the
+    overlay then says the viewer is offline, and once back online playback resumes by itself
+    where it stopped (no click; the session, expired meanwhile, renewed at that position). A gateway that fails
+    the segments while the browser is online (an outage) is retried by itself too: the
+    overlay says so, and the picture comes back without a click once the segments do.
+    Before, the first failed segment stopped playback with 10 s still buffered, ended the
+    session and waited for Try again."""
+    gw = play["url"]
+    user = register_user(gw, "offline")
+    time_now = "document.getElementById('video').currentTime"
+    with chromium_page() as page:
+        login(page, gw, user, f"/watch/{videos['public']}")
+        page.click("#play")
+        watch_until(page, f"{time_now} > 1")
+        page.context.set_offline(True)
+        watch_until(page, OVERLAY, 60)                    # once the buffer has run out
+        o = overlay(page)
+        assert o["code"] == "offline" and o["title"] == "You're offline" and o["retry"] and o["focused"], o
+        stopped_at = page.evaluate(time_now)
+        assert stopped_at > 3, stopped_at                 # the buffer played on after the loss
+        check_page(page, "player-offline", controls=("#overlay-retry",))
+        page.context.set_offline(False)
+        watch_until(page, f"{time_now} > {stopped_at + 1}", 60)
+        assert page.evaluate("document.getElementById('overlay').hidden")
+        # Offline longer than this stack's 8-s session life: renewed once, at the position.
+        assert page.evaluate("[svPlayback.sessions, svPlayback.renewals]") == [2, 1]
+    with chromium_page() as page:
+        login(page, gw, user, f"/watch/{videos['public']}")
+        page.route("**/media/**", lambda route: route.abort())
+        page.click("#play")
+        watch_until(page, OVERLAY, 60)
+        o = overlay(page)
+        assert o["code"] == "network" and o["title"] == "Connection problem" and "by itself" in o["text"], o
+        page.unroute("**/media/**")
+        watch_until(page, PLAYING, 60)                    # no click: its timer tried again
+        assert page.evaluate("document.getElementById('overlay').hidden")
 
 
 def test_closing_the_page_frees_the_stream_limit_at_once(play, videos, mdb):

@@ -28,9 +28,14 @@ const PlayerUI = (() => {
       return { title: "You can't watch this video now", text: err.message, library: true };
     if (code === "locked") return { title: "Password needed", text: err.message };
     if (code === "media_converting") return { title: "Almost ready", text: err.message, retry: true };
-    if (err && (err.network || err instanceof TypeError || err.status === 0 || err.status >= 502))
-      return { title: "Connection problem", text: "The video could not be loaded. Check your internet connection, " +
-               "then try again — playback continues where it stopped.", retry: true };
+    // Connection trouble is retried by itself (player.js reconnect): the overlay says so.
+    if (err && (err.network || err instanceof TypeError || err.status === 0 || err.status >= 502)) {
+      if (navigator.onLine === false)
+        return { title: "You're offline", text: "Playback continues where it stopped as soon as you're back online.",
+                 retry: true, code: "offline" };
+      return { title: "Connection problem", text: "The video could not be loaded. Trying again by itself; playback " +
+               "continues where it stopped. If this lasts, check your internet connection.", retry: true, code: "network" };
+    }
     return { title: "Playback failed", text: (err && err.message) || "Something went wrong.", retry: true };
   }
 
@@ -277,13 +282,18 @@ const PlayerUI = (() => {
       $("overlay-retry").hidden = !e.retry;
       $("overlay-help").hidden = !e.help;
       $("overlay-library").hidden = !e.library;
-      overlay.dataset.code = (err && err.code) || (e.title === "Connection problem" ? "network" : "error");
+      overlay.dataset.code = e.code || (err && err.code) || "error";
       overlay.hidden = false;
       bigPlay.hidden = true;
       closeMenus();
       overlay.focus();
     }
-    function clearError() { overlay.hidden = true; delete overlay.dataset.code; }
+    // ``codes``: clear only an overlay that says one of these (playback resumed after
+    // connection trouble leaves a refusal shown meanwhile where it is).
+    function clearError(codes) {
+      if (codes && !codes.includes(overlay.dataset.code)) return;
+      overlay.hidden = true; delete overlay.dataset.code;
+    }
     $("overlay-retry").addEventListener("click", () => { clearError(); onRetry(); });
 
     function setLoaded(p) {

@@ -34,11 +34,13 @@
   const sessions = new Map();
   let current = null, player = null, hbTimer = null, closerTimer = null, renewing = null, started = false;
   let resumeAt = 0;          // where a stopped playback continues (Try again after an error)
+  let reconnecting = false, reconnectTimer = null, reconnectDelay = 0;   // connection trouble: see reconnect()
   const stats = window.svPlayback = { sessions: 0, renewals: 0, decrypted: 0, epochs: new Set(), usedEpochs: new Set(),
                                    heartbeats: 0, keysFromSession: 0, keysFetched: 0, keyRequests: 0, paceWaits: 0,
                                    errors: [] };
 
-  const ui = PlayerUI.create({ video, onIntent: start, onRetry: start, getPlayer: () => player });
+  const ui = PlayerUI.create({ video, onIntent: start, onRetry: () => (reconnecting ? resumeNow() : start()),
+                              getPlayer: () => player });
   const qoe = QoE.create(video);
   window.svQoE = qoe;               // for tests: what the next report would say
   window.svPlayer = () => player;   // for tests: the shaka player (variant tracks, active height)
@@ -305,10 +307,56 @@
     if (renewing) return;                 // the session is being replaced: its errors are moot
     const status = err.code === shaka.util.Error.Code.BAD_HTTP_STATUS ? err.data[1] : 0;
     if ([401, 404, 410].includes(status)) { renew(); return; }
-    // A segment that failed all its retries stalls a VOD stream for good, whatever its severity.
+    if (current && connectionTrouble(err)) { reconnect(viewerError(err)); return; }
+    // Anything else that failed all its retries stalls a VOD stream for good, whatever its severity.
     const fatal = err.severity === shaka.util.Error.Severity.CRITICAL || err.category === shaka.util.Error.Category.NETWORK;
     if (fatal && current) stop(viewerError(err), true);
   }
+
+  // A request that failed for the connection's sake (no answer, a timeout, the gateway or a
+  // service away: 5xx), not a refusal: worth trying again as it is.
+  function connectionTrouble(e) {
+    if (e instanceof TypeError || e.status === 0 || e.status >= 500) return true;
+    if (!(e instanceof shaka.util.Error) || e.category !== shaka.util.Error.Category.NETWORK) return false;
+    const C = shaka.util.Error.Code;
+    if (e.code === C.BAD_HTTP_STATUS) return e.data[1] >= 500;
+    if (e.code === C.REQUEST_FILTER_ERROR || e.code === C.RESPONSE_FILTER_ERROR) return !!e.data[0] && connectionTrouble(e.data[0]);
+    return e.code === C.HTTP_ERROR || e.code === C.TIMEOUT;
+  }
+
+  // Connection trouble (a segment or its keys failed all their retries; the browser offline;
+  // the gateway away): the session and the buffer are kept and playback resumes by itself,
+  // at once when the browser is back online, else after a growing delay (2 s doubling to
+  // 30 s); only a viewer left without picture sees the overlay, whose Try again resumes at
+  // once. Before, playback stopped at the first failed segment with up to 10 s still
+  // buffered, and waited for a click. A session that expired meanwhile is renewed by the
+  // first key request that finds it gone (decryptResponse).
+  function reconnect(err) {
+    reconnecting = true;
+    clearTimeout(reconnectTimer);
+    reconnectDelay = Math.min(30000, reconnectDelay ? 2 * reconnectDelay : 2000);
+    reconnectTimer = setTimeout(resumeNow, reconnectDelay);
+    if (stalled()) ui.error(err);
+  }
+  function resumeNow() {
+    clearTimeout(reconnectTimer); reconnectTimer = null;
+    if (current && player && player.retryStreaming()) return;
+    if (!started) start();                // nothing loaded (the first load failed): start afresh
+  }
+  function stalled() {
+    const b = video.buffered;
+    for (let i = 0; i < b.length; i++) if (b.start(i) <= video.currentTime + 0.1 && b.end(i) > video.currentTime + 0.5) return false;
+    return true;
+  }
+  window.addEventListener("online", () => { if (reconnecting) resumeNow(); });   // shaka retries too
+  video.addEventListener("waiting", () => { if (reconnecting && stalled()) ui.error(viewerError({ network: true })); });
+  const reconnected = (ev) => {            // picture again (playing, or ready to if paused meanwhile)
+    if (!reconnecting || (ev.type === "canplay" && stalled())) return;
+    reconnecting = false; reconnectDelay = 0; clearTimeout(reconnectTimer);
+    ui.clearError(["network", "offline"]);
+  };
+  video.addEventListener("playing", reconnected);
+  video.addEventListener("canplay", reconnected);
 
   // The first play intent (any control, a click on the video, Space/K) opens the session.
   async function start() {
@@ -333,7 +381,8 @@
         root.dataset.locked = "true";
         document.getElementById("unlock").hidden = false; playBtn.hidden = true;
       } else {
-        ui.error(viewerError(e));
+        if (connectionTrouble(e)) reconnect(viewerError(e));    // tried again by itself, the overlay meanwhile
+        else ui.error(viewerError(e));
       }
     } finally {
       ui.starting(false);
