@@ -108,6 +108,40 @@ def test_an_upload_outlives_its_access_cookie(live_stack, tmp_path):
     assert len(h.db_rows(env, "SELECT id FROM uploads WHERE owner_id = %s", (user["id"],))) == 1
 
 
+def test_an_upload_waits_offline_and_goes_on_by_itself(live_stack, tmp_path):
+    """The browser goes offline during an upload (a laptop on a train): the transfer pauses and
+    says it goes on by itself, at once (not after 2.5 min of retries, and not as a failure that
+    needs the file picked again); back online it continues from the server's offset and ends
+    as one video with every byte."""
+    gw, env = live_stack["url"], live_stack["env"]
+    user = h.new_user(gw, "br")
+    src = h.make_video(tmp_path / "src.mp4", seconds=2)
+    with chromium_page() as page:
+        _login(page, gw, user)
+        size = int(page.get_attribute("#app", "data-chunk-size")) + 24 * MiB
+        video = h.pad_video(src, tmp_path / "train.mp4", size)
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1,
+                                                      "uploadThroughput": 64 * MiB})
+        page.set_input_files("#file-input", str(video))
+        page.wait_for_function("() => { const t = document.querySelector('.transfer');"
+                               " return t && parseFloat(t.dataset.percent || '0') > 1; }", timeout=60000)
+        # Offline through the same DevTools session as the throttle (a second one, playwright's
+        # set_offline, leaves this one's conditions in force: requests went on).
+        conditions = {"latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+        cdp.send("Network.emulateNetworkConditions", {"offline": True, **conditions})
+        page.wait_for_selector(".transfer[data-state=paused] .notice:not([hidden])", timeout=30000)
+        assert "You're offline: the upload goes on by itself" in page.inner_text(".transfer .notice")
+        assert page.locator(".transfer .resume").is_visible() and page.locator(".transfer .error").is_hidden()
+        screenshots(page, "upload-offline")
+        cdp.send("Network.emulateNetworkConditions", {"offline": False, **conditions})
+        page.wait_for_function("() => document.querySelector('.transfer').dataset.state === 'done'", timeout=120000)
+        assert page.locator(".transfer .notice").is_hidden()
+    rows = h.db_rows(env, "SELECT id, status, size_bytes FROM videos WHERE owner_id = %s", (user["id"],))
+    assert len(rows) == 1 and rows[0]["status"] == "queued" and rows[0]["size_bytes"] == size
+    assert len(h.db_rows(env, "SELECT id FROM uploads WHERE owner_id = %s", (user["id"],))) == 1
+
+
 def test_edit_and_delete_in_page(live_stack, tmp_path):
     gw, env = live_stack["url"], live_stack["env"]
     user = h.new_user(gw, "br")

@@ -227,8 +227,10 @@ def test_admin_dashboard_shows_startup_percentiles_and_rebuffer_ratio(play, anal
         sums = sql(mdb, "SELECT SUM(watch_ms) AS w, SUM(rebuffer_ms) AS r FROM playback_sessions "
                         "WHERE started_at >= %s AND watch_ms > 0", (since,), one=True)
         q = quality[window]
-        assert q["startup_ms_p50"] == round(percentile(startups, 0.5)), (window, startups)
-        assert q["startup_ms_p95"] == round(percentile(startups, 0.95)), (window, startups)
+        # Rounded to the millisecond from MariaDB's own arithmetic: an interpolation that lands
+        # on a half (2949.5) may round either way against this float one (2949.4999...).
+        assert abs(q["startup_ms_p50"] - percentile(startups, 0.5)) <= 0.5 + 1e-6, (window, startups)
+        assert abs(q["startup_ms_p95"] - percentile(startups, 0.95)) <= 0.5 + 1e-6, (window, startups)
         assert q["rebuffer_ratio"] == round(int(sums["r"]) / (int(sums["w"]) + int(sums["r"])), 4)
     assert quality["last_7d"]["startup_sessions"] > quality["last_24h"]["startup_sessions"]
     # The page shows the same figures (its layout and axe: test_admin_dashboard.py's check_page).

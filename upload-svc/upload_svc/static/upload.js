@@ -34,10 +34,13 @@
     bar.setAttribute("aria-label", "Upload progress of " + file.name);
     // Screen readers hear milestones (start, each quarter, the end), never every progress tick.
     let quarter = 0;
+    let onOnline = null;        // an interrupted transfer waits for the browser to be online (interrupted())
     const announce = (what) => SV.announce(file.name + ": " + what);
     // An ended transfer (done, failed, cancelled) keeps its name, state and percent; its
     // controls, speed and ETA go, and a Dismiss button removes the card.
     const end = (how, label) => {
+      if (onOnline) { window.removeEventListener("online", onOnline); onOnline = null; }
+      $(".notice", el).hidden = true;
       state.textContent = label; el.dataset.state = how;
       $(".actions", el).hidden = true; $(".speed", el).hidden = true; $(".eta", el).hidden = true;
       $(".dismiss", el).hidden = false;
@@ -70,6 +73,7 @@
         if (req.getMethod() === "PATCH") samples.push([performance.now(), Number(req.getHeader("Upload-Offset")) || 0]);
       },
       onShouldRetry(e) {
+        if (navigator.onLine === false) return false;         // nothing to retry until online: interrupted()
         const status = e.originalResponse ? e.originalResponse.getStatus() : 0;
         // An expired access cookie: refresh it, then tus retries after its delay.
         if (status === 401) { SV.refreshOrLogin().catch(() => {}); return true; }
@@ -102,19 +106,42 @@
         if (vis === "password" && passwordInput.value === meta.password) passwordInput.value = "";
         loadVideos();
       },
-      onError(e) { showError(serverError(e)); loadVideos(); },
+      onError(e) {
+        if (connectionLost(e)) interrupted();
+        else { showError(serverError(e)); loadVideos(); }
+      },
     });
+    // Connection trouble (offline, or the server unreachable through every retry: 2.5 min)
+    // pauses the transfer instead of failing it. The server keeps what it has; Resume, or
+    // the browser coming back online, continues from there. Before, the transfer failed and
+    // the file had to be picked again.
+    const notice = $(".notice", el);
+    const connectionLost = (e) => !!e.originalRequest && !(e.originalResponse && e.originalResponse.getStatus() > 0
+                                                           && e.originalResponse.getStatus() < 500);
+    function interrupted() {
+      const msg = navigator.onLine === false
+        ? "You're offline: the upload goes on by itself once you're back online."
+        : "The server could not be reached. Nothing sent is lost: Resume continues where it stopped.";
+      state.textContent = "paused"; el.dataset.state = "paused";
+      $(".pause", el).hidden = true; $(".resume", el).hidden = false;
+      $(".speed", el).textContent = ""; $(".eta", el).textContent = ""; samples = [];
+      notice.textContent = msg; notice.hidden = false;
+      announce("paused. " + msg);
+      if (!onOnline) { onOnline = () => resume(); window.addEventListener("online", onOnline); }
+    }
+    function resume() {
+      if (onOnline) { window.removeEventListener("online", onOnline); onOnline = null; }
+      notice.hidden = true;
+      upload.start(); state.textContent = "uploading"; el.dataset.state = "uploading"; announce("resumed");
+      $(".pause", el).hidden = false; $(".resume", el).hidden = true;
+    }
     $(".pause", el).addEventListener("click", () => {
       upload.abort(); state.textContent = "paused"; el.dataset.state = "paused"; announce("paused");
       $(".pause", el).hidden = true; $(".resume", el).hidden = false; samples = [];
       $(".speed", el).textContent = ""; $(".eta", el).textContent = "";
       $(".resume", el).focus();
     });
-    $(".resume", el).addEventListener("click", () => {
-      upload.start(); state.textContent = "uploading"; el.dataset.state = "uploading"; announce("resumed");
-      $(".pause", el).hidden = false; $(".resume", el).hidden = true;
-      $(".pause", el).focus();
-    });
+    $(".resume", el).addEventListener("click", () => { resume(); $(".pause", el).focus(); });
     $(".cancel", el).addEventListener("click", () => {
       $(".cancel", el).disabled = true;
       upload.abort(true).then(() => {
