@@ -77,6 +77,21 @@ def test_upload_interrupt_reload_resume(live_stack, tmp_path):
     assert h.s3_keys(env, f"originals/{rows[0]['id']}/") == [f"originals/{rows[0]['id']}/original"]
 
 
+def _big_chunk_under_way(page, tmp_path) -> tuple[object, int]:
+    """Pick a video of 4 KiB + a tus chunk + 24 MiB (three PATCHes) on an upload throttled to
+    64 MiB/s, and return once its big chunk is under way (a few seconds of it left): the
+    DevTools session that throttles, and the file's size."""
+    size = int(page.get_attribute("#app", "data-chunk-size")) + 24 * MiB
+    video = h.pad_video(h.make_video(tmp_path / "src.mp4", seconds=2), tmp_path / "long.mp4", size)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1,
+                                                  "uploadThroughput": 64 * MiB})
+    page.set_input_files("#file-input", str(video))
+    page.wait_for_function("() => { const t = document.querySelector('.transfer');"
+                           " return t && parseFloat(t.dataset.percent || '0') > 1; }", timeout=60000)
+    return cdp, size
+
+
 def test_an_upload_outlives_its_access_cookie(live_stack, tmp_path):
     """An upload longer than the 5-minute access cookie: the PATCH sent after it expired is
     answered 401, the page refreshes its cookies and sends that chunk again, and the upload
@@ -84,19 +99,11 @@ def test_an_upload_outlives_its_access_cookie(live_stack, tmp_path):
     under way, at an upload throttled to 64 MiB/s so that chunk takes a few seconds)."""
     gw, env = live_stack["url"], live_stack["env"]
     user = h.new_user(gw, "br")
-    src = h.make_video(tmp_path / "src.mp4", seconds=2)
     with chromium_page() as page:
         _login(page, gw, user)
-        size = int(page.get_attribute("#app", "data-chunk-size")) + 24 * MiB      # 4 KiB, a chunk, the rest
-        video = h.pad_video(src, tmp_path / "long.mp4", size)
         seen: list[tuple[str, str, int]] = []
         page.on("response", lambda r: seen.append((r.request.method, urlsplit(r.url).path, r.status)))
-        cdp = page.context.new_cdp_session(page)
-        cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1,
-                                                      "uploadThroughput": 64 * MiB})
-        page.set_input_files("#file-input", str(video))
-        page.wait_for_function("() => { const t = document.querySelector('.transfer');"
-                               " return t && parseFloat(t.dataset.percent || '0') > 1; }", timeout=60000)
+        _, size = _big_chunk_under_way(page, tmp_path)
         page.context.clear_cookies(name="sv_access")          # as if it expired during that chunk
         page.wait_for_function("() => document.querySelector('.transfer').dataset.state === 'done'", timeout=120000)
         assert page.locator(".transfer .error").is_hidden()
@@ -115,17 +122,9 @@ def test_an_upload_waits_offline_and_goes_on_by_itself(live_stack, tmp_path):
     as one video with every byte."""
     gw, env = live_stack["url"], live_stack["env"]
     user = h.new_user(gw, "br")
-    src = h.make_video(tmp_path / "src.mp4", seconds=2)
     with chromium_page() as page:
         _login(page, gw, user)
-        size = int(page.get_attribute("#app", "data-chunk-size")) + 24 * MiB
-        video = h.pad_video(src, tmp_path / "train.mp4", size)
-        cdp = page.context.new_cdp_session(page)
-        cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1,
-                                                      "uploadThroughput": 64 * MiB})
-        page.set_input_files("#file-input", str(video))
-        page.wait_for_function("() => { const t = document.querySelector('.transfer');"
-                               " return t && parseFloat(t.dataset.percent || '0') > 1; }", timeout=60000)
+        cdp, size = _big_chunk_under_way(page, tmp_path)
         # Offline through the same DevTools session as the throttle (a second one, playwright's
         # set_offline, leaves this one's conditions in force: requests went on).
         conditions = {"latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
