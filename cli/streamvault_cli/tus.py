@@ -33,7 +33,8 @@ HEAD_BYTES = 1024 * 1024
 # The first PATCH carries only the bytes the server judges a file by (its first 4 KiB,
 # docs/api.md "Uploads"): a file that is no video is refused at once. In a whole chunk the
 # answer came only after the chunk was sent (requests reads it after its body) or the gateway
-# stopped draining it (30 s): on a slow uplink, half a minute and 100 MiB for a mistake.
+# stopped draining it (nginx's 30 s then, 5 s now): on a slow uplink, seconds and megabytes
+# spent on a mistake.
 FIRST_CHUNK = 4096
 RETRIES = 5                          # transient failures in a row (no progress between them)
 FINISH_TIMEOUT = (10, 600)           # the last PATCH answers once the file has been checked (probed)

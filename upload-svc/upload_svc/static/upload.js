@@ -8,8 +8,8 @@
   // The first PATCH carries only the bytes the server judges a file by (svcommon.ffmpeg's
   // SNIFF_BYTES): a file that is no video is then refused at once. In one CHUNK, the refusal
   // came only once the browser had sent the chunk (Chromium reads an answer after its body)
-  // or the gateway stopped draining it (30 s): on a slow uplink, half a minute and 100 MiB
-  // spent on a mistake that the first 4 KiB show.
+  // or the gateway stopped draining it (nginx's 30 s then, 5 s now): on a slow uplink, half a
+  // minute and 100 MiB spent on a mistake that the first 4 KiB show.
   const FIRST_CHUNK = Math.min(parseInt(app.dataset.firstChunk, 10), CHUNK);
   const MAX_BYTES = parseInt(app.dataset.maxBytes, 10);
   const $ = (sel, root) => (root || document).querySelector(sel);
