@@ -228,12 +228,14 @@ def test_playback_rides_out_a_lost_connection(play, videos):
         watch_until(page, OVERLAY, 60)                    # once the buffer has run out
         o = overlay(page)
         assert o["code"] == "offline" and o["title"] == "You're offline" and o["retry"] and o["focused"], o
+        assert page.text_content("#security-state").startswith("Reconnecting")
         stopped_at = page.evaluate(time_now)
         assert stopped_at > 3, stopped_at                 # the buffer played on after the loss
         check_page(page, "player-offline", controls=("#overlay-retry",))
         page.context.set_offline(False)
         watch_until(page, f"{time_now} > {stopped_at + 1}", 60)
         assert page.evaluate("document.getElementById('overlay').hidden")
+        watch_until(page, "document.getElementById('security-state').textContent.startsWith('Protected and live')")
         # Offline longer than this stack's 8-s session life: renewed once, at the position.
         assert page.evaluate("[svPlayback.sessions, svPlayback.renewals]") == [2, 1]
     with chromium_page() as page:

@@ -337,6 +337,9 @@
     reconnectDelay = Math.min(30000, reconnectDelay ? 2 * reconnectDelay : 2000);
     reconnectTimer = setTimeout(resumeNow, reconnectDelay);
     if (stalled()) ui.error(err);
+    // The panel said "Protected and live" until the next heartbeat; the next one that gets
+    // through says it again.
+    SecurityPanel.ended("Reconnecting: the connection was lost; this session goes on once it is back.");
   }
   function resumeNow() {
     clearTimeout(reconnectTimer); reconnectTimer = null;
