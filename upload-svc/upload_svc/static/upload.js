@@ -30,17 +30,20 @@
     const el = $("#transfer-tpl").content.firstElementChild.cloneNode(true);
     $("#transfers").prepend(el);
     $(".name", el).textContent = file.name;
-    const state = $(".state", el), bar = $("progress", el), err = $(".error", el);
+    const state = $(".state", el), bar = $("progress", el), err = $(".error", el), notice = $(".notice", el);
     bar.setAttribute("aria-label", "Upload progress of " + file.name);
     // Screen readers hear milestones (start, each quarter, the end), never every progress tick.
     let quarter = 0;
     let onOnline = null;        // an interrupted transfer waits for the browser to be online (interrupted())
+    const stopWaitingOnline = () => {
+      if (onOnline) { window.removeEventListener("online", onOnline); onOnline = null; }
+    };
     const announce = (what) => SV.announce(file.name + ": " + what);
     // An ended transfer (done, failed, cancelled) keeps its name, state and percent; its
     // controls, speed and ETA go, and a Dismiss button removes the card.
     const end = (how, label) => {
-      if (onOnline) { window.removeEventListener("online", onOnline); onOnline = null; }
-      $(".notice", el).hidden = true;
+      stopWaitingOnline();
+      notice.hidden = true;
       state.textContent = label; el.dataset.state = how;
       $(".actions", el).hidden = true; $(".speed", el).hidden = true; $(".eta", el).hidden = true;
       $(".dismiss", el).hidden = false;
@@ -80,6 +83,8 @@
         return status === 0 || status === 409 || status === 423 || status >= 500;
       },
       onChunkComplete() { upload.options.chunkSize = CHUNK; },     // judged: the rest in full chunks
+      // The video exists from now on: list it ("uploading") rather than "No videos yet".
+      onUploadUrlAvailable() { loadVideos(); },
       onProgress(sent, total) {
         const now = performance.now();
         samples.push([now, sent]);
@@ -115,30 +120,30 @@
     // pauses the transfer instead of failing it. The server keeps what it has; Resume, or
     // the browser coming back online, continues from there. Before, the transfer failed and
     // the file had to be picked again.
-    const notice = $(".notice", el);
     const connectionLost = (e) => !!e.originalRequest && !(e.originalResponse && e.originalResponse.getStatus() > 0
                                                            && e.originalResponse.getStatus() < 500);
     function interrupted() {
       const msg = navigator.onLine === false
         ? "You're offline: the upload goes on by itself once you're back online."
         : "The server could not be reached. Nothing sent is lost: Resume continues where it stopped.";
-      state.textContent = "paused"; el.dataset.state = "paused";
-      $(".pause", el).hidden = true; $(".resume", el).hidden = false;
-      $(".speed", el).textContent = ""; $(".eta", el).textContent = ""; samples = [];
+      paused("paused. " + msg);
       notice.textContent = msg; notice.hidden = false;
-      announce("paused. " + msg);
       if (!onOnline) { onOnline = () => resume(); window.addEventListener("online", onOnline); }
     }
+    // Paused (by the uploader or by interrupted()): Resume instead of Pause, no speed or ETA.
+    function paused(said) {
+      state.textContent = "paused"; el.dataset.state = "paused"; announce(said);
+      $(".pause", el).hidden = true; $(".resume", el).hidden = false; samples = [];
+      $(".speed", el).textContent = ""; $(".eta", el).textContent = "";
+    }
     function resume() {
-      if (onOnline) { window.removeEventListener("online", onOnline); onOnline = null; }
+      stopWaitingOnline();
       notice.hidden = true;
       upload.start(); state.textContent = "uploading"; el.dataset.state = "uploading"; announce("resumed");
       $(".pause", el).hidden = false; $(".resume", el).hidden = true;
     }
     $(".pause", el).addEventListener("click", () => {
-      upload.abort(); state.textContent = "paused"; el.dataset.state = "paused"; announce("paused");
-      $(".pause", el).hidden = true; $(".resume", el).hidden = false; samples = [];
-      $(".speed", el).textContent = ""; $(".eta", el).textContent = "";
+      upload.abort(); paused("paused");
       $(".resume", el).focus();
     });
     $(".resume", el).addEventListener("click", () => { resume(); $(".pause", el).focus(); });
