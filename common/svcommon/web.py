@@ -1,11 +1,13 @@
 """The browser side every app's pages share, kept here once: svclient.js (fetch with the CSRF
 header and refresh-on-401), sv.css (the layout, forms and common rules), the page layout
 sv_layout.html (with the admin console's navigation), the branded error page sv_error.html,
-one-shot flash messages and the template filters short_agent, ago and filesize. Each app
+one-shot flash messages, the template filters short_agent, ago and filesize, and the server's
+clock for the page's scripts (``sv_server_time_ms``: svclient.js's SV.now()). Each app
 serves the assets under a path the gateway already routes to it."""
 from __future__ import annotations
 
 import re
+import time
 from datetime import datetime
 from urllib.parse import quote
 
@@ -51,6 +53,10 @@ def _flash_context() -> dict:
     if slug:
         g.sv_flash_shown = True
     return {"sv_flash": FLASH_MESSAGES.get(slug or "")}
+
+
+def _server_time_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _clear_shown_flash(resp):
@@ -101,6 +107,7 @@ def serve_shared_assets(pages_bp: Blueprint, url_prefix: str = "") -> None:
             "svweb", __name__, static_folder="static", static_url_path=url_prefix.rstrip("/") + "/sv",
             template_folder="templates"))
         state.app.context_processor(_flash_context)
+        state.app.add_template_global(_server_time_ms, "sv_server_time_ms")
         state.app.add_template_filter(short_agent)
         state.app.add_template_filter(ago)
         state.app.add_template_filter(format_bytes, "filesize")

@@ -13,6 +13,23 @@ const SV = (() => {
     constructor(status, code, message, headers) { super(message); this.status = status; this.code = code; this.headers = headers; }
   }
 
+  // The server's clock as this page sees it. A computer's clock may be minutes or hours off (a
+  // dual-boot machine keeping local time in its clock, a PC that never synchronises), while the
+  // server holds a DPoP proof's iat to 60 s of its own clock: proofs and "5 min ago" use now().
+  // The layout says the server's time when it made the page (data-server-time, ms); each
+  // answer's Date header corrects it (the clock was changed while the page was open).
+  const CLOCK_SLACK_MS = 5000;      // a Date header has a second's precision, plus the trip
+  const served = Number(document.documentElement.dataset.serverTime);
+  let clockOffset = served ? served - Date.now() : 0;
+  const now = () => Date.now() + clockOffset;
+  // True when the answer's Date moved the offset (a request it refused for the time may be retried).
+  function learnClock(resp) {
+    const said = Date.parse(resp.headers.get("Date") || "");
+    if (!said || Math.abs(said + 500 - now()) < CLOCK_SLACK_MS) return false;
+    clockOffset = said + 500 - Date.now();
+    return true;
+  }
+
   let refreshing = null;
   // Concurrent callers share one refresh. A 409 refresh_token_superseded means another tab
   // rotated the refresh token a moment ago: its new cookies are the browser's, so ours too.
@@ -46,6 +63,7 @@ const SV = (() => {
       return fetch(path, { ...init, method, headers, credentials: "same-origin" });
     };
     const resp = await send();
+    learnClock(resp);
     if (resp.status !== 401 || headers.has("Authorization")) return resp;
     await refreshOrLogin();
     return send();
@@ -71,7 +89,7 @@ const SV = (() => {
 
   // Times as every page shows them: relative ("5 min ago"), the exact UTC time in the title.
   function ago(iso) {
-    const s = Math.round((Date.now() - Date.parse(iso)) / 1000);
+    const s = Math.round((now() - Date.parse(iso)) / 1000);
     const abs = Math.abs(s);
     if (abs < 45) return s >= 0 ? "just now" : "in a moment";
     const [n, unit] = abs < 3600 ? [Math.round(abs / 60), "min"] : abs < 86400 ? [Math.round(abs / 3600), "h"]
@@ -94,5 +112,5 @@ const SV = (() => {
     if (e.target.id === "logout-form") e.target.elements.csrf_token.value = csrf();
   });
   return { cookie, csrf, ApiError, refreshCookies, refreshOrLogin, toLogin, fetch: request, api, announce,
-           ago, exactTime, timeEl };
+           ago, exactTime, timeEl, now, learnClock };
 })();

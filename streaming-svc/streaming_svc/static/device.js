@@ -1,7 +1,9 @@
 // The browser's device identity (BRIEF "Device binding"): a non-extractable ECDSA P-256
 // key made by WebCrypto and kept in IndexedDB (the CryptoKey object is stored, its private
 // half can never be exported), DPoP proofs (RFC 9449) signed with it, and the
-// device-bound access token from auth-svc (cnf.jkt), renewed before it expires.
+// device-bound access token from auth-svc (cnf.jkt), renewed before it expires. Times are the
+// server's (SV.now()): a proof refused because this computer's clock is off is made again once
+// the answer's Date header has set the clock right.
 "use strict";
 const Device = (() => {
   const DB = "streamvault-device", STORE = "keys", ID = "dpop-p256";
@@ -45,7 +47,7 @@ const Device = (() => {
     const { kp, jwk } = await keyPair();
     const htu = new URL(url, location.href);
     const claims = { jti: crypto.randomUUID(), htm: method, htu: htu.origin + htu.pathname,
-                     iat: Math.floor(Date.now() / 1000) };
+                     iat: Math.floor(SV.now() / 1000) };   // the server's clock: svclient.js
     if (accessToken) claims.ath = b64url(await crypto.subtle.digest("SHA-256", enc.encode(accessToken)));
     const input = b64urlJSON({ typ: "dpop+jwt", alg: "ES256", jwk }) + "." + b64urlJSON(claims);
     // WebCrypto's ECDSA signature is r‖s (IEEE P1363), exactly the JWS ES256 encoding.
@@ -66,11 +68,13 @@ const Device = (() => {
         headers: { "Content-Type": "application/json", "X-CSRF-Token": SV.csrf(),
                    DPoP: await proof("POST", path) },
         body: JSON.stringify({ fingerprint: fingerprint() }) });
+      const clockMoved = SV.learnClock(resp);
       if (resp.ok) {
         const t = await resp.json();
         return { value: t.access_token, deviceId: t.device_id, renewAt: Date.parse(t.expires_at) - 30000 };
       }
       const info = await resp.json().catch(() => ({}));
+      if (resp.status === 401 && attempt === 0 && info.code === "invalid_dpop_proof" && clockMoved) continue;
       if (resp.status === 401 && attempt === 0 && info.code !== "invalid_dpop_proof") {
         await SV.refreshOrLogin();
         continue;
@@ -80,7 +84,7 @@ const Device = (() => {
   }
   // A device-bound token, renewed 30 s before expiry; concurrent callers share one request.
   async function accessToken(force = false) {
-    if (!force && token && Date.now() < token.renewAt) return token.value;
+    if (!force && token && SV.now() < token.renewAt) return token.value;
     if (!tokenPromise) tokenPromise = fetchToken().finally(() => { tokenPromise = null; });
     token = await tokenPromise;
     return token.value;
@@ -93,9 +97,11 @@ const Device = (() => {
       if (body !== undefined) headers["Content-Type"] = "application/json";
       const resp = await fetch(path, { method, headers, credentials: "omit",
                                        body: body === undefined ? undefined : JSON.stringify(body) });
+      const clockMoved = SV.learnClock(resp);
       const info = resp.status === 204 ? null : await resp.json().catch(() => ({}));
       if (resp.ok) return info;
-      if (resp.status === 401 && attempt === 0 && (info.code === "token_expired" || info.code === "invalid_token")) continue;
+      if (resp.status === 401 && attempt === 0 && (info.code === "token_expired" || info.code === "invalid_token"
+                                                   || (info.code === "invalid_dpop_proof" && clockMoved))) continue;
       throw new SV.ApiError(resp.status, info.code || "error", info.error || resp.statusText, resp.headers);
     }
   }
