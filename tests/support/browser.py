@@ -12,10 +12,11 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 
 
 @contextlib.contextmanager
-def chromium_page():
+def chromium_page(extra_args: tuple[str, ...] = ()):
     from playwright.sync_api import sync_playwright
     with sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
-        ctx = pw.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=ARGS, headless=True)
+        ctx = pw.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=[*ARGS, *extra_args],
+                                                    headless=True)
         try:
             yield ctx.pages[0] if ctx.pages else ctx.new_page()
         finally:

@@ -30,12 +30,23 @@ const SV = (() => {
     return true;
   }
 
+  // fetch() whose failure to get any answer (offline, refused, reset, DNS) is marked ``network``:
+  // what pages try again by themselves. A TypeError of a bug or a missing API is not.
+  async function send(path, init) {
+    try {
+      return await fetch(path, init);
+    } catch (e) {
+      e.network = true;
+      throw e;
+    }
+  }
+
   let refreshing = null;
   // Concurrent callers share one refresh. A 409 refresh_token_superseded means another tab
   // rotated the refresh token a moment ago: its new cookies are the browser's, so ours too.
   function refreshCookies() {
     if (!refreshing) {
-      refreshing = fetch("/api/auth/refresh", { method: "POST", credentials: "same-origin",
+      refreshing = send("/api/auth/refresh", { method: "POST", credentials: "same-origin",
                                                headers: { "X-CSRF-Token": csrf(), Accept: "application/json" } })
         .then(async (r) => {
           if (r.ok) return;
@@ -58,15 +69,15 @@ const SV = (() => {
   async function request(path, init = {}) {
     const method = (init.method || "GET").toUpperCase();
     const headers = new Headers(init.headers || {});
-    const send = () => {
+    const attempt = () => {
       if (!["GET", "HEAD", "OPTIONS"].includes(method)) headers.set("X-CSRF-Token", csrf());
-      return fetch(path, { ...init, method, headers, credentials: "same-origin" });
+      return send(path, { ...init, method, headers, credentials: "same-origin" });
     };
-    const resp = await send();
+    const resp = await attempt();
     learnClock(resp);
     if (resp.status !== 401 || headers.has("Authorization")) return resp;
     await refreshOrLogin();
-    return send();
+    return attempt();
   }
 
   // A JSON API call: the parsed body, null for a 204, or an ApiError with the server's code.
@@ -112,5 +123,5 @@ const SV = (() => {
     if (e.target.id === "logout-form") e.target.elements.csrf_token.value = csrf();
   });
   return { cookie, csrf, ApiError, refreshCookies, refreshOrLogin, toLogin, fetch: request, api, announce,
-           ago, exactTime, timeEl, now, learnClock };
+           ago, exactTime, timeEl, now, learnClock, send };
 })();

@@ -64,7 +64,7 @@ const Device = (() => {
   async function fetchToken() {
     const path = "/api/auth/device-token";
     for (let attempt = 0; attempt < 2; attempt++) {
-      const resp = await fetch(path, { method: "POST", credentials: "same-origin",
+      const resp = await SV.send(path, { method: "POST", credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRF-Token": SV.csrf(),
                    DPoP: await proof("POST", path) },
         body: JSON.stringify({ fingerprint: fingerprint() }) });
@@ -95,7 +95,7 @@ const Device = (() => {
       const t = await accessToken(attempt > 0);
       const headers = { Authorization: "DPoP " + t, DPoP: await proof(method, path, t), Accept: "application/json" };
       if (body !== undefined) headers["Content-Type"] = "application/json";
-      const resp = await fetch(path, { method, headers, credentials: "omit",
+      const resp = await SV.send(path, { method, headers, credentials: "omit",
                                        body: body === undefined ? undefined : JSON.stringify(body) });
       const clockMoved = SV.learnClock(resp);
       const info = resp.status === 204 ? null : await resp.json().catch(() => ({}));

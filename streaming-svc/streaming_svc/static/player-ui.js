@@ -29,7 +29,11 @@ const PlayerUI = (() => {
     if (code === "locked") return { title: "Password needed", text: err.message };
     if (code === "media_converting") return { title: "Almost ready", text: err.message, retry: true };
     // Connection trouble is retried by itself (player.js reconnect): the overlay says so.
-    if (err && (err.network || err instanceof TypeError || err.status === 0 || err.status >= 502)) {
+    if (code === "insecure_page")
+      return { title: "This page needs HTTPS", text: "Browsers allow the encryption that protects this video only on " +
+               "secure pages. Open this address with https:// instead of http://; if the site has no https address, " +
+               "ask its administrator to turn HTTPS on." };
+    if (err && (err.network || err.status === 0 || err.status >= 502)) {
       if (navigator.onLine === false)
         return { title: "You're offline", text: "Playback continues where it stopped as soon as you're back online.",
                  retry: true, code: "offline" };

@@ -316,7 +316,7 @@
   // A request that failed for the connection's sake (no answer, a timeout, the gateway or a
   // service away: 5xx), not a refusal: worth trying again as it is.
   function connectionTrouble(e) {
-    if (e instanceof TypeError || e.status === 0 || e.status >= 500) return true;
+    if (e.network || e.status === 0 || e.status >= 500) return true;     // (e.network: SV.send)
     if (!(e instanceof shaka.util.Error) || e.category !== shaka.util.Error.Category.NETWORK) return false;
     const C = shaka.util.Error.Code;
     if (e.code === C.BAD_HTTP_STATUS) return e.data[1] >= 500;
@@ -390,6 +390,15 @@
     } finally {
       ui.starting(false);
     }
+  }
+  // WebCrypto (the device key, the key exchange, the segment keys) exists only on secure pages:
+  // HTTPS, or this computer's own address. On plain HTTP from elsewhere nothing could play:
+  // said at once, instead of a "connection problem" retried for ever.
+  if (!window.isSecureContext || !(window.crypto && crypto.subtle)) {
+    started = true;
+    ui.error({ code: "insecure_page" });
+    SecurityPanel.unavailable("Not available on this page: protected playback needs HTTPS.");
+    return;
   }
   Device.keyPair().then(() => Device.accessToken()).catch(() => {});   // warm up before the click
 

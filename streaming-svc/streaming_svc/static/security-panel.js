@@ -71,5 +71,9 @@ const SecurityPanel = (() => {
   function ended(text) {
     if (info) $("security-state").textContent = text;
   }
-  return { show, heartbeat, ended };
+  // Before any session: why none can start on this page.
+  function unavailable(text) {
+    $("security-state").textContent = text;
+  }
+  return { show, heartbeat, ended, unavailable };
 })();

@@ -1,0 +1,37 @@
+"""The suite served over plain HTTP on a host name (an ops team trying it on their network
+before setting up HTTPS, docs/operations.md): browsers give WebCrypto only to secure pages
+(HTTPS, or this computer's own address), and the player needs it for the device key, the key
+exchange and every segment. Before, the page said "Connection problem ... check your internet
+connection" and retried for ever (the missing API's TypeError was taken for a failed fetch).
+Now it says at once that the page needs HTTPS, and opens nothing."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.support.browser import chromium_page
+from tests.support.page_checks import check_page, login
+from tests.support.videos import register_user, sql
+
+pytestmark = [pytest.mark.browser, pytest.mark.heavy]
+HOST = "streamvault.test"       # resolved to the loopback gateway, but not "potentially trustworthy"
+
+
+def test_plain_http_on_a_host_name_says_https_is_needed(play, videos, mdb):
+    gw = f"http://{HOST}:{urlsplit(play['url']).port}"
+    user = register_user(play["url"], "insecure")
+    with chromium_page((f"--host-resolver-rules=MAP {HOST} 127.0.0.1",)) as page:
+        login(page, gw, user, f"/watch/{videos['public']}")
+        assert page.evaluate("window.isSecureContext") is False
+        page.wait_for_selector("#overlay:not([hidden])")            # at once, before any click
+        assert page.get_attribute("#overlay", "data-code") == "insecure_page"
+        assert page.text_content("#overlay-title") == "This page needs HTTPS"
+        assert "https://" in page.text_content("#overlay-text")
+        assert page.is_hidden("#overlay-retry") and page.is_hidden("#play")
+        assert "needs HTTPS" in page.text_content("#security-state")    # not "Protections start when you press play"
+        page.keyboard.press("Space")                                 # no play intent opens anything
+        page.wait_for_timeout(500)
+        check_page(page, "player-insecure-page")
+        assert page.evaluate("svPlayback.sessions") == 0
+        assert sql(mdb, "SELECT COUNT(*) AS n FROM playback_sessions WHERE user_id = %s", (user["id"],), one=True)["n"] == 0
