@@ -34,4 +34,12 @@ def test_plain_http_on_a_host_name_says_https_is_needed(play, videos, mdb):
         page.wait_for_timeout(500)
         check_page(page, "player-insecure-page")
         assert page.evaluate("svPlayback.sessions") == 0
+        # Download (when the owner allows it) needs a session too: it says the same.
+        sql(mdb, "UPDATE videos SET downloads_allowed = 1 WHERE id = %s", (videos["public"],))
+        try:
+            page.reload()
+            page.click("#download")
+            page.wait_for_selector("#download-status:has-text('This page needs HTTPS')")
+        finally:
+            sql(mdb, "UPDATE videos SET downloads_allowed = 0 WHERE id = %s", (videos["public"],))
         assert sql(mdb, "SELECT COUNT(*) AS n FROM playback_sessions WHERE user_id = %s", (user["id"],), one=True)["n"] == 0

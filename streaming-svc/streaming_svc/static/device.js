@@ -26,8 +26,15 @@ const Device = (() => {
     });
   }
 
+  // WebCrypto exists only on secure pages (HTTPS, or this computer's own address): without it
+  // nothing protected can be played or downloaded, which callers say as such.
+  const secure = () => window.isSecureContext && !!(window.crypto && crypto.subtle);
+  const insecure = () => Object.assign(new Error("This page needs HTTPS: browsers allow the encryption that " +
+                                                 "protects videos only on secure pages."), { code: "insecure_page" });
+
   let keyPromise = null;
   function keyPair() {
+    if (!secure()) return Promise.reject(insecure());
     if (!keyPromise) {
       keyPromise = (async () => {
         let kp = await idb("readonly", (s) => s.get(ID));
@@ -105,5 +112,5 @@ const Device = (() => {
       throw new SV.ApiError(resp.status, info.code || "error", info.error || resp.statusText, resp.headers);
     }
   }
-  return { keyPair, proof, accessToken, call, b64url };
+  return { keyPair, proof, accessToken, call, b64url, secure };
 })();

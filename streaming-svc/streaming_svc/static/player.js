@@ -68,6 +68,7 @@
   // session only for a download is still ended on pagehide like every other.
   // ``play`` false: a session only to download the video (no keys; it takes no stream slot).
   async function openSession(play = true) {
+    await Device.keyPair();               // (refuses at once on a page without WebCrypto)
     const eph = await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, false, ["deriveBits"]);
     const pub = await crypto.subtle.exportKey("jwk", eph.publicKey);
     const r = await Device.call("POST", "/api/stream/sessions",
@@ -394,7 +395,7 @@
   // WebCrypto (the device key, the key exchange, the segment keys) exists only on secure pages:
   // HTTPS, or this computer's own address. On plain HTTP from elsewhere nothing could play:
   // said at once, instead of a "connection problem" retried for ever.
-  if (!window.isSecureContext || !(window.crypto && crypto.subtle)) {
+  if (!Device.secure()) {
     started = true;
     ui.error({ code: "insecure_page" });
     SecurityPanel.unavailable("Not available on this page: protected playback needs HTTPS.");
