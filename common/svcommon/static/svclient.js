@@ -23,7 +23,9 @@ const SV = (() => {
   let clockOffset = served ? served - Date.now() : 0;
   const now = () => Date.now() + clockOffset;
   // True when the answer's Date moved the offset (a request it refused for the time may be retried).
+  // An answer a cache kept (Age) says when it was made, not now.
   function learnClock(resp) {
+    if (resp.headers.has("Age")) return false;
     const said = Date.parse(resp.headers.get("Date") || "");
     if (!said || Math.abs(said + 500 - now()) < CLOCK_SLACK_MS) return false;
     clockOffset = said + 500 - Date.now();
