@@ -13,7 +13,9 @@
 # docs/operations.md) the gateway serves HTTPS on GATEWAY_TLS_LISTEN_PORT (8443; TLS 1.2+,
 # HSTS) and plain HTTP on GATEWAY_LISTEN_PORT only redirects to PUBLIC_URL (which must
 # then be https://...). Body limits follow BODY_MAX_BYTES, UPLOAD_MAX_BYTES, CAPTION_MAX_BYTES
-# and FORENSICS_MAX_UPLOAD_BYTES, the same settings the services enforce. Encrypted media
+# and FORENSICS_MAX_UPLOAD_BYTES, the same settings the services enforce. Behind a load
+# balancer or TLS-terminating proxy, GATEWAY_TRUSTED_PROXIES (its addresses or networks) makes
+# the gateway believe its X-Forwarded-For/-Proto/-Port (docs/operations.md). Encrypted media
 # (/media/) is cached in GATEWAY_MEDIA_CACHE_DIR (the gateway-cache volume), at most
 # GATEWAY_MEDIA_CACHE_MAX_SIZE (10g), objects unused for GATEWAY_MEDIA_CACHE_INACTIVE (7d) dropped.
 #
@@ -41,9 +43,6 @@ for name in auth upload streaming watermark; do
   url=${!var:-http://${name}-svc:$(case $name in auth) echo 8000;; upload) echo 3000;; streaming) echo 3100;; watermark) echo 5000;; esac)}
   upstreams+="map \$host \$sv_upstream_${name} { default \"$(hostport "$url")\"; }"$'\n    '
 done
-# The published port is not nginx's listen port here (127.0.0.1:8080 -> container :8080, or
-# any GATEWAY_PORT): forward the port the client used (from Host), not $server_port, so the
-# services rebuild the public URL exactly (DPoP `htu`, redirects).
 tls=""
 if [ -n "${TLS_CERT_FILE:-}${TLS_KEY_FILE:-}" ]; then
   for f in "${TLS_CERT_FILE:-}" "${TLS_KEY_FILE:-}"; do
@@ -53,8 +52,16 @@ if [ -n "${TLS_CERT_FILE:-}${TLS_KEY_FILE:-}" ]; then
   [[ "$origin" =~ ^https://[^/]+$ ]] || { echo "gateway: with TLS, PUBLIC_URL must be the https:// origin (got '$origin')" >&2; exit 2; }
   tls=1
 fi
-default_port=80; [ -n "$tls" ] && default_port=443
-upstreams+='map $http_host $sv_forwarded_port { "~:(?<p>[0-9]+)$" $p; default '$default_port'; }'$'\n'
+# A load balancer in front (same rendering as stack/components.py gateway_trusted_proxies).
+realip=""; geo=""
+proxies=${GATEWAY_TRUSTED_PROXIES:-}
+for entry in ${proxies//,/ }; do
+  [[ "$entry" =~ ^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*)(/[0-9]{1,3})?$ ]] || {
+    echo "gateway: GATEWAY_TRUSTED_PROXIES: '$entry' is not an IP address or network" >&2; exit 2; }
+  realip+="set_real_ip_from $entry;"$'\n    '
+  geo+="$entry 1; "
+done
+[ -n "$realip" ] && realip+="real_ip_header X-Forwarded-For;"$'\n    '"real_ip_recursive on;"
 resolver="resolver ${GATEWAY_RESOLVER:-127.0.0.11} valid=${GATEWAY_DNS_TTL:-5s} ipv6=off;
     resolver_timeout 3s;
     # A stopped replica must not hold a request for long: fail fast, try the next one.
@@ -65,6 +72,8 @@ resolver="resolver ${GATEWAY_RESOLVER:-127.0.0.11} valid=${GATEWAY_DNS_TTL:-5s} 
 template=$(cat /etc/streamvault/nginx.conf.template)
 template=${template//'{{UPSTREAMS}}'/$upstreams}
 template=${template//'{{RESOLVER}}'/$resolver}
+template=${template//'{{TRUSTED_PROXIES}}'/$realip}
+template=${template//'{{TRUSTED_PROXY_GEO}}'/$geo}
 if [ -n "$tls" ]; then
   template=${template//'{{LISTEN}}'/"0.0.0.0:$TLS_PORT ssl"}
   # Same text as stack/components.py tls_block() and redirect_server().
@@ -99,8 +108,7 @@ template=${template//'{{TMP}}'/$PREFIX/tmp}
 template=${template//'{{PID}}'/$PREFIX/nginx.pid}
 template=${template//'{{ACCESS_LOG}}'/\/dev\/stdout}
 conf=$(printf '%s\n' "$template" | sed -E \
-  -e 's#proxy_pass http://([a-z]+)_svc;#proxy_pass http://$sv_upstream_\1;#g' \
-  -e 's#(proxy_set_header[[:space:]]+X-Forwarded-Port[[:space:]]+)\$server_port;#\1$sv_forwarded_port;#')
+  -e 's#proxy_pass http://([a-z]+)_svc;#proxy_pass http://$sv_upstream_\1;#g')
 if grep -q '{{' <<<"$conf"; then
   echo "gateway: unrendered placeholder in the template: $(grep -o '{{[A-Z_]*}}' <<<"$conf" | sort -u | tr '\n' ' ')" >&2; exit 2
 fi

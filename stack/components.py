@@ -1,6 +1,7 @@
 """Command lines and one-time preparation for MariaDB, SeaweedFS and nginx."""
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import os
@@ -134,6 +135,22 @@ def gateway_media_cache(env: dict, directory: str) -> dict[str, str]:
             "MEDIA_CACHE_INACTIVE": size("GATEWAY_MEDIA_CACHE_INACTIVE", "7d", "smhd")}
 
 
+def gateway_trusted_proxies(env: dict) -> dict[str, str]:
+    """GATEWAY_TRUSTED_PROXIES (addresses or networks of a load balancer in front, separated by
+    spaces or commas) as the template's realip directives and geo entries (gateway/entrypoint.sh
+    renders the same). A value that is not an address or a network stops the start."""
+    entries = [e for e in re.split(r"[\s,]+", str(env.get("GATEWAY_TRUSTED_PROXIES") or "")) if e]
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ValueError(f"GATEWAY_TRUSTED_PROXIES: {entry!r} is not an IP address or network") from None
+    realip = "".join(f"set_real_ip_from {e};\n    " for e in entries)
+    if entries:
+        realip += "real_ip_header X-Forwarded-For;\n    real_ip_recursive on;"
+    return {"TRUSTED_PROXIES": realip, "TRUSTED_PROXY_GEO": "".join(f"{e} 1; " for e in entries)}
+
+
 def tls_block(cert: str, key: str) -> str:
     """Server directives for HTTPS (the same text gateway/entrypoint.sh renders)."""
     return (f"ssl_certificate {cert};\n        ssl_certificate_key {key};\n"
@@ -169,7 +186,8 @@ def nginx_prepare(stack: Stack, env: dict | None = None, tls: tuple[str, str] | 
               "TLS": tls_block(*tls) if tls else "",
               "HTTP_REDIRECT": (redirect_server(f"127.0.0.1:{http_redirect_port}", f"https://127.0.0.1:{port}")
                                 if tls and http_redirect_port else ""),
-              **gateway_body_limits(env or {}), **gateway_media_cache(env or {}, str(base / "cache"))}
+              **gateway_body_limits(env or {}), **gateway_media_cache(env or {}, str(base / "cache")),
+              **gateway_trusted_proxies(env or {})}
     conf = template
     for name, value in values.items():
         conf = conf.replace("{{" + name + "}}", value)
