@@ -33,6 +33,9 @@ const PlayerUI = (() => {
       return { title: "This page needs HTTPS", text: "Browsers allow the encryption that protects this video only on " +
                "secure pages. Open this address with https:// instead of http://; if the site has no https address, " +
                "ask its administrator to turn HTTPS on." };
+    if (code === "unsupported_browser")
+      return { title: "This browser can't play these videos", text: "Protected videos need Media Source Extensions, " +
+               "which this browser lacks. Open this page in a current version of Chrome, Edge, Firefox or Safari." };
     if (err && (err.network || err.status === 0 || err.status >= 502)) {
       if (navigator.onLine === false)
         return { title: "You're offline", text: "Playback continues where it stopped as soon as you're back online.",

@@ -282,8 +282,6 @@
   }
 
   async function setup() {
-    shaka.polyfill.installAll();
-    if (!shaka.Player.isBrowserSupported()) throw new Error("This browser cannot play StreamVault videos (no MSE).");
     player = new shaka.Player();
     await player.attach(video);
     player.configure({
@@ -395,10 +393,15 @@
   // WebCrypto (the device key, the key exchange, the segment keys) exists only on secure pages:
   // HTTPS, or this computer's own address. On plain HTTP from elsewhere nothing could play:
   // said at once, instead of a "connection problem" retried for ever.
-  if (!Device.secure()) {
+  // Likewise a browser without Media Source Extensions (an old one: iPhones had none before
+  // iOS 17.1): said at once, with what to use instead.
+  shaka.polyfill.installAll();
+  const cannotPlay = !Device.secure() ? ["insecure_page", "protected playback needs HTTPS."]
+    : !shaka.Player.isBrowserSupported() ? ["unsupported_browser", "this browser cannot play protected videos."] : null;
+  if (cannotPlay) {
     started = true;
-    ui.error({ code: "insecure_page" });
-    SecurityPanel.unavailable("Not available on this page: protected playback needs HTTPS.");
+    ui.error({ code: cannotPlay[0] });
+    SecurityPanel.unavailable("Not available on this page: " + cannotPlay[1]);
     return;
   }
   Device.keyPair().then(() => Device.accessToken()).catch(() => {});   // warm up before the click

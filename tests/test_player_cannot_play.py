@@ -1,9 +1,14 @@
-"""The suite served over plain HTTP on a host name (an ops team trying it on their network
+"""A watch page that cannot play says so at once, with what to do, and opens nothing.
+
+The suite served over plain HTTP on a host name (an ops team trying it on their network
 before setting up HTTPS, docs/operations.md): browsers give WebCrypto only to secure pages
 (HTTPS, or this computer's own address), and the player needs it for the device key, the key
 exchange and every segment. Before, the page said "Connection problem ... check your internet
 connection" and retried for ever (the missing API's TypeError was taken for a failed fetch).
-Now it says at once that the page needs HTTPS, and opens nothing."""
+
+A browser without Media Source Extensions (old ones; iPhones before iOS 17.1): before, the
+viewer learnt it only after pressing play, as "Playback failed ... (no MSE)" with a Try again
+that could never work."""
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -42,4 +47,23 @@ def test_plain_http_on_a_host_name_says_https_is_needed(play, videos, mdb):
             page.wait_for_selector("#download-status:has-text('This page needs HTTPS')")
         finally:
             sql(mdb, "UPDATE videos SET downloads_allowed = 0 WHERE id = %s", (videos["public"],))
+        assert sql(mdb, "SELECT COUNT(*) AS n FROM playback_sessions WHERE user_id = %s", (user["id"],), one=True)["n"] == 0
+
+
+def test_a_browser_without_media_source_says_which_browsers_play(play, videos, mdb):
+    user = register_user(play["url"], "nomse")
+    with chromium_page() as page:
+        # An old browser: no MediaSource of any kind, and no native HLS either.
+        page.add_init_script("delete window.MediaSource; delete window.ManagedMediaSource; "
+                             "delete window.WebKitMediaSource; HTMLMediaElement.prototype.canPlayType = () => '';")
+        login(page, play["url"], user, f"/watch/{videos['public']}")
+        page.wait_for_selector("#overlay:not([hidden])")            # at once, before any click
+        assert page.get_attribute("#overlay", "data-code") == "unsupported_browser"
+        assert page.text_content("#overlay-title") == "This browser can't play these videos"
+        assert "Chrome, Edge, Firefox or Safari" in page.text_content("#overlay-text")
+        assert page.is_hidden("#overlay-retry") and page.is_hidden("#play")
+        assert "cannot play protected videos" in page.text_content("#security-state")
+        page.keyboard.press("Space")
+        page.wait_for_timeout(500)
+        check_page(page, "player-unsupported-browser")
         assert sql(mdb, "SELECT COUNT(*) AS n FROM playback_sessions WHERE user_id = %s", (user["id"],), one=True)["n"] == 0
