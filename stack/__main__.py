@@ -33,9 +33,10 @@ STACKS = {"dev": DEV, "test": TEST, TEST.name: TEST}   # TEST.name follows SV_TE
 def prepare(stack: Stack) -> dict:
     (stack.var / "logs").mkdir(parents=True, exist_ok=True)
     secrets = load_or_create(stack.var / "secrets.env")
+    # First: the gateway's settings are checked here (a bad one stops the start before any data).
+    components.nginx_prepare(stack, dict(os.environ))   # body limits follow UPLOAD_MAX_BYTES etc.
     components.mariadb_prepare(stack)
     components.seaweed_prepare(stack, secrets)
-    components.nginx_prepare(stack, dict(os.environ))   # body limits follow UPLOAD_MAX_BYTES etc.
     return secrets
 
 
@@ -108,7 +109,11 @@ def cmd_up(stack: Stack, demo: bool = True) -> int:
     if pid:
         print(f"StreamVault is already running (pid {pid}); `make down` stops it.", file=sys.stderr)
         return 1
-    secrets = prepare(stack)
+    try:
+        secrets = prepare(stack)
+    except ValueError as exc:       # a setting that cannot be used (e.g. GATEWAY_TRUSTED_PROXIES)
+        print(f"StreamVault did not start: {exc}", file=sys.stderr)
+        return 2
     config = write_config(stack, secrets)
     print(f"""
   StreamVault is starting (Ctrl-C or `make down` stops everything; a process that dies

@@ -19,16 +19,17 @@ def venv_bin(name: str) -> str:
     return str(local) if local.exists() else (shutil.which(name) or name)
 
 
-def wait_http(url: str, proc: subprocess.Popen | None = None, timeout: float = 60) -> None:
+def wait_http(url: str, proc: subprocess.Popen | None = None, timeout: float = 60, verify: str | bool = True) -> None:
     """Wait until ``url`` answers below 500 (the launcher, the test fixtures and benchmarks
-    all start services this way); fail early if the process we wait for has exited."""
+    all start services this way); fail early if the process we wait for has exited.
+    ``verify``: an https URL's CA file (a test's self-signed certificate)."""
     import requests
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"{url}: process exited with {proc.returncode}")
         try:
-            if requests.get(url, timeout=1).status_code < 500:
+            if requests.get(url, timeout=1, verify=verify).status_code < 500:
                 return
         except requests.RequestException:
             pass

@@ -36,11 +36,17 @@ def test_a_wrong_computer_clock_still_plays(play, videos, skew_s, when):
             assert re.fullmatch(r"just now|\d+ min ago", uploaded), uploaded
             page.goto(f"{gw}/watch/{videos['public']}")
         else:
-            # The layout's time was right; the clock jumps after: the first proof is refused,
-            # its answer's Date header sets the page's clock, the proof is made again.
+            # The page got its device token on the right clock, then the computer's clock
+            # jumps: the next proof (the token's renewal, its time now looking past) is refused,
+            # that answer's Date sets the page's clock, and the proof made again is taken.
+            answers = []
+            page.on("response", lambda r: answers.append(r.status) if "/api/auth/device-token" in r.url else None)
             page.goto(f"{gw}/watch/{videos['public']}")
+            page.evaluate("Device.accessToken().then(() => true)")      # (waits for the page's own fetch)
             page.clock.set_system_time(time.time() + skew_s)
         page.click("#play")
         watch_until(page, PLAYING)
         assert page.evaluate("svPlayback.errors") == []
         assert abs(page.evaluate("SV.now()") / 1000 - time.time()) < 10
+        if when != "before the page":
+            assert answers == [200, 401, 200], answers

@@ -15,7 +15,6 @@ Here the balancer is a real nginx with TLS on 127.0.0.1; clients connect from 12
 whole 127/8 is loopback), so the gateway can tell the balancer (trusted) from anyone else."""
 from __future__ import annotations
 
-import time
 
 import pytest
 import requests
@@ -88,32 +87,21 @@ def balanced(live_stack, tmp_path_factory):
     components.nginx_prepare(stack, {**live_stack["env"], "GATEWAY_TRUSTED_PROXIES": "127.0.0.1"},
                              folder="nginx-behind-balancer", port=gateway_port)
     gateway = procs.start("gateway-behind-balancer", components.nginx_command(stack, "nginx-behind-balancer"))
-    base = tmp_path_factory.mktemp("balancer")
-    cert, key = self_signed_certificate(base)
-    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (base / sub).mkdir()
-    (base / "nginx.conf").write_text(BALANCER_CONF.format(base=base, port=port, cert=cert, key=key,
-                                                          gateway_port=gateway_port))
-    balancer = procs.start("balancer", ["nginx", "-p", str(base), "-c", str(base / "nginx.conf"),
-                                        "-e", str(base / "error.log"), "-g", "daemon off;"])
     try:
+        base = tmp_path_factory.mktemp("balancer")
+        cert, key = self_signed_certificate(base)
+        for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (base / sub).mkdir()
+        (base / "nginx.conf").write_text(BALANCER_CONF.format(base=base, port=port, cert=cert, key=key,
+                                                              gateway_port=gateway_port))
+        balancer = procs.start("balancer", ["nginx", "-p", str(base), "-c", str(base / "nginx.conf"),
+                                            "-e", str(base / "error.log"), "-g", "daemon off;"])
         components.wait_http(f"http://127.0.0.1:{gateway_port}/gateway/healthz", gateway)
-        _wait_tls(f"https://127.0.0.1:{port}/gateway/healthz", str(cert), balancer)
+        components.wait_http(f"https://127.0.0.1:{port}/gateway/healthz", balancer, verify=str(cert))
         yield {"url": f"https://127.0.0.1:{port}", "ca": str(cert), "gateway": f"http://127.0.0.1:{gateway_port}"}
     finally:
-        procs.stop("balancer")
+        procs.stop("balancer")               # (a name never started: nothing to stop)
         procs.stop("gateway-behind-balancer")
-
-
-def _wait_tls(url: str, ca: str, proc) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if requests.get(url, verify=ca, timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            time.sleep(0.2)
-    raise RuntimeError(f"the balancer did not come up ({url})")
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.heavy]
 HOST = "streamvault.test"       # resolved to the loopback gateway, but not "potentially trustworthy"
 
 
+def _sessions(mdb, user: dict) -> int:
+    return sql(mdb, "SELECT COUNT(*) AS n FROM playback_sessions WHERE user_id = %s", (user["id"],), one=True)["n"]
+
+
 def test_plain_http_on_a_host_name_says_https_is_needed(play, videos, mdb):
     gw = f"http://{HOST}:{urlsplit(play['url']).port}"
     user = register_user(play["url"], "insecure")
@@ -35,8 +39,7 @@ def test_plain_http_on_a_host_name_says_https_is_needed(play, videos, mdb):
         assert "https://" in page.text_content("#overlay-text")
         assert page.is_hidden("#overlay-retry") and page.is_hidden("#play")
         assert "needs HTTPS" in page.text_content("#security-state")    # not "Protections start when you press play"
-        page.keyboard.press("Space")                                 # no play intent opens anything
-        page.wait_for_timeout(500)
+        page.keyboard.press("Space")          # no play intent opens anything (checked below, after the page checks)
         check_page(page, "player-insecure-page")
         assert page.evaluate("svPlayback.sessions") == 0
         # Download (when the owner allows it) needs a session too: it says the same.
@@ -47,7 +50,7 @@ def test_plain_http_on_a_host_name_says_https_is_needed(play, videos, mdb):
             page.wait_for_selector("#download-status:has-text('This page needs HTTPS')")
         finally:
             sql(mdb, "UPDATE videos SET downloads_allowed = 0 WHERE id = %s", (videos["public"],))
-        assert sql(mdb, "SELECT COUNT(*) AS n FROM playback_sessions WHERE user_id = %s", (user["id"],), one=True)["n"] == 0
+        assert _sessions(mdb, user) == 0
 
 
 def test_a_browser_without_media_source_says_which_browsers_play(play, videos, mdb):
@@ -63,7 +66,6 @@ def test_a_browser_without_media_source_says_which_browsers_play(play, videos, m
         assert "Chrome, Edge, Firefox or Safari" in page.text_content("#overlay-text")
         assert page.is_hidden("#overlay-retry") and page.is_hidden("#play")
         assert "cannot play protected videos" in page.text_content("#security-state")
-        page.keyboard.press("Space")
-        page.wait_for_timeout(500)
+        page.keyboard.press("Space")          # checked below, after the page checks
         check_page(page, "player-unsupported-browser")
-        assert sql(mdb, "SELECT COUNT(*) AS n FROM playback_sessions WHERE user_id = %s", (user["id"],), one=True)["n"] == 0
+        assert _sessions(mdb, user) == 0

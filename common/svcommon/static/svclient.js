@@ -16,31 +16,37 @@ const SV = (() => {
   // The server's clock as this page sees it. A computer's clock may be minutes or hours off (a
   // dual-boot machine keeping local time in its clock, a PC that never synchronises), while the
   // server holds a DPoP proof's iat to 60 s of its own clock: proofs and "5 min ago" use now().
-  // The layout says the server's time when it made the page (data-server-time, ms); each
-  // answer's Date header corrects it (the clock was changed while the page was open).
+  // The layout says the server's time when it made the page (data-server-time, ms); every
+  // answer's Date header corrects it (send(): the clock was changed while the page was open).
   const CLOCK_SLACK_MS = 5000;      // a Date header has a second's precision, plus the trip
   const served = Number(document.documentElement.dataset.serverTime);
   let clockOffset = served ? served - Date.now() : 0;
   const now = () => Date.now() + clockOffset;
-  // True when the answer's Date moved the offset (a request it refused for the time may be retried).
+  const clockSetters = new WeakSet();    // answers that moved the offset (movedClock)
   // An answer a cache kept (Age) says when it was made, not now.
   function learnClock(resp) {
-    if (resp.headers.has("Age")) return false;
+    if (resp.headers.has("Age")) return;
     const said = Date.parse(resp.headers.get("Date") || "");
-    if (!said || Math.abs(said + 500 - now()) < CLOCK_SLACK_MS) return false;
+    if (!said || Math.abs(said + 500 - now()) < CLOCK_SLACK_MS) return;
     clockOffset = said + 500 - Date.now();
-    return true;
+    clockSetters.add(resp);
   }
+  // True when this answer set the page's clock: a request it refused for the time may be retried.
+  const movedClock = (resp) => clockSetters.has(resp);
 
-  // fetch() whose failure to get any answer (offline, refused, reset, DNS) is marked ``network``:
-  // what pages try again by themselves. A TypeError of a bug or a missing API is not.
+  // fetch() for every request of our pages: its answer's Date sets the clock (learnClock), and a
+  // failure to get any answer (offline, refused, reset, DNS) is marked ``network``: what pages
+  // try again by themselves. A TypeError of a bug or a missing API is not.
   async function send(path, init) {
+    let resp;
     try {
-      return await fetch(path, init);
+      resp = await fetch(path, init);
     } catch (e) {
       e.network = true;
       throw e;
     }
+    learnClock(resp);
+    return resp;
   }
 
   let refreshing = null;
@@ -49,7 +55,7 @@ const SV = (() => {
   function refreshCookies() {
     if (!refreshing) {
       refreshing = send("/api/auth/refresh", { method: "POST", credentials: "same-origin",
-                                               headers: { "X-CSRF-Token": csrf(), Accept: "application/json" } })
+                                              headers: { "X-CSRF-Token": csrf(), Accept: "application/json" } })
         .then(async (r) => {
           if (r.ok) return;
           const info = await r.json().catch(() => ({}));
@@ -76,7 +82,6 @@ const SV = (() => {
       return send(path, { ...init, method, headers, credentials: "same-origin" });
     };
     const resp = await attempt();
-    learnClock(resp);
     if (resp.status !== 401 || headers.has("Authorization")) return resp;
     await refreshOrLogin();
     return attempt();
@@ -125,5 +130,5 @@ const SV = (() => {
     if (e.target.id === "logout-form") e.target.elements.csrf_token.value = csrf();
   });
   return { cookie, csrf, ApiError, refreshCookies, refreshOrLogin, toLogin, fetch: request, api, announce,
-           ago, exactTime, timeEl, now, learnClock, send };
+           ago, exactTime, timeEl, now, movedClock, send };
 })();

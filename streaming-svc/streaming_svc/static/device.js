@@ -75,16 +75,14 @@ const Device = (() => {
         headers: { "Content-Type": "application/json", "X-CSRF-Token": SV.csrf(),
                    DPoP: await proof("POST", path) },
         body: JSON.stringify({ fingerprint: fingerprint() }) });
-      const clockMoved = SV.learnClock(resp);
       if (resp.ok) {
         const t = await resp.json();
         return { value: t.access_token, deviceId: t.device_id, renewAt: Date.parse(t.expires_at) - 30000 };
       }
       const info = await resp.json().catch(() => ({}));
-      if (resp.status === 401 && attempt === 0 && info.code === "invalid_dpop_proof" && clockMoved) continue;
-      if (resp.status === 401 && attempt === 0 && info.code !== "invalid_dpop_proof") {
-        await SV.refreshOrLogin();
-        continue;
+      if (resp.status === 401 && attempt === 0) {
+        if (info.code === "invalid_dpop_proof" && SV.movedClock(resp)) continue;    // made again, on time
+        if (info.code !== "invalid_dpop_proof") { await SV.refreshOrLogin(); continue; }
       }
       throw new SV.ApiError(resp.status, info.code || "device_token_failed", info.error || "Could not register this device.");
     }
@@ -103,12 +101,12 @@ const Device = (() => {
       const headers = { Authorization: "DPoP " + t, DPoP: await proof(method, path, t), Accept: "application/json" };
       if (body !== undefined) headers["Content-Type"] = "application/json";
       const resp = await SV.send(path, { method, headers, credentials: "omit",
-                                       body: body === undefined ? undefined : JSON.stringify(body) });
-      const clockMoved = SV.learnClock(resp);
+                                          body: body === undefined ? undefined : JSON.stringify(body) });
       const info = resp.status === 204 ? null : await resp.json().catch(() => ({}));
       if (resp.ok) return info;
-      if (resp.status === 401 && attempt === 0 && (info.code === "token_expired" || info.code === "invalid_token"
-                                                   || (info.code === "invalid_dpop_proof" && clockMoved))) continue;
+      const retry = info.code === "token_expired" || info.code === "invalid_token"
+        || (info.code === "invalid_dpop_proof" && SV.movedClock(resp));      // a proof made again, on time
+      if (resp.status === 401 && attempt === 0 && retry) continue;
       throw new SV.ApiError(resp.status, info.code || "error", info.error || resp.statusText, resp.headers);
     }
   }

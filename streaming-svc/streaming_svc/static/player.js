@@ -394,7 +394,8 @@
   // HTTPS, or this computer's own address. On plain HTTP from elsewhere nothing could play:
   // said at once, instead of a "connection problem" retried for ever.
   // Likewise a browser without Media Source Extensions (an old one: iPhones had none before
-  // iOS 17.1): said at once, with what to use instead.
+  // iOS 17.1): said at once, with what to use instead. No play intent starts anything then; the
+  // rest of the page stays wired (pagehide still ends a download's session).
   shaka.polyfill.installAll();
   const cannotPlay = !Device.secure() ? ["insecure_page", "protected playback needs HTTPS."]
     : !shaka.Player.isBrowserSupported() ? ["unsupported_browser", "this browser cannot play protected videos."] : null;
@@ -402,9 +403,9 @@
     started = true;
     ui.error({ code: cannotPlay[0] });
     SecurityPanel.unavailable("Not available on this page: " + cannotPlay[1]);
-    return;
+  } else {
+    Device.keyPair().then(() => Device.accessToken()).catch(() => {});   // warm up before the click
   }
-  Device.keyPair().then(() => Device.accessToken()).catch(() => {});   // warm up before the click
 
   // Leaving the page ends its sessions at once (a keepalive request outlives the page; a
   // beacon could not carry the DPoP headers). Hidden but not gone: sign a fresh closer now.
@@ -436,7 +437,7 @@
       await SV.api(`/api/videos/${encodeURIComponent(videoId)}/unlock`, { method: "POST",
         body: { password: document.getElementById("video-password").value } });
       unlock.hidden = true;
-      playBtn.hidden = false;
+      playBtn.hidden = !!cannotPlay;
       document.getElementById("ctl-play").disabled = false;
       root.dataset.locked = "false";
     } catch (e) {
