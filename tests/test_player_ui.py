@@ -192,13 +192,20 @@ def test_revoked_access_and_network_errors_are_overlays(play, videos, mdb):
     with chromium_page() as page:
         login(page, gw, user, f"/watch/{videos['public']}")
         # Network: every segment request fails; the overlay says so, Try again resumes.
-        page.route("**/media/**", lambda route: route.abort())
+        media = {"up": False}
+        page.route("**/media/**", lambda route: route.continue_() if media["up"] else route.abort())
+        page.expose_function("svTestMediaUp", lambda: media.update(up=True))
         page.click("#play")
         watch_until(page, OVERLAY)
         o = overlay(page)
         assert o["code"] == "network" and o["title"] == "Connection problem" and o["retry"] and o["focused"], o
-        page.unroute("**/media/**")
-        page.click("#overlay-retry")
+        # The segments come back and Try again is pressed in one step: the player also tries
+        # again by itself (2 s, doubling), and a separate unroute then click raced that timer
+        # (the overlay gone before the click). No answer can land between these two lines.
+        shown = page.evaluate("""async () => { await svTestMediaUp();
+            const shown = !document.getElementById('overlay').hidden;
+            document.getElementById('overlay-retry').click(); return shown; }""")
+        assert shown
         watch_until(page, PLAYING)
         # Revoked while playing (e.g. the owner changed the password): said on the video.
         sql(mdb, "UPDATE playback_sessions SET ended_at = UTC_TIMESTAMP(6), end_reason = 'access_revoked' "
