@@ -37,7 +37,7 @@ def test_plain_http_on_a_host_name_says_https_is_needed(play, videos, mdb):
         assert page.get_attribute("#overlay", "data-code") == "insecure_page"
         assert page.text_content("#overlay-title") == "This page needs HTTPS"
         assert "https://" in page.text_content("#overlay-text")
-        assert page.is_hidden("#overlay-retry") and page.is_hidden("#play")
+        assert page.is_hidden("#overlay-retry") and page.is_hidden("#play") and page.is_disabled("#ctl-play")
         assert "needs HTTPS" in page.text_content("#security-state")    # not "Protections start when you press play"
         page.keyboard.press("Space")          # no play intent opens anything (checked below, after the page checks)
         check_page(page, "player-insecure-page")
@@ -64,7 +64,7 @@ def test_a_browser_without_media_source_says_which_browsers_play(play, videos, m
         assert page.get_attribute("#overlay", "data-code") == "unsupported_browser"
         assert page.text_content("#overlay-title") == "This browser can't play these videos"
         assert "Chrome, Edge, Firefox or Safari" in page.text_content("#overlay-text")
-        assert page.is_hidden("#overlay-retry") and page.is_hidden("#play")
+        assert page.is_hidden("#overlay-retry") and page.is_hidden("#play") and page.is_disabled("#ctl-play")
         assert "cannot play protected videos" in page.text_content("#security-state")
         page.keyboard.press("Space")          # checked below, after the page checks
         check_page(page, "player-unsupported-browser")

@@ -402,6 +402,7 @@
   if (cannotPlay) {
     started = true;
     ui.error({ code: cannotPlay[0] });
+    document.getElementById("ctl-play").disabled = true;     // as on a locked page: nothing to play
     SecurityPanel.unavailable("Not available on this page: " + cannotPlay[1]);
   } else {
     Device.keyPair().then(() => Device.accessToken()).catch(() => {});   // warm up before the click
@@ -438,7 +439,7 @@
         body: { password: document.getElementById("video-password").value } });
       unlock.hidden = true;
       playBtn.hidden = !!cannotPlay;
-      document.getElementById("ctl-play").disabled = false;
+      document.getElementById("ctl-play").disabled = !!cannotPlay;
       root.dataset.locked = "false";
     } catch (e) {
       err.textContent = e.message;
