@@ -7,7 +7,8 @@ import uuid
 import pytest
 import requests
 
-from tests.support.browser import chromium_page
+from tests.support.browser import BLOCK_COOKIES, chromium_page
+from tests.support.page_checks import check_page
 
 pytestmark = pytest.mark.browser
 
@@ -19,6 +20,7 @@ def test_login_page_redirects_to_target(live_stack):
                                                           "password": "browser password"}).status_code == 201
     with chromium_page() as page:
         page.goto(f"{gw}/auth/login?redirect=/api/auth/profile")
+        assert page.is_hidden("#sv-cookies-blocked")                      # cookies work here
         page.fill("input[name=username]", name)
         page.fill("input[name=password]", "browser password")
         page.click("button[type=submit]")
@@ -28,6 +30,27 @@ def test_login_page_redirects_to_target(live_stack):
         cookies = {c["name"]: c for c in page.context.cookies()}
         assert cookies["sv_access"]["httpOnly"] and cookies["sv_refresh"]["httpOnly"]
         assert page.evaluate("document.cookie").find("sv_access") == -1   # invisible to scripts
+        assert "sv_cookie_probe" not in cookies                           # the pages' cookie test leaves none
+
+
+def test_a_browser_blocking_cookies_is_told_so(live_stack):
+    """A browser set to block cookies can never sign in: the page says so at once, and the form's
+    refusal says why (before, "Your form expired; please try again" at every try, for ever)."""
+    gw = live_stack["url"]
+    with chromium_page(preferences=BLOCK_COOKIES) as page:
+        page.goto(f"{gw}/auth/login")
+        assert page.is_visible("#sv-cookies-blocked")                     # at once, before any try
+        assert "allow cookies for this site" in page.inner_text("#sv-cookies-blocked")
+        check_page(page, "login-cookies-blocked")
+        page.fill("input[name=username]", "nobody_" + uuid.uuid4().hex[:6])
+        page.fill("input[name=password]", "any password at all")
+        page.click("button[type=submit]")
+        page.wait_for_selector("#form-errors")
+        assert "blocks them" in page.inner_text("#form-errors")
+        assert "expired" not in page.inner_text("#form-errors")
+        assert page.is_hidden("#sv-cookies-blocked")                      # said once, not twice
+        assert page.context.cookies() == []                               # the browser really blocked them
+        check_page(page, "login-cookies-blocked-refused")
 
 
 def test_wrong_password_shows_message(live_stack):

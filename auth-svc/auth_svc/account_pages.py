@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from svcommon.auth import REFRESH_COOKIE, csrf_ok, page_login_required
+from svcommon.auth import REFRESH_COOKIE, csrf_form_error, csrf_ok, page_login_required
 from svcommon.errors import APIError
 from svcommon.openapi import validate_as
 from svcommon.web import flash_redirect
@@ -25,7 +25,6 @@ def _never_cached(resp):
     # The account page lists devices, addresses and sessions; a reset page carries its token.
     resp.headers["Cache-Control"] = "no-store"
     return resp
-EXPIRED = "Your form expired; please try again."
 
 
 def _account_page(status: int = 200, **ctx):
@@ -50,7 +49,7 @@ def account():
 @page_login_required
 def change_password():
     if not csrf_ok():
-        return _account_page(403, errors=[EXPIRED])
+        return _account_page(403, errors=[csrf_form_error()])
     try:
         accounts.change_password(signed_in_user().user_id, request.form.get("current_password", "")[:256],
                                  request.form.get("new_password", "")[:1024], request.cookies.get(REFRESH_COOKIE))
@@ -66,7 +65,7 @@ def change_password():
 def create_api_token():
     """The new token is on this response's page only (never cached, never stored): shown once."""
     if not csrf_ok():
-        return _account_page(403, errors=[EXPIRED])
+        return _account_page(403, errors=[csrf_form_error()])
     days = request.form.get("expires_in_days", "")
     form = {"name": request.form.get("name", "")[:1000], "scopes": request.form.getlist("scopes")[:10],
             "expires_in_days": int(days) if days.isascii() and days.isdigit() and len(days) < 5 else -1}
@@ -81,7 +80,7 @@ def create_api_token():
 @page_login_required
 def revoke_api_token(token_id: str):
     if not csrf_ok():
-        return _account_page(403, errors=[EXPIRED])
+        return _account_page(403, errors=[csrf_form_error()])
     api_tokens.revoke(signed_in_user(), token_id)
     return flash_redirect("/auth/account#api-tokens", "api_token_revoked")
 
@@ -90,7 +89,7 @@ def revoke_api_token(token_id: str):
 @page_login_required
 def revoke_device(device_id: str):
     if not csrf_ok():
-        return _account_page(403, errors=[EXPIRED])
+        return _account_page(403, errors=[csrf_form_error()])
     accounts.revoke_device(device_id, owner_id=signed_in_user().user_id)
     return flash_redirect("/auth/account#devices", "device_revoked")
 
@@ -99,7 +98,7 @@ def revoke_device(device_id: str):
 @page_login_required
 def end_session(session_id: str):
     if not csrf_ok():
-        return _account_page(403, errors=[EXPIRED])
+        return _account_page(403, errors=[csrf_form_error()])
     conn = db.conn()
     if len(session_id) > 64 or repo.end_playback_session(conn, session_id, signed_in_user().user_id,
                                                          "ended_by_user") == 0:
@@ -112,7 +111,7 @@ def end_session(session_id: str):
 @page_login_required
 def sign_out_everywhere():
     if not csrf_ok():
-        return _account_page(403, errors=[EXPIRED])
+        return _account_page(403, errors=[csrf_form_error()])
     accounts.sign_out_everywhere(signed_in_user().user_id)
     resp = flash_redirect("/auth/login", "logged_out_everywhere")
     cookies.clear_session_cookies(resp)
@@ -125,7 +124,7 @@ def reset(token: str):
     if request.method != "POST":        # GET (and HEAD)
         return _reset_page(token)
     if not csrf_ok():
-        return _reset_page(token, 403, errors=[EXPIRED])
+        return _reset_page(token, 403, errors=[csrf_form_error()])
     try:
         accounts.reset_password(token, request.form.get("password", "")[:1024])
     except APIError as err:

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 from flask import Blueprint, current_app, request
 
 from svcommon import quota
-from svcommon.auth import admin_page, csrf_ok
+from svcommon.auth import admin_page, csrf_form_error, csrf_ok
 from svcommon.errors import APIError
 from svcommon.params import arg_int, ascii_uint
 from svcommon.web import flash_redirect
@@ -62,7 +62,7 @@ def users():
 @admin_page
 def update(user_id: str):
     if not csrf_ok():
-        return _users_page(403, errors=["Your form expired; please try again."])
+        return _users_page(403, errors=[csrf_form_error()])
     admin, action = signed_in_user(), request.form.get("action", "")
     try:
         if action == "role":

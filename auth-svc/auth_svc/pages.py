@@ -6,7 +6,7 @@ from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, current_app, make_response, redirect, render_template, request
 
-from svcommon.auth import CSRF_COOKIE, REFRESH_COOKIE, csrf_ok, principal_or_none
+from svcommon.auth import CSRF_COOKIE, REFRESH_COOKIE, csrf_form_error, csrf_ok, principal_or_none
 from svcommon.errors import APIError
 from svcommon.web import flash_redirect, serve_shared_assets
 
@@ -70,9 +70,9 @@ def _signed_in(user: dict, target: str, flash: str | None = None):
 @bp.post("/login")
 def login_submit():
     target = safe_redirect(request.form.get("redirect"))
-    if not csrf_ok():
-        return render("login.html", 403, redirect_to=target, errors=["Your form expired; please try again."])
     username = request.form.get("username", "")[:64]
+    if not csrf_ok():
+        return render("login.html", 403, redirect_to=target, errors=[csrf_form_error()], username=username)
     try:
         user = accounts.authenticate(username, request.form.get("password", "")[:256])
     except APIError as err:
@@ -91,7 +91,7 @@ def signup():
         return redirect(target, 303) if signed_in_user() else render("signup.html", redirect_to=target)
     form = {k: request.form.get(k, "") for k in ("username", "email", "password")}
     if not csrf_ok():
-        return render("signup.html", 403, redirect_to=target, errors=["Your form expired; please try again."], form=form)
+        return render("signup.html", 403, redirect_to=target, errors=[csrf_form_error()], form=form)
     try:
         user = accounts.sign_up(form)
     except APIError as err:

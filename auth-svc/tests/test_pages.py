@@ -69,6 +69,19 @@ def test_login_form_without_csrf_is_refused(client, auth):
     resp = _login_form(client, user["username"], user["password"], csrf="forged")
     assert resp.status_code == 403
     assert "sv_access" not in resp.headers.get("Set-Cookie", "")
+    assert "Your form expired" in resp.get_data(as_text=True)
+
+
+def test_a_form_posted_without_any_cookie_says_cookies_are_blocked(client, auth):
+    """No cookie at all: the browser blocks this site's cookies, so "expired, try again" would
+    fail for ever; the page says what to change instead."""
+    user = auth.register()
+    token = _csrf(client)
+    client.delete_cookie("sv_csrf")          # as a browser that never kept it
+    resp = _login_form(client, user["username"], user["password"], csrf=token)
+    assert resp.status_code == 403 and "sv_access" not in resp.headers.get("Set-Cookie", "")
+    page = resp.get_data(as_text=True)
+    assert "blocks them" in page and "expired" not in page
 
 
 def _cookie_login(client, auth):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import logging
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -25,6 +26,7 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 # The CSRF form field is read only from a small urlencoded body (an HTML form post): reading
 # a multipart or streamed body would consume it before the view (an upload) gets it.
 FORM_CSRF_MAX_BYTES = 16 * 1024
+log = logging.getLogger("svcommon.auth")
 
 
 @dataclass
@@ -81,6 +83,20 @@ def csrf_ok() -> bool:
             and request.content_length is not None and request.content_length <= FORM_CSRF_MAX_BYTES:
         sent = request.form.get("csrf_token")
     return bool(cookie) and hmac.compare_digest(cookie.encode(), (sent or "").encode())
+
+
+COOKIES_BLOCKED = ("This browser did not send back this site's cookies: it blocks them. Signing in needs "
+                   "cookies; allow them for this site in the browser's settings, then try again.")
+
+
+def csrf_form_error() -> str:
+    """What a page's form refused for its CSRF token says. A request with no cookie at all comes
+    from a browser that blocks this site's cookies (the form's token cookie was never kept):
+    "expired, try again" would fail the same way for ever."""
+    if not request.cookies:
+        log.info("form refused: no cookies at all (blocked by the browser)", extra={"path": loggable_path(request.path)})
+        return COOKIES_BLOCKED
+    return "Your form expired; please try again."
 
 
 def csrf_refused() -> APIError:

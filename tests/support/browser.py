@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -9,12 +10,19 @@ from pathlib import Path
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# A browser set to block every site's cookies and site data (Settings > Privacy > Cookies).
+BLOCK_COOKIES = {"profile": {"default_content_setting_values": {"cookies": 2}}}
 
 
 @contextlib.contextmanager
-def chromium_page(extra_args: tuple[str, ...] = ()):
+def chromium_page(extra_args: tuple[str, ...] = (), preferences: dict | None = None):
+    """A page of a fresh Chromium profile; ``preferences``: that profile's settings as the
+    browser's own Preferences file holds them (e.g. cookies blocked: BLOCK_COOKIES)."""
     from playwright.sync_api import sync_playwright
     with sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
+        if preferences:
+            (Path(profile) / "Default").mkdir()
+            (Path(profile) / "Default" / "Preferences").write_text(json.dumps(preferences))
         ctx = pw.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=[*ARGS, *extra_args],
                                                     headless=True)
         try:

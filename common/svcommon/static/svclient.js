@@ -125,6 +125,19 @@ const SV = (() => {
     return t;
   }
 
+  // A browser that blocks this site's cookies (set to block all, or this site) can never sign
+  // in, and its login form was refused as "expired" at every try: said at once, on every page.
+  // A cookie written here and read back is the test (navigator.cookieEnabled stays true then).
+  function cookiesBlocked() {
+    document.cookie = "sv_cookie_probe=1; path=/; max-age=10; SameSite=Strict";
+    if (cookie("sv_cookie_probe") !== "1") return true;
+    document.cookie = "sv_cookie_probe=; path=/; max-age=0; SameSite=Strict";
+    return false;
+  }
+  // (A form refused meanwhile already says it: with no cookie sent, that is its one error.)
+  const blockedNote = document.getElementById("sv-cookies-blocked");
+  if (blockedNote && !document.getElementById("form-errors") && cookiesBlocked()) blockedNote.hidden = false;
+
   // The logout form posts the CSRF token as a field; read the cookie when it is submitted.
   document.addEventListener("submit", (e) => {
     if (e.target.id === "logout-form") e.target.elements.csrf_token.value = csrf();
