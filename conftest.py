@@ -110,6 +110,8 @@ def start_storage(stack) -> tuple[dict, Processes]:
     """A fresh MariaDB + SeaweedFS of ``stack`` (its var folder wiped first: idempotent),
     started; its secrets and the children (stop them with ``procs.stop``)."""
     Processes.stop_leftovers(stack.var / "pids")
+    if busy := components.busy_ports(stack):
+        raise RuntimeError(f"test stack {stack.name} cannot start: {'; '.join(busy)} (SV_TEST_OFFSET moves its ports)")
     if stack.var.exists():
         shutil.rmtree(stack.var)
     (stack.var / "logs").mkdir(parents=True)

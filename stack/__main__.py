@@ -109,6 +109,13 @@ def cmd_up(stack: Stack, demo: bool = True) -> int:
     if pid:
         print(f"StreamVault is already running (pid {pid}); `make down` stops it.", file=sys.stderr)
         return 1
+    busy = components.busy_ports(stack, supervision.previous_groups(stack))
+    if busy:
+        moved = Stack(stack.name, stack.offset + 10000)
+        how = f"SV_PORT_OFFSET={moved.offset} make up" if stack.name == "dev" else f"SV_TEST_OFFSET={moved.offset}"
+        print("StreamVault did not start: " + "; ".join(busy) + ".\n  Stop that program, or move the whole suite to "
+              f"other ports: {how} (then {moved.gateway_url}/).", file=sys.stderr)
+        return 2
     try:
         secrets = prepare(stack)
     except ValueError as exc:       # a setting that cannot be used (e.g. GATEWAY_TRUSTED_PROXIES)

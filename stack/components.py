@@ -7,9 +7,12 @@ import re
 import os
 import time
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
+
+import psutil
 
 from .layout import ROOT, Stack
 
@@ -47,6 +50,52 @@ def stop_child(proc: subprocess.Popen, grace: float = 15) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+def busy_ports(stack: Stack, ours: set[int] = frozenset(), wait: float = 10) -> list[str]:
+    """The stack's ports another program listens on (still, after up to ``wait`` seconds: a
+    program that is just exiting frees its port), each said with that program's name and pid.
+    Without this check a busy port went unnoticed: a service whose port was taken restarted for
+    ever, and the services waiting on a port (MariaDB's, S3's) took the other program for ours.
+    ``ours``: process groups of this stack's previous run, whose leftovers are stopped before
+    each program starts (supervision.stop_leftovers), so not in the way."""
+    deadline = time.monotonic() + wait
+    while (busy := _busy_ports(stack, ours)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return busy
+
+
+def _busy_ports(stack: Stack, ours: set[int]) -> list[str]:
+    busy = []
+    for port, program in sorted(stack.listeners().items()):
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as the servers bind: TIME_WAIT is no clash
+            try:
+                s.bind(("127.0.0.1", port))
+                continue
+            except OSError:
+                pass
+        holder = _listener(port)
+        if holder is None:
+            busy.append(f"127.0.0.1:{port}, {program}'s port, is taken by another program")
+        elif os.getpgid(holder.pid) not in ours:
+            left = str(stack.var) in " ".join(holder.cmdline())      # its data folder is ours
+            busy.append(f"127.0.0.1:{port}, {program}'s port, is taken by {holder.name()} (pid {holder.pid})"
+                        + (f", left running by an earlier run of this stack: `kill {holder.pid}`" if left else ""))
+    return busy
+
+
+def _listener(port: int) -> psutil.Process | None:
+    """The process listening on TCP ``port``, if this user may see it."""
+    try:
+        for conn in psutil.net_connections("tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+                proc = psutil.Process(conn.pid)
+                proc.name(), proc.cmdline(), os.getpgid(conn.pid)     # still there, and readable
+                return proc
+    except (psutil.Error, OSError):
+        pass
+    return None
 
 
 def mariadb_prepare(stack: Stack) -> None:

@@ -16,6 +16,10 @@ SERVICES = {
     "watermark": ("watermark-svc", "watermark_svc", 5000),
 }
 
+# Every SeaweedFS listener pinned (gRPC too, which otherwise defaults to port+10000): 8330 + slot.
+WEED_SLOTS = {"master": 0, "master_grpc": 1, "volume": 2, "s3": 3, "volume_grpc": 4,
+              "filer": 5, "filer_grpc": 6, "s3_grpc": 7, "metrics": 8}
+
 
 @dataclass(frozen=True)
 class Stack:
@@ -42,10 +46,13 @@ class Stack:
         return self.var / "mariadb.sock"
 
     def weed_port(self, role: str) -> int:
-        # Every SeaweedFS listener pinned (gRPC too, which otherwise defaults to port+10000).
-        slots = {"master": 0, "master_grpc": 1, "volume": 2, "s3": 3, "volume_grpc": 4,
-                 "filer": 5, "filer_grpc": 6, "s3_grpc": 7, "metrics": 8}
-        return 8330 + self.offset + slots[role]
+        return 8330 + self.offset + WEED_SLOTS[role]
+
+    def listeners(self) -> dict[int, str]:
+        """Every port this stack's programs listen on, and which program (stack.components.busy_ports)."""
+        ports = {self.port(service): folder for service, (folder, _, _) in SERVICES.items()}
+        ports |= {self.gateway_port: "the gateway (nginx)", self.mariadb_port: "MariaDB"}
+        return ports | {self.weed_port(role): f"SeaweedFS ({role})" for role in WEED_SLOTS}
 
     @property
     def s3_endpoint(self) -> str:
@@ -59,7 +66,16 @@ class Stack:
         return f"http://127.0.0.1:{self.gateway_port}"
 
 
-DEV = Stack("dev", 0)
+def dev_stack(environ=os.environ) -> Stack:
+    """`make up`'s stack: its ports as listed in README.md, or all moved by SV_PORT_OFFSET (another
+    program holds one of them). Kept below Linux's ephemeral range (32768+), as test stacks are."""
+    raw = environ.get("SV_PORT_OFFSET") or "0"
+    if not raw.isdigit() or int(raw) + 8338 >= 32768:
+        raise SystemExit(f"SV_PORT_OFFSET={raw!r}: a whole number of at most {32767 - 8338} (every port moves by it)")
+    return Stack("dev", int(raw))
+
+
+DEV = dev_stack()
 # Ports a stack spans above its offset (3000: upload-svc .. 8338: SeaweedFS's last listener).
 PORT_SPAN = 6000
 

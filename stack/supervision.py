@@ -108,6 +108,17 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
+def previous_groups(stack: Stack) -> set[int]:
+    """The process groups of the stack's previous run, as ``stop_leftovers`` recorded them."""
+    groups = set()
+    for mark in (stack.var / "run").glob("*.pgid"):
+        try:
+            groups.add(int(mark.read_text()))
+        except (OSError, ValueError):
+            pass
+    return groups
+
+
 def stop_leftovers(stack: Stack, name: str) -> None:
     """Called by ``stack gate`` before it execs program ``name``. supervisord starts each
     program in a process group of its own (group id = the program's pid). When a program's

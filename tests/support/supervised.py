@@ -107,8 +107,12 @@ class SupervisedStack:
         self.proc = subprocess.Popen([sys.executable, "-m", "stack", "up", "--stack", "test", "--no-demo"], cwd=ROOT,
                                      env=self.env(), stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
+        def ready(name: str) -> bool:
+            if self.proc.poll() is not None:       # e.g. a port of the stack taken: said in up.out
+                raise RuntimeError((self.stack.var / "up.out").read_text(errors="replace")[-2000:])
+            return answers(f"{self.stack.url(name)}/readyz")
         for name in SERVICES:
-            wait_until(lambda: answers(f"{self.stack.url(name)}/readyz"), 120, f"{name} ready")
+            wait_until(lambda: ready(name), 120, f"{name} ready")
         wait_until(lambda: answers(f"{self.stack.gateway_url}/gateway/healthz"), 60, "gateway")
 
     @contextmanager
