@@ -7,7 +7,7 @@ import uuid
 import pytest
 import requests
 
-from tests.support.browser import BLOCK_COOKIES, chromium_page
+from tests.support.browser import BLOCK_COOKIES, chromium_page, screenshots
 from tests.support.page_checks import check_page
 
 pytestmark = pytest.mark.browser
@@ -62,3 +62,31 @@ def test_wrong_password_shows_message(live_stack):
         page.click("button[type=submit]")
         assert "wrong username or password" in page.inner_text("#form-errors")
         assert page.input_value("input[name=redirect]") == "/"
+
+
+def test_without_javascript_pages_say_so_and_logout_still_works(live_stack):
+    """A browser that runs no scripts: the pages that need them say so (before: the library said
+    "Loading…" for ever and the player's buttons did nothing), the form pages don't need them,
+    and Log out works (before: its CSRF field was filled by a script, so it was refused)."""
+    gw = live_stack["url"]
+    name = "nojs_" + uuid.uuid4().hex[:8]
+    assert requests.post(f"{gw}/api/auth/register", json={"username": name, "email": f"{name}@e.test",
+                                                          "password": "browser password"}).status_code == 201
+    with chromium_page(javascript=False) as page:
+        page.goto(f"{gw}/auth/login")
+        assert page.locator("#sv-needs-js").count() == 0                 # the login form works without
+        page.fill("input[name=username]", name)
+        page.fill("input[name=password]", "browser password")
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{gw}/")
+        for path in ("/", "/upload/", "/webhooks"):
+            page.goto(gw + path)
+            assert page.is_visible("#sv-needs-js"), path
+            assert "needs JavaScript" in page.inner_text("#sv-needs-js")
+        screenshots(page, "no-javascript-webhooks")
+        page.goto(f"{gw}/auth/account")
+        assert page.locator("#sv-needs-js").count() == 0
+        page.click("#logout-form button[type=submit]")
+        page.wait_for_url(f"{gw}/auth/login")
+        assert "Logout refused" not in page.inner_text("main")
+        assert not {"sv_access", "sv_refresh"} & {c["name"] for c in page.context.cookies()}

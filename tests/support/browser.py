@@ -15,16 +15,17 @@ BLOCK_COOKIES = {"profile": {"default_content_setting_values": {"cookies": 2}}}
 
 
 @contextlib.contextmanager
-def chromium_page(extra_args: tuple[str, ...] = (), preferences: dict | None = None):
+def chromium_page(extra_args: tuple[str, ...] = (), preferences: dict | None = None, javascript: bool = True):
     """A page of a fresh Chromium profile; ``preferences``: that profile's settings as the
-    browser's own Preferences file holds them (e.g. cookies blocked: BLOCK_COOKIES)."""
+    browser's own Preferences file holds them (e.g. cookies blocked: BLOCK_COOKIES);
+    ``javascript=False``: pages' scripts off, as a browser set to block them."""
     from playwright.sync_api import sync_playwright
     with sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
         if preferences:
             (Path(profile) / "Default").mkdir()
             (Path(profile) / "Default" / "Preferences").write_text(json.dumps(preferences))
         ctx = pw.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=[*ARGS, *extra_args],
-                                                    headless=True)
+                                                    headless=True, java_script_enabled=javascript)
         try:
             yield ctx.pages[0] if ctx.pages else ctx.new_page()
         finally:

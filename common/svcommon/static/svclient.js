@@ -138,7 +138,8 @@ const SV = (() => {
   const blockedNote = document.getElementById("sv-cookies-blocked");
   if (blockedNote && !document.getElementById("form-errors") && cookiesBlocked()) blockedNote.hidden = false;
 
-  // The logout form posts the CSRF token as a field; read the cookie when it is submitted.
+  // The logout form posts the CSRF token as a field: the page has it (a browser without
+  // JavaScript logs out too); the cookie's value when it is submitted, in case it changed since.
   document.addEventListener("submit", (e) => {
     if (e.target.id === "logout-form") e.target.elements.csrf_token.value = csrf();
   });
