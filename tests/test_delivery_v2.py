@@ -24,7 +24,7 @@ from tests.support.videos import make_ready_video, sql
 
 pytestmark = pytest.mark.heavy
 FIRST_KEYS = 3          # FIRST_KEYS_COUNT
-BURST, FACTOR = 60, 1.5  # KEY_BURST_SECONDS, KEY_PACE_FACTOR (the defaults; PLAYBACK_ENV keeps them)
+BURST, FACTOR = 120, 1.5  # KEY_BURST_SECONDS, KEY_PACE_FACTOR (the defaults; PLAYBACK_ENV keeps them)
 
 
 @pytest.fixture(scope="module")

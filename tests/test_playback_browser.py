@@ -11,7 +11,7 @@ import pytest
 from tests.support.browser import chromium_page, screenshots, watch_until
 from tests.support.media import ONE_RUNG, make_clip
 from tests.support.playback import VIDEO_PASSWORD
-from tests.support.videos import make_ready_video, register_user
+from tests.support.videos import make_ready_video, register_user, sql
 
 pytestmark = [pytest.mark.browser, pytest.mark.heavy]
 # The shared ``clip`` fixture (tests/conftest.py): long enough to seek to 12.5 s and watch a renewal
@@ -81,7 +81,7 @@ def test_login_library_watch_plays_and_seeks(play, videos):
 @pytest.fixture(scope="module")
 def long_video(play, worker_app, mdb, stores, owner, tmp_path_factory):
     """42 s: long enough that, after several 4-second rotations, the player asks for keys
-    again (16 per request, kept 5 segments ahead of what is buffered) and decrypts with keys
+    again (runs of 8, 4, 8 and 16 keys, player.js KEY_RUN) and decrypts with keys
     wrapped under a later CEK (the test asserts that a later epoch was used)."""
     clip = make_clip(tmp_path_factory.mktemp("browser") / "long.mp4", seconds=42, size=ONE_RUNG).read_bytes()
     return make_ready_video(worker_app, mdb, stores, owner["id"], clip, title="Long rotation clip")
@@ -106,6 +106,37 @@ def test_key_rotation_mid_playback_does_not_stall(play, long_video, mdb):
     cur.execute("SELECT key_epoch, counted_view FROM playback_sessions WHERE user_id = %s", (user["id"],))
     [(epoch, counted)] = cur.fetchall()
     assert epoch >= 4 and counted == 1
+
+
+@pytest.fixture(scope="module")
+def film(play, worker_app, mdb, stores, owner, tmp_path_factory):
+    """180 s: room for four seeks each 50 s from the others."""
+    clip = make_clip(tmp_path_factory.mktemp("film") / "film.mp4", seconds=180, size=ONE_RUNG).read_bytes()
+    return make_ready_video(worker_app, mdb, stores, owner["id"], clip, title="A film to look through")
+
+
+def test_a_viewer_clicking_through_a_film_never_waits_for_keys(play, film, mdb):
+    """Four seeks to new places in about 10 s, each watched 2 s, as a viewer looking for a scene does.
+    Keys are released at most at 1.5x real time after a burst (docs/api.md "Pacing"), and each
+    seek costs the keys of a new buffer. Before, the player asked for 32 s of keys wherever it
+    landed: from the second seek on, each waited about 20 s (429 and Retry-After) and was
+    recorded as a ripping attempt. Now a run of keys starts small after a seek (8 segments,
+    then 4, 8, 16 as playback goes on) and the burst is 120 s."""
+    gw = play["url"]
+    user = register_user(gw, "scene_seeker")
+    with chromium_page() as page:
+        login(page, gw, user, f"/watch/{film}")
+        page.click("#play")
+        watch_until(page, "document.getElementById('video').currentTime > 1")
+        for target in (20, 70, 120, 170):
+            page.evaluate(f"document.getElementById('video').currentTime = {target}")
+            watch_until(page, f"document.getElementById('video').currentTime > {target + 2}", 60)
+        stats = page.evaluate("({paceWaits: svPlayback.paceWaits, keyRequests: svPlayback.keyRequests, "
+                              "errors: svPlayback.errors})")
+    assert stats["paceWaits"] == 0, stats
+    events = sql(mdb, "SELECT COUNT(*) AS n FROM security_events WHERE user_id = %s AND kind = 'key_pace_exceeded'",
+                 (user["id"],), one=True)["n"]
+    assert events == 0
 
 
 def test_expired_session_is_renewed_transparently(play, videos, mdb):

@@ -34,7 +34,7 @@ def key_endpoint_in_process(config: dict, gw: str, vid: str, conn, n: int = 500)
     Server-Timing, for requests of KEYS keys (as the player asks) on a live session (DPoP proof
     verified and recorded, session, pacing, wraps). The session's pace budget is reset in the
     database before every call (outside the timing) so no request is refused: one request of
-    16 keys is 32 s of media, and a second would pass the 60 s initial burst."""
+    16 keys is 32 s of media, and four would pass the 120 s initial burst."""
     owner = register_user(gw, "p5")
     client = ContractClient(gw).login(owner["username"], owner["password"])
     s = client.open_session(vid)

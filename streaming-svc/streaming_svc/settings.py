@@ -35,7 +35,7 @@ SETTINGS: list[Setting] = [
     Setting("MAX_CONCURRENT_STREAMS", 3, positive(int), "live sessions per user"),
     Setting("SESSION_CACHE_SECONDS", 1.0, float, "manifest and init requests reuse a session lookup this long"),
     Setting("INIT_CACHE_MB", 32, positive(int), "init segments and stills kept in memory per process"),
-    Setting("KEY_BURST_SECONDS", 60.0, positive(float), "media seconds of keys a session may take at once"),
+    Setting("KEY_BURST_SECONDS", 120.0, positive(float), "media seconds of keys a session may take at once"),
     Setting("KEY_PACE_FACTOR", 1.5, positive(float), "then this many media seconds per second of the session"),
     Setting("KEYS_MAX_PER_REQUEST", 16, positive(int), "segment keys in one key response"),
     Setting("FIRST_KEYS_COUNT", 3, positive(int), "keys per track sent with the session-open response"),

@@ -25,12 +25,23 @@
   const b64d = (s) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
   // A shared segment URL names video, rendition and index (the rest of the name is keyed).
   const SEG_RE = /\/media\/([0-9a-f]{32})\/([a-z0-9]{1,16})\/(\d{5})-[0-9a-f]{32}\.m4s(?:[?#]|$)/;
-  const KEYS_PER_REQUEST = 16, KEYS_AHEAD = 5;   // 32 s of keys per request: half the key traffic of 8, well inside the pace burst
+  // Keys are released at most at 1.5x real time after a 120-s burst (the server's pacing), and
+  // every key asked for counts, played or not. So a run of keys starts small wherever playback
+  // starts or lands after a seek: 8 segments, what shaka fetches at once to fill its 10-s buffer
+  // (the playhead's segment and the next 5 or 6), then 4 and 8 as playback goes on, and only a
+  // run that keeps playing asks for 16 at a time (32 s: half the key traffic of 8). Before, a
+  // seek cost 32 s of keys and the next run's 32 s at once, and a viewer clicking through a film
+  // waited about 20 s per seek from the second one (429, Retry-After), recorded as a ripper.
+  // KEYS_AHEAD: the next segment's key is asked for as soon as one is fetched (off the critical
+  // path: the buffer holds 10 s); more ahead would start the next run during the buffer's fill.
+  const KEY_RUN = [8, 4, 8, 16], KEYS_AHEAD = 1;
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
   const noop = () => {};
 
   // session id -> {id, kek, ceks: Map(epoch -> CryptoKey), epoch, keys: Map("track:index" ->
-  // Promise<{key, epoch}>), end: {track: segment count once known}}
+  // Promise<{key, epoch}>), end: {track: segment count once known}, runs: {track: {next, step}}
+  // (the key run that request runLength continues), paceUntil: {track: when a 429 said to retry},
+  // wanted: {track: the index of the segment the player fetched last}}
   const sessions = new Map();
   let current = null, player = null, hbTimer = null, closerTimer = null, renewing = null, started = false;
   let resumeAt = 0;          // where a stopped playback continues (Try again after an error)
@@ -82,7 +93,7 @@
       { name: "HKDF", hash: "SHA-256", salt: enc.encode(r.session_id), info: enc.encode("streamvault/kek/v1") },
       ikm, { name: "AES-GCM", length: 256 }, false, ["unwrapKey"]);
     const s = { id: r.session_id, kek, ceks: new Map([[r.key_epoch, await unwrapCek(kek, r.session_id, r.wrapped_cek)]]),
-                epoch: r.key_epoch, keys: new Map(), end: {}, manifest: r.manifest_url,
+                epoch: r.key_epoch, keys: new Map(), end: {}, runs: {}, paceUntil: {}, wanted: {}, manifest: r.manifest_url,
                 interval: r.heartbeat_interval || 30, closer: null, viewAfter: r.view_after_seconds || 10,
                 viewSent: false };
     // The first keys come with the session: the first segments decrypt with no extra round trip.
@@ -213,33 +224,54 @@
     return new Error(`The video could not be played (error ${e.code}).`);
   }
 
-  // One POST …/keys for KEYS_PER_REQUEST segments from ``from``; every index it covers gets
-  // the same pending promise, so concurrent segment requests share one key request.
-  function requestKeys(s, track, from) {
+  // How many keys the request from ``from`` asks for: the next step of the track's run when it
+  // continues the last request, else a new run (a seek, or the start after the first keys).
+  function runLength(s, track, from) {
+    const run = s.runs[track];
+    const step = run && run.next === from ? Math.min(run.step + 1, KEY_RUN.length - 1) : 0;
+    s.runs[track] = { next: from + KEY_RUN[step], step };
+    return KEY_RUN[step];
+  }
+
+  // One POST …/keys for the run's next keys from ``from``; every index it covers gets the same
+  // pending promise, so concurrent segment requests share one key request.
+  // ``ahead``: asked for before any segment needs it (keyFor). Such a request that waited for
+  // the pace and is no longer near the segment the player fetched last (the viewer seeked
+  // away meanwhile) is dropped: sent, it would spend the budget on keys nobody plays.
+  function requestKeys(s, track, from, ahead = false) {
+    const count = runLength(s, track, from);
     const batch = (async () => {
       for (let attempt = 0; ; attempt++) {
         let r;
+        // A track told to wait (429) sends nothing until then: a request sent meanwhile would
+        // only be refused too (and each refusal is a security event).
+        for (let wait; (wait = (s.paceUntil[track] || 0) - performance.now()) > 0;) await sleep(wait);
+        const wanted = s.wanted[track] ?? from;
+        if (ahead && (wanted < from - KEYS_AHEAD - 1 || wanted >= from + count)) {
+          throw Object.assign(new Error("keys no longer needed (the viewer seeked away)"), { code: "not_needed" });
+        }
         try {
           stats.keyRequests += 1;
           r = await Device.call("POST", `/api/stream/sessions/${s.id}/keys`,
-                                { track, from, count: KEYS_PER_REQUEST, key_epoch: s.epoch });
+                                { track, from, count, key_epoch: s.epoch });
         } catch (e) {
           if (e.status === 429 && e.code === "key_pace_exceeded") {   // ahead of real time: wait as told
             stats.paceWaits += 1;
-            await sleep(1000 * Math.max(1, parseInt(e.headers && e.headers.get("Retry-After"), 10) || 1));
+            const until = performance.now() + 1000 * Math.max(1, parseInt(e.headers && e.headers.get("Retry-After"), 10) || 1);
+            s.paceUntil[track] = Math.max(s.paceUntil[track] || 0, until);
             continue;
           }
           if (e.status === 416) s.end[track] = Math.min(s.end[track] ?? Infinity, from);
           throw e;
         }
         if (!s.ceks.has(r.key_epoch) && attempt < 2) { await heartbeat(); continue; }   // it brings that CEK
-        if (r.keys.length < KEYS_PER_REQUEST) s.end[track] = from + r.keys.length;     // clipped at the end
+        if (r.keys.length < count) s.end[track] = from + r.keys.length;     // clipped at the end
         stats.keysFetched += r.keys.length;
         return r;
       }
     })();
     batch.catch(noop);
-    for (let i = from; i < from + KEYS_PER_REQUEST; i++) {
+    for (let i = from; i < from + count; i++) {
       const id = `${track}:${i}`;
       if (s.keys.has(id)) continue;
       remember(s, id, batch.then((r) => {
@@ -251,10 +283,11 @@
   }
 
   function keyFor(s, track, index) {
+    s.wanted[track] = index;
     if (!s.keys.has(`${track}:${index}`)) requestKeys(s, track, index);
     // Keep KEYS_AHEAD keys ahead of what is being buffered, in one request when some are missing.
     for (let j = index + 1; j <= index + KEYS_AHEAD && j < (s.end[track] ?? Infinity); j++) {
-      if (!s.keys.has(`${track}:${j}`)) { requestKeys(s, track, j); break; }
+      if (!s.keys.has(`${track}:${j}`)) { requestKeys(s, track, j, true); break; }
     }
     return s.keys.get(`${track}:${index}`);
   }
