@@ -94,7 +94,8 @@ def csrf_form_error() -> str:
     from a browser that blocks this site's cookies (the form's token cookie was never kept):
     "expired, try again" would fail the same way for ever."""
     if not request.cookies:
-        log.info("form refused: no cookies at all (blocked by the browser)", extra={"path": loggable_path(request.path)})
+        log.info("form refused: no cookies at all (blocked by the browser)",
+                 extra={"path": loggable_path(request.path)})
         return COOKIES_BLOCKED
     return "Your form expired; please try again."
 
