@@ -145,6 +145,10 @@ def test_pacing_refuses_a_ripping_loop(gw, delivery_video, mdb, play):
     r = c.call("POST", f"/api/stream/sessions/{s.id}/keys", {"track": "video", "from": 0, "count": 16},
                headers=refused_with, expect=None)
     assert r.status_code == 429
+    for _ in range(5):                       # the loop goes on, ignoring Retry-After: all refused…
+        assert keys(c, s, "video", 0, 16).status_code == 429
+    # …and not an event each: one a minute per track and process (this stack's streaming-svc runs two)
+    assert events_of(mdb, user["id"], "key_pace_exceeded") <= 2
     # After Retry-After seconds of session time the same request fits (with a fresh proof: the
     # refused request used its proof up).
     sql(mdb, "UPDATE playback_sessions SET started_at = started_at - INTERVAL %s SECOND WHERE id = %s", (retry, s.id))

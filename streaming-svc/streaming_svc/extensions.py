@@ -25,7 +25,8 @@ class Playback:
     """Per-app playback state: the session master key, the media master key's sealer, the
     LRU of init segments and stills, the short-lived session lookups (SESSION_CACHE_SECONDS),
     the processed-media metadata (live.media_of: a growing ladder only for a few seconds) and
-    the opened content keys (content.py) per video, each session's video, and the slots of downloads being sent
+    the opened content keys (content.py) per video, each session's video, the sessions whose pace
+    refusal was recorded lately (pacing.over_budget), and the slots of downloads being sent
     (downloads.py)."""
     master: MasterKey
     sealer: ContentSealer
@@ -34,6 +35,7 @@ class Playback:
     media: TTLCache
     contents: TTLCache
     session_videos: TTLCache
+    pace_refusals: TTLCache
     download_slots: threading.BoundedSemaphore
 
     @classmethod
@@ -45,10 +47,15 @@ class Playback:
                    media=TTLCache(60.0, 2000),     # a complete ladder's metadata never changes
                    contents=TTLCache(600.0, 500),  # nor does a video's content secret
                    session_videos=TTLCache(3600.0, 50000),     # nor a session's video (live.session_video)
+                   pace_refusals=TTLCache(PACE_EVENT_SECONDS, 50000),   # pacing.over_budget's events
                    download_slots=threading.BoundedSemaphore(int(cfg["DOWNLOAD_MAX_PER_WORKER"])))
 
 
 playback = PerApp("streaming.playback", Playback.from_config)
+# A session refused by the key pacing is recorded as a security event at most once in this
+# long per track and process: a ripping loop that ignores Retry-After is one event, not one
+# per request (a flood of rows in the console and the database).
+PACE_EVENT_SECONDS = 60.0
 
 
 # The OpenAPI document of streaming-svc's public API (svcommon.openapi), attached in create_app,

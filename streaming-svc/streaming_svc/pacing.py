@@ -21,6 +21,7 @@ from svcommon.media_crypto import AUDIO, VIDEO, wrap_segment_key
 
 from . import repository as repo
 from .content import Content, session_variants
+from .extensions import PACE_EVENT_SECONDS, playback
 from .manifest import Media
 from .session_crypto import b64url
 
@@ -77,8 +78,12 @@ def over_budget(row: dict, track: str, seconds: float) -> APIError:
     if seconds <= left:     # not the budget: the session expired between our clock and MariaDB's
         return APIError(410, "session_expired", "This playback session expired; start playback again.")
     retry = max(1, math.ceil((seconds - left) / factor))
-    security_events.record("key_pace_exceeded", f"session {sid} asked for {seconds:.1f} s of {track} keys, "
-                                                f"budget {max(0.0, left):.1f} s", row["user_id"])
+    recorded = playback().pace_refusals
+    if recorded.get((sid, track)) is None:
+        recorded.put((sid, track), True)
+        security_events.record("key_pace_exceeded", f"session {sid} asked for {seconds:.1f} s of {track} keys, "
+                                                    f"budget {max(0.0, left):.1f} s (further refusals within "
+                                                    f"{PACE_EVENT_SECONDS:g} s are not recorded)", row["user_id"])
     return APIError(429, "key_pace_exceeded", f"Keys are released at most at {factor:g}x real time after a "
                                               f"{burst:g} s burst; retry in {retry} s.", {"Retry-After": str(retry)})
 
