@@ -244,7 +244,7 @@
       for (let attempt = 0; ; attempt++) {
         let r;
         // A track told to wait (429) sends nothing until then: a request sent meanwhile would
-        // only be refused too (and each refusal is a security event).
+        // only be refused too.
         for (let wait; (wait = (s.paceUntil[track] || 0) - performance.now()) > 0;) await sleep(wait);
         const wanted = s.wanted[track] ?? from;
         if (ahead && (wanted < from - KEYS_AHEAD - 1 || wanted >= from + count)) {
