@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -78,21 +79,28 @@ def _busy_ports(stack: Stack, ours: set[int]) -> list[str]:
         holder = _listener(port)
         if holder is None:
             busy.append(f"127.0.0.1:{port}, {program}'s port, is taken by another program")
-        elif os.getpgid(holder.pid) not in ours:
-            left = str(stack.var) in " ".join(holder.cmdline())      # its data folder is ours
-            busy.append(f"127.0.0.1:{port}, {program}'s port, is taken by {holder.name()} (pid {holder.pid})"
+        elif holder.pgid not in ours:
+            left = str(stack.var) in holder.command                  # its data folder is ours
+            busy.append(f"127.0.0.1:{port}, {program}'s port, is taken by {holder.name} (pid {holder.pid})"
                         + (f", left running by an earlier run of this stack: `kill {holder.pid}`" if left else ""))
     return busy
 
 
-def _listener(port: int) -> psutil.Process | None:
-    """The process listening on TCP ``port``, if this user may see it."""
+@dataclass(frozen=True)
+class Listener:
+    name: str
+    pid: int
+    pgid: int
+    command: str
+
+
+def _listener(port: int) -> Listener | None:
+    """The process listening on TCP ``port``, read once (it may exit meanwhile), if this user may see it."""
     try:
         for conn in psutil.net_connections("tcp"):
             if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
                 proc = psutil.Process(conn.pid)
-                proc.name(), proc.cmdline(), os.getpgid(conn.pid)     # still there, and readable
-                return proc
+                return Listener(proc.name(), conn.pid, os.getpgid(conn.pid), " ".join(proc.cmdline()))
     except (psutil.Error, OSError):
         pass
     return None
