@@ -75,12 +75,12 @@ def renditions(db, vid) -> tuple[list[str], bool]:
     return [r["name"] for r in meta["renditions"]], meta.get("ladder_complete", True)
 
 
-def plan_in_chunks(worker_app, db, vid, preset: str | None = None) -> None:
-    """Plan the video in one-segment chunks (two per rung for the 6-s clip), optionally
+def plan_in_chunks(worker_app, db, vid, preset: str | None = None, segments: int = 1) -> None:
+    """Plan the video in chunks of ``segments`` (one: two per rung for the 6-s clip), optionally
     with another x264 preset for every chunk of it (the plan keeps it)."""
     from watermark_svc.jobs import run_once
     per_chunk = worker_app.config["CHUNK_SEGMENTS"]
-    worker_app.config["CHUNK_SEGMENTS"] = 1
+    worker_app.config["CHUNK_SEGMENTS"] = segments
     try:
         assert run_once(worker_app, "planner")
     finally:
@@ -183,6 +183,7 @@ def test_playable_while_higher_rung_encodes_and_the_ladder_grows(worker_app, sto
     _, client = viewer(live_stack["url"])
     s = client.open_session(vid)
     assert [r.id for r in client.representations(s) if r.kind == "video"] == ["360p"]
+    assert client.heartbeat(s, 0)["renditions"] == ["360p"]
     assert frames(client.download(s, "360p", tmp_path / "360p.mp4")) == 180
     assert run_once(worker_app, "test-worker")            # one of the two 480p chunks
     assert video(db, vid) == {"status": "ready", "status_message": "playable at 360p · 480p 50 %"}
@@ -202,6 +203,10 @@ def test_playable_while_higher_rung_encodes_and_the_ladder_grows(worker_app, sto
     deadline = time.monotonic() + GROWING_LADDER_SECONDS + 5
     while (offered := [r.id for r in client.representations(s) if r.kind == "video"]) != ["480p", "360p"]:
         assert offered == ["360p"] and time.monotonic() < deadline, offered
+        time.sleep(0.5)
+    # Heartbeats say so (a player holding the 360p manifest loads it again).
+    while (said := client.heartbeat(s, 0)["renditions"]) != ["480p", "360p"]:
+        assert said == ["360p"] and time.monotonic() < deadline, said
         time.sleep(0.5)
     assert frames(client.download(s, "480p", tmp_path / "480p.mp4")) == 180
 

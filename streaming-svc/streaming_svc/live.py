@@ -47,6 +47,15 @@ def media_of(conn, video_id: str) -> Media:
     return media
 
 
+def rendition_names(conn, video_id: str) -> list[str]:
+    """The video renditions a fresh fetch of a session's manifest lists, largest first: more
+    than a player loaded while the higher rungs were still encoding ([] without media)."""
+    try:
+        return list(media_of(conn, video_id).renditions)
+    except APIError:
+        return []
+
+
 def media_duration(conn, video_id: str) -> float | None:
     """The video's duration from its media (None without media: a QoE report still counts
     time, a watch page shows none)."""

@@ -173,6 +173,9 @@ class HeartbeatAnswer(BaseModel):
                                                              "the new epoch's CEK")
     views: int
     view_counted: bool
+    renditions: list[str] = Field(description="the video renditions the session's manifest lists now, "
+                                              "largest first: more than the player loaded while higher "
+                                              "rungs were still encoding (reload the manifest to offer them)")
 
 
 class EndSession(Strict):

@@ -21,7 +21,7 @@ from svcommon.openapi import DEVICE_BOUND, responses, validate_as, validated_jso
 from . import access, pacing, session_crypto, viewing
 from . import repository as repo
 from .content import content_of
-from .live import base_url, media_duration, media_of
+from .live import base_url, media_duration, media_of, rendition_names
 from .manifest import STORYBOARD_VTT
 from .extensions import api, db, playback
 from . import schemas as S
@@ -140,7 +140,7 @@ def heartbeat(sid: str):
     repo.renew_session(conn, sid, expires, float(position), now, credit)
     watch_ms = credit.watch_ms if credit else s["watch_ms"]
     out = {"expires_at": iso(expires, millis=True), "key_epoch": s["key_epoch"],
-           "heartbeat_interval": int(cfg["HEARTBEAT_SECONDS"])}
+           "heartbeat_interval": int(cfg["HEARTBEAT_SECONDS"]), "renditions": rendition_names(conn, s["video_id"])}
     if (now - s["epoch_started_at"]).total_seconds() >= int(cfg["KEY_ROTATION_SECONDS"]):
         epoch = s["key_epoch"] + 1
         cek = session_crypto.new_cek()

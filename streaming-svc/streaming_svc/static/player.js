@@ -48,7 +48,7 @@
   let reconnecting = false, reconnectTimer = null, reconnectDelay = 0;   // connection trouble: see reconnect()
   const stats = window.svPlayback = { sessions: 0, renewals: 0, decrypted: 0, epochs: new Set(), usedEpochs: new Set(),
                                    heartbeats: 0, keysFromSession: 0, keysFetched: 0, keyRequests: 0, paceWaits: 0,
-                                   errors: [] };
+                                   ladderLoads: 0, errors: [] };
 
   const ui = PlayerUI.create({ video, onIntent: start, onRetry: () => (reconnecting ? resumeNow() : start()),
                               getPlayer: () => player });
@@ -141,6 +141,7 @@
       const r = await Device.call("POST", `/api/stream/sessions/${s.id}/heartbeat`,
                                   { position: video.currentTime || 0, qoe: qoe.report() });
       if (typeof r.views === "number") showViews(r.views);
+      if (r.renditions) offerNewRungs(s, r.renditions);
       if (r.wrapped_cek && !s.ceks.has(r.key_epoch)) {
         s.ceks.set(r.key_epoch, await unwrapCek(s.kek, s.id, r.wrapped_cek));
         stats.epochs.add(r.key_epoch);
@@ -155,6 +156,62 @@
       else stats.errors.push("heartbeat: " + e.message);   // network blip: the next tick retries
     }
   }
+
+  // A video becomes playable at its lowest rung and its higher rungs join as they finish
+  // encoding, but shaka never re-reads a static manifest: a viewer who started early stayed at
+  // the lowest rung to the end. Each heartbeat says which renditions the session's manifest
+  // lists now; when it lists one the player lacks, the manifest is loaded again at the position
+  // (same session, same keys). While playing that costs a hiccup of about 0.1 s (the buffer is
+  // fetched again), worth it only where ABR plays the top rung it has (the network allows more);
+  // otherwise it waits for a pause, or for ABR to reach the top. A viewer's own choice of rung
+  // is kept. At most LADDER_TRIES loads per new set of renditions: a manifest served by another
+  // process may lag the heartbeat's by a few seconds (its cache of a growing ladder).
+  const LADDER_TRIES = 3;
+  let newRungs = null, ladderLoading = false;
+  function offerNewRungs(s, names) {
+    newRungs = null;
+    if (s !== current || !player || !started || renewing || reconnecting || ladderLoading) return;
+    if (!player.getAssetUri()) return;
+    const tracks = player.getVariantTracks();
+    const loaded = new Set(tracks.map((t) => t.originalVideoId));
+    if (names.every((n) => loaded.has(n))) return;
+    const key = names.join(" ");
+    if (s.ladder && s.ladder.key === key && s.ladder.tries >= LADDER_TRIES) return;
+    const active = tracks.find((t) => t.active), abr = player.getConfiguration().abr.enabled;
+    const top = Math.max(...tracks.map((t) => t.height || 0));
+    const playing = !video.paused && !video.ended;
+    if ((playing && !(abr && active && active.height === top)) || video.duration - video.currentTime < 12) {
+      newRungs = names;              // offered at a pause (or when ABR reaches the top), not now
+      return;
+    }
+    s.ladder = { key, tries: (s.ladder && s.ladder.key === key ? s.ladder.tries : 0) + 1 };
+    loadLadder(s, playing, abr ? null : active && active.height);
+  }
+  async function loadLadder(s, playing, pinnedHeight) {
+    ladderLoading = true;
+    const at = video.currentTime, rate = video.playbackRate;
+    const text = player.isTextTrackVisible() ? player.getTextTracks().find((t) => t.active) : null;
+    try {
+      await player.load(s.manifest, at);
+      stats.ladderLoads += 1;
+      video.playbackRate = rate;
+      const pin = pinnedHeight && player.getVariantTracks().find((t) => t.height === pinnedHeight);
+      if (pin) player.selectVariantTrack(pin, true);
+      const same = text && player.getTextTracks().find((t) => t.language === text.language && t.label === text.label);
+      if (same) { player.selectTextTrack(same); player.setTextTrackVisibility(true); }
+      if (playing) video.play().catch(noop);
+      // Why the picture paused a moment.
+      ui.hint(`Now up to ${Math.max(...player.getVariantTracks().map((t) => t.height || 0))}p`);
+    } catch (e) {
+      if (e.code === shaka.util.Error.Code.LOAD_INTERRUPTED || s !== current) return;   // a renewal's load won
+      const status = e.code === shaka.util.Error.Code.BAD_HTTP_STATUS ? e.data[1] : 0;
+      if ([401, 404, 410].includes(status)) renew(); else stop(viewerError(e), true);
+    } finally {
+      ladderLoading = false;
+    }
+  }
+  const offerPending = () => { if (newRungs && current) offerNewRungs(current, newRungs); };
+  video.addEventListener("pause", offerPending);
 
   function scheduleHeartbeats(s) {
     clearInterval(hbTimer); clearInterval(closerTimer);
@@ -332,6 +389,7 @@
     const variantNow = () => { const t = player.getVariantTracks().find((v) => v.active); qoe.variant(t && t.videoId); };
     player.addEventListener("adaptation", variantNow);
     player.addEventListener("variantchanged", variantNow);
+    player.addEventListener("adaptation", offerPending);     // ABR may have reached the top rung
   }
 
   function onError(err) {
