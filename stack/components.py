@@ -77,7 +77,13 @@ def _busy_ports(stack: Stack, ours: set[int]) -> list[str]:
             except OSError:
                 pass
         holder = _listener(port)
-        if holder is None:
+        if holder is None and _closing(port):
+            # An outgoing connection's port, closed but kept a minute (TIME-WAIT): only a port in
+            # the range the system picks those from, i.e. an offset that puts the stack there.
+            busy.append(f"127.0.0.1:{port}, {program}'s port, is held by closed connections for up to a "
+                        "minute (TIME-WAIT): it lies in the system's range for outgoing ports "
+                        f"({_ephemeral_range()}); use an offset that keeps the stack's ports below it")
+        elif holder is None:
             busy.append(f"127.0.0.1:{port}, {program}'s port, is taken by another program")
         elif holder.pgid not in ours:
             left = str(stack.var) in holder.command                  # its data folder is ours
@@ -104,6 +110,24 @@ def _listener(port: int) -> Listener | None:
     except (psutil.Error, OSError):
         pass
     return None
+
+
+def _closing(port: int) -> bool:
+    """Some TCP connection from local ``port`` is in TIME-WAIT (it blocks a bind even with
+    SO_REUSEADDR, as the client that made it did not set it)."""
+    try:
+        return any(c.status == psutil.CONN_TIME_WAIT and c.laddr and c.laddr.port == port
+                   for c in psutil.net_connections("tcp"))
+    except (psutil.Error, OSError):
+        return False
+
+
+def _ephemeral_range() -> str:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return f"{low}-{high}"
+    except (OSError, ValueError):
+        return "32768-60999"
 
 
 def mariadb_prepare(stack: Stack) -> None:

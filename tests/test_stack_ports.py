@@ -71,3 +71,23 @@ def test_a_port_offset_that_cannot_work_is_refused_in_one_line():
     done = subprocess.run([sys.executable, "-m", "stack", "status"], cwd=ROOT, capture_output=True, text=True,
                           env=ENV | {"SV_PORT_OFFSET": "30000"}, timeout=60)
     assert done.returncode == 1 and done.stderr.strip().startswith("SV_PORT_OFFSET='30000': a whole number"), done.stderr
+
+
+def test_a_port_held_only_by_a_closed_connection_is_said_to_be_one():
+    """A stack moved into the range the system picks outgoing ports from (an offset of 34000:
+    32768-60999 on Linux) finds its ports held for a minute by connections that used them and
+    closed (TIME-WAIT), not by a program: said so, with what to do."""
+    from stack import components
+    port = STACK.port("streaming")
+    with socket.socket() as server, socket.socket() as client:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        client.bind(("127.0.0.1", port))                       # as an outgoing connection's port
+        client.connect(server.getsockname())
+        accepted, _ = server.accept()
+        client.close()                                         # the side that closes first keeps TIME-WAIT
+        accepted.close()
+    busy = components.busy_ports(STACK, wait=0)
+    assert len(busy) == 1 and busy[0].startswith(f"127.0.0.1:{port}, streaming-svc's port, is held "
+                                                 "by closed connections for up to a minute (TIME-WAIT)"), busy
+    assert "system's range for outgoing ports" in busy[0]
