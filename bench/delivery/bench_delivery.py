@@ -65,6 +65,10 @@ DEADLINE = float(ENV("BENCH_DEADLINE", "inf"))
 PROCS = int(ENV("BENCH_LOADGEN_PROCS", "3"))
 ACCOUNTS = int(ENV("BENCH_ACCOUNTS", "20"))
 CLIP_SECONDS = int(ENV("BENCH_CLIP_SECONDS", "64"))
+# The player's key requests (player.js KEY_RUN; viewers.Plan.key_prefetch) unless set, e.g.
+# BENCH_KEY_RUN=16 BENCH_KEYS_AHEAD=5 for the player before 2026-12-06 (16 keys per request).
+KEY_RUN = tuple(int(x) for x in ENV("BENCH_KEY_RUN", "8,4,8,16").split(","))
+KEYS_AHEAD = int(ENV("BENCH_KEYS_AHEAD", "4"))
 RENDITION = "720p"
 # Viewers share BENCH_ACCOUNTS accounts, so the per-user stream limit is raised; every other
 # setting (key pacing, rotation, heartbeats, session TTL) is the default.
@@ -214,7 +218,7 @@ def _p1(gw: str, static: str, paths: list[str], direct: str) -> dict:
 
 def _p7(gw: str, static: str, vid: str, table: dict, groups: dict, progress, gateway_log: Path) -> dict:
     accounts = [register_user(gw, "viewer") for _ in range(ACCOUNTS)]
-    plan = Plan(gateway=gw, video_id=vid, rendition=RENDITION, slots=0)
+    plan = Plan(gateway=gw, video_id=vid, rendition=RENDITION, slots=0, key_run=KEY_RUN, key_prefetch=KEYS_AHEAD)
     live, anchor = Crowd(plan, PROCS), Crowd(plan, PROCS, static)
     steps = {"gateway": [], "nginx_static": []}
     shape = lambda n: {"ramp": max(RAMP_MIN, n / JOIN_RATE),  # noqa: E731
@@ -249,7 +253,7 @@ def _p7(gw: str, static: str, vid: str, table: dict, groups: dict, progress, gat
     top = held[-1] if held else steps["gateway"][0]
     out = {"plan": {"join_rate_per_s": JOIN_RATE, "ramp_min_s": RAMP_MIN, "hold_s": HOLD,
                     "segment_seconds": plan.seg_seconds, "startup_s": plan.startup,
-                    "buffer_ahead_segments": plan.ahead, "keys_per_request": plan.key_batch,
+                    "buffer_ahead_segments": plan.ahead, "keys_per_request": "/".join(map(str, plan.key_run)),
                     "keys_ahead": plan.key_prefetch,
                     "audio": plan.audio, "accounts": ACCOUNTS, "loadgen_processes": PROCS},
            "steps": {k: [{**s, "tally": _tally_summary(s["tally"])} for s in v] for k, v in steps.items()},

@@ -24,7 +24,7 @@ from loadgen import quantile
 from tests.support.contract_client import ContractClient
 from tests.support.videos import register_user
 
-KEYS = 16                # as the player asks (player.js KEYS_PER_REQUEST)
+KEYS = 16                # as the player asks once a run keeps playing (player.js KEY_RUN's last step)
 WARMUP = 300
 MODES = {"as_players_send_them": {"SESSION_CACHE_SECONDS": "0"}, "back_to_back": {}}
 

@@ -2,8 +2,10 @@
 client of loadgen.py with the contract client's primitives: a device key and device-bound
 token (DPoP), a session opened with an ephemeral ECDH key (KEK, CEK, first keys in the
 response), the per-session manifest and init segments, then segments fetched from /media on
-the realtime schedule, segment keys fetched ahead from the key endpoint (16 per request, 5
-kept ahead, as streaming-svc/static/player.js does), heartbeats at the interval the session
+the realtime schedule, segment keys fetched ahead from the key endpoint (16 per request from
+the session's first keys on, runs of 8, 4, 8, 16 from anywhere else, 6 segments ahead of
+playback, as streaming-svc/static/player.js does: KEY_RUN, KEYS_AHEAD and a 10-s buffer),
+heartbeats at the interval the session
 names. A segment that is not in (with its key) by its playback time is a stall. Without a
 session (``Viewer.static``) the same loop fetches plaintext files from static nginx: the ceiling."""
 from __future__ import annotations
@@ -34,8 +36,11 @@ class Plan:
     seg_seconds: float = 2.0
     startup: float = 2.0         # slot 0 is due this long after the click
     ahead: int = 2               # segments buffered ahead at most
-    key_batch: int = 16          # keys per request, and ...
-    key_prefetch: int = 5        # ... kept this many segments ahead, as the player does (spec §6)
+    key_run: tuple[int, ...] = (8, 4, 8, 16)   # keys per request along a run, the last repeated, and ...
+    # ... asked for this many slots past the one fetched. The player asks KEYS_AHEAD (1) past the
+    # segment shaka fetches, which fills a 10-s buffer: 6 segments ahead of playback; here the
+    # slot fetched is ``ahead`` (2) ahead, so 4 more.
+    key_prefetch: int = 4
     audio: bool = True
     decrypt_first: bool = True   # decrypt slot 0 of each track (proves keys + bytes fit)
     ramp: float = 10.0           # viewers click at moments spread evenly over this many seconds
@@ -101,6 +106,7 @@ class Viewer:
         self.token = self.token_at = self.sid = None
         self.keys: dict[tuple[str, int], bytes] = {}      # (track, slot) -> segment key
         self.inflight: dict[str, asyncio.Task] = {}
+        self.runs: dict[str, tuple[int, int]] = {}      # track -> (next index, step) of its key run
         self.paths: dict[str, list[str]] = {}
         self.init_paths: list[str] = []
 
@@ -168,6 +174,8 @@ class Viewer:
         first = body.get("keys") or {}
         for track in ("video", "audio"):
             self._store(track, 0, first.get("key_epoch", self.epoch), first.get(track, []))
+            if first.get(track):     # a run that plays on (player.js openSession)
+                self.runs[track] = (len(first[track]), len(self.plan.key_run) - 2)
 
     async def end(self) -> None:
         await self.call("session_end", "DELETE", f"/api/stream/sessions/{self.sid}")
@@ -185,7 +193,8 @@ class Viewer:
     async def fetch_keys(self, track: str, slot: int) -> None:
         nseg = len(self.paths[track])
         index = slot % nseg
-        body = {"track": track, "from": index, "count": min(self.plan.key_batch, nseg - index), "key_epoch": self.epoch}
+        body = {"track": track, "from": index, "count": min(self.run_length(track, index), nseg - index),
+                "key_epoch": self.epoch}
         while True:
             t0 = time.perf_counter()
             r = await self.call("keys", "POST", f"/api/stream/sessions/{self.sid}/keys", body, ok=(200, 429))
@@ -201,6 +210,14 @@ class Viewer:
         if out["key_epoch"] not in self.ceks:          # rotated: the heartbeat brings the new CEK
             await self.heartbeat(0.0)
         self._store(track, slot, out["key_epoch"], out["keys"])
+
+    def run_length(self, track: str, index: int) -> int:
+        """player.js runLength: the next step of the track's run when this request continues it,
+        else a new run (the start after the session's first keys; here also the clip's loop)."""
+        run, steps = self.runs.get(track), self.plan.key_run
+        step = min(run[1] + 1, len(steps) - 1) if run and run[0] == index else 0
+        self.runs[track] = (index + steps[step], step)
+        return steps[step]
 
     def want_keys(self, track: str, slot: int) -> asyncio.Task | None:
         """The task that brings the key of ``slot`` (started if none is under way)."""
