@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.browser import chromium_page, watch_until
+from tests.support.browser import chromium_page, screenshots, watch_until
 from tests.support.contract_client import ContractError
 from tests.support.delivery import wait_for
 from tests.support.page_checks import check_page, login
@@ -114,6 +114,46 @@ def test_keyboard_controls(play, videos):
         watch_until(page, "document.fullscreenElement === null", timeout_s=5)
         page.keyboard.press("k")
         watch_until(page, PLAYING)
+        assert page.evaluate("svPlayback.errors") == []
+
+
+def test_speed_menu_offers_what_the_key_pace_sustains(play, videos):
+    """Speeds up to KEY_PACE_FACTOR (1.5: keys are released at 1.5x real time after a burst),
+    from the menu and Shift+. / Shift+,; kept across a seek (shaka holds the rate at 0 while
+    it buffers); a faster rate set another way (an extension) plays, and the viewer is told
+    that it will wait for keys now and then."""
+    gw = play["url"]
+    user = register_user(gw, "speed")
+    rate = "document.getElementById('video').playbackRate"
+    with chromium_page() as page:
+        login(page, gw, user, f"/watch/{videos['public']}")
+        assert page.inner_text("#ctl-speed") == "1×"
+        page.click("#play")
+        watch_until(page, PLAYING)
+        page.click("#ctl-speed")
+        offered = page.eval_on_selector_all("#speed-menu [role=menuitemradio]",
+                                            "els => els.map(e => [e.dataset.rate, e.textContent, e.ariaChecked])")
+        assert offered == [["0.5", "0.5×", "false"], ["0.75", "0.75×", "false"], ["1", "Normal", "true"],
+                           ["1.25", "1.25×", "false"], ["1.5", "1.5×", "false"]], offered
+        page.click("#speed-menu [data-rate='1.5']")
+        assert page.evaluate(rate) == 1.5 and page.inner_text("#hint") == "Speed: 1.5×"
+        watch_until(page, "document.getElementById('ctl-speed').textContent === '1.5×'", timeout_s=5)
+        assert page.get_attribute("#ctl-speed", "aria-label") == "Speed: 1.5×"
+        page.evaluate("document.getElementById('video').currentTime = 2")
+        watch_until(page, "(() => { const v = document.getElementById('video'); "
+                          "return !v.seeking && !v.paused && v.currentTime > 2.5; })()")
+        assert page.evaluate(rate) == 1.5 and page.inner_text("#ctl-speed") == "1.5×"
+        page.keyboard.press("<")
+        assert page.evaluate(rate) == 1.25
+        page.keyboard.press(">")
+        page.keyboard.press(">")                       # nothing past the pace
+        assert page.evaluate(rate) == 1.5
+        page.evaluate("document.getElementById('video').playbackRate = 2")
+        # (a media element's ratechange is a queued task: the bar follows a moment later)
+        watch_until(page, "document.getElementById('ctl-speed').textContent === '2×'", timeout_s=5)
+        assert "Faster than 1.5×, this protected video pauses now and then" in page.inner_text("#hint")
+        watch_until(page, PLAYING)
+        screenshots(page, "player-speed-beyond-pace")
         assert page.evaluate("svPlayback.errors") == []
 
 

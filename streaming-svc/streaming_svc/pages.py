@@ -51,8 +51,11 @@ def watch_page(video_id: str):
     locked = access.is_locked(p, video, repo.has_grant(conn, p.user_id, video_id))
     # (the upload's probe sets videos.duration; the published media always knows it)
     duration = video["duration"] if video["duration"] is not None else media_duration(conn, video_id)
+    # The fastest speed the player offers: what the key pace sustains (media seconds released
+    # per second once past the burst; pacing.py).
     return _page("watch.html", video=video, locked=locked, uploader=repo.uploader_name(conn, video["owner_id"]),
-                 uploaded=iso(video["created_at"]), duration=duration)
+                 uploaded=iso(video["created_at"]), duration=duration,
+                 max_rate=float(current_app.config["KEY_PACE_FACTOR"]))
 
 
 @bp.get("/vendor/shaka-player.js")

@@ -3,7 +3,8 @@
 // device-bound session before anything loads (shaka's UI assumes loaded content), errors must
 // become our overlay with what to do, and our keyboard map (space/k, arrows, f, m, c) must work
 // from the whole page. Every way to play — the big ▶, the bar's ▶, a click on the video, Space —
-// goes through one `toggle()`. Quality menu: Auto + each rung of shaka's variant tracks; captions
+// goes through one `toggle()`. Speed menu: the rates the key pace sustains; quality menu: Auto +
+// each rung of shaka's variant tracks; captions
 // menu: shaka's text tracks ("No captions" when none); seek-bar preview: time always, and the
 // storyboard tile under the pointer when the manifest has an image track (`storyboardAt`: the
 // DASH-IF thumbnail AdaptationSet, sprites under the session's own path).
@@ -46,19 +47,24 @@ const PlayerUI = (() => {
     return { title: "Playback failed", text: (err && err.message) || "Something went wrong.", retry: true };
   }
 
-  function create({ video, onIntent, onRetry, getPlayer }) {
+  // Playback speeds offered, up to what the key pace sustains (``maxRate``, the server's
+  // KEY_PACE_FACTOR: keys are released at that many media seconds per second after a burst).
+  const RATES = [0.5, 0.75, 1, 1.25, 1.5, 1.75, 2];
+
+  function create({ video, onIntent, onRetry, getPlayer, maxRate = 1.5 }) {
     const player = $("player"), stage = $("stage"), bigPlay = $("play"), ctlPlay = $("ctl-play");
     const seek = $("seek"), time = $("time"), mute = $("ctl-mute"), volume = $("volume");
     const overlay = $("overlay"), hintEl = $("hint"), preview = $("preview");
     const qBtn = $("ctl-quality"), qMenu = $("quality-menu"), cBtn = $("ctl-captions"), cMenu = $("captions-menu");
+    const sBtn = $("ctl-speed"), sMenu = $("speed-menu");
     let loaded = false, dragging = false, hintTimer = null;
 
-    function hint(text) {
+    function hint(text, ms = 1500) {
       hintEl.textContent = text;
       hintEl.hidden = false;
       SV.announce(text);
       clearTimeout(hintTimer);
-      hintTimer = setTimeout(() => { hintEl.hidden = true; }, 1500);
+      hintTimer = setTimeout(() => { hintEl.hidden = true; }, ms);
     }
 
     // ---- play / pause: one path for every control, the video itself and the keyboard ----------
@@ -175,7 +181,7 @@ const PlayerUI = (() => {
       (menu.querySelector("[aria-checked=true]") || menu.querySelector("[role^=menuitem]")).focus();
     }
     function closeMenus(focusBack) {
-      for (const [b, m] of [[qBtn, qMenu], [cBtn, cMenu]]) {
+      for (const [b, m] of [[qBtn, qMenu], [cBtn, cMenu], [sBtn, sMenu]]) {
         if (!m.hidden && focusBack) b.focus();
         m.hidden = true; b.setAttribute("aria-expanded", "false");
       }
@@ -190,7 +196,7 @@ const PlayerUI = (() => {
       menu.append(b);
       return b;
     }
-    for (const menu of [qMenu, cMenu]) {
+    for (const menu of [qMenu, cMenu, sMenu]) {
       menu.addEventListener("keydown", (ev) => {
         const items = [...menu.querySelectorAll("[role^=menuitem]")], i = items.indexOf(document.activeElement);
         if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
@@ -246,6 +252,39 @@ const PlayerUI = (() => {
         });
       }
     }
+    // Speed: the menu and Shift+. / Shift+, (">" and "<") offer only rates the key pace keeps
+    // up with. A faster rate set some other way (a browser extension) plays, but outruns the
+    // keys after a while and waits for them: said when it is set, rather than left to look
+    // like a slow network.
+    const rates = RATES.filter((r) => r <= maxRate + 1e-9);
+    const rateName = (r) => (r === 1 ? "Normal" : `${r}×`);
+    // shaka holds the rate at 0 while it buffers: the viewer's speed is the one it goes back to.
+    const rateNow = () => video.playbackRate || video.defaultPlaybackRate || 1;
+    function syncSpeed() {
+      const r = rateNow();
+      sBtn.textContent = `${r}×`;
+      sBtn.setAttribute("aria-label", `Speed: ${r}×${r === 1 ? " (normal)" : ""}`);   // the text, and more
+    }
+    function setRate(r) {
+      video.defaultPlaybackRate = r;   // kept by a (re)load of the media, which resets playbackRate
+      video.playbackRate = r;
+      hint(`Speed: ${rateName(r)}`);
+    }
+    function rateBy(step) {
+      const i = rates.indexOf(rateNow());
+      setRate(rates[i < 0 ? rates.indexOf(1) : Math.min(rates.length - 1, Math.max(0, i + step))]);
+    }
+    function buildSpeed() {
+      sMenu.replaceChildren();
+      for (const r of rates) item(sMenu, rateName(r), r === rateNow(), () => setRate(r)).dataset.rate = String(r);
+    }
+    video.addEventListener("ratechange", () => {
+      syncSpeed();
+      if (video.playbackRate > maxRate + 1e-9) {
+        hint(`Faster than ${maxRate}×, this protected video pauses now and then to wait for its keys`, 8000);
+      }
+    });
+    sBtn.addEventListener("click", () => openMenu(sBtn, sMenu, buildSpeed));
     qBtn.addEventListener("click", () => openMenu(qBtn, qMenu, buildQuality));
     cBtn.addEventListener("click", () => openMenu(cBtn, cMenu, buildCaptions));
     function toggleCaptions() {
@@ -273,7 +312,7 @@ const PlayerUI = (() => {
         " ": pressable ? null : toggle, k: toggle,
         ArrowLeft: () => seekBy(-5), ArrowRight: () => seekBy(5),
         ArrowUp: onPage ? null : () => volumeBy(0.1), ArrowDown: onPage ? null : () => volumeBy(-0.1),
-        f: fullscreen, m: toggleMute, c: toggleCaptions,
+        f: fullscreen, m: toggleMute, c: toggleCaptions, ">": () => rateBy(1), "<": () => rateBy(-1),
       };
       const act = actions[key];
       if (!act) return;
@@ -316,7 +355,7 @@ const PlayerUI = (() => {
       bigPlay.disabled = on;
       stage.classList.toggle("busy", on);
     }
-    syncVolume(); syncTime();
+    syncVolume(); syncTime(); syncSpeed();
     return { error, clearError, setLoaded, starting, hint, activeHeight: () => activeHeight(getPlayer()) };
   }
   return { create, explain };
