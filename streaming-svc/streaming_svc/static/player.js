@@ -197,12 +197,13 @@
   }
   async function loadLadder(s, playing, pinnedHeight) {
     ladderLoading = true;
-    const at = video.currentTime, rate = video.playbackRate;
+    // (shaka holds the rate at 0 while it buffers; its unload resets it to the default rate)
+    const at = video.currentTime, rate = video.playbackRate || video.defaultPlaybackRate || 1;
     const text = player.isTextTrackVisible() ? player.getTextTracks().find((t) => t.active) : null;
     try {
       await player.load(s.manifest, at);
       stats.ladderLoads += 1;
-      video.playbackRate = rate;
+      if (video.playbackRate !== rate) video.playbackRate = rate;
       const pin = pinnedHeight && player.getVariantTracks().find((t) => t.height === pinnedHeight);
       if (pin) player.selectVariantTrack(pin, true);
       const same = text && player.getTextTracks().find((t) => t.language === text.language && t.label === text.label);
