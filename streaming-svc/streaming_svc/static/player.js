@@ -459,6 +459,13 @@
   };
   video.addEventListener("playing", reconnected);
   video.addEventListener("canplay", reconnected);
+  // The overlay is for a viewer left without picture. A failure reported while the buffer was
+  // merely low (stalled() looks 0.5 s ahead) showed it over a picture that kept moving, and no
+  // playing or canplay came to take it away (seen once in CI). Moving with buffer ahead, the
+  // picture needs no overlay; reconnecting goes on (the buffer may still run out: waiting).
+  video.addEventListener("timeupdate", () => {
+    if (reconnecting && !video.paused && !video.seeking && !stalled()) ui.clearError(["network", "offline"]);
+  });
 
   // The first play intent (any control, a click on the video, Space/K) opens the session.
   async function start() {
