@@ -169,7 +169,8 @@ Each gateway viewer is a real session opened through the API: device key + devic
 (DPoP), ECDH key exchange (KEK, CEK, first keys in the response), manifest and init segments
 through streaming-svc, then segments (720p{' + audio' if plan['audio'] else ''}) from /media on
 the realtime schedule ({plan['segment_seconds']} s segments, slot 0 due {plan['startup_s']} s after the click, at most
-{plan['buffer_ahead_segments']} segments ahead), keys from the key endpoint in runs of {plan['keys_per_request']} per request (the last repeated),
+{plan['buffer_ahead_segments']} segments ahead), keys from the key endpoint in runs of {plan['keys_per_request']}
+per request (the last repeated),
 {plan['keys_ahead']} kept ahead (as the player does; the {o['segments']}-segment clip is looped, so requests
 clipped at its end come more often than in a long video), heartbeats at the session's interval, slot 0 of each track
 decrypted with the released key. Viewers join at {plan['join_rate_per_s']:g} per second (over at least

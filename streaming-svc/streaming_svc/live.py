@@ -47,22 +47,18 @@ def media_of(conn, video_id: str) -> Media:
     return media
 
 
-def rendition_names(conn, video_id: str) -> list[str]:
-    """The video renditions a fresh fetch of a session's manifest lists, largest first: more
-    than a player loaded while the higher rungs were still encoding ([] without media)."""
+def media_or_none(conn, video_id: str) -> Media | None:
+    """The video's media, None without any (a QoE report still counts time, a watch page
+    shows no duration, a heartbeat lists no renditions)."""
     try:
-        return list(media_of(conn, video_id).renditions)
+        return media_of(conn, video_id)
     except APIError:
-        return []
+        return None
 
 
 def media_duration(conn, video_id: str) -> float | None:
-    """The video's duration from its media (None without media: a QoE report still counts
-    time, a watch page shows none)."""
-    try:
-        return media_of(conn, video_id).duration
-    except APIError:
-        return None
+    media = media_or_none(conn, video_id)
+    return media.duration if media else None
 
 
 @dataclass

@@ -21,7 +21,7 @@ from svcommon.openapi import DEVICE_BOUND, responses, validate_as, validated_jso
 from . import access, pacing, session_crypto, viewing
 from . import repository as repo
 from .content import content_of
-from .live import base_url, media_duration, media_of, rendition_names
+from .live import base_url, media_duration, media_of, media_or_none
 from .manifest import STORYBOARD_VTT
 from .extensions import api, db, playback
 from . import schemas as S
@@ -136,11 +136,14 @@ def heartbeat(sid: str):
         raise access.revoked_error(lost)
     proof = auth.record_claimed_proof(conn, p.user_id)      # a replay: rolled back, 401
     expires = now + timedelta(seconds=int(cfg["SESSION_TTL_SECONDS"]))
-    credit = viewing.credit(s, report, media_duration(conn, s["video_id"]), now) if report else None
+    media = media_or_none(conn, s["video_id"])
+    credit = viewing.credit(s, report, media and media.duration, now) if report else None
     repo.renew_session(conn, sid, expires, float(position), now, credit)
     watch_ms = credit.watch_ms if credit else s["watch_ms"]
+    # renditions: what a fresh manifest lists (a player that started while higher rungs were
+    # encoding loads it again to offer them: player.js offerNewRungs)
     out = {"expires_at": iso(expires, millis=True), "key_epoch": s["key_epoch"],
-           "heartbeat_interval": int(cfg["HEARTBEAT_SECONDS"]), "renditions": rendition_names(conn, s["video_id"])}
+           "heartbeat_interval": int(cfg["HEARTBEAT_SECONDS"]), "renditions": list(media.renditions) if media else []}
     if (now - s["epoch_started_at"]).total_seconds() >= int(cfg["KEY_ROTATION_SECONDS"]):
         epoch = s["key_epoch"] + 1
         cek = session_crypto.new_cek()

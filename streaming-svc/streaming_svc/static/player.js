@@ -213,8 +213,7 @@
       ui.hint(`Now up to ${Math.max(...player.getVariantTracks().map((t) => t.height || 0))}p`);
     } catch (e) {
       if (e.code === shaka.util.Error.Code.LOAD_INTERRUPTED || s !== current) return;   // a renewal's load won
-      const status = e.code === shaka.util.Error.Code.BAD_HTTP_STATUS ? e.data[1] : 0;
-      if ([401, 404, 410].includes(status)) renew(); else stop(viewerError(e), true);
+      if (sessionGone(e)) renew(); else stop(viewerError(e), true);
     } finally {
       ladderLoading = false;
     }
@@ -401,11 +400,13 @@
     player.addEventListener("adaptation", offerPending);     // ABR may have reached the top rung
   }
 
+  // A shaka request the session's server refused as unknown, unauthorised or ended: renew it.
+  const sessionGone = (e) => e.code === shaka.util.Error.Code.BAD_HTTP_STATUS && [401, 404, 410].includes(e.data[1]);
+
   function onError(err) {
     stats.errors.push(`${err.code} ${JSON.stringify(err.data || []).slice(0, 200)}`);
     if (renewing) return;                 // the session is being replaced: its errors are moot
-    const status = err.code === shaka.util.Error.Code.BAD_HTTP_STATUS ? err.data[1] : 0;
-    if ([401, 404, 410].includes(status)) { renew(); return; }
+    if (sessionGone(err)) { renew(); return; }
     if (current && connectionTrouble(err)) { reconnect(viewerError(err)); return; }
     // Anything else that failed all its retries stalls a VOD stream for good, whatever its severity.
     const fatal = err.severity === shaka.util.Error.Severity.CRITICAL || err.category === shaka.util.Error.Category.NETWORK;
