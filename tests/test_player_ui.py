@@ -13,7 +13,7 @@ import pytest
 from tests.support.browser import chromium_page, screenshots, watch_until
 from tests.support.contract_client import ContractError
 from tests.support.delivery import wait_for
-from tests.support.page_checks import check_page, login
+from tests.support.page_checks import CHECKED_SIZES, SIZES, check_page, login
 from tests.support.playback import PLAYBACK_ENV, viewer
 from tests.support.videos import register_user, sql
 
@@ -192,6 +192,16 @@ def test_quality_menu_switches_the_variant(play, videos):
         assert page.evaluate("svPlayback.errors") == []
         page.evaluate("(() => { const v = document.getElementById('video'); v.currentTime = 2; v.play(); })()")
         check_page(page, "player-playing", controls=("#ctl-play", "#ctl-quality", "#ctl-fullscreen", "#share"))
+        # Every control inside the bar at each size (at 360 px the speed control once pushed
+        # full screen past the player's edge, where the page itself did not overflow).
+        for size, (width, height) in CHECKED_SIZES.items():
+            page.set_viewport_size({"width": width, "height": height})
+            out = page.evaluate("""() => { const bar = document.getElementById('controls').getBoundingClientRect();
+                return [...document.querySelectorAll('#controls .ctl, #time')].filter((e) => e.offsetParent)
+                  .filter((e) => { const r = e.getBoundingClientRect(); return r.right > bar.right + 0.5 || r.left < bar.left - 0.5; })
+                  .map((e) => e.id); }""")
+            assert out == [], f"{size}: {out} outside the control bar"
+        page.set_viewport_size({"width": SIZES["desktop"][0], "height": SIZES["desktop"][1]})
         page.click("#ctl-quality")
         check_page(page, "player-quality-menu", controls=("#quality-menu [data-height=auto]",))
         # The decoded picture follows a manual switch, and a seek right after it (this froze while
