@@ -58,7 +58,8 @@ class Processes:
                 pid = int(pid_text)
                 with open(f"/proc/{pid}/cmdline", "rb") as f:
                     alive_cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-                if alive_cmd == cmdline.strip():
+                # nginx retitles its master ("nginx: master process " + the command line)
+                if alive_cmd == cmdline.strip() or alive_cmd.endswith(" " + cmdline.strip()):
                     os.killpg(pid, 15)
                     killed.append(pid)
             except (ValueError, OSError):

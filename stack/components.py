@@ -106,7 +106,9 @@ def _listener(port: int) -> Listener | None:
         for conn in psutil.net_connections("tcp"):
             if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
                 proc = psutil.Process(conn.pid)
-                return Listener(proc.name(), conn.pid, os.getpgid(conn.pid), " ".join(proc.cmdline()))
+                # An nginx worker holds the socket; its master's command line names the folder.
+                commands = [" ".join(p.cmdline()) for p in (proc, proc.parent()) if p is not None]
+                return Listener(proc.name(), conn.pid, os.getpgid(conn.pid), " ".join(commands))
     except (psutil.Error, OSError):
         pass
     return None
