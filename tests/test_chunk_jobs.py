@@ -183,7 +183,8 @@ def test_playable_while_higher_rung_encodes_and_the_ladder_grows(worker_app, sto
     _, client = viewer(live_stack["url"])
     s = client.open_session(vid)
     assert [r.id for r in client.representations(s) if r.kind == "video"] == ["360p"]
-    assert client.heartbeat(s, 0)["renditions"] == ["360p"]
+    beat = client.heartbeat(s, 0)
+    assert beat["renditions"] == ["360p"] and beat["storyboard_url"] is None, beat    # made after the ladder
     assert frames(client.download(s, "360p", tmp_path / "360p.mp4")) == 180
     assert run_once(worker_app, "test-worker")            # one of the two 480p chunks
     assert video(db, vid) == {"status": "ready", "status_message": "playable at 360p · 480p 50 %"}
@@ -208,6 +209,14 @@ def test_playable_while_higher_rung_encodes_and_the_ladder_grows(worker_app, sto
     while (said := client.heartbeat(s, 0)["renditions"]) != ["480p", "360p"]:
         assert said == ["360p"] and time.monotonic() < deadline, said
         time.sleep(0.5)
+    # and name the storyboard made since the session opened (the player adds it as a track).
+    deadline = time.monotonic() + GROWING_LADDER_SECONDS + 5
+    while (track := client.heartbeat(s, 0)["storyboard_url"]) is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert track == s.raw["manifest_url"].replace("manifest.mpd", "storyboard/thumbnails.vtt"), track
+    vtt = client.http.get(live_stack["url"] + track)
+    assert vtt.status_code == 200 and vtt.text.startswith("WEBVTT"), vtt.text[:80]
     assert frames(client.download(s, "480p", tmp_path / "480p.mp4")) == 180
 
 

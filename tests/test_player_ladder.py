@@ -3,7 +3,8 @@ the ladder (the video is published at 360p first, then 480p), the player in real
 offers it without a reload of the page, in the same session. A player playing its top rung
 with ABR on loads the grown manifest at the position and plays on at 480p; one whose viewer
 pinned 360p is not interrupted, and takes the new manifest at the next pause, keeping the
-viewer's choice."""
+viewer's choice. The storyboard, made after the ladder, reaches both: the pinned player adds it
+as a thumbnails track while it plays, with no reload. The reload's wait is not a stall in QoE."""
 from __future__ import annotations
 
 import pytest
@@ -22,7 +23,10 @@ ACTIVE = "(svPlayer().getVariantTracks().find((t) => t.active) || {}).height"
 STATE = ("({t: document.getElementById('video').currentTime, paused: document.getElementById('video').paused, "
          f"heights: {HEIGHTS}, active: {ACTIVE}, abr: svPlayer().getConfiguration().abr.enabled, "
          "loads: svPlayback.ladderLoads, sessions: svPlayback.sessions, renewals: svPlayback.renewals, "
-         "beats: svPlayback.heartbeats, errors: svPlayback.errors})")
+         "beats: svPlayback.heartbeats, errors: svPlayback.errors, boards: svPlayer().getImageTracks().length, "
+         "added: svPlayback.storyboardsAdded, stalls: svQoE.report().rebuffer_count})")
+# The sprite of the storyboard tile at 5 s, as the seek bar's preview asks for it (player-ui.js)
+TILE = "svPlayer().getThumbnails(svPlayer().getImageTracks()[0].id, 5).then((t) => t && t.uris[0])"
 
 
 def higher_chunks_left(db, vid) -> int:
@@ -54,6 +58,7 @@ def test_a_rung_that_finishes_while_viewers_watch_joins_their_players(play, work
         pinned.click("#quality-menu [data-height='360']")
         watch_until(pinned, "!svPlayer().getConfiguration().abr.enabled")
         before = page.evaluate(STATE)
+        assert before["boards"] == 0 and pinned.evaluate(STATE)["boards"] == 0, before    # no storyboard yet
 
         run_video(worker_app, db, vid)
         assert renditions(db, vid) == (["480p", "360p"], True)
@@ -65,6 +70,8 @@ def test_a_rung_that_finishes_while_viewers_watch_joins_their_players(play, work
         after = page.evaluate(STATE)
         assert after["heights"] == [360, 480] and after["loads"] == 1 and not after["paused"], after
         assert after["sessions"] == 1 and after["renewals"] == 0 and after["errors"] == [], after
+        # The reload's wait for the picture is not a stall; the grown manifest has the storyboard.
+        assert after["stalls"] == 0 and after["boards"] == 1, after
         # The viewer is told why the picture paused a moment (hint and live region).
         assert page.evaluate("document.getElementById('sv-announce').textContent") == "Now up to 480p"
         screenshots(page, "watch-ladder-grown")
@@ -75,11 +82,15 @@ def test_a_rung_that_finishes_while_viewers_watch_joins_their_players(play, work
         watch_until(pinned, f"svPlayback.heartbeats >= {beats + 3}")
         kept = pinned.evaluate(STATE)
         assert kept["loads"] == 0 and kept["heights"] == [360] and not kept["paused"], kept
+        # but the storyboard was added as it played: the seek bar's preview has its tiles.
+        assert kept["boards"] == 1 and kept["added"] == 1 and kept["errors"] == [], kept
+        assert "/storyboard/" in pinned.evaluate(TILE)
         # At their pause it is loaded, and their choice is kept.
         pinned.evaluate("document.getElementById('video').pause()")
         watch_until(pinned, "svPlayback.ladderLoads === 1")
         paused = pinned.evaluate(STATE)
         assert paused["heights"] == [360, 480] and paused["active"] == 360 and not paused["abr"], paused
         assert paused["paused"] and abs(paused["t"] - kept["t"]) < 5 and paused["errors"] == [], paused
+        assert paused["boards"] == 1, paused
         pinned.click("#ctl-quality")
         assert pinned.locator("#quality-menu [data-height='480']").is_visible()

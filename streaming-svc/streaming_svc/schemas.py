@@ -176,6 +176,8 @@ class HeartbeatAnswer(BaseModel):
     renditions: list[str] = Field(description="the video renditions the session's manifest lists now, "
                                               "largest first: more than the player loaded while higher "
                                               "rungs were still encoding (reload the manifest to offer them)")
+    storyboard_url: str | None = Field(None, description="WebVTT of the seek previews once the video has a storyboard "
+                                                         "(made after the ladder: a session opened before it got null)")
 
 
 class EndSession(Strict):

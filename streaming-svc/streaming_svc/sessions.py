@@ -140,10 +140,12 @@ def heartbeat(sid: str):
     credit = viewing.credit(s, report, media and media.duration, now) if report else None
     repo.renew_session(conn, sid, expires, float(position), now, credit)
     watch_ms = credit.watch_ms if credit else s["watch_ms"]
-    # renditions: what a fresh manifest lists (a player that started while higher rungs were
-    # encoding loads it again to offer them: player.js offerNewRungs)
+    # renditions and storyboard_url: what a fresh manifest lists (a player that started while
+    # higher rungs were encoding loads it again to offer them: player.js offerNewRungs; the
+    # storyboard, made after the ladder, it adds as a thumbnails track: offerStoryboard)
     out = {"expires_at": iso(expires, millis=True), "key_epoch": s["key_epoch"],
-           "heartbeat_interval": int(cfg["HEARTBEAT_SECONDS"]), "renditions": list(media.renditions) if media else []}
+           "heartbeat_interval": int(cfg["HEARTBEAT_SECONDS"]), "renditions": list(media.renditions) if media else [],
+           "storyboard_url": base_url(sid) + STORYBOARD_VTT if media and media.storyboard else None}
     if (now - s["epoch_started_at"]).total_seconds() >= int(cfg["KEY_ROTATION_SECONDS"]):
         epoch = s["key_epoch"] + 1
         cek = session_crypto.new_cek()

@@ -49,7 +49,7 @@
   let reconnecting = false, reconnectTimer = null, reconnectDelay = 0;   // connection trouble: see reconnect()
   const stats = window.svPlayback = { sessions: 0, renewals: 0, decrypted: 0, epochs: new Set(), usedEpochs: new Set(),
                                    heartbeats: 0, keysFromSession: 0, keysFetched: 0, keyRequests: 0, paceWaits: 0,
-                                   ladderLoads: 0, errors: [] };
+                                   ladderLoads: 0, storyboardsAdded: 0, errors: [] };
 
   const ui = PlayerUI.create({ video, onIntent: start, onRetry: () => (reconnecting ? resumeNow() : start()),
                               getPlayer: () => player, maxRate: parseFloat(root.dataset.maxRate) || 1.5 });
@@ -150,6 +150,7 @@
                                   { position: video.currentTime || 0, qoe: qoe.report() });
       if (typeof r.views === "number") showViews(r.views);
       if (r.renditions) offerNewRungs(s, r.renditions);
+      if (r.storyboard_url) offerStoryboard(s, r.storyboard_url);
       if (r.wrapped_cek && !s.ceks.has(r.key_epoch)) {
         s.ceks.set(r.key_epoch, await unwrapCek(s.kek, s.id, r.wrapped_cek));
         stats.epochs.add(r.key_epoch);
@@ -200,6 +201,7 @@
     // (shaka holds the rate at 0 while it buffers; its unload resets it to the default rate)
     const at = video.currentTime, rate = video.playbackRate || video.defaultPlaybackRate || 1;
     const text = player.isTextTrackVisible() ? player.getTextTracks().find((t) => t.active) : null;
+    qoe.reloading();
     try {
       await player.load(s.manifest, at);
       stats.ladderLoads += 1;
@@ -216,6 +218,23 @@
       if (sessionGone(e)) renew(); else stop(viewerError(e), true);
     } finally {
       ladderLoading = false;
+    }
+  }
+  // The storyboard (seek previews) is made after the ladder, so a session opened before had
+  // none in its manifest; when a heartbeat names it, it is added as a thumbnails track, with no
+  // reload (a ladder reload or a renewal brings it in its manifest). At most LADDER_TRIES tries.
+  async function offerStoryboard(s, url) {
+    if (s !== current || !player || !player.getAssetUri() || ladderLoading || renewing) return;
+    if (player.getImageTracks().length || s.storyboardBusy || (s.storyboardTries || 0) >= LADDER_TRIES) return;
+    s.storyboardBusy = true;
+    s.storyboardTries = (s.storyboardTries || 0) + 1;
+    try {
+      await player.addThumbnailsTrack(url, "text/vtt");
+      stats.storyboardsAdded += 1;
+    } catch (e) {
+      stats.errors.push("storyboard: " + (e.message || e.code));   // the video plays on without previews
+    } finally {
+      s.storyboardBusy = false;
     }
   }
   const offerPending = () => { if (newRungs && current) offerNewRungs(current, newRungs); };

@@ -1,9 +1,10 @@
 // Quality of experience of one playback session, measured on the video element (what Mux Data
 // reports; docs/api.md "Views and QoE"): startup time (play intent to the first frame),
 // playing time (wall-clock time the picture advanced), stalls after the start (count and
-// time; a seek's wait is not a stall), rendition switches and the stretches of the video
-// played (for the owner's retention curve). player.js sends ``report()`` with heartbeats and
-// with the session's end; the server credits it only within its own view of the session.
+// time; a seek's wait is not a stall, nor the player's own reload of a grown ladder), rendition
+// switches and the stretches of the video played (for the owner's retention curve). player.js
+// sends ``report()`` with heartbeats and with the session's end; the server credits it only
+// within its own view of the session.
 "use strict";
 const QoE = (() => {
   const MAX_RANGES = 200, JUMP = 1.5;   // a position step over JUMP s (times the rate) is a seek
@@ -11,7 +12,7 @@ const QoE = (() => {
   function create(video) {
     let intentAt = null, startupMs = null, playingSince = null, watchMs = 0;
     let stallSince = null, stalls = 0, stallMs = 0, switches = 0, lastVariant = null;
-    let ranges = [], open = null, lastPos = null, seeking = false;
+    let ranges = [], open = null, lastPos = null, seeking = false, reloading = false;
     const now = () => performance.now();
 
     function pausePlaying() { if (playingSince !== null) { watchMs += now() - playingSince; playingSince = null; } }
@@ -30,15 +31,21 @@ const QoE = (() => {
     video.addEventListener("playing", () => {
       if (startupMs === null && intentAt !== null) startupMs = Math.round(now() - intentAt);
       endStall();
-      seeking = false;
+      seeking = reloading = false;
       if (playingSince === null) playingSince = now();
     });
     video.addEventListener("waiting", () => {
       pausePlaying();
-      // A stall is waiting while playing after the first frame, not the wait a seek causes.
-      if (startupMs !== null && !seeking && !video.seeking && stallSince === null) { stalls += 1; stallSince = now(); }
+      // A stall is waiting while playing after the first frame, not the wait a seek or a reload causes.
+      if (startupMs !== null && !seeking && !reloading && !video.seeking && stallSince === null) {
+        stalls += 1; stallSince = now();
+      }
     });
-    for (const ev of ["pause", "ended"]) video.addEventListener(ev, () => { pausePlaying(); endStall(); closeRange(); lastPos = null; });
+    for (const ev of ["pause", "ended"]) {
+      video.addEventListener(ev, () => {
+        pausePlaying(); endStall(); closeRange(); lastPos = null; reloading = false;
+      });
+    }
     video.addEventListener("seeking", () => { seeking = true; endStall(); closeRange(); lastPos = null; });
     video.addEventListener("seeked", () => { seeking = false; });
     video.addEventListener("timeupdate", () => {
@@ -69,6 +76,9 @@ const QoE = (() => {
       // frame), or one that replaced an expired session mid-playback (no startup of its own).
       begin() { newSession(true); },
       renewed() { newSession(false); },
+      // The player loads the manifest again at the position (a rung joined the ladder): its wait,
+      // until the picture plays again, is the player's choice, not a stall.
+      reloading() { reloading = true; endStall(); },
       // A shaka variant became active (ABR or the quality menu): a switch unless it is the first.
       variant(id) { if (id == null || id === lastVariant) return; if (lastVariant !== null) switches += 1; lastVariant = id; },
       watchMs() { return totals().watch - base.watch; },
