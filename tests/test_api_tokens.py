@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -173,3 +175,25 @@ def test_account_page_creates_shows_once_and_revokes(gw, db):
     row = sql(db, "SELECT scopes, DATEDIFF(expires_at, created_at) AS days FROM api_tokens WHERE user_id = %s",
               (user["id"],), one=True)
     assert row == {"scopes": "read upload", "days": 90}
+
+
+def test_token_limit_holds_against_creations_at_the_same_instant(gw, db):
+    """The per-user limit of live tokens (20) against 8 creations at once from a user who
+    has 16: 4 made, 4 refused with 409, never more than 20 live (a count read in a snapshot
+    older than the wait for the user's lock would let all 8 through)."""
+    from auth_svc.api_tokens import MAX_LIVE_TOKENS
+    user = register_user(gw, "tokrace")
+    for i in range(MAX_LIVE_TOKENS - 4):
+        _create(gw, user, ["read"], name=f"t{i}")
+    start = threading.Barrier(8)
+
+    def create(i: int) -> int:
+        start.wait()
+        return requests.post(f"{gw}/api/auth/tokens", headers=_bearer(user["access_token"]), timeout=30,
+                             json={"name": f"race{i}", "scopes": ["read"], "expires_in_days": 7}).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = sorted(pool.map(create, range(8)))
+    live = sql(db, "SELECT COUNT(*) AS n FROM api_tokens WHERE user_id = %s AND revoked_at IS NULL",
+               (user["id"],), one=True)["n"]
+    assert codes == [201] * 4 + [409] * 4 and live == MAX_LIVE_TOKENS, (codes, live)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -243,6 +245,25 @@ def test_downloads_are_limited_per_hour(gw, vid, owner, mdb):
     assert r.status_code == 429 and r.json()["code"] == "download_limit"
     assert 3500 <= int(r.headers["Retry-After"]) <= 3601
     assert events_of(mdb, user["id"], "download_limit") == 1
+
+
+def test_download_limit_holds_against_tickets_asked_at_the_same_instant(gw, vid, owner, mdb):
+    """DOWNLOADS_PER_HOUR (10) against 14 tickets asked at once, each for a download session
+    of its own on a device of its own: 10 issued, 4 refused with 429 (the hourly count was read
+    in a snapshot older than the wait for the user's lock, so all 14 could pass)."""
+    allow(gw, owner, vid)
+    user, first = viewer(gw, "dlrace")
+    clients = [first] + [ContractClient(gw).login(user["username"], user["password"]) for _ in range(13)]
+    sessions = [c.open_session(vid, purpose="download") for c in clients]
+    start = threading.Barrier(len(clients))
+
+    def ticket(i: int) -> int:
+        start.wait()
+        return ask(clients[i], sessions[i].id).status_code
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        codes = sorted(pool.map(ticket, range(len(clients))))
+    assert codes == [201] * 10 + [429] * 4, codes
 
 
 def test_download_only_sessions_never_keep_a_viewer_from_watching(gw, vid, owner, mdb):

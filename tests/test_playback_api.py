@@ -5,7 +5,9 @@ tests/conftest.py; the encrypted media itself (full streams, variants, shared UR
 is in test_delivery_v2.py, password videos and the library in test_playback_library.py."""
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -135,6 +137,32 @@ def test_concurrent_stream_limit(play, videos, mdb):
     assert events_of(mdb, user["id"], "stream_limit") == 1
     c.end(sessions[0])
     c.open_session(videos["public"])     # a slot was freed
+
+
+def test_stream_limit_holds_against_opens_at_the_same_instant(play, videos, mdb):
+    """An account shared by many people (what the limit is for) opening sessions at once from
+    10 devices: never more than the limit of 3 open, each refusal a clean 429. (Each open's
+    count of live sessions once read a snapshot taken before it waited for the account's lock,
+    so opens racing the same account all saw the sessions of before the race.)"""
+    user, first = viewer(play["url"], "shared")
+    clients = [first] + [ContractClient(play["url"]).login(user["username"], user["password"]) for _ in range(9)]
+    start = threading.Barrier(len(clients))
+
+    def open_one(c: ContractClient):
+        start.wait()
+        try:
+            return c.open_session(videos["public"])
+        except ContractError as exc:
+            return exc
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        outcomes = list(pool.map(open_one, clients))
+    opened = [o for o in outcomes if not isinstance(o, ContractError)]
+    refusals = [(o.status, o.code) for o in outcomes if isinstance(o, ContractError)]
+    live = sql(mdb, "SELECT COUNT(*) AS n FROM playback_sessions WHERE user_id = %s AND ended_at IS NULL",
+               (user["id"],), one=True)["n"]
+    assert len(opened) == 3 and live == 3, (len(opened), live, refusals)
+    assert refusals == [(429, "stream_limit")] * 7
 
 
 @pytest.mark.parametrize("jwk", [

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from svcommon.db import execute, query
+from svcommon.db import execute, lock_for_count, query
 
 USER_COLS = "id, username, email, role, disabled, created_at, upload_quota_bytes"
 
@@ -271,8 +271,9 @@ API_TOKEN_COLS = "id, name, scopes, created_at, expires_at, last_used_at, last_u
 
 
 def lock_user(conn, uid: str) -> dict | None:
-    """The user's row, locked until commit: one token creation of a user at a time (the limit)."""
-    return query(conn, f"SELECT {USER_COLS} FROM users WHERE id = %s FOR UPDATE", (uid,), one=True)
+    """The user's row, locked until commit: one token creation of a user at a time (the limit;
+    in a new transaction, so the count after it sees every token made: svcommon.db.lock_for_count)."""
+    return lock_for_count(conn, f"SELECT {USER_COLS} FROM users WHERE id = %s FOR UPDATE", (uid,))
 
 
 def count_live_api_tokens(conn, user_id: str) -> int:

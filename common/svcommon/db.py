@@ -410,5 +410,17 @@ def call(conn, procedure: str, params: tuple = ()) -> list[dict]:
     return rows
 
 
+def lock_for_count(conn, sql: str, params: tuple) -> dict | None:
+    """Take the lock that serialises a check-then-insert under a limit (``sql``: a ``SELECT …
+    FOR UPDATE`` of the owner's row, e.g. the user's) in a new transaction: the one so far is
+    committed first (call before any write). Under REPEATABLE READ a plain read sees the
+    snapshot of its transaction's first plain read, so a count read after waiting for the lock
+    would miss what the lock's previous holder committed meanwhile, and opens racing the same
+    account all passed the limit (10 playback sessions under a limit of 3: test_playback_api).
+    Returns the locked row."""
+    conn.commit()
+    return query(conn, sql, params, one=True)
+
+
 IntegrityError = myerrors.IntegrityError
 DatabaseError = myerrors.Error

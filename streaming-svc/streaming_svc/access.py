@@ -72,9 +72,14 @@ def may_list(p: Principal, video: dict) -> bool:
     return video["visibility"] != "private" or p.is_admin or video["owner_id"] == p.user_id
 
 
+def needs_password(p: Principal, video: dict) -> bool:
+    """A password video the caller neither owns nor administers: open to them only with a grant
+    (asked for only then: a query spared for every other video)."""
+    return video["visibility"] == "password" and not p.is_admin and video["owner_id"] != p.user_id
+
+
 def is_locked(p: Principal, video: dict, has_grant: bool) -> bool:
-    return (video["visibility"] == "password" and not p.is_admin and video["owner_id"] != p.user_id
-            and not has_grant)
+    return needs_password(p, video) and not has_grant
 
 
 def visible_video(conn, p: Principal, video_id: str) -> dict:
@@ -103,6 +108,6 @@ def playable_video(conn, p: Principal, video_id: str) -> dict:
     """The video if the caller may play it now; otherwise the precise refusal."""
     video = visible_video(conn, p, video_id)
     ready(video)
-    if is_locked(p, video, repo.has_grant(conn, p.user_id, video["id"])):
+    if needs_password(p, video) and not repo.has_grant(conn, p.user_id, video["id"]):
         raise APIError(403, "locked", "This video is password-protected: enter its password first.")
     return video

@@ -48,7 +48,7 @@ def watch_page(video_id: str):
         access.ready(video)
     except APIError as err:   # a video still processing: its page waits for it (watch-page.js)
         return _page("message.html", err.status, code=err.code, message=err.message, video_id=video_id)
-    locked = access.is_locked(p, video, repo.has_grant(conn, p.user_id, video_id))
+    locked = access.needs_password(p, video) and not repo.has_grant(conn, p.user_id, video_id)
     # (the upload's probe sets videos.duration; the published media always knows it)
     duration = video["duration"] if video["duration"] is not None else media_duration(conn, video_id)
     # The fastest speed the player offers: what the key pace sustains (media seconds released

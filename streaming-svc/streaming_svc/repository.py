@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from svcommon.db import JsonRow, call, execute, query
+from svcommon.db import JsonRow, call, execute, lock_for_count, query
 from svcommon.dpop import ReplayEntry
 from svcommon.timeutil import utcnow_naive
 
@@ -200,8 +200,9 @@ def device_summary(conn, device_id: str | None):
 
 
 def lock_user(conn, user_id: str) -> None:
-    """Serialises one user's session creations so the concurrent-stream limit holds under races."""
-    query(conn, "SELECT id FROM users WHERE id = %s FOR UPDATE", (user_id,))
+    """Serialises one user's session creations so the concurrent-stream limit holds under races
+    (in a new transaction: svcommon.db.lock_for_count)."""
+    lock_for_count(conn, "SELECT id FROM users WHERE id = %s FOR UPDATE", (user_id,))
 
 
 def live_sessions(conn, user_id: str, at: datetime) -> int:

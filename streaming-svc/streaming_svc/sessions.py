@@ -32,6 +32,7 @@ bp = Blueprint("sessions", __name__, url_prefix="/api/stream/sessions")
 @bp.post("")
 @api.validate(json=S.OpenSession, resp=responses({"HTTP_201": S.Session}, 400, 401, 403, 404, 409, 429, 503), tags=["playback"], security=DEVICE_BOUND)
 def open_session():
+    auth.defer_proof_record()          # recorded with the session: no commit of its own
     p = access.device_principal()
     asked: S.OpenSession = validated_json()
     video_id = asked.video_id
@@ -61,6 +62,7 @@ def open_session():
         raise access.gone_meanwhile()
     first, charged = ({"key_epoch": 0, "video": [], "audio": []}, {"video": 0.0, "audio": 0.0}) if for_download \
         else pacing.first_keys(sid, AESGCM(hs.cek), media, content)           # no key request to start
+    proof = auth.record_claimed_proof(conn, p.user_id)      # a replay: rolled back, 401
     repo.insert_session(conn, {
         "id": sid, "video_id": video["id"], "user_id": p.user_id, "device_id": p.device_id, "jkt": p.jkt,
         "ip": (request.remote_addr or "")[:64], "user_agent": request.headers.get("User-Agent", "")[:512],
@@ -70,6 +72,7 @@ def open_session():
         "started_at": now, "expires_at": expires, "video_key_seconds": charged["video"],
         "audio_key_seconds": charged["audio"], "purpose": asked.purpose})
     conn.commit()
+    sweep_replay_store(conn, proof)
     base = base_url(sid)
     return jsonify(session_id=sid, server_public_key=hs.server_public_key, wrapped_cek=hs.wrapped_cek,
                    key_epoch=0, expires_at=iso(expires, millis=True), manifest_url=base + "manifest.mpd",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from svcommon import jobqueue
-from svcommon.db import execute, query
+from svcommon.db import execute, lock_for_count, query
 
 VIDEO_COLS = ("v.id, v.owner_id, v.title, v.description, v.visibility, v.password_hash, v.status, v.status_message, "
               "v.original_key, v.original_filename, v.content_type, v.size_bytes, v.duration, v.width, v.height, "
@@ -139,7 +139,8 @@ def user_active(conn, user_id: str) -> bool:
 
 # ---- progress streams (streams.py) ------------------------------------------------------
 def lock_user_row(conn, user_id: str) -> None:
-    query(conn, "SELECT id FROM users WHERE id = %s FOR UPDATE", (user_id,))
+    """In a new transaction: svcommon.db.lock_for_count."""
+    lock_for_count(conn, "SELECT id FROM users WHERE id = %s FOR UPDATE", (user_id,))
 
 
 # Only plain reads and primary-key writes here: a locking range read on (user_id, ...) would

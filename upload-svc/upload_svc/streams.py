@@ -45,7 +45,6 @@ class Slot:
         slot = cls(app, user_id)
         try:
             limit = int(app.config["SSE_MAX_STREAMS_PER_USER"])
-            conn.commit()                              # a fresh snapshot, taken after the lock below
             repo.lock_user_row(conn, user_id)          # serialises one user's opens across processes
             repo.drop_lapsed_streams(conn, user_id)
             open_now = repo.open_streams(conn, user_id)
