@@ -69,6 +69,18 @@ def test_replayed_dpop_proof(play, videos, client, mdb):
     # A proof for one URL does not open another.
     other = client.dpop_headers("POST", hb)
     assert requests.post(url, json={"video_id": videos["public"]}, headers=other).status_code == 401
+    # A session open records its proof with the new session: a replay opens nothing.
+    pub = ec.generate_private_key(ec.SECP256R1()).public_key().public_numbers()
+    body = {"video_id": videos["public"], "client_public_key": {
+        "kty": "EC", "crv": "P-256", "x": b64url(pub.x.to_bytes(32, "big")), "y": b64url(pub.y.to_bytes(32, "big"))}}
+    headers = client.dpop_headers("POST", url)
+    assert requests.post(url, json=body, headers=headers).status_code == 201
+    user_id = sql(mdb, "SELECT user_id FROM playback_sessions WHERE id = %s", (s.id,), one=True)["user_id"]
+    count = "SELECT COUNT(*) AS n FROM playback_sessions WHERE user_id = %s"
+    opened = sql(mdb, count, (user_id,), one=True)["n"]
+    again = requests.post(url, json=body, headers=headers)
+    assert again.status_code == 401 and again.json()["code"] == "dpop_replay", again.text
+    assert sql(mdb, count, (user_id,), one=True)["n"] == opened == 2
 
 
 @pytest.mark.parametrize("how", ["expired", "ended"])
