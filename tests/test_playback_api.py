@@ -15,7 +15,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.support.media import ONE_RUNG
-from tests.support.contract_client import ContractClient, ContractError, b64url, unwrap_segment_key
+from tests.support.contract_client import ContractClient, ContractError, b64url, ephemeral_key, unwrap_segment_key
 from tests.support.dpop import FINGERPRINT, DeviceKey
 from tests.support.playback import PLAYBACK_ENV, backdate_session, events_of, get_until, refused_until, viewer
 from tests.support.videos import make_ready_video, sql
@@ -70,9 +70,7 @@ def test_replayed_dpop_proof(play, videos, client, mdb):
     other = client.dpop_headers("POST", hb)
     assert requests.post(url, json={"video_id": videos["public"]}, headers=other).status_code == 401
     # A session open records its proof with the new session: a replay opens nothing.
-    pub = ec.generate_private_key(ec.SECP256R1()).public_key().public_numbers()
-    body = {"video_id": videos["public"], "client_public_key": {
-        "kty": "EC", "crv": "P-256", "x": b64url(pub.x.to_bytes(32, "big")), "y": b64url(pub.y.to_bytes(32, "big"))}}
+    body = {"video_id": videos["public"], "client_public_key": ephemeral_key()[1]}
     headers = client.dpop_headers("POST", url)
     assert requests.post(url, json=body, headers=headers).status_code == 201
     user_id = sql(mdb, "SELECT user_id FROM playback_sessions WHERE id = %s", (s.id,), one=True)["user_id"]

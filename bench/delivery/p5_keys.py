@@ -18,13 +18,10 @@ import pstats
 import time
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric import ec
 from werkzeug.test import EnvironBuilder
 
-from svcommon.dpop import b64url
-
 from loadgen import quantile
-from tests.support.contract_client import ContractClient
+from tests.support.contract_client import ContractClient, ephemeral_key
 from tests.support.videos import register_user
 
 KEYS = 16                # as the player asks once a run keeps playing (player.js KEY_RUN's last step)
@@ -170,8 +167,7 @@ def api_cpu_in_process(config: dict, gw: str, vid: str, conn, n: int = 200) -> d
             env["wsgi.input"] = io.BytesIO(json.dumps(body).encode())
         return env
 
-    pub = ec.generate_private_key(ec.SECP256R1()).public_key().public_numbers()   # the player's ephemeral key
-    jwk = {"kty": "EC", "crv": "P-256", "x": b64url(pub.x.to_bytes(32, "big")), "y": b64url(pub.y.to_bytes(32, "big"))}
+    _, jwk = ephemeral_key()
     kinds = {
         "open": lambda i: environ("POST", "/api/stream/sessions", {"video_id": vid, "client_public_key": jwk}),
         "manifest": lambda i: environ("GET", manifest_path),

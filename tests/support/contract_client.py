@@ -166,6 +166,14 @@ def thumbnail_set(text: str, base: str) -> ThumbnailSet | None:
     return None
 
 
+def ephemeral_key() -> tuple[ec.EllipticCurvePrivateKey, dict]:
+    """A player's ephemeral ECDH P-256 key for a session open, and its public JWK."""
+    eph = ec.generate_private_key(ec.SECP256R1())
+    n = eph.public_key().public_numbers()
+    return eph, {"kty": "EC", "crv": "P-256", "x": b64url(n.x.to_bytes(32, "big")),
+                 "y": b64url(n.y.to_bytes(32, "big"))}
+
+
 class ContractClient:
     def __init__(self, gateway: str, device: DeviceKey | None = None, http: requests.Session | None = None):
         self.gateway = gateway.rstrip("/")
@@ -210,9 +218,7 @@ class ContractClient:
     # ---- sessions -------------------------------------------------------------------------------
     def open_session(self, video_id: str, purpose: str | None = None) -> PlaybackSession:
         """``purpose`` "download": a download-only session (no keys, no stream slot)."""
-        eph = ec.generate_private_key(ec.SECP256R1())
-        n = eph.public_key().public_numbers()
-        jwk = {"kty": "EC", "crv": "P-256", "x": b64url(n.x.to_bytes(32, "big")), "y": b64url(n.y.to_bytes(32, "big"))}
+        eph, jwk = ephemeral_key()
         asked = {"video_id": video_id, "client_public_key": jwk, **({"purpose": purpose} if purpose else {})}
         body = self.call("POST", "/api/stream/sessions", asked, expect=(201,)).json()
         sid = body["session_id"]
