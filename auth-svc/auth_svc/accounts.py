@@ -53,17 +53,17 @@ def authenticate(username: str, password: str) -> dict:
     """Check credentials under throttling; the same message for unknown user and bad password."""
     conn = db.conn()
     ip = request.remote_addr or "?"
-    throttle.check(conn, username, ip)
+    counted = throttle.attempt(conn, username, ip)
     user = repo.user_by_username(conn, username)
     ok = verify_password(password, user["password_hash"] if user else DUMMY_HASH)
     if not ok or user is None:
-        throttle.failed(conn, username, ip)
+        throttle.failed(counted)
         security_events.record("login_failed", f"username={username[:64]!r}", user["id"] if user else None)
         raise APIError(401, "invalid_credentials", "wrong username or password")
+    throttle.succeeded(conn, counted)        # a right password is no failed guess, disabled or not
     if user["disabled"]:
         security_events.record("login_disabled", "login to a disabled account", user["id"])
         raise APIError(403, "account_disabled", "this account is disabled")
-    throttle.succeeded(conn, username, ip)
     return user
 
 
@@ -87,13 +87,13 @@ def change_password(user_id: str, current: str, new: str, refresh_token: str | N
     if user is None or user["disabled"]:
         raise APIError(401, "account_disabled", "account is disabled or gone")
     ip = request.remote_addr or "?"
-    throttle.check(conn, user["username"], ip)
+    counted = throttle.attempt(conn, user["username"], ip)
     if not verify_password(current, user["password_hash"]):
-        throttle.failed(conn, user["username"], ip)
+        throttle.failed(counted)
         security_events.record("password_change_refused", "wrong current password", user_id)
         raise APIError(400, "invalid_input", "Current password is wrong.",
                        fields={"current_password": ["Current password is wrong."]})
-    throttle.succeeded(conn, user["username"], ip)
+    throttle.succeeded(conn, counted)
     password_policy.require(new, user["username"], user["email"], name="new_password")
     repo.set_password_hash(conn, user_id, hash_password(new))
     family = repo.family_of(conn, tokens.token_hash(refresh_token)) if refresh_token else None

@@ -233,6 +233,20 @@ def throttle_row(conn, scope: str, subject: str) -> dict | None:
                        "WHERE scope = %s AND subject = %s FOR UPDATE", (scope, subject), one=True)
 
 
+def lock_throttle_rows(conn, keys: list[tuple[str, str]], now: datetime) -> dict[tuple[str, str], dict]:
+    """The (scope, subject) counters, locked until commit in the order given (every caller
+    gives the same order of scopes). A missing one is made first (no failures, a window from
+    ``now``), each in a transaction of its own: a locking read of a missing row, or inserts
+    held together, take gap locks, and attempts on neighbouring subjects then deadlock.
+    {(scope, subject): {failures, window_start, locked_until}}."""
+    for scope, subject in keys:
+        execute(conn, "INSERT IGNORE INTO login_throttle (scope, subject, failures, window_start) "
+                      "VALUES (%s, %s, 0, %s)", (scope, subject, now))
+        conn.commit()
+    fresh = {"failures": 0, "window_start": now, "locked_until": None}    # pruned meanwhile
+    return {key: throttle_row(conn, *key) or fresh for key in keys}
+
+
 # Same statement shape as streaming-svc's unlock_failed, on another service's own table
 # (other key columns): SQL stays in each service's repository, so it is not shared.
 def upsert_throttle(conn, scope: str, subject: str, failures: int, window_start: datetime,
@@ -245,6 +259,17 @@ def upsert_throttle(conn, scope: str, subject: str, failures: int, window_start:
 
 def clear_throttle(conn, scope: str, subject: str) -> None:
     execute(conn, "DELETE FROM login_throttle WHERE scope = %s AND subject = %s", (scope, subject))
+
+
+def refund_throttle(conn, scope: str, subject: str, limit: int, lock_set: datetime | None,
+                    lock_before: datetime | None) -> None:
+    """One counted failure taken back. The lock goes back to ``lock_before`` if it is still
+    the one the refunded attempt set, and goes if another attempt set it on a count that
+    included this one and falls below ``limit`` without it."""
+    execute(conn, "UPDATE login_throttle SET locked_until = IF(locked_until <=> %s, %s, "
+                  "IF(failures - 1 < %s, NULL, locked_until)), failures = GREATEST(failures - 1, 0) "
+                  "WHERE scope = %s AND subject = %s",
+            (lock_set, lock_before, limit, scope, subject))
 
 
 def bump_counter(conn, scope: str, subject: str, now: datetime, window_seconds: int) -> dict:

@@ -11,6 +11,11 @@
   the delay tells nothing; the owner's correct password from an address that is not
   locked still logs in.
 
+Each attempt is counted as a failure *before* its password is checked (and taken back once
+it proves right), under the counters' row locks: guesses sent at the same instant queue
+there one count at a time, so no more than the limit are ever checked. Checking first and
+counting after let every guess that arrived before the first failure was counted through.
+
 Sign-ups are counted per client address: ``SIGNUP_MAX_PER_IP`` per ``SIGNUP_WINDOW_SECONDS``;
 password strength checks (and sign-up attempts, whose password is checked too)
 ``PASSWORD_CHECKS_PER_MINUTE`` per address. Every refusal is a security event.
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -51,21 +57,50 @@ def _too_many(what: str, wait: int, code: str = "too_many_attempts"):
     return APIError(429, code, f"{what}; try again in {wait} seconds", {"Retry-After": str(wait)})
 
 
-def check(conn, username: str, ip: str) -> None:
-    """Refuse a locked (account, address) pair or address; slow down an account under attack."""
+@dataclass
+class LoginAttempt:
+    """A login (or re-authentication) counted as a failure before its password is checked;
+    ``succeeded`` takes the count back. ``locks_set``: the locks this attempt's count set,
+    subject -> (the lock before, the lock it set), so a refund lifts only those."""
+    username: str
+    ip: str
+    account_failures: int
+    locks_set: dict[tuple[str, str], tuple[datetime | None, datetime]] = field(default_factory=dict)
+
+
+def attempt(conn, username: str, ip: str) -> LoginAttempt:
+    """Refuse a locked (account, address) pair or address, else count this attempt as a
+    failure of each and commit, then slow down an account under attack: all before the slow
+    password check, so guesses sent at once queue on the rows' locks, one count at a time,
+    and no more than the limit of them are ever checked (none holds a lock while checked)."""
+    cfg = current_app.config
     now = utcnow_naive()
-    for scope, subject, _ in _locking_subjects(username, ip):
-        row = repo.throttle_row(conn, scope, subject)
-        if row and row["locked_until"] and row["locked_until"] > now:
+    subjects = _locking_subjects(username, ip) + [("account", _account(username), None)]
+    rows = repo.lock_throttle_rows(conn, [(scope, subject) for scope, subject, _ in subjects], now)
+    for scope, subject, _ in subjects[:2]:
+        locked_until = rows[(scope, subject)]["locked_until"]
+        if locked_until and locked_until > now:
             conn.rollback()
-            wait = seconds_until(row["locked_until"], now)
+            wait = seconds_until(locked_until, now)
             security_events.record("login_throttled", f"{scope} locked for {wait}s")
             raise _too_many("too many failed logins", wait)
-    row = repo.throttle_row(conn, "account", _account(username))
-    conn.rollback()  # no row lock held while waiting
-    delay = slowdown_seconds(row, now)
+    delay = slowdown_seconds(rows[("account", subjects[2][1])], now)
+    counted = LoginAttempt(username, ip, 0)
+    for scope, subject, limit in subjects:
+        row = rows[(scope, subject)]
+        failures, start = count_in_window(row["failures"], row["window_start"], now, cfg["LOGIN_WINDOW_SECONDS"])
+        locked = None
+        if limit is not None and failures >= limit:
+            locked = now + timedelta(seconds=cfg["LOGIN_LOCK_SECONDS"] * (2 ** min(failures - limit, 6)))
+            counted.locks_set[(scope, subject)] = (row["locked_until"], locked)
+        if limit is None:
+            counted.account_failures = failures
+        repo.upsert_throttle(conn, scope, subject, failures, start, locked)
+    conn.commit()
+    _maybe_prune(conn)
     if delay > 0:
         time.sleep(delay)
+    return counted
 
 
 def slowdown_seconds(row: dict | None, now: datetime) -> float:
@@ -78,29 +113,23 @@ def slowdown_seconds(row: dict | None, now: datetime) -> float:
     return min(float(cfg["LOGIN_SLOWDOWN_MAX_SECONDS"]), extra * float(cfg["LOGIN_SLOWDOWN_STEP_SECONDS"]))
 
 
-def failed(conn, username: str, ip: str) -> None:
-    cfg = current_app.config
-    now = utcnow_naive()
-    subjects = _locking_subjects(username, ip) + [("account", _account(username), None)]
-    for scope, subject, limit in subjects:
-        row = repo.throttle_row(conn, scope, subject)
-        failures, start = count_in_window(row["failures"], row["window_start"], now, cfg["LOGIN_WINDOW_SECONDS"]) \
-            if row else (1, now)
-        locked = None
-        if limit is not None and failures >= limit:
-            extra = failures - limit
-            locked = now + timedelta(seconds=cfg["LOGIN_LOCK_SECONDS"] * (2 ** min(extra, 6)))
-        if limit is None and failures == cfg["LOGIN_SLOWDOWN_AFTER"]:
-            security_events.record("login_slowdown", f"{failures} failed logins on account {subject[:64]!r} from all "
-                                            "addresses; further attempts are slowed down")
-        repo.upsert_throttle(conn, scope, subject, failures, start, locked)
-    conn.commit()
-    _maybe_prune(conn)
+def failed(attempt: LoginAttempt) -> None:
+    """The password was wrong: the attempt stays counted. The account's slow-down is a
+    security event once, when its failures reach LOGIN_SLOWDOWN_AFTER."""
+    if attempt.account_failures == current_app.config["LOGIN_SLOWDOWN_AFTER"]:
+        security_events.record("login_slowdown", f"{attempt.account_failures} failed logins on account "
+                                                 f"{_account(attempt.username)[:64]!r} from all addresses; "
+                                                 "further attempts are slowed down")
 
 
-def succeeded(conn, username: str, ip: str) -> None:
-    repo.clear_throttle(conn, "account_ip", _locking_subjects(username, ip)[0][1])
-    repo.clear_throttle(conn, "account", _account(username))
+def succeeded(conn, attempt: LoginAttempt) -> None:
+    """The password was right: the (account, address) pair and the account start afresh, and
+    the address's count of this attempt is taken back, with a lock that count brought about."""
+    pair, (scope, address, limit) = _locking_subjects(attempt.username, attempt.ip)
+    repo.clear_throttle(conn, "account_ip", pair[1])
+    repo.clear_throttle(conn, "account", _account(attempt.username))
+    before, set_by_it = attempt.locks_set.get((scope, address), (None, None))
+    repo.refund_throttle(conn, scope, address, limit, set_by_it, before)
     conn.commit()
 
 

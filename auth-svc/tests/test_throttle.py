@@ -2,8 +2,10 @@
 everywhere is slowed down, never locked for its owner (OWASP ASVS V2.2). Sign-ups per address."""
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from auth_svc import throttle
 from svcommon.db import execute, query
@@ -60,6 +62,46 @@ def test_account_attacked_from_many_addresses_is_slowed_not_locked(app, client, 
     waits.clear()                                 # the owner's success ended the slow-down
     assert auth.login(user["username"], user["password"]).status_code == 200
     assert waits == []
+
+
+def _guesses_at_once(app, ip: str, logins: list[tuple[str, str]]) -> list[int]:
+    """POST every (username, password) at the same instant from ``ip``, each in its own
+    thread and client (gunicorn's request threads), and return the status codes."""
+    start = threading.Barrier(len(logins))
+
+    def login(pair: tuple[str, str]) -> int:
+        c = app.test_client()
+        c.environ_base["HTTP_X_FORWARDED_FOR"] = ip
+        start.wait()
+        return c.post("/api/auth/login", json={"username": pair[0], "password": pair[1]}).status_code
+
+    with ThreadPoolExecutor(len(logins)) as pool:
+        return list(pool.map(login, logins))
+
+
+def test_parallel_guesses_get_no_more_tries_than_the_limit(app, client, auth):
+    """An attacker sending many guesses at once: each is counted before its (slow) password
+    check, so exactly LOGIN_MAX_FAILURES_ACCOUNT are checked and the rest are refused. When
+    the check came first and the count after it, every guess that arrived before the first
+    failure was counted passed the check (12 of 12 here)."""
+    user, ip = auth.register(), random_ip()
+    limit = app.config["LOGIN_MAX_FAILURES_ACCOUNT"]
+    codes = _guesses_at_once(app, ip, [(user["username"], f"wrong guess {i}!") for i in range(limit + 7)])
+    assert sorted(codes) == [401] * limit + [429] * 7, codes
+    assert _events(app, ip).count("login_failed") == limit
+
+
+def test_a_right_password_among_parallel_guesses_is_refunded(app, client, auth, monkeypatch):
+    """Each attempt counts as a failure until its password proves right; a right one takes its
+    count back, also from the address's counter (never locking the address for it)."""
+    monkeypatch.setitem(app.config, "LOGIN_MAX_FAILURES_IP", 4)
+    user, ip = auth.register(), random_ip()
+    others = [(f"nobody-{uuid.uuid4().hex[:8]}", "wrong password!") for _ in range(3)]
+    codes = _guesses_at_once(app, ip, others + [(user["username"], user["password"])])
+    assert sorted(codes) == [200, 401, 401, 401], codes
+    client.environ_base["HTTP_X_FORWARDED_FOR"] = ip
+    assert auth.login("nobody-else", "wrong password!").status_code == 401     # the 4th failure
+    assert auth.login("nobody-else", "wrong password!").status_code == 429
 
 
 def test_ip_throttle_across_accounts(app, client, auth):
