@@ -15,6 +15,7 @@ import json
 import re
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -264,6 +265,33 @@ def test_failed_and_leak_traced_events(live_stack, hooker, receiver, hook_app, w
         "detection_id": det_id, "video_id": vid, "method": "metadata", "false_accusation_probability": 1e-12,
         "report_url": f"/admin/forensics/detections/{det_id}/report"}
     sql(mdb, "DELETE FROM videos WHERE id = %s", (vid,))
+
+
+def test_endpoint_limit_holds_against_registrations_at_the_same_instant(live_stack, receiver, mdb):
+    """An account's endpoints are capped (MAX_ENDPOINTS_PER_USER, 10); 6 registrations at the
+    same instant from an account that has 8 give 2 endpoints and 4 clean 409s. The count was
+    read without a lock, so registrations at once all saw 8 (checked on the old code: 12 made)."""
+    from watermark_svc.webhooks_api import MAX_ENDPOINTS_PER_USER
+    gw, user = live_stack["url"], register_user(live_stack["url"], "hookrace")
+    try:
+        for _ in range(MAX_ENDPOINTS_PER_USER - 2):
+            register(gw, user, receiver.url)
+        start = threading.Barrier(6)
+
+        def create(i: int) -> requests.Response:
+            start.wait()
+            return requests.post(f"{gw}/api/webhooks", json={"url": receiver.url, "events": ["video.ready"],
+                                                             "description": f"race {i}"},
+                                 headers=bearer(user), timeout=30)
+
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(create, range(6)))
+        codes = sorted(r.status_code for r in answers)
+        made = sql(mdb, "SELECT COUNT(*) AS n FROM webhook_endpoints WHERE owner_id = %s", (user["id"],), one=True)["n"]
+        assert codes == [201] * 2 + [409] * 4 and made == MAX_ENDPOINTS_PER_USER, (codes, made)
+        assert all(r.json()["code"] == "too_many_webhooks" for r in answers if r.status_code == 409)
+    finally:
+        sql(mdb, "DELETE FROM webhook_endpoints WHERE owner_id = %s", (user["id"],))
 
 
 def test_private_targets_refused_without_the_allowance(live_stack, hooker, receiver, strict_app, mdb):

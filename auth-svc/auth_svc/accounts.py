@@ -232,7 +232,8 @@ def admin_update_user(admin_id: str, user_id: str, role: str | None, disabled: b
     if user is None:
         raise APIError(404, "not_found", "no such user")
     losing_admin = user["role"] == "admin" and (disabled or (role is not None and role != "admin"))
-    if losing_admin and repo.count_active_admins(conn) <= 1:
+    if losing_admin and repo.lock_active_admins(conn) <= 1:
+        conn.rollback()
         raise APIError(409, "last_admin", "the last active admin cannot be demoted or disabled")
     repo.update_user(conn, user_id, role, disabled, upload_quota)
     if disabled:

@@ -57,6 +57,14 @@ def count_active_admins(conn) -> int:
     return query(conn, "SELECT COUNT(*) AS n FROM users WHERE role='admin' AND disabled=0", one=True)["n"]
 
 
+def lock_active_admins(conn) -> int:
+    """How many active admins there are, their rows locked until commit (in a new
+    transaction: svcommon.db.lock_for_count), so two admins demoting each other at the same
+    instant cannot both pass the last-admin check."""
+    return lock_for_count(conn, "SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND disabled = 0 "
+                                "FOR UPDATE", ())["n"]
+
+
 KEEP = object()   # update_user: leave the quota as it is (None sets it back to the default)
 
 

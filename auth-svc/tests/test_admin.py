@@ -1,10 +1,18 @@
 """Admin user management: list, role changes, disable; never by non-admins."""
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import mysql.connector
 import pytest
 
+from auth_svc import create_app
 from auth_svc.extensions import db
 from auth_svc.repository import count_active_admins
+from stack import dbsetup
+
+from .conftest import AuthActions, random_ip
 
 
 def _h(token):
@@ -72,3 +80,48 @@ def test_service_token_requires_the_right_secret(app, client):
     # a service token is not a user token
     svc = ok.get_json()["access_token"]
     assert client.get("/api/auth/profile", headers=_h(svc)).status_code == 401
+
+
+@pytest.fixture
+def admins_alone(infra, service_config):
+    """auth-svc on a database of its own (migrated, empty), where its bootstrap admin is the
+    only admin: the shared one must keep exactly one, which a test that demotes admins at the
+    same instant could break for every other test."""
+    name = "sv_admins_alone"
+    dbsetup.setup(infra["stack"], infra["secrets"]["DB_PASSWORD"], name, out=lambda m: None)
+    app = create_app({**service_config, "DB_NAME": name, "ADMIN_USERNAME": "admin",
+                      "ADMIN_EMAIL": "admin@example.test"})
+    yield app
+    conn = mysql.connector.connect(**dbsetup.root_kwargs(infra["stack"]))
+    try:
+        conn.cursor().execute(f"DROP DATABASE `{name}`")
+    finally:
+        conn.close()
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one(admins_alone):
+    """The last-admin check counted the active admins in the snapshot of the request's first
+    read: two admins demoting each other at the same instant both saw two and both passed,
+    and nobody could administer the site any more. Now one is demoted and the other is
+    refused with 409 last_admin."""
+    app = admins_alone
+    client = app.test_client()
+    client.environ_base["HTTP_X_FORWARDED_FOR"] = random_ip()
+    auth = AuthActions(client)
+    first = auth.admin_token()
+    second = auth.register()
+    assert client.patch(f"/api/admin/users/{second['id']}", json={"role": "admin"}, headers=_h(first)).status_code == 200
+    tokens = {"first": first, "second": auth.login(second["username"], second["password"]).get_json()["access_token"]}
+    ids = {"first": client.get("/api/auth/profile", headers=_h(first)).get_json()["id"], "second": second["id"]}
+    start = threading.Barrier(2)
+
+    def demote(who: str, whom: str) -> int:
+        c = app.test_client()
+        start.wait()
+        return c.patch(f"/api/admin/users/{ids[whom]}", json={"role": "viewer"}, headers=_h(tokens[who])).status_code
+
+    with ThreadPoolExecutor(2) as pool:
+        codes = sorted(pool.map(demote, ("first", "second"), ("second", "first")))
+    with app.app_context():
+        left = count_active_admins(db.conn())
+    assert codes == [200, 409] and left == 1, (codes, left)

@@ -76,7 +76,9 @@ def create():
     except TargetRefused as exc:
         raise APIError(422, "webhook_url_refused", str(exc), fields={"url": [str(exc)]}) from None
     conn = db.conn()
+    repo.lock_owner(conn, p.user_id)
     if repo.count_endpoints(conn, p.user_id) >= MAX_ENDPOINTS_PER_USER:
+        conn.rollback()
         raise APIError(409, "too_many_webhooks", f"at most {MAX_ENDPOINTS_PER_USER} endpoints per account")
     endpoint_id, secret = uuid.uuid4().hex, new_secret()
     repo.insert_endpoint(conn, endpoint_id, p.user_id, asked.url, asked.description, asked.events,

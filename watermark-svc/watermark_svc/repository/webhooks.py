@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from svcommon.db import execute, query
+from svcommon.db import execute, lock_for_count, query
 
 ATTEMPTS_KEPT = 20                  # per endpoint; older attempts are pruned as new ones come
 ENDPOINT_COLS = ("e.id, e.owner_id, u.username AS owner, e.url, e.description, e.events, e.all_videos, "
@@ -35,6 +35,12 @@ def _endpoint(row: dict) -> Endpoint:
     return Endpoint(row["id"], row["owner_id"], row["owner"], row["url"], row["description"], events,
                     bool(row["all_videos"]), bytes(row["secret_enc"]), bool(row["enabled"]),
                     int(row["dead_streak"]), row["disabled_reason"], row["created_at"])
+
+
+def lock_owner(conn, owner_id: str) -> None:
+    """The owner's user row, locked until commit: one endpoint registration of a user at a
+    time, so the count after it sees every endpoint made (svcommon.db.lock_for_count)."""
+    lock_for_count(conn, "SELECT id FROM users WHERE id = %s FOR UPDATE", (owner_id,))
 
 
 def count_endpoints(conn, owner_id: str) -> int:
