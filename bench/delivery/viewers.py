@@ -15,13 +15,9 @@ import json
 import time
 from dataclasses import dataclass, field
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 from loadgen import Conn, Response
-from tests.support.contract_client import (KEK_INFO, b64url, b64url_decode, decrypt_segment, parse_mpd,
-                                           parse_segment_url, track_of, unwrap_cek, unwrap_segment_key)
+from tests.support.contract_client import (decrypt_segment, ephemeral_key, parse_mpd, parse_segment_url,
+                                           session_kek, track_of, unwrap_cek, unwrap_segment_key)
 from tests.support.dpop import FINGERPRINT, DeviceKey
 
 MEDIA = "media"       # byte/request categories; everything else went through Python
@@ -155,19 +151,12 @@ class Viewer:
         self.token, self.token_at = json.loads(r.body)["access_token"], time.monotonic()
 
     async def open(self) -> None:
-        eph = ec.generate_private_key(ec.SECP256R1())
-        n = eph.public_key().public_numbers()
-        jwk = {"kty": "EC", "crv": "P-256", "x": b64url(n.x.to_bytes(32, "big")), "y": b64url(n.y.to_bytes(32, "big"))}
+        eph, jwk = ephemeral_key()
         r = await self.call("session_open", "POST", "/api/stream/sessions",
                             {"video_id": self.plan.video_id, "client_public_key": jwk})
         body = json.loads(r.body)
         self.sid = sid = body["session_id"]
-        spk = body["server_public_key"]
-        server = ec.EllipticCurvePublicNumbers(int.from_bytes(b64url_decode(spk["x"]), "big"),
-                                               int.from_bytes(b64url_decode(spk["y"]), "big"),
-                                               ec.SECP256R1()).public_key()
-        self.kek = HKDF(algorithm=hashes.SHA256(), length=32, salt=sid.encode(),
-                        info=KEK_INFO).derive(eph.exchange(ec.ECDH(), server))
+        self.kek = session_kek(eph, sid, body["server_public_key"])
         self.ceks = {body["key_epoch"]: unwrap_cek(self.kek, sid, body["wrapped_cek"])}
         self.epoch, self.manifest = body["key_epoch"], body["manifest_url"]
         self.hb_interval = body["heartbeat_interval"]

@@ -174,6 +174,16 @@ def ephemeral_key() -> tuple[ec.EllipticCurvePrivateKey, dict]:
                  "y": b64url(n.y.to_bytes(32, "big"))}
 
 
+def session_kek(eph: ec.EllipticCurvePrivateKey, session_id: str, server_public_key: dict) -> bytes:
+    """The session's key-encryption key (docs/api.md): ECDH of the player's ephemeral key with
+    the server's, HKDF-SHA256 with the session id as salt."""
+    server = ec.EllipticCurvePublicNumbers(int.from_bytes(b64url_decode(server_public_key["x"]), "big"),
+                                           int.from_bytes(b64url_decode(server_public_key["y"]), "big"),
+                                           ec.SECP256R1()).public_key()
+    shared = eph.exchange(ec.ECDH(), server)
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=session_id.encode(), info=KEK_INFO).derive(shared)
+
+
 class ContractClient:
     def __init__(self, gateway: str, device: DeviceKey | None = None, http: requests.Session | None = None):
         self.gateway = gateway.rstrip("/")
@@ -222,12 +232,7 @@ class ContractClient:
         asked = {"video_id": video_id, "client_public_key": jwk, **({"purpose": purpose} if purpose else {})}
         body = self.call("POST", "/api/stream/sessions", asked, expect=(201,)).json()
         sid = body["session_id"]
-        spk = body["server_public_key"]
-        server = ec.EllipticCurvePublicNumbers(int.from_bytes(b64url_decode(spk["x"]), "big"),
-                                               int.from_bytes(b64url_decode(spk["y"]), "big"),
-                                               ec.SECP256R1()).public_key()
-        shared = eph.exchange(ec.ECDH(), server)
-        kek = HKDF(algorithm=hashes.SHA256(), length=32, salt=sid.encode(), info=KEK_INFO).derive(shared)
+        kek = session_kek(eph, sid, body["server_public_key"])
         cek = unwrap_cek(kek, sid, body["wrapped_cek"])
         s = PlaybackSession(sid, urljoin(self.gateway + "/", body["manifest_url"]), kek,
                             {body["key_epoch"]: cek}, body["key_epoch"], body["expires_at"], body)

@@ -222,10 +222,12 @@
   }
   // The storyboard (seek previews) is made after the ladder, so a session opened before had
   // none in its manifest; when a heartbeat names it, it is added as a thumbnails track, with no
-  // reload (a ladder reload or a renewal brings it in its manifest). At most LADDER_TRIES tries.
+  // reload (a ladder reload or a renewal brings it in its manifest). At most STORYBOARD_TRIES
+  // tries: a failed one is recorded and playback goes on without previews.
+  const STORYBOARD_TRIES = 3;
   async function offerStoryboard(s, url) {
     if (s !== current || !player || !player.getAssetUri() || ladderLoading || renewing) return;
-    if (player.getImageTracks().length || s.storyboardBusy || (s.storyboardTries || 0) >= LADDER_TRIES) return;
+    if (player.getImageTracks().length || s.storyboardBusy || (s.storyboardTries || 0) >= STORYBOARD_TRIES) return;
     s.storyboardBusy = true;
     s.storyboardTries = (s.storyboardTries || 0) + 1;
     try {
