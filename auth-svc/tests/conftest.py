@@ -5,9 +5,11 @@ import re
 import secrets
 import uuid
 
+import mysql.connector
 import pytest
 
 from auth_svc import create_app
+from stack import dbsetup
 from svcommon.db import execute
 
 @pytest.fixture(scope="session")
@@ -17,6 +19,23 @@ def app(service_config):
     with app.test_client() as c:  # first request bootstraps the admin and the signing key
         assert c.get("/.well-known/jwks.json").status_code == 200
     return app
+
+
+@pytest.fixture
+def admins_alone(infra, service_config):
+    """auth-svc on a database of its own (migrated, empty), where its bootstrap admin is the
+    only admin: the shared one must keep exactly one, which a test that demotes admins at the
+    same instant could break for every other test."""
+    name = "sv_admins_alone"
+    dbsetup.setup(infra["stack"], infra["secrets"]["DB_PASSWORD"], name, out=lambda m: None)
+    app = create_app({**service_config, "DB_NAME": name, "ADMIN_USERNAME": "admin",
+                      "ADMIN_EMAIL": "admin@example.test"})
+    yield app
+    conn = mysql.connector.connect(**dbsetup.root_kwargs(infra["stack"]))
+    try:
+        conn.cursor().execute(f"DROP DATABASE `{name}`")
+    finally:
+        conn.close()
 
 
 def random_ip() -> str:

@@ -4,13 +4,10 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import mysql.connector
 import pytest
 
-from auth_svc import create_app
 from auth_svc.extensions import db
 from auth_svc.repository import count_active_admins
-from stack import dbsetup
 
 from .conftest import AuthActions, random_ip
 
@@ -80,23 +77,6 @@ def test_service_token_requires_the_right_secret(app, client):
     # a service token is not a user token
     svc = ok.get_json()["access_token"]
     assert client.get("/api/auth/profile", headers=_h(svc)).status_code == 401
-
-
-@pytest.fixture
-def admins_alone(infra, service_config):
-    """auth-svc on a database of its own (migrated, empty), where its bootstrap admin is the
-    only admin: the shared one must keep exactly one, which a test that demotes admins at the
-    same instant could break for every other test."""
-    name = "sv_admins_alone"
-    dbsetup.setup(infra["stack"], infra["secrets"]["DB_PASSWORD"], name, out=lambda m: None)
-    app = create_app({**service_config, "DB_NAME": name, "ADMIN_USERNAME": "admin",
-                      "ADMIN_EMAIL": "admin@example.test"})
-    yield app
-    conn = mysql.connector.connect(**dbsetup.root_kwargs(infra["stack"]))
-    try:
-        conn.cursor().execute(f"DROP DATABASE `{name}`")
-    finally:
-        conn.close()
 
 
 def test_two_admins_demoting_each_other_at_once_leave_one(admins_alone):
