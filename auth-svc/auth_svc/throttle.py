@@ -25,6 +25,7 @@ write in PRUNE_ONE_IN), so the table holds the live windows only, however many a
 or account names have been tried: no cron job."""
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -33,12 +34,15 @@ from datetime import datetime, timedelta
 from flask import current_app
 
 from svcommon import security_events
+from svcommon.db import DatabaseError
 from svcommon.errors import APIError
 from svcommon.timeutil import count_in_window, in_window, seconds_until, utcnow_naive
 
 from . import repository as repo
 
 PRUNE_ONE_IN = 256
+LOCK_RACE_ERRNOS = (1205, 1213)      # lock wait timeout, deadlock
+log = logging.getLogger("auth_svc.throttle")
 PASSWORD_CHECK_WINDOW = 60
 
 
@@ -166,10 +170,21 @@ def _windows() -> dict[str, int]:
 
 
 def _maybe_prune(conn) -> None:
-    """About once per PRUNE_ONE_IN counted events: drop every scope's dead rows."""
+    """About once per PRUNE_ONE_IN counted events: drop every scope's dead rows, a scope per
+    transaction. Housekeeping, never the request's answer: it runs after a login attempt was
+    counted and its deletes lock rows in another order than an attempt does, so one that
+    loses a lock race (deadlock, lock wait timeout) is dropped and logged; the next one
+    prunes what it left."""
     if secrets.randbelow(PRUNE_ONE_IN):
         return
     now = utcnow_naive()
     for scope, window in _windows().items():
-        repo.prune_throttle(conn, scope, now, window)
-    conn.commit()
+        try:
+            repo.prune_throttle(conn, scope, now, window)
+            conn.commit()
+        except DatabaseError as exc:
+            if getattr(exc, "errno", None) not in LOCK_RACE_ERRNOS:
+                raise
+            conn.rollback()
+            log.warning("throttle prune dropped", extra={"scope": scope, "error": str(exc)})
+            return

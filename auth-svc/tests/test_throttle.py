@@ -104,6 +104,28 @@ def test_a_right_password_among_parallel_guesses_is_refunded(app, client, auth, 
     assert auth.login("nobody-else", "wrong password!").status_code == 429
 
 
+def test_a_prune_that_loses_a_lock_race_leaves_the_login_answered(app, client, auth, monkeypatch):
+    """The opportunistic prune runs after the attempt was counted (and after a sign-up's or a
+    strength check's count): a deadlock there (its deletes lock rows in another order than
+    attempts do) is dropped, the request still gets its answer and its count stays. Before,
+    it was the request's 503 (here the sign-up's first)."""
+    import mysql.connector.errors as myerrors
+    from auth_svc import repository
+    monkeypatch.setattr(throttle, "PRUNE_ONE_IN", 1)
+
+    def deadlocked(*args, **kwargs):
+        raise myerrors.InternalError(msg="Deadlock found when trying to get lock", errno=1213)
+
+    monkeypatch.setattr(repository, "prune_throttle", deadlocked)
+    user = auth.register()
+    assert auth.login(user["username"], "wrong password!").status_code == 401
+    with app.app_context(), app.extensions["svcommon.db"].standalone() as conn:
+        row = query(conn, "SELECT failures FROM login_throttle WHERE scope = 'account_ip' AND subject = %s",
+                    (f"{client.environ_base['HTTP_X_FORWARDED_FOR']}|{user['username'].lower()}",), one=True)
+    assert row == {"failures": 1}
+    assert auth.login(user["username"], user["password"]).status_code == 200
+
+
 def test_ip_throttle_across_accounts(app, client, auth):
     for i in range(app.config["LOGIN_MAX_FAILURES_IP"]):
         assert auth.login(f"nobody{i}", "wrong password!").status_code == 401
