@@ -125,6 +125,23 @@ def start_storage(stack) -> tuple[dict, Processes]:
     return secrets, procs
 
 
+@pytest.fixture
+def scratch_db(infra):
+    """An empty database of its own on the session's MariaDB, dropped afterwards: the root
+    connection arguments for it (``database`` is its name)."""
+    import uuid
+    import mysql.connector
+    name = "scratch_" + uuid.uuid4().hex[:8]
+    kw = dbsetup.root_kwargs(infra["stack"])
+    conn = mysql.connector.connect(**kw)
+    conn.cursor().execute(f"CREATE DATABASE `{name}`")
+    conn.close()
+    yield dict(kw, database=name)
+    conn = mysql.connector.connect(**kw)
+    conn.cursor().execute(f"DROP DATABASE `{name}`")
+    conn.close()
+
+
 @pytest.fixture(scope="session")
 def storage_starter():
     """``start_storage``, for a test that needs a second, empty stack (test_backup_restore)."""

@@ -5,7 +5,6 @@ import re
 import secrets
 import uuid
 
-import mysql.connector
 import pytest
 
 from auth_svc import create_app
@@ -22,20 +21,14 @@ def app(service_config):
 
 
 @pytest.fixture
-def admins_alone(infra, service_config):
+def admins_alone(infra, scratch_db, service_config):
     """auth-svc on a database of its own (migrated, empty), where its bootstrap admin is the
     only admin: the shared one must keep exactly one, which a test that demotes admins at the
     same instant could break for every other test."""
-    name = "sv_admins_alone"
+    name = scratch_db["database"]
     dbsetup.setup(infra["stack"], infra["secrets"]["DB_PASSWORD"], name, out=lambda m: None)
-    app = create_app({**service_config, "DB_NAME": name, "ADMIN_USERNAME": "admin",
-                      "ADMIN_EMAIL": "admin@example.test"})
-    yield app
-    conn = mysql.connector.connect(**dbsetup.root_kwargs(infra["stack"]))
-    try:
-        conn.cursor().execute(f"DROP DATABASE `{name}`")
-    finally:
-        conn.close()
+    return create_app({**service_config, "DB_NAME": name, "ADMIN_USERNAME": "admin",
+                       "ADMIN_EMAIL": "admin@example.test"})
 
 
 def random_ip() -> str:

@@ -1,25 +1,8 @@
 """Migrations apply once, in order, are recorded, and a changed applied file is refused."""
 from __future__ import annotations
 
-import uuid
-
 import mysql.connector
 import pytest
-
-from stack import dbsetup
-
-
-@pytest.fixture
-def scratch_db(infra):
-    name = "mig_" + uuid.uuid4().hex[:8]
-    kw = dbsetup.root_kwargs(infra["stack"])
-    conn = mysql.connector.connect(**kw)
-    conn.cursor().execute(f"CREATE DATABASE `{name}`")
-    conn.close()
-    yield dict(kw, database=name)
-    conn = mysql.connector.connect(**kw)
-    conn.cursor().execute(f"DROP DATABASE `{name}`")
-    conn.close()
 
 
 def test_real_migrations_apply_once(scratch_db):
